@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings list for every target: Swift 6 language mode, `any` spelled out.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "lattice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lattice", targets: ["lattice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // Pure domain: wire types, money, pricing, placement, state machine. Foundation only.
+        .target(name: "LatticeDomain", swiftSettings: swiftSettings),
+        // The Store protocol and its SQLite implementation.
+        .target(
+            name: "LatticeStore",
+            dependencies: [
+                "LatticeDomain",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The ComputeDriver protocol and the simulated GPU fleet.
+        .target(name: "LatticeCompute", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
+        // HTTP API, auth, reconciler, catalog loading, composition root.
+        .target(
+            name: "LatticeServer",
+            dependencies: [
+                "LatticeDomain", "LatticeStore", "LatticeCompute",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "lattice",
+            dependencies: [
+                "LatticeServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LatticeServerTests",
+            dependencies: [
+                "LatticeServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,71 @@
+import Foundation
+import LatticeDomain
+
+/// Everything a backend needs to run one instance.
+public struct WorkloadSpec: Sendable, Equatable, Codable {
+    public var instanceName: String
+    public var podName: String
+    public var namespace: String
+    public var uid: String
+    public var image: String
+    public var node: String
+    public var gpuIndices: [Int]
+    public var gpuResourceKey: String
+    public var cpuCores: Int
+    public var memoryGiB: Int
+    public var volumeName: String
+    public var volumePath: String
+    public var volumeSizeGiB: Int
+    public var sshPort: Int
+    /// Root password and Jupyter token, passed to the container as environment.
+    public var environment: [String: String]
+
+    public init(instance: Instance) {
+        instanceName = instance.name
+        podName = instance.pod?.name ?? instance.name
+        namespace = instance.namespace
+        uid = instance.uid
+        image = instance.image
+        node = instance.placement?.node ?? ""
+        gpuIndices = instance.placement?.gpuIndices ?? []
+        gpuResourceKey = instance.resources.gpuResourceKey
+        cpuCores = instance.resources.cpuCores
+        memoryGiB = instance.resources.memoryGiB
+        volumeName = instance.volume.name
+        volumePath = instance.volume.pathInContainer
+        volumeSizeGiB = instance.volume.sizeGiB
+        sshPort = instance.access.sshPort
+        environment = [
+            "LATTICE_ROOT_PASSWORD": instance.access.sshPassword,
+            "JUPYTER_TOKEN": instance.access.jupyterToken,
+            "LATTICE_INSTANCE": instance.name,
+        ]
+    }
+}
+
+/// A backend that runs instances: the simulated fleet, a Docker/Podman engine, or
+/// Kubernetes. Every call is idempotent, so the reconciler may repeat any of them after a
+/// crash or a timeout.
+public protocol ComputeDriver: Sendable {
+    /// The cluster's nodes and whether each can take work now.
+    func nodes() async throws -> [ClusterNode]
+    /// Every workload this driver runs, keyed by instance name.
+    func observeAll() async throws -> [String: WorkloadObservation]
+    /// Creates the workload if absent and starts it; moves it if its placement changed.
+    func start(_ spec: WorkloadSpec) async throws
+    /// Stops the workload, waiting up to the grace period before killing it.
+    func stop(instanceName: String, gracePeriodSeconds: Int) async throws
+    /// Commits the (stopped) workload as an image and returns its size in bytes.
+    func commit(instanceName: String, imageReference: String) async throws -> Int64
+    /// Removes the workload but keeps its data volume.
+    func discard(instanceName: String) async throws
+    /// Removes the workload and its data volume.
+    func destroy(instanceName: String, volumeName: String) async throws
+}
+
+/// A driver failure: the reconciler logs it and retries with backoff; clients never see it.
+public struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

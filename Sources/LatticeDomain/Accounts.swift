@@ -1,0 +1,120 @@
+import Foundation
+
+/// A tenant. The namespace is the user id of the seed's examples.
+public struct User: Sendable, Codable, Equatable {
+    public var namespace: String
+    public var isAdmin: Bool
+    public var createdAt: Date
+
+    public init(namespace: String, isAdmin: Bool, createdAt: Date) {
+        self.namespace = namespace
+        self.isAdmin = isAdmin
+        self.createdAt = createdAt
+    }
+}
+
+/// An API token as stored: only the SHA-256 of the secret is kept.
+public struct TokenRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var namespace: String
+    public var name: String
+    public var secretHash: String
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var lastUsedAt: Date?
+
+    public init(id: String, namespace: String, name: String, secretHash: String, createdAt: Date, expiresAt: Date, lastUsedAt: Date? = nil) {
+        self.id = id
+        self.namespace = namespace
+        self.name = name
+        self.secretHash = secretHash
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+/// The order written when an instance is created (its id is the `cost-order-id`).
+public struct Order: Sendable, Codable, Equatable {
+    public var id: String
+    public var namespace: String
+    public var instanceName: String
+    public var costType: Int
+    public var gpuSkuID: String
+    /// Up-front amount for prepaid terms; zero for pay-as-you-go, which is metered.
+    public var amount: Money
+    public var status: String
+    public var createdAt: Date
+
+    public init(id: String, namespace: String, instanceName: String, costType: Int, gpuSkuID: String, amount: Money, status: String, createdAt: Date) {
+        self.id = id
+        self.namespace = namespace
+        self.instanceName = instanceName
+        self.costType = costType
+        self.gpuSkuID = gpuSkuID
+        self.amount = amount
+        self.status = status
+        self.createdAt = createdAt
+    }
+}
+
+/// One row of the append-only ledger: a credit (top-up) or a charge.
+public struct LedgerEntry: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, Equatable { case credit, compute, prepaid, storage, image }
+    public var id: String
+    public var namespace: String
+    public var kind: Kind
+    /// Positive for credits and for charges alike; the kind says which way it counts.
+    public var amount: Money
+    public var instanceName: String
+    public var periodStart: Date?
+    public var periodEnd: Date?
+    /// Makes a replayed charge a no-op (instance and period for metered charges).
+    public var idempotencyKey: String
+    public var createdAt: Date
+
+    public init(id: String, namespace: String, kind: Kind, amount: Money, instanceName: String = "", periodStart: Date? = nil, periodEnd: Date? = nil, idempotencyKey: String, createdAt: Date) {
+        self.id = id
+        self.namespace = namespace
+        self.kind = kind
+        self.amount = amount
+        self.instanceName = instanceName
+        self.periodStart = periodStart
+        self.periodEnd = periodEnd
+        self.idempotencyKey = idempotencyKey
+        self.createdAt = createdAt
+    }
+}
+
+/// A node as the driver reports it, for placement and `remainGPUCount`.
+public struct ClusterNode: Sendable, Equatable {
+    public var node: Node
+    public var cluster: String
+    public var healthy: Bool
+
+    public init(node: Node, cluster: String, healthy: Bool) {
+        self.node = node
+        self.cluster = cluster
+        self.healthy = healthy
+    }
+}
+
+/// What is reserved on one node.
+public struct NodeUsage: Sendable, Equatable {
+    public var gpuIndices: Set<Int>
+    public var cpuCores: Int
+    public var memoryGiB: Int
+
+    public init(gpuIndices: Set<Int> = [], cpuCores: Int = 0, memoryGiB: Int = 0) {
+        self.gpuIndices = gpuIndices
+        self.cpuCores = cpuCores
+        self.memoryGiB = memoryGiB
+    }
+}
+
+extension NodeCapacity {
+    public init(_ node: ClusterNode, usage: NodeUsage?) {
+        self.init(node: node.node, cluster: node.cluster, healthy: node.healthy,
+                  usedGPUIndices: usage?.gpuIndices ?? [], usedCPUCores: usage?.cpuCores ?? 0, usedMemoryGiB: usage?.memoryGiB ?? 0)
+    }
+}

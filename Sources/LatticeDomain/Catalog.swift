@@ -1,0 +1,326 @@
+import Foundation
+
+/// What an operator offers: regions, their clusters and GPU nodes, the SKUs sold on them
+/// and the official images. Loaded once at start (built in, or from `--catalog FILE`).
+public struct Catalog: Sendable, Codable, Equatable {
+    public var regions: [Region]
+    public var gpuSkus: [GPUSKU]
+    public var diskSkus: [DiskSKU]
+    public var images: [OfficialImage]
+    /// Extra image references users may run, as glob patterns (`docker.io/library/*`).
+    public var allowedImagePatterns: [String]
+
+    public init(regions: [Region], gpuSkus: [GPUSKU], diskSkus: [DiskSKU], images: [OfficialImage], allowedImagePatterns: [String] = []) {
+        self.regions = regions
+        self.gpuSkus = gpuSkus
+        self.diskSkus = diskSkus
+        self.images = images
+        self.allowedImagePatterns = allowedImagePatterns
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        regions = try c.decode([Region].self, forKey: .regions)
+        gpuSkus = try c.decode([GPUSKU].self, forKey: .gpuSkus)
+        diskSkus = try c.decodeIfPresent([DiskSKU].self, forKey: .diskSkus) ?? []
+        images = try c.decodeIfPresent([OfficialImage].self, forKey: .images) ?? []
+        allowedImagePatterns = try c.decodeIfPresent([String].self, forKey: .allowedImagePatterns) ?? []
+    }
+
+    public var clusters: [Cluster] { regions.flatMap(\.clusters) }
+
+    public func cluster(named name: String) -> Cluster? { clusters.first { $0.name == name } }
+    public func region(ofCluster name: String) -> Region? { regions.first { $0.clusters.contains { $0.name == name } } }
+    public func region(id: String) -> Region? { regions.first { $0.id == id } }
+    public func gpuSku(id: String) -> GPUSKU? { gpuSkus.first { $0.id == id } }
+    public func diskSku(id: String) -> DiskSKU? { diskSkus.first { $0.id == id } }
+
+    /// Finds a region by id or by name; an empty reference means "the cluster decides".
+    public func region(reference: String) -> Region? {
+        regions.first { $0.id == reference || $0.name == reference }
+    }
+
+    /// Checks cross references, so a bad catalog fails at start and not at the first request.
+    public func validate() throws {
+        func fail(_ message: String) -> LatticeError { LatticeError(.badRequest, code: "InvalidCatalog", message) }
+        guard !regions.isEmpty else { throw fail("catalog: at least one region is required") }
+        var clusterNames = Set<String>(), nodeNames = Set<String>()
+        for region in regions {
+            for cluster in region.clusters {
+                guard clusterNames.insert(cluster.name).inserted else { throw fail("catalog: cluster '\(cluster.name)' is declared twice") }
+                for node in cluster.nodes {
+                    guard nodeNames.insert(node.name).inserted else { throw fail("catalog: node '\(node.name)' is declared twice") }
+                    guard node.gpuCount >= 0 else { throw fail("catalog: node '\(node.name)' has a negative gpuCount") }
+                }
+            }
+        }
+        var skuIDs = Set<String>()
+        for sku in gpuSkus {
+            guard skuIDs.insert(sku.id).inserted else { throw fail("catalog: GPU SKU '\(sku.id)' is declared twice") }
+            guard region(id: sku.regionID) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' names unknown region '\(sku.regionID)'") }
+            guard cluster(named: sku.clusterName) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' names unknown cluster '\(sku.clusterName)'") }
+            guard sku.gpuCount >= 1 else { throw fail("catalog: GPU SKU '\(sku.id)' needs gpuCount >= 1") }
+            guard SellingType(rawValue: sku.sellingType) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' has sellingType \(sku.sellingType); expected 1, 2, 3 or 4") }
+        }
+        var diskIDs = Set<String>()
+        for disk in diskSkus {
+            guard diskIDs.insert(disk.id).inserted else { throw fail("catalog: disk SKU '\(disk.id)' is declared twice") }
+        }
+    }
+}
+
+/// A region as `GET /regions` shows it; its clusters carry the nodes.
+public struct Region: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var harborAddr: String
+    public var howlerID: String
+    public var createdAt: Date
+    public var clusters: [Cluster]
+
+    public init(id: String, name: String, harborAddr: String, howlerID: String, createdAt: Date, clusters: [Cluster]) {
+        self.id = id
+        self.name = name
+        self.harborAddr = harborAddr
+        self.howlerID = howlerID
+        self.createdAt = createdAt
+        self.clusters = clusters
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        harborAddr = try c.decodeIfPresent(String.self, forKey: .harborAddr) ?? "images.lattice.local"
+        howlerID = try c.decodeIfPresent(String.self, forKey: .howlerID) ?? ""
+        createdAt = try c.decodeIfPresent(Date.self, forKey: .createdAt) ?? Date(timeIntervalSince1970: 1_721_016_023)
+        clusters = try c.decode([Cluster].self, forKey: .clusters)
+    }
+}
+
+/// Which backend runs a cluster's instances.
+public enum DriverKind: String, Sendable, Codable, Equatable {
+    case simulated, engine, kubernetes
+}
+
+/// A cluster: a set of nodes run by one compute driver.
+public struct Cluster: Sendable, Codable, Equatable {
+    public var name: String
+    public var driver: DriverKind
+    public var nodes: [Node]
+    /// Simulated fleet timings, in seconds.
+    public var startDelaySeconds: Double
+    public var stopDelaySeconds: Double
+
+    public init(name: String, driver: DriverKind = .simulated, nodes: [Node], startDelaySeconds: Double = 2, stopDelaySeconds: Double = 2) {
+        self.name = name
+        self.driver = driver
+        self.nodes = nodes
+        self.startDelaySeconds = startDelaySeconds
+        self.stopDelaySeconds = stopDelaySeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        driver = try c.decodeIfPresent(DriverKind.self, forKey: .driver) ?? .simulated
+        nodes = try c.decodeIfPresent([Node].self, forKey: .nodes) ?? []
+        startDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .startDelaySeconds) ?? 2
+        stopDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .stopDelaySeconds) ?? 2
+    }
+}
+
+/// A GPU server: how many GPUs of which model, and its CPU and memory.
+public struct Node: Sendable, Codable, Equatable {
+    public var name: String
+    public var gpuModel: String
+    public var gpuCount: Int
+    public var cpuCores: Int
+    public var memoryGiB: Int
+
+    public init(name: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int) {
+        self.name = name
+        self.gpuModel = gpuModel
+        self.gpuCount = gpuCount
+        self.cpuCores = cpuCores
+        self.memoryGiB = memoryGiB
+    }
+}
+
+/// How a SKU is sold (the seed's `sellingType`).
+public enum SellingType: Int, Sendable, Codable, Equatable {
+    case payAsYouGo = 1, monthly = 2, weekly = 3, daily = 4
+
+    /// The `CostTime` unit a prepaid term of this type is counted in.
+    public var termUnit: CostTime.Unit? {
+        switch self {
+        case .payAsYouGo: nil
+        case .monthly: .month
+        case .weekly: .week
+        case .daily: .day
+        }
+    }
+}
+
+/// A discount: `ratio` applies to the price between `start` and `end`, both included.
+public struct Discount: Sendable, Codable, Equatable {
+    public var id: String
+    public var ratio: Ratio
+    public var start: Date
+    public var end: Date
+
+    public init(id: String, ratio: Ratio, start: Date, end: Date) {
+        self.id = id
+        self.ratio = ratio
+        self.start = start
+        self.end = end
+    }
+}
+
+/// A GPU SKU: a machine shape sold per hour (or per prepaid term).
+public struct GPUSKU: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var regionID: String
+    public var clusterName: String
+    public var gpuModel: String
+    public var gpuResourceKey: String
+    public var gpuCount: Int
+    public var gpuMemoryGiB: Int
+    public var cpuArch: String
+    public var cpuSeries: String
+    public var cpuVendor: String
+    public var cpuCores: Int
+    public var memoryGiB: Int
+    public var systemStorageGiB: Int
+    public var dataStorageGiB: Int
+    public var sellingType: Int
+    /// List price per hour for pay-as-you-go, per term unit (day, week, month) for prepaid.
+    public var price: Money
+    public var discount: Discount?
+
+    public init(
+        id: String, name: String, regionID: String, clusterName: String, gpuModel: String, gpuResourceKey: String,
+        gpuCount: Int, gpuMemoryGiB: Int, cpuArch: String = "x86-64", cpuSeries: String = "Intel Xeon", cpuVendor: String = "Intel",
+        cpuCores: Int, memoryGiB: Int, systemStorageGiB: Int = 30, dataStorageGiB: Int = 50,
+        sellingType: SellingType, price: Money, discount: Discount? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.regionID = regionID
+        self.clusterName = clusterName
+        self.gpuModel = gpuModel
+        self.gpuResourceKey = gpuResourceKey
+        self.gpuCount = gpuCount
+        self.gpuMemoryGiB = gpuMemoryGiB
+        self.cpuArch = cpuArch
+        self.cpuSeries = cpuSeries
+        self.cpuVendor = cpuVendor
+        self.cpuCores = cpuCores
+        self.memoryGiB = memoryGiB
+        self.systemStorageGiB = systemStorageGiB
+        self.dataStorageGiB = dataStorageGiB
+        self.sellingType = sellingType.rawValue
+        self.price = price
+        self.discount = discount
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        regionID = try c.decode(String.self, forKey: .regionID)
+        clusterName = try c.decode(String.self, forKey: .clusterName)
+        gpuModel = try c.decodeIfPresent(String.self, forKey: .gpuModel) ?? name
+        gpuResourceKey = try c.decodeIfPresent(String.self, forKey: .gpuResourceKey) ?? "nvidia.com/gpu"
+        gpuCount = try c.decodeIfPresent(Int.self, forKey: .gpuCount) ?? 1
+        gpuMemoryGiB = try c.decodeIfPresent(Int.self, forKey: .gpuMemoryGiB) ?? 0
+        cpuArch = try c.decodeIfPresent(String.self, forKey: .cpuArch) ?? "x86-64"
+        cpuSeries = try c.decodeIfPresent(String.self, forKey: .cpuSeries) ?? ""
+        cpuVendor = try c.decodeIfPresent(String.self, forKey: .cpuVendor) ?? ""
+        cpuCores = try c.decode(Int.self, forKey: .cpuCores)
+        memoryGiB = try c.decode(Int.self, forKey: .memoryGiB)
+        systemStorageGiB = try c.decodeIfPresent(Int.self, forKey: .systemStorageGiB) ?? 30
+        dataStorageGiB = try c.decodeIfPresent(Int.self, forKey: .dataStorageGiB) ?? 50
+        sellingType = try c.decodeIfPresent(Int.self, forKey: .sellingType) ?? 1
+        price = try c.decode(Money.self, forKey: .price)
+        discount = try c.decodeIfPresent(Discount.self, forKey: .discount)
+    }
+
+    public var selling: SellingType { SellingType(rawValue: sellingType) ?? .payAsYouGo }
+}
+
+/// A data disk SKU.
+public struct DiskSKU: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var regionID: String
+    public var type: String
+    /// Price per GB per day.
+    public var pricePerGBDay: Money
+    public var minSizeGiB: Int
+    public var maxSizeGiB: Int
+    public var defaultSizeGiB: Int
+
+    public init(id: String, name: String, regionID: String, type: String, pricePerGBDay: Money, minSizeGiB: Int = 1, maxSizeGiB: Int = 2048, defaultSizeGiB: Int = 50) {
+        self.id = id
+        self.name = name
+        self.regionID = regionID
+        self.type = type
+        self.pricePerGBDay = pricePerGBDay
+        self.minSizeGiB = minSizeGiB
+        self.maxSizeGiB = maxSizeGiB
+        self.defaultSizeGiB = defaultSizeGiB
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "data disk"
+        regionID = try c.decodeIfPresent(String.self, forKey: .regionID) ?? ""
+        type = try c.decodeIfPresent(String.self, forKey: .type) ?? "shared-filesystem"
+        pricePerGBDay = try c.decodeIfPresent(Money.self, forKey: .pricePerGBDay) ?? Money("0.01")!
+        minSizeGiB = try c.decodeIfPresent(Int.self, forKey: .minSizeGiB) ?? 1
+        maxSizeGiB = try c.decodeIfPresent(Int.self, forKey: .maxSizeGiB) ?? 2048
+        defaultSizeGiB = try c.decodeIfPresent(Int.self, forKey: .defaultSizeGiB) ?? 50
+    }
+}
+
+/// An image every tenant may run.
+public struct OfficialImage: Sendable, Codable, Equatable {
+    /// The full reference, `<harborAddr>/<project>/<repository>:<tag>`.
+    public var name: String
+    public var sizeBytes: Int64
+
+    public init(name: String, sizeBytes: Int64 = 0) {
+        self.name = name
+        self.sizeBytes = sizeBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        sizeBytes = try c.decodeIfPresent(Int64.self, forKey: .sizeBytes) ?? 0
+    }
+}
+
+/// Matches `*` (any run of characters) and `?` (one character) glob patterns.
+public enum GlobPattern {
+    public static func matches(_ pattern: String, _ text: String) -> Bool {
+        let p = Array(pattern), t = Array(text)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {
+                pi += 1; ti += 1
+            } else if pi < p.count, p[pi] == "*" {
+                star = pi; mark = ti; pi += 1
+            } else if star >= 0 {
+                pi = star + 1; mark += 1; ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count, p[pi] == "*" { pi += 1 }
+        return pi == p.count
+    }
+}

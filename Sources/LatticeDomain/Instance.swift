@@ -1,0 +1,231 @@
+import Foundation
+
+/// The lifecycle states of SPEC §5, spelled as on the wire.
+public enum InstanceStatus: String, Sendable, Codable, Equatable, CaseIterable {
+    case creating = "Creating"
+    case running = "Running"
+    case stopping = "Stopping"
+    case saving = "Saving"
+    case stopped = "Stopped"
+    case starting = "Starting"
+    case failed = "Failed"
+    case deleting = "Deleting"
+
+    /// States in which the instance holds its GPUs (and, for billing, is metered).
+    public var holdsGPUs: Bool {
+        switch self {
+        case .creating, .running, .stopping, .saving, .starting: true
+        case .stopped, .failed, .deleting: false
+        }
+    }
+}
+
+/// What the user asked for; the reconciler drives the backend towards it.
+public struct DesiredState: Sendable, Codable, Equatable {
+    public enum Power: String, Sendable, Codable, Equatable { case on, off }
+    public var power: Power
+    public var deleted: Bool
+    /// Set by `power_off` with `needSnapshot`; cleared once the image is committed.
+    public var snapshot: SnapshotRequest?
+    public var gracePeriodSeconds: Int
+
+    public init(power: Power = .on, deleted: Bool = false, snapshot: SnapshotRequest? = nil, gracePeriodSeconds: Int = 10) {
+        self.power = power
+        self.deleted = deleted
+        self.snapshot = snapshot
+        self.gracePeriodSeconds = gracePeriodSeconds
+    }
+}
+
+/// A request to commit the container as `<harborAddr>/<namespace>/<imageName>:<tag>`.
+public struct SnapshotRequest: Sendable, Codable, Equatable {
+    public var imageReference: String
+    public init(imageReference: String) { self.imageReference = imageReference }
+}
+
+/// The billing choices made at create time (the wire's `cost` object).
+public struct CostSelection: Sendable, Codable, Equatable {
+    public var costType: Int
+    public var costTime: String
+    public var couponID: String
+    public var discountID: String
+    public var gpuSkuID: String
+    public var diskSkuID: String
+    public var orderID: String
+    /// The effective price per hour (or per term unit) when the instance was created.
+    public var unitPrice: Money
+
+    public init(costType: Int, costTime: String, couponID: String, discountID: String, gpuSkuID: String, diskSkuID: String, orderID: String, unitPrice: Money) {
+        self.costType = costType
+        self.costTime = costTime
+        self.couponID = couponID
+        self.discountID = discountID
+        self.gpuSkuID = gpuSkuID
+        self.diskSkuID = diskSkuID
+        self.orderID = orderID
+        self.unitPrice = unitPrice
+    }
+}
+
+/// The machine shape, copied from the SKU at create time so catalog edits never change
+/// a running instance.
+public struct InstanceResources: Sendable, Codable, Equatable {
+    public var cpuCores: Int
+    public var memoryGiB: Int
+    public var gpuCount: Int
+    public var gpuModel: String
+    public var gpuResourceKey: String
+    public var systemDiskGiB: Int
+
+    public init(cpuCores: Int, memoryGiB: Int, gpuCount: Int, gpuModel: String, gpuResourceKey: String, systemDiskGiB: Int) {
+        self.cpuCores = cpuCores
+        self.memoryGiB = memoryGiB
+        self.gpuCount = gpuCount
+        self.gpuModel = gpuModel
+        self.gpuResourceKey = gpuResourceKey
+        self.systemDiskGiB = systemDiskGiB
+    }
+}
+
+/// The data disk, kept across power cycles and removed with the instance.
+public struct DataVolume: Sendable, Codable, Equatable {
+    public var name: String
+    public var pathInContainer: String
+    public var sizeGiB: Int
+    public var type: String
+
+    public init(name: String, pathInContainer: String, sizeGiB: Int, type: String) {
+        self.name = name
+        self.pathInContainer = pathInContainer
+        self.sizeGiB = sizeGiB
+        self.type = type
+    }
+}
+
+/// Credentials and ports that make up the instance's `servers`.
+public struct AccessSecrets: Sendable, Codable, Equatable {
+    public var jupyterToken: String
+    public var sshPassword: String
+    public var sshPort: Int
+
+    public init(jupyterToken: String, sshPassword: String, sshPort: Int) {
+        self.jupyterToken = jupyterToken
+        self.sshPassword = sshPassword
+        self.sshPort = sshPort
+    }
+}
+
+/// Where the instance's GPUs are reserved: one node, specific device indices.
+public struct GPUPlacement: Sendable, Codable, Equatable {
+    public var node: String
+    public var gpuIndices: [Int]
+
+    public init(node: String, gpuIndices: [Int]) {
+        self.node = node
+        self.gpuIndices = gpuIndices
+    }
+}
+
+/// The workload as last observed on the backend.
+public struct PodInfo: Sendable, Codable, Equatable {
+    public var name: String
+    public var node: String
+    public var ip: String
+
+    public init(name: String, node: String, ip: String) {
+        self.name = name
+        self.node = node
+        self.ip = ip
+    }
+}
+
+/// A compute instance: desired state (what the user asked for) and observed state
+/// (what the reconciler last saw), kept apart.
+public struct Instance: Sendable, Codable, Equatable {
+    public var name: String
+    public var uid: String
+    public var namespace: String
+    public var cluster: String
+    public var regionID: String
+    public var displayName: String
+    public var description: String
+    public var image: String
+    public var cost: CostSelection
+    public var resources: InstanceResources
+    public var volume: DataVolume
+    public var access: AccessSecrets
+    public var desired: DesiredState
+    public var status: InstanceStatus
+    /// Why the status is what it is, for Failed in particular.
+    public var statusReason: String
+    /// Non-nil exactly while the instance holds GPUs.
+    public var placement: GPUPlacement?
+    /// The pod name is chosen when the instance is placed; node and ip are filled in as observed.
+    public var pod: PodInfo?
+    public var createdAt: Date
+    public var updatedAt: Date?
+    public var scheduleStopAt: Date?
+    /// Bumped by every write; the reconciler's writes are conditional on it.
+    public var generation: Int
+
+    public init(
+        name: String, uid: String, namespace: String, cluster: String, regionID: String, displayName: String,
+        description: String = "", image: String, cost: CostSelection, resources: InstanceResources, volume: DataVolume,
+        access: AccessSecrets, desired: DesiredState = DesiredState(), status: InstanceStatus = .creating, statusReason: String = "",
+        placement: GPUPlacement? = nil, pod: PodInfo? = nil, createdAt: Date, updatedAt: Date? = nil, scheduleStopAt: Date? = nil,
+        generation: Int = 1
+    ) {
+        self.name = name
+        self.uid = uid
+        self.namespace = namespace
+        self.cluster = cluster
+        self.regionID = regionID
+        self.displayName = displayName
+        self.description = description
+        self.image = image
+        self.cost = cost
+        self.resources = resources
+        self.volume = volume
+        self.access = access
+        self.desired = desired
+        self.status = status
+        self.statusReason = statusReason
+        self.placement = placement
+        self.pod = pod
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.scheduleStopAt = scheduleStopAt
+        self.generation = generation
+    }
+}
+
+/// A committed image of a tenant's container.
+public struct SnapshotImage: Sendable, Codable, Equatable {
+    public enum Status: String, Sendable, Codable, Equatable { case saving = "Saving", ready = "Ready", failed = "Failed" }
+    public var reference: String
+    public var namespace: String
+    public var sourceInstance: String
+    public var status: Status
+    public var sizeBytes: Int64
+    public var createdAt: Date
+
+    public init(reference: String, namespace: String, sourceInstance: String, status: Status, sizeBytes: Int64 = 0, createdAt: Date) {
+        self.reference = reference
+        self.namespace = namespace
+        self.sourceInstance = sourceInstance
+        self.status = status
+        self.sizeBytes = sizeBytes
+        self.createdAt = createdAt
+    }
+}
+
+/// Splits `host/project/repo:tag` into repository and tag (a port in the host is not a tag).
+public enum ImageReference {
+    public static func split(_ reference: String) -> (repository: String, tag: String) {
+        let lastSlash = reference.lastIndex(of: "/") ?? reference.startIndex
+        if let colon = reference[lastSlash...].lastIndex(of: ":") {
+            return (String(reference[..<colon]), String(reference[reference.index(after: colon)...]))
+        }
+        return (reference, "latest")
+    }
+}

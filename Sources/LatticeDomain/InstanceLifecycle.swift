@@ -1,0 +1,58 @@
+import Foundation
+
+/// The user-facing verbs of SPEC §5 as a pure state machine: each takes an instance and
+/// returns the instance as it must be written, or `InvalidState`.
+///
+/// GPU reservation is not done here: `powerOn` takes the placement the store found inside
+/// the same transaction.
+public enum InstanceLifecycle {
+    /// `power_off`: only a Running instance stops. GPUs stay held until the stop completes.
+    public static func powerOff(_ instance: Instance, gracePeriodSeconds: Int, snapshot: SnapshotRequest?, now: Date) throws -> Instance {
+        guard instance.status == .running else {
+            throw LatticeError.invalidState("instance \(instance.name) is \(instance.status.rawValue); power_off needs Running")
+        }
+        var next = instance
+        next.status = .stopping
+        next.statusReason = ""
+        next.desired.power = .off
+        next.desired.snapshot = snapshot
+        next.desired.gracePeriodSeconds = gracePeriodSeconds
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+
+    /// Whether `power_on` is allowed: a Stopped instance starts; a Failed one may retry.
+    public static func checkPowerOn(_ instance: Instance) throws {
+        guard instance.status == .stopped || instance.status == .failed else {
+            throw LatticeError.invalidState("instance \(instance.name) is \(instance.status.rawValue); power_on needs Stopped or Failed")
+        }
+    }
+
+    /// `power_on` with the GPUs the store reserved.
+    public static func powerOn(_ instance: Instance, placement: GPUPlacement, podName: String, now: Date) throws -> Instance {
+        try checkPowerOn(instance)
+        var next = instance
+        next.status = .starting
+        next.statusReason = ""
+        next.desired.power = .on
+        next.desired.snapshot = nil
+        next.placement = placement
+        next.pod = PodInfo(name: podName, node: placement.node, ip: "")
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+
+    /// `DELETE`: allowed in every state; deleting twice is not an error.
+    public static func delete(_ instance: Instance, now: Date) -> Instance {
+        var next = instance
+        guard !instance.desired.deleted else { return instance }
+        next.status = .deleting
+        next.statusReason = ""
+        next.desired.deleted = true
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A node as placement sees it: its capacity, what is already reserved on it, and whether
+/// the driver reports it healthy.
+public struct NodeCapacity: Sendable, Equatable {
+    public var node: Node
+    public var cluster: String
+    public var healthy: Bool
+    public var usedGPUIndices: Set<Int>
+    public var usedCPUCores: Int
+    public var usedMemoryGiB: Int
+
+    public init(node: Node, cluster: String, healthy: Bool = true, usedGPUIndices: Set<Int> = [], usedCPUCores: Int = 0, usedMemoryGiB: Int = 0) {
+        self.node = node
+        self.cluster = cluster
+        self.healthy = healthy
+        self.usedGPUIndices = usedGPUIndices
+        self.usedCPUCores = usedCPUCores
+        self.usedMemoryGiB = usedMemoryGiB
+    }
+
+    public var freeGPUCount: Int { healthy ? max(0, node.gpuCount - usedGPUIndices.count) : 0 }
+}
+
+/// What an instance needs from one node.
+public struct PlacementRequest: Sendable, Equatable {
+    public var cluster: String
+    public var gpuModel: String
+    public var gpuCount: Int
+    public var cpuCores: Int
+    public var memoryGiB: Int
+
+    public init(cluster: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int) {
+        self.cluster = cluster
+        self.gpuModel = gpuModel
+        self.gpuCount = gpuCount
+        self.cpuCores = cpuCores
+        self.memoryGiB = memoryGiB
+    }
+
+    public init(cluster: String, resources: InstanceResources) {
+        self.init(cluster: cluster, gpuModel: resources.gpuModel, gpuCount: resources.gpuCount, cpuCores: resources.cpuCores, memoryGiB: resources.memoryGiB)
+    }
+}
+
+/// Chooses a node and GPU indices for a request. Pure: the store calls it inside the
+/// transaction that writes the reservation, so its input is always current.
+public enum PlacementPolicy {
+    /// Best fit: the healthy node of the right model with the fewest free GPUs that still
+    /// fit, ties broken by name, so large holes stay free for multi-GPU SKUs. Indices are
+    /// the lowest free ones.
+    public static func place(_ request: PlacementRequest, on nodes: [NodeCapacity]) -> GPUPlacement? {
+        let candidates = nodes.filter { capacity in
+            capacity.cluster == request.cluster
+                && capacity.healthy
+                && capacity.node.gpuModel == request.gpuModel
+                && capacity.freeGPUCount >= request.gpuCount
+                && capacity.node.cpuCores - capacity.usedCPUCores >= request.cpuCores
+                && capacity.node.memoryGiB - capacity.usedMemoryGiB >= request.memoryGiB
+        }
+        guard let best = candidates.min(by: { a, b in
+            a.freeGPUCount != b.freeGPUCount ? a.freeGPUCount < b.freeGPUCount : a.node.name < b.node.name
+        }) else { return nil }
+        let indices = (0..<best.node.gpuCount).filter { !best.usedGPUIndices.contains($0) }.prefix(request.gpuCount)
+        return GPUPlacement(node: best.node.name, gpuIndices: Array(indices))
+    }
+
+    /// Free GPUs of a model in a set of nodes (the SKU list's `remainGPUCount`).
+    public static func freeGPUs(model: String, on nodes: [NodeCapacity]) -> Int {
+        nodes.filter { $0.node.gpuModel == model }.reduce(0) { $0 + $1.freeGPUCount }
+    }
+}

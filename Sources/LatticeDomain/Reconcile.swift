@@ -1,0 +1,136 @@
+import Foundation
+
+/// What a compute driver last reported for one instance's workload.
+public struct WorkloadObservation: Sendable, Equatable, Codable {
+    public enum Phase: Sendable, Equatable, Codable {
+        case starting, running, stopping, stopped
+        case failed(reason: String)
+    }
+    public var instanceName: String
+    public var podName: String
+    public var node: String
+    public var ip: String
+    public var phase: Phase
+
+    public init(instanceName: String, podName: String, node: String, ip: String, phase: Phase) {
+        self.instanceName = instanceName
+        self.podName = podName
+        self.node = node
+        self.ip = ip
+        self.phase = phase
+    }
+}
+
+/// One step the reconciler takes for an instance: at most one driver call, then at most
+/// one recorded transition.
+public enum ReconcileStep: Sendable, Equatable {
+    /// Create the workload if absent and start it (idempotent).
+    case start
+    /// Stop the workload with the grace period (idempotent).
+    case stop(gracePeriodSeconds: Int)
+    /// Commit the stopped workload as an image, then record Stopped.
+    case commitThenStop(SnapshotRequest)
+    /// Remove the workload but keep its data volume (after a failure).
+    case discard
+    /// Remove the workload and its volume, then forget the instance.
+    case destroyThenPurge
+    /// Record an observed transition without calling the driver.
+    case record(ObservedTransition)
+}
+
+/// A status change the reconciler writes from what it observed.
+public enum ObservedTransition: Sendable, Equatable {
+    case running(PodInfo)
+    case podMoved(PodInfo)
+    /// Releases GPUs.
+    case stopped(reason: String)
+    /// Releases GPUs.
+    case failed(reason: String)
+    case saving
+}
+
+/// The reconciler's brain: a pure function from desired + observed state to the next step.
+/// The executor applies it and runs again; every step is idempotent, so a crash between
+/// any two steps is repaired by the next pass.
+public enum ReconcilePlanner {
+    public static func plan(_ instance: Instance, observed: WorkloadObservation?) -> ReconcileStep? {
+        if instance.desired.deleted { return .destroyThenPurge }
+        switch instance.status {
+        case .creating, .starting:
+            guard let observed else { return .start }
+            switch observed.phase {
+            case .starting, .stopping: return nil
+            case .stopped: return .start
+            case .running: return .record(.running(pod(observed)))
+            case .failed(let reason): return .record(.failed(reason: reason))
+            }
+        case .running:
+            guard let observed else { return .record(.failed(reason: "WorkloadLost: the workload vanished from its node")) }
+            switch observed.phase {
+            case .running:
+                let seen = pod(observed)
+                return seen == instance.pod ? nil : .record(.podMoved(seen))
+            case .starting: return nil
+            case .stopping, .stopped: return .record(.failed(reason: "Exited: the workload stopped on its own"))
+            case .failed(let reason): return .record(.failed(reason: reason))
+            }
+        case .stopping:
+            guard let observed else { return .record(.stopped(reason: "")) }
+            switch observed.phase {
+            case .starting, .running: return .stop(gracePeriodSeconds: instance.desired.gracePeriodSeconds)
+            case .stopping: return nil
+            case .stopped:
+                if instance.desired.snapshot != nil { return .record(.saving) }
+                return .record(.stopped(reason: ""))
+            case .failed: return .record(.stopped(reason: ""))
+            }
+        case .saving:
+            guard let request = instance.desired.snapshot else { return .record(.stopped(reason: "")) }
+            return .commitThenStop(request)
+        case .stopped:
+            if let observed, observed.phase == .running || observed.phase == .starting {
+                return .stop(gracePeriodSeconds: instance.desired.gracePeriodSeconds)
+            }
+            return nil
+        case .failed:
+            if let observed, observed.phase != .stopped { return .discard }
+            return nil
+        case .deleting:
+            return .destroyThenPurge
+        }
+    }
+
+    private static func pod(_ observed: WorkloadObservation) -> PodInfo {
+        PodInfo(name: observed.podName, node: observed.node, ip: observed.ip)
+    }
+
+    /// Applies an observed transition to the instance record. GPU release is signalled by
+    /// `placement` becoming nil; the store frees the rows in the same transaction.
+    public static func apply(_ transition: ObservedTransition, to instance: Instance, now: Date) -> Instance {
+        var next = instance
+        switch transition {
+        case .running(let pod):
+            next.status = .running
+            next.statusReason = ""
+            next.pod = pod
+        case .podMoved(let pod):
+            next.pod = pod
+        case .stopped(let reason):
+            next.status = .stopped
+            next.statusReason = reason
+            next.placement = nil
+            next.pod = nil
+            next.desired.snapshot = nil
+        case .failed(let reason):
+            next.status = .failed
+            next.statusReason = reason
+            next.placement = nil
+            next.pod = nil
+        case .saving:
+            next.status = .saving
+        }
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// An instance exactly as the seed's samples show it, field for field; extra fields
+/// (`statusReason`, `regionID`) are Lattice's additions.
+public struct InstanceWire: Codable, Sendable, Equatable {
+    public struct Resources: Codable, Sendable, Equatable {
+        public var cpu: String
+        public var memory: String
+        public var GPUNum: String
+        public var GPUType: String
+    }
+
+    public struct VolumeMount: Codable, Sendable, Equatable {
+        public var PathInContainer: String
+        public var `Type`: String
+        public var Size: Int
+        public var PVCName: String
+        public var displayName: String
+        public var filesystemType: String
+    }
+
+    public struct Cost: Codable, Sendable, Equatable {
+        public var CostType: String
+        public var CostTime: String
+        public var DiscountID: String
+        public var GPUSKUID: String
+        public var DiskSKUID: String
+        public var CouponID: String
+    }
+
+    public struct SSH: Codable, Sendable, Equatable {
+        public var sshAddr: String
+        public var sshPassword: String
+    }
+
+    public struct Servers: Codable, Sendable, Equatable {
+        public var Jupyterlab: String
+        public var Tensorboard: String
+        public var SSH: SSH
+    }
+
+    public struct Container: Codable, Sendable, Equatable {
+        public var Name: String
+    }
+
+    public struct Pod: Codable, Sendable, Equatable {
+        public var Name: String
+        public var Containers: [Container]
+        public var nodeScheduled: String
+        public var ip: String
+    }
+
+    public var name: String
+    public var namespace: String
+    public var Region: String
+    public var displayName: String
+    public var description: String
+    public var annotations: [String: String]
+    public var uid: String
+    public var servers: Servers
+    public var image: String
+    public var replicas: Int
+    public var resources: Resources
+    public var volumeMounts: [VolumeMount]
+    public var creationTimestamp: String
+    public var updateTimestamp: String
+    public var ScheduleStopTimestamp: String
+    public var status: String
+    public var statusReason: String
+    public var regionID: String
+    public var cost: Cost
+    public var Pods: [Pod]
+
+    public init(_ instance: Instance, context: WireContext) {
+        let domain = context.annotationDomain
+        let gpuMachine = instance.resources.gpuModel
+        name = instance.name
+        namespace = instance.namespace
+        Region = instance.cluster
+        displayName = instance.displayName
+        description = instance.description
+        annotations = [
+            "\(domain)/cost-coupon-id": instance.cost.couponID,
+            "\(domain)/cost-discount-id": instance.cost.discountID,
+            "\(domain)/cost-disk-sku-id": instance.cost.diskSkuID,
+            "\(domain)/cost-gpu-sku-id": instance.cost.gpuSkuID,
+            "\(domain)/cost-order-id": instance.cost.orderID,
+            "\(domain)/cost-time": instance.cost.costTime,
+            "\(domain)/cost-type": String(instance.cost.costType),
+            "\(domain)/description": instance.description,
+            "\(domain)/display-name": instance.displayName,
+            "\(domain)/gpu.machine": gpuMachine,
+            "\(domain)/gpu.resource.key": instance.resources.gpuResourceKey,
+            "\(domain)/region": instance.cluster,
+            "\(domain)/saveDataEnabled": "false",
+            "\(domain)/unit-price": instance.cost.unitPrice.description,
+        ]
+        uid = instance.uid
+        let host = context.publicHost
+        servers = Servers(
+            Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
+            Tensorboard: "http://\(instance.uid).\(host)/monitor",
+            SSH: SSH(sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)", sshPassword: instance.access.sshPassword)
+        )
+        image = instance.image
+        replicas = instance.desired.power == .on && !instance.desired.deleted ? 1 : 0
+        resources = Resources(
+            cpu: String(instance.resources.cpuCores),
+            memory: "\(instance.resources.memoryGiB)Gi",
+            GPUNum: String(instance.resources.gpuCount),
+            GPUType: gpuMachine
+        )
+        volumeMounts = [
+            VolumeMount(PathInContainer: "/", Type: "local-filesystem", Size: instance.resources.systemDiskGiB, PVCName: "",
+                        displayName: "系统盘", filesystemType: "system"),
+            VolumeMount(PathInContainer: instance.volume.pathInContainer, Type: instance.volume.type, Size: instance.volume.sizeGiB,
+                        PVCName: instance.volume.name, displayName: "磁盘-\(instance.volume.name)", filesystemType: "data"),
+        ]
+        creationTimestamp = context.time.format(instance.createdAt)
+        updateTimestamp = context.time.format(instance.updatedAt)
+        ScheduleStopTimestamp = context.time.format(instance.scheduleStopAt)
+        status = instance.status.rawValue
+        statusReason = instance.statusReason
+        regionID = instance.regionID
+        cost = Cost(
+            CostType: String(instance.cost.costType),
+            CostTime: instance.cost.costTime,
+            DiscountID: instance.cost.discountID,
+            GPUSKUID: instance.cost.gpuSkuID,
+            DiskSKUID: instance.cost.diskSkuID,
+            CouponID: instance.cost.couponID
+        )
+        if let pod = instance.pod {
+            Pods = [Pod(Name: pod.name, Containers: [Container(Name: "worker")], nodeScheduled: pod.node, ip: pod.ip)]
+        } else {
+            Pods = []
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// The body of `POST /clusters/{cluster}/instances`, validated for shape (not yet against
+/// the catalog).
+public struct CreateInstanceRequest: Sendable, Equatable {
+    public var costType: Int
+    public var couponID: String
+    public var diskSkuID: String
+    public var gpuSkuID: String
+    public var costTime: String
+    public var pathInContainer: String
+    public var sizeGiB: Int?
+    public var volumeType: String?
+    public var namespace: String
+    public var displayName: String
+    public var description: String
+    public var image: String
+    public var region: String
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        let cost = try body.requiredObject("Cost")
+        let costTypeText = try cost.requiredString("CostType")
+        guard let costType = Int(costTypeText.trimmingCharacters(in: .whitespaces)), (1...4).contains(costType) else {
+            throw LatticeError.invalidField("Cost.CostType", "must be 1 (pay-as-you-go), 2 (monthly), 3 (weekly) or 4 (daily), got \"\(costTypeText)\"")
+        }
+        self.costType = costType
+        couponID = try cost.string("CouponID") ?? ""
+        diskSkuID = try cost.requiredString("DiskSKUID").trimmingCharacters(in: .whitespaces)
+        gpuSkuID = try cost.requiredString("GPUSKUID").trimmingCharacters(in: .whitespaces)
+        costTime = try cost.string("CostTime")?.trimmingCharacters(in: .whitespaces) ?? ""
+
+        guard let mounts = try body.objects("VolumeMount") else { throw LatticeError.missingField("VolumeMount") }
+        guard let mount = mounts.first else { throw LatticeError.invalidField("VolumeMount", "must hold one data disk mount") }
+        guard mounts.count == 1 else { throw LatticeError.invalidField("VolumeMount", "only one data disk is supported, got \(mounts.count)") }
+        let path = try mount.string("PathInContainer") ?? ""
+        pathInContainer = path.isEmpty ? "/root/data" : path
+        guard pathInContainer.hasPrefix("/"), pathInContainer != "/", !pathInContainer.contains(".."), pathInContainer.count <= 255 else {
+            throw LatticeError.invalidField(mount.name("PathInContainer"), "must be an absolute path other than /, without '..'")
+        }
+        sizeGiB = try mount.integer("Size")
+        if let size = sizeGiB, size < 1 { throw LatticeError.invalidField(mount.name("Size"), "must be at least 1 (GB), got \(size)") }
+        let type = try mount.string("Type") ?? ""
+        volumeType = type.isEmpty ? nil : type
+
+        namespace = try body.requiredString("namespace")
+        displayName = try body.requiredString("displayName", allowEmpty: true)
+        guard (1...128).contains(displayName.count) else {
+            throw LatticeError.invalidField("displayName", "must be 1 to 128 characters, got \(displayName.count)")
+        }
+        description = try body.string("description") ?? ""
+        guard description.count <= 1024 else { throw LatticeError.invalidField("description", "must be at most 1024 characters") }
+        image = try body.requiredString("image").trimmingCharacters(in: .whitespaces)
+        region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
+    }
+}
+
+/// The body of `power_off`; every field is optional.
+public struct PowerOffRequest: Sendable, Equatable {
+    public var gracePeriodSeconds: Int
+    public var needSnapshot: Bool
+    public var imageName: String
+    public var tag: String
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        gracePeriodSeconds = try body.integer("gracePeriodSeconds") ?? 10
+        guard (0...3600).contains(gracePeriodSeconds) else {
+            throw LatticeError.invalidField("gracePeriodSeconds", "must be between 0 and 3600, got \(gracePeriodSeconds)")
+        }
+        needSnapshot = try body.boolean("needSnapshot") ?? false
+        imageName = try body.string("imageName")?.trimmingCharacters(in: .whitespaces) ?? ""
+        tag = try body.string("tag")?.trimmingCharacters(in: .whitespaces) ?? ""
+        guard needSnapshot else { return }
+        guard !imageName.isEmpty else { throw LatticeError.invalidField("imageName", "is required when needSnapshot is true") }
+        guard Self.isValidRepository(imageName) else {
+            throw LatticeError.invalidField("imageName", "must be lowercase letters, digits and . _ - / (at most 128), got \"\(imageName)\"")
+        }
+        if tag.isEmpty { tag = "latest" }
+        guard Self.isValidTag(tag) else {
+            throw LatticeError.invalidField("tag", "must be letters, digits and . _ - (at most 128, not starting with . or -), got \"\(tag)\"")
+        }
+    }
+
+    static func isValidRepository(_ name: String) -> Bool {
+        guard (1...128).contains(name.count), let first = name.first, first.isLetter || first.isNumber else { return false }
+        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || "._-/".contains($0) } && !name.contains("//") && !name.hasSuffix("/")
+    }
+
+    static func isValidTag(_ tag: String) -> Bool {
+        guard (1...128).contains(tag.count), let first = tag.first, first != ".", first != "-" else { return false }
+        return tag.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+}
+
+/// `POST /tokens`: a name and an optional validity in days (default 3650).
+public struct CreateTokenRequest: Sendable, Equatable {
+    public var name: String
+    public var validityDays: Int
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        name = try body.requiredString("name").trimmingCharacters(in: .whitespaces)
+        guard name.count <= 64 else { throw LatticeError.invalidField("name", "must be at most 64 characters") }
+        validityDays = try body.integer("validityDays") ?? 3650
+        guard (1...36500).contains(validityDays) else {
+            throw LatticeError.invalidField("validityDays", "must be between 1 and 36500, got \(validityDays)")
+        }
+    }
+}
+
+/// `POST /admin/users`.
+public struct CreateUserRequest: Sendable, Equatable {
+    public var namespace: String
+    public var balance: Money
+    public var admin: Bool
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        namespace = try body.requiredString("namespace")
+        guard Self.isValidNamespace(namespace) else {
+            throw LatticeError.invalidField("namespace", "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit")
+        }
+        balance = try MoneyField.read(body, "balance") ?? .zero
+        guard balance >= .zero else { throw LatticeError.invalidField("balance", "must not be negative") }
+        admin = try body.boolean("admin") ?? false
+    }
+
+    public static func isValidNamespace(_ text: String) -> Bool {
+        guard (1...63).contains(text.count), let first = text.first, let last = text.last else { return false }
+        let ok: (Character) -> Bool = { $0.isASCII && ($0.isLowercase || $0.isNumber) }
+        return ok(first) && ok(last) && text.allSatisfy { ok($0) || $0 == "-" }
+    }
+}
+
+/// `POST /admin/users/{namespace}/credit`.
+public struct CreditRequest: Sendable, Equatable {
+    public var amount: Money
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        guard let amount = try MoneyField.read(body, "amount") else { throw LatticeError.missingField("amount") }
+        guard amount > .zero else { throw LatticeError.invalidField("amount", "must be greater than 0") }
+        self.amount = amount
+    }
+}
+
+/// Money fields accept a decimal string or a JSON number.
+enum MoneyField {
+    static func read(_ body: JSONFields, _ key: String) throws -> Money? {
+        guard let value = body.present(key) else { return nil }
+        let text: String
+        switch value {
+        case .string(let s): text = s
+        case .number(let n): text = String(n)
+        default: throw LatticeError.invalidField(body.name(key), "must be a decimal amount such as \"12.50\", got \(value.typeName)")
+        }
+        guard let money = Money(text) else {
+            throw LatticeError.invalidField(body.name(key), "must be a decimal amount with at most 4 fraction digits, got \"\(text)\"")
+        }
+        return money
+    }
+}

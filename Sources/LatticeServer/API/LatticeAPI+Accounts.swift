@@ -1,0 +1,130 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+
+/// `GET /balance`.
+public struct BalanceWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var balance: String
+    public var currency: String
+}
+
+/// An order as `GET /orders` lists it (SPEC §8).
+public struct OrderWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceName: String
+    public var costType: String
+    public var gpuSkuId: String
+    public var amount: String
+    public var status: String
+    public var createdAt: String
+}
+
+/// A charge as `GET /bills` lists it (SPEC §8).
+public struct BillWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceName: String
+    public var kind: String
+    public var periodStart: String
+    public var periodEnd: String
+    public var amount: String
+    public var createdAt: String
+}
+
+/// `POST /admin/users` answers the new namespace and its first token.
+public struct NewUserWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var token: String
+}
+
+extension LatticeAPI {
+    // MARK: Tokens
+
+    func tokenWire(_ token: TokenRecord, secret: String? = nil) -> TokenWire {
+        TokenWire(id: token.id, name: token.name, createdAt: wire.time.format(token.createdAt), expiresAt: wire.time.format(token.expiresAt),
+                  lastUsedAt: wire.time.format(token.lastUsedAt), token: secret)
+    }
+
+    public func createToken(principal: Principal, body: JSONValue) async throws -> TokenWire {
+        let request = try CreateTokenRequest(json: body)
+        let secret = TokenSecrets.generate()
+        let now = clock.now()
+        var rng = SystemRandomNumberGenerator()
+        let record = TokenRecord(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, name: request.name,
+                                 secretHash: TokenSecrets.hash(secret), createdAt: now,
+                                 expiresAt: now.addingTimeInterval(Double(request.validityDays) * 86400))
+        try await store.createToken(record)
+        return tokenWire(record, secret: secret)
+    }
+
+    public func tokens(principal: Principal, page: PageRequest) async throws -> Page<TokenWire> {
+        Self.page(try await store.tokens(namespace: principal.namespace).map { tokenWire($0) }, page)
+    }
+
+    public func regenerateToken(principal: Principal, id: String) async throws -> TokenWire {
+        let secret = TokenSecrets.generate()
+        let record = try await store.replaceTokenSecret(id: id, namespace: principal.namespace, secretHash: TokenSecrets.hash(secret))
+        return tokenWire(record, secret: secret)
+    }
+
+    public func deleteToken(principal: Principal, id: String) async throws {
+        try await store.deleteToken(id: id, namespace: principal.namespace)
+    }
+
+    // MARK: Admin
+
+    func requireAdmin(_ principal: Principal) throws {
+        guard principal.isAdmin else { throw LatticeError.forbidden("admin endpoints need a token of an admin namespace") }
+    }
+
+    public func createUser(principal: Principal, body: JSONValue) async throws -> NewUserWire {
+        try requireAdmin(principal)
+        let request = try CreateUserRequest(json: body)
+        let now = clock.now()
+        var rng = SystemRandomNumberGenerator()
+        let secret = TokenSecrets.generate()
+        let token = TokenRecord(id: Identifiers.uuid(using: &rng), namespace: request.namespace, name: "default",
+                                secretHash: TokenSecrets.hash(secret), createdAt: now, expiresAt: now.addingTimeInterval(3650 * 86400))
+        let credit = request.balance > .zero
+            ? LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: request.namespace, kind: .credit, amount: request.balance,
+                          idempotencyKey: "opening:\(request.namespace)", createdAt: now)
+            : nil
+        try await store.createUser(User(namespace: request.namespace, isAdmin: request.admin, createdAt: now), token: token, openingCredit: credit)
+        return NewUserWire(namespace: request.namespace, token: secret)
+    }
+
+    public func credit(principal: Principal, namespace: String, body: JSONValue) async throws -> BalanceWire {
+        try requireAdmin(principal)
+        let request = try CreditRequest(json: body)
+        guard try await store.user(namespace: namespace) != nil else { throw LatticeError.notFound("namespace '\(namespace)'") }
+        var rng = SystemRandomNumberGenerator()
+        let id = Identifiers.uuid(using: &rng)
+        _ = try await store.appendLedger(LedgerEntry(id: id, namespace: namespace, kind: .credit, amount: request.amount,
+                                                     idempotencyKey: "credit:\(id)", createdAt: clock.now()))
+        return try await balance(namespace: namespace)
+    }
+
+    // MARK: Wallet
+
+    public func balance(namespace: String) async throws -> BalanceWire {
+        BalanceWire(namespace: namespace, balance: try await store.balance(namespace: namespace).description, currency: configuration.currency)
+    }
+
+    public func orders(principal: Principal, page: PageRequest) async throws -> Page<OrderWire> {
+        let (items, total) = try await store.orders(namespace: principal.namespace, page: page)
+        let nodes = items.map {
+            OrderWire(id: $0.id, instanceName: $0.instanceName, costType: String($0.costType), gpuSkuId: $0.gpuSkuID,
+                      amount: $0.amount.description, status: $0.status, createdAt: wire.time.format($0.createdAt))
+        }
+        return Self.page(nodes, total: total, page)
+    }
+
+    public func bills(principal: Principal, page: PageRequest) async throws -> Page<BillWire> {
+        let (items, total) = try await store.ledger(namespace: principal.namespace, kinds: [.compute, .prepaid, .storage, .image], page: page)
+        let nodes = items.map {
+            BillWire(id: $0.id, instanceName: $0.instanceName, kind: $0.kind.rawValue, periodStart: wire.time.format($0.periodStart),
+                     periodEnd: wire.time.format($0.periodEnd), amount: $0.amount.description, createdAt: wire.time.format($0.createdAt))
+        }
+        return Self.page(nodes, total: total, page)
+    }
+}

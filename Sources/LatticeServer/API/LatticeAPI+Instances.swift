@@ -1,0 +1,173 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import LatticeStore
+
+extension LatticeAPI {
+    func requireCluster(_ name: String) throws -> Cluster {
+        guard let cluster = catalog.cluster(named: name) else { throw LatticeError.notFound("cluster '\(name)'") }
+        return cluster
+    }
+
+    /// `POST /clusters/{cluster}/instances`: validates against the catalog, then places,
+    /// reserves and writes in one store transaction. Answers at once with `Creating`.
+    public func createInstance(principal: Principal, cluster clusterName: String, body: JSONValue) async throws -> InstanceWire {
+        let cluster = try requireCluster(clusterName)
+        let request = try CreateInstanceRequest(json: body)
+        guard request.namespace == principal.namespace else {
+            throw LatticeError.forbidden("namespace: body namespace '\(request.namespace)' does not match the caller's namespace")
+        }
+        guard let region = catalog.region(ofCluster: cluster.name) else { throw LatticeError.notFound("cluster '\(clusterName)'") }
+        if !request.region.isEmpty, request.region != region.id, request.region != region.name, request.region != cluster.name {
+            throw LatticeError.unprocessable("UnknownRegion", "Region: '\(request.region)' is neither the id nor the name of region \(region.name), where cluster \(cluster.name) is")
+        }
+        guard let sku = catalog.gpuSku(id: request.gpuSkuID) else {
+            throw LatticeError.unprocessable("UnknownSKU", "Cost.GPUSKUID: no GPU SKU '\(request.gpuSkuID)'; see GET /mdc/api/v1/skus/computings")
+        }
+        guard sku.clusterName == cluster.name else {
+            throw LatticeError.unprocessable("UnknownSKU", "Cost.GPUSKUID: SKU '\(sku.id)' is sold in cluster \(sku.clusterName), not \(cluster.name)")
+        }
+        guard request.costType == sku.sellingType else {
+            throw LatticeError.invalidField("Cost.CostType", "must be \(sku.sellingType), the sellingType of GPU SKU '\(sku.id)', got \(request.costType)")
+        }
+        let now = clock.now()
+        var scheduleStop: Date?
+        if let unit = sku.selling.termUnit {
+            guard !request.costTime.isEmpty else {
+                throw LatticeError.invalidField("Cost.CostTime", "is required for prepaid SKU '\(sku.id)', such as 3\(unit.rawValue)")
+            }
+            let term = try CostTime.parse(request.costTime)
+            guard !term.isExtension else {
+                throw LatticeError.invalidField("Cost.CostTime", "'+' extends an existing term; use POST .../instances/{name}/renew")
+            }
+            guard term.unit == unit else {
+                throw LatticeError.invalidField("Cost.CostTime", "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(request.costTime)'")
+            }
+            scheduleStop = term.end(from: now, timeZone: configuration.time.timeZone)
+            guard request.couponID.isEmpty else {
+                throw LatticeError.invalidField("Cost.CouponID", "coupons apply to pay-as-you-go only")
+            }
+        } else if !request.costTime.isEmpty {
+            throw LatticeError.invalidField("Cost.CostTime", "applies to prepaid SKUs only; SKU '\(sku.id)' is pay-as-you-go")
+        }
+        if !request.couponID.isEmpty {
+            throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(request.couponID)'")
+        }
+        guard let disk = catalog.diskSku(id: request.diskSkuID) else {
+            throw LatticeError.unprocessable("UnknownSKU", "Cost.DiskSKUID: no disk SKU '\(request.diskSkuID)'; see GET /mdc/api/v1/skus/disks")
+        }
+        let size = request.sizeGiB ?? disk.defaultSizeGiB
+        guard (disk.minSizeGiB...disk.maxSizeGiB).contains(size) else {
+            throw LatticeError.invalidField("VolumeMount[0].Size", "must be between \(disk.minSizeGiB) and \(disk.maxSizeGiB) GB, got \(size)")
+        }
+        if let type = request.volumeType, type != disk.type {
+            throw LatticeError.invalidField("VolumeMount[0].Type", "disk SKU '\(disk.id)' provides '\(disk.type)', got '\(type)'")
+        }
+        try await checkImage(request.image, namespace: principal.namespace)
+
+        let nodes = await fleet.nodes(clusters: [cluster.name])
+        let discount = Pricing.activeDiscount(of: sku, at: now)
+        let prepaid = sku.selling != .payAsYouGo
+        for _ in 0..<5 {
+            var rng = SystemRandomNumberGenerator()
+            let name = Identifiers.instanceName(using: &rng)
+            let orderID = Identifiers.uuid(using: &rng)
+            let unitPrice = Pricing.effectivePrice(of: sku, at: now)
+            let draft = Instance(
+                name: name, uid: Identifiers.uuid(using: &rng), namespace: principal.namespace, cluster: cluster.name, regionID: region.id,
+                displayName: request.displayName, description: request.description, image: request.image,
+                cost: CostSelection(costType: request.costType, costTime: request.costTime, couponID: request.couponID,
+                                    discountID: discount?.id ?? "", gpuSkuID: sku.id, diskSkuID: disk.id, orderID: orderID, unitPrice: unitPrice),
+                resources: InstanceResources(cpuCores: sku.cpuCores, memoryGiB: sku.memoryGiB, gpuCount: sku.gpuCount, gpuModel: sku.gpuModel,
+                                             gpuResourceKey: sku.gpuResourceKey, systemDiskGiB: sku.systemStorageGiB),
+                volume: DataVolume(name: Identifiers.volumeName(using: &rng), pathInContainer: request.pathInContainer, sizeGiB: size, type: disk.type),
+                access: AccessSecrets(jupyterToken: Identifiers.jupyterToken(using: &rng), sshPassword: Identifiers.sshPassword(using: &rng), sshPort: 0),
+                pod: PodInfo(name: Identifiers.podName(instance: name, using: &rng), node: "", ip: ""),
+                createdAt: now, scheduleStopAt: scheduleStop
+            )
+            var termPrice = Money.zero
+            if prepaid, let term = try? CostTime.parse(request.costTime) {
+                termPrice = Money(units: unitPrice.units * Int64(term.count))
+            }
+            let order = Order(id: orderID, namespace: principal.namespace, instanceName: name, costType: request.costType, gpuSkuID: sku.id,
+                              amount: termPrice, status: prepaid ? "paid" : "active", createdAt: now)
+            do {
+                let created = try await store.createInstance(draft, on: nodes, sshPorts: configuration.sshPorts, order: order)
+                return InstanceWire(created, context: wire)
+            } catch StoreError.duplicateName {
+                continue
+            }
+        }
+        throw LatticeError(.unavailable, code: "Unavailable", "could not allocate a unique instance name; retry")
+    }
+
+    /// Only official images, the caller's own ready snapshots and operator-allowed patterns run.
+    func checkImage(_ image: String, namespace: String) async throws {
+        if catalog.images.contains(where: { $0.name == image }) { return }
+        if catalog.allowedImagePatterns.contains(where: { GlobPattern.matches($0, image) }) { return }
+        let snapshots = try await store.images(namespace: namespace)
+        if let own = snapshots.first(where: { $0.reference == image }) {
+            guard own.status == .ready else {
+                throw LatticeError.unprocessable("ImageNotReady", "image: snapshot '\(image)' is \(own.status.rawValue), not Ready")
+            }
+            return
+        }
+        throw LatticeError.unprocessable("UnknownImage", "image: '\(image)' is not an official image nor one of your snapshots; see GET /mdc/api/v1/images")
+    }
+
+    public func instance(principal: Principal, cluster: String, name: String) async throws -> InstanceWire {
+        _ = try requireCluster(cluster)
+        guard let instance = try await store.instance(namespace: principal.namespace, name: name), instance.cluster == cluster else {
+            throw LatticeError.notFound("instance '\(name)' in cluster \(cluster)")
+        }
+        return InstanceWire(instance, context: wire)
+    }
+
+    public func instances(principal: Principal, cluster: String, page: PageRequest) async throws -> Page<InstanceWire> {
+        _ = try requireCluster(cluster)
+        let (items, total) = try await store.instances(namespace: principal.namespace, cluster: cluster, page: page)
+        return Self.page(items.map { InstanceWire($0, context: wire) }, total: total, page)
+    }
+
+    /// Loads a tenant's instance in the named cluster, or 404 exactly as for a missing one.
+    func ownInstance(principal: Principal, cluster: String, name: String) async throws -> Instance {
+        _ = try requireCluster(cluster)
+        guard let instance = try await store.instance(namespace: principal.namespace, name: name), instance.cluster == cluster else {
+            throw LatticeError.notFound("instance '\(name)' in cluster \(cluster)")
+        }
+        return instance
+    }
+
+    public func powerOff(principal: Principal, cluster: String, name: String, body: JSONValue) async throws {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let request = try PowerOffRequest(json: body)
+        var snapshot: SnapshotRequest?
+        if request.needSnapshot {
+            let harbor = catalog.region(id: instance.regionID)?.harborAddr ?? "images.lattice.local"
+            snapshot = SnapshotRequest(imageReference: "\(harbor)/\(principal.namespace)/\(request.imageName):\(request.tag)")
+        }
+        let now = clock.now()
+        let requested = snapshot
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+            try InstanceLifecycle.powerOff(current, gracePeriodSeconds: request.gracePeriodSeconds, snapshot: requested, now: now)
+        }
+    }
+
+    public func powerOn(principal: Principal, cluster: String, name: String) async throws {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        try InstanceLifecycle.checkPowerOn(instance)
+        let nodes = await fleet.nodes(clusters: [cluster])
+        var rng = SystemRandomNumberGenerator()
+        _ = try await store.powerOn(namespace: principal.namespace, name: name, on: nodes,
+                                    podName: Identifiers.podName(instance: name, using: &rng), now: clock.now())
+    }
+
+    public func delete(principal: Principal, cluster: String, name: String?) async throws {
+        guard let name, !name.isEmpty else { throw LatticeError.missingField("name (query parameter)") }
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let now = clock.now()
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+            InstanceLifecycle.delete(current, now: now)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import LatticeStore
+
+/// The API's behaviour, independent of HTTP: validates, decides with the pure domain and
+/// writes through the store. Route handlers only translate to and from the wire.
+public struct LatticeAPI: Sendable {
+    let store: any Store
+    let catalog: Catalog
+    let fleet: ComputeFleet
+    let clock: any WallClock
+    let configuration: ServerConfiguration
+
+    public init(store: any Store, fleet: ComputeFleet, clock: any WallClock, configuration: ServerConfiguration) {
+        self.store = store
+        self.catalog = configuration.catalog
+        self.fleet = fleet
+        self.clock = clock
+        self.configuration = configuration
+    }
+
+    var wire: WireContext { configuration.wireContext }
+
+    /// Paging for lists the API assembles in memory.
+    static func page<T: Sendable & Codable>(_ items: [T], _ request: PageRequest) -> Page<T> {
+        let slice = items.dropFirst(request.offset).prefix(request.pageSize)
+        return Page(hasNextPage: request.offset + slice.count < items.count, nodes: Array(slice), totalCount: items.count)
+    }
+
+    static func page<T: Sendable & Codable>(_ items: [T], total: Int, _ request: PageRequest) -> Page<T> {
+        Page(hasNextPage: request.offset + items.count < total, nodes: items, totalCount: total)
+    }
+}

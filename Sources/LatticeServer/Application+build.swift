@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import LatticeCompute
+import LatticeDomain
+import LatticeStore
+import Logging
+import NIOCore
+
+/// The composition root: the one place where the store, the drivers, the API, the routes
+/// and the background services are created and wired together.
+public enum LatticeServer {
+    /// Builds the router alone, for socket-free tests and for `buildApplication`.
+    static func buildRouter(api: LatticeAPI, store: any Store, clock: any WallClock, readiness: Readiness) -> Router<LatticeRequestContext> {
+        let router = Router(context: LatticeRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        Routes(api: api, store: store, clock: clock, readiness: readiness).register(on: router)
+        return router
+    }
+
+    /// One driver per cluster of the catalog.
+    static func buildFleet(configuration: ServerConfiguration, clock: any WallClock, persistent: Bool) throws -> ComputeFleet {
+        var drivers: [String: any ComputeDriver] = [:]
+        for cluster in configuration.catalog.clusters {
+            switch cluster.driver {
+            case .simulated:
+                let scale = configuration.simulatedDelayScale
+                let timing = SimulatedFleetDriver.Timing(startDelay: cluster.startDelaySeconds * scale, stopDelay: cluster.stopDelaySeconds * scale)
+                let stateFile = persistent ? configuration.dataDirectory.appendingPathComponent("fleet-\(cluster.name).json") : nil
+                drivers[cluster.name] = SimulatedFleetDriver(cluster: cluster.name, nodes: cluster.nodes, timing: timing, clock: clock, stateFile: stateFile)
+            case .engine, .kubernetes:
+                throw LatticeError(.badRequest, code: "InvalidCatalog",
+                                   "cluster \(cluster.name): driver '\(cluster.driver.rawValue)' is not available in this build; use 'simulated'")
+            }
+        }
+        return ComputeFleet(drivers: drivers)
+    }
+
+    /// Builds the whole server: SQLite under the data directory, the fleet, the bootstrap
+    /// admin, the HTTP application and its reconciler.
+    public static func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+        let dataDirectory = configuration.dataDirectory
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let store = try SQLiteStore(path: dataDirectory.appendingPathComponent("lattice.sqlite").path)
+        let clock = SystemWallClock()
+        let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
+        let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
+        let readiness = Readiness()
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
+        let reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: configuration.reconcileInterval,
+                                    logger: logger, readiness: readiness)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lattice"),
+            services: [reconciler],
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let url = "http://\(configuration.host):\(port)"
+                Console.line("listening on \(url)")
+                do {
+                    try Bootstrap.writeFile(bootstrap, url: url, dataDirectory: dataDirectory)
+                } catch {
+                    logger.error("cannot write bootstrap.json", metadata: ["error": "\(error)"])
+                }
+            },
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LatticeDomain
+import LatticeStore
+
+/// Authenticates `/mdc/api/v1/...` (SPEC §2): a bearer token (scheme word in any case),
+/// the optional `namespace` header that must match the token's, and the admin flag.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = LatticeRequestContext
+    let store: any Store
+    let clock: any WallClock
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw LatticeError.unauthorized("missing Authorization header; send 'Authorization: bearer <token>'")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw LatticeError.unauthorized("Authorization header must be 'bearer <token>'")
+        }
+        let secret = parts[1].trimmingCharacters(in: .whitespaces)
+        if secret.hasPrefix(APITokenFormat.prefix), !APITokenFormat.isWellFormed(secret) {
+            throw LatticeError.unauthorized("token is malformed (bad checksum)")
+        }
+        let digest = TokenSecrets.hash(secret)
+        guard let token = try await store.token(secretHash: digest), TokenSecrets.constantTimeEquals(token.secretHash, digest) else {
+            throw LatticeError.unauthorized("unknown or revoked token")
+        }
+        let now = clock.now()
+        guard token.expiresAt > now else { throw LatticeError.unauthorized("token '\(token.name)' expired") }
+        if let claimed = request.headers[.namespace], !claimed.isEmpty, claimed != token.namespace {
+            throw LatticeError.forbidden("namespace header '\(claimed)' does not match the token's namespace")
+        }
+        let user = try await store.user(namespace: token.namespace)
+        if token.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
+            try await store.touchToken(id: token.id, at: now)
+        }
+        var context = context
+        context.principal = Principal(namespace: token.namespace, tokenID: token.id, isAdmin: user?.isAdmin ?? false)
+        return try await next(request, context)
+    }
+}
+
+extension HTTPField.Name {
+    static let namespace = Self("namespace")!
+}

@@ -1,0 +1,35 @@
+import Foundation
+import Hummingbird
+import LatticeDomain
+
+/// Builds JSON responses; all encoding goes through here so slashes stay unescaped and the
+/// content type is always set.
+enum JSONResponse {
+    static func encode<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The seed's acknowledgement: the JSON string `"ok"`.
+    static var ok: Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: "\"ok\"")))
+    }
+
+    static func error(_ error: LatticeError) -> Response {
+        let body = (try? JSONEncoder().encode(ErrorWire(code: error.code, message: error.message))) ?? Data("{}".utf8)
+        return Response(status: HTTPResponse.Status(code: error.kind.status), headers: [.contentType: "application/json; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension Request {
+    /// Reads the body (at most the context's upload limit) as JSON.
+    func jsonBody(context: LatticeRequestContext) async throws -> JSONValue {
+        let buffer = try await body.collect(upTo: context.maxUploadSize)
+        return try JSONValue.parseBody(Data(buffer.readableBytesView))
+    }
+}

@@ -1,0 +1,29 @@
+import Hummingbird
+import LatticeDomain
+
+/// Who is calling, as established by `AuthMiddleware`.
+public struct Principal: Sendable, Equatable {
+    public var namespace: String
+    public var tokenID: String
+    public var isAdmin: Bool
+}
+
+/// The per-request context: Hummingbird's core storage plus the authenticated principal.
+public struct LatticeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        principal = nil
+    }
+
+    /// Bodies over 1 MiB are refused with 413 (SPEC §4).
+    public var maxUploadSize: Int { 1 << 20 }
+
+    /// The principal of an authenticated route; the auth middleware guarantees it.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw LatticeError.unauthorized("authentication required") }
+        return principal
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import LatticeDomain
+import LatticeStore
+
+/// Registers every route. Handlers translate HTTP to `LatticeAPI` calls and back; they
+/// hold no logic of their own.
+struct Routes {
+    let api: LatticeAPI
+    let store: any Store
+    let clock: any WallClock
+    let readiness: Readiness
+
+    func register(on router: Router<LatticeRequestContext>) {
+        router.get("/healthz") { _, _ in try JSONResponse.encode(["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            do {
+                try await store.ping()
+            } catch {
+                throw LatticeError(.unavailable, code: "NotReady", "the store does not answer")
+            }
+            guard readiness.isReady else { throw LatticeError(.unavailable, code: "NotReady", "the reconciler has not completed a pass yet") }
+            return try JSONResponse.encode(["status": "ready"])
+        }
+        router.get("/metrics") { _, _ in
+            let text = try await MetricsText.render(api: api)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock))
+        registerCatalog(v1)
+        registerInstances(v1)
+        registerAccounts(v1)
+    }
+
+    func registerCatalog(_ v1: RouterGroup<LatticeRequestContext>) {
+        v1.get("regions") { _, _ in try JSONResponse.encode(api.regions()) }
+        v1.get("skus/computings") { request, _ in
+            try JSONResponse.encode(try await api.gpuSkus(regionID: request.uri.queryParameters.get("region_id")))
+        }
+        v1.get("skus/disks") { request, _ in
+            try JSONResponse.encode(try api.diskSkus(regionID: request.uri.queryParameters.get("region_id"), page: try pageRequest(request)))
+        }
+        v1.get("images") { request, context in
+            try JSONResponse.encode(try await api.images(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+        }
+    }
+
+    func registerInstances(_ v1: RouterGroup<LatticeRequestContext>) {
+        let instances = v1.group("clusters/:cluster/instances")
+        instances.post { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.createInstance(principal: try context.requirePrincipal(), cluster: try cluster(context), body: body))
+        }
+        instances.get { request, context in
+            try JSONResponse.encode(try await api.instances(principal: try context.requirePrincipal(), cluster: try cluster(context), page: try pageRequest(request)))
+        }
+        instances.delete { request, context in
+            try await api.delete(principal: try context.requirePrincipal(), cluster: try cluster(context), name: request.uri.queryParameters.get("name"))
+            return JSONResponse.ok
+        }
+        instances.get(":name") { _, context in
+            try JSONResponse.encode(try await api.instance(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context)))
+        }
+        instances.post(":name/power_off") { request, context in
+            let body = try await request.jsonBody(context: context)
+            try await api.powerOff(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context), body: body)
+            return JSONResponse.ok
+        }
+        instances.post(":name/power_on") { request, context in
+            // power_on takes no body; one that is sent is still size-checked and must be JSON.
+            _ = try await request.jsonBody(context: context)
+            try await api.powerOn(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context))
+            return JSONResponse.ok
+        }
+    }
+
+    func registerAccounts(_ v1: RouterGroup<LatticeRequestContext>) {
+        v1.post("tokens") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.createToken(principal: try context.requirePrincipal(), body: body))
+        }
+        v1.get("tokens") { request, context in
+            try JSONResponse.encode(try await api.tokens(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+        }
+        v1.post("tokens/:id/regenerate") { _, context in
+            try JSONResponse.encode(try await api.regenerateToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id")))
+        }
+        v1.delete("tokens/:id") { _, context in
+            try await api.deleteToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id"))
+            return JSONResponse.ok
+        }
+        v1.post("admin/users") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.createUser(principal: try context.requirePrincipal(), body: body))
+        }
+        v1.post("admin/users/:namespace/credit") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.credit(principal: try context.requirePrincipal(),
+                                                                namespace: try context.parameters.require("namespace"), body: body))
+        }
+        v1.get("balance") { _, context in
+            try JSONResponse.encode(try await api.balance(namespace: try context.requirePrincipal().namespace))
+        }
+        v1.get("orders") { request, context in
+            try JSONResponse.encode(try await api.orders(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+        }
+        v1.get("bills") { request, context in
+            try JSONResponse.encode(try await api.bills(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+        }
+    }
+
+    func cluster(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("cluster") }
+    func name(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("name") }
+
+    func pageRequest(_ request: Request) throws -> PageRequest {
+        try PageRequest(page: request.uri.queryParameters.get("page"), pageSize: request.uri.queryParameters.get("pageSize"))
+    }
+}
+
+/// Set once the reconciler has completed its first pass; `/readyz` reports it.
+final class Readiness: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ready = false
+    var isReady: Bool { lock.withLock { ready } }
+    func markReady() { lock.withLock { ready = true } }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import LatticeDomain
+
+/// Everything `lattice serve` is configured with; built from flags in one place.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Where SQLite, the simulated fleet's state and `bootstrap.json` live.
+    public var dataDirectory: URL
+    public var catalog: Catalog
+    /// The host name put in Jupyter, Tensorboard and SSH addresses.
+    public var publicHost: String
+    public var annotationDomain: String
+    public var time: TimeFormatter
+    /// Ports handed out for SSH, one per live instance.
+    public var sshPorts: ClosedRange<Int>
+    /// How often the reconciler compares desired and observed state.
+    public var reconcileInterval: Duration
+    /// The admin token to create on first start instead of a generated one.
+    public var bootstrapToken: String?
+    public var currency: String
+    /// Scales the simulated fleet's start and stop delays (tests use small values).
+    public var simulatedDelayScale: Double
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: ".lattice"),
+        catalog: Catalog = .builtIn, publicHost: String? = nil, annotationDomain: String = "lattice.local",
+        time: TimeFormatter = TimeFormatter(), sshPorts: ClosedRange<Int> = 30000...32767,
+        reconcileInterval: Duration = .milliseconds(200), bootstrapToken: String? = nil, currency: String = "CNY",
+        simulatedDelayScale: Double = 1
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.catalog = catalog
+        self.publicHost = publicHost ?? "localhost"
+        self.annotationDomain = annotationDomain
+        self.time = time
+        self.sshPorts = sshPorts
+        self.reconcileInterval = reconcileInterval
+        self.bootstrapToken = bootstrapToken
+        self.currency = currency
+        self.simulatedDelayScale = simulatedDelayScale
+    }
+
+    var wireContext: WireContext {
+        WireContext(annotationDomain: annotationDomain, time: time, publicHost: publicHost)
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+
+/// The compute drivers of every cluster in the catalog, keyed by cluster name.
+public struct ComputeFleet: Sendable {
+    public let drivers: [String: any ComputeDriver]
+
+    public init(drivers: [String: any ComputeDriver]) { self.drivers = drivers }
+
+    public func driver(for cluster: String) -> (any ComputeDriver)? { drivers[cluster] }
+
+    /// Nodes of the given clusters (all when nil). A driver that does not answer
+    /// contributes no nodes, so its GPUs count as unavailable rather than failing the call.
+    public func nodes(clusters: [String]? = nil) async -> [ClusterNode] {
+        var result: [ClusterNode] = []
+        for name in (clusters ?? Array(drivers.keys)).sorted() {
+            guard let driver = drivers[name], let nodes = try? await driver.nodes() else { continue }
+            result.append(contentsOf: nodes)
+        }
+        return result
+    }
+}

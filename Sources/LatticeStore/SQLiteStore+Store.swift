@@ -1,0 +1,252 @@
+import Foundation
+import GRDB
+import LatticeDomain
+
+extension SQLiteStore {
+    // MARK: Users and tokens
+
+    public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
+        try await writer.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") == 0 else { return false }
+            try Self.insert(admin, db)
+            try Self.insert(token, db)
+            return true
+        }
+    }
+
+    public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
+        try await writer.write { db in
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE namespace = ?", arguments: [user.namespace])! > 0 {
+                throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
+            }
+            try Self.insert(user, db)
+            try Self.insert(token, db)
+            if let openingCredit { _ = try Self.append(openingCredit, db) }
+        }
+    }
+
+    public func user(namespace: String) async throws -> User? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE namespace = ?", arguments: [namespace]).map {
+                User(namespace: $0["namespace"], isAdmin: $0["admin"], createdAt: Date(timeIntervalSince1970: $0["created_at"]))
+            }
+        }
+    }
+
+    public func createToken(_ token: TokenRecord) async throws {
+        try await writer.write { db in try Self.insert(token, db) }
+    }
+
+    public func tokens(namespace: String) async throws -> [TokenRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id", arguments: [namespace]).map(TokenRecord.init(row:))
+        }
+    }
+
+    public func token(secretHash: String) async throws -> TokenRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [secretHash]).map(TokenRecord.init(row:))
+        }
+    }
+
+    public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
+                           arguments: [secretHash, id, namespace])
+            guard db.changesCount == 1,
+                  let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]) else {
+                throw LatticeError.notFound("token '\(id)'")
+            }
+            return TokenRecord(row: row)
+        }
+    }
+
+    public func deleteToken(id: String, namespace: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
+            guard db.changesCount == 1 else { throw LatticeError.notFound("token '\(id)'") }
+        }
+    }
+
+    public func touchToken(id: String, at date: Date) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?", arguments: [date.timeIntervalSince1970, id])
+        }
+    }
+
+    // MARK: Instances
+
+    public func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order) async throws -> Instance {
+        try await writer.write { db in
+            var instance = draft
+            let placement = try Self.place(instance, on: nodes, db)
+            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
+            guard let port = sshPorts.first(where: { !used.contains($0) }) else {
+                throw LatticeError.insufficientCapacity("no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)")
+            }
+            instance.access.sshPort = port
+            instance.placement = placement
+            instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
+            if try Self.fetchInstance(db, name: instance.name) != nil {
+                throw StoreError.duplicateName
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu, memory, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970, instance.generation,
+                            port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB, try Documents.encode(instance)]
+            )
+            try Self.syncAllocations(instance, db)
+            try db.execute(sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
+                           arguments: [order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order)])
+            return instance
+        }
+    }
+
+    public func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date) async throws -> Instance {
+        try await writer.write { db in
+            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace, !current.desired.deleted else {
+                throw LatticeError.notFound("instance '\(name)'")
+            }
+            try InstanceLifecycle.checkPowerOn(current)
+            let placement = try Self.place(current, on: nodes, db)
+            let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
+            try Self.write(next, db)
+            return next
+        }
+    }
+
+    public func updateInstance(namespace: String, name: String, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance {
+        try await writer.write { db in
+            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
+                throw LatticeError.notFound("instance '\(name)'")
+            }
+            let next = try change(current)
+            if next != current { try Self.write(next, db) }
+            return next
+        }
+    }
+
+    public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
+        try await writer.write { db in
+            guard let current = try Self.fetchInstance(db, name: instance.name), current.generation == expectedGeneration else { return false }
+            try Self.write(instance, db)
+            return true
+        }
+    }
+
+    public func purgeInstance(name: String, expectedGeneration: Int) async throws -> Bool {
+        try await writer.write { db in
+            guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else { return false }
+            try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
+            return true
+        }
+    }
+
+    public func instance(namespace: String, name: String) async throws -> Instance? {
+        try await writer.read { db in
+            guard let instance = try Self.fetchInstance(db, name: name), instance.namespace == namespace else { return nil }
+            return instance
+        }
+    }
+
+    public func instance(name: String) async throws -> Instance? {
+        try await writer.read { db in try Self.fetchInstance(db, name: name) }
+    }
+
+    public func instances(namespace: String, cluster: String?, page: PageRequest) async throws -> (items: [Instance], total: Int) {
+        try await writer.read { db in
+            let filter = cluster == nil ? "namespace = ?" : "namespace = ? AND cluster = ?"
+            let arguments: StatementArguments = cluster.map { [namespace, $0] } ?? [namespace]
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM instances WHERE \(filter)", arguments: arguments) ?? 0
+            let docs = try String.fetchAll(
+                db, sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?",
+                arguments: arguments + [page.pageSize, page.offset])
+            return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
+        }
+    }
+
+    public func allInstances() async throws -> [Instance] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT doc FROM instances ORDER BY created_at, name").map { try Documents.decode(Instance.self, $0) }
+        }
+    }
+
+    public func nodeUsage() async throws -> [String: NodeUsage] {
+        try await writer.read { db in try Self.usage(db) }
+    }
+
+    // MARK: Images
+
+    public func saveImage(_ image: SnapshotImage) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc",
+                arguments: [image.namespace, image.reference, try Documents.encode(image), image.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func images(namespace: String) async throws -> [SnapshotImage] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference", arguments: [namespace])
+                .map { try Documents.decode(SnapshotImage.self, $0) }
+        }
+    }
+
+    // MARK: Money
+
+    public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
+        try await writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?", arguments: [namespace]) ?? 0
+            let docs = try String.fetchAll(db, sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                                           arguments: [namespace, page.pageSize, page.offset])
+            return (try docs.map { try Documents.decode(Order.self, $0) }, total)
+        }
+    }
+
+    public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
+        try await writer.write { db in try Self.append(entry, db) }
+    }
+
+    static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
+        try db.execute(
+            sql: "INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+            arguments: [entry.id, entry.namespace, entry.kind.rawValue, entry.amount.units, entry.idempotencyKey,
+                        entry.createdAt.timeIntervalSince1970, try Documents.encode(entry)])
+        return db.changesCount == 1
+    }
+
+    public func ledger(namespace: String, kinds: Set<LedgerEntry.Kind>, page: PageRequest) async throws -> (items: [LedgerEntry], total: Int) {
+        try await writer.read { db in
+            let kindList = kinds.map(\.rawValue).sorted()
+            let placeholders = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
+            let filter = "namespace = ? AND kind IN (\(placeholders))"
+            let arguments = StatementArguments([namespace] + kindList)
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)", arguments: arguments) ?? 0
+            let docs = try String.fetchAll(db, sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?",
+                                           arguments: arguments + [page.pageSize, page.offset])
+            return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
+        }
+    }
+
+    public func balance(namespace: String) async throws -> Money {
+        try await writer.read { db in
+            let credits = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'", arguments: [namespace]) ?? 0
+            let charges = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'", arguments: [namespace]) ?? 0
+            return Money(units: credits - charges)
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}
+
+/// Failures the caller is expected to handle (never shown to clients as they are).
+public enum StoreError: Error, Equatable {
+    /// The generated instance name exists already; the caller draws another.
+    case duplicateName
+}

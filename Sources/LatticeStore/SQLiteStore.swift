@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+import LatticeDomain
+
+/// The embedded store: SQLite through GRDB, in WAL mode. GRDB serialises writes, so a
+/// write transaction sees every committed reservation and no two can oversell a node.
+public final class SQLiteStore: Store {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database file and migrates it.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            // NORMAL is durable against process crashes (kill -9) in WAL mode; only a
+            // power loss can drop the last transactions.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        configuration.busyMode = .timeout(10)
+        writer = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(writer)
+    }
+
+    /// An in-memory database, for tests.
+    public init() throws {
+        writer = try DatabaseQueue()
+        try Self.migrator.migrate(writer)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    namespace TEXT PRIMARY KEY,
+                    admin INTEGER NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL REFERENCES users(namespace),
+                    name TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    last_used_at REAL
+                );
+                CREATE INDEX tokens_namespace ON tokens(namespace);
+                CREATE TABLE instances (
+                    name TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    cluster TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    generation INTEGER NOT NULL,
+                    ssh_port INTEGER NOT NULL UNIQUE,
+                    placed_node TEXT,
+                    cpu INTEGER NOT NULL,
+                    memory INTEGER NOT NULL,
+                    doc TEXT NOT NULL
+                );
+                CREATE INDEX instances_namespace ON instances(namespace, created_at);
+                CREATE TABLE gpu_allocations (
+                    node TEXT NOT NULL,
+                    gpu_index INTEGER NOT NULL,
+                    instance_name TEXT NOT NULL REFERENCES instances(name),
+                    PRIMARY KEY (node, gpu_index)
+                );
+                CREATE INDEX gpu_allocations_instance ON gpu_allocations(instance_name);
+                CREATE TABLE images (
+                    namespace TEXT NOT NULL,
+                    reference TEXT NOT NULL,
+                    doc TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    PRIMARY KEY (namespace, reference)
+                );
+                CREATE TABLE orders (
+                    id TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    doc TEXT NOT NULL
+                );
+                CREATE INDEX orders_namespace ON orders(namespace, created_at);
+                CREATE TABLE ledger (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    namespace TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    amount_units INTEGER NOT NULL,
+                    idempotency_key TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL,
+                    doc TEXT NOT NULL
+                );
+                CREATE INDEX ledger_namespace ON ledger(namespace, seq);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import LatticeDomain
+
+/// Everything Lattice keeps. Each method is one transaction that preserves the
+/// invariants (no oversold GPU, balance = credits − charges), so a crash between two calls
+/// never leaves a half-written state.
+///
+/// No storage type appears here: the SQLite and PostgreSQL stores implement it alike and
+/// pass the same contract suite.
+public protocol Store: Sendable {
+    // MARK: Users and tokens
+
+    /// Creates the first admin and its token if no user exists yet; false if one did.
+    func bootstrap(admin: User, token: TokenRecord) async throws -> Bool
+    /// Creates a user, its first token and an opening credit. `Conflict` if the namespace exists.
+    func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws
+    func user(namespace: String) async throws -> User?
+    func createToken(_ token: TokenRecord) async throws
+    func tokens(namespace: String) async throws -> [TokenRecord]
+    func token(secretHash: String) async throws -> TokenRecord?
+    /// Replaces the secret of a token: the old one stops working in the same transaction.
+    func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord
+    func deleteToken(id: String, namespace: String) async throws
+    func touchToken(id: String, at: Date) async throws
+
+    // MARK: Instances
+
+    /// Places the instance with `PlacementPolicy` on the current reservations, reserves its
+    /// GPUs and an SSH port, and writes it with its order, all in one transaction.
+    /// Throws `InsufficientCapacity` when nothing fits.
+    func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order) async throws -> Instance
+    /// Reserves GPUs again for a Stopped or Failed instance and marks it Starting.
+    func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date) async throws -> Instance
+    /// Applies a state-machine step to a tenant's instance; `NotFound` for another tenant's.
+    func updateInstance(namespace: String, name: String, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance
+    /// Writes an observed transition if nobody changed the instance since `generation` was read.
+    /// Releases GPUs when the new record has no placement. Returns false on a lost race.
+    func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool
+    /// Forgets a deleted instance and frees everything it held.
+    func purgeInstance(name: String, expectedGeneration: Int) async throws -> Bool
+    func instance(namespace: String, name: String) async throws -> Instance?
+    func instance(name: String) async throws -> Instance?
+    func instances(namespace: String, cluster: String?, page: PageRequest) async throws -> (items: [Instance], total: Int)
+    /// Every instance, for the reconciler.
+    func allInstances() async throws -> [Instance]
+    /// GPU, CPU and memory reservations per node.
+    func nodeUsage() async throws -> [String: NodeUsage]
+
+    // MARK: Images
+
+    func saveImage(_ image: SnapshotImage) async throws
+    func images(namespace: String) async throws -> [SnapshotImage]
+
+    // MARK: Money
+
+    func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int)
+    /// Appends a ledger entry; an entry whose idempotency key exists already is ignored (false).
+    func appendLedger(_ entry: LedgerEntry) async throws -> Bool
+    func ledger(namespace: String, kinds: Set<LedgerEntry.Kind>, page: PageRequest) async throws -> (items: [LedgerEntry], total: Int)
+    func balance(namespace: String) async throws -> Money
+
+    /// A cheap query proving the store answers, for `/readyz`.
+    func ping() async throws
+}

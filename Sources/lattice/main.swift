@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import LatticeDomain
+import LatticeServer
+import Logging
+
+/// The one executable: `lattice serve` runs the control plane.
+@main
+struct Lattice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lattice",
+        abstract: "A self-hostable GPU cloud control plane.",
+        subcommands: [Serve.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Lattice server (SQLite and a simulated GPU fleet by default).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one.") var port = 8080
+    @Option(help: "Directory for the database and state.") var dataDir = ".lattice"
+    @Option(help: "PostgreSQL URL (postgres://...) instead of SQLite.") var databaseURL: String?
+    @Option(help: "Catalog YAML file (regions, clusters, nodes, SKUs, images).") var catalog: String?
+    @Option(help: "Host name used in Jupyter, Tensorboard and SSH addresses (default: localhost).") var publicHost: String?
+    @Option(help: "Prefix of annotation keys.") var annotationDomain = "lattice.local"
+    @Option(help: "UTC offset or zone name for times on the wire (UTC, +08:00, Asia/Shanghai).") var timezone = "UTC"
+    @Option(help: "Range of SSH ports handed to instances, as LOW-HIGH.") var sshPorts = "30000-32767"
+    @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+
+    func run() async throws {
+        guard databaseURL == nil else {
+            throw ValidationError("--database-url: PostgreSQL is not available in this build yet; omit it to use SQLite")
+        }
+        guard let time = TimeFormatter(zone: timezone) else {
+            throw ValidationError("--timezone: '\(timezone)' is not UTC, an offset like +08:00 or a zone name like Asia/Shanghai")
+        }
+        let bounds = sshPorts.split(separator: "-").compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] >= 1, bounds[0] <= bounds[1], bounds[1] <= 65535 else {
+            throw ValidationError("--ssh-ports: expected LOW-HIGH such as 30000-32767")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port: must be between 0 and 65535") }
+        let loadedCatalog: Catalog
+        do {
+            loadedCatalog = try catalog.map(CatalogLoader.load(path:)) ?? .builtIn
+        } catch let error as LatticeError {
+            throw ValidationError("--catalog: \(error.message)")
+        }
+        let configuration = ServerConfiguration(
+            host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir), catalog: loadedCatalog, publicHost: publicHost,
+            annotationDomain: annotationDomain, time: time, sshPorts: bounds[0]...bounds[1],
+            bootstrapToken: ProcessInfo.processInfo.environment["LATTICE_BOOTSTRAP_TOKEN"],
+            simulatedDelayScale: simulatedDelayScale
+        )
+        var logger = Logger(label: "lattice")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}
