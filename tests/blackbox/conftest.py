@@ -1,0 +1,184 @@
+"""Black-box harness: starts the built `lattice serve` binary on a free port with its own
+data directory, and gives tests a small client for it."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BOOTSTRAP_TOKEN = "bootstrap-admin-token-for-tests"
+
+
+def lattice_binary():
+    path = os.environ.get("LATTICE_BIN")
+    if path:
+        return path
+    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return str(pathlib.Path(out.stdout.strip()) / "lattice")
+
+
+class Server:
+    """One `lattice serve` process. `restart()` keeps the data directory."""
+
+    def __init__(self, data_dir, args=(), env=None):
+        self.data_dir = pathlib.Path(data_dir)
+        self.args = list(args)
+        self.env = dict(os.environ, LATTICE_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN, **(env or {}))
+        self.proc = None
+        self.url = None
+        self.stdout_lines = []
+
+    def start(self, timeout=60):
+        cmd = [lattice_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)] + self.args
+        self.log = open(self.data_dir.parent / f"{self.data_dir.name}.stderr.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"lattice exited early with {self.proc.wait()}; see {self.log.name}")
+            self.stdout_lines.append(line.rstrip("\n"))
+            if line.startswith("listening on "):
+                self.url = line.split("listening on ", 1)[1].strip()
+                return self
+        raise RuntimeError("lattice did not print 'listening on' in time")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def kill9(self):
+        self.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def client(self, token=BOOTSTRAP_TOKEN, namespace="admin"):
+        return Client(self.url, token, namespace)
+
+    def new_user(self, namespace=None, balance="1000", admin=False):
+        namespace = namespace or "u" + uuid.uuid4().hex[:10]
+        r = self.client().post("/admin/users", {"namespace": namespace, "balance": balance, "admin": admin})
+        assert r.status_code == 200, r.text
+        return Client(self.url, r.json()["token"], namespace)
+
+
+class Client:
+    """Sends authenticated requests the way the seed's examples do."""
+
+    def __init__(self, url, token, namespace):
+        self.url = url
+        self.token = token
+        self.namespace = namespace
+
+    def headers(self, namespace=True, extra=None):
+        h = {"Authorization": f"bearer {self.token}"}
+        if namespace:
+            h["namespace"] = self.namespace
+        h.update(extra or {})
+        return h
+
+    def get(self, path, **kw):
+        return requests.get(self.url + "/mdc/api/v1" + path, headers=self.headers(), timeout=30, **kw)
+
+    def post(self, path, body=None, **kw):
+        return requests.post(self.url + "/mdc/api/v1" + path, json=body, headers=self.headers(), timeout=30, **kw)
+
+    def delete(self, path, **kw):
+        return requests.delete(self.url + "/mdc/api/v1" + path, headers=self.headers(), timeout=30, **kw)
+
+    def create_body(self, sku="66", display_name="test1", size=50, cost_type="1", cost_time="", image=None):
+        return {
+            "Cost": {"CostType": cost_type, "CouponID": "", "DiskSKUID": "1", "GPUSKUID": sku, "CostTime": cost_time},
+            "VolumeMount": [{"PathInContainer": "/root/data", "Size": size, "Type": "shared-filesystem"}],
+            "namespace": self.namespace,
+            "displayName": display_name,
+            "image": image or "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04",
+            "Region": "",
+        }
+
+    def create(self, cluster="host-cluster", **kw):
+        return self.post(f"/clusters/{cluster}/instances", self.create_body(**kw))
+
+    def instance(self, name, cluster="host-cluster"):
+        return self.get(f"/clusters/{cluster}/instances/{name}")
+
+    def wait_status(self, name, status, cluster="host-cluster", timeout=30):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            r = self.instance(name, cluster)
+            if status is None and r.status_code == 404:
+                return None
+            if r.status_code == 200:
+                last = r.json()["status"]
+                if last == status:
+                    return r.json()
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not reach {status}; last {last}")
+
+    def remain(self, sku):
+        skus = self.get("/skus/computings").json()
+        return next(s["remainGPUCount"] for s in skus if s["skusID"] == sku)
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(args=("--simulated-delay-scale", "0.1"), env=None, name="data"):
+        server = Server(tmp_path / name, args, env)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+def write_catalog(tmp_path, text):
+    path = tmp_path / "catalog.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+SMALL_CATALOG = """
+regions:
+  - id: r1
+    name: test-region
+    harborAddr: images.test.local
+    clusters:
+      - name: small
+        driver: simulated
+        startDelaySeconds: 0.2
+        stopDelaySeconds: 0.2
+        nodes:
+          - {name: t4-a, gpuModel: T4, gpuCount: 4, cpuCores: 64, memoryGiB: 256}
+gpuSkus:
+  - {id: "t4", name: T4, regionID: r1, clusterName: small, gpuModel: T4, gpuCount: 1, cpuCores: 8, memoryGiB: 32, sellingType: 1, price: "1.20"}
+  - {id: "t4x2", name: T4, regionID: r1, clusterName: small, gpuModel: T4, gpuCount: 2, cpuCores: 16, memoryGiB: 64, sellingType: 1, price: "2.40"}
+diskSkus:
+  - {id: "1", type: shared-filesystem, pricePerGBDay: "0.01"}
+images:
+  - name: images.test.local/matrixdc/ubuntu:22.04
+"""
