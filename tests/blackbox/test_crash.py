@@ -1,0 +1,149 @@
+"""kill -9 in the middle of creates and power operations loses and duplicates nothing."""
+import concurrent.futures
+import sqlite3
+import threading
+import time
+
+import requests
+
+from conftest import SMALL_CATALOG
+
+
+def all_instances(user, cluster="host-cluster"):
+    names = []
+    page = 1
+    while True:
+        body = user.get(f"/clusters/{cluster}/instances?page={page}&pageSize=100").json()
+        names += body["nodes"]
+        if not body["hasNextPage"]:
+            return names
+        page += 1
+
+
+def held_gpus(instances):
+    return sum(int(i["resources"]["GPUNum"]) for i in instances
+               if i["status"] in ("Creating", "Running", "Stopping", "Saving", "Starting"))
+
+
+def check_capacity_consistent(server, user):
+    """Free + held = total for each GPU model, and the allocation rows match."""
+    instances = all_instances(user)
+    skus = {s["skusID"]: s for s in user.get("/skus/computings").json()}
+    used_4090 = held_gpus([i for i in instances if i["resources"]["GPUType"] == "4090"])
+    assert skus["66"]["remainGPUCount"] == 32 - used_4090
+    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
+    rows = db.execute("SELECT COUNT(*) FROM gpu_allocations").fetchone()[0]
+    dup = db.execute("SELECT COUNT(*) FROM (SELECT name FROM instances GROUP BY name HAVING COUNT(*) > 1)").fetchone()[0]
+    db.close()
+    assert dup == 0
+    return instances, rows
+
+
+def test_kill9_during_creates(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1"))
+    user = server.new_user()
+    acknowledged = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def creator():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                r = session.post(user.url + "/mdc/api/v1/clusters/host-cluster/instances", json=user.create_body(),
+                                 headers=user.headers(), timeout=5)
+            except requests.RequestException:
+                return
+            if r.status_code == 200:
+                with lock:
+                    acknowledged.append(r.json()["name"])
+
+    threads = [threading.Thread(target=creator) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    server.kill9()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert acknowledged, "no create was acknowledged before the kill"
+
+    server.start()
+    user.url = server.url
+    instances = all_instances(user)
+    names = [i["name"] for i in instances]
+    assert len(names) == len(set(names)), "an instance was duplicated"
+    missing = set(acknowledged) - set(names)
+    assert not missing, f"acknowledged instances lost: {missing}"
+    check_capacity_consistent(server, user)
+    # every surviving instance converges to Running after restart
+    for name in names:
+        user.wait_status(name, "Running", timeout=60)
+    instances, rows = check_capacity_consistent(server, user)
+    assert rows == held_gpus(instances)
+
+
+def test_kill9_during_power_operations(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1"))
+    user = server.new_user()
+    names = [user.create().json()["name"] for _ in range(8)]
+    for name in names:
+        user.wait_status(name, "Running")
+    stop = threading.Event()
+
+    def flipper(name):
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                for verb in ("power_off", "power_on"):
+                    session.post(f"{user.url}/mdc/api/v1/clusters/host-cluster/instances/{name}/{verb}", json={},
+                                 headers=user.headers(), timeout=5)
+                    time.sleep(0.05)
+            except requests.RequestException:
+                return
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(flipper, n) for n in names]
+        time.sleep(1.5)
+        server.kill9()
+        stop.set()
+        for f in futures:
+            f.result()
+
+    server.start()
+    user.url = server.url
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        instances = all_instances(user)
+        if all(i["status"] in ("Running", "Stopped") for i in instances):
+            break
+        time.sleep(0.2)
+    assert sorted(i["name"] for i in instances) == sorted(names)
+    assert all(i["status"] in ("Running", "Stopped") for i in instances), [i["status"] for i in instances]
+    instances, rows = check_capacity_consistent(server, user)
+    assert rows == held_gpus(instances)
+    # and the lifecycle still works for each of them
+    for i in instances:
+        if i["status"] == "Stopped":
+            assert user.post(f"/clusters/host-cluster/instances/{i['name']}/power_on").status_code == 200
+    for name in names:
+        user.wait_status(name, "Running", timeout=60)
+
+
+def test_sigterm_is_graceful_and_restart_resumes(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1"))
+    user = server.new_user()
+    running = user.create().json()["name"]
+    user.wait_status(running, "Running")
+    stopped = user.create().json()["name"]
+    user.wait_status(stopped, "Running")
+    user.post(f"/clusters/host-cluster/instances/{stopped}/power_off", {})
+    user.wait_status(stopped, "Stopped")
+    server.stop()
+    assert server.proc is None
+    server.start()
+    user.url = server.url
+    time.sleep(1)
+    assert user.instance(running).json()["status"] == "Running"
+    assert user.instance(stopped).json()["status"] == "Stopped"
+    assert "created admin" not in "\n".join(server.stdout_lines[-1:])
