@@ -1,9 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
-/// One settings list for every target: Swift 6 language mode, `any` spelled out.
+/// One settings list for every target: Swift 6 language mode, `any` spelled out,
+/// warnings are errors.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -1,0 +1,57 @@
+import Foundation
+import LatticeDomain
+import Testing
+
+@Suite struct PlacementTests {
+    func node(_ name: String, gpus: Int = 8, model: String = "4090") -> Node {
+        Node(name: name, gpuModel: model, gpuCount: gpus, cpuCores: 128, memoryGiB: 768)
+    }
+
+    func request(_ gpus: Int, model: String = "4090", cpu: Int = 16, memory: Int = 96) -> PlacementRequest {
+        PlacementRequest(cluster: "c", gpuModel: model, gpuCount: gpus, cpuCores: cpu, memoryGiB: memory)
+    }
+
+    @Test func picksTheTightestFitAndLowestIndices() {
+        let nodes = [
+            NodeCapacity(node: node("a"), cluster: "c", usedGPUIndices: [0]),
+            NodeCapacity(node: node("b"), cluster: "c", usedGPUIndices: [0, 1, 2, 3, 5]),
+        ]
+        let placement = PlacementPolicy.place(request(2), on: nodes)
+        #expect(placement == GPUPlacement(node: "b", gpuIndices: [4, 6]))
+    }
+
+    @Test func skipsUnhealthyWrongModelOtherClusterAndFullNodes() {
+        let nodes = [
+            NodeCapacity(node: node("lost"), cluster: "c", healthy: false),
+            NodeCapacity(node: node("h20", model: "H20"), cluster: "c"),
+            NodeCapacity(node: node("elsewhere"), cluster: "other"),
+            NodeCapacity(node: node("full", gpus: 2), cluster: "c", usedGPUIndices: [0, 1]),
+            NodeCapacity(node: node("cpu-bound"), cluster: "c", usedCPUCores: 120),
+        ]
+        #expect(PlacementPolicy.place(request(1), on: nodes) == nil)
+        #expect(PlacementPolicy.freeGPUs(model: "4090", on: nodes) == 8 + 8)
+    }
+
+    @Test func ties_are_broken_by_name() {
+        let nodes = [NodeCapacity(node: node("b"), cluster: "c"), NodeCapacity(node: node("a"), cluster: "c")]
+        #expect(PlacementPolicy.place(request(1), on: nodes)?.node == "a")
+    }
+
+    @Test func neverPlacesMoreThanANodeHasWhateverTheOrder() {
+        var rng = SystemRandomNumberGenerator()
+        var nodes = (0..<5).map { NodeCapacity(node: node("n\($0)", gpus: 4), cluster: "c") }
+        var placed = 0
+        for _ in 0..<100 {
+            let want = Int.random(in: 1...3, using: &rng)
+            guard let p = PlacementPolicy.place(request(want, cpu: 1, memory: 1), on: nodes) else { continue }
+            let i = nodes.firstIndex { $0.node.name == p.node }!
+            #expect(nodes[i].usedGPUIndices.isDisjoint(with: p.gpuIndices))
+            nodes[i].usedGPUIndices.formUnion(p.gpuIndices)
+            nodes[i].usedCPUCores += 1
+            nodes[i].usedMemoryGiB += 1
+            #expect(nodes[i].usedGPUIndices.count <= 4)
+            placed += want
+        }
+        #expect(placed <= 20)
+    }
+}

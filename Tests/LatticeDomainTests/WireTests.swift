@@ -1,0 +1,101 @@
+import Foundation
+import LatticeDomain
+import Testing
+
+@Suite struct RequestParsingTests {
+    func body(_ text: String) throws -> JSONValue { try JSONValue.parseBody(Data(text.utf8)) }
+
+    let seedBody = """
+        {"Cost": {"CostType": "1", "CouponID": "", "DiskSKUID": "1", "GPUSKUID": "66", "CostTime": ""},
+         "VolumeMount": [{"PathInContainer": "/root/data", "Size": 50, "Type": "shared-filesystem"}],
+         "namespace": "xxx", "displayName": "test1", "image": "img", "Region": ""}
+        """
+
+    @Test func parsesTheSeedsBody() throws {
+        let request = try CreateInstanceRequest(json: body(seedBody))
+        #expect(request.costType == 1 && request.gpuSkuID == "66" && request.diskSkuID == "1")
+        #expect(request.sizeGiB == 50 && request.pathInContainer == "/root/data")
+        #expect(request.namespace == "xxx" && request.displayName == "test1")
+    }
+
+    @Test func acceptsLenientScalars() throws {
+        let text = seedBody.replacingOccurrences(of: "\"CostType\": \"1\"", with: "\"CostType\": 1")
+            .replacingOccurrences(of: "\"GPUSKUID\": \"66\"", with: "\"GPUSKUID\": 66")
+            .replacingOccurrences(of: "\"Size\": 50", with: "\"Size\": \"50\"")
+        let request = try CreateInstanceRequest(json: body(text))
+        #expect(request.costType == 1 && request.gpuSkuID == "66" && request.sizeGiB == 50)
+    }
+
+    @Test func namesTheMissingField() throws {
+        for (field, path) in [("\"GPUSKUID\": \"66\", ", "Cost.GPUSKUID"), ("\"displayName\": \"test1\", ", "displayName")] {
+            let text = seedBody.replacingOccurrences(of: field, with: "")
+            #expect(throws: LatticeError.missingField(path)) { try CreateInstanceRequest(json: body(text)) }
+        }
+    }
+
+    @Test func malformedJSONIsABadRequest() {
+        #expect { try JSONValue.parseBody(Data("{".utf8)) } throws: { ($0 as? LatticeError)?.code == "MalformedJSON" }
+        #expect((try? JSONValue.parseBody(Data())) == .object([:]))
+    }
+
+    @Test func powerOffDefaultsAndLeniency() throws {
+        let empty = try PowerOffRequest(json: body(""))
+        #expect(empty.gracePeriodSeconds == 10 && !empty.needSnapshot)
+        for flag in ["true", "\"true\"", "\"True\""] {
+            let request = try PowerOffRequest(json: body("{\"needSnapshot\": \(flag), \"imageName\": \"image1\", \"gracePeriodSeconds\": \"10\"}"))
+            #expect(request.needSnapshot && request.tag == "latest")
+        }
+        for flag in ["false", "\"false\"", "\"False\"", "\"\""] {
+            #expect(try !PowerOffRequest(json: body("{\"needSnapshot\": \(flag)}")).needSnapshot)
+        }
+        #expect(throws: LatticeError.self) { try PowerOffRequest(json: body("{\"needSnapshot\": \"maybe\"}")) }
+        #expect(throws: LatticeError.self) { try PowerOffRequest(json: body("{\"gracePeriodSeconds\": 1.5}")) }
+    }
+
+    @Test func pageRequests() throws {
+        #expect(try PageRequest(page: nil, pageSize: nil) == PageRequest(page: 1, pageSize: 20))
+        #expect(try PageRequest(page: "2", pageSize: "500") == PageRequest(page: 2, pageSize: 100))
+        #expect(throws: LatticeError.self) { try PageRequest(page: "0", pageSize: nil) }
+        #expect(throws: LatticeError.self) { try PageRequest(page: nil, pageSize: "-1") }
+    }
+}
+
+@Suite struct TokenFormatTests {
+    @Test func generatedTokensAreWellFormed() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let token = APITokenFormat.generate(using: &rng)
+            #expect(token.hasPrefix("lat_") && token.count == 42)
+            #expect(APITokenFormat.isWellFormed(token))
+            var broken = Array(token)
+            broken[10] = broken[10] == "a" ? "b" : "a"
+            #expect(!APITokenFormat.isWellFormed(String(broken)))
+        }
+    }
+}
+
+@Suite struct InstanceWireTests {
+    @Test func rendersTheSeedsShape() throws {
+        let wire = InstanceWire(sampleInstance(), context: WireContext(annotationDomain: "demo.cdc.datenfab.com", time: TimeFormatter(zone: "+08:00")!, publicHost: "gw.example"))
+        #expect(wire.creationTimestamp == "2024-09-02T18:34:33+08:00")
+        #expect(wire.updateTimestamp == "0001-01-01T00:00:00Z")
+        #expect(wire.resources.GPUNum == "1" && wire.resources.memory == "96Gi")
+        #expect(wire.annotations["demo.cdc.datenfab.com/unit-price"] == "2.50")
+        #expect(wire.annotations.count == 14)
+        #expect(wire.servers.SSH.sshAddr == "ssh -p30099 root@gw.example")
+        #expect(wire.Pods.first?.Name == "instance-0000abcd-dd6nm")
+        #expect(wire.volumeMounts.map(\.filesystemType) == ["system", "data"])
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(wire)) as! [String: Any]
+        for key in ["name", "namespace", "Region", "displayName", "description", "annotations", "uid", "servers", "image", "replicas",
+                    "resources", "volumeMounts", "creationTimestamp", "updateTimestamp", "ScheduleStopTimestamp", "status", "cost", "Pods"] {
+            #expect(json[key] != nil, "missing \(key)")
+        }
+    }
+
+    @Test func builtInCatalogIsValid() throws {
+        try Catalog.builtIn.validate()
+        #expect(Catalog.builtIn.gpuSku(id: "2")?.name == "H20")
+        #expect(Catalog.builtIn.gpuSku(id: "66")?.name == "4090")
+        #expect(Catalog.builtIn.cluster(named: "host-cluster") != nil)
+    }
+}
