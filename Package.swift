@@ -62,13 +62,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeDomain"], swiftSettings: swiftSettings),
+        // Fixtures shared by the test targets (never linked into the executable).
+        .target(name: "LatticeTestSupport", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LatticeServerTests",
             dependencies: [
-                "LatticeServer",
+                "LatticeServer", "LatticeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

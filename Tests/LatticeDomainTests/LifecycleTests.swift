@@ -1,5 +1,6 @@
 import Foundation
 import LatticeDomain
+import LatticeTestSupport
 import Testing
 
 @Suite struct InstanceLifecycleTests {

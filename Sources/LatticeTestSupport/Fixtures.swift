@@ -1,8 +1,8 @@
 import Foundation
 import LatticeDomain
 
-/// A ready-made instance for tests.
-func sampleInstance(name: String = "instance-0000abcd", namespace: String = "alice", status: InstanceStatus = .running) -> Instance {
+/// A ready-made instance for tests, shaped like the seed's sample.
+public func sampleInstance(name: String = "instance-0000abcd", namespace: String = "alice", status: InstanceStatus = .running) -> Instance {
     Instance(
         name: name, uid: "8d40c2e6-a0b0-45c2-9b40-a0de065104f5", namespace: namespace, cluster: "host-cluster", regionID: "r",
         displayName: "test1", image: "img",

@@ -1,0 +1,164 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import LatticeTestSupport
+import Testing
+
+/// One driver under test, with a way to let time pass for it. The engine driver joins
+/// this list with a real Podman and real waiting.
+struct DriverHarness: Sendable {
+    let driver: any ComputeDriver
+    let nodeNames: [String]
+    let letTimePass: @Sendable (Double) async -> Void
+}
+
+struct DriverFactory: CustomStringConvertible, Sendable {
+    let description: String
+    let make: @Sendable () throws -> DriverHarness
+
+    static let all: [DriverFactory] = [
+        DriverFactory(description: "simulated") {
+            let clock = ManualWallClock()
+            let nodes = [Node(name: "gpu-a", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512),
+                         Node(name: "gpu-b", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512)]
+            let driver = SimulatedFleetDriver(cluster: "host-cluster", nodes: nodes, clock: clock)
+            return DriverHarness(driver: driver, nodeNames: nodes.map(\.name)) { clock.advance(by: $0) }
+        },
+    ]
+}
+
+func spec(_ name: String, node: String) -> WorkloadSpec {
+    var instance = sampleInstance(name: name, status: .creating)
+    instance.placement = GPUPlacement(node: node, gpuIndices: [0])
+    return WorkloadSpec(instance: instance)
+}
+
+/// Lets time pass until the workload reaches `phase`, or fails after `limit` seconds.
+func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: DriverHarness, limit: Double = 120) async throws -> WorkloadObservation {
+    var waited = 0.0
+    while waited < limit {
+        if let seen = try await harness.driver.observeAll()[name], seen.phase == phase { return seen }
+        await harness.letTimePass(0.5)
+        waited += 0.5
+    }
+    throw DriverError("\(name) did not reach \(phase)")
+}
+
+@Suite struct DriverContractTests {
+    @Test(arguments: DriverFactory.all)
+    func reportsItsNodes(_ factory: DriverFactory) async throws {
+        let harness = try factory.make()
+        let nodes = try await harness.driver.nodes()
+        #expect(nodes.map(\.node.name).sorted() == harness.nodeNames.sorted())
+        #expect(nodes.allSatisfy { $0.healthy })
+    }
+
+    @Test(arguments: DriverFactory.all)
+    func startsStopsAndStartsAgainIdempotently(_ factory: DriverFactory) async throws {
+        let harness = try factory.make()
+        let driver = harness.driver
+        let workload = spec("instance-0000c001", node: harness.nodeNames[0])
+        try await driver.start(workload)
+        try await driver.start(workload)
+        #expect(try await driver.observeAll().count == 1)
+        let running = try await waitFor(.running, workload.instanceName, in: harness)
+        #expect(running.node == harness.nodeNames[0])
+        #expect(!running.ip.isEmpty)
+        #expect(running.podName == workload.podName)
+
+        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+        _ = try await waitFor(.stopped, workload.instanceName, in: harness)
+        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+
+        var moved = workload
+        moved.node = harness.nodeNames.last!
+        try await driver.start(moved)
+        let again = try await waitFor(.running, workload.instanceName, in: harness)
+        #expect(again.node == moved.node)
+    }
+
+    @Test(arguments: DriverFactory.all)
+    func commitsDiscardsAndDestroys(_ factory: DriverFactory) async throws {
+        let harness = try factory.make()
+        let driver = harness.driver
+        let workload = spec("instance-0000c002", node: harness.nodeNames[0])
+        try await driver.start(workload)
+        _ = try await waitFor(.running, workload.instanceName, in: harness)
+        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 0)
+        _ = try await waitFor(.stopped, workload.instanceName, in: harness)
+        #expect(try await driver.commit(instanceName: workload.instanceName, imageReference: "images.test/alice/snap:v1") > 0)
+        try await driver.discard(instanceName: workload.instanceName)
+        #expect(try await driver.observeAll()[workload.instanceName] == nil)
+        try await driver.discard(instanceName: workload.instanceName)
+        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+        #expect(try await driver.observeAll().isEmpty)
+    }
+
+    @Test(arguments: DriverFactory.all)
+    func unknownWorkloadsAreNoOps(_ factory: DriverFactory) async throws {
+        let driver = try factory.make().driver
+        try await driver.stop(instanceName: "instance-ffffffff", gracePeriodSeconds: 1)
+        try await driver.discard(instanceName: "instance-ffffffff")
+        try await driver.destroy(instanceName: "instance-ffffffff", volumeName: "volume-ffffffff")
+        await #expect(throws: (any Error).self) { try await driver.commit(instanceName: "instance-ffffffff", imageReference: "x/y/z:1") }
+    }
+}
+
+@Suite struct SimulatedFleetFaultTests {
+    let nodes = [Node(name: "gpu-a", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512)]
+
+    @Test func injectedStartFailureIsObservedAsFailed() async throws {
+        let clock = ManualWallClock()
+        let driver = SimulatedFleetDriver(cluster: "c", nodes: nodes, clock: clock)
+        await driver.failNextStarts(1, reason: "ImagePullBackOff: no such image")
+        try await driver.start(spec("instance-0000f001", node: "gpu-a"))
+        #expect(try await driver.observeAll()["instance-0000f001"]?.phase == .failed(reason: "ImagePullBackOff: no such image"))
+        try await driver.start(spec("instance-0000f002", node: "gpu-a"))
+        clock.advance(by: 5)
+        #expect(try await driver.observeAll()["instance-0000f002"]?.phase == .running)
+    }
+
+    @Test func lostNodeDropsItsWorkloadsAndTakesNoWork() async throws {
+        let clock = ManualWallClock()
+        let driver = SimulatedFleetDriver(cluster: "c", nodes: nodes, clock: clock)
+        try await driver.start(spec("instance-0000f003", node: "gpu-a"))
+        try await driver.loseNode("gpu-a")
+        #expect(try await driver.observeAll().isEmpty)
+        #expect(try await driver.nodes().first?.healthy == false)
+        try await driver.start(spec("instance-0000f004", node: "gpu-a"))
+        guard case .failed(let reason)? = try await driver.observeAll()["instance-0000f004"]?.phase else {
+            Issue.record("expected failure"); return
+        }
+        #expect(reason.hasPrefix("NodeLost"))
+        try await driver.restoreNode("gpu-a")
+        #expect(try await driver.nodes().first?.healthy == true)
+    }
+
+    @Test func timingsFollowTheInjectedClock() async throws {
+        let clock = ManualWallClock()
+        let driver = SimulatedFleetDriver(cluster: "c", nodes: nodes, timing: .init(startDelay: 2, stopDelay: 3), clock: clock)
+        try await driver.start(spec("instance-0000f005", node: "gpu-a"))
+        clock.advance(by: 1.9)
+        #expect(try await driver.observeAll()["instance-0000f005"]?.phase == .starting)
+        clock.advance(by: 0.2)
+        #expect(try await driver.observeAll()["instance-0000f005"]?.phase == .running)
+        try await driver.stop(instanceName: "instance-0000f005", gracePeriodSeconds: 10)
+        clock.advance(by: 2.9)
+        #expect(try await driver.observeAll()["instance-0000f005"]?.phase == .stopping)
+        clock.advance(by: 0.2)
+        #expect(try await driver.observeAll()["instance-0000f005"]?.phase == .stopped)
+    }
+
+    @Test func stateFileSurvivesARestart() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fleet-\(UUID().uuidString).json")
+        let clock = ManualWallClock()
+        let first = SimulatedFleetDriver(cluster: "c", nodes: nodes, clock: clock, stateFile: file)
+        try await first.start(spec("instance-0000f006", node: "gpu-a"))
+        clock.advance(by: 5)
+        let second = SimulatedFleetDriver(cluster: "c", nodes: nodes, clock: clock, stateFile: file)
+        #expect(try await second.observeAll()["instance-0000f006"]?.phase == .running)
+        #expect(await second.hasVolume(spec("instance-0000f006", node: "gpu-a").volumeName))
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import LatticeTestSupport
+import Testing
+
+/// How to make a fresh store of one kind. The PostgreSQL store joins this list and must
+/// pass every test unchanged.
+struct StoreFactory: CustomStringConvertible, Sendable {
+    let description: String
+    let make: @Sendable () throws -> any Store
+
+    static let all: [StoreFactory] = [
+        StoreFactory(description: "sqlite-memory") { try SQLiteStore() },
+        StoreFactory(description: "sqlite-file") {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            return try SQLiteStore(path: dir.appendingPathComponent("lattice.sqlite").path)
+        },
+    ]
+}
+
+let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+func token(_ id: String, namespace: String, hash: String? = nil) -> TokenRecord {
+    TokenRecord(id: id, namespace: namespace, name: "n-\(id)", secretHash: hash ?? "hash-\(id)", createdAt: t0, expiresAt: t0.addingTimeInterval(86400))
+}
+
+func user(_ namespace: String, admin: Bool = false) -> User { User(namespace: namespace, isAdmin: admin, createdAt: t0) }
+
+func nodes(_ count: Int = 1, gpus: Int = 4) -> [ClusterNode] {
+    (0..<count).map { ClusterNode(node: Node(name: "node-\($0)", gpuModel: "4090", gpuCount: gpus, cpuCores: 256, memoryGiB: 2048), cluster: "host-cluster", healthy: true) }
+}
+
+func draft(_ name: String, namespace: String = "alice", gpus: Int = 1) -> Instance {
+    var instance = sampleInstance(name: name, namespace: namespace, status: .creating)
+    instance.placement = nil
+    instance.pod = PodInfo(name: name + "-abcde", node: "", ip: "")
+    instance.resources.gpuCount = gpus
+    instance.access.sshPort = 0
+    return instance
+}
+
+func order(for name: String, namespace: String = "alice") -> Order {
+    Order(id: "order-\(name)", namespace: namespace, instanceName: name, costType: 1, gpuSkuID: "66", amount: .zero, status: "active", createdAt: t0)
+}
+
+@Suite struct StoreContractTests {
+    @Test(arguments: StoreFactory.all)
+    func bootstrapHappensOnce(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        #expect(try await store.bootstrap(admin: user("admin", admin: true), token: token("t1", namespace: "admin")))
+        #expect(try await !store.bootstrap(admin: user("admin", admin: true), token: token("t2", namespace: "admin")))
+        #expect(try await store.user(namespace: "admin")?.isAdmin == true)
+        #expect(try await store.tokens(namespace: "admin").map(\.id) == ["t1"])
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func usersAndTokens(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
+        await #expect(throws: LatticeError.self) { try await store.createUser(user("alice"), token: token("a2", namespace: "alice"), openingCredit: nil) }
+        try await store.createUser(user("bob"), token: token("b1", namespace: "bob"), openingCredit: nil)
+        try await store.createToken(token("a3", namespace: "alice"))
+        #expect(try await store.tokens(namespace: "alice").map(\.id).sorted() == ["a1", "a3"])
+        #expect(try await store.token(secretHash: "hash-b1")?.namespace == "bob")
+
+        let replaced = try await store.replaceTokenSecret(id: "a1", namespace: "alice", secretHash: "new")
+        #expect(replaced.secretHash == "new")
+        #expect(try await store.token(secretHash: "hash-a1") == nil)
+        await #expect(throws: LatticeError.notFound("token 'a1'")) { try await store.replaceTokenSecret(id: "a1", namespace: "bob", secretHash: "x") }
+        await #expect(throws: LatticeError.self) { try await store.deleteToken(id: "b1", namespace: "alice") }
+        try await store.deleteToken(id: "a3", namespace: "alice")
+        #expect(try await store.token(secretHash: "hash-a3") == nil)
+        try await store.touchToken(id: "a1", at: t0)
+        #expect(try await store.token(secretHash: "new")?.lastUsedAt == t0)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        let first = try await store.createInstance(draft("instance-00000001", gpus: 3), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"))
+        #expect(first.placement == GPUPlacement(node: "node-0", gpuIndices: [0, 1, 2]))
+        #expect(first.access.sshPort == 30000)
+        #expect(first.pod?.node == "node-0")
+        let second = try await store.createInstance(draft("instance-00000002"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"))
+        #expect(second.placement?.gpuIndices == [3])
+        #expect(second.access.sshPort == 30001)
+        await #expect { try await store.createInstance(draft("instance-00000003"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000003")) }
+            throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+        #expect(try await store.instance(name: "instance-00000003") == nil)
+        #expect(try await store.nodeUsage()["node-0"]?.gpuIndices == [0, 1, 2, 3])
+        #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 2)
+        await #expect(throws: StoreError.duplicateName) {
+            try await store.createInstance(draft("instance-00000001"), on: nodes(2), sshPorts: 30000...30010, order: order(for: "x"))
+        }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func concurrentCreatesNeverOversell(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    let name = String(format: "instance-%08x", i)
+                    return (try? await store.createInstance(draft(name), on: nodes(2, gpus: 3), sshPorts: 30000...31000, order: order(for: name))) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 6)
+        let usage = try await store.nodeUsage()
+        #expect(usage.values.map(\.gpuIndices.count).reduce(0, +) == 6)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        let created = try await store.createInstance(draft("instance-00000001", gpus: 4), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"))
+        let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "10.0.0.1")), to: created, now: t0)
+        #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
+        #expect(try await !store.recordObservation(running, expectedGeneration: created.generation), "a stale write loses")
+        let stopping = try await store.updateInstance(namespace: "alice", name: created.name) {
+            try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: t0)
+        }
+        #expect(stopping.status == .stopping)
+        #expect(try await store.nodeUsage()["node-0"]?.gpuIndices.count == 4)
+        let stopped = ReconcilePlanner.apply(.stopped(reason: ""), to: stopping, now: t0)
+        #expect(try await store.recordObservation(stopped, expectedGeneration: stopping.generation))
+        #expect(try await store.nodeUsage()["node-0"] == nil)
+
+        let other = try await store.createInstance(draft("instance-00000002", gpus: 2), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"))
+        #expect(other.placement?.gpuIndices == [0, 1])
+        await #expect { try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0) }
+            throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+        #expect(try await store.instance(name: created.name)?.status == .stopped)
+        let deleted = try await store.updateInstance(namespace: "alice", name: other.name) { InstanceLifecycle.delete($0, now: t0) }
+        #expect(try await store.purgeInstance(name: other.name, expectedGeneration: deleted.generation))
+        let started = try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0)
+        #expect(started.status == .starting && started.placement?.gpuIndices == [0, 1, 2, 3])
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func tenantsAreIsolated(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        _ = try await store.createInstance(draft("instance-0000000a", namespace: "alice"), on: nodes(), sshPorts: 30000...30010, order: order(for: "a", namespace: "alice"))
+        _ = try await store.createInstance(draft("instance-0000000b", namespace: "bob"), on: nodes(), sshPorts: 30000...30010, order: order(for: "b", namespace: "bob"))
+        #expect(try await store.instance(namespace: "bob", name: "instance-0000000a") == nil)
+        await #expect(throws: LatticeError.notFound("instance 'instance-0000000a'")) {
+            try await store.updateInstance(namespace: "bob", name: "instance-0000000a") { InstanceLifecycle.delete($0, now: t0) }
+        }
+        await #expect(throws: LatticeError.self) { try await store.powerOn(namespace: "bob", name: "instance-0000000a", on: nodes(), podName: "p", now: t0) }
+        #expect(try await store.instances(namespace: "alice", cluster: nil, page: PageRequest()).items.map(\.name) == ["instance-0000000a"])
+        #expect(try await store.orders(namespace: "bob", page: PageRequest()).items.map(\.instanceName) == ["b"])
+        try await store.saveImage(SnapshotImage(reference: "h/alice/x:1", namespace: "alice", sourceInstance: "a", status: .ready, createdAt: t0))
+        #expect(try await store.images(namespace: "bob").isEmpty)
+        #expect(try await store.images(namespace: "alice").map(\.reference) == ["h/alice/x:1"])
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func listsArePaged(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        for i in 0..<5 {
+            var instance = draft(String(format: "instance-%08x", i))
+            instance.createdAt = t0.addingTimeInterval(Double(i))
+            _ = try await store.createInstance(instance, on: nodes(3), sshPorts: 30000...30010, order: order(for: "\(i)"))
+        }
+        let page = try await store.instances(namespace: "alice", cluster: "host-cluster", page: PageRequest(page: 2, pageSize: 2))
+        #expect(page.total == 5)
+        #expect(page.items.map(\.name) == ["instance-00000002", "instance-00000001"])
+        #expect(try await store.instances(namespace: "alice", cluster: "elsewhere", page: PageRequest()).total == 0)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func ledgerIsIdempotentAndBalances(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        let credit = LedgerEntry(id: "c1", namespace: "alice", kind: .credit, amount: Money("100")!, idempotencyKey: "credit:1", createdAt: t0)
+        try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: credit)
+        let charge = LedgerEntry(id: "x1", namespace: "alice", kind: .compute, amount: Money("2.5")!, instanceName: "i",
+                                 periodStart: t0, periodEnd: t0.addingTimeInterval(3600), idempotencyKey: "i:0", createdAt: t0)
+        #expect(try await store.appendLedger(charge))
+        var replay = charge
+        replay.id = "x2"
+        #expect(try await !store.appendLedger(replay), "same idempotency key: no second charge")
+        #expect(try await store.balance(namespace: "alice") == Money("97.5")!)
+        #expect(try await store.balance(namespace: "bob") == .zero)
+        let bills = try await store.ledger(namespace: "alice", kinds: [.compute], page: PageRequest())
+        #expect(bills.total == 1 && bills.items.first?.periodStart == t0)
+    }
+
+    @Test func fileStoreKeepsEverythingAcrossReopen() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-reopen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("lattice.sqlite").path
+        do {
+            let store = try SQLiteStore(path: path)
+            try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
+            _ = try await store.createInstance(draft("instance-00000001"), on: nodes(), sshPorts: 30000...30010, order: order(for: "1"))
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try await reopened.instance(name: "instance-00000001")?.placement != nil)
+        #expect(try await reopened.nodeUsage()["node-0"]?.gpuIndices == [0])
+        #expect(try await reopened.user(namespace: "alice") != nil)
+    }
+}
