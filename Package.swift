@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "LatticeServer", "LatticeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),

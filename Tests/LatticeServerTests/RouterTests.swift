@@ -1,0 +1,220 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LatticeCompute
+import LatticeDomain
+import LatticeStore
+import LatticeTestSupport
+import Logging
+import NIOCore
+import Testing
+
+@testable import LatticeServer
+
+/// A server without a socket: in-memory SQLite, a simulated fleet on a manual clock, and a
+/// reconciler the test steps by hand.
+struct TestServer {
+    static let adminToken = "router-test-admin-token"
+    let store: SQLiteStore
+    let clock: ManualWallClock
+    let fleet: ComputeFleet
+    let reconciler: Reconciler
+    let router: Router<LatticeRequestContext>
+
+    init() async throws {
+        store = try SQLiteStore()
+        clock = ManualWallClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let configuration = ServerConfiguration(bootstrapToken: Self.adminToken)
+        fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
+        _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
+        let readiness = Readiness()
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
+        reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: .seconds(1), logger: Logger(label: "test"), readiness: readiness)
+    }
+
+    /// Runs reconcile passes, moving the clock a second between them.
+    func reconcile(passes: Int = 1) async {
+        for _ in 0..<passes {
+            var work: [(String, @Sendable () async throws -> Void)] = []
+            await reconciler.pass { work.append(($0, $1)) }
+            for (key, step) in work { await reconciler.perform(key: key, step) }
+            reconciler.readiness.markReady()
+            clock.advance(by: 1)
+        }
+    }
+
+    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        try await Application(router: router).test(.router, body)
+    }
+}
+
+func headers(_ token: String = TestServer.adminToken, namespace: String? = "admin") -> HTTPFields {
+    var fields: HTTPFields = [.authorization: "bearer \(token)", .contentType: "application/json"]
+    if let namespace { fields[HTTPField.Name("namespace")!] = namespace }
+    return fields
+}
+
+func json(_ object: Any) -> ByteBuffer {
+    ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object))
+}
+
+func decode(_ buffer: ByteBuffer) -> Any {
+    try! JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+}
+
+nonisolated(unsafe) let createBody: [String: Any] = [
+    "Cost": ["CostType": "1", "CouponID": "", "DiskSKUID": "1", "GPUSKUID": "66", "CostTime": ""],
+    "VolumeMount": [["PathInContainer": "/root/data", "Size": 50, "Type": "shared-filesystem"]],
+    "namespace": "admin", "displayName": "test1",
+    "image": "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04", "Region": "",
+]
+
+@Suite struct RouterTests {
+    @Test func healthAndReadiness() async throws {
+        let server = try await TestServer()
+        try await server.test { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect((decode(response.body) as? [String: String])?["code"] == "NotReady")
+            }
+        }
+        await server.reconcile()
+        try await server.test { client in
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains("lattice_instances{status=\"Running\"} 0"))
+            }
+        }
+    }
+
+    @Test func authenticationFailuresAreJSON() async throws {
+        let server = try await TestServer()
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/regions", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect((decode(response.body) as? [String: String])?["code"] == "Unauthorized")
+            }
+            try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(namespace: "someone-else")) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(namespace: nil)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/mdc/api/v1/nowhere", method: .get, headers: headers()) { response in
+                #expect(response.status == .notFound)
+                #expect((decode(response.body) as? [String: String])?["code"] == "NotFound")
+            }
+        }
+    }
+
+    @Test func createReconcileStopStartDelete() async throws {
+        let server = try await TestServer()
+        let nameBox = NameBox()
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) { response in
+                #expect(response.status == .ok)
+                let instance = decode(response.body) as! [String: Any]
+                #expect(instance["status"] as? String == "Creating")
+                nameBox.name = instance["name"] as! String
+            }
+        }
+        await server.reconcile(passes: 4)
+        let path = "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)"
+        try await server.test { client in
+            try await client.execute(uri: path, method: .get, headers: headers()) { response in
+                #expect((decode(response.body) as! [String: Any])["status"] as? String == "Running")
+            }
+            try await client.execute(uri: path + "/power_off", method: .post, headers: headers(),
+                                     body: json(["needSnapshot": "True", "imageName": "image1", "tag": "v1.1.0"])) { response in
+                #expect(String(buffer: response.body) == "\"ok\"")
+            }
+        }
+        await server.reconcile(passes: 5)
+        try await server.test { client in
+            try await client.execute(uri: path, method: .get, headers: headers()) { response in
+                #expect((decode(response.body) as! [String: Any])["status"] as? String == "Stopped")
+            }
+            try await client.execute(uri: "/mdc/api/v1/images", method: .get, headers: headers()) { response in
+                let page = decode(response.body) as! [String: Any]
+                let names = (page["nodes"] as! [[String: Any]]).map { $0["name"] as! String }
+                #expect(names.contains("images.neolink-ai.com/admin/image1:v1.1.0"))
+            }
+            try await client.execute(uri: path + "/power_on", method: .post, headers: headers()) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances?name=\(nameBox.name)", method: .delete, headers: headers()) {
+                #expect(String(buffer: $0.body) == "\"ok\"")
+            }
+        }
+        await server.reconcile(passes: 2)
+        try await server.test { client in
+            try await client.execute(uri: path, method: .get, headers: headers()) { #expect($0.status == .notFound) }
+        }
+        #expect(try await server.store.nodeUsage().isEmpty)
+    }
+
+    @Test func lostNodeFailsItsInstancesAndFreesTheirGPUs() async throws {
+        let server = try await TestServer()
+        let nameBox = NameBox()
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) {
+                nameBox.name = (decode($0.body) as! [String: Any])["name"] as! String
+            }
+        }
+        await server.reconcile(passes: 4)
+        let node = try await server.store.instance(name: nameBox.name)!.placement!.node
+        let driver = server.fleet.driver(for: "host-cluster") as! SimulatedFleetDriver
+        try await driver.loseNode(node)
+        await server.reconcile(passes: 2)
+        let failed = try await server.store.instance(name: nameBox.name)!
+        #expect(failed.status == .failed)
+        #expect(failed.statusReason.hasPrefix("WorkloadLost"))
+        #expect(try await server.store.nodeUsage()[node] == nil)
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)/power_on", method: .post, headers: headers()) {
+                #expect($0.status == .ok)
+            }
+        }
+        await server.reconcile(passes: 4)
+        let recovered = try await server.store.instance(name: nameBox.name)!
+        #expect(recovered.status == .running)
+        #expect(recovered.placement?.node != node)
+    }
+
+    @Test func failedStartIsReported() async throws {
+        let server = try await TestServer()
+        let driver = server.fleet.driver(for: "host-cluster") as! SimulatedFleetDriver
+        await driver.failNextStarts(1, reason: "ImagePullBackOff: simulated")
+        let nameBox = NameBox()
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) {
+                nameBox.name = (decode($0.body) as! [String: Any])["name"] as! String
+            }
+        }
+        await server.reconcile(passes: 3)
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)", method: .get, headers: headers()) { response in
+                let instance = decode(response.body) as! [String: Any]
+                #expect(instance["status"] as? String == "Failed")
+                #expect(instance["statusReason"] as? String == "ImagePullBackOff: simulated")
+            }
+        }
+        #expect(try await server.store.nodeUsage().isEmpty)
+    }
+
+    @Test func oversizedBodyIs413() async throws {
+        let server = try await TestServer()
+        try await server.test { client in
+            let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: 2 * 1024 * 1024)
+            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: big) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect((decode(response.body) as? [String: String])?["code"] == "PayloadTooLarge")
+            }
+        }
+    }
+}
+
+final class NameBox: @unchecked Sendable {
+    var name = ""
+}
