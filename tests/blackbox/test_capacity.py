@@ -79,3 +79,19 @@ def test_catalog_file_is_validated(make_server, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "catalog" in out.stderr
+
+
+def test_documented_example_catalog_serves(make_server):
+    from conftest import ROOT
+    server = make_server(args=("--catalog", str(ROOT / "docs" / "catalog.example.yaml"), "--simulated-delay-scale", "0.1"))
+    user = server.new_user()
+    regions = user.get("/regions").json()
+    assert [r["clusterName"] for r in regions] == ["rack-a"]
+    skus = {s["skusID"]: s for s in user.get("/skus/computings?region_id=0b7c6d2e-5f43-4c1a-9d8e-2a1f3c4b5d6e").json()}
+    assert skus["a100-1"]["remainGPUCount"] == 16 and skus["l4-1"]["remainGPUCount"] == 4
+    assert skus["a100-8-monthly"]["sellingType"] == "2"
+    body = user.create_body(sku="l4-1", image="docker.io/library/ubuntu:24.04")
+    r = user.post("/clusters/rack-a/instances", body)
+    assert r.status_code == 200, r.text
+    user.wait_status(r.json()["name"], "Running", cluster="rack-a")
+    assert user.remain("l4-1") == 3
