@@ -203,6 +203,28 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         #expect(try await server.store.nodeUsage().isEmpty)
     }
 
+    @Test func everyDocumentedRouteExists() async throws {
+        let server = try await TestServer()
+        await server.reconcile()
+        try await server.test { client in
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                let document = decode(response.body) as! [String: Any]
+                #expect(document["openapi"] as? String == "3.1.0")
+                #expect((document["paths"] as! [String: Any]).count >= 19)
+            }
+            for operation in OpenAPIDocument.operations {
+                let path = operation.path.replacingOccurrences(of: "{cluster}", with: "host-cluster")
+                    .replacingOccurrences(of: "{name}", with: "instance-00000000").replacingOccurrences(of: "{id}", with: "x")
+                    .replacingOccurrences(of: "{namespace}", with: "admin")
+                try await client.execute(uri: path, method: HTTPRequest.Method(rawValue: operation.method.uppercased())!, headers: headers(), body: json([:])) { response in
+                    let body = decode(response.body) as? [String: Any]
+                    #expect((body?["message"] as? String)?.hasPrefix("no route") != true, "\(operation.method) \(operation.path) has no route")
+                    #expect(response.status.code < 500, "\(operation.method) \(operation.path)")
+                }
+            }
+        }
+    }
+
     @Test func oversizedBodyIs413() async throws {
         let server = try await TestServer()
         try await server.test { client in

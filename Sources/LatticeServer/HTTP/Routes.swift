@@ -28,6 +28,11 @@ struct Routes {
                             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
 
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render())))
+        }
+
         let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock))
         registerCatalog(v1)
         registerInstances(v1)
