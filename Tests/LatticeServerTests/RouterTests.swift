@@ -61,7 +61,7 @@ func json(_ object: Any) -> ByteBuffer {
 }
 
 func decode(_ buffer: ByteBuffer) -> Any {
-    try! JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+    (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])) ?? NSNull()
 }
 
 nonisolated(unsafe) let createBody: [String: Any] = [
