@@ -10,6 +10,7 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = LatticeRequestContext
     let store: any Store
     let clock: any WallClock
+    let cache: TokenCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
@@ -24,20 +25,30 @@ struct AuthMiddleware: RouterMiddleware {
             throw LatticeError.unauthorized("token is malformed (bad checksum)")
         }
         let digest = TokenSecrets.hash(secret)
-        guard let token = try await store.token(secretHash: digest), TokenSecrets.constantTimeEquals(token.secretHash, digest) else {
-            throw LatticeError.unauthorized("unknown or revoked token")
-        }
         let now = clock.now()
+        var entry = cache.lookup(secretHash: digest, now: now)
+        if entry == nil {
+            guard let token = try await store.token(secretHash: digest), TokenSecrets.constantTimeEquals(token.secretHash, digest) else {
+                throw LatticeError.unauthorized("unknown or revoked token")
+            }
+            let user = try await store.user(namespace: token.namespace)
+            entry = TokenCache.Entry(token: token, isAdmin: user?.isAdmin ?? false, cachedAt: now)
+            cache.store(entry!)
+        }
+        guard let entry else { throw LatticeError.unauthorized("unknown or revoked token") }
+        let token = entry.token
         guard token.expiresAt > now else { throw LatticeError.unauthorized("token '\(token.name)' expired") }
         if let claimed = request.headers[.namespace], !claimed.isEmpty, claimed != token.namespace {
             throw LatticeError.forbidden("namespace header '\(claimed)' does not match the token's namespace")
         }
-        let user = try await store.user(namespace: token.namespace)
         if token.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await store.touchToken(id: token.id, at: now)
+            var touched = token
+            touched.lastUsedAt = now
+            cache.update(touched)
         }
         var context = context
-        context.principal = Principal(namespace: token.namespace, tokenID: token.id, isAdmin: user?.isAdmin ?? false)
+        context.principal = Principal(namespace: token.namespace, tokenID: token.id, isAdmin: entry.isAdmin)
         return try await next(request, context)
     }
 }

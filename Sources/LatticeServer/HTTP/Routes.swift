@@ -10,6 +10,7 @@ struct Routes {
     let store: any Store
     let clock: any WallClock
     let readiness: Readiness
+    let tokenCache: TokenCache
 
     func register(on router: Router<LatticeRequestContext>) {
         router.get("/healthz") { _, _ in try JSONResponse.encode(["status": "ok"]) }
@@ -33,7 +34,7 @@ struct Routes {
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render())))
         }
 
-        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock))
+        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock, cache: tokenCache))
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
@@ -90,10 +91,15 @@ struct Routes {
             try JSONResponse.encode(try await api.tokens(principal: try context.requirePrincipal(), page: try pageRequest(request)))
         }
         v1.post("tokens/:id/regenerate") { _, context in
-            try JSONResponse.encode(try await api.regenerateToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id")))
+            let id = try context.parameters.require("id")
+            let answer = try await api.regenerateToken(principal: try context.requirePrincipal(), id: id)
+            tokenCache.evict(tokenID: id)
+            return try JSONResponse.encode(answer)
         }
         v1.delete("tokens/:id") { _, context in
-            try await api.deleteToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id"))
+            let id = try context.parameters.require("id")
+            try await api.deleteToken(principal: try context.requirePrincipal(), id: id)
+            tokenCache.evict(tokenID: id)
             return JSONResponse.ok
         }
         v1.post("admin/users") { request, context in
