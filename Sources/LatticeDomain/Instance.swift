@@ -54,6 +54,10 @@ public struct CostSelection: Sendable, Codable, Equatable {
     public var orderID: String
     /// The effective price per hour (or per term unit) when the instance was created.
     public var unitPrice: Money
+    /// Percent off every pay-as-you-go charge, from a percentage coupon.
+    public var percentOff: Int?
+    /// The data disk's price per GB-day at creation.
+    public var diskPricePerGBDay: Money?
 
     public init(costType: Int, costTime: String, couponID: String, discountID: String, gpuSkuID: String, diskSkuID: String, orderID: String, unitPrice: Money) {
         self.costType = costType
@@ -165,6 +169,8 @@ public struct Instance: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date?
     public var scheduleStopAt: Date?
+    /// When the instance last reached Stopped; its data is kept until this plus the retention period.
+    public var stoppedAt: Date?
     /// Bumped by every write; the reconciler's writes are conditional on it.
     public var generation: Int
 

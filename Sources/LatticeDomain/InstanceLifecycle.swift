@@ -39,6 +39,35 @@ public enum InstanceLifecycle {
         next.desired.snapshot = nil
         next.placement = placement
         next.pod = PodInfo(name: podName, node: placement.node, ip: "")
+        next.stoppedAt = nil
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+
+    /// A stop the platform decides (prepaid term over, wallet empty): like `power_off`, but
+    /// also from Creating and Starting, and with a reason. Nil when there is nothing to stop.
+    public static func systemStop(_ instance: Instance, reason: String, now: Date) -> Instance? {
+        guard !instance.desired.deleted, [.creating, .starting, .running].contains(instance.status) else { return nil }
+        var next = instance
+        next.status = .stopping
+        next.statusReason = reason
+        next.desired.power = .off
+        next.desired.snapshot = nil
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+
+    /// `renew`: extends a prepaid term from its end, or from now if it already ended.
+    public static func renew(_ instance: Instance, term: CostTime, timeZone: TimeZone, now: Date) throws -> Instance {
+        guard instance.cost.costType != SellingType.payAsYouGo.rawValue else {
+            throw LatticeError.invalidField("CostTime", "instance \(instance.name) is pay-as-you-go; only prepaid terms are renewed")
+        }
+        guard !instance.desired.deleted else { throw LatticeError.invalidState("instance \(instance.name) is being deleted") }
+        var next = instance
+        let from = max(instance.scheduleStopAt ?? now, now)
+        next.scheduleStopAt = term.end(from: from, timeZone: timeZone)
         next.updatedAt = now
         next.generation += 1
         return next

@@ -14,16 +14,16 @@ public struct CostTime: Sendable, Equatable {
     }
 
     /// Parses `CostTime`; the message names the field for any mistake.
-    public static func parse(_ text: String) throws -> CostTime {
+    public static func parse(_ text: String, field: String = "Cost.CostTime") throws -> CostTime {
         var body = Substring(text.trimmingCharacters(in: .whitespaces))
         var isExtension = false
         if body.first == "+" { isExtension = true; body = body.dropFirst() }
         guard let last = body.last, let unit = Unit(rawValue: String(last).uppercased()) else {
-            throw LatticeError.invalidField("Cost.CostTime", "'\(text)' must be a count and a unit D, W or M, such as 3D, 2W or 1M")
+            throw LatticeError.invalidField(field, "'\(text)' must be a count and a unit D, W or M, such as 3D, 2W or 1M")
         }
         let digits = body.dropLast()
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let count = Int(digits), count >= 1, count <= 1000 else {
-            throw LatticeError.invalidField("Cost.CostTime", "'\(text)' must start with a positive whole count (1 to 1000), such as 3D")
+            throw LatticeError.invalidField(field, "'\(text)' must start with a positive whole count (1 to 1000), such as 3D")
         }
         return CostTime(count: count, unit: unit, isExtension: isExtension)
     }

@@ -121,6 +121,7 @@ public enum ReconcilePlanner {
             next.placement = nil
             next.pod = nil
             next.desired.snapshot = nil
+            next.stoppedAt = now
         case .failed(let reason):
             next.status = .failed
             next.statusReason = reason

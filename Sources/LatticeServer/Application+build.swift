@@ -52,7 +52,7 @@ public enum LatticeServer {
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lattice"),
-            services: [reconciler],
+            services: [reconciler, Meter(store: store, catalog: configuration.catalog, clock: clock, configuration: configuration, logger: logger)],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let url = "http://\(configuration.host):\(port)"

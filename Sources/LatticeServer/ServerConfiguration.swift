@@ -21,13 +21,22 @@ public struct ServerConfiguration: Sendable {
     public var currency: String
     /// Scales the simulated fleet's start and stop delays (tests use small values).
     public var simulatedDelayScale: Double
+    /// Pay-as-you-go usage is charged in periods of this length (the platform: one hour).
+    public var chargePeriod: TimeInterval
+    /// How often the meter charges, stops expired terms and releases expired data.
+    public var meterInterval: Duration
+    /// How long a Stopped instance keeps its data.
+    public var retention: TimeInterval
+    /// How long pay-as-you-go instances keep running after the wallet runs out.
+    public var depletionGrace: TimeInterval
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: ".lattice"),
         catalog: Catalog = .builtIn, publicHost: String? = nil, annotationDomain: String = "lattice.local",
         time: TimeFormatter = TimeFormatter(), sshPorts: ClosedRange<Int> = 30000...32767,
         reconcileInterval: Duration = .milliseconds(200), bootstrapToken: String? = nil, currency: String = "CNY",
-        simulatedDelayScale: Double = 1
+        simulatedDelayScale: Double = 1, chargePeriod: TimeInterval = 3600, meterInterval: Duration = .seconds(10),
+        retention: TimeInterval = 15 * 86400, depletionGrace: TimeInterval = 600
     ) {
         self.host = host
         self.port = port
@@ -41,9 +50,13 @@ public struct ServerConfiguration: Sendable {
         self.bootstrapToken = bootstrapToken
         self.currency = currency
         self.simulatedDelayScale = simulatedDelayScale
+        self.chargePeriod = chargePeriod
+        self.meterInterval = meterInterval
+        self.retention = retention
+        self.depletionGrace = depletionGrace
     }
 
     var wireContext: WireContext {
-        WireContext(annotationDomain: annotationDomain, time: time, publicHost: publicHost)
+        WireContext(annotationDomain: annotationDomain, time: time, publicHost: publicHost, retention: retention)
     }
 }

@@ -48,13 +48,77 @@ extension SQLiteStore {
         return try Documents.decode(Instance.self, doc)
     }
 
-    /// Rewrites an instance row and makes its GPU rows match its placement.
-    static func write(_ instance: Instance, _ db: Database) throws {
+    /// Rewrites an instance row, makes its GPU rows match its placement, and opens or
+    /// closes its compute meter segment when it takes or releases GPUs.
+    static func write(_ instance: Instance, previous: Instance, _ db: Database) throws {
         try db.execute(
             sql: "UPDATE instances SET generation = ?, placed_node = ?, doc = ? WHERE name = ?",
             arguments: [instance.generation, instance.placement?.node, try Documents.encode(instance), instance.name]
         )
         try syncAllocations(instance, db)
+        let at = instance.updatedAt ?? instance.createdAt
+        if previous.placement == nil, instance.placement != nil {
+            try openComputeSegment(instance, at: at, db)
+        } else if previous.placement != nil, instance.placement == nil {
+            try closeSegments(instance.name, kinds: [.compute], at: at, db)
+        }
+    }
+
+    // MARK: Meter segments
+
+    static func insert(_ segment: MeterSegment, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO meter_segments (id, instance_name, kind, settled, open, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
+                                   try Documents.encode(segment)])
+    }
+
+    static func update(_ segment: MeterSegment, _ db: Database) throws {
+        try db.execute(sql: "UPDATE meter_segments SET settled = ?, open = ?, doc = ? WHERE id = ?",
+                       arguments: [segment.isSettled, segment.end == nil, try Documents.encode(segment), segment.id])
+    }
+
+    /// Pay-as-you-go instances are metered while they hold GPUs; prepaid terms are charged up front.
+    static func openComputeSegment(_ instance: Instance, at: Date, _ db: Database) throws {
+        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
+        try insert(MeterSegment(id: "\(instance.name):compute:\(Int64(at.timeIntervalSince1970 * 1000))", kind: .compute,
+                                namespace: instance.namespace, instanceName: instance.name, skuID: instance.cost.gpuSkuID,
+                                unitPrice: instance.cost.unitPrice, percentOff: instance.cost.percentOff ?? 0, start: at), db)
+    }
+
+    static func openStorageSegment(_ instance: Instance, at: Date, _ db: Database) throws {
+        try insert(MeterSegment(id: "\(instance.name):storage:\(Int64(at.timeIntervalSince1970 * 1000))", kind: .storage,
+                                namespace: instance.namespace, instanceName: instance.name, skuID: instance.cost.diskSkuID,
+                                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!, quantity: instance.volume.sizeGiB,
+                                start: at), db)
+    }
+
+    static func closeSegments(_ instanceName: String, kinds: Set<MeterSegment.Kind>, at: Date, _ db: Database) throws {
+        let docs = try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1", arguments: [instanceName])
+        for doc in docs {
+            var segment = try Documents.decode(MeterSegment.self, doc)
+            guard kinds.contains(segment.kind) else { continue }
+            segment.end = max(at, segment.start)
+            try update(segment, db)
+        }
+    }
+
+    // MARK: Wallet
+
+    static func balance(_ namespace: String, _ db: Database) throws -> Money {
+        let credits = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'", arguments: [namespace]) ?? 0
+        let charges = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'", arguments: [namespace]) ?? 0
+        return Money(units: credits - charges)
+    }
+
+    /// Checks the balance and appends the charges, inside the caller's transaction.
+    static func take(_ debit: WalletDebit, namespace: String, _ db: Database) throws {
+        guard debit.required > .zero || !debit.charges.isEmpty else { return }
+        let balance = try balance(namespace, db)
+        guard balance >= debit.required else {
+            throw LatticeError(.paymentRequired, code: "InsufficientBalance",
+                               "balance \(balance) does not cover \(debit.required); ask an admin to credit namespace '\(namespace)'")
+        }
+        for charge in debit.charges { _ = try append(charge, db) }
     }
 
     static func syncAllocations(_ instance: Instance, _ db: Database) throws {

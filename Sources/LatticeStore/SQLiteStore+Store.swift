@@ -76,9 +76,31 @@ extension SQLiteStore {
 
     // MARK: Instances
 
-    public func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order) async throws -> Instance {
+    public func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order,
+                               couponID: String?, debit: WalletDebit) async throws -> Instance {
         try await writer.write { db in
             var instance = draft
+            var debit = debit
+            if let couponID, !couponID.isEmpty {
+                guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM coupons WHERE id = ?", arguments: [couponID]) else {
+                    throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
+                }
+                var coupon = try Documents.decode(Coupon.self, doc)
+                if let refusal = coupon.refusal(at: draft.createdAt) { throw refusal }
+                coupon.uses += 1
+                try db.execute(sql: "UPDATE coupons SET doc = ? WHERE id = ?", arguments: [try Documents.encode(coupon), coupon.id])
+                switch coupon.kind {
+                case .percent:
+                    instance.cost.percentOff = min(100, max(0, coupon.percent))
+                    debit.required = Money(units: debit.required.units * Int64(100 - coupon.percent) / 100)
+                case .amount:
+                    // Counted before the balance check, so the coupon can pay for the first hour.
+                    _ = try Self.append(LedgerEntry(id: UUID().uuidString.lowercased(), namespace: draft.namespace, kind: .credit,
+                                                    amount: coupon.value, instanceName: draft.name,
+                                                    idempotencyKey: "coupon:\(coupon.id):\(draft.name)", createdAt: draft.createdAt), db)
+                }
+            }
+            try Self.take(debit, namespace: draft.namespace, db)
             let placement = try Self.place(instance, on: nodes, db)
             let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
             guard let port = sshPorts.first(where: { !used.contains($0) }) else {
@@ -99,13 +121,15 @@ extension SQLiteStore {
                             port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB, try Documents.encode(instance)]
             )
             try Self.syncAllocations(instance, db)
+            try Self.openComputeSegment(instance, at: instance.createdAt, db)
+            try Self.openStorageSegment(instance, at: instance.createdAt, db)
             try db.execute(sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
                            arguments: [order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order)])
             return instance
         }
     }
 
-    public func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date) async throws -> Instance {
+    public func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date, debit: WalletDebit) async throws -> Instance {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace, !current.desired.deleted else {
                 throw LatticeError.notFound("instance '\(name)'")
@@ -113,18 +137,20 @@ extension SQLiteStore {
             try InstanceLifecycle.checkPowerOn(current)
             let placement = try Self.place(current, on: nodes, db)
             let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
-            try Self.write(next, db)
+            try Self.take(debit, namespace: namespace, db)
+            try Self.write(next, previous: current, db)
             return next
         }
     }
 
-    public func updateInstance(namespace: String, name: String, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance {
+    public func updateInstance(namespace: String, name: String, debit: WalletDebit?, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             let next = try change(current)
-            if next != current { try Self.write(next, db) }
+            if let debit { try Self.take(debit, namespace: namespace, db) }
+            if next != current { try Self.write(next, previous: current, db) }
             return next
         }
     }
@@ -132,14 +158,15 @@ extension SQLiteStore {
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: instance.name), current.generation == expectedGeneration else { return false }
-            try Self.write(instance, db)
+            try Self.write(instance, previous: current, db)
             return true
         }
     }
 
-    public func purgeInstance(name: String, expectedGeneration: Int) async throws -> Bool {
+    public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else { return false }
+            try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
             return true
@@ -233,10 +260,43 @@ extension SQLiteStore {
     }
 
     public func balance(namespace: String) async throws -> Money {
+        try await writer.read { db in try Self.balance(namespace, db) }
+    }
+
+    // MARK: Metering
+
+    public func unsettledSegments() async throws -> [MeterSegment] {
         try await writer.read { db in
-            let credits = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'", arguments: [namespace]) ?? 0
-            let charges = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'", arguments: [namespace]) ?? 0
-            return Money(units: credits - charges)
+            try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id").map { try Documents.decode(MeterSegment.self, $0) }
+        }
+    }
+
+    public func applyCharges(segmentID: String, billedThrough: Date, charges: [LedgerEntry]) async throws -> Int {
+        try await writer.write { db in
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM meter_segments WHERE id = ?", arguments: [segmentID]) else { return 0 }
+            var segment = try Documents.decode(MeterSegment.self, doc)
+            var added = 0
+            for charge in charges where try Self.append(charge, db) { added += 1 }
+            if billedThrough > segment.billedThrough {
+                segment.billedThrough = billedThrough
+                try Self.update(segment, db)
+            }
+            return added
+        }
+    }
+
+    public func createCoupon(_ coupon: Coupon) async throws {
+        try await writer.write { db in
+            guard try String.fetchOne(db, sql: "SELECT id FROM coupons WHERE id = ?", arguments: [coupon.id]) == nil else {
+                throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
+            }
+            try db.execute(sql: "INSERT INTO coupons (id, doc) VALUES (?, ?)", arguments: [coupon.id, try Documents.encode(coupon)])
+        }
+    }
+
+    public func coupons() async throws -> [Coupon] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT doc FROM coupons ORDER BY id").map { try Documents.decode(Coupon.self, $0) }
         }
     }
 

@@ -92,6 +92,23 @@ public final class SQLiteStore: Store {
                 CREATE INDEX ledger_namespace ON ledger(namespace, seq);
                 """)
         }
+        migrator.registerMigration("v2-metering") { db in
+            try db.execute(sql: """
+                CREATE TABLE meter_segments (
+                    id TEXT PRIMARY KEY,
+                    instance_name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    settled INTEGER NOT NULL DEFAULT 0,
+                    open INTEGER NOT NULL,
+                    doc TEXT NOT NULL
+                );
+                CREATE INDEX meter_segments_unsettled ON meter_segments(settled, instance_name);
+                CREATE TABLE coupons (
+                    id TEXT PRIMARY KEY,
+                    doc TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -28,16 +28,20 @@ public protocol Store: Sendable {
     /// Places the instance with `PlacementPolicy` on the current reservations, reserves its
     /// GPUs and an SSH port, and writes it with its order, all in one transaction.
     /// Throws `InsufficientCapacity` when nothing fits.
-    func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order) async throws -> Instance
+    /// Redeems `couponID` (if any) and takes `debit` from the wallet in the same transaction
+    /// (`402 InsufficientBalance` if the balance is below `debit.required`), and opens the
+    /// instance's meter segments.
+    func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order,
+                        couponID: String?, debit: WalletDebit) async throws -> Instance
     /// Reserves GPUs again for a Stopped or Failed instance and marks it Starting.
-    func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date) async throws -> Instance
+    func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date, debit: WalletDebit) async throws -> Instance
     /// Applies a state-machine step to a tenant's instance; `NotFound` for another tenant's.
-    func updateInstance(namespace: String, name: String, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance
+    func updateInstance(namespace: String, name: String, debit: WalletDebit?, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance
     /// Writes an observed transition if nobody changed the instance since `generation` was read.
     /// Releases GPUs when the new record has no placement. Returns false on a lost race.
     func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool
     /// Forgets a deleted instance and frees everything it held.
-    func purgeInstance(name: String, expectedGeneration: Int) async throws -> Bool
+    func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool
     func instance(namespace: String, name: String) async throws -> Instance?
     func instance(name: String) async throws -> Instance?
     func instances(namespace: String, cluster: String?, page: PageRequest) async throws -> (items: [Instance], total: Int)
@@ -59,6 +63,30 @@ public protocol Store: Sendable {
     func ledger(namespace: String, kinds: Set<LedgerEntry.Kind>, page: PageRequest) async throws -> (items: [LedgerEntry], total: Int)
     func balance(namespace: String) async throws -> Money
 
+    // MARK: Metering
+
+    /// Segments the meter still has to charge (open, or closed but not fully charged).
+    func unsettledSegments() async throws -> [MeterSegment]
+    /// Appends the charges of a segment and moves its cursor, in one transaction; a charge
+    /// whose idempotency key exists is skipped. Returns how many charges were new.
+    func applyCharges(segmentID: String, billedThrough: Date, charges: [LedgerEntry]) async throws -> Int
+    func createCoupon(_ coupon: Coupon) async throws
+    func coupons() async throws -> [Coupon]
+
     /// A cheap query proving the store answers, for `/readyz`.
     func ping() async throws
+}
+
+/// Money an API write takes from the wallet, checked and charged in its transaction.
+public struct WalletDebit: Sendable, Equatable {
+    /// The balance the wallet must hold before the write for it to go ahead.
+    public var required: Money
+    public var charges: [LedgerEntry]
+
+    public init(required: Money = .zero, charges: [LedgerEntry] = []) {
+        self.required = required
+        self.charges = charges
+    }
+
+    public static let none = WalletDebit()
 }

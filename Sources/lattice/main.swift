@@ -27,6 +27,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "UTC offset or zone name for times on the wire (UTC, +08:00, Asia/Shanghai).") var timezone = "UTC"
     @Option(help: "Range of SSH ports handed to instances, as LOW-HIGH.") var sshPorts = "30000-32767"
     @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
+    @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).") var chargePeriodSeconds: Double = 3600
+    @Option(help: "How often the meter charges and enforces terms, in seconds.") var meterIntervalSeconds: Double = 10
+    @Option(help: "Days a Stopped instance keeps its data before it is released.") var retentionDays: Double = 15
+    @Option(help: "Seconds pay-as-you-go instances keep running after the wallet runs out.") var depletionGraceSeconds: Double = 600
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func run() async throws {
@@ -41,6 +45,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--ssh-ports: expected LOW-HIGH such as 30000-32767")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port: must be between 0 and 65535") }
+        guard chargePeriodSeconds >= 1 else { throw ValidationError("--charge-period-seconds: must be at least 1") }
+        guard meterIntervalSeconds >= 0.01 else { throw ValidationError("--meter-interval-seconds: must be at least 0.01") }
+        guard retentionDays >= 0 else { throw ValidationError("--retention-days: must not be negative") }
+        guard depletionGraceSeconds >= 0 else { throw ValidationError("--depletion-grace-seconds: must not be negative") }
         let loadedCatalog: Catalog
         do {
             loadedCatalog = try catalog.map(CatalogLoader.load(path:)) ?? .builtIn
@@ -51,7 +59,9 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir), catalog: loadedCatalog, publicHost: publicHost,
             annotationDomain: annotationDomain, time: time, sshPorts: bounds[0]...bounds[1],
             bootstrapToken: ProcessInfo.processInfo.environment["LATTICE_BOOTSTRAP_TOKEN"],
-            simulatedDelayScale: simulatedDelayScale
+            simulatedDelayScale: simulatedDelayScale, chargePeriod: chargePeriodSeconds,
+            meterInterval: .milliseconds(Int64(meterIntervalSeconds * 1000)), retention: retentionDays * 86400,
+            depletionGrace: depletionGraceSeconds
         )
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info

@@ -28,6 +28,8 @@ struct TestServer {
         let configuration = ServerConfiguration(bootstrapToken: Self.adminToken)
         fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
+        _ = try await store.appendLedger(LedgerEntry(id: "seed-credit", namespace: "admin", kind: .credit, amount: Money("1000")!,
+                                                     idempotencyKey: "seed-credit", createdAt: clock.now()))
         let readiness = Readiness()
         let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)

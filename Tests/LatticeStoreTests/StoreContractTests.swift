@@ -79,20 +79,20 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        let first = try await store.createInstance(draft("instance-00000001", gpus: 3), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"))
+        let first = try await store.createInstance(draft("instance-00000001", gpus: 3), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"), couponID: nil, debit: .none)
         #expect(first.placement == GPUPlacement(node: "node-0", gpuIndices: [0, 1, 2]))
         #expect(first.access.sshPort == 30000)
         #expect(first.pod?.node == "node-0")
-        let second = try await store.createInstance(draft("instance-00000002"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"))
+        let second = try await store.createInstance(draft("instance-00000002"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"), couponID: nil, debit: .none)
         #expect(second.placement?.gpuIndices == [3])
         #expect(second.access.sshPort == 30001)
-        await #expect { try await store.createInstance(draft("instance-00000003"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000003")) }
+        await #expect { try await store.createInstance(draft("instance-00000003"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000003"), couponID: nil, debit: .none) }
             throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
         #expect(try await store.instance(name: "instance-00000003") == nil)
         #expect(try await store.nodeUsage()["node-0"]?.gpuIndices == [0, 1, 2, 3])
         #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 2)
         await #expect(throws: StoreError.duplicateName) {
-            try await store.createInstance(draft("instance-00000001"), on: nodes(2), sshPorts: 30000...30010, order: order(for: "x"))
+            try await store.createInstance(draft("instance-00000001"), on: nodes(2), sshPorts: 30000...30010, order: order(for: "x"), couponID: nil, debit: .none)
         }
     }
 
@@ -103,7 +103,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
             for i in 0..<40 {
                 group.addTask {
                     let name = String(format: "instance-%08x", i)
-                    return (try? await store.createInstance(draft(name), on: nodes(2, gpus: 3), sshPorts: 30000...31000, order: order(for: name))) != nil
+                    return (try? await store.createInstance(draft(name), on: nodes(2, gpus: 3), sshPorts: 30000...31000, order: order(for: name), couponID: nil, debit: .none)) != nil
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -116,11 +116,11 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        let created = try await store.createInstance(draft("instance-00000001", gpus: 4), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"))
+        let created = try await store.createInstance(draft("instance-00000001", gpus: 4), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"), couponID: nil, debit: .none)
         let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "10.0.0.1")), to: created, now: t0)
         #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
         #expect(try await !store.recordObservation(running, expectedGeneration: created.generation), "a stale write loses")
-        let stopping = try await store.updateInstance(namespace: "alice", name: created.name) {
+        let stopping = try await store.updateInstance(namespace: "alice", name: created.name, debit: nil) {
             try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: t0)
         }
         #expect(stopping.status == .stopping)
@@ -129,27 +129,27 @@ func order(for name: String, namespace: String = "alice") -> Order {
         #expect(try await store.recordObservation(stopped, expectedGeneration: stopping.generation))
         #expect(try await store.nodeUsage()["node-0"] == nil)
 
-        let other = try await store.createInstance(draft("instance-00000002", gpus: 2), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"))
+        let other = try await store.createInstance(draft("instance-00000002", gpus: 2), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"), couponID: nil, debit: .none)
         #expect(other.placement?.gpuIndices == [0, 1])
-        await #expect { try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0) }
+        await #expect { try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0, debit: .none) }
             throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
         #expect(try await store.instance(name: created.name)?.status == .stopped)
-        let deleted = try await store.updateInstance(namespace: "alice", name: other.name) { InstanceLifecycle.delete($0, now: t0) }
-        #expect(try await store.purgeInstance(name: other.name, expectedGeneration: deleted.generation))
-        let started = try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0)
+        let deleted = try await store.updateInstance(namespace: "alice", name: other.name, debit: nil) { InstanceLifecycle.delete($0, now: t0) }
+        #expect(try await store.purgeInstance(name: other.name, expectedGeneration: deleted.generation, at: t0))
+        let started = try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0, debit: .none)
         #expect(started.status == .starting && started.placement?.gpuIndices == [0, 1, 2, 3])
     }
 
     @Test(arguments: StoreFactory.all)
     func tenantsAreIsolated(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        _ = try await store.createInstance(draft("instance-0000000a", namespace: "alice"), on: nodes(), sshPorts: 30000...30010, order: order(for: "a", namespace: "alice"))
-        _ = try await store.createInstance(draft("instance-0000000b", namespace: "bob"), on: nodes(), sshPorts: 30000...30010, order: order(for: "b", namespace: "bob"))
+        _ = try await store.createInstance(draft("instance-0000000a", namespace: "alice"), on: nodes(), sshPorts: 30000...30010, order: order(for: "a", namespace: "alice"), couponID: nil, debit: .none)
+        _ = try await store.createInstance(draft("instance-0000000b", namespace: "bob"), on: nodes(), sshPorts: 30000...30010, order: order(for: "b", namespace: "bob"), couponID: nil, debit: .none)
         #expect(try await store.instance(namespace: "bob", name: "instance-0000000a") == nil)
         await #expect(throws: LatticeError.notFound("instance 'instance-0000000a'")) {
-            try await store.updateInstance(namespace: "bob", name: "instance-0000000a") { InstanceLifecycle.delete($0, now: t0) }
+            try await store.updateInstance(namespace: "bob", name: "instance-0000000a", debit: nil) { InstanceLifecycle.delete($0, now: t0) }
         }
-        await #expect(throws: LatticeError.self) { try await store.powerOn(namespace: "bob", name: "instance-0000000a", on: nodes(), podName: "p", now: t0) }
+        await #expect(throws: LatticeError.self) { try await store.powerOn(namespace: "bob", name: "instance-0000000a", on: nodes(), podName: "p", now: t0, debit: .none) }
         #expect(try await store.instances(namespace: "alice", cluster: nil, page: PageRequest()).items.map(\.name) == ["instance-0000000a"])
         #expect(try await store.orders(namespace: "bob", page: PageRequest()).items.map(\.instanceName) == ["b"])
         try await store.saveImage(SnapshotImage(reference: "h/alice/x:1", namespace: "alice", sourceInstance: "a", status: .ready, createdAt: t0))
@@ -163,7 +163,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
         for i in 0..<5 {
             var instance = draft(String(format: "instance-%08x", i))
             instance.createdAt = t0.addingTimeInterval(Double(i))
-            _ = try await store.createInstance(instance, on: nodes(3), sshPorts: 30000...30010, order: order(for: "\(i)"))
+            _ = try await store.createInstance(instance, on: nodes(3), sshPorts: 30000...30010, order: order(for: "\(i)"), couponID: nil, debit: .none)
         }
         let page = try await store.instances(namespace: "alice", cluster: "host-cluster", page: PageRequest(page: 2, pageSize: 2))
         #expect(page.total == 5)
@@ -195,7 +195,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
         do {
             let store = try SQLiteStore(path: path)
             try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
-            _ = try await store.createInstance(draft("instance-00000001"), on: nodes(), sshPorts: 30000...30010, order: order(for: "1"))
+            _ = try await store.createInstance(draft("instance-00000001"), on: nodes(), sshPorts: 30000...30010, order: order(for: "1"), couponID: nil, debit: .none)
         }
         let reopened = try SQLiteStore(path: path)
         #expect(try await reopened.instance(name: "instance-00000001")?.placement != nil)

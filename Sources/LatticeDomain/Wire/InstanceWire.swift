@@ -67,6 +67,8 @@ public struct InstanceWire: Codable, Sendable, Equatable {
     public var ScheduleStopTimestamp: String
     public var status: String
     public var statusReason: String
+    /// When a Stopped instance's data will be released; the zero time otherwise.
+    public var retentionUntil: String
     public var regionID: String
     public var cost: Cost
     public var Pods: [Pod]
@@ -121,6 +123,7 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         ScheduleStopTimestamp = context.time.format(instance.scheduleStopAt)
         status = instance.status.rawValue
         statusReason = instance.statusReason
+        retentionUntil = context.time.format(instance.status == .stopped ? instance.stoppedAt?.addingTimeInterval(context.retention) : nil)
         regionID = instance.regionID
         cost = Cost(
             CostType: String(instance.cost.costType),

@@ -161,3 +161,41 @@ enum MoneyField {
         return money
     }
 }
+
+/// `POST /admin/coupons` `{"id"?, "kind": "amount"|"percent", "value", "expiresAt"?, "maxUses"?}`.
+public struct CreateCouponRequest: Sendable, Equatable {
+    public var id: String?
+    public var kind: Coupon.Kind
+    public var value: Money
+    public var expiresAt: Date?
+    public var maxUses: Int
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        id = try body.string("id")?.trimmingCharacters(in: .whitespaces)
+        if let id, !(1...64).contains(id.count) || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) {
+            throw LatticeError.invalidField("id", "must be 1 to 64 letters, digits, '-' or '_'")
+        }
+        let kindText = try body.requiredString("kind")
+        guard let kind = Coupon.Kind(rawValue: kindText) else {
+            throw LatticeError.invalidField("kind", "must be \"amount\" or \"percent\", got \"\(kindText)\"")
+        }
+        self.kind = kind
+        guard let value = try MoneyField.read(body, "value") else { throw LatticeError.missingField("value") }
+        switch kind {
+        case .amount:
+            guard value > .zero else { throw LatticeError.invalidField("value", "must be greater than 0") }
+        case .percent:
+            guard value.units % Money.scale == 0, (1...100).contains(value.units / Money.scale) else {
+                throw LatticeError.invalidField("value", "a percentage must be a whole number from 1 to 100")
+            }
+        }
+        self.value = value
+        if let text = try body.string("expiresAt"), !text.isEmpty {
+            guard let date = RFC3339.parse(text) else { throw LatticeError.invalidField("expiresAt", "must be an RFC 3339 time, got \"\(text)\"") }
+            expiresAt = date
+        }
+        maxUses = try body.integer("maxUses") ?? 1
+        guard maxUses >= 1 else { throw LatticeError.invalidField("maxUses", "must be at least 1") }
+    }
+}

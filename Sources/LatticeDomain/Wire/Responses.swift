@@ -6,11 +6,15 @@ public struct WireContext: Sendable {
     public var annotationDomain: String
     public var time: TimeFormatter
     public var publicHost: String
+    /// How long a Stopped instance keeps its data.
+    public var retention: TimeInterval
 
-    public init(annotationDomain: String = "lattice.local", time: TimeFormatter = TimeFormatter(), publicHost: String = "localhost") {
+    public init(annotationDomain: String = "lattice.local", time: TimeFormatter = TimeFormatter(), publicHost: String = "localhost",
+                retention: TimeInterval = 15 * 86400) {
         self.annotationDomain = annotationDomain
         self.time = time
         self.publicHost = publicHost
+        self.retention = retention
     }
 }
 

@@ -31,6 +31,18 @@ public struct BillWire: Codable, Sendable, Equatable {
     public var createdAt: String
 }
 
+/// A coupon as admins see it.
+public struct CouponWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: String
+    /// The amount (`"10.00"`) or the percentage (`"20"`).
+    public var value: String
+    public var expiresAt: String
+    public var maxUses: Int
+    public var uses: Int
+    public var createdAt: String
+}
+
 /// `POST /admin/users` answers the new namespace and its first token.
 public struct NewUserWire: Codable, Sendable, Equatable {
     public var namespace: String
@@ -102,6 +114,31 @@ extension LatticeAPI {
         _ = try await store.appendLedger(LedgerEntry(id: id, namespace: namespace, kind: .credit, amount: request.amount,
                                                      idempotencyKey: "credit:\(id)", createdAt: clock.now()))
         return try await balance(namespace: namespace)
+    }
+
+    // MARK: Coupons
+
+    func couponWire(_ coupon: Coupon) -> CouponWire {
+        CouponWire(id: coupon.id, kind: coupon.kind.rawValue,
+                   value: coupon.kind == .percent ? String(coupon.percent) : coupon.value.description,
+                   expiresAt: wire.time.format(coupon.expiresAt), maxUses: coupon.maxUses, uses: coupon.uses,
+                   createdAt: wire.time.format(coupon.createdAt))
+    }
+
+    public func createCoupon(principal: Principal, body: JSONValue) async throws -> CouponWire {
+        try requireAdmin(principal)
+        let request = try CreateCouponRequest(json: body)
+        var rng = SystemRandomNumberGenerator()
+        let id = request.id ?? "CPN-" + Identifiers.jupyterToken(using: &rng).prefix(10).uppercased()
+        let coupon = Coupon(id: id, kind: request.kind, value: request.value, expiresAt: request.expiresAt, maxUses: request.maxUses,
+                            createdAt: clock.now())
+        try await store.createCoupon(coupon)
+        return couponWire(coupon)
+    }
+
+    public func coupons(principal: Principal, page: PageRequest) async throws -> Page<CouponWire> {
+        try requireAdmin(principal)
+        return Self.page(try await store.coupons().map(couponWire), page)
     }
 
     // MARK: Wallet

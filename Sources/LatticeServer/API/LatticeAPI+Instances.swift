@@ -50,9 +50,6 @@ extension LatticeAPI {
         } else if !request.costTime.isEmpty {
             throw LatticeError.invalidField("Cost.CostTime", "applies to prepaid SKUs only; SKU '\(sku.id)' is pay-as-you-go")
         }
-        if !request.couponID.isEmpty {
-            throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(request.couponID)'")
-        }
         guard let disk = catalog.diskSku(id: request.diskSkuID) else {
             throw LatticeError.unprocessable("UnknownSKU", "Cost.DiskSKUID: no disk SKU '\(request.diskSkuID)'; see GET /mdc/api/v1/skus/disks")
         }
@@ -85,14 +82,22 @@ extension LatticeAPI {
                 pod: PodInfo(name: Identifiers.podName(instance: name, using: &rng), node: "", ip: ""),
                 createdAt: now, scheduleStopAt: scheduleStop
             )
+            var withDisk = draft
+            withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
             var termPrice = Money.zero
-            if prepaid, let term = try? CostTime.parse(request.costTime) {
+            var debit = WalletDebit(required: unitPrice)
+            if prepaid, let term = try? CostTime.parse(request.costTime), let end = scheduleStop {
                 termPrice = Money(units: unitPrice.units * Int64(term.count))
+                debit = WalletDebit(required: termPrice, charges: [
+                    LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, kind: .prepaid, amount: termPrice,
+                                instanceName: name, periodStart: now, periodEnd: end, idempotencyKey: "prepaid:\(orderID)", createdAt: now),
+                ])
             }
             let order = Order(id: orderID, namespace: principal.namespace, instanceName: name, costType: request.costType, gpuSkuID: sku.id,
                               amount: termPrice, status: prepaid ? "paid" : "active", createdAt: now)
             do {
-                let created = try await store.createInstance(draft, on: nodes, sshPorts: configuration.sshPorts, order: order)
+                let created = try await store.createInstance(withDisk, on: nodes, sshPorts: configuration.sshPorts, order: order,
+                                                             couponID: request.couponID.isEmpty ? nil : request.couponID, debit: debit)
                 return InstanceWire(created, context: wire)
             } catch StoreError.duplicateName {
                 continue
@@ -148,7 +153,7 @@ extension LatticeAPI {
         }
         let now = clock.now()
         let requested = snapshot
-        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name, debit: nil) { current in
             try InstanceLifecycle.powerOff(current, gracePeriodSeconds: request.gracePeriodSeconds, snapshot: requested, now: now)
         }
     }
@@ -156,17 +161,55 @@ extension LatticeAPI {
     public func powerOn(principal: Principal, cluster: String, name: String) async throws {
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         try InstanceLifecycle.checkPowerOn(instance)
+        let now = clock.now()
+        var debit = WalletDebit.none
+        if instance.cost.costType == SellingType.payAsYouGo.rawValue {
+            // The wallet must cover one hour at today's price.
+            let price = catalog.gpuSku(id: instance.cost.gpuSkuID).map { Pricing.effectivePrice(of: $0, at: now) } ?? instance.cost.unitPrice
+            debit.required = Money(units: price.units * Int64(100 - (instance.cost.percentOff ?? 0)) / 100)
+        } else if let end = instance.scheduleStopAt, end <= now {
+            throw LatticeError(.conflict, code: "TermExpired",
+                               "instance \(name)'s prepaid term ended at \(wire.time.format(end)); renew it first (POST .../instances/\(name)/renew)")
+        }
         let nodes = await fleet.nodes(clusters: [cluster])
         var rng = SystemRandomNumberGenerator()
         _ = try await store.powerOn(namespace: principal.namespace, name: name, on: nodes,
-                                    podName: Identifiers.podName(instance: name, using: &rng), now: clock.now())
+                                    podName: Identifiers.podName(instance: name, using: &rng), now: now, debit: debit)
+    }
+
+    /// `POST .../instances/{name}/renew {"CostTime": "+3D"}`: charges the new term up front
+    /// and moves `ScheduleStopTimestamp`.
+    public func renew(principal: Principal, cluster: String, name: String, body: JSONValue) async throws -> InstanceWire {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let fields = try JSONFields(body)
+        let text = try fields.requiredString("CostTime")
+        let term = try CostTime.parse(text, field: "CostTime")
+        guard let sku = catalog.gpuSku(id: instance.cost.gpuSkuID), let unit = sku.selling.termUnit else {
+            throw LatticeError.invalidField("CostTime", "instance \(name) is pay-as-you-go; only prepaid terms are renewed")
+        }
+        guard term.unit == unit else {
+            throw LatticeError.invalidField("CostTime", "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(text)'")
+        }
+        let now = clock.now()
+        let price = Money(units: Pricing.effectivePrice(of: sku, at: now).units * Int64(term.count))
+        var rng = SystemRandomNumberGenerator()
+        let from = max(instance.scheduleStopAt ?? now, now)
+        let end = term.end(from: from, timeZone: configuration.time.timeZone)
+        let charge = LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, kind: .prepaid, amount: price,
+                                 instanceName: name, periodStart: from, periodEnd: end,
+                                 idempotencyKey: "renew:\(name):\(Identifiers.uuid(using: &rng))", createdAt: now)
+        let timeZone = configuration.time.timeZone
+        let renewed = try await store.updateInstance(namespace: principal.namespace, name: name, debit: WalletDebit(required: price, charges: [charge])) { current in
+            try InstanceLifecycle.renew(current, term: term, timeZone: timeZone, now: now)
+        }
+        return InstanceWire(renewed, context: wire)
     }
 
     public func delete(principal: Principal, cluster: String, name: String?) async throws {
         guard let name, !name.isEmpty else { throw LatticeError.missingField("name (query parameter)") }
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let now = clock.now()
-        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name, debit: nil) { current in
             InstanceLifecycle.delete(current, now: now)
         }
     }

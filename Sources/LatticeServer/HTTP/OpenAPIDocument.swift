@@ -30,6 +30,10 @@ enum OpenAPIDocument {
         .init(method: "post", path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/power_off", summary: "Stop, optionally committing an image (answers \"ok\")",
               body: "PowerOff", query: [], authenticated: true),
         .init(method: "post", path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/power_on", summary: "Start a Stopped instance (answers \"ok\")", body: nil, query: [], authenticated: true),
+        .init(method: "post", path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/renew", summary: "Extend a prepaid term, charged up front",
+              body: "Renew", query: [], authenticated: true),
+        .init(method: "post", path: "/mdc/api/v1/admin/coupons", summary: "Admin: create a coupon", body: "CreateCoupon", query: [], authenticated: true),
+        .init(method: "get", path: "/mdc/api/v1/admin/coupons", summary: "Admin: list coupons", body: nil, query: ["page", "pageSize"], authenticated: true),
         .init(method: "post", path: "/mdc/api/v1/tokens", summary: "Create a token; the secret is shown only here", body: "CreateToken", query: [], authenticated: true),
         .init(method: "get", path: "/mdc/api/v1/tokens", summary: "The caller's tokens, without secrets", body: nil, query: ["page", "pageSize"], authenticated: true),
         .init(method: "post", path: "/mdc/api/v1/tokens/{id}/regenerate", summary: "New secret for a token; the old one stops working", body: nil, query: [], authenticated: true),
@@ -65,6 +69,11 @@ enum OpenAPIDocument {
             "namespace": ["type": "string"], "balance": ["type": "string"], "admin": ["type": "boolean"],
         ]],
         "Credit": ["type": "object", "required": ["amount"], "properties": ["amount": ["type": "string"]]],
+        "Renew": ["type": "object", "required": ["CostTime"], "properties": ["CostTime": ["type": "string", "examples": ["+3D"]]]],
+        "CreateCoupon": ["type": "object", "required": ["kind", "value"], "properties": [
+            "id": ["type": "string"], "kind": ["enum": ["amount", "percent"]], "value": ["type": "string"],
+            "expiresAt": ["type": "string", "format": "date-time"], "maxUses": ["type": "integer"],
+        ]],
     ] }
 
     static func render() throws -> Data {

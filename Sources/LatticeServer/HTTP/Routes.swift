@@ -74,6 +74,10 @@ struct Routes {
             try await api.powerOff(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context), body: body)
             return JSONResponse.ok
         }
+        instances.post(":name/renew") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.renew(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context), body: body))
+        }
         instances.post(":name/power_on") { request, context in
             // power_on takes no body; one that is sent is still size-checked and must be JSON.
             _ = try await request.jsonBody(context: context)
@@ -110,6 +114,13 @@ struct Routes {
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(try await api.credit(principal: try context.requirePrincipal(),
                                                                 namespace: try context.parameters.require("namespace"), body: body))
+        }
+        v1.post("admin/coupons") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(try await api.createCoupon(principal: try context.requirePrincipal(), body: body))
+        }
+        v1.get("admin/coupons") { request, context in
+            try JSONResponse.encode(try await api.coupons(principal: try context.requirePrincipal(), page: try pageRequest(request)))
         }
         v1.get("balance") { _, context in
             try JSONResponse.encode(try await api.balance(namespace: try context.requirePrincipal().namespace))

@@ -116,7 +116,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             try await driver.discard(instanceName: instance.name)
         case .destroyThenPurge:
             try await driver.destroy(instanceName: instance.name, volumeName: instance.volume.name)
-            _ = try await store.purgeInstance(name: instance.name, expectedGeneration: instance.generation)
+            _ = try await store.purgeInstance(name: instance.name, expectedGeneration: instance.generation, at: clock.now())
         case .commitThenStop(let request):
             var image = SnapshotImage(reference: request.imageReference, namespace: instance.namespace, sourceInstance: instance.name,
                                       status: .ready, createdAt: clock.now())

@@ -1,0 +1,165 @@
+import Foundation
+
+/// A stretch of time during which something billable exists: GPUs held by an instance
+/// (`compute`), or its data disk (`storage`). Segments are opened and closed in the same
+/// transactions that reserve and release what they bill, so the meter never charges an
+/// instance for GPUs it does not hold.
+public struct MeterSegment: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, Equatable { case compute, storage }
+    public var id: String
+    public var kind: Kind
+    public var namespace: String
+    public var instanceName: String
+    /// The GPU SKU (compute) or disk SKU (storage) that prices the segment.
+    public var skuID: String
+    /// Price per hour (compute) or per GB-day (storage) when the segment opened; used if
+    /// the SKU has left the catalog since.
+    public var unitPrice: Money
+    /// GB for storage segments; GPUs are priced by the SKU, so 1 for compute.
+    public var quantity: Int
+    /// Percent taken off every charge (a percentage coupon), 0 to 100.
+    public var percentOff: Int
+    public var start: Date
+    public var end: Date?
+    /// Everything before this instant has been charged.
+    public var billedThrough: Date
+
+    public init(id: String, kind: Kind, namespace: String, instanceName: String, skuID: String, unitPrice: Money,
+                quantity: Int = 1, percentOff: Int = 0, start: Date, end: Date? = nil, billedThrough: Date? = nil) {
+        self.id = id
+        self.kind = kind
+        self.namespace = namespace
+        self.instanceName = instanceName
+        self.skuID = skuID
+        self.unitPrice = unitPrice
+        self.quantity = quantity
+        self.percentOff = percentOff
+        self.start = start
+        self.end = end
+        self.billedThrough = billedThrough ?? start
+    }
+
+    /// Whether the meter has nothing more to do for this segment, ever.
+    public var isSettled: Bool { end.map { billedThrough >= $0 } ?? false }
+}
+
+/// One period to charge.
+public struct ChargePeriod: Sendable, Equatable {
+    public var start: Date
+    public var end: Date
+    public init(start: Date, end: Date) {
+        self.start = start
+        self.end = end
+    }
+}
+
+/// The platform's billing rules, as pure functions of a segment and a time (SPEC §6).
+public enum Metering {
+    /// No charge line is smaller than this.
+    public static let minimumCharge = Money(units: 100)
+
+    /// Pay-as-you-go: exact per-second accrual (`price/h * seconds / 3600`), rounded half
+    /// up to cents, at least the minimum charge for any usage.
+    public static func computeCharge(pricePerHour: Money, seconds: Int64, percentOff: Int = 0) -> Money {
+        guard seconds > 0 else { return .zero }
+        let exact = pricePerHour.units * seconds * Int64(100 - percentOff)
+        let units = DecimalText.divideRounded(exact, by: 3600 * 100)
+        return atLeastMinimum(roundToCents(Money(units: units)))
+    }
+
+    /// Storage: a day's charge is the size times the per-GB-day price.
+    public static func storageCharge(pricePerGBDay: Money, sizeGiB: Int, percentOff: Int = 0) -> Money {
+        let exact = pricePerGBDay.units * Int64(sizeGiB) * Int64(100 - percentOff)
+        return atLeastMinimum(roundToCents(Money(units: DecimalText.divideRounded(exact, by: 100))))
+    }
+
+    public static func roundToCents(_ money: Money) -> Money {
+        Money(units: DecimalText.divideRounded(money.units, by: 100) * 100)
+    }
+
+    static func atLeastMinimum(_ money: Money) -> Money { money < minimumCharge ? minimumCharge : money }
+
+    /// Compute periods due at `now`: every whole `period` since `billedThrough` that has
+    /// elapsed, and the partial last one once the segment has closed. Periods chain, so
+    /// none overlap and none are skipped.
+    public static func dueComputePeriods(_ segment: MeterSegment, now: Date, period: TimeInterval) -> [ChargePeriod] {
+        var periods: [ChargePeriod] = []
+        var cursor = segment.billedThrough
+        let limit = min(now, segment.end ?? now)
+        while cursor.addingTimeInterval(period) <= limit {
+            let next = cursor.addingTimeInterval(period)
+            periods.append(ChargePeriod(start: cursor, end: next))
+            cursor = next
+        }
+        if let end = segment.end, end <= now, cursor < end {
+            periods.append(ChargePeriod(start: cursor, end: end))
+        }
+        return periods
+    }
+
+    /// Storage days due at `now`: each calendar day (in `timeZone`) the disk existed on,
+    /// once that day is over or the disk is gone. A day is charged once, whole.
+    public static func dueStorageDays(_ segment: MeterSegment, now: Date, timeZone: TimeZone) -> [ChargePeriod] {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        var days: [ChargePeriod] = []
+        var cursor = segment.billedThrough
+        while true {
+            let dayEnd = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: cursor))!
+            let touches: Bool
+            if let end = segment.end {
+                // A disk created and deleted in the same instant still pays for its day.
+                touches = cursor < end || (end == segment.start && cursor == segment.start)
+            } else {
+                touches = true
+            }
+            let complete = dayEnd <= now || (segment.end.map { $0 <= now } ?? false)
+            guard touches, complete else { break }
+            days.append(ChargePeriod(start: cursor, end: dayEnd))
+            cursor = dayEnd
+        }
+        return days
+    }
+
+    /// The idempotency key of a charge: the segment and the period's start.
+    public static func key(_ segment: MeterSegment, _ period: ChargePeriod) -> String {
+        "\(segment.kind.rawValue):\(segment.instanceName):\(Int64(period.start.timeIntervalSince1970 * 1000))"
+    }
+}
+
+/// A coupon an admin issues: a fixed amount credited when redeemed, or a percentage off
+/// the instance's pay-as-you-go charges.
+public struct Coupon: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, Equatable { case amount, percent }
+    public var id: String
+    public var kind: Kind
+    /// The amount (for `amount`) or the percentage 1–100 (for `percent`, whole units).
+    public var value: Money
+    public var expiresAt: Date?
+    public var maxUses: Int
+    public var uses: Int
+    public var createdAt: Date
+
+    public init(id: String, kind: Kind, value: Money, expiresAt: Date?, maxUses: Int, uses: Int = 0, createdAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.value = value
+        self.expiresAt = expiresAt
+        self.maxUses = maxUses
+        self.uses = uses
+        self.createdAt = createdAt
+    }
+
+    public var percent: Int { Int(value.units / Money.scale) }
+
+    /// Why the coupon cannot be redeemed now, if it cannot.
+    public func refusal(at now: Date) -> LatticeError? {
+        if let expiresAt, expiresAt <= now {
+            return LatticeError.unprocessable("CouponExpired", "Cost.CouponID: coupon '\(id)' expired")
+        }
+        if uses >= maxUses {
+            return LatticeError.unprocessable("CouponUsedUp", "Cost.CouponID: coupon '\(id)' has been used \(uses) of \(maxUses) times")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import Logging
+import ServiceLifecycle
+
+/// Turns usage into ledger charges and enforces what money decides (SPEC §6):
+/// - charges every due pay-as-you-go period and storage day, each with an idempotency key,
+///   in the same transaction as the segment's cursor, so a crash and a replay never
+///   charge twice and never skip a period;
+/// - stops prepaid instances whose term ended;
+/// - stops pay-as-you-go instances of a wallet that stayed empty past the grace period;
+/// - deletes Stopped instances whose retention ran out.
+public final class Meter: Service, @unchecked Sendable {
+    let store: any Store
+    let catalog: Catalog
+    let clock: any WallClock
+    let configuration: ServerConfiguration
+    let logger: Logger
+
+    private let lock = NSLock()
+    private var depletedSince: [String: Date] = [:]
+
+    init(store: any Store, catalog: Catalog, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.tick()
+                do { try await Task.sleep(for: self.configuration.meterInterval) } catch { break }
+            }
+        }
+    }
+
+    /// One pass: charge, then enforce.
+    func tick() async {
+        do {
+            try await chargeSegments()
+            try await enforce()
+        } catch {
+            logger.warning("meter pass failed; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The charges due for one segment at `now`, priced as the catalog says at each
+    /// period's start (falling back to the price recorded when the segment opened).
+    func charges(for segment: MeterSegment, now: Date) -> [LedgerEntry] {
+        let periods: [ChargePeriod]
+        switch segment.kind {
+        case .compute: periods = Metering.dueComputePeriods(segment, now: now, period: configuration.chargePeriod)
+        case .storage: periods = Metering.dueStorageDays(segment, now: now, timeZone: configuration.time.timeZone)
+        }
+        var rng = SystemRandomNumberGenerator()
+        return periods.map { period in
+            let amount: Money
+            switch segment.kind {
+            case .compute:
+                let price = catalog.gpuSku(id: segment.skuID).map { Pricing.effectivePrice(of: $0, at: period.start) } ?? segment.unitPrice
+                let seconds = Int64(period.end.timeIntervalSince(period.start).rounded())
+                amount = Metering.computeCharge(pricePerHour: price, seconds: seconds, percentOff: segment.percentOff)
+            case .storage:
+                amount = Metering.storageCharge(pricePerGBDay: segment.unitPrice, sizeGiB: segment.quantity)
+            }
+            return LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: segment.namespace,
+                               kind: segment.kind == .compute ? .compute : .storage, amount: amount,
+                               instanceName: segment.instanceName, periodStart: period.start, periodEnd: period.end,
+                               idempotencyKey: Metering.key(segment, period), createdAt: now)
+        }
+    }
+
+    func chargeSegments() async throws {
+        let now = clock.now()
+        for segment in try await store.unsettledSegments() {
+            let due = charges(for: segment, now: now)
+            guard let last = due.last?.periodEnd else { continue }
+            _ = try await store.applyCharges(segmentID: segment.id, billedThrough: last, charges: due)
+        }
+    }
+
+    func enforce() async throws {
+        let now = clock.now()
+        let instances = try await store.allInstances()
+        var payAsYouGoHolders: [String: [Instance]] = [:]
+        for instance in instances where !instance.desired.deleted {
+            let prepaid = instance.cost.costType != SellingType.payAsYouGo.rawValue
+            if prepaid, let end = instance.scheduleStopAt, end <= now {
+                try await stop(instance, reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))", now: now)
+            } else if !prepaid, instance.status.holdsGPUs {
+                payAsYouGoHolders[instance.namespace, default: []].append(instance)
+            }
+            if instance.status == .stopped, let stoppedAt = instance.stoppedAt, stoppedAt.addingTimeInterval(configuration.retention) <= now {
+                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) { current in
+                    guard current.status == .stopped else { return current }
+                    var deleted = InstanceLifecycle.delete(current, now: now)
+                    deleted.statusReason = "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
+                    return deleted
+                }
+            }
+        }
+        for (namespace, holders) in payAsYouGoHolders {
+            let balance = try await store.balance(namespace: namespace)
+            let since: Date? = lock.withLock {
+                if balance > .zero {
+                    depletedSince[namespace] = nil
+                    return nil
+                }
+                let since = depletedSince[namespace] ?? now
+                depletedSince[namespace] = since
+                return since
+            }
+            guard let since, now.timeIntervalSince(since) >= configuration.depletionGrace else { continue }
+            for instance in holders {
+                try await stop(instance, reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))", now: now)
+            }
+        }
+    }
+
+    func stop(_ instance: Instance, reason: String, now: Date) async throws {
+        let stopped = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) { current in
+            InstanceLifecycle.systemStop(current, reason: reason, now: now) ?? current
+        }
+        if stopped.status == .stopping, stopped.statusReason == reason {
+            logger.info("stopping instance", metadata: ["instance": "\(instance.name)", "reason": "\(reason)"])
+        }
+    }
+}
