@@ -117,7 +117,8 @@ public enum ReconcilePlanner {
             next.pod = pod
         case .stopped(let reason):
             next.status = .stopped
-            next.statusReason = reason
+            // A platform stop (term ended, wallet empty) keeps the reason it was given.
+            next.statusReason = reason.isEmpty ? instance.statusReason : reason
             next.placement = nil
             next.pod = nil
             next.desired.snapshot = nil

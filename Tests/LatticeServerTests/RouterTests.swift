@@ -20,20 +20,36 @@ struct TestServer {
     let clock: ManualWallClock
     let fleet: ComputeFleet
     let reconciler: Reconciler
+    let meter: Meter
+    let api: LatticeAPI
     let router: Router<LatticeRequestContext>
 
-    init() async throws {
+    init(configuration base: ServerConfiguration = ServerConfiguration(), adminCredit: String = "1000",
+         start: Date = Date(timeIntervalSince1970: 1_800_000_000)) async throws {
         store = try SQLiteStore()
-        clock = ManualWallClock(Date(timeIntervalSince1970: 1_800_000_000))
-        let configuration = ServerConfiguration(bootstrapToken: Self.adminToken)
+        clock = ManualWallClock(start)
+        var configuration = base
+        configuration.bootstrapToken = Self.adminToken
         fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
-        _ = try await store.appendLedger(LedgerEntry(id: "seed-credit", namespace: "admin", kind: .credit, amount: Money("1000")!,
-                                                     idempotencyKey: "seed-credit", createdAt: clock.now()))
+        if let credit = Money(adminCredit), credit > .zero {
+            _ = try await store.appendLedger(LedgerEntry(id: "seed-credit", namespace: "admin", kind: .credit, amount: credit,
+                                                         idempotencyKey: "seed-credit", createdAt: clock.now()))
+        }
         let readiness = Readiness()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: .seconds(1), logger: Logger(label: "test"), readiness: readiness)
+        meter = Meter(store: store, catalog: configuration.catalog, clock: clock, configuration: configuration, logger: Logger(label: "test"))
+    }
+
+    /// Runs reconcile passes without moving the clock.
+    func settle(passes: Int = 3) async {
+        for _ in 0..<passes {
+            var work: [(String, @Sendable () async throws -> Void)] = []
+            await reconciler.pass { work.append(($0, $1)) }
+            for (key, step) in work { await reconciler.perform(key: key, step) }
+        }
     }
 
     /// Runs reconcile passes, moving the clock a second between them.

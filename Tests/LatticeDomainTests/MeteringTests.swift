@@ -1,0 +1,121 @@
+import Foundation
+import LatticeDomain
+import Testing
+
+@Suite struct MeteringTests {
+    let t0 = RFC3339.parse("2026-03-10T10:00:00Z")!
+    let utc = TimeZone(secondsFromGMT: 0)!
+
+    func compute(start: Date, end: Date? = nil, billedThrough: Date? = nil) -> MeterSegment {
+        MeterSegment(id: "s", kind: .compute, namespace: "alice", instanceName: "instance-00000001", skuID: "66",
+                     unitPrice: Money("2.50")!, start: start, end: end, billedThrough: billedThrough)
+    }
+
+    @Test func accruesPerSecond() {
+        #expect(Metering.computeCharge(pricePerHour: Money("3.60")!, seconds: 90) == Money("0.09")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 3600) == Money("2.50")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("4.80")!, seconds: 1800) == Money("2.40")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3599) == Money("10.00")!, "9.9972 rounds to 10.00")
+        #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3582) == Money("9.95")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3600, percentOff: 20) == Money("8")!)
+    }
+
+    @Test func chargesAtLeastTheMinimum() {
+        #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 1) == Money("0.01")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("0.01")!, seconds: 60) == Money("0.01")!)
+        #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 0) == .zero)
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 0) == Money("0.01")!)
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50) == Money("0.50")!)
+    }
+
+    @Test func deductsHourlyWhileRunning() {
+        let open = compute(start: t0)
+        #expect(Metering.dueComputePeriods(open, now: t0.addingTimeInterval(3599), period: 3600).isEmpty)
+        let due = Metering.dueComputePeriods(open, now: t0.addingTimeInterval(2.5 * 3600), period: 3600)
+        #expect(due == [ChargePeriod(start: t0, end: t0.addingTimeInterval(3600)),
+                        ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(7200))])
+        let later = compute(start: t0, billedThrough: t0.addingTimeInterval(7200))
+        #expect(Metering.dueComputePeriods(later, now: t0.addingTimeInterval(2.5 * 3600), period: 3600).isEmpty)
+    }
+
+    @Test func chargesThePartialPeriodAtStop() {
+        let closed = compute(start: t0, end: t0.addingTimeInterval(5400), billedThrough: t0.addingTimeInterval(3600))
+        #expect(Metering.dueComputePeriods(closed, now: t0.addingTimeInterval(5400), period: 3600)
+            == [ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(5400))])
+        var settled = closed
+        settled.billedThrough = t0.addingTimeInterval(5400)
+        #expect(settled.isSettled)
+        #expect(Metering.dueComputePeriods(settled, now: t0.addingTimeInterval(9999), period: 3600).isEmpty)
+    }
+
+    @Test func periodsTileTheSegmentWithoutGapsOrOverlaps() {
+        for _ in 0..<200 {
+            let length = Double.random(in: 0...(30 * 3600))
+            var segment = compute(start: t0, end: t0.addingTimeInterval(length))
+            var covered: [ChargePeriod] = []
+            var now = t0
+            while !segment.isSettled {
+                now = now.addingTimeInterval(Double.random(in: 1...7200))
+                let due = Metering.dueComputePeriods(segment, now: now, period: 3600)
+                if let last = due.last { segment.billedThrough = last.end }
+                covered += due
+            }
+            #expect(covered.first?.start ?? t0 == t0)
+            #expect((covered.last?.end ?? t0) == t0.addingTimeInterval(length))
+            for (a, b) in zip(covered, covered.dropFirst()) { #expect(a.end == b.start) }
+        }
+    }
+
+    @Test func storageIsChargedPerCalendarDayTouched() {
+        let segment = MeterSegment(id: "d", kind: .storage, namespace: "alice", instanceName: "i", skuID: "1", unitPrice: Money("0.01")!,
+                                   quantity: 50, start: t0)
+        let day1End = RFC3339.parse("2026-03-11T00:00:00Z")!
+        #expect(Metering.dueStorageDays(segment, now: t0.addingTimeInterval(3600), timeZone: utc).isEmpty)
+        #expect(Metering.dueStorageDays(segment, now: day1End, timeZone: utc) == [ChargePeriod(start: t0, end: day1End)])
+        var deleted = segment
+        deleted.end = RFC3339.parse("2026-03-12T05:00:00Z")!
+        let days = Metering.dueStorageDays(deleted, now: deleted.end!, timeZone: utc)
+        #expect(days.count == 3, "10 Mar (from 10:00), 11 Mar, 12 Mar (until 05:00)")
+        var sameInstant = segment
+        sameInstant.end = t0
+        #expect(Metering.dueStorageDays(sameInstant, now: t0, timeZone: utc).count == 1)
+        let shanghai = TimeZone(identifier: "Asia/Shanghai")!
+        #expect(Metering.dueStorageDays(segment, now: RFC3339.parse("2026-03-10T16:00:00Z")!, timeZone: shanghai).count == 1,
+                "in +08:00 the day of 18:00 ends at 16:00 UTC")
+    }
+
+    @Test func couponsKnowWhyTheyAreRefused() {
+        let coupon = Coupon(id: "C1", kind: .percent, value: Money("20")!, expiresAt: t0, maxUses: 1, createdAt: t0)
+        #expect(coupon.refusal(at: t0.addingTimeInterval(-1)) == nil)
+        #expect(coupon.refusal(at: t0)?.code == "CouponExpired")
+        var used = coupon
+        used.expiresAt = nil
+        used.uses = 1
+        #expect(used.refusal(at: t0)?.code == "CouponUsedUp")
+        #expect(coupon.percent == 20)
+    }
+
+    @Test func renewExtendsFromTheEndOrFromNow() throws {
+        var prepaid = sampleInstanceForBilling()
+        prepaid.scheduleStopAt = t0
+        let term = try CostTime.parse("+3D", field: "CostTime")
+        let early = try InstanceLifecycle.renew(prepaid, term: term, timeZone: utc, now: t0.addingTimeInterval(-86400))
+        #expect(early.scheduleStopAt == t0.addingTimeInterval(3 * 86400))
+        let late = try InstanceLifecycle.renew(prepaid, term: term, timeZone: utc, now: t0.addingTimeInterval(86400))
+        #expect(late.scheduleStopAt == t0.addingTimeInterval(4 * 86400))
+        var payg = prepaid
+        payg.cost.costType = 1
+        #expect(throws: LatticeError.self) { try InstanceLifecycle.renew(payg, term: term, timeZone: utc, now: t0) }
+    }
+
+    func sampleInstanceForBilling() -> Instance {
+        var instance = Instance(
+            name: "instance-00000001", uid: "u", namespace: "alice", cluster: "c", regionID: "r", displayName: "d", image: "i",
+            cost: CostSelection(costType: 4, costTime: "1D", couponID: "", discountID: "", gpuSkuID: "101", diskSkuID: "1", orderID: "o", unitPrice: Money("50")!),
+            resources: InstanceResources(cpuCores: 1, memoryGiB: 1, gpuCount: 1, gpuModel: "4090", gpuResourceKey: "k", systemDiskGiB: 30),
+            volume: DataVolume(name: "v", pathInContainer: "/root/data", sizeGiB: 50, type: "t"),
+            access: AccessSecrets(jupyterToken: "t", sshPassword: "p", sshPort: 1), createdAt: t0)
+        instance.status = .running
+        return instance
+    }
+}
