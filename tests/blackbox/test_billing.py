@@ -1,0 +1,161 @@
+"""Billing through the API (SPEC §6), and exactly-once charging across kill -9."""
+import json
+import random
+import sqlite3
+import time
+
+from conftest import write_catalog
+
+BIG_CATALOG = """
+regions:
+  - id: r1
+    name: test-region
+    harborAddr: images.test.local
+    clusters:
+      - name: big
+        startDelaySeconds: 0.05
+        stopDelaySeconds: 0.05
+        nodes:
+""" + "".join(f"          - {{name: n{i:02d}, gpuModel: T4, gpuCount: 8, cpuCores: 512, memoryGiB: 4096}}\n" for i in range(16)) + """
+gpuSkus:
+  - {id: "t4", name: T4, regionID: r1, clusterName: big, gpuModel: T4, gpuCount: 1, cpuCores: 4, memoryGiB: 16, sellingType: 1, price: "3.60"}
+  - {id: "t4-daily", name: T4, regionID: r1, clusterName: big, gpuModel: T4, gpuCount: 1, cpuCores: 4, memoryGiB: 16, sellingType: 4, price: "40"}
+diskSkus:
+  - {id: "1", type: shared-filesystem, pricePerGBDay: "0.01"}
+images:
+  - name: images.test.local/matrixdc/ubuntu:22.04
+"""
+IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
+
+
+def ledger_rows(server):
+    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
+    rows = [json.loads(doc) for (doc,) in db.execute("SELECT doc FROM ledger ORDER BY seq")]
+    db.close()
+    return rows
+
+
+def test_kill9_during_charging_charges_each_period_once(make_server, tmp_path):
+    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG), "--charge-period-seconds", "1", "--meter-interval-seconds", "0.05")
+    server = make_server(args=args)
+    user = server.new_user(balance="100000")
+    names = []
+    for _ in range(100):
+        r = user.create(cluster="big", sku="t4", image=IMAGE)
+        assert r.status_code == 200, r.text
+        names.append(r.json()["name"])
+    rng = random.Random(3)
+    for _ in range(3):
+        time.sleep(rng.uniform(1.0, 2.5))
+        server.kill9()
+        server.start()
+        user.url = server.url
+    time.sleep(1.5)
+    server.stop()
+
+    rows = ledger_rows(server)
+    compute = [r for r in rows if r["kind"] == "compute"]
+    assert len(compute) > 300, "the meter charged while it was being killed"
+    keys = [r["idempotencyKey"] for r in compute]
+    assert len(keys) == len(set(keys))
+    by_instance = {}
+    for r in compute:
+        by_instance.setdefault(r["instanceName"], []).append((r["periodStart"], r["periodEnd"]))
+    assert set(by_instance) == set(names)
+    for name, periods in by_instance.items():
+        periods.sort()
+        starts = [p[0] for p in periods]
+        assert len(starts) == len(set(starts)), f"{name}: a period was charged twice"
+        for (a_start, a_end), (b_start, b_end) in zip(periods, periods[1:]):
+            assert abs(a_end - b_start) < 1e-6, f"{name}: gap or overlap between {a_end} and {b_start}"
+            assert abs((a_end - a_start) - 1) < 1e-6
+    # one second at 3.60/h is 0.001: the minimum charge applies
+    assert {r["amount"] for r in compute} == {"0.01"}
+    # restart with a meter that runs once at start and then waits, so the books are still
+    server.args = [a if a != "0.05" else "1000" for a in server.args]
+    server.start()
+    user.url = server.url
+    time.sleep(1.0)
+    balance = float(user.get("/balance").json()["balance"])
+    rows = ledger_rows(server)
+    credits = sum(float(r["amount"]) for r in rows if r["kind"] == "credit")
+    charges = sum(float(r["amount"]) for r in rows if r["kind"] != "credit")
+    assert abs(balance - (credits - charges)) < 0.0001
+
+
+def test_wallet_orders_bills_and_402(make_server, tmp_path):
+    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG), "--charge-period-seconds", "1", "--meter-interval-seconds", "0.1")
+    server = make_server(args=args)
+    poor = server.new_user(balance="3.59")
+    r = poor.create(cluster="big", sku="t4", image=IMAGE)
+    assert r.status_code == 402 and r.json()["code"] == "InsufficientBalance"
+    assert poor.get("/balance").json() == {"namespace": poor.namespace, "balance": "3.59", "currency": "CNY"}
+
+    user = server.new_user(balance="500")
+    name = user.create(cluster="big", sku="t4", image=IMAGE).json()["name"]
+    user.wait_status(name, "Running", cluster="big")
+    time.sleep(2.5)
+    bills = user.get("/bills?pageSize=1").json()
+    assert bills["totalCount"] >= 2 and bills["hasNextPage"] is True and len(bills["nodes"]) == 1
+    bill = bills["nodes"][0]
+    assert set(bill) >= {"id", "instanceName", "kind", "periodStart", "periodEnd", "amount", "createdAt"}
+    assert bill["kind"] == "compute" and bill["amount"] == "0.01"
+    orders = user.get("/orders").json()
+    assert orders["totalCount"] == 1
+    order = orders["nodes"][0]
+    assert set(order) >= {"id", "instanceName", "costType", "gpuSkuId", "amount", "status", "createdAt"}
+    assert order["id"] == user.instance(name, cluster="big").json()["annotations"]["lattice.local/cost-order-id"]
+    balance = user.get("/balance").json()["balance"]
+    assert float(balance) < 500
+
+    # prepaid: charged up front, renewed with +1D, and CostTime rules
+    r = user.create(cluster="big", sku="t4-daily", cost_type="4", cost_time="2D", image=IMAGE)
+    assert r.status_code == 200, r.text
+    prepaid = r.json()
+    first_end = prepaid["ScheduleStopTimestamp"]
+    bills = user.get("/bills?pageSize=100").json()["nodes"]
+    assert any(b["kind"] == "prepaid" and b["amount"] == "80.00" for b in bills)
+    r = user.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1D"})
+    assert r.status_code == 200, r.text
+    assert r.json()["ScheduleStopTimestamp"] > first_end
+    r = user.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1W"})
+    assert r.status_code == 400 and "CostTime" in r.json()["message"]
+    r = user.post(f"/clusters/big/instances/{name}/renew", {"CostTime": "+1D"})
+    assert r.status_code == 400 and "CostTime" in r.json()["message"]
+    r = user.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1000000D"})
+    assert r.status_code == 400
+    r = poor.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1D"})
+    assert r.status_code == 404
+
+
+def test_coupons(make_server, tmp_path):
+    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG))
+    server = make_server(args=args)
+    admin = server.client()
+    r = admin.post("/admin/coupons", {"id": "WELCOME10", "kind": "amount", "value": "10", "maxUses": 1})
+    assert r.status_code == 200, r.text
+    assert r.json()["uses"] == 0
+    assert admin.post("/admin/coupons", {"id": "WELCOME10", "kind": "amount", "value": "10"}).status_code == 409
+    assert admin.post("/admin/coupons", {"kind": "percent", "value": "150"}).status_code == 400
+    assert admin.post("/admin/coupons", {"kind": "gift", "value": "1"}).status_code == 400
+    r = admin.post("/admin/coupons", {"id": "OLD", "kind": "percent", "value": 20, "expiresAt": "2020-01-01T00:00:00Z"})
+    assert r.status_code == 200
+    user = server.new_user(balance="0")
+    assert user.post("/admin/coupons", {"kind": "amount", "value": "5"}).status_code == 403
+
+    body = user.create_body(sku="t4", image=IMAGE)
+    body["Cost"]["CouponID"] = "WELCOME10"
+    r = user.post("/clusters/big/instances", body)
+    assert r.status_code == 200, r.text
+    assert r.json()["cost"]["CouponID"] == "WELCOME10"
+    assert user.get("/balance").json()["balance"] == "10.00"
+    r = user.post("/clusters/big/instances", body)
+    assert r.status_code == 422 and r.json()["code"] == "CouponUsedUp"
+    body["Cost"]["CouponID"] = "OLD"
+    r = user.post("/clusters/big/instances", body)
+    assert r.status_code == 422 and r.json()["code"] == "CouponExpired"
+    body["Cost"]["CouponID"] = "NOPE"
+    r = user.post("/clusters/big/instances", body)
+    assert r.status_code == 422 and "Cost.CouponID" in r.json()["message"]
+    listed = admin.get("/admin/coupons").json()["nodes"]
+    assert next(c for c in listed if c["id"] == "WELCOME10")["uses"] == 1
