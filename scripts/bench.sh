@@ -24,6 +24,7 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do grep -q "^listening on " "$OUT" && break; sleep 0.1; done
 URL="$(sed -n 's/^listening on //p' "$OUT")"
 
+curl -sf -X POST "$URL/mdc/api/v1/admin/users/admin/credit" -H "Authorization: bearer $TOKEN" -d '{"amount":"1000"}' >/dev/null
 NAME="$(curl -sf -X POST "$URL/mdc/api/v1/clusters/host-cluster/instances" \
     -H "Authorization: bearer $TOKEN" -H "namespace: admin" -H "Content-Type: application/json" \
     -d '{"Cost":{"CostType":"1","DiskSKUID":"1","GPUSKUID":"66"},"VolumeMount":[{"Size":50}],"namespace":"admin","displayName":"bench","image":"images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"}' \
