@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lattice", targets: ["lattice"]),
+        .library(name: "LatticeClient", targets: ["LatticeClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Pure domain: wire types, money, pricing, placement, state machine. Foundation only.
@@ -54,10 +56,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Swift SDK: typed calls for every endpoint, over AsyncHTTPClient.
+        .target(
+            name: "LatticeClient",
+            dependencies: [
+                "LatticeDomain",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The one executable: `lattice serve` and the client verbs.
         .executableTarget(
             name: "lattice",
             dependencies: [
-                "LatticeServer",
+                "LatticeServer", "LatticeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -67,6 +80,11 @@ let package = Package(
         .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LatticeClientTests",
+            dependencies: ["LatticeClient", "LatticeServer", "LatticeTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LatticeServerTests",
             dependencies: [

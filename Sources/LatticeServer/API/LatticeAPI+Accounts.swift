@@ -2,53 +2,6 @@ import Foundation
 import LatticeDomain
 import LatticeStore
 
-/// `GET /balance`.
-public struct BalanceWire: Codable, Sendable, Equatable {
-    public var namespace: String
-    public var balance: String
-    public var currency: String
-}
-
-/// An order as `GET /orders` lists it (SPEC §8).
-public struct OrderWire: Codable, Sendable, Equatable {
-    public var id: String
-    public var instanceName: String
-    public var costType: String
-    public var gpuSkuId: String
-    public var amount: String
-    public var status: String
-    public var createdAt: String
-}
-
-/// A charge as `GET /bills` lists it (SPEC §8).
-public struct BillWire: Codable, Sendable, Equatable {
-    public var id: String
-    public var instanceName: String
-    public var kind: String
-    public var periodStart: String
-    public var periodEnd: String
-    public var amount: String
-    public var createdAt: String
-}
-
-/// A coupon as admins see it.
-public struct CouponWire: Codable, Sendable, Equatable {
-    public var id: String
-    public var kind: String
-    /// The amount (`"10.00"`) or the percentage (`"20"`).
-    public var value: String
-    public var expiresAt: String
-    public var maxUses: Int
-    public var uses: Int
-    public var createdAt: String
-}
-
-/// `POST /admin/users` answers the new namespace and its first token.
-public struct NewUserWire: Codable, Sendable, Equatable {
-    public var namespace: String
-    public var token: String
-}
-
 extension LatticeAPI {
     // MARK: Tokens
 

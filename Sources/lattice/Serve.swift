@@ -4,16 +4,7 @@ import LatticeDomain
 import LatticeServer
 import Logging
 
-/// The one executable: `lattice serve` runs the control plane.
-@main
-struct Lattice: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "lattice",
-        abstract: "A self-hostable GPU cloud control plane.",
-        subcommands: [Serve.self]
-    )
-}
-
+/// `lattice serve`: runs the control plane.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the Lattice server (SQLite and a simulated GPU fleet by default).")
 

@@ -1,0 +1,262 @@
+import Foundation
+import LatticeDomain
+
+/// What to create: the seed's create body, with its defaults filled in.
+public struct CreateInstanceOptions: Sendable, Equatable {
+    public var gpuSkuID: String
+    public var displayName: String
+    public var image: String
+    /// 1 pay-as-you-go; 2, 3, 4 prepaid monthly, weekly, daily (must match the SKU).
+    public var costType: Int
+    /// Prepaid term such as `3D`, `2W`, `1M`.
+    public var costTime: String
+    public var couponID: String
+    public var diskSkuID: String
+    public var pathInContainer: String
+    public var sizeGiB: Int?
+    public var volumeType: String
+    public var region: String
+    public var description: String
+
+    public init(gpuSkuID: String, displayName: String, image: String, costType: Int = 1, costTime: String = "", couponID: String = "",
+                diskSkuID: String = "1", pathInContainer: String = "/root/data", sizeGiB: Int? = nil, volumeType: String = "",
+                region: String = "", description: String = "") {
+        self.gpuSkuID = gpuSkuID
+        self.displayName = displayName
+        self.image = image
+        self.costType = costType
+        self.costTime = costTime
+        self.couponID = couponID
+        self.diskSkuID = diskSkuID
+        self.pathInContainer = pathInContainer
+        self.sizeGiB = sizeGiB
+        self.volumeType = volumeType
+        self.region = region
+        self.description = description
+    }
+}
+
+/// The create body on the wire (the seed's mixed casing).
+struct CreateInstanceBody: Encodable, Sendable {
+    struct Cost: Encodable, Sendable {
+        var CostType: String
+        var CouponID: String
+        var DiskSKUID: String
+        var GPUSKUID: String
+        var CostTime: String
+    }
+    struct Mount: Encodable, Sendable {
+        var PathInContainer: String
+        var Size: Int?
+        var `Type`: String
+    }
+    var Cost: Cost
+    var VolumeMount: [Mount]
+    var namespace: String
+    var displayName: String
+    var image: String
+    var Region: String
+    var description: String
+}
+
+/// `power_off` options.
+public struct PowerOffOptions: Sendable, Equatable, Encodable {
+    public var gracePeriodSeconds: Int
+    public var needSnapshot: Bool
+    public var imageName: String
+    public var tag: String
+
+    public init(gracePeriodSeconds: Int = 10, needSnapshot: Bool = false, imageName: String = "", tag: String = "") {
+        self.gracePeriodSeconds = gracePeriodSeconds
+        self.needSnapshot = needSnapshot
+        self.imageName = imageName
+        self.tag = tag
+    }
+
+    /// Snapshot as `<harborAddr>/<namespace>/<imageName>:<tag>` while stopping.
+    public static func snapshot(imageName: String, tag: String = "latest", gracePeriodSeconds: Int = 10) -> PowerOffOptions {
+        PowerOffOptions(gracePeriodSeconds: gracePeriodSeconds, needSnapshot: true, imageName: imageName, tag: tag)
+    }
+}
+
+struct Empty: Encodable, Sendable {}
+
+extension LatticeClient {
+    // MARK: Catalog
+
+    /// `GET /regions`: one entry per cluster.
+    public func regions() async throws -> [RegionWire] {
+        try await get([RegionWire].self, Self.v1 + "/regions")
+    }
+
+    /// `GET /skus/computings`: GPU SKUs with live `remainGPUCount`, of one region if given.
+    public func gpuSkus(regionID: String? = nil) async throws -> [GPUSKUWire] {
+        try await get([GPUSKUWire].self, Self.v1 + "/skus/computings", query: regionID.map { ["region_id": $0] } ?? [:])
+    }
+
+    /// `GET /skus/disks`.
+    public func diskSkus(regionID: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<DiskSKUWire> {
+        var query = Self.pageQuery(page)
+        if let regionID { query["region_id"] = regionID }
+        return try await get(Page<DiskSKUWire>.self, Self.v1 + "/skus/disks", query: query)
+    }
+
+    /// `GET /images`: official images and the caller's snapshots.
+    public func images(page: PageRequest = PageRequest()) async throws -> Page<ImageWire> {
+        try await get(Page<ImageWire>.self, Self.v1 + "/images", query: Self.pageQuery(page))
+    }
+
+    // MARK: Instances
+
+    /// `POST /clusters/{cluster}/instances`; the answer has status `Creating`. Not retried.
+    /// The body's `namespace` is the client's, or the token's own when the client has none.
+    public func createInstance(cluster: String, _ options: CreateInstanceOptions) async throws -> InstanceWire {
+        var owner = namespace
+        if owner == nil { owner = try await balance().namespace }
+        let body = CreateInstanceBody(
+            Cost: .init(CostType: String(options.costType), CouponID: options.couponID, DiskSKUID: options.diskSkuID,
+                        GPUSKUID: options.gpuSkuID, CostTime: options.costTime),
+            VolumeMount: [.init(PathInContainer: options.pathInContainer, Size: options.sizeGiB, Type: options.volumeType)],
+            namespace: owner ?? "", displayName: options.displayName, image: options.image, Region: options.region,
+            description: options.description)
+        return try decode(InstanceWire.self, try await send("POST", Self.v1 + "/clusters/\(cluster)/instances", body: body, idempotent: false))
+    }
+
+    /// `GET /clusters/{cluster}/instances`, newest first.
+    public func instances(cluster: String, page: PageRequest = PageRequest()) async throws -> Page<InstanceWire> {
+        try await get(Page<InstanceWire>.self, Self.v1 + "/clusters/\(cluster)/instances", query: Self.pageQuery(page))
+    }
+
+    /// Every instance of a cluster, following pages.
+    public func allInstances(cluster: String) async throws -> [InstanceWire] {
+        var all: [InstanceWire] = []
+        var page = PageRequest(page: 1, pageSize: 100)
+        while true {
+            let result = try await instances(cluster: cluster, page: page)
+            all += result.nodes
+            guard result.hasNextPage else { return all }
+            page.page += 1
+        }
+    }
+
+    /// `GET /clusters/{cluster}/instances/{name}`.
+    public func instance(cluster: String, name: String) async throws -> InstanceWire {
+        try await get(InstanceWire.self, Self.v1 + "/clusters/\(cluster)/instances/\(name)")
+    }
+
+    /// `power_off`. Not retried (a second call would find the instance Stopping).
+    public func powerOff(cluster: String, name: String, _ options: PowerOffOptions = PowerOffOptions()) async throws {
+        _ = try await send("POST", Self.v1 + "/clusters/\(cluster)/instances/\(name)/power_off", body: options, idempotent: false)
+    }
+
+    /// `power_on`. Not retried.
+    public func powerOn(cluster: String, name: String) async throws {
+        _ = try await send("POST", Self.v1 + "/clusters/\(cluster)/instances/\(name)/power_on", idempotent: false)
+    }
+
+    /// `DELETE /clusters/{cluster}/instances?name=`. Retried: deleting twice is harmless.
+    public func deleteInstance(cluster: String, name: String) async throws {
+        _ = try await send("DELETE", Self.v1 + "/clusters/\(cluster)/instances", query: ["name": name], idempotent: true)
+    }
+
+    /// `POST .../renew {"CostTime": "+3D"}`: extends a prepaid term.
+    public func renew(cluster: String, name: String, costTime: String) async throws -> InstanceWire {
+        struct Body: Encodable, Sendable { var CostTime: String }
+        return try decode(InstanceWire.self, try await send("POST", Self.v1 + "/clusters/\(cluster)/instances/\(name)/renew",
+                                                           body: Body(CostTime: costTime), idempotent: false))
+    }
+
+    /// Polls until the instance reaches `status` (or is gone, for `nil`), calling
+    /// `progress` on every change. Throws `LatticeClientError` on timeout.
+    @discardableResult
+    public func waitForStatus(cluster: String, name: String, _ status: InstanceStatus?, timeout: Duration = .seconds(600),
+                              interval: Duration = .milliseconds(500), progress: (@Sendable (InstanceWire) -> Void)? = nil) async throws -> InstanceWire? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var last: String?
+        while clock.now < deadline {
+            do {
+                let current = try await instance(cluster: cluster, name: name)
+                if current.status != last {
+                    last = current.status
+                    progress?(current)
+                }
+                if current.status == status?.rawValue { return current }
+                if current.status == InstanceStatus.failed.rawValue, status != .failed {
+                    throw LatticeAPIError(status: 409, code: "InstanceFailed", message: "\(name) failed: \(current.statusReason)")
+                }
+            } catch let error as LatticeAPIError where error.status == 404 && status == nil {
+                return nil
+            }
+            try await Task.sleep(for: interval)
+        }
+        throw LatticeClientError.transport("timed out waiting for \(name) to reach \(status?.rawValue ?? "deletion")")
+    }
+
+    // MARK: Tokens
+
+    /// `POST /tokens`; the answer's `token` is the only time the secret is shown.
+    public func createToken(name: String, validityDays: Int? = nil) async throws -> TokenWire {
+        struct Body: Encodable, Sendable { var name: String; var validityDays: Int? }
+        return try decode(TokenWire.self, try await send("POST", Self.v1 + "/tokens", body: Body(name: name, validityDays: validityDays), idempotent: false))
+    }
+
+    public func tokens(page: PageRequest = PageRequest()) async throws -> Page<TokenWire> {
+        try await get(Page<TokenWire>.self, Self.v1 + "/tokens", query: Self.pageQuery(page))
+    }
+
+    /// A new secret for a token; the old one stops working at once.
+    public func regenerateToken(id: String) async throws -> TokenWire {
+        try decode(TokenWire.self, try await send("POST", Self.v1 + "/tokens/\(id)/regenerate", idempotent: false))
+    }
+
+    public func deleteToken(id: String) async throws {
+        _ = try await send("DELETE", Self.v1 + "/tokens/\(id)", idempotent: false)
+    }
+
+    // MARK: Wallet
+
+    public func balance() async throws -> BalanceWire {
+        try await get(BalanceWire.self, Self.v1 + "/balance")
+    }
+
+    public func orders(page: PageRequest = PageRequest()) async throws -> Page<OrderWire> {
+        try await get(Page<OrderWire>.self, Self.v1 + "/orders", query: Self.pageQuery(page))
+    }
+
+    public func bills(page: PageRequest = PageRequest()) async throws -> Page<BillWire> {
+        try await get(Page<BillWire>.self, Self.v1 + "/bills", query: Self.pageQuery(page))
+    }
+
+    // MARK: Admin
+
+    /// Creates a namespace; the answer carries its first token.
+    public func createUser(namespace: String, balance: String? = nil, admin: Bool = false) async throws -> NewUserWire {
+        struct Body: Encodable, Sendable { var namespace: String; var balance: String?; var admin: Bool }
+        return try decode(NewUserWire.self, try await send("POST", Self.v1 + "/admin/users",
+                                                          body: Body(namespace: namespace, balance: balance, admin: admin), idempotent: false))
+    }
+
+    public func credit(namespace: String, amount: String) async throws -> BalanceWire {
+        struct Body: Encodable, Sendable { var amount: String }
+        return try decode(BalanceWire.self, try await send("POST", Self.v1 + "/admin/users/\(namespace)/credit", body: Body(amount: amount), idempotent: false))
+    }
+
+    public func createCoupon(id: String? = nil, kind: String, value: String, expiresAt: String? = nil, maxUses: Int? = nil) async throws -> CouponWire {
+        struct Body: Encodable, Sendable { var id: String?; var kind: String; var value: String; var expiresAt: String?; var maxUses: Int? }
+        return try decode(CouponWire.self, try await send("POST", Self.v1 + "/admin/coupons",
+                                                         body: Body(id: id, kind: kind, value: value, expiresAt: expiresAt, maxUses: maxUses), idempotent: false))
+    }
+
+    public func coupons(page: PageRequest = PageRequest()) async throws -> Page<CouponWire> {
+        try await get(Page<CouponWire>.self, Self.v1 + "/admin/coupons", query: Self.pageQuery(page))
+    }
+
+    // MARK: Operations
+
+    /// `GET /healthz`, unauthenticated.
+    public func health() async throws -> Bool {
+        struct Health: Decodable { var status: String }
+        return try await get(Health.self, "/healthz").status == "ok"
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// `GET /balance`.
+public struct BalanceWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var balance: String
+    public var currency: String
+
+    public init(namespace: String, balance: String, currency: String) {
+        self.namespace = namespace
+        self.balance = balance
+        self.currency = currency
+    }
+}
+
+/// An order as `GET /orders` lists it (SPEC §8).
+public struct OrderWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceName: String
+    public var costType: String
+    public var gpuSkuId: String
+    public var amount: String
+    public var status: String
+    public var createdAt: String
+
+    public init(id: String, instanceName: String, costType: String, gpuSkuId: String, amount: String, status: String, createdAt: String) {
+        self.id = id
+        self.instanceName = instanceName
+        self.costType = costType
+        self.gpuSkuId = gpuSkuId
+        self.amount = amount
+        self.status = status
+        self.createdAt = createdAt
+    }
+}
+
+/// A charge as `GET /bills` lists it (SPEC §8).
+public struct BillWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var instanceName: String
+    public var kind: String
+    public var periodStart: String
+    public var periodEnd: String
+    public var amount: String
+    public var createdAt: String
+
+    public init(id: String, instanceName: String, kind: String, periodStart: String, periodEnd: String, amount: String, createdAt: String) {
+        self.id = id
+        self.instanceName = instanceName
+        self.kind = kind
+        self.periodStart = periodStart
+        self.periodEnd = periodEnd
+        self.amount = amount
+        self.createdAt = createdAt
+    }
+}
+
+/// A coupon as admins see it.
+public struct CouponWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: String
+    /// The amount (`"10.00"`) or the percentage (`"20"`).
+    public var value: String
+    public var expiresAt: String
+    public var maxUses: Int
+    public var uses: Int
+    public var createdAt: String
+
+    public init(id: String, kind: String, value: String, expiresAt: String, maxUses: Int, uses: Int, createdAt: String) {
+        self.id = id
+        self.kind = kind
+        self.value = value
+        self.expiresAt = expiresAt
+        self.maxUses = maxUses
+        self.uses = uses
+        self.createdAt = createdAt
+    }
+}
+
+/// `POST /admin/users` answers the new namespace and its first token.
+public struct NewUserWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var token: String
+
+    public init(namespace: String, token: String) {
+        self.namespace = namespace
+        self.token = token
+    }
+}
+

@@ -1,0 +1,296 @@
+import ArgumentParser
+import Foundation
+import LatticeClient
+import LatticeDomain
+
+/// The cluster option of instance verbs.
+struct ClusterOption: ParsableArguments {
+    @Option(help: "Cluster (default: $LATTICE_CLUSTER or host-cluster).") var cluster: String?
+    var name: String { cluster ?? ProcessInfo.processInfo.environment["LATTICE_CLUSTER"] ?? "host-cluster" }
+}
+
+struct Instances: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list, stop, start and delete compute instances.",
+        subcommands: [List.self, Get.self, Create.self, Stop.self, Start.self, Delete.self, Wait.self]
+    )
+
+    static func row(_ i: InstanceWire) -> [String] {
+        [i.name, i.displayName, Terminal.status(i.status), "\(i.resources.GPUNum)x\(i.resources.GPUType)",
+         i.annotations.first { $0.key.hasSuffix("/unit-price") }?.value ?? "", i.Pods.first?.nodeScheduled ?? "", i.servers.SSH.sshAddr]
+    }
+
+    static let headers = ["NAME", "DISPLAY NAME", "STATUS", "GPU", "PRICE", "NODE", "SSH"]
+
+    /// Prints where to connect once an instance runs.
+    static func printAccess(_ i: InstanceWire) {
+        print("ssh:        \(i.servers.SSH.sshAddr)   (password: \(i.servers.SSH.sshPassword))")
+        print("jupyter:    \(i.servers.Jupyterlab)")
+        print("tensorboard: \(i.servers.Tensorboard)")
+    }
+
+    /// Waits for a status, showing live progress on stderr.
+    static func wait(_ client: LatticeClient, cluster: String, name: String, for status: InstanceStatus?, timeout: Int) async throws -> InstanceWire? {
+        let started = ContinuousClock.now
+        let live = Terminal.stderrIsTTY
+        let result = try await client.waitForStatus(cluster: cluster, name: name, status, timeout: .seconds(timeout)) { current in
+            let elapsed = (ContinuousClock.now - started).components.seconds
+            Terminal.progress(live ? "\r\u{1B}[K\(name): \(current.status) (\(elapsed)s)" : "\(name): \(current.status) (\(elapsed)s)\n")
+        }
+        let elapsed = (ContinuousClock.now - started).components.seconds
+        Terminal.progress(live ? "\r\u{1B}[K\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n" : "\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n")
+        return result
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your instances in a cluster.")
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let all = try await client.client().allInstances(cluster: cluster.name)
+            if output.output == .json { return try Terminal.printJSON(all) }
+            Terminal.printTable(Instances.headers, all.map(Instances.row))
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one instance.")
+        @Argument(help: "Instance name (instance-xxxxxxxx).") var name: String
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let i = try await client.client().instance(cluster: cluster.name, name: name)
+            if output.output == .json { return try Terminal.printJSON(i) }
+            Terminal.printTable(["FIELD", "VALUE"], [
+                ["name", i.name], ["display name", i.displayName], ["status", Terminal.status(i.status)], ["reason", i.statusReason],
+                ["gpu", "\(i.resources.GPUNum)x\(i.resources.GPUType)"], ["cpu / memory", "\(i.resources.cpu) / \(i.resources.memory)"],
+                ["image", i.image], ["node", i.Pods.first?.nodeScheduled ?? ""], ["ip", i.Pods.first?.ip ?? ""],
+                ["ssh", i.servers.SSH.sshAddr], ["password", i.servers.SSH.sshPassword], ["jupyter", i.servers.Jupyterlab],
+                ["created", i.creationTimestamp], ["stops at", i.ScheduleStopTimestamp], ["data kept until", i.retentionUntil],
+            ])
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an instance.")
+        @Option(help: "GPU SKU id (see 'lattice skus').") var sku: String
+        @Option(help: "Image reference (see 'lattice images').") var image: String
+        @Option(help: "Display name.") var name: String
+        @Option(help: "Data disk size in GB (default: the disk SKU's default).") var diskSize: Int?
+        @Option(help: "Data disk mount path.") var path = "/root/data"
+        @Option(help: "Disk SKU id.") var diskSku = "1"
+        @Option(help: "1 pay-as-you-go; 2 monthly, 3 weekly, 4 daily (must match the SKU).") var costType = 1
+        @Option(help: "Prepaid term, such as 3D, 2W, 1M.") var costTime = ""
+        @Option(help: "Coupon id (pay-as-you-go only).") var coupon = ""
+        @Flag(help: "Wait until Running and print how to connect.") var wait = false
+        @Option(help: "Seconds to wait at most.") var timeout = 600
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            var created = try await client.createInstance(cluster: cluster.name, CreateInstanceOptions(
+                gpuSkuID: sku, displayName: name, image: image, costType: costType, costTime: costTime, couponID: coupon,
+                diskSkuID: diskSku, pathInContainer: path, sizeGiB: diskSize))
+            if wait {
+                Terminal.progress("created \(created.name)\n")
+                created = try await Instances.wait(client, cluster: cluster.name, name: created.name, for: .running, timeout: timeout) ?? created
+            }
+            if output.output == .json { return try Terminal.printJSON(created) }
+            if wait { return Instances.printAccess(created) }
+            Terminal.printTable(Instances.headers, [Instances.row(created)])
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Power an instance off, optionally saving it as an image.")
+        @Argument(help: "Instance name.") var name: String
+        @Option(help: "Save the container as IMAGE[:TAG] while stopping.") var snapshot: String?
+        @Option(help: "Seconds to let processes exit before they are killed.") var grace = 10
+        @Flag(help: "Wait until Stopped.") var wait = false
+        @Option(help: "Seconds to wait at most.") var timeout = 600
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            var options = PowerOffOptions(gracePeriodSeconds: grace)
+            if let snapshot {
+                let parts = snapshot.split(separator: ":", maxSplits: 1).map(String.init)
+                options = .snapshot(imageName: parts[0], tag: parts.count > 1 ? parts[1] : "latest", gracePeriodSeconds: grace)
+            }
+            try await client.powerOff(cluster: cluster.name, name: name, options)
+            var status = "Stopping"
+            if wait { status = try await Instances.wait(client, cluster: cluster.name, name: name, for: .stopped, timeout: timeout)?.status ?? status }
+            try Instances.report(name: name, status: status, output: output.output)
+        }
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Power a Stopped instance on.")
+        @Argument(help: "Instance name.") var name: String
+        @Flag(help: "Wait until Running and print how to connect.") var wait = false
+        @Option(help: "Seconds to wait at most.") var timeout = 600
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            try await client.powerOn(cluster: cluster.name, name: name)
+            guard wait else { return try Instances.report(name: name, status: "Starting", output: output.output) }
+            let running = try await Instances.wait(client, cluster: cluster.name, name: name, for: .running, timeout: timeout)
+            if output.output == .json { return try Terminal.printJSON(running) }
+            if let running { Instances.printAccess(running) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete an instance and its data disk.")
+        @Argument(help: "Instance name.") var name: String
+        @Flag(help: "Wait until it is gone.") var wait = false
+        @Option(help: "Seconds to wait at most.") var timeout = 600
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            try await client.deleteInstance(cluster: cluster.name, name: name)
+            if wait { _ = try await Instances.wait(client, cluster: cluster.name, name: name, for: nil, timeout: timeout) }
+            try Instances.report(name: name, status: wait ? "Deleted" : "Deleting", output: output.output)
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Wait until an instance reaches a status (or is deleted).")
+        @Argument(help: "Instance name.") var name: String
+        @Option(name: .customLong("for"), help: "Running, Stopped, Failed, ... or 'deleted'.") var target = "Running"
+        @Option(help: "Seconds to wait at most.") var timeout = 600
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let status: InstanceStatus?
+            if target.lowercased() == "deleted" {
+                status = nil
+            } else if let known = InstanceStatus.allCases.first(where: { $0.rawValue.lowercased() == target.lowercased() }) {
+                status = known
+            } else {
+                throw UsageError("--for: '\(target)' is not a status; use \(InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ")) or deleted")
+            }
+            let result = try await Instances.wait(try client.client(), cluster: cluster.name, name: name, for: status, timeout: timeout)
+            try Instances.report(name: name, status: result?.status ?? "Deleted", output: output.output)
+        }
+    }
+
+    /// The answer of verbs that change state: `{"name", "status"}` in JSON.
+    static func report(name: String, status: String, output: OutputFormat) throws {
+        if output == .json { return try Terminal.printJSON(["name": name, "status": status]) }
+        print("\(name) \(Terminal.status(status))")
+    }
+}
+
+struct Tokens: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage your API tokens.",
+                                                    subcommands: [List.self, Create.self, Regenerate.self, Delete.self])
+
+    static func printSecret(_ token: TokenWire, output: OutputFormat) throws {
+        if output == .json { return try Terminal.printJSON(token) }
+        print("token \(token.id) '\(token.name)', expires \(token.expiresAt); the secret is shown only now:")
+        print(token.token ?? "")
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your tokens (never their secrets).")
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let page = try await client.client().tokens(page: PageRequest(page: 1, pageSize: 100))
+            if output.output == .json { return try Terminal.printJSON(page.nodes) }
+            Terminal.printTable(["ID", "NAME", "CREATED", "EXPIRES", "LAST USED"], page.nodes.map { [$0.id, $0.name, $0.createdAt, $0.expiresAt, $0.lastUsedAt] })
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once.")
+        @Argument(help: "Token name.") var name: String
+        @Option(help: "Validity in days (default 3650).") var days: Int?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try Tokens.printSecret(try await client.client().createToken(name: name, validityDays: days), output: output.output)
+        }
+    }
+
+    struct Regenerate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replace a token's secret; the old one stops working.")
+        @Argument(help: "Token id.") var id: String
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try Tokens.printSecret(try await client.client().regenerateToken(id: id), output: output.output)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token.")
+        @Argument(help: "Token id.") var id: String
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await client.client().deleteToken(id: id)
+            if output.output == .json { return try Terminal.printJSON(["id": id, "status": "deleted"]) }
+            print("token \(id) deleted")
+        }
+    }
+}
+
+/// `lattice ssh NAME`: runs ssh with the password through sshpass when installed, and
+/// otherwise prints the command and the password.
+struct SSH: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open an SSH session to an instance.")
+    @Argument(help: "Instance name.") var name: String
+    @OptionGroup var cluster: ClusterOption
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let instance = try await client.client().instance(cluster: cluster.name, name: name)
+        let words = instance.servers.SSH.sshAddr.split(separator: " ").map(String.init)
+        let password = instance.servers.SSH.sshPassword
+        guard instance.status == "Running" else { throw UsageError("\(name) is \(instance.status), not Running") }
+        guard let sshpass = Self.which("sshpass"), Self.which(words.first ?? "ssh") != nil else {
+            print(instance.servers.SSH.sshAddr)
+            print("password: \(password)")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: sshpass)
+        process.arguments = ["-e"] + words
+        var environment = ProcessInfo.processInfo.environment
+        environment["SSHPASS"] = password
+        process.environment = environment
+        try process.run()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
+    }
+
+    static func which(_ program: String) -> String? {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(program)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import LatticeClient
+
+/// `~/.config/lattice/config.json` (mode 0600): named profiles of URL, namespace and token.
+struct ConfigFile: Codable, Equatable {
+    struct Profile: Codable, Equatable {
+        var url: String
+        var namespace: String
+        var token: String
+    }
+    var current: String
+    var profiles: [String: Profile]
+
+    /// `$LATTICE_CONFIG`, else `$XDG_CONFIG_HOME/lattice/config.json`, else `~/.config/lattice/config.json`.
+    static var path: URL {
+        let env = ProcessInfo.processInfo.environment
+        if let explicit = env["LATTICE_CONFIG"], !explicit.isEmpty { return URL(fileURLWithPath: explicit) }
+        let base = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
+        return base.appendingPathComponent("lattice/config.json")
+    }
+
+    static func load() -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path.path),
+              let file = try? JSONDecoder().decode(ConfigFile.self, from: data) else {
+            return ConfigFile(current: "default", profiles: [:])
+        }
+        return file
+    }
+
+    func save() throws {
+        let directory = Self.path.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let temporary = directory.appendingPathComponent(".config.json.tmp")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: try encoder.encode(self), attributes: [.posixPermissions: 0o600]),
+              rename(temporary.path, Self.path.path) == 0 else {
+            throw UsageError("cannot write \(Self.path.path)")
+        }
+    }
+}
+
+/// Options every client verb takes.
+struct ClientOptions: ParsableArgumentsWithClient {
+    @Option(name: .long, help: "Profile of ~/.config/lattice/config.json to use.") var profile: String?
+
+    /// The client for the chosen profile, with `LATTICE_URL`, `LATTICE_NAMESPACE` and
+    /// `LATTICE_TOKEN` taking precedence.
+    func client() throws -> LatticeClient {
+        let env = ProcessInfo.processInfo.environment
+        let file = ConfigFile.load()
+        let name = profile ?? env["LATTICE_PROFILE"] ?? file.current
+        let saved = file.profiles[name]
+        if let profile, saved == nil, env["LATTICE_URL"] == nil {
+            throw UsageError("no profile '\(profile)' in \(ConfigFile.path.path); run 'lattice login --profile \(profile)'")
+        }
+        guard let url = env["LATTICE_URL"] ?? saved?.url, let token = env["LATTICE_TOKEN"] ?? saved?.token else {
+            throw UsageError("not logged in: run 'lattice login --url URL --token TOKEN', or set LATTICE_URL and LATTICE_TOKEN")
+        }
+        guard let base = URL(string: url), base.scheme == "http" || base.scheme == "https" else {
+            throw UsageError("'\(url)' is not an http(s) URL")
+        }
+        return LatticeClient(baseURL: base, namespace: env["LATTICE_NAMESPACE"] ?? saved?.namespace, token: token)
+    }
+}
+
+import ArgumentParser
+
+/// Marker so option groups read clearly where they are used.
+protocol ParsableArgumentsWithClient: ParsableArguments {}

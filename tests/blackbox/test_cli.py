@@ -1,0 +1,168 @@
+"""The `lattice` command line against a real `lattice serve`: stdout, stderr and exit codes."""
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from conftest import SMALL_CATALOG, lattice_binary, write_catalog
+
+
+@pytest.fixture
+def cli(server, tmp_path):
+    user = server.new_user(balance="1000")
+    config = tmp_path / "cli-config" / "config.json"
+
+    def run(*args, env=None, input=None, check_exit=None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+        full_env.update({"LATTICE_CONFIG": str(config), "NO_COLOR": "1"})
+        full_env.update(env or {})
+        out = subprocess.run([lattice_binary(), *args], capture_output=True, text=True, env=full_env, input=input, timeout=120)
+        if check_exit is not None:
+            assert out.returncode == check_exit, (args, out.returncode, out.stdout, out.stderr)
+        return out
+
+    run.user = user
+    run.server = server
+    run.config = config
+    return run
+
+
+def login(cli):
+    out = cli("login", "--url", cli.server.url, "--token", cli.user.token, check_exit=0)
+    assert cli.user.namespace in out.stdout
+    return out
+
+
+def test_login_stores_a_private_profile(cli):
+    login(cli)
+    mode = stat.S_IMODE(os.stat(cli.config).st_mode)
+    assert mode == 0o600
+    saved = json.loads(cli.config.read_text())
+    assert saved["current"] == "default"
+    assert saved["profiles"]["default"] == {"url": cli.server.url, "namespace": cli.user.namespace, "token": cli.user.token}
+    # a second, named profile through stdin
+    admin = cli.server.client()
+    out = cli("login", "--url", cli.server.url, "--token", "-", "--profile", "ops", input=admin.token + "\n", check_exit=0)
+    assert "admin" in out.stdout
+    assert json.loads(cli("balance", "-o", "json", "--profile", "ops", check_exit=0).stdout)["namespace"] == "admin"
+    assert json.loads(cli("balance", "-o", "json", "--profile", "default", check_exit=0).stdout)["namespace"] == cli.user.namespace
+
+
+def test_wrong_token_is_exit_1_with_the_servers_code(cli):
+    out = cli("login", "--url", cli.server.url, "--token", "lat_wrong", check_exit=1)
+    assert out.stderr.startswith("error: Unauthorized: ")
+    out = cli("regions", env={"LATTICE_URL": cli.server.url, "LATTICE_TOKEN": "nope-nope-nope"}, check_exit=1)
+    assert out.stderr.strip() == "error: Unauthorized: unknown or revoked token"
+    assert out.stdout == ""
+
+
+def test_usage_errors_are_exit_2(cli):
+    assert cli("regions", check_exit=2).stderr.startswith("error: not logged in")
+    assert "Unknown option" in cli("skus", "--bogus", check_exit=2).stderr
+    login(cli)
+    assert "--for" in cli("instances", "wait", "instance-00000000", "--for", "Sleeping", check_exit=2).stderr
+    assert cli("orders", "--page", "0", check_exit=2).stderr.startswith("error: --page")
+    assert cli("--help", check_exit=0).stdout.startswith("OVERVIEW")
+
+
+def test_environment_overrides_the_profile(cli):
+    login(cli)
+    admin = cli.server.client()
+    out = cli("balance", "-o", "json", env={"LATTICE_TOKEN": admin.token, "LATTICE_NAMESPACE": "admin"}, check_exit=0)
+    assert json.loads(out.stdout)["namespace"] == "admin"
+
+
+def test_catalog_verbs_in_table_and_json(cli):
+    login(cli)
+    table = cli("regions", check_exit=0).stdout.splitlines()
+    assert table[0].split() == ["ID", "REGION", "CLUSTER", "REGISTRY"]
+    assert "host-cluster" in table[1]
+    regions = json.loads(cli("regions", "-o", "json", check_exit=0).stdout)
+    assert regions[0]["clusterName"] == "host-cluster"
+    skus = json.loads(cli("skus", "--region", "14c5a9e3-0d09-4aa0-99d3-c096b80cceaa", "-o", "json", check_exit=0).stdout)
+    assert {"2", "66"} <= {s["skusID"] for s in skus}
+    lines = cli("skus", check_exit=0).stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "GPU", "GPUS"]
+    # columns line up: every row's FREE column starts where the header's does
+    column = lines[0].index("FREE")
+    assert all(line[column - 2:column] == "  " for line in lines[1:])
+    images = json.loads(cli("images", "-o", "json", check_exit=0).stdout)
+    assert any(i["kind"] == "official" for i in images)
+    wallet = json.loads(cli("balance", "-o", "json", check_exit=0).stdout)
+    assert wallet == {"balance": "1000.00", "currency": "CNY", "namespace": cli.user.namespace}
+    assert json.loads(cli("orders", "-o", "json", check_exit=0).stdout)["totalCount"] == 0
+    assert json.loads(cli("bills", "-o", "json", check_exit=0).stdout)["nodes"] == []
+    assert "\x1b[" not in cli("skus", check_exit=0).stdout, "no colour when not a TTY"
+
+
+def test_instance_lifecycle(cli):
+    login(cli)
+    image = "images.neolink-ai.com/matrixdc/ubuntu:22.04-cuda12.1.0"
+    out = cli("instances", "create", "--sku", "66", "--image", image, "--name", "cli-test", "--wait", check_exit=0)
+    assert "Running" in out.stderr and "created instance-" in out.stderr
+    assert out.stdout.startswith("ssh:        ssh -p")
+    assert "jupyter:" in out.stdout
+    listed = json.loads(cli("instances", "list", "-o", "json", check_exit=0).stdout)
+    assert len(listed) == 1 and listed[0]["displayName"] == "cli-test"
+    name = listed[0]["name"]
+    table = cli("instances", "list", check_exit=0).stdout
+    assert name in table and "Running" in table
+    got = json.loads(cli("instances", "get", name, "-o", "json", check_exit=0).stdout)
+    assert got["status"] == "Running"
+
+    out = cli("instances", "stop", name, "--snapshot", "cli-snap:v1", "--wait", "-o", "json", check_exit=0)
+    assert json.loads(out.stdout) == {"name": name, "status": "Stopped"}
+    assert any(i["name"].endswith(f"/{cli.user.namespace}/cli-snap:v1") for i in json.loads(cli("images", "-o", "json", check_exit=0).stdout))
+    out = cli("instances", "stop", name, check_exit=1)
+    assert out.stderr.startswith("error: InvalidState: ")
+    out = cli("instances", "start", name, "--wait", check_exit=0)
+    assert "ssh:" in out.stdout
+    out = cli("ssh", name, env={"PATH": "/nonexistent"}, check_exit=0)
+    assert out.stdout.startswith("ssh -p") and "password: " in out.stdout
+    out = cli("instances", "delete", name, "--wait", "-o", "json", check_exit=0)
+    assert json.loads(out.stdout) == {"name": name, "status": "Deleted"}
+    out = cli("instances", "get", name, check_exit=1)
+    assert out.stderr.startswith("error: NotFound: ")
+
+
+def test_unknown_instance_and_no_capacity(make_server, tmp_path):
+    server = make_server(args=("--catalog", write_catalog(tmp_path, SMALL_CATALOG), "--simulated-delay-scale", "0.1"))
+    user = server.new_user(balance="1000")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": user.token, "LATTICE_CLUSTER": "small", "LATTICE_CONFIG": str(tmp_path / "c.json")})
+
+    def run(*args):
+        return subprocess.run([lattice_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
+
+    out = run("instances", "get", "instance-00000000")
+    assert out.returncode == 1 and out.stderr.startswith("error: NotFound: ")
+    for _ in range(2):
+        assert run("instances", "create", "--sku", "t4x2", "--image", "images.test.local/matrixdc/ubuntu:22.04", "--name", "x").returncode == 0
+    out = run("instances", "create", "--sku", "t4", "--image", "images.test.local/matrixdc/ubuntu:22.04", "--name", "x")
+    assert out.returncode == 1 and out.stderr.startswith("error: InsufficientCapacity: ")
+
+
+def test_tokens(cli):
+    login(cli)
+    out = cli("tokens", "create", "laptop", "--days", "30", "-o", "json", check_exit=0)
+    made = json.loads(out.stdout)
+    assert made["token"].startswith("lat_") and made["name"] == "laptop"
+    listed = json.loads(cli("tokens", "list", "-o", "json", check_exit=0).stdout)
+    assert "laptop" in [t["name"] for t in listed] and all(t.get("token") is None for t in listed)
+    out = cli("tokens", "regenerate", made["id"], check_exit=0)
+    assert "shown only now" in out.stdout
+    new_secret = out.stdout.strip().splitlines()[-1]
+    assert new_secret.startswith("lat_") and new_secret != made["token"]
+    assert cli("regions", env={"LATTICE_TOKEN": made["token"]}, check_exit=1).stderr.startswith("error: Unauthorized")
+    assert cli("regions", env={"LATTICE_TOKEN": new_secret}, check_exit=0)
+    assert json.loads(cli("tokens", "delete", made["id"], "-o", "json", check_exit=0).stdout) == {"id": made["id"], "status": "deleted"}
+    assert cli("tokens", "delete", made["id"], check_exit=1).stderr.startswith("error: NotFound")
+
+
+@pytest.mark.parametrize("shell,marker", [("bash", "complete"), ("zsh", "#compdef"), ("fish", "complete -c 'lattice'")])
+def test_completion_scripts(cli, shell, marker):
+    out = cli("completion", shell, check_exit=0)
+    assert marker in out.stdout and "instances" in out.stdout
+    assert cli("completion", "tcsh", check_exit=2)
