@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "lattice", targets: ["lattice"]),
         .library(name: "LatticeClient", targets: ["LatticeClient"]),
+        .executable(name: "lattice-sdk-example", targets: ["LatticeSDKExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -66,6 +67,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // An example program on the SDK.
+        .executableTarget(name: "LatticeSDKExample", dependencies: ["LatticeClient", "LatticeDomain"], path: "Examples/SDKExample",
+                          swiftSettings: swiftSettings),
         // The one executable: `lattice serve` and the client verbs.
         .executableTarget(
             name: "lattice",

@@ -166,3 +166,13 @@ def test_completion_scripts(cli, shell, marker):
     out = cli("completion", shell, check_exit=0)
     assert marker in out.stdout and "instances" in out.stdout
     assert cli("completion", "tcsh", check_exit=2)
+
+
+def test_sdk_example_program_runs(server):
+    import pathlib
+    user = server.new_user(balance="100")
+    example = pathlib.Path(lattice_binary()).parent / "lattice-sdk-example"
+    env = dict(os.environ, LATTICE_URL=server.url, LATTICE_TOKEN=user.token)
+    out = subprocess.run([str(example)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "cheapest free SKU: 66" in out.stdout and "ssh: ssh -p" in out.stdout and "deleted instance-" in out.stdout

@@ -1,0 +1,146 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LatticeDomain
+import LatticeStore
+import Logging
+import Testing
+
+@testable import LatticeClient
+@testable import LatticeServer
+
+/// A transport that answers from a script, recording what was sent.
+final class ScriptedTransport: HTTPTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var answers: [Result<TransportResponse, any Error>]
+    private(set) var sent: [TransportRequest] = []
+
+    init(_ answers: [Result<TransportResponse, any Error>]) { self.answers = answers }
+
+    func send(_ request: TransportRequest) async throws -> TransportResponse {
+        let next = lock.withLock { () -> Result<TransportResponse, any Error> in
+            sent.append(request)
+            return answers.isEmpty ? .success(TransportResponse(status: 500, body: Data())) : answers.removeFirst()
+        }
+        return try next.get()
+    }
+}
+
+struct ConnectionRefused: Error {}
+
+@Suite struct ClientBehaviourTests {
+    let url = URL(string: "http://lattice.test")!
+    let ok = TransportResponse(status: 200, body: Data(#"{"namespace":"alice","balance":"1.00","currency":"CNY"}"#.utf8))
+    let unavailable = TransportResponse(status: 503, body: Data(#"{"code":"Unavailable","message":"try later"}"#.utf8))
+    let fast = LatticeClient.RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(1))
+
+    @Test func readsAreRetriedOnConnectionFailureAnd503() async throws {
+        let transport = ScriptedTransport([.failure(ConnectionRefused()), .success(unavailable), .success(ok)])
+        let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
+        #expect(try await client.balance().balance == "1.00")
+        #expect(transport.sent.count == 3)
+        #expect(transport.sent[0].headers["Authorization"] == "bearer t")
+        #expect(transport.sent[0].headers["namespace"] == "alice")
+        #expect(transport.sent[0].url == "http://lattice.test/mdc/api/v1/balance")
+    }
+
+    @Test func writesAreNotRetried() async throws {
+        let transport = ScriptedTransport([.success(unavailable), .success(ok)])
+        let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
+        await #expect(throws: LatticeAPIError(status: 503, code: "Unavailable", message: "try later")) {
+            try await client.powerOn(cluster: "c", name: "instance-00000001")
+        }
+        #expect(transport.sent.count == 1)
+        let failing = ScriptedTransport([.failure(ConnectionRefused())])
+        let other = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: failing)
+        await #expect(throws: LatticeClientError.self) { try await other.powerOn(cluster: "c", name: "instance-00000001") }
+        #expect(failing.sent.count == 1)
+    }
+
+    @Test func retriesGiveUpAfterTheLimit() async throws {
+        let transport = ScriptedTransport([.success(unavailable), .success(unavailable), .success(unavailable), .success(ok)])
+        let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
+        await #expect(throws: LatticeAPIError.self) { try await client.balance() }
+        #expect(transport.sent.count == 3)
+    }
+
+    @Test func serverErrorsCarryCodeAndMessage() async throws {
+        let transport = ScriptedTransport([.success(TransportResponse(status: 404, body: Data(#"{"code":"NotFound","message":"instance 'x' not found"}"#.utf8)))])
+        let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
+        await #expect(throws: LatticeAPIError(status: 404, code: "NotFound", message: "instance 'x' not found")) {
+            try await client.instance(cluster: "c", name: "x")
+        }
+    }
+}
+
+/// The SDK against a real server on a real socket: every endpoint once.
+@Suite struct ClientAgainstServerTests {
+    @Test func everyEndpoint() async throws {
+        let store = try SQLiteStore()
+        let clock = SystemWallClock()
+        var catalog = Catalog.builtIn
+        catalog.regions[0].clusters[0].startDelaySeconds = 0.05
+        catalog.regions[0].clusters[0].stopDelaySeconds = 0.05
+        let configuration = ServerConfiguration(catalog: catalog, reconcileInterval: .milliseconds(20), bootstrapToken: "sdk-test-admin-token")
+        let fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
+        _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
+        let readiness = Readiness()
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        let router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
+        let reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: .milliseconds(20), logger: Logger(label: "test"), readiness: readiness)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: [reconciler])
+        let image = catalog.images[0].name
+
+        try await app.test(.live) { http in
+            let base = URL(string: "http://127.0.0.1:\(http.port!)")!
+            let admin = LatticeClient(baseURL: base, namespace: "admin", token: "sdk-test-admin-token")
+            #expect(try await admin.health())
+            let user = try await admin.createUser(namespace: "sdk-user", balance: "100")
+            #expect(try await admin.credit(namespace: "sdk-user", amount: "50").balance == "150.00")
+            let coupon = try await admin.createCoupon(id: "SDK5", kind: "amount", value: "5")
+            #expect(try await admin.coupons().nodes.map(\.id) == [coupon.id])
+
+            // No namespace: the token's own is used.
+            let client = LatticeClient(baseURL: base, namespace: nil, token: user.token)
+            #expect(try await client.regions().first?.clusterName == "host-cluster")
+            #expect(try await client.gpuSkus(regionID: Catalog.builtInRegionID).contains { $0.skusID == "66" })
+            #expect(try await client.diskSkus().nodes.first?.id == "1")
+            #expect(try await client.images().nodes.contains { $0.kind == "official" })
+
+
+            let created = try await client.createInstance(cluster: "host-cluster", .init(gpuSkuID: "66", displayName: "sdk", image: image, couponID: "SDK5"))
+            #expect(created.status == "Creating" && created.namespace == "sdk-user")
+            let running = try await client.waitForStatus(cluster: "host-cluster", name: created.name, .running, timeout: .seconds(30), interval: .milliseconds(50))
+            #expect(running?.Pods.first?.ip.isEmpty == false)
+            #expect(try await client.instances(cluster: "host-cluster").totalCount == 1)
+            #expect(try await client.allInstances(cluster: "host-cluster").map(\.name) == [created.name])
+            try await client.powerOff(cluster: "host-cluster", name: created.name, .snapshot(imageName: "sdk-snap", tag: "v1"))
+            try await client.waitForStatus(cluster: "host-cluster", name: created.name, .stopped, timeout: .seconds(30), interval: .milliseconds(50))
+            #expect(try await client.images().nodes.contains { $0.name.hasSuffix("/sdk-user/sdk-snap:v1") })
+            try await client.powerOn(cluster: "host-cluster", name: created.name)
+            try await client.waitForStatus(cluster: "host-cluster", name: created.name, .running, timeout: .seconds(30), interval: .milliseconds(50))
+            await #expect(throws: LatticeAPIError.self) { try await client.powerOn(cluster: "host-cluster", name: created.name) }
+
+            let prepaid = try await client.createInstance(cluster: "host-cluster", .init(gpuSkuID: "101", displayName: "term", image: image, costType: 4, costTime: "1D"))
+            let renewed = try await client.renew(cluster: "host-cluster", name: prepaid.name, costTime: "+1D")
+            #expect(renewed.ScheduleStopTimestamp > prepaid.ScheduleStopTimestamp)
+
+            try await client.deleteInstance(cluster: "host-cluster", name: created.name)
+            try await client.waitForStatus(cluster: "host-cluster", name: created.name, nil, timeout: .seconds(30), interval: .milliseconds(50))
+
+            let token = try await client.createToken(name: "ci", validityDays: 7)
+            #expect(token.token?.hasPrefix("lat_") == true)
+            #expect(try await client.tokens().nodes.count == 2)
+            let fresh = try await client.regenerateToken(id: token.id)
+            #expect(fresh.token != token.token)
+            try await client.deleteToken(id: token.id)
+
+            #expect(try await client.balance().namespace == "sdk-user")
+            #expect(try await client.orders().totalCount == 2)
+            #expect(try await client.bills().nodes.contains { $0.kind == "prepaid" })
+
+            let stranger = LatticeClient(baseURL: base, namespace: nil, token: "lat_not-a-real-token")
+            await #expect { try await stranger.regions() } throws: { ($0 as? LatticeAPIError)?.status == 401 }
+        }
+    }
+}
