@@ -42,11 +42,21 @@ let package = Package(
         ),
         // The ComputeDriver protocol and the simulated GPU fleet.
         .target(name: "LatticeCompute", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
+        // Real containers on one host through the Docker Engine API (Docker or Podman).
+        .target(
+            name: "LatticeComputeEngine",
+            dependencies: [
+                "LatticeDomain", "LatticeCompute",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP API, auth, reconciler, catalog loading, composition root.
         .target(
             name: "LatticeServer",
             dependencies: [
-                "LatticeDomain", "LatticeStore", "LatticeCompute",
+                "LatticeDomain", "LatticeStore", "LatticeCompute", "LatticeComputeEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +93,7 @@ let package = Package(
         .target(name: "LatticeTestSupport", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "LatticeClientTests",
             dependencies: ["LatticeClient", "LatticeServer", "LatticeTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],

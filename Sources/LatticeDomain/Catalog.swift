@@ -48,6 +48,13 @@ public struct Catalog: Sendable, Codable, Equatable {
         for region in regions {
             for cluster in region.clusters {
                 guard clusterNames.insert(cluster.name).inserted else { throw fail("catalog: cluster '\(cluster.name)' is declared twice") }
+                if cluster.driver == .engine {
+                    guard let socket = cluster.socket, !socket.isEmpty else { throw fail("catalog: engine cluster '\(cluster.name)' needs a socket path") }
+                    guard cluster.nodes.count == 1 else { throw fail("catalog: engine cluster '\(cluster.name)' declares its one host as its only node") }
+                    guard ["docker", "cdi", "none"].contains(cluster.gpuRequests ?? "docker") else {
+                        throw fail("catalog: cluster '\(cluster.name)': gpuRequests must be docker, cdi or none")
+                    }
+                }
                 for node in cluster.nodes {
                     guard nodeNames.insert(node.name).inserted else { throw fail("catalog: node '\(node.name)' is declared twice") }
                     guard node.gpuCount >= 0 else { throw fail("catalog: node '\(node.name)' has a negative gpuCount") }
@@ -111,6 +118,10 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// Simulated fleet timings, in seconds.
     public var startDelaySeconds: Double
     public var stopDelaySeconds: Double
+    /// Engine clusters: the Docker Engine API socket (Docker or `podman system service`).
+    public var socket: String?
+    /// Engine clusters: how GPUs are requested: `docker` (DeviceRequests), `cdi` (Podman CDI names) or `none`.
+    public var gpuRequests: String?
 
     public init(name: String, driver: DriverKind = .simulated, nodes: [Node], startDelaySeconds: Double = 2, stopDelaySeconds: Double = 2) {
         self.name = name
@@ -127,6 +138,8 @@ public struct Cluster: Sendable, Codable, Equatable {
         nodes = try c.decodeIfPresent([Node].self, forKey: .nodes) ?? []
         startDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .startDelaySeconds) ?? 2
         stopDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .stopDelaySeconds) ?? 2
+        socket = try c.decodeIfPresent(String.self, forKey: .socket)
+        gpuRequests = try c.decodeIfPresent(String.self, forKey: .gpuRequests)
     }
 }
 

@@ -111,12 +111,19 @@ public struct AccessSecrets: Sendable, Codable, Equatable {
     public var jupyterToken: String
     public var sshPassword: String
     public var sshPort: Int
+    /// Whether Jupyter and Tensorboard are published on host ports (engine clusters):
+    /// the SSH port plus 10000 and plus 20000.
+    public var publishesPorts: Bool?
 
-    public init(jupyterToken: String, sshPassword: String, sshPort: Int) {
+    public init(jupyterToken: String, sshPassword: String, sshPort: Int, publishesPorts: Bool? = nil) {
         self.jupyterToken = jupyterToken
         self.sshPassword = sshPassword
         self.sshPort = sshPort
+        self.publishesPorts = publishesPorts
     }
+
+    public var jupyterPort: Int { sshPort + 10000 }
+    public var tensorboardPort: Int { sshPort + 20000 }
 }
 
 /// Where the instance's GPUs are reserved: one node, specific device indices.

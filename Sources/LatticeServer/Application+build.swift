@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import LatticeCompute
+import LatticeComputeEngine
 import LatticeDomain
 import LatticeStore
 import Logging
@@ -27,9 +28,12 @@ public enum LatticeServer {
                 let timing = SimulatedFleetDriver.Timing(startDelay: cluster.startDelaySeconds * scale, stopDelay: cluster.stopDelaySeconds * scale)
                 let stateFile = persistent ? configuration.dataDirectory.appendingPathComponent("fleet-\(cluster.name).json") : nil
                 drivers[cluster.name] = SimulatedFleetDriver(cluster: cluster.name, nodes: cluster.nodes, timing: timing, clock: clock, stateFile: stateFile)
-            case .engine, .kubernetes:
+            case .engine:
+                drivers[cluster.name] = EngineDriver(cluster: cluster.name, node: cluster.nodes[0], socketPath: cluster.socket ?? "",
+                                                     gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker)
+            case .kubernetes:
                 throw LatticeError(.badRequest, code: "InvalidCatalog",
-                                   "cluster \(cluster.name): driver '\(cluster.driver.rawValue)' is not available in this build; use 'simulated'")
+                                   "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'")
             }
         }
         return ComputeFleet(drivers: drivers)

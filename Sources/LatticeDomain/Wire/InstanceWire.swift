@@ -99,11 +99,14 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         ]
         uid = instance.uid
         let host = context.publicHost
-        servers = Servers(
-            Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
-            Tensorboard: "http://\(instance.uid).\(host)/monitor",
-            SSH: SSH(sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)", sshPassword: instance.access.sshPassword)
-        )
+        let ssh = SSH(sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)", sshPassword: instance.access.sshPassword)
+        if instance.access.publishesPorts == true {
+            servers = Servers(Jupyterlab: "http://\(host):\(instance.access.jupyterPort)/?token=\(instance.access.jupyterToken)",
+                              Tensorboard: "http://\(host):\(instance.access.tensorboardPort)/", SSH: ssh)
+        } else {
+            servers = Servers(Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
+                              Tensorboard: "http://\(instance.uid).\(host)/monitor", SSH: ssh)
+        }
         image = instance.image
         replicas = instance.desired.power == .on && !instance.desired.deleted ? 1 : 0
         resources = Resources(

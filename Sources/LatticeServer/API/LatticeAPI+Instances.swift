@@ -78,7 +78,8 @@ extension LatticeAPI {
                 resources: InstanceResources(cpuCores: sku.cpuCores, memoryGiB: sku.memoryGiB, gpuCount: sku.gpuCount, gpuModel: sku.gpuModel,
                                              gpuResourceKey: sku.gpuResourceKey, systemDiskGiB: sku.systemStorageGiB),
                 volume: DataVolume(name: Identifiers.volumeName(using: &rng), pathInContainer: request.pathInContainer, sizeGiB: size, type: disk.type),
-                access: AccessSecrets(jupyterToken: Identifiers.jupyterToken(using: &rng), sshPassword: Identifiers.sshPassword(using: &rng), sshPort: 0),
+                access: AccessSecrets(jupyterToken: Identifiers.jupyterToken(using: &rng), sshPassword: Identifiers.sshPassword(using: &rng), sshPort: 0,
+                                      publishesPorts: cluster.driver == .engine ? true : nil),
                 pod: PodInfo(name: Identifiers.podName(instance: name, using: &rng), node: "", ip: ""),
                 createdAt: now, scheduleStopAt: scheduleStop
             )

@@ -1,0 +1,53 @@
+import AsyncHTTPClient
+import Foundation
+import LatticeCompute
+import NIOCore
+
+/// Calls to the Docker Engine API over a unix socket (`http+unix://`).
+struct EngineAPI: Sendable {
+    let socketPath: String
+    let client: HTTPClient
+    static let version = "v1.41"
+
+    struct Answer: Sendable {
+        var status: Int
+        var body: Data
+
+        /// The engine's `{"message": ...}`, or the raw body.
+        var message: String {
+            if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let message = object["message"] as? String {
+                return message
+            }
+            return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func json<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(type, from: body) }
+
+        func expect(_ code: Int, _ what: String) throws {
+            guard status == code else { throw failure(what) }
+        }
+
+        func failure(_ what: String) -> DriverError { DriverError("\(what): engine answered \(status): \(message)") }
+    }
+
+    func call(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, timeout: TimeAmount = .seconds(60)) async throws -> Answer {
+        var components = URLComponents()
+        components.path = "/\(Self.version)\(path)"
+        if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+        let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
+        var request = HTTPClientRequest(url: "http+unix://\(encodedSocket)\(components.percentEncodedPath)\(components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")")
+        request.method = .init(rawValue: method)
+        request.headers.add(name: "Host", value: "localhost")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            let collected = try await response.body.collect(upTo: 64 << 20)
+            return Answer(status: Int(response.status.code), body: Data(collected.readableBytesView))
+        } catch {
+            throw DriverError("engine at \(socketPath) does not answer: \(error)")
+        }
+    }
+}

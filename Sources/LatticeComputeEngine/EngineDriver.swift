@@ -1,0 +1,224 @@
+import AsyncHTTPClient
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import NIOCore
+
+/// Runs each instance as a container on one host through the Docker Engine API over a
+/// unix socket, so the same code drives Docker (GPUs through `DeviceRequests`) and Podman
+/// (`podman system service`, GPUs through CDI names).
+///
+/// Everything the driver needs to find again is in container labels (`lattice.instance`,
+/// `lattice.cluster`, ...), so a restarted server adopts the containers it finds, and the
+/// reconciler removes the ones no instance owns.
+public final class EngineDriver: ComputeDriver, @unchecked Sendable {
+    /// How GPUs are asked for.
+    public enum GPURequests: String, Sendable { case docker, cdi, none }
+
+    public let cluster: String
+    let node: Node
+    let engine: EngineAPI
+    let gpuRequests: GPURequests
+    /// Host ports for 8888 and 6006 are the SSH port plus these offsets.
+    public static let jupyterPortOffset = 10000
+    public static let tensorboardPortOffset = 20000
+
+    private let lock = NSLock()
+    /// Why the last start of an instance failed before a container existed (image missing).
+    private var startFailures: [String: String] = [:]
+
+    public init(cluster: String, node: Node, socketPath: String, gpuRequests: GPURequests = .docker, client: HTTPClient = .shared) {
+        self.cluster = cluster
+        self.node = node
+        self.engine = EngineAPI(socketPath: socketPath, client: client)
+        self.gpuRequests = gpuRequests
+    }
+
+    // MARK: ComputeDriver
+
+    public func nodes() async throws -> [ClusterNode] {
+        let healthy = (try? await engine.call("GET", "/_ping", timeout: .seconds(5))).map { $0.status == 200 } ?? false
+        return [ClusterNode(node: node, cluster: cluster, healthy: healthy)]
+    }
+
+    public func observeAll() async throws -> [String: WorkloadObservation] {
+        let filters = #"{"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
+        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
+        try response.expect(200, "list containers")
+        var result: [String: WorkloadObservation] = [:]
+        for container in try response.json([ContainerSummary].self) {
+            guard let instance = container.Labels["lattice.instance"] else { continue }
+            let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
+            let phase = Self.phase(state: container.State, status: container.Status)
+            result[instance] = WorkloadObservation(instanceName: instance, podName: container.Labels["lattice.pod"] ?? "",
+                                                   node: node.name, ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "", phase: phase)
+        }
+        let failures = lock.withLock { startFailures }
+        for (instance, reason) in failures where result[instance] == nil {
+            result[instance] = WorkloadObservation(instanceName: instance, podName: "", node: node.name, ip: "", phase: .failed(reason: reason))
+        }
+        return result
+    }
+
+    /// Maps an engine state to a workload phase.
+    static func phase(state: String, status: String) -> WorkloadObservation.Phase {
+        switch state.lowercased() {
+        case "running": .running
+        case "created", "restarting", "configured", "initialized": .starting
+        case "paused", "removing", "stopping": .stopping
+        case "exited", "stopped": .stopped
+        case "dead": .failed(reason: "ContainerDead: \(status)")
+        default: .starting
+        }
+    }
+
+    public func start(_ spec: WorkloadSpec) async throws {
+        // An existing container of the instance (whatever its pod name) is started again
+        // when its GPUs are still the ones placed; otherwise it is replaced on the same volume.
+        for (name, _) in try await containers(of: spec.instanceName) {
+            let existing = try await engine.call("GET", "/containers/\(name)/json")
+            guard existing.status == 200 else { continue }
+            let container = try existing.json(ContainerInspect.self)
+            if container.Config.Labels["lattice.gpus"] == Self.gpuLabel(spec.gpuIndices) {
+                if container.State.Running { return }
+                let started = try await engine.call("POST", "/containers/\(name)/start")
+                guard [204, 304].contains(started.status) else { throw started.failure("start container") }
+                return
+            }
+            let removed = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
+            guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
+        }
+        guard try await ensureImage(spec) else { return }
+        let volume = try await engine.call("POST", "/volumes/create", body: try JSONSerialization.data(withJSONObject: [
+            "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
+        ]))
+        guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
+        let created = try await engine.call("POST", "/containers/create", query: ["name": spec.podName],
+                                            body: try JSONSerialization.data(withJSONObject: createBody(spec)))
+        guard created.status == 201 || created.status == 200 else {
+            let reason = "CreateFailed: " + created.message
+            lock.withLock { startFailures[spec.instanceName] = reason }
+            return
+        }
+        let started = try await engine.call("POST", "/containers/\(spec.podName)/start")
+        guard [204, 304].contains(started.status) else {
+            lock.withLock { startFailures[spec.instanceName] = "StartFailed: " + started.message }
+            _ = try? await engine.call("DELETE", "/containers/\(spec.podName)", query: ["force": "true"])
+            return
+        }
+        lock.withLock { startFailures[spec.instanceName] = nil }
+    }
+
+    /// Pulls the image if the engine lacks it; records a failure (shown as Failed) if it cannot.
+    func ensureImage(_ spec: WorkloadSpec) async throws -> Bool {
+        if try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
+        let (repository, tag) = ImageReference.split(spec.image)
+        let pull = try await engine.call("POST", "/images/create", query: ["fromImage": repository, "tag": tag], timeout: .seconds(600))
+        if pull.status == 200, try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
+        lock.withLock { startFailures[spec.instanceName] = "ImagePullFailed: \(spec.image): \(pull.message)" }
+        return false
+    }
+
+    /// The `POST /containers/create` body; pure, so both GPU forms are unit-tested.
+    public func createBody(_ spec: WorkloadSpec) -> [String: Any] {
+        var labels = [
+            "lattice.managed": "true", "lattice.cluster": cluster, "lattice.instance": spec.instanceName,
+            "lattice.pod": spec.podName, "lattice.namespace": spec.namespace, "lattice.uid": spec.uid,
+            "lattice.gpus": Self.gpuLabel(spec.gpuIndices), "lattice.volume": spec.volumeName,
+        ]
+        labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
+        var host: [String: Any] = [
+            "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
+            "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
+            "Memory": Int64(spec.memoryGiB) * 1_073_741_824,
+            "PortBindings": [
+                "22/tcp": [["HostPort": String(spec.sshPort)]],
+                "8888/tcp": [["HostPort": String(spec.sshPort + Self.jupyterPortOffset)]],
+                "6006/tcp": [["HostPort": String(spec.sshPort + Self.tensorboardPortOffset)]],
+            ],
+        ]
+        switch gpuRequests {
+        case .docker where !spec.gpuIndices.isEmpty:
+            host["DeviceRequests"] = [["Driver": "nvidia", "DeviceIDs": spec.gpuIndices.map(String.init), "Capabilities": [["gpu"]]]]
+        case .cdi where !spec.gpuIndices.isEmpty:
+            host["Devices"] = spec.gpuIndices.map { ["PathOnHost": "nvidia.com/gpu=\($0)", "PathInContainer": "", "CgroupPermissions": ""] }
+        default:
+            break
+        }
+        return [
+            "Image": spec.image,
+            "Hostname": spec.instanceName,
+            "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "Labels": labels,
+            "ExposedPorts": ["22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String]()],
+            "HostConfig": host,
+        ]
+    }
+
+    static func gpuLabel(_ indices: [Int]) -> String { indices.map(String.init).joined(separator: ",") }
+
+    /// Containers labelled for an instance: name → id.
+    func containers(of instance: String) async throws -> [(String, String)] {
+        let filters = #"{"label":["lattice.instance=\#(instance)","lattice.cluster=\#(cluster)"]}"#
+        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
+        try response.expect(200, "list containers")
+        return try response.json([ContainerSummary].self).map { (($0.Names.first ?? $0.Id).trimmingCharacters(in: CharacterSet(charactersIn: "/")), $0.Id) }
+    }
+
+    public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
+        for (name, _) in try await containers(of: instanceName) {
+            let response = try await engine.call("POST", "/containers/\(name)/stop", query: ["t": String(gracePeriodSeconds)],
+                                                 timeout: .seconds(Int64(gracePeriodSeconds) + 30))
+            guard [204, 304, 404].contains(response.status) else { throw response.failure("stop \(name)") }
+        }
+    }
+
+    public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
+        guard let (name, _) = try await containers(of: instanceName).first else { throw DriverError("no container of \(instanceName) to commit") }
+        let (repository, tag) = ImageReference.split(imageReference)
+        // Podman's compatible API wants a (possibly empty) container config as the body.
+        let response = try await engine.call("POST", "/commit", query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
+                                             body: Data("{}".utf8), timeout: .seconds(1800))
+        guard [200, 201].contains(response.status) else { throw response.failure("commit \(name)") }
+        let image = try await engine.call("GET", "/images/\(imageReference)/json")
+        return (try? image.json(ImageInspect.self).Size) ?? 0
+    }
+
+    public func discard(instanceName: String) async throws {
+        lock.withLock { startFailures[instanceName] = nil }
+        for (name, _) in try await containers(of: instanceName) {
+            let response = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
+            guard [200, 204, 404].contains(response.status) else { throw response.failure("remove \(name)") }
+        }
+    }
+
+    public func destroy(instanceName: String, volumeName: String) async throws {
+        try await discard(instanceName: instanceName)
+        let response = try await engine.call("DELETE", "/volumes/\(volumeName)", query: ["force": "true"])
+        guard [200, 204, 404].contains(response.status) else { throw response.failure("remove volume \(volumeName)") }
+    }
+}
+
+// MARK: Engine API shapes (only the fields Lattice reads)
+
+struct ContainerSummary: Decodable {
+    struct Network: Decodable { var IPAddress: String? }
+    struct Settings: Decodable { var Networks: [String: Network]? }
+    var Id: String
+    var Names: [String]
+    var State: String
+    var Status: String
+    var Labels: [String: String]
+    var NetworkSettings: Settings?
+}
+
+struct ContainerInspect: Decodable {
+    struct State: Decodable { var Running: Bool }
+    struct Config: Decodable { var Labels: [String: String] }
+    var State: State
+    var Config: Config
+}
+
+struct ImageInspect: Decodable {
+    var Size: Int64
+}
