@@ -37,13 +37,14 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     // MARK: ComputeDriver
 
     public func nodes() async throws -> [ClusterNode] {
-        let healthy = (try? await engine.call("GET", "/_ping", timeout: .seconds(5))).map { $0.status == 200 } ?? false
+        let healthy = (try? await engine.call("GET", "/_ping", timeout: .seconds(3))).map { $0.status == 200 } ?? false
         return [ClusterNode(node: node, cluster: cluster, healthy: healthy)]
     }
 
     public func observeAll() async throws -> [String: WorkloadObservation] {
         let filters = #"{"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
-        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
+        // A short deadline: a slow engine delays a reconcile pass, never the API.
+        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters], timeout: .seconds(10))
         try response.expect(200, "list containers")
         var result: [String: WorkloadObservation] = [:]
         for container in try response.json([ContainerSummary].self) {

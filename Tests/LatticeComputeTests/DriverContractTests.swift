@@ -1,5 +1,6 @@
 import Foundation
 import LatticeCompute
+import LatticeComputeEngine
 import LatticeDomain
 import LatticeTestSupport
 import Testing
@@ -10,6 +11,8 @@ struct DriverHarness: Sendable {
     let driver: any ComputeDriver
     let nodeNames: [String]
     let letTimePass: @Sendable (Double) async -> Void
+    /// The image workloads run (the engine needs one it has).
+    var image = "img"
 }
 
 struct DriverFactory: CustomStringConvertible, Sendable {
@@ -24,12 +27,39 @@ struct DriverFactory: CustomStringConvertible, Sendable {
             let driver = SimulatedFleetDriver(cluster: "host-cluster", nodes: nodes, clock: clock)
             return DriverHarness(driver: driver, nodeNames: nodes.map(\.name)) { clock.advance(by: $0) }
         },
-    ]
+    ] + engine
+
+    /// The engine driver against a real Docker or Podman, when the test run has one
+    /// (`LATTICE_TEST_ENGINE_SOCKET`, `LATTICE_TEST_IMAGE`; CI starts Podman for this).
+    static var engine: [DriverFactory] {
+        let env = ProcessInfo.processInfo.environment
+        guard let socket = env["LATTICE_TEST_ENGINE_SOCKET"], let image = env["LATTICE_TEST_IMAGE"] else { return [] }
+        return [DriverFactory(description: "engine") {
+            let node = Node(name: "this-host", gpuModel: "T4", gpuCount: 2, cpuCores: 2, memoryGiB: 2)
+            let driver = EngineDriver(cluster: "contract-\(UUID().uuidString.prefix(8).lowercased())", node: node, socketPath: socket, gpuRequests: .none)
+            return DriverHarness(driver: driver, nodeNames: [node.name], letTimePass: { try? await Task.sleep(for: .milliseconds(Int($0 * 1000))) }, image: image)
+        }]
+    }
 }
 
 func spec(_ name: String, node: String) -> WorkloadSpec {
     var instance = sampleInstance(name: name, status: .creating)
     instance.placement = GPUPlacement(node: node, gpuIndices: [0])
+    return WorkloadSpec(instance: instance)
+}
+
+/// A workload with its own name, ports and volume, so runs on a shared engine never collide.
+func uniqueSpec(_ name: String, node: String, image: String) -> WorkloadSpec {
+    var instance = sampleInstance(name: name, status: .creating)
+    instance.placement = GPUPlacement(node: node, gpuIndices: [0])
+    instance.image = image
+    instance.resources.cpuCores = 1
+    instance.resources.memoryGiB = 1
+    // Unique ports and volume per workload, so runs on a shared engine do not collide.
+    instance.access.sshPort = Int.random(in: 20000...29999)
+    instance.volume.name = "volume-" + String(UUID().uuidString.prefix(8)).lowercased()
+    instance.name = name + "-" + String(UUID().uuidString.prefix(4)).lowercased()
+    instance.pod = PodInfo(name: instance.name + "-pod", node: node, ip: "")
     return WorkloadSpec(instance: instance)
 }
 
@@ -57,10 +87,10 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
     func startsStopsAndStartsAgainIdempotently(_ factory: DriverFactory) async throws {
         let harness = try factory.make()
         let driver = harness.driver
-        let workload = spec("instance-0000c001", node: harness.nodeNames[0])
+        let workload = uniqueSpec("instance-0000c001", node: harness.nodeNames[0], image: harness.image)
         try await driver.start(workload)
         try await driver.start(workload)
-        #expect(try await driver.observeAll().count == 1)
+        #expect(try await driver.observeAll().keys.filter { $0 == workload.instanceName }.count == 1)
         let running = try await waitFor(.running, workload.instanceName, in: harness)
         #expect(running.node == harness.nodeNames[0])
         #expect(!running.ip.isEmpty)
@@ -82,7 +112,7 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
     func commitsDiscardsAndDestroys(_ factory: DriverFactory) async throws {
         let harness = try factory.make()
         let driver = harness.driver
-        let workload = spec("instance-0000c002", node: harness.nodeNames[0])
+        let workload = uniqueSpec("instance-0000c002", node: harness.nodeNames[0], image: harness.image)
         try await driver.start(workload)
         _ = try await waitFor(.running, workload.instanceName, in: harness)
         try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 0)
@@ -93,7 +123,7 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
         try await driver.discard(instanceName: workload.instanceName)
         try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
         try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
-        #expect(try await driver.observeAll().isEmpty)
+        #expect(try await driver.observeAll()[workload.instanceName] == nil)
     }
 
     @Test(arguments: DriverFactory.all)

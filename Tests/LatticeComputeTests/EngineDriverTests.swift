@@ -1,0 +1,59 @@
+import Foundation
+import LatticeCompute
+import LatticeComputeEngine
+import LatticeDomain
+import LatticeTestSupport
+import Testing
+
+@Suite struct EngineRequestTests {
+    let node = Node(name: "ws", gpuModel: "4090", gpuCount: 2, cpuCores: 32, memoryGiB: 128)
+
+    func body(_ requests: EngineDriver.GPURequests) -> [String: Any] {
+        var instance = sampleInstance(status: .creating)
+        instance.placement = GPUPlacement(node: "ws", gpuIndices: [0, 1])
+        let driver = EngineDriver(cluster: "local", node: node, socketPath: "/nonexistent.sock", gpuRequests: requests)
+        return driver.createBody(WorkloadSpec(instance: instance))
+    }
+
+    @Test func dockerAsksForDevicesByID() throws {
+        let host = body(.docker)["HostConfig"] as! [String: Any]
+        let requests = host["DeviceRequests"] as! [[String: Any]]
+        #expect(requests.count == 1)
+        #expect(requests[0]["Driver"] as? String == "nvidia")
+        #expect(requests[0]["DeviceIDs"] as? [String] == ["0", "1"])
+        #expect(requests[0]["Capabilities"] as? [[String]] == [["gpu"]])
+        #expect(host["Devices"] == nil)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: requests, options: .sortedKeys), as: UTF8.self)
+        #expect(json == #"[{"Capabilities":[["gpu"]],"DeviceIDs":["0","1"],"Driver":"nvidia"}]"#)
+    }
+
+    @Test func podmanAsksForCDIDevices() throws {
+        let host = body(.cdi)["HostConfig"] as! [String: Any]
+        let devices = host["Devices"] as! [[String: String]]
+        #expect(devices.map { $0["PathOnHost"] } == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"])
+        #expect(host["DeviceRequests"] == nil)
+    }
+
+    @Test func containerCarriesLabelsEnvVolumeLimitsAndPorts() {
+        let created = body(.none)
+        let host = created["HostConfig"] as! [String: Any]
+        #expect(host["DeviceRequests"] == nil && host["Devices"] == nil)
+        #expect((host["NanoCpus"] as? NSNumber)?.int64Value == 16_000_000_000)
+        #expect((host["Memory"] as? NSNumber)?.int64Value == 103_079_215_104)
+        let mounts = host["Mounts"] as! [[String: String]]
+        #expect(mounts == [["Type": "volume", "Source": "volume-920020f7", "Target": "/root/data"]])
+        let ports = host["PortBindings"] as! [String: [[String: String]]]
+        #expect(ports["22/tcp"]?.first?["HostPort"] == "30099")
+        #expect(ports["8888/tcp"]?.first?["HostPort"] == "40099")
+        #expect(ports["6006/tcp"]?.first?["HostPort"] == "50099")
+        let labels = created["Labels"] as! [String: String]
+        #expect(labels["lattice.managed"] == "true" && labels["lattice.instance"] == "instance-0000abcd" && labels["lattice.gpus"] == "0,1")
+        let env = created["Env"] as! [String]
+        #expect(env.contains("LATTICE_ROOT_PASSWORD=p") && env.contains("JUPYTER_TOKEN=t"))
+    }
+
+    @Test func anEngineThatIsDownMakesItsNodeUnhealthy() async throws {
+        let driver = EngineDriver(cluster: "local", node: node, socketPath: "/nonexistent/lattice.sock")
+        #expect(try await driver.nodes().first?.healthy == false)
+    }
+}
