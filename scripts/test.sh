@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -14,6 +15,36 @@ if ! python3 -c "import pytest, requests" >/dev/null 2>&1; then
     echo "==> installing pytest and requests"
     python3 -m pip install -q pytest requests
 fi
+
+# A real container engine for the engine driver's tests: Podman's Docker-compatible API
+# on a unix socket, and a test image imported from a busybox-static root filesystem.
+setup_engine() {
+    if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ]; then
+        echo "==> installing podman, runc and busybox-static"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc busybox-static >/dev/null
+    fi
+    export CONTAINERS_CONF="$PWD/.ci/containers.conf"
+    ENGINE_DIR="$(mktemp -d)"
+    export LATTICE_TEST_ENGINE_SOCKET="$ENGINE_DIR/podman.sock"
+    podman system service --time=0 "unix://$LATTICE_TEST_ENGINE_SOCKET" >"$ENGINE_DIR/service.log" 2>&1 &
+    ENGINE_PID=$!
+    trap 'kill $ENGINE_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+        curl -sf --unix-socket "$LATTICE_TEST_ENGINE_SOCKET" http://localhost/_ping >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    curl -sf --unix-socket "$LATTICE_TEST_ENGINE_SOCKET" http://localhost/_ping >/dev/null || {
+        echo "podman system service did not start:"; cat "$ENGINE_DIR/service.log"; exit 1; }
+    mkdir -p "$ENGINE_DIR/rootfs/bin" "$ENGINE_DIR/rootfs/root/data" "$ENGINE_DIR/rootfs/tmp"
+    cp /bin/busybox "$ENGINE_DIR/rootfs/bin/busybox"
+    for applet in sh sleep cat ls echo mkdir touch env rm; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done
+    tar -C "$ENGINE_DIR/rootfs" -cf "$ENGINE_DIR/rootfs.tar" .
+    export LATTICE_TEST_IMAGE="localhost/lattice-test:busybox"
+    podman import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \
+        "$ENGINE_DIR/rootfs.tar" "$LATTICE_TEST_IMAGE" >/dev/null
+    echo "==> podman $(podman --version | awk '{print $3}') serving on $LATTICE_TEST_ENGINE_SOCKET"
+}
+if [ "${LATTICE_SKIP_ENGINE:-}" != "1" ]; then setup_engine; fi
 
 echo "==> swift build"
 swift build --build-tests
