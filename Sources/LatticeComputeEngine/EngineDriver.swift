@@ -27,8 +27,13 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// Why the last start of an instance failed before a container existed (image missing).
     private var startFailures: [String: String] = [:]
 
-    public init(cluster: String, node: Node, socketPath: String, gpuRequests: GPURequests = .docker, client: HTTPClient = .shared) {
+    /// - Parameter discoverGPUs: count the host's GPUs with `nvidia-smi` where it exists,
+    ///   instead of trusting the catalog's `gpuCount`.
+    public init(cluster: String, node: Node, socketPath: String, gpuRequests: GPURequests = .docker, client: HTTPClient = .shared,
+                discoverGPUs: Bool = false) {
         self.cluster = cluster
+        var node = node
+        if discoverGPUs, let count = GPUDiscovery.nvidiaGPUCount() { node.gpuCount = count }
         self.node = node
         self.engine = EngineAPI(socketPath: socketPath, client: client)
         self.gpuRequests = gpuRequests

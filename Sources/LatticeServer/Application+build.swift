@@ -30,7 +30,8 @@ public enum LatticeServer {
                 drivers[cluster.name] = SimulatedFleetDriver(cluster: cluster.name, nodes: cluster.nodes, timing: timing, clock: clock, stateFile: stateFile)
             case .engine:
                 drivers[cluster.name] = EngineDriver(cluster: cluster.name, node: cluster.nodes[0], socketPath: cluster.socket ?? "",
-                                                     gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker)
+                                                     gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
+                                                     discoverGPUs: cluster.gpuRequests != "none")
             case .kubernetes:
                 throw LatticeError(.badRequest, code: "InvalidCatalog",
                                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'")

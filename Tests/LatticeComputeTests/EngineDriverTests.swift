@@ -52,6 +52,12 @@ import Testing
         #expect(env.contains("LATTICE_ROOT_PASSWORD=p") && env.contains("JUPYTER_TOKEN=t"))
     }
 
+    @Test func countsGPUsFromNvidiaSmiOutput() {
+        #expect(GPUDiscovery.parseIndexList("0\n1\n2\n3\n") == 4)
+        #expect(GPUDiscovery.parseIndexList("") == nil)
+        #expect(GPUDiscovery.parseIndexList("No devices were found\n") == nil)
+    }
+
     @Test func anEngineThatIsDownMakesItsNodeUnhealthy() async throws {
         let driver = EngineDriver(cluster: "local", node: node, socketPath: "/nonexistent/lattice.sock")
         #expect(try await driver.nodes().first?.healthy == false)
