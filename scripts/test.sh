@@ -11,9 +11,14 @@ if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c "import pytest, requests" >/dev/null 2>&1; then
-    echo "==> installing pytest and requests"
-    python3 -m pip install -q pytest requests
+# Headless Chromium and its driver for the web console's browser tests.
+if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
+    echo "==> installing chromium and chromium-driver"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+if ! python3 -c "import pytest, requests, selenium" >/dev/null 2>&1; then
+    echo "==> installing pytest, requests and selenium"
+    python3 -m pip install -q pytest requests selenium
 fi
 
 # A real container engine for the engine driver's tests: Podman's Docker-compatible API

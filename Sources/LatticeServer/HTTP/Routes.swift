@@ -38,6 +38,7 @@ struct Routes {
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
+        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions(), tokenCache: tokenCache).register(on: router)
     }
 
     func registerCatalog(_ v1: RouterGroup<LatticeRequestContext>) {

@@ -1,0 +1,187 @@
+"""The web console in a real browser (headless Chromium through chromedriver), plus its
+CSRF, cookie and tenancy rules. Screenshots of every page, at desktop and phone width,
+are saved under tests/artifacts/screenshots/."""
+import pathlib
+import re
+import shutil
+import time
+
+import pytest
+import requests
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+SHOTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"):
+        options.add_argument(arg)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:
+        options.binary_location = chromium
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(2)
+    yield driver
+    driver.quit()
+
+
+def shoot(browser, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, width, height in (("desktop", 1280, 900), ("phone", 390, 844)):
+        browser.set_window_size(width, height)
+        time.sleep(0.2)
+        browser.save_screenshot(str(SHOTS / f"{name}-{label}.png"))
+    browser.set_window_size(1280, 900)
+
+
+def sign_in(browser, server, user):
+    browser.get(server.url + "/console/login")
+    browser.find_element(By.ID, "namespace").send_keys(user.namespace)
+    browser.find_element(By.ID, "token").send_keys(user.token)
+    browser.find_element(By.ID, "sign-in").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/console/instances"))
+
+
+def wait_status(browser, name, status, timeout=30):
+    WebDriverWait(browser, timeout).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, f'[data-status-for="{name}"]').text == status)
+
+
+def accept_confirm(browser):
+    WebDriverWait(browser, 5).until(lambda b: _alert(b))
+    browser.switch_to.alert.accept()
+
+
+def _alert(b):
+    try:
+        b.switch_to.alert
+        return True
+    except NoAlertPresentException:
+        return False
+
+
+def test_tokens_and_instances_in_the_browser(make_server, browser):
+    server = make_server(args=("--simulated-delay-scale", "0.3"))
+    user = server.new_user(balance="500")
+    browser.get(server.url + "/console/login")
+    shoot(browser, "login")
+    sign_in(browser, server, user)
+
+    # API Credentials: add a token (validity defaults to 3650 days), copy it, use it
+    browser.find_element(By.LINK_TEXT, "API Credentials").click()
+    assert browser.find_element(By.ID, "validity").get_attribute("value") == "3650"
+    browser.find_element(By.ID, "token-name").send_keys("browser-token")
+    browser.find_element(By.ID, "add-token").click()
+    secret = browser.find_element(By.ID, "new-token").get_attribute("value")
+    assert secret.startswith("lat_")
+    browser.find_element(By.ID, "copy-token").click()
+    WebDriverWait(browser, 5).until(lambda b: b.find_element(By.ID, "copy-result").text == "Copied.")
+    shoot(browser, "tokens")
+    api = server.url + "/mdc/api/v1/regions"
+    assert requests.get(api, headers={"Authorization": f"bearer {secret}"}).status_code == 200
+
+    # regenerate it: the old secret fails at once, the new one works
+    row = browser.find_element(By.XPATH, "//tr[td[text()='browser-token']]")
+    row.find_element(By.XPATH, ".//button[text()='Regenerate']").click()
+    accept_confirm(browser)
+    fresh = browser.find_element(By.ID, "new-token").get_attribute("value")
+    assert fresh.startswith("lat_") and fresh != secret
+    assert requests.get(api, headers={"Authorization": f"bearer {secret}"}).status_code == 401
+    assert requests.get(api, headers={"Authorization": f"bearer {fresh}"}).status_code == 200
+    row = browser.find_element(By.XPATH, "//tr[td[text()='browser-token']]")
+    row.find_element(By.XPATH, ".//button[text()='Delete']").click()
+    accept_confirm(browser)
+    assert "Token deleted." in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert requests.get(api, headers={"Authorization": f"bearer {fresh}"}).status_code == 401
+
+    # instances: create one from the form and watch it reach Running without a reload
+    browser.find_element(By.LINK_TEXT, "Instances").click()
+    Select(browser.find_element(By.ID, "region")).select_by_visible_text("北京一区")
+    Select(browser.find_element(By.ID, "sku")).select_by_value("66")
+    assert browser.find_element(By.ID, "price").text == "2.50/h"
+    browser.find_element(By.ID, "displayName").send_keys("from-the-browser")
+    browser.find_element(By.ID, "create").click()
+    flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
+    name = re.search(r"instance-[0-9a-f]{8}", flash).group(0)
+    browser.execute_script("window.__noReload = 42")
+    wait_status(browser, name, "Running")
+    assert browser.execute_script("return window.__noReload") == 42, "the page reloaded"
+    shoot(browser, "instances")
+
+    # power off, on, delete
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]')
+    row.find_element(By.CSS_SELECTOR, 'button[data-action="power_off"]').click()
+    wait_status(browser, name, "Stopped")
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, ".//button[text()='Power on']").click()
+    wait_status(browser, name, "Running")
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, ".//button[text()='Delete']").click()
+    accept_confirm(browser)
+    wait_status(browser, name, "Deleted")
+    assert user.instance(name).status_code == 404
+
+    browser.find_element(By.LINK_TEXT, "GPU catalog").click()
+    assert browser.find_element(By.XPATH, "//td[text()='66']")
+    shoot(browser, "catalog")
+
+    browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
+    assert browser.current_url.endswith("/console/login")
+    browser.get(server.url + "/console/instances")
+    assert browser.current_url.endswith("/console/login")
+
+
+def test_output_is_escaped(make_server, browser):
+    server = make_server()
+    user = server.new_user(balance="100")
+    assert user.create(display_name="<script>alert(1)</script>").status_code == 200
+    sign_in(browser, server, user)
+    assert "<script>alert(1)</script>" in browser.find_element(By.TAG_NAME, "tbody").text
+    assert not _alert(browser)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in requests.get(
+        server.url + "/console/instances", cookies=browser_cookies(browser)).text
+
+
+def browser_cookies(browser):
+    return {c["name"]: c["value"] for c in browser.get_cookies()}
+
+
+def test_csrf_cookies_and_tenancy(make_server, browser):
+    server = make_server()
+    alice = server.new_user(balance="100")
+    bob = server.new_user(balance="100")
+    name = alice.create().json()["name"]
+    alice.wait_status(name, "Running")
+
+    sign_in(browser, server, bob)
+    cookies = browser_cookies(browser)
+    assert set(cookies) >= {"lattice_session", "lattice_csrf"}
+    for cookie in browser.get_cookies():
+        assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    # a form posted without the CSRF token is rejected
+    r = requests.post(server.url + "/console/tokens", data={"name": "sneaky"}, cookies=cookies, allow_redirects=False)
+    assert r.status_code == 403
+    r = requests.post(server.url + "/console/tokens", data={"name": "sneaky", "csrf": "0" * 64}, cookies=cookies, allow_redirects=False)
+    assert r.status_code == 403
+    assert "sneaky" not in [t["name"] for t in bob.get("/tokens").json()["nodes"]]
+    # with it, bob still cannot act on alice's instance
+    r = requests.post(f"{server.url}/console/instances/host-cluster/{name}/power_off",
+                      data={"csrf": cookies["lattice_csrf"]}, cookies=cookies, allow_redirects=False)
+    assert r.status_code == 303 and "NotFound" in requests.utils.unquote(r.headers["Location"])
+    assert alice.instance(name).json()["status"] == "Running"
+    assert name not in browser.page_source
+    # Secure cookies behind a TLS proxy
+    r = requests.get(server.url + "/console/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in r.headers["Set-Cookie"]
+    # a wrong token does not sign in
+    browser.get(server.url + "/console/login")
+    browser.find_element(By.ID, "namespace").send_keys(alice.namespace)
+    browser.find_element(By.ID, "token").send_keys(bob.token)
+    browser.find_element(By.ID, "sign-in").click()
+    assert "Sign-in failed" in browser.find_element(By.CSS_SELECTOR, ".error").text
