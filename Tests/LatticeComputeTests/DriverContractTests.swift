@@ -106,6 +106,8 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
         try await driver.start(moved)
         let again = try await waitFor(.running, workload.instanceName, in: harness)
         #expect(again.node == moved.node)
+        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+        #expect(try await driver.observeAll()[workload.instanceName] == nil)
     }
 
     @Test(arguments: DriverFactory.all)

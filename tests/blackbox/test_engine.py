@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -13,6 +14,9 @@ from conftest import write_catalog
 
 SOCKET = os.environ.get("LATTICE_TEST_ENGINE_SOCKET")
 IMAGE = os.environ.get("LATTICE_TEST_IMAGE")
+# A cluster name of its own, so test runs sharing one engine never take each other's
+# containers for orphans.
+CLUSTER = "local-" + uuid.uuid4().hex[:6]
 pytestmark = pytest.mark.skipif(not (SOCKET and IMAGE and shutil.which("podman")), reason="no container engine configured")
 
 CATALOG = """
@@ -21,14 +25,14 @@ regions:
     name: workstation
     harborAddr: images.test.local
     clusters:
-      - name: local
+      - name: {cluster}
         driver: engine
         socket: {socket}
         gpuRequests: none
         nodes:
           - {{name: this-host, gpuModel: T4, gpuCount: 2, cpuCores: 2, memoryGiB: 4}}
 gpuSkus:
-  - {{id: "t4", name: T4, regionID: r-local, clusterName: local, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
+  - {{id: "t4", name: T4, regionID: r-local, clusterName: {cluster}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
 diskSkus:
   - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1}}
 images:
@@ -50,14 +54,14 @@ def container_of(name):
 
 
 def test_instances_are_real_containers(make_server, tmp_path):
-    server = make_server(args=("--catalog", write_catalog(tmp_path, CATALOG.format(socket=SOCKET, image=IMAGE)),
+    server = make_server(args=("--catalog", write_catalog(tmp_path, CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER)),
                                "--ssh-ports", "31000-31999"))
     user = server.new_user(balance="100")
     body = user.create_body(sku="t4", size=1, image=IMAGE)
-    r = user.post("/clusters/local/instances", body)
+    r = user.post(f"/clusters/{CLUSTER}/instances", body)
     assert r.status_code == 200, r.text
     name = r.json()["name"]
-    running = user.wait_status(name, "Running", cluster="local", timeout=120)
+    running = user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     servers = running["servers"]
     ssh_port = int(servers["SSH"]["sshAddr"].split()[1][2:])
     assert servers["Jupyterlab"].startswith(f"http://localhost:{ssh_port + 10000}/?token=")
@@ -77,53 +81,53 @@ def test_instances_are_real_containers(make_server, tmp_path):
 
     # 3: data on the volume survives power_off / power_on
     podman("exec", container, "sh", "-c", "echo kept > /root/data/keep.txt && echo layer > /marker.txt")
-    r = user.post(f"/clusters/local/instances/{name}/power_off",
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off",
                   {"gracePeriodSeconds": 2, "needSnapshot": True, "imageName": "snap", "tag": "v1"})
     assert r.status_code == 200, r.text
-    stopped = user.wait_status(name, "Stopped", cluster="local", timeout=120)
+    stopped = user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=120)
     assert stopped["statusReason"] == ""
     assert user.remain("t4") == 2, "GPUs released while Stopped"
     assert podman("volume", "exists", volume, check=False).returncode == 0
     snapshot = f"images.test.local/{user.namespace}/snap:v1"
     images = {i["name"]: i for i in user.get("/images").json()["nodes"]}
     assert images[snapshot]["status"] == "Ready" and images[snapshot]["sizeBytes"] > 0
-    assert user.post(f"/clusters/local/instances/{name}/power_on").status_code == 200
-    user.wait_status(name, "Running", cluster="local", timeout=120)
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
+    user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     assert podman("exec", container_of(name), "cat", "/root/data/keep.txt").stdout.strip() == "kept"
 
     # 4: a new instance from the snapshot sees the file written outside the volume
     body = user.create_body(sku="t4", size=1, image=snapshot)
-    r = user.post("/clusters/local/instances", body)
+    r = user.post(f"/clusters/{CLUSTER}/instances", body)
     assert r.status_code == 200, r.text
     clone = r.json()["name"]
-    user.wait_status(clone, "Running", cluster="local", timeout=120)
+    user.wait_status(clone, "Running", cluster=CLUSTER, timeout=120)
     assert podman("exec", container_of(clone), "cat", "/marker.txt").stdout.strip() == "layer"
 
     # 5: delete leaves no container and no volume
     for victim in (name, clone):
-        assert user.delete(f"/clusters/local/instances?name={victim}").status_code == 200
+        assert user.delete(f"/clusters/{CLUSTER}/instances?name={victim}").status_code == 200
     for victim in (name, clone):
-        user.wait_status(victim, None, cluster="local", timeout=120)
+        user.wait_status(victim, None, cluster=CLUSTER, timeout=120)
         assert podman("ps", "-a", "-q", "--filter", f"label=lattice.instance={victim}").stdout.strip() == ""
     assert podman("volume", "exists", volume, check=False).returncode != 0
 
 
 def test_missing_image_fails_with_the_engines_message(make_server, tmp_path):
-    catalog = CATALOG.format(socket=SOCKET, image=IMAGE) + "allowedImagePatterns:\n  - localhost/nowhere/*\n"
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER) + "allowedImagePatterns:\n  - localhost/nowhere/*\n"
     server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", "32000-32099"))
     user = server.new_user(balance="100")
-    r = user.post("/clusters/local/instances", user.create_body(sku="t4", size=1, image="localhost/nowhere/missing:1"))
+    r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image="localhost/nowhere/missing:1"))
     assert r.status_code == 200, r.text
-    failed = user.wait_status(r.json()["name"], "Failed", cluster="local", timeout=120)
+    failed = user.wait_status(r.json()["name"], "Failed", cluster=CLUSTER, timeout=120)
     assert failed["statusReason"].startswith("ImagePullFailed: localhost/nowhere/missing:1")
     assert user.remain("t4") == 2
 
 
 def test_orphans_are_removed_and_labelled_containers_adopted(make_server, tmp_path):
-    server = make_server(args=("--catalog", write_catalog(tmp_path, CATALOG.format(socket=SOCKET, image=IMAGE)),
+    server = make_server(args=("--catalog", write_catalog(tmp_path, CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER)),
                                "--ssh-ports", "32100-32199"))
     orphan = "lattice-orphan-" + str(int(time.time()))
-    podman("run", "-d", "--name", orphan, "--label", "lattice.managed=true", "--label", "lattice.cluster=local",
+    podman("run", "-d", "--name", orphan, "--label", "lattice.managed=true", "--label", f"lattice.cluster={CLUSTER}",
            "--label", "lattice.instance=instance-deadbeef", IMAGE)
     deadline = time.time() + 60
     while time.time() < deadline and podman("container", "exists", orphan, check=False).returncode == 0:
@@ -131,13 +135,13 @@ def test_orphans_are_removed_and_labelled_containers_adopted(make_server, tmp_pa
     assert podman("container", "exists", orphan, check=False).returncode != 0, "the orphan was not removed"
     # an instance survives a restart of the server: its container is adopted, not recreated
     user = server.new_user(balance="100")
-    name = user.post("/clusters/local/instances", user.create_body(sku="t4", size=1, image=IMAGE)).json()["name"]
-    user.wait_status(name, "Running", cluster="local", timeout=120)
+    name = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=IMAGE)).json()["name"]
+    user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     before = json.loads(podman("inspect", container_of(name)).stdout)[0]["Id"]
     server.restart()
     user.url = server.url
     time.sleep(2)
-    assert user.instance(name, cluster="local").json()["status"] == "Running"
+    assert user.instance(name, cluster=CLUSTER).json()["status"] == "Running"
     assert json.loads(podman("inspect", container_of(name)).stdout)[0]["Id"] == before
-    user.delete(f"/clusters/local/instances?name={name}")
-    user.wait_status(name, None, cluster="local", timeout=120)
+    user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+    user.wait_status(name, None, cluster=CLUSTER, timeout=120)
