@@ -24,22 +24,33 @@ fi
 # A real container engine for the engine driver's tests: Podman's Docker-compatible API
 # on a unix socket, and a test image imported from a busybox-static root filesystem.
 setup_engine() {
-    if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ]; then
-        echo "==> installing podman, runc and busybox-static"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc busybox-static >/dev/null
+    if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ] \
+        || ! command -v docker-registry >/dev/null 2>&1; then
+        echo "==> installing podman, runc, busybox-static and docker-registry"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc busybox-static docker-registry >/dev/null
     fi
     export CONTAINERS_CONF="$PWD/.ci/containers.conf"
     ENGINE_DIR="$(mktemp -d)"
+    # A local registry (plain HTTP on loopback, marked insecure for Podman) for snapshot pushes.
+    export LATTICE_TEST_REGISTRY="127.0.0.1:5055"
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: %s\n' \
+        "$ENGINE_DIR" "$LATTICE_TEST_REGISTRY" >"$ENGINE_DIR/registry.yml"
+    printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$LATTICE_TEST_REGISTRY" >"$ENGINE_DIR/registries.conf"
+    export CONTAINERS_REGISTRIES_CONF="$ENGINE_DIR/registries.conf"
+    docker-registry serve "$ENGINE_DIR/registry.yml" >"$ENGINE_DIR/registry.log" 2>&1 &
+    REGISTRY_PID=$!
     export LATTICE_TEST_ENGINE_SOCKET="$ENGINE_DIR/podman.sock"
     podman system service --time=0 "unix://$LATTICE_TEST_ENGINE_SOCKET" >"$ENGINE_DIR/service.log" 2>&1 &
     ENGINE_PID=$!
-    trap 'kill $ENGINE_PID 2>/dev/null || true' EXIT
+    trap 'kill $ENGINE_PID $REGISTRY_PID 2>/dev/null || true' EXIT
     for _ in $(seq 1 100); do
         curl -sf --unix-socket "$LATTICE_TEST_ENGINE_SOCKET" http://localhost/_ping >/dev/null 2>&1 && break
         sleep 0.2
     done
     curl -sf --unix-socket "$LATTICE_TEST_ENGINE_SOCKET" http://localhost/_ping >/dev/null || {
         echo "podman system service did not start:"; cat "$ENGINE_DIR/service.log"; exit 1; }
+    curl -sf "http://$LATTICE_TEST_REGISTRY/v2/" >/dev/null || {
+        echo "docker-registry did not start:"; cat "$ENGINE_DIR/registry.log"; exit 1; }
     mkdir -p "$ENGINE_DIR/rootfs/bin" "$ENGINE_DIR/rootfs/root/data" "$ENGINE_DIR/rootfs/tmp"
     cp /bin/busybox "$ENGINE_DIR/rootfs/bin/busybox"
     for applet in sh sleep cat ls echo mkdir touch env rm; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done

@@ -30,7 +30,8 @@ struct EngineAPI: Sendable {
         func failure(_ what: String) -> DriverError { DriverError("\(what): engine answered \(status): \(message)") }
     }
 
-    func call(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, timeout: TimeAmount = .seconds(60)) async throws -> Answer {
+    func call(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, headers: [String: String] = [:],
+              timeout: TimeAmount = .seconds(60)) async throws -> Answer {
         var components = URLComponents()
         components.path = "/\(Self.version)\(path)"
         if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
@@ -38,6 +39,7 @@ struct EngineAPI: Sendable {
         var request = HTTPClientRequest(url: "http+unix://\(encodedSocket)\(components.percentEncodedPath)\(components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")")
         request.method = .init(rawValue: method)
         request.headers.add(name: "Host", value: "localhost")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))

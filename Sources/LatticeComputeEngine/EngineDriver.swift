@@ -15,10 +15,21 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// How GPUs are asked for.
     public enum GPURequests: String, Sendable { case docker, cdi, none }
 
+    /// Where committed snapshots go, if anywhere.
+    public struct Push: Sendable {
+        public var username: String
+        public var password: String
+        public init(username: String = "", password: String = "") {
+            self.username = username
+            self.password = password
+        }
+    }
+
     public let cluster: String
     let node: Node
     let engine: EngineAPI
     let gpuRequests: GPURequests
+    let push: Push?
     /// Host ports for 8888 and 6006 are the SSH port plus these offsets.
     public static let jupyterPortOffset = 10000
     public static let tensorboardPortOffset = 20000
@@ -30,7 +41,8 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// - Parameter discoverGPUs: count the host's GPUs with `nvidia-smi` where it exists,
     ///   instead of trusting the catalog's `gpuCount`.
     public init(cluster: String, node: Node, socketPath: String, gpuRequests: GPURequests = .docker, client: HTTPClient = .shared,
-                discoverGPUs: Bool = false) {
+                discoverGPUs: Bool = false, push: Push? = nil) {
+        self.push = push
         self.cluster = cluster
         var node = node
         if discoverGPUs, let count = GPUDiscovery.nvidiaGPUCount() { node.gpuCount = count }
@@ -186,8 +198,26 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         let response = try await engine.call("POST", "/commit", query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
                                              body: Data("{}".utf8), timeout: .seconds(1800))
         guard [200, 201].contains(response.status) else { throw response.failure("commit \(name)") }
+        if let push { try await self.push(imageReference, push) }
         let image = try await engine.call("GET", "/images/\(imageReference)/json")
         return (try? image.json(ImageInspect.self).Size) ?? 0
+    }
+
+    /// `POST /images/{name}/push`. The engine answers 200 and reports failures inside its
+    /// progress stream, so the stream is read for an `error`.
+    func push(_ reference: String, _ push: Push) async throws {
+        let (repository, tag) = ImageReference.split(reference)
+        let server = String(repository.prefix { $0 != "/" })
+        let auth = try JSONSerialization.data(withJSONObject: ["username": push.username, "password": push.password, "serveraddress": server])
+        let encoded = auth.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let response = try await engine.call("POST", "/images/\(repository)/push", query: ["tag": tag],
+                                             headers: ["X-Registry-Auth": encoded], timeout: .seconds(1800))
+        guard response.status == 200 else { throw response.failure("push \(reference)") }
+        for line in String(decoding: response.body, as: UTF8.self).split(whereSeparator: \.isNewline) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let error = object["error"] as? String {
+                throw DriverError("push \(reference): \(error)")
+            }
+        }
     }
 
     public func discard(instanceName: String) async throws {

@@ -122,6 +122,11 @@ public struct Cluster: Sendable, Codable, Equatable {
     public var socket: String?
     /// Engine clusters: how GPUs are requested: `docker` (DeviceRequests), `cdi` (Podman CDI names) or `none`.
     public var gpuRequests: String?
+    /// Engine clusters: push committed snapshots to the region's `harborAddr`.
+    public var pushSnapshots: Bool?
+    /// Engine clusters: credentials for that registry, if it needs them.
+    public var registryUsername: String?
+    public var registryPassword: String?
 
     public init(name: String, driver: DriverKind = .simulated, nodes: [Node], startDelaySeconds: Double = 2, stopDelaySeconds: Double = 2) {
         self.name = name
@@ -140,6 +145,9 @@ public struct Cluster: Sendable, Codable, Equatable {
         stopDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .stopDelaySeconds) ?? 2
         socket = try c.decodeIfPresent(String.self, forKey: .socket)
         gpuRequests = try c.decodeIfPresent(String.self, forKey: .gpuRequests)
+        pushSnapshots = try c.decodeIfPresent(Bool.self, forKey: .pushSnapshots)
+        registryUsername = try c.decodeIfPresent(String.self, forKey: .registryUsername)
+        registryPassword = try c.decodeIfPresent(String.self, forKey: .registryPassword)
     }
 }
 

@@ -31,7 +31,9 @@ public enum LatticeServer {
             case .engine:
                 drivers[cluster.name] = EngineDriver(cluster: cluster.name, node: cluster.nodes[0], socketPath: cluster.socket ?? "",
                                                      gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
-                                                     discoverGPUs: cluster.gpuRequests != "none")
+                                                     discoverGPUs: cluster.gpuRequests != "none",
+                                                     push: cluster.pushSnapshots == true
+                                                         ? EngineDriver.Push(username: cluster.registryUsername ?? "", password: cluster.registryPassword ?? "") : nil)
             case .kubernetes:
                 throw LatticeError(.badRequest, code: "InvalidCatalog",
                                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'")

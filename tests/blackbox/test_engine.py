@@ -145,3 +145,28 @@ def test_orphans_are_removed_and_labelled_containers_adopted(make_server, tmp_pa
     assert json.loads(podman("inspect", container_of(name)).stdout)[0]["Id"] == before
     user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
     user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+
+
+REGISTRY = os.environ.get("LATTICE_TEST_REGISTRY")
+
+
+@pytest.mark.skipif(not REGISTRY, reason="no test registry (LATTICE_TEST_REGISTRY)")
+def test_snapshots_are_pushed_when_a_registry_is_configured(make_server, tmp_path):
+    import requests
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER).replace("harborAddr: images.test.local", f"harborAddr: {REGISTRY}")
+    catalog = catalog.replace("        gpuRequests: none\n", "        gpuRequests: none\n        pushSnapshots: true\n")
+    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", "32200-32299"))
+    user = server.new_user(balance="100")
+    name = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=IMAGE)).json()["name"]
+    user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
+    tag = "v" + uuid.uuid4().hex[:6]
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off", {"gracePeriodSeconds": 1, "needSnapshot": True, "imageName": "pushed", "tag": tag})
+    assert r.status_code == 200, r.text
+    stopped = user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=120)
+    assert stopped["statusReason"] == ""
+    reference = f"{REGISTRY}/{user.namespace}/pushed:{tag}"
+    assert {i["name"]: i["status"] for i in user.get("/images").json()["nodes"]}[reference] == "Ready"
+    tags = requests.get(f"http://{REGISTRY}/v2/{user.namespace}/pushed/tags/list", timeout=10).json()["tags"]
+    assert tag in tags
+    user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+    user.wait_status(name, None, cluster=CLUSTER, timeout=120)
