@@ -11,7 +11,7 @@ import requests
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -50,9 +50,27 @@ def sign_in(browser, server, user):
     WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/console/instances"))
 
 
+# Forms redirect and the page reloads under us: elements found a moment ago may be gone.
+PATIENT = (NoSuchElementException, StaleElementReferenceException)
+
+
 def wait_status(browser, name, status, timeout=30):
-    WebDriverWait(browser, timeout).until(
+    WebDriverWait(browser, timeout, ignored_exceptions=PATIENT).until(
         lambda b: b.find_element(By.CSS_SELECTOR, f'[data-status-for="{name}"]').text == status)
+
+
+def click_in_row(browser, name, xpath):
+    """Clicks a button of an instance's row, once the page that has it is loaded."""
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, xpath).is_displayed())
+    before = browser.current_url
+    browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, xpath).click()
+    return before
+
+
+def wait_for_redirect(browser, before):
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
+        lambda b: b.current_url != before and b.execute_script("return document.readyState") == "complete")
 
 
 def accept_confirm(browser):
@@ -80,6 +98,7 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     assert browser.find_element(By.ID, "validity").get_attribute("value") == "3650"
     browser.find_element(By.ID, "token-name").send_keys("browser-token")
     browser.find_element(By.ID, "add-token").click()
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(lambda b: b.find_element(By.ID, "new-token"))
     secret = browser.find_element(By.ID, "new-token").get_attribute("value")
     assert secret.startswith("lat_")
     browser.find_element(By.ID, "copy-token").click()
@@ -92,6 +111,8 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     row = browser.find_element(By.XPATH, "//tr[td[text()='browser-token']]")
     row.find_element(By.XPATH, ".//button[text()='Regenerate']").click()
     accept_confirm(browser)
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
+        lambda b: b.find_element(By.ID, "new-token").get_attribute("value") != secret)
     fresh = browser.find_element(By.ID, "new-token").get_attribute("value")
     assert fresh.startswith("lat_") and fresh != secret
     assert requests.get(api, headers={"Authorization": f"bearer {secret}"}).status_code == 401
@@ -99,7 +120,8 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     row = browser.find_element(By.XPATH, "//tr[td[text()='browser-token']]")
     row.find_element(By.XPATH, ".//button[text()='Delete']").click()
     accept_confirm(browser)
-    assert "Token deleted." in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
+        lambda b: "Token deleted." in b.find_element(By.CSS_SELECTOR, ".flash").text)
     assert requests.get(api, headers={"Authorization": f"bearer {fresh}"}).status_code == 401
 
     # instances: create one from the form and watch it reach Running without a reload
@@ -109,6 +131,7 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     assert browser.find_element(By.ID, "price").text == "2.50/h"
     browser.find_element(By.ID, "displayName").send_keys("from-the-browser")
     browser.find_element(By.ID, "create").click()
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(lambda b: "Creating" in b.find_element(By.CSS_SELECTOR, ".flash").text)
     flash = browser.find_element(By.CSS_SELECTOR, ".flash").text
     name = re.search(r"instance-[0-9a-f]{8}", flash).group(0)
     browser.execute_script("window.__noReload = 42")
@@ -117,22 +140,24 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     shoot(browser, "instances")
 
     # power off, on, delete
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]')
-    row.find_element(By.CSS_SELECTOR, 'button[data-action="power_off"]').click()
+    before = click_in_row(browser, name, ".//button[@data-action='power_off']")
+    wait_for_redirect(browser, before)
     wait_status(browser, name, "Stopped")
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, ".//button[text()='Power on']").click()
+    before = click_in_row(browser, name, ".//button[text()='Power on']")
+    wait_for_redirect(browser, before)
     wait_status(browser, name, "Running")
-    browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(By.XPATH, ".//button[text()='Delete']").click()
+    before = click_in_row(browser, name, ".//button[text()='Delete']")
     accept_confirm(browser)
+    wait_for_redirect(browser, before)
     wait_status(browser, name, "Deleted")
     assert user.instance(name).status_code == 404
 
     browser.find_element(By.LINK_TEXT, "GPU catalog").click()
-    assert browser.find_element(By.XPATH, "//td[text()='66']")
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(lambda b: b.find_element(By.XPATH, "//td[text()='66']"))
     shoot(browser, "catalog")
 
     browser.find_element(By.XPATH, "//button[text()='Sign out']").click()
-    assert browser.current_url.endswith("/console/login")
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/console/login"))
     browser.get(server.url + "/console/instances")
     assert browser.current_url.endswith("/console/login")
 
@@ -184,4 +209,4 @@ def test_csrf_cookies_and_tenancy(make_server, browser):
     browser.find_element(By.ID, "namespace").send_keys(alice.namespace)
     browser.find_element(By.ID, "token").send_keys(bob.token)
     browser.find_element(By.ID, "sign-in").click()
-    assert "Sign-in failed" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(lambda b: "Sign-in failed" in b.find_element(By.CSS_SELECTOR, ".error").text)
