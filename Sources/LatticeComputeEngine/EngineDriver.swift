@@ -30,9 +30,9 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     let engine: EngineAPI
     let gpuRequests: GPURequests
     let push: Push?
-    /// Host ports for 8888 and 6006 are the SSH port plus these offsets.
-    public static let jupyterPortOffset = 10000
-    public static let tensorboardPortOffset = 20000
+    /// Host ports for 8888 and 6006 are the SSH port plus these offsets (see `AccessSecrets`).
+    public static let jupyterPortOffset = -10000
+    public static let tensorboardPortOffset = -6000
 
     private let lock = NSLock()
     /// Why the last start of an instance failed before a container existed (image missing).

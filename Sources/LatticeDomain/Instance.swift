@@ -112,7 +112,8 @@ public struct AccessSecrets: Sendable, Codable, Equatable {
     public var sshPassword: String
     public var sshPort: Int
     /// Whether Jupyter and Tensorboard are published on host ports (engine clusters):
-    /// the SSH port plus 10000 and plus 20000.
+    /// the SSH port minus 10000 and minus 6000, so that with the default SSH ports
+    /// (30000-32767) all three stay below Linux's ephemeral range (32768 and up).
     public var publishesPorts: Bool?
 
     public init(jupyterToken: String, sshPassword: String, sshPort: Int, publishesPorts: Bool? = nil) {
@@ -122,8 +123,8 @@ public struct AccessSecrets: Sendable, Codable, Equatable {
         self.publishesPorts = publishesPorts
     }
 
-    public var jupyterPort: Int { sshPort + 10000 }
-    public var tensorboardPort: Int { sshPort + 20000 }
+    public var jupyterPort: Int { sshPort - 10000 }
+    public var tensorboardPort: Int { sshPort - 6000 }
 }
 
 /// Where the instance's GPUs are reserved: one node, specific device indices.

@@ -46,6 +46,10 @@ struct Serve: AsyncParsableCommand {
         } catch let error as LatticeError {
             throw ValidationError("--catalog: \(error.message)")
         }
+        if loadedCatalog.clusters.contains(where: { $0.driver == .engine }), bounds[0] < 16000 || bounds[1] - bounds[0] >= 4000 {
+            throw ValidationError("--ssh-ports: engine clusters publish Jupyter and Tensorboard at the SSH port - 10000 and - 6000, "
+                + "so the range must start at 16000 or above and span fewer than 4000 ports")
+        }
         let configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir), catalog: loadedCatalog, publicHost: publicHost,
             annotationDomain: annotationDomain, time: time, sshPorts: bounds[0]...bounds[1],

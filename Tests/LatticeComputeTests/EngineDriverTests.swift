@@ -44,8 +44,8 @@ import Testing
         #expect(mounts == [["Type": "volume", "Source": "volume-920020f7", "Target": "/root/data"]])
         let ports = host["PortBindings"] as! [String: [[String: String]]]
         #expect(ports["22/tcp"]?.first?["HostPort"] == "30099")
-        #expect(ports["8888/tcp"]?.first?["HostPort"] == "40099")
-        #expect(ports["6006/tcp"]?.first?["HostPort"] == "50099")
+        #expect(ports["8888/tcp"]?.first?["HostPort"] == "20099")
+        #expect(ports["6006/tcp"]?.first?["HostPort"] == "24099")
         let labels = created["Labels"] as! [String: String]
         #expect(labels["lattice.managed"] == "true" && labels["lattice.instance"] == "instance-0000abcd" && labels["lattice.gpus"] == "0,1")
         let env = created["Env"] as! [String]

@@ -64,7 +64,8 @@ def test_instances_are_real_containers(make_server, tmp_path):
     running = user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     servers = running["servers"]
     ssh_port = int(servers["SSH"]["sshAddr"].split()[1][2:])
-    assert servers["Jupyterlab"].startswith(f"http://localhost:{ssh_port + 10000}/?token=")
+    assert servers["Jupyterlab"].startswith(f"http://localhost:{ssh_port - 10000}/?token=")
+    assert servers["Tensorboard"] == f"http://localhost:{ssh_port - 6000}/"
 
     # 1-2: env, volume, limits, labels, ports
     container = container_of(name)
