@@ -14,7 +14,7 @@ public enum LatticeServer {
     static func buildRouter(api: LatticeAPI, store: any Store, clock: any WallClock, readiness: Readiness) -> Router<LatticeRequestContext> {
         let router = Router(context: LatticeRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        Routes(api: api, store: store, clock: clock, readiness: readiness, tokenCache: TokenCache()).register(on: router)
+        Routes(api: api, store: store, clock: clock, readiness: readiness).register(on: router)
         return router
     }
 

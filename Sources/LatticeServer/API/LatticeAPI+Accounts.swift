@@ -29,11 +29,13 @@ extension LatticeAPI {
     public func regenerateToken(principal: Principal, id: String) async throws -> TokenWire {
         let secret = TokenSecrets.generate()
         let record = try await store.replaceTokenSecret(id: id, namespace: principal.namespace, secretHash: TokenSecrets.hash(secret))
+        tokenCache.evict(tokenID: id)
         return tokenWire(record, secret: secret)
     }
 
     public func deleteToken(principal: Principal, id: String) async throws {
         try await store.deleteToken(id: id, namespace: principal.namespace)
+        tokenCache.evict(tokenID: id)
     }
 
     // MARK: Admin

@@ -11,6 +11,9 @@ public struct LatticeAPI: Sendable {
     let fleet: ComputeFleet
     let clock: any WallClock
     let configuration: ServerConfiguration
+    /// Verified tokens; evicted here, where tokens are regenerated and deleted, so that
+    /// every way in (REST, console) kills an old secret at once.
+    let tokenCache = TokenCache()
 
     public init(store: any Store, fleet: ComputeFleet, clock: any WallClock, configuration: ServerConfiguration) {
         self.store = store

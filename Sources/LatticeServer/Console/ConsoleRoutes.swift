@@ -12,7 +12,6 @@ struct ConsoleRoutes {
     let store: any Store
     let clock: any WallClock
     let sessions: ConsoleSessions
-    let tokenCache: TokenCache
 
     static let sessionCookie = "lattice_session"
     static let csrfCookie = "lattice_csrf"
@@ -80,11 +79,9 @@ struct ConsoleRoutes {
             switch try context.parameters.require("verb") {
             case "regenerate":
                 let made = try await api.regenerateToken(principal: principal, id: id)
-                tokenCache.evict(tokenID: id)
                 return page(visit, title: "API Credentials", body: try await tokensPage(visit, principal, newSecret: made), request: request, script: Self.copyScript)
             case "delete":
                 try await api.deleteToken(principal: principal, id: id)
-                tokenCache.evict(tokenID: id)
                 return redirect("/console/tokens?flash=" + Self.queryEscape("Token deleted."), visit)
             default:
                 throw LatticeError.notFound("console action")

@@ -10,7 +10,6 @@ struct Routes {
     let store: any Store
     let clock: any WallClock
     let readiness: Readiness
-    let tokenCache: TokenCache
 
     func register(on router: Router<LatticeRequestContext>) {
         router.get("/healthz") { _, _ in try JSONResponse.encode(["status": "ok"]) }
@@ -34,11 +33,11 @@ struct Routes {
                      body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render())))
         }
 
-        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock, cache: tokenCache))
+        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache))
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
-        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions(), tokenCache: tokenCache).register(on: router)
+        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions()).register(on: router)
     }
 
     func registerCatalog(_ v1: RouterGroup<LatticeRequestContext>) {
@@ -96,15 +95,10 @@ struct Routes {
             try JSONResponse.encode(try await api.tokens(principal: try context.requirePrincipal(), page: try pageRequest(request)))
         }
         v1.post("tokens/:id/regenerate") { _, context in
-            let id = try context.parameters.require("id")
-            let answer = try await api.regenerateToken(principal: try context.requirePrincipal(), id: id)
-            tokenCache.evict(tokenID: id)
-            return try JSONResponse.encode(answer)
+            try JSONResponse.encode(try await api.regenerateToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id")))
         }
         v1.delete("tokens/:id") { _, context in
-            let id = try context.parameters.require("id")
-            try await api.deleteToken(principal: try context.requirePrincipal(), id: id)
-            tokenCache.evict(tokenID: id)
+            try await api.deleteToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id"))
             return JSONResponse.ok
         }
         v1.post("admin/users") { request, context in
