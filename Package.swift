@@ -78,8 +78,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // An example program on the SDK.
-        .executableTarget(name: "LatticeSDKExample", dependencies: ["LatticeClient", "LatticeDomain"], path: "Examples/SDKExample",
-                          swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "LatticeSDKExample",
+            dependencies: ["LatticeClient", "LatticeDomain"],
+            path: "Examples/SDKExample",
+            swiftSettings: swiftSettings
+        ),
         // The one executable: `lattice serve` and the client verbs.
         .executableTarget(
             name: "lattice",
@@ -91,12 +95,27 @@ let package = Package(
         ),
         // Fixtures shared by the test targets (never linked into the executable).
         .target(name: "LatticeTestSupport", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeDomainTests", dependencies: ["LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "LatticeComputeTests", dependencies: ["LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "LatticeDomainTests",
+            dependencies: ["LatticeDomain", "LatticeTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LatticeStoreTests",
+            dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LatticeComputeTests",
+            dependencies: ["LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LatticeClientTests",
-            dependencies: ["LatticeClient", "LatticeServer", "LatticeTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "LatticeClient", "LatticeServer", "LatticeTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

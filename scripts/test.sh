@@ -62,6 +62,9 @@ setup_engine() {
 }
 if [ "${LATTICE_SKIP_ENGINE:-}" != "1" ]; then setup_engine; fi
 
+echo "==> swift format lint --strict"
+swift format lint --strict --recursive --parallel Package.swift Sources Tests Examples
+
 echo "==> swift build"
 swift build --build-tests
 echo "==> swift test"

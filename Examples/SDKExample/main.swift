@@ -15,8 +15,10 @@ let client = LatticeClient(baseURL: url, namespace: environment["LATTICE_NAMESPA
 
 do {
     let skus = try await client.gpuSkus()
-    guard let sku = skus.filter({ $0.sellingType == "1" && $0.remainGPUCount >= $0.gpuCounts })
-        .min(by: { (Money($0.effectivePrice) ?? .zero) < (Money($1.effectivePrice) ?? .zero) }) else {
+    guard
+        let sku = skus.filter({ $0.sellingType == "1" && $0.remainGPUCount >= $0.gpuCounts })
+            .min(by: { (Money($0.effectivePrice) ?? .zero) < (Money($1.effectivePrice) ?? .zero) })
+    else {
         print("no pay-as-you-go GPU is free right now")
         exit(1)
     }
@@ -25,8 +27,13 @@ do {
         exit(1)
     }
     print("cheapest free SKU: \(sku.skusID) (\(sku.gpuCounts)x\(sku.gpuProduct)) at \(sku.effectivePrice)/h")
-    let instance = try await client.createInstance(cluster: sku.clusterName, .init(gpuSkuID: sku.skusID, displayName: "sdk-example", image: image.name))
-    let running = try await client.waitForStatus(cluster: sku.clusterName, name: instance.name, .running) { print("  \(instance.name): \($0.status)") }
+    let instance = try await client.createInstance(
+        cluster: sku.clusterName,
+        .init(gpuSkuID: sku.skusID, displayName: "sdk-example", image: image.name)
+    )
+    let running = try await client.waitForStatus(cluster: sku.clusterName, name: instance.name, .running) {
+        print("  \(instance.name): \($0.status)")
+    }
     print("ssh: \(running?.servers.SSH.sshAddr ?? "") (password \(running?.servers.SSH.sshPassword ?? ""))")
     print("jupyter: \(running?.servers.Jupyterlab ?? "")")
     try await client.deleteInstance(cluster: sku.clusterName, name: instance.name)

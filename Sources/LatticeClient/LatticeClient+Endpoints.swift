@@ -18,9 +18,20 @@ public struct CreateInstanceOptions: Sendable, Equatable {
     public var region: String
     public var description: String
 
-    public init(gpuSkuID: String, displayName: String, image: String, costType: Int = 1, costTime: String = "", couponID: String = "",
-                diskSkuID: String = "1", pathInContainer: String = "/root/data", sizeGiB: Int? = nil, volumeType: String = "",
-                region: String = "", description: String = "") {
+    public init(
+        gpuSkuID: String,
+        displayName: String,
+        image: String,
+        costType: Int = 1,
+        costTime: String = "",
+        couponID: String = "",
+        diskSkuID: String = "1",
+        pathInContainer: String = "/root/data",
+        sizeGiB: Int? = nil,
+        volumeType: String = "",
+        region: String = "",
+        description: String = ""
+    ) {
         self.gpuSkuID = gpuSkuID
         self.displayName = displayName
         self.image = image
@@ -74,7 +85,11 @@ public struct PowerOffOptions: Sendable, Equatable, Encodable {
     }
 
     /// Snapshot as `<harborAddr>/<namespace>/<imageName>:<tag>` while stopping.
-    public static func snapshot(imageName: String, tag: String = "latest", gracePeriodSeconds: Int = 10) -> PowerOffOptions {
+    public static func snapshot(
+        imageName: String,
+        tag: String = "latest",
+        gracePeriodSeconds: Int = 10
+    ) -> PowerOffOptions {
         PowerOffOptions(gracePeriodSeconds: gracePeriodSeconds, needSnapshot: true, imageName: imageName, tag: tag)
     }
 }
@@ -114,12 +129,26 @@ extension LatticeClient {
         var owner = namespace
         if owner == nil { owner = try await balance().namespace }
         let body = CreateInstanceBody(
-            Cost: .init(CostType: String(options.costType), CouponID: options.couponID, DiskSKUID: options.diskSkuID,
-                        GPUSKUID: options.gpuSkuID, CostTime: options.costTime),
-            VolumeMount: [.init(PathInContainer: options.pathInContainer, Size: options.sizeGiB, Type: options.volumeType)],
-            namespace: owner ?? "", displayName: options.displayName, image: options.image, Region: options.region,
-            description: options.description)
-        return try decode(InstanceWire.self, try await send("POST", Self.v1 + "/clusters/\(cluster)/instances", body: body, idempotent: false))
+            Cost: .init(
+                CostType: String(options.costType),
+                CouponID: options.couponID,
+                DiskSKUID: options.diskSkuID,
+                GPUSKUID: options.gpuSkuID,
+                CostTime: options.costTime
+            ),
+            VolumeMount: [
+                .init(PathInContainer: options.pathInContainer, Size: options.sizeGiB, Type: options.volumeType)
+            ],
+            namespace: owner ?? "",
+            displayName: options.displayName,
+            image: options.image,
+            Region: options.region,
+            description: options.description
+        )
+        return try decode(
+            InstanceWire.self,
+            try await send("POST", Self.v1 + "/clusters/\(cluster)/instances", body: body, idempotent: false)
+        )
     }
 
     /// `GET /clusters/{cluster}/instances`, newest first.
@@ -146,7 +175,12 @@ extension LatticeClient {
 
     /// `power_off`. Not retried (a second call would find the instance Stopping).
     public func powerOff(cluster: String, name: String, _ options: PowerOffOptions = PowerOffOptions()) async throws {
-        _ = try await send("POST", Self.v1 + "/clusters/\(cluster)/instances/\(name)/power_off", body: options, idempotent: false)
+        _ = try await send(
+            "POST",
+            Self.v1 + "/clusters/\(cluster)/instances/\(name)/power_off",
+            body: options,
+            idempotent: false
+        )
     }
 
     /// `power_on`. Not retried.
@@ -156,21 +190,39 @@ extension LatticeClient {
 
     /// `DELETE /clusters/{cluster}/instances?name=`. Retried: deleting twice is harmless.
     public func deleteInstance(cluster: String, name: String) async throws {
-        _ = try await send("DELETE", Self.v1 + "/clusters/\(cluster)/instances", query: ["name": name], idempotent: true)
+        _ = try await send(
+            "DELETE",
+            Self.v1 + "/clusters/\(cluster)/instances",
+            query: ["name": name],
+            idempotent: true
+        )
     }
 
     /// `POST .../renew {"CostTime": "+3D"}`: extends a prepaid term.
     public func renew(cluster: String, name: String, costTime: String) async throws -> InstanceWire {
         struct Body: Encodable, Sendable { var CostTime: String }
-        return try decode(InstanceWire.self, try await send("POST", Self.v1 + "/clusters/\(cluster)/instances/\(name)/renew",
-                                                           body: Body(CostTime: costTime), idempotent: false))
+        return try decode(
+            InstanceWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/clusters/\(cluster)/instances/\(name)/renew",
+                body: Body(CostTime: costTime),
+                idempotent: false
+            )
+        )
     }
 
     /// Polls until the instance reaches `status` (or is gone, for `nil`), calling
     /// `progress` on every change. Throws `LatticeClientError` on timeout.
     @discardableResult
-    public func waitForStatus(cluster: String, name: String, _ status: InstanceStatus?, timeout: Duration = .seconds(600),
-                              interval: Duration = .milliseconds(500), progress: (@Sendable (InstanceWire) -> Void)? = nil) async throws -> InstanceWire? {
+    public func waitForStatus(
+        cluster: String,
+        name: String,
+        _ status: InstanceStatus?,
+        timeout: Duration = .seconds(600),
+        interval: Duration = .milliseconds(500),
+        progress: (@Sendable (InstanceWire) -> Void)? = nil
+    ) async throws -> InstanceWire? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var last: String?
@@ -183,7 +235,11 @@ extension LatticeClient {
                 }
                 if current.status == status?.rawValue { return current }
                 if current.status == InstanceStatus.failed.rawValue, status != .failed {
-                    throw LatticeAPIError(status: 409, code: "InstanceFailed", message: "\(name) failed: \(current.statusReason)")
+                    throw LatticeAPIError(
+                        status: 409,
+                        code: "InstanceFailed",
+                        message: "\(name) failed: \(current.statusReason)"
+                    )
                 }
             } catch let error as LatticeAPIError where error.status == 404 && status == nil {
                 return nil
@@ -198,7 +254,15 @@ extension LatticeClient {
     /// `POST /tokens`; the answer's `token` is the only time the secret is shown.
     public func createToken(name: String, validityDays: Int? = nil) async throws -> TokenWire {
         struct Body: Encodable, Sendable { var name: String; var validityDays: Int? }
-        return try decode(TokenWire.self, try await send("POST", Self.v1 + "/tokens", body: Body(name: name, validityDays: validityDays), idempotent: false))
+        return try decode(
+            TokenWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/tokens",
+                body: Body(name: name, validityDays: validityDays),
+                idempotent: false
+            )
+        )
     }
 
     public func tokens(page: PageRequest = PageRequest()) async throws -> Page<TokenWire> {
@@ -233,19 +297,49 @@ extension LatticeClient {
     /// Creates a namespace; the answer carries its first token.
     public func createUser(namespace: String, balance: String? = nil, admin: Bool = false) async throws -> NewUserWire {
         struct Body: Encodable, Sendable { var namespace: String; var balance: String?; var admin: Bool }
-        return try decode(NewUserWire.self, try await send("POST", Self.v1 + "/admin/users",
-                                                          body: Body(namespace: namespace, balance: balance, admin: admin), idempotent: false))
+        return try decode(
+            NewUserWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/admin/users",
+                body: Body(namespace: namespace, balance: balance, admin: admin),
+                idempotent: false
+            )
+        )
     }
 
     public func credit(namespace: String, amount: String) async throws -> BalanceWire {
         struct Body: Encodable, Sendable { var amount: String }
-        return try decode(BalanceWire.self, try await send("POST", Self.v1 + "/admin/users/\(namespace)/credit", body: Body(amount: amount), idempotent: false))
+        return try decode(
+            BalanceWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/admin/users/\(namespace)/credit",
+                body: Body(amount: amount),
+                idempotent: false
+            )
+        )
     }
 
-    public func createCoupon(id: String? = nil, kind: String, value: String, expiresAt: String? = nil, maxUses: Int? = nil) async throws -> CouponWire {
-        struct Body: Encodable, Sendable { var id: String?; var kind: String; var value: String; var expiresAt: String?; var maxUses: Int? }
-        return try decode(CouponWire.self, try await send("POST", Self.v1 + "/admin/coupons",
-                                                         body: Body(id: id, kind: kind, value: value, expiresAt: expiresAt, maxUses: maxUses), idempotent: false))
+    public func createCoupon(
+        id: String? = nil,
+        kind: String,
+        value: String,
+        expiresAt: String? = nil,
+        maxUses: Int? = nil
+    ) async throws -> CouponWire {
+        struct Body: Encodable, Sendable {
+            var id: String?; var kind: String; var value: String; var expiresAt: String?; var maxUses: Int?
+        }
+        return try decode(
+            CouponWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/admin/coupons",
+                body: Body(id: id, kind: kind, value: value, expiresAt: expiresAt, maxUses: maxUses),
+                idempotent: false
+            )
+        )
     }
 
     public func coupons(page: PageRequest = PageRequest()) async throws -> Page<CouponWire> {

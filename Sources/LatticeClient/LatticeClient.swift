@@ -41,7 +41,13 @@ public struct LatticeClient: Sendable {
 
     /// A client on the shared `HTTPClient`.
     public init(baseURL: URL, namespace: String?, token: String, retry: RetryPolicy = RetryPolicy()) {
-        self.init(baseURL: baseURL, namespace: namespace, token: token, retry: retry, transport: AsyncHTTPTransport(client: .shared))
+        self.init(
+            baseURL: baseURL,
+            namespace: namespace,
+            token: token,
+            retry: retry,
+            transport: AsyncHTTPTransport(client: .shared)
+        )
     }
 
     /// A client over any transport; tests pass a fake.
@@ -55,7 +61,13 @@ public struct LatticeClient: Sendable {
 
     // MARK: Plumbing
 
-    func send(_ method: String, _ path: String, query: [String: String] = [:], body: (any Encodable & Sendable)? = nil, idempotent: Bool) async throws -> Data {
+    func send(
+        _ method: String,
+        _ path: String,
+        query: [String: String] = [:],
+        body: (any Encodable & Sendable)? = nil,
+        idempotent: Bool
+    ) async throws -> Data {
         var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty {
             components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -69,7 +81,12 @@ public struct LatticeClient: Sendable {
             payload = try encoder.encode(body)
             headers["Content-Type"] = "application/json"
         }
-        let request = TransportRequest(method: method, url: components.url!.absoluteString, headers: headers, body: payload)
+        let request = TransportRequest(
+            method: method,
+            url: components.url!.absoluteString,
+            headers: headers,
+            body: payload
+        )
         var attempt = 1
         var delay = retry.initialDelay
         while true {
@@ -87,7 +104,9 @@ public struct LatticeClient: Sendable {
             } catch let error as LatticeAPIError {
                 throw error
             } catch {
-                guard idempotent, attempt < retry.maxAttempts else { throw LatticeClientError.transport(String(describing: error)) }
+                guard idempotent, attempt < retry.maxAttempts else {
+                    throw LatticeClientError.transport(String(describing: error))
+                }
             }
             try await Task.sleep(for: delay)
             delay *= 2

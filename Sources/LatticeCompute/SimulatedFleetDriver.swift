@@ -45,13 +45,21 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     /// - Parameter stateFile: where the fleet keeps its state, so that workloads survive a
     ///   restart of the server as containers survive a restart of a real control plane.
-    public init(cluster: String, nodes: [Node], timing: Timing = Timing(), clock: any WallClock = SystemWallClock(), stateFile: URL? = nil) {
+    public init(
+        cluster: String,
+        nodes: [Node],
+        timing: Timing = Timing(),
+        clock: any WallClock = SystemWallClock(),
+        stateFile: URL? = nil
+    ) {
         self.cluster = cluster
         self.nodeList = nodes
         self.timing = timing
         self.clock = clock
         self.stateFile = stateFile
-        if let stateFile, let data = try? Data(contentsOf: stateFile), let saved = try? JSONDecoder().decode(State.self, from: data) {
+        if let stateFile, let data = try? Data(contentsOf: stateFile),
+            let saved = try? JSONDecoder().decode(State.self, from: data)
+        {
             state = saved
         } else {
             state = State()
@@ -109,13 +117,20 @@ public actor SimulatedFleetDriver: ComputeDriver {
             case .stopped: phase = arrived ? .stopped : .stopping
             }
         }
-        return WorkloadObservation(instanceName: workload.spec.instanceName, podName: workload.spec.podName, node: workload.spec.node,
-                                   ip: phase == .running ? workload.ip : "", phase: phase)
+        return WorkloadObservation(
+            instanceName: workload.spec.instanceName,
+            podName: workload.spec.podName,
+            node: workload.spec.node,
+            ip: phase == .running ? workload.ip : "",
+            phase: phase
+        )
     }
 
     public func start(_ spec: WorkloadSpec) async throws {
         let now = clock.now()
-        guard nodeList.contains(where: { $0.name == spec.node }) else { throw DriverError("node \(spec.node) is not in cluster \(cluster)") }
+        guard nodeList.contains(where: { $0.name == spec.node }) else {
+            throw DriverError("node \(spec.node) is not in cluster \(cluster)")
+        }
         if var existing = state.workloads[spec.instanceName], existing.failureReason == nil {
             guard existing.target == .stopped else { return }
             if existing.spec.node != spec.node { existing.ip = allocateIP(node: spec.node) }
@@ -124,8 +139,13 @@ public actor SimulatedFleetDriver: ComputeDriver {
             existing.transitionAt = now.addingTimeInterval(timing.startDelay)
             state.workloads[spec.instanceName] = existing
         } else {
-            var workload = Workload(spec: spec, ip: allocateIP(node: spec.node), target: .running,
-                                    transitionAt: now.addingTimeInterval(timing.startDelay), failureReason: nil)
+            var workload = Workload(
+                spec: spec,
+                ip: allocateIP(node: spec.node),
+                target: .running,
+                transitionAt: now.addingTimeInterval(timing.startDelay),
+                failureReason: nil
+            )
             if state.lostNodes.contains(spec.node) {
                 workload.failureReason = "NodeLost: node \(spec.node) is not reachable"
             } else if !pendingStartFailures.isEmpty {
@@ -138,7 +158,8 @@ public actor SimulatedFleetDriver: ComputeDriver {
     }
 
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
-        guard var workload = state.workloads[instanceName], workload.target == .running, workload.failureReason == nil else { return }
+        guard var workload = state.workloads[instanceName], workload.target == .running, workload.failureReason == nil
+        else { return }
         workload.target = .stopped
         workload.transitionAt = clock.now().addingTimeInterval(min(timing.stopDelay, Double(gracePeriodSeconds)))
         state.workloads[instanceName] = workload
@@ -146,7 +167,9 @@ public actor SimulatedFleetDriver: ComputeDriver {
     }
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
-        guard let workload = state.workloads[instanceName] else { throw DriverError("no workload \(instanceName) to commit") }
+        guard let workload = state.workloads[instanceName] else {
+            throw DriverError("no workload \(instanceName) to commit")
+        }
         let size = Int64(1_000_000_000 + workload.spec.volumeSizeGiB * 1_000_000)
         state.images[imageReference] = size
         try persist()

@@ -15,7 +15,9 @@ struct EngineAPI: Sendable {
 
         /// The engine's `{"message": ...}`, or the raw body.
         var message: String {
-            if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let message = object["message"] as? String {
+            if let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+                let message = object["message"] as? String
+            {
                 return message
             }
             return String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -30,13 +32,24 @@ struct EngineAPI: Sendable {
         func failure(_ what: String) -> DriverError { DriverError("\(what): engine answered \(status): \(message)") }
     }
 
-    func call(_ method: String, _ path: String, query: [String: String] = [:], body: Data? = nil, headers: [String: String] = [:],
-              timeout: TimeAmount = .seconds(60)) async throws -> Answer {
+    func call(
+        _ method: String,
+        _ path: String,
+        query: [String: String] = [:],
+        body: Data? = nil,
+        headers: [String: String] = [:],
+        timeout: TimeAmount = .seconds(60)
+    ) async throws -> Answer {
         var components = URLComponents()
         components.path = "/\(Self.version)\(path)"
-        if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
+        if !query.isEmpty {
+            components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        }
         let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
-        var request = HTTPClientRequest(url: "http+unix://\(encodedSocket)\(components.percentEncodedPath)\(components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")")
+        var request = HTTPClientRequest(
+            url:
+                "http+unix://\(encodedSocket)\(components.percentEncodedPath)\(components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")"
+        )
         request.method = .init(rawValue: method)
         request.headers.add(name: "Host", value: "localhost")
         for (name, value) in headers { request.headers.add(name: name, value: value) }

@@ -40,8 +40,15 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     /// - Parameter discoverGPUs: count the host's GPUs with `nvidia-smi` where it exists,
     ///   instead of trusting the catalog's `gpuCount`.
-    public init(cluster: String, node: Node, socketPath: String, gpuRequests: GPURequests = .docker, client: HTTPClient = .shared,
-                discoverGPUs: Bool = false, push: Push? = nil) {
+    public init(
+        cluster: String,
+        node: Node,
+        socketPath: String,
+        gpuRequests: GPURequests = .docker,
+        client: HTTPClient = .shared,
+        discoverGPUs: Bool = false,
+        push: Push? = nil
+    ) {
         self.push = push
         self.cluster = cluster
         var node = node
@@ -61,19 +68,35 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     public func observeAll() async throws -> [String: WorkloadObservation] {
         let filters = #"{"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
         // A short deadline: a slow engine delays a reconcile pass, never the API.
-        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters], timeout: .seconds(10))
+        let response = try await engine.call(
+            "GET",
+            "/containers/json",
+            query: ["all": "true", "filters": filters],
+            timeout: .seconds(10)
+        )
         try response.expect(200, "list containers")
         var result: [String: WorkloadObservation] = [:]
         for container in try response.json([ContainerSummary].self) {
             guard let instance = container.Labels["lattice.instance"] else { continue }
             let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
             let phase = Self.phase(state: container.State, status: container.Status)
-            result[instance] = WorkloadObservation(instanceName: instance, podName: container.Labels["lattice.pod"] ?? "",
-                                                   node: node.name, ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "", phase: phase)
+            result[instance] = WorkloadObservation(
+                instanceName: instance,
+                podName: container.Labels["lattice.pod"] ?? "",
+                node: node.name,
+                ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "",
+                phase: phase
+            )
         }
         let failures = lock.withLock { startFailures }
         for (instance, reason) in failures where result[instance] == nil {
-            result[instance] = WorkloadObservation(instanceName: instance, podName: "", node: node.name, ip: "", phase: .failed(reason: reason))
+            result[instance] = WorkloadObservation(
+                instanceName: instance,
+                podName: "",
+                node: node.name,
+                ip: "",
+                phase: .failed(reason: reason)
+            )
         }
         return result
     }
@@ -107,12 +130,20 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
         }
         guard try await ensureImage(spec) else { return }
-        let volume = try await engine.call("POST", "/volumes/create", body: try JSONSerialization.data(withJSONObject: [
-            "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
-        ]))
+        let volume = try await engine.call(
+            "POST",
+            "/volumes/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
+            ])
+        )
         guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
-        let created = try await engine.call("POST", "/containers/create", query: ["name": spec.podName],
-                                            body: try JSONSerialization.data(withJSONObject: createBody(spec)))
+        let created = try await engine.call(
+            "POST",
+            "/containers/create",
+            query: ["name": spec.podName],
+            body: try JSONSerialization.data(withJSONObject: createBody(spec))
+        )
         guard created.status == 201 || created.status == 200 else {
             let reason = "CreateFailed: " + created.message
             lock.withLock { startFailures[spec.instanceName] = reason }
@@ -131,7 +162,12 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     func ensureImage(_ spec: WorkloadSpec) async throws -> Bool {
         if try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
         let (repository, tag) = ImageReference.split(spec.image)
-        let pull = try await engine.call("POST", "/images/create", query: ["fromImage": repository, "tag": tag], timeout: .seconds(600))
+        let pull = try await engine.call(
+            "POST",
+            "/images/create",
+            query: ["fromImage": repository, "tag": tag],
+            timeout: .seconds(600)
+        )
         if pull.status == 200, try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
         lock.withLock { startFailures[spec.instanceName] = "ImagePullFailed: \(spec.image): \(pull.message)" }
         return false
@@ -157,9 +193,13 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         ]
         switch gpuRequests {
         case .docker where !spec.gpuIndices.isEmpty:
-            host["DeviceRequests"] = [["Driver": "nvidia", "DeviceIDs": spec.gpuIndices.map(String.init), "Capabilities": [["gpu"]]]]
+            host["DeviceRequests"] = [
+                ["Driver": "nvidia", "DeviceIDs": spec.gpuIndices.map(String.init), "Capabilities": [["gpu"]]]
+            ]
         case .cdi where !spec.gpuIndices.isEmpty:
-            host["Devices"] = spec.gpuIndices.map { ["PathOnHost": "nvidia.com/gpu=\($0)", "PathInContainer": "", "CgroupPermissions": ""] }
+            host["Devices"] = spec.gpuIndices.map {
+                ["PathOnHost": "nvidia.com/gpu=\($0)", "PathInContainer": "", "CgroupPermissions": ""]
+            }
         default:
             break
         }
@@ -168,7 +208,9 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             "Hostname": spec.instanceName,
             "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             "Labels": labels,
-            "ExposedPorts": ["22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String]()],
+            "ExposedPorts": [
+                "22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String](),
+            ],
             "HostConfig": host,
         ]
     }
@@ -180,23 +222,36 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         let filters = #"{"label":["lattice.instance=\#(instance)","lattice.cluster=\#(cluster)"]}"#
         let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
         try response.expect(200, "list containers")
-        return try response.json([ContainerSummary].self).map { (($0.Names.first ?? $0.Id).trimmingCharacters(in: CharacterSet(charactersIn: "/")), $0.Id) }
+        return try response.json([ContainerSummary].self).map {
+            (($0.Names.first ?? $0.Id).trimmingCharacters(in: CharacterSet(charactersIn: "/")), $0.Id)
+        }
     }
 
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
         for (name, _) in try await containers(of: instanceName) {
-            let response = try await engine.call("POST", "/containers/\(name)/stop", query: ["t": String(gracePeriodSeconds)],
-                                                 timeout: .seconds(Int64(gracePeriodSeconds) + 30))
+            let response = try await engine.call(
+                "POST",
+                "/containers/\(name)/stop",
+                query: ["t": String(gracePeriodSeconds)],
+                timeout: .seconds(Int64(gracePeriodSeconds) + 30)
+            )
             guard [204, 304, 404].contains(response.status) else { throw response.failure("stop \(name)") }
         }
     }
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
-        guard let (name, _) = try await containers(of: instanceName).first else { throw DriverError("no container of \(instanceName) to commit") }
+        guard let (name, _) = try await containers(of: instanceName).first else {
+            throw DriverError("no container of \(instanceName) to commit")
+        }
         let (repository, tag) = ImageReference.split(imageReference)
         // Podman's compatible API wants a (possibly empty) container config as the body.
-        let response = try await engine.call("POST", "/commit", query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
-                                             body: Data("{}".utf8), timeout: .seconds(1800))
+        let response = try await engine.call(
+            "POST",
+            "/commit",
+            query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
+            body: Data("{}".utf8),
+            timeout: .seconds(1800)
+        )
         guard [200, 201].contains(response.status) else { throw response.failure("commit \(name)") }
         if let push { try await self.push(imageReference, push) }
         let image = try await engine.call("GET", "/images/\(imageReference)/json")
@@ -208,13 +263,25 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     func push(_ reference: String, _ push: Push) async throws {
         let (repository, tag) = ImageReference.split(reference)
         let server = String(repository.prefix { $0 != "/" })
-        let auth = try JSONSerialization.data(withJSONObject: ["username": push.username, "password": push.password, "serveraddress": server])
-        let encoded = auth.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        let response = try await engine.call("POST", "/images/\(repository)/push", query: ["tag": tag],
-                                             headers: ["X-Registry-Auth": encoded], timeout: .seconds(1800))
+        let auth = try JSONSerialization.data(withJSONObject: [
+            "username": push.username, "password": push.password, "serveraddress": server,
+        ])
+        let encoded = auth.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/",
+            with: "_"
+        )
+        let response = try await engine.call(
+            "POST",
+            "/images/\(repository)/push",
+            query: ["tag": tag],
+            headers: ["X-Registry-Auth": encoded],
+            timeout: .seconds(1800)
+        )
         guard response.status == 200 else { throw response.failure("push \(reference)") }
         for line in String(decoding: response.body, as: UTF8.self).split(whereSeparator: \.isNewline) {
-            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let error = object["error"] as? String {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let error = object["error"] as? String
+            {
                 throw DriverError("push \(reference): \(error)")
             }
         }

@@ -22,7 +22,9 @@ public enum GPUDiscovery {
 
     /// Counts the indices of `nvidia-smi`'s CSV output (one per line).
     public static func parseIndexList(_ output: String) -> Int? {
-        let indices = output.split(whereSeparator: \.isNewline).compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let indices = output.split(whereSeparator: \.isNewline).compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
         return indices.isEmpty ? nil : indices.count
     }
 

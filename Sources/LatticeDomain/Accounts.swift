@@ -23,7 +23,15 @@ public struct TokenRecord: Sendable, Codable, Equatable {
     public var expiresAt: Date
     public var lastUsedAt: Date?
 
-    public init(id: String, namespace: String, name: String, secretHash: String, createdAt: Date, expiresAt: Date, lastUsedAt: Date? = nil) {
+    public init(
+        id: String,
+        namespace: String,
+        name: String,
+        secretHash: String,
+        createdAt: Date,
+        expiresAt: Date,
+        lastUsedAt: Date? = nil
+    ) {
         self.id = id
         self.namespace = namespace
         self.name = name
@@ -46,7 +54,16 @@ public struct Order: Sendable, Codable, Equatable {
     public var status: String
     public var createdAt: Date
 
-    public init(id: String, namespace: String, instanceName: String, costType: Int, gpuSkuID: String, amount: Money, status: String, createdAt: Date) {
+    public init(
+        id: String,
+        namespace: String,
+        instanceName: String,
+        costType: Int,
+        gpuSkuID: String,
+        amount: Money,
+        status: String,
+        createdAt: Date
+    ) {
         self.id = id
         self.namespace = namespace
         self.instanceName = instanceName
@@ -73,7 +90,17 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
     public var idempotencyKey: String
     public var createdAt: Date
 
-    public init(id: String, namespace: String, kind: Kind, amount: Money, instanceName: String = "", periodStart: Date? = nil, periodEnd: Date? = nil, idempotencyKey: String, createdAt: Date) {
+    public init(
+        id: String,
+        namespace: String,
+        kind: Kind,
+        amount: Money,
+        instanceName: String = "",
+        periodStart: Date? = nil,
+        periodEnd: Date? = nil,
+        idempotencyKey: String,
+        createdAt: Date
+    ) {
         self.id = id
         self.namespace = namespace
         self.kind = kind
@@ -114,7 +141,13 @@ public struct NodeUsage: Sendable, Equatable {
 
 extension NodeCapacity {
     public init(_ node: ClusterNode, usage: NodeUsage?) {
-        self.init(node: node.node, cluster: node.cluster, healthy: node.healthy,
-                  usedGPUIndices: usage?.gpuIndices ?? [], usedCPUCores: usage?.cpuCores ?? 0, usedMemoryGiB: usage?.memoryGiB ?? 0)
+        self.init(
+            node: node.node,
+            cluster: node.cluster,
+            healthy: node.healthy,
+            usedGPUIndices: usage?.gpuIndices ?? [],
+            usedCPUCores: usage?.cpuCores ?? 0,
+            usedMemoryGiB: usage?.memoryGiB ?? 0
+        )
     }
 }

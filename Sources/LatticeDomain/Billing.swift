@@ -24,8 +24,19 @@ public struct MeterSegment: Sendable, Codable, Equatable {
     /// Everything before this instant has been charged.
     public var billedThrough: Date
 
-    public init(id: String, kind: Kind, namespace: String, instanceName: String, skuID: String, unitPrice: Money,
-                quantity: Int = 1, percentOff: Int = 0, start: Date, end: Date? = nil, billedThrough: Date? = nil) {
+    public init(
+        id: String,
+        kind: Kind,
+        namespace: String,
+        instanceName: String,
+        skuID: String,
+        unitPrice: Money,
+        quantity: Int = 1,
+        percentOff: Int = 0,
+        start: Date,
+        end: Date? = nil,
+        billedThrough: Date? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.namespace = namespace
@@ -158,7 +169,10 @@ public struct Coupon: Sendable, Codable, Equatable {
             return LatticeError.unprocessable("CouponExpired", "Cost.CouponID: coupon '\(id)' expired")
         }
         if uses >= maxUses {
-            return LatticeError.unprocessable("CouponUsedUp", "Cost.CouponID: coupon '\(id)' has been used \(uses) of \(maxUses) times")
+            return LatticeError.unprocessable(
+                "CouponUsedUp",
+                "Cost.CouponID: coupon '\(id)' has been used \(uses) of \(maxUses) times"
+            )
         }
         return nil
     }

@@ -10,7 +10,13 @@ public struct Catalog: Sendable, Codable, Equatable {
     /// Extra image references users may run, as glob patterns (`docker.io/library/*`).
     public var allowedImagePatterns: [String]
 
-    public init(regions: [Region], gpuSkus: [GPUSKU], diskSkus: [DiskSKU], images: [OfficialImage], allowedImagePatterns: [String] = []) {
+    public init(
+        regions: [Region],
+        gpuSkus: [GPUSKU],
+        diskSkus: [DiskSKU],
+        images: [OfficialImage],
+        allowedImagePatterns: [String] = []
+    ) {
         self.regions = regions
         self.gpuSkus = gpuSkus
         self.diskSkus = diskSkus
@@ -47,16 +53,24 @@ public struct Catalog: Sendable, Codable, Equatable {
         var clusterNames = Set<String>(), nodeNames = Set<String>()
         for region in regions {
             for cluster in region.clusters {
-                guard clusterNames.insert(cluster.name).inserted else { throw fail("catalog: cluster '\(cluster.name)' is declared twice") }
+                guard clusterNames.insert(cluster.name).inserted else {
+                    throw fail("catalog: cluster '\(cluster.name)' is declared twice")
+                }
                 if cluster.driver == .engine {
-                    guard let socket = cluster.socket, !socket.isEmpty else { throw fail("catalog: engine cluster '\(cluster.name)' needs a socket path") }
-                    guard cluster.nodes.count == 1 else { throw fail("catalog: engine cluster '\(cluster.name)' declares its one host as its only node") }
+                    guard let socket = cluster.socket, !socket.isEmpty else {
+                        throw fail("catalog: engine cluster '\(cluster.name)' needs a socket path")
+                    }
+                    guard cluster.nodes.count == 1 else {
+                        throw fail("catalog: engine cluster '\(cluster.name)' declares its one host as its only node")
+                    }
                     guard ["docker", "cdi", "none"].contains(cluster.gpuRequests ?? "docker") else {
                         throw fail("catalog: cluster '\(cluster.name)': gpuRequests must be docker, cdi or none")
                     }
                 }
                 for node in cluster.nodes {
-                    guard nodeNames.insert(node.name).inserted else { throw fail("catalog: node '\(node.name)' is declared twice") }
+                    guard nodeNames.insert(node.name).inserted else {
+                        throw fail("catalog: node '\(node.name)' is declared twice")
+                    }
                     guard node.gpuCount >= 0 else { throw fail("catalog: node '\(node.name)' has a negative gpuCount") }
                 }
             }
@@ -64,14 +78,22 @@ public struct Catalog: Sendable, Codable, Equatable {
         var skuIDs = Set<String>()
         for sku in gpuSkus {
             guard skuIDs.insert(sku.id).inserted else { throw fail("catalog: GPU SKU '\(sku.id)' is declared twice") }
-            guard region(id: sku.regionID) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' names unknown region '\(sku.regionID)'") }
-            guard cluster(named: sku.clusterName) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' names unknown cluster '\(sku.clusterName)'") }
+            guard region(id: sku.regionID) != nil else {
+                throw fail("catalog: GPU SKU '\(sku.id)' names unknown region '\(sku.regionID)'")
+            }
+            guard cluster(named: sku.clusterName) != nil else {
+                throw fail("catalog: GPU SKU '\(sku.id)' names unknown cluster '\(sku.clusterName)'")
+            }
             guard sku.gpuCount >= 1 else { throw fail("catalog: GPU SKU '\(sku.id)' needs gpuCount >= 1") }
-            guard SellingType(rawValue: sku.sellingType) != nil else { throw fail("catalog: GPU SKU '\(sku.id)' has sellingType \(sku.sellingType); expected 1, 2, 3 or 4") }
+            guard SellingType(rawValue: sku.sellingType) != nil else {
+                throw fail("catalog: GPU SKU '\(sku.id)' has sellingType \(sku.sellingType); expected 1, 2, 3 or 4")
+            }
         }
         var diskIDs = Set<String>()
         for disk in diskSkus {
-            guard diskIDs.insert(disk.id).inserted else { throw fail("catalog: disk SKU '\(disk.id)' is declared twice") }
+            guard diskIDs.insert(disk.id).inserted else {
+                throw fail("catalog: disk SKU '\(disk.id)' is declared twice")
+            }
         }
     }
 }
@@ -128,7 +150,13 @@ public struct Cluster: Sendable, Codable, Equatable {
     public var registryUsername: String?
     public var registryPassword: String?
 
-    public init(name: String, driver: DriverKind = .simulated, nodes: [Node], startDelaySeconds: Double = 2, stopDelaySeconds: Double = 2) {
+    public init(
+        name: String,
+        driver: DriverKind = .simulated,
+        nodes: [Node],
+        startDelaySeconds: Double = 2,
+        stopDelaySeconds: Double = 2
+    ) {
         self.name = name
         self.driver = driver
         self.nodes = nodes
@@ -221,10 +249,24 @@ public struct GPUSKU: Sendable, Codable, Equatable {
     public var discount: Discount?
 
     public init(
-        id: String, name: String, regionID: String, clusterName: String, gpuModel: String, gpuResourceKey: String,
-        gpuCount: Int, gpuMemoryGiB: Int, cpuArch: String = "x86-64", cpuSeries: String = "Intel Xeon", cpuVendor: String = "Intel",
-        cpuCores: Int, memoryGiB: Int, systemStorageGiB: Int = 30, dataStorageGiB: Int = 50,
-        sellingType: SellingType, price: Money, discount: Discount? = nil
+        id: String,
+        name: String,
+        regionID: String,
+        clusterName: String,
+        gpuModel: String,
+        gpuResourceKey: String,
+        gpuCount: Int,
+        gpuMemoryGiB: Int,
+        cpuArch: String = "x86-64",
+        cpuSeries: String = "Intel Xeon",
+        cpuVendor: String = "Intel",
+        cpuCores: Int,
+        memoryGiB: Int,
+        systemStorageGiB: Int = 30,
+        dataStorageGiB: Int = 50,
+        sellingType: SellingType,
+        price: Money,
+        discount: Discount? = nil
     ) {
         self.id = id
         self.name = name
@@ -283,7 +325,16 @@ public struct DiskSKU: Sendable, Codable, Equatable {
     public var maxSizeGiB: Int
     public var defaultSizeGiB: Int
 
-    public init(id: String, name: String, regionID: String, type: String, pricePerGBDay: Money, minSizeGiB: Int = 1, maxSizeGiB: Int = 2048, defaultSizeGiB: Int = 50) {
+    public init(
+        id: String,
+        name: String,
+        regionID: String,
+        type: String,
+        pricePerGBDay: Money,
+        minSizeGiB: Int = 1,
+        maxSizeGiB: Int = 2048,
+        defaultSizeGiB: Int = 50
+    ) {
         self.id = id
         self.name = name
         self.regionID = regionID

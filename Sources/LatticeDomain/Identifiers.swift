@@ -7,7 +7,11 @@ public enum Identifiers {
     /// Kubernetes' `generateName` alphabet: no vowels, no look-alike digits.
     static let podSuffix = Array("bcdfghjklmnpqrstvwxz2456789")
 
-    static func random<G: RandomNumberGenerator>(_ alphabet: [Character], _ count: Int, using generator: inout G) -> String {
+    static func random<G: RandomNumberGenerator>(
+        _ alphabet: [Character],
+        _ count: Int,
+        using generator: inout G
+    ) -> String {
         String((0..<count).map { _ in alphabet.randomElement(using: &generator)! })
     }
 
@@ -42,7 +46,10 @@ public enum Identifiers {
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        let parts = [
+            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
+            hex.dropFirst(20),
+        ]
         return parts.joined(separator: "-")
     }
 }

@@ -29,7 +29,12 @@ public struct DesiredState: Sendable, Codable, Equatable {
     public var snapshot: SnapshotRequest?
     public var gracePeriodSeconds: Int
 
-    public init(power: Power = .on, deleted: Bool = false, snapshot: SnapshotRequest? = nil, gracePeriodSeconds: Int = 10) {
+    public init(
+        power: Power = .on,
+        deleted: Bool = false,
+        snapshot: SnapshotRequest? = nil,
+        gracePeriodSeconds: Int = 10
+    ) {
         self.power = power
         self.deleted = deleted
         self.snapshot = snapshot
@@ -59,7 +64,16 @@ public struct CostSelection: Sendable, Codable, Equatable {
     /// The data disk's price per GB-day at creation.
     public var diskPricePerGBDay: Money?
 
-    public init(costType: Int, costTime: String, couponID: String, discountID: String, gpuSkuID: String, diskSkuID: String, orderID: String, unitPrice: Money) {
+    public init(
+        costType: Int,
+        costTime: String,
+        couponID: String,
+        discountID: String,
+        gpuSkuID: String,
+        diskSkuID: String,
+        orderID: String,
+        unitPrice: Money
+    ) {
         self.costType = costType
         self.costTime = costTime
         self.couponID = couponID
@@ -81,7 +95,14 @@ public struct InstanceResources: Sendable, Codable, Equatable {
     public var gpuResourceKey: String
     public var systemDiskGiB: Int
 
-    public init(cpuCores: Int, memoryGiB: Int, gpuCount: Int, gpuModel: String, gpuResourceKey: String, systemDiskGiB: Int) {
+    public init(
+        cpuCores: Int,
+        memoryGiB: Int,
+        gpuCount: Int,
+        gpuModel: String,
+        gpuResourceKey: String,
+        systemDiskGiB: Int
+    ) {
         self.cpuCores = cpuCores
         self.memoryGiB = memoryGiB
         self.gpuCount = gpuCount
@@ -183,10 +204,26 @@ public struct Instance: Sendable, Codable, Equatable {
     public var generation: Int
 
     public init(
-        name: String, uid: String, namespace: String, cluster: String, regionID: String, displayName: String,
-        description: String = "", image: String, cost: CostSelection, resources: InstanceResources, volume: DataVolume,
-        access: AccessSecrets, desired: DesiredState = DesiredState(), status: InstanceStatus = .creating, statusReason: String = "",
-        placement: GPUPlacement? = nil, pod: PodInfo? = nil, createdAt: Date, updatedAt: Date? = nil, scheduleStopAt: Date? = nil,
+        name: String,
+        uid: String,
+        namespace: String,
+        cluster: String,
+        regionID: String,
+        displayName: String,
+        description: String = "",
+        image: String,
+        cost: CostSelection,
+        resources: InstanceResources,
+        volume: DataVolume,
+        access: AccessSecrets,
+        desired: DesiredState = DesiredState(),
+        status: InstanceStatus = .creating,
+        statusReason: String = "",
+        placement: GPUPlacement? = nil,
+        pod: PodInfo? = nil,
+        createdAt: Date,
+        updatedAt: Date? = nil,
+        scheduleStopAt: Date? = nil,
         generation: Int = 1
     ) {
         self.name = name
@@ -215,7 +252,9 @@ public struct Instance: Sendable, Codable, Equatable {
 
 /// A committed image of a tenant's container.
 public struct SnapshotImage: Sendable, Codable, Equatable {
-    public enum Status: String, Sendable, Codable, Equatable { case saving = "Saving", ready = "Ready", failed = "Failed" }
+    public enum Status: String, Sendable, Codable, Equatable {
+        case saving = "Saving", ready = "Ready", failed = "Failed"
+    }
     public var reference: String
     public var namespace: String
     public var sourceInstance: String
@@ -223,7 +262,14 @@ public struct SnapshotImage: Sendable, Codable, Equatable {
     public var sizeBytes: Int64
     public var createdAt: Date
 
-    public init(reference: String, namespace: String, sourceInstance: String, status: Status, sizeBytes: Int64 = 0, createdAt: Date) {
+    public init(
+        reference: String,
+        namespace: String,
+        sourceInstance: String,
+        status: Status,
+        sizeBytes: Int64 = 0,
+        createdAt: Date
+    ) {
         self.reference = reference
         self.namespace = namespace
         self.sourceInstance = sourceInstance

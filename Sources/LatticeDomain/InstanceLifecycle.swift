@@ -7,9 +7,16 @@ import Foundation
 /// the same transaction.
 public enum InstanceLifecycle {
     /// `power_off`: only a Running instance stops. GPUs stay held until the stop completes.
-    public static func powerOff(_ instance: Instance, gracePeriodSeconds: Int, snapshot: SnapshotRequest?, now: Date) throws -> Instance {
+    public static func powerOff(
+        _ instance: Instance,
+        gracePeriodSeconds: Int,
+        snapshot: SnapshotRequest?,
+        now: Date
+    ) throws -> Instance {
         guard instance.status == .running else {
-            throw LatticeError.invalidState("instance \(instance.name) is \(instance.status.rawValue); power_off needs Running")
+            throw LatticeError.invalidState(
+                "instance \(instance.name) is \(instance.status.rawValue); power_off needs Running"
+            )
         }
         var next = instance
         next.status = .stopping
@@ -25,12 +32,19 @@ public enum InstanceLifecycle {
     /// Whether `power_on` is allowed: a Stopped instance starts; a Failed one may retry.
     public static func checkPowerOn(_ instance: Instance) throws {
         guard instance.status == .stopped || instance.status == .failed else {
-            throw LatticeError.invalidState("instance \(instance.name) is \(instance.status.rawValue); power_on needs Stopped or Failed")
+            throw LatticeError.invalidState(
+                "instance \(instance.name) is \(instance.status.rawValue); power_on needs Stopped or Failed"
+            )
         }
     }
 
     /// `power_on` with the GPUs the store reserved.
-    public static func powerOn(_ instance: Instance, placement: GPUPlacement, podName: String, now: Date) throws -> Instance {
+    public static func powerOn(
+        _ instance: Instance,
+        placement: GPUPlacement,
+        podName: String,
+        now: Date
+    ) throws -> Instance {
         try checkPowerOn(instance)
         var next = instance
         next.status = .starting
@@ -62,9 +76,14 @@ public enum InstanceLifecycle {
     /// `renew`: extends a prepaid term from its end, or from now if it already ended.
     public static func renew(_ instance: Instance, term: CostTime, timeZone: TimeZone, now: Date) throws -> Instance {
         guard instance.cost.costType != SellingType.payAsYouGo.rawValue else {
-            throw LatticeError.invalidField("CostTime", "instance \(instance.name) is pay-as-you-go; only prepaid terms are renewed")
+            throw LatticeError.invalidField(
+                "CostTime",
+                "instance \(instance.name) is pay-as-you-go; only prepaid terms are renewed"
+            )
         }
-        guard !instance.desired.deleted else { throw LatticeError.invalidState("instance \(instance.name) is being deleted") }
+        guard !instance.desired.deleted else {
+            throw LatticeError.invalidState("instance \(instance.name) is being deleted")
+        }
         var next = instance
         let from = max(instance.scheduleStopAt ?? now, now)
         next.scheduleStopAt = term.end(from: from, timeZone: timeZone)

@@ -40,7 +40,10 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
         } else if let int = try? container.decode(Int64.self) {
             self = Money(units: int * Self.scale)
         } else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a decimal amount such as \"2.50\"")
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "expected a decimal amount such as \"2.50\""
+            )
         }
     }
 
@@ -87,13 +90,18 @@ enum DecimalText {
     static func parse(_ raw: String, scale: Int) -> Int64? {
         var text = Substring(raw.trimmingCharacters(in: .whitespaces))
         var negative = false
-        if text.first == "-" { negative = true; text = text.dropFirst() } else if text.first == "+" { text = text.dropFirst() }
+        if text.first == "-" {
+            negative = true; text = text.dropFirst()
+        } else if text.first == "+" {
+            text = text.dropFirst()
+        }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count <= 2, let whole = parts.first, !whole.isEmpty || parts.count == 2 else { return nil }
         let fraction = parts.count == 2 ? parts[1] : ""
         guard whole.allSatisfy(\.isASCII), whole.allSatisfy(\.isNumber),
-              fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber),
-              fraction.count <= scale, whole.count <= 14, !(whole.isEmpty && fraction.isEmpty) else { return nil }
+            fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber),
+            fraction.count <= scale, whole.count <= 14, !(whole.isEmpty && fraction.isEmpty)
+        else { return nil }
         let wholeValue = whole.isEmpty ? 0 : Int64(whole)!
         let padded = fraction + String(repeating: "0", count: scale - fraction.count)
         let fractionValue = padded.isEmpty ? 0 : Int64(padded)!

@@ -10,7 +10,14 @@ public struct NodeCapacity: Sendable, Equatable {
     public var usedCPUCores: Int
     public var usedMemoryGiB: Int
 
-    public init(node: Node, cluster: String, healthy: Bool = true, usedGPUIndices: Set<Int> = [], usedCPUCores: Int = 0, usedMemoryGiB: Int = 0) {
+    public init(
+        node: Node,
+        cluster: String,
+        healthy: Bool = true,
+        usedGPUIndices: Set<Int> = [],
+        usedCPUCores: Int = 0,
+        usedMemoryGiB: Int = 0
+    ) {
         self.node = node
         self.cluster = cluster
         self.healthy = healthy
@@ -39,7 +46,13 @@ public struct PlacementRequest: Sendable, Equatable {
     }
 
     public init(cluster: String, resources: InstanceResources) {
-        self.init(cluster: cluster, gpuModel: resources.gpuModel, gpuCount: resources.gpuCount, cpuCores: resources.cpuCores, memoryGiB: resources.memoryGiB)
+        self.init(
+            cluster: cluster,
+            gpuModel: resources.gpuModel,
+            gpuCount: resources.gpuCount,
+            cpuCores: resources.cpuCores,
+            memoryGiB: resources.memoryGiB
+        )
     }
 }
 
@@ -58,9 +71,11 @@ public enum PlacementPolicy {
                 && capacity.node.cpuCores - capacity.usedCPUCores >= request.cpuCores
                 && capacity.node.memoryGiB - capacity.usedMemoryGiB >= request.memoryGiB
         }
-        guard let best = candidates.min(by: { a, b in
-            a.freeGPUCount != b.freeGPUCount ? a.freeGPUCount < b.freeGPUCount : a.node.name < b.node.name
-        }) else { return nil }
+        guard
+            let best = candidates.min(by: { a, b in
+                a.freeGPUCount != b.freeGPUCount ? a.freeGPUCount < b.freeGPUCount : a.node.name < b.node.name
+            })
+        else { return nil }
         let indices = (0..<best.node.gpuCount).filter { !best.usedGPUIndices.contains($0) }.prefix(request.gpuCount)
         return GPUPlacement(node: best.node.name, gpuIndices: Array(indices))
     }

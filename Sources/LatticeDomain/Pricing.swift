@@ -19,11 +19,19 @@ public struct CostTime: Sendable, Equatable {
         var isExtension = false
         if body.first == "+" { isExtension = true; body = body.dropFirst() }
         guard let last = body.last, let unit = Unit(rawValue: String(last).uppercased()) else {
-            throw LatticeError.invalidField(field, "'\(text)' must be a count and a unit D, W or M, such as 3D, 2W or 1M")
+            throw LatticeError.invalidField(
+                field,
+                "'\(text)' must be a count and a unit D, W or M, such as 3D, 2W or 1M"
+            )
         }
         let digits = body.dropLast()
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let count = Int(digits), count >= 1, count <= 1000 else {
-            throw LatticeError.invalidField(field, "'\(text)' must start with a positive whole count (1 to 1000), such as 3D")
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let count = Int(digits), count >= 1,
+            count <= 1000
+        else {
+            throw LatticeError.invalidField(
+                field,
+                "'\(text)' must start with a positive whole count (1 to 1000), such as 3D"
+            )
         }
         return CostTime(count: count, unit: unit, isExtension: isExtension)
     }

@@ -34,7 +34,15 @@ public struct TimeFormatter: Sendable {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(secondsFromGMT: offset)!
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let base = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        let base = String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d",
+            c.year!,
+            c.month!,
+            c.day!,
+            c.hour!,
+            c.minute!,
+            c.second!
+        )
         if offset == 0 { return base + "Z" }
         let sign = offset < 0 ? "-" : "+"
         let magnitude = abs(offset)

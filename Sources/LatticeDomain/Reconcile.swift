@@ -65,7 +65,9 @@ public enum ReconcilePlanner {
             case .failed(let reason): return .record(.failed(reason: reason))
             }
         case .running:
-            guard let observed else { return .record(.failed(reason: "WorkloadLost: the workload vanished from its node")) }
+            guard let observed else {
+                return .record(.failed(reason: "WorkloadLost: the workload vanished from its node"))
+            }
             switch observed.phase {
             case .running:
                 let seen = pod(observed)

@@ -11,7 +11,12 @@ import NIOCore
 /// and the background services are created and wired together.
 public enum LatticeServer {
     /// Builds the router alone, for socket-free tests and for `buildApplication`.
-    static func buildRouter(api: LatticeAPI, store: any Store, clock: any WallClock, readiness: Readiness) -> Router<LatticeRequestContext> {
+    static func buildRouter(
+        api: LatticeAPI,
+        store: any Store,
+        clock: any WallClock,
+        readiness: Readiness
+    ) -> Router<LatticeRequestContext> {
         let router = Router(context: LatticeRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         Routes(api: api, store: store, clock: clock, readiness: readiness).register(on: router)
@@ -19,24 +24,48 @@ public enum LatticeServer {
     }
 
     /// One driver per cluster of the catalog.
-    static func buildFleet(configuration: ServerConfiguration, clock: any WallClock, persistent: Bool) throws -> ComputeFleet {
+    static func buildFleet(
+        configuration: ServerConfiguration,
+        clock: any WallClock,
+        persistent: Bool
+    ) throws -> ComputeFleet {
         var drivers: [String: any ComputeDriver] = [:]
         for cluster in configuration.catalog.clusters {
             switch cluster.driver {
             case .simulated:
                 let scale = configuration.simulatedDelayScale
-                let timing = SimulatedFleetDriver.Timing(startDelay: cluster.startDelaySeconds * scale, stopDelay: cluster.stopDelaySeconds * scale)
-                let stateFile = persistent ? configuration.dataDirectory.appendingPathComponent("fleet-\(cluster.name).json") : nil
-                drivers[cluster.name] = SimulatedFleetDriver(cluster: cluster.name, nodes: cluster.nodes, timing: timing, clock: clock, stateFile: stateFile)
+                let timing = SimulatedFleetDriver.Timing(
+                    startDelay: cluster.startDelaySeconds * scale,
+                    stopDelay: cluster.stopDelaySeconds * scale
+                )
+                let stateFile =
+                    persistent ? configuration.dataDirectory.appendingPathComponent("fleet-\(cluster.name).json") : nil
+                drivers[cluster.name] = SimulatedFleetDriver(
+                    cluster: cluster.name,
+                    nodes: cluster.nodes,
+                    timing: timing,
+                    clock: clock,
+                    stateFile: stateFile
+                )
             case .engine:
-                drivers[cluster.name] = EngineDriver(cluster: cluster.name, node: cluster.nodes[0], socketPath: cluster.socket ?? "",
-                                                     gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
-                                                     discoverGPUs: cluster.gpuRequests != "none",
-                                                     push: cluster.pushSnapshots == true
-                                                         ? EngineDriver.Push(username: cluster.registryUsername ?? "", password: cluster.registryPassword ?? "") : nil)
+                drivers[cluster.name] = EngineDriver(
+                    cluster: cluster.name,
+                    node: cluster.nodes[0],
+                    socketPath: cluster.socket ?? "",
+                    gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
+                    discoverGPUs: cluster.gpuRequests != "none",
+                    push: cluster.pushSnapshots == true
+                        ? EngineDriver.Push(
+                            username: cluster.registryUsername ?? "",
+                            password: cluster.registryPassword ?? ""
+                        ) : nil
+                )
             case .kubernetes:
-                throw LatticeError(.badRequest, code: "InvalidCatalog",
-                                   "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'")
+                throw LatticeError(
+                    .badRequest,
+                    code: "InvalidCatalog",
+                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'"
+                )
             }
         }
         return ComputeFleet(drivers: drivers)
@@ -44,9 +73,16 @@ public enum LatticeServer {
 
     /// Builds the whole server: SQLite under the data directory, the fleet, the bootstrap
     /// admin, the HTTP application and its reconciler.
-    public static func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    public static func buildApplication(
+        configuration: ServerConfiguration,
+        logger: Logger
+    ) async throws -> some ApplicationProtocol {
         let dataDirectory = configuration.dataDirectory
-        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: dataDirectory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let store = try SQLiteStore(path: dataDirectory.appendingPathComponent("lattice.sqlite").path)
         let clock = SystemWallClock()
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
@@ -54,12 +90,30 @@ public enum LatticeServer {
         let readiness = Readiness()
         let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
-        let reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: configuration.reconcileInterval,
-                                    logger: logger, readiness: readiness)
+        let reconciler = Reconciler(
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            interval: configuration.reconcileInterval,
+            logger: logger,
+            readiness: readiness
+        )
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lattice"),
-            services: [reconciler, Meter(store: store, catalog: configuration.catalog, clock: clock, configuration: configuration, logger: logger)],
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "lattice"
+            ),
+            services: [
+                reconciler,
+                Meter(
+                    store: store,
+                    catalog: configuration.catalog,
+                    clock: clock,
+                    configuration: configuration,
+                    logger: logger
+                ),
+            ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let url = "http://\(configuration.host):\(port)"

@@ -31,12 +31,22 @@ public struct ServerConfiguration: Sendable {
     public var depletionGrace: TimeInterval
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: ".lattice"),
-        catalog: Catalog = .builtIn, publicHost: String? = nil, annotationDomain: String = "lattice.local",
-        time: TimeFormatter = TimeFormatter(), sshPorts: ClosedRange<Int> = 30000...32767,
-        reconcileInterval: Duration = .milliseconds(200), bootstrapToken: String? = nil, currency: String = "CNY",
-        simulatedDelayScale: Double = 1, chargePeriod: TimeInterval = 3600, meterInterval: Duration = .seconds(10),
-        retention: TimeInterval = 15 * 86400, depletionGrace: TimeInterval = 600
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        dataDirectory: URL = URL(fileURLWithPath: ".lattice"),
+        catalog: Catalog = .builtIn,
+        publicHost: String? = nil,
+        annotationDomain: String = "lattice.local",
+        time: TimeFormatter = TimeFormatter(),
+        sshPorts: ClosedRange<Int> = 30000...32767,
+        reconcileInterval: Duration = .milliseconds(200),
+        bootstrapToken: String? = nil,
+        currency: String = "CNY",
+        simulatedDelayScale: Double = 1,
+        chargePeriod: TimeInterval = 3600,
+        meterInterval: Duration = .seconds(10),
+        retention: TimeInterval = 15 * 86400,
+        depletionGrace: TimeInterval = 600
     ) {
         self.host = host
         self.port = port

@@ -22,8 +22,12 @@ extension TokenRecord {
     init(row: Row) {
         let lastUsed: Double? = row["last_used_at"]
         self.init(
-            id: row["id"], namespace: row["namespace"], name: row["name"], secretHash: row["secret_hash"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+            id: row["id"],
+            namespace: row["namespace"],
+            name: row["name"],
+            secretHash: row["secret_hash"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
             lastUsedAt: lastUsed.map(Date.init(timeIntervalSince1970:))
         )
     }
@@ -32,19 +36,25 @@ extension TokenRecord {
 extension SQLiteStore {
     static func insert(_ token: TokenRecord, _ db: Database) throws {
         try db.execute(
-            sql: "INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [token.id, token.namespace, token.name, token.secretHash, token.createdAt.timeIntervalSince1970,
-                        token.expiresAt.timeIntervalSince1970, token.lastUsedAt?.timeIntervalSince1970]
+            sql:
+                "INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [
+                token.id, token.namespace, token.name, token.secretHash, token.createdAt.timeIntervalSince1970,
+                token.expiresAt.timeIntervalSince1970, token.lastUsedAt?.timeIntervalSince1970,
+            ]
         )
     }
 
     static func insert(_ user: User, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO users (namespace, admin, created_at) VALUES (?, ?, ?)",
-                       arguments: [user.namespace, user.isAdmin, user.createdAt.timeIntervalSince1970])
+        try db.execute(
+            sql: "INSERT INTO users (namespace, admin, created_at) VALUES (?, ?, ?)",
+            arguments: [user.namespace, user.isAdmin, user.createdAt.timeIntervalSince1970]
+        )
     }
 
     static func fetchInstance(_ db: Database, name: String) throws -> Instance? {
-        guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM instances WHERE name = ?", arguments: [name]) else { return nil }
+        guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM instances WHERE name = ?", arguments: [name])
+        else { return nil }
         return try Documents.decode(Instance.self, doc)
     }
 
@@ -67,33 +77,62 @@ extension SQLiteStore {
     // MARK: Meter segments
 
     static func insert(_ segment: MeterSegment, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO meter_segments (id, instance_name, kind, settled, open, doc) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
-                                   try Documents.encode(segment)])
+        try db.execute(
+            sql: "INSERT INTO meter_segments (id, instance_name, kind, settled, open, doc) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [
+                segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
+                try Documents.encode(segment),
+            ]
+        )
     }
 
     static func update(_ segment: MeterSegment, _ db: Database) throws {
-        try db.execute(sql: "UPDATE meter_segments SET settled = ?, open = ?, doc = ? WHERE id = ?",
-                       arguments: [segment.isSettled, segment.end == nil, try Documents.encode(segment), segment.id])
+        try db.execute(
+            sql: "UPDATE meter_segments SET settled = ?, open = ?, doc = ? WHERE id = ?",
+            arguments: [segment.isSettled, segment.end == nil, try Documents.encode(segment), segment.id]
+        )
     }
 
     /// Pay-as-you-go instances are metered while they hold GPUs; prepaid terms are charged up front.
     static func openComputeSegment(_ instance: Instance, at: Date, _ db: Database) throws {
         guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
-        try insert(MeterSegment(id: "\(instance.name):compute:\(Int64(at.timeIntervalSince1970 * 1000))", kind: .compute,
-                                namespace: instance.namespace, instanceName: instance.name, skuID: instance.cost.gpuSkuID,
-                                unitPrice: instance.cost.unitPrice, percentOff: instance.cost.percentOff ?? 0, start: at), db)
+        try insert(
+            MeterSegment(
+                id: "\(instance.name):compute:\(Int64(at.timeIntervalSince1970 * 1000))",
+                kind: .compute,
+                namespace: instance.namespace,
+                instanceName: instance.name,
+                skuID: instance.cost.gpuSkuID,
+                unitPrice: instance.cost.unitPrice,
+                percentOff: instance.cost.percentOff ?? 0,
+                start: at
+            ),
+            db
+        )
     }
 
     static func openStorageSegment(_ instance: Instance, at: Date, _ db: Database) throws {
-        try insert(MeterSegment(id: "\(instance.name):storage:\(Int64(at.timeIntervalSince1970 * 1000))", kind: .storage,
-                                namespace: instance.namespace, instanceName: instance.name, skuID: instance.cost.diskSkuID,
-                                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!, quantity: instance.volume.sizeGiB,
-                                start: at), db)
+        try insert(
+            MeterSegment(
+                id: "\(instance.name):storage:\(Int64(at.timeIntervalSince1970 * 1000))",
+                kind: .storage,
+                namespace: instance.namespace,
+                instanceName: instance.name,
+                skuID: instance.cost.diskSkuID,
+                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!,
+                quantity: instance.volume.sizeGiB,
+                start: at
+            ),
+            db
+        )
     }
 
     static func closeSegments(_ instanceName: String, kinds: Set<MeterSegment.Kind>, at: Date, _ db: Database) throws {
-        let docs = try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1", arguments: [instanceName])
+        let docs = try String.fetchAll(
+            db,
+            sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1",
+            arguments: [instanceName]
+        )
         for doc in docs {
             var segment = try Documents.decode(MeterSegment.self, doc)
             guard kinds.contains(segment.kind) else { continue }
@@ -105,8 +144,18 @@ extension SQLiteStore {
     // MARK: Wallet
 
     static func balance(_ namespace: String, _ db: Database) throws -> Money {
-        let credits = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'", arguments: [namespace]) ?? 0
-        let charges = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'", arguments: [namespace]) ?? 0
+        let credits =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'",
+                arguments: [namespace]
+            ) ?? 0
+        let charges =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'",
+                arguments: [namespace]
+            ) ?? 0
         return Money(units: credits - charges)
     }
 
@@ -115,8 +164,11 @@ extension SQLiteStore {
         guard debit.required > .zero || !debit.charges.isEmpty else { return }
         let balance = try balance(namespace, db)
         guard balance >= debit.required else {
-            throw LatticeError(.paymentRequired, code: "InsufficientBalance",
-                               "balance \(balance) does not cover \(debit.required); ask an admin to credit namespace '\(namespace)'")
+            throw LatticeError(
+                .paymentRequired,
+                code: "InsufficientBalance",
+                "balance \(balance) does not cover \(debit.required); ask an admin to credit namespace '\(namespace)'"
+            )
         }
         for charge in debit.charges { _ = try append(charge, db) }
     }
@@ -126,8 +178,10 @@ extension SQLiteStore {
         guard let placement = instance.placement else { return }
         for index in placement.gpuIndices {
             // The primary key (node, gpu_index) is the last line of defence against overselling.
-            try db.execute(sql: "INSERT INTO gpu_allocations (node, gpu_index, instance_name) VALUES (?, ?, ?)",
-                           arguments: [placement.node, index, instance.name])
+            try db.execute(
+                sql: "INSERT INTO gpu_allocations (node, gpu_index, instance_name) VALUES (?, ?, ?)",
+                arguments: [placement.node, index, instance.name]
+            )
         }
     }
 
@@ -137,7 +191,11 @@ extension SQLiteStore {
             let node: String = row["node"]
             usage[node, default: NodeUsage()].gpuIndices.insert(row["gpu_index"])
         }
-        for row in try Row.fetchAll(db, sql: "SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances WHERE placed_node IS NOT NULL GROUP BY placed_node") {
+        for row in try Row.fetchAll(
+            db,
+            sql:
+                "SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances WHERE placed_node IS NOT NULL GROUP BY placed_node"
+        ) {
             let node: String = row["placed_node"]
             usage[node, default: NodeUsage()].cpuCores = row["cpu"]
             usage[node, default: NodeUsage()].memoryGiB = row["memory"]
@@ -150,9 +208,13 @@ extension SQLiteStore {
         let capacities = nodes.map { NodeCapacity($0, usage: usage[$0.node.name]) }
         let request = PlacementRequest(cluster: instance.cluster, resources: instance.resources)
         guard let placement = PlacementPolicy.place(request, on: capacities) else {
-            let free = PlacementPolicy.freeGPUs(model: request.gpuModel, on: capacities.filter { $0.cluster == request.cluster })
+            let free = PlacementPolicy.freeGPUs(
+                model: request.gpuModel,
+                on: capacities.filter { $0.cluster == request.cluster }
+            )
             throw LatticeError.insufficientCapacity(
-                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with \(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory (\(free) \(request.gpuModel) GPU(s) free in all)")
+                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with \(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory (\(free) \(request.gpuModel) GPU(s) free in all)"
+            )
         }
         return placement
     }

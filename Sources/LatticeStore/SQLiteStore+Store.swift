@@ -16,7 +16,9 @@ extension SQLiteStore {
 
     public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
         try await writer.write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE namespace = ?", arguments: [user.namespace])! > 0 {
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE namespace = ?", arguments: [user.namespace])!
+                > 0
+            {
                 throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
             }
             try Self.insert(user, db)
@@ -28,7 +30,11 @@ extension SQLiteStore {
     public func user(namespace: String) async throws -> User? {
         try await writer.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE namespace = ?", arguments: [namespace]).map {
-                User(namespace: $0["namespace"], isAdmin: $0["admin"], createdAt: Date(timeIntervalSince1970: $0["created_at"]))
+                User(
+                    namespace: $0["namespace"],
+                    isAdmin: $0["admin"],
+                    createdAt: Date(timeIntervalSince1970: $0["created_at"])
+                )
             }
         }
     }
@@ -39,22 +45,31 @@ extension SQLiteStore {
 
     public func tokens(namespace: String) async throws -> [TokenRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id", arguments: [namespace]).map(TokenRecord.init(row:))
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id",
+                arguments: [namespace]
+            ).map(TokenRecord.init(row:))
         }
     }
 
     public func token(secretHash: String) async throws -> TokenRecord? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [secretHash]).map(TokenRecord.init(row:))
+            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [secretHash]).map(
+                TokenRecord.init(row:)
+            )
         }
     }
 
     public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
-                           arguments: [secretHash, id, namespace])
+            try db.execute(
+                sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
+                arguments: [secretHash, id, namespace]
+            )
             guard db.changesCount == 1,
-                  let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]) else {
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id])
+            else {
                 throw LatticeError.notFound("token '\(id)'")
             }
             return TokenRecord(row: row)
@@ -70,41 +85,70 @@ extension SQLiteStore {
 
     public func touchToken(id: String, at date: Date) async throws {
         try await writer.write { db in
-            try db.execute(sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?", arguments: [date.timeIntervalSince1970, id])
+            try db.execute(
+                sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?",
+                arguments: [date.timeIntervalSince1970, id]
+            )
         }
     }
 
     // MARK: Instances
 
-    public func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order,
-                               couponID: String?, debit: WalletDebit) async throws -> Instance {
+    public func createInstance(
+        _ draft: Instance,
+        on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
+        order: Order,
+        couponID: String?,
+        debit: WalletDebit
+    ) async throws -> Instance {
         try await writer.write { db in
             var instance = draft
             var debit = debit
             if let couponID, !couponID.isEmpty {
-                guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM coupons WHERE id = ?", arguments: [couponID]) else {
+                guard
+                    let doc = try String.fetchOne(
+                        db,
+                        sql: "SELECT doc FROM coupons WHERE id = ?",
+                        arguments: [couponID]
+                    )
+                else {
                     throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
                 }
                 var coupon = try Documents.decode(Coupon.self, doc)
                 if let refusal = coupon.refusal(at: draft.createdAt) { throw refusal }
                 coupon.uses += 1
-                try db.execute(sql: "UPDATE coupons SET doc = ? WHERE id = ?", arguments: [try Documents.encode(coupon), coupon.id])
+                try db.execute(
+                    sql: "UPDATE coupons SET doc = ? WHERE id = ?",
+                    arguments: [try Documents.encode(coupon), coupon.id]
+                )
                 switch coupon.kind {
                 case .percent:
                     instance.cost.percentOff = min(100, max(0, coupon.percent))
                     debit.required = Money(units: debit.required.units * Int64(100 - coupon.percent) / 100)
                 case .amount:
                     // Counted before the balance check, so the coupon can pay for the first hour.
-                    _ = try Self.append(LedgerEntry(id: UUID().uuidString.lowercased(), namespace: draft.namespace, kind: .credit,
-                                                    amount: coupon.value, instanceName: draft.name,
-                                                    idempotencyKey: "coupon:\(coupon.id):\(draft.name)", createdAt: draft.createdAt), db)
+                    _ = try Self.append(
+                        LedgerEntry(
+                            id: UUID().uuidString.lowercased(),
+                            namespace: draft.namespace,
+                            kind: .credit,
+                            amount: coupon.value,
+                            instanceName: draft.name,
+                            idempotencyKey: "coupon:\(coupon.id):\(draft.name)",
+                            createdAt: draft.createdAt
+                        ),
+                        db
+                    )
                 }
             }
             try Self.take(debit, namespace: draft.namespace, db)
             let placement = try Self.place(instance, on: nodes, db)
             let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
             guard let port = sshPorts.first(where: { !used.contains($0) }) else {
-                throw LatticeError.insufficientCapacity("no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)")
+                throw LatticeError.insufficientCapacity(
+                    "no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)"
+                )
             }
             instance.access.sshPort = port
             instance.placement = placement
@@ -117,21 +161,38 @@ extension SQLiteStore {
                     INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu, memory, doc)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970, instance.generation,
-                            port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB, try Documents.encode(instance)]
+                arguments: [
+                    instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
+                    instance.generation,
+                    port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB,
+                    try Documents.encode(instance),
+                ]
             )
             try Self.syncAllocations(instance, db)
             try Self.openComputeSegment(instance, at: instance.createdAt, db)
             try Self.openStorageSegment(instance, at: instance.createdAt, db)
-            try db.execute(sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
-                           arguments: [order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order)])
+            try db.execute(
+                sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order),
+                ]
+            )
             return instance
         }
     }
 
-    public func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date, debit: WalletDebit) async throws -> Instance {
+    public func powerOn(
+        namespace: String,
+        name: String,
+        on nodes: [ClusterNode],
+        podName: String,
+        now: Date,
+        debit: WalletDebit
+    ) async throws -> Instance {
         try await writer.write { db in
-            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace, !current.desired.deleted else {
+            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace,
+                !current.desired.deleted
+            else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             try InstanceLifecycle.checkPowerOn(current)
@@ -143,7 +204,12 @@ extension SQLiteStore {
         }
     }
 
-    public func updateInstance(namespace: String, name: String, debit: WalletDebit?, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance {
+    public func updateInstance(
+        namespace: String,
+        name: String,
+        debit: WalletDebit?,
+        _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
@@ -157,7 +223,9 @@ extension SQLiteStore {
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await writer.write { db in
-            guard let current = try Self.fetchInstance(db, name: instance.name), current.generation == expectedGeneration else { return false }
+            guard let current = try Self.fetchInstance(db, name: instance.name),
+                current.generation == expectedGeneration
+            else { return false }
             try Self.write(instance, previous: current, db)
             return true
         }
@@ -165,7 +233,9 @@ extension SQLiteStore {
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await writer.write { db in
-            guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else { return false }
+            guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
+                return false
+            }
             try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
@@ -175,7 +245,9 @@ extension SQLiteStore {
 
     public func instance(namespace: String, name: String) async throws -> Instance? {
         try await writer.read { db in
-            guard let instance = try Self.fetchInstance(db, name: name), instance.namespace == namespace else { return nil }
+            guard let instance = try Self.fetchInstance(db, name: name), instance.namespace == namespace else {
+                return nil
+            }
             return instance
         }
     }
@@ -184,21 +256,30 @@ extension SQLiteStore {
         try await writer.read { db in try Self.fetchInstance(db, name: name) }
     }
 
-    public func instances(namespace: String, cluster: String?, page: PageRequest) async throws -> (items: [Instance], total: Int) {
+    public func instances(
+        namespace: String,
+        cluster: String?,
+        page: PageRequest
+    ) async throws -> (items: [Instance], total: Int) {
         try await writer.read { db in
             let filter = cluster == nil ? "namespace = ?" : "namespace = ? AND cluster = ?"
             let arguments: StatementArguments = cluster.map { [namespace, $0] } ?? [namespace]
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM instances WHERE \(filter)", arguments: arguments) ?? 0
+            let total =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM instances WHERE \(filter)", arguments: arguments) ?? 0
             let docs = try String.fetchAll(
-                db, sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?",
-                arguments: arguments + [page.pageSize, page.offset])
+                db,
+                sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?",
+                arguments: arguments + [page.pageSize, page.offset]
+            )
             return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
         }
     }
 
     public func allInstances() async throws -> [Instance] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM instances ORDER BY created_at, name").map { try Documents.decode(Instance.self, $0) }
+            try String.fetchAll(db, sql: "SELECT doc FROM instances ORDER BY created_at, name").map {
+                try Documents.decode(Instance.self, $0)
+            }
         }
     }
 
@@ -211,15 +292,24 @@ extension SQLiteStore {
     public func saveImage(_ image: SnapshotImage) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc",
-                arguments: [image.namespace, image.reference, try Documents.encode(image), image.createdAt.timeIntervalSince1970])
+                sql:
+                    "INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc",
+                arguments: [
+                    image.namespace, image.reference, try Documents.encode(image),
+                    image.createdAt.timeIntervalSince1970,
+                ]
+            )
         }
     }
 
     public func images(namespace: String) async throws -> [SnapshotImage] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference", arguments: [namespace])
-                .map { try Documents.decode(SnapshotImage.self, $0) }
+            try String.fetchAll(
+                db,
+                sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference",
+                arguments: [namespace]
+            )
+            .map { try Documents.decode(SnapshotImage.self, $0) }
         }
     }
 
@@ -227,9 +317,14 @@ extension SQLiteStore {
 
     public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
         try await writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?", arguments: [namespace]) ?? 0
-            let docs = try String.fetchAll(db, sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-                                           arguments: [namespace, page.pageSize, page.offset])
+            let total =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?", arguments: [namespace])
+                ?? 0
+            let docs = try String.fetchAll(
+                db,
+                sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                arguments: [namespace, page.pageSize, page.offset]
+            )
             return (try docs.map { try Documents.decode(Order.self, $0) }, total)
         }
     }
@@ -240,21 +335,33 @@ extension SQLiteStore {
 
     static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
         try db.execute(
-            sql: "INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-            arguments: [entry.id, entry.namespace, entry.kind.rawValue, entry.amount.units, entry.idempotencyKey,
-                        entry.createdAt.timeIntervalSince1970, try Documents.encode(entry)])
+            sql:
+                "INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+            arguments: [
+                entry.id, entry.namespace, entry.kind.rawValue, entry.amount.units, entry.idempotencyKey,
+                entry.createdAt.timeIntervalSince1970, try Documents.encode(entry),
+            ]
+        )
         return db.changesCount == 1
     }
 
-    public func ledger(namespace: String, kinds: Set<LedgerEntry.Kind>, page: PageRequest) async throws -> (items: [LedgerEntry], total: Int) {
+    public func ledger(
+        namespace: String,
+        kinds: Set<LedgerEntry.Kind>,
+        page: PageRequest
+    ) async throws -> (items: [LedgerEntry], total: Int) {
         try await writer.read { db in
             let kindList = kinds.map(\.rawValue).sorted()
             let placeholders = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
             let filter = "namespace = ? AND kind IN (\(placeholders))"
             let arguments = StatementArguments([namespace] + kindList)
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)", arguments: arguments) ?? 0
-            let docs = try String.fetchAll(db, sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?",
-                                           arguments: arguments + [page.pageSize, page.offset])
+            let total =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)", arguments: arguments) ?? 0
+            let docs = try String.fetchAll(
+                db,
+                sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?",
+                arguments: arguments + [page.pageSize, page.offset]
+            )
             return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
         }
     }
@@ -267,13 +374,21 @@ extension SQLiteStore {
 
     public func unsettledSegments() async throws -> [MeterSegment] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id").map { try Documents.decode(MeterSegment.self, $0) }
+            try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id").map {
+                try Documents.decode(MeterSegment.self, $0)
+            }
         }
     }
 
     public func applyCharges(segmentID: String, billedThrough: Date, charges: [LedgerEntry]) async throws -> Int {
         try await writer.write { db in
-            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM meter_segments WHERE id = ?", arguments: [segmentID]) else { return 0 }
+            guard
+                let doc = try String.fetchOne(
+                    db,
+                    sql: "SELECT doc FROM meter_segments WHERE id = ?",
+                    arguments: [segmentID]
+                )
+            else { return 0 }
             var segment = try Documents.decode(MeterSegment.self, doc)
             var added = 0
             for charge in charges where try Self.append(charge, db) { added += 1 }
@@ -287,16 +402,22 @@ extension SQLiteStore {
 
     public func createCoupon(_ coupon: Coupon) async throws {
         try await writer.write { db in
-            guard try String.fetchOne(db, sql: "SELECT id FROM coupons WHERE id = ?", arguments: [coupon.id]) == nil else {
+            guard try String.fetchOne(db, sql: "SELECT id FROM coupons WHERE id = ?", arguments: [coupon.id]) == nil
+            else {
                 throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
             }
-            try db.execute(sql: "INSERT INTO coupons (id, doc) VALUES (?, ?)", arguments: [coupon.id, try Documents.encode(coupon)])
+            try db.execute(
+                sql: "INSERT INTO coupons (id, doc) VALUES (?, ?)",
+                arguments: [coupon.id, try Documents.encode(coupon)]
+            )
         }
     }
 
     public func coupons() async throws -> [Coupon] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM coupons ORDER BY id").map { try Documents.decode(Coupon.self, $0) }
+            try String.fetchAll(db, sql: "SELECT doc FROM coupons ORDER BY id").map {
+                try Documents.decode(Coupon.self, $0)
+            }
         }
     }
 

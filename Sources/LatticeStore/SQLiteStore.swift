@@ -29,85 +29,89 @@ public final class SQLiteStore: Store {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE users (
-                    namespace TEXT PRIMARY KEY,
-                    admin INTEGER NOT NULL,
-                    created_at REAL NOT NULL
-                );
-                CREATE TABLE tokens (
-                    id TEXT PRIMARY KEY,
-                    namespace TEXT NOT NULL REFERENCES users(namespace),
-                    name TEXT NOT NULL,
-                    secret_hash TEXT NOT NULL UNIQUE,
-                    created_at REAL NOT NULL,
-                    expires_at REAL NOT NULL,
-                    last_used_at REAL
-                );
-                CREATE INDEX tokens_namespace ON tokens(namespace);
-                CREATE TABLE instances (
-                    name TEXT PRIMARY KEY,
-                    namespace TEXT NOT NULL,
-                    cluster TEXT NOT NULL,
-                    created_at REAL NOT NULL,
-                    generation INTEGER NOT NULL,
-                    ssh_port INTEGER NOT NULL UNIQUE,
-                    placed_node TEXT,
-                    cpu INTEGER NOT NULL,
-                    memory INTEGER NOT NULL,
-                    doc TEXT NOT NULL
-                );
-                CREATE INDEX instances_namespace ON instances(namespace, created_at);
-                CREATE TABLE gpu_allocations (
-                    node TEXT NOT NULL,
-                    gpu_index INTEGER NOT NULL,
-                    instance_name TEXT NOT NULL REFERENCES instances(name),
-                    PRIMARY KEY (node, gpu_index)
-                );
-                CREATE INDEX gpu_allocations_instance ON gpu_allocations(instance_name);
-                CREATE TABLE images (
-                    namespace TEXT NOT NULL,
-                    reference TEXT NOT NULL,
-                    doc TEXT NOT NULL,
-                    created_at REAL NOT NULL,
-                    PRIMARY KEY (namespace, reference)
-                );
-                CREATE TABLE orders (
-                    id TEXT PRIMARY KEY,
-                    namespace TEXT NOT NULL,
-                    created_at REAL NOT NULL,
-                    doc TEXT NOT NULL
-                );
-                CREATE INDEX orders_namespace ON orders(namespace, created_at);
-                CREATE TABLE ledger (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    id TEXT NOT NULL UNIQUE,
-                    namespace TEXT NOT NULL,
-                    kind TEXT NOT NULL,
-                    amount_units INTEGER NOT NULL,
-                    idempotency_key TEXT NOT NULL UNIQUE,
-                    created_at REAL NOT NULL,
-                    doc TEXT NOT NULL
-                );
-                CREATE INDEX ledger_namespace ON ledger(namespace, seq);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                        namespace TEXT PRIMARY KEY,
+                        admin INTEGER NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY,
+                        namespace TEXT NOT NULL REFERENCES users(namespace),
+                        name TEXT NOT NULL,
+                        secret_hash TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        last_used_at REAL
+                    );
+                    CREATE INDEX tokens_namespace ON tokens(namespace);
+                    CREATE TABLE instances (
+                        name TEXT PRIMARY KEY,
+                        namespace TEXT NOT NULL,
+                        cluster TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        generation INTEGER NOT NULL,
+                        ssh_port INTEGER NOT NULL UNIQUE,
+                        placed_node TEXT,
+                        cpu INTEGER NOT NULL,
+                        memory INTEGER NOT NULL,
+                        doc TEXT NOT NULL
+                    );
+                    CREATE INDEX instances_namespace ON instances(namespace, created_at);
+                    CREATE TABLE gpu_allocations (
+                        node TEXT NOT NULL,
+                        gpu_index INTEGER NOT NULL,
+                        instance_name TEXT NOT NULL REFERENCES instances(name),
+                        PRIMARY KEY (node, gpu_index)
+                    );
+                    CREATE INDEX gpu_allocations_instance ON gpu_allocations(instance_name);
+                    CREATE TABLE images (
+                        namespace TEXT NOT NULL,
+                        reference TEXT NOT NULL,
+                        doc TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (namespace, reference)
+                    );
+                    CREATE TABLE orders (
+                        id TEXT PRIMARY KEY,
+                        namespace TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        doc TEXT NOT NULL
+                    );
+                    CREATE INDEX orders_namespace ON orders(namespace, created_at);
+                    CREATE TABLE ledger (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        namespace TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        amount_units INTEGER NOT NULL,
+                        idempotency_key TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL,
+                        doc TEXT NOT NULL
+                    );
+                    CREATE INDEX ledger_namespace ON ledger(namespace, seq);
+                    """
+            )
         }
         migrator.registerMigration("v2-metering") { db in
-            try db.execute(sql: """
-                CREATE TABLE meter_segments (
-                    id TEXT PRIMARY KEY,
-                    instance_name TEXT NOT NULL,
-                    kind TEXT NOT NULL,
-                    settled INTEGER NOT NULL DEFAULT 0,
-                    open INTEGER NOT NULL,
-                    doc TEXT NOT NULL
-                );
-                CREATE INDEX meter_segments_unsettled ON meter_segments(settled, instance_name);
-                CREATE TABLE coupons (
-                    id TEXT PRIMARY KEY,
-                    doc TEXT NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE meter_segments (
+                        id TEXT PRIMARY KEY,
+                        instance_name TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        settled INTEGER NOT NULL DEFAULT 0,
+                        open INTEGER NOT NULL,
+                        doc TEXT NOT NULL
+                    );
+                    CREATE INDEX meter_segments_unsettled ON meter_segments(settled, instance_name);
+                    CREATE TABLE coupons (
+                        id TEXT PRIMARY KEY,
+                        doc TEXT NOT NULL
+                    );
+                    """
+            )
         }
         return migrator
     }

@@ -31,12 +31,30 @@ public protocol Store: Sendable {
     /// Redeems `couponID` (if any) and takes `debit` from the wallet in the same transaction
     /// (`402 InsufficientBalance` if the balance is below `debit.required`), and opens the
     /// instance's meter segments.
-    func createInstance(_ draft: Instance, on nodes: [ClusterNode], sshPorts: ClosedRange<Int>, order: Order,
-                        couponID: String?, debit: WalletDebit) async throws -> Instance
+    func createInstance(
+        _ draft: Instance,
+        on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
+        order: Order,
+        couponID: String?,
+        debit: WalletDebit
+    ) async throws -> Instance
     /// Reserves GPUs again for a Stopped or Failed instance and marks it Starting.
-    func powerOn(namespace: String, name: String, on nodes: [ClusterNode], podName: String, now: Date, debit: WalletDebit) async throws -> Instance
+    func powerOn(
+        namespace: String,
+        name: String,
+        on nodes: [ClusterNode],
+        podName: String,
+        now: Date,
+        debit: WalletDebit
+    ) async throws -> Instance
     /// Applies a state-machine step to a tenant's instance; `NotFound` for another tenant's.
-    func updateInstance(namespace: String, name: String, debit: WalletDebit?, _ change: @Sendable (Instance) throws -> Instance) async throws -> Instance
+    func updateInstance(
+        namespace: String,
+        name: String,
+        debit: WalletDebit?,
+        _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance
     /// Writes an observed transition if nobody changed the instance since `generation` was read.
     /// Releases GPUs when the new record has no placement. Returns false on a lost race.
     func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool
@@ -44,7 +62,11 @@ public protocol Store: Sendable {
     func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool
     func instance(namespace: String, name: String) async throws -> Instance?
     func instance(name: String) async throws -> Instance?
-    func instances(namespace: String, cluster: String?, page: PageRequest) async throws -> (items: [Instance], total: Int)
+    func instances(
+        namespace: String,
+        cluster: String?,
+        page: PageRequest
+    ) async throws -> (items: [Instance], total: Int)
     /// Every instance, for the reconciler.
     func allInstances() async throws -> [Instance]
     /// GPU, CPU and memory reservations per node.
@@ -60,7 +82,11 @@ public protocol Store: Sendable {
     func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int)
     /// Appends a ledger entry; an entry whose idempotency key exists already is ignored (false).
     func appendLedger(_ entry: LedgerEntry) async throws -> Bool
-    func ledger(namespace: String, kinds: Set<LedgerEntry.Kind>, page: PageRequest) async throws -> (items: [LedgerEntry], total: Int)
+    func ledger(
+        namespace: String,
+        kinds: Set<LedgerEntry.Kind>,
+        page: PageRequest
+    ) async throws -> (items: [LedgerEntry], total: Int)
     func balance(namespace: String) async throws -> Money
 
     // MARK: Metering

@@ -37,7 +37,10 @@ struct Regions: AsyncParsableCommand {
     func run() async throws {
         let regions = try await client.client().regions()
         if output.output == .json { return try Terminal.printJSON(regions) }
-        Terminal.printTable(["ID", "REGION", "CLUSTER", "REGISTRY"], regions.map { [$0.id, $0.region, $0.clusterName, $0.harborAddr] })
+        Terminal.printTable(
+            ["ID", "REGION", "CLUSTER", "REGISTRY"],
+            regions.map { [$0.id, $0.region, $0.clusterName, $0.harborAddr] }
+        )
     }
 }
 
@@ -51,10 +54,17 @@ struct Skus: AsyncParsableCommand {
         let skus = try await client.client().gpuSkus(regionID: region)
         if output.output == .json { return try Terminal.printJSON(skus) }
         let selling = ["1": "hourly", "2": "monthly", "3": "weekly", "4": "daily"]
-        Terminal.printTable(["ID", "GPU", "GPUS", "CPU", "MEMORY", "BILLING", "PRICE", "NOW", "FREE", "CLUSTER"], skus.map {
-            [$0.skusID, $0.gpuProduct, String($0.gpuCounts), String($0.cpucores), "\($0.memoryCount)Gi", selling[$0.sellingType] ?? $0.sellingType,
-             Money(String($0.price)).map(\.description) ?? String($0.price), $0.effectivePrice, String($0.remainGPUCount), $0.clusterName]
-        })
+        Terminal.printTable(
+            ["ID", "GPU", "GPUS", "CPU", "MEMORY", "BILLING", "PRICE", "NOW", "FREE", "CLUSTER"],
+            skus.map {
+                [
+                    $0.skusID, $0.gpuProduct, String($0.gpuCounts), String($0.cpucores), "\($0.memoryCount)Gi",
+                    selling[$0.sellingType] ?? $0.sellingType,
+                    Money(String($0.price)).map(\.description) ?? String($0.price), $0.effectivePrice,
+                    String($0.remainGPUCount), $0.clusterName,
+                ]
+            }
+        )
     }
 }
 
@@ -74,9 +84,15 @@ struct Images: AsyncParsableCommand {
             page.page += 1
         }
         if output.output == .json { return try Terminal.printJSON(all) }
-        Terminal.printTable(["NAME", "KIND", "STATUS", "SIZE"], all.map {
-            [$0.name, $0.kind, $0.status, ByteCountFormatter.string(fromByteCount: $0.sizeBytes, countStyle: .binary)]
-        })
+        Terminal.printTable(
+            ["NAME", "KIND", "STATUS", "SIZE"],
+            all.map {
+                [
+                    $0.name, $0.kind, $0.status,
+                    ByteCountFormatter.string(fromByteCount: $0.sizeBytes, countStyle: .binary),
+                ]
+            }
+        )
     }
 }
 
@@ -88,7 +104,10 @@ struct Balance: AsyncParsableCommand {
     func run() async throws {
         let wallet = try await client.client().balance()
         if output.output == .json { return try Terminal.printJSON(wallet) }
-        Terminal.printTable(["NAMESPACE", "BALANCE", "CURRENCY"], [[wallet.namespace, wallet.balance, wallet.currency]])
+        Terminal.printTable(
+            ["NAMESPACE", "BALANCE", "CURRENCY"],
+            [[wallet.namespace, wallet.balance, wallet.currency]]
+        )
     }
 }
 
@@ -113,9 +132,12 @@ struct Orders: AsyncParsableCommand {
     func run() async throws {
         let page = try await client.client().orders(page: try paging.request())
         if output.output == .json { return try Terminal.printJSON(page) }
-        Terminal.printTable(["ID", "INSTANCE", "TYPE", "SKU", "AMOUNT", "STATUS", "CREATED"], page.nodes.map {
-            [$0.id, $0.instanceName, $0.costType, $0.gpuSkuId, $0.amount, $0.status, $0.createdAt]
-        })
+        Terminal.printTable(
+            ["ID", "INSTANCE", "TYPE", "SKU", "AMOUNT", "STATUS", "CREATED"],
+            page.nodes.map {
+                [$0.id, $0.instanceName, $0.costType, $0.gpuSkuId, $0.amount, $0.status, $0.createdAt]
+            }
+        )
     }
 }
 
@@ -128,9 +150,12 @@ struct Bills: AsyncParsableCommand {
     func run() async throws {
         let page = try await client.client().bills(page: try paging.request())
         if output.output == .json { return try Terminal.printJSON(page) }
-        Terminal.printTable(["INSTANCE", "KIND", "FROM", "TO", "AMOUNT"], page.nodes.map {
-            [$0.instanceName, $0.kind, $0.periodStart, $0.periodEnd, $0.amount]
-        })
+        Terminal.printTable(
+            ["INSTANCE", "KIND", "FROM", "TO", "AMOUNT"],
+            page.nodes.map {
+                [$0.instanceName, $0.kind, $0.periodStart, $0.periodEnd, $0.amount]
+            }
+        )
     }
 }
 
@@ -139,7 +164,9 @@ struct Completion: ParsableCommand {
     @Argument(help: "bash, zsh or fish.") var shell: String
 
     func run() throws {
-        guard let kind = CompletionShell(rawValue: shell) else { throw UsageError("shell must be bash, zsh or fish, got '\(shell)'") }
+        guard let kind = CompletionShell(rawValue: shell) else {
+            throw UsageError("shell must be bash, zsh or fish, got '\(shell)'")
+        }
         print(Lattice.completionScript(for: kind))
     }
 }

@@ -16,8 +16,11 @@ struct Instances: AsyncParsableCommand {
     )
 
     static func row(_ i: InstanceWire) -> [String] {
-        [i.name, i.displayName, Terminal.status(i.status), "\(i.resources.GPUNum)x\(i.resources.GPUType)",
-         i.annotations.first { $0.key.hasSuffix("/unit-price") }?.value ?? "", i.Pods.first?.nodeScheduled ?? "", i.servers.SSH.sshAddr]
+        [
+            i.name, i.displayName, Terminal.status(i.status), "\(i.resources.GPUNum)x\(i.resources.GPUType)",
+            i.annotations.first { $0.key.hasSuffix("/unit-price") }?.value ?? "", i.Pods.first?.nodeScheduled ?? "",
+            i.servers.SSH.sshAddr,
+        ]
     }
 
     static let headers = ["NAME", "DISPLAY NAME", "STATUS", "GPU", "PRICE", "NODE", "SSH"]
@@ -30,15 +33,30 @@ struct Instances: AsyncParsableCommand {
     }
 
     /// Waits for a status, showing live progress on stderr.
-    static func wait(_ client: LatticeClient, cluster: String, name: String, for status: InstanceStatus?, timeout: Int) async throws -> InstanceWire? {
+    static func wait(
+        _ client: LatticeClient,
+        cluster: String,
+        name: String,
+        for status: InstanceStatus?,
+        timeout: Int
+    ) async throws -> InstanceWire? {
         let started = ContinuousClock.now
         let live = Terminal.stderrIsTTY
-        let result = try await client.waitForStatus(cluster: cluster, name: name, status, timeout: .seconds(timeout)) { current in
+        let result = try await client.waitForStatus(cluster: cluster, name: name, status, timeout: .seconds(timeout)) {
+            current in
             let elapsed = (ContinuousClock.now - started).components.seconds
-            Terminal.progress(live ? "\r\u{1B}[K\(name): \(current.status) (\(elapsed)s)" : "\(name): \(current.status) (\(elapsed)s)\n")
+            Terminal.progress(
+                live
+                    ? "\r\u{1B}[K\(name): \(current.status) (\(elapsed)s)"
+                    : "\(name): \(current.status) (\(elapsed)s)\n"
+            )
         }
         let elapsed = (ContinuousClock.now - started).components.seconds
-        Terminal.progress(live ? "\r\u{1B}[K\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n" : "\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n")
+        Terminal.progress(
+            live
+                ? "\r\u{1B}[K\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n"
+                : "\(name): \(result?.status ?? "deleted") (\(elapsed)s)\n"
+        )
         return result
     }
 
@@ -65,13 +83,20 @@ struct Instances: AsyncParsableCommand {
         func run() async throws {
             let i = try await client.client().instance(cluster: cluster.name, name: name)
             if output.output == .json { return try Terminal.printJSON(i) }
-            Terminal.printTable(["FIELD", "VALUE"], [
-                ["name", i.name], ["display name", i.displayName], ["status", Terminal.status(i.status)], ["reason", i.statusReason],
-                ["gpu", "\(i.resources.GPUNum)x\(i.resources.GPUType)"], ["cpu / memory", "\(i.resources.cpu) / \(i.resources.memory)"],
-                ["image", i.image], ["node", i.Pods.first?.nodeScheduled ?? ""], ["ip", i.Pods.first?.ip ?? ""],
-                ["ssh", i.servers.SSH.sshAddr], ["password", i.servers.SSH.sshPassword], ["jupyter", i.servers.Jupyterlab],
-                ["created", i.creationTimestamp], ["stops at", i.ScheduleStopTimestamp], ["data kept until", i.retentionUntil],
-            ])
+            Terminal.printTable(
+                ["FIELD", "VALUE"],
+                [
+                    ["name", i.name], ["display name", i.displayName], ["status", Terminal.status(i.status)],
+                    ["reason", i.statusReason],
+                    ["gpu", "\(i.resources.GPUNum)x\(i.resources.GPUType)"],
+                    ["cpu / memory", "\(i.resources.cpu) / \(i.resources.memory)"],
+                    ["image", i.image], ["node", i.Pods.first?.nodeScheduled ?? ""], ["ip", i.Pods.first?.ip ?? ""],
+                    ["ssh", i.servers.SSH.sshAddr], ["password", i.servers.SSH.sshPassword],
+                    ["jupyter", i.servers.Jupyterlab],
+                    ["created", i.creationTimestamp], ["stops at", i.ScheduleStopTimestamp],
+                    ["data kept until", i.retentionUntil],
+                ]
+            )
         }
     }
 
@@ -94,12 +119,30 @@ struct Instances: AsyncParsableCommand {
 
         func run() async throws {
             let client = try client.client()
-            var created = try await client.createInstance(cluster: cluster.name, CreateInstanceOptions(
-                gpuSkuID: sku, displayName: name, image: image, costType: costType, costTime: costTime, couponID: coupon,
-                diskSkuID: diskSku, pathInContainer: path, sizeGiB: diskSize))
+            var created = try await client.createInstance(
+                cluster: cluster.name,
+                CreateInstanceOptions(
+                    gpuSkuID: sku,
+                    displayName: name,
+                    image: image,
+                    costType: costType,
+                    costTime: costTime,
+                    couponID: coupon,
+                    diskSkuID: diskSku,
+                    pathInContainer: path,
+                    sizeGiB: diskSize
+                )
+            )
             if wait {
                 Terminal.progress("created \(created.name)\n")
-                created = try await Instances.wait(client, cluster: cluster.name, name: created.name, for: .running, timeout: timeout) ?? created
+                created =
+                    try await Instances.wait(
+                        client,
+                        cluster: cluster.name,
+                        name: created.name,
+                        for: .running,
+                        timeout: timeout
+                    ) ?? created
             }
             if output.output == .json { return try Terminal.printJSON(created) }
             if wait { return Instances.printAccess(created) }
@@ -108,7 +151,9 @@ struct Instances: AsyncParsableCommand {
     }
 
     struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Power an instance off, optionally saving it as an image.")
+        static let configuration = CommandConfiguration(
+            abstract: "Power an instance off, optionally saving it as an image."
+        )
         @Argument(help: "Instance name.") var name: String
         @Option(help: "Save the container as IMAGE[:TAG] while stopping.") var snapshot: String?
         @Option(help: "Seconds to let processes exit before they are killed.") var grace = 10
@@ -123,11 +168,24 @@ struct Instances: AsyncParsableCommand {
             var options = PowerOffOptions(gracePeriodSeconds: grace)
             if let snapshot {
                 let parts = snapshot.split(separator: ":", maxSplits: 1).map(String.init)
-                options = .snapshot(imageName: parts[0], tag: parts.count > 1 ? parts[1] : "latest", gracePeriodSeconds: grace)
+                options = .snapshot(
+                    imageName: parts[0],
+                    tag: parts.count > 1 ? parts[1] : "latest",
+                    gracePeriodSeconds: grace
+                )
             }
             try await client.powerOff(cluster: cluster.name, name: name, options)
             var status = "Stopping"
-            if wait { status = try await Instances.wait(client, cluster: cluster.name, name: name, for: .stopped, timeout: timeout)?.status ?? status }
+            if wait {
+                status =
+                    try await Instances.wait(
+                        client,
+                        cluster: cluster.name,
+                        name: name,
+                        for: .stopped,
+                        timeout: timeout
+                    )?.status ?? status
+            }
             try Instances.report(name: name, status: status, output: output.output)
         }
     }
@@ -145,7 +203,13 @@ struct Instances: AsyncParsableCommand {
             let client = try client.client()
             try await client.powerOn(cluster: cluster.name, name: name)
             guard wait else { return try Instances.report(name: name, status: "Starting", output: output.output) }
-            let running = try await Instances.wait(client, cluster: cluster.name, name: name, for: .running, timeout: timeout)
+            let running = try await Instances.wait(
+                client,
+                cluster: cluster.name,
+                name: name,
+                for: .running,
+                timeout: timeout
+            )
             if output.output == .json { return try Terminal.printJSON(running) }
             if let running { Instances.printAccess(running) }
         }
@@ -163,13 +227,17 @@ struct Instances: AsyncParsableCommand {
         func run() async throws {
             let client = try client.client()
             try await client.deleteInstance(cluster: cluster.name, name: name)
-            if wait { _ = try await Instances.wait(client, cluster: cluster.name, name: name, for: nil, timeout: timeout) }
+            if wait {
+                _ = try await Instances.wait(client, cluster: cluster.name, name: name, for: nil, timeout: timeout)
+            }
             try Instances.report(name: name, status: wait ? "Deleted" : "Deleting", output: output.output)
         }
     }
 
     struct Wait: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Wait until an instance reaches a status (or is deleted).")
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until an instance reaches a status (or is deleted)."
+        )
         @Argument(help: "Instance name.") var name: String
         @Option(name: .customLong("for"), help: "Running, Stopped, Failed, ... or 'deleted'.") var target = "Running"
         @Option(help: "Seconds to wait at most.") var timeout = 600
@@ -181,12 +249,22 @@ struct Instances: AsyncParsableCommand {
             let status: InstanceStatus?
             if target.lowercased() == "deleted" {
                 status = nil
-            } else if let known = InstanceStatus.allCases.first(where: { $0.rawValue.lowercased() == target.lowercased() }) {
+            } else if let known = InstanceStatus.allCases.first(where: {
+                $0.rawValue.lowercased() == target.lowercased()
+            }) {
                 status = known
             } else {
-                throw UsageError("--for: '\(target)' is not a status; use \(InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ")) or deleted")
+                throw UsageError(
+                    "--for: '\(target)' is not a status; use \(InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ")) or deleted"
+                )
             }
-            let result = try await Instances.wait(try client.client(), cluster: cluster.name, name: name, for: status, timeout: timeout)
+            let result = try await Instances.wait(
+                try client.client(),
+                cluster: cluster.name,
+                name: name,
+                for: status,
+                timeout: timeout
+            )
             try Instances.report(name: name, status: result?.status ?? "Deleted", output: output.output)
         }
     }
@@ -199,8 +277,10 @@ struct Instances: AsyncParsableCommand {
 }
 
 struct Tokens: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage your API tokens.",
-                                                    subcommands: [List.self, Create.self, Regenerate.self, Delete.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Manage your API tokens.",
+        subcommands: [List.self, Create.self, Regenerate.self, Delete.self]
+    )
 
     static func printSecret(_ token: TokenWire, output: OutputFormat) throws {
         if output == .json { return try Terminal.printJSON(token) }
@@ -216,7 +296,10 @@ struct Tokens: AsyncParsableCommand {
         func run() async throws {
             let page = try await client.client().tokens(page: PageRequest(page: 1, pageSize: 100))
             if output.output == .json { return try Terminal.printJSON(page.nodes) }
-            Terminal.printTable(["ID", "NAME", "CREATED", "EXPIRES", "LAST USED"], page.nodes.map { [$0.id, $0.name, $0.createdAt, $0.expiresAt, $0.lastUsedAt] })
+            Terminal.printTable(
+                ["ID", "NAME", "CREATED", "EXPIRES", "LAST USED"],
+                page.nodes.map { [$0.id, $0.name, $0.createdAt, $0.expiresAt, $0.lastUsedAt] }
+            )
         }
     }
 
@@ -228,12 +311,17 @@ struct Tokens: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
-            try Tokens.printSecret(try await client.client().createToken(name: name, validityDays: days), output: output.output)
+            try Tokens.printSecret(
+                try await client.client().createToken(name: name, validityDays: days),
+                output: output.output
+            )
         }
     }
 
     struct Regenerate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Replace a token's secret; the old one stops working.")
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a token's secret; the old one stops working."
+        )
         @Argument(help: "Token id.") var id: String
         @OptionGroup var client: ClientOptions
         @OptionGroup var output: OutputOptions

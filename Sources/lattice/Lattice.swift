@@ -10,8 +10,10 @@ struct Lattice: AsyncParsableCommand {
         commandName: "lattice",
         abstract: "A self-hostable GPU cloud control plane, and its command line.",
         version: "0.1.0",
-        subcommands: [Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
-                      Instances.self, Tokens.self, SSH.self, Completion.self]
+        subcommands: [
+            Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
+            Instances.self, Tokens.self, SSH.self, Completion.self,
+        ]
     )
 
     static func main() async {

@@ -16,7 +16,9 @@ enum Terminal {
     static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
     static var stderrIsTTY: Bool { isatty(STDERR_FILENO) == 1 }
     /// Colour only on a terminal, and never under `NO_COLOR` (no-color.org).
-    static var colorEnabled: Bool { stdoutIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true }
+    static var colorEnabled: Bool {
+        stdoutIsTTY && ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
+    }
 
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -69,9 +71,10 @@ enum Terminal {
             if scalar == "\u{1B}" { inEscape = true; continue }
             if inEscape { if scalar == "m" { inEscape = false }; continue }
             // East Asian wide characters take two columns.
-            width += (0x1100...0x115F).contains(scalar.value) || (0x2E80...0xA4CF).contains(scalar.value)
-                || (0xAC00...0xD7A3).contains(scalar.value) || (0xF900...0xFAFF).contains(scalar.value)
-                || (0xFF00...0xFF60).contains(scalar.value) || (0x1F300...0x1FAFF).contains(scalar.value) ? 2 : 1
+            width +=
+                (0x1100...0x115F).contains(scalar.value) || (0x2E80...0xA4CF).contains(scalar.value)
+                    || (0xAC00...0xD7A3).contains(scalar.value) || (0xF900...0xFAFF).contains(scalar.value)
+                    || (0xFF00...0xFF60).contains(scalar.value) || (0x1F300...0x1FAFF).contains(scalar.value) ? 2 : 1
         }
         return width
     }

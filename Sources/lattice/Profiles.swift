@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import LatticeClient
 
@@ -15,14 +16,16 @@ struct ConfigFile: Codable, Equatable {
     static var path: URL {
         let env = ProcessInfo.processInfo.environment
         if let explicit = env["LATTICE_CONFIG"], !explicit.isEmpty { return URL(fileURLWithPath: explicit) }
-        let base = env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+        let base =
+            env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
         return base.appendingPathComponent("lattice/config.json")
     }
 
     static func load() -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path.path),
-              let file = try? JSONDecoder().decode(ConfigFile.self, from: data) else {
+            let file = try? JSONDecoder().decode(ConfigFile.self, from: data)
+        else {
             return ConfigFile(current: "default", profiles: [:])
         }
         return file
@@ -30,12 +33,22 @@ struct ConfigFile: Codable, Equatable {
 
     func save() throws {
         let directory = Self.path.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let temporary = directory.appendingPathComponent(".config.json.tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: try encoder.encode(self), attributes: [.posixPermissions: 0o600]),
-              rename(temporary.path, Self.path.path) == 0 else {
+        guard
+            FileManager.default.createFile(
+                atPath: temporary.path,
+                contents: try encoder.encode(self),
+                attributes: [.posixPermissions: 0o600]
+            ),
+            rename(temporary.path, Self.path.path) == 0
+        else {
             throw UsageError("cannot write \(Self.path.path)")
         }
     }
@@ -53,10 +66,14 @@ struct ClientOptions: ParsableArgumentsWithClient {
         let name = profile ?? env["LATTICE_PROFILE"] ?? file.current
         let saved = file.profiles[name]
         if let profile, saved == nil, env["LATTICE_URL"] == nil {
-            throw UsageError("no profile '\(profile)' in \(ConfigFile.path.path); run 'lattice login --profile \(profile)'")
+            throw UsageError(
+                "no profile '\(profile)' in \(ConfigFile.path.path); run 'lattice login --profile \(profile)'"
+            )
         }
         guard let url = env["LATTICE_URL"] ?? saved?.url, let token = env["LATTICE_TOKEN"] ?? saved?.token else {
-            throw UsageError("not logged in: run 'lattice login --url URL --token TOKEN', or set LATTICE_URL and LATTICE_TOKEN")
+            throw UsageError(
+                "not logged in: run 'lattice login --url URL --token TOKEN', or set LATTICE_URL and LATTICE_TOKEN"
+            )
         }
         guard let base = URL(string: url), base.scheme == "http" || base.scheme == "https" else {
             throw UsageError("'\(url)' is not an http(s) URL")
@@ -64,8 +81,6 @@ struct ClientOptions: ParsableArgumentsWithClient {
         return LatticeClient(baseURL: base, namespace: env["LATTICE_NAMESPACE"] ?? saved?.namespace, token: token)
     }
 }
-
-import ArgumentParser
 
 /// Marker so option groups read clearly where they are used.
 protocol ParsableArgumentsWithClient: ParsableArguments {}

@@ -6,30 +6,39 @@ import Logging
 
 /// `lattice serve`: runs the control plane.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the Lattice server (SQLite and a simulated GPU fleet by default).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Lattice server (SQLite and a simulated GPU fleet by default)."
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on; 0 picks a free one.") var port = 8080
     @Option(help: "Directory for the database and state.") var dataDir = ".lattice"
     @Option(help: "PostgreSQL URL (postgres://...) instead of SQLite.") var databaseURL: String?
     @Option(help: "Catalog YAML file (regions, clusters, nodes, SKUs, images).") var catalog: String?
-    @Option(help: "Host name used in Jupyter, Tensorboard and SSH addresses (default: localhost).") var publicHost: String?
+    @Option(help: "Host name used in Jupyter, Tensorboard and SSH addresses (default: localhost).") var publicHost:
+        String?
     @Option(help: "Prefix of annotation keys.") var annotationDomain = "lattice.local"
     @Option(help: "UTC offset or zone name for times on the wire (UTC, +08:00, Asia/Shanghai).") var timezone = "UTC"
     @Option(help: "Range of SSH ports handed to instances, as LOW-HIGH.") var sshPorts = "30000-32767"
     @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
-    @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).") var chargePeriodSeconds: Double = 3600
+    @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).")
+    var chargePeriodSeconds: Double = 3600
     @Option(help: "How often the meter charges and enforces terms, in seconds.") var meterIntervalSeconds: Double = 10
     @Option(help: "Days a Stopped instance keeps its data before it is released.") var retentionDays: Double = 15
-    @Option(help: "Seconds pay-as-you-go instances keep running after the wallet runs out.") var depletionGraceSeconds: Double = 600
+    @Option(help: "Seconds pay-as-you-go instances keep running after the wallet runs out.") var depletionGraceSeconds:
+        Double = 600
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func run() async throws {
         guard databaseURL == nil else {
-            throw ValidationError("--database-url: PostgreSQL is not available in this build yet; omit it to use SQLite")
+            throw ValidationError(
+                "--database-url: PostgreSQL is not available in this build yet; omit it to use SQLite"
+            )
         }
         guard let time = TimeFormatter(zone: timezone) else {
-            throw ValidationError("--timezone: '\(timezone)' is not UTC, an offset like +08:00 or a zone name like Asia/Shanghai")
+            throw ValidationError(
+                "--timezone: '\(timezone)' is not UTC, an offset like +08:00 or a zone name like Asia/Shanghai"
+            )
         }
         let bounds = sshPorts.split(separator: "-").compactMap { Int($0) }
         guard bounds.count == 2, bounds[0] >= 1, bounds[0] <= bounds[1], bounds[1] <= 65535 else {
@@ -37,25 +46,41 @@ struct Serve: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port: must be between 0 and 65535") }
         guard chargePeriodSeconds >= 1 else { throw ValidationError("--charge-period-seconds: must be at least 1") }
-        guard meterIntervalSeconds >= 0.01 else { throw ValidationError("--meter-interval-seconds: must be at least 0.01") }
+        guard meterIntervalSeconds >= 0.01 else {
+            throw ValidationError("--meter-interval-seconds: must be at least 0.01")
+        }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days: must not be negative") }
-        guard depletionGraceSeconds >= 0 else { throw ValidationError("--depletion-grace-seconds: must not be negative") }
+        guard depletionGraceSeconds >= 0 else {
+            throw ValidationError("--depletion-grace-seconds: must not be negative")
+        }
         let loadedCatalog: Catalog
         do {
             loadedCatalog = try catalog.map(CatalogLoader.load(path:)) ?? .builtIn
         } catch let error as LatticeError {
             throw ValidationError("--catalog: \(error.message)")
         }
-        if loadedCatalog.clusters.contains(where: { $0.driver == .engine }), bounds[0] < 16000 || bounds[1] - bounds[0] >= 4000 {
-            throw ValidationError("--ssh-ports: engine clusters publish Jupyter and Tensorboard at the SSH port - 10000 and - 6000, "
-                + "so the range must start at 16000 or above and span fewer than 4000 ports")
+        if loadedCatalog.clusters.contains(where: { $0.driver == .engine }),
+            bounds[0] < 16000 || bounds[1] - bounds[0] >= 4000
+        {
+            throw ValidationError(
+                "--ssh-ports: engine clusters publish Jupyter and Tensorboard at the SSH port - 10000 and - 6000, "
+                    + "so the range must start at 16000 or above and span fewer than 4000 ports"
+            )
         }
         let configuration = ServerConfiguration(
-            host: host, port: port, dataDirectory: URL(fileURLWithPath: dataDir), catalog: loadedCatalog, publicHost: publicHost,
-            annotationDomain: annotationDomain, time: time, sshPorts: bounds[0]...bounds[1],
+            host: host,
+            port: port,
+            dataDirectory: URL(fileURLWithPath: dataDir),
+            catalog: loadedCatalog,
+            publicHost: publicHost,
+            annotationDomain: annotationDomain,
+            time: time,
+            sshPorts: bounds[0]...bounds[1],
             bootstrapToken: ProcessInfo.processInfo.environment["LATTICE_BOOTSTRAP_TOKEN"],
-            simulatedDelayScale: simulatedDelayScale, chargePeriod: chargePeriodSeconds,
-            meterInterval: .milliseconds(Int64(meterIntervalSeconds * 1000)), retention: retentionDays * 86400,
+            simulatedDelayScale: simulatedDelayScale,
+            chargePeriod: chargePeriodSeconds,
+            meterInterval: .milliseconds(Int64(meterIntervalSeconds * 1000)),
+            retention: retentionDays * 86400,
             depletionGrace: depletionGraceSeconds
         )
         var logger = Logger(label: "lattice")

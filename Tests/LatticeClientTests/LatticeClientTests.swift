@@ -30,7 +30,10 @@ struct ConnectionRefused: Error {}
 
 @Suite struct ClientBehaviourTests {
     let url = URL(string: "http://lattice.test")!
-    let ok = TransportResponse(status: 200, body: Data(#"{"namespace":"alice","balance":"1.00","currency":"CNY"}"#.utf8))
+    let ok = TransportResponse(
+        status: 200,
+        body: Data(#"{"namespace":"alice","balance":"1.00","currency":"CNY"}"#.utf8)
+    )
     let unavailable = TransportResponse(status: 503, body: Data(#"{"code":"Unavailable","message":"try later"}"#.utf8))
     let fast = LatticeClient.RetryPolicy(maxAttempts: 3, initialDelay: .milliseconds(1))
 
@@ -53,19 +56,30 @@ struct ConnectionRefused: Error {}
         #expect(transport.sent.count == 1)
         let failing = ScriptedTransport([.failure(ConnectionRefused())])
         let other = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: failing)
-        await #expect(throws: LatticeClientError.self) { try await other.powerOn(cluster: "c", name: "instance-00000001") }
+        await #expect(throws: LatticeClientError.self) {
+            try await other.powerOn(cluster: "c", name: "instance-00000001")
+        }
         #expect(failing.sent.count == 1)
     }
 
     @Test func retriesGiveUpAfterTheLimit() async throws {
-        let transport = ScriptedTransport([.success(unavailable), .success(unavailable), .success(unavailable), .success(ok)])
+        let transport = ScriptedTransport([
+            .success(unavailable), .success(unavailable), .success(unavailable), .success(ok),
+        ])
         let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
         await #expect(throws: LatticeAPIError.self) { try await client.balance() }
         #expect(transport.sent.count == 3)
     }
 
     @Test func serverErrorsCarryCodeAndMessage() async throws {
-        let transport = ScriptedTransport([.success(TransportResponse(status: 404, body: Data(#"{"code":"NotFound","message":"instance 'x' not found"}"#.utf8)))])
+        let transport = ScriptedTransport([
+            .success(
+                TransportResponse(
+                    status: 404,
+                    body: Data(#"{"code":"NotFound","message":"instance 'x' not found"}"#.utf8)
+                )
+            )
+        ])
         let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
         await #expect(throws: LatticeAPIError(status: 404, code: "NotFound", message: "instance 'x' not found")) {
             try await client.instance(cluster: "c", name: "x")
@@ -81,14 +95,29 @@ struct ConnectionRefused: Error {}
         var catalog = Catalog.builtIn
         catalog.regions[0].clusters[0].startDelaySeconds = 0.05
         catalog.regions[0].clusters[0].stopDelaySeconds = 0.05
-        let configuration = ServerConfiguration(catalog: catalog, reconcileInterval: .milliseconds(20), bootstrapToken: "sdk-test-admin-token")
+        let configuration = ServerConfiguration(
+            catalog: catalog,
+            reconcileInterval: .milliseconds(20),
+            bootstrapToken: "sdk-test-admin-token"
+        )
         let fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
         let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         let router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
-        let reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: .milliseconds(20), logger: Logger(label: "test"), readiness: readiness)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), services: [reconciler])
+        let reconciler = Reconciler(
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            interval: .milliseconds(20),
+            logger: Logger(label: "test"),
+            readiness: readiness
+        )
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            services: [reconciler]
+        )
         let image = catalog.images[0].name
 
         try await app.test(.live) { http in
@@ -107,26 +136,61 @@ struct ConnectionRefused: Error {}
             #expect(try await client.diskSkus().nodes.first?.id == "1")
             #expect(try await client.images().nodes.contains { $0.kind == "official" })
 
-
-            let created = try await client.createInstance(cluster: "host-cluster", .init(gpuSkuID: "66", displayName: "sdk", image: image, couponID: "SDK5"))
+            let created = try await client.createInstance(
+                cluster: "host-cluster",
+                .init(gpuSkuID: "66", displayName: "sdk", image: image, couponID: "SDK5")
+            )
             #expect(created.status == "Creating" && created.namespace == "sdk-user")
-            let running = try await client.waitForStatus(cluster: "host-cluster", name: created.name, .running, timeout: .seconds(30), interval: .milliseconds(50))
+            let running = try await client.waitForStatus(
+                cluster: "host-cluster",
+                name: created.name,
+                .running,
+                timeout: .seconds(30),
+                interval: .milliseconds(50)
+            )
             #expect(running?.Pods.first?.ip.isEmpty == false)
             #expect(try await client.instances(cluster: "host-cluster").totalCount == 1)
             #expect(try await client.allInstances(cluster: "host-cluster").map(\.name) == [created.name])
-            try await client.powerOff(cluster: "host-cluster", name: created.name, .snapshot(imageName: "sdk-snap", tag: "v1"))
-            try await client.waitForStatus(cluster: "host-cluster", name: created.name, .stopped, timeout: .seconds(30), interval: .milliseconds(50))
+            try await client.powerOff(
+                cluster: "host-cluster",
+                name: created.name,
+                .snapshot(imageName: "sdk-snap", tag: "v1")
+            )
+            try await client.waitForStatus(
+                cluster: "host-cluster",
+                name: created.name,
+                .stopped,
+                timeout: .seconds(30),
+                interval: .milliseconds(50)
+            )
             #expect(try await client.images().nodes.contains { $0.name.hasSuffix("/sdk-user/sdk-snap:v1") })
             try await client.powerOn(cluster: "host-cluster", name: created.name)
-            try await client.waitForStatus(cluster: "host-cluster", name: created.name, .running, timeout: .seconds(30), interval: .milliseconds(50))
-            await #expect(throws: LatticeAPIError.self) { try await client.powerOn(cluster: "host-cluster", name: created.name) }
+            try await client.waitForStatus(
+                cluster: "host-cluster",
+                name: created.name,
+                .running,
+                timeout: .seconds(30),
+                interval: .milliseconds(50)
+            )
+            await #expect(throws: LatticeAPIError.self) {
+                try await client.powerOn(cluster: "host-cluster", name: created.name)
+            }
 
-            let prepaid = try await client.createInstance(cluster: "host-cluster", .init(gpuSkuID: "101", displayName: "term", image: image, costType: 4, costTime: "1D"))
+            let prepaid = try await client.createInstance(
+                cluster: "host-cluster",
+                .init(gpuSkuID: "101", displayName: "term", image: image, costType: 4, costTime: "1D")
+            )
             let renewed = try await client.renew(cluster: "host-cluster", name: prepaid.name, costTime: "+1D")
             #expect(renewed.ScheduleStopTimestamp > prepaid.ScheduleStopTimestamp)
 
             try await client.deleteInstance(cluster: "host-cluster", name: created.name)
-            try await client.waitForStatus(cluster: "host-cluster", name: created.name, nil, timeout: .seconds(30), interval: .milliseconds(50))
+            try await client.waitForStatus(
+                cluster: "host-cluster",
+                name: created.name,
+                nil,
+                timeout: .seconds(30),
+                interval: .milliseconds(50)
+            )
 
             let token = try await client.createToken(name: "ci", validityDays: 7)
             #expect(token.token?.hasPrefix("lat_") == true)

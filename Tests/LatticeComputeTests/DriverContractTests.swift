@@ -19,26 +19,41 @@ struct DriverFactory: CustomStringConvertible, Sendable {
     let description: String
     let make: @Sendable () throws -> DriverHarness
 
-    static let all: [DriverFactory] = [
-        DriverFactory(description: "simulated") {
-            let clock = ManualWallClock()
-            let nodes = [Node(name: "gpu-a", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512),
-                         Node(name: "gpu-b", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512)]
-            let driver = SimulatedFleetDriver(cluster: "host-cluster", nodes: nodes, clock: clock)
-            return DriverHarness(driver: driver, nodeNames: nodes.map(\.name)) { clock.advance(by: $0) }
-        },
-    ] + engine
+    static let all: [DriverFactory] =
+        [
+            DriverFactory(description: "simulated") {
+                let clock = ManualWallClock()
+                let nodes = [
+                    Node(name: "gpu-a", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512),
+                    Node(name: "gpu-b", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512),
+                ]
+                let driver = SimulatedFleetDriver(cluster: "host-cluster", nodes: nodes, clock: clock)
+                return DriverHarness(driver: driver, nodeNames: nodes.map(\.name)) { clock.advance(by: $0) }
+            }
+        ] + engine
 
     /// The engine driver against a real Docker or Podman, when the test run has one
     /// (`LATTICE_TEST_ENGINE_SOCKET`, `LATTICE_TEST_IMAGE`; CI starts Podman for this).
     static var engine: [DriverFactory] {
         let env = ProcessInfo.processInfo.environment
         guard let socket = env["LATTICE_TEST_ENGINE_SOCKET"], let image = env["LATTICE_TEST_IMAGE"] else { return [] }
-        return [DriverFactory(description: "engine") {
-            let node = Node(name: "this-host", gpuModel: "T4", gpuCount: 2, cpuCores: 2, memoryGiB: 2)
-            let driver = EngineDriver(cluster: "contract-\(UUID().uuidString.prefix(8).lowercased())", node: node, socketPath: socket, gpuRequests: .none)
-            return DriverHarness(driver: driver, nodeNames: [node.name], letTimePass: { try? await Task.sleep(for: .milliseconds(Int($0 * 1000))) }, image: image)
-        }]
+        return [
+            DriverFactory(description: "engine") {
+                let node = Node(name: "this-host", gpuModel: "T4", gpuCount: 2, cpuCores: 2, memoryGiB: 2)
+                let driver = EngineDriver(
+                    cluster: "contract-\(UUID().uuidString.prefix(8).lowercased())",
+                    node: node,
+                    socketPath: socket,
+                    gpuRequests: .none
+                )
+                return DriverHarness(
+                    driver: driver,
+                    nodeNames: [node.name],
+                    letTimePass: { try? await Task.sleep(for: .milliseconds(Int($0 * 1000))) },
+                    image: image
+                )
+            }
+        ]
     }
 }
 
@@ -64,7 +79,12 @@ func uniqueSpec(_ name: String, node: String, image: String) -> WorkloadSpec {
 }
 
 /// Lets time pass until the workload reaches `phase`, or fails after `limit` seconds.
-func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: DriverHarness, limit: Double = 120) async throws -> WorkloadObservation {
+func waitFor(
+    _ phase: WorkloadObservation.Phase,
+    _ name: String,
+    in harness: DriverHarness,
+    limit: Double = 120
+) async throws -> WorkloadObservation {
     var waited = 0.0
     while waited < limit {
         if let seen = try await harness.driver.observeAll()[name], seen.phase == phase { return seen }
@@ -119,7 +139,10 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
         _ = try await waitFor(.running, workload.instanceName, in: harness)
         try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 0)
         _ = try await waitFor(.stopped, workload.instanceName, in: harness)
-        #expect(try await driver.commit(instanceName: workload.instanceName, imageReference: "images.test/alice/snap:v1") > 0)
+        #expect(
+            try await driver.commit(instanceName: workload.instanceName, imageReference: "images.test/alice/snap:v1")
+                > 0
+        )
         try await driver.discard(instanceName: workload.instanceName)
         #expect(try await driver.observeAll()[workload.instanceName] == nil)
         try await driver.discard(instanceName: workload.instanceName)
@@ -134,7 +157,9 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
         try await driver.stop(instanceName: "instance-ffffffff", gracePeriodSeconds: 1)
         try await driver.discard(instanceName: "instance-ffffffff")
         try await driver.destroy(instanceName: "instance-ffffffff", volumeName: "volume-ffffffff")
-        await #expect(throws: (any Error).self) { try await driver.commit(instanceName: "instance-ffffffff", imageReference: "x/y/z:1") }
+        await #expect(throws: (any Error).self) {
+            try await driver.commit(instanceName: "instance-ffffffff", imageReference: "x/y/z:1")
+        }
     }
 }
 
@@ -146,7 +171,10 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
         let driver = SimulatedFleetDriver(cluster: "c", nodes: nodes, clock: clock)
         await driver.failNextStarts(1, reason: "ImagePullBackOff: no such image")
         try await driver.start(spec("instance-0000f001", node: "gpu-a"))
-        #expect(try await driver.observeAll()["instance-0000f001"]?.phase == .failed(reason: "ImagePullBackOff: no such image"))
+        #expect(
+            try await driver.observeAll()["instance-0000f001"]?.phase
+                == .failed(reason: "ImagePullBackOff: no such image")
+        )
         try await driver.start(spec("instance-0000f002", node: "gpu-a"))
         clock.advance(by: 5)
         #expect(try await driver.observeAll()["instance-0000f002"]?.phase == .running)
@@ -170,7 +198,12 @@ func waitFor(_ phase: WorkloadObservation.Phase, _ name: String, in harness: Dri
 
     @Test func timingsFollowTheInjectedClock() async throws {
         let clock = ManualWallClock()
-        let driver = SimulatedFleetDriver(cluster: "c", nodes: nodes, timing: .init(startDelay: 2, stopDelay: 3), clock: clock)
+        let driver = SimulatedFleetDriver(
+            cluster: "c",
+            nodes: nodes,
+            timing: .init(startDelay: 2, stopDelay: 3),
+            clock: clock
+        )
         try await driver.start(spec("instance-0000f005", node: "gpu-a"))
         clock.advance(by: 1.9)
         #expect(try await driver.observeAll()["instance-0000f005"]?.phase == .starting)

@@ -23,7 +23,10 @@ import Testing
         #expect(requests[0]["DeviceIDs"] as? [String] == ["0", "1"])
         #expect(requests[0]["Capabilities"] as? [[String]] == [["gpu"]])
         #expect(host["Devices"] == nil)
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: requests, options: .sortedKeys), as: UTF8.self)
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: requests, options: .sortedKeys),
+            as: UTF8.self
+        )
         #expect(json == #"[{"Capabilities":[["gpu"]],"DeviceIDs":["0","1"],"Driver":"nvidia"}]"#)
     }
 
@@ -47,7 +50,10 @@ import Testing
         #expect(ports["8888/tcp"]?.first?["HostPort"] == "20099")
         #expect(ports["6006/tcp"]?.first?["HostPort"] == "24099")
         let labels = created["Labels"] as! [String: String]
-        #expect(labels["lattice.managed"] == "true" && labels["lattice.instance"] == "instance-0000abcd" && labels["lattice.gpus"] == "0,1")
+        #expect(
+            labels["lattice.managed"] == "true" && labels["lattice.instance"] == "instance-0000abcd"
+                && labels["lattice.gpus"] == "0,1"
+        )
         let env = created["Env"] as! [String]
         #expect(env.contains("LATTICE_ROOT_PASSWORD=p") && env.contains("JUPYTER_TOKEN=t"))
     }

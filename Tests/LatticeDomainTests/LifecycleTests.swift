@@ -12,8 +12,17 @@ import Testing
         #expect(stopping.desired.power == .off)
         #expect(stopping.placement != nil, "GPUs stay held until the stop completes")
         for status in InstanceStatus.allCases where status != .running {
-            #expect(throws: LatticeError.invalidState("instance instance-0000abcd is \(status.rawValue); power_off needs Running")) {
-                try InstanceLifecycle.powerOff(sampleInstance(status: status), gracePeriodSeconds: 5, snapshot: nil, now: now)
+            #expect(
+                throws: LatticeError.invalidState(
+                    "instance instance-0000abcd is \(status.rawValue); power_off needs Running"
+                )
+            ) {
+                try InstanceLifecycle.powerOff(
+                    sampleInstance(status: status),
+                    gracePeriodSeconds: 5,
+                    snapshot: nil,
+                    now: now
+                )
             }
         }
     }
@@ -21,7 +30,12 @@ import Testing
     @Test func powerOnFromStoppedOrFailed() throws {
         let placement = GPUPlacement(node: "n", gpuIndices: [3])
         for status in [InstanceStatus.stopped, .failed] {
-            let started = try InstanceLifecycle.powerOn(sampleInstance(status: status), placement: placement, podName: "p", now: now)
+            let started = try InstanceLifecycle.powerOn(
+                sampleInstance(status: status),
+                placement: placement,
+                podName: "p",
+                now: now
+            )
             #expect(started.status == .starting)
             #expect(started.placement == placement)
             #expect(started.generation == 2)
@@ -43,7 +57,13 @@ import Testing
 
 @Suite struct ReconcilePlannerTests {
     func observed(_ phase: WorkloadObservation.Phase, node: String = "gpu-4090-01") -> WorkloadObservation {
-        WorkloadObservation(instanceName: "instance-0000abcd", podName: "instance-0000abcd-dd6nm", node: node, ip: "172.31.213.79", phase: phase)
+        WorkloadObservation(
+            instanceName: "instance-0000abcd",
+            podName: "instance-0000abcd-dd6nm",
+            node: node,
+            ip: "172.31.213.79",
+            phase: phase
+        )
     }
 
     @Test func creatingStartsThenRecordsRunning() {
@@ -52,7 +72,10 @@ import Testing
         #expect(ReconcilePlanner.plan(creating, observed: observed(.starting)) == nil)
         let pod = PodInfo(name: "instance-0000abcd-dd6nm", node: "gpu-4090-01", ip: "172.31.213.79")
         #expect(ReconcilePlanner.plan(creating, observed: observed(.running)) == .record(.running(pod)))
-        #expect(ReconcilePlanner.plan(creating, observed: observed(.failed(reason: "pull"))) == .record(.failed(reason: "pull")))
+        #expect(
+            ReconcilePlanner.plan(creating, observed: observed(.failed(reason: "pull")))
+                == .record(.failed(reason: "pull"))
+        )
     }
 
     @Test func runningThatVanishesFails() {
@@ -73,7 +96,10 @@ import Testing
         #expect(ReconcilePlanner.plan(stopping, observed: observed(.stopped)) == .record(.saving))
         var saving = stopping
         saving.status = .saving
-        #expect(ReconcilePlanner.plan(saving, observed: observed(.stopped)) == .commitThenStop(SnapshotRequest(imageReference: "h/ns/img:v1")))
+        #expect(
+            ReconcilePlanner.plan(saving, observed: observed(.stopped))
+                == .commitThenStop(SnapshotRequest(imageReference: "h/ns/img:v1"))
+        )
     }
 
     @Test func deletedAlwaysDestroys() {
@@ -95,7 +121,10 @@ import Testing
         for status in InstanceStatus.allCases {
             for phase in [WorkloadObservation.Phase.starting, .running, .stopping, .stopped, .failed(reason: "r")] {
                 let instance = sampleInstance(status: status)
-                #expect(ReconcilePlanner.plan(instance, observed: observed(phase)) == ReconcilePlanner.plan(instance, observed: observed(phase)))
+                #expect(
+                    ReconcilePlanner.plan(instance, observed: observed(phase))
+                        == ReconcilePlanner.plan(instance, observed: observed(phase))
+                )
             }
         }
     }

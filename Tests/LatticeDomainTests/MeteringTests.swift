@@ -7,15 +7,27 @@ import Testing
     let utc = TimeZone(secondsFromGMT: 0)!
 
     func compute(start: Date, end: Date? = nil, billedThrough: Date? = nil) -> MeterSegment {
-        MeterSegment(id: "s", kind: .compute, namespace: "alice", instanceName: "instance-00000001", skuID: "66",
-                     unitPrice: Money("2.50")!, start: start, end: end, billedThrough: billedThrough)
+        MeterSegment(
+            id: "s",
+            kind: .compute,
+            namespace: "alice",
+            instanceName: "instance-00000001",
+            skuID: "66",
+            unitPrice: Money("2.50")!,
+            start: start,
+            end: end,
+            billedThrough: billedThrough
+        )
     }
 
     @Test func accruesPerSecond() {
         #expect(Metering.computeCharge(pricePerHour: Money("3.60")!, seconds: 90) == Money("0.09")!)
         #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 3600) == Money("2.50")!)
         #expect(Metering.computeCharge(pricePerHour: Money("4.80")!, seconds: 1800) == Money("2.40")!)
-        #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3599) == Money("10.00")!, "9.9972 rounds to 10.00")
+        #expect(
+            Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3599) == Money("10.00")!,
+            "9.9972 rounds to 10.00"
+        )
         #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3582) == Money("9.95")!)
         #expect(Metering.computeCharge(pricePerHour: Money("10")!, seconds: 3600, percentOff: 20) == Money("8")!)
     }
@@ -32,16 +44,22 @@ import Testing
         let open = compute(start: t0)
         #expect(Metering.dueComputePeriods(open, now: t0.addingTimeInterval(3599), period: 3600).isEmpty)
         let due = Metering.dueComputePeriods(open, now: t0.addingTimeInterval(2.5 * 3600), period: 3600)
-        #expect(due == [ChargePeriod(start: t0, end: t0.addingTimeInterval(3600)),
-                        ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(7200))])
+        #expect(
+            due == [
+                ChargePeriod(start: t0, end: t0.addingTimeInterval(3600)),
+                ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(7200)),
+            ]
+        )
         let later = compute(start: t0, billedThrough: t0.addingTimeInterval(7200))
         #expect(Metering.dueComputePeriods(later, now: t0.addingTimeInterval(2.5 * 3600), period: 3600).isEmpty)
     }
 
     @Test func chargesThePartialPeriodAtStop() {
         let closed = compute(start: t0, end: t0.addingTimeInterval(5400), billedThrough: t0.addingTimeInterval(3600))
-        #expect(Metering.dueComputePeriods(closed, now: t0.addingTimeInterval(5400), period: 3600)
-            == [ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(5400))])
+        #expect(
+            Metering.dueComputePeriods(closed, now: t0.addingTimeInterval(5400), period: 3600)
+                == [ChargePeriod(start: t0.addingTimeInterval(3600), end: t0.addingTimeInterval(5400))]
+        )
         var settled = closed
         settled.billedThrough = t0.addingTimeInterval(5400)
         #expect(settled.isSettled)
@@ -67,11 +85,21 @@ import Testing
     }
 
     @Test func storageIsChargedPerCalendarDayTouched() {
-        let segment = MeterSegment(id: "d", kind: .storage, namespace: "alice", instanceName: "i", skuID: "1", unitPrice: Money("0.01")!,
-                                   quantity: 50, start: t0)
+        let segment = MeterSegment(
+            id: "d",
+            kind: .storage,
+            namespace: "alice",
+            instanceName: "i",
+            skuID: "1",
+            unitPrice: Money("0.01")!,
+            quantity: 50,
+            start: t0
+        )
         let day1End = RFC3339.parse("2026-03-11T00:00:00Z")!
         #expect(Metering.dueStorageDays(segment, now: t0.addingTimeInterval(3600), timeZone: utc).isEmpty)
-        #expect(Metering.dueStorageDays(segment, now: day1End, timeZone: utc) == [ChargePeriod(start: t0, end: day1End)])
+        #expect(
+            Metering.dueStorageDays(segment, now: day1End, timeZone: utc) == [ChargePeriod(start: t0, end: day1End)]
+        )
         var deleted = segment
         deleted.end = RFC3339.parse("2026-03-12T05:00:00Z")!
         let days = Metering.dueStorageDays(deleted, now: deleted.end!, timeZone: utc)
@@ -80,8 +108,11 @@ import Testing
         sameInstant.end = t0
         #expect(Metering.dueStorageDays(sameInstant, now: t0, timeZone: utc).count == 1)
         let shanghai = TimeZone(identifier: "Asia/Shanghai")!
-        #expect(Metering.dueStorageDays(segment, now: RFC3339.parse("2026-03-10T16:00:00Z")!, timeZone: shanghai).count == 1,
-                "in +08:00 the day of 18:00 ends at 16:00 UTC")
+        #expect(
+            Metering.dueStorageDays(segment, now: RFC3339.parse("2026-03-10T16:00:00Z")!, timeZone: shanghai).count
+                == 1,
+            "in +08:00 the day of 18:00 ends at 16:00 UTC"
+        )
     }
 
     @Test func couponsKnowWhyTheyAreRefused() {
@@ -110,11 +141,35 @@ import Testing
 
     func sampleInstanceForBilling() -> Instance {
         var instance = Instance(
-            name: "instance-00000001", uid: "u", namespace: "alice", cluster: "c", regionID: "r", displayName: "d", image: "i",
-            cost: CostSelection(costType: 4, costTime: "1D", couponID: "", discountID: "", gpuSkuID: "101", diskSkuID: "1", orderID: "o", unitPrice: Money("50")!),
-            resources: InstanceResources(cpuCores: 1, memoryGiB: 1, gpuCount: 1, gpuModel: "4090", gpuResourceKey: "k", systemDiskGiB: 30),
+            name: "instance-00000001",
+            uid: "u",
+            namespace: "alice",
+            cluster: "c",
+            regionID: "r",
+            displayName: "d",
+            image: "i",
+            cost: CostSelection(
+                costType: 4,
+                costTime: "1D",
+                couponID: "",
+                discountID: "",
+                gpuSkuID: "101",
+                diskSkuID: "1",
+                orderID: "o",
+                unitPrice: Money("50")!
+            ),
+            resources: InstanceResources(
+                cpuCores: 1,
+                memoryGiB: 1,
+                gpuCount: 1,
+                gpuModel: "4090",
+                gpuResourceKey: "k",
+                systemDiskGiB: 30
+            ),
             volume: DataVolume(name: "v", pathInContainer: "/root/data", sizeGiB: 50, type: "t"),
-            access: AccessSecrets(jupyterToken: "t", sshPassword: "p", sshPort: 1), createdAt: t0)
+            access: AccessSecrets(jupyterToken: "t", sshPassword: "p", sshPort: 1),
+            createdAt: t0
+        )
         instance.status = .running
         return instance
     }

@@ -32,9 +32,21 @@ import Testing
     let end = Date(timeIntervalSince1970: 2_000_000)
 
     var sku: GPUSKU {
-        GPUSKU(id: "2", name: "H20", regionID: "r", clusterName: "c", gpuModel: "H20", gpuResourceKey: "k", gpuCount: 1, gpuMemoryGiB: 96,
-               cpuCores: 24, memoryGiB: 192, sellingType: .payAsYouGo, price: Money("10")!,
-               discount: Discount(id: "d", ratio: Ratio("0.48")!, start: start, end: end))
+        GPUSKU(
+            id: "2",
+            name: "H20",
+            regionID: "r",
+            clusterName: "c",
+            gpuModel: "H20",
+            gpuResourceKey: "k",
+            gpuCount: 1,
+            gpuMemoryGiB: 96,
+            cpuCores: 24,
+            memoryGiB: 192,
+            sellingType: .payAsYouGo,
+            price: Money("10")!,
+            discount: Discount(id: "d", ratio: Ratio("0.48")!, start: start, end: end)
+        )
     }
 
     @Test func discountAppliesInsideTheWindowBoundariesIncluded() {

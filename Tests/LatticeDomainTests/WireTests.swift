@@ -28,7 +28,9 @@ import Testing
     }
 
     @Test func namesTheMissingField() throws {
-        for (field, path) in [("\"GPUSKUID\": \"66\", ", "Cost.GPUSKUID"), ("\"displayName\": \"test1\", ", "displayName")] {
+        for (field, path) in [
+            ("\"GPUSKUID\": \"66\", ", "Cost.GPUSKUID"), ("\"displayName\": \"test1\", ", "displayName"),
+        ] {
             let text = seedBody.replacingOccurrences(of: field, with: "")
             #expect(throws: LatticeError.missingField(path)) { try CreateInstanceRequest(json: body(text)) }
         }
@@ -43,7 +45,9 @@ import Testing
         let empty = try PowerOffRequest(json: body(""))
         #expect(empty.gracePeriodSeconds == 10 && !empty.needSnapshot)
         for flag in ["true", "\"true\"", "\"True\""] {
-            let request = try PowerOffRequest(json: body("{\"needSnapshot\": \(flag), \"imageName\": \"image1\", \"gracePeriodSeconds\": \"10\"}"))
+            let request = try PowerOffRequest(
+                json: body("{\"needSnapshot\": \(flag), \"imageName\": \"image1\", \"gracePeriodSeconds\": \"10\"}")
+            )
             #expect(request.needSnapshot && request.tag == "latest")
         }
         for flag in ["false", "\"false\"", "\"False\"", "\"\""] {
@@ -77,7 +81,14 @@ import Testing
 
 @Suite struct InstanceWireTests {
     @Test func rendersTheSeedsShape() throws {
-        let wire = InstanceWire(sampleInstance(), context: WireContext(annotationDomain: "demo.cdc.datenfab.com", time: TimeFormatter(zone: "+08:00")!, publicHost: "gw.example"))
+        let wire = InstanceWire(
+            sampleInstance(),
+            context: WireContext(
+                annotationDomain: "demo.cdc.datenfab.com",
+                time: TimeFormatter(zone: "+08:00")!,
+                publicHost: "gw.example"
+            )
+        )
         #expect(wire.creationTimestamp == "2024-09-02T18:34:33+08:00")
         #expect(wire.updateTimestamp == "0001-01-01T00:00:00Z")
         #expect(wire.resources.GPUNum == "1" && wire.resources.memory == "96Gi")
@@ -87,8 +98,12 @@ import Testing
         #expect(wire.Pods.first?.Name == "instance-0000abcd-dd6nm")
         #expect(wire.volumeMounts.map(\.filesystemType) == ["system", "data"])
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(wire)) as! [String: Any]
-        for key in ["name", "namespace", "Region", "displayName", "description", "annotations", "uid", "servers", "image", "replicas",
-                    "resources", "volumeMounts", "creationTimestamp", "updateTimestamp", "ScheduleStopTimestamp", "status", "cost", "Pods"] {
+        for key in [
+            "name", "namespace", "Region", "displayName", "description", "annotations", "uid", "servers", "image",
+            "replicas",
+            "resources", "volumeMounts", "creationTimestamp", "updateTimestamp", "ScheduleStopTimestamp", "status",
+            "cost", "Pods",
+        ] {
             #expect(json[key] != nil, "missing \(key)")
         }
     }

@@ -50,7 +50,11 @@ struct LedgerMirror {
         var fresh: [LedgerEntry] = []
         var page = 1
         while true {
-            let (items, total) = try await store.ledger(namespace: namespace, kinds: kinds, page: PageRequest(page: page, pageSize: 100))
+            let (items, total) = try await store.ledger(
+                namespace: namespace,
+                kinds: kinds,
+                page: PageRequest(page: page, pageSize: 100)
+            )
             let missing = total - known
             fresh += items.prefix(missing - fresh.count)
             if fresh.count >= missing || items.isEmpty { break }
@@ -64,17 +68,35 @@ struct LedgerMirror {
 @Suite struct BillingPropertyTests {
     @Test func aMonthOfRandomOperationsKeepsTheLedgerExact() async throws {
         let start = RFC3339.parse("2026-04-01T00:00:00Z")!
-        let server = try await TestServer(configuration: ServerConfiguration(catalog: instantCatalog(nodes: 12)), adminCredit: "0", start: start)
+        let server = try await TestServer(
+            configuration: ServerConfiguration(catalog: instantCatalog(nodes: 12)),
+            adminCredit: "0",
+            start: start
+        )
         var rng = SplitMix64(state: 20261129)
         let namespaces = ["alpha", "beta", "gamma", "delta"]
         var credits: [String: Money] = [:]
         for namespace in namespaces {
             let amount = Money("100000")!
-            try await server.store.createUser(User(namespace: namespace, isAdmin: false, createdAt: start),
-                                              token: TokenRecord(id: namespace, namespace: namespace, name: "t", secretHash: "h-\(namespace)",
-                                                                 createdAt: start, expiresAt: start.addingTimeInterval(1e8)),
-                                              openingCredit: LedgerEntry(id: "open-\(namespace)", namespace: namespace, kind: .credit, amount: amount,
-                                                                         idempotencyKey: "open-\(namespace)", createdAt: start))
+            try await server.store.createUser(
+                User(namespace: namespace, isAdmin: false, createdAt: start),
+                token: TokenRecord(
+                    id: namespace,
+                    namespace: namespace,
+                    name: "t",
+                    secretHash: "h-\(namespace)",
+                    createdAt: start,
+                    expiresAt: start.addingTimeInterval(1e8)
+                ),
+                openingCredit: LedgerEntry(
+                    id: "open-\(namespace)",
+                    namespace: namespace,
+                    kind: .credit,
+                    amount: amount,
+                    idempotencyKey: "open-\(namespace)",
+                    createdAt: start
+                )
+            )
             credits[namespace] = amount
         }
         var oracle = HoldingOracle()
@@ -92,20 +114,38 @@ struct LedgerMirror {
             for _ in 0..<3 {
                 let namespace = namespaces.randomElement(using: &rng)!
                 let principal = Principal(namespace: namespace, tokenID: namespace, isAdmin: false)
-                let live = try await server.store.instances(namespace: namespace, cluster: nil, page: PageRequest(page: 1, pageSize: 100)).items
+                let live = try await server.store.instances(
+                    namespace: namespace,
+                    cluster: nil,
+                    page: PageRequest(page: 1, pageSize: 100)
+                ).items
                 switch Int.random(in: 0..<10, using: &rng) {
                 case 0...3 where live.count < 25:
                     let isPrepaid = Int.random(in: 0..<4, using: &rng) == 0
-                    var request = body(sku: isPrepaid ? "101" : ["66", "67"].randomElement(using: &rng)!, costType: isPrepaid ? "4" : "1",
-                                       costTime: isPrepaid ? "\(Int.random(in: 1...3, using: &rng))D" : "")
-                    if case .object(var fields) = request { fields["namespace"] = .string(namespace); request = .object(fields) }
-                    if let instance = try? await server.api.createInstance(principal: principal, cluster: "host-cluster", body: request) {
+                    var request = body(
+                        sku: isPrepaid ? "101" : ["66", "67"].randomElement(using: &rng)!,
+                        costType: isPrepaid ? "4" : "1",
+                        costTime: isPrepaid ? "\(Int.random(in: 1...3, using: &rng))D" : ""
+                    )
+                    if case .object(var fields) = request {
+                        fields["namespace"] = .string(namespace); request = .object(fields)
+                    }
+                    if let instance = try? await server.api.createInstance(
+                        principal: principal,
+                        cluster: "host-cluster",
+                        body: request
+                    ) {
                         created[instance.name] = namespace
                         if isPrepaid { prepaid.insert(instance.name) }
                     }
                 case 3...4:
                     if let target = live.filter({ $0.status == .running }).randomElement(using: &rng) {
-                        try? await server.api.powerOff(principal: principal, cluster: "host-cluster", name: target.name, body: .object([:]))
+                        try? await server.api.powerOff(
+                            principal: principal,
+                            cluster: "host-cluster",
+                            name: target.name,
+                            body: .object([:])
+                        )
                     }
                 case 5...6:
                     if let target = live.filter({ $0.status == .stopped }).randomElement(using: &rng) {
@@ -113,7 +153,12 @@ struct LedgerMirror {
                     }
                 case 7:
                     if let target = live.filter({ prepaid.contains($0.name) }).randomElement(using: &rng) {
-                        _ = try? await server.api.renew(principal: principal, cluster: "host-cluster", name: target.name, body: .object(["CostTime": .string("+1D")]))
+                        _ = try? await server.api.renew(
+                            principal: principal,
+                            cluster: "host-cluster",
+                            name: target.name,
+                            body: .object(["CostTime": .string("+1D")])
+                        )
                     }
                 case 8...9:
                     if let target = live.randomElement(using: &rng) {
@@ -133,7 +178,11 @@ struct LedgerMirror {
 
         // Wind down: delete everything, let the meter finish, and every held second is billed.
         for (name, namespace) in created {
-            try? await server.api.delete(principal: Principal(namespace: namespace, tokenID: namespace, isAdmin: false), cluster: "host-cluster", name: name)
+            try? await server.api.delete(
+                principal: Principal(namespace: namespace, tokenID: namespace, isAdmin: false),
+                cluster: "host-cluster",
+                name: name
+            )
         }
         try await observe()
         try await settle()
@@ -142,7 +191,10 @@ struct LedgerMirror {
         try await check(step: -1)
         #expect(try await server.store.unsettledSegments().isEmpty)
         #expect(created.count >= 200, "hundreds of instances: \(created.count)")
-        #expect(server.clock.now().timeIntervalSince(start) >= 28 * 86400, "a month: \(server.clock.now().timeIntervalSince(start) / 86400) days")
+        #expect(
+            server.clock.now().timeIntervalSince(start) >= 28 * 86400,
+            "a month: \(server.clock.now().timeIntervalSince(start) / 86400) days"
+        )
 
         for (name, _) in created where !prepaid.contains(name) {
             let namespace = created[name]!
@@ -162,17 +214,25 @@ struct LedgerMirror {
                 let charged = rows.filter { $0.kind != .credit }.reduce(Money.zero) { $0 + $1.amount }
                 let credited = rows.filter { $0.kind == .credit }.reduce(Money.zero) { $0 + $1.amount }
                 #expect(credited == credits[namespace]!)
-                #expect(try await server.store.balance(namespace: namespace) == credited - charged, "step \(step): balance != credits - charges")
+                #expect(
+                    try await server.store.balance(namespace: namespace) == credited - charged,
+                    "step \(step): balance != credits - charges"
+                )
                 var byInstance: [String: [LedgerEntry]] = [:]
                 for row in rows where row.kind == .compute { byInstance[row.instanceName, default: []].append(row) }
                 for (name, rows) in byInstance {
                     #expect(!prepaid.contains(name), "step \(step): prepaid \(name) was metered")
-                    let periods = rows.map { ChargePeriod(start: $0.periodStart!, end: $0.periodEnd!) }.sorted { $0.start < $1.start }
+                    let periods = rows.map { ChargePeriod(start: $0.periodStart!, end: $0.periodEnd!) }.sorted {
+                        $0.start < $1.start
+                    }
                     for (a, b) in zip(periods, periods.dropFirst()) {
                         #expect(a.end <= b.start, "step \(step): \(name) has overlapping charges")
                     }
                     for period in periods {
-                        #expect(oracle.covers(name, period, now: now), "step \(step): \(name) charged for \(period) without GPUs")
+                        #expect(
+                            oracle.covers(name, period, now: now),
+                            "step \(step): \(name) charged for \(period) without GPUs"
+                        )
                     }
                 }
             }

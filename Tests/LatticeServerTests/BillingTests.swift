@@ -12,30 +12,51 @@ func instantCatalog(nodes: Int = 4) -> Catalog {
     var catalog = Catalog.builtIn
     catalog.regions[0].clusters[0].startDelaySeconds = 0
     catalog.regions[0].clusters[0].stopDelaySeconds = 0
-    catalog.regions[0].clusters[0].nodes = (0..<nodes).map { Node(name: "gpu-4090-\($0)", gpuModel: "4090", gpuCount: 8, cpuCores: 1024, memoryGiB: 8192) }
+    catalog.regions[0].clusters[0].nodes =
+        (0..<nodes).map { Node(name: "gpu-4090-\($0)", gpuModel: "4090", gpuCount: 8, cpuCores: 1024, memoryGiB: 8192) }
         + (0..<2).map { Node(name: "gpu-h20-\($0)", gpuModel: "H20", gpuCount: 8, cpuCores: 1024, memoryGiB: 16384) }
     return catalog
 }
 
 let admin = Principal(namespace: "admin", tokenID: "t", isAdmin: true)
 
-func body(sku: String = "66", costType: String = "1", costTime: String = "", coupon: String = "", size: Int = 50) -> JSONValue {
+func body(
+    sku: String = "66",
+    costType: String = "1",
+    costTime: String = "",
+    coupon: String = "",
+    size: Int = 50
+) -> JSONValue {
     .object([
-        "Cost": .object(["CostType": .string(costType), "DiskSKUID": .string("1"), "GPUSKUID": .string(sku),
-                         "CostTime": .string(costTime), "CouponID": .string(coupon)]),
+        "Cost": .object([
+            "CostType": .string(costType), "DiskSKUID": .string("1"), "GPUSKUID": .string(sku),
+            "CostTime": .string(costTime), "CouponID": .string(coupon),
+        ]),
         "VolumeMount": .array([.object(["Size": .number(Double(size))])]),
         "namespace": .string("admin"), "displayName": .string("bill"),
-        "image": .string("images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"),
+        "image": .string(
+            "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"
+        ),
     ])
 }
 
-func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<LedgerEntry.Kind> = [.compute, .prepaid, .storage]) async throws -> [LedgerEntry] {
+func charges(
+    _ store: any Store,
+    _ namespace: String = "admin",
+    kinds: Set<LedgerEntry.Kind> = [.compute, .prepaid, .storage]
+) async throws -> [LedgerEntry] {
     var all: [LedgerEntry] = []
     var page = 1
     while true {
-        let (items, total) = try await store.ledger(namespace: namespace, kinds: kinds, page: PageRequest(page: page, pageSize: 100))
+        let (items, total) = try await store.ledger(
+            namespace: namespace,
+            kinds: kinds,
+            page: PageRequest(page: page, pageSize: 100)
+        )
         all += items
-        if all.count >= total || items.isEmpty { return all.sorted { ($0.periodStart ?? .distantPast, $0.id) < ($1.periodStart ?? .distantPast, $1.id) } }
+        if all.count >= total || items.isEmpty {
+            return all.sorted { ($0.periodStart ?? .distantPast, $0.id) < ($1.periodStart ?? .distantPast, $1.id) }
+        }
         page += 1
     }
 }
@@ -78,7 +99,9 @@ func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<Ledge
         let due = server.meter.charges(for: segment, now: server.clock.now())
         #expect(due.count == 5)
         // A crash after the charges but before the cursor moved: the replay adds nothing.
-        #expect(try await server.store.applyCharges(segmentID: "nope", billedThrough: server.clock.now(), charges: []) == 0)
+        #expect(
+            try await server.store.applyCharges(segmentID: "nope", billedThrough: server.clock.now(), charges: []) == 0
+        )
         for charge in due { _ = try await server.store.appendLedger(charge) }
         await server.meter.tick()
         await server.meter.tick()
@@ -87,14 +110,28 @@ func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<Ledge
 
     @Test func prepaidIsChargedUpFrontAndStoppedAtTheEnd() async throws {
         let server = try await TestServer(configuration: ServerConfiguration(catalog: instantCatalog()), start: start)
-        let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(sku: "101", costType: "4", costTime: "3D"))
+        let created = try await server.api.createInstance(
+            principal: admin,
+            cluster: "host-cluster",
+            body: body(sku: "101", costType: "4", costTime: "3D")
+        )
         #expect(created.ScheduleStopTimestamp == "2026-03-13T00:00:00Z")
         #expect(try await charges(server.store, kinds: [.prepaid]).map(\.amount) == [Money("150")!])
         await server.settle()
-        let renewed = try await server.api.renew(principal: admin, cluster: "host-cluster", name: created.name, body: .object(["CostTime": .string("+1D")]))
+        let renewed = try await server.api.renew(
+            principal: admin,
+            cluster: "host-cluster",
+            name: created.name,
+            body: .object(["CostTime": .string("+1D")])
+        )
         #expect(renewed.ScheduleStopTimestamp == "2026-03-14T00:00:00Z")
         await #expect(throws: LatticeError.self) {
-            try await server.api.renew(principal: admin, cluster: "host-cluster", name: created.name, body: .object(["CostTime": .string("+1W")]))
+            try await server.api.renew(
+                principal: admin,
+                cluster: "host-cluster",
+                name: created.name,
+                body: .object(["CostTime": .string("+1W")])
+            )
         }
         server.clock.advance(by: 4 * 86400)
         await server.meter.tick()
@@ -103,20 +140,45 @@ func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<Ledge
         #expect(stopped.status == .stopped)
         #expect(stopped.statusReason.hasPrefix("TermEnded"))
         #expect(try await charges(server.store, kinds: [.compute]).isEmpty, "prepaid time is not metered")
-        await #expect { try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name) }
-            throws: { ($0 as? LatticeError)?.code == "TermExpired" }
-        _ = try await server.api.renew(principal: admin, cluster: "host-cluster", name: created.name, body: .object(["CostTime": .string("+1D")]))
+        await #expect {
+            try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name)
+        } throws: { ($0 as? LatticeError)?.code == "TermExpired" }
+        _ = try await server.api.renew(
+            principal: admin,
+            cluster: "host-cluster",
+            name: created.name,
+            body: .object(["CostTime": .string("+1D")])
+        )
         try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name)
     }
 
     @Test func insufficientBalanceIs402() async throws {
-        let server = try await TestServer(configuration: ServerConfiguration(catalog: instantCatalog()), adminCredit: "2.49", start: start)
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body()) }
-            throws: { ($0 as? LatticeError)?.kind.status == 402 && ($0 as? LatticeError)?.code == "InsufficientBalance" }
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(sku: "101", costType: "4", costTime: "1D")) }
-            throws: { ($0 as? LatticeError)?.code == "InsufficientBalance" }
+        let server = try await TestServer(
+            configuration: ServerConfiguration(catalog: instantCatalog()),
+            adminCredit: "2.49",
+            start: start
+        )
+        await #expect {
+            try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        } throws: { ($0 as? LatticeError)?.kind.status == 402 && ($0 as? LatticeError)?.code == "InsufficientBalance" }
+        await #expect {
+            try await server.api.createInstance(
+                principal: admin,
+                cluster: "host-cluster",
+                body: body(sku: "101", costType: "4", costTime: "1D")
+            )
+        } throws: { ($0 as? LatticeError)?.code == "InsufficientBalance" }
         #expect(try await server.store.nodeUsage().isEmpty, "a refused create reserves nothing")
-        _ = try await server.store.appendLedger(LedgerEntry(id: "c2", namespace: "admin", kind: .credit, amount: Money("0.01")!, idempotencyKey: "c2", createdAt: start))
+        _ = try await server.store.appendLedger(
+            LedgerEntry(
+                id: "c2",
+                namespace: "admin",
+                kind: .credit,
+                amount: Money("0.01")!,
+                idempotencyKey: "c2",
+                createdAt: start
+            )
+        )
         _ = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
     }
 
@@ -134,8 +196,9 @@ func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<Ledge
         await server.settle()
         let stopped = try await server.store.instance(name: created.name)!
         #expect(stopped.status == .stopped && stopped.statusReason.hasPrefix("InsufficientBalance"))
-        await #expect { try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name) }
-            throws: { ($0 as? LatticeError)?.code == "InsufficientBalance" }
+        await #expect {
+            try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name)
+        } throws: { ($0 as? LatticeError)?.code == "InsufficientBalance" }
     }
 
     @Test func stoppedDataIsReleasedAfterRetention() async throws {
@@ -161,41 +224,84 @@ func charges(_ store: any Store, _ namespace: String = "admin", kinds: Set<Ledge
     }
 
     @Test func couponsApplyToPayAsYouGo() async throws {
-        let server = try await TestServer(configuration: ServerConfiguration(catalog: instantCatalog()), adminCredit: "1", start: start)
-        _ = try await server.api.createCoupon(principal: admin, body: .object(["id": .string("WELCOME"), "kind": .string("amount"), "value": .string("10"), "maxUses": .number(1)]))
-        _ = try await server.api.createCoupon(principal: admin, body: .object(["id": .string("HALF"), "kind": .string("percent"), "value": .number(50),
-                                                                              "expiresAt": .string("2026-03-11T00:00:00Z")]))
+        let server = try await TestServer(
+            configuration: ServerConfiguration(catalog: instantCatalog()),
+            adminCredit: "1",
+            start: start
+        )
+        _ = try await server.api.createCoupon(
+            principal: admin,
+            body: .object([
+                "id": .string("WELCOME"), "kind": .string("amount"), "value": .string("10"), "maxUses": .number(1),
+            ])
+        )
+        _ = try await server.api.createCoupon(
+            principal: admin,
+            body: .object([
+                "id": .string("HALF"), "kind": .string("percent"), "value": .number(50),
+                "expiresAt": .string("2026-03-11T00:00:00Z"),
+            ])
+        )
         // 1.00 does not cover an hour at 2.50, but the 10.00 coupon does.
-        _ = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "WELCOME"))
+        _ = try await server.api.createInstance(
+            principal: admin,
+            cluster: "host-cluster",
+            body: body(coupon: "WELCOME")
+        )
         #expect(try await server.store.balance(namespace: "admin") == Money("11")!)
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "WELCOME")) }
-            throws: { ($0 as? LatticeError)?.code == "CouponUsedUp" }
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "NOPE")) }
-            throws: { ($0 as? LatticeError)?.code == "UnknownCoupon" }
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(sku: "101", costType: "4", costTime: "1D", coupon: "HALF")) }
-            throws: { ($0 as? LatticeError)?.message.contains("Cost.CouponID") == true }
-        let half = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "HALF"))
+        await #expect {
+            try await server.api.createInstance(
+                principal: admin,
+                cluster: "host-cluster",
+                body: body(coupon: "WELCOME")
+            )
+        } throws: { ($0 as? LatticeError)?.code == "CouponUsedUp" }
+        await #expect {
+            try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "NOPE"))
+        } throws: { ($0 as? LatticeError)?.code == "UnknownCoupon" }
+        await #expect {
+            try await server.api.createInstance(
+                principal: admin,
+                cluster: "host-cluster",
+                body: body(sku: "101", costType: "4", costTime: "1D", coupon: "HALF")
+            )
+        } throws: { ($0 as? LatticeError)?.message.contains("Cost.CouponID") == true }
+        let half = try await server.api.createInstance(
+            principal: admin,
+            cluster: "host-cluster",
+            body: body(coupon: "HALF")
+        )
         await server.settle()
         server.clock.advance(by: 3600)
         await server.meter.tick()
         let compute = try await charges(server.store, kinds: [.compute]).filter { $0.instanceName == half.name }
         #expect(compute.map(\.amount) == [Money("1.25")!])
         server.clock.advance(by: 86400)
-        await #expect { try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "HALF")) }
-            throws: { ($0 as? LatticeError)?.code == "CouponExpired" }
+        await #expect {
+            try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body(coupon: "HALF"))
+        } throws: { ($0 as? LatticeError)?.code == "CouponExpired" }
     }
 
     @Test func discountWindowPricesEachPeriodAtItsStart() async throws {
         var catalog = instantCatalog()
         let index = catalog.gpuSkus.firstIndex { $0.id == "66" }!
         let windowStart = start.addingTimeInterval(3600)
-        catalog.gpuSkus[index].discount = Discount(id: "d", ratio: Ratio("0.5")!, start: windowStart, end: windowStart.addingTimeInterval(3600))
+        catalog.gpuSkus[index].discount = Discount(
+            id: "d",
+            ratio: Ratio("0.5")!,
+            start: windowStart,
+            end: windowStart.addingTimeInterval(3600)
+        )
         let server = try await TestServer(configuration: ServerConfiguration(catalog: catalog), start: start)
         _ = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
         await server.settle()
         server.clock.advance(by: 3 * 3600)
         await server.meter.tick()
         // [0h,1h) list price; [1h,2h) starts on the window's first instant; [2h,3h) starts on its last.
-        #expect(try await charges(server.store, kinds: [.compute]).map(\.amount) == [Money("2.50")!, Money("1.25")!, Money("1.25")!])
+        #expect(
+            try await charges(server.store, kinds: [.compute]).map(\.amount) == [
+                Money("2.50")!, Money("1.25")!, Money("1.25")!,
+            ]
+        )
     }
 }

@@ -24,8 +24,11 @@ struct TestServer {
     let api: LatticeAPI
     let router: Router<LatticeRequestContext>
 
-    init(configuration base: ServerConfiguration = ServerConfiguration(), adminCredit: String = "1000",
-         start: Date = Date(timeIntervalSince1970: 1_800_000_000)) async throws {
+    init(
+        configuration base: ServerConfiguration = ServerConfiguration(),
+        adminCredit: String = "1000",
+        start: Date = Date(timeIntervalSince1970: 1_800_000_000)
+    ) async throws {
         store = try SQLiteStore()
         clock = ManualWallClock(start)
         var configuration = base
@@ -33,14 +36,35 @@ struct TestServer {
         fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         if let credit = Money(adminCredit), credit > .zero {
-            _ = try await store.appendLedger(LedgerEntry(id: "seed-credit", namespace: "admin", kind: .credit, amount: credit,
-                                                         idempotencyKey: "seed-credit", createdAt: clock.now()))
+            _ = try await store.appendLedger(
+                LedgerEntry(
+                    id: "seed-credit",
+                    namespace: "admin",
+                    kind: .credit,
+                    amount: credit,
+                    idempotencyKey: "seed-credit",
+                    createdAt: clock.now()
+                )
+            )
         }
         let readiness = Readiness()
         api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
-        reconciler = Reconciler(store: store, fleet: fleet, clock: clock, interval: .seconds(1), logger: Logger(label: "test"), readiness: readiness)
-        meter = Meter(store: store, catalog: configuration.catalog, clock: clock, configuration: configuration, logger: Logger(label: "test"))
+        reconciler = Reconciler(
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            interval: .seconds(1),
+            logger: Logger(label: "test"),
+            readiness: readiness
+        )
+        meter = Meter(
+            store: store,
+            catalog: configuration.catalog,
+            clock: clock,
+            configuration: configuration,
+            logger: Logger(label: "test")
+        )
     }
 
     /// Runs reconcile passes without moving the clock.
@@ -86,7 +110,8 @@ nonisolated(unsafe) let createBody: [String: Any] = [
     "Cost": ["CostType": "1", "CouponID": "", "DiskSKUID": "1", "GPUSKUID": "66", "CostTime": ""],
     "VolumeMount": [["PathInContainer": "/root/data", "Size": 50, "Type": "shared-filesystem"]],
     "namespace": "admin", "displayName": "test1",
-    "image": "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04", "Region": "",
+    "image": "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04",
+    "Region": "",
 ]
 
 @Suite struct RouterTests {
@@ -115,7 +140,11 @@ nonisolated(unsafe) let createBody: [String: Any] = [
                 #expect(response.status == .unauthorized)
                 #expect((decode(response.body) as? [String: String])?["code"] == "Unauthorized")
             }
-            try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(namespace: "someone-else")) {
+            try await client.execute(
+                uri: "/mdc/api/v1/regions",
+                method: .get,
+                headers: headers(namespace: "someone-else")
+            ) {
                 #expect($0.status == .forbidden)
             }
             try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(namespace: nil)) {
@@ -132,7 +161,12 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         let server = try await TestServer()
         let nameBox = NameBox()
         try await server.test { client in
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) { response in
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances",
+                method: .post,
+                headers: headers(),
+                body: json(createBody)
+            ) { response in
                 #expect(response.status == .ok)
                 let instance = decode(response.body) as! [String: Any]
                 #expect(instance["status"] as? String == "Creating")
@@ -145,8 +179,12 @@ nonisolated(unsafe) let createBody: [String: Any] = [
             try await client.execute(uri: path, method: .get, headers: headers()) { response in
                 #expect((decode(response.body) as! [String: Any])["status"] as? String == "Running")
             }
-            try await client.execute(uri: path + "/power_off", method: .post, headers: headers(),
-                                     body: json(["needSnapshot": "True", "imageName": "image1", "tag": "v1.1.0"])) { response in
+            try await client.execute(
+                uri: path + "/power_off",
+                method: .post,
+                headers: headers(),
+                body: json(["needSnapshot": "True", "imageName": "image1", "tag": "v1.1.0"])
+            ) { response in
                 #expect(String(buffer: response.body) == "\"ok\"")
             }
         }
@@ -160,8 +198,14 @@ nonisolated(unsafe) let createBody: [String: Any] = [
                 let names = (page["nodes"] as! [[String: Any]]).map { $0["name"] as! String }
                 #expect(names.contains("images.neolink-ai.com/admin/image1:v1.1.0"))
             }
-            try await client.execute(uri: path + "/power_on", method: .post, headers: headers()) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances?name=\(nameBox.name)", method: .delete, headers: headers()) {
+            try await client.execute(uri: path + "/power_on", method: .post, headers: headers()) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances?name=\(nameBox.name)",
+                method: .delete,
+                headers: headers()
+            ) {
                 #expect(String(buffer: $0.body) == "\"ok\"")
             }
         }
@@ -176,7 +220,12 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         let server = try await TestServer()
         let nameBox = NameBox()
         try await server.test { client in
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) {
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances",
+                method: .post,
+                headers: headers(),
+                body: json(createBody)
+            ) {
                 nameBox.name = (decode($0.body) as! [String: Any])["name"] as! String
             }
         }
@@ -190,7 +239,11 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         #expect(failed.statusReason.hasPrefix("WorkloadLost"))
         #expect(try await server.store.nodeUsage()[node] == nil)
         try await server.test { client in
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)/power_on", method: .post, headers: headers()) {
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)/power_on",
+                method: .post,
+                headers: headers()
+            ) {
                 #expect($0.status == .ok)
             }
         }
@@ -206,13 +259,22 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         await driver.failNextStarts(1, reason: "ImagePullBackOff: simulated")
         let nameBox = NameBox()
         try await server.test { client in
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: json(createBody)) {
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances",
+                method: .post,
+                headers: headers(),
+                body: json(createBody)
+            ) {
                 nameBox.name = (decode($0.body) as! [String: Any])["name"] as! String
             }
         }
         await server.reconcile(passes: 3)
         try await server.test { client in
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)", method: .get, headers: headers()) { response in
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances/\(nameBox.name)",
+                method: .get,
+                headers: headers()
+            ) { response in
                 let instance = decode(response.body) as! [String: Any]
                 #expect(instance["status"] as? String == "Failed")
                 #expect(instance["statusReason"] as? String == "ImagePullBackOff: simulated")
@@ -232,11 +294,22 @@ nonisolated(unsafe) let createBody: [String: Any] = [
             }
             for operation in OpenAPIDocument.operations {
                 let path = operation.path.replacingOccurrences(of: "{cluster}", with: "host-cluster")
-                    .replacingOccurrences(of: "{name}", with: "instance-00000000").replacingOccurrences(of: "{id}", with: "x")
+                    .replacingOccurrences(of: "{name}", with: "instance-00000000").replacingOccurrences(
+                        of: "{id}",
+                        with: "x"
+                    )
                     .replacingOccurrences(of: "{namespace}", with: "admin")
-                try await client.execute(uri: path, method: HTTPRequest.Method(rawValue: operation.method.uppercased())!, headers: headers(), body: json([:])) { response in
+                try await client.execute(
+                    uri: path,
+                    method: HTTPRequest.Method(rawValue: operation.method.uppercased())!,
+                    headers: headers(),
+                    body: json([:])
+                ) { response in
                     let body = decode(response.body) as? [String: Any]
-                    #expect((body?["message"] as? String)?.hasPrefix("no route") != true, "\(operation.method) \(operation.path) has no route")
+                    #expect(
+                        (body?["message"] as? String)?.hasPrefix("no route") != true,
+                        "\(operation.method) \(operation.path) has no route"
+                    )
                     #expect(response.status.code < 500, "\(operation.method) \(operation.path)")
                 }
             }
@@ -247,7 +320,12 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         let server = try await TestServer()
         try await server.test { client in
             let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: 2 * 1024 * 1024)
-            try await client.execute(uri: "/mdc/api/v1/clusters/host-cluster/instances", method: .post, headers: headers(), body: big) { response in
+            try await client.execute(
+                uri: "/mdc/api/v1/clusters/host-cluster/instances",
+                method: .post,
+                headers: headers(),
+                body: big
+            ) { response in
                 #expect(response.status == .contentTooLarge)
                 #expect((decode(response.body) as? [String: String])?["code"] == "PayloadTooLarge")
             }

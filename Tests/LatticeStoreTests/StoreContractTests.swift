@@ -13,7 +13,9 @@ struct StoreFactory: CustomStringConvertible, Sendable {
     static let all: [StoreFactory] = [
         StoreFactory(description: "sqlite-memory") { try SQLiteStore() },
         StoreFactory(description: "sqlite-file") {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-store-\(UUID().uuidString)")
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "lattice-store-\(UUID().uuidString)"
+            )
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             return try SQLiteStore(path: dir.appendingPathComponent("lattice.sqlite").path)
         },
@@ -23,13 +25,28 @@ struct StoreFactory: CustomStringConvertible, Sendable {
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 func token(_ id: String, namespace: String, hash: String? = nil) -> TokenRecord {
-    TokenRecord(id: id, namespace: namespace, name: "n-\(id)", secretHash: hash ?? "hash-\(id)", createdAt: t0, expiresAt: t0.addingTimeInterval(86400))
+    TokenRecord(
+        id: id,
+        namespace: namespace,
+        name: "n-\(id)",
+        secretHash: hash ?? "hash-\(id)",
+        createdAt: t0,
+        expiresAt: t0.addingTimeInterval(86400)
+    )
 }
 
-func user(_ namespace: String, admin: Bool = false) -> User { User(namespace: namespace, isAdmin: admin, createdAt: t0) }
+func user(_ namespace: String, admin: Bool = false) -> User {
+    User(namespace: namespace, isAdmin: admin, createdAt: t0)
+}
 
 func nodes(_ count: Int = 1, gpus: Int = 4) -> [ClusterNode] {
-    (0..<count).map { ClusterNode(node: Node(name: "node-\($0)", gpuModel: "4090", gpuCount: gpus, cpuCores: 256, memoryGiB: 2048), cluster: "host-cluster", healthy: true) }
+    (0..<count).map {
+        ClusterNode(
+            node: Node(name: "node-\($0)", gpuModel: "4090", gpuCount: gpus, cpuCores: 256, memoryGiB: 2048),
+            cluster: "host-cluster",
+            healthy: true
+        )
+    }
 }
 
 func draft(_ name: String, namespace: String = "alice", gpus: Int = 1) -> Instance {
@@ -42,7 +59,16 @@ func draft(_ name: String, namespace: String = "alice", gpus: Int = 1) -> Instan
 }
 
 func order(for name: String, namespace: String = "alice") -> Order {
-    Order(id: "order-\(name)", namespace: namespace, instanceName: name, costType: 1, gpuSkuID: "66", amount: .zero, status: "active", createdAt: t0)
+    Order(
+        id: "order-\(name)",
+        namespace: namespace,
+        instanceName: name,
+        costType: 1,
+        gpuSkuID: "66",
+        amount: .zero,
+        status: "active",
+        createdAt: t0
+    )
 }
 
 @Suite struct StoreContractTests {
@@ -59,7 +85,9 @@ func order(for name: String, namespace: String = "alice") -> Order {
     func usersAndTokens(_ factory: StoreFactory) async throws {
         let store = try factory.make()
         try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
-        await #expect(throws: LatticeError.self) { try await store.createUser(user("alice"), token: token("a2", namespace: "alice"), openingCredit: nil) }
+        await #expect(throws: LatticeError.self) {
+            try await store.createUser(user("alice"), token: token("a2", namespace: "alice"), openingCredit: nil)
+        }
         try await store.createUser(user("bob"), token: token("b1", namespace: "bob"), openingCredit: nil)
         try await store.createToken(token("a3", namespace: "alice"))
         #expect(try await store.tokens(namespace: "alice").map(\.id).sorted() == ["a1", "a3"])
@@ -68,7 +96,9 @@ func order(for name: String, namespace: String = "alice") -> Order {
         let replaced = try await store.replaceTokenSecret(id: "a1", namespace: "alice", secretHash: "new")
         #expect(replaced.secretHash == "new")
         #expect(try await store.token(secretHash: "hash-a1") == nil)
-        await #expect(throws: LatticeError.notFound("token 'a1'")) { try await store.replaceTokenSecret(id: "a1", namespace: "bob", secretHash: "x") }
+        await #expect(throws: LatticeError.notFound("token 'a1'")) {
+            try await store.replaceTokenSecret(id: "a1", namespace: "bob", secretHash: "x")
+        }
         await #expect(throws: LatticeError.self) { try await store.deleteToken(id: "b1", namespace: "alice") }
         try await store.deleteToken(id: "a3", namespace: "alice")
         #expect(try await store.token(secretHash: "hash-a3") == nil)
@@ -79,20 +109,49 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        let first = try await store.createInstance(draft("instance-00000001", gpus: 3), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"), couponID: nil, debit: .none)
+        let first = try await store.createInstance(
+            draft("instance-00000001", gpus: 3),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "instance-00000001"),
+            couponID: nil,
+            debit: .none
+        )
         #expect(first.placement == GPUPlacement(node: "node-0", gpuIndices: [0, 1, 2]))
         #expect(first.access.sshPort == 30000)
         #expect(first.pod?.node == "node-0")
-        let second = try await store.createInstance(draft("instance-00000002"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"), couponID: nil, debit: .none)
+        let second = try await store.createInstance(
+            draft("instance-00000002"),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "instance-00000002"),
+            couponID: nil,
+            debit: .none
+        )
         #expect(second.placement?.gpuIndices == [3])
         #expect(second.access.sshPort == 30001)
-        await #expect { try await store.createInstance(draft("instance-00000003"), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000003"), couponID: nil, debit: .none) }
-            throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+        await #expect {
+            try await store.createInstance(
+                draft("instance-00000003"),
+                on: nodes(),
+                sshPorts: 30000...30010,
+                order: order(for: "instance-00000003"),
+                couponID: nil,
+                debit: .none
+            )
+        } throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
         #expect(try await store.instance(name: "instance-00000003") == nil)
         #expect(try await store.nodeUsage()["node-0"]?.gpuIndices == [0, 1, 2, 3])
         #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 2)
         await #expect(throws: StoreError.duplicateName) {
-            try await store.createInstance(draft("instance-00000001"), on: nodes(2), sshPorts: 30000...30010, order: order(for: "x"), couponID: nil, debit: .none)
+            try await store.createInstance(
+                draft("instance-00000001"),
+                on: nodes(2),
+                sshPorts: 30000...30010,
+                order: order(for: "x"),
+                couponID: nil,
+                debit: .none
+            )
         }
     }
 
@@ -103,7 +162,15 @@ func order(for name: String, namespace: String = "alice") -> Order {
             for i in 0..<40 {
                 group.addTask {
                     let name = String(format: "instance-%08x", i)
-                    return (try? await store.createInstance(draft(name), on: nodes(2, gpus: 3), sshPorts: 30000...31000, order: order(for: name), couponID: nil, debit: .none)) != nil
+                    return
+                        (try? await store.createInstance(
+                            draft(name),
+                            on: nodes(2, gpus: 3),
+                            sshPorts: 30000...31000,
+                            order: order(for: name),
+                            couponID: nil,
+                            debit: .none
+                        )) != nil
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -116,10 +183,24 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        let created = try await store.createInstance(draft("instance-00000001", gpus: 4), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000001"), couponID: nil, debit: .none)
-        let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "10.0.0.1")), to: created, now: t0)
+        let created = try await store.createInstance(
+            draft("instance-00000001", gpus: 4),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "instance-00000001"),
+            couponID: nil,
+            debit: .none
+        )
+        let running = ReconcilePlanner.apply(
+            .running(PodInfo(name: "p", node: "node-0", ip: "10.0.0.1")),
+            to: created,
+            now: t0
+        )
         #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
-        #expect(try await !store.recordObservation(running, expectedGeneration: created.generation), "a stale write loses")
+        #expect(
+            try await !store.recordObservation(running, expectedGeneration: created.generation),
+            "a stale write loses"
+        )
         let stopping = try await store.updateInstance(namespace: "alice", name: created.name, debit: nil) {
             try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: t0)
         }
@@ -129,30 +210,91 @@ func order(for name: String, namespace: String = "alice") -> Order {
         #expect(try await store.recordObservation(stopped, expectedGeneration: stopping.generation))
         #expect(try await store.nodeUsage()["node-0"] == nil)
 
-        let other = try await store.createInstance(draft("instance-00000002", gpus: 2), on: nodes(), sshPorts: 30000...30010, order: order(for: "instance-00000002"), couponID: nil, debit: .none)
+        let other = try await store.createInstance(
+            draft("instance-00000002", gpus: 2),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "instance-00000002"),
+            couponID: nil,
+            debit: .none
+        )
         #expect(other.placement?.gpuIndices == [0, 1])
-        await #expect { try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0, debit: .none) }
-            throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+        await #expect {
+            try await store.powerOn(
+                namespace: "alice",
+                name: created.name,
+                on: nodes(),
+                podName: "p2",
+                now: t0,
+                debit: .none
+            )
+        } throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
         #expect(try await store.instance(name: created.name)?.status == .stopped)
-        let deleted = try await store.updateInstance(namespace: "alice", name: other.name, debit: nil) { InstanceLifecycle.delete($0, now: t0) }
+        let deleted = try await store.updateInstance(namespace: "alice", name: other.name, debit: nil) {
+            InstanceLifecycle.delete($0, now: t0)
+        }
         #expect(try await store.purgeInstance(name: other.name, expectedGeneration: deleted.generation, at: t0))
-        let started = try await store.powerOn(namespace: "alice", name: created.name, on: nodes(), podName: "p2", now: t0, debit: .none)
+        let started = try await store.powerOn(
+            namespace: "alice",
+            name: created.name,
+            on: nodes(),
+            podName: "p2",
+            now: t0,
+            debit: .none
+        )
         #expect(started.status == .starting && started.placement?.gpuIndices == [0, 1, 2, 3])
     }
 
     @Test(arguments: StoreFactory.all)
     func tenantsAreIsolated(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        _ = try await store.createInstance(draft("instance-0000000a", namespace: "alice"), on: nodes(), sshPorts: 30000...30010, order: order(for: "a", namespace: "alice"), couponID: nil, debit: .none)
-        _ = try await store.createInstance(draft("instance-0000000b", namespace: "bob"), on: nodes(), sshPorts: 30000...30010, order: order(for: "b", namespace: "bob"), couponID: nil, debit: .none)
+        _ = try await store.createInstance(
+            draft("instance-0000000a", namespace: "alice"),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "a", namespace: "alice"),
+            couponID: nil,
+            debit: .none
+        )
+        _ = try await store.createInstance(
+            draft("instance-0000000b", namespace: "bob"),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "b", namespace: "bob"),
+            couponID: nil,
+            debit: .none
+        )
         #expect(try await store.instance(namespace: "bob", name: "instance-0000000a") == nil)
         await #expect(throws: LatticeError.notFound("instance 'instance-0000000a'")) {
-            try await store.updateInstance(namespace: "bob", name: "instance-0000000a", debit: nil) { InstanceLifecycle.delete($0, now: t0) }
+            try await store.updateInstance(namespace: "bob", name: "instance-0000000a", debit: nil) {
+                InstanceLifecycle.delete($0, now: t0)
+            }
         }
-        await #expect(throws: LatticeError.self) { try await store.powerOn(namespace: "bob", name: "instance-0000000a", on: nodes(), podName: "p", now: t0, debit: .none) }
-        #expect(try await store.instances(namespace: "alice", cluster: nil, page: PageRequest()).items.map(\.name) == ["instance-0000000a"])
+        await #expect(throws: LatticeError.self) {
+            try await store.powerOn(
+                namespace: "bob",
+                name: "instance-0000000a",
+                on: nodes(),
+                podName: "p",
+                now: t0,
+                debit: .none
+            )
+        }
+        #expect(
+            try await store.instances(namespace: "alice", cluster: nil, page: PageRequest()).items.map(\.name) == [
+                "instance-0000000a"
+            ]
+        )
         #expect(try await store.orders(namespace: "bob", page: PageRequest()).items.map(\.instanceName) == ["b"])
-        try await store.saveImage(SnapshotImage(reference: "h/alice/x:1", namespace: "alice", sourceInstance: "a", status: .ready, createdAt: t0))
+        try await store.saveImage(
+            SnapshotImage(
+                reference: "h/alice/x:1",
+                namespace: "alice",
+                sourceInstance: "a",
+                status: .ready,
+                createdAt: t0
+            )
+        )
         #expect(try await store.images(namespace: "bob").isEmpty)
         #expect(try await store.images(namespace: "alice").map(\.reference) == ["h/alice/x:1"])
     }
@@ -163,9 +305,20 @@ func order(for name: String, namespace: String = "alice") -> Order {
         for i in 0..<5 {
             var instance = draft(String(format: "instance-%08x", i))
             instance.createdAt = t0.addingTimeInterval(Double(i))
-            _ = try await store.createInstance(instance, on: nodes(3), sshPorts: 30000...30010, order: order(for: "\(i)"), couponID: nil, debit: .none)
+            _ = try await store.createInstance(
+                instance,
+                on: nodes(3),
+                sshPorts: 30000...30010,
+                order: order(for: "\(i)"),
+                couponID: nil,
+                debit: .none
+            )
         }
-        let page = try await store.instances(namespace: "alice", cluster: "host-cluster", page: PageRequest(page: 2, pageSize: 2))
+        let page = try await store.instances(
+            namespace: "alice",
+            cluster: "host-cluster",
+            page: PageRequest(page: 2, pageSize: 2)
+        )
         #expect(page.total == 5)
         #expect(page.items.map(\.name) == ["instance-00000002", "instance-00000001"])
         #expect(try await store.instances(namespace: "alice", cluster: "elsewhere", page: PageRequest()).total == 0)
@@ -174,10 +327,26 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func ledgerIsIdempotentAndBalances(_ factory: StoreFactory) async throws {
         let store = try factory.make()
-        let credit = LedgerEntry(id: "c1", namespace: "alice", kind: .credit, amount: Money("100")!, idempotencyKey: "credit:1", createdAt: t0)
+        let credit = LedgerEntry(
+            id: "c1",
+            namespace: "alice",
+            kind: .credit,
+            amount: Money("100")!,
+            idempotencyKey: "credit:1",
+            createdAt: t0
+        )
         try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: credit)
-        let charge = LedgerEntry(id: "x1", namespace: "alice", kind: .compute, amount: Money("2.5")!, instanceName: "i",
-                                 periodStart: t0, periodEnd: t0.addingTimeInterval(3600), idempotencyKey: "i:0", createdAt: t0)
+        let charge = LedgerEntry(
+            id: "x1",
+            namespace: "alice",
+            kind: .compute,
+            amount: Money("2.5")!,
+            instanceName: "i",
+            periodStart: t0,
+            periodEnd: t0.addingTimeInterval(3600),
+            idempotencyKey: "i:0",
+            createdAt: t0
+        )
         #expect(try await store.appendLedger(charge))
         var replay = charge
         replay.id = "x2"
@@ -195,7 +364,14 @@ func order(for name: String, namespace: String = "alice") -> Order {
         do {
             let store = try SQLiteStore(path: path)
             try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
-            _ = try await store.createInstance(draft("instance-00000001"), on: nodes(), sshPorts: 30000...30010, order: order(for: "1"), couponID: nil, debit: .none)
+            _ = try await store.createInstance(
+                draft("instance-00000001"),
+                on: nodes(),
+                sshPorts: 30000...30010,
+                order: order(for: "1"),
+                couponID: nil,
+                debit: .none
+            )
         }
         let reopened = try SQLiteStore(path: path)
         #expect(try await reopened.instance(name: "instance-00000001")?.placement != nil)

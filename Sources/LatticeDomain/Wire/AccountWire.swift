@@ -23,7 +23,15 @@ public struct OrderWire: Codable, Sendable, Equatable {
     public var status: String
     public var createdAt: String
 
-    public init(id: String, instanceName: String, costType: String, gpuSkuId: String, amount: String, status: String, createdAt: String) {
+    public init(
+        id: String,
+        instanceName: String,
+        costType: String,
+        gpuSkuId: String,
+        amount: String,
+        status: String,
+        createdAt: String
+    ) {
         self.id = id
         self.instanceName = instanceName
         self.costType = costType
@@ -44,7 +52,15 @@ public struct BillWire: Codable, Sendable, Equatable {
     public var amount: String
     public var createdAt: String
 
-    public init(id: String, instanceName: String, kind: String, periodStart: String, periodEnd: String, amount: String, createdAt: String) {
+    public init(
+        id: String,
+        instanceName: String,
+        kind: String,
+        periodStart: String,
+        periodEnd: String,
+        amount: String,
+        createdAt: String
+    ) {
         self.id = id
         self.instanceName = instanceName
         self.kind = kind
@@ -66,7 +82,8 @@ public struct CouponWire: Codable, Sendable, Equatable {
     public var uses: Int
     public var createdAt: String
 
-    public init(id: String, kind: String, value: String, expiresAt: String, maxUses: Int, uses: Int, createdAt: String) {
+    public init(id: String, kind: String, value: String, expiresAt: String, maxUses: Int, uses: Int, createdAt: String)
+    {
         self.id = id
         self.kind = kind
         self.value = value
@@ -87,4 +104,3 @@ public struct NewUserWire: Codable, Sendable, Equatable {
         self.token = token
     }
 }
-

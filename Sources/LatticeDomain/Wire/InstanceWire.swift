@@ -99,13 +99,22 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         ]
         uid = instance.uid
         let host = context.publicHost
-        let ssh = SSH(sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)", sshPassword: instance.access.sshPassword)
+        let ssh = SSH(
+            sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)",
+            sshPassword: instance.access.sshPassword
+        )
         if instance.access.publishesPorts == true {
-            servers = Servers(Jupyterlab: "http://\(host):\(instance.access.jupyterPort)/?token=\(instance.access.jupyterToken)",
-                              Tensorboard: "http://\(host):\(instance.access.tensorboardPort)/", SSH: ssh)
+            servers = Servers(
+                Jupyterlab: "http://\(host):\(instance.access.jupyterPort)/?token=\(instance.access.jupyterToken)",
+                Tensorboard: "http://\(host):\(instance.access.tensorboardPort)/",
+                SSH: ssh
+            )
         } else {
-            servers = Servers(Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
-                              Tensorboard: "http://\(instance.uid).\(host)/monitor", SSH: ssh)
+            servers = Servers(
+                Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
+                Tensorboard: "http://\(instance.uid).\(host)/monitor",
+                SSH: ssh
+            )
         }
         image = instance.image
         replicas = instance.desired.power == .on && !instance.desired.deleted ? 1 : 0
@@ -116,17 +125,31 @@ public struct InstanceWire: Codable, Sendable, Equatable {
             GPUType: gpuMachine
         )
         volumeMounts = [
-            VolumeMount(PathInContainer: "/", Type: "local-filesystem", Size: instance.resources.systemDiskGiB, PVCName: "",
-                        displayName: "系统盘", filesystemType: "system"),
-            VolumeMount(PathInContainer: instance.volume.pathInContainer, Type: instance.volume.type, Size: instance.volume.sizeGiB,
-                        PVCName: instance.volume.name, displayName: "磁盘-\(instance.volume.name)", filesystemType: "data"),
+            VolumeMount(
+                PathInContainer: "/",
+                Type: "local-filesystem",
+                Size: instance.resources.systemDiskGiB,
+                PVCName: "",
+                displayName: "系统盘",
+                filesystemType: "system"
+            ),
+            VolumeMount(
+                PathInContainer: instance.volume.pathInContainer,
+                Type: instance.volume.type,
+                Size: instance.volume.sizeGiB,
+                PVCName: instance.volume.name,
+                displayName: "磁盘-\(instance.volume.name)",
+                filesystemType: "data"
+            ),
         ]
         creationTimestamp = context.time.format(instance.createdAt)
         updateTimestamp = context.time.format(instance.updatedAt)
         ScheduleStopTimestamp = context.time.format(instance.scheduleStopAt)
         status = instance.status.rawValue
         statusReason = instance.statusReason
-        retentionUntil = context.time.format(instance.status == .stopped ? instance.stoppedAt?.addingTimeInterval(context.retention) : nil)
+        retentionUntil = context.time.format(
+            instance.status == .stopped ? instance.stoppedAt?.addingTimeInterval(context.retention) : nil
+        )
         regionID = instance.regionID
         cost = Cost(
             CostType: String(instance.cost.costType),

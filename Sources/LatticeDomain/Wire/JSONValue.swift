@@ -12,12 +12,19 @@ public enum JSONValue: Sendable, Equatable, Decodable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 
     /// Parses a request body; an empty body is an empty object.
@@ -58,7 +65,10 @@ public struct JSONFields: Sendable {
 
     public init(_ value: JSONValue, path: String = "") throws {
         guard case .object(let fields) = value else {
-            throw LatticeError.invalidField(path.isEmpty ? "body" : path, "must be a JSON object, got \(value.typeName)")
+            throw LatticeError.invalidField(
+                path.isEmpty ? "body" : path,
+                "must be a JSON object, got \(value.typeName)"
+            )
         }
         self.path = path
         self.fields = fields
@@ -94,12 +104,16 @@ public struct JSONFields: Sendable {
         guard let value = present(key) else { return nil }
         switch value {
         case .number(let number):
-            guard number == number.rounded(), abs(number) < 1e15 else { throw LatticeError.invalidField(name(key), "must be a whole number, got \(number)") }
+            guard number == number.rounded(), abs(number) < 1e15 else {
+                throw LatticeError.invalidField(name(key), "must be a whole number, got \(number)")
+            }
             return Int(number)
         case .string(let text):
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { return nil }
-            guard let number = Int(trimmed) else { throw LatticeError.invalidField(name(key), "must be a whole number, got \"\(text)\"") }
+            guard let number = Int(trimmed) else {
+                throw LatticeError.invalidField(name(key), "must be a whole number, got \"\(text)\"")
+            }
             return number
         default:
             throw LatticeError.invalidField(name(key), "must be a whole number, got \(value.typeName)")

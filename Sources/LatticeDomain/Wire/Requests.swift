@@ -22,7 +22,10 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         let cost = try body.requiredObject("Cost")
         let costTypeText = try cost.requiredString("CostType")
         guard let costType = Int(costTypeText.trimmingCharacters(in: .whitespaces)), (1...4).contains(costType) else {
-            throw LatticeError.invalidField("Cost.CostType", "must be 1 (pay-as-you-go), 2 (monthly), 3 (weekly) or 4 (daily), got \"\(costTypeText)\"")
+            throw LatticeError.invalidField(
+                "Cost.CostType",
+                "must be 1 (pay-as-you-go), 2 (monthly), 3 (weekly) or 4 (daily), got \"\(costTypeText)\""
+            )
         }
         self.costType = costType
         couponID = try cost.string("CouponID") ?? ""
@@ -31,15 +34,26 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         costTime = try cost.string("CostTime")?.trimmingCharacters(in: .whitespaces) ?? ""
 
         guard let mounts = try body.objects("VolumeMount") else { throw LatticeError.missingField("VolumeMount") }
-        guard let mount = mounts.first else { throw LatticeError.invalidField("VolumeMount", "must hold one data disk mount") }
-        guard mounts.count == 1 else { throw LatticeError.invalidField("VolumeMount", "only one data disk is supported, got \(mounts.count)") }
+        guard let mount = mounts.first else {
+            throw LatticeError.invalidField("VolumeMount", "must hold one data disk mount")
+        }
+        guard mounts.count == 1 else {
+            throw LatticeError.invalidField("VolumeMount", "only one data disk is supported, got \(mounts.count)")
+        }
         let path = try mount.string("PathInContainer") ?? ""
         pathInContainer = path.isEmpty ? "/root/data" : path
-        guard pathInContainer.hasPrefix("/"), pathInContainer != "/", !pathInContainer.contains(".."), pathInContainer.count <= 255 else {
-            throw LatticeError.invalidField(mount.name("PathInContainer"), "must be an absolute path other than /, without '..'")
+        guard pathInContainer.hasPrefix("/"), pathInContainer != "/", !pathInContainer.contains(".."),
+            pathInContainer.count <= 255
+        else {
+            throw LatticeError.invalidField(
+                mount.name("PathInContainer"),
+                "must be an absolute path other than /, without '..'"
+            )
         }
         sizeGiB = try mount.integer("Size")
-        if let size = sizeGiB, size < 1 { throw LatticeError.invalidField(mount.name("Size"), "must be at least 1 (GB), got \(size)") }
+        if let size = sizeGiB, size < 1 {
+            throw LatticeError.invalidField(mount.name("Size"), "must be at least 1 (GB), got \(size)")
+        }
         let type = try mount.string("Type") ?? ""
         volumeType = type.isEmpty ? nil : type
 
@@ -49,7 +63,9 @@ public struct CreateInstanceRequest: Sendable, Equatable {
             throw LatticeError.invalidField("displayName", "must be 1 to 128 characters, got \(displayName.count)")
         }
         description = try body.string("description") ?? ""
-        guard description.count <= 1024 else { throw LatticeError.invalidField("description", "must be at most 1024 characters") }
+        guard description.count <= 1024 else {
+            throw LatticeError.invalidField("description", "must be at most 1024 characters")
+        }
         image = try body.requiredString("image").trimmingCharacters(in: .whitespaces)
         region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
     }
@@ -66,25 +82,39 @@ public struct PowerOffRequest: Sendable, Equatable {
         let body = try JSONFields(json)
         gracePeriodSeconds = try body.integer("gracePeriodSeconds") ?? 10
         guard (0...3600).contains(gracePeriodSeconds) else {
-            throw LatticeError.invalidField("gracePeriodSeconds", "must be between 0 and 3600, got \(gracePeriodSeconds)")
+            throw LatticeError.invalidField(
+                "gracePeriodSeconds",
+                "must be between 0 and 3600, got \(gracePeriodSeconds)"
+            )
         }
         needSnapshot = try body.boolean("needSnapshot") ?? false
         imageName = try body.string("imageName")?.trimmingCharacters(in: .whitespaces) ?? ""
         tag = try body.string("tag")?.trimmingCharacters(in: .whitespaces) ?? ""
         guard needSnapshot else { return }
-        guard !imageName.isEmpty else { throw LatticeError.invalidField("imageName", "is required when needSnapshot is true") }
+        guard !imageName.isEmpty else {
+            throw LatticeError.invalidField("imageName", "is required when needSnapshot is true")
+        }
         guard Self.isValidRepository(imageName) else {
-            throw LatticeError.invalidField("imageName", "must be lowercase letters, digits and . _ - / (at most 128), got \"\(imageName)\"")
+            throw LatticeError.invalidField(
+                "imageName",
+                "must be lowercase letters, digits and . _ - / (at most 128), got \"\(imageName)\""
+            )
         }
         if tag.isEmpty { tag = "latest" }
         guard Self.isValidTag(tag) else {
-            throw LatticeError.invalidField("tag", "must be letters, digits and . _ - (at most 128, not starting with . or -), got \"\(tag)\"")
+            throw LatticeError.invalidField(
+                "tag",
+                "must be letters, digits and . _ - (at most 128, not starting with . or -), got \"\(tag)\""
+            )
         }
     }
 
     static func isValidRepository(_ name: String) -> Bool {
-        guard (1...128).contains(name.count), let first = name.first, first.isLetter || first.isNumber else { return false }
-        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || "._-/".contains($0) } && !name.contains("//") && !name.hasSuffix("/")
+        guard (1...128).contains(name.count), let first = name.first, first.isLetter || first.isNumber else {
+            return false
+        }
+        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || "._-/".contains($0) }
+            && !name.contains("//") && !name.hasSuffix("/")
     }
 
     static func isValidTag(_ tag: String) -> Bool {
@@ -119,7 +149,10 @@ public struct CreateUserRequest: Sendable, Equatable {
         let body = try JSONFields(json)
         namespace = try body.requiredString("namespace")
         guard Self.isValidNamespace(namespace) else {
-            throw LatticeError.invalidField("namespace", "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit")
+            throw LatticeError.invalidField(
+                "namespace",
+                "must be 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"
+            )
         }
         balance = try MoneyField.read(body, "balance") ?? .zero
         guard balance >= .zero else { throw LatticeError.invalidField("balance", "must not be negative") }
@@ -153,10 +186,17 @@ enum MoneyField {
         switch value {
         case .string(let s): text = s
         case .number(let n): text = String(n)
-        default: throw LatticeError.invalidField(body.name(key), "must be a decimal amount such as \"12.50\", got \(value.typeName)")
+        default:
+            throw LatticeError.invalidField(
+                body.name(key),
+                "must be a decimal amount such as \"12.50\", got \(value.typeName)"
+            )
         }
         guard let money = Money(text) else {
-            throw LatticeError.invalidField(body.name(key), "must be a decimal amount with at most 4 fraction digits, got \"\(text)\"")
+            throw LatticeError.invalidField(
+                body.name(key),
+                "must be a decimal amount with at most 4 fraction digits, got \"\(text)\""
+            )
         }
         return money
     }
@@ -173,7 +213,10 @@ public struct CreateCouponRequest: Sendable, Equatable {
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
         id = try body.string("id")?.trimmingCharacters(in: .whitespaces)
-        if let id, !(1...64).contains(id.count) || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) }) {
+        if let id,
+            !(1...64).contains(id.count)
+                || !id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) })
+        {
             throw LatticeError.invalidField("id", "must be 1 to 64 letters, digits, '-' or '_'")
         }
         let kindText = try body.requiredString("kind")
@@ -192,7 +235,9 @@ public struct CreateCouponRequest: Sendable, Equatable {
         }
         self.value = value
         if let text = try body.string("expiresAt"), !text.isEmpty {
-            guard let date = RFC3339.parse(text) else { throw LatticeError.invalidField("expiresAt", "must be an RFC 3339 time, got \"\(text)\"") }
+            guard let date = RFC3339.parse(text) else {
+                throw LatticeError.invalidField("expiresAt", "must be an RFC 3339 time, got \"\(text)\"")
+            }
             expiresAt = date
         }
         maxUses = try body.integer("maxUses") ?? 1

@@ -9,8 +9,12 @@ public struct WireContext: Sendable {
     /// How long a Stopped instance keeps its data.
     public var retention: TimeInterval
 
-    public init(annotationDomain: String = "lattice.local", time: TimeFormatter = TimeFormatter(), publicHost: String = "localhost",
-                retention: TimeInterval = 15 * 86400) {
+    public init(
+        annotationDomain: String = "lattice.local",
+        time: TimeFormatter = TimeFormatter(),
+        publicHost: String = "localhost",
+        retention: TimeInterval = 15 * 86400
+    ) {
         self.annotationDomain = annotationDomain
         self.time = time
         self.publicHost = publicHost
@@ -48,7 +52,9 @@ public struct PageRequest: Sendable, Equatable {
 
     static func read(_ text: String?, _ field: String) throws -> Int? {
         guard let text, !text.isEmpty else { return nil }
-        guard let value = Int(text) else { throw LatticeError.invalidField(field, "must be a whole number, got \"\(text)\"") }
+        guard let value = Int(text) else {
+            throw LatticeError.invalidField(field, "must be a whole number, got \"\(text)\"")
+        }
         guard value >= 1 else { throw LatticeError.invalidField(field, "must be at least 1, got \(value)") }
         return value
     }
@@ -197,7 +203,14 @@ public struct TokenWire: Codable, Sendable, Equatable {
     /// Only set in the answer to create and regenerate.
     public var token: String?
 
-    public init(id: String, name: String, createdAt: String, expiresAt: String, lastUsedAt: String, token: String? = nil) {
+    public init(
+        id: String,
+        name: String,
+        createdAt: String,
+        expiresAt: String,
+        lastUsedAt: String,
+        token: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.createdAt = createdAt

@@ -6,8 +6,14 @@ extension LatticeAPI {
     // MARK: Tokens
 
     func tokenWire(_ token: TokenRecord, secret: String? = nil) -> TokenWire {
-        TokenWire(id: token.id, name: token.name, createdAt: wire.time.format(token.createdAt), expiresAt: wire.time.format(token.expiresAt),
-                  lastUsedAt: wire.time.format(token.lastUsedAt), token: secret)
+        TokenWire(
+            id: token.id,
+            name: token.name,
+            createdAt: wire.time.format(token.createdAt),
+            expiresAt: wire.time.format(token.expiresAt),
+            lastUsedAt: wire.time.format(token.lastUsedAt),
+            token: secret
+        )
     }
 
     public func createToken(principal: Principal, body: JSONValue) async throws -> TokenWire {
@@ -15,9 +21,14 @@ extension LatticeAPI {
         let secret = TokenSecrets.generate()
         let now = clock.now()
         var rng = SystemRandomNumberGenerator()
-        let record = TokenRecord(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, name: request.name,
-                                 secretHash: TokenSecrets.hash(secret), createdAt: now,
-                                 expiresAt: now.addingTimeInterval(Double(request.validityDays) * 86400))
+        let record = TokenRecord(
+            id: Identifiers.uuid(using: &rng),
+            namespace: principal.namespace,
+            name: request.name,
+            secretHash: TokenSecrets.hash(secret),
+            createdAt: now,
+            expiresAt: now.addingTimeInterval(Double(request.validityDays) * 86400)
+        )
         try await store.createToken(record)
         return tokenWire(record, secret: secret)
     }
@@ -28,7 +39,11 @@ extension LatticeAPI {
 
     public func regenerateToken(principal: Principal, id: String) async throws -> TokenWire {
         let secret = TokenSecrets.generate()
-        let record = try await store.replaceTokenSecret(id: id, namespace: principal.namespace, secretHash: TokenSecrets.hash(secret))
+        let record = try await store.replaceTokenSecret(
+            id: id,
+            namespace: principal.namespace,
+            secretHash: TokenSecrets.hash(secret)
+        )
         tokenCache.evict(tokenID: id)
         return tokenWire(record, secret: secret)
     }
@@ -41,7 +56,9 @@ extension LatticeAPI {
     // MARK: Admin
 
     func requireAdmin(_ principal: Principal) throws {
-        guard principal.isAdmin else { throw LatticeError.forbidden("admin endpoints need a token of an admin namespace") }
+        guard principal.isAdmin else {
+            throw LatticeError.forbidden("admin endpoints need a token of an admin namespace")
+        }
     }
 
     public func createUser(principal: Principal, body: JSONValue) async throws -> NewUserWire {
@@ -50,34 +67,66 @@ extension LatticeAPI {
         let now = clock.now()
         var rng = SystemRandomNumberGenerator()
         let secret = TokenSecrets.generate()
-        let token = TokenRecord(id: Identifiers.uuid(using: &rng), namespace: request.namespace, name: "default",
-                                secretHash: TokenSecrets.hash(secret), createdAt: now, expiresAt: now.addingTimeInterval(3650 * 86400))
-        let credit = request.balance > .zero
-            ? LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: request.namespace, kind: .credit, amount: request.balance,
-                          idempotencyKey: "opening:\(request.namespace)", createdAt: now)
+        let token = TokenRecord(
+            id: Identifiers.uuid(using: &rng),
+            namespace: request.namespace,
+            name: "default",
+            secretHash: TokenSecrets.hash(secret),
+            createdAt: now,
+            expiresAt: now.addingTimeInterval(3650 * 86400)
+        )
+        let credit =
+            request.balance > .zero
+            ? LedgerEntry(
+                id: Identifiers.uuid(using: &rng),
+                namespace: request.namespace,
+                kind: .credit,
+                amount: request.balance,
+                idempotencyKey: "opening:\(request.namespace)",
+                createdAt: now
+            )
             : nil
-        try await store.createUser(User(namespace: request.namespace, isAdmin: request.admin, createdAt: now), token: token, openingCredit: credit)
+        try await store.createUser(
+            User(namespace: request.namespace, isAdmin: request.admin, createdAt: now),
+            token: token,
+            openingCredit: credit
+        )
         return NewUserWire(namespace: request.namespace, token: secret)
     }
 
     public func credit(principal: Principal, namespace: String, body: JSONValue) async throws -> BalanceWire {
         try requireAdmin(principal)
         let request = try CreditRequest(json: body)
-        guard try await store.user(namespace: namespace) != nil else { throw LatticeError.notFound("namespace '\(namespace)'") }
+        guard try await store.user(namespace: namespace) != nil else {
+            throw LatticeError.notFound("namespace '\(namespace)'")
+        }
         var rng = SystemRandomNumberGenerator()
         let id = Identifiers.uuid(using: &rng)
-        _ = try await store.appendLedger(LedgerEntry(id: id, namespace: namespace, kind: .credit, amount: request.amount,
-                                                     idempotencyKey: "credit:\(id)", createdAt: clock.now()))
+        _ = try await store.appendLedger(
+            LedgerEntry(
+                id: id,
+                namespace: namespace,
+                kind: .credit,
+                amount: request.amount,
+                idempotencyKey: "credit:\(id)",
+                createdAt: clock.now()
+            )
+        )
         return try await balance(namespace: namespace)
     }
 
     // MARK: Coupons
 
     func couponWire(_ coupon: Coupon) -> CouponWire {
-        CouponWire(id: coupon.id, kind: coupon.kind.rawValue,
-                   value: coupon.kind == .percent ? String(coupon.percent) : coupon.value.description,
-                   expiresAt: wire.time.format(coupon.expiresAt), maxUses: coupon.maxUses, uses: coupon.uses,
-                   createdAt: wire.time.format(coupon.createdAt))
+        CouponWire(
+            id: coupon.id,
+            kind: coupon.kind.rawValue,
+            value: coupon.kind == .percent ? String(coupon.percent) : coupon.value.description,
+            expiresAt: wire.time.format(coupon.expiresAt),
+            maxUses: coupon.maxUses,
+            uses: coupon.uses,
+            createdAt: wire.time.format(coupon.createdAt)
+        )
     }
 
     public func createCoupon(principal: Principal, body: JSONValue) async throws -> CouponWire {
@@ -85,8 +134,14 @@ extension LatticeAPI {
         let request = try CreateCouponRequest(json: body)
         var rng = SystemRandomNumberGenerator()
         let id = request.id ?? "CPN-" + Identifiers.jupyterToken(using: &rng).prefix(10).uppercased()
-        let coupon = Coupon(id: id, kind: request.kind, value: request.value, expiresAt: request.expiresAt, maxUses: request.maxUses,
-                            createdAt: clock.now())
+        let coupon = Coupon(
+            id: id,
+            kind: request.kind,
+            value: request.value,
+            expiresAt: request.expiresAt,
+            maxUses: request.maxUses,
+            createdAt: clock.now()
+        )
         try await store.createCoupon(coupon)
         return couponWire(coupon)
     }
@@ -99,23 +154,45 @@ extension LatticeAPI {
     // MARK: Wallet
 
     public func balance(namespace: String) async throws -> BalanceWire {
-        BalanceWire(namespace: namespace, balance: try await store.balance(namespace: namespace).description, currency: configuration.currency)
+        BalanceWire(
+            namespace: namespace,
+            balance: try await store.balance(namespace: namespace).description,
+            currency: configuration.currency
+        )
     }
 
     public func orders(principal: Principal, page: PageRequest) async throws -> Page<OrderWire> {
         let (items, total) = try await store.orders(namespace: principal.namespace, page: page)
         let nodes = items.map {
-            OrderWire(id: $0.id, instanceName: $0.instanceName, costType: String($0.costType), gpuSkuId: $0.gpuSkuID,
-                      amount: $0.amount.description, status: $0.status, createdAt: wire.time.format($0.createdAt))
+            OrderWire(
+                id: $0.id,
+                instanceName: $0.instanceName,
+                costType: String($0.costType),
+                gpuSkuId: $0.gpuSkuID,
+                amount: $0.amount.description,
+                status: $0.status,
+                createdAt: wire.time.format($0.createdAt)
+            )
         }
         return Self.page(nodes, total: total, page)
     }
 
     public func bills(principal: Principal, page: PageRequest) async throws -> Page<BillWire> {
-        let (items, total) = try await store.ledger(namespace: principal.namespace, kinds: [.compute, .prepaid, .storage, .image], page: page)
+        let (items, total) = try await store.ledger(
+            namespace: principal.namespace,
+            kinds: [.compute, .prepaid, .storage, .image],
+            page: page
+        )
         let nodes = items.map {
-            BillWire(id: $0.id, instanceName: $0.instanceName, kind: $0.kind.rawValue, periodStart: wire.time.format($0.periodStart),
-                     periodEnd: wire.time.format($0.periodEnd), amount: $0.amount.description, createdAt: wire.time.format($0.createdAt))
+            BillWire(
+                id: $0.id,
+                instanceName: $0.instanceName,
+                kind: $0.kind.rawValue,
+                periodStart: wire.time.format($0.periodStart),
+                periodEnd: wire.time.format($0.periodEnd),
+                amount: $0.amount.description,
+                createdAt: wire.time.format($0.createdAt)
+            )
         }
         return Self.page(nodes, total: total, page)
     }

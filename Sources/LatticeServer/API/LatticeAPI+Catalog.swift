@@ -23,9 +23,17 @@ extension LatticeAPI {
         let now = clock.now()
         return skus.map { sku in
             let regionClusters = Set(catalog.region(id: sku.regionID)?.clusters.map(\.name) ?? [])
-            let capacities = nodes.filter { regionClusters.contains($0.cluster) }.map { NodeCapacity($0, usage: usage[$0.node.name]) }
+            let capacities = nodes.filter { regionClusters.contains($0.cluster) }.map {
+                NodeCapacity($0, usage: usage[$0.node.name])
+            }
             let free = PlacementPolicy.freeGPUs(model: sku.gpuModel, on: capacities)
-            return GPUSKUWire(sku, regionName: catalog.region(id: sku.regionID)?.name ?? "", remainGPUCount: free, now: now, context: wire)
+            return GPUSKUWire(
+                sku,
+                regionName: catalog.region(id: sku.regionID)?.name ?? "",
+                remainGPUCount: free,
+                now: now,
+                context: wire
+            )
         }
     }
 
@@ -38,7 +46,13 @@ extension LatticeAPI {
 
     /// `GET /images`: official images, then the caller's snapshots.
     public func images(principal: Principal, page: PageRequest) async throws -> Page<ImageWire> {
-        let official = catalog.images.map { ImageWire(official: $0, createdAt: catalog.regions.first?.createdAt ?? Date(timeIntervalSince1970: 0), context: wire) }
+        let official = catalog.images.map {
+            ImageWire(
+                official: $0,
+                createdAt: catalog.regions.first?.createdAt ?? Date(timeIntervalSince1970: 0),
+                context: wire
+            )
+        }
         let own = try await store.images(namespace: principal.namespace).map { ImageWire(snapshot: $0, context: wire) }
         return Self.page(official + own, page)
     }

@@ -11,54 +11,97 @@ extension LatticeAPI {
 
     /// `POST /clusters/{cluster}/instances`: validates against the catalog, then places,
     /// reserves and writes in one store transaction. Answers at once with `Creating`.
-    public func createInstance(principal: Principal, cluster clusterName: String, body: JSONValue) async throws -> InstanceWire {
+    public func createInstance(
+        principal: Principal,
+        cluster clusterName: String,
+        body: JSONValue
+    ) async throws -> InstanceWire {
         let cluster = try requireCluster(clusterName)
         let request = try CreateInstanceRequest(json: body)
         guard request.namespace == principal.namespace else {
-            throw LatticeError.forbidden("namespace: body namespace '\(request.namespace)' does not match the caller's namespace")
+            throw LatticeError.forbidden(
+                "namespace: body namespace '\(request.namespace)' does not match the caller's namespace"
+            )
         }
-        guard let region = catalog.region(ofCluster: cluster.name) else { throw LatticeError.notFound("cluster '\(clusterName)'") }
-        if !request.region.isEmpty, request.region != region.id, request.region != region.name, request.region != cluster.name {
-            throw LatticeError.unprocessable("UnknownRegion", "Region: '\(request.region)' is neither the id nor the name of region \(region.name), where cluster \(cluster.name) is")
+        guard let region = catalog.region(ofCluster: cluster.name) else {
+            throw LatticeError.notFound("cluster '\(clusterName)'")
+        }
+        if !request.region.isEmpty, request.region != region.id, request.region != region.name,
+            request.region != cluster.name
+        {
+            throw LatticeError.unprocessable(
+                "UnknownRegion",
+                "Region: '\(request.region)' is neither the id nor the name of region \(region.name), where cluster \(cluster.name) is"
+            )
         }
         guard let sku = catalog.gpuSku(id: request.gpuSkuID) else {
-            throw LatticeError.unprocessable("UnknownSKU", "Cost.GPUSKUID: no GPU SKU '\(request.gpuSkuID)'; see GET /mdc/api/v1/skus/computings")
+            throw LatticeError.unprocessable(
+                "UnknownSKU",
+                "Cost.GPUSKUID: no GPU SKU '\(request.gpuSkuID)'; see GET /mdc/api/v1/skus/computings"
+            )
         }
         guard sku.clusterName == cluster.name else {
-            throw LatticeError.unprocessable("UnknownSKU", "Cost.GPUSKUID: SKU '\(sku.id)' is sold in cluster \(sku.clusterName), not \(cluster.name)")
+            throw LatticeError.unprocessable(
+                "UnknownSKU",
+                "Cost.GPUSKUID: SKU '\(sku.id)' is sold in cluster \(sku.clusterName), not \(cluster.name)"
+            )
         }
         guard request.costType == sku.sellingType else {
-            throw LatticeError.invalidField("Cost.CostType", "must be \(sku.sellingType), the sellingType of GPU SKU '\(sku.id)', got \(request.costType)")
+            throw LatticeError.invalidField(
+                "Cost.CostType",
+                "must be \(sku.sellingType), the sellingType of GPU SKU '\(sku.id)', got \(request.costType)"
+            )
         }
         let now = clock.now()
         var scheduleStop: Date?
         if let unit = sku.selling.termUnit {
             guard !request.costTime.isEmpty else {
-                throw LatticeError.invalidField("Cost.CostTime", "is required for prepaid SKU '\(sku.id)', such as 3\(unit.rawValue)")
+                throw LatticeError.invalidField(
+                    "Cost.CostTime",
+                    "is required for prepaid SKU '\(sku.id)', such as 3\(unit.rawValue)"
+                )
             }
             let term = try CostTime.parse(request.costTime)
             guard !term.isExtension else {
-                throw LatticeError.invalidField("Cost.CostTime", "'+' extends an existing term; use POST .../instances/{name}/renew")
+                throw LatticeError.invalidField(
+                    "Cost.CostTime",
+                    "'+' extends an existing term; use POST .../instances/{name}/renew"
+                )
             }
             guard term.unit == unit else {
-                throw LatticeError.invalidField("Cost.CostTime", "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(request.costTime)'")
+                throw LatticeError.invalidField(
+                    "Cost.CostTime",
+                    "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(request.costTime)'"
+                )
             }
             scheduleStop = term.end(from: now, timeZone: configuration.time.timeZone)
             guard request.couponID.isEmpty else {
                 throw LatticeError.invalidField("Cost.CouponID", "coupons apply to pay-as-you-go only")
             }
         } else if !request.costTime.isEmpty {
-            throw LatticeError.invalidField("Cost.CostTime", "applies to prepaid SKUs only; SKU '\(sku.id)' is pay-as-you-go")
+            throw LatticeError.invalidField(
+                "Cost.CostTime",
+                "applies to prepaid SKUs only; SKU '\(sku.id)' is pay-as-you-go"
+            )
         }
         guard let disk = catalog.diskSku(id: request.diskSkuID) else {
-            throw LatticeError.unprocessable("UnknownSKU", "Cost.DiskSKUID: no disk SKU '\(request.diskSkuID)'; see GET /mdc/api/v1/skus/disks")
+            throw LatticeError.unprocessable(
+                "UnknownSKU",
+                "Cost.DiskSKUID: no disk SKU '\(request.diskSkuID)'; see GET /mdc/api/v1/skus/disks"
+            )
         }
         let size = request.sizeGiB ?? disk.defaultSizeGiB
         guard (disk.minSizeGiB...disk.maxSizeGiB).contains(size) else {
-            throw LatticeError.invalidField("VolumeMount[0].Size", "must be between \(disk.minSizeGiB) and \(disk.maxSizeGiB) GB, got \(size)")
+            throw LatticeError.invalidField(
+                "VolumeMount[0].Size",
+                "must be between \(disk.minSizeGiB) and \(disk.maxSizeGiB) GB, got \(size)"
+            )
         }
         if let type = request.volumeType, type != disk.type {
-            throw LatticeError.invalidField("VolumeMount[0].Type", "disk SKU '\(disk.id)' provides '\(disk.type)', got '\(type)'")
+            throw LatticeError.invalidField(
+                "VolumeMount[0].Type",
+                "disk SKU '\(disk.id)' provides '\(disk.type)', got '\(type)'"
+            )
         }
         try await checkImage(request.image, namespace: principal.namespace)
 
@@ -71,17 +114,47 @@ extension LatticeAPI {
             let orderID = Identifiers.uuid(using: &rng)
             let unitPrice = Pricing.effectivePrice(of: sku, at: now)
             let draft = Instance(
-                name: name, uid: Identifiers.uuid(using: &rng), namespace: principal.namespace, cluster: cluster.name, regionID: region.id,
-                displayName: request.displayName, description: request.description, image: request.image,
-                cost: CostSelection(costType: request.costType, costTime: request.costTime, couponID: request.couponID,
-                                    discountID: discount?.id ?? "", gpuSkuID: sku.id, diskSkuID: disk.id, orderID: orderID, unitPrice: unitPrice),
-                resources: InstanceResources(cpuCores: sku.cpuCores, memoryGiB: sku.memoryGiB, gpuCount: sku.gpuCount, gpuModel: sku.gpuModel,
-                                             gpuResourceKey: sku.gpuResourceKey, systemDiskGiB: sku.systemStorageGiB),
-                volume: DataVolume(name: Identifiers.volumeName(using: &rng), pathInContainer: request.pathInContainer, sizeGiB: size, type: disk.type),
-                access: AccessSecrets(jupyterToken: Identifiers.jupyterToken(using: &rng), sshPassword: Identifiers.sshPassword(using: &rng), sshPort: 0,
-                                      publishesPorts: cluster.driver == .engine ? true : nil),
+                name: name,
+                uid: Identifiers.uuid(using: &rng),
+                namespace: principal.namespace,
+                cluster: cluster.name,
+                regionID: region.id,
+                displayName: request.displayName,
+                description: request.description,
+                image: request.image,
+                cost: CostSelection(
+                    costType: request.costType,
+                    costTime: request.costTime,
+                    couponID: request.couponID,
+                    discountID: discount?.id ?? "",
+                    gpuSkuID: sku.id,
+                    diskSkuID: disk.id,
+                    orderID: orderID,
+                    unitPrice: unitPrice
+                ),
+                resources: InstanceResources(
+                    cpuCores: sku.cpuCores,
+                    memoryGiB: sku.memoryGiB,
+                    gpuCount: sku.gpuCount,
+                    gpuModel: sku.gpuModel,
+                    gpuResourceKey: sku.gpuResourceKey,
+                    systemDiskGiB: sku.systemStorageGiB
+                ),
+                volume: DataVolume(
+                    name: Identifiers.volumeName(using: &rng),
+                    pathInContainer: request.pathInContainer,
+                    sizeGiB: size,
+                    type: disk.type
+                ),
+                access: AccessSecrets(
+                    jupyterToken: Identifiers.jupyterToken(using: &rng),
+                    sshPassword: Identifiers.sshPassword(using: &rng),
+                    sshPort: 0,
+                    publishesPorts: cluster.driver == .engine ? true : nil
+                ),
                 pod: PodInfo(name: Identifiers.podName(instance: name, using: &rng), node: "", ip: ""),
-                createdAt: now, scheduleStopAt: scheduleStop
+                createdAt: now,
+                scheduleStopAt: scheduleStop
             )
             var withDisk = draft
             withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
@@ -89,16 +162,42 @@ extension LatticeAPI {
             var debit = WalletDebit(required: unitPrice)
             if prepaid, let term = try? CostTime.parse(request.costTime), let end = scheduleStop {
                 termPrice = Money(units: unitPrice.units * Int64(term.count))
-                debit = WalletDebit(required: termPrice, charges: [
-                    LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, kind: .prepaid, amount: termPrice,
-                                instanceName: name, periodStart: now, periodEnd: end, idempotencyKey: "prepaid:\(orderID)", createdAt: now),
-                ])
+                debit = WalletDebit(
+                    required: termPrice,
+                    charges: [
+                        LedgerEntry(
+                            id: Identifiers.uuid(using: &rng),
+                            namespace: principal.namespace,
+                            kind: .prepaid,
+                            amount: termPrice,
+                            instanceName: name,
+                            periodStart: now,
+                            periodEnd: end,
+                            idempotencyKey: "prepaid:\(orderID)",
+                            createdAt: now
+                        )
+                    ]
+                )
             }
-            let order = Order(id: orderID, namespace: principal.namespace, instanceName: name, costType: request.costType, gpuSkuID: sku.id,
-                              amount: termPrice, status: prepaid ? "paid" : "active", createdAt: now)
+            let order = Order(
+                id: orderID,
+                namespace: principal.namespace,
+                instanceName: name,
+                costType: request.costType,
+                gpuSkuID: sku.id,
+                amount: termPrice,
+                status: prepaid ? "paid" : "active",
+                createdAt: now
+            )
             do {
-                let created = try await store.createInstance(withDisk, on: nodes, sshPorts: configuration.sshPorts, order: order,
-                                                             couponID: request.couponID.isEmpty ? nil : request.couponID, debit: debit)
+                let created = try await store.createInstance(
+                    withDisk,
+                    on: nodes,
+                    sshPorts: configuration.sshPorts,
+                    order: order,
+                    couponID: request.couponID.isEmpty ? nil : request.couponID,
+                    debit: debit
+                )
                 return InstanceWire(created, context: wire)
             } catch StoreError.duplicateName {
                 continue
@@ -114,16 +213,24 @@ extension LatticeAPI {
         let snapshots = try await store.images(namespace: namespace)
         if let own = snapshots.first(where: { $0.reference == image }) {
             guard own.status == .ready else {
-                throw LatticeError.unprocessable("ImageNotReady", "image: snapshot '\(image)' is \(own.status.rawValue), not Ready")
+                throw LatticeError.unprocessable(
+                    "ImageNotReady",
+                    "image: snapshot '\(image)' is \(own.status.rawValue), not Ready"
+                )
             }
             return
         }
-        throw LatticeError.unprocessable("UnknownImage", "image: '\(image)' is not an official image nor one of your snapshots; see GET /mdc/api/v1/images")
+        throw LatticeError.unprocessable(
+            "UnknownImage",
+            "image: '\(image)' is not an official image nor one of your snapshots; see GET /mdc/api/v1/images"
+        )
     }
 
     public func instance(principal: Principal, cluster: String, name: String) async throws -> InstanceWire {
         _ = try requireCluster(cluster)
-        guard let instance = try await store.instance(namespace: principal.namespace, name: name), instance.cluster == cluster else {
+        guard let instance = try await store.instance(namespace: principal.namespace, name: name),
+            instance.cluster == cluster
+        else {
             throw LatticeError.notFound("instance '\(name)' in cluster \(cluster)")
         }
         return InstanceWire(instance, context: wire)
@@ -138,7 +245,9 @@ extension LatticeAPI {
     /// Loads a tenant's instance in the named cluster, or 404 exactly as for a missing one.
     func ownInstance(principal: Principal, cluster: String, name: String) async throws -> Instance {
         _ = try requireCluster(cluster)
-        guard let instance = try await store.instance(namespace: principal.namespace, name: name), instance.cluster == cluster else {
+        guard let instance = try await store.instance(namespace: principal.namespace, name: name),
+            instance.cluster == cluster
+        else {
             throw LatticeError.notFound("instance '\(name)' in cluster \(cluster)")
         }
         return instance
@@ -150,12 +259,19 @@ extension LatticeAPI {
         var snapshot: SnapshotRequest?
         if request.needSnapshot {
             let harbor = catalog.region(id: instance.regionID)?.harborAddr ?? "images.lattice.local"
-            snapshot = SnapshotRequest(imageReference: "\(harbor)/\(principal.namespace)/\(request.imageName):\(request.tag)")
+            snapshot = SnapshotRequest(
+                imageReference: "\(harbor)/\(principal.namespace)/\(request.imageName):\(request.tag)"
+            )
         }
         let now = clock.now()
         let requested = snapshot
         _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name, debit: nil) { current in
-            try InstanceLifecycle.powerOff(current, gracePeriodSeconds: request.gracePeriodSeconds, snapshot: requested, now: now)
+            try InstanceLifecycle.powerOff(
+                current,
+                gracePeriodSeconds: request.gracePeriodSeconds,
+                snapshot: requested,
+                now: now
+            )
         }
     }
 
@@ -166,41 +282,71 @@ extension LatticeAPI {
         var debit = WalletDebit.none
         if instance.cost.costType == SellingType.payAsYouGo.rawValue {
             // The wallet must cover one hour at today's price.
-            let price = catalog.gpuSku(id: instance.cost.gpuSkuID).map { Pricing.effectivePrice(of: $0, at: now) } ?? instance.cost.unitPrice
+            let price =
+                catalog.gpuSku(id: instance.cost.gpuSkuID).map { Pricing.effectivePrice(of: $0, at: now) }
+                ?? instance.cost.unitPrice
             debit.required = Money(units: price.units * Int64(100 - (instance.cost.percentOff ?? 0)) / 100)
         } else if let end = instance.scheduleStopAt, end <= now {
-            throw LatticeError(.conflict, code: "TermExpired",
-                               "instance \(name)'s prepaid term ended at \(wire.time.format(end)); renew it first (POST .../instances/\(name)/renew)")
+            throw LatticeError(
+                .conflict,
+                code: "TermExpired",
+                "instance \(name)'s prepaid term ended at \(wire.time.format(end)); renew it first (POST .../instances/\(name)/renew)"
+            )
         }
         let nodes = await fleet.nodes(clusters: [cluster])
         var rng = SystemRandomNumberGenerator()
-        _ = try await store.powerOn(namespace: principal.namespace, name: name, on: nodes,
-                                    podName: Identifiers.podName(instance: name, using: &rng), now: now, debit: debit)
+        _ = try await store.powerOn(
+            namespace: principal.namespace,
+            name: name,
+            on: nodes,
+            podName: Identifiers.podName(instance: name, using: &rng),
+            now: now,
+            debit: debit
+        )
     }
 
     /// `POST .../instances/{name}/renew {"CostTime": "+3D"}`: charges the new term up front
     /// and moves `ScheduleStopTimestamp`.
-    public func renew(principal: Principal, cluster: String, name: String, body: JSONValue) async throws -> InstanceWire {
+    public func renew(principal: Principal, cluster: String, name: String, body: JSONValue) async throws -> InstanceWire
+    {
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let fields = try JSONFields(body)
         let text = try fields.requiredString("CostTime")
         let term = try CostTime.parse(text, field: "CostTime")
         guard let sku = catalog.gpuSku(id: instance.cost.gpuSkuID), let unit = sku.selling.termUnit else {
-            throw LatticeError.invalidField("CostTime", "instance \(name) is pay-as-you-go; only prepaid terms are renewed")
+            throw LatticeError.invalidField(
+                "CostTime",
+                "instance \(name) is pay-as-you-go; only prepaid terms are renewed"
+            )
         }
         guard term.unit == unit else {
-            throw LatticeError.invalidField("CostTime", "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(text)'")
+            throw LatticeError.invalidField(
+                "CostTime",
+                "SKU '\(sku.id)' is sold in terms of \(unit.rawValue); got '\(text)'"
+            )
         }
         let now = clock.now()
         let price = Money(units: Pricing.effectivePrice(of: sku, at: now).units * Int64(term.count))
         var rng = SystemRandomNumberGenerator()
         let from = max(instance.scheduleStopAt ?? now, now)
         let end = term.end(from: from, timeZone: configuration.time.timeZone)
-        let charge = LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: principal.namespace, kind: .prepaid, amount: price,
-                                 instanceName: name, periodStart: from, periodEnd: end,
-                                 idempotencyKey: "renew:\(name):\(Identifiers.uuid(using: &rng))", createdAt: now)
+        let charge = LedgerEntry(
+            id: Identifiers.uuid(using: &rng),
+            namespace: principal.namespace,
+            kind: .prepaid,
+            amount: price,
+            instanceName: name,
+            periodStart: from,
+            periodEnd: end,
+            idempotencyKey: "renew:\(name):\(Identifiers.uuid(using: &rng))",
+            createdAt: now
+        )
         let timeZone = configuration.time.timeZone
-        let renewed = try await store.updateInstance(namespace: principal.namespace, name: name, debit: WalletDebit(required: price, charges: [charge])) { current in
+        let renewed = try await store.updateInstance(
+            namespace: principal.namespace,
+            name: name,
+            debit: WalletDebit(required: price, charges: [charge])
+        ) { current in
             try InstanceLifecycle.renew(current, term: term, timeZone: timeZone, now: now)
         }
         return InstanceWire(renewed, context: wire)

@@ -28,7 +28,11 @@ public struct LatticeAPI: Sendable {
     /// Paging for lists the API assembles in memory.
     static func page<T: Sendable & Codable>(_ items: [T], _ request: PageRequest) -> Page<T> {
         let slice = items.dropFirst(request.offset).prefix(request.pageSize)
-        return Page(hasNextPage: request.offset + slice.count < items.count, nodes: Array(slice), totalCount: items.count)
+        return Page(
+            hasNextPage: request.offset + slice.count < items.count,
+            nodes: Array(slice),
+            totalCount: items.count
+        )
     }
 
     static func page<T: Sendable & Codable>(_ items: [T], total: Int, _ request: PageRequest) -> Page<T> {

@@ -12,7 +12,11 @@ struct AuthMiddleware: RouterMiddleware {
     let clock: any WallClock
     let cache: TokenCache
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let header = request.headers[.authorization] else {
             throw LatticeError.unauthorized("missing Authorization header; send 'Authorization: bearer <token>'")
         }
@@ -28,7 +32,9 @@ struct AuthMiddleware: RouterMiddleware {
         let now = clock.now()
         var entry = cache.lookup(secretHash: digest, now: now)
         if entry == nil {
-            guard let token = try await store.token(secretHash: digest), TokenSecrets.constantTimeEquals(token.secretHash, digest) else {
+            guard let token = try await store.token(secretHash: digest),
+                TokenSecrets.constantTimeEquals(token.secretHash, digest)
+            else {
                 throw LatticeError.unauthorized("unknown or revoked token")
             }
             let user = try await store.user(namespace: token.namespace)

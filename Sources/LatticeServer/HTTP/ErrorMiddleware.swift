@@ -8,29 +8,48 @@ import NIOCore
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = LatticeRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as LatticeError {
             return JSONResponse.error(error)
         } catch is NIOTooManyBytesError {
-            return JSONResponse.error(LatticeError(.payloadTooLarge, code: "PayloadTooLarge", "request body is larger than 1 MiB"))
+            return JSONResponse.error(
+                LatticeError(.payloadTooLarge, code: "PayloadTooLarge", "request body is larger than 1 MiB")
+            )
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
-                return JSONResponse.error(LatticeError(.notFound, code: "NotFound", "no route for \(request.method) \(request.uri.path)"))
+                return JSONResponse.error(
+                    LatticeError(.notFound, code: "NotFound", "no route for \(request.method) \(request.uri.path)")
+                )
             case .contentTooLarge:
-                return JSONResponse.error(LatticeError(.payloadTooLarge, code: "PayloadTooLarge", "request body is larger than 1 MiB"))
+                return JSONResponse.error(
+                    LatticeError(.payloadTooLarge, code: "PayloadTooLarge", "request body is larger than 1 MiB")
+                )
             default:
                 if error.status.code < 500 {
-                    return JSONResponse.error(LatticeError(.badRequest, code: "BadRequest", error.body ?? error.status.reasonPhrase))
+                    return JSONResponse.error(
+                        LatticeError(.badRequest, code: "BadRequest", error.body ?? error.status.reasonPhrase)
+                    )
                 }
                 context.logger.error("request failed", metadata: ["error": "\(error)"])
-                return JSONResponse.error(LatticeError(.internalError, code: "InternalError", "internal error; see the server log"))
+                return JSONResponse.error(
+                    LatticeError(.internalError, code: "InternalError", "internal error; see the server log")
+                )
             }
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
-            return JSONResponse.error(LatticeError(.internalError, code: "InternalError", "internal error; see the server log"))
+            context.logger.error(
+                "request failed",
+                metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"]
+            )
+            return JSONResponse.error(
+                LatticeError(.internalError, code: "InternalError", "internal error; see the server log")
+            )
         }
     }
 }

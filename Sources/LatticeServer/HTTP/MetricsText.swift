@@ -18,7 +18,9 @@ enum MetricsText {
         lines.append("# HELP lattice_sku_remaining_gpus Free GPUs of each SKU's model in its region.")
         lines.append("# TYPE lattice_sku_remaining_gpus gauge")
         for sku in try await api.gpuSkus(regionID: nil) {
-            lines.append("lattice_sku_remaining_gpus{sku=\"\(sku.skusID)\",model=\"\(sku.gpuProduct)\"} \(sku.remainGPUCount)")
+            lines.append(
+                "lattice_sku_remaining_gpus{sku=\"\(sku.skusID)\",model=\"\(sku.gpuProduct)\"} \(sku.remainGPUCount)"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -19,21 +19,31 @@ struct Routes {
             } catch {
                 throw LatticeError(.unavailable, code: "NotReady", "the store does not answer")
             }
-            guard readiness.isReady else { throw LatticeError(.unavailable, code: "NotReady", "the reconciler has not completed a pass yet") }
+            guard readiness.isReady else {
+                throw LatticeError(.unavailable, code: "NotReady", "the reconciler has not completed a pass yet")
+            }
             return try JSONResponse.encode(["status": "ready"])
         }
         router.get("/metrics") { _, _ in
             let text = try await MetricsText.render(api: api)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text))
+            )
         }
 
         router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render())))
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render()))
+            )
         }
 
-        let v1 = router.group("mdc/api/v1").add(middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache))
+        let v1 = router.group("mdc/api/v1").add(
+            middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache)
+        )
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
@@ -46,10 +56,14 @@ struct Routes {
             try JSONResponse.encode(try await api.gpuSkus(regionID: request.uri.queryParameters.get("region_id")))
         }
         v1.get("skus/disks") { request, _ in
-            try JSONResponse.encode(try api.diskSkus(regionID: request.uri.queryParameters.get("region_id"), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try api.diskSkus(regionID: request.uri.queryParameters.get("region_id"), page: try pageRequest(request))
+            )
         }
         v1.get("images") { request, context in
-            try JSONResponse.encode(try await api.images(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.images(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
         }
     }
 
@@ -57,31 +71,69 @@ struct Routes {
         let instances = v1.group("clusters/:cluster/instances")
         instances.post { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.createInstance(principal: try context.requirePrincipal(), cluster: try cluster(context), body: body))
+            return try JSONResponse.encode(
+                try await api.createInstance(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    body: body
+                )
+            )
         }
         instances.get { request, context in
-            try JSONResponse.encode(try await api.instances(principal: try context.requirePrincipal(), cluster: try cluster(context), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.instances(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    page: try pageRequest(request)
+                )
+            )
         }
         instances.delete { request, context in
-            try await api.delete(principal: try context.requirePrincipal(), cluster: try cluster(context), name: request.uri.queryParameters.get("name"))
+            try await api.delete(
+                principal: try context.requirePrincipal(),
+                cluster: try cluster(context),
+                name: request.uri.queryParameters.get("name")
+            )
             return JSONResponse.ok
         }
         instances.get(":name") { _, context in
-            try JSONResponse.encode(try await api.instance(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context)))
+            try JSONResponse.encode(
+                try await api.instance(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    name: try name(context)
+                )
+            )
         }
         instances.post(":name/power_off") { request, context in
             let body = try await request.jsonBody(context: context)
-            try await api.powerOff(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context), body: body)
+            try await api.powerOff(
+                principal: try context.requirePrincipal(),
+                cluster: try cluster(context),
+                name: try name(context),
+                body: body
+            )
             return JSONResponse.ok
         }
         instances.post(":name/renew") { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.renew(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context), body: body))
+            return try JSONResponse.encode(
+                try await api.renew(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    name: try name(context),
+                    body: body
+                )
+            )
         }
         instances.post(":name/power_on") { request, context in
             // power_on takes no body; one that is sent is still size-checked and must be JSON.
             _ = try await request.jsonBody(context: context)
-            try await api.powerOn(principal: try context.requirePrincipal(), cluster: try cluster(context), name: try name(context))
+            try await api.powerOn(
+                principal: try context.requirePrincipal(),
+                cluster: try cluster(context),
+                name: try name(context)
+            )
             return JSONResponse.ok
         }
     }
@@ -89,42 +141,69 @@ struct Routes {
     func registerAccounts(_ v1: RouterGroup<LatticeRequestContext>) {
         v1.post("tokens") { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.createToken(principal: try context.requirePrincipal(), body: body))
+            return try JSONResponse.encode(
+                try await api.createToken(principal: try context.requirePrincipal(), body: body)
+            )
         }
         v1.get("tokens") { request, context in
-            try JSONResponse.encode(try await api.tokens(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.tokens(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
         }
         v1.post("tokens/:id/regenerate") { _, context in
-            try JSONResponse.encode(try await api.regenerateToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id")))
+            try JSONResponse.encode(
+                try await api.regenerateToken(
+                    principal: try context.requirePrincipal(),
+                    id: try context.parameters.require("id")
+                )
+            )
         }
         v1.delete("tokens/:id") { _, context in
-            try await api.deleteToken(principal: try context.requirePrincipal(), id: try context.parameters.require("id"))
+            try await api.deleteToken(
+                principal: try context.requirePrincipal(),
+                id: try context.parameters.require("id")
+            )
             return JSONResponse.ok
         }
         v1.post("admin/users") { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.createUser(principal: try context.requirePrincipal(), body: body))
+            return try JSONResponse.encode(
+                try await api.createUser(principal: try context.requirePrincipal(), body: body)
+            )
         }
         v1.post("admin/users/:namespace/credit") { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.credit(principal: try context.requirePrincipal(),
-                                                                namespace: try context.parameters.require("namespace"), body: body))
+            return try JSONResponse.encode(
+                try await api.credit(
+                    principal: try context.requirePrincipal(),
+                    namespace: try context.parameters.require("namespace"),
+                    body: body
+                )
+            )
         }
         v1.post("admin/coupons") { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(try await api.createCoupon(principal: try context.requirePrincipal(), body: body))
+            return try JSONResponse.encode(
+                try await api.createCoupon(principal: try context.requirePrincipal(), body: body)
+            )
         }
         v1.get("admin/coupons") { request, context in
-            try JSONResponse.encode(try await api.coupons(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.coupons(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
         }
         v1.get("balance") { _, context in
             try JSONResponse.encode(try await api.balance(namespace: try context.requirePrincipal().namespace))
         }
         v1.get("orders") { request, context in
-            try JSONResponse.encode(try await api.orders(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.orders(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
         }
         v1.get("bills") { request, context in
-            try JSONResponse.encode(try await api.bills(principal: try context.requirePrincipal(), page: try pageRequest(request)))
+            try JSONResponse.encode(
+                try await api.bills(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
         }
     }
 
@@ -132,7 +211,10 @@ struct Routes {
     func name(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("name") }
 
     func pageRequest(_ request: Request) throws -> PageRequest {
-        try PageRequest(page: request.uri.queryParameters.get("page"), pageSize: request.uri.queryParameters.get("pageSize"))
+        try PageRequest(
+            page: request.uri.queryParameters.get("page"),
+            pageSize: request.uri.queryParameters.get("pageSize")
+        )
     }
 }
 

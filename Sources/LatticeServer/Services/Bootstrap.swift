@@ -9,11 +9,16 @@ enum Bootstrap {
         var token: String?
     }
 
-    static func run(store: any Store, configuration: ServerConfiguration, clock: any WallClock) async throws -> Outcome {
+    static func run(store: any Store, configuration: ServerConfiguration, clock: any WallClock) async throws -> Outcome
+    {
         let secret: String
         if let given = configuration.bootstrapToken, !given.isEmpty {
             guard given.count >= 16 else {
-                throw LatticeError(.badRequest, code: "InvalidBootstrapToken", "LATTICE_BOOTSTRAP_TOKEN must be at least 16 characters")
+                throw LatticeError(
+                    .badRequest,
+                    code: "InvalidBootstrapToken",
+                    "LATTICE_BOOTSTRAP_TOKEN must be at least 16 characters"
+                )
             }
             secret = given
         } else {
@@ -23,8 +28,14 @@ enum Bootstrap {
         var rng = SystemRandomNumberGenerator()
         let created = try await store.bootstrap(
             admin: User(namespace: "admin", isAdmin: true, createdAt: now),
-            token: TokenRecord(id: Identifiers.uuid(using: &rng), namespace: "admin", name: "bootstrap", secretHash: TokenSecrets.hash(secret),
-                               createdAt: now, expiresAt: now.addingTimeInterval(3650 * 86400))
+            token: TokenRecord(
+                id: Identifiers.uuid(using: &rng),
+                namespace: "admin",
+                name: "bootstrap",
+                secretHash: TokenSecrets.hash(secret),
+                createdAt: now,
+                expiresAt: now.addingTimeInterval(3650 * 86400)
+            )
         )
         guard created else { return Outcome(token: nil) }
         Console.line("created admin namespace 'admin'; its token (shown once): \(secret)")
@@ -38,14 +49,19 @@ enum Bootstrap {
         var token = outcome.token
         if token == nil {
             guard let data = FileManager.default.contents(atPath: file.path),
-                  let existing = try? JSONDecoder().decode([String: String].self, from: data) else { return }
+                let existing = try? JSONDecoder().decode([String: String].self, from: data)
+            else { return }
             token = existing["token"]
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(["namespace": "admin", "token": token ?? "", "url": url])
         let temporary = dataDirectory.appendingPathComponent("bootstrap.json.tmp")
-        _ = FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: temporary.path,
+            contents: data,
+            attributes: [.posixPermissions: 0o600]
+        )
         // rename(2) replaces the file atomically: a reader sees the old or the new one, whole.
         guard rename(temporary.path, file.path) == 0 else {
             throw LatticeError(.internalError, code: "BootstrapFile", "cannot write \(file.path): errno \(errno)")

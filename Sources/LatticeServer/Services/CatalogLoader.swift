@@ -26,7 +26,9 @@ public enum CatalogLoader {
 
     static func describe(_ error: DecodingError) -> String {
         func path(_ keys: [any CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(
+                in: CharacterSet(charactersIn: ".")
+            )
         }
         switch error {
         case .keyNotFound(let key, let context): return "\(path(context.codingPath + [key])): required key is missing"

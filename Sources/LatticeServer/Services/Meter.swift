@@ -61,16 +61,25 @@ public final class Meter: Service, @unchecked Sendable {
             let amount: Money
             switch segment.kind {
             case .compute:
-                let price = catalog.gpuSku(id: segment.skuID).map { Pricing.effectivePrice(of: $0, at: period.start) } ?? segment.unitPrice
+                let price =
+                    catalog.gpuSku(id: segment.skuID).map { Pricing.effectivePrice(of: $0, at: period.start) }
+                    ?? segment.unitPrice
                 let seconds = Int64(period.end.timeIntervalSince(period.start).rounded())
                 amount = Metering.computeCharge(pricePerHour: price, seconds: seconds, percentOff: segment.percentOff)
             case .storage:
                 amount = Metering.storageCharge(pricePerGBDay: segment.unitPrice, sizeGiB: segment.quantity)
             }
-            return LedgerEntry(id: Identifiers.uuid(using: &rng), namespace: segment.namespace,
-                               kind: segment.kind == .compute ? .compute : .storage, amount: amount,
-                               instanceName: segment.instanceName, periodStart: period.start, periodEnd: period.end,
-                               idempotencyKey: Metering.key(segment, period), createdAt: now)
+            return LedgerEntry(
+                id: Identifiers.uuid(using: &rng),
+                namespace: segment.namespace,
+                kind: segment.kind == .compute ? .compute : .storage,
+                amount: amount,
+                instanceName: segment.instanceName,
+                periodStart: period.start,
+                periodEnd: period.end,
+                idempotencyKey: Metering.key(segment, period),
+                createdAt: now
+            )
         }
     }
 
@@ -90,15 +99,23 @@ public final class Meter: Service, @unchecked Sendable {
         for instance in instances where !instance.desired.deleted {
             let prepaid = instance.cost.costType != SellingType.payAsYouGo.rawValue
             if prepaid, let end = instance.scheduleStopAt, end <= now {
-                try await stop(instance, reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))", now: now)
+                try await stop(
+                    instance,
+                    reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))",
+                    now: now
+                )
             } else if !prepaid, instance.status.holdsGPUs {
                 payAsYouGoHolders[instance.namespace, default: []].append(instance)
             }
-            if instance.status == .stopped, let stoppedAt = instance.stoppedAt, stoppedAt.addingTimeInterval(configuration.retention) <= now {
-                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) { current in
+            if instance.status == .stopped, let stoppedAt = instance.stoppedAt,
+                stoppedAt.addingTimeInterval(configuration.retention) <= now
+            {
+                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) {
+                    current in
                     guard current.status == .stopped else { return current }
                     var deleted = InstanceLifecycle.delete(current, now: now)
-                    deleted.statusReason = "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
+                    deleted.statusReason =
+                        "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
                     return deleted
                 }
             }
@@ -116,13 +133,18 @@ public final class Meter: Service, @unchecked Sendable {
             }
             guard let since, now.timeIntervalSince(since) >= configuration.depletionGrace else { continue }
             for instance in holders {
-                try await stop(instance, reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))", now: now)
+                try await stop(
+                    instance,
+                    reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))",
+                    now: now
+                )
             }
         }
     }
 
     func stop(_ instance: Instance, reason: String, now: Date) async throws {
-        let stopped = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) { current in
+        let stopped = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) {
+            current in
             InstanceLifecycle.systemStop(current, reason: reason, now: now) ?? current
         }
         if stopped.status == .stopping, stopped.statusReason == reason {

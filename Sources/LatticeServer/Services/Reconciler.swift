@@ -22,7 +22,14 @@ public final class Reconciler: Service, @unchecked Sendable {
     private var inFlight: Set<String> = []
     private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
 
-    init(store: any Store, fleet: ComputeFleet, clock: any WallClock, interval: Duration, logger: Logger, readiness: Readiness) {
+    init(
+        store: any Store,
+        fleet: ComputeFleet,
+        clock: any WallClock,
+        interval: Duration,
+        logger: Logger,
+        readiness: Readiness
+    ) {
         self.store = store
         self.fleet = fleet
         self.clock = clock
@@ -59,13 +66,17 @@ public final class Reconciler: Service, @unchecked Sendable {
             do {
                 observed[cluster] = try await driver.observeAll()
             } catch {
-                logger.warning("driver does not answer; keeping last known state", metadata: ["cluster": "\(cluster)", "error": "\(error)"])
+                logger.warning(
+                    "driver does not answer; keeping last known state",
+                    metadata: ["cluster": "\(cluster)", "error": "\(error)"]
+                )
             }
         }
         let now = clock.now()
         for instance in instances {
             guard let driver = fleet.driver(for: instance.cluster), let seen = observed[instance.cluster],
-                  let step = ReconcilePlanner.plan(instance, observed: seen[instance.name]) else { continue }
+                let step = ReconcilePlanner.plan(instance, observed: seen[instance.name])
+            else { continue }
             guard claim(instance.name, now: now) else { continue }
             spawn(instance.name) { try await self.execute(step, for: instance, on: driver) }
         }
@@ -92,7 +103,9 @@ public final class Reconciler: Service, @unchecked Sendable {
     func perform(key: String, _ work: @Sendable () async throws -> Void) async {
         do {
             try await work()
-            lock.withLock { _ = backoff.removeValue(forKey: key); _ = inFlight.remove(key) }
+            lock.withLock {
+                _ = backoff.removeValue(forKey: key); _ = inFlight.remove(key)
+            }
         } catch {
             let now = clock.now()
             let failures = lock.withLock { () -> Int in
@@ -102,7 +115,10 @@ public final class Reconciler: Service, @unchecked Sendable {
                 inFlight.remove(key)
                 return failures
             }
-            logger.warning("reconcile step failed; will retry", metadata: ["instance": "\(key)", "failures": "\(failures)", "error": "\(error)"])
+            logger.warning(
+                "reconcile step failed; will retry",
+                metadata: ["instance": "\(key)", "failures": "\(failures)", "error": "\(error)"]
+            )
         }
     }
 
@@ -116,13 +132,25 @@ public final class Reconciler: Service, @unchecked Sendable {
             try await driver.discard(instanceName: instance.name)
         case .destroyThenPurge:
             try await driver.destroy(instanceName: instance.name, volumeName: instance.volume.name)
-            _ = try await store.purgeInstance(name: instance.name, expectedGeneration: instance.generation, at: clock.now())
+            _ = try await store.purgeInstance(
+                name: instance.name,
+                expectedGeneration: instance.generation,
+                at: clock.now()
+            )
         case .commitThenStop(let request):
-            var image = SnapshotImage(reference: request.imageReference, namespace: instance.namespace, sourceInstance: instance.name,
-                                      status: .ready, createdAt: clock.now())
+            var image = SnapshotImage(
+                reference: request.imageReference,
+                namespace: instance.namespace,
+                sourceInstance: instance.name,
+                status: .ready,
+                createdAt: clock.now()
+            )
             var reason = ""
             do {
-                image.sizeBytes = try await driver.commit(instanceName: instance.name, imageReference: request.imageReference)
+                image.sizeBytes = try await driver.commit(
+                    instanceName: instance.name,
+                    imageReference: request.imageReference
+                )
             } catch {
                 image.status = .failed
                 reason = "SnapshotFailed: \(error)"
@@ -131,8 +159,15 @@ public final class Reconciler: Service, @unchecked Sendable {
             try await record(.stopped(reason: reason), for: instance)
         case .record(let transition):
             if case .saving = transition, let request = instance.desired.snapshot {
-                try await store.saveImage(SnapshotImage(reference: request.imageReference, namespace: instance.namespace,
-                                                        sourceInstance: instance.name, status: .saving, createdAt: clock.now()))
+                try await store.saveImage(
+                    SnapshotImage(
+                        reference: request.imageReference,
+                        namespace: instance.namespace,
+                        sourceInstance: instance.name,
+                        status: .saving,
+                        createdAt: clock.now()
+                    )
+                )
             }
             try await record(transition, for: instance)
         }
@@ -141,7 +176,10 @@ public final class Reconciler: Service, @unchecked Sendable {
     func record(_ transition: ObservedTransition, for instance: Instance) async throws {
         let next = ReconcilePlanner.apply(transition, to: instance, now: clock.now())
         if try await !store.recordObservation(next, expectedGeneration: instance.generation) {
-            logger.debug("instance changed while reconciling; next pass will re-plan", metadata: ["instance": "\(instance.name)"])
+            logger.debug(
+                "instance changed while reconciling; next pass will re-plan",
+                metadata: ["instance": "\(instance.name)"]
+            )
         }
     }
 }
