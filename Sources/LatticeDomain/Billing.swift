@@ -177,3 +177,19 @@ public struct Coupon: Sendable, Codable, Equatable {
         return nil
     }
 }
+
+/// When a pay-as-you-go wallet has run dry (SPEC §6): instances run on for a grace period
+/// counted from the first time the meter saw the balance at or below zero, and stop when it
+/// is over. A top-up before then ends the depletion.
+public enum WalletDepletion {
+    /// The depletion start to record after seeing `balance` at `now`.
+    public static func since(balance: Money, recorded: Date?, now: Date) -> Date? {
+        balance > .zero ? nil : (recorded ?? now)
+    }
+
+    /// Whether the grace period that started at `since` is over at `now`.
+    public static func graceIsOver(since: Date?, grace: TimeInterval, now: Date) -> Bool {
+        guard let since else { return false }
+        return now.timeIntervalSince(since) >= grace
+    }
+}

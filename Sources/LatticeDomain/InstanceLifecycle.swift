@@ -73,8 +73,27 @@ public enum InstanceLifecycle {
         return next
     }
 
-    /// `renew`: extends a prepaid term from its end, or from now if it already ended.
-    public static func renew(_ instance: Instance, term: CostTime, timeZone: TimeZone, now: Date) throws -> Instance {
+    /// What `renew` writes: the instance with its term moved, and the charge for the new term.
+    public struct Renewal: Sendable, Equatable {
+        public var instance: Instance
+        public var charge: LedgerEntry
+    }
+
+    /// `renew`: extends a prepaid term from its end, or from now if it already ended, and
+    /// charges the new term at `pricePerUnit` per unit.
+    ///
+    /// The charge's idempotency key derives from the request, never from chance: from the
+    /// client's `Idempotency-Key` when it sent one, so a retried renew is recognised and
+    /// charged once; otherwise from the term's start, so no term is ever charged twice.
+    public static func renew(
+        _ instance: Instance,
+        term: CostTime,
+        pricePerUnit: Money,
+        requestKey: String?,
+        chargeID: String,
+        timeZone: TimeZone,
+        now: Date
+    ) throws -> Renewal {
         guard instance.cost.costType != SellingType.payAsYouGo.rawValue else {
             throw LatticeError.invalidField(
                 "CostTime",
@@ -86,10 +105,25 @@ public enum InstanceLifecycle {
         }
         var next = instance
         let from = max(instance.scheduleStopAt ?? now, now)
-        next.scheduleStopAt = term.end(from: from, timeZone: timeZone)
+        let end = term.end(from: from, timeZone: timeZone)
+        next.scheduleStopAt = end
         next.updatedAt = now
         next.generation += 1
-        return next
+        let key =
+            requestKey.map { "renew:\(instance.name):request:\($0)" }
+            ?? "renew:\(instance.name):from:\(Int64(from.timeIntervalSince1970))"
+        let charge = LedgerEntry(
+            id: chargeID,
+            namespace: instance.namespace,
+            kind: .prepaid,
+            amount: Money(units: pricePerUnit.units * Int64(term.count)),
+            instanceName: instance.name,
+            periodStart: from,
+            periodEnd: end,
+            idempotencyKey: key,
+            createdAt: now
+        )
+        return Renewal(instance: next, charge: charge)
     }
 
     /// `DELETE`: allowed in every state; deleting twice is not an error.

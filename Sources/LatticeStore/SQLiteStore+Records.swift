@@ -159,6 +159,11 @@ extension SQLiteStore {
         return Money(units: credits - charges)
     }
 
+    static func ledgerKeyExists(_ key: String, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)", arguments: [key])
+            ?? false
+    }
+
     /// Checks the balance and appends the charges, inside the caller's transaction.
     static func take(_ debit: WalletDebit, namespace: String, _ db: Database) throws {
         guard debit.required > .zero || !debit.charges.isEmpty else { return }

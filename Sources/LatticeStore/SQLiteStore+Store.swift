@@ -207,15 +207,25 @@ extension SQLiteStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        debit: WalletDebit?,
         _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance {
+        try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
+    }
+
+    public func updateInstance(
+        namespace: String,
+        name: String,
+        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await writer.write { db in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
-            let next = try change(current)
-            if let debit { try Self.take(debit, namespace: namespace, db) }
+            let (next, debit) = try change(current)
+            for charge in debit.charges where try Self.ledgerKeyExists(charge.idempotencyKey, db) {
+                return current
+            }
+            try Self.take(debit, namespace: namespace, db)
             if next != current { try Self.write(next, previous: current, db) }
             return next
         }
@@ -368,6 +378,22 @@ extension SQLiteStore {
 
     public func balance(namespace: String) async throws -> Money {
         try await writer.read { db in try Self.balance(namespace, db) }
+    }
+
+    public func depletedSince(namespace: String) async throws -> Date? {
+        try await writer.read { db in
+            try Double.fetchOne(db, sql: "SELECT depleted_since FROM users WHERE namespace = ?", arguments: [namespace])
+                .map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func setDepletedSince(namespace: String, _ since: Date?) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE users SET depleted_since = ? WHERE namespace = ?",
+                arguments: [since?.timeIntervalSince1970, namespace]
+            )
+        }
     }
 
     // MARK: Metering

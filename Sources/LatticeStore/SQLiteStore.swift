@@ -113,6 +113,11 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v3-wallet-depletion") { db in
+            // When the meter first saw the wallet empty while pay-as-you-go instances ran:
+            // the grace period counts from here, across restarts.
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN depleted_since REAL")
+        }
         return migrator
     }
 }

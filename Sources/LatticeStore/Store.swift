@@ -52,8 +52,16 @@ public protocol Store: Sendable {
     func updateInstance(
         namespace: String,
         name: String,
-        debit: WalletDebit?,
         _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance
+    /// Applies a step that also takes money: `change` returns the next record and its debit,
+    /// both decided from the record as it is inside the transaction. When one of the
+    /// debit's charges was recorded before (its idempotency key exists), the step was done
+    /// already: nothing is written and the current record is returned.
+    func updateInstance(
+        namespace: String,
+        name: String,
+        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance
     /// Writes an observed transition if nobody changed the instance since `generation` was read.
     /// Releases GPUs when the new record has no placement. Returns false on a lost race.
@@ -88,6 +96,10 @@ public protocol Store: Sendable {
         page: PageRequest
     ) async throws -> (items: [LedgerEntry], total: Int)
     func balance(namespace: String) async throws -> Money
+    /// When the meter first found the wallet empty while it paid for running instances, if
+    /// it still is; kept in the store so a restart does not start the grace period again.
+    func depletedSince(namespace: String) async throws -> Date?
+    func setDepletedSince(namespace: String, _ since: Date?) async throws
 
     // MARK: Metering
 

@@ -126,17 +126,43 @@ import Testing
         #expect(coupon.percent == 20)
     }
 
-    @Test func renewExtendsFromTheEndOrFromNow() throws {
+    @Test func renewExtendsFromTheEndOrFromNowAndChargesThatTerm() throws {
         var prepaid = sampleInstanceForBilling()
         prepaid.scheduleStopAt = t0
         let term = try CostTime.parse("+3D", field: "CostTime")
-        let early = try InstanceLifecycle.renew(prepaid, term: term, timeZone: utc, now: t0.addingTimeInterval(-86400))
-        #expect(early.scheduleStopAt == t0.addingTimeInterval(3 * 86400))
-        let late = try InstanceLifecycle.renew(prepaid, term: term, timeZone: utc, now: t0.addingTimeInterval(86400))
-        #expect(late.scheduleStopAt == t0.addingTimeInterval(4 * 86400))
+        func renew(_ instance: Instance, key: String? = nil, now: Date) throws -> InstanceLifecycle.Renewal {
+            try InstanceLifecycle.renew(
+                instance,
+                term: term,
+                pricePerUnit: Money("50")!,
+                requestKey: key,
+                chargeID: "c",
+                timeZone: utc,
+                now: now
+            )
+        }
+        let early = try renew(prepaid, now: t0.addingTimeInterval(-86400))
+        #expect(early.instance.scheduleStopAt == t0.addingTimeInterval(3 * 86400))
+        #expect(early.charge.amount == Money("150")!)
+        #expect(early.charge.kind == .prepaid)
+        #expect(early.charge.periodStart == t0 && early.charge.periodEnd == t0.addingTimeInterval(3 * 86400))
+        let late = try renew(prepaid, now: t0.addingTimeInterval(86400))
+        #expect(late.instance.scheduleStopAt == t0.addingTimeInterval(4 * 86400))
+        #expect(late.charge.periodStart == t0.addingTimeInterval(86400))
+
+        // The key comes from the request: the client's key, or else the term's start.
+        #expect(early.charge.idempotencyKey == "renew:instance-00000001:from:\(Int64(t0.timeIntervalSince1970))")
+        #expect(
+            try renew(prepaid, now: t0.addingTimeInterval(-86400)).charge.idempotencyKey == early.charge.idempotencyKey
+        )
+        let keyed = try renew(prepaid, key: "k1", now: t0)
+        #expect(keyed.charge.idempotencyKey == "renew:instance-00000001:request:k1")
+        #expect(try renew(early.instance, key: "k1", now: t0).charge.idempotencyKey == keyed.charge.idempotencyKey)
+
         var payg = prepaid
         payg.cost.costType = 1
-        #expect(throws: LatticeError.self) { try InstanceLifecycle.renew(payg, term: term, timeZone: utc, now: t0) }
+        #expect(throws: LatticeError.self) { try renew(payg, now: t0) }
+        #expect(throws: LatticeError.self) { try renew(InstanceLifecycle.delete(prepaid, now: t0), now: t0) }
     }
 
     func sampleInstanceForBilling() -> Instance {

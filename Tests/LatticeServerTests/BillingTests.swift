@@ -3,6 +3,7 @@ import LatticeCompute
 import LatticeDomain
 import LatticeStore
 import LatticeTestSupport
+import Logging
 import Testing
 
 @testable import LatticeServer
@@ -95,17 +96,71 @@ func charges(
         _ = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
         await server.settle()
         server.clock.advance(by: 5 * 3600)
-        let segment = try await server.store.unsettledSegments().first { $0.kind == .compute }!
-        let due = server.meter.charges(for: segment, now: server.clock.now())
+        // A pass that read the segment, then lost the answer of its write (a timeout, or a
+        // second pass that overlapped it): the same charges arrive again for the old cursor.
+        let stale = try await server.store.unsettledSegments().first { $0.kind == .compute }!
+        let due = server.meter.charges(for: stale, now: server.clock.now())
         #expect(due.count == 5)
-        // A crash after the charges but before the cursor moved: the replay adds nothing.
         #expect(
-            try await server.store.applyCharges(segmentID: "nope", billedThrough: server.clock.now(), charges: []) == 0
+            try await server.store.applyCharges(segmentID: stale.id, billedThrough: due.last!.periodEnd!, charges: due)
+                == 5
         )
-        for charge in due { _ = try await server.store.appendLedger(charge) }
+        #expect(
+            try await server.store.applyCharges(segmentID: stale.id, billedThrough: due.last!.periodEnd!, charges: due)
+                == 0
+        )
         await server.meter.tick()
         await server.meter.tick()
-        #expect(try await charges(server.store, kinds: [.compute]).count == 5)
+        let compute = try await charges(server.store, kinds: [.compute])
+        #expect(compute.count == 5)
+        #expect(Set(compute.map(\.idempotencyKey)).count == 5)
+        let moved = try await server.store.unsettledSegments().first { $0.id == stale.id }!
+        #expect(moved.billedThrough == due.last!.periodEnd!, "the cursor never moves back")
+    }
+
+    @Test func renewChargesTheTermAndARetriedRenewChargesOnce() async throws {
+        let server = try await TestServer(
+            configuration: ServerConfiguration(catalog: instantCatalog()),
+            adminCredit: "250",
+            start: start
+        )
+        let created = try await server.api.createInstance(
+            principal: admin,
+            cluster: "host-cluster",
+            body: body(sku: "101", costType: "4", costTime: "3D")
+        )
+        #expect(try await server.store.balance(namespace: "admin") == Money("100")!, "3 days at 50.00 up front")
+        let renew = { (key: String?) in
+            try await server.api.renew(
+                principal: admin,
+                cluster: "host-cluster",
+                name: created.name,
+                body: .object(["CostTime": .string("+1D")]),
+                idempotencyKey: key
+            )
+        }
+        let first = try await renew("retry-me")
+        #expect(first.ScheduleStopTimestamp == "2026-03-14T00:00:00Z")
+        let retried = try await renew("retry-me")
+        #expect(retried.ScheduleStopTimestamp == "2026-03-14T00:00:00Z", "a retry does not extend again")
+        #expect(try await server.store.balance(namespace: "admin") == Money("50")!, "and is not charged again")
+        let prepaid = try await charges(server.store, kinds: [.prepaid])
+        #expect(prepaid.map(\.amount) == [Money("150")!, Money("50")!])
+        #expect(prepaid.last?.periodStart == RFC3339.parse("2026-03-13T00:00:00Z"))
+        #expect(prepaid.last?.periodEnd == RFC3339.parse("2026-03-14T00:00:00Z"))
+
+        // Without a key every renew is a new one, charged for its own term.
+        let second = try await renew(nil)
+        #expect(second.ScheduleStopTimestamp == "2026-03-15T00:00:00Z")
+        #expect(try await server.store.balance(namespace: "admin") == .zero)
+
+        // An empty wallet: 402, and the term stays where it was.
+        await #expect {
+            try await renew("another")
+        } throws: { ($0 as? LatticeError)?.kind.status == 402 && ($0 as? LatticeError)?.code == "InsufficientBalance" }
+        let after = try await server.api.instance(principal: admin, cluster: "host-cluster", name: created.name)
+        #expect(after.ScheduleStopTimestamp == "2026-03-15T00:00:00Z")
+        #expect(try await charges(server.store, kinds: [.prepaid]).count == 3)
     }
 
     @Test func prepaidIsChargedUpFrontAndStoppedAtTheEnd() async throws {
@@ -191,14 +246,65 @@ func charges(
         await server.meter.tick()
         #expect(try await server.store.balance(namespace: "admin") == .zero)
         #expect(try await server.store.instance(name: created.name)?.status == .running, "grace period")
+        #expect(try await server.store.depletedSince(namespace: "admin") == server.clock.now())
         server.clock.advance(by: 601)
         await server.meter.tick()
         await server.settle()
         let stopped = try await server.store.instance(name: created.name)!
         #expect(stopped.status == .stopped && stopped.statusReason.hasPrefix("InsufficientBalance"))
+        #expect(try await server.store.nodeUsage().values.allSatisfy { $0.gpuIndices.isEmpty }, "GPUs released")
+        let driver = server.fleet.driver(for: "host-cluster") as! SimulatedFleetDriver
+        #expect(await driver.hasVolume(stopped.volume.name), "the data is kept")
         await #expect {
             try await server.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name)
         } throws: { ($0 as? LatticeError)?.code == "InsufficientBalance" }
+    }
+
+    @Test func aTopUpDuringTheGracePeriodKeepsInstancesRunning() async throws {
+        let configuration = ServerConfiguration(catalog: instantCatalog(), depletionGrace: 600)
+        let server = try await TestServer(configuration: configuration, adminCredit: "5", start: start)
+        let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.settle()
+        server.clock.advance(by: 2 * 3600)
+        await server.meter.tick()
+        #expect(try await server.store.depletedSince(namespace: "admin") != nil)
+        server.clock.advance(by: 300)
+        _ = try await server.api.credit(principal: admin, namespace: "admin", body: .object(["amount": .string("100")]))
+        await server.meter.tick()
+        #expect(try await server.store.depletedSince(namespace: "admin") == nil, "the top-up ends the depletion")
+        server.clock.advance(by: 400)
+        await server.meter.tick()
+        await server.settle()
+        #expect(try await server.store.instance(name: created.name)?.status == .running)
+    }
+
+    @Test func theGracePeriodSurvivesARestart() async throws {
+        let configuration = ServerConfiguration(catalog: instantCatalog(), depletionGrace: 600)
+        let server = try await TestServer(configuration: configuration, adminCredit: "5", start: start)
+        let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.settle()
+        server.clock.advance(by: 2 * 3600)
+        await server.meter.tick()
+        let depleted = server.clock.now()
+        server.clock.advance(by: 500)
+        // A restarted server has a new meter that remembers nothing but what the store holds.
+        let restarted = Meter(
+            store: server.store,
+            catalog: configuration.catalog,
+            clock: server.clock,
+            configuration: configuration,
+            logger: Logger(label: "test")
+        )
+        await restarted.tick()
+        #expect(try await server.store.depletedSince(namespace: "admin") == depleted)
+        server.clock.advance(by: 101)
+        await restarted.tick()
+        await server.settle()
+        let stopped = try await server.store.instance(name: created.name)!
+        #expect(stopped.status == .stopped, "600 s after the wallet ran out, not 600 s after the restart")
+        #expect(
+            stopped.statusReason == "InsufficientBalance: the wallet ran out at \(TimeFormatter().format(depleted))"
+        )
     }
 
     @Test func stoppedDataIsReleasedAfterRetention() async throws {

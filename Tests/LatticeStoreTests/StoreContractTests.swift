@@ -201,7 +201,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
             try await !store.recordObservation(running, expectedGeneration: created.generation),
             "a stale write loses"
         )
-        let stopping = try await store.updateInstance(namespace: "alice", name: created.name, debit: nil) {
+        let stopping = try await store.updateInstance(namespace: "alice", name: created.name) {
             try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: t0)
         }
         #expect(stopping.status == .stopping)
@@ -230,7 +230,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
             )
         } throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
         #expect(try await store.instance(name: created.name)?.status == .stopped)
-        let deleted = try await store.updateInstance(namespace: "alice", name: other.name, debit: nil) {
+        let deleted = try await store.updateInstance(namespace: "alice", name: other.name) {
             InstanceLifecycle.delete($0, now: t0)
         }
         #expect(try await store.purgeInstance(name: other.name, expectedGeneration: deleted.generation, at: t0))
@@ -266,7 +266,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
         )
         #expect(try await store.instance(namespace: "bob", name: "instance-0000000a") == nil)
         await #expect(throws: LatticeError.notFound("instance 'instance-0000000a'")) {
-            try await store.updateInstance(namespace: "bob", name: "instance-0000000a", debit: nil) {
+            try await store.updateInstance(namespace: "bob", name: "instance-0000000a") {
                 InstanceLifecycle.delete($0, now: t0)
             }
         }

@@ -265,7 +265,7 @@ extension LatticeAPI {
         }
         let now = clock.now()
         let requested = snapshot
-        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name, debit: nil) { current in
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             try InstanceLifecycle.powerOff(
                 current,
                 gracePeriodSeconds: request.gracePeriodSeconds,
@@ -307,8 +307,15 @@ extension LatticeAPI {
 
     /// `POST .../instances/{name}/renew {"CostTime": "+3D"}`: charges the new term up front
     /// and moves `ScheduleStopTimestamp`.
-    public func renew(principal: Principal, cluster: String, name: String, body: JSONValue) async throws -> InstanceWire
-    {
+    /// A retry that carries the first call's `idempotencyKey` charges nothing and answers the
+    /// instance as it is.
+    public func renew(
+        principal: Principal,
+        cluster: String,
+        name: String,
+        body: JSONValue,
+        idempotencyKey: String? = nil
+    ) async throws -> InstanceWire {
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let fields = try JSONFields(body)
         let text = try fields.requiredString("CostTime")
@@ -326,28 +333,21 @@ extension LatticeAPI {
             )
         }
         let now = clock.now()
-        let price = Money(units: Pricing.effectivePrice(of: sku, at: now).units * Int64(term.count))
+        let price = Pricing.effectivePrice(of: sku, at: now)
         var rng = SystemRandomNumberGenerator()
-        let from = max(instance.scheduleStopAt ?? now, now)
-        let end = term.end(from: from, timeZone: configuration.time.timeZone)
-        let charge = LedgerEntry(
-            id: Identifiers.uuid(using: &rng),
-            namespace: principal.namespace,
-            kind: .prepaid,
-            amount: price,
-            instanceName: name,
-            periodStart: from,
-            periodEnd: end,
-            idempotencyKey: "renew:\(name):\(Identifiers.uuid(using: &rng))",
-            createdAt: now
-        )
+        let chargeID = Identifiers.uuid(using: &rng)
         let timeZone = configuration.time.timeZone
-        let renewed = try await store.updateInstance(
-            namespace: principal.namespace,
-            name: name,
-            debit: WalletDebit(required: price, charges: [charge])
-        ) { current in
-            try InstanceLifecycle.renew(current, term: term, timeZone: timeZone, now: now)
+        let renewed = try await store.updateInstance(namespace: principal.namespace, name: name) { current in
+            let renewal = try InstanceLifecycle.renew(
+                current,
+                term: term,
+                pricePerUnit: price,
+                requestKey: idempotencyKey,
+                chargeID: chargeID,
+                timeZone: timeZone,
+                now: now
+            )
+            return (renewal.instance, WalletDebit(required: renewal.charge.amount, charges: [renewal.charge]))
         }
         return InstanceWire(renewed, context: wire)
     }
@@ -356,7 +356,7 @@ extension LatticeAPI {
         guard let name, !name.isEmpty else { throw LatticeError.missingField("name (query parameter)") }
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let now = clock.now()
-        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name, debit: nil) { current in
+        _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             InstanceLifecycle.delete(current, now: now)
         }
     }

@@ -61,4 +61,5 @@ struct AuthMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     static let namespace = Self("namespace")!
+    static let idempotencyKey = Self("Idempotency-Key")!
 }

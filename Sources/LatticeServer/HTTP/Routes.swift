@@ -122,7 +122,8 @@ struct Routes {
                     principal: try context.requirePrincipal(),
                     cluster: try cluster(context),
                     name: try name(context),
-                    body: body
+                    body: body,
+                    idempotencyKey: try idempotencyKey(request)
                 )
             )
         }
@@ -209,6 +210,15 @@ struct Routes {
 
     func cluster(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("cluster") }
     func name(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("name") }
+
+    /// The `Idempotency-Key` header (SPEC §3: 1 to 255 printable characters), if sent.
+    func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            throw LatticeError.invalidField("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+        }
+        return key
+    }
 
     func pageRequest(_ request: Request) throws -> PageRequest {
         try PageRequest(

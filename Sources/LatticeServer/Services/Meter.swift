@@ -18,9 +18,6 @@ public final class Meter: Service, @unchecked Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    private let lock = NSLock()
-    private var depletedSince: [String: Date] = [:]
-
     init(store: any Store, catalog: Catalog, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
         self.store = store
         self.catalog = catalog
@@ -110,7 +107,7 @@ public final class Meter: Service, @unchecked Sendable {
             if instance.status == .stopped, let stoppedAt = instance.stoppedAt,
                 stoppedAt.addingTimeInterval(configuration.retention) <= now
             {
-                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) {
+                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
                     current in
                     guard current.status == .stopped else { return current }
                     var deleted = InstanceLifecycle.delete(current, now: now)
@@ -122,16 +119,12 @@ public final class Meter: Service, @unchecked Sendable {
         }
         for (namespace, holders) in payAsYouGoHolders {
             let balance = try await store.balance(namespace: namespace)
-            let since: Date? = lock.withLock {
-                if balance > .zero {
-                    depletedSince[namespace] = nil
-                    return nil
-                }
-                let since = depletedSince[namespace] ?? now
-                depletedSince[namespace] = since
-                return since
-            }
-            guard let since, now.timeIntervalSince(since) >= configuration.depletionGrace else { continue }
+            let recorded = try await store.depletedSince(namespace: namespace)
+            let since = WalletDepletion.since(balance: balance, recorded: recorded, now: now)
+            if since != recorded { try await store.setDepletedSince(namespace: namespace, since) }
+            guard WalletDepletion.graceIsOver(since: since, grace: configuration.depletionGrace, now: now),
+                let since
+            else { continue }
             for instance in holders {
                 try await stop(
                     instance,
@@ -143,7 +136,7 @@ public final class Meter: Service, @unchecked Sendable {
     }
 
     func stop(_ instance: Instance, reason: String, now: Date) async throws {
-        let stopped = try await store.updateInstance(namespace: instance.namespace, name: instance.name, debit: nil) {
+        let stopped = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
             current in
             InstanceLifecycle.systemStop(current, reason: reason, now: now) ?? current
         }
