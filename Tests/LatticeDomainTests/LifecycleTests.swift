@@ -117,14 +117,106 @@ import Testing
         #expect(failed.placement == nil && failed.statusReason == "x")
     }
 
-    @Test func planningIsIdempotent() {
+    /// Every status × what the driver reports (nothing, or each phase), with and without a
+    /// snapshot request: the one step the planner must choose.
+    @Test func theWholeTableOfStatusAndObservedPhase() {
+        let pod = PodInfo(name: "instance-0000abcd-dd6nm", node: "gpu-4090-01", ip: "172.31.213.79")
+        let lost = ReconcileStep.record(.failed(reason: "WorkloadLost: the workload vanished from its node"))
+        let exited = ReconcileStep.record(.failed(reason: "Exited: the workload stopped on its own"))
+        let failed = ReconcileStep.record(.failed(reason: "r"))
+        let stopped = ReconcileStep.record(.stopped(reason: ""))
+        let stop = ReconcileStep.stop(gracePeriodSeconds: 7)
+        let request = SnapshotRequest(imageReference: "h/alice/img:v1")
+        let commit = ReconcileStep.commitThenStop(request)
+        // Columns: nothing observed, starting, running, stopping, stopped, failed.
+        let table: [(InstanceStatus, Bool, [ReconcileStep?])] = [
+            (.creating, false, [.start, nil, .record(.running(pod)), nil, .start, failed]),
+            (.starting, false, [.start, nil, .record(.running(pod)), nil, .start, failed]),
+            (.running, false, [lost, nil, nil, exited, exited, failed]),
+            (.stopping, false, [stopped, stop, stop, nil, stopped, stopped]),
+            (.stopping, true, [stopped, stop, stop, nil, .record(.saving), stopped]),
+            (.saving, false, [stopped, stopped, stopped, stopped, stopped, stopped]),
+            (.saving, true, [commit, commit, commit, commit, commit, commit]),
+            (.stopped, false, [nil, stop, stop, nil, nil, nil]),
+            (.failed, false, [nil, .discard, .discard, .discard, nil, .discard]),
+        ]
+        let phases: [WorkloadObservation.Phase?] = [
+            nil, .starting, .running, .stopping, .stopped, .failed(reason: "r"),
+        ]
+        for (status, withSnapshot, steps) in table {
+            var instance = sampleInstance(status: status)
+            instance.desired.gracePeriodSeconds = 7
+            instance.desired.snapshot = withSnapshot ? request : nil
+            for (phase, expected) in zip(phases, steps) {
+                let step = ReconcilePlanner.plan(instance, observed: phase.map { observed($0) })
+                #expect(step == expected, "\(status) snapshot=\(withSnapshot) observed \(String(describing: phase))")
+            }
+            instance.desired.deleted = true
+            for phase in phases {
+                #expect(ReconcilePlanner.plan(instance, observed: phase.map { observed($0) }) == .destroyThenPurge)
+            }
+        }
+        #expect(Set(table.map(\.0)).union([.deleting]) == Set(InstanceStatus.allCases), "every status is in the table")
+    }
+
+    /// Plays the planner against a driver that does what it is told: from every status ×
+    /// observed phase, applying each step's result and planning again reaches a state with
+    /// nothing left to do within a few steps, and that state agrees with the workload.
+    @Test func applyingEachStepAndPlanningAgainConverges() {
+        let phases: [WorkloadObservation.Phase?] = [
+            nil, .starting, .running, .stopping, .stopped, .failed(reason: "r"),
+        ]
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
         for status in InstanceStatus.allCases {
-            for phase in [WorkloadObservation.Phase.starting, .running, .stopping, .stopped, .failed(reason: "r")] {
-                let instance = sampleInstance(status: status)
-                #expect(
-                    ReconcilePlanner.plan(instance, observed: observed(phase))
-                        == ReconcilePlanner.plan(instance, observed: observed(phase))
-                )
+            for snapshot in [nil, SnapshotRequest(imageReference: "h/alice/img:v1")] {
+                for deleted in [false, true] {
+                    for phase in phases {
+                        var instance: Instance? = sampleInstance(status: status)
+                        instance?.desired.snapshot = snapshot
+                        instance?.desired.deleted = deleted || status == .deleting
+                        var workload = phase
+                        var steps: [ReconcileStep] = []
+                        let start =
+                            "\(status) snapshot=\(snapshot != nil) deleted=\(deleted) observed \(String(describing: phase))"
+                        while let current = instance, steps.count < 8 {
+                            guard let step = ReconcilePlanner.plan(current, observed: workload.map { observed($0) })
+                            else {
+                                // Waiting is only right while the workload is on its way somewhere.
+                                if workload == .starting { workload = .running; continue }
+                                if workload == .stopping { workload = .stopped; continue }
+                                break
+                            }
+                            steps.append(step)
+                            switch step {
+                            case .start: workload = .running
+                            case .stop: workload = .stopped
+                            case .discard: workload = nil
+                            case .destroyThenPurge: instance = nil; workload = nil
+                            case .commitThenStop:
+                                instance = ReconcilePlanner.apply(.stopped(reason: ""), to: current, now: now)
+                            case .record(let transition):
+                                instance = ReconcilePlanner.apply(transition, to: current, now: now)
+                            }
+                        }
+                        #expect(steps.count <= 4, "\(start): no fixed point after \(steps)")
+                        guard let final = instance else {
+                            #expect(deleted || status == .deleting, "\(start): purged without a delete")
+                            continue
+                        }
+                        #expect(!final.desired.deleted, "\(start): a deleted instance must be purged")
+                        switch final.status {
+                        case .running:
+                            #expect(workload == .running, "\(start): Running over \(String(describing: workload))")
+                            #expect(final.placement != nil)
+                        case .stopped, .failed:
+                            #expect(workload != .running && workload != .starting, "\(start): \(final.status) but runs")
+                            #expect(final.placement == nil, "\(start): \(final.status) still holds GPUs")
+                        default:
+                            Issue.record("\(start): settled in \(final.status) after \(steps)")
+                        }
+                        for (a, b) in zip(steps, steps.dropFirst()) { #expect(a != b, "\(start): repeated \(a)") }
+                    }
+                }
             }
         }
     }
