@@ -175,7 +175,11 @@ struct OutcomeTally {
                             "power_on",
                             allowing: ["InsufficientCapacity", "InsufficientBalance", "TermExpired"]
                         ) {
-                            try await server.api.powerOn(principal: principal, cluster: "host-cluster", name: target.name)
+                            try await server.api.powerOn(
+                                principal: principal,
+                                cluster: "host-cluster",
+                                name: target.name
+                            )
                         }
                     }
                 case 7:
@@ -192,7 +196,11 @@ struct OutcomeTally {
                 case 8...9:
                     if let target = live.randomElement(using: &rng) {
                         await tally.run("delete", allowing: []) {
-                            try await server.api.delete(principal: principal, cluster: "host-cluster", name: target.name)
+                            try await server.api.delete(
+                                principal: principal,
+                                cluster: "host-cluster",
+                                name: target.name
+                            )
                         }
                     }
                 default:

@@ -17,6 +17,7 @@ public final class Reconciler: Service, @unchecked Sendable {
     let interval: Duration
     let logger: Logger
     let readiness: Readiness
+    let observeTimeout: Duration
 
     private let lock = NSLock()
     private var inFlight: Set<String> = []
@@ -28,8 +29,10 @@ public final class Reconciler: Service, @unchecked Sendable {
         clock: any WallClock,
         interval: Duration,
         logger: Logger,
-        readiness: Readiness
+        readiness: Readiness,
+        observeTimeout: Duration = .seconds(15)
     ) {
+        self.observeTimeout = observeTimeout
         self.store = store
         self.fleet = fleet
         self.clock = clock
@@ -61,17 +64,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             logger.warning("reconciler cannot read the store", metadata: ["error": "\(error)"])
             return
         }
-        var observed: [String: [String: WorkloadObservation]] = [:]
-        for (cluster, driver) in fleet.drivers {
-            do {
-                observed[cluster] = try await driver.observeAll()
-            } catch {
-                logger.warning(
-                    "driver does not answer; keeping last known state",
-                    metadata: ["cluster": "\(cluster)", "error": "\(error)"]
-                )
-            }
-        }
+        let observed = await observeAll()
         let now = clock.now()
         for instance in instances {
             guard let driver = fleet.driver(for: instance.cluster), let seen = observed[instance.cluster],
@@ -88,6 +81,51 @@ public final class Reconciler: Service, @unchecked Sendable {
                 logger.info("removing orphaned workload", metadata: ["instance": "\(name)", "cluster": "\(cluster)"])
                 spawn(name) { try await driver.discard(instanceName: name) }
             }
+        }
+    }
+
+    /// Asks every driver at once what it runs. A driver that fails or does not answer within
+    /// `observeTimeout` is left out of this pass: its instances keep their last known
+    /// state, and it never holds up the other clusters.
+    func observeAll() async -> [String: [String: WorkloadObservation]] {
+        await withTaskGroup(of: (String, [String: WorkloadObservation]?).self) { group in
+            for (cluster, driver) in fleet.drivers {
+                group.addTask {
+                    do {
+                        return (
+                            cluster, try await Self.withDeadline(self.observeTimeout) { try await driver.observeAll() }
+                        )
+                    } catch {
+                        self.logger.warning(
+                            "driver does not answer; keeping last known state",
+                            metadata: ["cluster": "\(cluster)", "error": "\(error)"]
+                        )
+                        return (cluster, nil)
+                    }
+                }
+            }
+            var observed: [String: [String: WorkloadObservation]] = [:]
+            for await (cluster, workloads) in group { observed[cluster] = workloads }
+            return observed
+        }
+    }
+
+    /// Runs `work`, or throws once `limit` has passed (and cancels it).
+    static func withDeadline<T: Sendable>(
+        _ limit: Duration,
+        _ work: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw DriverError("no answer within \(limit)")
+            }
+            return value
         }
     }
 

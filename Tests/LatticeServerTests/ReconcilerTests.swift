@@ -1,0 +1,154 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import LatticeStore
+import LatticeTestSupport
+import Logging
+import Testing
+
+@testable import LatticeServer
+
+/// A driver in front of the simulated fleet whose calls can be made to fail or to hang.
+final class FaultyDriver: ComputeDriver, @unchecked Sendable {
+    enum Mode { case healthy, down, startsFail, hanging }
+    let inner: any ComputeDriver
+    private let lock = NSLock()
+    private var mode = Mode.healthy
+    private var calls: [String] = []
+
+    init(_ inner: any ComputeDriver) { self.inner = inner }
+
+    func set(_ mode: Mode) { lock.withLock { self.mode = mode } }
+    var startCalls: Int { lock.withLock { calls.filter { $0 == "start" }.count } }
+
+    private func enter(_ call: String) async throws {
+        let mode = lock.withLock {
+            calls.append(call)
+            return self.mode
+        }
+        switch (mode, call) {
+        case (.down, _): throw DriverError("engine down")
+        case (.startsFail, "start"): throw DriverError("image pull timed out")
+        case (.hanging, _): try await Task.sleep(for: .seconds(3600))
+        default: return
+        }
+    }
+
+    func nodes() async throws -> [ClusterNode] { try await inner.nodes() }
+    func observeAll() async throws -> [String: WorkloadObservation] {
+        try await enter("observe")
+        return try await inner.observeAll()
+    }
+    func start(_ spec: WorkloadSpec) async throws {
+        try await enter("start")
+        try await inner.start(spec)
+    }
+    func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
+        try await inner.stop(instanceName: instanceName, gracePeriodSeconds: gracePeriodSeconds)
+    }
+    func commit(instanceName: String, imageReference: String) async throws -> Int64 {
+        try await inner.commit(instanceName: instanceName, imageReference: imageReference)
+    }
+    func discard(instanceName: String) async throws { try await inner.discard(instanceName: instanceName) }
+    func destroy(instanceName: String, volumeName: String) async throws {
+        try await inner.destroy(instanceName: instanceName, volumeName: volumeName)
+    }
+}
+
+/// A server whose one cluster runs behind a `FaultyDriver`.
+struct FaultyServer {
+    let base: TestServer
+    let driver: FaultyDriver
+    let reconciler: Reconciler
+
+    init() async throws {
+        base = try await TestServer(
+            configuration: ServerConfiguration(catalog: instantCatalog()),
+            start: RFC3339.parse("2026-03-10T00:00:00Z")!
+        )
+        driver = FaultyDriver(base.fleet.driver(for: "host-cluster")!)
+        reconciler = Reconciler(
+            store: base.store,
+            fleet: ComputeFleet(drivers: ["host-cluster": driver]),
+            clock: base.clock,
+            interval: .seconds(1),
+            logger: Logger(label: "test"),
+            readiness: Readiness(),
+            observeTimeout: .milliseconds(200)
+        )
+    }
+
+    /// One pass; returns the keys it worked on.
+    @discardableResult
+    func pass() async -> [String] {
+        var work: [(String, @Sendable () async throws -> Void)] = []
+        await reconciler.pass { work.append(($0, $1)) }
+        for (key, step) in work { await reconciler.perform(key: key, step) }
+        return work.map(\.0)
+    }
+}
+
+@Suite struct ReconcilerTests {
+    @Test func aFailingStepBacksOffExponentiallyAndRecovers() async throws {
+        let server = try await FaultyServer()
+        let clock = server.base.clock
+        let created = try await server.base.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        server.driver.set(.down)
+        #expect(await server.pass().isEmpty, "a driver that cannot even list is left alone")
+        #expect(try await server.base.store.instance(name: created.name)?.status == .creating)
+
+        server.driver.set(.startsFail)
+        #expect(await server.pass() == [created.name], "first attempt")
+        #expect(await server.pass().isEmpty, "backing off")
+        clock.advance(by: 0.5)
+        #expect(await server.pass() == [created.name], "retried after 0.5 s")
+        clock.advance(by: 0.9)
+        #expect(await server.pass().isEmpty, "the next wait is 1 s")
+        clock.advance(by: 0.1)
+        #expect(await server.pass() == [created.name])
+        clock.advance(by: 1.9)
+        #expect(await server.pass().isEmpty, "then 2 s")
+        clock.advance(by: 0.1)
+        #expect(await server.pass() == [created.name])
+        for _ in 0..<8 {
+            clock.advance(by: 3600)
+            await server.pass()
+        }
+        clock.advance(by: 29.9)
+        #expect(await server.pass().isEmpty, "the wait is capped at 30 s")
+        clock.advance(by: 0.1)
+        #expect(await server.pass() == [created.name])
+        #expect(server.driver.startCalls == 13)
+        #expect(try await server.base.store.instance(name: created.name)?.status == .creating, "failures are retried")
+
+        // Once the driver works, one success clears the backoff and the instance runs.
+        server.driver.set(.healthy)
+        clock.advance(by: 30)
+        #expect(await server.pass() == [created.name])
+        #expect(await server.pass() == [created.name], "no backoff left: the next step follows at once")
+        #expect(try await server.base.store.instance(name: created.name)?.status == .running)
+    }
+
+    @Test func anUnansweringDriverKeepsLastKnownStateAndHoldsUpNothing() async throws {
+        let server = try await FaultyServer()
+        let created = try await server.base.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.pass()
+        await server.pass()
+        #expect(try await server.base.store.instance(name: created.name)?.status == .running)
+        server.driver.set(.hanging)
+        let started = ContinuousClock.now
+        #expect(await server.pass().isEmpty)
+        #expect(ContinuousClock.now - started < .seconds(30), "the pass gives up on the driver")
+        let kept = try await server.base.store.instance(name: created.name)
+        #expect(kept?.status == .running, "no answer is not a lost workload")
+        // The API keeps answering meanwhile.
+        let listed = try await server.base.api.instances(
+            principal: admin,
+            cluster: "host-cluster",
+            page: PageRequest(page: 1, pageSize: 20)
+        )
+        #expect(listed.totalCount == 1)
+        server.driver.set(.healthy)
+        #expect(await server.pass().isEmpty, "nothing to do once it answers again")
+    }
+}
