@@ -336,3 +336,73 @@ nonisolated(unsafe) let createBody: [String: Any] = [
 final class NameBox: @unchecked Sendable {
     var name = ""
 }
+
+/// Token expiry through the real path: `validityDays` and the injected clock.
+@Suite struct TokenExpiryTests {
+    func newToken(_ client: any TestClientProtocol, days: Int) async throws -> String {
+        try await client.execute(
+            uri: "/mdc/api/v1/tokens",
+            method: .post,
+            headers: headers(),
+            body: json(["name": "short-lived", "validityDays": days])
+        ) { response in
+            #expect(response.status == .ok)
+            return (decode(response.body) as? [String: Any])?["token"] as? String ?? ""
+        }
+    }
+
+    func status(_ client: any TestClientProtocol, _ token: String) async throws -> HTTPResponse.Status {
+        try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(token)) { $0.status }
+    }
+
+    @Test func aTokenExpiresEvenWhileCachedAndAnUnusedOneToo() async throws {
+        let server = try await TestServer()
+        let clock = server.clock
+        try await server.test { client in
+            let used = try await newToken(client, days: 1)
+            let unused = try await newToken(client, days: 1)
+            clock.advance(by: 86400 - 2)
+            #expect(try await status(client, used) == .ok, "valid, and now in the token cache")
+            clock.advance(by: 3)
+            try await client.execute(uri: "/mdc/api/v1/regions", method: .get, headers: headers(used)) { response in
+                #expect(response.status == .unauthorized, "expired one second ago, within the cache's lifetime")
+                #expect((decode(response.body) as? [String: String])?["message"]?.contains("expired") == true)
+            }
+            #expect(try await status(client, unused) == .unauthorized)
+            #expect(try await status(client, TestServer.adminToken) == .ok, "the 3650-day admin token still works")
+        }
+    }
+
+    @Test func aConsoleSessionEndsWhenItsTokenExpires() async throws {
+        let server = try await TestServer()
+        let clock = server.clock
+        try await server.test { client in
+            let token = try await newToken(client, days: 1)
+            let csrf = try await client.execute(uri: "/console/login", method: .get) { response in
+                let cookie = response.headers[values: .setCookie].first { $0.hasPrefix("lattice_csrf=") } ?? ""
+                return String(cookie.dropFirst("lattice_csrf=".count).prefix { $0 != ";" })
+            }
+            #expect(!csrf.isEmpty)
+            let session = try await client.execute(
+                uri: "/console/login",
+                method: .post,
+                headers: [.contentType: "application/x-www-form-urlencoded", .cookie: "lattice_csrf=\(csrf)"],
+                body: ByteBuffer(string: "csrf=\(csrf)&namespace=admin&token=\(token)")
+            ) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.location] == "/console/instances")
+                let cookie = response.headers[values: .setCookie].first { $0.hasPrefix("lattice_session=") } ?? ""
+                return String(cookie.dropFirst("lattice_session=".count).prefix { $0 != ";" })
+            }
+            let cookies: HTTPFields = [.cookie: "lattice_csrf=\(csrf); lattice_session=\(session)"]
+            try await client.execute(uri: "/console/instances", method: .get, headers: cookies) {
+                #expect($0.status == .ok)
+            }
+            clock.advance(by: 86400 + 1)
+            try await client.execute(uri: "/console/instances", method: .get, headers: cookies) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.location] == "/console/login")
+            }
+        }
+    }
+}
