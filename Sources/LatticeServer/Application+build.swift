@@ -117,12 +117,13 @@ public enum LatticeServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 let url = "http://\(configuration.host):\(port)"
-                Console.line("listening on \(url)")
+                // The file first: whoever waits for the line may read it at once.
                 do {
                     try Bootstrap.writeFile(bootstrap, url: url, dataDirectory: dataDirectory)
                 } catch {
                     logger.error("cannot write bootstrap.json", metadata: ["error": "\(error)"])
                 }
+                Console.line("listening on \(url)")
             },
             logger: logger
         )

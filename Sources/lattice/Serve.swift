@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func run() async throws {
+        // Everything the server creates (data directory, database, bootstrap.json, fleet
+        // state) holds secrets or their hashes: private from the first byte.
+        umask(0o077)
         guard databaseURL == nil else {
             throw ValidationError(
                 "--database-url: PostgreSQL is not available in this build yet; omit it to use SQLite"

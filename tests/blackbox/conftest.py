@@ -3,8 +3,10 @@ data directory, and gives tests a small client for it."""
 import json
 import os
 import pathlib
+import queue
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -38,16 +40,56 @@ class Server:
         cmd = [lattice_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)] + self.args
         self.log = open(self.data_dir.parent / f"{self.data_dir.name}.stderr.log", "ab")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        # stdout is read by a thread, so a server that prints nothing never hangs the suite.
+        self.lines = queue.Queue()
+        self.run_lines = []
+        self.pump = threading.Thread(target=self._pump, args=(self.proc, self.lines), daemon=True)
+        self.pump.start()
         deadline = time.time() + timeout
         while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                break
+            if line is None:
                 raise RuntimeError(f"lattice exited early with {self.proc.wait()}; see {self.log.name}")
-            self.stdout_lines.append(line.rstrip("\n"))
+            self.stdout_lines.append(line)
+            self.run_lines.append(line)
             if line.startswith("listening on "):
                 self.url = line.split("listening on ", 1)[1].strip()
                 return self
+        self.proc.kill()
         raise RuntimeError("lattice did not print 'listening on' in time")
+
+    @staticmethod
+    def _pump(proc, lines):
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    def drain_output(self):
+        """Lines printed since the last look, without blocking."""
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is not None:
+                self.stdout_lines.append(line)
+                self.run_lines.append(line)
+
+    def terminate(self, timeout):
+        """SIGTERM and wait up to `timeout` seconds, never killing: the exit status, or
+        None if the process is still running."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.pump.join(timeout=5)
+        self.drain_output()
+        self.proc = None
+        return code
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
@@ -57,8 +99,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stdout:
-            self.proc.stdout.close()
+        if self.proc:
+            self.pump.join(timeout=5)
+            self.drain_output()
         self.proc = None
 
     def kill9(self):
@@ -96,8 +139,9 @@ class Client:
     def get(self, path, **kw):
         return requests.get(self.url + "/mdc/api/v1" + path, headers=self.headers(), timeout=30, **kw)
 
-    def post(self, path, body=None, **kw):
-        return requests.post(self.url + "/mdc/api/v1" + path, json=body, headers=self.headers(), timeout=30, **kw)
+    def post(self, path, body=None, headers=None, **kw):
+        return requests.post(self.url + "/mdc/api/v1" + path, json=body, headers=self.headers(extra=headers), timeout=30,
+                             **kw)
 
     def delete(self, path, **kw):
         return requests.delete(self.url + "/mdc/api/v1" + path, headers=self.headers(), timeout=30, **kw)

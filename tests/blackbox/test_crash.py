@@ -1,5 +1,6 @@
 """kill -9 in the middle of creates and power operations loses and duplicates nothing."""
 import concurrent.futures
+import json
 import sqlite3
 import threading
 import time
@@ -132,18 +133,53 @@ def test_kill9_during_power_operations(make_server):
 
 def test_sigterm_is_graceful_and_restart_resumes(make_server):
     server = make_server(args=("--simulated-delay-scale", "0.1"))
+    assert any(l.startswith("created admin namespace 'admin'") for l in server.run_lines)
+    bootstrap = json.loads((server.data_dir / "bootstrap.json").read_text())
     user = server.new_user()
     running = user.create().json()["name"]
     user.wait_status(running, "Running")
     stopped = user.create().json()["name"]
     user.wait_status(stopped, "Running")
-    user.post(f"/clusters/host-cluster/instances/{stopped}/power_off", {})
+    assert user.post(f"/clusters/host-cluster/instances/{stopped}/power_off", {}).text == '"ok"'
     user.wait_status(stopped, "Stopped")
-    server.stop()
-    assert server.proc is None
+    # acknowledged just before the signal: a create and a power_off still in progress
+    late = user.create()
+    assert late.status_code == 200
+    late = late.json()["name"]
+    assert user.post(f"/clusters/host-cluster/instances/{running}/power_off", {}).text == '"ok"'
+    credit = server.client().post(f"/admin/users/{user.namespace}/credit", {"amount": "12.34"})
+    assert credit.status_code == 200
+    balance = user.get("/balance").json()["balance"]
+
+    started = time.time()
+    code = server.terminate(timeout=10)
+    assert code == 0, f"SIGTERM did not end the server by itself with status 0 (got {code})"
+    assert time.time() - started < 10
+
     server.start()
     user.url = server.url
-    time.sleep(1)
-    assert user.instance(running).json()["status"] == "Running"
+    assert not any("created admin" in l for l in server.run_lines), "a restart bootstrapped a second admin"
+    again = json.loads((server.data_dir / "bootstrap.json").read_text())
+    assert (again["namespace"], again["token"]) == (bootstrap["namespace"], bootstrap["token"])
+    assert again["url"] == server.url
+    assert len(server.client().get("/tokens").json()["nodes"]) == 1
+    # the credit survived; only the power_off's closing charge (cents) may have followed it
+    assert float(balance) - 0.1 < float(user.get("/balance").json()["balance"]) <= float(balance)
+    assert float(balance) > 1010
+    names = {i["name"] for i in all_instances(user)}
+    assert names == {running, stopped, late}
+    user.wait_status(late, "Running")
+    user.wait_status(running, "Stopped")
     assert user.instance(stopped).json()["status"] == "Stopped"
-    assert "created admin" not in "\n".join(server.stdout_lines[-1:])
+    assert user.post(f"/clusters/host-cluster/instances/{stopped}/power_on").status_code == 200
+    user.wait_status(stopped, "Running")
+
+
+def test_data_directory_and_bootstrap_file_are_private(server):
+    assert (server.data_dir.stat().st_mode & 0o777) == 0o700
+    assert ((server.data_dir / "bootstrap.json").stat().st_mode & 0o777) == 0o600
+    server.new_user().create()
+    files = list(server.data_dir.iterdir())
+    assert any(f.name == "lattice.sqlite" for f in files)
+    for f in files:
+        assert (f.stat().st_mode & 0o077) == 0, f"{f.name} is open to others"
