@@ -118,6 +118,26 @@ def test_wallet_orders_bills_and_402(make_server, tmp_path):
     r = user.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1D"})
     assert r.status_code == 200, r.text
     assert r.json()["ScheduleStopTimestamp"] > first_end
+    # a retried renew (same Idempotency-Key) is charged once and extends once
+    before = user.get("/balance").json()["balance"]
+    path = f"/clusters/big/instances/{prepaid['name']}/renew"
+    first = user.post(path, {"CostTime": "+1D"}, headers={"Idempotency-Key": "renew-42"})
+    retry = user.post(path, {"CostTime": "+1D"}, headers={"Idempotency-Key": "renew-42"})
+    assert first.status_code == retry.status_code == 200, retry.text
+    assert retry.json()["ScheduleStopTimestamp"] == first.json()["ScheduleStopTimestamp"] > r.json()["ScheduleStopTimestamp"]
+    assert round(float(before) - float(user.get("/balance").json()["balance"]), 2) == 40.00
+    renewals = [b for b in user.get("/bills?pageSize=100").json()["nodes"]
+                if b["kind"] == "prepaid" and b["instanceName"] == prepaid["name"]]
+    assert sorted(b["amount"] for b in renewals) == ["40.00", "40.00", "80.00"]
+    r = user.post(path, {"CostTime": "+1D"}, headers={"Idempotency-Key": ""})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["message"]
+    r = user.post(path, {"CostTime": "+1D"}, headers={"Idempotency-Key": "k" * 256})
+    assert r.status_code == 400 and "Idempotency-Key" in r.json()["message"]
+    # a wallet that cannot pay for the term: 402, and the term stays
+    end = user.instance(prepaid["name"], cluster="big").json()["ScheduleStopTimestamp"]
+    r = user.post(path, {"CostTime": "+1000D"})
+    assert r.status_code == 402 and r.json()["code"] == "InsufficientBalance"
+    assert user.instance(prepaid["name"], cluster="big").json()["ScheduleStopTimestamp"] == end
     r = user.post(f"/clusters/big/instances/{prepaid['name']}/renew", {"CostTime": "+1W"})
     assert r.status_code == 400 and "CostTime" in r.json()["message"]
     r = user.post(f"/clusters/big/instances/{name}/renew", {"CostTime": "+1D"})
