@@ -107,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LatticeComputeTests",
-            dependencies: ["LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport"],
+            dependencies: [
+                "LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

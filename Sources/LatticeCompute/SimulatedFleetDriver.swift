@@ -88,6 +88,8 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     /// Whether a data volume exists, for tests.
     public func hasVolume(_ name: String) -> Bool { state.volumes.contains(name) }
+    /// How many workloads the fleet holds for an instance (0 or 1: one per name by design).
+    public func workloadCount(instanceName: String) -> Int { state.workloads[instanceName] == nil ? 0 : 1 }
     /// Whether a committed image exists, for tests.
     public func hasImage(_ reference: String) -> Bool { state.images[reference] != nil }
 

@@ -226,3 +226,20 @@ diskSkus:
 images:
   - name: images.test.local/matrixdc/ubuntu:22.04
 """
+
+
+# A CI run must not pass by skipping: with CI set, any skipped test fails the session.
+_skipped = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("CI") and _skipped:
+        print(f"\nCI is set and {len(_skipped)} test(s) were skipped (see the skip reasons above):")
+        for nodeid in _skipped:
+            print(f"  {nodeid}")
+        session.exitstatus = 1
