@@ -200,6 +200,16 @@ def server(make_server):
     return make_server()
 
 
+def wait_for(condition, timeout=60, interval=0.1, what=None):
+    """Polls `condition` until it is true; fails naming `what` after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+
+
 def write_catalog(tmp_path, text):
     path = tmp_path / "catalog.yaml"
     path.write_text(text)

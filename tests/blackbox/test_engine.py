@@ -9,8 +9,9 @@ import time
 import uuid
 
 import pytest
+import requests
 
-from conftest import write_catalog
+from conftest import wait_for, write_catalog
 
 SOCKET = os.environ.get("LATTICE_TEST_ENGINE_SOCKET")
 IMAGE = os.environ.get("LATTICE_TEST_IMAGE")
@@ -141,7 +142,8 @@ def test_orphans_are_removed_and_labelled_containers_adopted(make_server, tmp_pa
     before = json.loads(podman("inspect", container_of(name)).stdout)[0]["Id"]
     server.restart()
     user.url = server.url
-    time.sleep(2)
+    # ready = the reconciler has made its first pass over the engine
+    wait_for(lambda: requests.get(server.url + "/readyz", timeout=5).status_code == 200, what="/readyz")
     assert user.instance(name, cluster=CLUSTER).json()["status"] == "Running"
     assert json.loads(podman("inspect", container_of(name)).stdout)[0]["Id"] == before
     user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
@@ -153,7 +155,6 @@ REGISTRY = os.environ.get("LATTICE_TEST_REGISTRY")
 
 @pytest.mark.skipif(not REGISTRY, reason="no test registry (LATTICE_TEST_REGISTRY)")
 def test_snapshots_are_pushed_when_a_registry_is_configured(make_server, tmp_path):
-    import requests
     catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER).replace("harborAddr: images.test.local", f"harborAddr: {REGISTRY}")
     catalog = catalog.replace("        gpuRequests: none\n", "        gpuRequests: none\n        pushSnapshots: true\n")
     server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", "32200-32299"))
@@ -171,3 +172,166 @@ def test_snapshots_are_pushed_when_a_registry_is_configured(make_server, tmp_pat
     assert tag in tags
     user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
     user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+
+
+def engine_server(make_server, tmp_path, ports, catalog=None, socket=None):
+    catalog = catalog or CATALOG.format(socket=socket or SOCKET, image=IMAGE, cluster=CLUSTER)
+    return make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", ports))
+
+
+def running_instance(user):
+    r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=IMAGE))
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
+    return name
+
+
+def test_a_container_that_exits_or_vanishes_fails_its_instance(make_server, tmp_path):
+    server = engine_server(make_server, tmp_path, "32300-32399")
+    user = server.new_user(balance="100")
+    exits, vanishes = running_instance(user), running_instance(user)
+    assert user.remain("t4") == 0
+    podman("kill", container_of(exits))
+    failed = user.wait_status(exits, "Failed", cluster=CLUSTER, timeout=60)
+    assert failed["statusReason"].startswith("Exited"), failed["statusReason"]
+    # Removed while the server is away, so no reconcile pass sees it exit on the way out.
+    server.stop()
+    podman("rm", "-f", container_of(vanishes))
+    server.start()
+    user.url = server.url
+    failed = user.wait_status(vanishes, "Failed", cluster=CLUSTER, timeout=60)
+    assert failed["statusReason"].startswith("WorkloadLost"), failed["statusReason"]
+    assert user.remain("t4") == 2, "a failed instance holds no GPUs"
+    # the exited container stays stopped with its volume; power_on brings both back
+    state = json.loads(podman("inspect", container_of(exits)).stdout)[0]["State"]
+    assert not state["Running"]
+    assert podman("volume", "exists", failed["volumeMounts"][1]["PVCName"], check=False).returncode == 0
+    for name in (exits, vanishes):
+        assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
+        user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
+        user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+    for name in (exits, vanishes):
+        user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+
+
+def test_power_on_with_other_gpus_replaces_the_container_on_the_same_volume(make_server, tmp_path):
+    server = engine_server(make_server, tmp_path, "32400-32499")
+    user = server.new_user(balance="100")
+    first = running_instance(user)
+    container = container_of(first)
+    gpus = json.loads(podman("inspect", container).stdout)[0]["Config"]["Labels"]["lattice.gpus"]
+    podman("exec", container, "sh", "-c", "echo kept > /root/data/keep.txt")
+    assert user.post(f"/clusters/{CLUSTER}/instances/{first}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
+    user.wait_status(first, "Stopped", cluster=CLUSTER, timeout=120)
+    # another instance takes the GPU it had; the next power_on gets the other one
+    second = running_instance(user)
+    taken = json.loads(podman("inspect", container_of(second)).stdout)[0]["Config"]["Labels"]["lattice.gpus"]
+    assert taken == gpus
+    assert user.post(f"/clusters/{CLUSTER}/instances/{first}/power_on").status_code == 200
+    user.wait_status(first, "Running", cluster=CLUSTER, timeout=120)
+    replaced = container_of(first)
+    labels = json.loads(podman("inspect", replaced).stdout)[0]["Config"]["Labels"]
+    assert labels["lattice.gpus"] != gpus
+    assert podman("exec", replaced, "cat", "/root/data/keep.txt").stdout.strip() == "kept"
+    for name in (first, second):
+        user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+    for name in (first, second):
+        user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+
+
+def test_an_engine_that_goes_down_keeps_instances_and_the_api_answering(make_server, tmp_path):
+    # A Podman service of its own on the shared storage, so stopping it disturbs no other test.
+    socket = str(tmp_path / "down.sock")
+    env = dict(os.environ)
+
+    def serve():
+        proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket}"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: subprocess.run(["curl", "-sf", "--unix-socket", socket, "http://localhost/_ping"],
+                                        capture_output=True).returncode == 0)
+        return proc
+
+    service = serve()
+    try:
+        server = engine_server(make_server, tmp_path, "32500-32599", socket=socket)
+        user = server.new_user(balance="100")
+        name = running_instance(user)
+        service.terminate()
+        service.wait(timeout=30)
+        # the API answers at once, the instance keeps its last known state, writes are taken
+        started = time.time()
+        assert user.instance(name, cluster=CLUSTER).json()["status"] == "Running"
+        assert time.time() - started < 2
+        assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).text == '"ok"'
+        # Several reconcile passes (every 0.2 s) meet the dead socket; none may record a
+        # stop it has not seen, nor fail the instance.
+        time.sleep(1)
+        assert user.instance(name, cluster=CLUSTER).json()["status"] == "Stopping"
+        service = serve()
+        user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=120)
+        user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+        user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+AUTH_REGISTRY = os.environ.get("LATTICE_TEST_AUTH_REGISTRY")
+
+
+def push_catalog(registry, username="", password=""):
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER).replace(
+        "harborAddr: images.test.local", f"harborAddr: {registry}")
+    extra = "        pushSnapshots: true\n"
+    if username:
+        extra += f"        registryUsername: {username}\n        registryPassword: {password}\n"
+    return catalog.replace("        gpuRequests: none\n", "        gpuRequests: none\n" + extra)
+
+
+def snapshot_outcome(make_server, tmp_path, catalog, ports):
+    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", ports), name=ports)
+    user = server.new_user(balance="100")
+    name = running_instance(user)
+    tag = "v" + uuid.uuid4().hex[:6]
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off",
+                  {"gracePeriodSeconds": 1, "needSnapshot": True, "imageName": "pushed", "tag": tag})
+    assert r.status_code == 200, r.text
+    stopped = user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=120)
+    images = {i["name"]: i for i in user.get("/images").json()["nodes"]}
+    assert user.remain("t4") == 2, "GPUs released whatever became of the snapshot"
+    user.delete(f"/clusters/{CLUSTER}/instances?name={name}")
+    user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+    return server, user, stopped, images, tag
+
+
+@pytest.mark.skipif(not AUTH_REGISTRY, reason="no authenticating test registry (LATTICE_TEST_AUTH_REGISTRY)")
+def test_snapshots_push_with_registry_credentials_and_fail_without(make_server, tmp_path):
+    username = os.environ["LATTICE_TEST_AUTH_REGISTRY_USER"]
+    password = os.environ["LATTICE_TEST_AUTH_REGISTRY_PASSWORD"]
+    server, user, stopped, images, tag = snapshot_outcome(
+        make_server, tmp_path, push_catalog(AUTH_REGISTRY, username, password), "32600-32649")
+    # Gone before the next server on this cluster starts, or it would take that one's
+    # containers for orphans.
+    server.stop()
+    assert stopped["statusReason"] == ""
+    reference = f"{AUTH_REGISTRY}/{user.namespace}/pushed:{tag}"
+    assert images[reference]["status"] == "Ready"
+    tags = requests.get(f"http://{AUTH_REGISTRY}/v2/{user.namespace}/pushed/tags/list", auth=(username, password),
+                        timeout=10).json()["tags"]
+    assert tag in tags
+
+    _, user, stopped, images, tag = snapshot_outcome(
+        make_server, tmp_path, push_catalog(AUTH_REGISTRY, username, "wrong-password"), "32650-32699")
+    assert stopped["statusReason"].startswith("SnapshotFailed: "), stopped["statusReason"]
+    assert images[f"{AUTH_REGISTRY}/{user.namespace}/pushed:{tag}"]["status"] == "Failed"
+
+
+def test_a_snapshot_that_cannot_be_pushed_is_failed_and_the_instance_stopped(make_server, tmp_path):
+    # Nothing listens on port 9 of loopback: the commit succeeds, the push cannot.
+    _, user, stopped, images, tag = snapshot_outcome(make_server, tmp_path, push_catalog("127.0.0.1:9"), "32700-32749")
+    assert stopped["statusReason"].startswith("SnapshotFailed: "), stopped["statusReason"]
+    assert images[f"127.0.0.1:9/{user.namespace}/pushed:{tag}"]["status"] == "Failed"
+    # a Failed snapshot cannot be started
+    r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=f"127.0.0.1:9/{user.namespace}/pushed:{tag}"))
+    assert r.status_code == 422 and r.json()["code"] == "ImageNotReady"
