@@ -93,12 +93,15 @@ extension SQLiteStore {
         )
     }
 
+    // Segment ids carry the instance's generation, which every write raises: two segments
+    // opened in the same millisecond (an injected clock, a quick stop and start) never clash.
+
     /// Pay-as-you-go instances are metered while they hold GPUs; prepaid terms are charged up front.
     static func openComputeSegment(_ instance: Instance, at: Date, _ db: Database) throws {
         guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
         try insert(
             MeterSegment(
-                id: "\(instance.name):compute:\(Int64(at.timeIntervalSince1970 * 1000))",
+                id: "\(instance.name):compute:g\(instance.generation)",
                 kind: .compute,
                 namespace: instance.namespace,
                 instanceName: instance.name,
@@ -114,7 +117,7 @@ extension SQLiteStore {
     static func openStorageSegment(_ instance: Instance, at: Date, _ db: Database) throws {
         try insert(
             MeterSegment(
-                id: "\(instance.name):storage:\(Int64(at.timeIntervalSince1970 * 1000))",
+                id: "\(instance.name):storage:g\(instance.generation)",
                 kind: .storage,
                 namespace: instance.namespace,
                 instanceName: instance.name,

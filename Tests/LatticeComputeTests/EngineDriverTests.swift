@@ -1,9 +1,10 @@
 import Foundation
 import LatticeCompute
-import LatticeComputeEngine
 import LatticeDomain
 import LatticeTestSupport
 import Testing
+
+@testable import LatticeComputeEngine
 
 @Suite struct EngineRequestTests {
     let node = Node(name: "ws", gpuModel: "4090", gpuCount: 2, cpuCores: 32, memoryGiB: 128)
@@ -67,5 +68,21 @@ import Testing
     @Test func anEngineThatIsDownMakesItsNodeUnhealthy() async throws {
         let driver = EngineDriver(cluster: "local", node: node, socketPath: "/nonexistent/lattice.sock")
         #expect(try await driver.nodes().first?.healthy == false)
+    }
+
+    /// Docker's and Podman's container states, as the planner sees them: a dead container is
+    /// a failed workload with the engine's words; one on its way is waited for.
+    @Test func engineStatesMapToWorkloadPhases() {
+        let table: [(String, WorkloadObservation.Phase)] = [
+            ("running", .running), ("Running", .running),
+            ("created", .starting), ("restarting", .starting), ("configured", .starting), ("initialized", .starting),
+            ("paused", .stopping), ("removing", .stopping), ("stopping", .stopping),
+            ("exited", .stopped), ("stopped", .stopped),
+            ("dead", .failed(reason: "ContainerDead: Dead")),
+            ("something-new", .starting),
+        ]
+        for (state, phase) in table {
+            #expect(EngineDriver.phase(state: state, status: "Dead") == phase, "\(state)")
+        }
     }
 }

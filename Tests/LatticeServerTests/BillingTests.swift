@@ -26,7 +26,8 @@ func body(
     costType: String = "1",
     costTime: String = "",
     coupon: String = "",
-    size: Int = 50
+    size: Int = 50,
+    image: String = "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"
 ) -> JSONValue {
     .object([
         "Cost": .object([
@@ -35,9 +36,7 @@ func body(
         ]),
         "VolumeMount": .array([.object(["Size": .number(Double(size))])]),
         "namespace": .string("admin"), "displayName": .string("bill"),
-        "image": .string(
-            "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"
-        ),
+        "image": .string(image),
     ])
 }
 
@@ -327,6 +326,32 @@ func charges(
         #expect(await !driver.hasVolume(stopped.volumeMounts[1].PVCName))
         await server.meter.tick()
         #expect(try await server.store.unsettledSegments().isEmpty, "every segment is charged to the end")
+    }
+
+    @Test func retentionSaysWhyAndChargesTheLastDiskDay() async throws {
+        let configuration = ServerConfiguration(catalog: instantCatalog(), retention: 2 * 86400)
+        let server = try await TestServer(configuration: configuration, start: start)
+        let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.settle()
+        server.clock.advance(by: 10 * 3600)
+        try await server.api.powerOff(principal: admin, cluster: "host-cluster", name: created.name, body: .object([:]))
+        await server.settle()
+        let stopped = try await server.api.instance(principal: admin, cluster: "host-cluster", name: created.name)
+        #expect(stopped.retentionUntil == "2026-03-12T10:00:00Z", "--retention-days counts from the stop")
+        server.clock.advance(by: 2 * 86400)
+        await server.meter.tick()
+        let expiring = try await server.store.instance(name: created.name)!
+        #expect(expiring.status == .deleting)
+        #expect(expiring.statusReason == "RetentionExpired: data kept 2 days after stop")
+        await server.settle()
+        #expect(try await server.store.instance(name: created.name) == nil)
+        server.clock.advance(by: 86400)
+        await server.meter.tick()
+        // 10, 11 and 12 March: the disk existed on each, for the last one until 10:00.
+        let storage = try await charges(server.store, kinds: [.storage])
+        #expect(storage.map(\.periodStart) == ["2026-03-10", "2026-03-11", "2026-03-12"].map { RFC3339.parse("\($0)T00:00:00Z") })
+        #expect(storage.map(\.amount) == Array(repeating: Money("0.50")!, count: 3))
+        #expect(try await server.store.unsettledSegments().isEmpty)
     }
 
     @Test func couponsApplyToPayAsYouGo() async throws {

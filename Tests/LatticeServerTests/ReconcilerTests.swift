@@ -10,7 +10,7 @@ import Testing
 
 /// A driver in front of the simulated fleet whose calls can be made to fail or to hang.
 final class FaultyDriver: ComputeDriver, @unchecked Sendable {
-    enum Mode { case healthy, down, startsFail, hanging }
+    enum Mode { case healthy, down, startsFail, commitsFail, hanging }
     let inner: any ComputeDriver
     private let lock = NSLock()
     private var mode = Mode.healthy
@@ -29,6 +29,7 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
         switch (mode, call) {
         case (.down, _): throw DriverError("engine down")
         case (.startsFail, "start"): throw DriverError("image pull timed out")
+        case (.commitsFail, "commit"): throw DriverError("commit: no space left on device")
         case (.hanging, _): try await Task.sleep(for: .seconds(3600))
         default: return
         }
@@ -47,7 +48,8 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
         try await inner.stop(instanceName: instanceName, gracePeriodSeconds: gracePeriodSeconds)
     }
     func commit(instanceName: String, imageReference: String) async throws -> Int64 {
-        try await inner.commit(instanceName: instanceName, imageReference: imageReference)
+        try await enter("commit")
+        return try await inner.commit(instanceName: instanceName, imageReference: imageReference)
     }
     func discard(instanceName: String) async throws { try await inner.discard(instanceName: instanceName) }
     func destroy(instanceName: String, volumeName: String) async throws {
@@ -150,5 +152,40 @@ struct FaultyServer {
         #expect(listed.totalCount == 1)
         server.driver.set(.healthy)
         #expect(await server.pass().isEmpty, "nothing to do once it answers again")
+    }
+
+    @Test func aSnapshotThatFailsIsMarkedFailedAndTheInstanceStillStops() async throws {
+        let server = try await FaultyServer()
+        let created = try await server.base.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.pass()
+        await server.pass()
+        server.driver.set(.commitsFail)
+        try await server.base.api.powerOff(
+            principal: admin,
+            cluster: "host-cluster",
+            name: created.name,
+            body: .object(["needSnapshot": .bool(true), "imageName": .string("snap"), "tag": .string("v1")])
+        )
+        for _ in 0..<4 { await server.pass() }
+        let stopped = try await server.base.store.instance(name: created.name)!
+        #expect(stopped.status == .stopped)
+        #expect(stopped.statusReason == "SnapshotFailed: commit: no space left on device")
+        #expect(stopped.placement == nil, "GPUs released")
+        let images = try await server.base.api.images(principal: admin, page: PageRequest(page: 1, pageSize: 20)).nodes
+        let snapshot = images.first { $0.name == "images.neolink-ai.com/admin/snap:v1" }
+        #expect(snapshot?.status == "Failed")
+        await #expect {
+            try await server.base.api.createInstance(
+                principal: admin,
+                cluster: "host-cluster",
+                body: body(image: "images.neolink-ai.com/admin/snap:v1")
+            )
+        } throws: { ($0 as? LatticeError)?.code == "ImageNotReady" }
+        // power_on works from there, on the instance's own image
+        server.driver.set(.healthy)
+        try await server.base.api.powerOn(principal: admin, cluster: "host-cluster", name: created.name)
+        await server.pass()
+        await server.pass()
+        #expect(try await server.base.store.instance(name: created.name)?.status == .running)
     }
 }
