@@ -186,3 +186,27 @@ def test_coupons(make_server, tmp_path):
     assert r.status_code == 422 and "Cost.CouponID" in r.json()["message"]
     listed = admin.get("/admin/coupons").json()["nodes"]
     assert next(c for c in listed if c["id"] == "WELCOME10")["uses"] == 1
+
+
+def test_retention_days_releases_a_stopped_instances_data(make_server, tmp_path):
+    from datetime import datetime, timezone
+    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG), "--retention-days", "0.00005",  # 4.32 s
+            "--meter-interval-seconds", "0.2")
+    server = make_server(args=args)
+    user = server.new_user(balance="100")
+    kept = user.create(cluster="big", sku="t4", image=IMAGE).json()["name"]
+    name = user.create(cluster="big", sku="t4", image=IMAGE).json()["name"]
+    for n in (kept, name):
+        user.wait_status(n, "Running", cluster="big")
+    assert user.post(f"/clusters/big/instances/{name}/power_off", {}).text == '"ok"'
+    stopped = user.wait_status(name, "Stopped", cluster="big")
+    until = datetime.fromisoformat(stopped["retentionUntil"].replace("Z", "+00:00"))
+    left = (until - datetime.now(timezone.utc)).total_seconds()
+    assert 0 < left <= 4.5, left
+    assert user.wait_status(name, None, cluster="big", timeout=30) is None
+    # the running one is untouched; the released one was billed for its disk to the end
+    assert user.instance(kept, cluster="big").json()["status"] == "Running"
+    wait_for(lambda: any(b["kind"] == "storage" and b["instanceName"] == name
+                         for b in user.get("/bills?pageSize=100").json()["nodes"]), what="the last disk-day")
+    r = user.post(f"/clusters/big/instances/{name}/power_on")
+    assert r.status_code == 404

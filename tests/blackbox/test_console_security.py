@@ -1,0 +1,123 @@
+"""The console's defences, without a browser: CSRF on every form post, the security
+headers on every page, and the cookie attributes (SPEC §6 of docs/console.md)."""
+import re
+
+import requests
+
+from conftest import BOOTSTRAP_TOKEN
+
+PAGES = ("/console/login", "/console/instances", "/console/tokens", "/console/catalog")
+
+
+def signed_in(server, user):
+    s = requests.Session()
+    s.get(server.url + "/console/login")
+    csrf = s.cookies["lattice_csrf"]
+    r = s.post(server.url + "/console/login", data={"csrf": csrf, "namespace": user.namespace, "token": user.token},
+               allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/console/instances"
+    assert "lattice_session" in s.cookies
+    return s, csrf
+
+
+def cookie_attributes(response, name):
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        if header.startswith(name + "="):
+            return [part.strip() for part in header.split(";")]
+    raise AssertionError(f"no {name} cookie in {response.headers}")
+
+
+def test_every_page_carries_the_security_headers_and_every_form_its_csrf_token(server):
+    user = server.new_user()
+    session, csrf = signed_in(server, user)
+    name = user.create().json()["name"]
+    user.wait_status(name, "Running")
+    forms = 0
+    for page in PAGES:
+        r = session.get(server.url + page)
+        assert r.status_code == 200, page
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["Content-Type"].startswith("text/html")
+        for form in re.findall(r"<form[^>]*method=\"post\"[^>]*>.*?</form>", r.text, re.S):
+            forms += 1
+            assert f'name="csrf" value="{csrf}"' in form, f"{page}: a form without the CSRF token: {form[:200]}"
+    assert forms >= 6, "sign-out, create, power off, delete, add token, and the token's actions"
+
+
+def test_every_form_post_without_the_csrf_token_is_refused_and_does_nothing(server):
+    user = server.new_user()
+    session, csrf = signed_in(server, user)
+    name = user.create().json()["name"]
+    user.wait_status(name, "Running")
+    token_id = user.get("/tokens").json()["nodes"][0]["id"]
+    posts = [
+        ("/console/login", {"namespace": user.namespace, "token": user.token}),
+        ("/console/instances", {"region": "", "sku": "66", "displayName": "x", "image": "", "size": "50"}),
+        (f"/console/instances/host-cluster/{name}/power_off", {}),
+        (f"/console/instances/host-cluster/{name}/delete", {}),
+        ("/console/tokens", {"name": "sneaky", "validityDays": "1"}),
+        (f"/console/tokens/{token_id}/regenerate", {}),
+        (f"/console/tokens/{token_id}/delete", {}),
+        ("/console/logout", {}),
+    ]
+    for path, form in posts:
+        for bad in (None, "", "0" * 64, csrf[:-1] + ("0" if csrf[-1] != "0" else "1")):
+            data = dict(form)
+            if bad is not None:
+                data["csrf"] = bad
+            r = session.post(server.url + path, data=data, allow_redirects=False)
+            assert r.status_code == 403, (path, bad, r.status_code)
+            assert r.json()["code"] == "Forbidden"
+        # the token in the form but no CSRF cookie: refused too (double submit)
+        r = requests.post(server.url + path, data=dict(form, csrf=csrf),
+                          cookies={"lattice_session": session.cookies["lattice_session"]}, allow_redirects=False)
+        assert r.status_code == 403, path
+    # nothing happened
+    assert user.instance(name).json()["status"] == "Running"
+    assert [t["name"] for t in user.get("/tokens").json()["nodes"]] == [user.get("/tokens").json()["nodes"][0]["name"]]
+    assert user.get("/regions").status_code == 200, "the token was neither regenerated nor deleted"
+    assert session.get(server.url + "/console/instances", allow_redirects=False).status_code == 200, "still signed in"
+    # and with the token, the same post works
+    r = session.post(server.url + f"/console/instances/host-cluster/{name}/power_off", data={"csrf": csrf},
+                     allow_redirects=False)
+    assert r.status_code == 303
+    user.wait_status(name, "Stopped")
+
+
+def test_cookie_attributes_over_http_and_behind_a_tls_proxy(server):
+    user = server.new_user()
+    for proto, secure in ((None, False), ("https", True)):
+        headers = {"X-Forwarded-Proto": proto} if proto else {}
+        # Cookies passed by hand: a client's jar would not send Secure ones over plain HTTP.
+        r = requests.get(server.url + "/console/login", headers=headers)
+        csrf = cookie_attributes(r, "lattice_csrf")
+        assert {"HttpOnly", "SameSite=Strict", "Path=/console"} <= set(csrf)
+        assert ("Secure" in csrf) == secure
+        token = csrf[0].split("=", 1)[1]
+        r = requests.post(server.url + "/console/login", headers=headers, allow_redirects=False,
+                          cookies={"lattice_csrf": token},
+                          data={"csrf": token, "namespace": user.namespace, "token": user.token})
+        session = cookie_attributes(r, "lattice_session")
+        assert {"HttpOnly", "SameSite=Strict", "Path=/console"} <= set(session)
+        assert ("Secure" in session) == secure
+        max_age = next(int(p.split("=")[1]) for p in session if p.startswith("Max-Age="))
+        assert 0 < max_age <= 12 * 3600
+        cookies = {"lattice_csrf": token, "lattice_session": session[0].split("=", 1)[1]}
+        r = requests.post(server.url + "/console/logout", headers=headers, allow_redirects=False, cookies=cookies,
+                          data={"csrf": token})
+        assert r.status_code == 303
+        assert "Max-Age=0" in cookie_attributes(r, "lattice_session")
+        r = requests.get(server.url + "/console/instances", headers=headers, cookies=cookies, allow_redirects=False)
+        assert r.headers["Location"] == "/console/login", "the session ended on the server, not only in the cookie"
+
+
+def test_the_admin_bootstrap_token_signs_in_only_as_admin(server):
+    s = requests.Session()
+    s.get(server.url + "/console/login")
+    r = s.post(server.url + "/console/login", allow_redirects=False,
+               data={"csrf": s.cookies["lattice_csrf"], "namespace": "someone-else", "token": BOOTSTRAP_TOKEN})
+    assert r.status_code == 303 and "error=" in r.headers["Location"]
+    assert "lattice_session" not in s.cookies
