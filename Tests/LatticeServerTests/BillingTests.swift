@@ -349,7 +349,10 @@ func charges(
         await server.meter.tick()
         // 10, 11 and 12 March: the disk existed on each, for the last one until 10:00.
         let storage = try await charges(server.store, kinds: [.storage])
-        #expect(storage.map(\.periodStart) == ["2026-03-10", "2026-03-11", "2026-03-12"].map { RFC3339.parse("\($0)T00:00:00Z") })
+        #expect(
+            storage.map(\.periodStart)
+                == ["2026-03-10", "2026-03-11", "2026-03-12"].map { RFC3339.parse("\($0)T00:00:00Z") }
+        )
         #expect(storage.map(\.amount) == Array(repeating: Money("0.50")!, count: 3))
         #expect(try await server.store.unsettledSegments().isEmpty)
     }
