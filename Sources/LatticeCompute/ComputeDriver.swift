@@ -49,8 +49,14 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
 public protocol ComputeDriver: Sendable {
     /// The cluster's nodes and whether each can take work now.
     func nodes() async throws -> [ClusterNode]
-    /// Every workload this driver runs, keyed by instance name.
+    /// Every workload this driver runs, keyed by instance name (for the resync).
     func observeAll() async throws -> [String: WorkloadObservation]
+    /// One instance's workload, or nil when there is none (for one reconcile step).
+    func observe(instanceName: String) async throws -> WorkloadObservation?
+    /// Names of instances whose workload changed on its own or finished a transition
+    /// (started, stopped, exited, vanished, failed). The reconciler works on what this
+    /// publishes instead of polling; a name may come more than once. One consumer.
+    func changes() -> AsyncStream<String>
     /// Creates the workload if absent and starts it; moves it if its placement changed.
     func start(_ spec: WorkloadSpec) async throws
     /// Stops the workload, waiting up to the grace period before killing it.

@@ -35,16 +35,30 @@ public actor SimulatedFleetDriver: ComputeDriver {
         var nextIP: Int = 10
     }
 
+    /// One change to the state, as appended to the journal.
+    enum Change: Codable {
+        case workload(String, Workload?)
+        case volume(String, exists: Bool)
+        case lostNode(String, lost: Bool)
+        case image(String, size: Int64)
+        case nextIP(Int)
+    }
+
     public let cluster: String
     let nodeList: [Node]
+    let nodeIndex: [String: Int]
     let timing: Timing
     let clock: any WallClock
-    let stateFile: URL?
+    let journal: FleetJournal?
     var state: State
     var pendingStartFailures: [String] = []
+    private let changeStream: AsyncStream<String>
+    private let changeSink: AsyncStream<String>.Continuation
 
     /// - Parameter stateFile: where the fleet keeps its state, so that workloads survive a
     ///   restart of the server as containers survive a restart of a real control plane.
+    ///   Each change is appended to `<stateFile>.journal` (constant work per change); the
+    ///   journal is folded into the state file when the fleet starts and when it grows.
     public init(
         cluster: String,
         nodes: [Node],
@@ -54,17 +68,67 @@ public actor SimulatedFleetDriver: ComputeDriver {
     ) {
         self.cluster = cluster
         self.nodeList = nodes
+        self.nodeIndex = Dictionary(nodes.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.timing = timing
         self.clock = clock
-        self.stateFile = stateFile
-        if let stateFile, let data = try? Data(contentsOf: stateFile),
-            let saved = try? JSONDecoder().decode(State.self, from: data)
-        {
-            state = saved
+        (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
+        var state = State()
+        if let stateFile {
+            let journal = FleetJournal(stateFile: stateFile)
+            if let data = try? Data(contentsOf: stateFile),
+                let saved = try? JSONDecoder().decode(State.self, from: data)
+            {
+                state = saved
+            }
+            for change in journal.replay() { Self.apply(change, to: &state) }
+            journal.compact(state)
+            self.journal = journal
         } else {
-            state = State()
+            self.journal = nil
+        }
+        self.state = state
+        // Transitions that were under way when the server stopped are reported when they end.
+        let now = clock.now()
+        for (name, workload) in state.workloads where workload.failureReason == nil && workload.transitionAt > now {
+            Task { [changeSink] in
+                try? await clock.sleep(until: workload.transitionAt)
+                changeSink.yield(name)
+            }
         }
     }
+
+    static func apply(_ change: Change, to state: inout State) {
+        switch change {
+        case .workload(let name, let workload): state.workloads[name] = workload
+        case .volume(let name, let exists):
+            if exists { state.volumes.insert(name) } else { state.volumes.remove(name) }
+        case .lostNode(let name, let lost):
+            if lost { state.lostNodes.insert(name) } else { state.lostNodes.remove(name) }
+        case .image(let reference, let size): state.images[reference] = size
+        case .nextIP(let value): state.nextIP = value
+        }
+    }
+
+    /// Applies changes to the state and journals them.
+    func record(_ changes: Change...) throws {
+        for change in changes { Self.apply(change, to: &state) }
+        try journal?.append(changes, state: state)
+    }
+
+    /// Tells the reconciler about `name` once the clock reaches `time`.
+    func publish(_ name: String, at time: Date) {
+        if time <= clock.now() {
+            changeSink.yield(name)
+            return
+        }
+        // One short-lived timer per transition in flight; it ends when the transition does.
+        Task { [clock, changeSink] in
+            try? await clock.sleep(until: time)
+            changeSink.yield(name)
+        }
+    }
+
+    public nonisolated func changes() -> AsyncStream<String> { changeStream }
 
     // MARK: Fault injection
 
@@ -75,15 +139,17 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     /// Takes a node away: its workloads vanish and it takes no new work.
     public func loseNode(_ name: String) throws {
-        state.lostNodes.insert(name)
-        state.workloads = state.workloads.filter { $0.value.spec.node != name }
-        try persist()
+        let gone = state.workloads.filter { $0.value.spec.node == name }.keys
+        try record(.lostNode(name, lost: true))
+        for instance in gone {
+            try record(.workload(instance, nil))
+            changeSink.yield(instance)
+        }
     }
 
     /// Brings a lost node back, empty.
     public func restoreNode(_ name: String) throws {
-        state.lostNodes.remove(name)
-        try persist()
+        try record(.lostNode(name, lost: false))
     }
 
     /// Whether a data volume exists, for tests.
@@ -97,6 +163,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     public func nodes() async throws -> [ClusterNode] {
         nodeList.map { ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name)) }
+    }
+
+    public func observe(instanceName: String) async throws -> WorkloadObservation? {
+        state.workloads[instanceName].map { observation(of: $0, now: clock.now()) }
     }
 
     public func observeAll() async throws -> [String: WorkloadObservation] {
@@ -130,20 +200,21 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     public func start(_ spec: WorkloadSpec) async throws {
         let now = clock.now()
-        guard nodeList.contains(where: { $0.name == spec.node }) else {
+        guard nodeIndex[spec.node] != nil else {
             throw DriverError("node \(spec.node) is not in cluster \(cluster)")
         }
         if var existing = state.workloads[spec.instanceName], existing.failureReason == nil {
             guard existing.target == .stopped else { return }
-            if existing.spec.node != spec.node { existing.ip = allocateIP(node: spec.node) }
+            if existing.spec.node != spec.node { existing.ip = try allocateIP(node: spec.node) }
             existing.spec = spec
             existing.target = .running
             existing.transitionAt = now.addingTimeInterval(timing.startDelay)
-            state.workloads[spec.instanceName] = existing
+            try record(.workload(spec.instanceName, existing))
+            publish(spec.instanceName, at: existing.transitionAt)
         } else {
             var workload = Workload(
                 spec: spec,
-                ip: allocateIP(node: spec.node),
+                ip: try allocateIP(node: spec.node),
                 target: .running,
                 transitionAt: now.addingTimeInterval(timing.startDelay),
                 failureReason: nil
@@ -153,10 +224,9 @@ public actor SimulatedFleetDriver: ComputeDriver {
             } else if !pendingStartFailures.isEmpty {
                 workload.failureReason = pendingStartFailures.removeFirst()
             }
-            state.workloads[spec.instanceName] = workload
-            state.volumes.insert(spec.volumeName)
+            try record(.workload(spec.instanceName, workload), .volume(spec.volumeName, exists: true))
+            publish(spec.instanceName, at: workload.failureReason == nil ? workload.transitionAt : now)
         }
-        try persist()
     }
 
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
@@ -164,8 +234,8 @@ public actor SimulatedFleetDriver: ComputeDriver {
         else { return }
         workload.target = .stopped
         workload.transitionAt = clock.now().addingTimeInterval(min(timing.stopDelay, Double(gracePeriodSeconds)))
-        state.workloads[instanceName] = workload
-        try persist()
+        try record(.workload(instanceName, workload))
+        publish(instanceName, at: workload.transitionAt)
     }
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
@@ -173,34 +243,78 @@ public actor SimulatedFleetDriver: ComputeDriver {
             throw DriverError("no workload \(instanceName) to commit")
         }
         let size = Int64(1_000_000_000 + workload.spec.volumeSizeGiB * 1_000_000)
-        state.images[imageReference] = size
-        try persist()
+        try record(.image(imageReference, size: size))
         return size
     }
 
     public func discard(instanceName: String) async throws {
-        guard state.workloads.removeValue(forKey: instanceName) != nil else { return }
-        try persist()
+        guard state.workloads[instanceName] != nil else { return }
+        try record(.workload(instanceName, nil))
     }
 
     public func destroy(instanceName: String, volumeName: String) async throws {
-        let removedWorkload = state.workloads.removeValue(forKey: instanceName) != nil
-        let removedVolume = state.volumes.remove(volumeName) != nil
-        if removedWorkload || removedVolume { try persist() }
+        if state.workloads[instanceName] != nil { try record(.workload(instanceName, nil)) }
+        if state.volumes.contains(volumeName) { try record(.volume(volumeName, exists: false)) }
     }
 
     // MARK: Internals
 
-    func allocateIP(node: String) -> String {
-        let nodeIndex = (nodeList.firstIndex { $0.name == node } ?? 0) + 1
-        state.nextIP += 1
+    func allocateIP(node: String) throws -> String {
+        let nodeNumber = (nodeIndex[node] ?? 0) + 1
+        try record(.nextIP(state.nextIP + 1))
         let host = state.nextIP % 250 + 2
-        return "172.31.\(200 + nodeIndex % 50).\(host)"
+        return "172.31.\(200 + nodeNumber % 50).\(host)"
+    }
+}
+
+/// The simulated fleet's journal: one JSON line per change, appended as it happens, so a
+/// change costs the same whatever the fleet holds; folded into the state file at start and
+/// whenever it has grown past the state's own size.
+final class FleetJournal: @unchecked Sendable {
+    let stateFile: URL
+    let journalFile: URL
+    private var handle: FileHandle?
+    private var lines = 0
+
+    init(stateFile: URL) {
+        self.stateFile = stateFile
+        self.journalFile = stateFile.appendingPathExtension("journal")
     }
 
-    func persist() throws {
-        guard let stateFile else { return }
-        let data = try JSONEncoder().encode(state)
-        try data.write(to: stateFile, options: .atomic)
+    /// The changes since the state file was written; a torn last line (a crash mid-write)
+    /// is ignored.
+    func replay() -> [SimulatedFleetDriver.Change] {
+        guard let data = try? Data(contentsOf: journalFile) else { return [] }
+        let decoder = JSONDecoder()
+        return data.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? decoder.decode(SimulatedFleetDriver.Change.self, from: Data($0))
+        }
+    }
+
+    /// Writes the state file and starts an empty journal.
+    func compact(_ state: SimulatedFleetDriver.State) {
+        do {
+            try JSONEncoder().encode(state).write(to: stateFile, options: .atomic)
+            try? handle?.close()
+            _ = FileManager.default.createFile(atPath: journalFile.path, contents: nil)
+            handle = try FileHandle(forWritingTo: journalFile)
+            lines = 0
+        } catch {
+            handle = nil
+        }
+    }
+
+    func append(_ changes: [SimulatedFleetDriver.Change], state: SimulatedFleetDriver.State) throws {
+        guard let handle else { return }
+        var data = Data()
+        let encoder = JSONEncoder()
+        for change in changes {
+            data.append(try encoder.encode(change))
+            data.append(UInt8(ascii: "\n"))
+        }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+        lines += changes.count
+        if lines > 10_000 + 2 * state.workloads.count { compact(state) }
     }
 }

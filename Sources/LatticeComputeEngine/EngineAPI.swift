@@ -65,4 +65,28 @@ struct EngineAPI: Sendable {
             throw DriverError("engine at \(socketPath) does not answer: \(error)")
         }
     }
+
+    /// A streaming call (`/events`): `line` gets each line of the body as it arrives, until
+    /// the engine ends the stream or the task is cancelled.
+    func stream(_ path: String, query: [String: String], line: (String) -> Void) async throws {
+        var components = URLComponents()
+        components.path = "/\(Self.version)\(path)"
+        components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
+        let encodedQuery = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        var request = HTTPClientRequest(
+            url: "http+unix://\(encodedSocket)\(components.percentEncodedPath)?\(encodedQuery)"
+        )
+        request.headers.add(name: "Host", value: "localhost")
+        let response = try await client.execute(request, timeout: .hours(24 * 365))
+        guard response.status == .ok else { throw DriverError("\(path): engine answered \(response.status.code)") }
+        var pending = Data()
+        for try await chunk in response.body {
+            pending.append(contentsOf: chunk.readableBytesView)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending.removeSubrange(pending.startIndex...newline)
+            }
+        }
+    }
 }

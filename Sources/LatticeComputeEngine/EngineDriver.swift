@@ -37,6 +37,15 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     private let lock = NSLock()
     /// Why the last start of an instance failed before a container existed (image missing).
     private var startFailures: [String: String] = [:]
+    private let changeStream: AsyncStream<String>
+    private let changeSink: AsyncStream<String>.Continuation
+
+    /// Records why a start failed where no container shows it, and says so at once.
+    func recordStartFailure(_ instance: String, _ reason: String) {
+        // The start failed before any container could say so: tell the reconciler now.
+        lock.withLock { startFailures[instance] = reason }
+        changeSink.yield(instance)
+    }
 
     /// - Parameter discoverGPUs: count the host's GPUs with `nvidia-smi` where it exists,
     ///   instead of trusting the catalog's `gpuCount`.
@@ -55,6 +64,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         if discoverGPUs, let count = GPUDiscovery.nvidiaGPUCount() { node.gpuCount = count }
         self.node = node
         self.engine = EngineAPI(socketPath: socketPath, client: client)
+        (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
         self.gpuRequests = gpuRequests
     }
 
@@ -66,8 +76,19 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     }
 
     public func observeAll() async throws -> [String: WorkloadObservation] {
-        let filters = #"{"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
-        // A short deadline: a slow engine delays a reconcile pass, never the API.
+        try await observe(labels: ["lattice.managed=true", "lattice.cluster=\(cluster)"], failures: nil)
+    }
+
+    public func observe(instanceName: String) async throws -> WorkloadObservation? {
+        let labels = ["lattice.instance=\(instanceName)", "lattice.cluster=\(cluster)"]
+        return try await observe(labels: labels, failures: instanceName)[instanceName]
+    }
+
+    /// Containers with all `labels`, as observations; plus the start failures recorded for
+    /// instances without a container (all of them, or the one named).
+    func observe(labels: [String], failures only: String?) async throws -> [String: WorkloadObservation] {
+        let filters = try String(decoding: JSONSerialization.data(withJSONObject: ["label": labels]), as: UTF8.self)
+        // A short deadline: a slow engine delays a reconcile step, never the API.
         let response = try await engine.call(
             "GET",
             "/containers/json",
@@ -88,7 +109,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
                 phase: phase
             )
         }
-        let failures = lock.withLock { startFailures }
+        let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
         for (instance, reason) in failures where result[instance] == nil {
             result[instance] = WorkloadObservation(
                 instanceName: instance,
@@ -99,6 +120,41 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             )
         }
         return result
+    }
+
+    /// Follows the engine's `GET /events` for this cluster's containers and publishes the
+    /// instance of each. After a dropped stream it reconnects with `since=` the last event
+    /// it saw and publishes every instance it finds once, to catch up on what it missed.
+    public func changes() -> AsyncStream<String> {
+        let task = Task { await self.follow(changeSink) }
+        changeSink.onTermination = { _ in task.cancel() }
+        return changeStream
+    }
+
+    func follow(_ sink: AsyncStream<String>.Continuation) async {
+        var since = Int64(Date().timeIntervalSince1970)
+        var first = true
+        while !Task.isCancelled {
+            if !first, let all = try? await observeAll() {
+                for name in all.keys { sink.yield(name) }
+            }
+            first = false
+            let filters = #"{"type":["container"],"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
+            do {
+                try await engine.stream(
+                    "/events",
+                    query: ["filters": filters, "since": String(since)]
+                ) { line in
+                    guard let event = try? JSONDecoder().decode(EngineEvent.self, from: Data(line.utf8)) else { return }
+                    if let time = event.time { since = max(since, time) }
+                    if let instance = event.Actor?.Attributes?["lattice.instance"] { sink.yield(instance) }
+                }
+            } catch {
+                // The engine went away or the stream broke: try again shortly.
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        sink.finish()
     }
 
     /// Maps an engine state to a workload phase.
@@ -146,12 +202,12 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         )
         guard created.status == 201 || created.status == 200 else {
             let reason = "CreateFailed: " + created.message
-            lock.withLock { startFailures[spec.instanceName] = reason }
+            recordStartFailure(spec.instanceName, reason)
             return
         }
         let started = try await engine.call("POST", "/containers/\(spec.podName)/start")
         guard [204, 304].contains(started.status) else {
-            lock.withLock { startFailures[spec.instanceName] = "StartFailed: " + started.message }
+            recordStartFailure(spec.instanceName, "StartFailed: " + started.message)
             _ = try? await engine.call("DELETE", "/containers/\(spec.podName)", query: ["force": "true"])
             return
         }
@@ -169,7 +225,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             timeout: .seconds(600)
         )
         if pull.status == 200, try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
-        lock.withLock { startFailures[spec.instanceName] = "ImagePullFailed: \(spec.image): \(pull.message)" }
+        recordStartFailure(spec.instanceName, "ImagePullFailed: \(spec.image): \(pull.message)")
         return false
     }
 
@@ -320,6 +376,12 @@ struct ContainerInspect: Decodable {
     struct Config: Decodable { var Labels: [String: String] }
     var State: State
     var Config: Config
+}
+
+struct EngineEvent: Decodable {
+    struct Actor: Decodable { var Attributes: [String: String]? }
+    var Actor: Actor?
+    var time: Int64?
 }
 
 struct ImageInspect: Decodable {

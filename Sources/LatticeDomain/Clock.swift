@@ -4,26 +4,70 @@ import Foundation
 /// instead of sleeping.
 public protocol WallClock: Sendable {
     func now() -> Date
+    /// Returns once `now()` has reached `deadline` (at once if it has); throws when the
+    /// task is cancelled.
+    func sleep(until deadline: Date) async throws
 }
 
 /// The real clock.
 public struct SystemWallClock: WallClock {
     public init() {}
     public func now() -> Date { Date() }
+
+    public func sleep(until deadline: Date) async throws {
+        let seconds = deadline.timeIntervalSinceNow
+        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded(.up)))) }
+    }
 }
 
-/// A clock that only moves when told to; for tests.
+/// A clock that only moves when told to; for tests. Sleepers wake when `advance` or `set`
+/// moves it past their deadline.
 public final class ManualWallClock: WallClock, @unchecked Sendable {
     private let lock = NSLock()
     private var current: Date
+    private var sleepers: [(id: UInt64, deadline: Date, continuation: CheckedContinuation<Void, Never>)] = []
+    private var nextSleeper: UInt64 = 0
 
     public init(_ start: Date = Date(timeIntervalSince1970: 1_767_225_600)) { current = start }
 
     public func now() -> Date { lock.withLock { current } }
 
     public func advance(by seconds: TimeInterval) {
-        lock.withLock { current = current.addingTimeInterval(seconds) }
+        set(now().addingTimeInterval(seconds))
     }
 
-    public func set(_ date: Date) { lock.withLock { current = date } }
+    public func set(_ date: Date) {
+        let due = lock.withLock {
+            current = date
+            let due = sleepers.filter { $0.deadline <= date }
+            sleepers.removeAll { $0.deadline <= date }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    public func sleep(until deadline: Date) async throws {
+        let id = lock.withLock {
+            nextSleeper += 1
+            return nextSleeper
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = lock.withLock {
+                    guard current < deadline, !Task.isCancelled else { return true }
+                    sleepers.append((id, deadline, continuation))
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let cancelled = lock.withLock {
+                let found = sleepers.filter { $0.id == id }
+                sleepers.removeAll { $0.id == id }
+                return found
+            }
+            for sleeper in cancelled { sleeper.continuation.resume() }
+        }
+        try Task.checkCancellation()
+    }
 }

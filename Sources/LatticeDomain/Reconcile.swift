@@ -49,6 +49,22 @@ public enum ObservedTransition: Sendable, Equatable {
     case saving
 }
 
+/// What the resync reads of every instance: enough to tell whether it needs a look,
+/// without decoding the whole record.
+public struct InstanceSummary: Sendable, Equatable {
+    public var name: String
+    public var cluster: String
+    public var status: InstanceStatus
+    public var deleted: Bool
+
+    public init(name: String, cluster: String, status: InstanceStatus, deleted: Bool) {
+        self.name = name
+        self.cluster = cluster
+        self.status = status
+        self.deleted = deleted
+    }
+}
+
 /// The reconciler's brain: a pure function from desired + observed state to the next step.
 /// The executor applies it and runs again; every step is idempotent, so a crash between
 /// any two steps is repaired by the next pass.
@@ -99,6 +115,19 @@ public enum ReconcilePlanner {
             return nil
         case .deleting:
             return .destroyThenPurge
+        }
+    }
+
+    /// Whether an instance in `status` whose workload is `observed` is at rest, so the
+    /// resync need not look at it: the planner has nothing to do for it (a pod that moved
+    /// while Running is the one thing this cannot see; the driver's events report it).
+    public static func isSettled(_ summary: InstanceSummary, observed: WorkloadObservation.Phase?) -> Bool {
+        if summary.deleted { return false }
+        switch (summary.status, observed) {
+        case (.running, .running?): return true
+        case (.stopped, nil), (.stopped, .stopped?), (.stopped, .stopping?), (.stopped, .failed?): return true
+        case (.failed, nil), (.failed, .stopped?): return true
+        default: return false
         }
     }
 

@@ -88,13 +88,15 @@ public enum LatticeServer {
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
         let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        let queue = WorkQueue()
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
         let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         let reconciler = Reconciler(
             store: store,
             fleet: fleet,
             clock: clock,
-            interval: configuration.reconcileInterval,
+            queue: queue,
+            resyncInterval: configuration.resyncInterval,
             logger: logger,
             readiness: readiness
         )
@@ -111,7 +113,8 @@ public enum LatticeServer {
                     catalog: configuration.catalog,
                     clock: clock,
                     configuration: configuration,
-                    logger: logger
+                    logger: logger,
+                    changed: queue.add
                 ),
             ],
             onServerRunning: { channel in

@@ -15,7 +15,9 @@ public struct ServerConfiguration: Sendable {
     /// Ports handed out for SSH, one per live instance.
     public var sshPorts: ClosedRange<Int>
     /// How often the reconciler compares desired and observed state.
-    public var reconcileInterval: Duration
+    /// How often the reconciler compares every instance with its workload (`--resync-seconds`);
+    /// the safety net, not the engine: writes and driver events drive it.
+    public var resyncInterval: Duration
     /// The admin token to create on first start instead of a generated one.
     public var bootstrapToken: String?
     public var currency: String
@@ -39,14 +41,14 @@ public struct ServerConfiguration: Sendable {
         annotationDomain: String = "lattice.local",
         time: TimeFormatter = TimeFormatter(),
         sshPorts: ClosedRange<Int> = 30000...32767,
-        reconcileInterval: Duration = .milliseconds(200),
         bootstrapToken: String? = nil,
         currency: String = "CNY",
         simulatedDelayScale: Double = 1,
         chargePeriod: TimeInterval = 3600,
         meterInterval: Duration = .seconds(10),
         retention: TimeInterval = 15 * 86400,
-        depletionGrace: TimeInterval = 600
+        depletionGrace: TimeInterval = 600,
+        resyncInterval: Duration = .seconds(60)
     ) {
         self.host = host
         self.port = port
@@ -56,7 +58,7 @@ public struct ServerConfiguration: Sendable {
         self.annotationDomain = annotationDomain
         self.time = time
         self.sshPorts = sshPorts
-        self.reconcileInterval = reconcileInterval
+        self.resyncInterval = resyncInterval
         self.bootstrapToken = bootstrapToken
         self.currency = currency
         self.simulatedDelayScale = simulatedDelayScale

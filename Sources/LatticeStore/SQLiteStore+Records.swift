@@ -62,8 +62,12 @@ extension SQLiteStore {
     /// closes its compute meter segment when it takes or releases GPUs.
     static func write(_ instance: Instance, previous: Instance, _ db: Database) throws {
         try db.execute(
-            sql: "UPDATE instances SET generation = ?, placed_node = ?, doc = ? WHERE name = ?",
-            arguments: [instance.generation, instance.placement?.node, try Documents.encode(instance), instance.name]
+            sql:
+                "UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, doc = ? WHERE name = ?",
+            arguments: [
+                instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
+                try Documents.encode(instance), instance.name,
+            ]
         )
         try syncAllocations(instance, db)
         let at = instance.updatedAt ?? instance.createdAt

@@ -158,14 +158,15 @@ extension SQLiteStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu, memory, doc)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
+                        memory, status, deleted, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
                     instance.generation,
                     port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB,
-                    try Documents.encode(instance),
+                    instance.status.rawValue, instance.desired.deleted, try Documents.encode(instance),
                 ]
             )
             try Self.syncAllocations(instance, db)
@@ -289,6 +290,19 @@ extension SQLiteStore {
         try await writer.read { db in
             try String.fetchAll(db, sql: "SELECT doc FROM instances ORDER BY created_at, name").map {
                 try Documents.decode(Instance.self, $0)
+            }
+        }
+    }
+
+    public func instanceSummaries() async throws -> [InstanceSummary] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, cluster, status, deleted FROM instances").map { row in
+                InstanceSummary(
+                    name: row["name"],
+                    cluster: row["cluster"],
+                    status: InstanceStatus(rawValue: row["status"]) ?? .creating,
+                    deleted: row["deleted"]
+                )
             }
         }
     }

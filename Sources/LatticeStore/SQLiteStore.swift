@@ -118,6 +118,20 @@ public final class SQLiteStore: Store {
             // the grace period counts from here, across restarts.
             try db.execute(sql: "ALTER TABLE users ADD COLUMN depleted_since REAL")
         }
+        migrator.registerMigration("v4-instance-columns") { db in
+            // What lists filter and sort on and what the resync reads, as columns, so
+            // neither decodes a record it does not return.
+            try db.execute(
+                sql: """
+                    ALTER TABLE instances ADD COLUMN status TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE instances ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+                    UPDATE instances SET status = json_extract(doc, '$.status'),
+                        deleted = COALESCE(json_extract(doc, '$.desired.deleted'), 0);
+                    CREATE INDEX instances_namespace_cluster ON instances(namespace, cluster, created_at, name);
+                    CREATE INDEX ledger_namespace_kind ON ledger(namespace, kind, seq);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -75,8 +75,10 @@ public protocol Store: Sendable {
         cluster: String?,
         page: PageRequest
     ) async throws -> (items: [Instance], total: Int)
-    /// Every instance, for the reconciler.
+    /// Every instance, decoded (the meter's enforcement pass).
     func allInstances() async throws -> [Instance]
+    /// Name, cluster, status and deletion of every instance, for the reconciler's resync.
+    func instanceSummaries() async throws -> [InstanceSummary]
     /// GPU, CPU and memory reservations per node.
     func nodeUsage() async throws -> [String: NodeUsage]
 

@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Days a Stopped instance keeps its data before it is released.") var retentionDays: Double = 15
     @Option(help: "Seconds pay-as-you-go instances keep running after the wallet runs out.") var depletionGraceSeconds:
         Double = 600
+    @Option(help: "Seconds between full reconcile resyncs (the safety net; writes and driver events drive the work).")
+    var resyncSeconds: Double = 60
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func run() async throws {
@@ -52,7 +54,13 @@ struct Serve: AsyncParsableCommand {
         guard meterIntervalSeconds >= 0.01 else {
             throw ValidationError("--meter-interval-seconds: must be at least 0.01")
         }
+        guard resyncSeconds >= 0.1, resyncSeconds <= 86400 else {
+            throw ValidationError("--resync-seconds: must be between 0.1 and 86400")
+        }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days: must not be negative") }
+        guard resyncSeconds >= 0.1, resyncSeconds <= 86400 else {
+            throw ValidationError("--resync-seconds: must be between 0.1 and 86400")
+        }
         guard depletionGraceSeconds >= 0 else {
             throw ValidationError("--depletion-grace-seconds: must not be negative")
         }
@@ -84,7 +92,8 @@ struct Serve: AsyncParsableCommand {
             chargePeriod: chargePeriodSeconds,
             meterInterval: .milliseconds(Int64(meterIntervalSeconds * 1000)),
             retention: retentionDays * 86400,
-            depletionGrace: depletionGraceSeconds
+            depletionGrace: depletionGraceSeconds,
+            resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info

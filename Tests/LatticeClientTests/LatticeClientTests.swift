@@ -97,19 +97,20 @@ struct ConnectionRefused: Error {}
         catalog.regions[0].clusters[0].stopDelaySeconds = 0.05
         let configuration = ServerConfiguration(
             catalog: catalog,
-            reconcileInterval: .milliseconds(20),
             bootstrapToken: "sdk-test-admin-token"
         )
         let fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        let queue = WorkQueue()
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
         let router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
+        // Driven by the API's writes and the fleet's events; no resync needed.
         let reconciler = Reconciler(
             store: store,
             fleet: fleet,
             clock: clock,
-            interval: .milliseconds(20),
+            queue: queue,
             logger: Logger(label: "test"),
             readiness: readiness
         )

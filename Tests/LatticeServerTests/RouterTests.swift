@@ -48,13 +48,14 @@ struct TestServer {
             )
         }
         let readiness = Readiness()
-        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
+        let queue = WorkQueue()
+        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
         router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         reconciler = Reconciler(
             store: store,
             fleet: fleet,
             clock: clock,
-            interval: .seconds(1),
+            queue: queue,
             logger: Logger(label: "test"),
             readiness: readiness
         )
@@ -63,25 +64,24 @@ struct TestServer {
             catalog: configuration.catalog,
             clock: clock,
             configuration: configuration,
-            logger: Logger(label: "test")
+            logger: Logger(label: "test"),
+            changed: queue.add
         )
     }
 
-    /// Runs reconcile passes without moving the clock.
+    /// Resyncs and works off the queue, `passes` times, without moving the clock.
     func settle(passes: Int = 3) async {
         for _ in 0..<passes {
-            var work: [(String, @Sendable () async throws -> Void)] = []
-            await reconciler.pass { work.append(($0, $1)) }
-            for (key, step) in work { await reconciler.perform(key: key, step) }
+            await reconciler.resync()
+            await reconciler.drain()
         }
     }
 
-    /// Runs reconcile passes, moving the clock a second between them.
+    /// Resyncs and works off the queue, moving the clock a second after each pass.
     func reconcile(passes: Int = 1) async {
         for _ in 0..<passes {
-            var work: [(String, @Sendable () async throws -> Void)] = []
-            await reconciler.pass { work.append(($0, $1)) }
-            for (key, step) in work { await reconciler.perform(key: key, step) }
+            await reconciler.resync()
+            await reconciler.drain()
             reconciler.readiness.markReady()
             clock.advance(by: 1)
         }

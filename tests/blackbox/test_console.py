@@ -59,6 +59,15 @@ def wait_status(browser, name, status, timeout=30):
         lambda b: b.find_element(By.CSS_SELECTOR, f'[data-status-for="{name}"]').text == status)
 
 
+def wait_gone(browser, name, timeout=30):
+    """Deleted: the live refresh marks the row, or the page after the redirect no longer
+    has it (teardown can finish before the page is rendered)."""
+    def gone(b):
+        rows = b.find_elements(By.CSS_SELECTOR, f'[data-status-for="{name}"]')
+        return not rows or rows[0].text == "Deleted"
+    WebDriverWait(browser, timeout, ignored_exceptions=PATIENT).until(gone)
+
+
 def click_in_row(browser, name, xpath):
     """Clicks a button of an instance's row, once the page that has it is loaded."""
     WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
@@ -149,7 +158,7 @@ def test_tokens_and_instances_in_the_browser(make_server, browser):
     before = click_in_row(browser, name, ".//button[text()='Delete']")
     accept_confirm(browser)
     wait_for_redirect(browser, before)
-    wait_status(browser, name, "Deleted")
+    wait_gone(browser, name)
     assert user.instance(name).status_code == 404
 
     browser.find_element(By.LINK_TEXT, "GPU catalog").click()

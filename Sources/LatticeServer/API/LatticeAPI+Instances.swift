@@ -198,6 +198,7 @@ extension LatticeAPI {
                     couponID: request.couponID.isEmpty ? nil : request.couponID,
                     debit: debit
                 )
+                changed(created.name)
                 return InstanceWire(created, context: wire)
             } catch StoreError.duplicateName {
                 continue
@@ -273,6 +274,7 @@ extension LatticeAPI {
                 now: now
             )
         }
+        changed(instance.name)
     }
 
     public func powerOn(principal: Principal, cluster: String, name: String) async throws {
@@ -303,6 +305,7 @@ extension LatticeAPI {
             now: now,
             debit: debit
         )
+        changed(name)
     }
 
     /// `POST .../instances/{name}/renew {"CostTime": "+3D"}`: charges the new term up front
@@ -359,5 +362,6 @@ extension LatticeAPI {
         _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             InstanceLifecycle.delete(current, now: now)
         }
+        changed(instance.name)
     }
 }

@@ -14,8 +14,18 @@ public struct LatticeAPI: Sendable {
     /// Verified tokens; evicted here, where tokens are regenerated and deleted, so that
     /// every way in (REST, console) kills an old secret at once.
     let tokenCache = TokenCache()
+    /// Told the name of every instance a write changed, once the write has committed (the
+    /// reconciler's work queue).
+    let changed: @Sendable (String) -> Void
 
-    public init(store: any Store, fleet: ComputeFleet, clock: any WallClock, configuration: ServerConfiguration) {
+    public init(
+        store: any Store,
+        fleet: ComputeFleet,
+        clock: any WallClock,
+        configuration: ServerConfiguration,
+        changed: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.changed = changed
         self.store = store
         self.catalog = configuration.catalog
         self.fleet = fleet

@@ -18,7 +18,18 @@ public final class Meter: Service, @unchecked Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    init(store: any Store, catalog: Catalog, clock: any WallClock, configuration: ServerConfiguration, logger: Logger) {
+    /// Told the name of every instance the meter stopped or released (the reconciler's queue).
+    let changed: @Sendable (String) -> Void
+
+    init(
+        store: any Store,
+        catalog: Catalog,
+        clock: any WallClock,
+        configuration: ServerConfiguration,
+        logger: Logger,
+        changed: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.changed = changed
         self.store = store
         self.catalog = catalog
         self.clock = clock
@@ -115,6 +126,7 @@ public final class Meter: Service, @unchecked Sendable {
                         "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
                     return deleted
                 }
+                changed(instance.name)
             }
         }
         for (namespace, holders) in payAsYouGoHolders {
@@ -142,6 +154,7 @@ public final class Meter: Service, @unchecked Sendable {
         }
         if stopped.status == .stopping, stopped.statusReason == reason {
             logger.info("stopping instance", metadata: ["instance": "\(instance.name)", "reason": "\(reason)"])
+            changed(instance.name)
         }
     }
 }

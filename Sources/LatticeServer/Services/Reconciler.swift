@@ -5,88 +5,123 @@ import LatticeStore
 import Logging
 import ServiceLifecycle
 
-/// Converges every driver towards the store's desired state (SPEC §5, DESIGN "desired vs
-/// observed"). Each pass reads all instances and all observations, asks the pure
-/// `ReconcilePlanner` for one step per instance, and runs the steps concurrently, at most
-/// one per instance. A failed step is retried with exponential backoff; a driver that does
-/// not answer leaves its instances in their last known state.
+/// Converges every driver towards the store's desired state (SPEC §5, DESIGN "work in
+/// proportion to change"), in the shape of Kubernetes' sample-controller: a keyed work
+/// queue fed by API writes (after they commit), by each driver's change stream and by a
+/// slow full resync; workers take one instance name at a time, read that instance and its
+/// workload, ask the pure `ReconcilePlanner` for one step and take it.
+///
+/// A failed step is retried with exponential backoff (0.5 s doubling to 30 s) for its key
+/// alone; the queue never hands one key to two workers; a driver that does not answer
+/// within `observeTimeout` leaves its instances in their last known state.
 public final class Reconciler: Service, @unchecked Sendable {
     let store: any Store
     let fleet: ComputeFleet
     let clock: any WallClock
-    let interval: Duration
     let logger: Logger
     let readiness: Readiness
+    let queue: WorkQueue
+    let resyncInterval: Duration
+    let workers: Int
     let observeTimeout: Duration
 
     private let lock = NSLock()
-    private var inFlight: Set<String> = []
     private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
 
     init(
         store: any Store,
         fleet: ComputeFleet,
         clock: any WallClock,
-        interval: Duration,
+        queue: WorkQueue = WorkQueue(),
+        resyncInterval: Duration = .seconds(60),
+        workers: Int = 8,
         logger: Logger,
         readiness: Readiness,
         observeTimeout: Duration = .seconds(15)
     ) {
-        self.observeTimeout = observeTimeout
         self.store = store
         self.fleet = fleet
         self.clock = clock
-        self.interval = interval
+        self.queue = queue
+        self.resyncInterval = resyncInterval
+        self.workers = workers
         self.logger = logger
         self.readiness = readiness
+        self.observeTimeout = observeTimeout
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                while !Task.isCancelled {
-                    await self.pass { key, work in
-                        group.addTask { await self.perform(key: key, work) }
+            await withTaskCancellationHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.resyncLoop() }
+                    for driver in self.fleet.drivers.values {
+                        group.addTask {
+                            for await name in driver.changes() { self.queue.add(name) }
+                        }
                     }
-                    self.readiness.markReady()
-                    do { try await Task.sleep(for: self.interval) } catch { break }
+                    for _ in 0..<self.workers {
+                        group.addTask {
+                            while let key = await self.queue.next() {
+                                await self.process(key)
+                                self.queue.done(key)
+                            }
+                        }
+                    }
                 }
+            } onCancel: {
+                self.queue.shutDown()
             }
         }
     }
 
-    /// One reconcile pass; `spawn` runs each step's work concurrently.
-    func pass(spawn: (String, @escaping @Sendable () async throws -> Void) -> Void) async {
-        let instances: [Instance]
+    func resyncLoop() async {
+        while !Task.isCancelled {
+            await resync()
+            readiness.markReady()
+            do { try await Task.sleep(for: resyncInterval) } catch { return }
+        }
+    }
+
+    // MARK: Resync, the safety net
+
+    /// Lists every instance (name and status only) and every driver's workloads, queues the
+    /// instances that are not at rest and removes workloads no instance owns.
+    func resync() async {
+        let summaries: [InstanceSummary]
         do {
-            instances = try await store.allInstances()
+            summaries = try await store.instanceSummaries()
         } catch {
             logger.warning("reconciler cannot read the store", metadata: ["error": "\(error)"])
             return
         }
         let observed = await observeAll()
-        let now = clock.now()
-        for instance in instances {
-            guard let driver = fleet.driver(for: instance.cluster), let seen = observed[instance.cluster],
-                let step = ReconcilePlanner.plan(instance, observed: seen[instance.name])
-            else { continue }
-            guard claim(instance.name, now: now) else { continue }
-            spawn(instance.name) { try await self.execute(step, for: instance, on: driver) }
+        var known: Set<String> = []
+        known.reserveCapacity(summaries.count)
+        for summary in summaries {
+            known.insert(summary.name)
+            // A cluster whose driver did not answer keeps its instances as they are.
+            guard let workloads = observed[summary.cluster] else { continue }
+            if !ReconcilePlanner.isSettled(summary, observed: workloads[summary.name]?.phase) {
+                queue.add(summary.name)
+            }
         }
-        let known = Set(instances.map(\.name))
         for (cluster, workloads) in observed {
             guard let driver = fleet.driver(for: cluster) else { continue }
             for name in workloads.keys where !known.contains(name) {
-                guard claim(name, now: now) else { continue }
                 logger.info("removing orphaned workload", metadata: ["instance": "\(name)", "cluster": "\(cluster)"])
-                spawn(name) { try await driver.discard(instanceName: name) }
+                do {
+                    try await driver.discard(instanceName: name)
+                } catch {
+                    logger.warning("cannot remove orphan", metadata: ["instance": "\(name)", "error": "\(error)"])
+                }
             }
         }
     }
 
     /// Asks every driver at once what it runs. A driver that fails or does not answer within
-    /// `observeTimeout` is left out of this pass: its instances keep their last known
-    /// state, and it never holds up the other clusters.
+    /// `observeTimeout` is left out: its instances keep their last known state, and it
+    /// never holds up the other clusters.
     func observeAll() async -> [String: [String: WorkloadObservation]] {
         await withTaskGroup(of: (String, [String: WorkloadObservation]?).self) { group in
             for (cluster, driver) in fleet.drivers {
@@ -129,34 +164,87 @@ public final class Reconciler: Service, @unchecked Sendable {
         }
     }
 
-    func claim(_ name: String, now: Date) -> Bool {
-        lock.withLock {
-            if inFlight.contains(name) { return false }
-            if let wait = backoff[name], wait.retryAt > now { return false }
-            inFlight.insert(name)
+    // MARK: One key
+
+    /// Syncs one instance and decides what becomes of its key: done, queued again at once
+    /// (a step that only wrote the store, so the next one can follow), or queued again
+    /// after its backoff.
+    /// False when the key waits out a backoff (its delayed retry is on its way).
+    @discardableResult
+    func process(_ name: String) async -> Bool {
+        let now = clock.now()
+        if let wait = lock.withLock({ backoff[name] }), wait.retryAt > now {
+            return false
+        }
+        do {
+            let again = try await sync(name)
+            lock.withLock { _ = backoff.removeValue(forKey: name) }
+            if again { queue.add(name) }
+            return true
+        } catch {
+            let (failures, retryAt) = lock.withLock { () -> (Int, Date) in
+                let failures = (backoff[name]?.failures ?? 0) + 1
+                let delay = min(30, 0.5 * pow(2, Double(failures - 1)))
+                let retryAt = now.addingTimeInterval(delay)
+                backoff[name] = (failures, retryAt)
+                return (failures, retryAt)
+            }
+            logger.warning(
+                "reconcile step failed; will retry",
+                metadata: ["instance": "\(name)", "failures": "\(failures)", "error": "\(error)"]
+            )
+            // A short-lived timer for this key alone; other keys never wait for it.
+            Task { [clock, queue] in
+                try? await clock.sleep(until: retryAt)
+                queue.add(name)
+            }
             return true
         }
     }
 
-    func perform(key: String, _ work: @Sendable () async throws -> Void) async {
-        do {
-            try await work()
-            lock.withLock {
-                _ = backoff.removeValue(forKey: key); _ = inFlight.remove(key)
-            }
-        } catch {
-            let now = clock.now()
-            let failures = lock.withLock { () -> Int in
-                let failures = (backoff[key]?.failures ?? 0) + 1
-                let delay = min(30, 0.5 * pow(2, Double(failures - 1)))
-                backoff[key] = (failures, now.addingTimeInterval(delay))
-                inFlight.remove(key)
-                return failures
-            }
-            logger.warning(
-                "reconcile step failed; will retry",
-                metadata: ["instance": "\(key)", "failures": "\(failures)", "error": "\(error)"]
-            )
+    /// Works off every queued key, one at a time, until none is left (or `limit` keys were
+    /// taken); for tests, which step the reconciler by hand. Answers the keys worked on.
+    @discardableResult
+    func drain(limit: Int = 10_000) async -> [String] {
+        var worked: [String] = []
+        var taken = 0
+        while taken < limit, let key = queue.tryNext() {
+            taken += 1
+            if await process(key) { worked.append(key) }
+            queue.done(key)
+        }
+        return worked
+    }
+
+    /// Whether `name` waits out a backoff at `now`.
+    func isBackingOff(_ name: String, at now: Date) -> Bool {
+        lock.withLock { backoff[name].map { $0.retryAt > now } ?? false }
+    }
+
+    /// One step for one instance: one primary-key read, one look at its workload, at most
+    /// one driver call and one write. True when the step wrote only the store.
+    func sync(_ name: String) async throws -> Bool {
+        guard let instance = try await store.instance(name: name) else {
+            try await removeOrphan(name)
+            return false
+        }
+        guard let driver = fleet.driver(for: instance.cluster) else { return false }
+        let observed = try await Self.withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
+        guard let step = ReconcilePlanner.plan(instance, observed: observed) else { return false }
+        try await execute(step, for: instance, on: driver)
+        switch step {
+        case .record, .commitThenStop: return true
+        case .start, .stop, .discard, .destroyThenPurge: return false  // the driver reports when it is done
+        }
+    }
+
+    /// A workload that no instance owns (its key came from a driver's event) is removed.
+    func removeOrphan(_ name: String) async throws {
+        for (cluster, driver) in fleet.drivers {
+            guard try await Self.withDeadline(observeTimeout, { try await driver.observe(instanceName: name) }) != nil
+            else { continue }
+            logger.info("removing orphaned workload", metadata: ["instance": "\(name)", "cluster": "\(cluster)"])
+            try await driver.discard(instanceName: name)
         }
     }
 
@@ -215,7 +303,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         let next = ReconcilePlanner.apply(transition, to: instance, now: clock.now())
         if try await !store.recordObservation(next, expectedGeneration: instance.generation) {
             logger.debug(
-                "instance changed while reconciling; next pass will re-plan",
+                "instance changed while reconciling; its key is queued again",
                 metadata: ["instance": "\(instance.name)"]
             )
         }
