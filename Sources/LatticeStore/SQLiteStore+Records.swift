@@ -214,20 +214,4 @@ extension SQLiteStore {
         }
         return usage
     }
-
-    static func place(_ instance: Instance, on nodes: [ClusterNode], _ db: Database) throws -> GPUPlacement {
-        let usage = try usage(db)
-        let capacities = nodes.map { NodeCapacity($0, usage: usage[$0.node.name]) }
-        let request = PlacementRequest(cluster: instance.cluster, resources: instance.resources)
-        guard let placement = PlacementPolicy.place(request, on: capacities) else {
-            let free = PlacementPolicy.freeGPUs(
-                model: request.gpuModel,
-                on: capacities.filter { $0.cluster == request.cluster }
-            )
-            throw LatticeError.insufficientCapacity(
-                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with \(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory (\(free) \(request.gpuModel) GPU(s) free in all)"
-            )
-        }
-        return placement
-    }
 }

@@ -102,7 +102,7 @@ extension SQLiteStore {
         couponID: String?,
         debit: WalletDebit
     ) async throws -> Instance {
-        try await writer.write { db in
+        try await indexedWrite { db, changes in
             var instance = draft
             var debit = debit
             if let couponID, !couponID.isEmpty {
@@ -143,9 +143,12 @@ extension SQLiteStore {
                 }
             }
             try Self.take(debit, namespace: draft.namespace, db)
-            let placement = try Self.place(instance, on: nodes, db)
-            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
-            guard let port = sshPorts.first(where: { !used.contains($0) }) else {
+            let placement = try self.placement.place(
+                PlacementRequest(cluster: instance.cluster, resources: instance.resources),
+                on: nodes,
+                db
+            )
+            guard let port = try self.placement.freePort(in: sshPorts, db) else {
                 throw LatticeError.insufficientCapacity(
                     "no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)"
                 )
@@ -170,6 +173,8 @@ extension SQLiteStore {
                 ]
             )
             try Self.syncAllocations(instance, db)
+            changes.placementChanged(from: nil, to: instance)
+            changes.portsTaken.append(port)
             try Self.openComputeSegment(instance, at: instance.createdAt, db)
             try Self.openStorageSegment(instance, at: instance.createdAt, db)
             try db.execute(
@@ -190,17 +195,22 @@ extension SQLiteStore {
         now: Date,
         debit: WalletDebit
     ) async throws -> Instance {
-        try await writer.write { db in
+        try await indexedWrite { db, changes in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace,
                 !current.desired.deleted
             else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             try InstanceLifecycle.checkPowerOn(current)
-            let placement = try Self.place(current, on: nodes, db)
+            let placement = try self.placement.place(
+                PlacementRequest(cluster: current.cluster, resources: current.resources),
+                on: nodes,
+                db
+            )
             let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
             try Self.take(debit, namespace: namespace, db)
             try Self.write(next, previous: current, db)
+            changes.placementChanged(from: current, to: next)
             return next
         }
     }
@@ -218,7 +228,7 @@ extension SQLiteStore {
         name: String,
         paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
-        try await writer.write { db in
+        try await indexedWrite { db, changes in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
@@ -227,26 +237,32 @@ extension SQLiteStore {
                 return current
             }
             try Self.take(debit, namespace: namespace, db)
-            if next != current { try Self.write(next, previous: current, db) }
+            if next != current {
+                try Self.write(next, previous: current, db)
+                changes.placementChanged(from: current, to: next)
+            }
             return next
         }
     }
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
-        try await writer.write { db in
+        try await indexedWrite { db, changes in
             guard let current = try Self.fetchInstance(db, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
             try Self.write(instance, previous: current, db)
+            changes.placementChanged(from: current, to: instance)
             return true
         }
     }
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
-        try await writer.write { db in
+        try await indexedWrite { db, changes in
             guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
+            changes.placementChanged(from: current, to: nil)
+            changes.portsFreed.append(current.access.sshPort)
             try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])

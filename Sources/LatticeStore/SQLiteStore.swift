@@ -6,6 +6,8 @@ import LatticeDomain
 /// write transaction sees every committed reservation and no two can oversell a node.
 public final class SQLiteStore: Store {
     let writer: any DatabaseWriter
+    /// Free capacity and SSH ports in memory, guarded by the rows (see `PlacementCache`).
+    let placement = PlacementCache()
 
     /// Opens (creating if needed) the database file and migrates it.
     public init(path: String) throws {

@@ -1,0 +1,127 @@
+import Foundation
+import GRDB
+import LatticeDomain
+
+/// What a write transaction changed in the in-memory indexes; applied once it commits, so
+/// a transaction that fails leaves them as they were.
+struct IndexChanges {
+    var reserved: [(GPUPlacement, cpu: Int, memory: Int)] = []
+    var released: [(GPUPlacement, cpu: Int, memory: Int)] = []
+    var portsTaken: [Int] = []
+    var portsFreed: [Int] = []
+
+    mutating func placementChanged(from previous: Instance?, to next: Instance?) {
+        if let old = previous?.placement, old != next?.placement {
+            released.append((old, previous!.resources.cpuCores, previous!.resources.memoryGiB))
+        }
+        if let new = next?.placement, new != previous?.placement {
+            reserved.append((new, next!.resources.cpuCores, next!.resources.memoryGiB))
+        }
+    }
+}
+
+/// The store's in-memory view of free capacity and free SSH ports, built from its rows on
+/// first use and then changed only by committed writes. Every write runs on GRDB's one
+/// writer, so reads inside a write see exactly what the rows say.
+final class PlacementCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var index: CapacityIndex?
+    private var usedPorts: Set<Int>?
+    /// No port below this one is free (a hint that makes the next choice O(1) amortised).
+    private var lowestFree = Int.min
+
+    /// Places inside a write: builds the index on first use, takes in what the driver now
+    /// says about its nodes, then asks it.
+    func place(_ request: PlacementRequest, on nodes: [ClusterNode], _ db: Database) throws -> GPUPlacement {
+        let index = try withIndex(nodes, db)
+        guard let placement = index.place(request) else {
+            let free = index.freeGPUs(model: request.gpuModel, cluster: request.cluster)
+            throw LatticeError.insufficientCapacity(
+                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with "
+                    + "\(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory "
+                    + "(\(free) \(request.gpuModel) GPU(s) free in all)"
+            )
+        }
+        return placement
+    }
+
+    private func withIndex(_ nodes: [ClusterNode], _ db: Database) throws -> CapacityIndex {
+        if let index = lock.withLock({ index }) {
+            var changed = index
+            var dirty = false
+            for node in nodes
+            where changed.nodes[node.node.name].map({ $0.node != node.node || $0.healthy != node.healthy }) ?? true {
+                changed.refresh(node)
+                dirty = true
+            }
+            if dirty { lock.withLock { self.index = changed } }
+            return dirty ? changed : index
+        }
+        let built = CapacityIndex(nodes: nodes, usage: try SQLiteStore.usage(db))
+        lock.withLock { index = built }
+        return built
+    }
+
+    /// The lowest free port of `range`, inside a write.
+    func freePort(in range: ClosedRange<Int>, _ db: Database) throws -> Int? {
+        if lock.withLock({ usedPorts == nil }) {
+            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
+            lock.withLock { usedPorts = used }
+        }
+        return lock.withLock {
+            var port = max(range.lowerBound, lowestFree)
+            while port <= range.upperBound, usedPorts!.contains(port) { port += 1 }
+            guard port <= range.upperBound else { return nil }
+            lowestFree = port
+            return port
+        }
+    }
+
+    /// Applies a committed transaction's changes.
+    func apply(_ changes: IndexChanges) {
+        lock.withLock {
+            for (placement, cpu, memory) in changes.released {
+                index?.release(placement, cpuCores: cpu, memoryGiB: memory)
+            }
+            for (placement, cpu, memory) in changes.reserved {
+                index?.reserve(placement, cpuCores: cpu, memoryGiB: memory)
+            }
+            for port in changes.portsTaken { usedPorts?.insert(port) }
+            for port in changes.portsFreed {
+                usedPorts?.remove(port)
+                lowestFree = min(lowestFree, port)
+            }
+        }
+    }
+
+    /// Free GPUs of a model (`remainGPUCount`), once the index exists.
+    func freeGPUs(model: String, cluster: String?) -> Int? {
+        lock.withLock { index?.freeGPUs(model: model, cluster: cluster) }
+    }
+
+    /// The index as it stands, for tests that hold it against the rows.
+    var snapshot: CapacityIndex? { lock.withLock { index } }
+}
+
+extension SQLiteStore {
+    /// A write transaction whose index changes are applied once it has committed.
+    func indexedWrite<T: Sendable>(
+        _ body: @Sendable (Database, inout IndexChanges) throws -> T
+    ) async throws
+        -> T
+    {
+        try await writer.writeWithoutTransaction { db in
+            var changes = IndexChanges()
+            var result: T?
+            try db.inTransaction {
+                result = try body(db, &changes)
+                return .commit
+            }
+            self.placement.apply(changes)
+            return result!
+        }
+    }
+
+    /// The capacity index as the store holds it (nil before the first placement).
+    public var capacitySnapshot: CapacityIndex? { placement.snapshot }
+}

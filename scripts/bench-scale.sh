@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Scale benchmark (a script that prints figures, never a timed test): a release
+# `lattice serve` on a generated catalog of NODES simulated nodes with zero start/stop
+# delays; INSTANCES creates through wrk with a Lua POST script; a quiet period; then
+# `wrk --latency` on a list page and on one instance. Prints creates/s, list p50/p99,
+# get p99, idle server CPU (from /proc/<pid>/stat) and RSS, and the time to `listening`
+# after a restart with everything in the store.
+#
+#   scripts/bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]
+#
+# One public host has 64,512 usable SSH ports, and every instance holds one: INSTANCES
+# above that are refused by the server (409), and the script says how many it got.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NODES="${1:?usage: bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]}"
+INSTANCES="${2:?usage: bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]}"
+GPUS="${3:-8}"
+IDLE_SECONDS="${IDLE_SECONDS:-20}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+swift build -c release --product lattice >/dev/null
+BIN="$(swift build -c release --show-bin-path)/lattice"
+
+WORK="$(mktemp -d)"
+TOKEN="bench-admin-token-0123456789"
+PID=""
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+python3 - "$NODES" "$GPUS" >"$WORK/catalog.yaml" <<'PY'
+import sys
+nodes, gpus = int(sys.argv[1]), int(sys.argv[2])
+print("""regions:
+  - id: bench-region
+    name: bench
+    harborAddr: images.bench.local
+    clusters:
+      - name: bench
+        driver: simulated
+        startDelaySeconds: 0
+        stopDelaySeconds: 0
+        nodes:""")
+for i in range(nodes):
+    print(f"          - {{name: n{i:05d}, gpuModel: 4090, gpuCount: {gpus}, cpuCores: {gpus * 16}, memoryGiB: {gpus * 128}}}")
+print("""gpuSkus:
+  - {id: "g1", name: "4090", regionID: bench-region, clusterName: bench, gpuModel: "4090", gpuCount: 1, cpuCores: 16, memoryGiB: 128, sellingType: 1, price: "1"}
+diskSkus:
+  - {id: "1", type: shared-filesystem, pricePerGBDay: "0.01"}
+images:
+  - name: images.bench.local/matrixdc/ubuntu:22.04""")
+PY
+
+start_server() {
+    : >"$WORK/stdout"
+    local started
+    started=$(date +%s.%N)
+    LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --data-dir "$WORK/state" --catalog "$WORK/catalog.yaml" \
+        --ssh-ports 1024-65535 --log-level warning >"$WORK/stdout" 2>>"$WORK/stderr" &
+    PID=$!
+    for _ in $(seq 1 6000); do grep -q "^listening on " "$WORK/stdout" && break; sleep 0.01; done
+    URL="$(sed -n 's/^listening on //p' "$WORK/stdout")"
+    STARTUP=$(python3 -c "print(f'{$(date +%s.%N) - $started:.2f}')")
+}
+
+# CPU seconds (user + system) the server has used so far.
+cpu_seconds() {
+    python3 -c "
+import os
+fields = open('/proc/$PID/stat').read().rsplit(')', 1)[1].split()
+print((int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'))"
+}
+rss_mb() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$PID/status"; }
+
+start_server
+AUTH=(-H "Authorization: bearer $TOKEN" -H "namespace: admin" -H "Content-Type: application/json")
+curl -sf -X POST "$URL/mdc/api/v1/admin/users/admin/credit" "${AUTH[@]}" -d '{"amount":"100000000"}' >/dev/null
+
+BODY='{"Cost":{"CostType":"1","DiskSKUID":"1","GPUSKUID":"g1"},"VolumeMount":[{"Size":50}],"namespace":"admin","displayName":"bench","image":"images.bench.local/matrixdc/ubuntu:22.04"}'
+cat >"$WORK/create.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Authorization"] = "bearer $TOKEN"
+wrk.headers["namespace"] = "admin"
+wrk.headers["Content-Type"] = "application/json"
+local threads = {}
+local limit = math.ceil($INSTANCES / 2)
+function setup(thread) table.insert(threads, thread) end
+function init(args) sent = 0 end
+function request()
+    sent = sent + 1
+    if sent > limit then wrk.thread:stop() end
+    return wrk.format()
+end
+LUA
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES"
+CPU0=$(cpu_seconds)
+CREATE_OUT="$(wrk -t2 -c16 -d600s -s "$WORK/create.lua" "$URL/mdc/api/v1/clusters/bench/instances")"
+CPU1=$(cpu_seconds)
+CREATED=$(curl -sf "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances?page=1&pageSize=1" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])')
+echo "creates/s:           $(sed -n 's/^Requests\/sec: *//p' <<<"$CREATE_OUT") (instances in store: $CREATED)"
+echo "server CPU/create:   $(python3 -c "print(f'{($CPU1 - $CPU0) * 1000 / max($CREATED, 1):.2f} ms')")"
+
+# Let the reconciler settle every create, then measure a quiet server.
+for _ in $(seq 1 600); do
+    RUNNING=$(curl -sf "$URL/metrics" | awk '/^lattice_instances\{status="Running"\}/ {print $2}')
+    [ "${RUNNING:-0}" = "$CREATED" ] && break
+    sleep 0.5
+done
+echo "running:             ${RUNNING:-0}"
+sleep 2
+IDLE0=$(cpu_seconds)
+sleep "$IDLE_SECONDS"
+IDLE1=$(cpu_seconds)
+echo "idle server CPU:     $(python3 -c "print(f'{($IDLE1 - $IDLE0) * 100 / $IDLE_SECONDS:.2f} % of a core')") over ${IDLE_SECONDS}s"
+echo "RSS:                 $(rss_mb) MB"
+
+NAME=$(curl -sf "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances?page=1&pageSize=1" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["nodes"][0]["name"])')
+latency() { awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /^Requests\/sec/ {rps=$2} END {print "p50 " p50 ", p99 " p99 ", " rps " req/s"}'; }
+echo "list page 1 (20):    $(wrk -t2 -c16 -d10s --latency "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances?page=1&pageSize=20" | latency)"
+echo "get one instance:    $(wrk -t2 -c16 -d10s --latency "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances/$NAME" | latency)"
+
+kill "$PID"
+wait "$PID" 2>/dev/null || true
+start_server
+echo "restart to listening: ${STARTUP} s with $CREATED instances; RSS $(rss_mb) MB"
