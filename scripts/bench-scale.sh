@@ -87,24 +87,35 @@ wrk.body = '$BODY'
 wrk.headers["Authorization"] = "bearer $TOKEN"
 wrk.headers["namespace"] = "admin"
 wrk.headers["Content-Type"] = "application/json"
-local threads = {}
-local limit = math.ceil($INSTANCES / 2)
-function setup(thread) table.insert(threads, thread) end
-function init(args) sent = 0 end
-function request()
-    sent = sent + 1
-    if sent > limit then wrk.thread:stop() end
-    return wrk.format()
-end
 LUA
 
+count() {
+    curl -sf "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances?page=1&pageSize=1" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])'
+}
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES"
+# wrk runs until it is stopped: the script stops it once the store holds INSTANCES, and
+# times that itself (wrk's own rate would count the time after the last create).
 CPU0=$(cpu_seconds)
-CREATE_OUT="$(wrk -t2 -c16 -d600s -s "$WORK/create.lua" "$URL/mdc/api/v1/clusters/bench/instances")"
+T0=$(date +%s.%N)
+wrk -t2 -c16 -d3600s -s "$WORK/create.lua" "$URL/mdc/api/v1/clusters/bench/instances" >/dev/null 2>&1 &
+WRK=$!
+CREATED=0
+while kill -0 "$WRK" 2>/dev/null; do
+    CREATED=$(count)
+    [ "$CREATED" -ge "$INSTANCES" ] && break
+    # stop when the store stops growing (capacity or SSH ports exhausted)
+    if [ "${LAST:-}" = "$CREATED" ]; then break; fi
+    LAST=$CREATED
+    sleep 1
+done
+T1=$(date +%s.%N)
+kill "$WRK" 2>/dev/null || true
+wait "$WRK" 2>/dev/null || true
 CPU1=$(cpu_seconds)
-CREATED=$(curl -sf "${AUTH[@]}" "$URL/mdc/api/v1/clusters/bench/instances?page=1&pageSize=1" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])')
-echo "creates/s:           $(sed -n 's/^Requests\/sec: *//p' <<<"$CREATE_OUT") (instances in store: $CREATED)"
+CREATED=$(count)
+echo "creates/s:           $(python3 -c "print(f'{$CREATED / ($T1 - $T0):.0f}')") (instances in store: $CREATED)"
 echo "server CPU/create:   $(python3 -c "print(f'{($CPU1 - $CPU0) * 1000 / max($CREATED, 1):.2f} ms')")"
 
 # Let the reconciler settle every create, then measure a quiet server.

@@ -52,6 +52,9 @@ public actor SimulatedFleetDriver: ComputeDriver {
     let journal: FleetJournal?
     var state: State
     var pendingStartFailures: [String] = []
+    /// The node list as last reported: the same array until a node is lost or restored, so
+    /// a caller can tell "unchanged" in O(1).
+    var clusterNodes: [ClusterNode]?
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
 
@@ -141,6 +144,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
     public func loseNode(_ name: String) throws {
         let gone = state.workloads.filter { $0.value.spec.node == name }.keys
         try record(.lostNode(name, lost: true))
+        clusterNodes = nil
         for instance in gone {
             try record(.workload(instance, nil))
             changeSink.yield(instance)
@@ -150,6 +154,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
     /// Brings a lost node back, empty.
     public func restoreNode(_ name: String) throws {
         try record(.lostNode(name, lost: false))
+        clusterNodes = nil
     }
 
     /// Whether a data volume exists, for tests.
@@ -162,7 +167,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
     // MARK: ComputeDriver
 
     public func nodes() async throws -> [ClusterNode] {
-        nodeList.map { ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name)) }
+        if let cached = clusterNodes { return cached }
+        let nodes = nodeList.map { ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name)) }
+        clusterNodes = nodes
+        return nodes
     }
 
     public func observe(instanceName: String) async throws -> WorkloadObservation? {

@@ -29,6 +29,8 @@ final class PlacementCache: @unchecked Sendable {
     private var usedPorts: Set<Int>?
     /// No port below this one is free (a hint that makes the next choice O(1) amortised).
     private var lowestFree = Int.min
+    /// The node list each cluster's driver reported last.
+    private var lastNodes: [String: [ClusterNode]] = [:]
 
     /// Places inside a write: builds the index on first use, takes in what the driver now
     /// says about its nodes, then asks it.
@@ -46,6 +48,11 @@ final class PlacementCache: @unchecked Sendable {
     }
 
     private func withIndex(_ nodes: [ClusterNode], _ db: Database) throws -> CapacityIndex {
+        // A driver that reports the same array as last time changed nothing (O(1) for an
+        // unchanged array: equal buffers compare without looking at the elements).
+        let cluster = nodes.first?.cluster ?? ""
+        if let index = lock.withLock({ lastNodes[cluster] == nodes ? self.index : nil }) { return index }
+        defer { lock.withLock { lastNodes[cluster] = nodes } }
         if let index = lock.withLock({ index }) {
             var changed = index
             var dirty = false

@@ -13,6 +13,10 @@ public struct ComputeFleet: Sendable {
     /// Nodes of the given clusters (all when nil). A driver that does not answer
     /// contributes no nodes, so its GPUs count as unavailable rather than failing the call.
     public func nodes(clusters: [String]? = nil) async -> [ClusterNode] {
+        // One cluster: the driver's own array, so the store can tell an unchanged list at once.
+        if let clusters, clusters.count == 1 {
+            return (try? await drivers[clusters[0]]?.nodes()) ?? []
+        }
         var result: [ClusterNode] = []
         for name in (clusters ?? Array(drivers.keys)).sorted() {
             guard let driver = drivers[name], let nodes = try? await driver.nodes() else { continue }
