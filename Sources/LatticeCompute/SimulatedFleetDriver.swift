@@ -168,7 +168,9 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     public func nodes() async throws -> [ClusterNode] {
         if let cached = clusterNodes { return cached }
-        let nodes = nodeList.map { ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name)) }
+        let nodes = nodeList.map {
+            ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name))
+        }
         clusterNodes = nodes
         return nodes
     }

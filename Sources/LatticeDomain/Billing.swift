@@ -132,6 +132,20 @@ public enum Metering {
         return days
     }
 
+    /// When a segment next has something to charge: the end of its current period (or
+    /// day), or its end once it has closed. The meter looks only at segments that are due.
+    public static func nextDue(_ segment: MeterSegment, period: TimeInterval, timeZone: TimeZone) -> Date {
+        if let end = segment.end { return end }
+        switch segment.kind {
+        case .compute:
+            return segment.billedThrough.addingTimeInterval(period)
+        case .storage:
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = timeZone
+            return calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: segment.billedThrough))!
+        }
+    }
+
     /// The idempotency key of a charge: the segment and the period's start.
     public static func key(_ segment: MeterSegment, _ period: ChargePeriod) -> String {
         "\(segment.kind.rawValue):\(segment.instanceName):\(Int64(period.start.timeIntervalSince1970 * 1000))"

@@ -62,10 +62,13 @@ extension SQLiteStore {
     /// closes its compute meter segment when it takes or releases GPUs.
     static func write(_ instance: Instance, previous: Instance, _ db: Database) throws {
         try db.execute(
-            sql:
-                "UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, doc = ? WHERE name = ?",
+            sql: """
+                UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
+                    stopped_at = ?, doc = ? WHERE name = ?
+                """,
             arguments: [
                 instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
+                instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
                 try Documents.encode(instance), instance.name,
             ]
         )
@@ -82,18 +85,29 @@ extension SQLiteStore {
 
     static func insert(_ segment: MeterSegment, _ db: Database) throws {
         try db.execute(
-            sql: "INSERT INTO meter_segments (id, instance_name, kind, settled, open, doc) VALUES (?, ?, ?, ?, ?, ?)",
+            sql: """
+                INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
             arguments: [
                 segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
-                try Documents.encode(segment),
+                // Due at once: the meter's first look sets the real time.
+                segment.start.timeIntervalSince1970, try Documents.encode(segment),
             ]
         )
     }
 
-    static func update(_ segment: MeterSegment, _ db: Database) throws {
+    /// Rewrites a segment; `nextDue` nil keeps the time it is due (a closed one is due at
+    /// its end).
+    static func update(_ segment: MeterSegment, nextDue: Date? = nil, _ db: Database) throws {
+        let due = nextDue ?? segment.end
         try db.execute(
-            sql: "UPDATE meter_segments SET settled = ?, open = ?, doc = ? WHERE id = ?",
-            arguments: [segment.isSettled, segment.end == nil, try Documents.encode(segment), segment.id]
+            sql:
+                "UPDATE meter_segments SET settled = ?, open = ?, next_due = COALESCE(?, next_due), doc = ? WHERE id = ?",
+            arguments: [
+                segment.isSettled, segment.end == nil, due?.timeIntervalSince1970, try Documents.encode(segment),
+                segment.id,
+            ]
         )
     }
 
@@ -150,20 +164,29 @@ extension SQLiteStore {
 
     // MARK: Wallet
 
+    /// The balance kept on the user's row, moved by every ledger row as it is appended.
     static func balance(_ namespace: String, _ db: Database) throws -> Money {
-        let credits =
-            try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind = 'credit'",
-                arguments: [namespace]
-            ) ?? 0
-        let charges =
-            try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(SUM(amount_units), 0) FROM ledger WHERE namespace = ? AND kind <> 'credit'",
-                arguments: [namespace]
-            ) ?? 0
-        return Money(units: credits - charges)
+        if let units = try Int64.fetchOne(
+            db,
+            sql: "SELECT balance_units FROM users WHERE namespace = ?",
+            arguments: [namespace]
+        ) {
+            return Money(units: units)
+        }
+        return try ledgerBalance(namespace, db)
+    }
+
+    /// Credits minus charges summed over the ledger itself (the check on `balance`).
+    static func ledgerBalance(_ namespace: String, _ db: Database) throws -> Money {
+        let units = try Int64.fetchOne(
+            db,
+            sql: """
+                SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)
+                FROM ledger WHERE namespace = ?
+                """,
+            arguments: [namespace]
+        )
+        return Money(units: units ?? 0)
     }
 
     static func ledgerKeyExists(_ key: String, _ db: Database) throws -> Bool {

@@ -162,14 +162,15 @@ extension SQLiteStore {
             try db.execute(
                 sql: """
                     INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
-                        memory, status, deleted, doc)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        memory, status, deleted, schedule_stop, payg, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
                     instance.generation,
                     port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB,
-                    instance.status.rawValue, instance.desired.deleted, try Documents.encode(instance),
+                    instance.status.rawValue, instance.desired.deleted, instance.scheduleStopAt?.timeIntervalSince1970,
+                    instance.cost.costType == SellingType.payAsYouGo.rawValue, try Documents.encode(instance),
                 ]
             )
             try Self.syncAllocations(instance, db)
@@ -323,6 +324,47 @@ extension SQLiteStore {
         }
     }
 
+    public func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance] {
+        try await writer.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT doc FROM instances WHERE deleted = 0 AND schedule_stop IS NOT NULL AND schedule_stop <= ?
+                        AND status IN ('Creating', 'Starting', 'Running')
+                    UNION ALL
+                    SELECT doc FROM instances WHERE deleted = 0 AND stopped_at IS NOT NULL AND stopped_at <= ?
+                        AND status = 'Stopped'
+                    """,
+                arguments: [now.timeIntervalSince1970, stoppedBefore.timeIntervalSince1970]
+            ).map { try Documents.decode(Instance.self, $0) }
+        }
+    }
+
+    public func payAsYouGoHolders() async throws -> [String: [String]] {
+        try await writer.read { db in
+            var holders: [String: [String]] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT namespace, name FROM instances INDEXED BY instances_payg_holders
+                    WHERE payg = 1 AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
+                    """
+            )
+            for row in rows { holders[row["namespace"], default: []].append(row["name"]) }
+            return holders
+        }
+    }
+
+    public func instanceCounts() async throws -> [InstanceStatus: Int] {
+        try await writer.read { db in
+            var counts: [InstanceStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM instances GROUP BY status") {
+                if let status = InstanceStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+            }
+            return counts
+        }
+    }
+
     public func nodeUsage() async throws -> [String: NodeUsage] {
         try await writer.read { db in try Self.usage(db) }
     }
@@ -382,7 +424,12 @@ extension SQLiteStore {
                 entry.createdAt.timeIntervalSince1970, try Documents.encode(entry),
             ]
         )
-        return db.changesCount == 1
+        guard db.changesCount == 1 else { return false }
+        try db.execute(
+            sql: "UPDATE users SET balance_units = balance_units + ? WHERE namespace = ?",
+            arguments: [entry.kind == .credit ? entry.amount.units : -entry.amount.units, entry.namespace]
+        )
+        return true
     }
 
     public func ledger(
@@ -436,7 +483,22 @@ extension SQLiteStore {
         }
     }
 
-    public func applyCharges(segmentID: String, billedThrough: Date, charges: [LedgerEntry]) async throws -> Int {
+    public func dueSegments(at now: Date) async throws -> [MeterSegment] {
+        try await writer.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT doc FROM meter_segments WHERE settled = 0 AND next_due <= ? ORDER BY next_due, id",
+                arguments: [now.timeIntervalSince1970]
+            ).map { try Documents.decode(MeterSegment.self, $0) }
+        }
+    }
+
+    public func applyCharges(
+        segmentID: String,
+        billedThrough: Date,
+        charges: [LedgerEntry],
+        nextDue: Date?
+    ) async throws -> Int {
         try await writer.write { db in
             guard
                 let doc = try String.fetchOne(
@@ -450,7 +512,12 @@ extension SQLiteStore {
             for charge in charges where try Self.append(charge, db) { added += 1 }
             if billedThrough > segment.billedThrough {
                 segment.billedThrough = billedThrough
-                try Self.update(segment, db)
+                try Self.update(segment, nextDue: nextDue, db)
+            } else if let nextDue {
+                try db.execute(
+                    sql: "UPDATE meter_segments SET next_due = ? WHERE id = ?",
+                    arguments: [nextDue.timeIntervalSince1970, segmentID]
+                )
             }
             return added
         }

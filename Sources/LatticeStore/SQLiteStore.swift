@@ -134,6 +134,31 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v5-due-work") { db in
+            // The meter reads what is due, not everything: segments by the time they are
+            // next due, instances by term end and stop time, and each wallet's balance kept
+            // with the ledger rows that change it.
+            try db.execute(
+                sql: """
+                    ALTER TABLE meter_segments ADD COLUMN next_due REAL NOT NULL DEFAULT 0;
+                    CREATE INDEX meter_segments_due ON meter_segments(settled, next_due);
+                    ALTER TABLE instances ADD COLUMN schedule_stop REAL;
+                    ALTER TABLE instances ADD COLUMN stopped_at REAL;
+                    ALTER TABLE instances ADD COLUMN payg INTEGER NOT NULL DEFAULT 0;
+                    UPDATE instances SET schedule_stop = json_extract(doc, '$.scheduleStopAt'),
+                        stopped_at = json_extract(doc, '$.stoppedAt'),
+                        payg = (json_extract(doc, '$.cost.costType') = 1);
+                    CREATE INDEX instances_schedule_stop ON instances(schedule_stop) WHERE schedule_stop IS NOT NULL;
+                    CREATE INDEX instances_stopped_at ON instances(stopped_at) WHERE stopped_at IS NOT NULL;
+                    CREATE INDEX instances_payg_holders ON instances(namespace)
+                        WHERE payg = 1 AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving');
+                    ALTER TABLE users ADD COLUMN balance_units INTEGER NOT NULL DEFAULT 0;
+                    UPDATE users SET balance_units = COALESCE((
+                        SELECT SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END)
+                        FROM ledger WHERE ledger.namespace = users.namespace), 0);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -79,6 +79,13 @@ public protocol Store: Sendable {
     func allInstances() async throws -> [Instance]
     /// Name, cluster, status and deletion of every instance, for the reconciler's resync.
     func instanceSummaries() async throws -> [InstanceSummary]
+    /// What the meter must act on at `now`: prepaid instances whose term ended while they
+    /// run, and Stopped instances stopped before `stoppedBefore` (retention over).
+    func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance]
+    /// Names of pay-as-you-go instances that hold GPUs, by namespace.
+    func payAsYouGoHolders() async throws -> [String: [String]]
+    /// How many instances are in each status (`/metrics`).
+    func instanceCounts() async throws -> [InstanceStatus: Int]
     /// GPU, CPU and memory reservations per node.
     func nodeUsage() async throws -> [String: NodeUsage]
 
@@ -107,9 +114,17 @@ public protocol Store: Sendable {
 
     /// Segments the meter still has to charge (open, or closed but not fully charged).
     func unsettledSegments() async throws -> [MeterSegment]
+    /// Unsettled segments due at `now` (an index on the time each is next due).
+    func dueSegments(at now: Date) async throws -> [MeterSegment]
     /// Appends the charges of a segment and moves its cursor, in one transaction; a charge
-    /// whose idempotency key exists is skipped. Returns how many charges were new.
-    func applyCharges(segmentID: String, billedThrough: Date, charges: [LedgerEntry]) async throws -> Int
+    /// whose idempotency key exists is skipped. `nextDue` is when the meter should look at
+    /// the segment again. Returns how many charges were new.
+    func applyCharges(
+        segmentID: String,
+        billedThrough: Date,
+        charges: [LedgerEntry],
+        nextDue: Date?
+    ) async throws -> Int
     func createCoupon(_ coupon: Coupon) async throws
     func coupons() async throws -> [Coupon]
 

@@ -101,11 +101,21 @@ func charges(
         let due = server.meter.charges(for: stale, now: server.clock.now())
         #expect(due.count == 5)
         #expect(
-            try await server.store.applyCharges(segmentID: stale.id, billedThrough: due.last!.periodEnd!, charges: due)
+            try await server.store.applyCharges(
+                segmentID: stale.id,
+                billedThrough: due.last!.periodEnd!,
+                charges: due,
+                nextDue: nil
+            )
                 == 5
         )
         #expect(
-            try await server.store.applyCharges(segmentID: stale.id, billedThrough: due.last!.periodEnd!, charges: due)
+            try await server.store.applyCharges(
+                segmentID: stale.id,
+                billedThrough: due.last!.periodEnd!,
+                charges: due,
+                nextDue: nil
+            )
                 == 0
         )
         await server.meter.tick()

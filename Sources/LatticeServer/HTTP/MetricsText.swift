@@ -1,13 +1,11 @@
 import Foundation
 import LatticeDomain
 
-/// `/metrics` in the Prometheus text format: instances per status and free GPUs per SKU,
-/// computed from the store at scrape time.
+/// `/metrics` in the Prometheus text format: instances per status (one grouped count over
+/// an indexed column, no record decoded) and free GPUs per SKU.
 enum MetricsText {
     static func render(api: LatticeAPI) async throws -> String {
-        let instances = try await api.store.allInstances()
-        var byStatus: [InstanceStatus: Int] = [:]
-        for instance in instances { byStatus[instance.status, default: 0] += 1 }
+        let byStatus = try await api.store.instanceCounts()
         var lines = [
             "# HELP lattice_instances Instances by lifecycle status.",
             "# TYPE lattice_instances gauge",

@@ -91,33 +91,36 @@ public final class Meter: Service, @unchecked Sendable {
         }
     }
 
+    /// Charges the segments that are due, and tells the store when each is next due.
     func chargeSegments() async throws {
         let now = clock.now()
-        for segment in try await store.unsettledSegments() {
+        for segment in try await store.dueSegments(at: now) {
             let due = charges(for: segment, now: now)
-            guard let last = due.last?.periodEnd else { continue }
-            _ = try await store.applyCharges(segmentID: segment.id, billedThrough: last, charges: due)
+            var charged = segment
+            if let last = due.last?.periodEnd { charged.billedThrough = last }
+            let nextDue = Metering.nextDue(
+                charged,
+                period: configuration.chargePeriod,
+                timeZone: configuration.time.timeZone
+            )
+            _ = try await store.applyCharges(
+                segmentID: segment.id,
+                billedThrough: charged.billedThrough,
+                charges: due,
+                nextDue: nextDue
+            )
         }
     }
 
+    /// Acts on what money and time decide, reading only the instances concerned: ended
+    /// prepaid terms, retention that ran out, wallets that ran dry under running instances.
     func enforce() async throws {
         let now = clock.now()
-        let instances = try await store.allInstances()
-        var payAsYouGoHolders: [String: [Instance]] = [:]
-        for instance in instances where !instance.desired.deleted {
-            let prepaid = instance.cost.costType != SellingType.payAsYouGo.rawValue
-            if prepaid, let end = instance.scheduleStopAt, end <= now {
-                try await stop(
-                    instance,
-                    reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))",
-                    now: now
-                )
-            } else if !prepaid, instance.status.holdsGPUs {
-                payAsYouGoHolders[instance.namespace, default: []].append(instance)
-            }
-            if instance.status == .stopped, let stoppedAt = instance.stoppedAt,
-                stoppedAt.addingTimeInterval(configuration.retention) <= now
-            {
+        for instance in try await store.instancesToEnforce(
+            at: now,
+            stoppedBefore: now.addingTimeInterval(-configuration.retention)
+        ) {
+            if instance.status == .stopped {
                 _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
                     current in
                     guard current.status == .stopped else { return current }
@@ -127,9 +130,15 @@ public final class Meter: Service, @unchecked Sendable {
                     return deleted
                 }
                 changed(instance.name)
+            } else if let end = instance.scheduleStopAt {
+                try await stop(
+                    instance,
+                    reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))",
+                    now: now
+                )
             }
         }
-        for (namespace, holders) in payAsYouGoHolders {
+        for (namespace, holders) in try await store.payAsYouGoHolders() {
             let balance = try await store.balance(namespace: namespace)
             let recorded = try await store.depletedSince(namespace: namespace)
             let since = WalletDepletion.since(balance: balance, recorded: recorded, now: now)
@@ -137,7 +146,8 @@ public final class Meter: Service, @unchecked Sendable {
             guard WalletDepletion.graceIsOver(since: since, grace: configuration.depletionGrace, now: now),
                 let since
             else { continue }
-            for instance in holders {
+            for name in holders {
+                guard let instance = try await store.instance(namespace: namespace, name: name) else { continue }
                 try await stop(
                     instance,
                     reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))",
