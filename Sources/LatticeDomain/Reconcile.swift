@@ -65,6 +65,22 @@ public struct InstanceSummary: Sendable, Equatable {
     }
 }
 
+/// Who owns an instance and which version of its record is current: enough to answer
+/// from a cache of rendered records without reading the record itself.
+public struct InstanceVersion: Sendable, Equatable {
+    public var name: String
+    public var namespace: String
+    public var cluster: String
+    public var generation: Int
+
+    public init(name: String, namespace: String, cluster: String, generation: Int) {
+        self.name = name
+        self.namespace = namespace
+        self.cluster = cluster
+        self.generation = generation
+    }
+}
+
 /// The reconciler's brain: a pure function from desired + observed state to the next step.
 /// The executor applies it and runs again; every step is idempotent, so a crash between
 /// any two steps is repaired by the next pass.

@@ -311,6 +311,49 @@ extension SQLiteStore {
         }
     }
 
+    public func instanceVersion(name: String) async throws -> InstanceVersion? {
+        try await writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT name, namespace, cluster, generation FROM instances WHERE name = ?",
+                arguments: [name]
+            ).map(Self.version(_:))
+        }
+    }
+
+    public func instanceVersions(
+        namespace: String,
+        cluster: String,
+        page: PageRequest
+    ) async throws -> (items: [InstanceVersion], total: Int) {
+        try await writer.read { db in
+            let total =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COUNT(*) FROM instances WHERE namespace = ? AND cluster = ?",
+                    arguments: [namespace, cluster]
+                ) ?? 0
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, namespace, cluster, generation FROM instances WHERE namespace = ? AND cluster = ?
+                    ORDER BY created_at DESC, name LIMIT ? OFFSET ?
+                    """,
+                arguments: [namespace, cluster, page.pageSize, page.offset]
+            )
+            return (rows.map(Self.version(_:)), total)
+        }
+    }
+
+    static func version(_ row: Row) -> InstanceVersion {
+        InstanceVersion(
+            name: row["name"],
+            namespace: row["namespace"],
+            cluster: row["cluster"],
+            generation: row["generation"]
+        )
+    }
+
     public func instanceSummaries() async throws -> [InstanceSummary] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT name, cluster, status, deleted FROM instances").map { row in

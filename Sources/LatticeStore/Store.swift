@@ -75,7 +75,17 @@ public protocol Store: Sendable {
         cluster: String?,
         page: PageRequest
     ) async throws -> (items: [Instance], total: Int)
-    /// Every instance, decoded (the meter's enforcement pass).
+    /// Owner and generation of an instance, by primary key, without decoding its record.
+    func instanceVersion(name: String) async throws -> InstanceVersion?
+    /// One page of a tenant's instances in a cluster, newest first, as versions (one
+    /// indexed query, nothing decoded), and how many there are in all.
+    func instanceVersions(
+        namespace: String,
+        cluster: String,
+        page: PageRequest
+    ) async throws
+        -> (items: [InstanceVersion], total: Int)
+    /// Every instance, decoded.
     func allInstances() async throws -> [Instance]
     /// Name, cluster, status and deletion of every instance, for the reconciler's resync.
     func instanceSummaries() async throws -> [InstanceSummary]

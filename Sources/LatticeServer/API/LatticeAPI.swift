@@ -14,6 +14,8 @@ public struct LatticeAPI: Sendable {
     /// Verified tokens; evicted here, where tokens are regenerated and deleted, so that
     /// every way in (REST, console) kills an old secret at once.
     let tokenCache = TokenCache()
+    /// Instances rendered for the wire, by name and generation.
+    let rendered = RenderedInstances()
     /// Told the name of every instance a write changed, once the write has committed (the
     /// reconciler's work queue).
     let changed: @Sendable (String) -> Void

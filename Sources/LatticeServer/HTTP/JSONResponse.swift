@@ -16,6 +16,15 @@ enum JSONResponse {
         )
     }
 
+    /// JSON rendered already (the instance cache).
+    static func raw(_ json: Data) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: json))
+        )
+    }
+
     /// The seed's acknowledgement: the JSON string `"ok"`.
     static var ok: Response {
         Response(

@@ -80,8 +80,8 @@ struct Routes {
             )
         }
         instances.get { request, context in
-            try JSONResponse.encode(
-                try await api.instances(
+            JSONResponse.raw(
+                try await api.instancesJSON(
                     principal: try context.requirePrincipal(),
                     cluster: try cluster(context),
                     page: try pageRequest(request)
@@ -97,8 +97,8 @@ struct Routes {
             return JSONResponse.ok
         }
         instances.get(":name") { _, context in
-            try JSONResponse.encode(
-                try await api.instance(
+            JSONResponse.raw(
+                try await api.instanceJSON(
                     principal: try context.requirePrincipal(),
                     cluster: try cluster(context),
                     name: try name(context)
