@@ -15,7 +15,10 @@ cd "$(dirname "$0")/.."
 NODES="${1:?usage: bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]}"
 INSTANCES="${2:?usage: bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]}"
 GPUS="${3:-8}"
-IDLE_SECONDS="${IDLE_SECONDS:-20}"
+IDLE_SECONDS="${IDLE_SECONDS:-30}"
+# After the creates: time for the meter's first look at every new segment (it runs every
+# 10 s) before the quiet server is measured.
+QUIET_SECONDS="${QUIET_SECONDS:-15}"
 
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -125,7 +128,7 @@ for _ in $(seq 1 600); do
     sleep 0.5
 done
 echo "running:             ${RUNNING:-0}"
-sleep 2
+sleep "$QUIET_SECONDS"
 IDLE0=$(cpu_seconds)
 sleep "$IDLE_SECONDS"
 IDLE1=$(cpu_seconds)

@@ -64,6 +64,18 @@ public struct ChargePeriod: Sendable, Equatable {
     }
 }
 
+/// How often metered usage is charged: the pay-as-you-go period and the time zone whose
+/// calendar days storage is charged by.
+public struct MeterSchedule: Sendable, Equatable {
+    public var period: TimeInterval
+    public var timeZone: TimeZone
+
+    public init(period: TimeInterval = 3600, timeZone: TimeZone = TimeZone(secondsFromGMT: 0)!) {
+        self.period = period
+        self.timeZone = timeZone
+    }
+}
+
 /// The platform's billing rules, as pure functions of a segment and a time (SPEC §6).
 public enum Metering {
     /// No charge line is smaller than this.

@@ -83,7 +83,10 @@ public enum LatticeServer {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        let store = try SQLiteStore(path: dataDirectory.appendingPathComponent("lattice.sqlite").path)
+        let store = try SQLiteStore(
+            path: dataDirectory.appendingPathComponent("lattice.sqlite").path,
+            schedule: configuration.meterSchedule
+        )
         let clock = SystemWallClock()
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
         let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)

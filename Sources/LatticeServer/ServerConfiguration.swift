@@ -71,4 +71,7 @@ public struct ServerConfiguration: Sendable {
     var wireContext: WireContext {
         WireContext(annotationDomain: annotationDomain, time: time, publicHost: publicHost, retention: retention)
     }
+
+    /// When metered usage falls due, for the store and the meter alike.
+    public var meterSchedule: MeterSchedule { MeterSchedule(period: chargePeriod, timeZone: time.timeZone) }
 }

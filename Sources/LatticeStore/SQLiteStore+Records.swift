@@ -60,7 +60,7 @@ extension SQLiteStore {
 
     /// Rewrites an instance row, makes its GPU rows match its placement, and opens or
     /// closes its compute meter segment when it takes or releases GPUs.
-    static func write(_ instance: Instance, previous: Instance, _ db: Database) throws {
+    static func write(_ instance: Instance, previous: Instance, schedule: MeterSchedule, _ db: Database) throws {
         try db.execute(
             sql: """
                 UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
@@ -75,7 +75,7 @@ extension SQLiteStore {
         try syncAllocations(instance, db)
         let at = instance.updatedAt ?? instance.createdAt
         if previous.placement == nil, instance.placement != nil {
-            try openComputeSegment(instance, at: at, db)
+            try openComputeSegment(instance, at: at, schedule: schedule, db)
         } else if previous.placement != nil, instance.placement == nil {
             try closeSegments(instance.name, kinds: [.compute], at: at, db)
         }
@@ -83,7 +83,7 @@ extension SQLiteStore {
 
     // MARK: Meter segments
 
-    static func insert(_ segment: MeterSegment, _ db: Database) throws {
+    static func insert(_ segment: MeterSegment, schedule: MeterSchedule, _ db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
@@ -91,8 +91,8 @@ extension SQLiteStore {
                 """,
             arguments: [
                 segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
-                // Due at once: the meter's first look sets the real time.
-                segment.start.timeIntervalSince1970, try Documents.encode(segment),
+                Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone).timeIntervalSince1970,
+                try Documents.encode(segment),
             ]
         )
     }
@@ -115,7 +115,7 @@ extension SQLiteStore {
     // opened in the same millisecond (an injected clock, a quick stop and start) never clash.
 
     /// Pay-as-you-go instances are metered while they hold GPUs; prepaid terms are charged up front.
-    static func openComputeSegment(_ instance: Instance, at: Date, _ db: Database) throws {
+    static func openComputeSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
         guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
         try insert(
             MeterSegment(
@@ -128,11 +128,12 @@ extension SQLiteStore {
                 percentOff: instance.cost.percentOff ?? 0,
                 start: at
             ),
+            schedule: schedule,
             db
         )
     }
 
-    static func openStorageSegment(_ instance: Instance, at: Date, _ db: Database) throws {
+    static func openStorageSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
         try insert(
             MeterSegment(
                 id: "\(instance.name):storage:g\(instance.generation)",
@@ -144,6 +145,7 @@ extension SQLiteStore {
                 quantity: instance.volume.sizeGiB,
                 start: at
             ),
+            schedule: schedule,
             db
         )
     }

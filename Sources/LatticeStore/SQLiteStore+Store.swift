@@ -174,10 +174,17 @@ extension SQLiteStore {
                 ]
             )
             try Self.syncAllocations(instance, db)
+            try db.execute(
+                sql: """
+                    INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, 1)
+                    ON CONFLICT (namespace, cluster) DO UPDATE SET n = n + 1
+                    """,
+                arguments: [instance.namespace, instance.cluster]
+            )
             changes.placementChanged(from: nil, to: instance)
             changes.portsTaken.append(port)
-            try Self.openComputeSegment(instance, at: instance.createdAt, db)
-            try Self.openStorageSegment(instance, at: instance.createdAt, db)
+            try Self.openComputeSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
+            try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
             try db.execute(
                 sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
                 arguments: [
@@ -210,7 +217,7 @@ extension SQLiteStore {
             )
             let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
             try Self.take(debit, namespace: namespace, db)
-            try Self.write(next, previous: current, db)
+            try Self.write(next, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: next)
             return next
         }
@@ -239,7 +246,7 @@ extension SQLiteStore {
             }
             try Self.take(debit, namespace: namespace, db)
             if next != current {
-                try Self.write(next, previous: current, db)
+                try Self.write(next, previous: current, schedule: self.schedule, db)
                 changes.placementChanged(from: current, to: next)
             }
             return next
@@ -251,7 +258,7 @@ extension SQLiteStore {
             guard let current = try Self.fetchInstance(db, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
-            try Self.write(instance, previous: current, db)
+            try Self.write(instance, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: instance)
             return true
         }
@@ -264,6 +271,10 @@ extension SQLiteStore {
             }
             changes.placementChanged(from: current, to: nil)
             changes.portsFreed.append(current.access.sshPort)
+            try db.execute(
+                sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
+                arguments: [current.namespace, current.cluster]
+            )
             try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
@@ -330,7 +341,7 @@ extension SQLiteStore {
             let total =
                 try Int.fetchOne(
                     db,
-                    sql: "SELECT COUNT(*) FROM instances WHERE namespace = ? AND cluster = ?",
+                    sql: "SELECT n FROM instance_counts WHERE namespace = ? AND cluster = ?",
                     arguments: [namespace, cluster]
                 ) ?? 0
             let rows = try Row.fetchAll(

@@ -8,9 +8,13 @@ public final class SQLiteStore: Store {
     let writer: any DatabaseWriter
     /// Free capacity and SSH ports in memory, guarded by the rows (see `PlacementCache`).
     let placement = PlacementCache()
+    /// The meter's schedule, so a new segment is written with the time it first falls due.
+    let schedule: MeterSchedule
 
     /// Opens (creating if needed) the database file and migrates it.
-    public init(path: String) throws {
+    /// - Parameter schedule: when new meter segments first fall due.
+    public init(path: String, schedule: MeterSchedule = MeterSchedule()) throws {
+        self.schedule = schedule
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             // NORMAL is durable against process crashes (kill -9) in WAL mode; only a
@@ -23,7 +27,8 @@ public final class SQLiteStore: Store {
     }
 
     /// An in-memory database, for tests.
-    public init() throws {
+    public init(schedule: MeterSchedule = MeterSchedule()) throws {
+        self.schedule = schedule
         writer = try DatabaseQueue()
         try Self.migrator.migrate(writer)
     }
@@ -156,6 +161,21 @@ public final class SQLiteStore: Store {
                     UPDATE users SET balance_units = COALESCE((
                         SELECT SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END)
                         FROM ledger WHERE ledger.namespace = users.namespace), 0);
+                    """
+            )
+        }
+        migrator.registerMigration("v6-instance-counts") { db in
+            // A list's totalCount, kept with the creates and purges that change it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE instance_counts (
+                        namespace TEXT NOT NULL,
+                        cluster TEXT NOT NULL,
+                        n INTEGER NOT NULL,
+                        PRIMARY KEY (namespace, cluster)
+                    );
+                    INSERT INTO instance_counts (namespace, cluster, n)
+                        SELECT namespace, cluster, COUNT(*) FROM instances GROUP BY namespace, cluster;
                     """
             )
         }

@@ -107,6 +107,12 @@ import Testing
     }
 
     func check(_ server: TestServer, step: Int) async throws {
+        // The list's kept totalCount agrees with a count of the rows.
+        let page = PageRequest(page: 1, pageSize: 1)
+        let kept = try await server.store.instanceVersions(namespace: "admin", cluster: "host-cluster", page: page)
+            .total
+        let counted = try await server.store.instances(namespace: "admin", cluster: "host-cluster", page: page).total
+        #expect(kept == counted, "step \(step): totalCount \(kept), rows \(counted)")
         guard let held = server.store.capacitySnapshot else { return }
         let nodes = await server.fleet.nodes()
         let fromRows = CapacityIndex(nodes: nodes, usage: try await server.store.nodeUsage())

@@ -29,7 +29,7 @@ struct TestServer {
         adminCredit: String = "1000",
         start: Date = Date(timeIntervalSince1970: 1_800_000_000)
     ) async throws {
-        store = try SQLiteStore()
+        store = try SQLiteStore(schedule: base.meterSchedule)
         clock = ManualWallClock(start)
         var configuration = base
         configuration.bootstrapToken = Self.adminToken

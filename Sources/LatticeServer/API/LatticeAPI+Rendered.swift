@@ -9,7 +9,8 @@ final class RenderedInstances: @unchecked Sendable {
     private var entries: [String: (generation: Int, json: Data)] = [:]
     private let capacity: Int
 
-    init(capacity: Int = 200_000) { self.capacity = capacity }
+    /// About 2 kB each: the default bounds the cache near 40 MB, the hot set of a busy cloud.
+    init(capacity: Int = 20_000) { self.capacity = capacity }
 
     func json(_ name: String, generation: Int) -> Data? {
         lock.withLock {
