@@ -83,8 +83,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
             {
                 state = saved
             }
-            for change in journal.replay() { Self.apply(change, to: &state) }
-            journal.compact(state)
+            let replayed = journal.replay()
+            for change in replayed { Self.apply(change, to: &state) }
+            // Folded in later, when the journal has grown, not on the way to listening.
+            journal.open(replayedLines: replayed.count, state: state)
             self.journal = journal
         } else {
             self.journal = nil
@@ -299,6 +301,22 @@ final class FleetJournal: @unchecked Sendable {
         return data.split(separator: UInt8(ascii: "\n")).compactMap {
             try? decoder.decode(SimulatedFleetDriver.Change.self, from: Data($0))
         }
+    }
+
+    /// Appends after what was replayed; a state file is written first if there is none.
+    func open(replayedLines: Int, state: SimulatedFleetDriver.State) {
+        guard FileManager.default.fileExists(atPath: stateFile.path),
+            FileManager.default.fileExists(atPath: journalFile.path),
+            let handle = try? FileHandle(forWritingTo: journalFile)
+        else {
+            compact(state)
+            return
+        }
+        // A torn last line must not swallow the next change: start on a fresh line.
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data("\n".utf8))
+        self.handle = handle
+        lines = replayedLines
     }
 
     /// Writes the state file and starts an empty journal.

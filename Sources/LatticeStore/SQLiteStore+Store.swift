@@ -397,11 +397,14 @@ extension SQLiteStore {
     public func payAsYouGoHolders() async throws -> [String: [String]] {
         try await writer.read { db in
             var holders: [String: [String]] = [:]
+            // Only wallets that are empty or were: the rest have nothing to enforce.
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT namespace, name FROM instances INDEXED BY instances_payg_holders
                     WHERE payg = 1 AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
+                        AND namespace IN (
+                            SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
                     """
             )
             for row in rows { holders[row["namespace"], default: []].append(row["name"]) }

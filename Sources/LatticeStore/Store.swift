@@ -92,7 +92,8 @@ public protocol Store: Sendable {
     /// What the meter must act on at `now`: prepaid instances whose term ended while they
     /// run, and Stopped instances stopped before `stoppedBefore` (retention over).
     func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance]
-    /// Names of pay-as-you-go instances that hold GPUs, by namespace.
+    /// Names of pay-as-you-go instances that hold GPUs, by namespace, for namespaces whose
+    /// wallet is empty or was found empty before (so a top-up can end the depletion).
     func payAsYouGoHolders() async throws -> [String: [String]]
     /// How many instances are in each status (`/metrics`).
     func instanceCounts() async throws -> [InstanceStatus: Int]
