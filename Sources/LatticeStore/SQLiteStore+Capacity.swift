@@ -9,6 +9,22 @@ struct IndexChanges {
     var released: [(GPUPlacement, cpu: Int, memory: Int)] = []
     var portsTaken: [Int] = []
     var portsFreed: [Int] = []
+    /// Instances written (their new version) or purged (nil).
+    var versions: [(String, InstanceVersion?)] = []
+
+    mutating func wrote(_ instance: Instance) {
+        versions.append(
+            (
+                instance.name,
+                InstanceVersion(
+                    name: instance.name,
+                    namespace: instance.namespace,
+                    cluster: instance.cluster,
+                    generation: instance.generation
+                )
+            )
+        )
+    }
 
     mutating func placementChanged(from previous: Instance?, to next: Instance?) {
         if let old = previous?.placement, old != next?.placement {
@@ -98,6 +114,25 @@ final class PlacementCache: @unchecked Sendable {
                 usedPorts?.remove(port)
                 lowestFree = min(lowestFree, port)
             }
+            if versions != nil {
+                for (name, version) in changes.versions { versions?[name] = version }
+            }
+        }
+    }
+
+    /// Owner and generation of every instance, loaded on first use and then kept by the
+    /// writes, so an authenticated GET answered from the rendered cache reads no row.
+    private var versions: [String: InstanceVersion]?
+
+    /// The version of `name`, or `.none` while the map is not loaded yet.
+    func version(_ name: String) -> InstanceVersion?? {
+        lock.withLock { versions.map { $0[name] } }
+    }
+
+    /// Installs the map; called on the writer, so no write lands between the read and this.
+    func installVersions(_ all: [InstanceVersion]) {
+        lock.withLock {
+            if versions == nil { versions = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
         }
     }
 

@@ -182,6 +182,7 @@ extension SQLiteStore {
                 arguments: [instance.namespace, instance.cluster]
             )
             changes.placementChanged(from: nil, to: instance)
+            changes.wrote(instance)
             changes.portsTaken.append(port)
             try Self.openComputeSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
             try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
@@ -219,6 +220,7 @@ extension SQLiteStore {
             try Self.take(debit, namespace: namespace, db)
             try Self.write(next, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: next)
+            changes.wrote(next)
             return next
         }
     }
@@ -248,6 +250,7 @@ extension SQLiteStore {
             if next != current {
                 try Self.write(next, previous: current, schedule: self.schedule, db)
                 changes.placementChanged(from: current, to: next)
+                changes.wrote(next)
             }
             return next
         }
@@ -260,6 +263,7 @@ extension SQLiteStore {
             else { return false }
             try Self.write(instance, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: instance)
+            changes.wrote(instance)
             return true
         }
     }
@@ -270,6 +274,7 @@ extension SQLiteStore {
                 return false
             }
             changes.placementChanged(from: current, to: nil)
+            changes.versions.append((name, nil))
             changes.portsFreed.append(current.access.sshPort)
             try db.execute(
                 sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
@@ -323,13 +328,12 @@ extension SQLiteStore {
     }
 
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
-        try await writer.read { db in
-            try Row.fetchOne(
-                db,
-                sql: "SELECT name, namespace, cluster, generation FROM instances WHERE name = ?",
-                arguments: [name]
-            ).map(Self.version(_:))
+        if let known = placement.version(name) { return known }
+        try await writer.writeWithoutTransaction { db in
+            let all = try Row.fetchAll(db, sql: "SELECT name, namespace, cluster, generation FROM instances")
+            self.placement.installVersions(all.map(Self.version(_:)))
         }
+        return placement.version(name) ?? nil
     }
 
     public func instanceVersions(
