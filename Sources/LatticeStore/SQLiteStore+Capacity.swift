@@ -124,6 +124,8 @@ final class PlacementCache: @unchecked Sendable {
     /// writes, so an authenticated GET answered from the rendered cache reads no row.
     private var versions: [String: InstanceVersion]?
 
+    var versionsLoaded: Bool { lock.withLock { versions != nil } }
+
     /// The version of `name`, or `.none` while the map is not loaded yet.
     func version(_ name: String) -> InstanceVersion?? {
         lock.withLock { versions.map { $0[name] } }

@@ -330,6 +330,8 @@ extension SQLiteStore {
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
         if let known = placement.version(name) { return known }
         try await writer.writeWithoutTransaction { db in
+            // Many first requests may queue here; the first one loads, the rest find it done.
+            guard !self.placement.versionsLoaded else { return }
             let all = try Row.fetchAll(db, sql: "SELECT name, namespace, cluster, generation FROM instances")
             self.placement.installVersions(all.map(Self.version(_:)))
         }
