@@ -9,7 +9,8 @@ import NIOCore
 /// ```swift
 /// let client = LatticeClient(baseURL: URL(string: "http://127.0.0.1:8080")!, namespace: "alice", token: token)
 /// let skus = try await client.gpuSkus()
-/// let instance = try await client.createInstance(cluster: "host-cluster", .init(gpuSkuID: "66", displayName: "train", image: image))
+/// let request = CreateInstanceOptions(gpuSkuID: "66", displayName: "train", image: image)
+/// let instance = try await client.createInstance(cluster: "host-cluster", request)
 /// ```
 ///
 /// Server errors are thrown as ``LatticeAPIError`` (with the server's `code` and

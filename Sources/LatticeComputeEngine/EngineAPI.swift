@@ -46,10 +46,11 @@ struct EngineAPI: Sendable {
             components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
         }
         let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
-        var request = HTTPClientRequest(
-            url:
-                "http+unix://\(encodedSocket)\(components.percentEncodedPath)\(components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? "")"
-        )
+        // `+` in a query means a space to the engine: encode it.
+        let encodedQuery =
+            components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? ""
+        let path = components.percentEncodedPath
+        var request = HTTPClientRequest(url: "http+unix://\(encodedSocket)\(path)\(encodedQuery)")
         request.method = .init(rawValue: method)
         request.headers.add(name: "Host", value: "localhost")
         for (name, value) in headers { request.headers.add(name: name, value: value) }

@@ -64,7 +64,8 @@ public enum LatticeServer {
                 throw LatticeError(
                     .badRequest,
                     code: "InvalidCatalog",
-                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; use 'simulated' or 'engine'"
+                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; "
+                        + "use 'simulated' or 'engine'"
                 )
             }
         }

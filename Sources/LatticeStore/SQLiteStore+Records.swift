@@ -37,7 +37,10 @@ extension SQLiteStore {
     static func insert(_ token: TokenRecord, _ db: Database) throws {
         try db.execute(
             sql:
-                "INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                """
+                INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
             arguments: [
                 token.id, token.namespace, token.name, token.secretHash, token.createdAt.timeIntervalSince1970,
                 token.expiresAt.timeIntervalSince1970, token.lastUsedAt?.timeIntervalSince1970,
@@ -103,7 +106,10 @@ extension SQLiteStore {
         let due = nextDue ?? segment.end
         try db.execute(
             sql:
-                "UPDATE meter_segments SET settled = ?, open = ?, next_due = COALESCE(?, next_due), doc = ? WHERE id = ?",
+                """
+                UPDATE meter_segments SET settled = ?, open = ?, next_due = COALESCE(?, next_due), doc = ?
+                WHERE id = ?
+                """,
             arguments: [
                 segment.isSettled, segment.end == nil, due?.timeIntervalSince1970, try Documents.encode(segment),
                 segment.id,
@@ -231,7 +237,10 @@ extension SQLiteStore {
         for row in try Row.fetchAll(
             db,
             sql:
-                "SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances WHERE placed_node IS NOT NULL GROUP BY placed_node"
+                """
+                SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances
+                WHERE placed_node IS NOT NULL GROUP BY placed_node
+                """
         ) {
             let node: String = row["placed_node"]
             usage[node, default: NodeUsage()].cpuCores = row["cpu"]

@@ -438,7 +438,10 @@ extension SQLiteStore {
         try await writer.write { db in
             try db.execute(
                 sql:
-                    "INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc",
+                    """
+                    INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
+                    """,
                 arguments: [
                     image.namespace, image.reference, try Documents.encode(image),
                     image.createdAt.timeIntervalSince1970,
@@ -481,7 +484,10 @@ extension SQLiteStore {
     static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
         try db.execute(
             sql:
-                "INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                """
+                INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING
+                """,
             arguments: [
                 entry.id, entry.namespace, entry.kind.rawValue, entry.amount.units, entry.idempotencyKey,
                 entry.createdAt.timeIntervalSince1970, try Documents.encode(entry),

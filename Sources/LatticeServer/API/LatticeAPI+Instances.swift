@@ -31,7 +31,8 @@ extension LatticeAPI {
         {
             throw LatticeError.unprocessable(
                 "UnknownRegion",
-                "Region: '\(request.region)' is neither the id nor the name of region \(region.name), where cluster \(cluster.name) is"
+                "Region: '\(request.region)' is neither the id nor the name of region \(region.name), "
+                    + "where cluster \(cluster.name) is"
             )
         }
         guard let sku = catalog.gpuSku(id: request.gpuSkuID) else {
@@ -292,7 +293,8 @@ extension LatticeAPI {
             throw LatticeError(
                 .conflict,
                 code: "TermExpired",
-                "instance \(name)'s prepaid term ended at \(wire.time.format(end)); renew it first (POST .../instances/\(name)/renew)"
+                "instance \(name)'s prepaid term ended at \(wire.time.format(end)); "
+                    + "renew it first (POST .../instances/\(name)/renew)"
             )
         }
         let nodes = await fleet.nodes(clusters: [cluster])
