@@ -255,7 +255,8 @@ struct Instances: AsyncParsableCommand {
                 status = known
             } else {
                 throw UsageError(
-                    "--for: '\(target)' is not a status; use \(InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ")) or deleted"
+                    "--for: '\(target)' is not a status; use "
+                        + InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ") + " or deleted"
                 )
             }
             let result = try await Instances.wait(

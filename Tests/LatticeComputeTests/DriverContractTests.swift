@@ -55,7 +55,8 @@ struct DriverFactory: CustomStringConvertible, Sendable {
         guard let (socket, image) = engineSettings else {
             FileHandle.standardError.write(
                 Data(
-                    "note: the engine variants of the driver contract are skipped: LATTICE_TEST_ENGINE_SOCKET and LATTICE_TEST_IMAGE are not set\n"
+                    ("note: the engine variants of the driver contract are skipped: "
+                        + "LATTICE_TEST_ENGINE_SOCKET and LATTICE_TEST_IMAGE are not set\n")
                         .utf8
                 )
             )

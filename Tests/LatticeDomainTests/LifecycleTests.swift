@@ -177,7 +177,8 @@ import Testing
                         var workload = phase
                         var steps: [ReconcileStep] = []
                         let start =
-                            "\(status) snapshot=\(snapshot != nil) deleted=\(deleted) observed \(String(describing: phase))"
+                            "\(status) snapshot=\(snapshot != nil) deleted=\(deleted) "
+                            + "observed \(String(describing: phase))"
                         while let current = instance, steps.count < 8 {
                             guard let step = ReconcilePlanner.plan(current, observed: workload.map { observed($0) })
                             else {
