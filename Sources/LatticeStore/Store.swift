@@ -85,7 +85,7 @@ public protocol Store: Sendable {
         page: PageRequest
     ) async throws
         -> (items: [InstanceVersion], total: Int)
-    /// Every instance, decoded.
+    /// Every instance, decoded: for tests and offline checks; the server itself reads by index.
     func allInstances() async throws -> [Instance]
     /// Name, cluster, status and deletion of every instance, for the reconciler's resync.
     func instanceSummaries() async throws -> [InstanceSummary]
@@ -123,7 +123,7 @@ public protocol Store: Sendable {
 
     // MARK: Metering
 
-    /// Segments the meter still has to charge (open, or closed but not fully charged).
+    /// Every segment not fully charged (tests hold the meter against it; the meter reads `dueSegments`).
     func unsettledSegments() async throws -> [MeterSegment]
     /// Unsettled segments due at `now` (an index on the time each is next due).
     func dueSegments(at now: Date) async throws -> [MeterSegment]
