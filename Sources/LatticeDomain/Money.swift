@@ -12,6 +12,12 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     public init(units: Int64) { self.units = units }
     public static let zero = Money(units: 0)
 
+    /// The largest amount one request may carry (a credit, an opening balance, a coupon):
+    /// one billion. With `maximumBalance` it keeps every sum the ledger forms far from `Int64`.
+    public static let maximumAmount = Money(units: 1_000_000_000 * scale)
+    /// The largest wallet balance a credit may produce: one trillion.
+    public static let maximumBalance = Money(units: 1_000_000_000_000 * scale)
+
     /// Parses a plain decimal string such as `"12"`, `"2.5"` or `"-0.0001"`.
     public init?(_ text: String) {
         guard let units = DecimalText.parse(text, scale: 4) else { return nil }

@@ -62,6 +62,41 @@ import Testing
         #expect(try PageRequest(page: "2", pageSize: "500") == PageRequest(page: 2, pageSize: 100))
         #expect(throws: LatticeError.self) { try PageRequest(page: "0", pageSize: nil) }
         #expect(throws: LatticeError.self) { try PageRequest(page: nil, pageSize: "-1") }
+        for huge in ["9223372036854775807", "99999999999999999999999", "10000001"] {
+            #expect { try PageRequest(page: huge, pageSize: "100") } throws: {
+                ($0 as? LatticeError)?.message.hasPrefix("page:") == true
+            }
+        }
+        #expect(try PageRequest(page: nil, pageSize: "9223372036854775807").pageSize == 100)
+        #expect(PageRequest(page: Int.max, pageSize: 100).offset == Int.max)
+    }
+
+    @Test func bodiesNestedTooDeepAreRefusedBeforeDecoding() {
+        let deep = String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
+        #expect { try JSONValue.parseBody(Data(deep.utf8)) } throws: {
+            ($0 as? LatticeError)?.message.contains("deeper than") == true
+        }
+        let deepObject = String(repeating: "{\"a\":", count: 500) + "1" + String(repeating: "}", count: 500)
+        #expect(throws: LatticeError.self) { try JSONValue.parseBody(Data(deepObject.utf8)) }
+        let allowed = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        #expect((try? JSONValue.parseBody(Data(allowed.utf8))) != nil)
+    }
+
+    @Test func parsesEveryJSONForm() throws {
+        let value = try body(
+            #"{"s": "a\"b\\c\/\n\u00e9\ud83d\ude00", "n": -12.5e2, "z": 0, "t": true, "f": false, "x": null, "a": [1, [], {}]}"#
+        )
+        #expect(
+            value
+                == .object([
+                    "s": .string("a\"b\\c/\né😀"), "n": .number(-1250), "z": .number(0), "t": .bool(true),
+                    "f": .bool(false), "x": .null, "a": .array([.number(1), .array([]), .object([:])]),
+                ])
+        )
+        #expect(try body(#"{"k": "北京一区"}"#) == .object(["k": .string("北京一区")]))
+        for bad in ["{\"a\" 1}", "[1,]", "01", "1 2", #""\u12""#, "tru", "{\"a\":1,}", "\"\u{01}\"", "-", "1e"] {
+            #expect(throws: LatticeError.self) { try JSONValue.parseBody(Data(bad.utf8)) }
+        }
     }
 }
 

@@ -3,6 +3,8 @@ import Foundation
 /// The body of `POST /clusters/{cluster}/instances`, validated for shape (not yet against
 /// the catalog).
 public struct CreateInstanceRequest: Sendable, Equatable {
+    /// The largest data disk one instance may ask for: 64 TiB.
+    public static let maximumSizeGiB = 65_536
     public var costType: Int
     public var couponID: String
     public var diskSkuID: String
@@ -51,8 +53,11 @@ public struct CreateInstanceRequest: Sendable, Equatable {
             )
         }
         sizeGiB = try mount.integer("Size")
-        if let size = sizeGiB, size < 1 {
-            throw LatticeError.invalidField(mount.name("Size"), "must be at least 1 (GB), got \(size)")
+        if let size = sizeGiB, !(1...Self.maximumSizeGiB).contains(size) {
+            throw LatticeError.invalidField(
+                mount.name("Size"),
+                "must be between 1 and \(Self.maximumSizeGiB) (GB), got \(size)"
+            )
         }
         let type = try mount.string("Type") ?? ""
         volumeType = type.isEmpty ? nil : type
@@ -156,6 +161,7 @@ public struct CreateUserRequest: Sendable, Equatable {
         }
         balance = try MoneyField.read(body, "balance") ?? .zero
         guard balance >= .zero else { throw LatticeError.invalidField("balance", "must not be negative") }
+        try MoneyField.bounded(balance, "balance")
         admin = try body.boolean("admin") ?? false
     }
 
@@ -174,12 +180,19 @@ public struct CreditRequest: Sendable, Equatable {
         let body = try JSONFields(json)
         guard let amount = try MoneyField.read(body, "amount") else { throw LatticeError.missingField("amount") }
         guard amount > .zero else { throw LatticeError.invalidField("amount", "must be greater than 0") }
+        try MoneyField.bounded(amount, "amount")
         self.amount = amount
     }
 }
 
 /// Money fields accept a decimal string or a JSON number.
 enum MoneyField {
+    static func bounded(_ money: Money, _ field: String) throws {
+        guard money <= Money.maximumAmount else {
+            throw LatticeError.invalidField(field, "must be at most \(Money.maximumAmount), got \(money)")
+        }
+    }
+
     static func read(_ body: JSONFields, _ key: String) throws -> Money? {
         guard let value = body.present(key) else { return nil }
         let text: String
@@ -228,6 +241,7 @@ public struct CreateCouponRequest: Sendable, Equatable {
         switch kind {
         case .amount:
             guard value > .zero else { throw LatticeError.invalidField("value", "must be greater than 0") }
+            try MoneyField.bounded(value, "value")
         case .percent:
             guard value.units % Money.scale == 0, (1...100).contains(value.units / Money.scale) else {
                 throw LatticeError.invalidField("value", "a percentage must be a whole number from 1 to 100")
@@ -241,6 +255,8 @@ public struct CreateCouponRequest: Sendable, Equatable {
             expiresAt = date
         }
         maxUses = try body.integer("maxUses") ?? 1
-        guard maxUses >= 1 else { throw LatticeError.invalidField("maxUses", "must be at least 1") }
+        guard (1...1_000_000_000).contains(maxUses) else {
+            throw LatticeError.invalidField("maxUses", "must be between 1 and 1000000000")
+        }
     }
 }

@@ -35,8 +35,11 @@ public struct Page<Node: Codable & Sendable>: Codable, Sendable {
     }
 }
 
-/// `page` and `pageSize` (SPEC §3): 1-based, default 1 and 20, size clamped to 100.
+/// `page` and `pageSize` (SPEC §3): 1-based, default 1 and 20, size clamped to 100. `page`
+/// is at most `maximumPage`, so `offset` can never overflow.
 public struct PageRequest: Sendable, Equatable {
+    public static let maximumPage = 10_000_000
+
     public var page: Int
     public var pageSize: Int
 
@@ -48,18 +51,29 @@ public struct PageRequest: Sendable, Equatable {
     public init(page: String?, pageSize: String?) throws {
         self.page = try Self.read(page, "page") ?? 1
         self.pageSize = min(try Self.read(pageSize, "pageSize") ?? 20, 100)
+        guard self.page <= Self.maximumPage else {
+            throw LatticeError.invalidField("page", "must be at most \(Self.maximumPage), got \(self.page)")
+        }
     }
 
     static func read(_ text: String?, _ field: String) throws -> Int? {
         guard let text, !text.isEmpty else { return nil }
         guard let value = Int(text) else {
-            throw LatticeError.invalidField(field, "must be a whole number, got \"\(text)\"")
+            let digits = text.drop(while: { $0 == "+" || $0 == "-" })
+            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
+                throw LatticeError.invalidField(field, "is out of range, got \(text.prefix(40))")
+            }
+            throw LatticeError.invalidField(field, "must be a whole number, got \"\(text.prefix(40))\"")
         }
         guard value >= 1 else { throw LatticeError.invalidField(field, "must be at least 1, got \(value)") }
         return value
     }
 
-    public var offset: Int { (page - 1) * pageSize }
+    /// Rows to skip; saturates instead of trapping for pages built in code.
+    public var offset: Int {
+        let (product, overflow) = (max(page, 1) - 1).multipliedReportingOverflow(by: max(pageSize, 0))
+        return overflow ? Int.max : product
+    }
 }
 
 /// `GET /regions` entries.

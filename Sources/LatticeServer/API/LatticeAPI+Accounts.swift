@@ -100,6 +100,14 @@ extension LatticeAPI {
         guard try await store.user(namespace: namespace) != nil else {
             throw LatticeError.notFound("namespace '\(namespace)'")
         }
+        let current = try await store.balance(namespace: namespace)
+        guard current.units <= Money.maximumBalance.units - request.amount.units else {
+            throw LatticeError(
+                .unprocessable,
+                code: "BalanceLimit",
+                "amount: the balance would exceed \(Money.maximumBalance), the most a wallet may hold"
+            )
+        }
         var rng = SystemRandomNumberGenerator()
         let id = Identifiers.uuid(using: &rng)
         _ = try await store.appendLedger(
