@@ -78,6 +78,10 @@ public enum LatticeServer {
         configuration: ServerConfiguration,
         logger: Logger
     ) async throws -> some ApplicationProtocol {
+        // Refuse to start before anything is created or printed: a bad bootstrap token, or a
+        // port another process already serves.
+        if let given = configuration.bootstrapToken, !given.isEmpty { try Bootstrap.validate(given) }
+        try await PortProbe.ensureFree(host: configuration.host, port: configuration.port)
         let dataDirectory = configuration.dataDirectory
         try FileManager.default.createDirectory(
             at: dataDirectory,

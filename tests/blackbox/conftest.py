@@ -31,7 +31,7 @@ class Server:
     def __init__(self, data_dir, args=(), env=None):
         self.data_dir = pathlib.Path(data_dir)
         self.args = list(args)
-        self.env = dict(os.environ, LATTICE_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN, **(env or {}))
+        self.env = {**os.environ, "LATTICE_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN, **(env or {})}
         self.proc = None
         self.url = None
         self.stdout_lines = []

@@ -62,3 +62,54 @@ def test_numbers_at_the_edges_are_refused_by_name(server):
     balance = user.get("/balance").json()["balance"]
     assert balance == "3000001000.00", balance
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def serve_once(tmp_path, args, env, name):
+    import os
+    import subprocess
+    from conftest import lattice_binary
+    data = tmp_path / name
+    cmd = [lattice_binary(), "serve", "--data-dir", str(data)] + list(args)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=dict(os.environ, **env))
+    return out, data
+
+
+def test_a_second_server_on_a_busy_port_fails_before_it_creates_anything(server, tmp_path):
+    port = server.url.rsplit(":", 1)[1]
+    out, data = serve_once(tmp_path, ["--port", port], {"LATTICE_BOOTSTRAP_TOKEN": ""}, "second")
+    assert out.returncode != 0
+    assert "token" not in out.stdout.lower() and "lat_" not in out.stdout + out.stderr
+    assert port in out.stderr and "listening" not in out.stdout
+    assert not data.exists(), "the second server created its data directory"
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_lat_token_with_a_wrong_checksum_is_refused_at_start_naming_the_variable(tmp_path):
+    from conftest import Server
+    probe = Server(tmp_path / "probe", env={"LATTICE_BOOTSTRAP_TOKEN": ""}).start()
+    token = json.loads((tmp_path / "probe" / "bootstrap.json").read_text())["token"]
+    probe.stop()
+    broken = token[:-1] + ("a" if token[-1] != "a" else "b")
+    out, data = serve_once(tmp_path, ["--port", "0"], {"LATTICE_BOOTSTRAP_TOKEN": broken}, "broken")
+    assert out.returncode != 0
+    assert "LATTICE_BOOTSTRAP_TOKEN" in out.stderr and "listening" not in out.stdout
+    assert not data.exists()
+    # The well-formed one is taken as given.
+    good = Server(tmp_path / "good", env={"LATTICE_BOOTSTRAP_TOKEN": token}).start()
+    try:
+        r = requests.get(good.url + "/mdc/api/v1/balance", headers={"Authorization": "bearer " + token}, timeout=10)
+        assert r.status_code == 200, r.text
+    finally:
+        good.stop()
+
+
+def test_a_revoked_or_regenerated_secret_fails_on_the_very_next_request(server):
+    user = server.new_user()
+    for _ in range(20):
+        made = user.post("/tokens", {"name": "t"}).json()
+        old = made["token"]
+        headers = {"Authorization": "bearer " + old}
+        assert requests.get(server.url + "/mdc/api/v1/balance", headers=headers, timeout=10).status_code == 200
+        assert user.post(f"/tokens/{made['id']}/regenerate").status_code == 200
+        assert requests.get(server.url + "/mdc/api/v1/balance", headers=headers, timeout=10).status_code == 401
+        assert user.delete(f"/tokens/{made['id']}").status_code == 200

@@ -32,6 +32,7 @@ struct AuthMiddleware: RouterMiddleware {
         let now = clock.now()
         var entry = cache.lookup(secretHash: digest, now: now)
         if entry == nil {
+            let epoch = cache.epoch
             guard let token = try await store.token(secretHash: digest),
                 TokenSecrets.constantTimeEquals(token.secretHash, digest)
             else {
@@ -39,7 +40,7 @@ struct AuthMiddleware: RouterMiddleware {
             }
             let user = try await store.user(namespace: token.namespace)
             entry = TokenCache.Entry(token: token, isAdmin: user?.isAdmin ?? false, cachedAt: now)
-            cache.store(entry!)
+            cache.store(entry!, epoch: epoch)
         }
         guard let entry else { throw LatticeError.unauthorized("unknown or revoked token") }
         let token = entry.token

@@ -2,9 +2,10 @@ import Foundation
 import LatticeDomain
 
 /// Recently verified tokens, so that a burst of requests costs one store lookup rather
-/// than two per request. Revocation and regeneration through this process evict the
-/// entry at once; entries also expire after `timeToLive`, which bounds how long another
-/// replica may still accept a token revoked elsewhere.
+/// than two per request. Revocation and regeneration evict the entry before they answer,
+/// and a lookup that raced with an eviction is not cached (the `epoch` check), so a
+/// revoked secret fails on the very next request. Entries also expire after `timeToLive`,
+/// which bounds how long another replica may still accept a token revoked elsewhere.
 final class TokenCache: @unchecked Sendable {
     struct Entry {
         var token: TokenRecord
@@ -14,6 +15,8 @@ final class TokenCache: @unchecked Sendable {
 
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
+    private var hashesByID: [String: Set<String>] = [:]
+    private var evictions: UInt64 = 0
     private let timeToLive: TimeInterval
     private let capacity: Int
 
@@ -22,21 +25,31 @@ final class TokenCache: @unchecked Sendable {
         self.capacity = capacity
     }
 
+    /// Read before a store lookup and hand to `store(_:epoch:)`.
+    var epoch: UInt64 { lock.withLock { evictions } }
+
     func lookup(secretHash: String, now: Date) -> Entry? {
         lock.withLock {
             guard let entry = entries[secretHash] else { return nil }
             guard now.timeIntervalSince(entry.cachedAt) < timeToLive, now >= entry.cachedAt else {
-                entries[secretHash] = nil
+                remove(secretHash)
                 return nil
             }
             return entry
         }
     }
 
-    func store(_ entry: Entry) {
+    /// Caches a token read from the store, unless an eviction happened since `epoch` (the
+    /// read may predate it).
+    func store(_ entry: Entry, epoch: UInt64) {
         lock.withLock {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            guard epoch == evictions else { return }
+            if entries.count >= capacity {
+                entries.removeAll(keepingCapacity: true)
+                hashesByID.removeAll(keepingCapacity: true)
+            }
             entries[entry.token.secretHash] = entry
+            hashesByID[entry.token.id, default: []].insert(entry.token.secretHash)
         }
     }
 
@@ -48,6 +61,15 @@ final class TokenCache: @unchecked Sendable {
 
     /// Forgets every cached secret of a token id (after regenerate or delete).
     func evict(tokenID: String) {
-        lock.withLock { entries = entries.filter { $0.value.token.id != tokenID } }
+        lock.withLock {
+            evictions &+= 1
+            for hash in hashesByID.removeValue(forKey: tokenID) ?? [] { entries[hash] = nil }
+        }
+    }
+
+    private func remove(_ secretHash: String) {
+        guard let entry = entries.removeValue(forKey: secretHash) else { return }
+        hashesByID[entry.token.id]?.remove(secretHash)
+        if hashesByID[entry.token.id]?.isEmpty == true { hashesByID[entry.token.id] = nil }
     }
 }

@@ -13,13 +13,7 @@ enum Bootstrap {
     {
         let secret: String
         if let given = configuration.bootstrapToken, !given.isEmpty {
-            guard given.count >= 16 else {
-                throw LatticeError(
-                    .badRequest,
-                    code: "InvalidBootstrapToken",
-                    "LATTICE_BOOTSTRAP_TOKEN must be at least 16 characters"
-                )
-            }
+            try validate(given)
             secret = given
         } else {
             secret = TokenSecrets.generate()
@@ -40,6 +34,26 @@ enum Bootstrap {
         guard created else { return Outcome(token: nil) }
         Console.line("created admin namespace 'admin'; its token (shown once): \(secret)")
         return Outcome(token: secret)
+    }
+
+    /// A given token is taken as given (SPEC §8), but one that looks like a generated token
+    /// must be one: the API refuses a `lat_` token with a wrong checksum on every request.
+    static func validate(_ given: String) throws {
+        guard given.count >= 16 else {
+            throw LatticeError(
+                .badRequest,
+                code: "InvalidBootstrapToken",
+                "LATTICE_BOOTSTRAP_TOKEN must be at least 16 characters"
+            )
+        }
+        if given.hasPrefix(APITokenFormat.prefix), !APITokenFormat.isWellFormed(given) {
+            throw LatticeError(
+                .badRequest,
+                code: "InvalidBootstrapToken",
+                "LATTICE_BOOTSTRAP_TOKEN starts with '\(APITokenFormat.prefix)' but is not a well-formed Lattice token "
+                    + "(its checksum is wrong); use a token printed by Lattice or one without that prefix"
+            )
+        }
     }
 
     /// Writes `bootstrap.json` (mode 0600) once the URL is known. On later starts the file,
