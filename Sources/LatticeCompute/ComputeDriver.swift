@@ -41,6 +41,9 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
             "LATTICE_INSTANCE": instance.name,
         ]
     }
+
+    /// The environment variables that carry the instance's secrets; a snapshot must not keep them.
+    public static let secretEnvironmentKeys = ["JUPYTER_TOKEN", "LATTICE_ROOT_PASSWORD"]
 }
 
 /// A backend that runs instances: the simulated fleet, a Docker/Podman engine, or

@@ -36,15 +36,15 @@ struct EngineAPI: Sendable {
         _ method: String,
         _ path: String,
         query: [String: String] = [:],
+        repeatedQuery: [URLQueryItem] = [],
         body: Data? = nil,
         headers: [String: String] = [:],
         timeout: TimeAmount = .seconds(60)
     ) async throws -> Answer {
         var components = URLComponents()
         components.path = "/\(Self.version)\(path)"
-        if !query.isEmpty {
-            components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
-        }
+        let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } + repeatedQuery
+        if !items.isEmpty { components.queryItems = items }
         let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
         // `+` in a query means a space to the engine: encode it.
         let encodedQuery =

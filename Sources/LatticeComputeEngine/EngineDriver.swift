@@ -300,11 +300,15 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             throw DriverError("no container of \(instanceName) to commit")
         }
         let (repository, tag) = ImageReference.split(imageReference)
-        // Podman's compatible API wants a (possibly empty) container config as the body.
+        // Podman's compatible API wants a (possibly empty) container config as the body. An
+        // engine keeps the container's environment in the image and merges any config given
+        // here with it, so the instance's secrets are blanked with one `ENV` change each.
+        let blanked = WorkloadSpec.secretEnvironmentKeys.map { URLQueryItem(name: "changes", value: "ENV \($0)=") }
         let response = try await engine.call(
             "POST",
             "/commit",
             query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
+            repeatedQuery: blanked,
             body: Data("{}".utf8),
             timeout: .seconds(1800)
         )

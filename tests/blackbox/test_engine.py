@@ -93,6 +93,12 @@ def test_instances_are_real_containers(make_server, tmp_path):
     snapshot = f"images.test.local/{user.namespace}/snap:v1"
     images = {i["name"]: i for i in user.get("/images").json()["nodes"]}
     assert images[snapshot]["status"] == "Ready" and images[snapshot]["sizeBytes"] > 0
+    # the snapshot keeps no secret of the instance it came from
+    config = json.loads(podman("image", "inspect", snapshot).stdout)[0]["Config"]
+    leaked = [e for e in config.get("Env") or [] if e.split("=", 1)[0] in ("LATTICE_ROOT_PASSWORD", "JUPYTER_TOKEN")
+              and e.split("=", 1)[1]]
+    assert leaked == [], leaked
+    assert servers["SSH"]["sshPassword"] not in json.dumps(config)
     assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
     user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     assert podman("exec", container_of(name), "cat", "/root/data/keep.txt").stdout.strip() == "kept"
