@@ -46,10 +46,37 @@ public struct Catalog: Sendable, Codable, Equatable {
         regions.first { $0.id == reference || $0.name == reference }
     }
 
+    /// Namespaces no tenant may take, because official images live under them
+    /// (`<harbor>/<project>/...`): a tenant named after a project could otherwise snapshot
+    /// over an official image. `library` (Docker Hub's) is always reserved.
+    public var reservedNamespaces: Set<String> {
+        var reserved: Set<String> = ["library"]
+        for image in images {
+            if let reference = try? ImageReference.parse(image.name), let project = reference.path.first {
+                reserved.insert(project)
+            }
+        }
+        return reserved
+    }
+
+    /// Whether a snapshot may be written to `reference`: never over an official image, nor
+    /// over one that an operator's allow pattern admits for everybody.
+    public func isSnapshotReferenceFree(_ reference: String) -> Bool {
+        !images.contains { $0.name == reference }
+            && !allowedImagePatterns.contains { GlobPattern.matches($0, reference) }
+    }
+
     /// Checks cross references, so a bad catalog fails at start and not at the first request.
     public func validate() throws {
         func fail(_ message: String) -> LatticeError { LatticeError(.badRequest, code: "InvalidCatalog", message) }
         guard !regions.isEmpty else { throw fail("catalog: at least one region is required") }
+        for image in images {
+            do {
+                _ = try ImageReference.parse(image.name)
+            } catch let error as LatticeError {
+                throw fail("catalog: images: \(error.message)")
+            }
+        }
         var clusterNames = Set<String>(), nodeNames = Set<String>()
         for region in regions {
             for cluster in region.clusters {

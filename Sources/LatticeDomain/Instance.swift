@@ -278,14 +278,3 @@ public struct SnapshotImage: Sendable, Codable, Equatable {
         self.createdAt = createdAt
     }
 }
-
-/// Splits `host/project/repo:tag` into repository and tag (a port in the host is not a tag).
-public enum ImageReference {
-    public static func split(_ reference: String) -> (repository: String, tag: String) {
-        let lastSlash = reference.lastIndex(of: "/") ?? reference.startIndex
-        if let colon = reference[lastSlash...].lastIndex(of: ":") {
-            return (String(reference[..<colon]), String(reference[reference.index(after: colon)...]))
-        }
-        return (reference, "latest")
-    }
-}

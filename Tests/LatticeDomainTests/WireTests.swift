@@ -150,3 +150,45 @@ import Testing
         #expect(Catalog.builtIn.cluster(named: "host-cluster") != nil)
     }
 }
+
+@Suite struct ImageReferenceTests {
+    @Test func parsesWhatRegistriesAccept() throws {
+        let seed = try ImageReference.parse(
+            "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"
+        )
+        #expect(seed.domain == "images.neolink-ai.com" && seed.path == ["matrixdc", "tensorflow"])
+        #expect(seed.tag == "2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04")
+        let local = try ImageReference.parse("localhost:5000/a__b/c-d.e:v1@sha256:" + String(repeating: "a", count: 64))
+        #expect(local.domain == "localhost:5000" && local.path == ["a__b", "c-d.e"] && local.digest != nil)
+        #expect(try ImageReference.parse("busybox").domain == nil)
+        #expect(try ImageReference.parse("library/busybox:1").path == ["library", "busybox"])
+    }
+
+    @Test func refusesWhatTheyDoNot() {
+        for bad in [
+            "", "upper/CASE", "a//b", "a/../b", "a/./b", "a/b/", "/a", "a:", "a:-x", "a@sha256:xyz", "a b", "a\u{0}b",
+            "host:99999/a", "a/b:" + String(repeating: "t", count: 129), "-a", "a-", "a..b", "a___b", "évil",
+        ] {
+            #expect(throws: LatticeError.self, "\(bad)") { try ImageReference.parse(bad) }
+        }
+    }
+
+    @Test func mountPathsMustBeCleanAndOutsideTheSystem() {
+        for good in ["/root/data", "/data", "/workspace/x-y_z", "/processing", "/devices"] {
+            #expect(CreateInstanceRequest.mountPathProblem(good) == nil, "\(good)")
+        }
+        for bad in [
+            "/", "/.", "//", "/root//data", "/root/./data", "/root/..", "/proc", "/proc/1", "/sys", "/dev/shm",
+            "relative", "/root/data/", "/a\u{7}b",
+        ] {
+            #expect(CreateInstanceRequest.mountPathProblem(bad) != nil, "\(bad)")
+        }
+    }
+
+    @Test func officialProjectsAreReservedAndTheirImagesCannotBeSnapshotted() {
+        let catalog = Catalog.builtIn
+        #expect(catalog.reservedNamespaces.contains("matrixdc") && catalog.reservedNamespaces.contains("library"))
+        #expect(!catalog.isSnapshotReferenceFree(catalog.images[0].name))
+        #expect(catalog.isSnapshotReferenceFree("images.neolink-ai.com/alice/tensorflow:mine"))
+    }
+}

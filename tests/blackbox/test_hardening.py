@@ -113,3 +113,37 @@ def test_a_revoked_or_regenerated_secret_fails_on_the_very_next_request(server):
         assert user.post(f"/tokens/{made['id']}/regenerate").status_code == 200
         assert requests.get(server.url + "/mdc/api/v1/balance", headers=headers, timeout=10).status_code == 401
         assert user.delete(f"/tokens/{made['id']}").status_code == 200
+
+
+def test_image_references_and_mount_paths_are_validated(server):
+    user = server.new_user()
+    for image in ("images.neolink-ai.com/matrixdc/../matrixdc/ubuntu:22.04-cuda12.1.0", "a//b", "UP/PER CASE",
+                  "images.neolink-ai.com/matrixdc/ubuntu:22.04-cuda12.1.0@sha256:xyz", "x" * 600):
+        assert_json_error(user.create(image=image), 400, "image")
+    for path in ("/.", "//", "/", "/proc", "/proc/self", "/sys/fs", "/dev", "/dev/shm", "/root/../etc", "/root//d",
+                 "relative/path", "/root/data/"):
+        body = user.create_body()
+        body["VolumeMount"][0]["PathInContainer"] = path
+        assert_json_error(user.post("/clusters/host-cluster/instances", body), 400, "VolumeMount[0].PathInContainer")
+    body = user.create_body()
+    body["VolumeMount"][0]["PathInContainer"] = "/workspace/data"
+    assert user.post("/clusters/host-cluster/instances", body).status_code == 200
+
+
+def test_no_snapshot_can_take_an_official_images_name(server):
+    admin = server.client()
+    r = admin.post("/admin/users", {"namespace": "matrixdc", "balance": "10"})
+    assert_json_error(r, 409, "matrixdc")
+    assert_json_error(admin.post("/admin/users", {"namespace": "library"}), 409, "library")
+    official = [i["name"] for i in admin.get("/images?pageSize=100").json()["nodes"] if i["kind"] == "official"]
+    assert any("/matrixdc/" in name for name in official)
+    user = server.new_user()
+    name = user.create().json()["name"]
+    user.wait_status(name, "Running")
+    r = user.post(f"/clusters/host-cluster/instances/{name}/power_off",
+                  {"needSnapshot": True, "imageName": "mine", "tag": "v1"})
+    assert r.status_code == 200
+    user.wait_status(name, "Stopped")
+    names = [i["name"] for i in user.get("/images").json()["nodes"] if i["kind"] == "snapshot"]
+    assert names == [f"images.neolink-ai.com/{user.namespace}/mine:v1"]
+    assert not set(names) & set(official)

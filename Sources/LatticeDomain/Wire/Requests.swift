@@ -44,13 +44,8 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         }
         let path = try mount.string("PathInContainer") ?? ""
         pathInContainer = path.isEmpty ? "/root/data" : path
-        guard pathInContainer.hasPrefix("/"), pathInContainer != "/", !pathInContainer.contains(".."),
-            pathInContainer.count <= 255
-        else {
-            throw LatticeError.invalidField(
-                mount.name("PathInContainer"),
-                "must be an absolute path other than /, without '..'"
-            )
+        if let why = Self.mountPathProblem(pathInContainer) {
+            throw LatticeError.invalidField(mount.name("PathInContainer"), why)
         }
         sizeGiB = try mount.integer("Size")
         if let size = sizeGiB, !(1...Self.maximumSizeGiB).contains(size) {
@@ -72,7 +67,31 @@ public struct CreateInstanceRequest: Sendable, Equatable {
             throw LatticeError.invalidField("description", "must be at most 1024 characters")
         }
         image = try body.requiredString("image").trimmingCharacters(in: .whitespaces)
+        _ = try ImageReference.parse(image)
         region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
+    }
+}
+
+extension CreateInstanceRequest {
+    /// Directories of the container's own system that a data disk must not cover.
+    static let systemDirectories = ["proc", "sys", "dev"]
+
+    /// Why a `PathInContainer` is refused, or nil: it must be a clean absolute path (no
+    /// empty, `.` or `..` components, no control characters), not `/` and not inside
+    /// `/proc`, `/sys` or `/dev`.
+    public static func mountPathProblem(_ path: String) -> String? {
+        guard path.count <= 255, path.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            return "must be at most 255 printable characters"
+        }
+        guard path.hasPrefix("/") else { return "must be an absolute path such as /root/data, got '\(path)'" }
+        let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            return "must be a clean absolute path without empty, '.' or '..' components (and not /), got '\(path)'"
+        }
+        if let top = components.first, systemDirectories.contains(String(top)) {
+            return "must not be inside /\(top), got '\(path)'"
+        }
+        return nil
     }
 }
 

@@ -64,6 +64,13 @@ extension LatticeAPI {
     public func createUser(principal: Principal, body: JSONValue) async throws -> NewUserWire {
         try requireAdmin(principal)
         let request = try CreateUserRequest(json: body)
+        guard !catalog.reservedNamespaces.contains(request.namespace) else {
+            throw LatticeError(
+                .conflict,
+                code: "NamespaceReserved",
+                "namespace: '\(request.namespace)' is reserved (official images live under it)"
+            )
+        }
         let now = clock.now()
         var rng = SystemRandomNumberGenerator()
         let secret = TokenSecrets.generate()

@@ -261,9 +261,17 @@ extension LatticeAPI {
         var snapshot: SnapshotRequest?
         if request.needSnapshot {
             let harbor = catalog.region(id: instance.regionID)?.harborAddr ?? "images.lattice.local"
-            snapshot = SnapshotRequest(
-                imageReference: "\(harbor)/\(principal.namespace)/\(request.imageName):\(request.tag)"
-            )
+            let reference = "\(harbor)/\(principal.namespace)/\(request.imageName):\(request.tag)"
+            guard catalog.isSnapshotReferenceFree(reference), !catalog.reservedNamespaces.contains(principal.namespace)
+            else {
+                throw LatticeError(
+                    .conflict,
+                    code: "ImageNameReserved",
+                    "imageName: '\(reference)' is an official image's name or under a reserved namespace; "
+                        + "choose another imageName"
+                )
+            }
+            snapshot = SnapshotRequest(imageReference: reference)
         }
         let now = clock.now()
         let requested = snapshot
