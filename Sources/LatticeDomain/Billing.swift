@@ -78,6 +78,13 @@ public struct MeterSchedule: Sendable, Equatable {
 
 /// The platform's billing rules, as pure functions of a segment and a time (SPEC §6).
 public enum Metering {
+    /// Pay-as-you-go time is metered from the moment the workload is seen running, so a
+    /// start that fails (Creating or Starting → Failed) costs nothing; it ends when the GPUs
+    /// are released.
+    public static func startsComputeMeter(from previous: Instance, to next: Instance) -> Bool {
+        next.status == .running && previous.status != .running && next.placement != nil
+    }
+
     /// No charge line is smaller than this.
     public static let minimumCharge = Money(units: 100)
 
@@ -176,8 +183,19 @@ public struct Coupon: Sendable, Codable, Equatable {
     public var maxUses: Int
     public var uses: Int
     public var createdAt: Date
+    /// The namespaces that may redeem it; nil means any.
+    public var namespaces: [String]?
 
-    public init(id: String, kind: Kind, value: Money, expiresAt: Date?, maxUses: Int, uses: Int = 0, createdAt: Date) {
+    public init(
+        id: String,
+        kind: Kind,
+        value: Money,
+        expiresAt: Date?,
+        maxUses: Int,
+        uses: Int = 0,
+        createdAt: Date,
+        namespaces: [String]? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.value = value
@@ -185,12 +203,17 @@ public struct Coupon: Sendable, Codable, Equatable {
         self.maxUses = maxUses
         self.uses = uses
         self.createdAt = createdAt
+        self.namespaces = namespaces
     }
 
     public var percent: Int { Int(value.units / Money.scale) }
 
-    /// Why the coupon cannot be redeemed now, if it cannot.
-    public func refusal(at now: Date) -> LatticeError? {
+    /// Why `namespace` cannot redeem the coupon now, if it cannot. A coupon limited to other
+    /// namespaces answers as a missing one does, so its existence is not given away.
+    public func refusal(at now: Date, namespace: String) -> LatticeError? {
+        if let namespaces, !namespaces.contains(namespace) {
+            return LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(id)'")
+        }
         if let expiresAt, expiresAt <= now {
             return LatticeError.unprocessable("CouponExpired", "Cost.CouponID: coupon '\(id)' expired")
         }

@@ -76,8 +76,9 @@ extension SQLiteStore {
             ]
         )
         try syncAllocations(instance, db)
+        try recommit(from: previous, to: instance, db)
         let at = instance.updatedAt ?? instance.createdAt
-        if previous.placement == nil, instance.placement != nil {
+        if Metering.startsComputeMeter(from: previous, to: instance) {
             try openComputeSegment(instance, at: at, schedule: schedule, db)
         } else if previous.placement != nil, instance.placement == nil {
             try closeSegments(instance.name, kinds: [.compute], at: at, db)
@@ -202,18 +203,72 @@ extension SQLiteStore {
             ?? false
     }
 
-    /// Checks the balance and appends the charges, inside the caller's transaction.
-    static func take(_ debit: WalletDebit, namespace: String, _ db: Database) throws {
-        guard debit.required > .zero || !debit.charges.isEmpty else { return }
-        let balance = try balance(namespace, db)
-        guard balance >= debit.required else {
-            throw LatticeError(
-                .paymentRequired,
-                code: "InsufficientBalance",
-                "balance \(balance) does not cover \(debit.required); ask an admin to credit namespace '\(namespace)'"
+    /// Checks the balance and appends the charges, inside the caller's transaction. A write
+    /// that `starts` an instance (create, power_on) is checked by `WalletRule` against the
+    /// namespace's whole hourly commitment; any other only against its own `required`.
+    static func take(_ debit: WalletDebit, namespace: String, starting: Instance? = nil, _ db: Database) throws {
+        if let starting {
+            try WalletRule.check(
+                namespace: namespace,
+                balance: try balance(namespace, db),
+                committed: try commitment(namespace, db),
+                adding: WalletRule.hourlyRate(of: starting),
+                upfront: debit.required
             )
+        } else if debit.required > .zero || !debit.charges.isEmpty {
+            let balance = try balance(namespace, db)
+            guard balance >= debit.required else {
+                throw LatticeError(
+                    .paymentRequired,
+                    code: "InsufficientBalance",
+                    "balance \(balance) does not cover \(debit.required); "
+                        + "ask an admin to credit namespace '\(namespace)'"
+                )
+            }
         }
         for charge in debit.charges { _ = try append(charge, db) }
+    }
+
+    static func commitment(_ namespace: String, _ db: Database) throws -> Money {
+        Money(
+            units: try Int64.fetchOne(
+                db,
+                sql: "SELECT hourly_units FROM namespace_commitments WHERE namespace = ?",
+                arguments: [namespace]
+            ) ?? 0
+        )
+    }
+
+    /// Moves a namespace's hourly commitment by what changed between two versions of an
+    /// instance (nil: not there).
+    static func recommit(from previous: Instance?, to next: Instance?, _ db: Database) throws {
+        guard let namespace = next?.namespace ?? previous?.namespace else { return }
+        let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
+        guard delta != 0 else { return }
+        try db.execute(
+            sql: """
+                INSERT INTO namespace_commitments (namespace, hourly_units) VALUES (?, ?)
+                ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units
+                """,
+            arguments: [namespace, delta]
+        )
+    }
+
+    /// An instance that is gone closes its order.
+    static func closeOrder(of instance: Instance, _ db: Database) throws {
+        guard
+            let doc = try String.fetchOne(
+                db,
+                sql: "SELECT doc FROM orders WHERE id = ?",
+                arguments: [instance.cost.orderID]
+            )
+        else { return }
+        var order = try Documents.decode(Order.self, doc)
+        order.status = "closed"
+        try db.execute(
+            sql: "UPDATE orders SET doc = ? WHERE id = ?",
+            arguments: [try Documents.encode(order), order.id]
+        )
     }
 
     static func syncAllocations(_ instance: Instance, _ db: Database) throws {

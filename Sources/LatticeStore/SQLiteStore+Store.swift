@@ -104,7 +104,6 @@ extension SQLiteStore {
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
             var instance = draft
-            var debit = debit
             if let couponID, !couponID.isEmpty {
                 guard
                     let doc = try String.fetchOne(
@@ -116,7 +115,7 @@ extension SQLiteStore {
                     throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
                 }
                 var coupon = try Documents.decode(Coupon.self, doc)
-                if let refusal = coupon.refusal(at: draft.createdAt) { throw refusal }
+                if let refusal = coupon.refusal(at: draft.createdAt, namespace: draft.namespace) { throw refusal }
                 coupon.uses += 1
                 try db.execute(
                     sql: "UPDATE coupons SET doc = ? WHERE id = ?",
@@ -125,7 +124,6 @@ extension SQLiteStore {
                 switch coupon.kind {
                 case .percent:
                     instance.cost.percentOff = min(100, max(0, coupon.percent))
-                    debit.required = Money(units: debit.required.units * Int64(100 - coupon.percent) / 100)
                 case .amount:
                     // Counted before the balance check, so the coupon can pay for the first hour.
                     _ = try Self.append(
@@ -142,7 +140,7 @@ extension SQLiteStore {
                     )
                 }
             }
-            try Self.take(debit, namespace: draft.namespace, db)
+            try Self.take(debit, namespace: draft.namespace, starting: instance, db)
             let placement = try self.placement.place(
                 PlacementRequest(cluster: instance.cluster, resources: instance.resources),
                 on: nodes,
@@ -174,6 +172,7 @@ extension SQLiteStore {
                 ]
             )
             try Self.syncAllocations(instance, db)
+            try Self.recommit(from: nil, to: instance, db)
             try db.execute(
                 sql: """
                     INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, 1)
@@ -184,7 +183,6 @@ extension SQLiteStore {
             changes.placementChanged(from: nil, to: instance)
             changes.wrote(instance)
             changes.portsTaken.append(port)
-            try Self.openComputeSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
             try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
             try db.execute(
                 sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
@@ -217,7 +215,7 @@ extension SQLiteStore {
                 db
             )
             let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
-            try Self.take(debit, namespace: namespace, db)
+            try Self.take(debit, namespace: namespace, starting: next, db)
             try Self.write(next, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: next)
             changes.wrote(next)
@@ -281,6 +279,8 @@ extension SQLiteStore {
                 arguments: [current.namespace, current.cluster]
             )
             try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
+            try Self.recommit(from: current, to: nil, db)
+            try Self.closeOrder(of: current, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
             return true

@@ -179,6 +179,29 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v7-commitments") { db in
+            // Each namespace's hourly pay-as-you-go commitment, kept with the writes that
+            // change it, so the wallet check at create and power_on reads one row.
+            try db.execute(
+                sql: """
+                    CREATE TABLE namespace_commitments (
+                        namespace TEXT PRIMARY KEY,
+                        hourly_units INTEGER NOT NULL
+                    )
+                    """
+            )
+            var totals: [String: Int64] = [:]
+            for doc in try String.fetchAll(db, sql: "SELECT doc FROM instances WHERE placed_node IS NOT NULL") {
+                let instance = try Documents.decode(Instance.self, doc)
+                totals[instance.namespace, default: 0] += WalletRule.commitment(of: instance).units
+            }
+            for (namespace, units) in totals {
+                try db.execute(
+                    sql: "INSERT INTO namespace_commitments (namespace, hourly_units) VALUES (?, ?)",
+                    arguments: [namespace, units]
+                )
+            }
+        }
         return migrator
     }
 }

@@ -117,13 +117,48 @@ import Testing
 
     @Test func couponsKnowWhyTheyAreRefused() {
         let coupon = Coupon(id: "C1", kind: .percent, value: Money("20")!, expiresAt: t0, maxUses: 1, createdAt: t0)
-        #expect(coupon.refusal(at: t0.addingTimeInterval(-1)) == nil)
-        #expect(coupon.refusal(at: t0)?.code == "CouponExpired")
+        #expect(coupon.refusal(at: t0.addingTimeInterval(-1), namespace: "alice") == nil)
+        #expect(coupon.refusal(at: t0, namespace: "alice")?.code == "CouponExpired")
         var used = coupon
         used.expiresAt = nil
         used.uses = 1
-        #expect(used.refusal(at: t0)?.code == "CouponUsedUp")
+        #expect(used.refusal(at: t0, namespace: "alice")?.code == "CouponUsedUp")
         #expect(coupon.percent == 20)
+        var limited = coupon
+        limited.namespaces = ["bob"]
+        #expect(limited.refusal(at: t0.addingTimeInterval(-1), namespace: "alice")?.code == "UnknownCoupon")
+        #expect(limited.refusal(at: t0.addingTimeInterval(-1), namespace: "bob") == nil)
+    }
+
+    @Test func theWalletCoversAnHourOfEverythingTheNamespaceWouldRun() throws {
+        func check(_ balance: String, committed: String, adding: String, upfront: String = "0") throws {
+            try WalletRule.check(
+                namespace: "alice",
+                balance: Money(balance)!,
+                committed: Money(committed)!,
+                adding: Money(adding)!,
+                upfront: Money(upfront)!
+            )
+        }
+        try check("10", committed: "0", adding: "10")
+        try check("20", committed: "10", adding: "10")
+        #expect(throws: LatticeError.self) { try check("19.99", committed: "10", adding: "10") }
+        #expect(throws: LatticeError.self) { try check("100", committed: "10", adding: "0", upfront: "91") }
+        // A 100 % coupon (nothing per hour) does not start anything on a negative balance.
+        try check("0", committed: "0", adding: "0")
+        #expect { try check("-0.01", committed: "0", adding: "0") } throws: {
+            ($0 as? LatticeError)?.kind == .paymentRequired
+        }
+        var instance = sampleInstanceForBilling()
+        #expect(WalletRule.hourlyRate(of: instance) == .zero, "prepaid is paid up front")
+        instance.cost.costType = 1
+        instance.cost.unitPrice = Money("10")!
+        instance.cost.percentOff = 25
+        #expect(WalletRule.hourlyRate(of: instance) == Money("7.5")!)
+        instance.placement = GPUPlacement(node: "n", gpuIndices: [0])
+        #expect(WalletRule.commitment(of: instance) == Money("7.5")!)
+        instance.placement = nil
+        #expect(WalletRule.commitment(of: instance) == .zero)
     }
 
     @Test func renewExtendsFromTheEndOrFromNowAndChargesThatTerm() throws {

@@ -55,6 +55,7 @@ func draft(_ name: String, namespace: String = "alice", gpus: Int = 1) -> Instan
     instance.pod = PodInfo(name: name + "-abcde", node: "", ip: "")
     instance.resources.gpuCount = gpus
     instance.access.sshPort = 0
+    instance.cost.orderID = "order-\(name)"
     return instance
 }
 
@@ -69,6 +70,22 @@ func order(for name: String, namespace: String = "alice") -> Order {
         status: "active",
         createdAt: t0
     )
+}
+
+/// Credits alice and bob generously, for tests about something other than the wallet.
+func fund(_ store: any Store, _ amount: String = "1000000") async throws {
+    for namespace in ["alice", "bob"] {
+        _ = try await store.appendLedger(
+            LedgerEntry(
+                id: "fund-\(namespace)",
+                namespace: namespace,
+                kind: .credit,
+                amount: Money(amount)!,
+                idempotencyKey: "fund:\(namespace)",
+                createdAt: t0
+            )
+        )
+    }
 }
 
 @Suite struct StoreContractTests {
@@ -109,6 +126,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
         let store = try factory.make()
+        try await fund(store)
         let first = try await store.createInstance(
             draft("instance-00000001", gpus: 3),
             on: nodes(),
@@ -158,6 +176,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func concurrentCreatesNeverOversell(_ factory: StoreFactory) async throws {
         let store = try factory.make()
+        try await fund(store)
         let results = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<40 {
                 group.addTask {
@@ -183,6 +202,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
         let store = try factory.make()
+        try await fund(store)
         let created = try await store.createInstance(
             draft("instance-00000001", gpus: 4),
             on: nodes(),
@@ -248,6 +268,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func tenantsAreIsolated(_ factory: StoreFactory) async throws {
         let store = try factory.make()
+        try await fund(store)
         _ = try await store.createInstance(
             draft("instance-0000000a", namespace: "alice"),
             on: nodes(),
@@ -302,6 +323,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
     @Test(arguments: StoreFactory.all)
     func listsArePaged(_ factory: StoreFactory) async throws {
         let store = try factory.make()
+        try await fund(store)
         for i in 0..<5 {
             var instance = draft(String(format: "instance-%08x", i))
             instance.createdAt = t0.addingTimeInterval(Double(i))
@@ -357,6 +379,71 @@ func order(for name: String, namespace: String = "alice") -> Order {
         #expect(bills.total == 1 && bills.items.first?.periodStart == t0)
     }
 
+    /// Issue "hardening" 5: a create or power_on needs an hour of everything the namespace
+    /// would then run; a failed start is not billed; an order closes when its instance goes.
+    @Test(arguments: StoreFactory.all)
+    func theWalletCoversEverythingTheNamespaceRuns(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        try await fund(store, "5")  // two hours of one 2.50 instance
+        func create(_ number: Int) async throws -> Instance {
+            let name = String(format: "instance-%08d", number)
+            return try await store.createInstance(
+                draft(name),
+                on: nodes(2),
+                sshPorts: 30000...30010,
+                order: order(for: name),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        let first = try await create(1)
+        let second = try await create(2)
+        await #expect { try await create(3) } throws: { ($0 as? LatticeError)?.kind == .paymentRequired }
+
+        // The second fails to start: it commits nothing, and its time is not billed; the
+        // first is metered from the moment it runs.
+        let failed = ReconcilePlanner.apply(.failed(reason: "ImagePullFailed: x"), to: second, now: t0)
+        #expect(try await store.recordObservation(failed, expectedGeneration: second.generation))
+        let later = t0.addingTimeInterval(30)
+        let running = ReconcilePlanner.apply(
+            .running(PodInfo(name: "p", node: "node-0", ip: "")),
+            to: first,
+            now: later
+        )
+        #expect(try await store.recordObservation(running, expectedGeneration: first.generation))
+        let compute = try await store.unsettledSegments().filter { $0.kind == .compute }
+        #expect(compute.map(\.instanceName) == [first.name] && compute.first?.start == later)
+        let third = try await create(3)
+        await #expect { try await create(4) } throws: { ($0 as? LatticeError)?.kind == .paymentRequired }
+
+        // Power-on counts what runs too; a purge closes the order.
+        await #expect {
+            try await store.powerOn(
+                namespace: "alice",
+                name: second.name,
+                on: nodes(2),
+                podName: "p",
+                now: t0,
+                debit: .none
+            )
+        } throws: { ($0 as? LatticeError)?.kind == .paymentRequired }
+        let deleting = try await store.updateInstance(namespace: "alice", name: third.name) {
+            InstanceLifecycle.delete($0, now: t0)
+        }
+        #expect(try await store.purgeInstance(name: third.name, expectedGeneration: deleting.generation, at: t0))
+        _ = try await store.powerOn(
+            namespace: "alice",
+            name: second.name,
+            on: nodes(2),
+            podName: "p",
+            now: t0,
+            debit: .none
+        )
+        let orders = try await store.orders(namespace: "alice", page: PageRequest(page: 1, pageSize: 100)).items
+        #expect(orders.first { $0.instanceName == third.name }?.status == "closed")
+        #expect(orders.first { $0.instanceName == first.name }?.status == "active")
+    }
+
     @Test func fileStoreKeepsEverythingAcrossReopen() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-reopen-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -364,6 +451,7 @@ func order(for name: String, namespace: String = "alice") -> Order {
         do {
             let store = try SQLiteStore(path: path)
             try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
+            try await fund(store)
             _ = try await store.createInstance(
                 draft("instance-00000001"),
                 on: nodes(),

@@ -210,3 +210,53 @@ def test_retention_days_releases_a_stopped_instances_data(make_server, tmp_path)
                          for b in user.get("/bills?pageSize=100").json()["nodes"]), what="the last disk-day")
     r = user.post(f"/clusters/big/instances/{name}/power_on")
     assert r.status_code == 404
+
+
+def test_the_wallet_covers_an_hour_of_everything_the_namespace_runs(make_server, tmp_path):
+    """Issue "hardening" 5: one hour of one T4 starts one T4, not 32."""
+    server = make_server(args=("--catalog", write_catalog(tmp_path, BIG_CATALOG)))
+    user = server.new_user(balance="7.20")  # two hours of one T4
+    results = [user.create(cluster="big", sku="t4", image=IMAGE) for _ in range(32)]
+    codes = [r.status_code for r in results]
+    assert codes.count(200) == 2 and codes.count(402) == 30, codes
+    refused = next(r for r in results if r.status_code == 402).json()
+    assert refused["code"] == "InsufficientBalance" and "what already runs" in refused["message"]
+    names = [r.json()["name"] for r in results if r.status_code == 200]
+    for name in names:
+        user.wait_status(name, "Running", cluster="big")
+    # a prepaid term needs the hour of what runs plus the term
+    assert user.create(cluster="big", sku="t4-daily", cost_type="4", cost_time="1D", image=IMAGE).status_code == 402
+    # stopping one frees its hour: power_on of it works again, a third create does not
+    assert user.post(f"/clusters/big/instances/{names[0]}/power_off").status_code == 200
+    user.wait_status(names[0], "Stopped", cluster="big")
+    assert user.post(f"/clusters/big/instances/{names[0]}/power_on").status_code == 200
+    assert user.create(cluster="big", sku="t4", image=IMAGE).status_code == 402
+
+
+def test_a_full_coupon_does_not_bypass_a_negative_balance_and_coupons_can_be_limited(make_server, tmp_path):
+    server = make_server(args=("--catalog", write_catalog(tmp_path, BIG_CATALOG)))
+    admin = server.client()
+    owner = server.new_user(balance="0")
+    stranger = server.new_user(balance="0")
+    r = admin.post("/admin/coupons", {"id": "FREE", "kind": "percent", "value": 100, "maxUses": 10,
+                                      "namespaces": [owner.namespace]})
+    assert r.status_code == 200 and r.json()["namespaces"] == [owner.namespace]
+    body = owner.create_body(sku="t4", image=IMAGE)
+    body["Cost"]["CouponID"] = "FREE"
+    other = dict(body, namespace=stranger.namespace)
+    r = stranger.post("/clusters/big/instances", other)
+    assert r.status_code == 422 and r.json()["code"] == "UnknownCoupon", r.text
+    r = owner.post("/clusters/big/instances", body)
+    assert r.status_code == 200, r.text
+    owner.wait_status(r.json()["name"], "Running", cluster="big")
+    # a negative balance (storage charged from a drained wallet) starts nothing, coupon or not
+    debtor = server.new_user(balance="0")
+    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
+    db.execute("UPDATE users SET balance_units = -100 WHERE namespace = ?", (debtor.namespace,))
+    db.commit()
+    db.close()
+    admin.post("/admin/coupons", {"id": "FREE2", "kind": "percent", "value": 100, "maxUses": 10})
+    body = debtor.create_body(sku="t4", image=IMAGE)
+    body["Cost"]["CouponID"] = "FREE2"
+    r = debtor.post("/clusters/big/instances", body)
+    assert r.status_code == 402 and "negative" in r.json()["message"], r.text

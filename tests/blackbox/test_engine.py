@@ -122,12 +122,20 @@ def test_instances_are_real_containers(make_server, tmp_path):
 
 def test_missing_image_fails_with_the_engines_message(make_server, tmp_path):
     catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER) + "allowedImagePatterns:\n  - localhost/nowhere/*\n"
-    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", "32000-32099"))
+    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog), "--ssh-ports", "32000-32099",
+                               "--charge-period-seconds", "1", "--meter-interval-seconds", "0.05"))
     user = server.new_user(balance="100")
     r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image="localhost/nowhere/missing:1"))
     assert r.status_code == 200, r.text
-    failed = user.wait_status(r.json()["name"], "Failed", cluster=CLUSTER, timeout=120)
+    name = r.json()["name"]
+    failed = user.wait_status(name, "Failed", cluster=CLUSTER, timeout=120)
     assert failed["statusReason"].startswith("ImagePullFailed: localhost/nowhere/missing:1")
+    # a failed start is not billed, and the order closes when the instance goes
+    time.sleep(1.5)
+    assert [b for b in user.get("/bills?pageSize=100").json()["nodes"] if b["kind"] == "compute"] == []
+    assert user.delete(f"/clusters/{CLUSTER}/instances?name={name}").status_code == 200
+    user.wait_status(name, None, cluster=CLUSTER, timeout=120)
+    assert [o["status"] for o in user.get("/orders").json()["nodes"] if o["instanceName"] == name] == ["closed"]
     assert user.remain("t4") == 2
 
 

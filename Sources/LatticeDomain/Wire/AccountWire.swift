@@ -81,9 +81,19 @@ public struct CouponWire: Codable, Sendable, Equatable {
     public var maxUses: Int
     public var uses: Int
     public var createdAt: String
+    /// The namespaces that may redeem it; absent means any.
+    public var namespaces: [String]?
 
-    public init(id: String, kind: String, value: String, expiresAt: String, maxUses: Int, uses: Int, createdAt: String)
-    {
+    public init(
+        id: String,
+        kind: String,
+        value: String,
+        expiresAt: String,
+        maxUses: Int,
+        uses: Int,
+        createdAt: String,
+        namespaces: [String]? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.value = value
@@ -91,6 +101,7 @@ public struct CouponWire: Codable, Sendable, Equatable {
         self.maxUses = maxUses
         self.uses = uses
         self.createdAt = createdAt
+        self.namespaces = namespaces
     }
 }
 

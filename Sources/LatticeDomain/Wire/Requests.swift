@@ -241,9 +241,21 @@ public struct CreateCouponRequest: Sendable, Equatable {
     public var value: Money
     public var expiresAt: Date?
     public var maxUses: Int
+    public var namespaces: [String]?
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
+        if let value = body.present("namespaces") {
+            guard case .array(let items) = value, (1...1000).contains(items.count) else {
+                throw LatticeError.invalidField("namespaces", "must be a list of 1 to 1000 namespaces")
+            }
+            namespaces = try items.map { item in
+                guard case .string(let name) = item, CreateUserRequest.isValidNamespace(name) else {
+                    throw LatticeError.invalidField("namespaces", "every entry must be a namespace name")
+                }
+                return name
+            }
+        }
         id = try body.string("id")?.trimmingCharacters(in: .whitespaces)
         if let id,
             !(1...64).contains(id.count)

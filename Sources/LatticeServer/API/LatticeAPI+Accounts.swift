@@ -140,7 +140,8 @@ extension LatticeAPI {
             expiresAt: wire.time.format(coupon.expiresAt),
             maxUses: coupon.maxUses,
             uses: coupon.uses,
-            createdAt: wire.time.format(coupon.createdAt)
+            createdAt: wire.time.format(coupon.createdAt),
+            namespaces: coupon.namespaces
         )
     }
 
@@ -155,7 +156,8 @@ extension LatticeAPI {
             value: request.value,
             expiresAt: request.expiresAt,
             maxUses: request.maxUses,
-            createdAt: clock.now()
+            createdAt: clock.now(),
+            namespaces: request.namespaces
         )
         try await store.createCoupon(coupon)
         return couponWire(coupon)

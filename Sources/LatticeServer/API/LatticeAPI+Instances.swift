@@ -160,7 +160,8 @@ extension LatticeAPI {
             var withDisk = draft
             withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
             var termPrice = Money.zero
-            var debit = WalletDebit(required: unitPrice)
+            // Pay-as-you-go: `WalletRule` checks an hour of it and of everything else running.
+            var debit = WalletDebit.none
             if prepaid, let term = try? CostTime.parse(request.costTime), let end = scheduleStop {
                 termPrice = Money(units: unitPrice.units * Int64(term.count))
                 debit = WalletDebit(
@@ -290,14 +291,9 @@ extension LatticeAPI {
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         try InstanceLifecycle.checkPowerOn(instance)
         let now = clock.now()
-        var debit = WalletDebit.none
-        if instance.cost.costType == SellingType.payAsYouGo.rawValue {
-            // The wallet must cover one hour at today's price.
-            let price =
-                catalog.gpuSku(id: instance.cost.gpuSkuID).map { Pricing.effectivePrice(of: $0, at: now) }
-                ?? instance.cost.unitPrice
-            debit.required = Money(units: price.units * Int64(100 - (instance.cost.percentOff ?? 0)) / 100)
-        } else if let end = instance.scheduleStopAt, end <= now {
+        // The wallet check (an hour of everything the namespace would then run) is the
+        // store's, inside the write: `WalletRule`.
+        if instance.cost.costType != SellingType.payAsYouGo.rawValue, let end = instance.scheduleStopAt, end <= now {
             throw LatticeError(
                 .conflict,
                 code: "TermExpired",
@@ -313,7 +309,7 @@ extension LatticeAPI {
             on: nodes,
             podName: Identifiers.podName(instance: name, using: &rng),
             now: now,
-            debit: debit
+            debit: .none
         )
         changed(name)
     }
