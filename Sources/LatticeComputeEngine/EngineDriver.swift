@@ -171,12 +171,15 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     public func start(_ spec: WorkloadSpec) async throws {
         // An existing container of the instance (whatever its pod name) is started again
-        // when its GPUs are still the ones placed; otherwise it is replaced on the same volume.
+        // when its GPUs and port are still the ones placed; otherwise it is replaced on the
+        // same volume.
         for (name, _) in try await containers(of: spec.instanceName) {
             let existing = try await engine.call("GET", "/containers/\(name)/json")
             guard existing.status == 200 else { continue }
             let container = try existing.json(ContainerInspect.self)
-            if container.Config.Labels["lattice.gpus"] == Self.gpuLabel(spec.gpuIndices) {
+            if container.Config.Labels["lattice.gpus"] == Self.gpuLabel(spec.gpuIndices),
+                container.Config.Labels["lattice.ssh-port"] == String(spec.sshPort)
+            {
                 if container.State.Running { return }
                 let started = try await engine.call("POST", "/containers/\(name)/start")
                 guard [204, 304].contains(started.status) else { throw started.failure("start container") }
@@ -237,6 +240,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             "lattice.gpus": Self.gpuLabel(spec.gpuIndices), "lattice.volume": spec.volumeName,
         ]
         labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
+        labels["lattice.ssh-port"] = String(spec.sshPort)
         var host: [String: Any] = [
             "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
             "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,

@@ -42,11 +42,13 @@ public enum InstanceLifecycle {
     public static func powerOn(
         _ instance: Instance,
         placement: GPUPlacement,
+        sshPort: Int,
         podName: String,
         now: Date
     ) throws -> Instance {
         try checkPowerOn(instance)
         var next = instance
+        next.access.sshPort = sshPort
         next.status = .starting
         next.statusReason = ""
         next.desired.power = .on

@@ -170,11 +170,14 @@ public enum ReconcilePlanner {
             next.pod = nil
             next.desired.snapshot = nil
             next.stoppedAt = now
+            // A Stopped instance holds no shared port; power_on takes a free one.
+            next.access.sshPort = 0
         case .failed(let reason):
             next.status = .failed
             next.statusReason = reason
             next.placement = nil
             next.pod = nil
+            next.access.sshPort = 0
         case .saving:
             next.status = .saving
         }

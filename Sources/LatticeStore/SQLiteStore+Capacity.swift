@@ -33,6 +33,12 @@ struct IndexChanges {
         if let new = next?.placement, new != previous?.placement {
             reserved.append((new, next!.resources.cpuCores, next!.resources.memoryGiB))
         }
+        let oldPort = previous?.access.sshPort ?? 0
+        let newPort = next?.access.sshPort ?? 0
+        if oldPort != newPort {
+            if oldPort > 0 { portsFreed.append(oldPort) }
+            if newPort > 0 { portsTaken.append(newPort) }
+        }
     }
 }
 
@@ -88,7 +94,7 @@ final class PlacementCache: @unchecked Sendable {
     /// The lowest free port of `range`, inside a write.
     func freePort(in range: ClosedRange<Int>, _ db: Database) throws -> Int? {
         if lock.withLock({ usedPorts == nil }) {
-            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances"))
+            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances WHERE ssh_port IS NOT NULL"))
             lock.withLock { usedPorts = used }
         }
         return lock.withLock {

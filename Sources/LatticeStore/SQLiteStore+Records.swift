@@ -67,12 +67,13 @@ extension SQLiteStore {
         try db.execute(
             sql: """
                 UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
-                    stopped_at = ?, doc = ? WHERE name = ?
+                    stopped_at = ?, ssh_port = ?, doc = ? WHERE name = ?
                 """,
             arguments: [
                 instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
                 instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
-                try Documents.encode(instance), instance.name,
+                instance.access.sshPort > 0 ? instance.access.sshPort : nil, try Documents.encode(instance),
+                instance.name,
             ]
         )
         try syncAllocations(instance, db)

@@ -182,7 +182,6 @@ extension SQLiteStore {
             )
             changes.placementChanged(from: nil, to: instance)
             changes.wrote(instance)
-            changes.portsTaken.append(port)
             try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
             try db.execute(
                 sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
@@ -198,6 +197,7 @@ extension SQLiteStore {
         namespace: String,
         name: String,
         on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
         podName: String,
         now: Date,
         debit: WalletDebit
@@ -214,7 +214,22 @@ extension SQLiteStore {
                 on: nodes,
                 db
             )
-            let next = try InstanceLifecycle.powerOn(current, placement: placement, podName: podName, now: now)
+            var port = current.access.sshPort
+            if port == 0 {
+                guard let free = try self.placement.freePort(in: sshPorts, db) else {
+                    throw LatticeError.insufficientCapacity(
+                        "no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)"
+                    )
+                }
+                port = free
+            }
+            let next = try InstanceLifecycle.powerOn(
+                current,
+                placement: placement,
+                sshPort: port,
+                podName: podName,
+                now: now
+            )
             try Self.take(debit, namespace: namespace, starting: next, db)
             try Self.write(next, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: next)
@@ -273,7 +288,6 @@ extension SQLiteStore {
             }
             changes.placementChanged(from: current, to: nil)
             changes.versions.append((name, nil))
-            changes.portsFreed.append(current.access.sshPort)
             try db.execute(
                 sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
                 arguments: [current.namespace, current.cluster]

@@ -202,6 +202,40 @@ public final class SQLiteStore: Store {
                 )
             }
         }
+        migrator.registerMigration("v8-ports-released-while-stopped") { db in
+            // A Stopped or Failed instance gives its SSH port back (NULL), so the column's
+            // uniqueness becomes a partial index. SQLite cannot drop a column constraint, so
+            // the table is rebuilt with its own definition and indexes.
+            let table = try String.fetchOne(
+                db,
+                sql: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'instances'"
+            )!
+            let indexes = try String.fetchAll(
+                db,
+                sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances' AND sql IS NOT NULL"
+            )
+            let rebuilt = table.replacingOccurrences(of: "ssh_port INTEGER NOT NULL UNIQUE", with: "ssh_port INTEGER")
+                .replacingOccurrences(of: "CREATE TABLE instances", with: "CREATE TABLE instances_v8")
+            try db.execute(sql: rebuilt)
+            try db.execute(sql: "INSERT INTO instances_v8 SELECT * FROM instances")
+            try db.execute(sql: "DROP TABLE instances")
+            try db.execute(sql: "ALTER TABLE instances_v8 RENAME TO instances")
+            for index in indexes { try db.execute(sql: index) }
+            try db.execute(
+                sql: "CREATE UNIQUE INDEX instances_ssh_port ON instances(ssh_port) WHERE ssh_port IS NOT NULL"
+            )
+            try db.execute(
+                sql: """
+                    UPDATE instances SET ssh_port = NULL
+                    WHERE json_extract(doc, '$.status') IN ('Stopped', 'Failed') AND placed_node IS NULL
+                    """
+            )
+            try db.execute(
+                sql: """
+                    UPDATE instances SET doc = json_set(doc, '$.access.sshPort', 0) WHERE ssh_port IS NULL
+                    """
+            )
+        }
         return migrator
     }
 }

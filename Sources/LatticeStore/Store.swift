@@ -44,6 +44,7 @@ public protocol Store: Sendable {
         namespace: String,
         name: String,
         on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
         podName: String,
         now: Date,
         debit: WalletDebit

@@ -33,10 +33,11 @@ import Testing
             let started = try InstanceLifecycle.powerOn(
                 sampleInstance(status: status),
                 placement: placement,
+                sshPort: 30001,
                 podName: "p",
                 now: now
             )
-            #expect(started.status == .starting)
+            #expect(started.status == .starting && started.access.sshPort == 30001)
             #expect(started.placement == placement)
             #expect(started.generation == 2)
         }

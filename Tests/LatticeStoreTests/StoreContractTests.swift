@@ -244,6 +244,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
                 namespace: "alice",
                 name: created.name,
                 on: nodes(),
+                sshPorts: 30000...30010,
                 podName: "p2",
                 now: t0,
                 debit: .none
@@ -258,6 +259,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
             namespace: "alice",
             name: created.name,
             on: nodes(),
+            sshPorts: 30000...30010,
             podName: "p2",
             now: t0,
             debit: .none
@@ -296,6 +298,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
                 namespace: "bob",
                 name: "instance-0000000a",
                 on: nodes(),
+                sshPorts: 30000...30010,
                 podName: "p",
                 now: t0,
                 debit: .none
@@ -422,6 +425,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
                 namespace: "alice",
                 name: second.name,
                 on: nodes(2),
+                sshPorts: 30000...30010,
                 podName: "p",
                 now: t0,
                 debit: .none
@@ -435,6 +439,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
             namespace: "alice",
             name: second.name,
             on: nodes(2),
+            sshPorts: 30000...30010,
             podName: "p",
             now: t0,
             debit: .none
@@ -442,6 +447,62 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         let orders = try await store.orders(namespace: "alice", page: PageRequest(page: 1, pageSize: 100)).items
         #expect(orders.first { $0.instanceName == third.name }?.status == "closed")
         #expect(orders.first { $0.instanceName == first.name }?.status == "active")
+    }
+
+    /// Issue "hardening" 3: a Stopped (or Failed) instance gives its SSH port back, and
+    /// power_on takes a free one.
+    @Test(arguments: StoreFactory.all)
+    func stoppedInstancesHoldNoPort(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        try await fund(store)
+        let ports = 30000...30001
+        func create(_ number: Int) async throws -> Instance {
+            let name = String(format: "instance-%08d", number)
+            return try await store.createInstance(
+                draft(name),
+                on: nodes(2),
+                sshPorts: ports,
+                order: order(for: name),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        func settle(_ instance: Instance, _ observation: ObservedTransition) async throws -> Instance {
+            let next = ReconcilePlanner.apply(observation, to: instance, now: t0)
+            #expect(try await store.recordObservation(next, expectedGeneration: instance.generation))
+            return next
+        }
+        let first = try await create(1)
+        let second = try await create(2)
+        #expect(Set([first.access.sshPort, second.access.sshPort]) == Set(ports))
+        await #expect { try await create(3) } throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+
+        let running = try await settle(first, .running(PodInfo(name: "p", node: "node-0", ip: "")))
+        let stopping = try await store.updateInstance(namespace: "alice", name: first.name) {
+            try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: t0)
+        }
+        #expect(running.access.sshPort == stopping.access.sshPort, "Stopping still holds its port")
+        let stopped = try await settle(stopping, .stopped(reason: ""))
+        #expect(stopped.access.sshPort == 0)
+        #expect(try await store.instance(name: first.name)?.access.sshPort == 0)
+        let third = try await create(3)
+        #expect(third.access.sshPort == first.access.sshPort, "the freed port is taken again")
+
+        func powerOnFirst() async throws -> Instance {
+            try await store.powerOn(
+                namespace: "alice",
+                name: first.name,
+                on: nodes(2),
+                sshPorts: ports,
+                podName: "p2",
+                now: t0,
+                debit: .none
+            )
+        }
+        await #expect { try await powerOnFirst() } throws: { ($0 as? LatticeError)?.code == "InsufficientCapacity" }
+        _ = try await settle(second, .failed(reason: "ImagePullFailed: x"))
+        let restarted = try await powerOnFirst()
+        #expect(restarted.access.sshPort == second.access.sshPort && restarted.status == .starting)
     }
 
     @Test func fileStoreKeepsEverythingAcrossReopen() async throws {

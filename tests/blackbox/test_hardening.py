@@ -147,3 +147,28 @@ def test_no_snapshot_can_take_an_official_images_name(server):
     names = [i["name"] for i in user.get("/images").json()["nodes"] if i["kind"] == "snapshot"]
     assert names == [f"images.neolink-ai.com/{user.namespace}/mine:v1"]
     assert not set(names) & set(official)
+
+
+def test_a_stopped_instance_holds_no_ssh_port(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--ssh-ports", "30000-30001"))
+    hoarder = server.new_user()
+    other = server.new_user()
+    names = [hoarder.create().json()["name"] for _ in range(2)]
+    for name in names:
+        hoarder.wait_status(name, "Running")
+    assert other.create().json()["code"] == "InsufficientCapacity"
+    for name in names:
+        assert hoarder.post(f"/clusters/host-cluster/instances/{name}/power_off").status_code == 200
+    for name in names:
+        stopped = hoarder.wait_status(name, "Stopped")
+        assert stopped["servers"]["SSH"]["sshAddr"] == "", "a Stopped instance shows no address"
+    made = [other.create() for _ in range(2)]
+    assert [r.status_code for r in made] == [200, 200], [r.text for r in made]
+    r = hoarder.post(f"/clusters/host-cluster/instances/{names[0]}/power_on")
+    assert r.status_code == 409 and "SSH port" in r.json()["message"], r.text
+    assert hoarder.instance(names[0]).json()["status"] == "Stopped"
+    assert other.delete(f"/clusters/host-cluster/instances?name={made[0].json()['name']}").status_code == 200
+    other.wait_status(made[0].json()["name"], None)
+    assert hoarder.post(f"/clusters/host-cluster/instances/{names[0]}/power_on").status_code == 200
+    running = hoarder.wait_status(names[0], "Running")
+    assert running["servers"]["SSH"]["sshAddr"].startswith("ssh -p3000")

@@ -99,11 +99,15 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         ]
         uid = instance.uid
         let host = context.publicHost
+        // A Stopped or Failed instance holds no port: its addresses are empty until power_on.
+        let holdsPort = instance.access.sshPort > 0
         let ssh = SSH(
-            sshAddr: "ssh -p\(instance.access.sshPort) root@\(host)",
+            sshAddr: holdsPort ? "ssh -p\(instance.access.sshPort) root@\(host)" : "",
             sshPassword: instance.access.sshPassword
         )
-        if instance.access.publishesPorts == true {
+        if instance.access.publishesPorts == true, !holdsPort {
+            servers = Servers(Jupyterlab: "", Tensorboard: "", SSH: ssh)
+        } else if instance.access.publishesPorts == true {
             servers = Servers(
                 Jupyterlab: "http://\(host):\(instance.access.jupyterPort)/?token=\(instance.access.jupyterToken)",
                 Tensorboard: "http://\(host):\(instance.access.tensorboardPort)/",

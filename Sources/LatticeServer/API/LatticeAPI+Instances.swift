@@ -307,6 +307,7 @@ extension LatticeAPI {
             namespace: principal.namespace,
             name: name,
             on: nodes,
+            sshPorts: configuration.sshPorts,
             podName: Identifiers.podName(instance: name, using: &rng),
             now: now,
             debit: .none
