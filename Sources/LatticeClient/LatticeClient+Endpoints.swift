@@ -117,6 +117,11 @@ extension LatticeClient {
     }
 
     /// `GET /images`: official images and the caller's snapshots.
+    /// Deletes one of your snapshots (`DELETE /images?name=`).
+    public func deleteImage(name: String) async throws {
+        _ = try await send("DELETE", Self.v1 + "/images", query: ["name": name], idempotent: true)
+    }
+
     public func images(page: PageRequest = PageRequest()) async throws -> Page<ImageWire> {
         try await get(Page<ImageWire>.self, Self.v1 + "/images", query: Self.pageQuery(page))
     }
@@ -338,6 +343,31 @@ extension LatticeClient {
                 Self.v1 + "/admin/coupons",
                 body: Body(id: id, kind: kind, value: value, expiresAt: expiresAt, maxUses: maxUses),
                 idempotent: false
+            )
+        )
+    }
+
+    /// A namespace's quota and what it uses.
+    public func quota(namespace: String) async throws -> QuotaWire {
+        try await get(QuotaWire.self, Self.v1 + "/admin/users/\(namespace)/quota")
+    }
+
+    /// Sets the given limits of a namespace's quota; nil ones keep their value.
+    public func setQuota(
+        namespace: String,
+        instances: Int? = nil,
+        gpus: Int? = nil,
+        tokens: Int? = nil,
+        snapshots: Int? = nil
+    ) async throws -> QuotaWire {
+        struct Body: Encodable, Sendable { var instances: Int?; var gpus: Int?; var tokens: Int?; var snapshots: Int? }
+        return try decode(
+            QuotaWire.self,
+            try await send(
+                "PUT",
+                Self.v1 + "/admin/users/\(namespace)/quota",
+                body: Body(instances: instances, gpus: gpus, tokens: tokens, snapshots: snapshots),
+                idempotent: true
             )
         )
     }

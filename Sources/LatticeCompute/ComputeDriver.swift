@@ -70,6 +70,9 @@ public protocol ComputeDriver: Sendable {
     func discard(instanceName: String) async throws
     /// Removes the workload and its data volume.
     func destroy(instanceName: String, volumeName: String) async throws
+    /// Removes a committed snapshot image from the backend's own storage, if it keeps one
+    /// (absent is fine; one still used by a workload stays).
+    func removeImage(reference: String) async throws
 }
 
 /// A driver failure: the reconciler logs it and retries with backoff; clients never see it.

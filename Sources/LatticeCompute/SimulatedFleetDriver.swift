@@ -269,6 +269,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
         if state.volumes.contains(volumeName) { try record(.volume(volumeName, exists: false)) }
     }
 
+    /// The simulated fleet keeps no image bytes (a commit only reports a size), so there is
+    /// nothing to remove.
+    public func removeImage(reference: String) async throws {}
+
     // MARK: Internals
 
     func allocateIP(node: String) throws -> String {

@@ -359,6 +359,12 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// `DELETE /images/{name}`: not forced, so an image a container still uses stays (409).
+    public func removeImage(reference: String) async throws {
+        let response = try await engine.call("DELETE", "/images/\(reference)")
+        guard [200, 404, 409].contains(response.status) else { throw response.failure("remove image \(reference)") }
+    }
+
     public func destroy(instanceName: String, volumeName: String) async throws {
         try await discard(instanceName: instanceName)
         let response = try await engine.call("DELETE", "/volumes/\(volumeName)", query: ["force": "true"])

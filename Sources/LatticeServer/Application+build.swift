@@ -90,7 +90,8 @@ public enum LatticeServer {
         )
         let store = try SQLiteStore(
             path: dataDirectory.appendingPathComponent("lattice.sqlite").path,
-            schedule: configuration.meterSchedule
+            schedule: configuration.meterSchedule,
+            defaultQuota: configuration.limits.defaultQuota
         )
         let clock = SystemWallClock()
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)

@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     public var retention: TimeInterval
     /// How long pay-as-you-go instances keep running after the wallet runs out.
     public var depletionGrace: TimeInterval
+    /// Quotas, rate limits and connection limits (docs/operations.md, "Limits").
+    public var limits = ServerLimits()
 
     public init(
         host: String = "127.0.0.1",
@@ -74,4 +76,13 @@ public struct ServerConfiguration: Sendable {
 
     /// When metered usage falls due, for the store and the meter alike.
     public var meterSchedule: MeterSchedule { MeterSchedule(period: chargePeriod, timeZone: time.timeZone) }
+}
+
+/// The limits that keep one tenant or one client from hurting the others; each is a flag
+/// of `lattice serve` (docs/operations.md, "Limits").
+public struct ServerLimits: Sendable {
+    /// A namespace's quota until an admin sets its own (`--quota-*`).
+    public var defaultQuota = Quota.defaults
+
+    public init() {}
 }

@@ -245,13 +245,59 @@ extension SQLiteStore {
     static func recommit(from previous: Instance?, to next: Instance?, _ db: Database) throws {
         guard let namespace = next?.namespace ?? previous?.namespace else { return }
         let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
-        guard delta != 0 else { return }
+        let gpus = (next?.placement?.gpuIndices.count ?? 0) - (previous?.placement?.gpuIndices.count ?? 0)
+        guard delta != 0 || gpus != 0 else { return }
         try db.execute(
             sql: """
-                INSERT INTO namespace_commitments (namespace, hourly_units) VALUES (?, ?)
-                ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units
+                INSERT INTO namespace_commitments (namespace, hourly_units, gpus) VALUES (?, ?, ?)
+                ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units,
+                    gpus = gpus + excluded.gpus
                 """,
-            arguments: [namespace, delta]
+            arguments: [namespace, delta, gpus]
+        )
+    }
+
+    // MARK: Quotas
+
+    /// The namespace's own limits, or the defaults (none for an admin namespace).
+    static func quota(_ namespace: String, defaults: Quota, _ db: Database) throws -> Quota {
+        if let doc = try String.fetchOne(db, sql: "SELECT doc FROM quotas WHERE namespace = ?", arguments: [namespace])
+        {
+            return try Documents.decode(Quota.self, doc)
+        }
+        let admin = try Bool.fetchOne(db, sql: "SELECT admin FROM users WHERE namespace = ?", arguments: [namespace])
+        return admin == true ? .unlimited : defaults
+    }
+
+    static func quotaUsage(_ namespace: String, _ db: Database) throws -> QuotaUsage {
+        QuotaUsage(
+            instances: try Int.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?",
+                arguments: [namespace]
+            ) ?? 0,
+            gpus: try Int.fetchOne(
+                db,
+                sql: "SELECT gpus FROM namespace_commitments WHERE namespace = ?",
+                arguments: [namespace]
+            ) ?? 0,
+            tokens: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE namespace = ?", arguments: [namespace])
+                ?? 0,
+            snapshots: try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM images WHERE namespace = ?",
+                arguments: [namespace]
+            ) ?? 0
+        )
+    }
+
+    /// Refuses a write that would take `namespace` past its quota.
+    static func checkQuota(_ namespace: String, adding: QuotaUsage, defaults: Quota, _ db: Database) throws {
+        try QuotaRule.check(
+            namespace: namespace,
+            usage: try quotaUsage(namespace, db),
+            adding: adding,
+            quota: try quota(namespace, defaults: defaults, db)
         )
     }
 

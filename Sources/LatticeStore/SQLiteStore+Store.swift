@@ -40,7 +40,32 @@ extension SQLiteStore {
     }
 
     public func createToken(_ token: TokenRecord) async throws {
-        try await writer.write { db in try Self.insert(token, db) }
+        try await writer.write { db in
+            try Self.checkQuota(token.namespace, adding: QuotaUsage(tokens: 1), defaults: self.defaultQuota, db)
+            try Self.insert(token, db)
+        }
+    }
+
+    // MARK: Quotas
+
+    public func quota(namespace: String) async throws -> Quota {
+        try await writer.read { db in try Self.quota(namespace, defaults: self.defaultQuota, db) }
+    }
+
+    public func setQuota(namespace: String, _ quota: Quota) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO quotas (namespace, doc) VALUES (?, ?)
+                    ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
+                    """,
+                arguments: [namespace, try Documents.encode(quota)]
+            )
+        }
+    }
+
+    public func quotaUsage(namespace: String) async throws -> QuotaUsage {
+        try await writer.read { db in try Self.quotaUsage(namespace, db) }
     }
 
     public func tokens(namespace: String) async throws -> [TokenRecord] {
@@ -140,6 +165,12 @@ extension SQLiteStore {
                     )
                 }
             }
+            try Self.checkQuota(
+                draft.namespace,
+                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
+                defaults: self.defaultQuota,
+                db
+            )
             try Self.take(debit, namespace: draft.namespace, starting: instance, db)
             let placement = try self.placement.place(
                 PlacementRequest(cluster: instance.cluster, resources: instance.resources),
@@ -209,6 +240,12 @@ extension SQLiteStore {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             try InstanceLifecycle.checkPowerOn(current)
+            try Self.checkQuota(
+                namespace,
+                adding: QuotaUsage(gpus: current.resources.gpuCount),
+                defaults: self.defaultQuota,
+                db
+            )
             let placement = try self.placement.place(
                 PlacementRequest(cluster: current.cluster, resources: current.resources),
                 on: nodes,
@@ -472,6 +509,16 @@ extension SQLiteStore {
                 arguments: [namespace]
             )
             .map { try Documents.decode(SnapshotImage.self, $0) }
+        }
+    }
+
+    public func deleteImage(namespace: String, reference: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: "DELETE FROM images WHERE namespace = ? AND reference = ?",
+                arguments: [namespace, reference]
+            )
+            return db.changesCount > 0
         }
     }
 

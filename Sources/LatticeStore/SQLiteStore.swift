@@ -10,11 +10,14 @@ public final class SQLiteStore: Store {
     let placement = PlacementCache()
     /// The meter's schedule, so a new segment is written with the time it first falls due.
     let schedule: MeterSchedule
+    /// The limits of a namespace an admin has not given its own (the admin namespace has none).
+    let defaultQuota: Quota
 
     /// Opens (creating if needed) the database file and migrates it.
     /// - Parameter schedule: when new meter segments first fall due.
-    public init(path: String, schedule: MeterSchedule = MeterSchedule()) throws {
+    public init(path: String, schedule: MeterSchedule = MeterSchedule(), defaultQuota: Quota = .unlimited) throws {
         self.schedule = schedule
+        self.defaultQuota = defaultQuota
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             // NORMAL is durable against process crashes (kill -9) in WAL mode; only a
@@ -27,8 +30,9 @@ public final class SQLiteStore: Store {
     }
 
     /// An in-memory database, for tests.
-    public init(schedule: MeterSchedule = MeterSchedule()) throws {
+    public init(schedule: MeterSchedule = MeterSchedule(), defaultQuota: Quota = .unlimited) throws {
         self.schedule = schedule
+        self.defaultQuota = defaultQuota
         writer = try DatabaseQueue()
         try Self.migrator.migrate(writer)
     }
@@ -235,6 +239,30 @@ public final class SQLiteStore: Store {
                     UPDATE instances SET doc = json_set(doc, '$.access.sshPort', 0) WHERE ssh_port IS NULL
                     """
             )
+        }
+        migrator.registerMigration("v9-quotas") { db in
+            // Limits an admin set per namespace, and the GPUs each namespace holds, kept
+            // with the writes that change them like its hourly commitment.
+            try db.execute(
+                sql: """
+                    CREATE TABLE quotas (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                    ALTER TABLE namespace_commitments ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;
+                    """
+            )
+            var held: [String: Int] = [:]
+            for doc in try String.fetchAll(db, sql: "SELECT doc FROM instances WHERE placed_node IS NOT NULL") {
+                let instance = try Documents.decode(Instance.self, doc)
+                held[instance.namespace, default: 0] += instance.placement?.gpuIndices.count ?? 0
+            }
+            for (namespace, gpus) in held {
+                try db.execute(
+                    sql: """
+                        INSERT INTO namespace_commitments (namespace, hourly_units, gpus) VALUES (?, 0, ?)
+                        ON CONFLICT (namespace) DO UPDATE SET gpus = excluded.gpus
+                        """,
+                    arguments: [namespace, gpus]
+                )
+            }
         }
         return migrator
     }

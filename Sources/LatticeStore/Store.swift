@@ -15,6 +15,7 @@ public protocol Store: Sendable {
     /// Creates a user, its first token and an opening credit. `Conflict` if the namespace exists.
     func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws
     func user(namespace: String) async throws -> User?
+    /// Refuses with `QuotaExceeded` past the namespace's token quota.
     func createToken(_ token: TokenRecord) async throws
     func tokens(namespace: String) async throws -> [TokenRecord]
     func token(secretHash: String) async throws -> TokenRecord?
@@ -105,6 +106,8 @@ public protocol Store: Sendable {
 
     func saveImage(_ image: SnapshotImage) async throws
     func images(namespace: String) async throws -> [SnapshotImage]
+    /// Forgets a snapshot; false when the namespace has none by that reference.
+    func deleteImage(namespace: String, reference: String) async throws -> Bool
 
     // MARK: Money
 
@@ -121,6 +124,14 @@ public protocol Store: Sendable {
     /// it still is; kept in the store so a restart does not start the grace period again.
     func depletedSince(namespace: String) async throws -> Date?
     func setDepletedSince(namespace: String, _ since: Date?) async throws
+
+    // MARK: Quotas
+
+    /// The namespace's limits: its own if an admin set them, else the store's defaults
+    /// (none for an admin namespace). Creates and power_ons check them in their write.
+    func quota(namespace: String) async throws -> Quota
+    func setQuota(namespace: String, _ quota: Quota) async throws
+    func quotaUsage(namespace: String) async throws -> QuotaUsage
 
     // MARK: Metering
 

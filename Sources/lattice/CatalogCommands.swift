@@ -69,30 +69,51 @@ struct Skus: AsyncParsableCommand {
 }
 
 struct Images: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List official images and your snapshots.")
-    @OptionGroup var client: ClientOptions
-    @OptionGroup var output: OutputOptions
+    static let configuration = CommandConfiguration(
+        abstract: "List official images and your snapshots.",
+        subcommands: [List.self, Delete.self],
+        defaultSubcommand: List.self
+    )
 
-    func run() async throws {
-        let client = try client.client()
-        var all: [ImageWire] = []
-        var page = PageRequest(page: 1, pageSize: 100)
-        while true {
-            let result = try await client.images(page: page)
-            all += result.nodes
-            guard result.hasNextPage else { break }
-            page.page += 1
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete one of your snapshots.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The snapshot's full name, as `images` lists it.") var name: String
+
+        func run() async throws {
+            try await client.client().deleteImage(name: name)
+            print("deleted \(name)")
         }
-        if output.output == .json { return try Terminal.printJSON(all) }
-        Terminal.printTable(
-            ["NAME", "KIND", "STATUS", "SIZE"],
-            all.map {
-                [
-                    $0.name, $0.kind, $0.status,
-                    ByteCountFormatter.string(fromByteCount: $0.sizeBytes, countStyle: .binary),
-                ]
+    }
+}
+
+extension Images {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List official images and your snapshots.")
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            var all: [ImageWire] = []
+            var page = PageRequest(page: 1, pageSize: 100)
+            while true {
+                let result = try await client.images(page: page)
+                all += result.nodes
+                guard result.hasNextPage else { break }
+                page.page += 1
             }
-        )
+            if output.output == .json { return try Terminal.printJSON(all) }
+            Terminal.printTable(
+                ["NAME", "KIND", "STATUS", "SIZE"],
+                all.map {
+                    [
+                        $0.name, $0.kind, $0.status,
+                        ByteCountFormatter.string(fromByteCount: $0.sizeBytes, countStyle: .binary),
+                    ]
+                }
+            )
+        }
     }
 }
 

@@ -30,6 +30,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between full reconcile resyncs (the safety net; writes and driver events drive the work).")
     var resyncSeconds: Double = 60
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(help: "Default quota: instances a namespace may keep (an admin can set its own).")
+    var quotaInstances = Quota.defaults.instances
+    @Option(help: "Default quota: GPUs a namespace may hold at once.") var quotaGpus = Quota.defaults.gpus
+    @Option(help: "Default quota: API tokens a namespace may have.") var quotaTokens = Quota.defaults.tokens
+    @Option(help: "Default quota: snapshot images a namespace may keep.") var quotaSnapshots = Quota.defaults.snapshots
 
     func run() async throws {
         // Everything the server creates (data directory, database, bootstrap.json, fleet
@@ -78,7 +83,7 @@ struct Serve: AsyncParsableCommand {
                     + "so the range must start at 16000 or above and span fewer than 4000 ports"
             )
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host,
             port: port,
             dataDirectory: URL(fileURLWithPath: dataDir),
@@ -94,6 +99,18 @@ struct Serve: AsyncParsableCommand {
             retention: retentionDays * 86400,
             depletionGrace: depletionGraceSeconds,
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
+        )
+        for (flag, value) in [
+            ("--quota-instances", quotaInstances), ("--quota-gpus", quotaGpus), ("--quota-tokens", quotaTokens),
+            ("--quota-snapshots", quotaSnapshots),
+        ] where !(0...Quota.maximum).contains(value) {
+            throw ValidationError("\(flag): must be between 0 and \(Quota.maximum)")
+        }
+        configuration.limits.defaultQuota = Quota(
+            instances: quotaInstances,
+            gpus: quotaGpus,
+            tokens: quotaTokens,
+            snapshots: quotaSnapshots
         )
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info

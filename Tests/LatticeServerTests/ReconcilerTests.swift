@@ -60,6 +60,7 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
     func destroy(instanceName: String, volumeName: String) async throws {
         try await inner.destroy(instanceName: instanceName, volumeName: volumeName)
     }
+    func removeImage(reference: String) async throws { try await inner.removeImage(reference: reference) }
 }
 
 /// A server whose one cluster runs behind a `FaultyDriver`.

@@ -143,6 +143,9 @@ class Client:
         return requests.post(self.url + "/mdc/api/v1" + path, json=body, headers=self.headers(extra=headers), timeout=30,
                              **kw)
 
+    def put(self, path, body=None, **kw):
+        return requests.put(self.url + "/mdc/api/v1" + path, json=body, headers=self.headers(), timeout=30, **kw)
+
     def delete(self, path, **kw):
         return requests.delete(self.url + "/mdc/api/v1" + path, headers=self.headers(), timeout=30, **kw)
 

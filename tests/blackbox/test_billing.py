@@ -36,7 +36,8 @@ def ledger_rows(server):
 
 
 def test_kill9_during_charging_charges_each_period_once(make_server, tmp_path):
-    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG), "--charge-period-seconds", "1", "--meter-interval-seconds", "0.05")
+    args = ("--catalog", write_catalog(tmp_path, BIG_CATALOG), "--charge-period-seconds", "1", "--meter-interval-seconds", "0.05",
+            "--quota-instances", "1000", "--quota-gpus", "1000")
     server = make_server(args=args)
     user = server.new_user(balance="100000")
     names = []

@@ -172,3 +172,67 @@ def test_a_stopped_instance_holds_no_ssh_port(make_server):
     assert hoarder.post(f"/clusters/host-cluster/instances/{names[0]}/power_on").status_code == 200
     running = hoarder.wait_status(names[0], "Running")
     assert running["servers"]["SSH"]["sshAddr"].startswith("ssh -p3000")
+
+
+def test_quotas_per_namespace_with_defaults_admin_api_and_cli(make_server, tmp_path):
+    import os
+    import subprocess
+    from conftest import lattice_binary
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--quota-instances", "3", "--quota-gpus", "2",
+                               "--quota-tokens", "2", "--quota-snapshots", "1"))
+    admin = server.client()
+    user = server.new_user()
+    q = admin.get(f"/admin/users/{user.namespace}/quota").json()
+    assert q["quota"] == {"instances": 3, "gpus": 2, "tokens": 2, "snapshots": 1}
+    assert q["usage"] == {"instances": 0, "gpus": 0, "tokens": 1, "snapshots": 0}
+    assert user.get(f"/admin/users/{user.namespace}/quota").status_code == 403
+
+    # GPUs: two run, a third is refused by name; instances: a Stopped one still counts
+    names = [user.create().json()["name"] for _ in range(2)]
+    r = user.create()
+    assert r.status_code == 409 and r.json()["code"] == "QuotaExceeded" and "GPUs" in r.json()["message"], r.text
+    for name in names:
+        user.wait_status(name, "Running")
+    assert user.post(f"/clusters/host-cluster/instances/{names[0]}/power_off",
+                     {"needSnapshot": True, "imageName": "one"}).status_code == 200
+    user.wait_status(names[0], "Stopped")
+    third = user.create()
+    assert third.status_code == 200, third.text
+    r = user.create()
+    assert r.status_code == 409 and "instances" in r.json()["message"]
+    r = user.post(f"/clusters/host-cluster/instances/{names[0]}/power_on")
+    assert r.status_code == 409 and "GPUs" in r.json()["message"]
+
+    # snapshots: one kept; deleting it frees the quota
+    user.wait_status(third.json()["name"], "Running")
+    r = user.post(f"/clusters/host-cluster/instances/{names[1]}/power_off", {"needSnapshot": True, "imageName": "two"})
+    assert r.status_code == 409 and "snapshots" in r.json()["message"]
+    snapshot = f"images.neolink-ai.com/{user.namespace}/one:latest"
+    official = next(i["name"] for i in user.get("/images").json()["nodes"] if i["kind"] == "official")
+    assert user.delete(f"/images?name={official}").status_code == 403
+    assert server.new_user().delete(f"/images?name={snapshot}").status_code == 404
+    assert user.delete(f"/images?name={snapshot}").status_code == 200
+    assert user.post(f"/clusters/host-cluster/instances/{names[1]}/power_off",
+                     {"needSnapshot": True, "imageName": "two"}).status_code == 200
+
+    # tokens
+    assert user.post("/tokens", {"name": "second"}).status_code == 200
+    r = user.post("/tokens", {"name": "third"})
+    assert r.status_code == 409 and "tokens" in r.json()["message"]
+
+    # the admin raises a limit through the CLI; bad values are named
+    r = admin.put(f"/admin/users/{user.namespace}/quota", {"tokens": -1})
+    assert r.status_code == 400 and "tokens" in r.json()["message"]
+    r = admin.put(f"/admin/users/{user.namespace}/quota", {"cpus": 3})
+    assert r.status_code == 400 and "cpus" in r.json()["message"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": admin.token, "LATTICE_CONFIG": str(tmp_path / "c.json")})
+    out = subprocess.run([lattice_binary(), "admin", "quota", "set", user.namespace, "--tokens", "5", "-o", "json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["quota"]["tokens"] == 5
+    out = subprocess.run([lattice_binary(), "admin", "quota", "get", user.namespace], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0 and "tokens" in out.stdout and "5" in out.stdout, out.stdout
+    assert user.post("/tokens", {"name": "third"}).status_code == 200
+    assert admin.get("/admin/users/nobody/quota").status_code == 404

@@ -1,5 +1,18 @@
 import Foundation
 
+/// `GET`/`PUT /admin/users/{namespace}/quota`: the namespace's limits and what it uses.
+public struct QuotaWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var quota: Quota
+    public var usage: QuotaUsage
+
+    public init(namespace: String, quota: Quota, usage: QuotaUsage) {
+        self.namespace = namespace
+        self.quota = quota
+        self.usage = usage
+    }
+}
+
 /// `GET /balance`.
 public struct BalanceWire: Codable, Sendable, Equatable {
     public var namespace: String

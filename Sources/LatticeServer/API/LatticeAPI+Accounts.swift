@@ -130,6 +130,32 @@ extension LatticeAPI {
         return try await balance(namespace: namespace)
     }
 
+    // MARK: Quotas
+
+    public func quota(principal: Principal, namespace: String) async throws -> QuotaWire {
+        try requireAdmin(principal)
+        guard try await store.user(namespace: namespace) != nil else {
+            throw LatticeError.notFound("namespace '\(namespace)'")
+        }
+        return QuotaWire(
+            namespace: namespace,
+            quota: try await store.quota(namespace: namespace),
+            usage: try await store.quotaUsage(namespace: namespace)
+        )
+    }
+
+    /// Sets any of the four limits; the others keep their value. A limit below today's use
+    /// refuses new use only: nothing running is stopped.
+    public func setQuota(principal: Principal, namespace: String, body: JSONValue) async throws -> QuotaWire {
+        try requireAdmin(principal)
+        guard try await store.user(namespace: namespace) != nil else {
+            throw LatticeError.notFound("namespace '\(namespace)'")
+        }
+        let next = try QuotaRule.update(try await store.quota(namespace: namespace), with: body)
+        try await store.setQuota(namespace: namespace, next)
+        return try await quota(principal: principal, namespace: namespace)
+    }
+
     // MARK: Coupons
 
     func couponWire(_ coupon: Coupon) -> CouponWire {

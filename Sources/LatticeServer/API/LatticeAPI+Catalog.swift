@@ -56,4 +56,33 @@ extension LatticeAPI {
         let own = try await store.images(namespace: principal.namespace).map { ImageWire(snapshot: $0, context: wire) }
         return Self.page(official + own, page)
     }
+
+    /// `DELETE /images?name=<reference>`: forgets one of the caller's snapshots and removes
+    /// it from every engine that keeps images. Official images and snapshots being saved
+    /// cannot be deleted; another namespace's answers 404 like a missing one.
+    public func deleteImage(principal: Principal, reference: String?) async throws {
+        guard let reference, !reference.isEmpty else { throw LatticeError.missingField("name") }
+        if catalog.images.contains(where: { $0.name == reference }) {
+            throw LatticeError.forbidden("name: '\(reference)' is an official image; only snapshots can be deleted")
+        }
+        guard
+            let image = try await store.images(namespace: principal.namespace).first(where: {
+                $0.reference == reference
+            })
+        else { throw LatticeError.notFound("image '\(reference)'") }
+        guard image.status != .saving else {
+            throw LatticeError(.conflict, code: "InvalidState", "image '\(reference)' is still being saved")
+        }
+        _ = try await store.deleteImage(namespace: principal.namespace, reference: reference)
+        for (cluster, driver) in fleet.drivers {
+            do {
+                try await driver.removeImage(reference: reference)
+            } catch {
+                logger.warning(
+                    "snapshot forgotten but not removed from the engine",
+                    metadata: ["cluster": "\(cluster)", "image": "\(reference)", "error": "\(error)"]
+                )
+            }
+        }
+    }
 }

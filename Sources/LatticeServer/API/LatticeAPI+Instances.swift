@@ -272,6 +272,15 @@ extension LatticeAPI {
                         + "choose another imageName"
                 )
             }
+            let images = try await store.images(namespace: principal.namespace)
+            if !images.contains(where: { $0.reference == reference }) {
+                try QuotaRule.check(
+                    namespace: principal.namespace,
+                    usage: QuotaUsage(snapshots: images.count),
+                    adding: QuotaUsage(snapshots: 1),
+                    quota: try await store.quota(namespace: principal.namespace)
+                )
+            }
             snapshot = SnapshotRequest(imageReference: reference)
         }
         let now = clock.now()

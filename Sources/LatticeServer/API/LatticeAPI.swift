@@ -2,6 +2,7 @@ import Foundation
 import LatticeCompute
 import LatticeDomain
 import LatticeStore
+import Logging
 
 /// The API's behaviour, independent of HTTP: validates, decides with the pure domain and
 /// writes through the store. Route handlers only translate to and from the wire.
@@ -19,6 +20,7 @@ public struct LatticeAPI: Sendable {
     /// Told the name of every instance a write changed, once the write has committed (the
     /// reconciler's work queue).
     let changed: @Sendable (String) -> Void
+    let logger = Logger(label: "lattice.api")
 
     public init(
         store: any Store,

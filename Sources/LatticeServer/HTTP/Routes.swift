@@ -65,6 +65,13 @@ struct Routes {
                 try await api.images(principal: try context.requirePrincipal(), page: try pageRequest(request))
             )
         }
+        v1.delete("images") { request, context in
+            try await api.deleteImage(
+                principal: try context.requirePrincipal(),
+                reference: request.uri.queryParameters.get("name")
+            )
+            return JSONResponse.ok
+        }
     }
 
     func registerInstances(_ v1: RouterGroup<LatticeRequestContext>) {
@@ -176,6 +183,24 @@ struct Routes {
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(
                 try await api.credit(
+                    principal: try context.requirePrincipal(),
+                    namespace: try context.parameters.require("namespace"),
+                    body: body
+                )
+            )
+        }
+        v1.get("admin/users/:namespace/quota") { _, context in
+            try JSONResponse.encode(
+                try await api.quota(
+                    principal: try context.requirePrincipal(),
+                    namespace: try context.parameters.require("namespace")
+                )
+            )
+        }
+        v1.put("admin/users/:namespace/quota") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.setQuota(
                     principal: try context.requirePrincipal(),
                     namespace: try context.parameters.require("namespace"),
                     body: body
