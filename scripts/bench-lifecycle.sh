@@ -13,7 +13,7 @@ swift build -c release --product lattice >/dev/null
 BIN="$(swift build -c release --show-bin-path)/lattice"
 WORK="$(mktemp -d)"
 TOKEN="bench-admin-token-0123456789"
-LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --data-dir "$WORK/state" --simulated-delay-scale 0 \
+LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --rate-limit-per-token 0 --rate-limit-per-address 0 --data-dir "$WORK/state" --simulated-delay-scale 0 \
     --log-level warning >"$WORK/stdout" 2>"$WORK/stderr" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT

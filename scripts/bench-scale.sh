@@ -62,7 +62,7 @@ start_server() {
     : >"$WORK/stdout"
     local started
     started=$(date +%s.%N)
-    LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --data-dir "$WORK/state" --catalog "$WORK/catalog.yaml" \
+    LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --rate-limit-per-token 0 --rate-limit-per-address 0 --data-dir "$WORK/state" --catalog "$WORK/catalog.yaml" \
         --ssh-ports 1024-65535 --log-level warning >"$WORK/stdout" 2>>"$WORK/stderr" &
     PID=$!
     for _ in $(seq 1 6000); do grep -q "^listening on " "$WORK/stdout" && break; sleep 0.01; done

@@ -18,7 +18,7 @@ BIN="$(swift build -c release --show-bin-path)/lattice"
 DATA="$(mktemp -d)"
 TOKEN="bench-admin-token-0123456789"
 OUT="$DATA/stdout"
-LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --data-dir "$DATA/state" --simulated-delay-scale 0.05 >"$OUT" 2>"$DATA/stderr" &
+LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --rate-limit-per-token 0 --rate-limit-per-address 0 --data-dir "$DATA/state" --simulated-delay-scale 0.05 >"$OUT" 2>"$DATA/stderr" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do grep -q "^listening on " "$OUT" && break; sleep 0.1; done

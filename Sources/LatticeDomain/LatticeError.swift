@@ -29,11 +29,23 @@ public struct LatticeError: Error, Sendable, Equatable, CustomStringConvertible 
     public var kind: Kind
     public var code: String
     public var message: String
+    /// Seconds a client should wait before retrying (`Retry-After` on 429 and 503).
+    public var retryAfter: Int?
 
-    public init(_ kind: Kind, code: String, _ message: String) {
+    public init(_ kind: Kind, code: String, _ message: String, retryAfter: Int? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
+    }
+
+    public static func rateLimited(_ what: String, retryAfter: Int) -> LatticeError {
+        LatticeError(
+            .tooManyRequests,
+            code: "RateLimited",
+            "too many requests \(what); retry in \(retryAfter) s",
+            retryAfter: retryAfter
+        )
     }
 
     public var description: String { "\(code): \(message)" }

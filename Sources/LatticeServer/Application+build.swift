@@ -19,7 +19,13 @@ public enum LatticeServer {
     ) -> Router<LatticeRequestContext> {
         let router = Router(context: LatticeRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        Routes(api: api, store: store, clock: clock, readiness: readiness).register(on: router)
+        Routes(
+            api: api,
+            store: store,
+            clock: clock,
+            readiness: readiness,
+            limits: RequestLimits(api.configuration.limits)
+        ).register(on: router)
         return router
     }
 

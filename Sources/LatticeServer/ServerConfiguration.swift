@@ -83,6 +83,14 @@ public struct ServerConfiguration: Sendable {
 public struct ServerLimits: Sendable {
     /// A namespace's quota until an admin sets its own (`--quota-*`).
     public var defaultQuota = Quota.defaults
+    /// Requests per second of one API token (`--rate-limit-per-token`, burst
+    /// `--rate-limit-burst`); 0 turns it off.
+    public var perToken = TokenBucket.Limit(rate: 50, burst: 200)
+    /// Requests per second from one address without a valid token: failed sign-ins to the
+    /// API, `/metrics`, `/readyz`, `/openapi.json` (`--rate-limit-per-address`); `/healthz` is never limited.
+    public var perAddress = TokenBucket.Limit(rate: 10, burst: 50)
+    /// Console sign-in attempts per minute from one address (`--sign-ins-per-minute`).
+    public var signIn = TokenBucket.Limit(rate: 10.0 / 60, burst: 10)
 
     public init() {}
 }

@@ -35,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Default quota: GPUs a namespace may hold at once.") var quotaGpus = Quota.defaults.gpus
     @Option(help: "Default quota: API tokens a namespace may have.") var quotaTokens = Quota.defaults.tokens
     @Option(help: "Default quota: snapshot images a namespace may keep.") var quotaSnapshots = Quota.defaults.snapshots
+    @Option(help: "Requests per second one API token may make (0 = no limit).") var rateLimitPerToken: Double = 50
+    @Option(help: "Requests one API token may make in a burst.") var rateLimitBurst: Double = 200
+    @Option(help: "Requests per second from one address without a valid token, burst 5x (0 = no limit).")
+    var rateLimitPerAddress: Double = 10
+    @Option(help: "Console sign-in attempts per minute from one address, burst 10 (0 = no limit).")
+    var signInsPerMinute: Double = 10
 
     func run() async throws {
         // Everything the server creates (data directory, database, bootstrap.json, fleet
@@ -112,6 +118,15 @@ struct Serve: AsyncParsableCommand {
             tokens: quotaTokens,
             snapshots: quotaSnapshots
         )
+        for (flag, value) in [
+            ("--rate-limit-per-token", rateLimitPerToken), ("--rate-limit-burst", rateLimitBurst),
+            ("--rate-limit-per-address", rateLimitPerAddress), ("--sign-ins-per-minute", signInsPerMinute),
+        ] where !(0...1_000_000).contains(value) {
+            throw ValidationError("\(flag): must be between 0 and 1000000")
+        }
+        configuration.limits.perToken = TokenBucket.Limit(rate: rateLimitPerToken, burst: rateLimitBurst)
+        configuration.limits.perAddress = TokenBucket.Limit(rate: rateLimitPerAddress, burst: rateLimitPerAddress * 5)
+        configuration.limits.signIn = TokenBucket.Limit(rate: signInsPerMinute / 60, burst: 10)
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)

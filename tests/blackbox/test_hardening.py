@@ -236,3 +236,33 @@ def test_quotas_per_namespace_with_defaults_admin_api_and_cli(make_server, tmp_p
     assert out.returncode == 0 and "tokens" in out.stdout and "5" in out.stdout, out.stdout
     assert user.post("/tokens", {"name": "third"}).status_code == 200
     assert admin.get("/admin/users/nobody/quota").status_code == 404
+
+
+def test_rate_limits_answer_429_with_retry_after(make_server):
+    server = make_server(args=("--rate-limit-per-token", "2", "--rate-limit-burst", "5", "--rate-limit-per-address", "1",
+                               "--sign-ins-per-minute", "3"))
+    alice, bob = server.new_user(), server.new_user()
+    codes = [alice.get("/balance").status_code for _ in range(12)]
+    assert codes[:5] == [200] * 5 and 429 in codes, codes
+    r = alice.get("/balance")
+    assert r.status_code == 429 and r.json()["code"] == "RateLimited"
+    assert 1 <= int(r.headers["Retry-After"]) <= 5
+    assert bob.get("/balance").status_code == 200, "one token's limit is its own"
+    time.sleep(int(r.headers["Retry-After"]))
+    assert alice.get("/balance").status_code == 200, "the bucket refills"
+
+    # wrong tokens from one address: 401 until the burst is spent, then 429; /healthz still answers
+    bad = {"Authorization": "bearer lat_wrong-token-of-a-guesser"}
+    codes = [requests.get(server.url + "/mdc/api/v1/balance", headers=bad, timeout=5).status_code for _ in range(10)]
+    assert codes[:5] == [401] * 5 and codes[-1] == 429, codes
+    assert all(requests.get(server.url + "/healthz", timeout=5).status_code == 200 for _ in range(20))
+    codes = [requests.get(server.url + "/metrics", timeout=5).status_code for _ in range(10)]
+    assert 429 in codes
+
+    # console sign-in attempts per address
+    s = requests.Session()
+    s.get(server.url + "/console/login")
+    csrf = s.cookies["lattice_csrf"]
+    codes = [s.post(server.url + "/console/login", data={"csrf": csrf, "namespace": "x", "token": "wrong"},
+                    allow_redirects=False).status_code for _ in range(14)]
+    assert codes[:10] == [303] * 10 and codes[-1] == 429, codes

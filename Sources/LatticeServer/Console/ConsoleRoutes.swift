@@ -12,6 +12,7 @@ struct ConsoleRoutes {
     let store: any Store
     let clock: any WallClock
     let sessions: ConsoleSessions
+    let limits: RequestLimits
 
     static let sessionCookie = "lattice_session"
     static let csrfCookie = "lattice_csrf"
@@ -38,6 +39,7 @@ struct ConsoleRoutes {
             return page(visit, title: "Sign in", body: loginForm(visit), request: request)
         }
         console.post("login") { request, context in
+            try limits.signIn.take(context.remoteAddress)
             let (visit, form) = try await checkedForm(request, context)
             return try await signIn(visit, form)
         }

@@ -11,12 +11,29 @@ struct AuthMiddleware: RouterMiddleware {
     let store: any Store
     let clock: any WallClock
     let cache: TokenCache
+    let limits: RequestLimits
 
     func handle(
         _ request: Request,
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        // An address that keeps failing is stopped before its guesses cost a lookup.
+        try limits.failedAuth.check(context.remoteAddress)
+        let principal: Principal
+        do {
+            principal = try await authenticate(request, context)
+        } catch let error as LatticeError where error.kind == .unauthorized {
+            try? limits.failedAuth.take(context.remoteAddress)
+            throw error
+        }
+        try limits.perToken.take(principal.tokenID)
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+
+    func authenticate(_ request: Request, _ context: Context) async throws -> Principal {
         guard let header = request.headers[.authorization] else {
             throw LatticeError.unauthorized("missing Authorization header; send 'Authorization: bearer <token>'")
         }
@@ -54,9 +71,7 @@ struct AuthMiddleware: RouterMiddleware {
             touched.lastUsedAt = now
             cache.update(touched)
         }
-        var context = context
-        context.principal = Principal(namespace: token.namespace, tokenID: token.id, isAdmin: entry.isAdmin)
-        return try await next(request, context)
+        return Principal(namespace: token.namespace, tokenID: token.id, isAdmin: entry.isAdmin)
     }
 }
 

@@ -36,9 +36,11 @@ enum JSONResponse {
 
     static func error(_ error: LatticeError) -> Response {
         let body = (try? JSONEncoder().encode(ErrorWire(code: error.code, message: error.message))) ?? Data("{}".utf8)
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if let retryAfter = error.retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(
             status: HTTPResponse.Status(code: error.kind.status),
-            headers: [.contentType: "application/json; charset=utf-8"],
+            headers: headers,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
         )
     }

@@ -12,10 +12,13 @@ public struct Principal: Sendable, Equatable {
 public struct LatticeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// The client's IP address, for per-address limits ("unknown" when the transport has none).
+    public let remoteAddress: String
 
-    public init(source: Source) {
+    public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         principal = nil
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// Bodies over 1 MiB are refused with 413 (SPEC §4).

@@ -10,10 +10,12 @@ struct Routes {
     let store: any Store
     let clock: any WallClock
     let readiness: Readiness
+    let limits: RequestLimits
 
     func register(on router: Router<LatticeRequestContext>) {
         router.get("/healthz") { _, _ in try JSONResponse.encode(["status": "ok"]) }
-        router.get("/readyz") { _, _ in
+        router.get("/readyz") { _, context in
+            try limits.perAddress.take(context.remoteAddress)
             do {
                 try await store.ping()
             } catch {
@@ -24,7 +26,8 @@ struct Routes {
             }
             return try JSONResponse.encode(["status": "ready"])
         }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, context in
+            try limits.perAddress.take(context.remoteAddress)
             let text = try await MetricsText.render(api: api)
             return Response(
                 status: .ok,
@@ -33,8 +36,9 @@ struct Routes {
             )
         }
 
-        router.get("/openapi.json") { _, _ in
-            Response(
+        router.get("/openapi.json") { _, context in
+            try limits.perAddress.take(context.remoteAddress)
+            return Response(
                 status: .ok,
                 headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: try OpenAPIDocument.render()))
@@ -42,12 +46,13 @@ struct Routes {
         }
 
         let v1 = router.group("mdc/api/v1").add(
-            middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache)
+            middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache, limits: limits)
         )
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
-        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions()).register(on: router)
+        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions(), limits: limits)
+            .register(on: router)
     }
 
     func registerCatalog(_ v1: RouterGroup<LatticeRequestContext>) {
