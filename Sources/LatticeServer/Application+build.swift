@@ -115,8 +115,18 @@ public enum LatticeServer {
             logger: logger,
             readiness: readiness
         )
+        let limits = configuration.limits
+        let connections = ConnectionCounter(perAddress: limits.connectionsPerAddress)
         return Application(
             router: router,
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        ConnectionGuard(counter: connections, headerTimeout: TimeAmount(limits.headerTimeout))
+                    ],
+                    idleTimeout: TimeAmount(limits.idleTimeout)
+                )
+            ),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "lattice"

@@ -91,6 +91,13 @@ public struct ServerLimits: Sendable {
     public var perAddress = TokenBucket.Limit(rate: 10, burst: 50)
     /// Console sign-in attempts per minute from one address (`--sign-ins-per-minute`).
     public var signIn = TokenBucket.Limit(rate: 10.0 / 60, burst: 10)
+    /// Connections one address may hold open (`--max-connections-per-address`); 0 = no cap.
+    public var connectionsPerAddress = 256
+    /// A connection idle this long is closed (`--idle-timeout-seconds`).
+    public var idleTimeout: Duration = .seconds(60)
+    /// A new connection must send a complete request head within this
+    /// (`--header-timeout-seconds`).
+    public var headerTimeout: Duration = .seconds(10)
 
     public init() {}
 }

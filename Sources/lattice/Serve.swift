@@ -41,6 +41,9 @@ struct Serve: AsyncParsableCommand {
     var rateLimitPerAddress: Double = 10
     @Option(help: "Console sign-in attempts per minute from one address, burst 10 (0 = no limit).")
     var signInsPerMinute: Double = 10
+    @Option(help: "Connections one client address may hold open (0 = no cap).") var maxConnectionsPerAddress = 256
+    @Option(help: "Seconds an idle connection is kept open.") var idleTimeoutSeconds: Double = 60
+    @Option(help: "Seconds a new connection has to send a complete request head.") var headerTimeoutSeconds: Double = 10
 
     func run() async throws {
         // Everything the server creates (data directory, database, bootstrap.json, fleet
@@ -127,6 +130,16 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.perToken = TokenBucket.Limit(rate: rateLimitPerToken, burst: rateLimitBurst)
         configuration.limits.perAddress = TokenBucket.Limit(rate: rateLimitPerAddress, burst: rateLimitPerAddress * 5)
         configuration.limits.signIn = TokenBucket.Limit(rate: signInsPerMinute / 60, burst: 10)
+        guard maxConnectionsPerAddress >= 0 else {
+            throw ValidationError("--max-connections-per-address: must be 0 or more")
+        }
+        guard (0.1...86400).contains(idleTimeoutSeconds), (0.1...86400).contains(headerTimeoutSeconds) else {
+            throw ValidationError("--idle-timeout-seconds, --header-timeout-seconds: must be between 0.1 and 86400")
+        }
+        configuration.limits.connectionsPerAddress = maxConnectionsPerAddress
+        configuration.limits.idleTimeout = .milliseconds(Int64(idleTimeoutSeconds * 1000))
+        configuration.limits.headerTimeout = .milliseconds(Int64(headerTimeoutSeconds * 1000))
+        OpenFileLimit.raiseToHardLimit()
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)

@@ -28,9 +28,10 @@ def lattice_binary():
 class Server:
     """One `lattice serve` process. `restart()` keeps the data directory."""
 
-    def __init__(self, data_dir, args=(), env=None):
+    def __init__(self, data_dir, args=(), env=None, open_files=None):
         self.data_dir = pathlib.Path(data_dir)
         self.args = list(args)
+        self.open_files = open_files
         self.env = {**os.environ, "LATTICE_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN, **(env or {})}
         self.proc = None
         self.url = None
@@ -39,7 +40,15 @@ class Server:
     def start(self, timeout=60):
         cmd = [lattice_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)] + self.args
         self.log = open(self.data_dir.parent / f"{self.data_dir.name}.stderr.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        limit = self.open_files
+
+        def preexec():
+            if limit:
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env,
+                                     preexec_fn=preexec)
         # stdout is read by a thread, so a server that prints nothing never hangs the suite.
         self.lines = queue.Queue()
         self.run_lines = []
@@ -188,8 +197,8 @@ class Client:
 def make_server(tmp_path):
     servers = []
 
-    def make(args=("--simulated-delay-scale", "0.1"), env=None, name="data"):
-        server = Server(tmp_path / name, args, env)
+    def make(args=("--simulated-delay-scale", "0.1"), env=None, name="data", open_files=None):
+        server = Server(tmp_path / name, args, env, open_files)
         servers.append(server)
         return server.start()
 

@@ -5,6 +5,7 @@ import time
 
 import requests
 
+from conftest import wait_for
 from test_bad_input import assert_json_error, post_raw
 
 LISTS = ("/images", "/tokens", "/orders", "/bills", "/clusters/host-cluster/instances", "/skus/disks")
@@ -266,3 +267,53 @@ def test_rate_limits_answer_429_with_retry_after(make_server):
     codes = [s.post(server.url + "/console/login", data={"csrf": csrf, "namespace": "x", "token": "wrong"},
                     allow_redirects=False).status_code for _ in range(14)]
     assert codes[:10] == [303] * 10 and codes[-1] == 429, codes
+
+
+def idle_connections(url, source, count):
+    import socket
+    host, port = url.split("//")[1].split(":")
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect((host, int(port)))
+        s.settimeout(0.05)
+        sockets.append(s)
+    return sockets
+
+
+def closed_by_server(s):
+    import socket
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def test_half_open_connections_cannot_stop_the_server(make_server):
+    # The usual soft limit of 1,024 files: the server raises it to the hard limit at start.
+    server = make_server(args=("--max-connections-per-address", "300", "--header-timeout-seconds", "2"),
+                         open_files=1024)
+    held = []
+    for n in range(2, 6):  # 1,100 idle connections from four addresses, none over the cap
+        held += idle_connections(server.url, f"127.0.0.{n}", 275)
+    started = time.monotonic()
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+    assert time.monotonic() - started < 2
+    # the header timeout closes every one of them
+    wait_for(lambda: all(closed_by_server(s) for s in held), timeout=20, what="idle connections closed")
+    for s in held:
+        s.close()
+
+
+def test_connections_per_address_are_capped(make_server):
+    server = make_server(args=("--max-connections-per-address", "20", "--header-timeout-seconds", "30"))
+    held = idle_connections(server.url, "127.0.0.7", 25)
+    time.sleep(0.5)
+    refused = [s for s in held if closed_by_server(s)]
+    assert len(refused) == 5, len(refused)
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200, "other addresses are served"
+    for s in held:
+        s.close()

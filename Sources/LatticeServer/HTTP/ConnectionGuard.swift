@@ -1,0 +1,81 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Open connections per client address, shared by every connection's `ConnectionGuard`.
+final class ConnectionCounter: @unchecked Sendable {
+    let perAddress: Int
+    private let lock = NSLock()
+    private var open: [String: Int] = [:]
+
+    /// - Parameter perAddress: the most connections one address may hold; 0 means no cap.
+    init(perAddress: Int) { self.perAddress = perAddress }
+
+    /// Counts a new connection; false (and not counted) if its address is at the cap.
+    func admit(_ address: String) -> Bool {
+        lock.withLock {
+            let count = open[address, default: 0]
+            guard perAddress == 0 || count < perAddress else { return false }
+            open[address] = count + 1
+            return true
+        }
+    }
+
+    func release(_ address: String) {
+        lock.withLock {
+            let count = open[address, default: 1] - 1
+            open[address] = count > 0 ? count : nil
+        }
+    }
+
+    func count(_ address: String) -> Int { lock.withLock { open[address, default: 0] } }
+}
+
+/// First in each connection's pipeline after HTTP decoding: closes a connection whose
+/// address already holds `ConnectionCounter.perAddress` connections, and one that has not
+/// sent a complete request head within `headerTimeout` of being accepted (slow-header
+/// clients). Later requests on a kept-alive connection are bounded by the server's idle
+/// timeout instead.
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    let counter: ConnectionCounter
+    let headerTimeout: TimeAmount
+    private var address: String?
+    private var headerDeadline: Scheduled<Void>?
+
+    init(counter: ConnectionCounter, headerTimeout: TimeAmount) {
+        self.counter = counter
+        self.headerTimeout = headerTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard counter.admit(address) else {
+            context.close(promise: nil)
+            return
+        }
+        self.address = address
+        let channel = context.channel
+        headerDeadline = context.eventLoop.scheduleTask(in: headerTimeout) { channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) {
+            headerDeadline?.cancel()
+            headerDeadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        headerDeadline?.cancel()
+        headerDeadline = nil
+        if let address {
+            counter.release(address)
+            self.address = nil
+        }
+    }
+}
