@@ -45,3 +45,34 @@ import Testing
         #expect(cache.lookup(secretHash: "h1", now: now.addingTimeInterval(6)) == nil)
     }
 }
+
+@Suite struct ConsoleSessionsTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func session(expiresAt: Date) -> ConsoleSessions.Session {
+        .init(namespace: "a", tokenID: "t", tokenHash: "h", isAdmin: false, expiresAt: expiresAt, csrf: "c")
+    }
+
+    @Test func sessionsAreBoundedAndExpireInOrder() {
+        let sessions = ConsoleSessions(capacity: 3)
+        let ids = (0..<5).map { sessions.create(session(expiresAt: t0.addingTimeInterval(Double(100 + $0))), now: t0) }
+        #expect(sessions.count == 3, "the oldest are ended to make room")
+        #expect(sessions.lookup(ids[0], now: t0) == nil && sessions.lookup(ids[4], now: t0) != nil)
+        #expect(sessions.lookup(ids[3], now: t0.addingTimeInterval(103.5)) == nil, "expired")
+        #expect(sessions.lookup(ids[4], now: t0.addingTimeInterval(103.5)) != nil)
+        #expect(sessions.count == 1, "expired ones are dropped from the front")
+        sessions.end(ids[4])
+        #expect(sessions.lookup(ids[4], now: t0) == nil)
+    }
+
+    @Test func aRevealedSecretIsShownOnce() {
+        let sessions = ConsoleSessions()
+        let id = sessions.create(session(expiresAt: t0.addingTimeInterval(100)), now: t0)
+        sessions.reveal(
+            TokenWire(id: "x", name: "n", createdAt: "", expiresAt: "", lastUsedAt: "", token: "lat_secret"),
+            in: id
+        )
+        #expect(sessions.takeRevealed(id)?.token == "lat_secret")
+        #expect(sessions.takeRevealed(id) == nil)
+    }
+}

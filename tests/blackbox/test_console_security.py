@@ -17,7 +17,9 @@ def signed_in(server, user):
                allow_redirects=False)
     assert r.status_code == 303 and r.headers["Location"] == "/console/instances"
     assert "lattice_session" in s.cookies
-    return s, csrf
+    # The CSRF token is bound to the session: sign-in rotates it.
+    assert s.cookies["lattice_csrf"] != csrf
+    return s, s.cookies["lattice_csrf"]
 
 
 def cookie_attributes(response, name):
@@ -105,6 +107,7 @@ def test_cookie_attributes_over_http_and_behind_a_tls_proxy(server):
         assert ("Secure" in session) == secure
         max_age = next(int(p.split("=")[1]) for p in session if p.startswith("Max-Age="))
         assert 0 < max_age <= 12 * 3600
+        token = cookie_attributes(r, "lattice_csrf")[0].split("=", 1)[1]
         cookies = {"lattice_csrf": token, "lattice_session": session[0].split("=", 1)[1]}
         r = requests.post(server.url + "/console/logout", headers=headers, allow_redirects=False, cookies=cookies,
                           data={"csrf": token})
@@ -121,3 +124,58 @@ def test_the_admin_bootstrap_token_signs_in_only_as_admin(server):
                data={"csrf": s.cookies["lattice_csrf"], "namespace": "someone-else", "token": BOOTSTRAP_TOKEN})
     assert r.status_code == 303 and "error=" in r.headers["Location"]
     assert "lattice_session" not in s.cookies
+
+
+def test_csrf_is_bound_to_the_session_and_origin_is_checked(server):
+    user = server.new_user()
+    alice, alice_csrf = signed_in(server, user)
+    bob, bob_csrf = signed_in(server, user)
+    assert alice_csrf != bob_csrf
+    name = user.create().json()["name"]
+    user.wait_status(name, "Running")
+    path = server.url + f"/console/instances/host-cluster/{name}/power_off"
+    # another session's token, even with a matching cookie, is refused
+    forged = {"lattice_session": alice.cookies["lattice_session"], "lattice_csrf": bob_csrf}
+    r = requests.post(path, data={"csrf": bob_csrf}, cookies=forged, allow_redirects=False)
+    assert r.status_code == 403
+    # the right token from another origin is refused; from this one it works
+    for origin in ("http://evil.example", "null", server.url + ".evil.example"):
+        r = alice.post(path, data={"csrf": alice_csrf}, headers={"Origin": origin}, allow_redirects=False)
+        assert r.status_code == 403, origin
+    r = alice.post(path, data={"csrf": alice_csrf}, headers={"Referer": "http://evil.example/x"}, allow_redirects=False)
+    assert r.status_code == 403
+    assert user.instance(name).json()["status"] == "Running"
+    r = alice.post(path, data={"csrf": alice_csrf}, headers={"Origin": server.url}, allow_redirects=False)
+    assert r.status_code == 303
+    user.wait_status(name, "Stopped")
+
+
+def test_a_session_ends_with_its_token(server):
+    user = server.new_user()
+    made = user.post("/tokens", {"name": "console"}).json()
+    for how in ("regenerate", "delete"):
+        if how == "delete":
+            made = user.post("/tokens", {"name": "console2"}).json()
+        s = requests.Session()
+        s.get(server.url + "/console/login")
+        s.post(server.url + "/console/login", data={"csrf": s.cookies["lattice_csrf"], "token": made["token"]})
+        assert s.get(server.url + "/console/instances", allow_redirects=False).status_code == 200
+        if how == "regenerate":
+            assert user.post(f"/tokens/{made['id']}/regenerate").status_code == 200
+        else:
+            assert user.delete(f"/tokens/{made['id']}").status_code == 200
+        r = s.get(server.url + "/console/instances", allow_redirects=False)
+        assert r.status_code == 303 and r.headers["Location"] == "/console/login", how
+
+
+def test_a_refresh_after_a_form_post_does_not_repeat_it(server):
+    user = server.new_user()
+    session, csrf = signed_in(server, user)
+    r = session.post(server.url + "/console/tokens", data={"csrf": csrf, "name": "once", "validityDays": "1"},
+                     allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/console/tokens"
+    page = session.get(server.url + "/console/tokens").text
+    assert 'id="new-token"' in page, "the new secret is shown once, after the redirect"
+    again = session.get(server.url + "/console/tokens").text
+    assert 'id="new-token"' not in again, "and only once"
+    assert [t["name"] for t in user.get("/tokens").json()["nodes"]].count("once") == 1

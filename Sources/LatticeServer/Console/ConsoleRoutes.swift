@@ -94,10 +94,11 @@ struct ConsoleRoutes {
         }
         console.get("tokens") { request, _ in
             try await signedIn(request) { visit, principal in
-                page(
+                let revealed = visit.sessionID.flatMap(sessions.takeRevealed)
+                return page(
                     visit,
                     title: "API Credentials",
-                    body: try await tokensPage(visit, principal, newSecret: nil),
+                    body: try await tokensPage(visit, principal, newSecret: revealed),
                     request: request,
                     script: Self.copyScript
                 )
@@ -110,14 +111,11 @@ struct ConsoleRoutes {
                     "name": .string(form["name"] ?? ""), "validityDays": days.map { .number(Double($0)) } ?? .null,
                 ])
                 do {
+                    // Post, then redirect: a refresh shows the page again, it does not
+                    // create another token. The secret is shown once, by that page.
                     let made = try await api.createToken(principal: principal, body: body)
-                    return page(
-                        visit,
-                        title: "API Credentials",
-                        body: try await tokensPage(visit, principal, newSecret: made),
-                        request: request,
-                        script: Self.copyScript
-                    )
+                    if let id = visit.sessionID { sessions.reveal(made, in: id) }
+                    return redirect("/console/tokens", visit)
                 } catch let error as LatticeError {
                     return redirect("/console/tokens?error=" + Self.queryEscape(error.message), visit)
                 }
@@ -129,13 +127,20 @@ struct ConsoleRoutes {
                 switch try context.parameters.require("verb") {
                 case "regenerate":
                     let made = try await api.regenerateToken(principal: principal, id: id)
-                    return page(
-                        visit,
-                        title: "API Credentials",
-                        body: try await tokensPage(visit, principal, newSecret: made),
-                        request: request,
-                        script: Self.copyScript
-                    )
+                    if let session = visit.sessionID, made.id != visit.session?.tokenID {
+                        sessions.reveal(made, in: session)
+                    }
+                    // Regenerating the session's own token ends the session (its secret is
+                    // gone); the new secret is shown once here instead.
+                    if made.id == visit.session?.tokenID {
+                        return page(
+                            visit,
+                            title: "API Credentials",
+                            body: Self.regeneratedOwnToken(made),
+                            request: request
+                        )
+                    }
+                    return redirect("/console/tokens", visit)
                 case "delete":
                     try await api.deleteToken(principal: principal, id: id)
                     return redirect("/console/tokens?flash=" + Self.queryEscape("Token deleted."), visit)
@@ -163,13 +168,17 @@ struct ConsoleRoutes {
             sessionID: nil,
             secure: request.headers[HTTPField.Name("x-forwarded-proto")!] == "https"
         )
-        if let id = cookies[Self.sessionCookie]?.value, let session = sessions.lookup(id, now: clock.now()) {
-            // A session ends with the token it was opened with.
-            if try await store.tokens(namespace: session.namespace).contains(where: {
-                $0.id == session.tokenID && $0.expiresAt > clock.now()
-            }) {
+        let now = clock.now()
+        if let id = cookies[Self.sessionCookie]?.value, let session = sessions.lookup(id, now: now) {
+            // A session ends with the token it was opened with: regenerated (new hash),
+            // deleted or expired.
+            if let token = try await store.token(secretHash: session.tokenHash), token.id == session.tokenID,
+                token.expiresAt > now
+            {
                 visit.session = session
                 visit.sessionID = id
+                // Forms of a signed-in page carry the session's own CSRF token.
+                visit.csrf = session.csrf
             } else {
                 sessions.end(id)
             }
@@ -219,15 +228,43 @@ struct ConsoleRoutes {
         return response
     }
 
-    /// Reads a form and rejects it unless its `csrf` field matches the CSRF cookie.
+    /// Reads a form and rejects it unless it comes from this server's own pages: `Origin`
+    /// (or, without it, `Referer`) must be this server, and the `csrf` field must be the
+    /// session's CSRF token (before sign-in: the CSRF cookie's).
     func checkedForm(_ request: Request, _ context: LatticeRequestContext) async throws -> (Visit, [String: String]) {
+        try checkOrigin(request)
         let visit = try await visit(request)
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         let form = FormBody.parse(Data(buffer.readableBytesView))
-        guard !visit.setCSRF, let sent = form["csrf"], TokenSecrets.constantTimeEquals(sent, visit.csrf) else {
+        // Double submit as well: the CSRF cookie (rotated to the session's token at sign-in)
+        // must match too.
+        let cookie = request.cookies[Self.csrfCookie]?.value
+        let expected = visit.session?.csrf ?? cookie
+        guard let expected, let cookie, TokenSecrets.constantTimeEquals(cookie, expected), let sent = form["csrf"],
+            TokenSecrets.constantTimeEquals(sent, expected)
+        else {
             throw LatticeError.forbidden("the form's CSRF token is missing or wrong; reload the page and try again")
         }
         return (visit, form)
+    }
+
+    /// A form post must come from a page of this server: its `Origin` (sent by every
+    /// current browser on a POST), or if absent its `Referer`, must name this host.
+    func checkOrigin(_ request: Request) throws {
+        guard let host = request.head.authority else { return }
+        let scheme = request.headers[HTTPField.Name("x-forwarded-proto")!] == "https" ? "https" : "http"
+        let own = "\(scheme)://\(host)"
+        if let origin = request.headers[.origin] {
+            guard origin == own else {
+                throw LatticeError.forbidden(
+                    "form posted from another origin (\(origin.prefix(100))); use this console's own pages"
+                )
+            }
+        } else if let referer = request.headers[.referer] {
+            guard referer == own || referer.hasPrefix(own + "/") else {
+                throw LatticeError.forbidden("form posted from another site; use this console's own pages")
+            }
+        }
     }
 
     func signedIn(_ request: Request, _ body: (Visit, Principal) async throws -> Response) async throws -> Response {
@@ -258,16 +295,22 @@ struct ConsoleRoutes {
             token.expiresAt > clock.now(), claimed.isEmpty || claimed == token.namespace
         else { return failure }
         let user = try await store.user(namespace: token.namespace)
+        let csrf = ConsoleSessions.randomToken()
         let id = sessions.create(
             .init(
                 namespace: token.namespace,
                 tokenID: token.id,
+                tokenHash: token.secretHash,
                 isAdmin: user?.isAdmin ?? false,
-                expiresAt: clock.now().addingTimeInterval(ConsoleSessions.lifetime)
-            )
+                expiresAt: clock.now().addingTimeInterval(ConsoleSessions.lifetime),
+                csrf: csrf
+            ),
+            now: clock.now()
         )
         var response = redirect("/console/instances", visit)
         response.headers.append(cookie(Self.sessionCookie, id, visit, maxAge: Int(ConsoleSessions.lifetime)))
+        // The CSRF token is the session's from now on; the cookie follows it.
+        response.headers.append(cookie(Self.csrfCookie, csrf, visit, maxAge: Int(ConsoleSessions.lifetime)))
         return response
     }
 
@@ -449,6 +492,20 @@ struct ConsoleRoutes {
         } catch let error as LatticeError {
             return redirect("/console/instances?error=" + Self.queryEscape("\(error.code): \(error.message)"), visit)
         }
+    }
+
+    /// After regenerating the token this session signed in with: the session has ended with
+    /// the old secret, so the page shows the new one once and offers to sign in with it.
+    static func regeneratedOwnToken(_ made: TokenWire) -> String {
+        """
+        <section class="card" aria-labelledby="new-token-heading">
+          <h2 id="new-token-heading">Token “\(HTML.escape(made.name))”</h2>
+          <p>You regenerated the token you signed in with, so this session has ended. Copy the
+          new secret now (it is shown only once) and <a href="/console/login">sign in</a> with it.</p>
+          <label for="new-token">Token</label>
+          <input id="new-token" class="secret" readonly value="\(HTML.escape(made.token ?? ""))">
+        </section>
+        """
     }
 
     func tokensPage(_ visit: Visit, _ principal: Principal, newSecret: TokenWire?) async throws -> String {
