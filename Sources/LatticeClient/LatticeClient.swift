@@ -67,7 +67,8 @@ public struct LatticeClient: Sendable {
         _ path: String,
         query: [String: String] = [:],
         body: (any Encodable & Sendable)? = nil,
-        idempotent: Bool
+        idempotent: Bool,
+        idempotencyKey: String? = nil
     ) async throws -> Data {
         var components = URLComponents(url: baseURL.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty {
@@ -75,6 +76,13 @@ public struct LatticeClient: Sendable {
         }
         var headers = ["Authorization": "bearer \(token)", "Accept": "application/json"]
         if let namespace { headers["namespace"] = namespace }
+        // With a key the server answers a repeat with the first answer, so a create may be
+        // retried after a lost answer without making a second one.
+        // Every POST carries one (a fresh key per call, kept across its retries), which also
+        // makes it safe to retry.
+        let key = idempotencyKey ?? (method == "POST" ? Self.newIdempotencyKey() : nil)
+        if let key { headers["Idempotency-Key"] = key }
+        let idempotent = idempotent || key != nil
         var payload: Data?
         if let body {
             let encoder = JSONEncoder()
@@ -132,6 +140,9 @@ public struct LatticeClient: Sendable {
     }
 
     static let v1 = "/mdc/api/v1"
+
+    /// A fresh `Idempotency-Key` for one create (and its retries).
+    static func newIdempotencyKey() -> String { UUID().uuidString.lowercased() }
 }
 
 enum RetryableFailure: Error {

@@ -46,6 +46,70 @@ extension SQLiteStore {
         }
     }
 
+    // MARK: Idempotency keys
+
+    public func claimIdempotencyKey(
+        namespace: String,
+        key: String,
+        requestHash: String,
+        now: Date
+    ) async throws
+        -> Idempotency.Decision
+    {
+        try await writer.write { db in
+            // Keys older than the window go, a few at a time, with the writes that add keys.
+            try db.execute(
+                sql: """
+                    DELETE FROM idempotency_keys WHERE rowid IN
+                        (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT 100)
+                    """,
+                arguments: [now.timeIntervalSince1970 - Idempotency.window]
+            )
+            let existing = try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM idempotency_keys WHERE namespace = ? AND key = ?",
+                arguments: [namespace, key]
+            ).map {
+                Idempotency.Record(
+                    requestHash: $0["request_hash"],
+                    createdAt: Date(timeIntervalSince1970: $0["created_at"]),
+                    status: $0["status"],
+                    body: $0["body"]
+                )
+            }
+            let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
+            if decision == .claim {
+                try db.execute(
+                    sql: """
+                        INSERT INTO idempotency_keys (namespace, key, request_hash, created_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
+                            created_at = excluded.created_at, status = NULL, body = NULL
+                        """,
+                    arguments: [namespace, key, requestHash, now.timeIntervalSince1970]
+                )
+            }
+            return decision
+        }
+    }
+
+    public func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE idempotency_keys SET status = ?, body = ? WHERE namespace = ? AND key = ?",
+                arguments: [status, body, namespace, key]
+            )
+        }
+    }
+
+    public func releaseIdempotencyKey(namespace: String, key: String) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "DELETE FROM idempotency_keys WHERE namespace = ? AND key = ? AND status IS NULL",
+                arguments: [namespace, key]
+            )
+        }
+    }
+
     // MARK: Quotas
 
     public func quota(namespace: String) async throws -> Quota {

@@ -264,6 +264,22 @@ public final class SQLiteStore: Store {
                 )
             }
         }
+        migrator.registerMigration("v10-idempotency-keys") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE idempotency_keys (
+                        namespace TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        request_hash TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        status INTEGER,
+                        body BLOB,
+                        PRIMARY KEY (namespace, key)
+                    );
+                    CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -125,6 +125,23 @@ public protocol Store: Sendable {
     func depletedSince(namespace: String) async throws -> Date?
     func setDepletedSince(namespace: String, _ since: Date?) async throws
 
+    // MARK: Idempotency keys
+
+    /// Reads the record under `(namespace, key)`, lets `Idempotency.decide` judge it, and
+    /// on `.claim` writes a fresh, unanswered record, all in one transaction (so two
+    /// concurrent calls with one key cannot both claim it).
+    func claimIdempotencyKey(
+        namespace: String,
+        key: String,
+        requestHash: String,
+        now: Date
+    ) async throws
+        -> Idempotency.Decision
+    /// Keeps the first answer under a claimed key.
+    func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws
+    /// Gives a claimed key up (its call was refused or failed), so a retry runs again.
+    func releaseIdempotencyKey(namespace: String, key: String) async throws
+
     // MARK: Quotas
 
     /// The namespace's limits: its own if an admin set them, else the store's defaults

@@ -47,19 +47,25 @@ struct ConnectionRefused: Error {}
         #expect(transport.sent[0].url == "http://lattice.test/mdc/api/v1/balance")
     }
 
-    @Test func writesAreNotRetried() async throws {
-        let transport = ScriptedTransport([.success(unavailable), .success(ok)])
+    /// Every POST carries an `Idempotency-Key`, kept across its retries, so a write is
+    /// retried like a read: the server answers a repeat with the first answer.
+    @Test func writesCarryOneIdempotencyKeyAcrossRetries() async throws {
+        let transport = ScriptedTransport([.failure(ConnectionRefused()), .success(unavailable), .success(ok)])
         let client = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: transport)
-        await #expect(throws: LatticeAPIError(status: 503, code: "Unavailable", message: "try later")) {
-            try await client.powerOn(cluster: "c", name: "instance-00000001")
+        try await client.powerOn(cluster: "c", name: "instance-00000001")
+        #expect(transport.sent.count == 3)
+        let keys = Set(transport.sent.compactMap { $0.headers["Idempotency-Key"] })
+        #expect(keys.count == 1 && keys.first?.isEmpty == false)
+        let again = ScriptedTransport([.success(ok)])
+        try await LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: again)
+            .powerOn(cluster: "c", name: "instance-00000001")
+        #expect(again.sent.first?.headers["Idempotency-Key"] != keys.first, "a new call, a new key")
+        let deleting = ScriptedTransport([.success(unavailable)])
+        await #expect(throws: LatticeAPIError.self) {
+            try await LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: deleting)
+                .deleteToken(id: "x")
         }
-        #expect(transport.sent.count == 1)
-        let failing = ScriptedTransport([.failure(ConnectionRefused())])
-        let other = LatticeClient(baseURL: url, namespace: "alice", token: "t", retry: fast, transport: failing)
-        await #expect(throws: LatticeClientError.self) {
-            try await other.powerOn(cluster: "c", name: "instance-00000001")
-        }
-        #expect(failing.sent.count == 1)
+        #expect(deleting.sent.count == 1 && deleting.sent[0].headers["Idempotency-Key"] == nil)
     }
 
     @Test func retriesGiveUpAfterTheLimit() async throws {

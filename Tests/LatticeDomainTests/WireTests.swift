@@ -192,3 +192,24 @@ import Testing
         #expect(catalog.isSnapshotReferenceFree("images.neolink-ai.com/alice/tensorflow:mine"))
     }
 }
+
+@Suite struct IdempotencyTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func decidesFromWhatTheStoreKeeps() {
+        let answered = Idempotency.Record(requestHash: "h", createdAt: t0, status: 200, body: Data("{}".utf8))
+        #expect(Idempotency.decide(existing: nil, requestHash: "h", now: t0) == .claim)
+        #expect(
+            Idempotency.decide(existing: answered, requestHash: "h", now: t0)
+                == .replay(status: 200, body: Data("{}".utf8))
+        )
+        #expect(Idempotency.decide(existing: answered, requestHash: "other", now: t0) == .reused)
+        #expect(
+            Idempotency.decide(existing: answered, requestHash: "other", now: t0.addingTimeInterval(86_401)) == .claim
+        )
+        let running = Idempotency.Record(requestHash: "h", createdAt: t0)
+        #expect(Idempotency.decide(existing: running, requestHash: "h", now: t0.addingTimeInterval(1)) == .inProgress)
+        #expect(Idempotency.decide(existing: running, requestHash: "h", now: t0.addingTimeInterval(61)) == .claim)
+        #expect(Idempotency.keeps(status: 200) && !Idempotency.keeps(status: 402))
+    }
+}

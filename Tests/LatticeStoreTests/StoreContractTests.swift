@@ -505,6 +505,24 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(restarted.access.sshPort == second.access.sshPort && restarted.status == .starting)
     }
 
+    @Test(arguments: StoreFactory.all)
+    func idempotencyKeysAreClaimedOnceAndKeptPerNamespace(_ factory: StoreFactory) async throws {
+        let store = try factory.make()
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "h", now: t0) == .claim)
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "h", now: t0) == .inProgress
+        )
+        #expect(try await store.claimIdempotencyKey(namespace: "bob", key: "k", requestHash: "h", now: t0) == .claim)
+        try await store.completeIdempotencyKey(namespace: "alice", key: "k", status: 200, body: Data("1".utf8))
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "h", now: t0)
+                == .replay(status: 200, body: Data("1".utf8))
+        )
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "x", now: t0) == .reused)
+        try await store.releaseIdempotencyKey(namespace: "bob", key: "k")
+        #expect(try await store.claimIdempotencyKey(namespace: "bob", key: "k", requestHash: "y", now: t0) == .claim)
+    }
+
     @Test func fileStoreKeepsEverythingAcrossReopen() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-reopen-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

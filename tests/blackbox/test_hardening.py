@@ -317,3 +317,42 @@ def test_connections_per_address_are_capped(make_server):
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200, "other addresses are served"
     for s in held:
         s.close()
+
+
+def test_idempotency_key_on_every_post(server):
+    user, other = server.new_user(), server.new_user()
+    body = user.create_body(display_name="once")
+    headers = {"Idempotency-Key": "create-1"}
+    first = user.post("/clusters/host-cluster/instances", body, headers=headers)
+    again = user.post("/clusters/host-cluster/instances", body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    listed = user.get("/clusters/host-cluster/instances").json()
+    assert listed["totalCount"] == 1, "the work was done once"
+    # another body under the same key: 422; the same key in another namespace is its own
+    r = user.post("/clusters/host-cluster/instances", dict(body, displayName="twice"), headers=headers)
+    assert_json_error(r, 422)
+    assert r.json()["code"] == "IdempotencyKeyReused"
+    r = other.post("/clusters/host-cluster/instances", dict(body, namespace=other.namespace), headers=headers)
+    assert r.status_code == 200 and r.json()["name"] != first.json()["name"]
+    # power verbs and tokens too; a token's secret is never kept, so a replay omits it
+    name = first.json()["name"]
+    user.wait_status(name, "Running")
+    for _ in range(2):
+        r = user.post(f"/clusters/host-cluster/instances/{name}/power_off", {}, headers={"Idempotency-Key": "off"})
+        assert r.status_code == 200 and r.json() == "ok"
+    made = user.post("/tokens", {"name": "t"}, headers={"Idempotency-Key": "tok"})
+    replay = user.post("/tokens", {"name": "t"}, headers={"Idempotency-Key": "tok"})
+    assert made.json()["token"].startswith("lat_") and "token" not in replay.json()
+    assert replay.json()["id"] == made.json()["id"]
+    assert [t["name"] for t in user.get("/tokens").json()["nodes"]].count("t") == 1
+    # a refused call keeps nothing: the same key runs again
+    poor = server.new_user(balance="0")
+    body = poor.create_body()
+    assert poor.post("/clusters/host-cluster/instances", body, headers={"Idempotency-Key": "k"}).status_code == 402
+    server.client().post(f"/admin/users/{poor.namespace}/credit", {"amount": "100"})
+    assert poor.post("/clusters/host-cluster/instances", body, headers={"Idempotency-Key": "k"}).status_code == 200
+    for bad in ("", "x" * 256, "caf\u00e9"):
+        r = requests.post(user.url + "/mdc/api/v1/tokens", json={"name": "b"},
+                          headers=user.headers(extra={"Idempotency-Key": bad.encode("utf-8")}), timeout=10)
+        assert r.status_code == 400 and "Idempotency-Key" in r.json()["message"], (bad, r.text)

@@ -47,7 +47,7 @@ struct Routes {
 
         let v1 = router.group("mdc/api/v1").add(
             middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache, limits: limits)
-        )
+        ).add(middleware: IdempotencyMiddleware(store: store, clock: clock))
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
@@ -244,9 +244,7 @@ struct Routes {
     /// The `Idempotency-Key` header (SPEC §3: 1 to 255 printable characters), if sent.
     func idempotencyKey(_ request: Request) throws -> String? {
         guard let key = request.headers[.idempotencyKey] else { return nil }
-        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
-            throw LatticeError.invalidField("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
-        }
+        try Idempotency.validate(key)
         return key
     }
 

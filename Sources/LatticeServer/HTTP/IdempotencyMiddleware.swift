@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LatticeDomain
+import LatticeStore
+
+/// `Idempotency-Key` on every POST of the API (SPEC §3), after authentication because keys
+/// are per namespace. The request is identified by method, path, query and body bytes; the
+/// decision is `Idempotency.decide`'s, the bookkeeping the store's.
+struct IdempotencyMiddleware: RouterMiddleware {
+    typealias Context = LatticeRequestContext
+    let store: any Store
+    let clock: any WallClock
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard request.method == .post, let key = request.headers[.idempotencyKey] else {
+            return try await next(request, context)
+        }
+        try Idempotency.validate(key)
+        let namespace = try context.requirePrincipal().namespace
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method.rawValue) \(request.uri.description)\n".utf8))
+        hasher.update(data: Data(body.readableBytesView))
+        let hash = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+
+        switch try await store.claimIdempotencyKey(namespace: namespace, key: key, requestHash: hash, now: clock.now())
+        {
+        case .replay(let status, let stored):
+            var response = JSONResponse.raw(stored)
+            response.status = HTTPResponse.Status(code: status)
+            response.headers[.idempotentReplayed] = "true"
+            return response
+        case .reused:
+            throw LatticeError(
+                .unprocessable,
+                code: "IdempotencyKeyReused",
+                "Idempotency-Key '\(key.prefix(60))' was used in the last 24 h for another request; use a new key"
+            )
+        case .inProgress:
+            throw LatticeError(
+                .conflict,
+                code: "IdempotencyKeyInUse",
+                "a request with Idempotency-Key '\(key.prefix(60))' is still running; retry shortly",
+                retryAfter: 1
+            )
+        case .claim:
+            break
+        }
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            try? await store.releaseIdempotencyKey(namespace: namespace, key: key)
+            throw error
+        }
+        guard Idempotency.keeps(status: Int(response.status.code)) else {
+            try? await store.releaseIdempotencyKey(namespace: namespace, key: key)
+            return response
+        }
+        // The API's answers are small JSON documents: collect, keep and send them again.
+        let collector = BodyCollector()
+        try await response.body.write(collector)
+        let bytes = collector.data
+        try await store.completeIdempotencyKey(
+            namespace: namespace,
+            key: key,
+            status: Int(response.status.code),
+            body: Self.withoutSecret(bytes)
+        )
+        var replayable = response
+        replayable.body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        return replayable
+    }
+}
+
+extension IdempotencyMiddleware {
+    /// API token secrets are never stored (only their hashes are): an answer that carries
+    /// one (`POST /tokens`, `.../regenerate`, `POST /admin/users`) is kept without its
+    /// `token`, so a replay shows the token's record and the client regenerates it if the
+    /// first answer was lost.
+    static func withoutSecret(_ body: Data) -> Data {
+        guard var object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any],
+            object["token"] != nil
+        else { return body }
+        object["token"] = nil
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? body
+    }
+}
+
+/// Collects a response body into memory.
+final class BodyCollector: ResponseBodyWriter, @unchecked Sendable {
+    private(set) var data = Data()
+
+    func write(_ buffer: ByteBuffer) async throws { data.append(contentsOf: buffer.readableBytesView) }
+
+    func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+        for buffer in buffers { data.append(contentsOf: buffer.readableBytesView) }
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}
+
+extension HTTPField.Name {
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
