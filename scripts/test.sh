@@ -16,9 +16,9 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     echo "==> installing chromium and chromium-driver"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if ! python3 -c "import pytest, requests, selenium" >/dev/null 2>&1; then
-    echo "==> installing pytest, requests and selenium"
-    python3 -m pip install -q pytest requests selenium
+if ! python3 -c "import pytest, requests, selenium, schemathesis" >/dev/null 2>&1; then
+    echo "==> installing pytest, requests, selenium and schemathesis"
+    python3 -m pip install -q pytest requests selenium schemathesis
 fi
 
 # A real container engine and two registries for the engine driver's tests (set-up in
@@ -36,3 +36,5 @@ echo "==> swift test"
 swift test --skip-build
 echo "==> black-box tests"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 -m pytest -q -rs tests/blackbox
+echo "==> schemathesis: every operation of /openapi.json, all checks"
+LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 tests/fuzz/run.py --max-examples 25

@@ -7,6 +7,7 @@ public struct LatticeError: Error, Sendable, Equatable, CustomStringConvertible 
     public enum Kind: Sendable, Equatable {
         case badRequest, unauthorized, forbidden, notFound, paymentRequired
         case conflict, payloadTooLarge, unprocessable, tooManyRequests, unavailable, internalError
+        case methodNotAllowed
 
         /// The HTTP status code.
         public var status: Int {
@@ -16,6 +17,7 @@ public struct LatticeError: Error, Sendable, Equatable, CustomStringConvertible 
             case .paymentRequired: 402
             case .forbidden: 403
             case .notFound: 404
+            case .methodNotAllowed: 405
             case .conflict: 409
             case .payloadTooLarge: 413
             case .unprocessable: 422

@@ -356,3 +356,24 @@ def test_idempotency_key_on_every_post(server):
         r = requests.post(user.url + "/mdc/api/v1/tokens", json={"name": "b"},
                           headers=user.headers(extra={"Idempotency-Key": bad.encode("utf-8")}), timeout=10)
         assert r.status_code == 400 and "Idempotency-Key" in r.json()["message"], (bad, r.text)
+
+
+def test_an_undeclared_method_is_405_with_allow(server):
+    user = server.new_user()
+    for method, path, allowed in (("TRACE", "/healthz", "GET"), ("PUT", "/openapi.json", "GET"),
+                                  ("PATCH", "/mdc/api/v1/clusters/host-cluster/instances", "DELETE, GET, POST"),
+                                  ("DELETE", "/mdc/api/v1/tokens", "GET, POST")):
+        r = requests.request(method, server.url + path, headers=user.headers(), timeout=10)
+        assert r.status_code == 405, (method, path, r.status_code)
+        assert r.headers["Allow"] == allowed and r.json()["code"] == "MethodNotAllowed"
+    assert requests.get(server.url + "/nowhere", timeout=10).status_code == 404
+
+
+def test_openapi_describes_every_answer(server):
+    spec = requests.get(server.url + "/openapi.json", timeout=10).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "$ref" in next(iter(responses["200"]["content"].values()))["schema"], (method, path)
+            assert responses["default"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    assert "text/plain" in spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

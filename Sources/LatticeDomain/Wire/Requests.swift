@@ -154,8 +154,13 @@ public struct CreateTokenRequest: Sendable, Equatable {
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
-        name = try body.requiredString("name").trimmingCharacters(in: .whitespaces)
-        guard name.count <= 64 else { throw LatticeError.invalidField("name", "must be at most 64 characters") }
+        name = try body.requiredString("name", allowEmpty: true)
+        guard (1...64).contains(name.count), !TextRules.isBlank(name), !TextRules.hasControlCharacters(name) else {
+            throw LatticeError.invalidField(
+                "name",
+                "must be 1 to 64 characters, not all spaces, without control characters"
+            )
+        }
         validityDays = try body.integer("validityDays") ?? 3650
         guard (1...36500).contains(validityDays) else {
             throw LatticeError.invalidField("validityDays", "must be between 1 and 36500, got \(validityDays)")
@@ -289,5 +294,23 @@ public struct CreateCouponRequest: Sendable, Equatable {
         guard (1...1_000_000_000).contains(maxUses) else {
             throw LatticeError.invalidField("maxUses", "must be between 1 and 1000000000")
         }
+    }
+}
+
+/// Rules for free text in requests, stated so that the OpenAPI document can state them too
+/// (its patterns use ECMAScript's `\s` and control ranges).
+public enum TextRules {
+    /// ECMAScript's `\s`: the spaces a JSON Schema pattern knows.
+    static func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF: true
+        default: false
+        }
+    }
+
+    public static func isBlank(_ text: String) -> Bool { text.unicodeScalars.allSatisfy(isSpace) }
+
+    public static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
     }
 }

@@ -24,6 +24,17 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
+                if let allowed = OpenAPIDocument.methods(forPath: request.uri.path) {
+                    var response = JSONResponse.error(
+                        LatticeError(
+                            .methodNotAllowed,
+                            code: "MethodNotAllowed",
+                            "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", "))"
+                        )
+                    )
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
                 return JSONResponse.error(
                     LatticeError(.notFound, code: "NotFound", "no route for \(request.method) \(request.uri.path)")
                 )

@@ -1,221 +1,230 @@
 import Foundation
+import LatticeDomain
 
-/// `GET /openapi.json`: an OpenAPI 3.1 description of every route, built from one table
-/// so that adding a route means adding a line here (the router tests check that every
-/// documented path answers something other than "no route").
+/// `GET /openapi.json`: an OpenAPI 3.1 description of every route, its request body, its
+/// query parameters and every answer (the success body's schema, and the error shape for
+/// every other status), built from one table so that adding a route means adding a line
+/// here. The router tests check that every documented path is routed; schemathesis
+/// (`tests/fuzz/run.py`) checks the answers against it.
 enum OpenAPIDocument {
+    struct Query {
+        let name: String
+        let schema: [String: Any]
+        var required = false
+    }
+
     struct Operation {
         let method: String
         let path: String
         let summary: String
-        let body: String?
-        let query: [String]
-        let authenticated: Bool
+        var body: String? = nil
+        var query: [Query] = []
+        var authenticated = true
+        /// The success answer's schema (a component name).
+        let response: String
+        var contentType = "application/json"
     }
 
-    static let operations: [Operation] = [
-        .init(method: "get", path: "/healthz", summary: "Liveness", body: nil, query: [], authenticated: false),
+    nonisolated(unsafe) static let page = [
+        Query(name: "page", schema: ["type": "integer", "minimum": 1, "maximum": PageRequest.maximumPage]),
+        Query(name: "pageSize", schema: ["type": "integer", "minimum": 1]),
+    ]
+    nonisolated(unsafe) static let regionID = Query(name: "region_id", schema: ["type": "string"])
+    nonisolated(unsafe) static let nameQuery = Query(
+        name: "name",
+        schema: ["type": "string", "minLength": 1],
+        required: true
+    )
+
+    nonisolated(unsafe) static let operations: [Operation] = [
+        .init(method: "get", path: "/healthz", summary: "Liveness", authenticated: false, response: "Status"),
         .init(
             method: "get",
             path: "/readyz",
-            summary: "Readiness: store answers and the reconciler ran",
-            body: nil,
-            query: [],
-            authenticated: false
+            summary: "Readiness: the store answers and the reconciler ran",
+            authenticated: false,
+            response: "Status"
         ),
         .init(
             method: "get",
             path: "/metrics",
             summary: "Prometheus metrics",
-            body: nil,
-            query: [],
-            authenticated: false
+            authenticated: false,
+            response: "Metrics",
+            contentType: "text/plain"
         ),
-        .init(
-            method: "get",
-            path: "/openapi.json",
-            summary: "This document",
-            body: nil,
-            query: [],
-            authenticated: false
-        ),
-        .init(
-            method: "get",
-            path: "/mdc/api/v1/regions",
-            summary: "Regions and their clusters (bare array)",
-            body: nil,
-            query: [],
-            authenticated: true
-        ),
+        .init(method: "get", path: "/openapi.json", summary: "This document", authenticated: false, response: "Any"),
+        .init(method: "get", path: "/mdc/api/v1/regions", summary: "Regions and their clusters", response: "Regions"),
         .init(
             method: "get",
             path: "/mdc/api/v1/skus/computings",
-            summary: "GPU SKUs with price and remainGPUCount (bare array)",
-            body: nil,
-            query: ["region_id"],
-            authenticated: true
+            summary: "GPU SKUs with price and remainGPUCount",
+            query: [regionID],
+            response: "GPUSKUs"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/skus/disks",
             summary: "Disk SKUs",
-            body: nil,
-            query: ["region_id", "page", "pageSize"],
-            authenticated: true
+            query: [regionID] + page,
+            response: "DiskSKUPage"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/images",
             summary: "Official images and the caller's snapshots",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            query: page,
+            response: "ImagePage"
+        ),
+        .init(
+            method: "delete",
+            path: "/mdc/api/v1/images",
+            summary: "Delete one of the caller's snapshots",
+            query: [nameQuery],
+            response: "Ok"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/clusters/{cluster}/instances",
             summary: "Create an instance (answers it in status Creating)",
             body: "CreateInstance",
-            query: [],
-            authenticated: true
+            response: "Instance"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/clusters/{cluster}/instances",
-            summary: "The caller's instances in a cluster",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            summary: "The caller's instances, newest first",
+            query: page,
+            response: "InstancePage"
         ),
         .init(
             method: "delete",
             path: "/mdc/api/v1/clusters/{cluster}/instances",
-            summary: "Delete the instance named by ?name= (answers \"ok\")",
-            body: nil,
-            query: ["name"],
-            authenticated: true
+            summary: "Delete an instance (by ?name=)",
+            query: [nameQuery],
+            response: "Ok"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}",
             summary: "One instance",
-            body: nil,
-            query: [],
-            authenticated: true
+            response: "Instance"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/power_off",
-            summary: "Stop, optionally committing an image (answers \"ok\")",
+            summary: "Stop, optionally saving the container as an image",
             body: "PowerOff",
-            query: [],
-            authenticated: true
+            response: "Ok"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/power_on",
-            summary: "Start a Stopped instance (answers \"ok\")",
-            body: nil,
-            query: [],
-            authenticated: true
+            summary: "Start a Stopped instance",
+            response: "Ok"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/renew",
-            summary: "Extend a prepaid term, charged up front",
+            summary: "Extend a prepaid term",
             body: "Renew",
-            query: [],
-            authenticated: true
-        ),
-        .init(
-            method: "post",
-            path: "/mdc/api/v1/admin/coupons",
-            summary: "Admin: create a coupon",
-            body: "CreateCoupon",
-            query: [],
-            authenticated: true
-        ),
-        .init(
-            method: "get",
-            path: "/mdc/api/v1/admin/coupons",
-            summary: "Admin: list coupons",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            response: "Instance"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/tokens",
-            summary: "Create a token; the secret is shown only here",
+            summary: "Create a token (its secret is shown once)",
             body: "CreateToken",
-            query: [],
-            authenticated: true
+            response: "Token"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/tokens",
-            summary: "The caller's tokens, without secrets",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            summary: "The caller's tokens",
+            query: page,
+            response: "TokenPage"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/tokens/{id}/regenerate",
-            summary: "New secret for a token; the old one stops working",
-            body: nil,
-            query: [],
-            authenticated: true
+            summary: "A new secret for a token",
+            response: "Token"
         ),
-        .init(
-            method: "delete",
-            path: "/mdc/api/v1/tokens/{id}",
-            summary: "Revoke a token",
-            body: nil,
-            query: [],
-            authenticated: true
-        ),
+        .init(method: "delete", path: "/mdc/api/v1/tokens/{id}", summary: "Revoke a token", response: "Ok"),
         .init(
             method: "post",
             path: "/mdc/api/v1/admin/users",
             summary: "Admin: create a namespace and its first token",
             body: "CreateUser",
-            query: [],
-            authenticated: true
+            response: "NewUser"
         ),
         .init(
             method: "post",
             path: "/mdc/api/v1/admin/users/{namespace}/credit",
             summary: "Admin: top up a wallet",
             body: "Credit",
-            query: [],
-            authenticated: true
+            response: "Balance"
         ),
         .init(
             method: "get",
-            path: "/mdc/api/v1/balance",
-            summary: "The caller's wallet",
-            body: nil,
-            query: [],
-            authenticated: true
+            path: "/mdc/api/v1/admin/users/{namespace}/quota",
+            summary: "Admin: a namespace's quota and use",
+            response: "Quota"
         ),
+        .init(
+            method: "put",
+            path: "/mdc/api/v1/admin/users/{namespace}/quota",
+            summary: "Admin: set limits of a namespace's quota",
+            body: "QuotaUpdate",
+            response: "Quota"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/admin/coupons",
+            summary: "Admin: create a coupon",
+            body: "CreateCoupon",
+            response: "Coupon"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/coupons",
+            summary: "Admin: coupons",
+            query: page,
+            response: "CouponPage"
+        ),
+        .init(method: "get", path: "/mdc/api/v1/balance", summary: "The caller's wallet", response: "Balance"),
         .init(
             method: "get",
             path: "/mdc/api/v1/orders",
             summary: "The caller's orders",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            query: page,
+            response: "OrderPage"
         ),
         .init(
             method: "get",
             path: "/mdc/api/v1/bills",
             summary: "The caller's charges",
-            body: nil,
-            query: ["page", "pageSize"],
-            authenticated: true
+            query: page,
+            response: "BillPage"
         ),
     ]
+
+    // MARK: Requests
+
+    /// Patterns of what the request readers accept (`Requests.swift`, `ImageReference`).
+    static let decimal = #"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$"#
+    static let positiveDecimal = #"^(0\.[0-9]{0,3}[1-9]|[1-9][0-9]{0,8}(\.[0-9]{1,4})?)$"#
+    static let namespacePattern = #"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"#
+    static let pathComponent = #"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"#
+    static var imagePattern: String {
+        let label = #"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"#
+        let port = #"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"#
+        let domain = "(\(label)(\\.\(label))*(:\(port))?/)?"
+        return "^\(domain)\(pathComponent)(/\(pathComponent))*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    }
+    static var scalarID: [String: Any] {
+        ["oneOf": [["type": "string", "minLength": 1, "maxLength": 64], ["type": "integer", "minimum": 0]]]
+    }
 
     static var bodies: [String: [String: Any]] {
         [
@@ -225,57 +234,238 @@ enum OpenAPIDocument {
                     "Cost": [
                         "type": "object", "required": ["CostType", "DiskSKUID", "GPUSKUID"],
                         "properties": [
-                            "CostType": ["type": ["string", "integer"]], "CouponID": ["type": "string"],
-                            "DiskSKUID": ["type": ["string", "integer"]],
-                            "GPUSKUID": ["type": ["string", "integer"]],
-                            "CostTime": ["type": "string", "examples": ["3D", "2W", "1M"]],
+                            "CostType": ["enum": [1, 2, 3, 4, "1", "2", "3", "4"]],
+                            "CouponID": ["type": "string", "maxLength": 64],
+                            "DiskSKUID": scalarID, "GPUSKUID": scalarID,
+                            "CostTime": ["type": "string", "pattern": #"^$|^([1-9][0-9]{0,2}|1000)[DWM]$"#],
                         ],
                     ],
                     "VolumeMount": [
-                        "type": "array",
+                        "type": "array", "minItems": 1, "maxItems": 1,
                         "items": [
                             "type": "object",
                             "properties": [
-                                "PathInContainer": ["type": "string"], "Size": ["type": ["integer", "string"]],
+                                "PathInContainer": [
+                                    "type": "string", "maxLength": 255,
+                                    "pattern":
+                                        #"^$|^/(?!(proc|sys|dev)(/|$))[A-Za-z0-9_.-]*[A-Za-z0-9_-](/[A-Za-z0-9_.-]*[A-Za-z0-9_-])*$"#,
+                                ],
+                                "Size": [
+                                    "type": "integer", "minimum": 1, "maximum": CreateInstanceRequest.maximumSizeGiB,
+                                ],
                                 "Type": ["type": "string"],
                             ],
                         ],
                     ],
-                    "namespace": ["type": "string"],
+                    "namespace": ["type": "string", "pattern": namespacePattern],
                     "displayName": ["type": "string", "minLength": 1, "maxLength": 128],
-                    "image": ["type": "string"], "Region": ["type": "string"], "description": ["type": "string"],
+                    "image": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": imagePattern],
+                    "Region": ["type": "string"], "description": ["type": "string", "maxLength": 1024],
                 ],
             ],
             "PowerOff": [
                 "type": "object",
                 "properties": [
-                    "gracePeriodSeconds": ["type": ["integer", "string"]],
-                    "needSnapshot": ["type": ["boolean", "string"]],
+                    "gracePeriodSeconds": ["type": "integer", "minimum": 0, "maximum": 3600],
+                    "needSnapshot": ["type": "boolean"],
+                    // Read only with needSnapshot: see the `then` below.
                     "imageName": ["type": "string"], "tag": ["type": "string"],
+                ],
+                "if": ["properties": ["needSnapshot": ["const": true]], "required": ["needSnapshot"]],
+                "then": [
+                    "required": ["imageName"],
+                    "properties": [
+                        "imageName": [
+                            "type": "string", "minLength": 1, "maxLength": 128,
+                            "pattern": "^\(pathComponent)(/\(pathComponent))*$",
+                        ],
+                        "tag": [
+                            "anyOf": [
+                                ["type": "string", "pattern": #"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"#],
+                                ["type": "null"],
+                            ]
+                        ],
+                    ],
                 ],
             ],
             "CreateToken": [
                 "type": "object", "required": ["name"],
-                "properties": ["name": ["type": "string"], "validityDays": ["type": "integer"]],
+                "properties": [
+                    "name": [
+                        "type": "string", "minLength": 1, "maxLength": 64,
+                        "pattern": #"^[^\u0000-\u001F\u007F]*[^\s\u0000-\u001F\u007F][^\u0000-\u001F\u007F]*$"#,
+                    ],
+                    "validityDays": ["type": "integer", "minimum": 1, "maximum": 36500],
+                ],
             ],
             "CreateUser": [
                 "type": "object", "required": ["namespace"],
                 "properties": [
-                    "namespace": ["type": "string"], "balance": ["type": "string"], "admin": ["type": "boolean"],
+                    "namespace": ["type": "string", "pattern": namespacePattern],
+                    "balance": ["type": "string", "pattern": decimal], "admin": ["type": "boolean"],
                 ],
             ],
-            "Credit": ["type": "object", "required": ["amount"], "properties": ["amount": ["type": "string"]]],
+            "Credit": [
+                "type": "object", "required": ["amount"],
+                "properties": ["amount": ["type": "string", "pattern": positiveDecimal]],
+            ],
             "Renew": [
                 "type": "object", "required": ["CostTime"],
-                "properties": ["CostTime": ["type": "string", "examples": ["+3D"]]],
+                "properties": ["CostTime": ["type": "string", "pattern": #"^\+?([1-9][0-9]{0,2}|1000)[DWM]$"#]],
+            ],
+            "QuotaUpdate": [
+                "type": "object",
+                "properties": [
+                    "instances": ["type": "integer", "minimum": 0, "maximum": Quota.maximum],
+                    "gpus": ["type": "integer", "minimum": 0, "maximum": Quota.maximum],
+                    "tokens": ["type": "integer", "minimum": 0, "maximum": Quota.maximum],
+                    "snapshots": ["type": "integer", "minimum": 0, "maximum": Quota.maximum],
+                ],
+                "additionalProperties": false,
             ],
             "CreateCoupon": [
                 "type": "object", "required": ["kind", "value"],
                 "properties": [
-                    "id": ["type": "string"], "kind": ["enum": ["amount", "percent"]], "value": ["type": "string"],
-                    "expiresAt": ["type": "string", "format": "date-time"], "maxUses": ["type": "integer"],
+                    "id": ["type": "string", "pattern": #"^[A-Za-z0-9_-]{1,64}$"#],
+                    "kind": ["enum": ["amount", "percent"]],
+                    "value": ["type": "string"],
+                    "expiresAt": ["type": "string", "format": "date-time"],
+                    "maxUses": ["type": "integer", "minimum": 1, "maximum": 1_000_000_000],
+                    "namespaces": [
+                        "type": "array", "minItems": 1, "maxItems": 1000,
+                        "items": ["type": "string", "pattern": namespacePattern],
+                    ],
+                ],
+                "oneOf": [
+                    [
+                        "properties": [
+                            "kind": ["const": "amount"], "value": ["type": "string", "pattern": positiveDecimal],
+                        ]
+                    ],
+                    [
+                        "properties": [
+                            "kind": ["const": "percent"],
+                            "value": ["type": "string", "pattern": #"^([1-9]|[1-9][0-9]|100)$"#],
+                        ]
+                    ],
                 ],
             ],
+        ]
+    }
+
+    // MARK: Answers
+
+    nonisolated(unsafe) static let string: [String: Any] = ["type": "string"]
+    nonisolated(unsafe) static let integer: [String: Any] = ["type": "integer"]
+    nonisolated(unsafe) static let number: [String: Any] = ["type": "number"]
+    nonisolated(unsafe) static let boolean: [String: Any] = ["type": "boolean"]
+
+    /// An object with these properties, all required unless listed in `optional`.
+    static func object(_ properties: [String: Any], optional: Set<String> = []) -> [String: Any] {
+        [
+            "type": "object", "properties": properties,
+            "required": properties.keys.filter { !optional.contains($0) }.sorted(),
+        ]
+    }
+
+    static func strings(_ names: [String]) -> [String: Any] {
+        object(Dictionary(uniqueKeysWithValues: names.map { ($0, string as Any) }))
+    }
+
+    static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+
+    static func pageOf(_ name: String) -> [String: Any] {
+        object(["hasNextPage": boolean, "nodes": ["type": "array", "items": ref(name)], "totalCount": integer])
+    }
+
+    static var answers: [String: [String: Any]] {
+        let limits = object(["instances": integer, "gpus": integer, "tokens": integer, "snapshots": integer])
+        let instance = object(
+            [
+                "name": string, "namespace": string, "Region": string, "displayName": string, "description": string,
+                "annotations": ["type": "object", "additionalProperties": string], "uid": string,
+                "servers": object([
+                    "Jupyterlab": string, "Tensorboard": string,
+                    "SSH": object(["sshAddr": string, "sshPassword": string]),
+                ]),
+                "image": string, "replicas": integer,
+                "resources": strings(["cpu", "memory", "GPUNum", "GPUType"]),
+                "volumeMounts": [
+                    "type": "array",
+                    "items": object([
+                        "PathInContainer": string, "Type": string, "Size": integer, "PVCName": string,
+                        "displayName": string, "filesystemType": string,
+                    ]),
+                ],
+                "creationTimestamp": string, "updateTimestamp": string, "ScheduleStopTimestamp": string,
+                "status": ["enum": InstanceStatus.allCases.map(\.rawValue)], "statusReason": string,
+                "retentionUntil": string, "regionID": string,
+                "cost": strings(["CostType", "CostTime", "DiscountID", "GPUSKUID", "DiskSKUID", "CouponID"]),
+                "Pods": [
+                    "type": "array",
+                    "items": object([
+                        "Name": string, "Containers": ["type": "array", "items": strings(["Name"])],
+                        "nodeScheduled": string, "ip": string,
+                    ]),
+                ],
+            ]
+        )
+        return [
+            "Any": [:],
+            "Ok": ["const": "ok"],
+            "Status": strings(["status"]),
+            "Metrics": string,
+            "Regions": [
+                "type": "array",
+                "items": strings(["id", "region", "clusterName", "harborAddr", "howlerID", "createdAt", "updatedAt"]),
+            ],
+            "GPUSKUs": [
+                "type": "array",
+                "items": object([
+                    "name": string, "regionID": string, "cpuArch": string, "cpuSeries": string, "cpucores": integer,
+                    "memoryCount": integer, "cpuVendor": string, "gpuSeries": string, "gpuProduct": string,
+                    "gpuResourceKey": string, "gpuCounts": integer, "gpuMemory": integer, "systemstorage": integer,
+                    "datastorage": integer, "skusID": string, "regionName": string, "clusterName": string,
+                    "sellingType": string, "ratio": number, "discountID": string, "discountStartTime": string,
+                    "discountEndTime": string, "price": number, "remainGPUCount": integer, "effectivePrice": string,
+                ]),
+            ],
+            "DiskSKU": object([
+                "id": string, "name": string, "regionID": string, "type": string, "pricePerGBDay": string,
+                "minSize": integer, "maxSize": integer, "defaultSize": integer,
+            ]),
+            "DiskSKUPage": pageOf("DiskSKU"),
+            "Image": object([
+                "name": string, "repository": string, "tag": string, "kind": ["enum": ["official", "snapshot"]],
+                "status": ["enum": ["Saving", "Ready", "Failed"]], "sizeBytes": integer, "createdAt": string,
+            ]),
+            "ImagePage": pageOf("Image"),
+            "Instance": instance,
+            "InstancePage": pageOf("Instance"),
+            "Token": object(
+                [
+                    "id": string, "name": string, "createdAt": string, "expiresAt": string, "lastUsedAt": string,
+                    "token": string,
+                ],
+                optional: ["token"]
+            ),
+            "TokenPage": pageOf("Token"),
+            "NewUser": object(["namespace": string, "token": string], optional: ["token"]),
+            "Balance": strings(["namespace", "balance", "currency"]),
+            "Quota": object(["namespace": string, "quota": limits, "usage": limits]),
+            "Coupon": object(
+                [
+                    "id": string, "kind": string, "value": string, "expiresAt": string, "maxUses": integer,
+                    "uses": integer, "createdAt": string, "namespaces": ["type": "array", "items": string],
+                ],
+                optional: ["namespaces"]
+            ),
+            "CouponPage": pageOf("Coupon"),
+            "Order": strings(["id", "instanceName", "costType", "gpuSkuId", "amount", "status", "createdAt"]),
+            "OrderPage": pageOf("Order"),
+            "Bill": strings(["id", "instanceName", "kind", "periodStart", "periodEnd", "amount", "createdAt"]),
+            "BillPage": pageOf("Bill"),
+            "Error": strings(["code", "message"]),
         ]
     }
 
@@ -286,9 +476,9 @@ enum OpenAPIDocument {
             for name in pathParameters(operation.path) {
                 parameters.append(["name": name, "in": "path", "required": true, "schema": ["type": "string"]])
             }
-            for name in operation.query {
+            for query in operation.query {
                 parameters.append([
-                    "name": name, "in": "query", "required": name == "name", "schema": ["type": "string"],
+                    "name": query.name, "in": "query", "required": query.required, "schema": query.schema,
                 ])
             }
             if operation.authenticated {
@@ -297,33 +487,41 @@ enum OpenAPIDocument {
                     "description": "The caller's namespace; defaults to the token's",
                 ])
             }
+            if operation.method == "post" {
+                parameters.append([
+                    "name": "Idempotency-Key", "in": "header", "required": false,
+                    "schema": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"],
+                    "description": "Repeats of the same request answer the first answer (24 h)",
+                ])
+            }
+            let error: [String: Any] = [
+                "description": "Error: the code and a message naming the field or resource",
+                "content": ["application/json": ["schema": ref("Error")]],
+                "headers": ["Retry-After": ["description": "On 429 and 503: seconds to wait", "schema": integer]],
+            ]
             var entry: [String: Any] = [
                 "summary": operation.summary,
                 "parameters": parameters,
                 "responses": [
                     "200": [
-                        "description": "Success", "content": ["application/json": ["schema": [:] as [String: Any]]],
+                        "description": "Success",
+                        "content": [operation.contentType: ["schema": ref(operation.response)]],
                     ],
-                    "default": [
-                        "description": "Error",
-                        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
-                    ],
+                    "default": error,
                 ],
             ]
             if let body = operation.body {
                 entry["requestBody"] = [
-                    "required": true,
-                    "content": ["application/json": ["schema": ["$ref": "#/components/schemas/\(body)"]]],
+                    // power_off and a quota change may come without a body.
+                    "required": !["PowerOff", "QuotaUpdate"].contains(body),
+                    "content": ["application/json": ["schema": ref(body)]],
                 ]
             }
             entry["security"] = operation.authenticated ? [["bearer": [] as [String]]] : [] as [[String: [String]]]
             paths[operation.path, default: [:]][operation.method] = entry
         }
-        var schemas = bodies
-        schemas["Error"] = [
-            "type": "object", "required": ["code", "message"],
-            "properties": ["code": ["type": "string"], "message": ["type": "string"]],
-        ]
+        var schemas = bodies.mapValues(nullableOptionals)
+        schemas.merge(answers) { request, _ in request }
         let document: [String: Any] = [
             "openapi": "3.1.0",
             "info": [
@@ -337,6 +535,49 @@ enum OpenAPIDocument {
             ],
         ]
         return try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// String fields whose digits alone would not be valid (so a number is refused).
+    static let strictStrings: Set<String> = ["PathInContainer", "expiresAt", "value", "CostTime"]
+    /// String fields any text is good for, so any whole number is too (even a negative one).
+    static let freeText: Set<String> = [
+        "name", "displayName", "description", "Region", "CouponID", "id", "Type", "imageName", "tag",
+    ]
+
+    /// Request readers take `null` for an optional field as its absence, and a whole number
+    /// for a string: say so in the schema of every property, at every depth.
+    static func nullableOptionals(_ schema: [String: Any]) -> [String: Any] {
+        var schema = schema
+        if var properties = schema["properties"] as? [String: Any] {
+            let required = Set(schema["required"] as? [String] ?? [])
+            for (name, value) in properties {
+                guard var property = value as? [String: Any] else { continue }
+                property = nullableOptionals(property)
+                // The seed's leniency: a string field takes a whole number too, read as its digits.
+                if property["type"] as? String == "string", !strictStrings.contains(name) {
+                    let money = ["amount", "balance"].contains(name)
+                    let largest = money ? 1_000_000_000 : 999_999_999_999_999
+                    let smallest = freeText.contains(name) ? -largest : name == "amount" ? 1 : 0
+                    property = ["anyOf": [property, ["type": "integer", "minimum": smallest, "maximum": largest]]]
+                }
+                properties[name] = required.contains(name) ? property : ["anyOf": [property, ["type": "null"]]]
+            }
+            schema["properties"] = properties
+        }
+        if let items = schema["items"] as? [String: Any] { schema["items"] = nullableOptionals(items) }
+        return schema
+    }
+
+    /// The methods documented for a request path (`{param}` matches one segment), or nil
+    /// when no documented path matches: the router answers 405 with `Allow` for the others.
+    static func methods(forPath path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        let methods = operations.filter { operation in
+            let template = operation.path.split(separator: "/", omittingEmptySubsequences: false)
+            return template.count == segments.count
+                && zip(template, segments).allSatisfy { $0.hasPrefix("{") ? !$1.isEmpty : $0 == $1 }
+        }.map { $0.method.uppercased() }
+        return methods.isEmpty ? nil : Array(Set(methods)).sorted()
     }
 
     static func pathParameters(_ path: String) -> [String] {
