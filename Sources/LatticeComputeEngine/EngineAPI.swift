@@ -42,7 +42,8 @@ struct EngineAPI: Sendable {
         timeout: TimeAmount = .seconds(60)
     ) async throws -> Answer {
         var components = URLComponents()
-        components.path = "/\(Self.version)\(path)"
+        // Podman's own API (`/libpod/...`) has its own version prefix.
+        components.path = path.hasPrefix("/libpod/") ? "/v4.0.0\(path)" : "/\(Self.version)\(path)"
         let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } + repeatedQuery
         if !items.isEmpty { components.queryItems = items }
         let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath

@@ -30,6 +30,24 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     let engine: EngineAPI
     let gpuRequests: GPURequests
     let push: Push?
+    let isolation: Isolation
+
+    /// What keeps one tenant's containers from another's and from the host.
+    public struct Isolation: Sendable, Equatable {
+        /// The host address published ports are bound to.
+        public var publishAddress: String
+        /// The most processes a container may run (0: the engine's default, usually none).
+        public var pidsLimit: Int
+
+        public init(publishAddress: String = "127.0.0.1", pidsLimit: Int = 4096) {
+            self.publishAddress = publishAddress
+            self.pidsLimit = pidsLimit
+        }
+    }
+
+    /// Every namespace's containers share one bridge network of their own, so no traffic
+    /// flows between tenants: `lattice-<namespace>`.
+    public static func networkName(namespace: String) -> String { "lattice-\(namespace)" }
     /// Host ports for 8888 and 6006 are the SSH port plus these offsets (see `AccessSecrets`).
     public static let jupyterPortOffset = -10000
     public static let tensorboardPortOffset = -6000
@@ -56,9 +74,11 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         gpuRequests: GPURequests = .docker,
         client: HTTPClient = .shared,
         discoverGPUs: Bool = false,
-        push: Push? = nil
+        push: Push? = nil,
+        isolation: Isolation = Isolation()
     ) {
         self.push = push
+        self.isolation = isolation
         self.cluster = cluster
         var node = node
         if discoverGPUs, let count = GPUDiscovery.nvidiaGPUCount() { node.gpuCount = count }
@@ -197,6 +217,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             ])
         )
         guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
+        try await ensureNetwork(namespace: spec.namespace)
         let created = try await engine.call(
             "POST",
             "/containers/create",
@@ -215,6 +236,32 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             return
         }
         lock.withLock { startFailures[spec.instanceName] = nil }
+    }
+
+    /// Creates the namespace's network if it is missing. Podman's own API is asked first,
+    /// with `isolate` (its bridges otherwise route to each other); Docker has no `/libpod`
+    /// (404) and isolates user-defined bridges from each other by itself.
+    func ensureNetwork(namespace: String) async throws {
+        let name = Self.networkName(namespace: namespace)
+        if try await engine.call("GET", "/networks/\(name)").status == 200 { return }
+        let labels = ["lattice.managed": "true", "lattice.namespace": namespace]
+        let podman = try await engine.call(
+            "POST",
+            "/libpod/networks/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "name": name, "driver": "bridge", "options": ["isolate": "true"], "labels": labels,
+            ])
+        )
+        if [200, 201, 409].contains(podman.status) { return }
+        guard podman.status == 404 else { throw podman.failure("create network \(name)") }
+        let docker = try await engine.call(
+            "POST",
+            "/networks/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "Name": name, "Driver": "bridge", "Labels": labels, "CheckDuplicate": true,
+            ])
+        )
+        guard [200, 201, 409].contains(docker.status) else { throw docker.failure("create network \(name)") }
     }
 
     /// Pulls the image if the engine lacks it; records a failure (shown as Failed) if it cannot.
@@ -246,11 +293,17 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
             "Memory": Int64(spec.memoryGiB) * 1_073_741_824,
             "PortBindings": [
-                "22/tcp": [["HostPort": String(spec.sshPort)]],
-                "8888/tcp": [["HostPort": String(spec.sshPort + Self.jupyterPortOffset)]],
-                "6006/tcp": [["HostPort": String(spec.sshPort + Self.tensorboardPortOffset)]],
+                "22/tcp": [["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort)]],
+                "8888/tcp": [
+                    ["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort + Self.jupyterPortOffset)]
+                ],
+                "6006/tcp": [
+                    ["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort + Self.tensorboardPortOffset)]
+                ],
             ],
+            "NetworkMode": Self.networkName(namespace: spec.namespace),
         ]
+        if isolation.pidsLimit > 0 { host["PidsLimit"] = isolation.pidsLimit }
         switch gpuRequests {
         case .docker where !spec.gpuIndices.isEmpty:
             host["DeviceRequests"] = [

@@ -66,6 +66,13 @@ public struct Catalog: Sendable, Codable, Equatable {
             && !allowedImagePatterns.contains { GlobPattern.matches($0, reference) }
     }
 
+    /// An IPv4 or IPv6 literal.
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
     /// Checks cross references, so a bad catalog fails at start and not at the first request.
     public func validate() throws {
         func fail(_ message: String) -> LatticeError { LatticeError(.badRequest, code: "InvalidCatalog", message) }
@@ -92,6 +99,14 @@ public struct Catalog: Sendable, Codable, Equatable {
                     }
                     guard ["docker", "cdi", "none"].contains(cluster.gpuRequests ?? "docker") else {
                         throw fail("catalog: cluster '\(cluster.name)': gpuRequests must be docker, cdi or none")
+                    }
+                    guard (0...4_194_304).contains(cluster.pidsLimit ?? 0) else {
+                        throw fail("catalog: cluster '\(cluster.name)': pidsLimit must be between 0 and 4194304")
+                    }
+                    if let address = cluster.publishAddress, !Self.isIPAddress(address) {
+                        throw fail(
+                            "catalog: cluster '\(cluster.name)': publishAddress must be an IP address, got '\(address)'"
+                        )
                     }
                 }
                 for node in cluster.nodes {
@@ -176,6 +191,12 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// Engine clusters: credentials for that registry, if it needs them.
     public var registryUsername: String?
     public var registryPassword: String?
+    /// Engine clusters: the host address instances' ports are published on (default
+    /// `127.0.0.1`; the host's public address to reach them from outside).
+    public var publishAddress: String?
+    /// Engine clusters: the most processes one container may run (default 4096; 0 = the
+    /// engine's default).
+    public var pidsLimit: Int?
 
     public init(
         name: String,
@@ -203,6 +224,8 @@ public struct Cluster: Sendable, Codable, Equatable {
         pushSnapshots = try c.decodeIfPresent(Bool.self, forKey: .pushSnapshots)
         registryUsername = try c.decodeIfPresent(String.self, forKey: .registryUsername)
         registryPassword = try c.decodeIfPresent(String.self, forKey: .registryPassword)
+        publishAddress = try c.decodeIfPresent(String.self, forKey: .publishAddress)
+        pidsLimit = try c.decodeIfPresent(Int.self, forKey: .pidsLimit)
     }
 }
 

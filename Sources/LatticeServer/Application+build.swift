@@ -64,7 +64,11 @@ public enum LatticeServer {
                         ? EngineDriver.Push(
                             username: cluster.registryUsername ?? "",
                             password: cluster.registryPassword ?? ""
-                        ) : nil
+                        ) : nil,
+                    isolation: EngineDriver.Isolation(
+                        publishAddress: cluster.publishAddress ?? "127.0.0.1",
+                        pidsLimit: cluster.pidsLimit ?? 4096
+                    )
                 )
             case .kubernetes:
                 throw LatticeError(

@@ -176,17 +176,17 @@ class Client:
 
     def wait_status(self, name, status, cluster="host-cluster", timeout=30):
         deadline = time.time() + timeout
-        last = None
+        last = reason = None
         while time.time() < deadline:
             r = self.instance(name, cluster)
             if status is None and r.status_code == 404:
                 return None
             if r.status_code == 200:
-                last = r.json()["status"]
+                last, reason = r.json()["status"], r.json().get("statusReason")
                 if last == status:
                     return r.json()
             time.sleep(0.1)
-        raise AssertionError(f"{name} did not reach {status}; last {last}")
+        raise AssertionError(f"{name} did not reach {status}; last {last}: {reason}")
 
     def remain(self, sku):
         skus = self.get("/skus/computings").json()

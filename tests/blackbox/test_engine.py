@@ -80,6 +80,10 @@ def test_instances_are_real_containers(make_server, tmp_path):
     assert info["HostConfig"]["Memory"] == 1024 ** 3
     assert info["Config"]["Labels"]["lattice.namespace"] == user.namespace
     assert info["HostConfig"]["PortBindings"]["22/tcp"][0]["HostPort"] == str(ssh_port)
+    # isolation: the namespace's own network, a pids limit, ports bound to one address
+    assert list(info["NetworkSettings"]["Networks"]) == [f"lattice-{user.namespace}"]
+    assert info["HostConfig"]["PidsLimit"] == 4096
+    assert all(b[0]["HostIp"] == "127.0.0.1" for b in info["HostConfig"]["PortBindings"].values())
 
     # 3: data on the volume survives power_off / power_on
     podman("exec", container, "sh", "-c", "echo kept > /root/data/keep.txt && echo layer > /marker.txt")
@@ -349,3 +353,24 @@ def test_a_snapshot_that_cannot_be_pushed_is_failed_and_the_instance_stopped(mak
     # a Failed snapshot cannot be started
     r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=f"127.0.0.1:9/{user.namespace}/pushed:{tag}"))
     assert r.status_code == 422 and r.json()["code"] == "ImageNotReady"
+
+
+def test_tenants_containers_cannot_reach_each_other(make_server, tmp_path):
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, cluster=CLUSTER).replace(
+        "gpuCount: 2, cpuCores: 2, memoryGiB: 4", "gpuCount: 4, cpuCores: 4, memoryGiB: 8")
+    server = engine_server(make_server, tmp_path, "34100-34199", catalog=catalog)
+    alice, bob = server.new_user(balance="100"), server.new_user(balance="100")
+    target = container_of(running_instance(alice))
+    friend = container_of(running_instance(alice))
+    stranger = container_of(running_instance(bob))
+    inspect = json.loads(podman("inspect", target).stdout)[0]
+    address = next(iter(inspect["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    podman("exec", "-d", target, "sh", "-c", "while true; do echo hello | busybox nc -l -p 8080; done")
+    time.sleep(0.5)
+
+    def reach(container):
+        out = podman("exec", container, "sh", "-c", f"busybox nc -w 2 {address} 8080 </dev/null", check=False)
+        return "hello" in out.stdout
+
+    wait_for(lambda: reach(friend), timeout=20, what="the same tenant's container to reach it")
+    assert not reach(stranger), "another tenant's container must not reach it"
