@@ -74,8 +74,11 @@ final class PlacementCache: @unchecked Sendable {
         // unchanged array: equal buffers compare without looking at the elements).
         let cluster = nodes.first?.cluster ?? ""
         if let index = lock.withLock({ lastNodes[cluster] == nodes ? self.index : nil }) { return index }
-        defer { lock.withLock { lastNodes[cluster] = nodes } }
-        if let index = lock.withLock({ index }) {
+        let known = lock.withLock { () -> CapacityIndex? in
+            lastNodes[cluster] = nodes
+            return index
+        }
+        if let index = known, nodes.allSatisfy({ index.nodes[$0.node.name] != nil }) {
             var changed = index
             var dirty = false
             for node in nodes
@@ -86,9 +89,25 @@ final class PlacementCache: @unchecked Sendable {
             if dirty { lock.withLock { self.index = changed } }
             return dirty ? changed : index
         }
-        let built = CapacityIndex(nodes: nodes, usage: try SQLiteStore.usage(db))
+        // First use, or nodes the index has never seen (another cluster, a new host): build it
+        // from every cluster's nodes and the reservation rows, which may already name them.
+        let all = lock.withLock { lastNodes.values.flatMap { $0 } }
+        let built = CapacityIndex(nodes: all, usage: try SQLiteStore.usage(db))
         lock.withLock { index = built }
         return built
+    }
+
+    /// Free GPUs of `model` in `clusters`, from the index, if it is built and knows exactly
+    /// these nodes as they are now; nil otherwise (the caller counts from the rows).
+    func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) -> Int? {
+        lock.withLock {
+            guard let index else { return nil }
+            for node in nodes where clusters.contains(node.cluster) {
+                guard let known = index.nodes[node.node.name], known.node == node.node, known.healthy == node.healthy
+                else { return nil }
+            }
+            return clusters.reduce(0) { $0 + index.freeGPUs(model: model, cluster: $1) }
+        }
     }
 
     /// The lowest free port of `range`, inside a write.

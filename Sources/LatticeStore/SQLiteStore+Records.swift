@@ -78,6 +78,7 @@ extension SQLiteStore {
         )
         try syncAllocations(instance, db)
         try recommit(from: previous, to: instance, db)
+        try recount(from: previous, to: instance, db)
         let at = instance.updatedAt ?? instance.createdAt
         if Metering.startsComputeMeter(from: previous, to: instance) {
             try openComputeSegment(instance, at: at, schedule: schedule, db)
@@ -255,6 +256,21 @@ extension SQLiteStore {
                 """,
             arguments: [namespace, delta, gpus]
         )
+    }
+
+    /// Moves the per-status instance counts (`/metrics`) by one write's change.
+    static func recount(from previous: Instance?, to next: Instance?, _ db: Database) throws {
+        guard previous?.status != next?.status else { return }
+        for (status, delta) in [(previous?.status, -1), (next?.status, 1)] {
+            guard let status else { continue }
+            try db.execute(
+                sql: """
+                    INSERT INTO status_counts (status, n) VALUES (?, ?)
+                    ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
+                    """,
+                arguments: [status.rawValue, delta]
+            )
+        }
     }
 
     // MARK: Quotas

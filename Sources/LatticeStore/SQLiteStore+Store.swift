@@ -268,6 +268,7 @@ extension SQLiteStore {
             )
             try Self.syncAllocations(instance, db)
             try Self.recommit(from: nil, to: instance, db)
+            try Self.recount(from: nil, to: instance, db)
             try db.execute(
                 sql: """
                     INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, 1)
@@ -395,6 +396,7 @@ extension SQLiteStore {
             )
             try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
             try Self.recommit(from: current, to: nil, db)
+            try Self.recount(from: current, to: nil, db)
             try Self.closeOrder(of: current, db)
             try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
@@ -536,7 +538,7 @@ extension SQLiteStore {
     public func instanceCounts() async throws -> [InstanceStatus: Int] {
         try await writer.read { db in
             var counts: [InstanceStatus: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM instances GROUP BY status") {
+            for row in try Row.fetchAll(db, sql: "SELECT status, n FROM status_counts") {
                 if let status = InstanceStatus(rawValue: row["status"]) { counts[status] = row["n"] }
             }
             return counts
@@ -545,6 +547,15 @@ extension SQLiteStore {
 
     public func nodeUsage() async throws -> [String: NodeUsage] {
         try await writer.read { db in try Self.usage(db) }
+    }
+
+    public func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int {
+        if let free = placement.freeGPUs(model: model, clusters: clusters, nodes: nodes) { return free }
+        let usage = try await nodeUsage()
+        let capacities = nodes.filter { clusters.contains($0.cluster) }.map {
+            NodeCapacity($0, usage: usage[$0.node.name])
+        }
+        return PlacementPolicy.freeGPUs(model: model, on: capacities)
     }
 
     // MARK: Images

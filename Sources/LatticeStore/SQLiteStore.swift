@@ -280,6 +280,15 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v11-status-counts") { db in
+            // `/metrics`' gauge of instances by status, kept with the writes that change it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE status_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
+                    INSERT INTO status_counts (status, n) SELECT status, COUNT(*) FROM instances GROUP BY status;
+                    """
+            )
+        }
         return migrator
     }
 }

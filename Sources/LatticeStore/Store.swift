@@ -101,6 +101,9 @@ public protocol Store: Sendable {
     func instanceCounts() async throws -> [InstanceStatus: Int]
     /// GPU, CPU and memory reservations per node.
     func nodeUsage() async throws -> [String: NodeUsage]
+    /// Free GPUs of a model in the given clusters of `nodes` (as their drivers report them
+    /// now): from the in-memory capacity index when it is current, else from the rows.
+    func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int
 
     // MARK: Images
 

@@ -113,6 +113,24 @@ import Testing
             .total
         let counted = try await server.store.instances(namespace: "admin", cluster: "host-cluster", page: page).total
         #expect(kept == counted, "step \(step): totalCount \(kept), rows \(counted)")
+        // The kept status counts (`/metrics`) agree with the statuses of the rows.
+        let all = try await server.store.instances(
+            namespace: "admin",
+            cluster: "host-cluster",
+            page: PageRequest(page: 1, pageSize: 100_000)
+        ).items
+        let byStatus = Dictionary(grouping: all, by: \.status).mapValues(\.count)
+        let keptCounts = try await server.store.instanceCounts().filter { $0.value != 0 }
+        #expect(keptCounts == byStatus, "step \(step): status counts drifted")
+        // Free GPUs from the index agree with the rows too.
+        let fleetNodes = await server.fleet.nodes()
+        let free = try await server.store.freeGPUs(model: "4090", clusters: ["host-cluster"], nodes: fleetNodes)
+        let usage = try await server.store.nodeUsage()
+        let fromUsage = PlacementPolicy.freeGPUs(
+            model: "4090",
+            on: fleetNodes.map { NodeCapacity($0, usage: usage[$0.node.name]) }
+        )
+        #expect(free == fromUsage, "step \(step): free GPUs \(free), rows \(fromUsage)")
         guard let held = server.store.capacitySnapshot else { return }
         let nodes = await server.fleet.nodes()
         let fromRows = CapacityIndex(nodes: nodes, usage: try await server.store.nodeUsage())

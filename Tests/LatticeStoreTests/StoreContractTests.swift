@@ -523,6 +523,55 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(try await store.claimIdempotencyKey(namespace: "bob", key: "k", requestHash: "y", now: t0) == .claim)
     }
 
+    /// After a restart the capacity index is built by the first write, which names one
+    /// cluster's nodes; another cluster's nodes, with reservations in the rows, must come in
+    /// with them, and the free counts must agree with the rows.
+    @Test func theIndexLearnsEveryClustersReservationsAfterARestart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-index-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("lattice.sqlite").path
+        func cluster(_ name: String) -> [ClusterNode] {
+            [
+                ClusterNode(
+                    node: Node(name: "\(name)-node", gpuModel: "4090", gpuCount: 1, cpuCores: 64, memoryGiB: 512),
+                    cluster: name,
+                    healthy: true
+                )
+            ]
+        }
+        func create(_ store: SQLiteStore, _ number: Int, on cluster: String) async throws -> Instance {
+            var instance = draft(String(format: "instance-%08d", number))
+            instance.cluster = cluster
+            return try await store.createInstance(
+                instance,
+                on: clusterNodes[cluster]!,
+                sshPorts: 30000...30010,
+                order: order(for: instance.name),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        let clusterNodes = ["a": cluster("a"), "b": cluster("b")]
+        do {
+            let store = try SQLiteStore(path: path)
+            try await fund(store)
+            _ = try await create(store, 1, on: "b")
+        }
+        let store = try SQLiteStore(path: path)
+        _ = try await create(store, 2, on: "a")
+        await #expect { try await create(store, 3, on: "b") } throws: {
+            ($0 as? LatticeError)?.code == "InsufficientCapacity"
+        }
+        let all = clusterNodes.values.flatMap { $0 }
+        #expect(try await store.freeGPUs(model: "4090", clusters: ["a", "b"], nodes: all) == 0)
+        let deleting = try await store.updateInstance(namespace: "alice", name: "instance-00000001") {
+            InstanceLifecycle.delete($0, now: t0)
+        }
+        #expect(try await store.purgeInstance(name: deleting.name, expectedGeneration: deleting.generation, at: t0))
+        #expect(try await store.freeGPUs(model: "4090", clusters: ["b"], nodes: all) == 1)
+        #expect(try await create(store, 3, on: "b").placement?.node == "b-node")
+    }
+
     @Test func fileStoreKeepsEverythingAcrossReopen() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lattice-reopen-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

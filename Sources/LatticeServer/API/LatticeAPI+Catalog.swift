@@ -18,23 +18,23 @@ extension LatticeAPI {
     public func gpuSkus(regionID: String?) async throws -> [GPUSKUWire] {
         let region = try requireRegion(regionID)
         let skus = catalog.gpuSkus.filter { region == nil || $0.regionID == region!.id }
-        let usage = try await store.nodeUsage()
         let nodes = await fleet.nodes()
         let now = clock.now()
-        return skus.map { sku in
+        var answer: [GPUSKUWire] = []
+        for sku in skus {
             let regionClusters = Set(catalog.region(id: sku.regionID)?.clusters.map(\.name) ?? [])
-            let capacities = nodes.filter { regionClusters.contains($0.cluster) }.map {
-                NodeCapacity($0, usage: usage[$0.node.name])
-            }
-            let free = PlacementPolicy.freeGPUs(model: sku.gpuModel, on: capacities)
-            return GPUSKUWire(
-                sku,
-                regionName: catalog.region(id: sku.regionID)?.name ?? "",
-                remainGPUCount: free,
-                now: now,
-                context: wire
+            let free = try await store.freeGPUs(model: sku.gpuModel, clusters: regionClusters, nodes: nodes)
+            answer.append(
+                GPUSKUWire(
+                    sku,
+                    regionName: catalog.region(id: sku.regionID)?.name ?? "",
+                    remainGPUCount: free,
+                    now: now,
+                    context: wire
+                )
             )
         }
+        return answer
     }
 
     /// `GET /skus/disks`.
