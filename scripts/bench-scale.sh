@@ -7,9 +7,13 @@
 # after a restart with everything in the store.
 #
 #   scripts/bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]
+#   STOPPED=40000 scripts/bench-scale.sh 10000 60000     (100,000 instances in the store)
 #
-# One public host has 64,512 usable SSH ports, and every instance holds one: INSTANCES
-# above that are refused by the server (409), and the script says how many it got.
+# One public host has 64,512 usable SSH ports, and every running instance holds one:
+# INSTANCES above that are refused by the server (409), and the script says how many it
+# got. STOPPED=N first creates N instances and powers them off (a Stopped instance holds
+# no port and no GPU), so the store can hold more instances than there are ports; the
+# figures are then for N Stopped plus INSTANCES Running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES="${1:?usage: bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]}"
@@ -19,6 +23,7 @@ IDLE_SECONDS="${IDLE_SECONDS:-30}"
 # After the creates: time for the meter's first look at every new segment (it runs every
 # 10 s) before the quiet server is measured.
 QUIET_SECONDS="${QUIET_SECONDS:-15}"
+STOPPED="${STOPPED:-0}"
 
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -97,34 +102,76 @@ count() {
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])'
 }
 
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES running + $STOPPED stopped"
+
+# Creates through wrk until the store holds $1 instances (or stops growing).
+create_until() {
+    wrk -t2 -c16 -d3600s -s "$WORK/create.lua" "$URL/mdc/api/v1/clusters/bench/instances" >/dev/null 2>&1 &
+    WRK=$!
+    CREATED=0
+    LAST=""
+    while kill -0 "$WRK" 2>/dev/null; do
+        CREATED=$(count)
+        [ "$CREATED" -ge "$1" ] && break
+        # stop when the store stops growing (capacity or SSH ports exhausted)
+        if [ "$LAST" = "$CREATED" ]; then break; fi
+        LAST=$CREATED
+        sleep 1
+    done
+    kill "$WRK" 2>/dev/null || true
+    wait "$WRK" 2>/dev/null || true
+}
+
+if [ "$STOPPED" -gt 0 ]; then
+    create_until "$STOPPED"
+    python3 - "$URL" "$TOKEN" <<'PY'
+import concurrent.futures, sys, time
+import requests
+url, token = sys.argv[1], sys.argv[2]
+api = url + "/mdc/api/v1/clusters/bench/instances"
+headers = {"Authorization": f"bearer {token}", "namespace": "admin"}
+session = requests.Session()
+names, page = [], 1
+while True:
+    body = session.get(api, params={"page": page, "pageSize": 100}, headers=headers).json()
+    names += [n["name"] for n in body["nodes"]]
+    if not body["hasNextPage"]:
+        break
+    page += 1
+started = time.time()
+def stop(name):
+    for _ in range(50):
+        r = requests.post(f"{api}/{name}/power_off", json={"gracePeriodSeconds": 0}, headers=headers)
+        if r.status_code == 200:
+            return
+        time.sleep(0.2)  # still Creating: wait for Running
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    list(pool.map(stop, names))
+print(f"stopped:             {len(names)} power_offs in {time.time() - started:.0f} s")
+PY
+    for _ in $(seq 1 1200); do
+        DOWN=$(curl -sf "$URL/metrics" | awk '/^lattice_instances\{status="Stopped"\}/ {print $2}')
+        [ "${DOWN:-0}" -ge "$STOPPED" ] && break
+        sleep 0.5
+    done
+fi
+BASE=$(count)
 # wrk runs until it is stopped: the script stops it once the store holds INSTANCES, and
 # times that itself (wrk's own rate would count the time after the last create).
 CPU0=$(cpu_seconds)
 T0=$(date +%s.%N)
-wrk -t2 -c16 -d3600s -s "$WORK/create.lua" "$URL/mdc/api/v1/clusters/bench/instances" >/dev/null 2>&1 &
-WRK=$!
-CREATED=0
-while kill -0 "$WRK" 2>/dev/null; do
-    CREATED=$(count)
-    [ "$CREATED" -ge "$INSTANCES" ] && break
-    # stop when the store stops growing (capacity or SSH ports exhausted)
-    if [ "${LAST:-}" = "$CREATED" ]; then break; fi
-    LAST=$CREATED
-    sleep 1
-done
+create_until $((BASE + INSTANCES))
 T1=$(date +%s.%N)
-kill "$WRK" 2>/dev/null || true
-wait "$WRK" 2>/dev/null || true
 CPU1=$(cpu_seconds)
 CREATED=$(count)
-echo "creates/s:           $(python3 -c "print(f'{$CREATED / ($T1 - $T0):.0f}')") (instances in store: $CREATED)"
-echo "server CPU/create:   $(python3 -c "print(f'{($CPU1 - $CPU0) * 1000 / max($CREATED, 1):.2f} ms')")"
+NEW=$((CREATED - BASE))
+echo "creates/s:           $(python3 -c "print(f'{$NEW / ($T1 - $T0):.0f}')") (instances in store: $CREATED)"
+echo "server CPU/create:   $(python3 -c "print(f'{($CPU1 - $CPU0) * 1000 / max($NEW, 1):.2f} ms')")"
 
 # Let the reconciler settle every create, then measure a quiet server.
 for _ in $(seq 1 600); do
     RUNNING=$(curl -sf "$URL/metrics" | awk '/^lattice_instances\{status="Running"\}/ {print $2}')
-    [ "${RUNNING:-0}" = "$CREATED" ] && break
+    [ "${RUNNING:-0}" = "$NEW" ] && break
     sleep 0.5
 done
 echo "running:             ${RUNNING:-0}"
