@@ -374,3 +374,7 @@ def test_tenants_containers_cannot_reach_each_other(make_server, tmp_path):
 
     wait_for(lambda: reach(friend), timeout=20, what="the same tenant's container to reach it")
     assert not reach(stranger), "another tenant's container must not reach it"
+    for user in (alice, bob):
+        for instance in user.get(f"/clusters/{CLUSTER}/instances").json()["nodes"]:
+            user.delete(f"/clusters/{CLUSTER}/instances?name={instance['name']}")
+            user.wait_status(instance["name"], None, cluster=CLUSTER, timeout=60)
