@@ -125,7 +125,7 @@ create_until() {
 if [ "$STOPPED" -gt 0 ]; then
     create_until "$STOPPED"
     python3 - "$URL" "$TOKEN" <<'PY'
-import concurrent.futures, sys, time
+import concurrent.futures, sys, threading, time
 import requests
 url, token = sys.argv[1], sys.argv[2]
 api = url + "/mdc/api/v1/clusters/bench/instances"
@@ -139,9 +139,12 @@ while True:
         break
     page += 1
 started = time.time()
+local = threading.local()
 def stop(name):
+    if not hasattr(local, "session"):
+        local.session = requests.Session()
     for _ in range(50):
-        r = requests.post(f"{api}/{name}/power_off", json={"gracePeriodSeconds": 0}, headers=headers)
+        r = local.session.post(f"{api}/{name}/power_off", json={"gracePeriodSeconds": 0}, headers=headers)
         if r.status_code == 200:
             return
         time.sleep(0.2)  # still Creating: wait for Running

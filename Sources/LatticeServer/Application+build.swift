@@ -156,6 +156,11 @@ public enum LatticeServer {
                     logger.error("cannot write bootstrap.json", metadata: ["error": "\(error)"])
                 }
                 Console.line("listening on \(url)")
+                do {
+                    try await store.warmUp()
+                } catch {
+                    logger.warning("warming the read caches failed", metadata: ["error": "\(error)"])
+                }
             },
             logger: logger
         )

@@ -285,33 +285,45 @@ extension SQLiteStore {
         return admin == true ? .unlimited : defaults
     }
 
-    static func quotaUsage(_ namespace: String, _ db: Database) throws -> QuotaUsage {
-        QuotaUsage(
-            instances: try Int.fetchOne(
-                db,
-                sql: "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?",
-                arguments: [namespace]
-            ) ?? 0,
-            gpus: try Int.fetchOne(
-                db,
-                sql: "SELECT gpus FROM namespace_commitments WHERE namespace = ?",
-                arguments: [namespace]
-            ) ?? 0,
-            tokens: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE namespace = ?", arguments: [namespace])
-                ?? 0,
-            snapshots: try Int.fetchOne(
-                db,
-                sql: "SELECT COUNT(*) FROM images WHERE namespace = ?",
-                arguments: [namespace]
-            ) ?? 0
-        )
+    /// What `namespace` uses of each limit; with `only`, just the limits `only` touches
+    /// (the others read as 0), so a create reads two kept rows and counts nothing.
+    static func quotaUsage(_ namespace: String, only: QuotaUsage? = nil, _ db: Database) throws -> QuotaUsage {
+        func wanted(_ value: Int?) -> Bool { only == nil || (value ?? 0) > 0 }
+        var usage = QuotaUsage()
+        if wanted(only?.instances) {
+            usage.instances =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?",
+                    arguments: [namespace]
+                ) ?? 0
+        }
+        if wanted(only?.gpus) {
+            usage.gpus =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT gpus FROM namespace_commitments WHERE namespace = ?",
+                    arguments: [namespace]
+                ) ?? 0
+        }
+        if wanted(only?.tokens) {
+            usage.tokens =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE namespace = ?", arguments: [namespace])
+                ?? 0
+        }
+        if wanted(only?.snapshots) {
+            usage.snapshots =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE namespace = ?", arguments: [namespace])
+                ?? 0
+        }
+        return usage
     }
 
     /// Refuses a write that would take `namespace` past its quota.
     static func checkQuota(_ namespace: String, adding: QuotaUsage, defaults: Quota, _ db: Database) throws {
         try QuotaRule.check(
             namespace: namespace,
-            usage: try quotaUsage(namespace, db),
+            usage: try quotaUsage(namespace, only: adding, db),
             adding: adding,
             quota: try quota(namespace, defaults: defaults, db)
         )

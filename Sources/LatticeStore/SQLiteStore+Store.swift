@@ -446,13 +446,25 @@ extension SQLiteStore {
 
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
         if let known = placement.version(name) { return known }
+        try await loadVersions()
+        return placement.version(name) ?? nil
+    }
+
+    /// Loads the owner-and-generation map the GET hot path answers from (one read of three
+    /// columns of every instance). The server calls it once it is listening, so no client's
+    /// first GET pays for it; a GET that comes first loads it itself.
+    public func warmUp() async throws {
+        try await loadVersions()
+    }
+
+    private func loadVersions() async throws {
+        guard !placement.versionsLoaded else { return }
         try await writer.writeWithoutTransaction { db in
             // Many first requests may queue here; the first one loads, the rest find it done.
             guard !self.placement.versionsLoaded else { return }
             let all = try Row.fetchAll(db, sql: "SELECT name, namespace, cluster, generation FROM instances")
             self.placement.installVersions(all.map(Self.version(_:)))
         }
-        return placement.version(name) ?? nil
     }
 
     public func instanceVersions(

@@ -104,6 +104,8 @@ public protocol Store: Sendable {
     /// Free GPUs of a model in the given clusters of `nodes` (as their drivers report them
     /// now): from the in-memory capacity index when it is current, else from the rows.
     func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int
+    /// Loads what the hot read paths keep in memory, so the first clients do not wait for it.
+    func warmUp() async throws
 
     // MARK: Images
 
