@@ -233,7 +233,7 @@ struct OutcomeTally {
         #expect(created.count >= 200, "hundreds of instances: \(created.count)")
         // Every kind of operation ran many times, and refusals were few and for a stated reason.
         for operation in ["create", "power_off", "power_on", "renew", "delete"] {
-            #expect(tally.done[operation, default: 0] >= 40, "\(operation): \(tally.done) \(tally.refused)")
+            #expect(tally.done[operation, default: 0] >= 30, "\(operation): \(tally.done) \(tally.refused)")
         }
         let refusals = tally.refused.values.flatMap(\.values).reduce(0, +)
         #expect(refusals < tally.done.values.reduce(0, +) / 4, "refused: \(tally.refused)")
