@@ -78,6 +78,12 @@ import Testing
         }
         let deepObject = String(repeating: "{\"a\":", count: 500) + "1" + String(repeating: "}", count: 500)
         #expect(throws: LatticeError.self) { try JSONValue.parseBody(Data(deepObject.utf8)) }
+        let wide = "[" + Array(repeating: "1", count: 5000).joined(separator: ",") + "]"
+        #expect { try JSONValue.parseBody(Data(wide.utf8)) } throws: {
+            ($0 as? LatticeError)?.message.contains("more than 4096 values") == true
+        }
+        let long = "\"" + String(repeating: "x", count: 70_000) + "\""
+        #expect(throws: LatticeError.self) { try JSONValue.parseBody(Data(long.utf8)) }
         let allowed = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
         #expect((try? JSONValue.parseBody(Data(allowed.utf8))) != nil)
     }

@@ -6,8 +6,13 @@ import Foundation
 struct JSONParser {
     let bytes: [UInt8]
     let maximumDepth: Int
+    /// No request has more than a few dozen values or a string longer than a description;
+    /// these bounds stop a hostile body long before the 1 MiB body limit would.
+    static let maximumValues = 4096
+    static let maximumStringBytes = 65_536
     var index = 0
     var depth = 0
+    var values = 0
 
     init(bytes: [UInt8], maximumDepth: Int) {
         self.bytes = bytes
@@ -30,6 +35,10 @@ struct JSONParser {
     }
 
     mutating func parseValue() throws -> JSONValue {
+        values += 1
+        guard values <= Self.maximumValues else {
+            throw LatticeError.malformedJSON("the body has more than \(Self.maximumValues) values")
+        }
         skipWhitespace()
         guard index < bytes.count else { throw failure("unexpected end of the body") }
         switch bytes[index] {
@@ -158,7 +167,11 @@ struct JSONParser {
             }
             scalars.append(contentsOf: run.unicodeScalars)
         }
+        let start = index
         while index < bytes.count {
+            guard index - start <= Self.maximumStringBytes else {
+                throw LatticeError.malformedJSON("a string is longer than \(Self.maximumStringBytes) bytes")
+            }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 try flush(self, upTo: index, into: &scalars)

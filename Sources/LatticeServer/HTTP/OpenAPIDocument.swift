@@ -253,14 +253,15 @@ enum OpenAPIDocument {
                                 "Size": [
                                     "type": "integer", "minimum": 1, "maximum": CreateInstanceRequest.maximumSizeGiB,
                                 ],
-                                "Type": ["type": "string"],
+                                "Type": ["type": "string", "maxLength": 256],
                             ],
                         ],
                     ],
                     "namespace": ["type": "string", "pattern": namespacePattern],
                     "displayName": ["type": "string", "minLength": 1, "maxLength": 128],
                     "image": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": imagePattern],
-                    "Region": ["type": "string"], "description": ["type": "string", "maxLength": 1024],
+                    "Region": ["type": "string", "maxLength": 256],
+                    "description": ["type": "string", "maxLength": 1024],
                 ],
             ],
             "PowerOff": [
@@ -269,7 +270,7 @@ enum OpenAPIDocument {
                     "gracePeriodSeconds": ["type": "integer", "minimum": 0, "maximum": 3600],
                     "needSnapshot": ["type": "boolean"],
                     // Read only with needSnapshot: see the `then` below.
-                    "imageName": ["type": "string"], "tag": ["type": "string"],
+                    "imageName": ["type": "string", "maxLength": 256], "tag": ["type": "string", "maxLength": 256],
                 ],
                 "if": ["properties": ["needSnapshot": ["const": true]], "required": ["needSnapshot"]],
                 "then": [
