@@ -208,6 +208,42 @@ public struct Coupon: Sendable, Codable, Equatable {
 
     public var percent: Int { Int(value.units / Money.scale) }
 
+    /// What redeeming the coupon on a pay-as-you-go create does.
+    public struct Redemption: Sendable, Equatable {
+        /// The coupon with one more use, to write back.
+        public var coupon: Coupon
+        /// The instance with the coupon's percentage off its compute charges, if any.
+        public var instance: Instance
+        /// For an amount coupon: the credit to append, before the wallet check (so the
+        /// coupon can pay for the first hour).
+        public var credit: LedgerEntry?
+    }
+
+    /// Redeems the coupon for `instance` (created at its `createdAt`), or says why not.
+    public func redeem(for instance: Instance) throws -> Redemption {
+        if let refusal = refusal(at: instance.createdAt, namespace: instance.namespace) { throw refusal }
+        var used = self
+        used.uses += 1
+        var instance = instance
+        var credit: LedgerEntry?
+        switch kind {
+        case .percent:
+            instance.cost.percentOff = min(100, max(0, percent))
+        case .amount:
+            let key = "coupon:\(id):\(instance.name)"
+            credit = LedgerEntry(
+                id: key,
+                namespace: instance.namespace,
+                kind: .credit,
+                amount: value,
+                instanceName: instance.name,
+                idempotencyKey: key,
+                createdAt: instance.createdAt
+            )
+        }
+        return Redemption(coupon: used, instance: instance, credit: credit)
+    }
+
     /// Why `namespace` cannot redeem the coupon now, if it cannot. A coupon limited to other
     /// namespaces answers as a missing one does, so its existence is not given away.
     public func refusal(at now: Date, namespace: String) -> LatticeError? {

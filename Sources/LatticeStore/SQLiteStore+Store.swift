@@ -203,31 +203,13 @@ extension SQLiteStore {
                 else {
                     throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
                 }
-                var coupon = try Documents.decode(Coupon.self, doc)
-                if let refusal = coupon.refusal(at: draft.createdAt, namespace: draft.namespace) { throw refusal }
-                coupon.uses += 1
+                let redemption = try Documents.decode(Coupon.self, doc).redeem(for: instance)
                 try db.execute(
                     sql: "UPDATE coupons SET doc = ? WHERE id = ?",
-                    arguments: [try Documents.encode(coupon), coupon.id]
+                    arguments: [try Documents.encode(redemption.coupon), redemption.coupon.id]
                 )
-                switch coupon.kind {
-                case .percent:
-                    instance.cost.percentOff = min(100, max(0, coupon.percent))
-                case .amount:
-                    // Counted before the balance check, so the coupon can pay for the first hour.
-                    _ = try Self.append(
-                        LedgerEntry(
-                            id: UUID().uuidString.lowercased(),
-                            namespace: draft.namespace,
-                            kind: .credit,
-                            amount: coupon.value,
-                            instanceName: draft.name,
-                            idempotencyKey: "coupon:\(coupon.id):\(draft.name)",
-                            createdAt: draft.createdAt
-                        ),
-                        db
-                    )
-                }
+                instance = redemption.instance
+                if let credit = redemption.credit { _ = try Self.append(credit, db) }
             }
             try Self.checkQuota(
                 draft.namespace,

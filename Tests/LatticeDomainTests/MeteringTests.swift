@@ -130,6 +130,20 @@ import Testing
         #expect(limited.refusal(at: t0.addingTimeInterval(-1), namespace: "bob") == nil)
     }
 
+    @Test func redeemingACouponIsDecidedInTheDomain() throws {
+        var instance = sampleInstanceForBilling()
+        instance.createdAt = t0
+        let percent = Coupon(id: "P", kind: .percent, value: Money("25")!, expiresAt: nil, maxUses: 2, createdAt: t0)
+        let byPercent = try percent.redeem(for: instance)
+        #expect(byPercent.coupon.uses == 1 && byPercent.instance.cost.percentOff == 25 && byPercent.credit == nil)
+        let amount = Coupon(id: "A", kind: .amount, value: Money("10")!, expiresAt: nil, maxUses: 1, createdAt: t0)
+        let byAmount = try amount.redeem(for: instance)
+        #expect(byAmount.credit?.amount == Money("10")! && byAmount.credit?.kind == .credit)
+        #expect(byAmount.credit?.idempotencyKey == "coupon:A:\(instance.name)")
+        #expect(byAmount.instance == instance)
+        #expect(throws: LatticeError.self) { try byAmount.coupon.redeem(for: instance) }
+    }
+
     @Test func theWalletCoversAnHourOfEverythingTheNamespaceWouldRun() throws {
         func check(_ balance: String, committed: String, adding: String, upfront: String = "0") throws {
             try WalletRule.check(
