@@ -7,8 +7,14 @@ import LatticeDomain
 ///
 /// No storage type appears here: the SQLite and PostgreSQL stores implement it alike and
 /// pass the same contract suite.
-public protocol Store: Sendable {
-    // MARK: Users and tokens
+/// Everything the server keeps, as one type: each role below is a protocol of its own,
+/// so a part of the server (or a test double) can ask for just the role it uses, and a
+/// new store (PostgreSQL) can be built and tested role by role.
+public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
+    & QuotaStore & StoreHealth
+
+/// Users, their tokens and the admin bootstrap.
+public protocol AccountStore: Sendable {
 
     /// Creates the first admin and its token if no user exists yet; false if one did.
     func bootstrap(admin: User, token: TokenRecord) async throws -> Bool
@@ -24,7 +30,11 @@ public protocol Store: Sendable {
     func deleteToken(id: String, namespace: String) async throws
     func touchToken(id: String, at: Date) async throws
 
-    // MARK: Instances
+}
+
+/// Instances, their GPU and port reservations, and the reads the hot paths and the
+/// reconciler make.
+public protocol InstanceStore: Sendable {
 
     /// Places the instance with `PlacementPolicy` on the current reservations, reserves its
     /// GPUs and an SSH port, and writes it with its order, all in one transaction.
@@ -107,14 +117,20 @@ public protocol Store: Sendable {
     /// Loads what the hot read paths keep in memory, so the first clients do not wait for it.
     func warmUp() async throws
 
-    // MARK: Images
+}
+
+/// Snapshot images.
+public protocol ImageStore: Sendable {
 
     func saveImage(_ image: SnapshotImage) async throws
     func images(namespace: String) async throws -> [SnapshotImage]
     /// Forgets a snapshot; false when the namespace has none by that reference.
     func deleteImage(namespace: String, reference: String) async throws -> Bool
 
-    // MARK: Money
+}
+
+/// Orders, the ledger and wallet balances.
+public protocol LedgerStore: Sendable {
 
     func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int)
     /// Appends a ledger entry; an entry whose idempotency key exists already is ignored (false).
@@ -130,7 +146,10 @@ public protocol Store: Sendable {
     func depletedSince(namespace: String) async throws -> Date?
     func setDepletedSince(namespace: String, _ since: Date?) async throws
 
-    // MARK: Idempotency keys
+}
+
+/// `Idempotency-Key` records.
+public protocol IdempotencyStore: Sendable {
 
     /// Reads the record under `(namespace, key)`, lets `Idempotency.decide` judge it, and
     /// on `.claim` writes a fresh, unanswered record, all in one transaction (so two
@@ -147,7 +166,10 @@ public protocol Store: Sendable {
     /// Gives a claimed key up (its call was refused or failed), so a retry runs again.
     func releaseIdempotencyKey(namespace: String, key: String) async throws
 
-    // MARK: Quotas
+}
+
+/// Per-namespace quotas.
+public protocol QuotaStore: Sendable {
 
     /// The namespace's limits: its own if an admin set them, else the store's defaults
     /// (none for an admin namespace). Creates and power_ons check them in their write.
@@ -155,7 +177,10 @@ public protocol Store: Sendable {
     func setQuota(namespace: String, _ quota: Quota) async throws
     func quotaUsage(namespace: String) async throws -> QuotaUsage
 
-    // MARK: Metering
+}
+
+/// The meter's segments and the coupons it applies.
+public protocol MeterStore: Sendable {
 
     /// Every segment not fully charged (tests hold the meter against it; the meter reads `dueSegments`).
     func unsettledSegments() async throws -> [MeterSegment]
@@ -172,7 +197,10 @@ public protocol Store: Sendable {
     ) async throws -> Int
     func createCoupon(_ coupon: Coupon) async throws
     func coupons() async throws -> [Coupon]
+}
 
+/// Whether the store answers.
+public protocol StoreHealth: Sendable {
     /// A cheap query proving the store answers, for `/readyz`.
     func ping() async throws
 }
