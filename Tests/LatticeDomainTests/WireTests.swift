@@ -90,7 +90,8 @@ import Testing
 
     @Test func parsesEveryJSONForm() throws {
         let value = try body(
-            #"{"s": "a\"b\\c\/\n\u00e9\ud83d\ude00", "n": -12.5e2, "z": 0, "t": true, "f": false, "x": null, "a": [1, [], {}]}"#
+            #"{"s": "a\"b\\c\/\n\u00e9\ud83d\ude00", "n": -12.5e2, "z": 0, "#
+                + #""t": true, "f": false, "x": null, "a": [1, [], {}]}"#
         )
         #expect(
             value

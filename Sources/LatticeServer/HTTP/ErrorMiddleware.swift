@@ -29,7 +29,8 @@ struct ErrorMiddleware: RouterMiddleware {
                         LatticeError(
                             .methodNotAllowed,
                             code: "MethodNotAllowed",
-                            "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", "))"
+                            "\(request.method) is not allowed on \(request.uri.path); use "
+                                + allowed.joined(separator: ", ")
                         )
                     )
                     response.headers[.allow] = allowed.joined(separator: ", ")

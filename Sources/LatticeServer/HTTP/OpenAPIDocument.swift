@@ -222,6 +222,10 @@ enum OpenAPIDocument {
         let domain = "(\(label)(\\.\(label))*(:\(port))?/)?"
         return "^\(domain)\(pathComponent)(/\(pathComponent))*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
     }
+    /// A clean absolute path outside /proc, /sys and /dev, or empty (the default path).
+    static let mountPathPattern =
+        #"^$|^/(?!(proc|sys|dev)(/|$))"# + #"[A-Za-z0-9_.-]*[A-Za-z0-9_-](/[A-Za-z0-9_.-]*[A-Za-z0-9_-])*$"#
+
     static var scalarID: [String: Any] {
         ["oneOf": [["type": "string", "minLength": 1, "maxLength": 64], ["type": "integer", "minimum": 0]]]
     }
@@ -247,8 +251,7 @@ enum OpenAPIDocument {
                             "properties": [
                                 "PathInContainer": [
                                     "type": "string", "maxLength": 255,
-                                    "pattern":
-                                        #"^$|^/(?!(proc|sys|dev)(/|$))[A-Za-z0-9_.-]*[A-Za-z0-9_-](/[A-Za-z0-9_.-]*[A-Za-z0-9_-])*$"#,
+                                    "pattern": mountPathPattern,
                                 ],
                                 "Size": [
                                     "type": "integer", "minimum": 1, "maximum": CreateInstanceRequest.maximumSizeGiB,
