@@ -288,33 +288,15 @@ extension SQLiteStore {
     /// What `namespace` uses of each limit; with `only`, just the limits `only` touches
     /// (the others read as 0), so a create reads two kept rows and counts nothing.
     static func quotaUsage(_ namespace: String, only: QuotaUsage? = nil, _ db: Database) throws -> QuotaUsage {
-        func wanted(_ value: Int?) -> Bool { only == nil || (value ?? 0) > 0 }
+        let reads: [(WritableKeyPath<QuotaUsage, Int>, String)] = [
+            (\.instances, "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?"),
+            (\.gpus, "SELECT gpus FROM namespace_commitments WHERE namespace = ?"),
+            (\.tokens, "SELECT COUNT(*) FROM tokens WHERE namespace = ?"),
+            (\.snapshots, "SELECT COUNT(*) FROM images WHERE namespace = ?"),
+        ]
         var usage = QuotaUsage()
-        if wanted(only?.instances) {
-            usage.instances =
-                try Int.fetchOne(
-                    db,
-                    sql: "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?",
-                    arguments: [namespace]
-                ) ?? 0
-        }
-        if wanted(only?.gpus) {
-            usage.gpus =
-                try Int.fetchOne(
-                    db,
-                    sql: "SELECT gpus FROM namespace_commitments WHERE namespace = ?",
-                    arguments: [namespace]
-                ) ?? 0
-        }
-        if wanted(only?.tokens) {
-            usage.tokens =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens WHERE namespace = ?", arguments: [namespace])
-                ?? 0
-        }
-        if wanted(only?.snapshots) {
-            usage.snapshots =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE namespace = ?", arguments: [namespace])
-                ?? 0
+        for (field, sql) in reads where only.map({ $0[keyPath: field] > 0 }) ?? true {
+            usage[keyPath: field] = try Int.fetchOne(db, sql: sql, arguments: [namespace]) ?? 0
         }
         return usage
     }
