@@ -7,12 +7,36 @@ public enum Identifiers {
     /// Kubernetes' `generateName` alphabet: no vowels, no look-alike digits.
     static let podSuffix = Array("bcdfghjklmnpqrstvwxz2456789")
 
+    /// `count` characters drawn uniformly from `alphabet`. Each 64-bit draw yields as many
+    /// characters as `alphabet.count ^ perDraw` fits in it (15 hex digits, 10 base62 ones);
+    /// draws at or above the largest multiple of that span are rejected, so no character is
+    /// favoured.
     static func random<G: RandomNumberGenerator>(
         _ alphabet: [Character],
         _ count: Int,
         using generator: inout G
     ) -> String {
-        String((0..<count).map { _ in alphabet.randomElement(using: &generator)! })
+        let base = UInt64(alphabet.count)
+        var perDraw = 0
+        var span: UInt64 = 1
+        while case (let next, false) = span.multipliedReportingOverflow(by: base) {
+            span = next
+            perDraw += 1
+        }
+        let limit = UInt64.max - UInt64.max % span
+        var out = ""
+        out.reserveCapacity(count)
+        var left = count
+        while left > 0 {
+            var draw = generator.next()
+            guard draw < limit else { continue }
+            for _ in 0..<min(perDraw, left) {
+                out.append(alphabet[Int(draw % base)])
+                draw /= base
+            }
+            left -= min(perDraw, left)
+        }
+        return out
     }
 
     /// `instance-` and 8 lowercase hex digits.
@@ -42,15 +66,19 @@ public enum Identifiers {
 
     /// A random version 4 UUID, lowercased as the seed shows it.
     public static func uuid<G: RandomNumberGenerator>(using generator: inout G) -> String {
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let high = generator.next(), low = generator.next()
+        var bytes = (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
+        bytes += (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let parts = [
-            hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4),
-            hex.dropFirst(20),
-        ]
-        return parts.joined(separator: "-")
+        var out = ""
+        out.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { out.append("-") }
+            out.append(lowerHex[Int(byte >> 4)])
+            out.append(lowerHex[Int(byte & 0x0F)])
+        }
+        return out
     }
 }
 

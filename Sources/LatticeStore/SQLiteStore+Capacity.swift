@@ -113,7 +113,11 @@ final class PlacementCache: @unchecked Sendable {
     /// The lowest free port of `range`, inside a write.
     func freePort(in range: ClosedRange<Int>, _ db: Database) throws -> Int? {
         if lock.withLock({ usedPorts == nil }) {
-            let used = Set(try Int.fetchAll(db, sql: "SELECT ssh_port FROM instances WHERE ssh_port IS NOT NULL"))
+            let used = Set(
+                try Int.fetchAll(
+                    try db.cachedStatement(sql: "SELECT ssh_port FROM instances WHERE ssh_port IS NOT NULL")
+                )
+            )
             lock.withLock { usedPorts = used }
         }
         return lock.withLock {

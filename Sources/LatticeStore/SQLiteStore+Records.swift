@@ -35,7 +35,7 @@ extension TokenRecord {
 
 extension SQLiteStore {
     static func insert(_ token: TokenRecord, _ db: Database) throws {
-        try db.execute(
+        try db.run(
             sql:
                 """
                 INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at)
@@ -49,14 +49,18 @@ extension SQLiteStore {
     }
 
     static func insert(_ user: User, _ db: Database) throws {
-        try db.execute(
+        try db.run(
             sql: "INSERT INTO users (namespace, admin, created_at) VALUES (?, ?, ?)",
             arguments: [user.namespace, user.isAdmin, user.createdAt.timeIntervalSince1970]
         )
     }
 
     static func fetchInstance(_ db: Database, name: String) throws -> Instance? {
-        guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM instances WHERE name = ?", arguments: [name])
+        guard
+            let doc = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT doc FROM instances WHERE name = ?"),
+                arguments: [name]
+            )
         else { return nil }
         return try Documents.decode(Instance.self, doc)
     }
@@ -64,7 +68,7 @@ extension SQLiteStore {
     /// Rewrites an instance row, makes its GPU rows match its placement, and opens or
     /// closes its compute meter segment when it takes or releases GPUs.
     static func write(_ instance: Instance, previous: Instance, schedule: MeterSchedule, _ db: Database) throws {
-        try db.execute(
+        try db.run(
             sql: """
                 UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
                     stopped_at = ?, ssh_port = ?, doc = ? WHERE name = ?
@@ -90,7 +94,7 @@ extension SQLiteStore {
     // MARK: Meter segments
 
     static func insert(_ segment: MeterSegment, schedule: MeterSchedule, _ db: Database) throws {
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -107,7 +111,7 @@ extension SQLiteStore {
     /// its end).
     static func update(_ segment: MeterSegment, nextDue: Date? = nil, _ db: Database) throws {
         let due = nextDue ?? segment.end
-        try db.execute(
+        try db.run(
             sql:
                 """
                 UPDATE meter_segments SET settled = ?, open = ?, next_due = COALESCE(?, next_due), doc = ?
@@ -161,8 +165,7 @@ extension SQLiteStore {
 
     static func closeSegments(_ instanceName: String, kinds: Set<MeterSegment.Kind>, at: Date, _ db: Database) throws {
         let docs = try String.fetchAll(
-            db,
-            sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1",
+            try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1"),
             arguments: [instanceName]
         )
         for doc in docs {
@@ -178,8 +181,7 @@ extension SQLiteStore {
     /// The balance kept on the user's row, moved by every ledger row as it is appended.
     static func balance(_ namespace: String, _ db: Database) throws -> Money {
         if let units = try Int64.fetchOne(
-            db,
-            sql: "SELECT balance_units FROM users WHERE namespace = ?",
+            try db.cachedStatement(sql: "SELECT balance_units FROM users WHERE namespace = ?"),
             arguments: [namespace]
         ) {
             return Money(units: units)
@@ -190,18 +192,22 @@ extension SQLiteStore {
     /// Credits minus charges summed over the ledger itself (the check on `balance`).
     static func ledgerBalance(_ namespace: String, _ db: Database) throws -> Money {
         let units = try Int64.fetchOne(
-            db,
-            sql: """
-                SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)
-                FROM ledger WHERE namespace = ?
-                """,
+            try db.cachedStatement(
+                sql: """
+                    SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)
+                    FROM ledger WHERE namespace = ?
+                    """
+            ),
             arguments: [namespace]
         )
         return Money(units: units ?? 0)
     }
 
     static func ledgerKeyExists(_ key: String, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)", arguments: [key])
+        try Bool.fetchOne(
+            try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"),
+            arguments: [key]
+        )
             ?? false
     }
 
@@ -234,8 +240,7 @@ extension SQLiteStore {
     static func commitment(_ namespace: String, _ db: Database) throws -> Money {
         Money(
             units: try Int64.fetchOne(
-                db,
-                sql: "SELECT hourly_units FROM namespace_commitments WHERE namespace = ?",
+                try db.cachedStatement(sql: "SELECT hourly_units FROM namespace_commitments WHERE namespace = ?"),
                 arguments: [namespace]
             ) ?? 0
         )
@@ -248,7 +253,7 @@ extension SQLiteStore {
         let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
         let gpus = (next?.placement?.gpuIndices.count ?? 0) - (previous?.placement?.gpuIndices.count ?? 0)
         guard delta != 0 || gpus != 0 else { return }
-        try db.execute(
+        try db.run(
             sql: """
                 INSERT INTO namespace_commitments (namespace, hourly_units, gpus) VALUES (?, ?, ?)
                 ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units,
@@ -263,7 +268,7 @@ extension SQLiteStore {
         guard previous?.status != next?.status else { return }
         for (status, delta) in [(previous?.status, -1), (next?.status, 1)] {
             guard let status else { continue }
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO status_counts (status, n) VALUES (?, ?)
                     ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
@@ -277,11 +282,16 @@ extension SQLiteStore {
 
     /// The namespace's own limits, or the defaults (none for an admin namespace).
     static func quota(_ namespace: String, defaults: Quota, _ db: Database) throws -> Quota {
-        if let doc = try String.fetchOne(db, sql: "SELECT doc FROM quotas WHERE namespace = ?", arguments: [namespace])
-        {
+        if let doc = try String.fetchOne(
+            try db.cachedStatement(sql: "SELECT doc FROM quotas WHERE namespace = ?"),
+            arguments: [namespace]
+        ) {
             return try Documents.decode(Quota.self, doc)
         }
-        let admin = try Bool.fetchOne(db, sql: "SELECT admin FROM users WHERE namespace = ?", arguments: [namespace])
+        let admin = try Bool.fetchOne(
+            try db.cachedStatement(sql: "SELECT admin FROM users WHERE namespace = ?"),
+            arguments: [namespace]
+        )
         return admin == true ? .unlimited : defaults
     }
 
@@ -296,7 +306,7 @@ extension SQLiteStore {
         ]
         var usage = QuotaUsage()
         for (field, sql) in reads where only.map({ $0[keyPath: field] > 0 }) ?? true {
-            usage[keyPath: field] = try Int.fetchOne(db, sql: sql, arguments: [namespace]) ?? 0
+            usage[keyPath: field] = try Int.fetchOne(try db.cachedStatement(sql: sql), arguments: [namespace]) ?? 0
         }
         return usage
     }
@@ -315,25 +325,24 @@ extension SQLiteStore {
     static func closeOrder(of instance: Instance, _ db: Database) throws {
         guard
             let doc = try String.fetchOne(
-                db,
-                sql: "SELECT doc FROM orders WHERE id = ?",
+                try db.cachedStatement(sql: "SELECT doc FROM orders WHERE id = ?"),
                 arguments: [instance.cost.orderID]
             )
         else { return }
         var order = try Documents.decode(Order.self, doc)
         order.status = "closed"
-        try db.execute(
+        try db.run(
             sql: "UPDATE orders SET doc = ? WHERE id = ?",
             arguments: [try Documents.encode(order), order.id]
         )
     }
 
     static func syncAllocations(_ instance: Instance, _ db: Database) throws {
-        try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [instance.name])
+        try db.run(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [instance.name])
         guard let placement = instance.placement else { return }
         for index in placement.gpuIndices {
             // The primary key (node, gpu_index) is the last line of defence against overselling.
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO gpu_allocations (node, gpu_index, instance_name) VALUES (?, ?, ?)",
                 arguments: [placement.node, index, instance.name]
             )
@@ -342,22 +351,30 @@ extension SQLiteStore {
 
     static func usage(_ db: Database) throws -> [String: NodeUsage] {
         var usage: [String: NodeUsage] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT node, gpu_index FROM gpu_allocations") {
+        for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT node, gpu_index FROM gpu_allocations")) {
             let node: String = row["node"]
             usage[node, default: NodeUsage()].gpuIndices.insert(row["gpu_index"])
         }
         for row in try Row.fetchAll(
-            db,
-            sql:
-                """
-                SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances
-                WHERE placed_node IS NOT NULL GROUP BY placed_node
-                """
+            try db.cachedStatement(
+                sql: """
+                    SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances
+                    WHERE placed_node IS NOT NULL GROUP BY placed_node
+                    """
+            )
         ) {
             let node: String = row["placed_node"]
             usage[node, default: NodeUsage()].cpuCores = row["cpu"]
             usage[node, default: NodeUsage()].memoryGiB = row["memory"]
         }
         return usage
+    }
+}
+
+extension Database {
+    /// Runs one statement through GRDB's per-connection statement cache, so each SQL text
+    /// is compiled (and checked by GRDB's authorizer) once per connection, not per call.
+    func run(sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }

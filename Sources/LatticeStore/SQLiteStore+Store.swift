@@ -7,7 +7,7 @@ extension SQLiteStore {
 
     public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
         try await writer.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") == 0 else { return false }
+            guard try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM users")) == 0 else { return false }
             try Self.insert(admin, db)
             try Self.insert(token, db)
             return true
@@ -16,7 +16,10 @@ extension SQLiteStore {
 
     public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
         try await writer.write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE namespace = ?", arguments: [user.namespace])!
+            if try Int.fetchOne(
+                try db.cachedStatement(sql: "SELECT COUNT(*) FROM users WHERE namespace = ?"),
+                arguments: [user.namespace]
+            )!
                 > 0
             {
                 throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
@@ -29,7 +32,10 @@ extension SQLiteStore {
 
     public func user(namespace: String) async throws -> User? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE namespace = ?", arguments: [namespace]).map {
+            try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM users WHERE namespace = ?"),
+                arguments: [namespace]
+            ).map {
                 User(
                     namespace: $0["namespace"],
                     isAdmin: $0["admin"],
@@ -58,7 +64,7 @@ extension SQLiteStore {
     {
         try await writer.write { db in
             // Keys older than the window go, a few at a time, with the writes that add keys.
-            try db.execute(
+            try db.run(
                 sql: """
                     DELETE FROM idempotency_keys WHERE rowid IN
                         (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT 100)
@@ -66,8 +72,7 @@ extension SQLiteStore {
                 arguments: [now.timeIntervalSince1970 - Idempotency.window]
             )
             let existing = try Row.fetchOne(
-                db,
-                sql: "SELECT * FROM idempotency_keys WHERE namespace = ? AND key = ?",
+                try db.cachedStatement(sql: "SELECT * FROM idempotency_keys WHERE namespace = ? AND key = ?"),
                 arguments: [namespace, key]
             ).map {
                 Idempotency.Record(
@@ -79,7 +84,7 @@ extension SQLiteStore {
             }
             let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
             if decision == .claim {
-                try db.execute(
+                try db.run(
                     sql: """
                         INSERT INTO idempotency_keys (namespace, key, request_hash, created_at) VALUES (?, ?, ?, ?)
                         ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
@@ -94,7 +99,7 @@ extension SQLiteStore {
 
     public func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE idempotency_keys SET status = ?, body = ? WHERE namespace = ? AND key = ?",
                 arguments: [status, body, namespace, key]
             )
@@ -103,7 +108,7 @@ extension SQLiteStore {
 
     public func releaseIdempotencyKey(namespace: String, key: String) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "DELETE FROM idempotency_keys WHERE namespace = ? AND key = ? AND status IS NULL",
                 arguments: [namespace, key]
             )
@@ -118,7 +123,7 @@ extension SQLiteStore {
 
     public func setQuota(namespace: String, _ quota: Quota) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO quotas (namespace, doc) VALUES (?, ?)
                     ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
@@ -135,8 +140,7 @@ extension SQLiteStore {
     public func tokens(namespace: String) async throws -> [TokenRecord] {
         try await writer.read { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id",
+                try db.cachedStatement(sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id"),
                 arguments: [namespace]
             ).map(TokenRecord.init(row:))
         }
@@ -144,7 +148,10 @@ extension SQLiteStore {
 
     public func token(secretHash: String) async throws -> TokenRecord? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE secret_hash = ?", arguments: [secretHash]).map(
+            try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM tokens WHERE secret_hash = ?"),
+                arguments: [secretHash]
+            ).map(
                 TokenRecord.init(row:)
             )
         }
@@ -152,12 +159,15 @@ extension SQLiteStore {
 
     public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
                 arguments: [secretHash, id, namespace]
             )
             guard db.changesCount == 1,
-                let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id])
+                let row = try Row.fetchOne(
+                    try db.cachedStatement(sql: "SELECT * FROM tokens WHERE id = ?"),
+                    arguments: [id]
+                )
             else {
                 throw LatticeError.notFound("token '\(id)'")
             }
@@ -167,14 +177,14 @@ extension SQLiteStore {
 
     public func deleteToken(id: String, namespace: String) async throws {
         try await writer.write { db in
-            try db.execute(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
+            try db.run(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
             guard db.changesCount == 1 else { throw LatticeError.notFound("token '\(id)'") }
         }
     }
 
     public func touchToken(id: String, at date: Date) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?",
                 arguments: [date.timeIntervalSince1970, id]
             )
@@ -193,18 +203,25 @@ extension SQLiteStore {
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
             var instance = draft
+            if try Bool.fetchOne(
+                try db.cachedStatement(sql: "SELECT 1 FROM instances WHERE name = ?"),
+                arguments: [draft.name]
+            )
+                != nil
+            {
+                throw StoreError.duplicateName
+            }
             if let couponID, !couponID.isEmpty {
                 guard
                     let doc = try String.fetchOne(
-                        db,
-                        sql: "SELECT doc FROM coupons WHERE id = ?",
+                        try db.cachedStatement(sql: "SELECT doc FROM coupons WHERE id = ?"),
                         arguments: [couponID]
                     )
                 else {
                     throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
                 }
                 let redemption = try Documents.decode(Coupon.self, doc).redeem(for: instance)
-                try db.execute(
+                try db.run(
                     sql: "UPDATE coupons SET doc = ? WHERE id = ?",
                     arguments: [try Documents.encode(redemption.coupon), redemption.coupon.id]
                 )
@@ -231,10 +248,7 @@ extension SQLiteStore {
             instance.access.sshPort = port
             instance.placement = placement
             instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
-            if try Self.fetchInstance(db, name: instance.name) != nil {
-                throw StoreError.duplicateName
-            }
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
                         memory, status, deleted, schedule_stop, payg, doc)
@@ -251,7 +265,7 @@ extension SQLiteStore {
             try Self.syncAllocations(instance, db)
             try Self.recommit(from: nil, to: instance, db)
             try Self.recount(from: nil, to: instance, db)
-            try db.execute(
+            try db.run(
                 sql: """
                     INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, 1)
                     ON CONFLICT (namespace, cluster) DO UPDATE SET n = n + 1
@@ -261,7 +275,7 @@ extension SQLiteStore {
             changes.placementChanged(from: nil, to: instance)
             changes.wrote(instance)
             try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
                 arguments: [
                     order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order),
@@ -372,7 +386,7 @@ extension SQLiteStore {
             }
             changes.placementChanged(from: current, to: nil)
             changes.versions.append((name, nil))
-            try db.execute(
+            try db.run(
                 sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
                 arguments: [current.namespace, current.cluster]
             )
@@ -380,8 +394,8 @@ extension SQLiteStore {
             try Self.recommit(from: current, to: nil, db)
             try Self.recount(from: current, to: nil, db)
             try Self.closeOrder(of: current, db)
-            try db.execute(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
-            try db.execute(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
+            try db.run(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
+            try db.run(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
             return true
         }
     }
@@ -408,10 +422,14 @@ extension SQLiteStore {
             let filter = cluster == nil ? "namespace = ?" : "namespace = ? AND cluster = ?"
             let arguments: StatementArguments = cluster.map { [namespace, $0] } ?? [namespace]
             let total =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM instances WHERE \(filter)", arguments: arguments) ?? 0
+                try Int.fetchOne(
+                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM instances WHERE \(filter)"),
+                    arguments: arguments
+                ) ?? 0
             let docs = try String.fetchAll(
-                db,
-                sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?",
+                try db.cachedStatement(
+                    sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?"
+                ),
                 arguments: arguments + [page.pageSize, page.offset]
             )
             return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
@@ -420,7 +438,8 @@ extension SQLiteStore {
 
     public func allInstances() async throws -> [Instance] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM instances ORDER BY created_at, name").map {
+            try String.fetchAll(try db.cachedStatement(sql: "SELECT doc FROM instances ORDER BY created_at, name")).map
+            {
                 try Documents.decode(Instance.self, $0)
             }
         }
@@ -444,7 +463,9 @@ extension SQLiteStore {
         try await writer.writeWithoutTransaction { db in
             // Many first requests may queue here; the first one loads, the rest find it done.
             guard !self.placement.versionsLoaded else { return }
-            let all = try Row.fetchAll(db, sql: "SELECT name, namespace, cluster, generation FROM instances")
+            let all = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT name, namespace, cluster, generation FROM instances")
+            )
             self.placement.installVersions(all.map(Self.version(_:)))
         }
     }
@@ -457,16 +478,16 @@ extension SQLiteStore {
         try await writer.read { db in
             let total =
                 try Int.fetchOne(
-                    db,
-                    sql: "SELECT n FROM instance_counts WHERE namespace = ? AND cluster = ?",
+                    try db.cachedStatement(sql: "SELECT n FROM instance_counts WHERE namespace = ? AND cluster = ?"),
                     arguments: [namespace, cluster]
                 ) ?? 0
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT name, namespace, cluster, generation FROM instances WHERE namespace = ? AND cluster = ?
-                    ORDER BY created_at DESC, name LIMIT ? OFFSET ?
-                    """,
+                try db.cachedStatement(
+                    sql: """
+                        SELECT name, namespace, cluster, generation FROM instances WHERE namespace = ? AND cluster = ?
+                        ORDER BY created_at DESC, name LIMIT ? OFFSET ?
+                        """
+                ),
                 arguments: [namespace, cluster, page.pageSize, page.offset]
             )
             return (rows.map(Self.version(_:)), total)
@@ -484,7 +505,8 @@ extension SQLiteStore {
 
     public func instanceSummaries() async throws -> [InstanceSummary] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, cluster, status, deleted FROM instances").map { row in
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT name, cluster, status, deleted FROM instances")).map {
+                row in
                 InstanceSummary(
                     name: row["name"],
                     cluster: row["cluster"],
@@ -498,14 +520,15 @@ extension SQLiteStore {
     public func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance] {
         try await writer.read { db in
             try String.fetchAll(
-                db,
-                sql: """
-                    SELECT doc FROM instances WHERE deleted = 0 AND schedule_stop IS NOT NULL AND schedule_stop <= ?
-                        AND status IN ('Creating', 'Starting', 'Running')
-                    UNION ALL
-                    SELECT doc FROM instances WHERE deleted = 0 AND stopped_at IS NOT NULL AND stopped_at <= ?
-                        AND status = 'Stopped'
-                    """,
+                try db.cachedStatement(
+                    sql: """
+                        SELECT doc FROM instances WHERE deleted = 0 AND schedule_stop IS NOT NULL AND schedule_stop <= ?
+                            AND status IN ('Creating', 'Starting', 'Running')
+                        UNION ALL
+                        SELECT doc FROM instances WHERE deleted = 0 AND stopped_at IS NOT NULL AND stopped_at <= ?
+                            AND status = 'Stopped'
+                        """
+                ),
                 arguments: [now.timeIntervalSince1970, stoppedBefore.timeIntervalSince1970]
             ).map { try Documents.decode(Instance.self, $0) }
         }
@@ -516,13 +539,14 @@ extension SQLiteStore {
             var holders: [String: [String]] = [:]
             // Only wallets that are empty or were: the rest have nothing to enforce.
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT namespace, name FROM instances INDEXED BY instances_payg_holders
-                    WHERE payg = 1 AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
-                        AND namespace IN (
-                            SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
-                    """
+                try db.cachedStatement(
+                    sql: """
+                        SELECT namespace, name FROM instances INDEXED BY instances_payg_holders
+                        WHERE payg = 1 AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
+                            AND namespace IN (
+                                SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
+                        """
+                )
             )
             for row in rows { holders[row["namespace"], default: []].append(row["name"]) }
             return holders
@@ -532,7 +556,7 @@ extension SQLiteStore {
     public func instanceCounts() async throws -> [InstanceStatus: Int] {
         try await writer.read { db in
             var counts: [InstanceStatus: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT status, n FROM status_counts") {
+            for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT status, n FROM status_counts")) {
                 if let status = InstanceStatus(rawValue: row["status"]) { counts[status] = row["n"] }
             }
             return counts
@@ -556,7 +580,7 @@ extension SQLiteStore {
 
     public func saveImage(_ image: SnapshotImage) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql:
                     """
                     INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?)
@@ -573,8 +597,9 @@ extension SQLiteStore {
     public func images(namespace: String) async throws -> [SnapshotImage] {
         try await writer.read { db in
             try String.fetchAll(
-                db,
-                sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference",
+                try db.cachedStatement(
+                    sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference"
+                ),
                 arguments: [namespace]
             )
             .map { try Documents.decode(SnapshotImage.self, $0) }
@@ -583,7 +608,7 @@ extension SQLiteStore {
 
     public func deleteImage(namespace: String, reference: String) async throws -> Bool {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "DELETE FROM images WHERE namespace = ? AND reference = ?",
                 arguments: [namespace, reference]
             )
@@ -596,11 +621,15 @@ extension SQLiteStore {
     public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
         try await writer.read { db in
             let total =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?", arguments: [namespace])
+                try Int.fetchOne(
+                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?"),
+                    arguments: [namespace]
+                )
                 ?? 0
             let docs = try String.fetchAll(
-                db,
-                sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+                try db.cachedStatement(
+                    sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+                ),
                 arguments: [namespace, page.pageSize, page.offset]
             )
             return (try docs.map { try Documents.decode(Order.self, $0) }, total)
@@ -612,7 +641,7 @@ extension SQLiteStore {
     }
 
     static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
-        try db.execute(
+        try db.run(
             sql:
                 """
                 INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
@@ -624,7 +653,7 @@ extension SQLiteStore {
             ]
         )
         guard db.changesCount == 1 else { return false }
-        try db.execute(
+        try db.run(
             sql: "UPDATE users SET balance_units = balance_units + ? WHERE namespace = ?",
             arguments: [entry.kind == .credit ? entry.amount.units : -entry.amount.units, entry.namespace]
         )
@@ -642,10 +671,14 @@ extension SQLiteStore {
             let filter = "namespace = ? AND kind IN (\(placeholders))"
             let arguments = StatementArguments([namespace] + kindList)
             let total =
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)", arguments: arguments) ?? 0
+                try Int.fetchOne(
+                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)"),
+                    arguments: arguments
+                ) ?? 0
             let docs = try String.fetchAll(
-                db,
-                sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?",
+                try db.cachedStatement(
+                    sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?"
+                ),
                 arguments: arguments + [page.pageSize, page.offset]
             )
             return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
@@ -658,14 +691,17 @@ extension SQLiteStore {
 
     public func depletedSince(namespace: String) async throws -> Date? {
         try await writer.read { db in
-            try Double.fetchOne(db, sql: "SELECT depleted_since FROM users WHERE namespace = ?", arguments: [namespace])
-                .map(Date.init(timeIntervalSince1970:))
+            try Double.fetchOne(
+                try db.cachedStatement(sql: "SELECT depleted_since FROM users WHERE namespace = ?"),
+                arguments: [namespace]
+            )
+            .map(Date.init(timeIntervalSince1970:))
         }
     }
 
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.run(
                 sql: "UPDATE users SET depleted_since = ? WHERE namespace = ?",
                 arguments: [since?.timeIntervalSince1970, namespace]
             )
@@ -676,7 +712,9 @@ extension SQLiteStore {
 
     public func unsettledSegments() async throws -> [MeterSegment] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id").map {
+            try String.fetchAll(
+                try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id")
+            ).map {
                 try Documents.decode(MeterSegment.self, $0)
             }
         }
@@ -685,8 +723,9 @@ extension SQLiteStore {
     public func dueSegments(at now: Date) async throws -> [MeterSegment] {
         try await writer.read { db in
             try String.fetchAll(
-                db,
-                sql: "SELECT doc FROM meter_segments WHERE settled = 0 AND next_due <= ? ORDER BY next_due, id",
+                try db.cachedStatement(
+                    sql: "SELECT doc FROM meter_segments WHERE settled = 0 AND next_due <= ? ORDER BY next_due, id"
+                ),
                 arguments: [now.timeIntervalSince1970]
             ).map { try Documents.decode(MeterSegment.self, $0) }
         }
@@ -701,8 +740,7 @@ extension SQLiteStore {
         try await writer.write { db in
             guard
                 let doc = try String.fetchOne(
-                    db,
-                    sql: "SELECT doc FROM meter_segments WHERE id = ?",
+                    try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE id = ?"),
                     arguments: [segmentID]
                 )
             else { return 0 }
@@ -713,7 +751,7 @@ extension SQLiteStore {
                 segment.billedThrough = billedThrough
                 try Self.update(segment, nextDue: nextDue, db)
             } else if let nextDue {
-                try db.execute(
+                try db.run(
                     sql: "UPDATE meter_segments SET next_due = ? WHERE id = ?",
                     arguments: [nextDue.timeIntervalSince1970, segmentID]
                 )
@@ -724,11 +762,15 @@ extension SQLiteStore {
 
     public func createCoupon(_ coupon: Coupon) async throws {
         try await writer.write { db in
-            guard try String.fetchOne(db, sql: "SELECT id FROM coupons WHERE id = ?", arguments: [coupon.id]) == nil
+            guard
+                try String.fetchOne(
+                    try db.cachedStatement(sql: "SELECT id FROM coupons WHERE id = ?"),
+                    arguments: [coupon.id]
+                ) == nil
             else {
                 throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
             }
-            try db.execute(
+            try db.run(
                 sql: "INSERT INTO coupons (id, doc) VALUES (?, ?)",
                 arguments: [coupon.id, try Documents.encode(coupon)]
             )
@@ -737,14 +779,14 @@ extension SQLiteStore {
 
     public func coupons() async throws -> [Coupon] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM coupons ORDER BY id").map {
+            try String.fetchAll(try db.cachedStatement(sql: "SELECT doc FROM coupons ORDER BY id")).map {
                 try Documents.decode(Coupon.self, $0)
             }
         }
     }
 
     public func ping() async throws {
-        _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        _ = try await writer.read { db in try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1")) }
     }
 }
 

@@ -220,3 +220,51 @@ import Testing
         #expect(Idempotency.keeps(status: 200) && !Idempotency.keeps(status: 402))
     }
 }
+
+@Suite struct IdentifierTests {
+    /// A generator that counts its draws, so the tests see how much randomness each identifier takes.
+    struct CountingGenerator: RandomNumberGenerator {
+        var inner = SystemRandomNumberGenerator()
+        var draws = 0
+        mutating func next() -> UInt64 {
+            draws += 1
+            return inner.next()
+        }
+    }
+
+    @Test func shapesMatchTheSeed() {
+        var rng = CountingGenerator()
+        let uuid = Identifiers.uuid(using: &rng)
+        #expect(rng.draws == 2)
+        let parts = uuid.split(separator: "-").map(\.count)
+        #expect(parts == [8, 4, 4, 4, 12])
+        #expect(uuid.allSatisfy { "0123456789abcdef-".contains($0) })
+        #expect(Array(uuid)[14] == "4")
+        #expect("89ab".contains(Array(uuid)[19]))
+        #expect(UUID(uuidString: uuid) != nil)
+        #expect(Identifiers.instanceName(using: &rng).wholeMatch(of: /instance-[0-9a-f]{8}/) != nil)
+        #expect(Identifiers.sshPassword(using: &rng).wholeMatch(of: /[0-9A-Za-z]{12}/) != nil)
+        #expect(Identifiers.jupyterToken(using: &rng).wholeMatch(of: /[0-9a-f]{32}/) != nil)
+        #expect(
+            Identifiers.podName(instance: "instance-ccff84c2", using: &rng)
+                .wholeMatch(of: /instance-ccff84c2-[bcdfghjklmnpqrstvwxz2456789]{5}/) != nil
+        )
+    }
+
+    /// Every character of the alphabet turns up about equally often: 204,000 base62
+    /// characters of passwords, each expected 3,290 times; a chi-square over 61 degrees of
+    /// freedom above 140 would happen by chance far less than once in a million runs.
+    @Test func charactersAreUniform() {
+        var rng = SystemRandomNumberGenerator()
+        var counts: [Character: Int] = [:]
+        for _ in 0..<17_000 {
+            for character in Identifiers.sshPassword(using: &rng) {
+                counts[character, default: 0] += 1
+            }
+        }
+        #expect(counts.count == 62)
+        let expected = 204_000.0 / 62
+        let chiSquare = counts.values.reduce(0.0) { $0 + pow(Double($1) - expected, 2) / expected }
+        #expect(chiSquare < 140)
+    }
+}
