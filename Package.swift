@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure domain: wire types, money, pricing, placement, state machine. Foundation only.
@@ -39,6 +41,17 @@ let package = Package(
             dependencies: [
                 "LatticeDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The same Store on PostgreSQL (PostgresNIO), for several replicas on one database.
+        .target(
+            name: "LatticeStorePostgres",
+            dependencies: [
+                "LatticeDomain", "LatticeStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -58,7 +71,7 @@ let package = Package(
         .target(
             name: "LatticeServer",
             dependencies: [
-                "LatticeDomain", "LatticeStore", "LatticeCompute", "LatticeComputeEngine",
+                "LatticeDomain", "LatticeStore", "LatticeStorePostgres", "LatticeCompute", "LatticeComputeEngine",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +120,11 @@ let package = Package(
         ),
         .testTarget(
             name: "LatticeStoreTests",
-            dependencies: ["LatticeStore", "LatticeDomain", "LatticeTestSupport"],
+            dependencies: [
+                "LatticeStore", "LatticeStorePostgres", "LatticeDomain", "LatticeTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -26,6 +26,10 @@ fi
 # Podman; with CI set, the suites then fail rather than pass without testing the engine.
 source scripts/engine-services.sh
 if [ "${LATTICE_SKIP_ENGINE:-}" != "1" ]; then setup_engine; fi
+# A throwaway PostgreSQL server (scripts/postgres-service.sh): the store contract suite
+# and a black-box pass run on it too.
+source scripts/postgres-service.sh
+setup_postgres
 
 echo "==> swift format lint --strict"
 swift format lint --strict --recursive --parallel Package.swift Sources Tests Examples
@@ -36,5 +40,10 @@ echo "==> swift test"
 swift test --skip-build
 echo "==> black-box tests"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 -m pytest -q -rs tests/blackbox
+echo "==> black-box tests on PostgreSQL"
+LATTICE_BLACKBOX_STORE=postgres LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 -m pytest -q -rs \
+    tests/blackbox/test_seed_examples.py tests/blackbox/test_lifecycle.py tests/blackbox/test_billing.py \
+    tests/blackbox/test_auth_tenancy.py tests/blackbox/test_capacity.py tests/blackbox/test_hardening.py \
+    tests/blackbox/test_bad_input.py tests/blackbox/test_cli.py
 echo "==> schemathesis: every operation of /openapi.json, all checks"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 tests/fuzz/run.py --max-examples 25

@@ -4,6 +4,7 @@ import LatticeCompute
 import LatticeComputeEngine
 import LatticeDomain
 import LatticeStore
+import LatticeStorePostgres
 import Logging
 import NIOCore
 
@@ -82,7 +83,24 @@ public enum LatticeServer {
         return ComputeFleet(drivers: drivers)
     }
 
-    /// Builds the whole server: SQLite under the data directory, the fleet, the bootstrap
+    /// SQLite under the data directory, or PostgreSQL when a database URL is given.
+    static func buildStore(configuration: ServerConfiguration, logger: Logger) async throws -> any Store {
+        if let url = configuration.databaseURL {
+            return try await PostgresStore(
+                url: url,
+                schedule: configuration.meterSchedule,
+                defaultQuota: configuration.limits.defaultQuota,
+                logger: logger
+            )
+        }
+        return try SQLiteStore(
+            path: configuration.dataDirectory.appendingPathComponent("lattice.sqlite").path,
+            schedule: configuration.meterSchedule,
+            defaultQuota: configuration.limits.defaultQuota
+        )
+    }
+
+    /// Builds the whole server: the store (SQLite under the data directory or PostgreSQL), the fleet, the bootstrap
     /// admin, the HTTP application and its reconciler.
     public static func buildApplication(
         configuration: ServerConfiguration,
@@ -98,11 +116,7 @@ public enum LatticeServer {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        let store = try SQLiteStore(
-            path: dataDirectory.appendingPathComponent("lattice.sqlite").path,
-            schedule: configuration.meterSchedule,
-            defaultQuota: configuration.limits.defaultQuota
-        )
+        let store = try await buildStore(configuration: configuration, logger: logger)
         let clock = SystemWallClock()
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
         let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)

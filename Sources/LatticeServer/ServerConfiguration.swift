@@ -7,6 +7,9 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Where SQLite, the simulated fleet's state and `bootstrap.json` live.
     public var dataDirectory: URL
+    /// `postgres://…`: the store is PostgreSQL (shared by replicas) instead of SQLite in
+    /// the data directory.
+    public var databaseURL: String?
     public var catalog: Catalog
     /// The host name put in Jupyter, Tensorboard and SSH addresses.
     public var publicHost: String
@@ -14,7 +17,6 @@ public struct ServerConfiguration: Sendable {
     public var time: TimeFormatter
     /// Ports handed out for SSH, one per live instance.
     public var sshPorts: ClosedRange<Int>
-    /// How often the reconciler compares desired and observed state.
     /// How often the reconciler compares every instance with its workload (`--resync-seconds`);
     /// the safety net, not the engine: writes and driver events drive it.
     public var resyncInterval: Duration

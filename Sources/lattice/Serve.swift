@@ -49,10 +49,8 @@ struct Serve: AsyncParsableCommand {
         // Everything the server creates (data directory, database, bootstrap.json, fleet
         // state) holds secrets or their hashes: private from the first byte.
         umask(0o077)
-        guard databaseURL == nil else {
-            throw ValidationError(
-                "--database-url: PostgreSQL is not available in this build yet; omit it to use SQLite"
-            )
+        if let databaseURL, !(databaseURL.hasPrefix("postgres://") || databaseURL.hasPrefix("postgresql://")) {
+            throw ValidationError("--database-url: expected postgres://user:password@host:5432/database?sslmode=prefer")
         }
         guard let time = TimeFormatter(zone: timezone) else {
             throw ValidationError(
@@ -72,9 +70,6 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--resync-seconds: must be between 0.1 and 86400")
         }
         guard retentionDays >= 0 else { throw ValidationError("--retention-days: must not be negative") }
-        guard resyncSeconds >= 0.1, resyncSeconds <= 86400 else {
-            throw ValidationError("--resync-seconds: must be between 0.1 and 86400")
-        }
         guard depletionGraceSeconds >= 0 else {
             throw ValidationError("--depletion-grace-seconds: must not be negative")
         }
@@ -109,6 +104,7 @@ struct Serve: AsyncParsableCommand {
             depletionGrace: depletionGraceSeconds,
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
+        configuration.databaseURL = databaseURL
         for (flag, value) in [
             ("--quota-instances", quotaInstances), ("--quota-gpus", quotaGpus), ("--quota-tokens", quotaTokens),
             ("--quota-snapshots", quotaSnapshots),

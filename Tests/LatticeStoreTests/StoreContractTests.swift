@@ -4,22 +4,24 @@ import LatticeStore
 import LatticeTestSupport
 import Testing
 
-/// How to make a fresh store of one kind. The PostgreSQL store joins this list and must
-/// pass every test unchanged.
+/// How to make a fresh store of one kind. Every test of this suite runs on each of them
+/// unchanged: a store is done when the whole suite passes on it.
 struct StoreFactory: CustomStringConvertible, Sendable {
     let description: String
-    let make: @Sendable () throws -> any Store
+    let make: @Sendable () async throws -> any Store
 
-    static let all: [StoreFactory] = [
-        StoreFactory(description: "sqlite-memory") { try SQLiteStore() },
-        StoreFactory(description: "sqlite-file") {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "lattice-store-\(UUID().uuidString)"
-            )
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            return try SQLiteStore(path: dir.appendingPathComponent("lattice.sqlite").path)
-        },
-    ]
+    static let all: [StoreFactory] =
+        [
+            StoreFactory(description: "sqlite-memory") { try SQLiteStore() },
+            StoreFactory(description: "sqlite-file") {
+                let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "lattice-store-\(UUID().uuidString)"
+                )
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                return try SQLiteStore(path: dir.appendingPathComponent("lattice.sqlite").path)
+            },
+        ]
+        + (TestDatabase.url == nil ? [] : [StoreFactory(description: "postgresql") { try await TestDatabase.store() }])
 }
 
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
@@ -91,7 +93,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 @Suite struct StoreContractTests {
     @Test(arguments: StoreFactory.all)
     func bootstrapHappensOnce(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         #expect(try await store.bootstrap(admin: user("admin", admin: true), token: token("t1", namespace: "admin")))
         #expect(try await !store.bootstrap(admin: user("admin", admin: true), token: token("t2", namespace: "admin")))
         #expect(try await store.user(namespace: "admin")?.isAdmin == true)
@@ -100,7 +102,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func usersAndTokens(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await store.createUser(user("alice"), token: token("a1", namespace: "alice"), openingCredit: nil)
         await #expect(throws: LatticeError.self) {
             try await store.createUser(user("alice"), token: token("a2", namespace: "alice"), openingCredit: nil)
@@ -125,7 +127,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         let first = try await store.createInstance(
             draft("instance-00000001", gpus: 3),
@@ -175,7 +177,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func concurrentCreatesNeverOversell(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         let results = await withTaskGroup(of: Bool.self) { group in
             for i in 0..<40 {
@@ -201,7 +203,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         let created = try await store.createInstance(
             draft("instance-00000001", gpus: 4),
@@ -269,7 +271,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func tenantsAreIsolated(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         _ = try await store.createInstance(
             draft("instance-0000000a", namespace: "alice"),
@@ -325,7 +327,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func listsArePaged(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         for i in 0..<5 {
             var instance = draft(String(format: "instance-%08x", i))
@@ -351,7 +353,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func ledgerIsIdempotentAndBalances(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         let credit = LedgerEntry(
             id: "c1",
             namespace: "alice",
@@ -386,7 +388,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     /// would then run; a failed start is not billed; an order closes when its instance goes.
     @Test(arguments: StoreFactory.all)
     func theWalletCoversEverythingTheNamespaceRuns(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store, "5")  // two hours of one 2.50 instance
         func create(_ number: Int) async throws -> Instance {
             let name = String(format: "instance-%08d", number)
@@ -453,7 +455,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     /// power_on takes a free one.
     @Test(arguments: StoreFactory.all)
     func stoppedInstancesHoldNoPort(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         try await fund(store)
         let ports = 30000...30001
         func create(_ number: Int) async throws -> Instance {
@@ -507,7 +509,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
 
     @Test(arguments: StoreFactory.all)
     func idempotencyKeysAreClaimedOnceAndKeptPerNamespace(_ factory: StoreFactory) async throws {
-        let store = try factory.make()
+        let store = try await factory.make()
         #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "h", now: t0) == .claim)
         #expect(
             try await store.claimIdempotencyKey(namespace: "alice", key: "k", requestHash: "h", now: t0) == .inProgress

@@ -193,11 +193,43 @@ class Client:
         return next(s["remainGPUCount"] for s in skus if s["skusID"] == sku)
 
 
+def store_column(server, sql):
+    """The first column of every row `sql` selects in the server's store (SQLite file or
+    PostgreSQL database), as text; `sql` writes when it selects nothing."""
+    if "--database-url" in server.args:
+        url = server.args[server.args.index("--database-url") + 1]
+        out = subprocess.run(["psql", "-qAt", url, "-c", sql], check=True, capture_output=True, text=True)
+        return [line for line in out.stdout.splitlines() if line]
+    import sqlite3
+    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
+    rows = [str(row[0]) for row in db.execute(sql)]
+    db.commit()
+    db.close()
+    return rows
+
+
+def new_database():
+    """A fresh, empty database on the test PostgreSQL server (LATTICE_TEST_DATABASE_URL),
+    as a URL for `--database-url`."""
+    base = os.environ["LATTICE_TEST_DATABASE_URL"]
+    name = "lattice_bb_" + uuid.uuid4().hex
+    subprocess.run(["psql", "-q", base, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    prefix, _, query = base.partition("?")
+    return prefix.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
+
+
+# LATTICE_BLACKBOX_STORE=postgres runs every server of the suite on a database of its own
+# on the test PostgreSQL server instead of SQLite in its data directory.
+ON_POSTGRES = os.environ.get("LATTICE_BLACKBOX_STORE") == "postgres"
+
+
 @pytest.fixture
 def make_server(tmp_path):
     servers = []
 
     def make(args=("--simulated-delay-scale", "0.1"), env=None, name="data", open_files=None):
+        if ON_POSTGRES and "--database-url" not in args:
+            args = list(args) + ["--database-url", new_database()]
         server = Server(tmp_path / name, args, env, open_files)
         servers.append(server)
         return server.start()

@@ -1,4 +1,5 @@
 """Authentication and tenancy (SPEC §2)."""
+import subprocess
 import requests
 
 API = "/mdc/api/v1"
@@ -88,6 +89,9 @@ def test_tokens_are_never_stored_in_clear(server):
     # bootstrap.json holds the admin token by design (SPEC §7); the database must not.
     for path in server.data_dir.glob("lattice.sqlite*"):
         blob += path.read_bytes()
+    if "--database-url" in server.args:
+        url = server.args[server.args.index("--database-url") + 1]
+        blob += subprocess.run(["pg_dump", url], check=True, capture_output=True).stdout
     assert blob
     for secret in secrets:
         assert secret.encode() not in blob, "a token secret was found in the data directory"

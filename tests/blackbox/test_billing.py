@@ -1,10 +1,9 @@
 """Billing through the API (SPEC §6), and exactly-once charging across kill -9."""
 import json
 import random
-import sqlite3
 import time
 
-from conftest import wait_for, write_catalog
+from conftest import store_column, wait_for, write_catalog
 
 BIG_CATALOG = """
 regions:
@@ -29,10 +28,7 @@ IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
 
 
 def ledger_rows(server):
-    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
-    rows = [json.loads(doc) for (doc,) in db.execute("SELECT doc FROM ledger ORDER BY seq")]
-    db.close()
-    return rows
+    return [json.loads(doc) for doc in store_column(server, "SELECT doc FROM ledger ORDER BY seq")]
 
 
 def test_kill9_during_charging_charges_each_period_once(make_server, tmp_path):
@@ -252,10 +248,7 @@ def test_a_full_coupon_does_not_bypass_a_negative_balance_and_coupons_can_be_lim
     owner.wait_status(r.json()["name"], "Running", cluster="big")
     # a negative balance (storage charged from a drained wallet) starts nothing, coupon or not
     debtor = server.new_user(balance="0")
-    db = sqlite3.connect(server.data_dir / "lattice.sqlite")
-    db.execute("UPDATE users SET balance_units = -100 WHERE namespace = ?", (debtor.namespace,))
-    db.commit()
-    db.close()
+    store_column(server, f"UPDATE users SET balance_units = -100 WHERE namespace = '{debtor.namespace}'")
     admin.post("/admin/coupons", {"id": "FREE2", "kind": "percent", "value": 100, "maxUses": 10})
     body = debtor.create_body(sku="t4", image=IMAGE)
     body["Cost"]["CouponID"] = "FREE2"

@@ -1,0 +1,190 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The tables, as numbered migrations. `migrate` takes a session-scoped advisory lock
+/// first, so when several replicas start together one applies what is missing and the
+/// others find it done.
+///
+/// The tables mirror the SQLite store's (see `SQLiteStore.migrator`): records as JSON
+/// documents in `doc`, and as columns whatever a query filters, sorts or counts on.
+/// Times are seconds since 1970 (`DOUBLE PRECISION`), money is integer units.
+enum PostgresSchema {
+    /// The advisory lock key the migrations run under (any constant shared by all replicas).
+    static let migrationLock: Int64 = 0x4c61_7474_6963_6501
+
+    static let migrations: [(version: Int, sql: [String])] = [
+        (
+            1,
+            [
+                """
+                CREATE TABLE users (
+                    namespace TEXT PRIMARY KEY,
+                    admin BOOLEAN NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    depleted_since DOUBLE PRECISION,
+                    balance_units BIGINT NOT NULL DEFAULT 0
+                )
+                """,
+                """
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL REFERENCES users(namespace),
+                    name TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL,
+                    last_used_at DOUBLE PRECISION
+                )
+                """,
+                "CREATE INDEX tokens_namespace ON tokens(namespace)",
+                """
+                CREATE TABLE instances (
+                    name TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    cluster TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    generation BIGINT NOT NULL,
+                    ssh_port BIGINT,
+                    placed_node TEXT,
+                    cpu BIGINT NOT NULL,
+                    memory BIGINT NOT NULL,
+                    status TEXT NOT NULL,
+                    deleted BOOLEAN NOT NULL,
+                    schedule_stop DOUBLE PRECISION,
+                    stopped_at DOUBLE PRECISION,
+                    payg BOOLEAN NOT NULL,
+                    doc TEXT NOT NULL
+                )
+                """,
+                "CREATE UNIQUE INDEX instances_ssh_port ON instances(ssh_port) WHERE ssh_port IS NOT NULL",
+                "CREATE INDEX instances_namespace_cluster ON instances(namespace, cluster, created_at, name)",
+                "CREATE INDEX instances_namespace ON instances(namespace, created_at)",
+                "CREATE INDEX instances_schedule_stop ON instances(schedule_stop) WHERE schedule_stop IS NOT NULL",
+                "CREATE INDEX instances_stopped_at ON instances(stopped_at) WHERE stopped_at IS NOT NULL",
+                """
+                CREATE INDEX instances_payg_holders ON instances(namespace)
+                    WHERE payg AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
+                """,
+                "CREATE INDEX instances_placed_node ON instances(placed_node) WHERE placed_node IS NOT NULL",
+                """
+                CREATE TABLE gpu_allocations (
+                    node TEXT NOT NULL,
+                    gpu_index BIGINT NOT NULL,
+                    instance_name TEXT NOT NULL REFERENCES instances(name),
+                    PRIMARY KEY (node, gpu_index)
+                )
+                """,
+                "CREATE INDEX gpu_allocations_instance ON gpu_allocations(instance_name)",
+                """
+                CREATE TABLE images (
+                    namespace TEXT NOT NULL,
+                    reference TEXT NOT NULL,
+                    doc TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (namespace, reference)
+                )
+                """,
+                """
+                CREATE TABLE orders (
+                    id TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    doc TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX orders_namespace ON orders(namespace, created_at)",
+                """
+                CREATE TABLE ledger (
+                    seq BIGSERIAL PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    namespace TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    amount_units BIGINT NOT NULL,
+                    idempotency_key TEXT NOT NULL UNIQUE,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    doc TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX ledger_namespace ON ledger(namespace, seq)",
+                "CREATE INDEX ledger_namespace_kind ON ledger(namespace, kind, seq)",
+                """
+                CREATE TABLE meter_segments (
+                    id TEXT PRIMARY KEY,
+                    instance_name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    settled BOOLEAN NOT NULL,
+                    open BOOLEAN NOT NULL,
+                    next_due DOUBLE PRECISION NOT NULL,
+                    doc TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX meter_segments_open ON meter_segments(instance_name) WHERE open",
+                "CREATE INDEX meter_segments_due ON meter_segments(next_due, id) WHERE NOT settled",
+                "CREATE TABLE coupons (id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+                """
+                CREATE TABLE instance_counts (
+                    namespace TEXT NOT NULL,
+                    cluster TEXT NOT NULL,
+                    n BIGINT NOT NULL,
+                    PRIMARY KEY (namespace, cluster)
+                )
+                """,
+                """
+                CREATE TABLE namespace_commitments (
+                    namespace TEXT PRIMARY KEY,
+                    hourly_units BIGINT NOT NULL,
+                    gpus BIGINT NOT NULL DEFAULT 0
+                )
+                """,
+                "CREATE TABLE quotas (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+                """
+                CREATE TABLE idempotency_keys (
+                    namespace TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    request_hash TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    status BIGINT,
+                    body BYTEA,
+                    PRIMARY KEY (namespace, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at)",
+                "CREATE TABLE status_counts (status TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            ]
+        )
+    ]
+
+    /// Applies every migration the database lacks, each in its own transaction, while
+    /// holding the migration lock.
+    static func migrate(_ client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { connection in
+            let session = Transaction(connection: connection, logger: logger)
+            try await session.run("SELECT pg_advisory_lock(\(migrationLock))")
+            do {
+                try await session.run(
+                    """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                    """
+                )
+                let applied = Set(try await session.values("SELECT version FROM schema_migrations", as: Int.self))
+                for migration in migrations where !applied.contains(migration.version) {
+                    try await session.run("BEGIN")
+                    do {
+                        for statement in migration.sql { try await session.run(PostgresQuery(unsafeSQL: statement)) }
+                        try await session.run("INSERT INTO schema_migrations (version) VALUES (\(migration.version))")
+                        try await session.run("COMMIT")
+                    } catch {
+                        try? await session.run("ROLLBACK")
+                        throw error
+                    }
+                }
+            } catch {
+                try? await session.run("SELECT pg_advisory_unlock(\(migrationLock))")
+                throw error
+            }
+            try await session.run("SELECT pg_advisory_unlock(\(migrationLock))")
+        }
+    }
+}

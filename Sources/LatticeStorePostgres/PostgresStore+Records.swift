@@ -1,0 +1,500 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import PostgresNIO
+
+/// The rows behind the store's methods: the same reads and writes as the SQLite store's
+/// helpers, each decision left to `LatticeDomain` (`WalletRule`, `QuotaRule`, `Metering`,
+/// `PlacementPolicy`, `Coupon.redeem`).
+extension PostgresStore {
+    /// The advisory lock placement and SSH-port choice run under (transaction-scoped).
+    static let placementLock: Int64 = 0x4c61_7474_6963_6502
+
+    static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
+    static func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
+
+    // MARK: Accounts
+
+    static func insert(_ token: TokenRecord, _ tx: Transaction) async throws {
+        try await tx.run(
+            """
+            INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at)
+            VALUES (\(token.id), \(token.namespace), \(token.name), \(token.secretHash),
+                \(seconds(token.createdAt)), \(seconds(token.expiresAt)), \(seconds(token.lastUsedAt)))
+            """
+        )
+    }
+
+    static func insert(_ user: User, _ tx: Transaction) async throws {
+        try await tx.run(
+            """
+            INSERT INTO users (namespace, admin, created_at)
+            VALUES (\(user.namespace), \(user.isAdmin), \(seconds(user.createdAt)))
+            """
+        )
+    }
+
+    static let tokenColumns = "id, namespace, name, secret_hash, created_at, expires_at, last_used_at"
+
+    static func token(_ row: PostgresRow) throws -> TokenRecord {
+        let (id, namespace, name, hash, created, expires, lastUsed) = try row.decode(
+            (String, String, String, String, Double, Double, Double?).self
+        )
+        return TokenRecord(
+            id: id,
+            namespace: namespace,
+            name: name,
+            secretHash: hash,
+            createdAt: Date(timeIntervalSince1970: created),
+            expiresAt: Date(timeIntervalSince1970: expires),
+            lastUsedAt: lastUsed.map(Date.init(timeIntervalSince1970:))
+        )
+    }
+
+    // MARK: Instances
+
+    static func fetchInstance(_ tx: Transaction, name: String, forUpdate: Bool = false) async throws -> Instance? {
+        let doc: String? =
+            forUpdate
+            ? try await tx.value("SELECT doc FROM instances WHERE name = \(name) FOR UPDATE")
+            : try await tx.value("SELECT doc FROM instances WHERE name = \(name)")
+        return try doc.map { try Documents.decode(Instance.self, $0) }
+    }
+
+    static func insertInstance(_ instance: Instance, _ tx: Transaction) async throws {
+        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
+        try await tx.run(
+            """
+            INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
+                memory, status, deleted, schedule_stop, stopped_at, payg, doc)
+            VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(seconds(instance.createdAt)),
+                \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
+                \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
+                \(seconds(instance.scheduleStopAt)), \(seconds(instance.stoppedAt)),
+                \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try Documents.encode(instance)))
+            """
+        )
+    }
+
+    /// Rewrites an instance row, makes its GPU rows match its placement, keeps the
+    /// counters, and opens or closes its compute meter segment when it takes or releases GPUs.
+    static func write(
+        _ instance: Instance,
+        previous: Instance,
+        schedule: MeterSchedule,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
+        try await tx.run(
+            """
+            UPDATE instances SET generation = \(instance.generation), placed_node = \(instance.placement?.node),
+                status = \(instance.status.rawValue), deleted = \(instance.desired.deleted),
+                schedule_stop = \(seconds(instance.scheduleStopAt)), stopped_at = \(seconds(instance.stoppedAt)),
+                ssh_port = \(port), doc = \(try Documents.encode(instance))
+            WHERE name = \(instance.name)
+            """
+        )
+        try await syncAllocations(instance, tx)
+        try await recommit(from: previous, to: instance, tx)
+        try await recount(from: previous, to: instance, tx)
+        let at = instance.updatedAt ?? instance.createdAt
+        if Metering.startsComputeMeter(from: previous, to: instance) {
+            try await openComputeSegment(instance, at: at, schedule: schedule, tx)
+        } else if previous.placement != nil, instance.placement == nil {
+            try await closeSegments(instance.name, kinds: [.compute], at: at, tx)
+        }
+    }
+
+    static func syncAllocations(_ instance: Instance, _ tx: Transaction) async throws {
+        try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(instance.name)")
+        guard let placement = instance.placement, !placement.gpuIndices.isEmpty else { return }
+        // The primary key (node, gpu_index) is the last line of defence against overselling.
+        try await tx.run(
+            """
+            INSERT INTO gpu_allocations (node, gpu_index, instance_name)
+            SELECT \(placement.node), i, \(instance.name) FROM unnest(\(placement.gpuIndices)::BIGINT[]) AS i
+            """
+        )
+    }
+
+    /// GPU, CPU and memory reservations per node, from the rows.
+    static func usage(_ tx: Transaction, nodes: [String]? = nil) async throws -> [String: NodeUsage] {
+        var usage: [String: NodeUsage] = [:]
+        let allocations =
+            if let nodes {
+                try await tx.rows("SELECT node, gpu_index FROM gpu_allocations WHERE node = ANY(\(nodes))")
+            } else {
+                try await tx.rows("SELECT node, gpu_index FROM gpu_allocations")
+            }
+        for row in allocations {
+            let (node, index) = try row.decode((String, Int).self)
+            usage[node, default: NodeUsage()].gpuIndices.insert(index)
+        }
+        let totals =
+            if let nodes {
+                try await tx.rows(
+                    """
+                    SELECT placed_node, SUM(cpu)::BIGINT, SUM(memory)::BIGINT FROM instances
+                    WHERE placed_node = ANY(\(nodes)) GROUP BY placed_node
+                    """
+                )
+            } else {
+                try await tx.rows(
+                    """
+                    SELECT placed_node, SUM(cpu)::BIGINT, SUM(memory)::BIGINT FROM instances
+                    WHERE placed_node IS NOT NULL GROUP BY placed_node
+                    """
+                )
+            }
+        for row in totals {
+            let (node, cpu, memory) = try row.decode((String, Int, Int).self)
+            usage[node, default: NodeUsage()].cpuCores = cpu
+            usage[node, default: NodeUsage()].memoryGiB = memory
+        }
+        return usage
+    }
+
+    /// Chooses a node and GPUs under the placement lock, from the reservation rows of the
+    /// nodes the driver reports now: `PlacementPolicy` decides.
+    static func place(
+        _ request: PlacementRequest,
+        on nodes: [ClusterNode],
+        _ tx: Transaction
+    ) async throws
+        -> GPUPlacement
+    {
+        try await tx.run("SELECT pg_advisory_xact_lock(\(placementLock))")
+        let candidates = nodes.filter {
+            $0.cluster == request.cluster && $0.healthy && $0.node.gpuModel == request.gpuModel
+        }
+        let usage = try await usage(tx, nodes: candidates.map(\.node.name))
+        let capacities = candidates.map { NodeCapacity($0, usage: usage[$0.node.name]) }
+        guard let placement = PlacementPolicy.place(request, on: capacities) else {
+            let free = PlacementPolicy.freeGPUs(model: request.gpuModel, on: capacities)
+            throw LatticeError.insufficientCapacity(
+                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with "
+                    + "\(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory "
+                    + "(\(free) \(request.gpuModel) GPU(s) free in all)"
+            )
+        }
+        return placement
+    }
+
+    /// The lowest free port of `range`, under the placement lock: the first port of the range
+    /// if free, else the first one after a taken port whose successor is free (one pass over
+    /// the unique index).
+    static func freePort(in range: ClosedRange<Int>, _ tx: Transaction) async throws -> Int {
+        try await tx.run("SELECT pg_advisory_xact_lock(\(placementLock))")
+        let low = range.lowerBound, high = range.upperBound
+        let port: Int? = try await tx.value(
+            """
+            SELECT candidate FROM (
+                SELECT \(low)::BIGINT AS candidate
+                WHERE NOT EXISTS (SELECT 1 FROM instances WHERE ssh_port = \(low))
+                UNION ALL
+                SELECT ssh_port + 1 FROM instances
+                WHERE ssh_port >= \(low) AND ssh_port < \(high)
+                    AND NOT EXISTS (SELECT 1 FROM instances AS next WHERE next.ssh_port = instances.ssh_port + 1)
+            ) AS free ORDER BY candidate LIMIT 1
+            """
+        )
+        guard let port else {
+            throw LatticeError.insufficientCapacity("no free SSH port left in \(low)-\(high)")
+        }
+        return port
+    }
+
+    // MARK: Meter segments
+
+    static func insert(_ segment: MeterSegment, schedule: MeterSchedule, _ tx: Transaction) async throws {
+        let due = Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone)
+        try await tx.run(
+            """
+            INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
+            VALUES (\(segment.id), \(segment.instanceName), \(segment.kind.rawValue), \(segment.isSettled),
+                \(segment.end == nil), \(seconds(due)), \(try Documents.encode(segment)))
+            """
+        )
+    }
+
+    /// Rewrites a segment; `nextDue` nil keeps the time it is due (a closed one is due at its end).
+    static func update(_ segment: MeterSegment, nextDue: Date? = nil, _ tx: Transaction) async throws {
+        let due = nextDue ?? segment.end
+        try await tx.run(
+            """
+            UPDATE meter_segments SET settled = \(segment.isSettled), open = \(segment.end == nil),
+                next_due = COALESCE(\(seconds(due))::DOUBLE PRECISION, next_due),
+                doc = \(try Documents.encode(segment))
+            WHERE id = \(segment.id)
+            """
+        )
+    }
+
+    static func openComputeSegment(
+        _ instance: Instance,
+        at: Date,
+        schedule: MeterSchedule,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
+        try await insert(
+            MeterSegment(
+                id: "\(instance.name):compute:g\(instance.generation)",
+                kind: .compute,
+                namespace: instance.namespace,
+                instanceName: instance.name,
+                skuID: instance.cost.gpuSkuID,
+                unitPrice: instance.cost.unitPrice,
+                percentOff: instance.cost.percentOff ?? 0,
+                start: at
+            ),
+            schedule: schedule,
+            tx
+        )
+    }
+
+    static func openStorageSegment(
+        _ instance: Instance,
+        at: Date,
+        schedule: MeterSchedule,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        try await insert(
+            MeterSegment(
+                id: "\(instance.name):storage:g\(instance.generation)",
+                kind: .storage,
+                namespace: instance.namespace,
+                instanceName: instance.name,
+                skuID: instance.cost.diskSkuID,
+                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!,
+                quantity: instance.volume.sizeGiB,
+                start: at
+            ),
+            schedule: schedule,
+            tx
+        )
+    }
+
+    static func closeSegments(
+        _ instanceName: String,
+        kinds: Set<MeterSegment.Kind>,
+        at: Date,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        let docs: [String] = try await tx.values(
+            "SELECT doc FROM meter_segments WHERE instance_name = \(instanceName) AND open ORDER BY id"
+        )
+        for doc in docs {
+            var segment = try Documents.decode(MeterSegment.self, doc)
+            guard kinds.contains(segment.kind) else { continue }
+            segment.end = max(at, segment.start)
+            try await update(segment, tx)
+        }
+    }
+
+    // MARK: Wallet
+
+    /// Locks the namespace's user row for the rest of the transaction: every write that
+    /// checks or moves its money goes one at a time, on every replica.
+    static func lockWallet(_ namespace: String, _ tx: Transaction) async throws {
+        try await tx.run("SELECT 1 FROM users WHERE namespace = \(namespace) FOR UPDATE")
+    }
+
+    static func balance(_ namespace: String, _ tx: Transaction) async throws -> Money {
+        if let units: Int64 = try await tx.value("SELECT balance_units FROM users WHERE namespace = \(namespace)") {
+            return Money(units: units)
+        }
+        return try await ledgerBalance(namespace, tx)
+    }
+
+    static func ledgerBalance(_ namespace: String, _ tx: Transaction) async throws -> Money {
+        let units: Int64? = try await tx.value(
+            """
+            SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)::BIGINT
+            FROM ledger WHERE namespace = \(namespace)
+            """
+        )
+        return Money(units: units ?? 0)
+    }
+
+    static func ledgerKeyExists(_ key: String, _ tx: Transaction) async throws -> Bool {
+        try await tx.value("SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = \(key))") ?? false
+    }
+
+    /// Appends a ledger row and moves the balance kept on the user's row; false when the
+    /// idempotency key was recorded before.
+    static func append(_ entry: LedgerEntry, _ tx: Transaction) async throws -> Bool {
+        let inserted: Int64? = try await tx.value(
+            """
+            INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
+            VALUES (\(entry.id), \(entry.namespace), \(entry.kind.rawValue), \(entry.amount.units),
+                \(entry.idempotencyKey), \(seconds(entry.createdAt)), \(try Documents.encode(entry)))
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq
+            """
+        )
+        guard inserted != nil else { return false }
+        let delta = entry.kind == .credit ? entry.amount.units : -entry.amount.units
+        try await tx.run(
+            "UPDATE users SET balance_units = balance_units + \(delta) WHERE namespace = \(entry.namespace)"
+        )
+        return true
+    }
+
+    /// Checks the balance and appends the charges (see `SQLiteStore.take`): a write that
+    /// starts an instance is checked by `WalletRule` against the namespace's whole hourly
+    /// commitment, any other only against its own `required`.
+    static func take(
+        _ debit: WalletDebit,
+        namespace: String,
+        starting: Instance? = nil,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        if let starting {
+            try WalletRule.check(
+                namespace: namespace,
+                balance: try await balance(namespace, tx),
+                committed: try await commitment(namespace, tx),
+                adding: WalletRule.hourlyRate(of: starting),
+                upfront: debit.required
+            )
+        } else if debit.required > .zero || !debit.charges.isEmpty {
+            let balance = try await balance(namespace, tx)
+            guard balance >= debit.required else {
+                throw LatticeError(
+                    .paymentRequired,
+                    code: "InsufficientBalance",
+                    "balance \(balance) does not cover \(debit.required); "
+                        + "ask an admin to credit namespace '\(namespace)'"
+                )
+            }
+        }
+        for charge in debit.charges { _ = try await append(charge, tx) }
+    }
+
+    static func commitment(_ namespace: String, _ tx: Transaction) async throws -> Money {
+        Money(
+            units: try await tx.value(
+                "SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)",
+                as: Int64.self
+            ) ?? 0
+        )
+    }
+
+    /// Moves a namespace's hourly commitment and held GPUs by what changed between two
+    /// versions of an instance (nil: not there).
+    static func recommit(from previous: Instance?, to next: Instance?, _ tx: Transaction) async throws {
+        guard let namespace = next?.namespace ?? previous?.namespace else { return }
+        let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
+        let gpus = (next?.placement?.gpuIndices.count ?? 0) - (previous?.placement?.gpuIndices.count ?? 0)
+        guard delta != 0 || gpus != 0 else { return }
+        try await tx.run(
+            """
+            INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus) VALUES (\(namespace), \(delta), \(gpus))
+            ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
+                gpus = c.gpus + excluded.gpus
+            """
+        )
+    }
+
+    /// Moves the per-status instance counts (`/metrics`) by one write's change.
+    static func recount(from previous: Instance?, to next: Instance?, _ tx: Transaction) async throws {
+        guard previous?.status != next?.status else { return }
+        for (status, delta) in [(previous?.status, -1), (next?.status, 1)] {
+            guard let status else { continue }
+            try await tx.run(
+                """
+                INSERT INTO status_counts AS s (status, n) VALUES (\(status.rawValue), \(delta))
+                ON CONFLICT (status) DO UPDATE SET n = s.n + excluded.n
+                """
+            )
+        }
+    }
+
+    // MARK: Quotas
+
+    static func quota(_ namespace: String, defaults: Quota, _ tx: Transaction) async throws -> Quota {
+        if let doc: String = try await tx.value("SELECT doc FROM quotas WHERE namespace = \(namespace)") {
+            return try Documents.decode(Quota.self, doc)
+        }
+        let admin: Bool? = try await tx.value("SELECT admin FROM users WHERE namespace = \(namespace)")
+        return admin == true ? .unlimited : defaults
+    }
+
+    /// What `namespace` uses of each limit; with `only`, just the limits `only` touches.
+    static func quotaUsage(
+        _ namespace: String,
+        only: QuotaUsage? = nil,
+        _ tx: Transaction
+    ) async throws
+        -> QuotaUsage
+    {
+        var usage = QuotaUsage()
+        let wants = { (field: KeyPath<QuotaUsage, Int>) in only.map { $0[keyPath: field] > 0 } ?? true }
+        if wants(\.instances) {
+            usage.instances =
+                try await tx.value(
+                    "SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)",
+                    as: Int.self
+                ) ?? 0
+        }
+        if wants(\.gpus) {
+            usage.gpus =
+                try await tx.value(
+                    "SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)",
+                    as: Int.self
+                ) ?? 0
+        }
+        if wants(\.tokens) {
+            usage.tokens =
+                try await tx.value("SELECT COUNT(*) FROM tokens WHERE namespace = \(namespace)", as: Int.self) ?? 0
+        }
+        if wants(\.snapshots) {
+            usage.snapshots =
+                try await tx.value("SELECT COUNT(*) FROM images WHERE namespace = \(namespace)", as: Int.self) ?? 0
+        }
+        return usage
+    }
+
+    static func checkQuota(
+        _ namespace: String,
+        adding: QuotaUsage,
+        defaults: Quota,
+        _ tx: Transaction
+    )
+        async throws
+    {
+        try QuotaRule.check(
+            namespace: namespace,
+            usage: try await quotaUsage(namespace, only: adding, tx),
+            adding: adding,
+            quota: try await quota(namespace, defaults: defaults, tx)
+        )
+    }
+
+    /// An instance that is gone closes its order.
+    static func closeOrder(of instance: Instance, _ tx: Transaction) async throws {
+        guard
+            let doc: String = try await tx.value(
+                "SELECT doc FROM orders WHERE id = \(instance.cost.orderID) FOR UPDATE"
+            )
+        else { return }
+        var order = try Documents.decode(Order.self, doc)
+        order.status = "closed"
+        try await tx.run("UPDATE orders SET doc = \(try Documents.encode(order)) WHERE id = \(order.id)")
+    }
+
+    static func version(_ row: PostgresRow) throws -> InstanceVersion {
+        let (name, namespace, cluster, generation) = try row.decode((String, String, String, Int).self)
+        return InstanceVersion(name: name, namespace: namespace, cluster: cluster, generation: generation)
+    }
+}

@@ -1,0 +1,711 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import PostgresNIO
+
+extension PostgresStore {
+    // MARK: Users and tokens
+
+    public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
+        try await transaction { tx in
+            // Two replicas starting on an empty database: one creates the admin.
+            try await tx.run("LOCK TABLE users IN EXCLUSIVE MODE")
+            guard try await tx.value("SELECT COUNT(*) FROM users", as: Int.self) == 0 else { return false }
+            try await Self.insert(admin, tx)
+            try await Self.insert(token, tx)
+            return true
+        }
+    }
+
+    public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
+        try await transaction { tx in
+            let inserted: Bool? = try await tx.value(
+                """
+                INSERT INTO users (namespace, admin, created_at)
+                VALUES (\(user.namespace), \(user.isAdmin), \(Self.seconds(user.createdAt)))
+                ON CONFLICT (namespace) DO NOTHING RETURNING true
+                """
+            )
+            guard inserted == true else {
+                throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
+            }
+            try await Self.insert(token, tx)
+            if let openingCredit { _ = try await Self.append(openingCredit, tx) }
+        }
+    }
+
+    public func user(namespace: String) async throws -> User? {
+        try await read { tx in
+            guard
+                let row = try await tx.rows(
+                    "SELECT namespace, admin, created_at FROM users WHERE namespace = \(namespace)"
+                ).first
+            else { return nil }
+            let (namespace, admin, created) = try row.decode((String, Bool, Double).self)
+            return User(namespace: namespace, isAdmin: admin, createdAt: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    public func createToken(_ token: TokenRecord) async throws {
+        try await transaction { tx in
+            try await Self.lockWallet(token.namespace, tx)
+            try await Self.checkQuota(token.namespace, adding: QuotaUsage(tokens: 1), defaults: self.defaultQuota, tx)
+            try await Self.insert(token, tx)
+        }
+    }
+
+    public func tokens(namespace: String) async throws -> [TokenRecord] {
+        try await read { tx in
+            try await tx.rows(
+                """
+                SELECT \(unescaped: Self.tokenColumns) FROM tokens WHERE namespace = \(namespace)
+                ORDER BY created_at, id
+                """
+            ).map(Self.token)
+        }
+    }
+
+    public func token(secretHash: String) async throws -> TokenRecord? {
+        try await read { tx in
+            try await tx.rows(
+                "SELECT \(unescaped: Self.tokenColumns) FROM tokens WHERE secret_hash = \(secretHash)"
+            ).first.map(Self.token)
+        }
+    }
+
+    public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
+        try await transaction { tx in
+            guard
+                let row = try await tx.rows(
+                    """
+                    UPDATE tokens SET secret_hash = \(secretHash), last_used_at = NULL
+                    WHERE id = \(id) AND namespace = \(namespace) RETURNING \(unescaped: Self.tokenColumns)
+                    """
+                ).first
+            else { throw LatticeError.notFound("token '\(id)'") }
+            return try Self.token(row)
+        }
+    }
+
+    public func deleteToken(id: String, namespace: String) async throws {
+        try await transaction { tx in
+            let deleted = try await tx.rows(
+                "DELETE FROM tokens WHERE id = \(id) AND namespace = \(namespace) RETURNING id"
+            )
+            guard !deleted.isEmpty else { throw LatticeError.notFound("token '\(id)'") }
+        }
+    }
+
+    public func touchToken(id: String, at: Date) async throws {
+        try await read { tx in
+            try await tx.run("UPDATE tokens SET last_used_at = \(Self.seconds(at)) WHERE id = \(id)")
+        }
+    }
+
+    // MARK: Idempotency keys
+
+    public func claimIdempotencyKey(
+        namespace: String,
+        key: String,
+        requestHash: String,
+        now: Date
+    ) async throws -> Idempotency.Decision {
+        try await transaction { tx in
+            // Keys older than the window go, a few at a time, with the writes that add keys.
+            try await tx.run(
+                """
+                DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+                    SELECT ctid FROM idempotency_keys WHERE created_at < \(Self.seconds(now) - Idempotency.window)
+                    LIMIT 100))
+                """
+            )
+            // The row is locked (or, when new, the insert below waits on a concurrent one),
+            // so two calls with one key cannot both claim it.
+            let existing = try await tx.rows(
+                """
+                SELECT request_hash, created_at, status, body FROM idempotency_keys
+                WHERE namespace = \(namespace) AND key = \(key) FOR UPDATE
+                """
+            ).first.map { row in
+                let (hash, created, status, body) = try row.decode((String, Double, Int?, Data?).self)
+                return Idempotency.Record(
+                    requestHash: hash,
+                    createdAt: Date(timeIntervalSince1970: created),
+                    status: status,
+                    body: body
+                )
+            }
+            let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
+            if decision == .claim {
+                try await tx.run(
+                    """
+                    INSERT INTO idempotency_keys (namespace, key, request_hash, created_at)
+                    VALUES (\(namespace), \(key), \(requestHash), \(Self.seconds(now)))
+                    ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
+                        created_at = excluded.created_at, status = NULL, body = NULL
+                    """
+                )
+            }
+            return decision
+        }
+    }
+
+    public func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws {
+        try await read { tx in
+            try await tx.run(
+                """
+                UPDATE idempotency_keys SET status = \(status), body = \(body)
+                WHERE namespace = \(namespace) AND key = \(key)
+                """
+            )
+        }
+    }
+
+    public func releaseIdempotencyKey(namespace: String, key: String) async throws {
+        try await read { tx in
+            try await tx.run(
+                "DELETE FROM idempotency_keys WHERE namespace = \(namespace) AND key = \(key) AND status IS NULL"
+            )
+        }
+    }
+
+    // MARK: Quotas
+
+    public func quota(namespace: String) async throws -> Quota {
+        try await read { tx in try await Self.quota(namespace, defaults: self.defaultQuota, tx) }
+    }
+
+    public func setQuota(namespace: String, _ quota: Quota) async throws {
+        try await read { tx in
+            try await tx.run(
+                """
+                INSERT INTO quotas (namespace, doc) VALUES (\(namespace), \(try Documents.encode(quota)))
+                ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
+                """
+            )
+        }
+    }
+
+    public func quotaUsage(namespace: String) async throws -> QuotaUsage {
+        try await read { tx in try await Self.quotaUsage(namespace, tx) }
+    }
+
+    // MARK: Instances
+
+    public func createInstance(
+        _ draft: Instance,
+        on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
+        order: Order,
+        couponID: String?,
+        debit: WalletDebit
+    ) async throws -> Instance {
+        try await transaction { tx in
+            var instance = draft
+            try await Self.lockWallet(draft.namespace, tx)
+            if try await tx.value("SELECT 1 FROM instances WHERE name = \(draft.name)", as: Int.self) != nil {
+                throw StoreError.duplicateName
+            }
+            if let couponID, !couponID.isEmpty {
+                guard let doc: String = try await tx.value("SELECT doc FROM coupons WHERE id = \(couponID) FOR UPDATE")
+                else {
+                    throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
+                }
+                let redemption = try Documents.decode(Coupon.self, doc).redeem(for: instance)
+                try await tx.run(
+                    """
+                    UPDATE coupons SET doc = \(try Documents.encode(redemption.coupon))
+                    WHERE id = \(redemption.coupon.id)
+                    """
+                )
+                instance = redemption.instance
+                if let credit = redemption.credit { _ = try await Self.append(credit, tx) }
+            }
+            try await Self.checkQuota(
+                draft.namespace,
+                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
+                defaults: self.defaultQuota,
+                tx
+            )
+            try await Self.take(debit, namespace: draft.namespace, starting: instance, tx)
+            let placement = try await Self.place(
+                PlacementRequest(cluster: instance.cluster, resources: instance.resources),
+                on: nodes,
+                tx
+            )
+            instance.access.sshPort = try await Self.freePort(in: sshPorts, tx)
+            instance.placement = placement
+            instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
+            try await Self.insertInstance(instance, tx)
+            try await Self.syncAllocations(instance, tx)
+            try await Self.recommit(from: nil, to: instance, tx)
+            try await Self.recount(from: nil, to: instance, tx)
+            try await tx.run(
+                """
+                INSERT INTO instance_counts AS c (namespace, cluster, n) VALUES (\(instance.namespace), \(instance.cluster), 1)
+                ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + 1
+                """
+            )
+            try await Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, tx)
+            try await tx.run(
+                """
+                INSERT INTO orders (id, namespace, created_at, doc)
+                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)), \(try Documents.encode(order)))
+                """
+            )
+            return instance
+        }
+    }
+
+    public func powerOn(
+        namespace: String,
+        name: String,
+        on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
+        podName: String,
+        now: Date,
+        debit: WalletDebit
+    ) async throws -> Instance {
+        try await transaction { tx in
+            try await Self.lockWallet(namespace, tx)
+            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+                current.namespace == namespace, !current.desired.deleted
+            else {
+                throw LatticeError.notFound("instance '\(name)'")
+            }
+            try InstanceLifecycle.checkPowerOn(current)
+            try await Self.checkQuota(
+                namespace,
+                adding: QuotaUsage(gpus: current.resources.gpuCount),
+                defaults: self.defaultQuota,
+                tx
+            )
+            let placement = try await Self.place(
+                PlacementRequest(cluster: current.cluster, resources: current.resources),
+                on: nodes,
+                tx
+            )
+            var port = current.access.sshPort
+            if port == 0 { port = try await Self.freePort(in: sshPorts, tx) }
+            let next = try InstanceLifecycle.powerOn(
+                current,
+                placement: placement,
+                sshPort: port,
+                podName: podName,
+                now: now
+            )
+            try await Self.take(debit, namespace: namespace, starting: next, tx)
+            try await Self.write(next, previous: current, schedule: self.schedule, tx)
+            return next
+        }
+    }
+
+    public func updateInstance(
+        namespace: String,
+        name: String,
+        _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance {
+        try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
+    }
+
+    public func updateInstance(
+        namespace: String,
+        name: String,
+        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
+    ) async throws -> Instance {
+        // The transaction ends (commits, rolls back or times out) before this returns.
+        try await withoutActuallyEscaping(change) { change in
+            try await updateTransaction(namespace: namespace, name: name, change)
+        }
+    }
+
+    private func updateTransaction(
+        namespace: String,
+        name: String,
+        _ change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
+    ) async throws -> Instance {
+        try await transaction { tx in
+            try await Self.lockWallet(namespace, tx)
+            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+                current.namespace == namespace
+            else {
+                throw LatticeError.notFound("instance '\(name)'")
+            }
+            let (next, debit) = try change(current)
+            for charge in debit.charges where try await Self.ledgerKeyExists(charge.idempotencyKey, tx) {
+                return current
+            }
+            try await Self.take(debit, namespace: namespace, tx)
+            if next != current {
+                try await Self.write(next, previous: current, schedule: self.schedule, tx)
+            }
+            return next
+        }
+    }
+
+    public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
+        try await transaction { tx in
+            guard let current = try await Self.fetchInstance(tx, name: instance.name, forUpdate: true),
+                current.generation == expectedGeneration
+            else { return false }
+            try await Self.write(instance, previous: current, schedule: self.schedule, tx)
+            return true
+        }
+    }
+
+    public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
+        try await transaction { tx in
+            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+                current.generation == expectedGeneration
+            else { return false }
+            try await tx.run(
+                """
+                UPDATE instance_counts SET n = n - 1
+                WHERE namespace = \(current.namespace) AND cluster = \(current.cluster)
+                """
+            )
+            try await Self.closeSegments(name, kinds: [.compute, .storage], at: at, tx)
+            try await Self.recommit(from: current, to: nil, tx)
+            try await Self.recount(from: current, to: nil, tx)
+            try await Self.closeOrder(of: current, tx)
+            try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(name)")
+            try await tx.run("DELETE FROM instances WHERE name = \(name)")
+            return true
+        }
+    }
+
+    public func instance(namespace: String, name: String) async throws -> Instance? {
+        try await read { tx in
+            guard let instance = try await Self.fetchInstance(tx, name: name), instance.namespace == namespace else {
+                return nil
+            }
+            return instance
+        }
+    }
+
+    public func instance(name: String) async throws -> Instance? {
+        try await read { tx in try await Self.fetchInstance(tx, name: name) }
+    }
+
+    public func instances(
+        namespace: String,
+        cluster: String?,
+        page: PageRequest
+    ) async throws -> (items: [Instance], total: Int) {
+        try await read { tx in
+            let total: Int
+            let docs: [String]
+            if let cluster {
+                total =
+                    try await tx.value(
+                        "SELECT n FROM instance_counts WHERE namespace = \(namespace) AND cluster = \(cluster)",
+                        as: Int.self
+                    ) ?? 0
+                docs = try await tx.values(
+                    """
+                    SELECT doc FROM instances WHERE namespace = \(namespace) AND cluster = \(cluster)
+                    ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
+                    """
+                )
+            } else {
+                total =
+                    try await tx.value(
+                        "SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)",
+                        as: Int.self
+                    ) ?? 0
+                docs = try await tx.values(
+                    """
+                    SELECT doc FROM instances WHERE namespace = \(namespace)
+                    ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
+                    """
+                )
+            }
+            return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
+        }
+    }
+
+    public func allInstances() async throws -> [Instance] {
+        try await read { tx in
+            try await tx.values("SELECT doc FROM instances ORDER BY created_at, name", as: String.self).map {
+                try Documents.decode(Instance.self, $0)
+            }
+        }
+    }
+
+    /// By primary key on every call: another replica may have written the instance, so
+    /// there is no map of versions kept in memory here.
+    public func instanceVersion(name: String) async throws -> InstanceVersion? {
+        try await read { tx in
+            try await tx.rows(
+                "SELECT name, namespace, cluster, generation FROM instances WHERE name = \(name)"
+            ).first.map(Self.version)
+        }
+    }
+
+    /// Nothing to load: this store keeps no read state in memory.
+    public func warmUp() async throws {}
+
+    public func instanceVersions(
+        namespace: String,
+        cluster: String,
+        page: PageRequest
+    ) async throws -> (items: [InstanceVersion], total: Int) {
+        try await read { tx in
+            let total =
+                try await tx.value(
+                    "SELECT n FROM instance_counts WHERE namespace = \(namespace) AND cluster = \(cluster)",
+                    as: Int.self
+                ) ?? 0
+            let rows = try await tx.rows(
+                """
+                SELECT name, namespace, cluster, generation FROM instances
+                WHERE namespace = \(namespace) AND cluster = \(cluster)
+                ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
+                """
+            )
+            return (try rows.map(Self.version), total)
+        }
+    }
+
+    public func instanceSummaries() async throws -> [InstanceSummary] {
+        try await read { tx in
+            try await tx.rows("SELECT name, cluster, status, deleted FROM instances").map { row in
+                let (name, cluster, status, deleted) = try row.decode((String, String, String, Bool).self)
+                return InstanceSummary(
+                    name: name,
+                    cluster: cluster,
+                    status: InstanceStatus(rawValue: status) ?? .creating,
+                    deleted: deleted
+                )
+            }
+        }
+    }
+
+    public func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance] {
+        try await read { tx in
+            try await tx.values(
+                """
+                SELECT doc FROM instances WHERE NOT deleted AND schedule_stop IS NOT NULL
+                    AND schedule_stop <= \(Self.seconds(now)) AND status IN ('Creating', 'Starting', 'Running')
+                UNION ALL
+                SELECT doc FROM instances WHERE NOT deleted AND stopped_at IS NOT NULL
+                    AND stopped_at <= \(Self.seconds(stoppedBefore)) AND status = 'Stopped'
+                """,
+                as: String.self
+            ).map { try Documents.decode(Instance.self, $0) }
+        }
+    }
+
+    public func payAsYouGoHolders() async throws -> [String: [String]] {
+        try await read { tx in
+            var holders: [String: [String]] = [:]
+            let rows = try await tx.rows(
+                """
+                SELECT namespace, name FROM instances
+                WHERE payg AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
+                    AND namespace IN (SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
+                """
+            )
+            for row in rows {
+                let (namespace, name) = try row.decode((String, String).self)
+                holders[namespace, default: []].append(name)
+            }
+            return holders
+        }
+    }
+
+    public func instanceCounts() async throws -> [InstanceStatus: Int] {
+        try await read { tx in
+            var counts: [InstanceStatus: Int] = [:]
+            for row in try await tx.rows("SELECT status, n FROM status_counts") {
+                let (status, n) = try row.decode((String, Int).self)
+                if let status = InstanceStatus(rawValue: status) { counts[status] = n }
+            }
+            return counts
+        }
+    }
+
+    public func nodeUsage() async throws -> [String: NodeUsage] {
+        try await read { tx in try await Self.usage(tx) }
+    }
+
+    public func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int {
+        let wanted = nodes.filter { clusters.contains($0.cluster) && $0.node.gpuModel == model }
+        let usage = try await read { tx in try await Self.usage(tx, nodes: wanted.map(\.node.name)) }
+        return PlacementPolicy.freeGPUs(
+            model: model,
+            on: wanted.map { NodeCapacity($0, usage: usage[$0.node.name]) }
+        )
+    }
+
+    // MARK: Images
+
+    public func saveImage(_ image: SnapshotImage) async throws {
+        try await read { tx in
+            try await tx.run(
+                """
+                INSERT INTO images (namespace, reference, doc, created_at)
+                VALUES (\(image.namespace), \(image.reference), \(try Documents.encode(image)),
+                    \(Self.seconds(image.createdAt)))
+                ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
+                """
+            )
+        }
+    }
+
+    public func images(namespace: String) async throws -> [SnapshotImage] {
+        try await read { tx in
+            try await tx.values(
+                "SELECT doc FROM images WHERE namespace = \(namespace) ORDER BY created_at, reference",
+                as: String.self
+            ).map { try Documents.decode(SnapshotImage.self, $0) }
+        }
+    }
+
+    public func deleteImage(namespace: String, reference: String) async throws -> Bool {
+        try await read { tx in
+            try await !tx.rows(
+                """
+                DELETE FROM images WHERE namespace = \(namespace) AND reference = \(reference) RETURNING reference
+                """
+            ).isEmpty
+        }
+    }
+
+    // MARK: Money
+
+    public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
+        try await read { tx in
+            let total =
+                try await tx.value("SELECT COUNT(*) FROM orders WHERE namespace = \(namespace)", as: Int.self) ?? 0
+            let docs: [String] = try await tx.values(
+                """
+                SELECT doc FROM orders WHERE namespace = \(namespace)
+                ORDER BY created_at DESC, id LIMIT \(page.pageSize) OFFSET \(page.offset)
+                """
+            )
+            return (try docs.map { try Documents.decode(Order.self, $0) }, total)
+        }
+    }
+
+    public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
+        try await transaction { tx in try await Self.append(entry, tx) }
+    }
+
+    public func ledger(
+        namespace: String,
+        kinds: Set<LedgerEntry.Kind>,
+        page: PageRequest
+    ) async throws -> (items: [LedgerEntry], total: Int) {
+        try await read { tx in
+            let kinds = kinds.map(\.rawValue).sorted()
+            let total =
+                try await tx.value(
+                    "SELECT COUNT(*) FROM ledger WHERE namespace = \(namespace) AND kind = ANY(\(kinds))",
+                    as: Int.self
+                ) ?? 0
+            let docs: [String] = try await tx.values(
+                """
+                SELECT doc FROM ledger WHERE namespace = \(namespace) AND kind = ANY(\(kinds))
+                ORDER BY seq DESC LIMIT \(page.pageSize) OFFSET \(page.offset)
+                """
+            )
+            return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
+        }
+    }
+
+    public func balance(namespace: String) async throws -> Money {
+        try await read { tx in try await Self.balance(namespace, tx) }
+    }
+
+    public func depletedSince(namespace: String) async throws -> Date? {
+        try await read { tx in
+            try await tx.rows("SELECT depleted_since FROM users WHERE namespace = \(namespace)").first
+                .flatMap { try $0.decode(Double?.self) }
+                .map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func setDepletedSince(namespace: String, _ since: Date?) async throws {
+        try await read { tx in
+            try await tx.run(
+                "UPDATE users SET depleted_since = \(Self.seconds(since)) WHERE namespace = \(namespace)"
+            )
+        }
+    }
+
+    // MARK: Metering
+
+    public func unsettledSegments() async throws -> [MeterSegment] {
+        try await read { tx in
+            try await tx.values("SELECT doc FROM meter_segments WHERE NOT settled ORDER BY id", as: String.self).map {
+                try Documents.decode(MeterSegment.self, $0)
+            }
+        }
+    }
+
+    public func dueSegments(at now: Date) async throws -> [MeterSegment] {
+        try await read { tx in
+            try await tx.values(
+                """
+                SELECT doc FROM meter_segments WHERE NOT settled AND next_due <= \(Self.seconds(now))
+                ORDER BY next_due, id
+                """,
+                as: String.self
+            ).map { try Documents.decode(MeterSegment.self, $0) }
+        }
+    }
+
+    public func applyCharges(
+        segmentID: String,
+        billedThrough: Date,
+        charges: [LedgerEntry],
+        nextDue: Date?
+    ) async throws -> Int {
+        try await transaction { tx in
+            guard
+                let doc: String = try await tx.value(
+                    "SELECT doc FROM meter_segments WHERE id = \(segmentID) FOR UPDATE"
+                )
+            else { return 0 }
+            var segment = try Documents.decode(MeterSegment.self, doc)
+            var added = 0
+            for charge in charges where try await Self.append(charge, tx) { added += 1 }
+            if billedThrough > segment.billedThrough {
+                segment.billedThrough = billedThrough
+                try await Self.update(segment, nextDue: nextDue, tx)
+            } else if let nextDue {
+                try await tx.run(
+                    "UPDATE meter_segments SET next_due = \(Self.seconds(nextDue)) WHERE id = \(segmentID)"
+                )
+            }
+            return added
+        }
+    }
+
+    public func createCoupon(_ coupon: Coupon) async throws {
+        try await transaction { tx in
+            let inserted = try await tx.rows(
+                """
+                INSERT INTO coupons (id, doc) VALUES (\(coupon.id), \(try Documents.encode(coupon)))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """
+            )
+            guard !inserted.isEmpty else {
+                throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
+            }
+        }
+    }
+
+    public func coupons() async throws -> [Coupon] {
+        try await read { tx in
+            try await tx.values("SELECT doc FROM coupons ORDER BY id", as: String.self).map {
+                try Documents.decode(Coupon.self, $0)
+            }
+        }
+    }
+
+    public func ping() async throws {
+        try await read { tx in try await tx.run("SELECT 1") }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The store on PostgreSQL, for control planes that outgrow one machine: several
+/// `lattice serve` replicas share one database.
+///
+/// Every method is one transaction. What SQLite gets from its single writer, this store
+/// gets from row locks and one advisory lock:
+/// - placement and SSH-port choice run under a transaction-scoped advisory lock, so two
+///   replicas never place on the same free GPUs or hand out one port twice (the
+///   `(node, gpu_index)` primary key and the unique port index stay the guard behind it);
+/// - a write that changes an instance locks its row (`SELECT … FOR UPDATE`) and checks the
+///   generation, and a write that moves money locks the namespace's user row first, so the
+///   wallet check and the charges it allows are one decision;
+/// - every charge carries an idempotency key with a unique index, so a period is never
+///   charged twice.
+///
+/// No placement or port state is cached in memory: another replica may have changed it.
+public final class PostgresStore: Store {
+    let client: PostgresClient
+    let logger: Logger
+    let schedule: MeterSchedule
+    let defaultQuota: Quota
+    /// How long a call waits for the database before it answers `503`.
+    let timeout: Duration
+    private let runner: Task<Void, Never>
+
+    /// Connects (the pool runs until `close()`), then applies the migrations under an
+    /// advisory lock, so replicas starting together migrate once.
+    public init(
+        url: String,
+        schedule: MeterSchedule = MeterSchedule(),
+        defaultQuota: Quota = .unlimited,
+        timeout: Duration = .seconds(10),
+        logger: Logger = Logger(label: "lattice.postgres")
+    ) async throws {
+        let configuration = try DatabaseURL.parse(url).clientConfiguration()
+        // The pool logs each failed connection attempt (every few seconds while the server
+        // is away); the store's own 503s say it once per call instead.
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .error)
+        let background = quiet
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        self.logger = background
+        self.schedule = schedule
+        self.defaultQuota = defaultQuota
+        self.timeout = timeout
+        runner = Task { await client.run() }
+        do {
+            try await withDeadline { try await PostgresSchema.migrate(client, logger: background) }
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    /// Closes the pool's connections.
+    public func close() {
+        runner.cancel()
+    }
+
+    deinit { runner.cancel() }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one transaction on one pooled connection: committed when it returns,
+    /// rolled back when it throws (the body's own error is what the caller sees).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+        try await withDeadline {
+            try await self.client.withConnection { connection in
+                let transaction = Transaction(connection: connection, logger: self.logger)
+                try await transaction.run("BEGIN")
+                do {
+                    let result = try await body(transaction)
+                    try await transaction.run("COMMIT")
+                    return result
+                } catch {
+                    try? await transaction.run("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// A read (or a single-statement write) on one pooled connection.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+        try await withDeadline {
+            try await self.client.withConnection { connection in
+                try await body(Transaction(connection: connection, logger: self.logger))
+            }
+        }
+    }
+
+    /// Gives up on a call the database has not answered within `timeout` (a lost server
+    /// leaves the pool waiting for a connection): the call ends with a `503` and, because it
+    /// never committed, changed nothing.
+    private func withDeadline<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: self.timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else { throw Self.unavailable }
+                return result
+            }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Lattice's own errors pass; a lost or refused connection becomes a `503` that says
+    /// so; a unique violation is a conflict; anything else from the server is a `500`
+    /// without the SQL in it.
+    static func translate(_ error: any Error) -> any Error {
+        if error is LatticeError || error is StoreError { return error }
+        guard let error = error as? PSQLError else { return error }
+        if error.code == .server {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            if state == "23505" {
+                return LatticeError(.conflict, code: "Conflict", "a concurrent write changed the same record; retry")
+            }
+            // 57P01..57P03: the server is shutting down or not yet accepting connections;
+            // 53300: too many connections.
+            if state.hasPrefix("57P") || state == "53300" || state.hasPrefix("08") {
+                return unavailable
+            }
+            return LatticeError(
+                .internalError,
+                code: "DatabaseError",
+                "the database refused the statement (SQLSTATE \(state))"
+            )
+        }
+        return unavailable
+    }
+
+    static let unavailable = LatticeError(
+        .unavailable,
+        code: "DatabaseUnavailable",
+        "the database does not answer; the call changed nothing, try again shortly"
+    )
+}
+
+/// One connection inside a transaction (or a read), with the few calls the store makes.
+struct Transaction {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func run(_ query: PostgresQuery) async throws {
+        _ = try await connection.query(query, logger: logger).collect()
+    }
+
+    /// Every row of the answer.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.query(query, logger: logger).collect()
+    }
+
+    /// The first column of the first row, if there is a row.
+    func value<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> T? {
+        guard let row = try await rows(query).first else { return nil }
+        return try row.decode(T.self)
+    }
+
+    /// The first column of every row.
+    func values<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> [T] {
+        try await rows(query).map { try $0.decode(T.self) }
+    }
+}
+
+/// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`, as libpq
+/// reads it; `?host=/run/postgresql` connects over that directory's unix socket.
+struct DatabaseURL: Equatable {
+    enum TLSMode: String { case disable, prefer, require }
+
+    var username: String
+    var password: String?
+    var host: String
+    var port: Int
+    var database: String
+    var socketDirectory: String?
+    var tls: TLSMode
+
+    static func parse(_ text: String) throws -> DatabaseURL {
+        func invalid(_ why: String) -> LatticeError {
+            LatticeError(
+                .badRequest,
+                code: "InvalidDatabaseURL",
+                "--database-url: \(why); expected postgres://user:password@host:5432/database?sslmode=prefer"
+            )
+        }
+        guard let components = URLComponents(string: text), ["postgres", "postgresql"].contains(components.scheme)
+        else { throw invalid("not a postgres:// URL") }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") },
+            uniquingKeysWith: { _, last in last }
+        )
+        guard let tls = TLSMode(rawValue: query["sslmode"] ?? "prefer") else {
+            throw invalid("sslmode must be disable, prefer or require")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        let username = components.user ?? ""
+        guard !username.isEmpty else { throw invalid("no user name") }
+        let socket = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        let host = components.host ?? ""
+        guard !host.isEmpty || socket != nil else { throw invalid("no host") }
+        return DatabaseURL(
+            username: username.removingPercentEncoding ?? username,
+            password: components.password.map { $0.removingPercentEncoding ?? $0 },
+            host: host,
+            port: components.port ?? 5432,
+            database: database.isEmpty ? username : database,
+            socketDirectory: socket,
+            tls: tls
+        )
+    }
+
+    func clientConfiguration() -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if let socketDirectory {
+            configuration = PostgresClient.Configuration(
+                unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)",
+                username: username,
+                password: password,
+                database: database
+            )
+        } else {
+            let tls: PostgresClient.Configuration.TLS =
+                switch self.tls {
+                case .disable: .disable
+                case .prefer: .prefer(.makeClientConfiguration())
+                case .require: .require(.makeClientConfiguration())
+                }
+            configuration = PostgresClient.Configuration(
+                host: host,
+                port: port,
+                username: username,
+                password: password,
+                database: database,
+                tls: tls
+            )
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = 16
+        return configuration
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import LatticeStorePostgres
+import Logging
+import PostgresNIO
+
+/// The throwaway PostgreSQL server `scripts/test.sh` starts (`LATTICE_TEST_DATABASE_URL`).
+/// Each store made here gets a database of its own, so tests never see each other's rows.
+enum TestDatabase {
+    static let url = ProcessInfo.processInfo.environment["LATTICE_TEST_DATABASE_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+
+    /// A new, empty database on the test server, and a store on it.
+    static func store(
+        schedule: MeterSchedule = MeterSchedule(),
+        defaultQuota: Quota = .unlimited
+    ) async throws -> PostgresStore {
+        guard let url, var components = URLComponents(string: url) else {
+            throw LatticeError.notFound("LATTICE_TEST_DATABASE_URL")
+        }
+        let name = "lattice_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await createDatabase(name, on: components)
+        components.path = "/" + name
+        return try await PostgresStore(url: components.string!, schedule: schedule, defaultQuota: defaultQuota)
+    }
+
+    /// `CREATE DATABASE` on the test server, over a connection of its own.
+    private static func createDatabase(_ name: String, on server: URLComponents) async throws {
+        let logger = Logger(label: "lattice.test.postgres")
+        let connection = try await PostgresConnection.connect(
+            configuration: PostgresConnection.Configuration(
+                host: server.host ?? "127.0.0.1",
+                port: server.port ?? 5432,
+                username: server.user ?? "lattice",
+                password: server.password,
+                database: String(server.path.dropFirst()),
+                tls: .disable
+            ),
+            id: 1,
+            logger: logger
+        )
+        do {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+                .collect()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+}
