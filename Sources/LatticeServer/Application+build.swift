@@ -121,6 +121,15 @@ public enum LatticeServer {
         let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
         let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
+        // SQLite belongs to one process, which keeps one name across restarts (so it leads
+        // again at once after a crash); replicas on PostgreSQL each have their own.
+        let leadership = Leadership(
+            store: store,
+            holder: configuration.databaseURL == nil ? "embedded" : Leadership.replicaName(),
+            clock: clock,
+            logger: logger
+        )
+        readiness.leadership = leadership
         let queue = WorkQueue()
         let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
         let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
@@ -131,7 +140,8 @@ public enum LatticeServer {
             queue: queue,
             resyncInterval: configuration.resyncInterval,
             logger: logger,
-            readiness: readiness
+            readiness: readiness,
+            leadership: leadership
         )
         let limits = configuration.limits
         let connections = ConnectionCounter(perAddress: limits.connectionsPerAddress)
@@ -149,7 +159,9 @@ public enum LatticeServer {
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "lattice"
             ),
+            // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
             services: [
+                leadership,
                 reconciler,
                 Meter(
                     store: store,
@@ -157,7 +169,8 @@ public enum LatticeServer {
                     clock: clock,
                     configuration: configuration,
                     logger: logger,
-                    changed: queue.add
+                    changed: queue.add,
+                    leadership: leadership
                 ),
             ],
             onServerRunning: { channel in

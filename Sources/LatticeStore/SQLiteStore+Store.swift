@@ -369,6 +369,7 @@ extension SQLiteStore {
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await indexedWrite { db, changes in
+            try self.fence.check(try Self.lease(db))
             guard let current = try Self.fetchInstance(db, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
@@ -381,6 +382,7 @@ extension SQLiteStore {
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await indexedWrite { db, changes in
+            try self.fence.check(try Self.lease(db))
             guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
@@ -701,6 +703,7 @@ extension SQLiteStore {
 
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
         try await writer.write { db in
+            try self.fence.check(try Self.lease(db))
             try db.run(
                 sql: "UPDATE users SET depleted_since = ? WHERE namespace = ?",
                 arguments: [since?.timeIntervalSince1970, namespace]
@@ -738,6 +741,7 @@ extension SQLiteStore {
         nextDue: Date?
     ) async throws -> Int {
         try await writer.write { db in
+            try self.fence.check(try Self.lease(db))
             guard
                 let doc = try String.fetchOne(
                     try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE id = ?"),
@@ -783,6 +787,53 @@ extension SQLiteStore {
                 try Documents.decode(Coupon.self, $0)
             }
         }
+    }
+
+    // MARK: Leader lease
+
+    static func lease(_ db: Database) throws -> LeaderLease? {
+        try Row.fetchOne(
+            try db.cachedStatement(sql: "SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader'")
+        ).map {
+            LeaderLease(
+                holder: $0["holder"],
+                epoch: $0["epoch"],
+                expiresAt: Date(timeIntervalSince1970: $0["expires_at"])
+            )
+        }
+    }
+
+    static func write(_ lease: LeaderLease, _ db: Database) throws {
+        try db.run(
+            sql: """
+                INSERT INTO leader_lease (name, holder, epoch, expires_at) VALUES ('leader', ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
+                    expires_at = excluded.expires_at
+                """,
+            arguments: [lease.holder, lease.epoch, lease.expiresAt.timeIntervalSince1970]
+        )
+    }
+
+    public func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease? {
+        try await writer.write { db in
+            let current = try Self.lease(db)
+            guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else { return current }
+            try Self.write(next, db)
+            return next
+        }
+    }
+
+    public func releaseLease(holder: String, now: Date) async throws {
+        try await writer.write { db in
+            guard let current = try Self.lease(db), let next = LeaseRule.release(current, by: holder, at: now) else {
+                return
+            }
+            try Self.write(next, db)
+        }
+    }
+
+    public func leaderLease() async throws -> LeaderLease? {
+        try await writer.read { db in try Self.lease(db) }
     }
 
     public func ping() async throws {

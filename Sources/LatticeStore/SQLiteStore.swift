@@ -12,6 +12,7 @@ public final class SQLiteStore: Store {
     let schedule: MeterSchedule
     /// The limits of a namespace an admin has not given its own (the admin namespace has none).
     let defaultQuota: Quota
+    public let fence = LeaderFence()
 
     /// Opens (creating if needed) the database file and migrates it.
     /// - Parameter schedule: when new meter segments first fall due.
@@ -286,6 +287,19 @@ public final class SQLiteStore: Store {
                 sql: """
                     CREATE TABLE status_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
                     INSERT INTO status_counts (status, n) SELECT status, COUNT(*) FROM instances GROUP BY status;
+                    """
+            )
+        }
+        migrator.registerMigration("v12-leader-lease") { db in
+            // Who runs the reconciler and the meter (one row; see `LeaseRule`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE leader_lease (
+                        name TEXT PRIMARY KEY,
+                        holder TEXT NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        expires_at REAL NOT NULL
+                    )
                     """
             )
         }

@@ -6,12 +6,10 @@ import LatticeDomain
 /// never leaves a half-written state.
 ///
 /// No storage type appears here: the SQLite and PostgreSQL stores implement it alike and
-/// pass the same contract suite.
-/// Everything the server keeps, as one type: each role below is a protocol of its own,
-/// so a part of the server (or a test double) can ask for just the role it uses, and a
-/// new store (PostgreSQL) can be built and tested role by role.
+/// pass the same contract suite. Each role below is a protocol of its own, so a part of
+/// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & StoreHealth
+    & QuotaStore & LeaseStore & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -197,6 +195,56 @@ public protocol MeterStore: Sendable {
     ) async throws -> Int
     func createCoupon(_ coupon: Coupon) async throws
     func coupons() async throws -> [Coupon]
+}
+
+/// The leader lease (`LeaseRule` decides) and the fence on the leader's writes.
+///
+/// The writes only the leader's services make (`recordObservation`, `purgeInstance`,
+/// `applyCharges`, `setDepletedSince`) check `fence` inside their transaction: when it is
+/// enabled they go ahead only if the lease row still names this replica with the epoch it
+/// holds, and are refused with `503 NotLeader` otherwise.
+public protocol LeaseStore: Sendable {
+    /// Reads the lease row, lets `LeaseRule.claim` decide and writes the result, in one
+    /// transaction; returns the row as it stands afterwards.
+    func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease?
+    /// Hands the lease back (graceful shutdown), if `holder` has it.
+    func releaseLease(holder: String, now: Date) async throws
+    func leaderLease() async throws -> LeaderLease?
+    /// What this replica's fenced writes carry.
+    var fence: LeaderFence { get }
+}
+
+/// The lease a replica holds, as its fenced writes carry it. Disabled (the default) it
+/// fences nothing: a store used on its own, in tests and tools, writes freely.
+public final class LeaderFence: @unchecked Sendable {
+    private let lock = NSLock()
+    private var holder: String?
+    private var epoch: Int64?
+
+    public init() {}
+
+    /// Turns fencing on for `holder`; until `hold` is called its fenced writes are refused.
+    public func enable(holder: String) { lock.withLock { self.holder = holder } }
+    public func hold(epoch: Int64) { lock.withLock { self.epoch = epoch } }
+    public func drop() { lock.withLock { self.epoch = nil } }
+
+    /// nil when fencing is off; else the holder and the epoch it leads with (nil: it does not lead).
+    public var current: (holder: String, epoch: Int64?)? {
+        lock.withLock { holder.map { ($0, epoch) } }
+    }
+
+    /// Refuses a fenced write unless `lease` (the row, read in the write's transaction)
+    /// still names this replica at its epoch.
+    public func check(_ lease: LeaderLease?) throws {
+        guard let (holder, epoch) = current else { return }
+        guard let epoch, LeaseRule.admits(lease, holder: holder, epoch: epoch) else {
+            throw LatticeError(
+                .unavailable,
+                code: "NotLeader",
+                "this replica no longer leads; the write was refused and the new leader will redo it"
+            )
+        }
+    }
 }
 
 /// Whether the store answers.

@@ -151,6 +151,14 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at)",
                 "CREATE TABLE status_counts (status TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+                """
+                CREATE TABLE leader_lease (
+                    name TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    epoch BIGINT NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL
+                )
+                """,
             ]
         )
     ]

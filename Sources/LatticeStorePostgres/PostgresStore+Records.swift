@@ -9,6 +9,8 @@ import PostgresNIO
 extension PostgresStore {
     /// The advisory lock placement and SSH-port choice run under (transaction-scoped).
     static let placementLock: Int64 = 0x4c61_7474_6963_6502
+    /// The advisory lock lease claims run under.
+    static let leaseLock: Int64 = 0x4c61_7474_6963_6503
 
     static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
     static func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }

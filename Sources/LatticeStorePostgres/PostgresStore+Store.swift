@@ -345,6 +345,7 @@ extension PostgresStore {
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await transaction { tx in
+            try self.fence.check(try await Self.lease(tx, lock: true))
             guard let current = try await Self.fetchInstance(tx, name: instance.name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
@@ -355,6 +356,7 @@ extension PostgresStore {
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await transaction { tx in
+            try self.fence.check(try await Self.lease(tx, lock: true))
             guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
@@ -627,7 +629,8 @@ extension PostgresStore {
     }
 
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
-        try await read { tx in
+        try await transaction { tx in
+            try self.fence.check(try await Self.lease(tx, lock: true))
             try await tx.run(
                 "UPDATE users SET depleted_since = \(Self.seconds(since)) WHERE namespace = \(namespace)"
             )
@@ -663,6 +666,7 @@ extension PostgresStore {
         nextDue: Date?
     ) async throws -> Int {
         try await transaction { tx in
+            try self.fence.check(try await Self.lease(tx, lock: true))
             guard
                 let doc: String = try await tx.value(
                     "SELECT doc FROM meter_segments WHERE id = \(segmentID) FOR UPDATE"
@@ -703,6 +707,56 @@ extension PostgresStore {
                 try Documents.decode(Coupon.self, $0)
             }
         }
+    }
+
+    // MARK: Leader lease
+
+    static func lease(_ tx: Transaction, lock: Bool = false) async throws -> LeaderLease? {
+        // FOR SHARE: a fenced write holds the row until it commits, so a takeover (which
+        // updates the row) waits for it, and a write that starts after the takeover sees it.
+        let rows =
+            lock
+            ? try await tx.rows("SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR SHARE")
+            : try await tx.rows("SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader'")
+        return try rows.first.map { row in
+            let (holder, epoch, expires) = try row.decode((String, Int64, Double).self)
+            return LeaderLease(holder: holder, epoch: epoch, expiresAt: Date(timeIntervalSince1970: expires))
+        }
+    }
+
+    static func write(_ lease: LeaderLease, _ tx: Transaction) async throws {
+        try await tx.run(
+            """
+            INSERT INTO leader_lease (name, holder, epoch, expires_at)
+            VALUES ('leader', \(lease.holder), \(lease.epoch), \(seconds(lease.expiresAt)))
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
+                expires_at = excluded.expires_at
+            """
+        )
+    }
+
+    public func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease? {
+        try await transaction { tx in
+            // One claim at a time over all replicas (the row may not exist yet to lock).
+            try await tx.run("SELECT pg_advisory_xact_lock(\(Self.leaseLock))")
+            let current = try await Self.lease(tx)
+            guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else { return current }
+            try await Self.write(next, tx)
+            return next
+        }
+    }
+
+    public func releaseLease(holder: String, now: Date) async throws {
+        try await transaction { tx in
+            try await tx.run("SELECT pg_advisory_xact_lock(\(Self.leaseLock))")
+            guard let current = try await Self.lease(tx), let next = LeaseRule.release(current, by: holder, at: now)
+            else { return }
+            try await Self.write(next, tx)
+        }
+    }
+
+    public func leaderLease() async throws -> LeaderLease? {
+        try await read { tx in try await Self.lease(tx) }
     }
 
     public func ping() async throws {

@@ -27,6 +27,7 @@ public final class PostgresStore: Store {
     let defaultQuota: Quota
     /// How long a call waits for the database before it answers `503`.
     let timeout: Duration
+    public let fence = LeaderFence()
     private let runner: Task<Void, Never>
 
     /// Connects (the pool runs until `close()`), then applies the migrations under an

@@ -202,6 +202,51 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 
     @Test(arguments: StoreFactory.all)
+    func oneLeaderAtATimeAndItsWritesAreFenced(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        #expect(try await store.leaderLease() == nil)
+        let a = try #require(try await store.claimLease(holder: "a", now: t0, ttl: 10))
+        #expect(a == LeaderLease(holder: "a", epoch: 1, expiresAt: t0 + 10))
+        #expect(try await store.claimLease(holder: "b", now: t0 + 5, ttl: 10)?.holder == "a", "b waits while a leads")
+        #expect(try await store.claimLease(holder: "a", now: t0 + 5, ttl: 10)?.epoch == 1, "a renews, same epoch")
+
+        // a leads with its epoch: its fenced writes go ahead
+        store.fence.enable(holder: "a")
+        let created = try await store.createInstance(
+            draft("instance-00000001"),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: "instance-00000001"),
+            couponID: nil,
+            debit: .none
+        )
+        let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "")), to: created, now: t0)
+        await #expect(throws: LatticeError.self, "enabled but not holding an epoch: refused") {
+            try await store.recordObservation(running, expectedGeneration: created.generation)
+        }
+        store.fence.hold(epoch: 1)
+        #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
+
+        // a pauses past its lease; b takes over with the next epoch; a's late write is refused
+        let b = try #require(try await store.claimLease(holder: "b", now: t0 + 16, ttl: 10))
+        #expect(b.holder == "b" && b.epoch == 2)
+        let stale = ReconcilePlanner.apply(.stopped(reason: ""), to: running, now: t0)
+        await #expect(throws: LatticeError.self) {
+            try await store.recordObservation(stale, expectedGeneration: running.generation)
+        }
+        await #expect(throws: LatticeError.self) { try await store.setDepletedSince(namespace: "alice", t0) }
+        #expect(try await store.instance(name: created.name)?.status == .running, "nothing was written")
+
+        // b hands the lease back on shutdown: the next claim takes it at once, epoch 3
+        try await store.releaseLease(holder: "a", now: t0 + 17)
+        #expect(try await store.leaderLease()?.holder == "b", "only the holder can release")
+        try await store.releaseLease(holder: "b", now: t0 + 17)
+        let c = try #require(try await store.claimLease(holder: "c", now: t0 + 17, ttl: 10))
+        #expect(c.holder == "c" && c.epoch == 3)
+    }
+
+    @Test(arguments: StoreFactory.all)
     func observationsAreConditionalAndReleaseGPUs(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
         try await fund(store)

@@ -21,10 +21,22 @@ struct Routes {
             } catch {
                 throw LatticeError(.unavailable, code: "NotReady", "the store does not answer")
             }
-            guard readiness.isReady else {
+            let leadership = readiness.leadership
+            let leading = leadership?.isLeader ?? true
+            // The leader is ready once its reconciler has made a pass; any other replica
+            // serves the API as soon as it reaches the database.
+            guard readiness.isReady || !leading else {
                 throw LatticeError(.unavailable, code: "NotReady", "the reconciler has not completed a pass yet")
             }
-            return try JSONResponse.encode(["status": "ready"])
+            var body = ["status": "ready", "role": leading ? "leader" : "replica"]
+            if let leadership {
+                body["replica"] = leadership.holder
+                if let lease = leadership.lease, !lease.holder.isEmpty {
+                    body["leader"] = lease.holder
+                    body["epoch"] = String(lease.epoch)
+                }
+            }
+            return try JSONResponse.encode(body)
         }
         router.get("/metrics") { _, context in
             try limits.perAddress.take(context.remoteAddress)
@@ -256,10 +268,13 @@ struct Routes {
     }
 }
 
-/// Set once the reconciler has completed its first pass; `/readyz` reports it.
+/// Set once the reconciler has completed its first pass; `/readyz` reports it, with who
+/// leads when replicas share a database.
 final class Readiness: @unchecked Sendable {
     private let lock = NSLock()
     private var ready = false
+    /// Set once by the composition root.
+    var leadership: Leadership?
     var isReady: Bool { lock.withLock { ready } }
     func markReady() { lock.withLock { ready = true } }
 }

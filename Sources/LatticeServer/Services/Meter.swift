@@ -20,6 +20,8 @@ public final class Meter: Service, @unchecked Sendable {
 
     /// Told the name of every instance the meter stopped or released (the reconciler's queue).
     let changed: @Sendable (String) -> Void
+    /// With replicas: only the lease holder meters (nil: this process always does).
+    let leadership: Leadership?
 
     init(
         store: any Store,
@@ -27,9 +29,11 @@ public final class Meter: Service, @unchecked Sendable {
         clock: any WallClock,
         configuration: ServerConfiguration,
         logger: Logger,
-        changed: @escaping @Sendable (String) -> Void = { _ in }
+        changed: @escaping @Sendable (String) -> Void = { _ in },
+        leadership: Leadership? = nil
     ) {
         self.changed = changed
+        self.leadership = leadership
         self.store = store
         self.catalog = catalog
         self.clock = clock
@@ -48,6 +52,7 @@ public final class Meter: Service, @unchecked Sendable {
 
     /// One pass: charge, then enforce.
     func tick() async {
+        guard leadership?.isLeader ?? true else { return }
         do {
             try await chargeSegments()
             try await enforce()

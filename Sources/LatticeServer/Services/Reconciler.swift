@@ -24,6 +24,8 @@ public final class Reconciler: Service, @unchecked Sendable {
     let resyncInterval: Duration
     let workers: Int
     let observeTimeout: Duration
+    /// With replicas: only the lease holder reconciles (nil: this process always does).
+    let leadership: Leadership?
 
     private let lock = NSLock()
     private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
@@ -37,8 +39,10 @@ public final class Reconciler: Service, @unchecked Sendable {
         workers: Int = 8,
         logger: Logger,
         readiness: Readiness,
-        observeTimeout: Duration = .seconds(15)
+        observeTimeout: Duration = .seconds(15),
+        leadership: Leadership? = nil
     ) {
+        self.leadership = leadership
         self.store = store
         self.fleet = fleet
         self.clock = clock
@@ -55,6 +59,15 @@ public final class Reconciler: Service, @unchecked Sendable {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.resyncLoop() }
+                    if let leadership = self.leadership {
+                        // A replica that becomes the leader catches up at once.
+                        group.addTask {
+                            for await _ in leadership.gained {
+                                await self.resync()
+                                self.readiness.markReady()
+                            }
+                        }
+                    }
                     for driver in self.fleet.drivers.values {
                         group.addTask {
                             for await name in driver.changes() { self.queue.add(name) }
@@ -75,10 +88,14 @@ public final class Reconciler: Service, @unchecked Sendable {
         }
     }
 
+    var leads: Bool { leadership?.isLeader ?? true }
+
     func resyncLoop() async {
         while !Task.isCancelled {
-            await resync()
-            readiness.markReady()
+            if leads {
+                await resync()
+                readiness.markReady()
+            }
             do { try await Task.sleep(for: resyncInterval) } catch { return }
         }
     }
@@ -172,6 +189,9 @@ public final class Reconciler: Service, @unchecked Sendable {
     /// False when the key waits out a backoff (its delayed retry is on its way).
     @discardableResult
     func process(_ name: String) async -> Bool {
+        // Another replica leads: it has the key too (every write notifies it), and this
+        // replica resyncs everything if it takes over.
+        guard leads else { return true }
         let now = clock.now()
         if let wait = lock.withLock({ backoff[name] }), wait.retryAt > now {
             return false

@@ -1,0 +1,112 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import Logging
+import ServiceLifecycle
+
+/// Takes and keeps the leader lease (`LeaseRule`), so that of all the replicas on one
+/// database exactly one runs the reconciler and the meter. Claims every `ttl / 3`; a
+/// replica that stops renewing (killed, paused, cut off from the database) loses the lease
+/// once `ttl` has passed and another takes it over with the next epoch. On a graceful
+/// shutdown the lease is handed back at once.
+///
+/// The lease's epoch goes into the store's fence, so the leader's writes are refused the
+/// moment another replica has taken over, even if this one has not noticed yet.
+public final class Leadership: Service, @unchecked Sendable {
+    let store: any Store
+    let holder: String
+    let clock: any WallClock
+    let ttl: TimeInterval
+    let logger: Logger
+
+    private let lock = NSLock()
+    private var leadsUntil: Date?
+    private var lastKnown: LeaderLease?
+    private let gainedStream: AsyncStream<Void>
+    private let gainedContinuation: AsyncStream<Void>.Continuation
+
+    init(store: any Store, holder: String, clock: any WallClock, ttl: TimeInterval = 10, logger: Logger) {
+        self.store = store
+        self.holder = holder
+        self.clock = clock
+        self.ttl = ttl
+        self.logger = logger
+        (gainedStream, gainedContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        store.fence.enable(holder: holder)
+    }
+
+    /// A name for this process among the replicas: host, process id and a random suffix.
+    static func replicaName() -> String {
+        var rng = SystemRandomNumberGenerator()
+        let suffix = String(UInt16.random(in: 0...UInt16.max, using: &rng), radix: 16)
+        return "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(suffix)"
+    }
+
+    /// Whether this replica leads now: it holds the lease and it has not lapsed by its own clock.
+    public var isLeader: Bool {
+        lock.withLock { leadsUntil.map { clock.now() < $0 } ?? false }
+    }
+
+    /// The lease as this replica last read it (for `/readyz`).
+    public var lease: LeaderLease? { lock.withLock { lastKnown } }
+
+    /// Yields each time this replica becomes the leader (the reconciler resyncs then).
+    var gained: AsyncStream<Void> { gainedStream }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.claim()
+                do { try await Task.sleep(for: .seconds(self.ttl / 3)) } catch { break }
+            }
+        }
+        await handBack()
+    }
+
+    /// One claim: take or renew the lease, or learn who holds it.
+    func claim() async {
+        let now = clock.now()
+        do {
+            let lease = try await store.claimLease(holder: holder, now: now, ttl: ttl)
+            let leads = lease?.holder == holder
+            let gained = lock.withLock { () -> Bool in
+                let before = leadsUntil.map { now < $0 } ?? false
+                leadsUntil = leads ? lease?.expiresAt : nil
+                lastKnown = lease
+                return leads && !before
+            }
+            if leads, let epoch = lease?.epoch {
+                store.fence.hold(epoch: epoch)
+            } else {
+                store.fence.drop()
+            }
+            if gained {
+                logger.notice(
+                    "this replica leads",
+                    metadata: ["epoch": "\(lease?.epoch ?? 0)", "replica": "\(holder)"]
+                )
+                gainedContinuation.yield()
+            }
+        } catch {
+            // Keep leading until the lease would lapse; the fence guards the writes anyway.
+            logger.warning("cannot renew the leader lease", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Gives the lease back so another replica leads at once.
+    func handBack() async {
+        let leading = lock.withLock { () -> Bool in
+            defer { leadsUntil = nil }
+            return leadsUntil != nil
+        }
+        store.fence.drop()
+        gainedContinuation.finish()
+        guard leading else { return }
+        do {
+            try await store.releaseLease(holder: holder, now: clock.now())
+            logger.notice("leader lease handed back", metadata: ["replica": "\(holder)"])
+        } catch {
+            logger.warning("cannot hand the leader lease back", metadata: ["error": "\(error)"])
+        }
+    }
+}
