@@ -22,12 +22,13 @@ setup_postgres() {
     PG_BIN="$bin"
     as_postgres() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
     as_postgres "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1
-    as_postgres "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-        -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start \
-        >/dev/null
+    local options="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    as_postgres "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -o "$options" start >/dev/null
     as_postgres "$bin/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -q -c \
         "CREATE ROLE lattice LOGIN PASSWORD 'lattice' CREATEDB" -c "CREATE DATABASE lattice OWNER lattice" >/dev/null
     export LATTICE_TEST_DATABASE_URL="postgres://lattice:lattice@127.0.0.1:$PG_PORT/lattice?sslmode=disable"
+    # What the outage test needs to stop and start this server again.
+    export LATTICE_TEST_PG_DATA="$PG_DIR/data" LATTICE_TEST_PG_BIN="$bin" LATTICE_TEST_PG_OPTIONS="$options"
     local previous
     previous="$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")"
     # shellcheck disable=SC2064
@@ -45,6 +46,10 @@ stop_postgres() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
     setup_postgres
-    echo "export LATTICE_TEST_DATABASE_URL='$LATTICE_TEST_DATABASE_URL'" >"${1:-/dev/stdout}"
+    {
+        echo "export LATTICE_TEST_DATABASE_URL='$LATTICE_TEST_DATABASE_URL'"
+        echo "export LATTICE_TEST_PG_DATA='$LATTICE_TEST_PG_DATA' LATTICE_TEST_PG_BIN='$LATTICE_TEST_PG_BIN'"
+        echo "export LATTICE_TEST_PG_OPTIONS='$LATTICE_TEST_PG_OPTIONS'"
+    } >"${1:-/dev/stdout}"
     while true; do sleep 3600; done
 fi

@@ -73,6 +73,14 @@ public protocol ComputeDriver: Sendable {
     /// Removes a committed snapshot image from the backend's own storage, if it keeps one
     /// (absent is fine; one still used by a workload stays).
     func removeImage(reference: String) async throws
+    /// Called when this replica becomes the leader: take in what another process did to
+    /// the backend since this one last looked. Drivers whose backend keeps the state (an
+    /// engine, a cluster) have nothing to do.
+    func adopt() async throws
+}
+
+extension ComputeDriver {
+    public func adopt() async throws {}
 }
 
 /// A driver failure: the reconciler logs it and retries with backoff; clients never see it.

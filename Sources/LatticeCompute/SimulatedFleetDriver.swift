@@ -75,31 +75,38 @@ public actor SimulatedFleetDriver: ComputeDriver {
         self.timing = timing
         self.clock = clock
         (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
-        var state = State()
         if let stateFile {
             let journal = FleetJournal(stateFile: stateFile)
-            if let data = try? Data(contentsOf: stateFile),
-                let saved = try? JSONDecoder().decode(State.self, from: data)
-            {
-                state = saved
-            }
-            let replayed = journal.replay()
-            for change in replayed { Self.apply(change, to: &state) }
-            // Folded in later, when the journal has grown, not on the way to listening.
-            journal.open(replayedLines: replayed.count, state: state)
+            self.state = journal.load()
             self.journal = journal
         } else {
+            self.state = State()
             self.journal = nil
         }
-        self.state = state
-        // Transitions that were under way when the server stopped are reported when they end.
+        Self.reportTransitions(of: state, clock: clock, to: changeSink)
+    }
+
+    /// Transitions that were under way when the state was saved are reported when they end.
+    private static func reportTransitions(
+        of state: State,
+        clock: any WallClock,
+        to sink: AsyncStream<String>.Continuation
+    ) {
         let now = clock.now()
         for (name, workload) in state.workloads where workload.failureReason == nil && workload.transitionAt > now {
-            Task { [changeSink] in
+            Task {
                 try? await clock.sleep(until: workload.transitionAt)
-                changeSink.yield(name)
+                sink.yield(name)
             }
         }
+    }
+
+    /// Replicas that share a data directory share the fleet's state file: the one that
+    /// becomes the leader reads what the previous leader left in it.
+    public func adopt() async throws {
+        guard let journal else { return }
+        state = journal.load()
+        Self.reportTransitions(of: state, clock: clock, to: changeSink)
     }
 
     static func apply(_ change: Change, to state: inout State) {
@@ -297,6 +304,21 @@ final class FleetJournal: @unchecked Sendable {
         self.journalFile = stateFile.appendingPathExtension("journal")
     }
 
+    /// The state file with the journal replayed over it, and the journal open for appends.
+    func load() -> SimulatedFleetDriver.State {
+        var state = SimulatedFleetDriver.State()
+        if let data = try? Data(contentsOf: stateFile),
+            let saved = try? JSONDecoder().decode(SimulatedFleetDriver.State.self, from: data)
+        {
+            state = saved
+        }
+        let replayed = replay()
+        for change in replayed { SimulatedFleetDriver.apply(change, to: &state) }
+        // Folded in later, when the journal has grown, not on the way to listening.
+        open(replayedLines: replayed.count, state: state)
+        return state
+    }
+
     /// The changes since the state file was written; a torn last line (a crash mid-write)
     /// is ignored.
     func replay() -> [SimulatedFleetDriver.Change] {
@@ -309,6 +331,8 @@ final class FleetJournal: @unchecked Sendable {
 
     /// Appends after what was replayed; a state file is written first if there is none.
     func open(replayedLines: Int, state: SimulatedFleetDriver.State) {
+        try? handle?.close()
+        handle = nil
         guard FileManager.default.fileExists(atPath: stateFile.path),
             FileManager.default.fileExists(atPath: journalFile.path),
             let handle = try? FileHandle(forWritingTo: journalFile)

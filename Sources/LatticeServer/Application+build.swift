@@ -163,6 +163,13 @@ public enum LatticeServer {
             services: [
                 leadership,
                 reconciler,
+                ChangeFollower(
+                    store: store,
+                    tokenCache: api.tokenCache,
+                    enqueue: queue.add,
+                    resync: reconciler.requestResync,
+                    claimLease: leadership.claimSoon
+                ),
                 Meter(
                     store: store,
                     catalog: configuration.catalog,

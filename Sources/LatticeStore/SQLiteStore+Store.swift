@@ -836,6 +836,9 @@ extension SQLiteStore {
         try await writer.read { db in try Self.lease(db) }
     }
 
+    /// One process owns the file: nothing changes that it did not do itself.
+    public func changes() -> AsyncStream<StoreChange> { AsyncStream { $0.finish() } }
+
     public func ping() async throws {
         _ = try await writer.read { db in try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1")) }
     }

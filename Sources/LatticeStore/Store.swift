@@ -9,7 +9,7 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & LeaseStore & StoreHealth
+    & QuotaStore & LeaseStore & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -245,6 +245,26 @@ public final class LeaderFence: @unchecked Sendable {
             )
         }
     }
+}
+
+/// What another process on the same database changed.
+public enum StoreChange: Sendable, Equatable {
+    /// An API write committed a change to this instance.
+    case instance(String)
+    /// This token was regenerated or deleted.
+    case token(String)
+    /// The leader handed its lease back: the next replica to claim leads.
+    case leaseReleased
+    /// The feed (re)connected: changes may have been missed, so caches start afresh and
+    /// the leader resyncs.
+    case reconnected
+}
+
+/// Changes other replicas commit, as they commit (PostgreSQL's `LISTEN/NOTIFY`). An
+/// embedded store belongs to one process, whose own writes already tell it everything: its
+/// feed ends at once.
+public protocol ChangeFeed: Sendable {
+    func changes() -> AsyncStream<StoreChange>
 }
 
 /// Whether the store answers.

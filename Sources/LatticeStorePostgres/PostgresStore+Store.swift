@@ -83,6 +83,7 @@ extension PostgresStore {
                     """
                 ).first
             else { throw LatticeError.notFound("token '\(id)'") }
+            try await Self.notify(.token(id), tx)
             return try Self.token(row)
         }
     }
@@ -93,6 +94,7 @@ extension PostgresStore {
                 "DELETE FROM tokens WHERE id = \(id) AND namespace = \(namespace) RETURNING id"
             )
             guard !deleted.isEmpty else { throw LatticeError.notFound("token '\(id)'") }
+            try await Self.notify(.token(id), tx)
         }
     }
 
@@ -253,6 +255,7 @@ extension PostgresStore {
                 VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)), \(try Documents.encode(order)))
                 """
             )
+            try await Self.notify(.instance(instance.name), tx)
             return instance
         }
     }
@@ -296,6 +299,7 @@ extension PostgresStore {
             )
             try await Self.take(debit, namespace: namespace, starting: next, tx)
             try await Self.write(next, previous: current, schedule: self.schedule, tx)
+            try await Self.notify(.instance(name), tx)
             return next
         }
     }
@@ -338,6 +342,7 @@ extension PostgresStore {
             try await Self.take(debit, namespace: namespace, tx)
             if next != current {
                 try await Self.write(next, previous: current, schedule: self.schedule, tx)
+                try await Self.notify(.instance(name), tx)
             }
             return next
         }
@@ -752,6 +757,7 @@ extension PostgresStore {
             guard let current = try await Self.lease(tx), let next = LeaseRule.release(current, by: holder, at: now)
             else { return }
             try await Self.write(next, tx)
+            try await Self.notify(.leaseReleased, tx)
         }
     }
 

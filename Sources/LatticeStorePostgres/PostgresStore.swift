@@ -36,7 +36,7 @@ public final class PostgresStore: Store {
         url: String,
         schedule: MeterSchedule = MeterSchedule(),
         defaultQuota: Quota = .unlimited,
-        timeout: Duration = .seconds(10),
+        timeout: Duration = .seconds(5),
         logger: Logger = Logger(label: "lattice.postgres")
     ) async throws {
         let configuration = try DatabaseURL.parse(url).clientConfiguration()

@@ -245,11 +245,13 @@ def server(make_server):
 
 
 def wait_for(condition, timeout=60, interval=0.1, what=None):
-    """Polls `condition` until it is true; fails naming `what` after `timeout` seconds."""
+    """Polls `condition` until it is true and returns what it returned; fails naming `what`
+    after `timeout` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if condition():
-            return
+        value = condition()
+        if value:
+            return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 

@@ -67,6 +67,15 @@ final class TokenCache: @unchecked Sendable {
         }
     }
 
+    /// Forgets everything (the replicas' change feed reconnected and may have missed evictions).
+    func evictAll() {
+        lock.withLock {
+            evictions &+= 1
+            entries.removeAll()
+            hashesByID.removeAll()
+        }
+    }
+
     private func remove(_ secretHash: String) {
         guard let entry = entries.removeValue(forKey: secretHash) else { return }
         hashesByID[entry.token.id]?.remove(secretHash)

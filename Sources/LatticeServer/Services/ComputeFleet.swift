@@ -1,6 +1,7 @@
 import Foundation
 import LatticeCompute
 import LatticeDomain
+import Logging
 
 /// The compute drivers of every cluster in the catalog, keyed by cluster name.
 public struct ComputeFleet: Sendable {
@@ -9,6 +10,20 @@ public struct ComputeFleet: Sendable {
     public init(drivers: [String: any ComputeDriver]) { self.drivers = drivers }
 
     public func driver(for cluster: String) -> (any ComputeDriver)? { drivers[cluster] }
+
+    /// Every driver takes in what another replica did (this one now leads).
+    func adoptAll(logger: Logger) async {
+        for (cluster, driver) in drivers {
+            do {
+                try await driver.adopt()
+            } catch {
+                logger.warning(
+                    "cannot adopt the cluster's state",
+                    metadata: ["cluster": "\(cluster)", "error": "\(error)"]
+                )
+            }
+        }
+    }
 
     /// Nodes of the given clusters (all when nil). A driver that does not answer
     /// contributes no nodes, so its GPUs count as unavailable rather than failing the call.

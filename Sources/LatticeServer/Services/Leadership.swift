@@ -22,6 +22,8 @@ public final class Leadership: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var leadsUntil: Date?
     private var lastKnown: LeaderLease?
+    /// Set when the lease is handed back: this replica claims no more.
+    private var stopped = false
     private let gainedStream: AsyncStream<Void>
     private let gainedContinuation: AsyncStream<Void>.Continuation
 
@@ -65,6 +67,7 @@ public final class Leadership: Service, @unchecked Sendable {
 
     /// One claim: take or renew the lease, or learn who holds it.
     func claim() async {
+        guard !lock.withLock({ stopped }) else { return }
         let now = clock.now()
         do {
             let lease = try await store.claimLease(holder: holder, now: now, ttl: ttl)
@@ -93,9 +96,16 @@ public final class Leadership: Service, @unchecked Sendable {
         }
     }
 
+    /// Claims now rather than at the next renewal (the leader handed its lease back).
+    func claimSoon() {
+        guard !lock.withLock({ stopped }) else { return }
+        Task { await self.claim() }
+    }
+
     /// Gives the lease back so another replica leads at once.
     func handBack() async {
         let leading = lock.withLock { () -> Bool in
+            stopped = true
             defer { leadsUntil = nil }
             return leadsUntil != nil
         }

@@ -27,6 +27,8 @@ public final class Reconciler: Service, @unchecked Sendable {
     /// With replicas: only the lease holder reconciles (nil: this process always does).
     let leadership: Leadership?
 
+    private let resyncRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+
     private let lock = NSLock()
     private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
 
@@ -59,12 +61,18 @@ public final class Reconciler: Service, @unchecked Sendable {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.resyncLoop() }
+                    group.addTask {
+                        for await _ in self.resyncRequests.stream where self.leads {
+                            await self.resync()
+                            self.readiness.markReady()
+                        }
+                    }
                     if let leadership = self.leadership {
                         // A replica that becomes the leader catches up at once.
                         group.addTask {
                             for await _ in leadership.gained {
-                                await self.resync()
-                                self.readiness.markReady()
+                                await self.fleet.adoptAll(logger: self.logger)
+                                self.requestResync()
                             }
                         }
                     }
@@ -83,12 +91,17 @@ public final class Reconciler: Service, @unchecked Sendable {
                     }
                 }
             } onCancel: {
+                self.resyncRequests.continuation.finish()
                 self.queue.shutDown()
             }
         }
     }
 
     var leads: Bool { leadership?.isLeader ?? true }
+
+    /// Asks for a full resync soon (changes may have been missed), without waiting for the
+    /// next regular one; requests that arrive while one is pending are one request.
+    func requestResync() { resyncRequests.continuation.yield() }
 
     func resyncLoop() async {
         while !Task.isCancelled {

@@ -1,0 +1,64 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import PostgresNIO
+
+/// Replicas wake each other through `LISTEN/NOTIFY` on one channel. A write sends its
+/// notification inside its transaction, and PostgreSQL delivers it when (and only if) the
+/// transaction commits, so a listener never hears of a change it cannot read yet.
+extension PostgresStore {
+    static let channel = "lattice_changes"
+
+    /// Inside a write: tells every replica that `change` commits with it.
+    static func notify(_ change: StoreChange, _ tx: Transaction) async throws {
+        let payload: String
+        switch change {
+        case .instance(let name): payload = "i:" + name
+        case .token(let id): payload = "t:" + id
+        case .leaseReleased: payload = "l:"
+        case .reconnected: return
+        }
+        try await tx.run("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    /// Listens on a connection of its own for as long as the stream is consumed; after a
+    /// lost connection it listens again with backoff (0.5 s doubling to 5 s) and yields
+    /// `.reconnected`, since whatever was sent in between is lost.
+    public func changes() -> AsyncStream<StoreChange> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StoreChange.self, bufferingPolicy: .unbounded)
+        let task = Task { [client, logger] in
+            var delay = 0.5
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            continuation.yield(.reconnected)
+                            delay = 0.5
+                            for try await notification in notifications {
+                                if let change = Self.change(notification.payload) { continuation.yield(change) }
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    logger.warning("change feed lost; listening again", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(delay))
+                delay = min(5, delay * 2)
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    static func change(_ payload: String) -> StoreChange? {
+        let body = String(payload.dropFirst(2))
+        switch payload.prefix(2) {
+        case "i:": return .instance(body)
+        case "t:": return .token(body)
+        case "l:": return .leaseReleased
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,239 @@
+"""Three `lattice serve` replicas on one PostgreSQL database (issue: PostgreSQL and several
+replicas). They share one data directory, as replicas on one host share the simulated
+fleet's state file; each has its own port."""
+import concurrent.futures
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BOOTSTRAP_TOKEN, Client, Server, new_database, store_column, wait_for, write_catalog
+
+pytestmark = pytest.mark.skipif(not os.environ.get("LATTICE_TEST_DATABASE_URL"),
+                                reason="no test PostgreSQL server (LATTICE_TEST_DATABASE_URL)")
+
+CATALOG = """
+regions:
+  - id: r1
+    name: test-region
+    harborAddr: images.test.local
+    clusters:
+      - name: small
+        driver: simulated
+        startDelaySeconds: 2
+        stopDelaySeconds: 2
+        nodes:
+          - {name: t4-a, gpuModel: T4, gpuCount: 8, cpuCores: 128, memoryGiB: 512}
+gpuSkus:
+  - {id: "t4", name: T4, regionID: r1, clusterName: small, gpuModel: T4, gpuCount: 1, cpuCores: 8, memoryGiB: 32, sellingType: 1, price: "1.20"}
+diskSkus:
+  - {id: "1", type: shared-filesystem, pricePerGBDay: "0.01"}
+images:
+  - name: images.test.local/matrixdc/ubuntu:22.04
+"""
+IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    url = new_database()
+    args = ["--catalog", write_catalog(tmp_path, CATALOG), "--database-url", url, "--meter-interval-seconds", "0.5"]
+    servers = [Server(tmp_path / "shared", args) for _ in range(3)]
+    for server in servers:
+        server.start()
+    admin = servers[0].client()
+    assert admin.post("/admin/users/admin/credit", {"amount": "100000"}).status_code == 200
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def readiness(server):
+    try:
+        r = requests.get(server.url + "/readyz", timeout=5)
+    except requests.RequestException:
+        return None
+    return r.json() if r.status_code == 200 else None
+
+
+def leader(servers):
+    """The replica that says it leads (None if none does yet)."""
+    for server in servers:
+        if server.proc and (readiness(server) or {}).get("role") == "leader":
+            return server
+    return None
+
+
+def as_user(server, user):
+    return Client(server.url, user.token, user.namespace)
+
+
+def create(client):
+    return client.post("/clusters/small/instances", client.create_body(sku="t4", image=IMAGE))
+
+
+def test_one_leader_and_every_replica_serves_the_seed_flow(replicas):
+    wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    roles = sorted(readiness(r)["role"] for r in replicas)
+    assert roles == ["leader", "replica", "replica"], roles
+    assert len({readiness(r)["leader"] for r in replicas}) == 1, "every replica names the same leader"
+
+    user = replicas[0].new_user(balance="1000")
+    a, b, c = (as_user(r, user) for r in replicas)
+    made = create(a)
+    assert made.status_code == 200, made.text
+    name = made.json()["name"]
+    b.wait_status(name, "Running", cluster="small")
+    listed = c.get("/clusters/small/instances?page=1&pageSize=10").json()
+    assert [n["name"] for n in listed["nodes"]] == [name] and listed["totalCount"] == 1
+    assert c.post(f"/clusters/small/instances/{name}/power_off", {"gracePeriodSeconds": 0}).status_code == 200
+    a.wait_status(name, "Stopped", cluster="small")
+    assert b.post(f"/clusters/small/instances/{name}/power_on").status_code == 200
+    c.wait_status(name, "Running", cluster="small")
+    assert a.delete(f"/clusters/small/instances?name={name}").status_code == 200
+    b.wait_status(name, None, cluster="small")
+
+
+def test_concurrent_creates_over_three_replicas_never_oversell(replicas):
+    wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    admins = [r.client() for r in replicas]
+
+    def attempt(i):
+        r = create(admins[i % 3])
+        return r.status_code, r.json()
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(attempt, range(40)))
+    made = sorted(body["name"] for status, body in answers if status == 200)
+    refused = [body for status, body in answers if status != 200]
+    assert len(made) == 8, answers
+    assert all(body["code"] == "InsufficientCapacity" for body in refused), refused
+    for admin in admins:
+        listed = admin.get("/clusters/small/instances?page=1&pageSize=100").json()
+        assert sorted(n["name"] for n in listed["nodes"]) == made
+        assert admin.remain("t4") == 0
+    rows = store_column(replicas[0], "SELECT node || ':' || gpu_index FROM gpu_allocations")
+    assert len(rows) == 8 and len(set(rows)) == 8
+    ports = store_column(replicas[0], "SELECT ssh_port FROM instances")
+    assert len(set(ports)) == 8
+
+
+def test_kill9_of_the_leader_hands_over_and_everything_converges(replicas):
+    first = wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    epoch = int(readiness(first)["epoch"])
+    admin = replicas[0].client()
+    running = [create(admin).json()["name"] for _ in range(3)]
+    for name in running:
+        admin.wait_status(name, "Running", cluster="small")
+    stopping = running[:2]
+    for name in stopping:
+        r = admin.post(f"/clusters/small/instances/{name}/power_off", {"gracePeriodSeconds": 0})
+        assert r.status_code == 200, r.text
+        assert admin.instance(name, "small").json()["status"] == "Stopping"
+    creating = [create(admin).json()["name"] for _ in range(3)]
+    assert all(admin.instance(n, "small").json()["status"] == "Creating" for n in creating)
+    killed_at = time.time()
+    first.kill9()
+    rest = [r for r in replicas if r is not first]
+    second = wait_for(lambda: leader(rest), timeout=15, what="a new leader")
+    assert time.time() - killed_at < 15
+    assert int(readiness(second)["epoch"]) == epoch + 1, "the new leader fences with the next epoch"
+    client = second.client()
+    for name in creating:
+        client.wait_status(name, "Running", cluster="small", timeout=20)
+    for name in stopping:
+        client.wait_status(name, "Stopped", cluster="small", timeout=20)
+    assert client.instance(running[2], "small").json()["status"] == "Running", "the running one was adopted"
+    statuses = [n["status"] for n in client.get("/clusters/small/instances?page=1&pageSize=100").json()["nodes"]]
+    assert sorted(statuses) == ["Running"] * 4 + ["Stopped"] * 2
+
+
+def test_sigterm_hands_the_lease_over_at_once(replicas):
+    first = wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    epoch = int(readiness(first)["epoch"])
+    assert first.terminate(timeout=20) == 0
+    stopped_at = time.time()
+    rest = [r for r in replicas if r.proc]
+    second = wait_for(lambda: leader(rest), timeout=10, interval=0.05, what="a new leader")
+    took = time.time() - stopped_at
+    # the lease would lapse after 10 s and a replica would notice within 3.3 s more
+    assert took < 2, f"handover took {took:.1f} s"
+    assert int(readiness(second)["epoch"]) == epoch + 1
+
+
+def test_token_revoked_on_one_replica_is_refused_by_another_within_a_second(replicas):
+    user = replicas[0].new_user(balance="10")
+    made = as_user(replicas[0], user).post("/tokens", {"name": "ci"}).json()
+    token_on_c = Client(replicas[2].url, made["token"], user.namespace)
+    for _ in range(3):
+        assert token_on_c.get("/balance").status_code == 200  # cached on C now
+    assert as_user(replicas[0], user).delete(f"/tokens/{made['id']}").status_code == 200
+    revoked_at = time.time()
+    wait_for(lambda: token_on_c.get("/balance").status_code == 401, timeout=1, interval=0.02,
+             what="the revoked token to be refused on another replica")
+    assert time.time() - revoked_at < 1
+    # regenerate: the old secret stops working everywhere too
+    other = as_user(replicas[0], user).post("/tokens", {"name": "ci2"}).json()
+    old_on_b = Client(replicas[1].url, other["token"], user.namespace)
+    assert old_on_b.get("/balance").status_code == 200
+    assert as_user(replicas[2], user).post(f"/tokens/{other['id']}/regenerate").status_code == 200
+    wait_for(lambda: old_on_b.get("/balance").status_code == 401, timeout=1, interval=0.02,
+             what="the regenerated token's old secret to be refused")
+
+
+PG_DATA = os.environ.get("LATTICE_TEST_PG_DATA")
+PG_BIN = os.environ.get("LATTICE_TEST_PG_BIN")
+PG_OPTIONS = os.environ.get("LATTICE_TEST_PG_OPTIONS")
+
+
+def pg_ctl(*args):
+    # The server's output goes to its log (a started server would hold a captured pipe open).
+    log = os.path.join(os.path.dirname(PG_DATA), "server.log")
+    cmd = [f"{PG_BIN}/pg_ctl", "-D", PG_DATA, "-l", log, "-w", *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+@pytest.mark.skipif(not (PG_DATA and PG_BIN and PG_OPTIONS), reason="the test PostgreSQL server is not ours to stop")
+def test_database_outage_gives_503s_then_full_recovery(replicas):
+    wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    admin = replicas[1].client()
+    names = [create(admin).json()["name"] for _ in range(4)]
+    for name in names:
+        admin.wait_status(name, "Running", cluster="small")
+    pg_ctl("-m", "fast", "stop")
+    try:
+        outage_started = time.time()
+        for replica in replicas:
+            started = time.time()
+            r = replica.client().get("/clusters/small/instances?page=1&pageSize=10")
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "DatabaseUnavailable" and "database" in r.json()["message"]
+            assert time.time() - started < 12, "a call without a database answers, it does not hang"
+            r = create(replica.client())
+            assert r.status_code == 503, r.text
+        time.sleep(max(0, 10 - (time.time() - outage_started)))
+    finally:
+        pg_ctl("-o", PG_OPTIONS, "start")
+    # every replica recovers by itself, and nothing was lost or charged twice
+    for replica in replicas:
+        wait_for(lambda: replica.client().get("/balance").status_code == 200, timeout=30,
+                 what="the replica to reach the database again")
+    wait_for(lambda: leader(replicas), timeout=30, what="a leader after the outage")
+    listed = admin.get("/clusters/small/instances?page=1&pageSize=100").json()
+    assert sorted(n["name"] for n in listed["nodes"]) == sorted(names)
+    assert all(n["status"] == "Running" for n in listed["nodes"])
+    made = create(admin)
+    assert made.status_code == 200, made.text
+    admin.wait_status(made.json()["name"], "Running", cluster="small")
+    keys = store_column(replicas[0], "SELECT idempotency_key FROM ledger")
+    assert len(keys) == len(set(keys))
+    ledger_sum = store_column(replicas[0], """
+        SELECT SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END) FROM ledger
+        WHERE namespace = 'admin'""")
+    kept = store_column(replicas[0], "SELECT balance_units FROM users WHERE namespace = 'admin'")
+    assert ledger_sum == kept, "the kept balance equals the ledger"
