@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "lattice",
             dependencies: [
-                "LatticeServer", "LatticeClient",
+                "LatticeServer", "LatticeClient", "LatticeStore", "LatticeStorePostgres", "LatticeDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -789,6 +789,32 @@ extension SQLiteStore {
         }
     }
 
+    // MARK: Copying to another store
+
+    /// Every row of `CopiedTables.all`, read in one transaction (one consistent moment),
+    /// as `lattice db copy` carries them.
+    public func exportTables() async throws -> [(name: String, rows: TableRows)] {
+        try await writer.read { db in
+            try CopiedTables.all.map { table in
+                let columns = try db.columns(in: table).map(\.name)
+                let list = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+                let rows = try Row.fetchAll(db, sql: "SELECT \(list) FROM \(table)").map { row in
+                    columns.indices.map { index -> TableValue in
+                        let value: DatabaseValue = row[index]
+                        switch value.storage {
+                        case .null: return .null
+                        case .int64(let integer): return .integer(integer)
+                        case .double(let real): return .real(real)
+                        case .string(let text): return .text(text)
+                        case .blob(let data): return .blob(data)
+                        }
+                    }
+                }
+                return (table, TableRows(columns: columns, rows: rows))
+            }
+        }
+    }
+
     // MARK: Leader lease
 
     static func lease(_ db: Database) throws -> LeaderLease? {

@@ -1,0 +1,32 @@
+import Foundation
+
+/// One cell of a table as `lattice db copy` moves it between stores, whatever the store's
+/// own column type (SQLite keeps booleans as integers; PostgreSQL has `BOOLEAN`).
+public enum TableValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob(Data)
+}
+
+/// The rows of one table, by column name.
+public struct TableRows: Sendable, Equatable {
+    public var columns: [String]
+    public var rows: [[TableValue]]
+
+    public init(columns: [String], rows: [[TableValue]]) {
+        self.columns = columns
+        self.rows = rows
+    }
+}
+
+/// What `lattice db copy` carries from one store to another: every table that holds state,
+/// in an order that satisfies the foreign keys. (Idempotency keys expire within a day and
+/// the leader lease belongs to the running replicas: neither is copied.)
+public enum CopiedTables {
+    public static let all = [
+        "users", "tokens", "instances", "gpu_allocations", "images", "orders", "ledger", "meter_segments",
+        "coupons", "instance_counts", "namespace_commitments", "quotas", "status_counts",
+    ]
+}
