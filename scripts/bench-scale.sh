@@ -8,6 +8,7 @@
 #
 #   scripts/bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]
 #   STOPPED=40000 scripts/bench-scale.sh 10000 60000     (100,000 instances in the store)
+#   DATABASE_URL=postgres://... scripts/bench-scale.sh 10000 10000   (on an empty PostgreSQL database)
 #
 # One public host has 64,512 usable SSH ports, and every running instance holds one:
 # INSTANCES above that are refused by the server (409), and the script says how many it
@@ -24,6 +25,8 @@ IDLE_SECONDS="${IDLE_SECONDS:-30}"
 # 10 s) before the quiet server is measured.
 QUIET_SECONDS="${QUIET_SECONDS:-15}"
 STOPPED="${STOPPED:-0}"
+DATABASE_ARGS=()
+[ -n "${DATABASE_URL:-}" ] && DATABASE_ARGS=(--database-url "$DATABASE_URL")
 
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
@@ -68,7 +71,7 @@ start_server() {
     local started
     started=$(date +%s.%N)
     LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --rate-limit-per-token 0 --rate-limit-per-address 0 --data-dir "$WORK/state" --catalog "$WORK/catalog.yaml" \
-        --ssh-ports 1024-65535 --log-level warning >"$WORK/stdout" 2>>"$WORK/stderr" &
+        --ssh-ports 1024-65535 --log-level warning "${DATABASE_ARGS[@]}" >"$WORK/stdout" 2>>"$WORK/stderr" &
     PID=$!
     for _ in $(seq 1 6000); do grep -q "^listening on " "$WORK/stdout" && break; sleep 0.01; done
     URL="$(sed -n 's/^listening on //p' "$WORK/stdout")"
@@ -102,6 +105,7 @@ count() {
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["totalCount"])'
 }
 
+if [ -n "${DATABASE_URL:-}" ]; then echo "store: PostgreSQL"; else echo "store: SQLite"; fi
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES running + $STOPPED stopped"
 
 # Creates through wrk until the store holds $1 instances (or stops growing).
