@@ -789,6 +789,80 @@ extension SQLiteStore {
         }
     }
 
+    // MARK: Console sessions
+
+    public func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws {
+        try await writer.write { db in
+            try db.run(
+                sql: """
+                    DELETE FROM console_sessions WHERE rowid IN
+                        (SELECT rowid FROM console_sessions WHERE expires_at <= ? LIMIT 100)
+                    """,
+                arguments: [now.timeIntervalSince1970]
+            )
+            try db.run(
+                sql: """
+                    DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
+                        WHERE namespace = ? ORDER BY expires_at DESC LIMIT -1 OFFSET ?)
+                    """,
+                arguments: [session.namespace, SessionLimits.perNamespace - 1]
+            )
+            try db.run(
+                sql: """
+                    INSERT INTO console_sessions (id_hash, namespace, token_id, token_hash, admin, expires_at, csrf)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    idHash, session.namespace, session.tokenID, session.tokenHash, session.isAdmin,
+                    session.expiresAt.timeIntervalSince1970, session.csrf,
+                ]
+            )
+        }
+    }
+
+    public func session(idHash: String, now: Date) async throws -> ConsoleSessionRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM console_sessions WHERE id_hash = ? AND expires_at > ?"),
+                arguments: [idHash, now.timeIntervalSince1970]
+            ).map {
+                ConsoleSessionRecord(
+                    namespace: $0["namespace"],
+                    tokenID: $0["token_id"],
+                    tokenHash: $0["token_hash"],
+                    isAdmin: $0["admin"],
+                    expiresAt: Date(timeIntervalSince1970: $0["expires_at"]),
+                    csrf: $0["csrf"]
+                )
+            }
+        }
+    }
+
+    public func endSession(idHash: String) async throws {
+        try await writer.write { db in
+            try db.run(sql: "DELETE FROM console_sessions WHERE id_hash = ?", arguments: [idHash])
+        }
+    }
+
+    public func setRevealed(idHash: String, sealed: Data) async throws {
+        try await writer.write { db in
+            try db.run(sql: "UPDATE console_sessions SET revealed = ? WHERE id_hash = ?", arguments: [sealed, idHash])
+        }
+    }
+
+    public func takeRevealed(idHash: String) async throws -> Data? {
+        try await writer.write { db in
+            let sealed = try Data.fetchOne(
+                try db.cachedStatement(sql: "SELECT revealed FROM console_sessions WHERE id_hash = ?"),
+                arguments: [idHash]
+            )
+            if sealed != nil {
+                try db.run(sql: "UPDATE console_sessions SET revealed = NULL WHERE id_hash = ?", arguments: [idHash])
+            }
+            return sealed
+        }
+    }
+
     // MARK: Copying to another store
 
     /// Every row of `CopiedTables.all`, read in one transaction (one consistent moment),

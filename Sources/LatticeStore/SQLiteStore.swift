@@ -303,6 +303,25 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v13-console-sessions") { db in
+            // Console sessions in the store, so a restart signs nobody out.
+            try db.execute(
+                sql: """
+                    CREATE TABLE console_sessions (
+                        id_hash TEXT PRIMARY KEY,
+                        namespace TEXT NOT NULL,
+                        token_id TEXT NOT NULL,
+                        token_hash TEXT NOT NULL,
+                        admin INTEGER NOT NULL,
+                        expires_at REAL NOT NULL,
+                        csrf TEXT NOT NULL,
+                        revealed BLOB
+                    );
+                    CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+                    CREATE INDEX console_sessions_namespace ON console_sessions(namespace, expires_at);
+                    """
+            )
+        }
         return migrator
     }
 }

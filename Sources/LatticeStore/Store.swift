@@ -9,7 +9,7 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & LeaseStore & ChangeFeed & StoreHealth
+    & QuotaStore & SessionStore & LeaseStore & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -195,6 +195,48 @@ public protocol MeterStore: Sendable {
     ) async throws -> Int
     func createCoupon(_ coupon: Coupon) async throws
     func coupons() async throws -> [Coupon]
+}
+
+/// A signed-in web console session, as every replica reads it. Keyed by the SHA-256 of
+/// the session id (the id itself is only in the browser's cookie).
+public struct ConsoleSessionRecord: Sendable, Equatable {
+    public var namespace: String
+    public var tokenID: String
+    /// The hash of the API token the session was opened with: regenerating or deleting
+    /// that token ends the session.
+    public var tokenHash: String
+    public var isAdmin: Bool
+    public var expiresAt: Date
+    public var csrf: String
+
+    public init(namespace: String, tokenID: String, tokenHash: String, isAdmin: Bool, expiresAt: Date, csrf: String) {
+        self.namespace = namespace
+        self.tokenID = tokenID
+        self.tokenHash = tokenHash
+        self.isAdmin = isAdmin
+        self.expiresAt = expiresAt
+        self.csrf = csrf
+    }
+}
+
+/// Console sessions, so a restart or another replica signs nobody out.
+public protocol SessionStore: Sendable {
+    /// Keeps a new session; drops expired ones (a few at a time) and, past
+    /// `SessionLimits.perNamespace`, the namespace's oldest.
+    func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws
+    /// The session if it exists and has not expired at `now`.
+    func session(idHash: String, now: Date) async throws -> ConsoleSessionRecord?
+    func endSession(idHash: String) async throws
+    /// Keeps a sealed secret for the session's next page view (sealed by the caller with a
+    /// key only the session's cookie gives: the store never holds it readable).
+    func setRevealed(idHash: String, sealed: Data) async throws
+    /// The sealed secret, removed in the same transaction (shown once).
+    func takeRevealed(idHash: String) async throws -> Data?
+}
+
+public enum SessionLimits {
+    /// Signed-in sessions one namespace keeps; a new one ends the oldest past this.
+    public static let perNamespace = 100
 }
 
 /// The leader lease (`LeaseRule` decides) and the fence on the leader's writes.

@@ -160,7 +160,26 @@ enum PostgresSchema {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            2,
+            [
+                """
+                CREATE TABLE console_sessions (
+                    id_hash TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    token_id TEXT NOT NULL,
+                    token_hash TEXT NOT NULL,
+                    admin BOOLEAN NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL,
+                    csrf TEXT NOT NULL,
+                    revealed BYTEA
+                )
+                """,
+                "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at)",
+                "CREATE INDEX console_sessions_namespace ON console_sessions(namespace, expires_at)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

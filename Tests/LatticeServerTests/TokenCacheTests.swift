@@ -1,5 +1,6 @@
 import Foundation
 import LatticeDomain
+import LatticeStore
 import Testing
 
 @testable import LatticeServer
@@ -49,30 +50,45 @@ import Testing
 @Suite struct ConsoleSessionsTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func session(expiresAt: Date) -> ConsoleSessions.Session {
-        .init(namespace: "a", tokenID: "t", tokenHash: "h", isAdmin: false, expiresAt: expiresAt, csrf: "c")
+    func session(expiresAt: Date, namespace: String = "a") -> ConsoleSessions.Session {
+        .init(namespace: namespace, tokenID: "t", tokenHash: "h", isAdmin: false, expiresAt: expiresAt, csrf: "c")
     }
 
-    @Test func sessionsAreBoundedAndExpireInOrder() {
-        let sessions = ConsoleSessions(capacity: 3)
-        let ids = (0..<5).map { sessions.create(session(expiresAt: t0.addingTimeInterval(Double(100 + $0))), now: t0) }
-        #expect(sessions.count == 3, "the oldest are ended to make room")
-        #expect(sessions.lookup(ids[0], now: t0) == nil && sessions.lookup(ids[4], now: t0) != nil)
-        #expect(sessions.lookup(ids[3], now: t0.addingTimeInterval(103.5)) == nil, "expired")
-        #expect(sessions.lookup(ids[4], now: t0.addingTimeInterval(103.5)) != nil)
-        #expect(sessions.count == 1, "expired ones are dropped from the front")
-        sessions.end(ids[4])
-        #expect(sessions.lookup(ids[4], now: t0) == nil)
+    @Test func sessionsAreBoundedPerNamespaceAndExpire() async throws {
+        let sessions = ConsoleSessions(store: try SQLiteStore())
+        var ids: [String] = []
+        for n in 0..<(SessionLimits.perNamespace + 2) {
+            ids.append(try await sessions.create(session(expiresAt: t0.addingTimeInterval(Double(100 + n))), now: t0))
+        }
+        let other = try await sessions.create(session(expiresAt: t0.addingTimeInterval(50), namespace: "b"), now: t0)
+        #expect(try await sessions.lookup(ids[0], now: t0) == nil, "the oldest are ended to make room")
+        #expect(try await sessions.lookup(ids[1], now: t0) == nil)
+        #expect(try await sessions.lookup(ids[2], now: t0) != nil)
+        #expect(try await sessions.lookup(other, now: t0) != nil, "another namespace's stay")
+        #expect(try await sessions.lookup(other, now: t0.addingTimeInterval(50)) == nil, "expired")
+        try await sessions.end(ids[2])
+        #expect(try await sessions.lookup(ids[2], now: t0) == nil)
+        #expect(try await sessions.lookup("not-a-session", now: t0) == nil)
     }
 
-    @Test func aRevealedSecretIsShownOnce() {
-        let sessions = ConsoleSessions()
-        let id = sessions.create(session(expiresAt: t0.addingTimeInterval(100)), now: t0)
-        sessions.reveal(
+    @Test func aRevealedSecretIsShownOnceAndNeverStoredReadable() async throws {
+        let store = try SQLiteStore()
+        let sessions = ConsoleSessions(store: store)
+        let id = try await sessions.create(session(expiresAt: t0.addingTimeInterval(100)), now: t0)
+        try await sessions.reveal(
             TokenWire(id: "x", name: "n", createdAt: "", expiresAt: "", lastUsedAt: "", token: "lat_secret"),
             in: id
         )
-        #expect(sessions.takeRevealed(id)?.token == "lat_secret")
-        #expect(sessions.takeRevealed(id) == nil)
+        // What the store keeps is sealed with a key only the cookie gives.
+        let sealed = try #require(try await store.takeRevealed(idHash: ConsoleSessions.hash(id)))
+        #expect(sealed.range(of: Data("lat_secret".utf8)) == nil)
+        try await store.setRevealed(idHash: ConsoleSessions.hash(id), sealed: sealed)
+        let other = try await sessions.create(session(expiresAt: t0.addingTimeInterval(100)), now: t0)
+        try await store.setRevealed(idHash: ConsoleSessions.hash(other), sealed: sealed)
+        await #expect(throws: (any Error).self, "another session's key cannot open it") {
+            try await sessions.takeRevealed(other)
+        }
+        #expect(try await sessions.takeRevealed(id)?.token == "lat_secret")
+        #expect(try await sessions.takeRevealed(id) == nil)
     }
 }

@@ -202,6 +202,33 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 
     @Test(arguments: StoreFactory.all)
+    func consoleSessionsLiveInTheStore(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        let session = ConsoleSessionRecord(
+            namespace: "alice",
+            tokenID: "t1",
+            tokenHash: "h1",
+            isAdmin: false,
+            expiresAt: t0 + 100,
+            csrf: "c1"
+        )
+        try await store.createSession(idHash: "s1", session, now: t0)
+        #expect(try await store.session(idHash: "s1", now: t0) == session)
+        #expect(try await store.session(idHash: "s1", now: t0 + 100) == nil, "expired")
+        #expect(try await store.takeRevealed(idHash: "s1") == nil)
+        try await store.setRevealed(idHash: "s1", sealed: Data([1, 2, 3]))
+        #expect(try await store.takeRevealed(idHash: "s1") == Data([1, 2, 3]))
+        #expect(try await store.takeRevealed(idHash: "s1") == nil, "shown once")
+        try await store.endSession(idHash: "s1")
+        #expect(try await store.session(idHash: "s1", now: t0) == nil)
+        // creating one after another has expired (and is cleared away) keeps the new one
+        try await store.createSession(idHash: "s2", session, now: t0)
+        try await store.createSession(idHash: "s3", session, now: t0 + 200)
+        #expect(try await store.session(idHash: "s3", now: t0 + 50) != nil)
+        #expect(try await store.session(idHash: "s2", now: t0 + 50) == nil)
+    }
+
+    @Test(arguments: StoreFactory.all)
     func oneLeaderAtATimeAndItsWritesAreFenced(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
         try await fund(store)

@@ -237,3 +237,29 @@ def test_database_outage_gives_503s_then_full_recovery(replicas):
         WHERE namespace = 'admin'""")
     kept = store_column(replicas[0], "SELECT balance_units FROM users WHERE namespace = 'admin'")
     assert ledger_sum == kept, "the kept balance equals the ledger"
+
+
+def test_a_console_session_works_on_every_replica_and_a_secret_shows_once(replicas):
+    user = replicas[0].new_user(balance="10")
+    browser = requests.Session()
+    browser.get(replicas[0].url + "/console/login")
+    r = browser.post(replicas[0].url + "/console/login",
+                     data={"csrf": browser.cookies["lattice_csrf"], "namespace": user.namespace, "token": user.token},
+                     allow_redirects=False)
+    assert r.status_code == 303 and "lattice_session" in browser.cookies
+    csrf = browser.cookies["lattice_csrf"]
+    # signed in on B too (the cookie is the host's, whatever the port)
+    page = browser.get(replicas[1].url + "/console/tokens", allow_redirects=False)
+    assert page.status_code == 200 and user.namespace in page.text
+    r = browser.post(replicas[1].url + "/console/tokens", data={"csrf": csrf, "name": "from-b"},
+                     allow_redirects=False)
+    assert r.status_code == 303
+    # the new secret is shown once, by whichever replica serves the next page
+    shown = browser.get(replicas[2].url + "/console/tokens").text
+    assert "lat_" in shown and "from-b" in shown
+    again = browser.get(replicas[0].url + "/console/tokens").text
+    assert "from-b" in again and again.count("lat_") < shown.count("lat_")
+    # signing out on C ends the session everywhere
+    assert browser.post(replicas[2].url + "/console/logout", data={"csrf": csrf},
+                        allow_redirects=False).status_code == 303
+    assert browser.get(replicas[0].url + "/console/tokens", allow_redirects=False).status_code == 303

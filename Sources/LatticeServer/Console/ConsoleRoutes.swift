@@ -45,7 +45,7 @@ struct ConsoleRoutes {
         }
         console.post("logout") { request, context in
             let (visit, _) = try await checkedForm(request, context)
-            if let id = visit.sessionID { sessions.end(id) }
+            if let id = visit.sessionID { try await sessions.end(id) }
             var response = redirect("/console/login", visit)
             response.headers.append(
                 HTTPField(
@@ -94,7 +94,8 @@ struct ConsoleRoutes {
         }
         console.get("tokens") { request, _ in
             try await signedIn(request) { visit, principal in
-                let revealed = visit.sessionID.flatMap(sessions.takeRevealed)
+                var revealed: TokenWire?
+                if let id = visit.sessionID { revealed = try await sessions.takeRevealed(id) }
                 return page(
                     visit,
                     title: "API Credentials",
@@ -114,7 +115,7 @@ struct ConsoleRoutes {
                     // Post, then redirect: a refresh shows the page again, it does not
                     // create another token. The secret is shown once, by that page.
                     let made = try await api.createToken(principal: principal, body: body)
-                    if let id = visit.sessionID { sessions.reveal(made, in: id) }
+                    if let id = visit.sessionID { try await sessions.reveal(made, in: id) }
                     return redirect("/console/tokens", visit)
                 } catch let error as LatticeError {
                     return redirect("/console/tokens?error=" + Self.queryEscape(error.message), visit)
@@ -128,7 +129,7 @@ struct ConsoleRoutes {
                 case "regenerate":
                     let made = try await api.regenerateToken(principal: principal, id: id)
                     if let session = visit.sessionID, made.id != visit.session?.tokenID {
-                        sessions.reveal(made, in: session)
+                        try await sessions.reveal(made, in: session)
                     }
                     // Regenerating the session's own token ends the session (its secret is
                     // gone); the new secret is shown once here instead.
@@ -169,7 +170,7 @@ struct ConsoleRoutes {
             secure: request.headers[HTTPField.Name("x-forwarded-proto")!] == "https"
         )
         let now = clock.now()
-        if let id = cookies[Self.sessionCookie]?.value, let session = sessions.lookup(id, now: now) {
+        if let id = cookies[Self.sessionCookie]?.value, let session = try await sessions.lookup(id, now: now) {
             // A session ends with the token it was opened with: regenerated (new hash),
             // deleted or expired.
             if let token = try await store.token(secretHash: session.tokenHash), token.id == session.tokenID,
@@ -180,7 +181,7 @@ struct ConsoleRoutes {
                 // Forms of a signed-in page carry the session's own CSRF token.
                 visit.csrf = session.csrf
             } else {
-                sessions.end(id)
+                try await sessions.end(id)
             }
         }
         return visit
@@ -296,7 +297,7 @@ struct ConsoleRoutes {
         else { return failure }
         let user = try await store.user(namespace: token.namespace)
         let csrf = ConsoleSessions.randomToken()
-        let id = sessions.create(
+        let id = try await sessions.create(
             .init(
                 namespace: token.namespace,
                 tokenID: token.id,

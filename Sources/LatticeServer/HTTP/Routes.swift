@@ -63,7 +63,7 @@ struct Routes {
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
-        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions(), limits: limits)
+        ConsoleRoutes(api: api, store: store, clock: clock, sessions: ConsoleSessions(store: store), limits: limits)
             .register(on: router)
     }
 
