@@ -180,6 +180,16 @@ enum PostgresSchema {
                 "CREATE INDEX console_sessions_namespace ON console_sessions(namespace, expires_at)",
             ]
         ),
+        (
+            3,
+            [
+                // Raised by every write that changes a GPU reservation: a replica's
+                // in-memory capacity index is current while the number is the one it was
+                // built at (see `PlacementMemo`).
+                "CREATE TABLE placement_version (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)",
+                "INSERT INTO placement_version (id, v) VALUES (1, 0)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

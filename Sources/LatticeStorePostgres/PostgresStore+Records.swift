@@ -99,6 +99,9 @@ extension PostgresStore {
             """
         )
         try await syncAllocations(instance, tx)
+        if previous.placement != instance.placement, previous.placement != nil {
+            try await bumpPlacementVersion(tx)
+        }
         try await recommit(from: previous, to: instance, tx)
         try await recount(from: previous, to: instance, tx)
         let at = instance.updatedAt ?? instance.createdAt
@@ -158,30 +161,50 @@ extension PostgresStore {
         return usage
     }
 
-    /// Chooses a node and GPUs under the placement lock, from the reservation rows of the
-    /// nodes the driver reports now: `PlacementPolicy` decides.
-    static func place(
+    /// Chooses a node and GPUs under the placement lock; `PlacementPolicy`'s rule, asked of
+    /// the capacity index this replica keeps (`PlacementMemo`) when the database's placement
+    /// version says it is current, else of one rebuilt from the reservation rows. What the
+    /// index becomes with this reservation is put in `pending`, to be kept once the
+    /// transaction has committed.
+    func place(
         _ request: PlacementRequest,
         on nodes: [ClusterNode],
+        pending: PendingMemo,
         _ tx: Transaction
-    ) async throws
-        -> GPUPlacement
-    {
-        try await tx.run("SELECT pg_advisory_xact_lock(\(placementLock))")
-        let candidates = nodes.filter {
-            $0.cluster == request.cluster && $0.healthy && $0.node.gpuModel == request.gpuModel
+    ) async throws -> GPUPlacement {
+        try await tx.run("SELECT pg_advisory_xact_lock(\(Self.placementLock))")
+        let version = try await tx.value("SELECT v FROM placement_version WHERE id = 1", as: Int64.self) ?? 0
+        let clusterNodes = nodes.filter { $0.cluster == request.cluster }
+        var index: CapacityIndex
+        if let kept = memo.index(cluster: request.cluster, nodes: clusterNodes, version: version) {
+            index = kept
+        } else {
+            let usage = try await Self.usage(tx, nodes: clusterNodes.map(\.node.name))
+            index = CapacityIndex(nodes: clusterNodes, usage: usage)
         }
-        let usage = try await usage(tx, nodes: candidates.map(\.node.name))
-        let capacities = candidates.map { NodeCapacity($0, usage: usage[$0.node.name]) }
-        guard let placement = PlacementPolicy.place(request, on: capacities) else {
-            let free = PlacementPolicy.freeGPUs(model: request.gpuModel, on: capacities)
+        guard let placement = index.place(request) else {
+            let free = index.freeGPUs(model: request.gpuModel, cluster: request.cluster)
+            memo.keep(cluster: request.cluster, nodes: clusterNodes, index: index, version: version)
             throw LatticeError.insufficientCapacity(
                 "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with "
                     + "\(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory "
                     + "(\(free) \(request.gpuModel) GPU(s) free in all)"
             )
         }
+        index.reserve(placement, cpuCores: request.cpuCores, memoryGiB: request.memoryGiB)
+        let next = try await Self.bumpPlacementVersion(tx)
+        // Only if nothing else changed a reservation in between is the index exact.
+        if next == version + 1 {
+            pending.set(cluster: request.cluster, nodes: clusterNodes, index: index, version: next)
+        }
         return placement
+    }
+
+    /// Raises the placement version (a write that changes reservations; it waits for any
+    /// other such write to commit first) and returns it.
+    @discardableResult
+    static func bumpPlacementVersion(_ tx: Transaction) async throws -> Int64 {
+        try await tx.value("UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v", as: Int64.self) ?? 0
     }
 
     /// The lowest free port of `range`, under the placement lock: the first port of the range

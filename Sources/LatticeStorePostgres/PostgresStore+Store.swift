@@ -202,7 +202,8 @@ extension PostgresStore {
         couponID: String?,
         debit: WalletDebit
     ) async throws -> Instance {
-        try await transaction { tx in
+        let pending = PendingMemo()
+        let created = try await transaction { tx in
             var instance = draft
             try await Self.lockWallet(draft.namespace, tx)
             if try await tx.value("SELECT 1 FROM instances WHERE name = \(draft.name)", as: Int.self) != nil {
@@ -230,9 +231,10 @@ extension PostgresStore {
                 tx
             )
             try await Self.take(debit, namespace: draft.namespace, starting: instance, tx)
-            let placement = try await Self.place(
+            let placement = try await self.place(
                 PlacementRequest(cluster: instance.cluster, resources: instance.resources),
                 on: nodes,
+                pending: pending,
                 tx
             )
             instance.access.sshPort = try await Self.freePort(in: sshPorts, tx)
@@ -258,6 +260,8 @@ extension PostgresStore {
             try await Self.notify(.instance(instance.name), tx)
             return instance
         }
+        pending.apply(to: memo)
+        return created
     }
 
     public func powerOn(
@@ -269,7 +273,8 @@ extension PostgresStore {
         now: Date,
         debit: WalletDebit
     ) async throws -> Instance {
-        try await transaction { tx in
+        let pending = PendingMemo()
+        let started = try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
             guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
                 current.namespace == namespace, !current.desired.deleted
@@ -283,9 +288,10 @@ extension PostgresStore {
                 defaults: self.defaultQuota,
                 tx
             )
-            let placement = try await Self.place(
+            let placement = try await self.place(
                 PlacementRequest(cluster: current.cluster, resources: current.resources),
                 on: nodes,
+                pending: pending,
                 tx
             )
             var port = current.access.sshPort
@@ -302,6 +308,8 @@ extension PostgresStore {
             try await Self.notify(.instance(name), tx)
             return next
         }
+        pending.apply(to: memo)
+        return started
     }
 
     public func updateInstance(
@@ -376,6 +384,7 @@ extension PostgresStore {
             try await Self.recount(from: current, to: nil, tx)
             try await Self.closeOrder(of: current, tx)
             try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(name)")
+            if current.placement != nil { try await Self.bumpPlacementVersion(tx) }
             try await tx.run("DELETE FROM instances WHERE name = \(name)")
             return true
         }
@@ -537,12 +546,24 @@ extension PostgresStore {
     }
 
     public func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int {
-        let wanted = nodes.filter { clusters.contains($0.cluster) && $0.node.gpuModel == model }
-        let usage = try await read { tx in try await Self.usage(tx, nodes: wanted.map(\.node.name)) }
-        return PlacementPolicy.freeGPUs(
-            model: model,
-            on: wanted.map { NodeCapacity($0, usage: usage[$0.node.name]) }
-        )
+        try await read { tx in
+            let version = try await tx.value("SELECT v FROM placement_version WHERE id = 1", as: Int64.self) ?? 0
+            var free = 0
+            for cluster in clusters {
+                let clusterNodes = nodes.filter { $0.cluster == cluster }
+                if let index = self.memo.index(cluster: cluster, nodes: clusterNodes, version: version) {
+                    free += index.freeGPUs(model: model, cluster: cluster)
+                } else {
+                    let wanted = clusterNodes.filter { $0.node.gpuModel == model }
+                    let usage = try await Self.usage(tx, nodes: wanted.map(\.node.name))
+                    free += PlacementPolicy.freeGPUs(
+                        model: model,
+                        on: wanted.map { NodeCapacity($0, usage: usage[$0.node.name]) }
+                    )
+                }
+            }
+            return free
+        }
     }
 
     // MARK: Images

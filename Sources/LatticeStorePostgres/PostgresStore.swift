@@ -28,6 +28,8 @@ public final class PostgresStore: Store {
     /// How long a call waits for the database before it answers `503`.
     let timeout: Duration
     public let fence = LeaderFence()
+    /// This replica's capacity index, checked against the database's placement version.
+    let memo = PlacementMemo()
     private let runner: Task<Void, Never>
 
     /// Connects (the pool runs until `close()`), then applies the migrations under an

@@ -1,0 +1,48 @@
+import Foundation
+import LatticeDomain
+
+/// The capacity index this replica keeps per cluster, with the database's placement
+/// version it is exact at. Every write that changes a GPU reservation raises that version
+/// (in its transaction), so an index whose version still matches has missed nothing, on
+/// any replica; one that does not is rebuilt from the rows. A replica that makes most of
+/// the placements keeps its index current and places in O(log n).
+final class PlacementMemo: @unchecked Sendable {
+    private struct Entry {
+        var nodes: [ClusterNode]
+        var index: CapacityIndex
+        var version: Int64
+    }
+
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+
+    /// The kept index, if it is exact at `version` for these very nodes.
+    func index(cluster: String, nodes: [ClusterNode], version: Int64) -> CapacityIndex? {
+        lock.withLock {
+            guard let entry = entries[cluster], entry.version == version, entry.nodes == nodes else { return nil }
+            return entry.index
+        }
+    }
+
+    func keep(cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64) {
+        lock.withLock { entries[cluster] = Entry(nodes: nodes, index: index, version: version) }
+    }
+
+    func forget() { lock.withLock { entries.removeAll() } }
+}
+
+/// What one transaction's placement would make of the memo, kept only once it committed.
+final class PendingMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending: (cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64)?
+
+    func set(cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64) {
+        lock.withLock { pending = (cluster, nodes, index, version) }
+    }
+
+    /// After the commit: the memo takes the index.
+    func apply(to memo: PlacementMemo) {
+        guard let pending = lock.withLock({ pending }) else { return }
+        memo.keep(cluster: pending.cluster, nodes: pending.nodes, index: pending.index, version: pending.version)
+    }
+}
