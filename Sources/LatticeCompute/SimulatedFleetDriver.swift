@@ -106,6 +106,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
     public func adopt() async throws {
         guard let journal else { return }
         state = journal.load()
+        clusterNodes = nil
         Self.reportTransitions(of: state, clock: clock, to: changeSink)
     }
 

@@ -85,6 +85,37 @@ public enum Metering {
         next.status == .running && previous.status != .running && next.placement != nil
     }
 
+    /// The compute segment an instance opens when it starts running: pay-as-you-go only
+    /// (prepaid terms are charged up front). Its id carries the instance's generation, which
+    /// every write raises, so two segments opened in the same millisecond never clash.
+    public static func computeSegment(of instance: Instance, at start: Date) -> MeterSegment? {
+        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return nil }
+        return MeterSegment(
+            id: "\(instance.name):compute:g\(instance.generation)",
+            kind: .compute,
+            namespace: instance.namespace,
+            instanceName: instance.name,
+            skuID: instance.cost.gpuSkuID,
+            unitPrice: instance.cost.unitPrice,
+            percentOff: instance.cost.percentOff ?? 0,
+            start: start
+        )
+    }
+
+    /// The storage segment an instance opens when it is created: its disk, per GB-day.
+    public static func storageSegment(of instance: Instance, at start: Date) -> MeterSegment {
+        MeterSegment(
+            id: "\(instance.name):storage:g\(instance.generation)",
+            kind: .storage,
+            namespace: instance.namespace,
+            instanceName: instance.name,
+            skuID: instance.cost.diskSkuID,
+            unitPrice: instance.cost.diskPricePerGBDay ?? Money(units: 100),
+            quantity: instance.volume.sizeGiB,
+            start: start
+        )
+    }
+
     /// No charge line is smaller than this.
     public static let minimumCharge = Money(units: 100)
 

@@ -124,43 +124,13 @@ extension SQLiteStore {
         )
     }
 
-    // Segment ids carry the instance's generation, which every write raises: two segments
-    // opened in the same millisecond (an injected clock, a quick stop and start) never clash.
-
-    /// Pay-as-you-go instances are metered while they hold GPUs; prepaid terms are charged up front.
     static func openComputeSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
-        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
-        try insert(
-            MeterSegment(
-                id: "\(instance.name):compute:g\(instance.generation)",
-                kind: .compute,
-                namespace: instance.namespace,
-                instanceName: instance.name,
-                skuID: instance.cost.gpuSkuID,
-                unitPrice: instance.cost.unitPrice,
-                percentOff: instance.cost.percentOff ?? 0,
-                start: at
-            ),
-            schedule: schedule,
-            db
-        )
+        guard let segment = Metering.computeSegment(of: instance, at: at) else { return }
+        try insert(segment, schedule: schedule, db)
     }
 
     static func openStorageSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
-        try insert(
-            MeterSegment(
-                id: "\(instance.name):storage:g\(instance.generation)",
-                kind: .storage,
-                namespace: instance.namespace,
-                instanceName: instance.name,
-                skuID: instance.cost.diskSkuID,
-                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!,
-                quantity: instance.volume.sizeGiB,
-                start: at
-            ),
-            schedule: schedule,
-            db
-        )
+        try insert(Metering.storageSegment(of: instance, at: at), schedule: schedule, db)
     }
 
     static func closeSegments(_ instanceName: String, kinds: Set<MeterSegment.Kind>, at: Date, _ db: Database) throws {

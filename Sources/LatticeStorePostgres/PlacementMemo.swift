@@ -15,6 +15,9 @@ final class PlacementMemo: @unchecked Sendable {
 
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
+    /// No SSH port below this one is free, at this placement version (ports are taken and
+    /// given back only by writes that raise it).
+    private var port: (version: Int64, lowestFree: Int)?
 
     /// The kept index, if it is exact at `version` for these very nodes.
     func index(cluster: String, nodes: [ClusterNode], version: Int64) -> CapacityIndex? {
@@ -28,21 +31,44 @@ final class PlacementMemo: @unchecked Sendable {
         lock.withLock { entries[cluster] = Entry(nodes: nodes, index: index, version: version) }
     }
 
-    func forget() { lock.withLock { entries.removeAll() } }
+    func forget() {
+        lock.withLock {
+            entries.removeAll()
+            port = nil
+        }
+    }
+
+    func lowestFreePort(at version: Int64) -> Int? {
+        lock.withLock { port.flatMap { $0.version == version ? $0.lowestFree : nil } }
+    }
+
+    func keepPort(_ lowestFree: Int, at version: Int64) { lock.withLock { port = (version, lowestFree) } }
 }
 
 /// What one transaction's placement would make of the memo, kept only once it committed.
 final class PendingMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: (cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64)?
+    private var port: Int?
+    /// The placement version this transaction's placement started from, when its own
+    /// change was the only one since (so what the memo knew at it still holds).
+    var exactFrom: Int64? { lock.withLock { _exactFrom } }
+    private var _exactFrom: Int64?
 
     func set(cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64) {
-        lock.withLock { pending = (cluster, nodes, index, version) }
+        lock.withLock {
+            pending = (cluster, nodes, index, version)
+            _exactFrom = version - 1
+        }
     }
 
-    /// After the commit: the memo takes the index.
+    /// The port this transaction took was the lowest free one.
+    func took(port: Int) { lock.withLock { self.port = port } }
+
+    /// After the commit: the memo takes the index and the port hint.
     func apply(to memo: PlacementMemo) {
-        guard let pending = lock.withLock({ pending }) else { return }
+        guard let (pending, port) = lock.withLock({ pending.map { ($0, port) } }) else { return }
         memo.keep(cluster: pending.cluster, nodes: pending.nodes, index: pending.index, version: pending.version)
+        if let port { memo.keepPort(port + 1, at: pending.version) }
     }
 }

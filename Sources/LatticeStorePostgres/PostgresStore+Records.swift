@@ -174,7 +174,10 @@ extension PostgresStore {
     ) async throws -> GPUPlacement {
         try await tx.run("SELECT pg_advisory_xact_lock(\(Self.placementLock))")
         let version = try await tx.value("SELECT v FROM placement_version WHERE id = 1", as: Int64.self) ?? 0
-        let clusterNodes = nodes.filter { $0.cluster == request.cluster }
+        // The caller passes the cluster's nodes as its driver reports them (the same array
+        // while nothing changed, so comparing it with the kept one is O(1)); the index
+        // only places on the request's cluster and model.
+        let clusterNodes = nodes
         var index: CapacityIndex
         if let kept = memo.index(cluster: request.cluster, nodes: clusterNodes, version: version) {
             index = kept
@@ -207,12 +210,19 @@ extension PostgresStore {
         try await tx.value("UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v", as: Int64.self) ?? 0
     }
 
-    /// The lowest free port of `range`, under the placement lock: the first port of the range
-    /// if free, else the first one after a taken port whose successor is free (one pass over
-    /// the unique index).
-    static func freePort(in range: ClosedRange<Int>, _ tx: Transaction) async throws -> Int {
-        try await tx.run("SELECT pg_advisory_xact_lock(\(placementLock))")
+    /// The lowest free port of `range`, under the placement lock: the port after the last
+    /// one this replica handed out when nothing else has changed a reservation since (one
+    /// primary-key probe), else the first port of the range if free, else the first one
+    /// after a taken port whose successor is free (one pass over the unique index).
+    func freePort(in range: ClosedRange<Int>, pending: PendingMemo, _ tx: Transaction) async throws -> Int {
+        try await tx.run("SELECT pg_advisory_xact_lock(\(Self.placementLock))")
         let low = range.lowerBound, high = range.upperBound
+        if let from = pending.exactFrom, let hint = memo.lowestFreePort(at: from), range.contains(hint),
+            try await tx.value("SELECT 1 FROM instances WHERE ssh_port = \(hint)", as: Int.self) == nil
+        {
+            pending.took(port: hint)
+            return hint
+        }
         let port: Int? = try await tx.value(
             """
             SELECT candidate FROM (
@@ -228,6 +238,7 @@ extension PostgresStore {
         guard let port else {
             throw LatticeError.insufficientCapacity("no free SSH port left in \(low)-\(high)")
         }
+        pending.took(port: port)
         return port
     }
 
@@ -262,24 +273,9 @@ extension PostgresStore {
         at: Date,
         schedule: MeterSchedule,
         _ tx: Transaction
-    )
-        async throws
-    {
-        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else { return }
-        try await insert(
-            MeterSegment(
-                id: "\(instance.name):compute:g\(instance.generation)",
-                kind: .compute,
-                namespace: instance.namespace,
-                instanceName: instance.name,
-                skuID: instance.cost.gpuSkuID,
-                unitPrice: instance.cost.unitPrice,
-                percentOff: instance.cost.percentOff ?? 0,
-                start: at
-            ),
-            schedule: schedule,
-            tx
-        )
+    ) async throws {
+        guard let segment = Metering.computeSegment(of: instance, at: at) else { return }
+        try await insert(segment, schedule: schedule, tx)
     }
 
     static func openStorageSegment(
@@ -287,23 +283,8 @@ extension PostgresStore {
         at: Date,
         schedule: MeterSchedule,
         _ tx: Transaction
-    )
-        async throws
-    {
-        try await insert(
-            MeterSegment(
-                id: "\(instance.name):storage:g\(instance.generation)",
-                kind: .storage,
-                namespace: instance.namespace,
-                instanceName: instance.name,
-                skuID: instance.cost.diskSkuID,
-                unitPrice: instance.cost.diskPricePerGBDay ?? Money("0.01")!,
-                quantity: instance.volume.sizeGiB,
-                start: at
-            ),
-            schedule: schedule,
-            tx
-        )
+    ) async throws {
+        try await insert(Metering.storageSegment(of: instance, at: at), schedule: schedule, tx)
     }
 
     static func closeSegments(

@@ -237,7 +237,7 @@ extension PostgresStore {
                 pending: pending,
                 tx
             )
-            instance.access.sshPort = try await Self.freePort(in: sshPorts, tx)
+            instance.access.sshPort = try await self.freePort(in: sshPorts, pending: pending, tx)
             instance.placement = placement
             instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
             try await Self.insertInstance(instance, tx)
@@ -295,7 +295,7 @@ extension PostgresStore {
                 tx
             )
             var port = current.access.sshPort
-            if port == 0 { port = try await Self.freePort(in: sshPorts, tx) }
+            if port == 0 { port = try await self.freePort(in: sshPorts, pending: pending, tx) }
             let next = try InstanceLifecycle.powerOn(
                 current,
                 placement: placement,

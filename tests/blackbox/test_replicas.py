@@ -2,15 +2,17 @@
 replicas). They share one data directory, as replicas on one host share the simulated
 fleet's state file; each has its own port."""
 import concurrent.futures
+import json
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import BOOTSTRAP_TOKEN, Client, Server, new_database, store_column, wait_for, write_catalog
+from conftest import Client, Server, new_database, store_column, wait_for, write_catalog
+from shapes import assert_same_shape
+from test_seed_examples import run_example, sample
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LATTICE_TEST_DATABASE_URL"),
                                 reason="no test PostgreSQL server (LATTICE_TEST_DATABASE_URL)")
@@ -46,6 +48,19 @@ def replicas(tmp_path):
         server.start()
     admin = servers[0].client()
     assert admin.post("/admin/users/admin/credit", {"amount": "100000"}).status_code == 200
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def seed_replicas(tmp_path):
+    """Three replicas on the built-in catalog, as the seed's examples expect it."""
+    args = ["--database-url", new_database(), "--annotation-domain", "demo.cdc.datenfab.com",
+            "--simulated-delay-scale", "0.2"]
+    servers = [Server(tmp_path / "shared", args) for _ in range(3)]
+    for server in servers:
+        server.start()
     yield servers
     for server in servers:
         server.stop()
@@ -95,6 +110,33 @@ def test_one_leader_and_every_replica_serves_the_seed_flow(replicas):
     c.wait_status(name, "Running", cluster="small")
     assert a.delete(f"/clusters/small/instances?name={name}").status_code == 200
     b.wait_status(name, None, cluster="small")
+
+
+def test_the_seed_examples_work_through_each_replica(seed_replicas):
+    a, b, c = seed_replicas
+    user = a.new_user()
+    on = {r: as_user(r, user) for r in seed_replicas}
+
+    assert_same_shape(sample("regions"), json.loads(run_example("regions", a, user)))
+    assert_same_shape(sample("skus"), json.loads(run_example("skus", b, user)))
+    created = json.loads(run_example("create", c, user))
+    assert_same_shape(sample("create"), created)
+    name = created["name"]
+    on[a].wait_status(name, "Running")
+    listed = json.loads(run_example("list", a, user))
+    assert_same_shape(sample("list"), listed)
+    assert [n["name"] for n in listed["nodes"]] == [name]
+    got = json.loads(run_example("get", b, user, {"instance-4ca9xxxx": name}))
+    assert_same_shape(sample("get"), got)
+    assert run_example("power_off", c, user, {"instance-3ba5xxxx": name}) == '"ok"'
+    on[a].wait_status(name, "Stopped")
+    images = on[b].get("/images").json()["nodes"]
+    assert any(i["name"] == f"images.neolink-ai.com/{user.namespace}/image1:v1.1.0" and i["status"] == "Ready"
+               for i in images), images
+    assert run_example("power_on", a, user, {"instance-4ca9xxxx": name}) == '"ok"'
+    on[c].wait_status(name, "Running")
+    assert run_example("delete", b, user, {"instance-ccffxxxx": name}) == '"ok"'
+    on[c].wait_status(name, None)
 
 
 def test_concurrent_creates_over_three_replicas_never_oversell(replicas):
