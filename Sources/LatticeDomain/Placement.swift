@@ -85,3 +85,23 @@ public enum PlacementPolicy {
         nodes.filter { $0.node.gpuModel == model }.reduce(0) { $0 + $1.freeGPUCount }
     }
 }
+
+/// SSH ports: every instance that holds GPUs holds one port of the configured range, and a
+/// new one gets the lowest free port. Both stores ask this rule; they differ only in how
+/// they know which ports are taken.
+public enum SSHPortRule {
+    /// The lowest port of `range`, at or above `from` (no port below it is free), that
+    /// `isTaken` does not claim; nil when there is none.
+    public static func lowestFree(
+        in range: ClosedRange<Int>,
+        from: Int,
+        isTaken: (Int) throws -> Bool
+    ) rethrows -> Int? {
+        var port = max(range.lowerBound, from)
+        while port <= range.upperBound {
+            if try !isTaken(port) { return port }
+            port += 1
+        }
+        return nil
+    }
+}

@@ -121,9 +121,9 @@ final class PlacementCache: @unchecked Sendable {
             lock.withLock { usedPorts = used }
         }
         return lock.withLock {
-            var port = max(range.lowerBound, lowestFree)
-            while port <= range.upperBound, usedPorts!.contains(port) { port += 1 }
-            guard port <= range.upperBound else { return nil }
+            guard let port = SSHPortRule.lowestFree(in: range, from: lowestFree, isTaken: usedPorts!.contains) else {
+                return nil
+            }
             lowestFree = port
             return port
         }

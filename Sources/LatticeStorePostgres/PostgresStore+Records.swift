@@ -210,36 +210,33 @@ extension PostgresStore {
         try await tx.value("UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v", as: Int64.self) ?? 0
     }
 
-    /// The lowest free port of `range`, under the placement lock: the port after the last
-    /// one this replica handed out when nothing else has changed a reservation since (one
-    /// primary-key probe), else the first port of the range if free, else the first one
-    /// after a taken port whose successor is free (one pass over the unique index).
+    /// The lowest free port of `range` (`SSHPortRule`), under the placement lock that
+    /// `place` took in the same transaction. It looks from the port after the last one this
+    /// replica handed out when nothing else has changed a reservation since (so usually one
+    /// short read), else from the start of the range, reading which ports are taken a
+    /// window of 4,096 at a time.
     func freePort(in range: ClosedRange<Int>, pending: PendingMemo, _ tx: Transaction) async throws -> Int {
-        try await tx.run("SELECT pg_advisory_xact_lock(\(Self.placementLock))")
-        let low = range.lowerBound, high = range.upperBound
-        if let from = pending.exactFrom, let hint = memo.lowestFreePort(at: from), range.contains(hint),
-            try await tx.value("SELECT 1 FROM instances WHERE ssh_port = \(hint)", as: Int.self) == nil
-        {
-            pending.took(port: hint)
-            return hint
+        var start = range.lowerBound
+        if let from = pending.exactFrom, let hint = memo.lowestFreePort(at: from), range.contains(hint) {
+            start = hint
         }
-        let port: Int? = try await tx.value(
-            """
-            SELECT candidate FROM (
-                SELECT \(low)::BIGINT AS candidate
-                WHERE NOT EXISTS (SELECT 1 FROM instances WHERE ssh_port = \(low))
-                UNION ALL
-                SELECT ssh_port + 1 FROM instances
-                WHERE ssh_port >= \(low) AND ssh_port < \(high)
-                    AND NOT EXISTS (SELECT 1 FROM instances AS next WHERE next.ssh_port = instances.ssh_port + 1)
-            ) AS free ORDER BY candidate LIMIT 1
-            """
+        while start <= range.upperBound {
+            let end = min(start + 4095, range.upperBound)
+            let taken = Set(
+                try await tx.values(
+                    "SELECT ssh_port FROM instances WHERE ssh_port BETWEEN \(start) AND \(end)",
+                    as: Int.self
+                )
+            )
+            if let port = SSHPortRule.lowestFree(in: start...end, from: start, isTaken: taken.contains) {
+                pending.took(port: port)
+                return port
+            }
+            start = end + 1
+        }
+        throw LatticeError.insufficientCapacity(
+            "no free SSH port left in \(range.lowerBound)-\(range.upperBound)"
         )
-        guard let port else {
-            throw LatticeError.insufficientCapacity("no free SSH port left in \(low)-\(high)")
-        }
-        pending.took(port: port)
-        return port
     }
 
     // MARK: Meter segments

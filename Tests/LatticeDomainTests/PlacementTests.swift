@@ -55,3 +55,13 @@ import Testing
         #expect(placed <= 20)
     }
 }
+
+@Suite struct SSHPortRuleTests {
+    @Test func lowestFreeAtOrAboveTheHint() {
+        let taken: Set<Int> = [30000, 30001, 30003]
+        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 0, isTaken: taken.contains) == 30002)
+        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 30003, isTaken: taken.contains) == 30004)
+        #expect(SSHPortRule.lowestFree(in: 30000...30001, from: 0, isTaken: taken.contains) == nil)
+        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 30011, isTaken: taken.contains) == nil)
+    }
+}
