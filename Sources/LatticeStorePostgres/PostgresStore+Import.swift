@@ -53,7 +53,10 @@ extension PostgresStore {
             }
             // The ledger's sequence continues after the copied rows.
             try await tx.run(
-                "SELECT setval(pg_get_serial_sequence('ledger', 'seq'), COALESCE((SELECT MAX(seq) FROM ledger), 0) + 1, false)"
+                """
+                SELECT setval(pg_get_serial_sequence('ledger', 'seq'),
+                    COALESCE((SELECT MAX(seq) FROM ledger), 0) + 1, false)
+                """
             )
         }
     }

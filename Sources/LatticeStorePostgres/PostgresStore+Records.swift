@@ -402,7 +402,8 @@ extension PostgresStore {
         guard delta != 0 || gpus != 0 else { return }
         try await tx.run(
             """
-            INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus) VALUES (\(namespace), \(delta), \(gpus))
+            INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus)
+            VALUES (\(namespace), \(delta), \(gpus))
             ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
                 gpus = c.gpus + excluded.gpus
             """

@@ -246,7 +246,8 @@ extension PostgresStore {
             try await Self.recount(from: nil, to: instance, tx)
             try await tx.run(
                 """
-                INSERT INTO instance_counts AS c (namespace, cluster, n) VALUES (\(instance.namespace), \(instance.cluster), 1)
+                INSERT INTO instance_counts AS c (namespace, cluster, n)
+                VALUES (\(instance.namespace), \(instance.cluster), 1)
                 ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + 1
                 """
             )
@@ -254,7 +255,8 @@ extension PostgresStore {
             try await tx.run(
                 """
                 INSERT INTO orders (id, namespace, created_at, doc)
-                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)), \(try Documents.encode(order)))
+                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)),
+                    \(try Documents.encode(order)))
                 """
             )
             try await Self.notify(.instance(instance.name), tx)
@@ -519,7 +521,8 @@ extension PostgresStore {
                 """
                 SELECT namespace, name FROM instances
                 WHERE payg AND status IN ('Creating', 'Starting', 'Running', 'Stopping', 'Saving')
-                    AND namespace IN (SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
+                    AND namespace IN (
+                        SELECT namespace FROM users WHERE balance_units <= 0 OR depleted_since IS NOT NULL)
                 """
             )
             for row in rows {

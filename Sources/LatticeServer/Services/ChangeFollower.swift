@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// a token regenerated or deleted elsewhere leaves the token cache at once, and after the
 /// feed reconnects the whole cache is dropped and the leader resyncs, since notifications
 /// may have been lost in between; a lease handed back is claimed at once (a graceful
-/// shutdown of the leader hands over without waiting for the lease to lapse). With SQLite the feed is empty and this ends at once.
+/// shutdown of the leader hands over without waiting for the lease to lapse). With SQLite
+/// the feed is empty and this ends at once.
 final class ChangeFollower: Service, @unchecked Sendable {
     let store: any Store
     let tokenCache: TokenCache
