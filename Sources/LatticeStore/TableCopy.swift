@@ -22,8 +22,9 @@ public struct TableRows: Sendable, Equatable {
 }
 
 /// What `lattice db copy` carries from one store to another: every table that holds state,
-/// in an order that satisfies the foreign keys. (Idempotency keys expire within a day and
-/// the leader lease belongs to the running replicas: neither is copied.)
+/// in an order that satisfies the foreign keys. (Idempotency keys expire within a day,
+/// console sessions end with the move (users sign in again) and the leader lease belongs
+/// to the running replicas: none of them is copied.)
 public enum CopiedTables {
     public static let all = [
         "users", "tokens", "instances", "gpu_allocations", "images", "orders", "ledger", "meter_segments",
