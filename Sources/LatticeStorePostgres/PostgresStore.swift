@@ -103,16 +103,24 @@ public final class PostgresStore: Store {
     /// leaves the pool waiting for a connection): the call ends with a `503` and, because it
     /// never committed, changed nothing.
     private func withDeadline<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        // The call and a timer race; the first to finish answers, and the caller does not
+        // wait for the loser (a connection the network swallowed may never answer a cancel).
+        let race = Race<T>()
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: self.timeout)
-                    return nil
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    race.start(continuation)
+                    let work = Task {
+                        do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+                    }
+                    let timer = Task { [timeout] in
+                        try? await Task.sleep(for: timeout)
+                        if race.finish(.failure(Self.unavailable)) { work.cancel() }
+                    }
+                    race.onFinish { timer.cancel() }
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else { throw Self.unavailable }
-                return result
+            } onCancel: {
+                race.finish(.failure(CancellationError()))
             }
         } catch {
             throw Self.translate(error)
@@ -252,5 +260,51 @@ struct DatabaseURL: Equatable {
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 16
         return configuration
+    }
+}
+
+/// One answer out of several that race for it (`PostgresStore.withDeadline`).
+final class Race<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var result: Result<T, any Error>?
+    private var finished: [@Sendable () -> Void] = []
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = lock.withLock { () -> Result<T, any Error>? in
+            if let result { return result }
+            self.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    /// Runs `action` once the race is decided (at once if it is).
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let decided = lock.withLock { () -> Bool in
+            if result != nil { return true }
+            finished.append(action)
+            return false
+        }
+        if decided { action() }
+    }
+
+    /// The first call decides and resumes the caller; later ones are ignored (false).
+    @discardableResult
+    func finish(_ outcome: Result<T, any Error>) -> Bool {
+        let (won, continuation, actions) = lock.withLock {
+            () -> (Bool, CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
+            guard result == nil else { return (false, nil, []) }
+            result = outcome
+            defer {
+                self.continuation = nil
+                finished = []
+            }
+            return (true, self.continuation, finished)
+        }
+        guard won else { return false }
+        continuation?.resume(with: outcome)
+        for action in actions { action() }
+        return true
     }
 }
