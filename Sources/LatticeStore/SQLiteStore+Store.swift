@@ -339,14 +339,6 @@ extension SQLiteStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        _ change: @Sendable (Instance) throws -> Instance
-    ) async throws -> Instance {
-        try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
-    }
-
-    public func updateInstance(
-        namespace: String,
-        name: String,
         paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await indexedWrite { db, changes in

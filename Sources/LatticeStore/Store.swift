@@ -117,6 +117,18 @@ public protocol InstanceStore: Sendable {
 
 }
 
+extension InstanceStore {
+    /// A step that takes no money is a paying step with nothing to pay: every store gets
+    /// it from its `paying` form.
+    public func updateInstance(
+        namespace: String,
+        name: String,
+        _ change: @Sendable (Instance) throws -> Instance
+    ) async throws -> Instance {
+        try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
+    }
+}
+
 /// Snapshot images.
 public protocol ImageStore: Sendable {
 

@@ -317,14 +317,6 @@ extension PostgresStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        _ change: @Sendable (Instance) throws -> Instance
-    ) async throws -> Instance {
-        try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
-    }
-
-    public func updateInstance(
-        namespace: String,
-        name: String,
         paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         // The transaction ends (commits, rolls back or times out) before this returns.
