@@ -339,7 +339,7 @@ extension SQLiteStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
+        paying change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
             guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {

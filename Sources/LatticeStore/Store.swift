@@ -62,7 +62,7 @@ public protocol InstanceStore: Sendable {
     func updateInstance(
         namespace: String,
         name: String,
-        _ change: @Sendable (Instance) throws -> Instance
+        _ change: @escaping @Sendable (Instance) throws -> Instance
     ) async throws -> Instance
     /// Applies a step that also takes money: `change` returns the next record and its debit,
     /// both decided from the record as it is inside the transaction. When one of the
@@ -71,7 +71,7 @@ public protocol InstanceStore: Sendable {
     func updateInstance(
         namespace: String,
         name: String,
-        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
+        paying change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance
     /// Writes an observed transition if nobody changed the instance since `generation` was read.
     /// Releases GPUs when the new record has no placement. Returns false on a lost race.
@@ -123,7 +123,7 @@ extension InstanceStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        _ change: @Sendable (Instance) throws -> Instance
+        _ change: @escaping @Sendable (Instance) throws -> Instance
     ) async throws -> Instance {
         try await updateInstance(namespace: namespace, name: name, paying: { (try change($0), WalletDebit.none) })
     }

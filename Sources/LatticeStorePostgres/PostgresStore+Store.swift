@@ -317,18 +317,7 @@ extension PostgresStore {
     public func updateInstance(
         namespace: String,
         name: String,
-        paying change: @Sendable (Instance) throws -> (Instance, WalletDebit)
-    ) async throws -> Instance {
-        // The transaction ends (commits, rolls back or times out) before this returns.
-        try await withoutActuallyEscaping(change) { change in
-            try await updateTransaction(namespace: namespace, name: name, change)
-        }
-    }
-
-    private func updateTransaction(
-        namespace: String,
-        name: String,
-        _ change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
+        paying change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
