@@ -283,6 +283,30 @@ extension LatticeClient {
         _ = try await send("DELETE", Self.v1 + "/tokens/\(id)", idempotent: false)
     }
 
+    // MARK: SSH keys
+
+    /// `POST /ssh-keys`: registers an OpenSSH public key line for the SSH gateway.
+    public func createSSHKey(publicKey: String, name: String? = nil) async throws -> SSHKeyWire {
+        struct Body: Encodable, Sendable { var name: String?; var publicKey: String }
+        return try decode(
+            SSHKeyWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/ssh-keys",
+                body: Body(name: name, publicKey: publicKey),
+                idempotent: false
+            )
+        )
+    }
+
+    public func sshKeys(page: PageRequest = PageRequest()) async throws -> Page<SSHKeyWire> {
+        try await get(Page<SSHKeyWire>.self, Self.v1 + "/ssh-keys", query: Self.pageQuery(page))
+    }
+
+    public func deleteSSHKey(id: String) async throws {
+        _ = try await send("DELETE", Self.v1 + "/ssh-keys/\(id)", idempotent: false)
+    }
+
     // MARK: Wallet
 
     public func balance() async throws -> BalanceWire {

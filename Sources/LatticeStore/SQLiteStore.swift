@@ -322,6 +322,22 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v14-ssh-keys") { db in
+            // Public keys the SSH gateway lets into a namespace's instances.
+            try db.execute(
+                sql: """
+                    CREATE TABLE ssh_keys (
+                        id TEXT PRIMARY KEY,
+                        namespace TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        public_key TEXT NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        UNIQUE (namespace, fingerprint)
+                    )
+                    """
+            )
+        }
         return migrator
     }
 }

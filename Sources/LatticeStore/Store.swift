@@ -9,7 +9,7 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & LeaseStore & ChangeFeed & StoreHealth
+    & QuotaStore & SessionStore & SSHKeyStore & LeaseStore & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -244,6 +244,17 @@ public protocol SessionStore: Sendable {
     func setRevealed(idHash: String, sealed: Data) async throws
     /// The sealed secret, removed in the same transaction (shown once).
     func takeRevealed(idHash: String) async throws -> Data?
+}
+
+/// The SSH public keys namespaces register for the SSH gateway.
+public protocol SSHKeyStore: Sendable {
+    /// Keeps a new key; `409 Conflict` if the namespace already has one with the same
+    /// fingerprint, `409 QuotaExceeded` past `SSHKeyRecord.limitPerNamespace`.
+    func createSSHKey(_ key: SSHKeyRecord) async throws
+    /// The namespace's keys, oldest first.
+    func sshKeys(namespace: String) async throws -> [SSHKeyRecord]
+    /// `404` if the namespace has no key with this id.
+    func deleteSSHKey(id: String, namespace: String) async throws
 }
 
 public enum SessionLimits {

@@ -190,6 +190,23 @@ enum PostgresSchema {
                 "INSERT INTO placement_version (id, v) VALUES (1, 0)",
             ]
         ),
+        (
+            4,
+            [
+                // Public keys the SSH gateway lets into a namespace's instances.
+                """
+                CREATE TABLE ssh_keys (
+                    id TEXT PRIMARY KEY,
+                    namespace TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    public_key TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    UNIQUE (namespace, fingerprint)
+                )
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -346,6 +346,71 @@ struct Tokens: AsyncParsableCommand {
     }
 }
 
+struct SSHKeys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssh-keys",
+        abstract: "Manage the SSH public keys the SSH gateway lets into your instances.",
+        subcommands: [List.self, Add.self, Delete.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your SSH keys.")
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let page = try await client.client().sshKeys(page: PageRequest(page: 1, pageSize: 100))
+            if output.output == .json { return try Terminal.printJSON(page.nodes) }
+            Terminal.printTable(
+                ["ID", "NAME", "FINGERPRINT", "CREATED"],
+                page.nodes.map { [$0.id, $0.name, $0.fingerprint, $0.createdAt] }
+            )
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a public key (an OpenSSH .pub file, or '-' for standard input)."
+        )
+        @Argument(help: "The public key file, e.g. ~/.ssh/id_ed25519.pub.") var file: String
+        @Option(help: "A name for the key (default: the key's comment).") var name: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let data: Data
+            if file == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                let path = (file as NSString).expandingTildeInPath
+                guard let contents = FileManager.default.contents(atPath: path) else {
+                    throw UsageError("cannot read \(file)")
+                }
+                data = contents
+            }
+            let key = try await client.client().createSSHKey(
+                publicKey: String(decoding: data, as: UTF8.self),
+                name: name
+            )
+            if output.output == .json { return try Terminal.printJSON(key) }
+            print("ssh key \(key.id) '\(key.name)' \(key.fingerprint) added")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an SSH key.")
+        @Argument(help: "Key id.") var id: String
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await client.client().deleteSSHKey(id: id)
+            if output.output == .json { return try Terminal.printJSON(["id": id, "status": "deleted"]) }
+            print("ssh key \(id) deleted")
+        }
+    }
+}
+
 /// `lattice ssh NAME`: runs ssh with the password through sshpass when installed, and
 /// otherwise prints the command and the password.
 struct SSH: AsyncParsableCommand {

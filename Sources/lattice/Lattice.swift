@@ -12,7 +12,7 @@ struct Lattice: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
-            Instances.self, Tokens.self, SSH.self, Admin.self, DB.self, Completion.self,
+            Instances.self, Tokens.self, SSHKeys.self, SSH.self, Admin.self, DB.self, Completion.self,
         ]
     )
 

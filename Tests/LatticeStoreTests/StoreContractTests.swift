@@ -669,3 +669,43 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(try await reopened.user(namespace: "alice") != nil)
     }
 }
+
+@Suite struct SSHKeyStoreContractTests {
+    func key(_ id: String, _ namespace: String, _ fingerprint: String) -> SSHKeyRecord {
+        SSHKeyRecord(
+            id: id,
+            namespace: namespace,
+            name: "key \(id)",
+            publicKey: "ssh-ed25519 AAAA\(id)",
+            fingerprint: fingerprint,
+            createdAt: t0.addingTimeInterval(Double(id.count))
+        )
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func keysBelongToOneNamespace(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await store.createSSHKey(key("k1", "alice", "SHA256:a"))
+        try await store.createSSHKey(key("k22", "alice", "SHA256:b"))
+        // The same key may be registered by another namespace, not twice by one.
+        try await store.createSSHKey(key("k3", "bob", "SHA256:a"))
+        await #expect(throws: LatticeError.self) { try await store.createSSHKey(key("k4", "alice", "SHA256:a")) }
+        #expect(try await store.sshKeys(namespace: "alice").map(\.id) == ["k1", "k22"])
+        #expect(try await store.sshKeys(namespace: "alice").first == key("k1", "alice", "SHA256:a"))
+        await #expect(throws: LatticeError.notFound("ssh key 'k3'")) {
+            try await store.deleteSSHKey(id: "k3", namespace: "alice")
+        }
+        try await store.deleteSSHKey(id: "k1", namespace: "alice")
+        #expect(try await store.sshKeys(namespace: "alice").map(\.id) == ["k22"])
+        #expect(try await store.sshKeys(namespace: "bob").count == 1)
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func aNamespaceHoldsAHundredKeys(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        for index in 0..<SSHKeyRecord.limitPerNamespace {
+            try await store.createSSHKey(key("k\(index)", "alice", "SHA256:\(index)"))
+        }
+        await #expect(throws: LatticeError.self) { try await store.createSSHKey(key("kx", "alice", "SHA256:x")) }
+    }
+}

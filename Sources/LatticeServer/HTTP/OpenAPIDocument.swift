@@ -153,6 +153,21 @@ enum OpenAPIDocument {
         .init(method: "delete", path: "/mdc/api/v1/tokens/{id}", summary: "Revoke a token", response: "Ok"),
         .init(
             method: "post",
+            path: "/mdc/api/v1/ssh-keys",
+            summary: "Register an SSH public key (OpenSSH form) for the SSH gateway",
+            body: "CreateSSHKey",
+            response: "SSHKey"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/ssh-keys",
+            summary: "The namespace's SSH public keys",
+            query: page,
+            response: "SSHKeyPage"
+        ),
+        .init(method: "delete", path: "/mdc/api/v1/ssh-keys/{id}", summary: "Remove an SSH key", response: "Ok"),
+        .init(
+            method: "post",
             path: "/mdc/api/v1/admin/users",
             summary: "Admin: create a namespace and its first token",
             body: "CreateUser",
@@ -300,6 +315,13 @@ enum OpenAPIDocument {
                         "pattern": #"^[^\u0000-\u001F\u007F]*[^\s\u0000-\u001F\u007F][^\u0000-\u001F\u007F]*$"#,
                     ],
                     "validityDays": ["type": "integer", "minimum": 1, "maximum": 36500],
+                ],
+            ],
+            "CreateSSHKey": [
+                "type": "object", "required": ["publicKey"],
+                "properties": [
+                    "name": ["type": "string", "maxLength": 64],
+                    "publicKey": ["type": "string", "minLength": 1, "maxLength": 16384],
                 ],
             ],
             "CreateUser": [
@@ -454,6 +476,8 @@ enum OpenAPIDocument {
                 optional: ["token"]
             ),
             "TokenPage": pageOf("Token"),
+            "SSHKey": strings(["id", "name", "fingerprint", "publicKey", "createdAt"]),
+            "SSHKeyPage": pageOf("SSHKey"),
             "NewUser": object(["namespace": string, "token": string], optional: ["token"]),
             "Balance": strings(["namespace", "balance", "currency"]),
             "Quota": object(["namespace": string, "quota": limits, "usage": limits]),

@@ -190,6 +190,24 @@ struct Routes {
             )
             return JSONResponse.ok
         }
+        v1.post("ssh-keys") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.createSSHKey(principal: try context.requirePrincipal(), body: body)
+            )
+        }
+        v1.get("ssh-keys") { request, context in
+            try JSONResponse.encode(
+                try await api.sshKeys(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
+        }
+        v1.delete("ssh-keys/:id") { _, context in
+            try await api.deleteSSHKey(
+                principal: try context.requirePrincipal(),
+                id: try context.parameters.require("id")
+            )
+            return JSONResponse.ok
+        }
         v1.post("admin/users") { request, context in
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(

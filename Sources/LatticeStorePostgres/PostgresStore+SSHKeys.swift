@@ -1,0 +1,61 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import PostgresNIO
+
+extension PostgresStore {
+    public func createSSHKey(_ key: SSHKeyRecord) async throws {
+        try await transaction { tx in
+            // One namespace's keys are counted and checked under its own lock, so two
+            // concurrent adds cannot both pass the limit or both add one fingerprint.
+            try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\("ssh-keys/" + key.namespace)))")
+            let count =
+                try await tx.value("SELECT COUNT(*) FROM ssh_keys WHERE namespace = \(key.namespace)", as: Int.self)
+                ?? 0
+            try SSHKeyRules.checkRoom(count: count)
+            let duplicate = try await tx.rows(
+                "SELECT 1 FROM ssh_keys WHERE namespace = \(key.namespace) AND fingerprint = \(key.fingerprint)"
+            )
+            if !duplicate.isEmpty { throw SSHKeyRules.duplicate(key.fingerprint) }
+            try await tx.run(
+                """
+                INSERT INTO ssh_keys (id, namespace, name, public_key, fingerprint, created_at)
+                VALUES (\(key.id), \(key.namespace), \(key.name), \(key.publicKey), \(key.fingerprint),
+                    \(Self.seconds(key.createdAt)))
+                """
+            )
+        }
+    }
+
+    public func sshKeys(namespace: String) async throws -> [SSHKeyRecord] {
+        try await read { tx in
+            try await tx.rows(
+                """
+                SELECT id, namespace, name, public_key, fingerprint, created_at FROM ssh_keys
+                WHERE namespace = \(namespace) ORDER BY created_at, id
+                """
+            ).map { row in
+                let (id, namespace, name, publicKey, fingerprint, created) = try row.decode(
+                    (String, String, String, String, String, Double).self
+                )
+                return SSHKeyRecord(
+                    id: id,
+                    namespace: namespace,
+                    name: name,
+                    publicKey: publicKey,
+                    fingerprint: fingerprint,
+                    createdAt: Date(timeIntervalSince1970: created)
+                )
+            }
+        }
+    }
+
+    public func deleteSSHKey(id: String, namespace: String) async throws {
+        try await read { tx in
+            let deleted = try await tx.rows(
+                "DELETE FROM ssh_keys WHERE id = \(id) AND namespace = \(namespace) RETURNING id"
+            )
+            guard !deleted.isEmpty else { throw LatticeError.notFound("ssh key '\(id)'") }
+        }
+    }
+}
