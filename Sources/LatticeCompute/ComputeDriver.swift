@@ -49,7 +49,7 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
 /// A backend that runs instances: the simulated fleet, a Docker/Podman engine, or
 /// Kubernetes. Every call is idempotent, so the reconciler may repeat any of them after a
 /// crash or a timeout.
-public protocol ComputeDriver: Sendable {
+public protocol ComputeDriver: WorkloadAccess {
     /// The cluster's nodes and whether each can take work now.
     func nodes() async throws -> [ClusterNode]
     /// Every workload this driver runs, keyed by instance name (for the resync).

@@ -375,3 +375,54 @@ final class FleetJournal: @unchecked Sendable {
         if lines > 10_000 + 2 * state.workloads.count { compact(state) }
     }
 }
+
+// MARK: Exec
+
+extension SimulatedFleetDriver {
+    /// Runs the built-in `SimulatedShell` "inside" a running workload.
+    public func exec(
+        instanceName: String,
+        _ request: ExecRequest,
+        input: AsyncStream<ExecInput>,
+        output: @escaping @Sendable (ExecOutput) async -> Void
+    ) async throws -> Int32 {
+        guard let workload = state.workloads[instanceName],
+            observation(of: workload, now: clock.now()).phase == .running
+        else { throw DriverError("\(instanceName) has no running workload") }
+        let node = nodeIndex[workload.spec.node].map { nodeList[$0] }
+        var shell = SimulatedShell(
+            machine: SimulatedShell.Machine(
+                hostname: instanceName,
+                gpuModel: node?.gpuModel ?? "",
+                gpuIndices: workload.spec.gpuIndices
+            ),
+            environment: workload.spec.environment.filter { !WorkloadSpec.secretEnvironmentKeys.contains($0.key) }
+                .merging(request.environment) { _, given in given }
+                .merging(["HOME": "/root", "USER": "root"]) { own, _ in own },
+            terminal: request.terminal
+        )
+        func say(_ text: String) async { if !text.isEmpty { await output(.stdout(Data(text.utf8))) } }
+        if let command = request.command {
+            let step = shell.run(commandLine: command)
+            await say(step.output)
+            return step.exitStatus ?? 0
+        }
+        await say(shell.greeting().output)
+        for await event in input {
+            let step: SimulatedShell.Step
+            switch event {
+            case .data(let data): step = shell.feed(data)
+            case .resize(let size):
+                shell.resize(size)
+                continue
+            case .endOfInput: step = shell.endOfInput()
+            }
+            await say(step.output)
+            if let status = step.exitStatus { return status }
+        }
+        return 0
+    }
+
+    /// Nothing listens inside a simulated workload.
+    public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? { nil }
+}

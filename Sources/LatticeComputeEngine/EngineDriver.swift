@@ -34,13 +34,10 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     /// What keeps one tenant's containers from another's and from the host.
     public struct Isolation: Sendable, Equatable {
-        /// The host address published ports are bound to.
-        public var publishAddress: String
         /// The most processes a container may run (0: the engine's default, usually none).
         public var pidsLimit: Int
 
-        public init(publishAddress: String = "127.0.0.1", pidsLimit: Int = 4096) {
-            self.publishAddress = publishAddress
+        public init(pidsLimit: Int = 4096) {
             self.pidsLimit = pidsLimit
         }
     }
@@ -48,9 +45,6 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// Every namespace's containers share one bridge network of their own, so no traffic
     /// flows between tenants: `lattice-<namespace>`.
     public static func networkName(namespace: String) -> String { "lattice-\(namespace)" }
-    /// Host ports for 8888 and 6006 are the SSH port plus these offsets (see `AccessSecrets`).
-    public static let jupyterPortOffset = -10000
-    public static let tensorboardPortOffset = -6000
 
     private let lock = NSLock()
     /// Why the last start of an instance failed before a container existed (image missing).
@@ -292,15 +286,6 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
             "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
             "Memory": Int64(spec.memoryGiB) * 1_073_741_824,
-            "PortBindings": [
-                "22/tcp": [["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort)]],
-                "8888/tcp": [
-                    ["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort + Self.jupyterPortOffset)]
-                ],
-                "6006/tcp": [
-                    ["HostIp": isolation.publishAddress, "HostPort": String(spec.sshPort + Self.tensorboardPortOffset)]
-                ],
-            ],
             "NetworkMode": Self.networkName(namespace: spec.namespace),
         ]
         if isolation.pidsLimit > 0 { host["PidsLimit"] = isolation.pidsLimit }
@@ -321,6 +306,9 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             "Hostname": spec.instanceName,
             "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             "Labels": labels,
+            // No port is published on the host: the SSH gateway runs sessions through the exec
+            // API and forwards to the container's address, where the HTTP gateway reaches
+            // Jupyter (8888) and Tensorboard (6006) too.
             "ExposedPorts": [
                 "22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String](),
             ],

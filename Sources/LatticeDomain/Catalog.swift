@@ -191,8 +191,8 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// Engine clusters: credentials for that registry, if it needs them.
     public var registryUsername: String?
     public var registryPassword: String?
-    /// Engine clusters: the host address instances' ports are published on (default
-    /// `127.0.0.1`; the host's public address to reach them from outside).
+    /// Engine clusters, obsolete: containers no longer publish ports on the host (the SSH
+    /// and HTTP gateways reach them). Still read, and checked, so older catalogs load.
     public var publishAddress: String?
     /// Engine clusters: the most processes one container may run (default 4096; 0 = the
     /// engine's default).

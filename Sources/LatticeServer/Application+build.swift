@@ -66,10 +66,7 @@ public enum LatticeServer {
                             username: cluster.registryUsername ?? "",
                             password: cluster.registryPassword ?? ""
                         ) : nil,
-                    isolation: EngineDriver.Isolation(
-                        publishAddress: cluster.publishAddress ?? "127.0.0.1",
-                        pidsLimit: cluster.pidsLimit ?? 4096
-                    )
+                    isolation: EngineDriver.Isolation(pidsLimit: cluster.pidsLimit ?? 4096)
                 )
             case .kubernetes:
                 throw LatticeError(

@@ -338,6 +338,10 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v15-instance-uid") { db in
+            // The HTTP gateway finds an instance by the uid in its host name.
+            try db.execute(sql: "CREATE INDEX instances_uid ON instances(json_extract(doc, '$.uid'))")
+        }
         return migrator
     }
 }

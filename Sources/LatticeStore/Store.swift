@@ -107,6 +107,13 @@ public protocol InstanceStore: Sendable {
     func payAsYouGoHolders() async throws -> [String: [String]]
     /// How many instances are in each status (`/metrics`).
     func instanceCounts() async throws -> [InstanceStatus: Int]
+    /// Which instance holds each SSH port now (the SSH gateway's per-instance listeners);
+    /// read from the port index, so it costs what the held ports number.
+    func sshPortHolders() async throws -> [Int: String]
+    /// The instance holding `port`, if any.
+    func instanceName(holdingSSHPort port: Int) async throws -> String?
+    /// The instance with this `uid` (the HTTP gateway's `<uid>.<public-host>`), by index.
+    func instanceName(uid: String) async throws -> String?
     /// GPU, CPU and memory reservations per node.
     func nodeUsage() async throws -> [String: NodeUsage]
     /// Free GPUs of a model in the given clusters of `nodes` (as their drivers report them

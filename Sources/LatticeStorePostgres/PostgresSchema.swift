@@ -207,6 +207,13 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            5,
+            [
+                // The HTTP gateway finds an instance by the uid in its host name.
+                "CREATE INDEX instances_uid ON instances ((doc::jsonb ->> 'uid'))"
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

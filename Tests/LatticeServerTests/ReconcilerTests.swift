@@ -61,6 +61,17 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
         try await inner.destroy(instanceName: instanceName, volumeName: volumeName)
     }
     func removeImage(reference: String) async throws { try await inner.removeImage(reference: reference) }
+    func exec(
+        instanceName: String,
+        _ request: ExecRequest,
+        input: AsyncStream<ExecInput>,
+        output: @escaping @Sendable (ExecOutput) async -> Void
+    ) async throws -> Int32 {
+        try await inner.exec(instanceName: instanceName, request, input: input, output: output)
+    }
+    func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
+        try await inner.endpoint(instanceName: instanceName, port: port)
+    }
 }
 
 /// A server whose one cluster runs behind a `FaultyDriver`.

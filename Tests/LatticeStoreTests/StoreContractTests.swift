@@ -670,6 +670,34 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
+@Suite struct GatewayLookupContractTests {
+    @Test(arguments: StoreFactory.all)
+    func portsAndUIDsFindTheirInstance(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        var created: [Instance] = []
+        for (index, name) in ["instance-00000001", "instance-00000002"].enumerated() {
+            var instance = draft(name)
+            instance.uid = "00000000-0000-4000-8000-00000000000\(index)"
+            created.append(
+                try await store.createInstance(
+                    instance,
+                    on: nodes(),
+                    sshPorts: 30000...30010,
+                    order: order(for: name),
+                    couponID: nil,
+                    debit: .none
+                )
+            )
+        }
+        #expect(try await store.sshPortHolders() == [30000: "instance-00000001", 30001: "instance-00000002"])
+        #expect(try await store.instanceName(holdingSSHPort: 30001) == "instance-00000002")
+        #expect(try await store.instanceName(holdingSSHPort: 30005) == nil)
+        #expect(try await store.instanceName(uid: created[1].uid) == "instance-00000002")
+        #expect(try await store.instanceName(uid: "00000000-0000-0000-0000-000000000000") == nil)
+    }
+}
+
 @Suite struct SSHKeyStoreContractTests {
     func key(_ id: String, _ namespace: String, _ fingerprint: String) -> SSHKeyRecord {
         SSHKeyRecord(

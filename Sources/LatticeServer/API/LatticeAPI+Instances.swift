@@ -151,7 +151,7 @@ extension LatticeAPI {
                     jupyterToken: Identifiers.jupyterToken(using: &rng),
                     sshPassword: Identifiers.sshPassword(using: &rng),
                     sshPort: 0,
-                    publishesPorts: cluster.driver == .engine ? true : nil
+                    publishesPorts: nil
                 ),
                 pod: PodInfo(name: Identifiers.podName(instance: name, using: &rng), node: "", ip: ""),
                 createdAt: now,
