@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
     ],
     targets: [
         // Pure domain: wire types, money, pricing, placement, state machine. Foundation only.
@@ -68,11 +69,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The SSH gateway (swift-nio-ssh) and the HTTP gateway into instances.
+        .target(
+            name: "LatticeGateway",
+            dependencies: [
+                "LatticeDomain", "LatticeCompute",
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP API, auth, reconciler, catalog loading, composition root.
         .target(
             name: "LatticeServer",
             dependencies: [
                 "LatticeDomain", "LatticeStore", "LatticeStorePostgres", "LatticeCompute", "LatticeComputeEngine",
+                "LatticeGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

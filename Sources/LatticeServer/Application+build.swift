@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LatticeCompute
 import LatticeComputeEngine
 import LatticeDomain
+import LatticeGateway
 import LatticeStore
 import LatticeStorePostgres
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The composition root: the one place where the store, the drivers, the API, the routes
 /// and the background services are created and wired together.
@@ -80,6 +83,54 @@ public enum LatticeServer {
         return ComputeFleet(drivers: drivers)
     }
 
+    /// The SSH gateway (always; its shared port may be off) and the HTTP gateway's parts.
+    struct Gateways {
+        var ssh: SSHGateway
+        var hostKey: HostKey
+        var directory: StoreAccessDirectory
+        var httpSettings: HTTPGatewayHandler.Settings
+        /// The services to run: the SSH gateway, and the HTTP gateway when it has its own port.
+        var services: [any Service]
+    }
+
+    static func buildGateways(
+        configuration: ServerConfiguration,
+        store: any Store,
+        fleet: ComputeFleet,
+        logger: Logger
+    ) throws -> Gateways {
+        let settings = configuration.gateways
+        let host = settings.host ?? configuration.host
+        let hostKey = try HostKey.loadOrCreate(
+            at: configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
+        )
+        let directory = StoreAccessDirectory(store: store, fleet: fleet)
+        let ssh = SSHGateway(
+            configuration: SSHGateway.Configuration(
+                host: host,
+                sharedPort: settings.sshPort,
+                perInstancePorts: !settings.sshSharedForm
+            ),
+            hostKey: hostKey,
+            directory: directory,
+            logger: logger
+        )
+        let httpSettings = HTTPGatewayHandler.Settings(hosts: GatewayHosts(publicHost: configuration.publicHost))
+        var services: [any Service] = [ssh]
+        if let port = settings.httpPort, port > 0 {
+            services.append(
+                HTTPGateway(host: host, port: port, settings: httpSettings, directory: directory, logger: logger)
+            )
+        }
+        return Gateways(
+            ssh: ssh,
+            hostKey: hostKey,
+            directory: directory,
+            httpSettings: httpSettings,
+            services: services
+        )
+    }
+
     /// SQLite under the data directory, or PostgreSQL when a database URL is given.
     static func buildStore(configuration: ServerConfiguration, logger: Logger) async throws -> any Store {
         if let url = configuration.databaseURL {
@@ -128,7 +179,20 @@ public enum LatticeServer {
         )
         readiness.leadership = leadership
         let queue = WorkQueue()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
+        let gateways = try buildGateways(configuration: configuration, store: store, fleet: fleet, logger: logger)
+        let boundPort = BoundPort()
+        let api = LatticeAPI(
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            configuration: configuration,
+            boundPort: boundPort,
+            changed: { name in
+                queue.add(name)
+                // A create or power_on may have taken an SSH port: listen on it at once.
+                gateways.ssh.portsChanged()
+            }
+        )
         let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         let reconciler = Reconciler(
             store: store,
@@ -142,22 +206,32 @@ public enum LatticeServer {
         )
         let limits = configuration.limits
         let connections = ConnectionCounter(perAddress: limits.connectionsPerAddress)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [
+                ConnectionGuard(counter: connections, headerTimeout: TimeAmount(limits.headerTimeout))
+            ],
+            idleTimeout: TimeAmount(limits.idleTimeout)
+        )
+        // The HTTP gateway shares the API's port unless it has one of its own (or is off).
+        let server: HTTPServerBuilder =
+            configuration.gateways.httpPort == nil
+            ? HTTPServerBuilder { responder in
+                APIOrGatewayChannel(
+                    http1: HTTP1Channel(responder: responder, configuration: http1),
+                    settings: gateways.httpSettings,
+                    directory: gateways.directory,
+                    headerTimeout: TimeAmount(limits.headerTimeout)
+                )
+            } : .http1(configuration: http1)
         return Application(
             router: router,
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [
-                        ConnectionGuard(counter: connections, headerTimeout: TimeAmount(limits.headerTimeout))
-                    ],
-                    idleTimeout: TimeAmount(limits.idleTimeout)
-                )
-            ),
+            server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "lattice"
             ),
             // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
-            services: [
+            services: gateways.services + [
                 leadership,
                 reconciler,
                 ChangeFollower(
@@ -179,6 +253,7 @@ public enum LatticeServer {
             ],
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
+                boundPort.set(port)
                 let url = "http://\(configuration.host):\(port)"
                 // The file first: whoever waits for the line may read it at once.
                 do {
@@ -187,6 +262,7 @@ public enum LatticeServer {
                     logger.error("cannot write bootstrap.json", metadata: ["error": "\(error)"])
                 }
                 Console.line("listening on \(url)")
+                Console.line("ssh gateway host key \(gateways.hostKey.fingerprint) (ED25519)")
                 do {
                     try await store.warmUp()
                 } catch {

@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     public var depletionGrace: TimeInterval
     /// Quotas, rate limits and connection limits (docs/operations.md, "Limits").
     public var limits = ServerLimits()
+    /// The gateways into instances (docs/access.md).
+    public var gateways = GatewayConfiguration()
 
     public init(
         host: String = "127.0.0.1",
@@ -72,12 +74,43 @@ public struct ServerConfiguration: Sendable {
         self.depletionGrace = depletionGrace
     }
 
-    var wireContext: WireContext {
-        WireContext(annotationDomain: annotationDomain, time: time, publicHost: publicHost, retention: retention)
+    /// The wire context once the server knows the port it bound (`--port 0` picks one).
+    func wireContext(boundPort: Int?) -> WireContext {
+        let httpPort: Int? =
+            switch gateways.httpPort {
+            case nil: boundPort ?? port
+            case 0: nil
+            case let own?: own
+            }
+        return WireContext(
+            annotationDomain: annotationDomain,
+            time: time,
+            publicHost: publicHost,
+            retention: retention,
+            httpGatewayPort: httpPort,
+            sshSharedPort: gateways.sshSharedForm && gateways.sshPort > 0 ? gateways.sshPort : nil
+        )
     }
 
     /// When metered usage falls due, for the store and the meter alike.
     public var meterSchedule: MeterSchedule { MeterSchedule(period: chargePeriod, timeZone: time.timeZone) }
+}
+
+/// Where the SSH and HTTP gateways listen (`lattice serve` flags; docs/access.md).
+public struct GatewayConfiguration: Sendable {
+    /// The SSH gateway's shared port, where the login name picks the instance
+    /// (`--ssh-gateway-port`, default 2222; 0 = none).
+    public var sshPort = 2222
+    /// `--ssh-gateway-shared-form`: `sshAddr` shows `ssh -p<shared port> <instance>@<host>`
+    /// and no per-instance listeners are opened.
+    public var sshSharedForm = false
+    /// `--http-gateway-port`: nil = on the API's own port, routed by `Host`; 0 = off (an
+    /// Ingress or front proxy does the job); otherwise a port of its own.
+    public var httpPort: Int?
+    /// `--gateway-host`: where the gateways listen (default: the API's `--host`).
+    public var host: String?
+
+    public init() {}
 }
 
 /// The limits that keep one tenant or one client from hurting the others; each is a flag

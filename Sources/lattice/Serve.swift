@@ -20,6 +20,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Prefix of annotation keys.") var annotationDomain = "lattice.local"
     @Option(help: "UTC offset or zone name for times on the wire (UTC, +08:00, Asia/Shanghai).") var timezone = "UTC"
     @Option(help: "Range of SSH ports handed to instances, as LOW-HIGH.") var sshPorts = "30000-32767"
+    @Option(help: "The SSH gateway's shared port, where the login name is the instance's name (0 = none).")
+    var sshGatewayPort = 2222
+    @Flag(help: "Show 'ssh -p<shared port> <instance>@<host>' in sshAddr and open no per-instance SSH listeners.")
+    var sshGatewaySharedForm = false
+    @Option(help: "Port of the HTTP gateway to Jupyter and Tensorboard (default: the API's port, by Host; 0 = off).")
+    var httpGatewayPort: Int?
+    @Option(help: "Address the gateways listen on (default: --host).") var gatewayHost: String?
     @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
     @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).")
     var chargePeriodSeconds: Double = 3600
@@ -79,13 +86,14 @@ struct Serve: AsyncParsableCommand {
         } catch let error as LatticeError {
             throw ValidationError("--catalog: \(error.message)")
         }
-        if loadedCatalog.clusters.contains(where: { $0.driver == .engine }),
-            bounds[0] < 16000 || bounds[1] - bounds[0] >= 4000
-        {
-            throw ValidationError(
-                "--ssh-ports: engine clusters publish Jupyter and Tensorboard at the SSH port - 10000 and - 6000, "
-                    + "so the range must start at 16000 or above and span fewer than 4000 ports"
-            )
+        guard (0...65535).contains(sshGatewayPort) else {
+            throw ValidationError("--ssh-gateway-port: must be between 0 and 65535")
+        }
+        if sshGatewaySharedForm, sshGatewayPort == 0 {
+            throw ValidationError("--ssh-gateway-shared-form needs a --ssh-gateway-port")
+        }
+        if let httpGatewayPort, !(0...65535).contains(httpGatewayPort) {
+            throw ValidationError("--http-gateway-port: must be between 0 and 65535")
         }
         var configuration = ServerConfiguration(
             host: host,
@@ -105,6 +113,10 @@ struct Serve: AsyncParsableCommand {
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
         configuration.databaseURL = databaseURL
+        configuration.gateways.sshPort = sshGatewayPort
+        configuration.gateways.sshSharedForm = sshGatewaySharedForm
+        configuration.gateways.httpPort = httpGatewayPort
+        configuration.gateways.host = gatewayHost
         for (flag, value) in [
             ("--quota-instances", quotaInstances), ("--quota-gpus", quotaGpus), ("--quota-tokens", quotaTokens),
             ("--quota-snapshots", quotaSnapshots),

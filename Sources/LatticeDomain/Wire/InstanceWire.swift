@@ -101,10 +101,10 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         let host = context.publicHost
         // A Stopped or Failed instance holds no port: its addresses are empty until power_on.
         let holdsPort = instance.access.sshPort > 0
-        let ssh = SSH(
-            sshAddr: holdsPort ? "ssh -p\(instance.access.sshPort) root@\(host)" : "",
-            sshPassword: instance.access.sshPassword
-        )
+        let address =
+            context.sshSharedPort.map { "ssh -p\($0) \(instance.name)@\(host)" }
+            ?? "ssh -p\(instance.access.sshPort) root@\(host)"
+        let ssh = SSH(sshAddr: holdsPort ? address : "", sshPassword: instance.access.sshPassword)
         if instance.access.publishesPorts == true, !holdsPort {
             servers = Servers(Jupyterlab: "", Tensorboard: "", SSH: ssh)
         } else if instance.access.publishesPorts == true {
@@ -114,9 +114,12 @@ public struct InstanceWire: Codable, Sendable, Equatable {
                 SSH: ssh
             )
         } else {
+            // The HTTP gateway's address for this instance.
+            let port = context.httpGatewayPort.map { $0 == 80 ? "" : ":\($0)" } ?? ""
+            let base = "http://\(instance.uid).\(host)\(port)"
             servers = Servers(
-                Jupyterlab: "http://\(instance.uid).\(host)/jupyter?token=\(instance.access.jupyterToken)",
-                Tensorboard: "http://\(instance.uid).\(host)/monitor",
+                Jupyterlab: "\(base)/jupyter?token=\(instance.access.jupyterToken)",
+                Tensorboard: "\(base)/monitor",
                 SSH: ssh
             )
         }

@@ -8,17 +8,26 @@ public struct WireContext: Sendable {
     public var publicHost: String
     /// How long a Stopped instance keeps its data.
     public var retention: TimeInterval
+    /// The port in Jupyter and Tensorboard URLs (`http://<uid>.<public-host>:<port>/jupyter`);
+    /// nil when the HTTP gateway is reached on port 80 (a front proxy, an Ingress).
+    public var httpGatewayPort: Int?
+    /// Set when the operator shows the SSH gateway's shared form: `ssh -p<port> <instance>@<host>`.
+    public var sshSharedPort: Int?
 
     public init(
         annotationDomain: String = "lattice.local",
         time: TimeFormatter = TimeFormatter(),
         publicHost: String = "localhost",
-        retention: TimeInterval = 15 * 86400
+        retention: TimeInterval = 15 * 86400,
+        httpGatewayPort: Int? = nil,
+        sshSharedPort: Int? = nil
     ) {
         self.annotationDomain = annotationDomain
         self.time = time
         self.publicHost = publicHost
         self.retention = retention
+        self.httpGatewayPort = httpGatewayPort
+        self.sshSharedPort = sshSharedPort
     }
 }
 

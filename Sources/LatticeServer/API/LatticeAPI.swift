@@ -21,14 +21,18 @@ public struct LatticeAPI: Sendable {
     /// reconciler's work queue).
     let changed: @Sendable (String) -> Void
     let logger = Logger(label: "lattice.api")
+    /// The port the server bound, once known (addresses in `servers` name it).
+    let boundPort: BoundPort
 
     public init(
         store: any Store,
         fleet: ComputeFleet,
         clock: any WallClock,
         configuration: ServerConfiguration,
+        boundPort: BoundPort = BoundPort(),
         changed: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.boundPort = boundPort
         self.changed = changed
         self.store = store
         self.catalog = configuration.catalog
@@ -37,7 +41,7 @@ public struct LatticeAPI: Sendable {
         self.configuration = configuration
     }
 
-    var wire: WireContext { configuration.wireContext }
+    var wire: WireContext { configuration.wireContext(boundPort: boundPort.value) }
 
     /// Paging for lists the API assembles in memory.
     static func page<T: Sendable & Codable>(_ items: [T], _ request: PageRequest) -> Page<T> {
@@ -52,4 +56,16 @@ public struct LatticeAPI: Sendable {
     static func page<T: Sendable & Codable>(_ items: [T], total: Int, _ request: PageRequest) -> Page<T> {
         Page(hasNextPage: request.offset + items.count < total, nodes: items, totalCount: total)
     }
+}
+
+/// The port the HTTP server bound, set once it has (with `--port 0`, the one picked).
+public final class BoundPort: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port: Int?
+
+    public init() {}
+
+    public var value: Int? { lock.withLock { port } }
+
+    func set(_ port: Int) { lock.withLock { self.port = port } }
 }

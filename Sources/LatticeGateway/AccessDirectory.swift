@@ -1,0 +1,36 @@
+import LatticeCompute
+
+/// One instance as the gateways see it.
+public struct AccessTarget: Sendable, Equatable {
+    public var name: String
+    public var uid: String
+    public var namespace: String
+    public var cluster: String
+    public var sshPassword: String
+    /// The instance's status (`Running`, `Stopped`, ...); sessions run only when Running.
+    public var status: String
+
+    public init(name: String, uid: String, namespace: String, cluster: String, sshPassword: String, status: String) {
+        self.name = name
+        self.uid = uid
+        self.namespace = namespace
+        self.cluster = cluster
+        self.sshPassword = sshPassword
+        self.status = status
+    }
+
+    public var isRunning: Bool { status == "Running" }
+}
+
+/// What the gateways ask of the rest of the server: which instance a login, a port or a
+/// host name means, the keys a namespace registered, and the driver that runs it.
+public protocol AccessDirectory: Sendable {
+    func target(instanceName: String) async throws -> AccessTarget?
+    func target(sshPort: Int) async throws -> AccessTarget?
+    func target(uid: String) async throws -> AccessTarget?
+    /// The namespace's registered public keys, as OpenSSH lines.
+    func authorizedKeys(namespace: String) async throws -> [String]
+    /// The SSH ports instances hold now (the per-instance listeners).
+    func heldSSHPorts() async throws -> Set<Int>
+    func workloads(cluster: String) -> (any WorkloadAccess)?
+}

@@ -1,0 +1,473 @@
+import Foundation
+import LatticeCompute
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Which host names the HTTP gateway answers: `<uid>.<public-host>`, any port.
+public struct GatewayHosts: Sendable {
+    public var publicHost: String
+
+    public init(publicHost: String) { self.publicHost = publicHost.lowercased() }
+
+    /// The instance uid a `Host` header names, or nil when it names no instance.
+    public func uid(host: String) -> String? {
+        var name = host.lowercased()
+        if let colon = name.lastIndex(of: ":"), !name.hasSuffix("]") { name = String(name[..<colon]) }
+        guard name.hasSuffix("." + publicHost) else { return nil }
+        let uid = String(name.dropLast(publicHost.count + 1))
+        guard UUID(uuidString: uid) != nil else { return nil }
+        return uid
+    }
+}
+
+/// A request head as far as the gateway reads it.
+struct RequestHead: Equatable {
+    var method: String
+    var target: String
+    var version: String
+    /// Header lines in order, names as sent.
+    var headers: [(name: String, value: String)]
+
+    static func == (a: RequestHead, b: RequestHead) -> Bool {
+        a.method == b.method && a.target == b.target && a.version == b.version
+            && a.headers.map(\.name) == b.headers.map(\.name) && a.headers.map(\.value) == b.headers.map(\.value)
+    }
+
+    /// The end of the head (`\r\n\r\n`) in `bytes`, if it has arrived.
+    static func end(in bytes: ByteBuffer) -> Int? {
+        let view = bytes.readableBytesView
+        guard view.count >= 4 else { return nil }
+        var index = view.startIndex
+        while index <= view.endIndex - 4 {
+            if view[index] == 13, view[index + 1] == 10, view[index + 2] == 13, view[index + 3] == 10 {
+                return index - view.startIndex + 4
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    init?(_ text: String) {
+        var lines = text.components(separatedBy: "\r\n")
+        let request = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: false)
+        guard request.count == 3, request[2].hasPrefix("HTTP/1.") else { return nil }
+        method = String(request[0])
+        target = String(request[1])
+        version = String(request[2])
+        headers = []
+        for line in lines where !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            headers.append(
+                (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            )
+        }
+    }
+
+    func value(_ name: String) -> String? { headers.first { $0.name.lowercased() == name }?.value }
+
+    var path: String { String(target.prefix { $0 != "?" }) }
+
+    /// The head sent upstream: one request per connection (`Connection: close`) unless it
+    /// asks for an upgrade (WebSockets), and `X-Forwarded-*` set by the gateway alone.
+    func forwarded(clientAddress: String) -> String {
+        let upgrade = value("upgrade") != nil
+        let dropped: Set<String> = [
+            "connection", "keep-alive", "proxy-connection", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+        ]
+        var lines = ["\(method) \(target) \(version)"]
+        for header in headers where !dropped.contains(header.name.lowercased()) {
+            lines.append("\(header.name): \(header.value)")
+        }
+        lines.append(upgrade ? "Connection: Upgrade" : "Connection: close")
+        lines.append("X-Forwarded-For: \(clientAddress)")
+        lines.append("X-Forwarded-Host: \(value("host") ?? "")")
+        lines.append("X-Forwarded-Proto: http")
+        return lines.joined(separator: "\r\n") + "\r\n\r\n"
+    }
+}
+
+/// The HTTP gateway (`docs/access.md`) on one client connection: reads the first request
+/// head, finds the instance its `Host` names and the port its path names (`/jupyter` →
+/// 8888, `/monitor` → 6006), connects to that port of the instance's workload and from then
+/// on passes bytes both ways unchanged, so bodies stream, uploads of any size pass and
+/// WebSocket upgrades work. An instance that is not Running gets a small page that says so.
+public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    public struct Settings: Sendable {
+        public var hosts: GatewayHosts
+        public var connectTimeout: TimeAmount = .seconds(10)
+        /// A proxied connection with no traffic either way for this long is closed.
+        public var idleTimeout: TimeAmount = .minutes(30)
+        public var maximumHeadBytes = 64 * 1024
+
+        public init(hosts: GatewayHosts) { self.hosts = hosts }
+    }
+
+    /// Where each path prefix leads inside the instance.
+    static let routes: [(prefix: String, port: Int)] = [("/jupyter", 8888), ("/monitor", 6006)]
+
+    enum State {
+        case readingHead
+        case connecting
+        case done
+    }
+
+    let settings: Settings
+    let directory: any AccessDirectory
+    private var state = State.readingHead
+    private var buffered: ByteBuffer
+
+    public init(settings: Settings, directory: any AccessDirectory, buffered: ByteBuffer = ByteBuffer()) {
+        self.settings = settings
+        self.directory = directory
+        self.buffered = buffered
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        // A client must finish its request head in time (the API's own limit, 10 s).
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .seconds(10)) {
+            guard case .readingHead = handler.value.state else { return }
+            handler.value.answer(
+                boundContext.value,
+                408,
+                "Request Timeout",
+                "The request's head did not arrive in time."
+            )
+        }
+        if buffered.readableBytes > 0 { examine(context) }
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffered.writeBuffer(&bytes)
+        if case .readingHead = state { examine(context) }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        state = .done
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+
+    func examine(_ context: ChannelHandlerContext) {
+        guard let end = RequestHead.end(in: buffered) else {
+            if buffered.readableBytes > settings.maximumHeadBytes {
+                answer(context, 431, "Request Header Fields Too Large", "The request's head is too large.")
+            }
+            return
+        }
+        let text = buffered.getString(at: buffered.readerIndex, length: end) ?? ""
+        guard let head = RequestHead(text.hasSuffix("\r\n\r\n") ? String(text.dropLast(4)) : text) else {
+            return answer(context, 400, "Bad Request", "The request is not HTTP/1.")
+        }
+        guard let uid = head.value("host").flatMap(settings.hosts.uid(host:)) else {
+            return answer(context, 404, "Not Found", "No instance is served at this address.")
+        }
+        guard
+            let port = Self.routes.first(where: { head.path == $0.prefix || head.path.hasPrefix($0.prefix + "/") })?
+                .port
+        else {
+            return answer(
+                context,
+                404,
+                "Not Found",
+                "An instance serves Jupyter under /jupyter and Tensorboard under /monitor."
+            )
+        }
+        buffered.moveReaderIndex(forwardBy: end)
+        state = .connecting
+        context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        let directory = directory
+        let client = context.channel.remoteAddress?.ipAddress ?? ""
+        let loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask { () -> Route in
+            guard let target = try await directory.target(uid: uid) else { return .page(404, "no such instance") }
+            guard target.isRunning, let driver = directory.workloads(cluster: target.cluster) else {
+                return .notRunning(target.name, target.status)
+            }
+            guard let endpoint = try await driver.endpoint(instanceName: target.name, port: port) else {
+                return .unreachable(target.name, port)
+            }
+            return .upstream(target.name, endpoint)
+        }.whenComplete { result in
+            let handler = loopBoundSelf.value
+            let context = loopBoundContext.value
+            switch result {
+            case .success(.upstream(let name, let endpoint)):
+                handler.connect(context, to: endpoint, instance: name, port: port, head: head, client: client)
+            case .success(.notRunning(let name, let status)):
+                handler.answer(
+                    context,
+                    503,
+                    "Service Unavailable",
+                    "\(name) is \(status), not Running. Power it on, then reload this page.",
+                    retryAfter: 30
+                )
+            case .success(.unreachable(let name, let port)):
+                handler.answer(context, 502, "Bad Gateway", "Nothing can be reached on port \(port) of \(name).")
+            case .success(.page):
+                handler.answer(context, 404, "Not Found", "No instance is served at this address.")
+            case .failure:
+                handler.answer(context, 503, "Service Unavailable", "The gateway cannot look this instance up now.")
+            }
+        }
+    }
+
+    enum Route: Sendable {
+        case upstream(String, WorkloadEndpoint)
+        case notRunning(String, String)
+        case unreachable(String, Int)
+        case page(Int, String)
+    }
+
+    func connect(
+        _ context: ChannelHandlerContext,
+        to endpoint: WorkloadEndpoint,
+        instance: String,
+        port: Int,
+        head: RequestHead,
+        client: String
+    ) {
+        guard case .connecting = state else { return }
+        let (inner, outer) = SpliceHandler.pair()
+        let outerBound = NIOLoopBound(outer, eventLoop: context.eventLoop)
+        let innerBound = NIOLoopBound(inner, eventLoop: context.eventLoop)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let idle = settings.idleTimeout
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(settings.connectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { upstream in
+                upstream.eventLoop.makeCompletedFuture {
+                    try upstream.pipeline.syncOperations.addHandler(IdleCloser(timeout: idle))
+                    try upstream.pipeline.syncOperations.addHandler(outerBound.value)
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .whenComplete { result in
+                let handler = handler.value
+                let context = boundContext.value
+                switch result {
+                case .failure:
+                    handler.answer(context, 502, "Bad Gateway", "Nothing answers on port \(port) of \(instance).")
+                case .success(let upstream):
+                    guard case .connecting = handler.state else {
+                        upstream.close(promise: nil)
+                        return
+                    }
+                    handler.state = .done
+                    var first = ByteBuffer(string: head.forwarded(clientAddress: client))
+                    first.writeBuffer(&handler.buffered)
+                    upstream.writeAndFlush(first, promise: nil)
+                    do {
+                        try context.pipeline.syncOperations.addHandler(innerBound.value)
+                        context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+                        context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
+                        context.read()
+                    } catch {
+                        upstream.close(promise: nil)
+                        context.close(promise: nil)
+                    }
+                }
+            }
+    }
+
+    /// A small page, and the connection closes.
+    func answer(
+        _ context: ChannelHandlerContext,
+        _ status: Int,
+        _ reason: String,
+        _ message: String,
+        retryAfter: Int? = nil
+    ) {
+        guard context.channel.isActive else { return }
+        state = .done
+        let body = """
+            <!doctype html><html><head><meta charset="utf-8"><title>\(status) \(reason)</title></head>
+            <body style="font-family:sans-serif;margin:3em"><h1>\(reason)</h1><p>\(Self.escape(message))</p>
+            <p><small>lattice gateway</small></p></body></html>
+
+            """
+        var head =
+            "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/html; charset=utf-8\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\nCache-Control: no-store\r\n"
+        if let retryAfter { head += "Retry-After: \(retryAfter)\r\n" }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\r\n" + body))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+/// Closes a proxied connection after `timeout` without traffic either way.
+final class IdleCloser: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) { rearm(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        rearm(context)
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        rearm(context)
+        context.write(data, promise: promise)
+    }
+
+    func rearm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+}
+
+/// Decides on a connection's first request head whether it is for the API or, by its
+/// `Host` (`<uid>.<public-host>`), for the HTTP gateway, so both share one port. Buffers
+/// what it read; on removal hands it on (the API's pipeline gets it as if never read).
+public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+
+    public enum Decision: Sendable {
+        case api
+        /// The bytes read so far, for the gateway handler.
+        case gateway(ByteBuffer)
+    }
+
+    let hosts: GatewayHosts
+    let timeout: TimeAmount
+    let decision: EventLoopPromise<Decision>
+    private var buffered = ByteBuffer()
+    private var decided = false
+    private var forwardOnRemoval = true
+    private var timer: Scheduled<Void>?
+
+    public init(hosts: GatewayHosts, timeout: TimeAmount, decision: EventLoopPromise<Decision>) {
+        self.hosts = hosts
+        self.timeout = timeout
+        self.decision = decision
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if forwardOnRemoval, buffered.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(buffered))
+            context.fireChannelReadComplete()
+        }
+        buffered.clear()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffered.writeBuffer(&bytes)
+        guard !decided else { return }
+        if let end = RequestHead.end(in: buffered) {
+            let text = buffered.getString(at: buffered.readerIndex, length: end) ?? ""
+            let host = RequestHead(String(text.dropLast(4)))?.value("host")
+            decide(host.flatMap(hosts.uid(host:)) != nil ? .gateway(buffered) : .api)
+        } else if buffered.readableBytes > 64 * 1024 {
+            // Not for the gateway: the API's own limits answer it.
+            decide(.api)
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        if !decided {
+            decided = true
+            decision.fail(ChannelError.inputClosed)
+        }
+        context.fireChannelInactive()
+    }
+
+    func decide(_ choice: Decision) {
+        decided = true
+        timer?.cancel()
+        if case .gateway = choice { forwardOnRemoval = false }
+        decision.succeed(choice)
+    }
+}
+
+/// The HTTP gateway on a port of its own (`--http-gateway-port`).
+public final class HTTPGateway: Service, @unchecked Sendable {
+    let host: String
+    let port: Int
+    let settings: HTTPGatewayHandler.Settings
+    let directory: any AccessDirectory
+    let logger: Logger
+
+    public init(
+        host: String,
+        port: Int,
+        settings: HTTPGatewayHandler.Settings,
+        directory: any AccessDirectory,
+        logger: Logger
+    ) {
+        self.host = host
+        self.port = port
+        self.settings = settings
+        self.directory = directory
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let settings = settings
+        let directory = directory
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPGatewayHandler(settings: settings, directory: directory)
+                        )
+                    }
+                }
+                .bind(host: host, port: port)
+                .get()
+        } catch {
+            logger.error("http gateway: cannot listen", metadata: ["port": "\(port)", "error": "\(error)"])
+            try? await gracefulShutdown()
+            return
+        }
+        logger.info("http gateway listening", metadata: ["port": "\(port)"])
+        try? await gracefulShutdown()
+        try? await channel.close()
+    }
+}

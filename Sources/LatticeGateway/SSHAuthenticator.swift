@@ -1,0 +1,86 @@
+import Foundation
+import NIOCore
+import NIOSSH
+
+/// Decides one connection's logins. Which instance a login means depends on where it
+/// arrived: on an instance's own port the user must be `root`; on the shared port the user
+/// name is the instance's name. A login is let in with the instance's `sshPassword` or a key
+/// its namespace registered. A wrong password, another tenant's key and an unknown instance
+/// are refused alike (and slowed down alike, per address).
+final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, @unchecked Sendable {
+    enum Entry: Sendable, Equatable {
+        case shared
+        case instancePort(Int)
+    }
+
+    let entry: Entry
+    let directory: any AccessDirectory
+    let throttle: AuthThrottle
+    let address: String
+    private let lock = NSLock()
+    private var authenticated: AccessTarget?
+
+    init(entry: Entry, directory: any AccessDirectory, throttle: AuthThrottle, address: String) {
+        self.entry = entry
+        self.directory = directory
+        self.throttle = throttle
+        self.address = address
+    }
+
+    /// The instance this connection logged into (set once authentication succeeded).
+    var target: AccessTarget? { lock.withLock { authenticated } }
+
+    var supportedAuthenticationMethods: NIOSSHAvailableUserAuthenticationMethods { [.publicKey, .password] }
+
+    func requestReceived(
+        request: NIOSSHUserAuthenticationRequest,
+        responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>
+    ) {
+        // `none` is every client's first probe for the methods offered: not a failure.
+        if case .none = request.request { return responsePromise.succeed(.failure) }
+        responsePromise.completeWithTask { await self.decide(request) }
+    }
+
+    func decide(_ request: NIOSSHUserAuthenticationRequest) async -> NIOSSHUserAuthenticationOutcome {
+        if let target = await resolve(request.username), await accepts(request.request, for: target) {
+            throttle.succeeded(address)
+            lock.withLock { authenticated = target }
+            return .success
+        }
+        let delay = throttle.failed(address)
+        if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
+        return .failure
+    }
+
+    func resolve(_ username: String) async -> AccessTarget? {
+        switch entry {
+        case .shared:
+            guard username.count <= 64 else { return nil }
+            return try? await directory.target(instanceName: username)
+        case .instancePort(let port):
+            guard username == "root" else { return nil }
+            return try? await directory.target(sshPort: port)
+        }
+    }
+
+    func accepts(_ request: NIOSSHUserAuthenticationRequest.Request, for target: AccessTarget) async -> Bool {
+        switch request {
+        case .password(let given):
+            return !target.sshPassword.isEmpty && Self.constantTimeEquals(given.password, target.sshPassword)
+        case .publicKey(let offered):
+            guard let keys = try? await directory.authorizedKeys(namespace: target.namespace) else { return false }
+            return keys.contains { (try? NIOSSHPublicKey(openSSHPublicKey: $0)) == offered.publicKey }
+        default:
+            return false
+        }
+    }
+
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        for index in 0..<max(x.count, y.count) {
+            difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
+        }
+        return difference == 0
+    }
+}

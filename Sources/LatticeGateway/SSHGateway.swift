@@ -1,0 +1,250 @@
+import Foundation
+import LatticeCompute
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSH
+import ServiceLifecycle
+
+/// The SSH gateway (`docs/access.md`): a listener on every SSH port an instance holds, where
+/// `root` means that instance (the seed's `ssh -p<port> root@<host>`), and one shared
+/// listener where the login name picks the instance. Sessions run in the instance's
+/// workload through its driver; `direct-tcpip` forwards reach the workload's own ports.
+public final class SSHGateway: Service, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// The shared port (`--ssh-gateway-port`); 0 = none.
+        public var sharedPort: Int
+        /// Listen on every port instances hold (off when the operator shows only the shared form).
+        public var perInstancePorts: Bool
+        /// How often the per-instance listeners are compared with the ports held, besides
+        /// whenever `portsChanged()` is called.
+        public var resyncInterval: Duration
+
+        public init(host: String, sharedPort: Int, perInstancePorts: Bool, resyncInterval: Duration = .seconds(5)) {
+            self.host = host
+            self.sharedPort = sharedPort
+            self.perInstancePorts = perInstancePorts
+            self.resyncInterval = resyncInterval
+        }
+    }
+
+    let configuration: Configuration
+    let hostKey: HostKey
+    let directory: any AccessDirectory
+    let throttle: AuthThrottle
+    let logger: Logger
+    let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    private let lock = NSLock()
+    private var listeners: [Int: any Channel] = [:]
+    private var shared: (any Channel)?
+    private let wake: AsyncStream<Void>
+    private let wakeSink: AsyncStream<Void>.Continuation
+
+    public init(
+        configuration: Configuration,
+        hostKey: HostKey,
+        directory: any AccessDirectory,
+        throttle: AuthThrottle = AuthThrottle(),
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.hostKey = hostKey
+        self.directory = directory
+        self.throttle = throttle
+        self.logger = logger
+        (wake, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        wakeSink.yield()
+    }
+
+    /// An instance was created, started or stopped: look at the held ports again soon.
+    public func portsChanged() { wakeSink.yield() }
+
+    /// The ports listened on now (shared port excluded).
+    public var listeningPorts: Set<Int> { lock.withLock { Set(listeners.keys) } }
+
+    /// The shared listener's port once bound (with `sharedPort` 0 in tests: none).
+    public var sharedAddress: SocketAddress? { lock.withLock { shared?.localAddress } }
+
+    public func run() async throws {
+        if configuration.sharedPort > 0 {
+            do {
+                let channel = try await bind(port: configuration.sharedPort, entry: .shared)
+                lock.withLock { shared = channel }
+                logger.info("ssh gateway listening", metadata: ["port": "\(configuration.sharedPort)"])
+            } catch {
+                // The API serves on without it; the operator reads why.
+                logger.error(
+                    "ssh gateway: cannot listen on the shared port",
+                    metadata: ["port": "\(configuration.sharedPort)", "error": "\(error)"]
+                )
+            }
+        }
+        await withGracefulShutdownHandler {
+            guard configuration.perInstancePorts else {
+                try? await gracefulShutdown()
+                return
+            }
+            await followPorts()
+        } onGracefulShutdown: {
+            self.wakeSink.finish()
+        }
+        let open = lock.withLock { Array(listeners.values) + (shared.map { [$0] } ?? []) }
+        for channel in open { try? await channel.close() }
+    }
+
+    /// Keeps one listener on each held port: binds the new, closes the released; on every
+    /// `portsChanged()` and every `resyncInterval`.
+    func followPorts() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.configuration.resyncInterval)
+                    self.wakeSink.yield()
+                }
+            }
+            group.addTask {
+                repeat {
+                    do {
+                        try await self.syncListeners(held: try await self.directory.heldSSHPorts())
+                    } catch {
+                        self.logger.warning("ssh gateway: cannot read the held ports", metadata: ["error": "\(error)"])
+                    }
+                } while await self.nextWake()
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Waits for the next wake; false once shutting down.
+    private func nextWake() async -> Bool {
+        for await _ in wake { return true }
+        return false
+    }
+
+    func syncListeners(held: Set<Int>) async throws {
+        let current = lock.withLock { listeners }
+        for (port, channel) in current where !held.contains(port) {
+            lock.withLock { _ = listeners.removeValue(forKey: port) }
+            try? await channel.close()
+        }
+        for port in held.subtracting(current.keys).sorted() {
+            do {
+                let channel = try await bind(port: port, entry: .instancePort(port))
+                lock.withLock { listeners[port] = channel }
+            } catch {
+                logger.warning(
+                    "ssh gateway: cannot listen on an instance's port",
+                    metadata: ["port": "\(port)", "error": "\(error)"]
+                )
+            }
+        }
+    }
+
+    func bind(port: Int, entry: SSHAuthenticator.Entry) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in self.initialize(channel, entry: entry) }
+            .bind(host: configuration.host, port: port)
+            .get()
+    }
+
+    func initialize(_ channel: any Channel, entry: SSHAuthenticator.Entry) -> EventLoopFuture<Void> {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let authenticator = SSHAuthenticator(entry: entry, directory: directory, throttle: throttle, address: address)
+        let directory = directory
+        return channel.eventLoop.makeCompletedFuture {
+            let handler = NIOSSHHandler(
+                role: .server(.init(hostKeys: [hostKey.sshKey], userAuthDelegate: authenticator)),
+                allocator: channel.allocator,
+                inboundChildChannelInitializer: { child, type in
+                    guard let target = authenticator.target else {
+                        return child.eventLoop.makeFailedFuture(GatewayError.notAuthenticated)
+                    }
+                    switch type {
+                    case .session:
+                        return child.eventLoop.makeCompletedFuture {
+                            try child.pipeline.syncOperations.addHandler(
+                                SSHSessionHandler(target: target, directory: directory)
+                            )
+                        }
+                    case .directTCPIP(let forward):
+                        return PortForward.open(child, to: forward, target: target, directory: directory)
+                    case .forwardedTCPIP:
+                        return child.eventLoop.makeFailedFuture(GatewayError.refused("remote forwards are not offered"))
+                    }
+                }
+            )
+            try channel.pipeline.syncOperations.addHandler(handler)
+            try channel.pipeline.syncOperations.addHandler(CloseOnError())
+        }
+    }
+}
+
+enum GatewayError: Error, CustomStringConvertible {
+    case notAuthenticated
+    case refused(String)
+
+    var description: String {
+        switch self {
+        case .notAuthenticated: "not authenticated"
+        case .refused(let why): why
+        }
+    }
+}
+
+/// Closes a connection whose pipeline failed (a protocol error, a dropped peer).
+final class CloseOnError: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Any
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// `direct-tcpip` (`ssh -L`): to a port of the instance's own workload, nothing else.
+enum PortForward {
+    /// Host names that mean "the instance itself" in a forward request.
+    static func meansInstance(_ host: String, _ target: AccessTarget) -> Bool {
+        ["localhost", "127.0.0.1", "::1", "0.0.0.0", target.name].contains(host.lowercased())
+    }
+
+    static func open(
+        _ child: any Channel,
+        to forward: SSHChannelType.DirectTCPIP,
+        target: AccessTarget,
+        directory: any AccessDirectory
+    ) -> EventLoopFuture<Void> {
+        guard meansInstance(forward.targetHost, target), (1...65535).contains(forward.targetPort) else {
+            return child.eventLoop.makeFailedFuture(
+                GatewayError.refused("forwards reach the instance's own ports only")
+            )
+        }
+        let port = forward.targetPort
+        return child.eventLoop.makeFutureWithTask {
+            guard let current = try await directory.target(instanceName: target.name), current.isRunning,
+                let driver = directory.workloads(cluster: current.cluster),
+                let endpoint = try await driver.endpoint(instanceName: current.name, port: port)
+            else { throw GatewayError.refused("\(target.name) has nothing to forward to on port \(port)") }
+            return endpoint
+        }.flatMap { endpoint in
+            // Both channels run on the child's event loop, so the two halves may hold each other.
+            let (inner, outer) = SpliceHandler.pair()
+            let innerBound = NIOLoopBound(inner, eventLoop: child.eventLoop)
+            let outerBound = NIOLoopBound(outer, eventLoop: child.eventLoop)
+            return ClientBootstrap(group: child.eventLoop)
+                .connectTimeout(.seconds(10))
+                .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelInitializer { upstream in
+                    upstream.eventLoop.makeCompletedFuture {
+                        try upstream.pipeline.syncOperations.addHandler(outerBound.value)
+                    }
+                }
+                .connect(host: endpoint.host, port: endpoint.port)
+                .flatMap { _ in
+                    child.setOption(.allowRemoteHalfClosure, value: true).flatMapThrowing {
+                        try child.pipeline.syncOperations.addHandlers([SSHDataCodec(), innerBound.value])
+                    }
+                }
+        }
+    }
+}

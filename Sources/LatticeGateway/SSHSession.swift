@@ -1,0 +1,168 @@
+import Foundation
+import LatticeCompute
+import NIOCore
+import NIOSSH
+
+/// One SSH `session` channel: gathers `env` and `pty-req`, then runs the `exec` or `shell`
+/// inside the instance's workload through its driver, passing input, window changes and
+/// output across, and ends with the process's exit status.
+final class SSHSessionHandler: ChannelDuplexHandler {
+    typealias InboundIn = SSHChannelData
+    typealias OutboundIn = SSHChannelData
+    typealias OutboundOut = SSHChannelData
+
+    /// The most `env` variables one session takes, and their sizes.
+    static let environmentLimit = 64
+    static let environmentValueLimit = 4096
+
+    let target: AccessTarget
+    let directory: any AccessDirectory
+    private var environment: [String: String] = [:]
+    private var terminal: TerminalSize?
+    private var terminalType = "xterm"
+    private var input: AsyncStream<ExecInput>.Continuation?
+    private var task: Task<Void, Never>?
+
+    init(target: AccessTarget, directory: any AccessDirectory) {
+        self.target = target
+        self.directory = directory
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Without this, the client's EOF (end of stdin) would close the whole channel.
+        let channel = context.channel
+        channel.setOption(ChannelOptions.allowRemoteHalfClosure, value: true).whenFailure { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        guard case .channel = message.type, case .byteBuffer(let bytes) = message.data else { return }
+        input?.yield(.data(Data(bytes.readableBytesView)))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        input?.finish()
+        task?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let request as SSHChannelRequestEvent.EnvironmentRequest:
+            let fits =
+                environment.count < Self.environmentLimit && request.value.utf8.count <= Self.environmentValueLimit
+                && Self.isVariableName(request.name)
+            if fits { environment[request.name] = request.value }
+            reply(context, fits, request.wantReply)
+        case let request as SSHChannelRequestEvent.PseudoTerminalRequest:
+            terminal = TerminalSize(columns: request.terminalCharacterWidth, rows: request.terminalRowHeight)
+            terminalType = request.term.isEmpty ? "xterm" : String(request.term.prefix(64))
+            reply(context, task == nil, request.wantReply)
+        case let request as SSHChannelRequestEvent.WindowChangeRequest:
+            let size = TerminalSize(columns: request.terminalCharacterWidth, rows: request.terminalRowHeight)
+            terminal = size
+            input?.yield(.resize(size))
+        case let request as SSHChannelRequestEvent.ShellRequest:
+            start(context, command: nil, wantReply: request.wantReply)
+        case let request as SSHChannelRequestEvent.ExecRequest:
+            start(context, command: request.command, wantReply: request.wantReply)
+        case let request as SSHChannelRequestEvent.SubsystemRequest:
+            // No sftp: the gateway runs commands, it serves no files of its own.
+            reply(context, false, request.wantReply)
+        case let event as ChannelEvent where event == .inputClosed:
+            input?.yield(.endOfInput)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !("0"..."9").contains(first), name.utf8.count <= 256 else {
+            return false
+        }
+        return name.unicodeScalars.allSatisfy {
+            $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0)
+        }
+    }
+
+    func reply(_ context: ChannelHandlerContext, _ success: Bool, _ wanted: Bool) {
+        guard wanted else { return }
+        let event: any Sendable = success ? ChannelSuccessEvent() : ChannelFailureEvent()
+        context.triggerUserOutboundEvent(event, promise: nil)
+    }
+
+    func start(_ context: ChannelHandlerContext, command: String?, wantReply: Bool) {
+        // One process per session channel.
+        guard task == nil else { return reply(context, false, wantReply) }
+        reply(context, true, wantReply)
+        let (stream, continuation) = AsyncStream.makeStream(of: ExecInput.self)
+        input = continuation
+        let request = ExecRequest(
+            command: command,
+            terminal: terminal,
+            terminalType: terminalType,
+            environment: environment
+        )
+        let channel = context.channel
+        let target = target
+        let directory = directory
+        // The session's process lives as long as its channel: cancelled when the channel goes.
+        task = Task {
+            let status = await SessionRunner.run(
+                request,
+                target: target,
+                directory: directory,
+                input: stream,
+                channel: channel
+            )
+            try? await channel.triggerUserOutboundEvent(
+                SSHChannelRequestEvent.ExitStatus(exitStatus: Int(status))
+            ).get()
+            try? await channel.close(mode: .output).get()
+            try? await channel.close().get()
+        }
+    }
+
+}
+
+/// Runs a session's process and carries its output to the channel.
+enum SessionRunner {
+    static func run(
+        _ request: ExecRequest,
+        target: AccessTarget,
+        directory: any AccessDirectory,
+        input: AsyncStream<ExecInput>,
+        channel: any Channel
+    ) async -> Int32 {
+        let newline = request.terminal == nil ? "\n" : "\r\n"
+        func say(_ text: String) async {
+            let message = SSHChannelData(type: .stdErr, data: .byteBuffer(ByteBuffer(string: text + newline)))
+            try? await channel.writeAndFlush(message).get()
+        }
+        do {
+            guard let current = try await directory.target(instanceName: target.name) else {
+                await say("\(target.name) no longer exists")
+                return 1
+            }
+            guard current.isRunning, let driver = directory.workloads(cluster: current.cluster) else {
+                await say("\(target.name) is \(current.status), not Running: power it on to open a session")
+                return 1
+            }
+            return try await driver.exec(instanceName: current.name, request, input: input) { output in
+                let message: SSHChannelData
+                switch output {
+                case .stdout(let data):
+                    message = SSHChannelData(type: .channel, data: .byteBuffer(ByteBuffer(bytes: data)))
+                case .stderr(let data):
+                    message = SSHChannelData(type: .stdErr, data: .byteBuffer(ByteBuffer(bytes: data)))
+                }
+                try? await channel.writeAndFlush(message).get()
+            }
+        } catch {
+            await say("lattice: cannot run in \(target.name): \(error)")
+            return 255
+        }
+    }
+}
