@@ -46,7 +46,7 @@ setup_engine() {
         echo "the authenticating docker-registry did not start:"; cat "$ENGINE_DIR/auth-registry.log"; exit 1; }
     mkdir -p "$ENGINE_DIR/rootfs/bin" "$ENGINE_DIR/rootfs/root/data" "$ENGINE_DIR/rootfs/tmp"
     cp /bin/busybox "$ENGINE_DIR/rootfs/bin/busybox"
-    for applet in sh sleep cat ls echo mkdir touch env rm; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done
+    for applet in sh sleep cat ls echo mkdir touch env rm httpd stty hostname head dd seq nc od tr cut sed sha1sum base64 printf chmod; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done
     tar -C "$ENGINE_DIR/rootfs" -cf "$ENGINE_DIR/rootfs.tar" .
     export LATTICE_TEST_IMAGE="localhost/lattice-test:busybox"
     podman import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \

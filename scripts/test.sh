@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Real SSH clients for the SSH gateway's tests.
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v sshpass >/dev/null 2>&1 || need_apt+=(sshpass)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -16,9 +19,9 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     echo "==> installing chromium and chromium-driver"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if ! python3 -c "import pytest, requests, selenium, schemathesis" >/dev/null 2>&1; then
-    echo "==> installing pytest, requests, selenium and schemathesis"
-    python3 -m pip install -q pytest requests selenium schemathesis
+if ! python3 -c "import pytest, requests, selenium, schemathesis, pexpect" >/dev/null 2>&1; then
+    echo "==> installing pytest, requests, selenium, schemathesis and pexpect"
+    python3 -m pip install -q pytest requests selenium schemathesis pexpect
 fi
 
 # A real container engine and two registries for the engine driver's tests (set-up in

@@ -411,29 +411,46 @@ struct SSHKeys: AsyncParsableCommand {
     }
 }
 
-/// `lattice ssh NAME`: runs ssh with the password through sshpass when installed, and
-/// otherwise prints the command and the password.
+/// `lattice ssh NAME [-- COMMAND...]`: OpenSSH's `ssh` to the instance through the SSH
+/// gateway, with a key (`--identity`, or whatever the agent offers) or with the instance's
+/// password through sshpass when it is installed; without sshpass it prints the command
+/// and the password.
 struct SSH: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Open an SSH session to an instance.")
+    static let configuration = CommandConfiguration(abstract: "Open an SSH session to an instance (or run a command).")
     @Argument(help: "Instance name.") var name: String
+    @Option(name: [.short, .long], help: "Log in with this private key instead of the password.") var identity: String?
+    @Argument(parsing: .postTerminator, help: "A command to run instead of a shell (after --).") var command: [String] =
+        []
     @OptionGroup var cluster: ClusterOption
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
         let instance = try await client.client().instance(cluster: cluster.name, name: name)
-        let words = instance.servers.SSH.sshAddr.split(separator: " ").map(String.init)
-        let password = instance.servers.SSH.sshPassword
         guard instance.status == "Running" else { throw UsageError("\(name) is \(instance.status), not Running") }
-        guard let sshpass = Self.which("sshpass"), Self.which(words.first ?? "ssh") != nil else {
+        let address = instance.servers.SSH.sshAddr.split(separator: " ").map(String.init)
+        // `ssh -p<port> <login>@<host>`; the gateway's host key is stable, so it is trusted on first use.
+        guard address.count == 3, address[0] == "ssh", let ssh = Self.which("ssh") else {
             print(instance.servers.SSH.sshAddr)
-            print("password: \(password)")
+            print("password: \(instance.servers.SSH.sshPassword)")
             return
         }
+        var arguments = [address[1], "-o", "StrictHostKeyChecking=accept-new"]
+        if let identity { arguments += ["-i", identity, "-o", "IdentitiesOnly=yes"] }
+        arguments.append(address[2])
+        arguments += command
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: sshpass)
-        process.arguments = ["-e"] + words
         var environment = ProcessInfo.processInfo.environment
-        environment["SSHPASS"] = password
+        if identity == nil, let sshpass = Self.which("sshpass") {
+            process.executableURL = URL(fileURLWithPath: sshpass)
+            process.arguments = ["-e", ssh] + arguments
+            environment["SSHPASS"] = instance.servers.SSH.sshPassword
+        } else {
+            if identity == nil {
+                FileHandle.standardError.write(Data("password: \(instance.servers.SSH.sshPassword)\n".utf8))
+            }
+            process.executableURL = URL(fileURLWithPath: ssh)
+            process.arguments = arguments
+        }
         process.environment = environment
         try process.run()
         process.waitUntilExit()

@@ -64,9 +64,10 @@ def test_instances_are_real_containers(make_server, tmp_path):
     name = r.json()["name"]
     running = user.wait_status(name, "Running", cluster=CLUSTER, timeout=120)
     servers = running["servers"]
-    ssh_port = int(servers["SSH"]["sshAddr"].split()[1][2:])
-    assert servers["Jupyterlab"].startswith(f"http://localhost:{ssh_port - 10000}/?token=")
-    assert servers["Tensorboard"] == f"http://localhost:{ssh_port - 6000}/"
+    # Jupyter and Tensorboard through the HTTP gateway on the API's port (test_gateways.py).
+    api_port = server.url.rsplit(":", 1)[1]
+    assert servers["Jupyterlab"].startswith(f"http://{running['uid']}.localhost:{api_port}/jupyter?token=")
+    assert servers["Tensorboard"] == f"http://{running['uid']}.localhost:{api_port}/monitor"
 
     # 1-2: env, volume, limits, labels, ports
     container = container_of(name)
@@ -79,11 +80,10 @@ def test_instances_are_real_containers(make_server, tmp_path):
     assert info["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert info["HostConfig"]["Memory"] == 1024 ** 3
     assert info["Config"]["Labels"]["lattice.namespace"] == user.namespace
-    assert info["HostConfig"]["PortBindings"]["22/tcp"][0]["HostPort"] == str(ssh_port)
-    # isolation: the namespace's own network, a pids limit, ports bound to one address
+    # isolation: the namespace's own network, a pids limit, no port published on the host
     assert list(info["NetworkSettings"]["Networks"]) == [f"lattice-{user.namespace}"]
     assert info["HostConfig"]["PidsLimit"] == 4096
-    assert all(b[0]["HostIp"] == "127.0.0.1" for b in info["HostConfig"]["PortBindings"].values())
+    assert not any(info["HostConfig"].get("PortBindings", {}).values())
 
     # 3: data on the volume survives power_off / power_on
     podman("exec", container, "sh", "-c", "echo kept > /root/data/keep.txt && echo layer > /marker.txt")
