@@ -153,6 +153,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "LatticeGatewayTests",
+            dependencies: [
+                "LatticeGateway", "LatticeDomain",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LatticeClientTests",
             dependencies: [
                 "LatticeClient", "LatticeServer", "LatticeTestSupport",

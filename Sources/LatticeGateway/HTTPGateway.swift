@@ -163,8 +163,9 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
             }
             return
         }
-        let text = buffered.getString(at: buffered.readerIndex, length: end) ?? ""
-        guard let head = RequestHead(text.hasSuffix("\r\n\r\n") ? String(text.dropLast(4)) : text) else {
+        // The head without its closing blank line (counted in bytes: "\r\n" is one Character).
+        let text = buffered.getString(at: buffered.readerIndex, length: end - 4) ?? ""
+        guard let head = RequestHead(text) else {
             return answer(context, 400, "Bad Request", "The request is not HTTP/1.")
         }
         guard let uid = head.value("host").flatMap(settings.hosts.uid(host:)) else {
@@ -352,16 +353,16 @@ final class IdleCloser: ChannelDuplexHandler {
 }
 
 /// Decides on a connection's first request head whether it is for the API or, by its
-/// `Host` (`<uid>.<public-host>`), for the HTTP gateway, so both share one port. Buffers
-/// what it read; on removal hands it on (the API's pipeline gets it as if never read).
+/// `Host` (`<uid>.<public-host>`), for the HTTP gateway, so both share one port. Keeps
+/// everything it reads (the head, and whatever follows until it is removed) and hands it
+/// on when removed, so the pipeline installed behind it gets the bytes as if never read.
 public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
 
     public enum Decision: Sendable {
         case api
-        /// The bytes read so far, for the gateway handler.
-        case gateway(ByteBuffer)
+        case gateway
     }
 
     let hosts: GatewayHosts
@@ -369,7 +370,6 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
     let decision: EventLoopPromise<Decision>
     private var buffered = ByteBuffer()
     private var decided = false
-    private var forwardOnRemoval = true
     private var timer: Scheduled<Void>?
 
     public init(hosts: GatewayHosts, timeout: TimeAmount, decision: EventLoopPromise<Decision>) {
@@ -385,7 +385,7 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
-        if forwardOnRemoval, buffered.readableBytes > 0 {
+        if buffered.readableBytes > 0 {
             context.fireChannelRead(wrapInboundOut(buffered))
             context.fireChannelReadComplete()
         }
@@ -397,9 +397,9 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
         buffered.writeBuffer(&bytes)
         guard !decided else { return }
         if let end = RequestHead.end(in: buffered) {
-            let text = buffered.getString(at: buffered.readerIndex, length: end) ?? ""
-            let host = RequestHead(String(text.dropLast(4)))?.value("host")
-            decide(host.flatMap(hosts.uid(host:)) != nil ? .gateway(buffered) : .api)
+            let text = buffered.getString(at: buffered.readerIndex, length: end - 4) ?? ""
+            let host = RequestHead(text)?.value("host")
+            decide(host.flatMap(hosts.uid(host:)) != nil ? .gateway : .api)
         } else if buffered.readableBytes > 64 * 1024 {
             // Not for the gateway: the API's own limits answer it.
             decide(.api)
@@ -417,7 +417,6 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
     func decide(_ choice: Decision) {
         decided = true
         timer?.cancel()
-        if case .gateway = choice { forwardOnRemoval = false }
         decision.succeed(choice)
     }
 }

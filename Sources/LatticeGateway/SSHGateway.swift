@@ -37,6 +37,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
     let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let lock = NSLock()
     private var listeners: [Int: any Channel] = [:]
+    private var unbindable: Set<Int> = []
     private var shared: (any Channel)?
     private let wake: AsyncStream<Void>
     private let wakeSink: AsyncStream<Void>.Continuation
@@ -132,14 +133,22 @@ public final class SSHGateway: Service, @unchecked Sendable {
         for port in held.subtracting(current.keys).sorted() {
             do {
                 let channel = try await bind(port: port, entry: .instancePort(port))
-                lock.withLock { listeners[port] = channel }
+                lock.withLock {
+                    listeners[port] = channel
+                    _ = unbindable.remove(port)
+                }
             } catch {
-                logger.warning(
-                    "ssh gateway: cannot listen on an instance's port",
-                    metadata: ["port": "\(port)", "error": "\(error)"]
-                )
+                // Said once per port, not at every resync (another replica on this host
+                // may hold it); tried again at every resync.
+                if lock.withLock({ unbindable.insert(port).inserted }) {
+                    logger.warning(
+                        "ssh gateway: cannot listen on an instance's port",
+                        metadata: ["port": "\(port)", "error": "\(error)"]
+                    )
+                }
             }
         }
+        lock.withLock { unbindable.formIntersection(held) }
     }
 
     func bind(port: Int, entry: SSHAuthenticator.Entry) async throws -> any Channel {

@@ -206,21 +206,24 @@ public enum LatticeServer {
         )
         let limits = configuration.limits
         let connections = ConnectionCounter(perAddress: limits.connectionsPerAddress)
+        // The HTTP gateway shares the API's port unless it has one of its own (or is off);
+        // sharing, the connection cap is applied before the first request decides.
+        let shared = configuration.gateways.httpPort == nil
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [
-                ConnectionGuard(counter: connections, headerTimeout: TimeAmount(limits.headerTimeout))
+                ConnectionGuard(counter: shared ? nil : connections, headerTimeout: TimeAmount(limits.headerTimeout))
             ],
             idleTimeout: TimeAmount(limits.idleTimeout)
         )
-        // The HTTP gateway shares the API's port unless it has one of its own (or is off).
         let server: HTTPServerBuilder =
-            configuration.gateways.httpPort == nil
+            shared
             ? HTTPServerBuilder { responder in
                 APIOrGatewayChannel(
                     http1: HTTP1Channel(responder: responder, configuration: http1),
                     settings: gateways.httpSettings,
                     directory: gateways.directory,
-                    headerTimeout: TimeAmount(limits.headerTimeout)
+                    headerTimeout: TimeAmount(limits.headerTimeout),
+                    connections: connections
                 )
             } : .http1(configuration: http1)
         return Application(

@@ -206,6 +206,17 @@ struct ConnectionRefused: Error {}
             #expect(fresh.token != token.token)
             try await client.deleteToken(id: token.id)
 
+            let key = try await client.createSSHKey(
+                publicKey:
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAddCysZZgGCZ7a1QAIsmMbcHCJKfXkWl6zqtDrJ5vsq alice@laptop"
+            )
+            #expect(
+                key.name == "alice@laptop" && key.fingerprint == "SHA256:Kq4jzAizNUCD+LP2phxJj/6hOUfAAoXm9vnQfsa+zG8"
+            )
+            #expect(try await client.sshKeys().nodes.map(\.id) == [key.id])
+            try await client.deleteSSHKey(id: key.id)
+            #expect(try await client.sshKeys().nodes.isEmpty)
+
             #expect(try await client.balance().namespace == "sdk-user")
             #expect(try await client.orders().totalCount == 2)
             #expect(try await client.bills().nodes.contains { $0.kind == "prepaid" })

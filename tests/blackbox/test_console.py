@@ -4,6 +4,7 @@ are saved under tests/artifacts/screenshots/."""
 import pathlib
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -219,3 +220,38 @@ def test_csrf_cookies_and_tenancy(make_server, browser):
     browser.find_element(By.ID, "token").send_keys(bob.token)
     browser.find_element(By.ID, "sign-in").click()
     WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(lambda b: "Sign-in failed" in b.find_element(By.CSS_SELECTOR, ".error").text)
+
+
+def test_ssh_keys_in_the_browser(make_server, browser, tmp_path):
+    server = make_server()
+    user = server.new_user(balance="100")
+    other = server.new_user(balance="100")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(tmp_path / "k")],
+                   check=True)
+    line = (tmp_path / "k.pub").read_text().strip()
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True,
+                                 text=True).stdout.split()[1]
+    sign_in(browser, server, user)
+    browser.get(server.url + "/console/ssh-keys")
+    browser.find_element(By.ID, "public-key").send_keys(line)
+    before = browser.current_url
+    browser.find_element(By.ID, "add-key").click()
+    wait_for_redirect(browser, before)
+    assert fingerprint in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-key]")
+    assert "me@laptop" in row.text and fingerprint in row.text
+    assert [k["fingerprint"] for k in user.get("/ssh-keys").json()["nodes"]] == [fingerprint]
+    assert other.get("/ssh-keys").json()["nodes"] == []
+    shoot(browser, "ssh-keys")
+    # junk is refused with the API's message
+    browser.find_element(By.ID, "public-key").send_keys("not a key")
+    before = browser.current_url
+    browser.find_element(By.ID, "add-key").click()
+    wait_for_redirect(browser, before)
+    assert "publicKey" in browser.find_element(By.CSS_SELECTOR, ".error").text
+    # remove it
+    browser.find_element(By.CSS_SELECTOR, "tr[data-key] button").click()
+    accept_confirm(browser)
+    WebDriverWait(browser, 10, ignored_exceptions=PATIENT).until(
+        lambda b: not b.find_elements(By.CSS_SELECTOR, "tr[data-key]"))
+    assert user.get("/ssh-keys").json()["nodes"] == []

@@ -391,7 +391,9 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
     # busybox httpd inside the container, a 20 MB file, and the WebSocket echo server.
     setup = ("mkdir -p /www/jupyter /www/monitor && echo 'hello from the container' > /www/jupyter/index.html"
              " && dd if=/dev/urandom of=/www/jupyter/big.bin bs=1M count=20 2>/dev/null"
-             " && sha1sum /www/jupyter/big.bin && httpd -p 8888 -h /www"
+             " && sha1sum /www/jupyter/big.bin && echo '*.cgi:/bin/sh' > /www/httpd.conf"
+             " && printf 'echo Content-Type: text/plain; echo; head -c $CONTENT_LENGTH | sha1sum\\n'"
+             " > /www/jupyter/upload.cgi && httpd -p 8888 -h /www -c /www/httpd.conf"
              " && cat > /ws.sh && chmod +x /ws.sh && (nc -ll -p 6006 -e /ws.sh >/dev/null 2>&1 &)")
     ws_script = open(os.path.join(os.path.dirname(__file__), "fixtures", "ws-echo.sh")).read()
     out = ssh(port, "root", setup, password=password, stdin=ws_script)
@@ -422,6 +424,12 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
         digest.update(chunk)
         size += len(chunk)
     assert (size, digest.hexdigest()) == (20 << 20, big_sha1)
+    # A large upload streams through to a CGI script that hashes what it received.
+    upload = os.urandom(16 << 20)
+    port_text = server.url.rsplit(":", 1)[1]
+    r = requests.post(f"http://127.0.0.1:{port_text}/jupyter/upload.cgi", data=upload, timeout=120,
+                      headers={"Host": f"{uid}.localhost:{port_text}", "Content-Type": "application/octet-stream"})
+    assert r.status_code == 200 and r.text.split()[0] == hashlib.sha1(upload).hexdigest(), r.text[:200]
     api_port = int(server.url.rsplit(":", 1)[1])
     assert websocket_echo(api_port, f"{uid}.localhost:{api_port}", "/monitor/ws", "hello gateway") == "hello gateway"
 

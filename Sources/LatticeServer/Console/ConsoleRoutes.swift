@@ -150,6 +150,7 @@ struct ConsoleRoutes {
                 }
             }
         }
+        registerSSHKeys(console)
         console.get("catalog") { request, _ in
             try await signedIn(request) { visit, _ in
                 page(visit, title: "GPU catalog", body: try await catalogPage(), request: request)

@@ -21,13 +21,16 @@ struct APIOrGatewayChannel: ServerChildChannel {
     let settings: HTTPGatewayHandler.Settings
     let directory: any AccessDirectory
     let headerTimeout: TimeAmount
+    let connections: ConnectionCounter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let decision = channel.eventLoop.makePromise(of: HostSniffer.Decision.self)
         let settings = settings
         let timeout = headerTimeout
+        let connections = connections
         return channel.eventLoop.makeCompletedFuture {
             let sniffer = HostSniffer(hosts: settings.hosts, timeout: timeout, decision: decision)
+            try channel.pipeline.syncOperations.addHandler(ConnectionAdmission(counter: connections))
             try channel.pipeline.syncOperations.addHandler(sniffer)
             return Value(
                 channel: channel,
@@ -59,12 +62,13 @@ struct APIOrGatewayChannel: ServerChildChannel {
                 return
             }
             await http1.handle(value: api, logger: logger)
-        case .gateway(let buffered):
+        case .gateway:
             let installed: Void? = try? await channel.eventLoop.submit {
-                channel.pipeline.syncOperations.removeHandler(value.sniffer.value, promise: nil)
+                // Behind the sniffer, which hands it every byte read so far as it goes.
                 try channel.pipeline.syncOperations.addHandler(
-                    HTTPGatewayHandler(settings: settings, directory: directory, buffered: buffered)
+                    HTTPGatewayHandler(settings: settings, directory: directory)
                 )
+                channel.pipeline.syncOperations.removeHandler(value.sniffer.value, promise: nil)
             }.get()
             if installed == nil { try? await channel.close() }
             try? await channel.closeFuture.get()

@@ -41,23 +41,26 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
-    let counter: ConnectionCounter
+    /// nil when a `ConnectionAdmission` in front of the HTTP pipeline counts instead.
+    let counter: ConnectionCounter?
     let headerTimeout: TimeAmount
     private var address: String?
     private var headerDeadline: Scheduled<Void>?
 
-    init(counter: ConnectionCounter, headerTimeout: TimeAmount) {
+    init(counter: ConnectionCounter?, headerTimeout: TimeAmount) {
         self.counter = counter
         self.headerTimeout = headerTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        guard counter.admit(address) else {
-            context.close(promise: nil)
-            return
+        if let counter {
+            let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            guard counter.admit(address) else {
+                context.close(promise: nil)
+                return
+            }
+            self.address = address
         }
-        self.address = address
         let channel = context.channel
         headerDeadline = context.eventLoop.scheduleTask(in: headerTimeout) { channel.close(promise: nil) }
     }
@@ -73,6 +76,35 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         headerDeadline?.cancel()
         headerDeadline = nil
+        if let address {
+            counter?.release(address)
+            self.address = nil
+        }
+    }
+}
+
+/// The per-address connection cap for a port shared by the API and the HTTP gateway: first
+/// in the pipeline, before anything is read, so a connection is counted (and refused over
+/// the cap) whichever way its first request sends it.
+final class ConnectionAdmission: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let counter: ConnectionCounter
+    private var address: String?
+
+    init(counter: ConnectionCounter) { self.counter = counter }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard counter.admit(address) else {
+            context.close(promise: nil)
+            return
+        }
+        self.address = address
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
         if let address {
             counter.release(address)
             self.address = nil
