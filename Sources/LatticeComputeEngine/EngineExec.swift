@@ -28,7 +28,7 @@ extension EngineDriver {
             "/containers/\(container)/exec",
             body: try JSONSerialization.data(withJSONObject: [
                 "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "Tty": tty,
-                "Cmd": ["/bin/sh", "-c", request.command ?? Self.loginShell], "Env": environment,
+                "Cmd": Self.reportingPID(request.command ?? Self.loginShell), "Env": environment,
             ])
         )
         guard created.status == 201 || created.status == 200 else { throw created.failure("exec in \(container)") }
@@ -42,18 +42,63 @@ extension EngineDriver {
                 timeout: .seconds(5)
             )
         }
-        try await stream.run(
-            path: "/\(EngineAPI.version)/exec/\(id)/start",
-            body: try JSONSerialization.data(withJSONObject: ["Detach": false, "Tty": tty]),
-            started: { if let size = request.terminal { await resize(size) } },
-            input: input,
-            resize: resize,
-            output: { bytes in
-                if tty { return await output(.stdout(bytes)) }
-                for frame in stream.demultiplex(bytes) { await output(frame) }
-            }
-        )
+        let pid = ExecPID()
+        let startBody = try JSONSerialization.data(withJSONObject: ["Detach": false, "Tty": tty])
+        var failure: (any Error)?
+        do {
+            try await stream.run(
+                path: "/\(EngineAPI.version)/exec/\(id)/start",
+                body: startBody,
+                started: { if let size = request.terminal { await resize(size) } },
+                input: input,
+                resize: resize,
+                output: { bytes in
+                    let frames: [ExecOutput] = tty ? [.stdout(bytes)] : stream.demultiplex(bytes)
+                    for frame in frames {
+                        guard case .stdout(let data) = frame else {
+                            await output(frame)
+                            continue
+                        }
+                        let rest = pid.strip(data)
+                        if !rest.isEmpty { await output(.stdout(rest)) }
+                    }
+                }
+            )
+        } catch {
+            failure = error
+        }
+        if Task.isCancelled || failure != nil {
+            // The client went away first. An engine leaves an exec running when its
+            // connection closes (a shell would wait forever on its terminal): hang it up.
+            // A task of its own, because this one is cancelled.
+            let found = pid.value
+            await Task { if let found { await self.hangUp(container: container, pid: found) } }.value
+            throw failure ?? CancellationError()
+        }
         return try await exitCode(exec: id)
+    }
+
+    /// The command, run by a shell that first prints its PID between two RS (0x1E)
+    /// characters and then becomes the command (`exec`), so the PID is the command's.
+    static func reportingPID(_ command: String) -> [String] {
+        ["/bin/sh", "-c", #"printf '\036%s\036' "$$"; exec /bin/sh -c "$1""#, "lattice-exec", command]
+    }
+
+    /// SIGHUP to the process (a shell passes it on to its jobs).
+    func hangUp(container: String, pid: Int) async {
+        let body = try? JSONSerialization.data(withJSONObject: [
+            "AttachStdout": false, "AttachStderr": false, "Tty": false,
+            "Cmd": ["/bin/sh", "-c", "kill -HUP \(pid)"],
+        ])
+        guard let created = try? await engine.call("POST", "/containers/\(container)/exec", body: body),
+            let id = try? created.json(ExecCreated.self).Id
+        else { return }
+        _ = try? await engine.call(
+            "POST",
+            "/exec/\(id)/start",
+            body: try? JSONSerialization.data(withJSONObject: ["Detach": true, "Tty": false]),
+            timeout: .seconds(10)
+        )
     }
 
     /// The exec's exit code; the engine may need a moment after the stream ends to record it.
@@ -82,6 +127,39 @@ extension EngineDriver {
 }
 
 struct ExecCreated: Decodable { var Id: String }
+
+/// Takes the PID marker (`\u{1E}<digits>\u{1E}`) off the start of an exec's output.
+final class ExecPID: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = Data()
+    private var done = false
+    private var pid: Int?
+
+    var value: Int? { lock.withLock { pid } }
+
+    /// The output with the marker removed; holds bytes back until the marker is complete.
+    func strip(_ data: Data) -> Data {
+        lock.withLock {
+            if done { return data }
+            pending.append(data)
+            guard pending.first == 0x1E else {
+                // No marker (a shell that does not print it): pass everything on.
+                done = true
+                return pending
+            }
+            guard let end = pending.dropFirst().firstIndex(of: 0x1E) else {
+                if pending.count > 32 {
+                    done = true
+                    return pending
+                }
+                return Data()
+            }
+            pid = Int(String(decoding: pending[(pending.startIndex + 1)..<end], as: UTF8.self))
+            done = true
+            return Data(pending[(end + 1)...])
+        }
+    }
+}
 
 struct ExecInspect: Decodable {
     var Running: Bool
@@ -123,6 +201,32 @@ final class EngineStream: @unchecked Sendable {
                     )
                 }
             }
+        // Cancelled (the client went away): close the connection, which ends the reads below.
+        let connection = channel.channel
+        try await withTaskCancellationHandler {
+            try await exchange(
+                channel,
+                path: path,
+                body: body,
+                started: started,
+                input: input,
+                resize: resize,
+                output: output
+            )
+        } onCancel: {
+            connection.close(promise: nil)
+        }
+    }
+
+    private func exchange(
+        _ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        path: String,
+        body: Data,
+        started: @escaping @Sendable () async -> Void,
+        input: AsyncStream<ExecInput>,
+        resize: @escaping @Sendable (TerminalSize) async -> Void,
+        output: @escaping @Sendable (Data) async -> Void
+    ) async throws {
         try await channel.executeThenClose { inbound, outbound in
             let head =
                 "POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"

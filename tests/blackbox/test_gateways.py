@@ -388,6 +388,20 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
     child.close()
     assert child.exitstatus == 7
 
+    # A client that vanishes mid-session leaves no shell behind in the container.
+    def shells():
+        listing = subprocess.run(["podman", "exec", container, "sh", "-c",
+                                  "for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null; echo; done"],
+                                 capture_output=True, text=True).stdout
+        return [line for line in listing.splitlines() if line.replace("\0", " ").strip() == "/bin/sh -l"]
+    child = pexpect.spawn("sshpass", ["-e", "ssh", *SSH_OPTIONS, "-tt", "-p", str(port), "-o",
+                                      "PubkeyAuthentication=no", "root@127.0.0.1"],
+                          env={**os.environ, "SSHPASS": password}, timeout=30, encoding="utf-8")
+    child.expect(r"# ")
+    assert len(shells()) == 1
+    child.kill(9)
+    wait_for(lambda: not shells(), timeout=20, what="the abandoned shell to be hung up")
+
     # busybox httpd inside the container, a 20 MB file, and the WebSocket echo server.
     setup = ("mkdir -p /www/jupyter /www/monitor && echo 'hello from the container' > /www/jupyter/index.html"
              " && dd if=/dev/urandom of=/www/jupyter/big.bin bs=1M count=20 2>/dev/null"
