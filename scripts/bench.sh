@@ -12,8 +12,13 @@ CONNECTIONS="${2:-32}"
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-swift build -c release --product lattice >/dev/null
-BIN="$(swift build -c release --show-bin-path)/lattice"
+# LATTICE_BENCH_BIN runs a given binary instead (to compare two builds on one machine).
+if [ -n "${LATTICE_BENCH_BIN:-}" ]; then
+    BIN="$LATTICE_BENCH_BIN"
+else
+    swift build -c release --product lattice >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/lattice"
+fi
 
 DATA="$(mktemp -d)"
 TOKEN="bench-admin-token-0123456789"

@@ -372,6 +372,21 @@ extension LatticeClient {
     }
 
     /// A namespace's quota and what it uses.
+    /// `GET /admin/nodes`: every node with its health and free GPUs.
+    public func adminNodes(page: PageRequest = PageRequest(page: 1, pageSize: 100)) async throws -> Page<AdminNodeWire>
+    {
+        try await get(Page<AdminNodeWire>.self, Self.v1 + "/admin/nodes", query: Self.pageQuery(page))
+    }
+
+    /// Stops (`drain`) or resumes placing new instances on a node.
+    public func setDrained(node: String, _ drained: Bool) async throws -> AdminNodeWire {
+        let verb = drained ? "drain" : "undrain"
+        return try decode(
+            AdminNodeWire.self,
+            try await send("POST", Self.v1 + "/admin/nodes/\(node)/\(verb)", idempotent: true)
+        )
+    }
+
     public func quota(namespace: String) async throws -> QuotaWire {
         try await get(QuotaWire.self, Self.v1 + "/admin/users/\(namespace)/quota")
     }

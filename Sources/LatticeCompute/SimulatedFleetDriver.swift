@@ -179,7 +179,13 @@ public actor SimulatedFleetDriver: ComputeDriver {
     public func nodes() async throws -> [ClusterNode] {
         if let cached = clusterNodes { return cached }
         let nodes = nodeList.map {
-            ClusterNode(node: $0, cluster: cluster, healthy: !state.lostNodes.contains($0.name))
+            let lost = state.lostNodes.contains($0.name)
+            return ClusterNode(
+                node: $0,
+                cluster: cluster,
+                healthy: !lost,
+                reason: lost ? "NodeLost: the node left the fleet" : ""
+            )
         }
         clusterNodes = nodes
         return nodes

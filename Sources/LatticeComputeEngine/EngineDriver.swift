@@ -86,7 +86,8 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     public func nodes() async throws -> [ClusterNode] {
         let healthy = (try? await engine.call("GET", "/_ping", timeout: .seconds(3))).map { $0.status == 200 } ?? false
-        return [ClusterNode(node: node, cluster: cluster, healthy: healthy)]
+        let reason = healthy ? "" : "EngineUnreachable: the engine at \(engine.socketPath) does not answer"
+        return [ClusterNode(node: node, cluster: cluster, healthy: healthy, reason: reason)]
     }
 
     public func observeAll() async throws -> [String: WorkloadObservation] {

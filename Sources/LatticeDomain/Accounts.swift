@@ -117,12 +117,16 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
 public struct ClusterNode: Sendable, Equatable {
     public var node: Node
     public var cluster: String
+    /// Whether new work may be placed on the node: it answers and is not drained.
     public var healthy: Bool
+    /// Why it is not healthy, as the driver (or a drain) says.
+    public var reason: String
 
-    public init(node: Node, cluster: String, healthy: Bool) {
+    public init(node: Node, cluster: String, healthy: Bool, reason: String = "") {
         self.node = node
         self.cluster = cluster
         self.healthy = healthy
+        self.reason = reason
     }
 }
 

@@ -90,3 +90,26 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
+        try await writer.write { db in
+            if drained {
+                try db.run(
+                    sql: "INSERT INTO node_drains (node, since) VALUES (?, ?) ON CONFLICT (node) DO NOTHING",
+                    arguments: [node, at.timeIntervalSince1970]
+                )
+            } else {
+                try db.run(sql: "DELETE FROM node_drains WHERE node = ?", arguments: [node])
+            }
+        }
+    }
+
+    public func drainedNodes() async throws -> [NodeDrain] {
+        try await writer.read { db in
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT node, since FROM node_drains ORDER BY node")).map {
+                NodeDrain(node: $0["node"], since: Date(timeIntervalSince1970: $0["since"]))
+            }
+        }
+    }
+}

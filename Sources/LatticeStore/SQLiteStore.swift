@@ -342,6 +342,10 @@ public final class SQLiteStore: Store {
             // The HTTP gateway finds an instance by the uid in its host name.
             try db.execute(sql: "CREATE INDEX instances_uid ON instances(json_extract(doc, '$.uid'))")
         }
+        migrator.registerMigration("v16-node-drains") { db in
+            // Nodes an operator drained: no new placements there.
+            try db.execute(sql: "CREATE TABLE node_drains (node TEXT PRIMARY KEY, since REAL NOT NULL)")
+        }
         return migrator
     }
 }

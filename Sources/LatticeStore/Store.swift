@@ -9,7 +9,7 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & SSHKeyStore & LeaseStore & ChangeFeed & StoreHealth
+    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & LeaseStore & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -262,6 +262,14 @@ public protocol SSHKeyStore: Sendable {
     func sshKeys(namespace: String) async throws -> [SSHKeyRecord]
     /// `404` if the namespace has no key with this id.
     func deleteSSHKey(id: String, namespace: String) async throws
+}
+
+/// Nodes an operator drained (placement skips them), shared by every replica.
+public protocol NodeStore: Sendable {
+    /// Drains `node` (keeping the first time it was drained) or undrains it.
+    func setDrained(node: String, _ drained: Bool, at: Date) async throws
+    /// Every drained node.
+    func drainedNodes() async throws -> [NodeDrain]
 }
 
 public enum SessionLimits {

@@ -214,6 +214,13 @@ enum PostgresSchema {
                 "CREATE INDEX instances_uid ON instances ((doc::jsonb ->> 'uid'))"
             ]
         ),
+        (
+            6,
+            [
+                // Nodes an operator drained: no new placements there.
+                "CREATE TABLE node_drains (node TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)"
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -86,3 +86,29 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
+        try await read { tx in
+            if drained {
+                try await tx.run(
+                    """
+                    INSERT INTO node_drains (node, since) VALUES (\(node), \(Self.seconds(at)))
+                    ON CONFLICT (node) DO NOTHING
+                    """
+                )
+            } else {
+                try await tx.run("DELETE FROM node_drains WHERE node = \(node)")
+            }
+        }
+    }
+
+    public func drainedNodes() async throws -> [NodeDrain] {
+        try await read { tx in
+            try await tx.rows("SELECT node, since FROM node_drains ORDER BY node").map { row in
+                let (node, since) = try row.decode((String, Double).self)
+                return NodeDrain(node: node, since: Date(timeIntervalSince1970: since))
+            }
+        }
+    }
+}

@@ -7,8 +7,58 @@ import LatticeDomain
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Operator commands (needs an admin token).",
-        subcommands: [Quota.self]
+        subcommands: [Quota.self, Nodes.self]
     )
+
+    struct Nodes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every node's health and free GPUs; drain or undrain one.",
+            subcommands: [List.self, Drain.self, Undrain.self],
+            defaultSubcommand: List.self
+        )
+
+        static func print(_ nodes: [AdminNodeWire], _ output: OutputOptions) throws {
+            if output.output == .json { return try Terminal.printJSON(nodes) }
+            Terminal.printTable(
+                ["NODE", "CLUSTER", "GPU", "FREE/TOTAL", "HEALTH", "REASON"],
+                nodes.map {
+                    [$0.name, $0.cluster, $0.gpuModel, "\($0.gpuFree)/\($0.gpuTotal)", $0.health, $0.reason]
+                }
+            )
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List every node.")
+            @OptionGroup var client: ClientOptions
+            @OptionGroup var output: OutputOptions
+
+            func run() async throws { try Nodes.print(try await client.client().adminNodes().nodes, output) }
+        }
+
+        struct Drain: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Place nothing new on a node; what runs there runs on."
+            )
+            @OptionGroup var client: ClientOptions
+            @OptionGroup var output: OutputOptions
+            @Argument(help: "The node.") var node: String
+
+            func run() async throws {
+                try Nodes.print([try await client.client().setDrained(node: node, true)], output)
+            }
+        }
+
+        struct Undrain: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Place on a drained node again.")
+            @OptionGroup var client: ClientOptions
+            @OptionGroup var output: OutputOptions
+            @Argument(help: "The node.") var node: String
+
+            func run() async throws {
+                try Nodes.print([try await client.client().setDrained(node: node, false)], output)
+            }
+        }
+    }
 
     struct Quota: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -65,3 +65,32 @@ import Testing
         #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 30011, isTaken: taken.contains) == nil)
     }
 }
+
+@Suite struct NodeHealthTests {
+    let node = ClusterNode(
+        node: Node(name: "n1", gpuModel: "H20", gpuCount: 8, cpuCores: 8, memoryGiB: 64),
+        cluster: "c",
+        healthy: true
+    )
+
+    @Test func aDrainWinsOverWhatTheDriverSays() {
+        #expect(NodeHealth.of(node, drainedSince: nil) == (.healthy, ""))
+        #expect(NodeHealth.of(node, drainedSince: "2026-11-29T00:00:00Z").0 == .draining)
+        var lost = node
+        lost.healthy = false
+        lost.reason = "NodeLost: gone"
+        #expect(NodeHealth.of(lost, drainedSince: nil) == (.unhealthy, "NodeLost: gone"))
+        #expect(NodeHealth.of(lost, drainedSince: "x").0 == .draining)
+    }
+
+    @Test func drainedNodesTakeNoNewWork() {
+        let other = ClusterNode(
+            node: Node(name: "n2", gpuModel: "H20", gpuCount: 8, cpuCores: 8, memoryGiB: 64),
+            cluster: "c",
+            healthy: true
+        )
+        let placeable = NodeHealth.placeable([node, other], drained: ["n1"])
+        #expect(placeable.map(\.healthy) == [false, true])
+        #expect(NodeHealth.placeable([node], drained: []) == [node])
+    }
+}

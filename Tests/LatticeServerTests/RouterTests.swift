@@ -251,6 +251,16 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         let recovered = try await server.store.instance(name: nameBox.name)!
         #expect(recovered.status == .running)
         #expect(recovered.placement?.node != node)
+        // Operators see the lost node as unhealthy, with the driver's reason.
+        try await server.test { client in
+            try await client.execute(uri: "/mdc/api/v1/admin/nodes", method: .get, headers: headers()) { response in
+                #expect(response.status == .ok)
+                let page = try JSONDecoder().decode(Page<AdminNodeWire>.self, from: Data(buffer: response.body))
+                let lost = page.nodes.first { $0.name == node }
+                #expect(lost?.health == "unhealthy" && lost?.reason.hasPrefix("NodeLost") == true)
+                #expect(lost?.gpuFree == 8)
+            }
+        }
     }
 
     @Test func failedStartIsReported() async throws {

@@ -737,3 +737,22 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         await #expect(throws: LatticeError.self) { try await store.createSSHKey(key("kx", "alice", "SHA256:x")) }
     }
 }
+
+@Suite struct NodeDrainContractTests {
+    @Test(arguments: StoreFactory.all)
+    func drainsAreKeptUntilUndrained(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        #expect(try await store.drainedNodes().isEmpty)
+        try await store.setDrained(node: "node-1", true, at: t0)
+        // Draining again keeps the first time.
+        try await store.setDrained(node: "node-1", true, at: t0.addingTimeInterval(60))
+        try await store.setDrained(node: "node-0", true, at: t0.addingTimeInterval(5))
+        #expect(
+            try await store.drainedNodes()
+                == [NodeDrain(node: "node-0", since: t0.addingTimeInterval(5)), NodeDrain(node: "node-1", since: t0)]
+        )
+        try await store.setDrained(node: "node-1", false, at: t0)
+        try await store.setDrained(node: "node-9", false, at: t0)
+        #expect(try await store.drainedNodes().map(\.node) == ["node-0"])
+    }
+}

@@ -18,7 +18,7 @@ extension LatticeAPI {
     public func gpuSkus(regionID: String?) async throws -> [GPUSKUWire] {
         let region = try requireRegion(regionID)
         let skus = catalog.gpuSkus.filter { region == nil || $0.regionID == region!.id }
-        let nodes = await fleet.nodes()
+        let nodes = try await placeableNodes()
         let now = clock.now()
         var answer: [GPUSKUWire] = []
         for sku in skus {

@@ -106,7 +106,7 @@ extension LatticeAPI {
         }
         try await checkImage(request.image, namespace: principal.namespace)
 
-        let nodes = await fleet.nodes(clusters: [cluster.name])
+        let nodes = try await placeableNodes(clusters: [cluster.name])
         let discount = Pricing.activeDiscount(of: sku, at: now)
         let prepaid = sku.selling != .payAsYouGo
         for _ in 0..<5 {
@@ -310,7 +310,7 @@ extension LatticeAPI {
                     + "renew it first (POST .../instances/\(name)/renew)"
             )
         }
-        let nodes = await fleet.nodes(clusters: [cluster])
+        let nodes = try await placeableNodes(clusters: [cluster])
         var rng = SystemRandomNumberGenerator()
         _ = try await store.powerOn(
             namespace: principal.namespace,

@@ -182,6 +182,25 @@ enum OpenAPIDocument {
         ),
         .init(
             method: "get",
+            path: "/mdc/api/v1/admin/nodes",
+            summary: "Admin: every node with its health and free GPUs",
+            query: page,
+            response: "AdminNodePage"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/admin/nodes/{node}/drain",
+            summary: "Admin: place nothing new on a node",
+            response: "AdminNode"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/admin/nodes/{node}/undrain",
+            summary: "Admin: place on a drained node again",
+            response: "AdminNode"
+        ),
+        .init(
+            method: "get",
             path: "/mdc/api/v1/admin/users/{namespace}/quota",
             summary: "Admin: a namespace's quota and use",
             response: "Quota"
@@ -478,6 +497,11 @@ enum OpenAPIDocument {
             "TokenPage": pageOf("Token"),
             "SSHKey": strings(["id", "name", "fingerprint", "publicKey", "createdAt"]),
             "SSHKeyPage": pageOf("SSHKey"),
+            "AdminNode": object([
+                "name": string, "cluster": string, "gpuModel": string, "gpuTotal": integer, "gpuFree": integer,
+                "health": string, "reason": string,
+            ]),
+            "AdminNodePage": pageOf("AdminNode"),
             "NewUser": object(["namespace": string, "token": string], optional: ["token"]),
             "Balance": strings(["namespace", "balance", "currency"]),
             "Quota": object(["namespace": string, "quota": limits, "usage": limits]),

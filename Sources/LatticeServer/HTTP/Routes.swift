@@ -208,6 +208,29 @@ struct Routes {
             )
             return JSONResponse.ok
         }
+        v1.get("admin/nodes") { request, context in
+            try JSONResponse.encode(
+                LatticeAPI.page(
+                    try await api.adminNodes(principal: try context.requirePrincipal()),
+                    try pageRequest(request)
+                )
+            )
+        }
+        v1.post("admin/nodes/:node/:verb") { request, context in
+            // Any body is size-checked and must be JSON; none is needed.
+            _ = try await request.jsonBody(context: context)
+            let verb = try context.parameters.require("verb")
+            guard verb == "drain" || verb == "undrain" else {
+                throw LatticeError.notFound("node action '\(verb.prefix(40))'")
+            }
+            return try JSONResponse.encode(
+                try await api.setDrained(
+                    principal: try context.requirePrincipal(),
+                    node: try context.parameters.require("node"),
+                    verb == "drain"
+                )
+            )
+        }
         v1.post("admin/users") { request, context in
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(
