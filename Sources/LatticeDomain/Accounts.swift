@@ -121,12 +121,15 @@ public struct ClusterNode: Sendable, Equatable {
     public var healthy: Bool
     /// Why it is not healthy, as the driver (or a drain) says.
     public var reason: String
+    /// The node does not answer but may come back: its workloads are unseen, not lost.
+    public var unreachable: Bool
 
-    public init(node: Node, cluster: String, healthy: Bool, reason: String = "") {
+    public init(node: Node, cluster: String, healthy: Bool, reason: String = "", unreachable: Bool = false) {
         self.node = node
         self.cluster = cluster
         self.healthy = healthy
         self.reason = reason
+        self.unreachable = unreachable
     }
 }
 

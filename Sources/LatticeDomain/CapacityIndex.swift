@@ -39,7 +39,7 @@ public struct CapacityIndex: Sendable, Equatable {
         guard let counts = buckets[Shelf(cluster: request.cluster, model: request.gpuModel)] else { return nil }
         for free in counts.keys.sorted() where free >= request.gpuCount {
             for name in counts[free] ?? [] {
-                guard let capacity = nodes[name], capacity.healthy,
+                guard request.node == nil || name == request.node, let capacity = nodes[name], capacity.healthy,
                     capacity.node.cpuCores - capacity.usedCPUCores >= request.cpuCores,
                     capacity.node.memoryGiB - capacity.usedMemoryGiB >= request.memoryGiB
                 else { continue }

@@ -118,12 +118,18 @@ public struct DataVolume: Sendable, Codable, Equatable {
     public var pathInContainer: String
     public var sizeGiB: Int
     public var type: String
+    /// True where the volume lives on one node's disk (engine clusters): it stays there, so
+    /// power_on must come back to that node.
+    public var hostLocal: Bool?
+    /// The node the volume lives on, once the workload first ran (host-local volumes only).
+    public var node: String?
 
-    public init(name: String, pathInContainer: String, sizeGiB: Int, type: String) {
+    public init(name: String, pathInContainer: String, sizeGiB: Int, type: String, hostLocal: Bool? = nil) {
         self.name = name
         self.pathInContainer = pathInContainer
         self.sizeGiB = sizeGiB
         self.type = type
+        self.hostLocal = hostLocal
     }
 }
 

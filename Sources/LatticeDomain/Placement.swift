@@ -36,23 +36,44 @@ public struct PlacementRequest: Sendable, Equatable {
     public var gpuCount: Int
     public var cpuCores: Int
     public var memoryGiB: Int
+    /// Only this node will do (the node a host-local data volume lives on).
+    public var node: String?
 
-    public init(cluster: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int) {
+    public init(cluster: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int, node: String? = nil) {
         self.cluster = cluster
         self.gpuModel = gpuModel
         self.gpuCount = gpuCount
         self.cpuCores = cpuCores
         self.memoryGiB = memoryGiB
+        self.node = node
     }
 
-    public init(cluster: String, resources: InstanceResources) {
+    public init(cluster: String, resources: InstanceResources, node: String? = nil) {
         self.init(
             cluster: cluster,
             gpuModel: resources.gpuModel,
             gpuCount: resources.gpuCount,
             cpuCores: resources.cpuCores,
-            memoryGiB: resources.memoryGiB
+            memoryGiB: resources.memoryGiB,
+            node: node
         )
+    }
+
+    /// Where power_on of `instance` must place: its data volume's node, if it is host-local.
+    public init(powerOn instance: Instance) {
+        self.init(cluster: instance.cluster, resources: instance.resources, node: instance.volume.node)
+    }
+
+    /// Why the request found no room, for the `409 InsufficientCapacity` both stores answer.
+    public func refusal(freeInCluster free: Int) -> String {
+        if let node {
+            return "the instance's data volume is on node \(node), which cannot take it now: it is unhealthy, "
+                + "draining, or lacks \(gpuCount) free \(gpuModel) GPU(s) with \(cpuCores) CPU cores and "
+                + "\(memoryGiB)Gi memory; try again when it can (its data stays there)"
+        }
+        return "no node in cluster \(cluster) has \(gpuCount) free \(gpuModel) GPU(s) with "
+            + "\(cpuCores) CPU cores and \(memoryGiB)Gi memory "
+            + "(\(free) \(gpuModel) GPU(s) free in all)"
     }
 }
 
@@ -65,6 +86,7 @@ public enum PlacementPolicy {
     public static func place(_ request: PlacementRequest, on nodes: [NodeCapacity]) -> GPUPlacement? {
         let candidates = nodes.filter { capacity in
             capacity.cluster == request.cluster
+                && (request.node == nil || capacity.node.name == request.node)
                 && capacity.healthy
                 && capacity.node.gpuModel == request.gpuModel
                 && capacity.freeGPUCount >= request.gpuCount

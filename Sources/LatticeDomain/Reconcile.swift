@@ -47,6 +47,8 @@ public enum ObservedTransition: Sendable, Equatable {
     /// Releases GPUs.
     case failed(reason: String)
     case saving
+    /// The workload's node does not answer: the instance keeps its status and says why.
+    case unreachable(reason: String)
 }
 
 /// What the resync reads of every instance: enough to tell whether it needs a look,
@@ -85,8 +87,22 @@ public struct InstanceVersion: Sendable, Equatable {
 /// The executor applies it and runs again; every step is idempotent, so a crash between
 /// any two steps is repaired by the next pass.
 public enum ReconcilePlanner {
-    public static func plan(_ instance: Instance, observed: WorkloadObservation?) -> ReconcileStep? {
+    /// Prefix of the reason an instance on an unanswering node shows.
+    public static let unreachablePrefix = "NodeUnreachable: "
+
+    /// - Parameter unreachable: why the instance's node does not answer, when it does not
+    ///   (a host that may come back): a workload not seen there is not lost, only unseen.
+    public static func plan(
+        _ instance: Instance,
+        observed: WorkloadObservation?,
+        unreachable: String? = nil
+    ) -> ReconcileStep? {
         if instance.desired.deleted { return .destroyThenPurge }
+        if observed == nil, let unreachable {
+            guard instance.status == .running else { return nil }
+            let reason = unreachablePrefix + unreachable
+            return instance.statusReason == reason ? nil : .record(.unreachable(reason: reason))
+        }
         switch instance.status {
         case .creating, .starting:
             guard let observed else { return .start }
@@ -103,6 +119,8 @@ public enum ReconcilePlanner {
             switch observed.phase {
             case .running:
                 let seen = pod(observed)
+                // Back from an unanswering node: the reason goes.
+                if instance.statusReason.hasPrefix(unreachablePrefix) { return .record(.running(seen)) }
                 return seen == instance.pod ? nil : .record(.podMoved(seen))
             case .starting: return nil
             case .stopping, .stopped: return .record(.failed(reason: "Exited: the workload stopped on its own"))
@@ -160,6 +178,8 @@ public enum ReconcilePlanner {
             next.status = .running
             next.statusReason = ""
             next.pod = pod
+            // A host-local volume stays where the workload first ran.
+            if next.volume.hostLocal == true, next.volume.node == nil, !pod.node.isEmpty { next.volume.node = pod.node }
         case .podMoved(let pod):
             next.pod = pod
         case .stopped(let reason):
@@ -180,6 +200,8 @@ public enum ReconcilePlanner {
             next.access.sshPort = 0
         case .saving:
             next.status = .saving
+        case .unreachable(let reason):
+            next.statusReason = reason
         }
         next.updatedAt = now
         next.generation += 1

@@ -60,11 +60,7 @@ final class PlacementCache: @unchecked Sendable {
         let index = try withIndex(nodes, db)
         guard let placement = index.place(request) else {
             let free = index.freeGPUs(model: request.gpuModel, cluster: request.cluster)
-            throw LatticeError.insufficientCapacity(
-                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with "
-                    + "\(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory "
-                    + "(\(free) \(request.gpuModel) GPU(s) free in all)"
-            )
+            throw LatticeError.insufficientCapacity(request.refusal(freeInCluster: free))
         }
         return placement
     }

@@ -308,7 +308,7 @@ extension SQLiteStore {
                 db
             )
             let placement = try self.placement.place(
-                PlacementRequest(cluster: current.cluster, resources: current.resources),
+                PlacementRequest(powerOn: current),
                 on: nodes,
                 db
             )

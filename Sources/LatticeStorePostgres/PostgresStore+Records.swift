@@ -188,11 +188,7 @@ extension PostgresStore {
         guard let placement = index.place(request) else {
             let free = index.freeGPUs(model: request.gpuModel, cluster: request.cluster)
             memo.keep(cluster: request.cluster, nodes: clusterNodes, index: index, version: version)
-            throw LatticeError.insufficientCapacity(
-                "no node in cluster \(request.cluster) has \(request.gpuCount) free \(request.gpuModel) GPU(s) with "
-                    + "\(request.cpuCores) CPU cores and \(request.memoryGiB)Gi memory "
-                    + "(\(free) \(request.gpuModel) GPU(s) free in all)"
-            )
+            throw LatticeError.insufficientCapacity(request.refusal(freeInCluster: free))
         }
         index.reserve(placement, cpuCores: request.cpuCores, memoryGiB: request.memoryGiB)
         let next = try await Self.bumpPlacementVersion(tx)

@@ -291,7 +291,7 @@ extension PostgresStore {
                 tx
             )
             let placement = try await self.place(
-                PlacementRequest(cluster: current.cluster, resources: current.resources),
+                PlacementRequest(powerOn: current),
                 on: nodes,
                 pending: pending,
                 tx

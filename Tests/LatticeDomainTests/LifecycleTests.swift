@@ -67,6 +67,61 @@ import Testing
         )
     }
 
+    @Test func anUnreachableNodeLeavesItsInstancesRunningWithAReason() {
+        var running = sampleInstance(status: .running)
+        running.pod = PodInfo(name: "instance-0000abcd-dd6nm", node: "gpu-4090-01", ip: "172.31.213.79")
+        let reason = ReconcilePlanner.unreachablePrefix + "EngineUnreachable: gpu-4090-01 does not answer"
+        // Unseen on a node that does not answer: not lost, only said.
+        #expect(
+            ReconcilePlanner.plan(running, observed: nil, unreachable: "EngineUnreachable: gpu-4090-01 does not answer")
+                == .record(.unreachable(reason: reason))
+        )
+        let marked = ReconcilePlanner.apply(.unreachable(reason: reason), to: running, now: Date())
+        #expect(marked.status == .running && marked.statusReason == reason && marked.placement == running.placement)
+        #expect(
+            ReconcilePlanner.plan(marked, observed: nil, unreachable: "EngineUnreachable: gpu-4090-01 does not answer")
+                == nil
+        )
+        // Back: the reason goes.
+        #expect(ReconcilePlanner.plan(marked, observed: observed(.running)) == .record(.running(running.pod!)))
+        // Other states wait for the node rather than act.
+        #expect(ReconcilePlanner.plan(sampleInstance(status: .starting), observed: nil, unreachable: "x") == nil)
+        // A node gone for good (no `unreachable`) still loses the workload.
+        #expect(
+            ReconcilePlanner.plan(running, observed: nil)
+                == .record(.failed(reason: "WorkloadLost: the workload vanished from its node"))
+        )
+    }
+
+    @Test func aHostLocalVolumeRemembersItsNodeAndPinsPowerOn() {
+        var instance = sampleInstance(status: .creating)
+        instance.volume.hostLocal = true
+        let pod = PodInfo(name: "p", node: "host-b", ip: "10.0.0.2")
+        let ran = ReconcilePlanner.apply(.running(pod), to: instance, now: Date())
+        #expect(ran.volume.node == "host-b")
+        let moved = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "host-c", ip: "")), to: ran, now: Date())
+        #expect(moved.volume.node == "host-b", "the volume does not move")
+        #expect(PlacementRequest(powerOn: ran).node == "host-b")
+        #expect(PlacementRequest(powerOn: sampleInstance(status: .stopped)).node == nil)
+        let request = PlacementRequest(powerOn: ran)
+        #expect(request.refusal(freeInCluster: 3).contains("data volume is on node host-b"))
+        let nodes = [
+            NodeCapacity(
+                node: Node(name: "host-a", gpuModel: ran.resources.gpuModel, gpuCount: 8, cpuCores: 64, memoryGiB: 512),
+                cluster: ran.cluster
+            ),
+            NodeCapacity(
+                node: Node(name: "host-b", gpuModel: ran.resources.gpuModel, gpuCount: 8, cpuCores: 64, memoryGiB: 512),
+                cluster: ran.cluster,
+                healthy: false
+            ),
+        ]
+        #expect(PlacementPolicy.place(request, on: nodes) == nil, "only its own node will do")
+        var up = nodes
+        up[1].healthy = true
+        #expect(PlacementPolicy.place(request, on: up)?.node == "host-b")
+    }
+
     @Test func creatingStartsThenRecordsRunning() {
         let creating = sampleInstance(status: .creating)
         #expect(ReconcilePlanner.plan(creating, observed: nil) == .start)

@@ -145,7 +145,8 @@ extension LatticeAPI {
                     name: Identifiers.volumeName(using: &rng),
                     pathInContainer: request.pathInContainer,
                     sizeGiB: size,
-                    type: disk.type
+                    type: disk.type,
+                    hostLocal: cluster.driver == .engine ? true : nil
                 ),
                 access: AccessSecrets(
                     jupyterToken: Identifiers.jupyterToken(using: &rng),

@@ -263,12 +263,24 @@ public final class Reconciler: Service, @unchecked Sendable {
         }
         guard let driver = fleet.driver(for: instance.cluster) else { return false }
         let observed = try await Self.withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
-        guard let step = ReconcilePlanner.plan(instance, observed: observed) else { return false }
+        let unreachable = observed == nil ? await unreachableReason(of: instance) : nil
+        guard let step = ReconcilePlanner.plan(instance, observed: observed, unreachable: unreachable) else {
+            return false
+        }
         try await execute(step, for: instance, on: driver)
         switch step {
         case .record, .commitThenStop: return true
         case .start, .stop, .discard, .destroyThenPurge: return false  // the driver reports when it is done
         }
+    }
+
+    /// Why the instance's node does not answer, if its driver says it does not (a host that
+    /// may come back, so its workloads are unseen rather than lost).
+    func unreachableReason(of instance: Instance) async -> String? {
+        guard let node = instance.pod?.node ?? instance.placement?.node, !node.isEmpty else { return nil }
+        let nodes = await fleet.nodes(clusters: [instance.cluster])
+        guard let found = nodes.first(where: { $0.node.name == node }), found.unreachable else { return nil }
+        return found.reason
     }
 
     /// A workload that no instance owns (its key came from a driver's event) is removed.
