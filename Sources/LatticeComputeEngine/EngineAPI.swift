@@ -1,13 +1,90 @@
 import AsyncHTTPClient
 import Foundation
 import LatticeCompute
+import LatticeDomain
 import NIOCore
+import NIOPosix
+import NIOSSL
 
-/// Calls to the Docker Engine API over a unix socket (`http+unix://`).
+/// Calls to one host's Docker Engine API: over a unix socket (`http+unix://`), or over TCP
+/// with mutual TLS (`https://`, Docker's `tcp://host:2376` with CA, certificate and key),
+/// or plain TCP when the catalog marks it insecure.
 struct EngineAPI: Sendable {
-    let socketPath: String
+    let endpoint: EngineEndpoint
+    let address: EngineEndpoint.Address
     let client: HTTPClient
+    /// The TLS context for raw connections (exec streams), when the endpoint uses TLS.
+    let tls: NIOSSLContext?
     static let version = "v1.41"
+
+    /// A unix socket through the shared client (the single-host form and the tests).
+    init(socketPath: String, client: HTTPClient) {
+        endpoint = EngineEndpoint(url: "unix://" + socketPath)
+        address = .unix(path: socketPath)
+        self.client = client
+        tls = nil
+    }
+
+    /// Any endpoint. A TLS endpoint gets a client of its own, kept for the process's life.
+    init(endpoint: EngineEndpoint, client: HTTPClient = .shared) throws {
+        self.endpoint = endpoint
+        address = try endpoint.address()
+        if case .tcp(_, _, true) = address {
+            let configuration = try Self.tlsConfiguration(endpoint)
+            tls = try NIOSSLContext(configuration: configuration)
+            self.client = TLSClients.client(for: endpoint, configuration: configuration)
+        } else {
+            tls = nil
+            self.client = client
+        }
+    }
+
+    static func tlsConfiguration(_ endpoint: EngineEndpoint) throws -> TLSConfiguration {
+        guard let ca = endpoint.ca, let cert = endpoint.cert, let key = endpoint.key else {
+            throw DriverError("\(endpoint.url): mutual TLS needs ca, cert and key")
+        }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        do {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        } catch {
+            throw DriverError("\(endpoint.url): cannot read its TLS files (\(ca), \(cert), \(key)): \(error)")
+        }
+        return configuration
+    }
+
+    /// Where requests go: `http+unix://<socket>`, `https://host:port` or `http://host:port`.
+    var base: String {
+        switch address {
+        case .unix(let path):
+            "http+unix://" + (path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? path)
+        case .tcp(let host, let port, let tls):
+            "\(tls ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+
+    /// Opens a raw connection to the engine (for hijacked exec streams).
+    func connect<Output: Sendable>(
+        _ initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Output>
+    ) async throws -> Output {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        switch address {
+        case .unix(let path):
+            return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+        case .tcp(let host, let port, _):
+            let tls = tls
+            return try await bootstrap.connect(host: host, port: port) { channel in
+                guard let tls else { return initializer(channel) }
+                return channel.eventLoop.makeCompletedFuture {
+                    let hostname = EngineEndpoint.isHostName(host) ? host : nil
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: tls, serverHostname: hostname)
+                    )
+                }.flatMap { initializer(channel) }
+            }
+        }
+    }
 
     struct Answer: Sendable {
         var status: Int
@@ -46,12 +123,11 @@ struct EngineAPI: Sendable {
         components.path = path.hasPrefix("/libpod/") ? "/v4.0.0\(path)" : "/\(Self.version)\(path)"
         let items = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } + repeatedQuery
         if !items.isEmpty { components.queryItems = items }
-        let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
         // `+` in a query means a space to the engine: encode it.
         let encodedQuery =
             components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? ""
         let path = components.percentEncodedPath
-        var request = HTTPClientRequest(url: "http+unix://\(encodedSocket)\(path)\(encodedQuery)")
+        var request = HTTPClientRequest(url: "\(base)\(path)\(encodedQuery)")
         request.method = .init(rawValue: method)
         request.headers.add(name: "Host", value: "localhost")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -64,24 +140,27 @@ struct EngineAPI: Sendable {
             let collected = try await response.body.collect(upTo: 64 << 20)
             return Answer(status: Int(response.status.code), body: Data(collected.readableBytesView))
         } catch {
-            throw DriverError("engine at \(socketPath) does not answer: \(error)")
+            throw DriverError("engine at \(endpoint.url) does not answer: \(error)")
         }
     }
 
     /// A streaming call (`/events`): `line` gets each line of the body as it arrives, until
     /// the engine ends the stream or the task is cancelled.
-    func stream(_ path: String, query: [String: String], line: (String) -> Void) async throws {
+    func stream(
+        _ path: String,
+        query: [String: String],
+        connected: () -> Void = {},
+        line: (String) -> Void
+    ) async throws {
         var components = URLComponents()
         components.path = "/\(Self.version)\(path)"
         components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
-        let encodedSocket = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
         let encodedQuery = (components.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
-        var request = HTTPClientRequest(
-            url: "http+unix://\(encodedSocket)\(components.percentEncodedPath)?\(encodedQuery)"
-        )
+        var request = HTTPClientRequest(url: "\(base)\(components.percentEncodedPath)?\(encodedQuery)")
         request.headers.add(name: "Host", value: "localhost")
         let response = try await client.execute(request, timeout: .hours(24 * 365))
         guard response.status == .ok else { throw DriverError("\(path): engine answered \(response.status.code)") }
+        connected()
         var pending = Data()
         for try await chunk in response.body {
             pending.append(contentsOf: chunk.readableBytesView)
@@ -89,6 +168,25 @@ struct EngineAPI: Sendable {
                 line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
                 pending.removeSubrange(pending.startIndex...newline)
             }
+        }
+    }
+}
+
+/// One HTTP client per TLS endpoint (its own certificates), made once and kept: a client
+/// must be shut down before it is released, and these live as long as the process.
+enum TLSClients {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var clients: [String: HTTPClient] = [:]
+
+    static func client(for endpoint: EngineEndpoint, configuration: TLSConfiguration) -> HTTPClient {
+        let key = [endpoint.url, endpoint.ca ?? "", endpoint.cert ?? "", endpoint.key ?? ""].joined(separator: "|")
+        return lock.withLock {
+            if let existing = clients[key] { return existing }
+            var settings = HTTPClient.Configuration()
+            settings.tlsConfiguration = configuration
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+            clients[key] = client
+            return client
         }
     }
 }

@@ -4,13 +4,15 @@ import LatticeCompute
 import LatticeDomain
 import NIOCore
 
-/// Runs each instance as a container on one host through the Docker Engine API over a
-/// unix socket, so the same code drives Docker (GPUs through `DeviceRequests`) and Podman
-/// (`podman system service`, GPUs through CDI names).
+/// Runs instances as containers on one or more hosts through each host's Docker Engine API
+/// (a unix socket, or TCP with mutual TLS), so the same code drives one workstation and a
+/// rack of Docker or Podman servers ([engine.md](../../docs/engine.md)).
 ///
-/// Everything the driver needs to find again is in container labels (`lattice.instance`,
-/// `lattice.cluster`, ...), so a restarted server adopts the containers it finds, and the
-/// reconciler removes the ones no instance owns.
+/// Each node of the cluster is one host (`EngineHost`); an instance's container and volume
+/// live on the host it was placed on. The driver routes every call to that host, asks all
+/// hosts at once where it must (never one after another, so a slow host delays no other),
+/// keeps each host's health (a host that does not answer takes no new work, and its
+/// instances are unseen rather than lost), and follows every host's event stream.
 public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// How GPUs are asked for.
     public enum GPURequests: String, Sendable { case docker, cdi, none }
@@ -25,13 +27,6 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
-    public let cluster: String
-    let node: Node
-    let engine: EngineAPI
-    let gpuRequests: GPURequests
-    let push: Push?
-    let isolation: Isolation
-
     /// What keeps one tenant's containers from another's and from the host.
     public struct Isolation: Sendable, Equatable {
         /// The most processes a container may run (0: the engine's default, usually none).
@@ -42,135 +37,9 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
-    /// Every namespace's containers share one bridge network of their own, so no traffic
-    /// flows between tenants: `lattice-<namespace>`.
+    /// Every namespace's containers share one bridge network of their own (on each host),
+    /// so no traffic flows between tenants: `lattice-<namespace>`.
     public static func networkName(namespace: String) -> String { "lattice-\(namespace)" }
-
-    private let lock = NSLock()
-    /// Why the last start of an instance failed before a container existed (image missing).
-    private var startFailures: [String: String] = [:]
-    private let changeStream: AsyncStream<String>
-    private let changeSink: AsyncStream<String>.Continuation
-
-    /// Records why a start failed where no container shows it, and says so at once.
-    func recordStartFailure(_ instance: String, _ reason: String) {
-        // The start failed before any container could say so: tell the reconciler now.
-        lock.withLock { startFailures[instance] = reason }
-        changeSink.yield(instance)
-    }
-
-    /// - Parameter discoverGPUs: count the host's GPUs with `nvidia-smi` where it exists,
-    ///   instead of trusting the catalog's `gpuCount`.
-    public init(
-        cluster: String,
-        node: Node,
-        socketPath: String,
-        gpuRequests: GPURequests = .docker,
-        client: HTTPClient = .shared,
-        discoverGPUs: Bool = false,
-        push: Push? = nil,
-        isolation: Isolation = Isolation()
-    ) {
-        self.push = push
-        self.isolation = isolation
-        self.cluster = cluster
-        var node = node
-        if discoverGPUs, let count = GPUDiscovery.nvidiaGPUCount() { node.gpuCount = count }
-        self.node = node
-        self.engine = EngineAPI(socketPath: socketPath, client: client)
-        (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
-        self.gpuRequests = gpuRequests
-    }
-
-    // MARK: ComputeDriver
-
-    public func nodes() async throws -> [ClusterNode] {
-        let healthy = (try? await engine.call("GET", "/_ping", timeout: .seconds(3))).map { $0.status == 200 } ?? false
-        let reason = healthy ? "" : "EngineUnreachable: the engine at \(engine.socketPath) does not answer"
-        return [ClusterNode(node: node, cluster: cluster, healthy: healthy, reason: reason)]
-    }
-
-    public func observeAll() async throws -> [String: WorkloadObservation] {
-        try await observe(labels: ["lattice.managed=true", "lattice.cluster=\(cluster)"], failures: nil)
-    }
-
-    public func observe(instanceName: String) async throws -> WorkloadObservation? {
-        let labels = ["lattice.instance=\(instanceName)", "lattice.cluster=\(cluster)"]
-        return try await observe(labels: labels, failures: instanceName)[instanceName]
-    }
-
-    /// Containers with all `labels`, as observations; plus the start failures recorded for
-    /// instances without a container (all of them, or the one named).
-    func observe(labels: [String], failures only: String?) async throws -> [String: WorkloadObservation] {
-        let filters = try String(decoding: JSONSerialization.data(withJSONObject: ["label": labels]), as: UTF8.self)
-        // A short deadline: a slow engine delays a reconcile step, never the API.
-        let response = try await engine.call(
-            "GET",
-            "/containers/json",
-            query: ["all": "true", "filters": filters],
-            timeout: .seconds(10)
-        )
-        try response.expect(200, "list containers")
-        var result: [String: WorkloadObservation] = [:]
-        for container in try response.json([ContainerSummary].self) {
-            guard let instance = container.Labels["lattice.instance"] else { continue }
-            let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
-            let phase = Self.phase(state: container.State, status: container.Status)
-            result[instance] = WorkloadObservation(
-                instanceName: instance,
-                podName: container.Labels["lattice.pod"] ?? "",
-                node: node.name,
-                ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "",
-                phase: phase
-            )
-        }
-        let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
-        for (instance, reason) in failures where result[instance] == nil {
-            result[instance] = WorkloadObservation(
-                instanceName: instance,
-                podName: "",
-                node: node.name,
-                ip: "",
-                phase: .failed(reason: reason)
-            )
-        }
-        return result
-    }
-
-    /// Follows the engine's `GET /events` for this cluster's containers and publishes the
-    /// instance of each. After a dropped stream it reconnects with `since=` the last event
-    /// it saw and publishes every instance it finds once, to catch up on what it missed.
-    public func changes() -> AsyncStream<String> {
-        let task = Task { await self.follow(changeSink) }
-        changeSink.onTermination = { _ in task.cancel() }
-        return changeStream
-    }
-
-    func follow(_ sink: AsyncStream<String>.Continuation) async {
-        var since = Int64(Date().timeIntervalSince1970)
-        var first = true
-        while !Task.isCancelled {
-            if !first, let all = try? await observeAll() {
-                for name in all.keys { sink.yield(name) }
-            }
-            first = false
-            let filters = #"{"type":["container"],"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
-            do {
-                try await engine.stream(
-                    "/events",
-                    query: ["filters": filters, "since": String(since)]
-                ) { line in
-                    guard let event = try? JSONDecoder().decode(EngineEvent.self, from: Data(line.utf8)) else { return }
-                    if let time = event.time { since = max(since, time) }
-                    if let instance = event.Actor?.Attributes?["lattice.instance"] { sink.yield(instance) }
-                }
-            } catch {
-                // The engine went away or the stream broke: try again shortly.
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
-        sink.finish()
-    }
 
     /// Maps an engine state to a workload phase.
     static func phase(state: String, status: String) -> WorkloadObservation.Phase {
@@ -184,262 +53,285 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// A host's health as last seen.
+    struct Health {
+        var answers: Bool
+        var checkedAt: Date
+    }
+
+    public let cluster: String
+    let hosts: [EngineHost]
+    let byNode: [String: EngineHost]
+    /// How long a health reading is trusted before `nodes()` pings again.
+    let healthTTL: TimeInterval = 2
+    /// A host that has not answered a listing within this is left out of that resync.
+    let hostDeadline: Duration = .seconds(5)
+    private let lock = NSLock()
+    private var health: [String: Health] = [:]
+    /// Which host each instance's container was last seen on.
+    private var locations: [String: String] = [:]
+    private let changeStream: AsyncStream<String>
+    private let changeSink: AsyncStream<String>.Continuation
+
+    /// - Parameters:
+    ///   - hosts: each node with its engine endpoint.
+    ///   - discoverGPUs: count a host's GPUs with `nvidia-smi` where the host is this machine
+    ///     (a unix socket), instead of trusting the catalog's `gpuCount`.
+    public init(
+        cluster: String,
+        hosts: [(node: Node, endpoint: EngineEndpoint)],
+        gpuRequests: GPURequests = .docker,
+        client: HTTPClient = .shared,
+        discoverGPUs: Bool = false,
+        push: Push? = nil,
+        isolation: Isolation = Isolation()
+    ) throws {
+        self.cluster = cluster
+        (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
+        var made: [EngineHost] = []
+        for (node, endpoint) in hosts {
+            let engine = try EngineAPI(endpoint: endpoint, client: client)
+            var node = node
+            if discoverGPUs, case .unix = engine.address, let count = GPUDiscovery.nvidiaGPUCount() {
+                node.gpuCount = count
+            }
+            made.append(
+                EngineHost(
+                    cluster: cluster,
+                    node: node,
+                    engine: engine,
+                    gpuRequests: gpuRequests,
+                    push: push,
+                    isolation: isolation,
+                    changeSink: changeSink
+                )
+            )
+        }
+        self.hosts = made
+        byNode = Dictionary(made.map { ($0.node.name, $0) }) { first, _ in first }
+    }
+
+    /// One host on a unix socket (a workstation, and the tests).
+    public convenience init(
+        cluster: String,
+        node: Node,
+        socketPath: String,
+        gpuRequests: GPURequests = .docker,
+        client: HTTPClient = .shared,
+        discoverGPUs: Bool = false,
+        push: Push? = nil,
+        isolation: Isolation = Isolation()
+    ) {
+        // A unix endpoint cannot fail to parse.
+        try! self.init(
+            cluster: cluster,
+            hosts: [(node, EngineEndpoint(url: "unix://" + socketPath))],
+            gpuRequests: gpuRequests,
+            client: client,
+            discoverGPUs: discoverGPUs,
+            push: push,
+            isolation: isolation
+        )
+    }
+
+    /// The `POST /containers/create` body (of the first host); pure, for the unit tests.
+    public func createBody(_ spec: WorkloadSpec) -> [String: Any] { hosts[0].createBody(spec) }
+
+    // MARK: Health and routing
+
+    func record(_ node: String, answers: Bool) {
+        let changed = lock.withLock {
+            let before = health[node]?.answers
+            health[node] = Health(answers: answers, checkedAt: Date())
+            return before != nil && before != answers
+        }
+        // A host that went away or came back: its instances need a look (a reason shown, or
+        // taken away).
+        if changed {
+            let there = lock.withLock { locations.filter { $0.value == node }.map(\.key) }
+            for name in there { changeSink.yield(name) }
+        }
+    }
+
+    func remember(_ instance: String, on node: String) { lock.withLock { locations[instance] = node } }
+
+    /// The host an instance's container is on: where it was last seen, else whichever host
+    /// has it (all asked at once).
+    func host(of instance: String) async -> EngineHost? {
+        if let node = lock.withLock({ locations[instance] }), let host = byNode[node] { return host }
+        let found: EngineHost? = await withTaskGroup(of: EngineHost?.self) { group -> EngineHost? in
+            for host in hosts {
+                group.addTask {
+                    if host.hasStartFailure(instance) { return host }
+                    let containers = try? await host.containers(of: instance)
+                    return containers?.isEmpty == false ? host : nil
+                }
+            }
+            for await candidate in group {
+                if let candidate {
+                    group.cancelAll()
+                    return candidate
+                }
+            }
+            return nil
+        }
+        if let found { remember(instance, on: found.node.name) }
+        return found
+    }
+
+    // MARK: ComputeDriver
+
+    public func nodes() async throws -> [ClusterNode] {
+        let now = Date()
+        let stale = lock.withLock {
+            hosts.filter { now.timeIntervalSince(health[$0.node.name]?.checkedAt ?? .distantPast) > healthTTL }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for host in stale {
+                group.addTask { self.record(host.node.name, answers: await host.ping()) }
+            }
+        }
+        let readings = lock.withLock { health }
+        return hosts.map { host in
+            let answers = readings[host.node.name]?.answers ?? false
+            return ClusterNode(
+                node: host.node,
+                cluster: cluster,
+                healthy: answers,
+                reason: answers
+                    ? ""
+                    : "EngineUnreachable: the engine of \(host.node.name) at \(host.engine.endpoint.url) does not answer",
+                unreachable: !answers
+            )
+        }
+    }
+
+    public func observeAll() async throws -> [String: WorkloadObservation] {
+        let deadline = hostDeadline
+        let results = await withTaskGroup(of: (EngineHost, [String: WorkloadObservation]?).self) { group in
+            for host in hosts {
+                group.addTask {
+                    let seen = try? await Self.within(deadline) { try await host.observeAll() }
+                    return (host, seen)
+                }
+            }
+            var results: [(EngineHost, [String: WorkloadObservation]?)] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        var merged: [String: WorkloadObservation] = [:]
+        for (host, seen) in results {
+            record(host.node.name, answers: seen != nil)
+            for (name, observation) in seen ?? [:] {
+                merged[name] = observation
+                remember(name, on: host.node.name)
+            }
+        }
+        return merged
+    }
+
+    /// Runs `work`, or gives up after `limit`.
+    static func within<T: Sendable>(
+        _ limit: Duration,
+        _ work: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw DriverError("no answer within \(limit)")
+            }
+            return value
+        }
+    }
+
+    public func observe(instanceName: String) async throws -> WorkloadObservation? {
+        guard let host = await host(of: instanceName) else { return nil }
+        do {
+            let seen = try await host.observe(instanceName: instanceName)
+            record(host.node.name, answers: true)
+            return seen
+        } catch {
+            // An unanswering host: unseen, and its health says why (see the planner).
+            record(host.node.name, answers: await host.ping())
+            throw error
+        }
+    }
+
+    /// Follows every host's event stream, each on its own, into one stream of names.
+    public func changes() -> AsyncStream<String> {
+        let task = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for host in self.hosts {
+                    group.addTask {
+                        await host.follow(self.changeSink) { up in self.record(host.node.name, answers: up) }
+                    }
+                }
+            }
+            self.changeSink.finish()
+        }
+        changeSink.onTermination = { _ in task.cancel() }
+        return changeStream
+    }
+
     public func start(_ spec: WorkloadSpec) async throws {
-        // An existing container of the instance (whatever its pod name) is started again
-        // when its GPUs and port are still the ones placed; otherwise it is replaced on the
-        // same volume.
-        for (name, _) in try await containers(of: spec.instanceName) {
-            let existing = try await engine.call("GET", "/containers/\(name)/json")
-            guard existing.status == 200 else { continue }
-            let container = try existing.json(ContainerInspect.self)
-            if container.Config.Labels["lattice.gpus"] == Self.gpuLabel(spec.gpuIndices),
-                container.Config.Labels["lattice.ssh-port"] == String(spec.sshPort)
-            {
-                if container.State.Running { return }
-                let started = try await engine.call("POST", "/containers/\(name)/start")
-                guard [204, 304].contains(started.status) else { throw started.failure("start container") }
-                return
-            }
-            let removed = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
-            guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
-        }
-        guard try await ensureImage(spec) else { return }
-        let volume = try await engine.call(
-            "POST",
-            "/volumes/create",
-            body: try JSONSerialization.data(withJSONObject: [
-                "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
-            ])
-        )
-        guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
-        try await ensureNetwork(namespace: spec.namespace)
-        let created = try await engine.call(
-            "POST",
-            "/containers/create",
-            query: ["name": spec.podName],
-            body: try JSONSerialization.data(withJSONObject: createBody(spec))
-        )
-        guard created.status == 201 || created.status == 200 else {
-            let reason = "CreateFailed: " + created.message
-            recordStartFailure(spec.instanceName, reason)
-            return
-        }
-        let started = try await engine.call("POST", "/containers/\(spec.podName)/start")
-        guard [204, 304].contains(started.status) else {
-            recordStartFailure(spec.instanceName, "StartFailed: " + started.message)
-            _ = try? await engine.call("DELETE", "/containers/\(spec.podName)", query: ["force": "true"])
-            return
-        }
-        lock.withLock { startFailures[spec.instanceName] = nil }
-    }
-
-    /// Creates the namespace's network if it is missing. Podman's own API is asked first,
-    /// with `isolate` (its bridges otherwise route to each other); Docker has no `/libpod`
-    /// (404) and isolates user-defined bridges from each other by itself.
-    func ensureNetwork(namespace: String) async throws {
-        let name = Self.networkName(namespace: namespace)
-        if try await engine.call("GET", "/networks/\(name)").status == 200 { return }
-        let labels = ["lattice.managed": "true", "lattice.namespace": namespace]
-        let podman = try await engine.call(
-            "POST",
-            "/libpod/networks/create",
-            body: try JSONSerialization.data(withJSONObject: [
-                "name": name, "driver": "bridge", "options": ["isolate": "true"], "labels": labels,
-            ])
-        )
-        if [200, 201, 409].contains(podman.status) { return }
-        guard podman.status == 404 else { throw podman.failure("create network \(name)") }
-        let docker = try await engine.call(
-            "POST",
-            "/networks/create",
-            body: try JSONSerialization.data(withJSONObject: [
-                "Name": name, "Driver": "bridge", "Labels": labels, "CheckDuplicate": true,
-            ])
-        )
-        guard [200, 201, 409].contains(docker.status) else { throw docker.failure("create network \(name)") }
-    }
-
-    /// Pulls the image if the engine lacks it; records a failure (shown as Failed) if it cannot.
-    func ensureImage(_ spec: WorkloadSpec) async throws -> Bool {
-        if try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
-        let (repository, tag) = ImageReference.split(spec.image)
-        let pull = try await engine.call(
-            "POST",
-            "/images/create",
-            query: ["fromImage": repository, "tag": tag],
-            timeout: .seconds(600)
-        )
-        if pull.status == 200, try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
-        recordStartFailure(spec.instanceName, "ImagePullFailed: \(spec.image): \(pull.message)")
-        return false
-    }
-
-    /// The `POST /containers/create` body; pure, so both GPU forms are unit-tested.
-    public func createBody(_ spec: WorkloadSpec) -> [String: Any] {
-        var labels = [
-            "lattice.managed": "true", "lattice.cluster": cluster, "lattice.instance": spec.instanceName,
-            "lattice.pod": spec.podName, "lattice.namespace": spec.namespace, "lattice.uid": spec.uid,
-            "lattice.gpus": Self.gpuLabel(spec.gpuIndices), "lattice.volume": spec.volumeName,
-        ]
-        labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
-        labels["lattice.ssh-port"] = String(spec.sshPort)
-        var host: [String: Any] = [
-            "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
-            "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
-            "Memory": Int64(spec.memoryGiB) * 1_073_741_824,
-            "NetworkMode": Self.networkName(namespace: spec.namespace),
-        ]
-        if isolation.pidsLimit > 0 { host["PidsLimit"] = isolation.pidsLimit }
-        switch gpuRequests {
-        case .docker where !spec.gpuIndices.isEmpty:
-            host["DeviceRequests"] = [
-                ["Driver": "nvidia", "DeviceIDs": spec.gpuIndices.map(String.init), "Capabilities": [["gpu"]]]
-            ]
-        case .cdi where !spec.gpuIndices.isEmpty:
-            host["Devices"] = spec.gpuIndices.map {
-                ["PathOnHost": "nvidia.com/gpu=\($0)", "PathInContainer": "", "CgroupPermissions": ""]
-            }
-        default:
-            break
-        }
-        return [
-            "Image": spec.image,
-            "Hostname": spec.instanceName,
-            "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
-            "Labels": labels,
-            // No port is published on the host: the SSH gateway runs sessions through the exec
-            // API and forwards to the container's address, where the HTTP gateway reaches
-            // Jupyter (8888) and Tensorboard (6006) too.
-            "ExposedPorts": [
-                "22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String](),
-            ],
-            "HostConfig": host,
-        ]
-    }
-
-    static func gpuLabel(_ indices: [Int]) -> String { indices.map(String.init).joined(separator: ",") }
-
-    /// Containers labelled for an instance: name → id.
-    func containers(of instance: String) async throws -> [(String, String)] {
-        let filters = #"{"label":["lattice.instance=\#(instance)","lattice.cluster=\#(cluster)"]}"#
-        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
-        try response.expect(200, "list containers")
-        return try response.json([ContainerSummary].self).map {
-            (($0.Names.first ?? $0.Id).trimmingCharacters(in: CharacterSet(charactersIn: "/")), $0.Id)
-        }
+        guard let host = byNode[spec.node] else { throw DriverError("node \(spec.node) is not in cluster \(cluster)") }
+        remember(spec.instanceName, on: host.node.name)
+        try await host.start(spec)
     }
 
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
-        for (name, _) in try await containers(of: instanceName) {
-            let response = try await engine.call(
-                "POST",
-                "/containers/\(name)/stop",
-                query: ["t": String(gracePeriodSeconds)],
-                timeout: .seconds(Int64(gracePeriodSeconds) + 30)
-            )
-            guard [204, 304, 404].contains(response.status) else { throw response.failure("stop \(name)") }
-        }
+        guard let host = await host(of: instanceName) else { return }
+        try await host.stop(instanceName: instanceName, gracePeriodSeconds: gracePeriodSeconds)
     }
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
-        guard let (name, _) = try await containers(of: instanceName).first else {
+        guard let host = await host(of: instanceName) else {
             throw DriverError("no container of \(instanceName) to commit")
         }
-        let (repository, tag) = ImageReference.split(imageReference)
-        // Podman's compatible API wants a (possibly empty) container config as the body. An
-        // engine keeps the container's environment in the image and merges any config given
-        // here with it, so the instance's secrets are blanked with one `ENV` change each.
-        let blanked = WorkloadSpec.secretEnvironmentKeys.map { URLQueryItem(name: "changes", value: "ENV \($0)=") }
-        let response = try await engine.call(
-            "POST",
-            "/commit",
-            query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
-            repeatedQuery: blanked,
-            body: Data("{}".utf8),
-            timeout: .seconds(1800)
-        )
-        guard [200, 201].contains(response.status) else { throw response.failure("commit \(name)") }
-        if let push { try await self.push(imageReference, push) }
-        let image = try await engine.call("GET", "/images/\(imageReference)/json")
-        return (try? image.json(ImageInspect.self).Size) ?? 0
-    }
-
-    /// `POST /images/{name}/push`. The engine answers 200 and reports failures inside its
-    /// progress stream, so the stream is read for an `error`.
-    func push(_ reference: String, _ push: Push) async throws {
-        let (repository, tag) = ImageReference.split(reference)
-        let server = String(repository.prefix { $0 != "/" })
-        let auth = try JSONSerialization.data(withJSONObject: [
-            "username": push.username, "password": push.password, "serveraddress": server,
-        ])
-        let encoded = auth.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
-            of: "/",
-            with: "_"
-        )
-        let response = try await engine.call(
-            "POST",
-            "/images/\(repository)/push",
-            query: ["tag": tag],
-            headers: ["X-Registry-Auth": encoded],
-            timeout: .seconds(1800)
-        )
-        guard response.status == 200 else { throw response.failure("push \(reference)") }
-        for line in String(decoding: response.body, as: UTF8.self).split(whereSeparator: \.isNewline) {
-            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let error = object["error"] as? String
-            {
-                throw DriverError("push \(reference): \(error)")
-            }
-        }
+        return try await host.commit(instanceName: instanceName, imageReference: imageReference)
     }
 
     public func discard(instanceName: String) async throws {
-        lock.withLock { startFailures[instanceName] = nil }
-        for (name, _) in try await containers(of: instanceName) {
-            let response = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
-            guard [200, 204, 404].contains(response.status) else { throw response.failure("remove \(name)") }
-        }
-    }
-
-    /// `DELETE /images/{name}`: not forced, so an image a container still uses stays (409).
-    public func removeImage(reference: String) async throws {
-        let response = try await engine.call("DELETE", "/images/\(reference)")
-        guard [200, 404, 409].contains(response.status) else { throw response.failure("remove image \(reference)") }
+        guard let host = await host(of: instanceName) else { return }
+        try await host.discard(instanceName: instanceName)
     }
 
     public func destroy(instanceName: String, volumeName: String) async throws {
-        try await discard(instanceName: instanceName)
-        let response = try await engine.call("DELETE", "/volumes/\(volumeName)", query: ["force": "true"])
-        guard [200, 204, 404].contains(response.status) else { throw response.failure("remove volume \(volumeName)") }
+        // The volume may outlive its container: without a known host, every host is asked.
+        let targets = await host(of: instanceName).map { [$0] } ?? hosts
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for host in targets {
+                group.addTask { try await host.destroy(instanceName: instanceName, volumeName: volumeName) }
+            }
+            try await group.waitForAll()
+        }
+        lock.withLock { _ = locations.removeValue(forKey: instanceName) }
     }
-}
 
-// MARK: Engine API shapes (only the fields Lattice reads)
+    public func removeImage(reference: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for host in hosts { group.addTask { try await host.removeImage(reference: reference) } }
+            try await group.waitForAll()
+        }
+    }
 
-struct ContainerSummary: Decodable {
-    struct Network: Decodable { var IPAddress: String? }
-    struct Settings: Decodable { var Networks: [String: Network]? }
-    var Id: String
-    var Names: [String]
-    var State: String
-    var Status: String
-    var Labels: [String: String]
-    var NetworkSettings: Settings?
-}
+    public func exec(
+        instanceName: String,
+        _ request: ExecRequest,
+        input: AsyncStream<ExecInput>,
+        output: @escaping @Sendable (ExecOutput) async -> Void
+    ) async throws -> Int32 {
+        guard let host = await host(of: instanceName) else { throw DriverError("\(instanceName) has no container") }
+        return try await host.exec(instanceName: instanceName, request, input: input, output: output)
+    }
 
-struct ContainerInspect: Decodable {
-    struct State: Decodable { var Running: Bool }
-    struct Config: Decodable { var Labels: [String: String] }
-    var State: State
-    var Config: Config
-}
-
-struct EngineEvent: Decodable {
-    struct Actor: Decodable { var Attributes: [String: String]? }
-    var Actor: Actor?
-    var time: Int64?
-}
-
-struct ImageInspect: Decodable {
-    var Size: Int64
+    public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
+        guard let host = await host(of: instanceName) else { return nil }
+        return try await host.endpoint(instanceName: instanceName, port: port)
+    }
 }

@@ -7,11 +7,11 @@ import NIOPosix
 /// (`POST /containers/{id}/exec`, `POST /exec/{id}/start` on a hijacked connection,
 /// `POST /exec/{id}/resize`, `GET /exec/{id}/json`) and the container's address on its
 /// namespace's network.
-extension EngineDriver {
+extension EngineHost {
     /// The shell an interactive session gets: bash where the image has it, else sh.
     static let loginShell = "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"
 
-    public func exec(
+    func exec(
         instanceName: String,
         _ request: ExecRequest,
         input: AsyncStream<ExecInput>,
@@ -33,7 +33,7 @@ extension EngineDriver {
         )
         guard created.status == 201 || created.status == 200 else { throw created.failure("exec in \(container)") }
         let id = try created.json(ExecCreated.self).Id
-        let stream = EngineStream(socketPath: engine.socketPath)
+        let stream = EngineStream(engine: engine)
         let resize: @Sendable (TerminalSize) async -> Void = { size in
             _ = try? await self.engine.call(
                 "POST",
@@ -115,7 +115,7 @@ extension EngineDriver {
 
     /// The container's address on its namespace's network; ports are reached there, never
     /// through the host.
-    public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
+    func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
         guard let (container, _) = try await containers(of: instanceName).first else { return nil }
         let answer = try await engine.call("GET", "/containers/\(container)/json", timeout: .seconds(5))
         guard answer.status == 200 else { return nil }
@@ -177,11 +177,11 @@ struct ContainerAddress: Decodable {
 /// One hijacked engine connection: an HTTP request whose answer (`101 UPGRADED`, or `200`
 /// on engines that do not upgrade) is followed by the process's raw stream both ways.
 final class EngineStream: @unchecked Sendable {
-    let socketPath: String
+    let engine: EngineAPI
     private let lock = NSLock()
     private var pending = Data()
 
-    init(socketPath: String) { self.socketPath = socketPath }
+    init(engine: EngineAPI) { self.engine = engine }
 
     func run(
         path: String,
@@ -191,16 +191,14 @@ final class EngineStream: @unchecked Sendable {
         resize: @escaping @Sendable (TerminalSize) async -> Void,
         output: @escaping @Sendable (Data) async -> Void
     ) async throws {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
-            .connect(unixDomainSocketPath: socketPath) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true)
-                    )
-                }
+        let channel = try await engine.connect { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(isOutboundHalfClosureEnabled: true)
+                )
             }
+        }
         // Cancelled (the client went away): close the connection, which ends the reads below.
         let connection = channel.channel
         try await withTaskCancellationHandler {

@@ -67,7 +67,7 @@ public struct Catalog: Sendable, Codable, Equatable {
     }
 
     /// An IPv4 or IPv6 literal.
-    static func isIPAddress(_ text: String) -> Bool {
+    public static func isIPAddress(_ text: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
@@ -91,11 +91,21 @@ public struct Catalog: Sendable, Codable, Equatable {
                     throw fail("catalog: cluster '\(cluster.name)' is declared twice")
                 }
                 if cluster.driver == .engine {
-                    guard let socket = cluster.socket, !socket.isEmpty else {
-                        throw fail("catalog: engine cluster '\(cluster.name)' needs a socket path")
+                    guard !cluster.nodes.isEmpty else {
+                        throw fail("catalog: engine cluster '\(cluster.name)' needs at least one node")
                     }
-                    guard cluster.nodes.count == 1 else {
-                        throw fail("catalog: engine cluster '\(cluster.name)' declares its one host as its only node")
+                    for node in cluster.nodes {
+                        guard let endpoint = cluster.engineEndpoint(of: node) else {
+                            throw fail(
+                                "catalog: engine cluster '\(cluster.name)': node '\(node.name)' needs an engine endpoint "
+                                    + "(engine: {url: unix:///var/run/docker.sock} or tcp://host:2376 with ca, cert, key)"
+                            )
+                        }
+                        do {
+                            _ = try endpoint.address()
+                        } catch let error as LatticeError {
+                            throw fail("catalog: cluster '\(cluster.name)', node '\(node.name)': \(error.message)")
+                        }
                     }
                     guard ["docker", "cdi", "none"].contains(cluster.gpuRequests ?? "docker") else {
                         throw fail("catalog: cluster '\(cluster.name)': gpuRequests must be docker, cdi or none")
@@ -212,6 +222,14 @@ public struct Cluster: Sendable, Codable, Equatable {
         self.stopDelaySeconds = stopDelaySeconds
     }
 
+    /// Engine clusters: where a node's engine answers: its own `engine`, else (a cluster of
+    /// one host) the cluster's `socket`.
+    public func engineEndpoint(of node: Node) -> EngineEndpoint? {
+        if let own = node.engine { return own }
+        guard nodes.count == 1, let socket, !socket.isEmpty else { return nil }
+        return EngineEndpoint(url: "unix://" + socket)
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
@@ -236,13 +254,78 @@ public struct Node: Sendable, Codable, Equatable {
     public var gpuCount: Int
     public var cpuCores: Int
     public var memoryGiB: Int
+    /// Engine clusters: where this host's Docker Engine API answers.
+    public var engine: EngineEndpoint?
 
-    public init(name: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int) {
+    public init(
+        name: String,
+        gpuModel: String,
+        gpuCount: Int,
+        cpuCores: Int,
+        memoryGiB: Int,
+        engine: EngineEndpoint? = nil
+    ) {
         self.name = name
         self.gpuModel = gpuModel
         self.gpuCount = gpuCount
         self.cpuCores = cpuCores
         self.memoryGiB = memoryGiB
+        self.engine = engine
+    }
+}
+
+/// A Docker Engine API endpoint: `unix:///var/run/docker.sock`, or `tcp://host:2376` with
+/// mutual TLS as Docker documents it (CA, client certificate and key, PEM files), or plain
+/// TCP only when marked `insecure`.
+public struct EngineEndpoint: Sendable, Codable, Equatable {
+    public var url: String
+    public var ca: String?
+    public var cert: String?
+    public var key: String?
+    public var insecure: Bool?
+
+    public init(url: String, ca: String? = nil, cert: String? = nil, key: String? = nil, insecure: Bool? = nil) {
+        self.url = url
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+        self.insecure = insecure
+    }
+
+    /// A name to check the server's certificate against (an IP address is checked by the
+    /// certificate's IP SANs instead).
+    public static func isHostName(_ host: String) -> Bool { !Catalog.isIPAddress(host) }
+
+    public enum Address: Sendable, Equatable {
+        case unix(path: String)
+        case tcp(host: String, port: Int, tls: Bool)
+    }
+
+    /// The parsed address, or why it is wrong.
+    public func address() throws -> Address {
+        func fail(_ why: String) -> LatticeError {
+            LatticeError(.badRequest, code: "InvalidCatalog", "engine endpoint '\(url)': \(why)")
+        }
+        if url.hasPrefix("unix://") {
+            let path = String(url.dropFirst("unix://".count))
+            guard path.hasPrefix("/") else { throw fail("a unix socket needs an absolute path") }
+            return .unix(path: path)
+        }
+        guard url.hasPrefix("tcp://") else { throw fail("expected unix:///path or tcp://host:port") }
+        let rest = String(url.dropFirst("tcp://".count))
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
+            (1...65535).contains(port), colon > rest.startIndex
+        else { throw fail("expected tcp://host:port") }
+        let host = String(rest[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let tls = ca != nil || cert != nil || key != nil
+        if tls {
+            guard ca != nil, cert != nil, key != nil else { throw fail("mutual TLS needs ca, cert and key") }
+        } else if insecure != true {
+            throw fail(
+                "plain TCP gives the host away to anyone on the network: give ca, cert and key, or insecure: true"
+            )
+        }
+        return .tcp(host: host, port: port, tls: tls)
     }
 }
 

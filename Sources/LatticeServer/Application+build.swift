@@ -58,19 +58,24 @@ public enum LatticeServer {
                     stateFile: stateFile
                 )
             case .engine:
-                drivers[cluster.name] = EngineDriver(
-                    cluster: cluster.name,
-                    node: cluster.nodes[0],
-                    socketPath: cluster.socket ?? "",
-                    gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
-                    discoverGPUs: cluster.gpuRequests != "none",
-                    push: cluster.pushSnapshots == true
-                        ? EngineDriver.Push(
-                            username: cluster.registryUsername ?? "",
-                            password: cluster.registryPassword ?? ""
-                        ) : nil,
-                    isolation: EngineDriver.Isolation(pidsLimit: cluster.pidsLimit ?? 4096)
-                )
+                // Every node is one host, with its own engine endpoint (validated with the catalog).
+                let hosts = cluster.nodes.compactMap { node in cluster.engineEndpoint(of: node).map { (node, $0) } }
+                do {
+                    drivers[cluster.name] = try EngineDriver(
+                        cluster: cluster.name,
+                        hosts: hosts,
+                        gpuRequests: EngineDriver.GPURequests(rawValue: cluster.gpuRequests ?? "docker") ?? .docker,
+                        discoverGPUs: cluster.gpuRequests != "none",
+                        push: cluster.pushSnapshots == true
+                            ? EngineDriver.Push(
+                                username: cluster.registryUsername ?? "",
+                                password: cluster.registryPassword ?? ""
+                            ) : nil,
+                        isolation: EngineDriver.Isolation(pidsLimit: cluster.pidsLimit ?? 4096)
+                    )
+                } catch {
+                    throw LatticeError(.badRequest, code: "InvalidCatalog", "cluster \(cluster.name): \(error)")
+                }
             case .kubernetes:
                 throw LatticeError(
                     .badRequest,

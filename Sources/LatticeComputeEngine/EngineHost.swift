@@ -1,0 +1,395 @@
+import AsyncHTTPClient
+import Foundation
+import LatticeCompute
+import LatticeDomain
+import NIOCore
+
+/// One host of an engine cluster: its containers, volumes and images through its Docker
+/// Engine API. Docker (GPUs through `DeviceRequests`) and Podman (`podman system service`,
+/// GPUs through CDI names) alike. `EngineDriver` routes each instance to its host.
+///
+/// Everything needed to find a workload again is in container labels (`lattice.instance`,
+/// `lattice.cluster`, ...), so a restarted server adopts the containers it finds, and the
+/// reconciler removes the ones no instance owns.
+final class EngineHost: @unchecked Sendable {
+    let cluster: String
+    let node: Node
+    let engine: EngineAPI
+    let gpuRequests: EngineDriver.GPURequests
+    let push: EngineDriver.Push?
+    let isolation: EngineDriver.Isolation
+
+    private let lock = NSLock()
+    /// Why the last start of an instance failed before a container existed (image missing).
+    private var startFailures: [String: String] = [:]
+    private let changeSink: AsyncStream<String>.Continuation
+
+    /// Records why a start failed where no container shows it, and says so at once.
+    func recordStartFailure(_ instance: String, _ reason: String) {
+        // The start failed before any container could say so: tell the reconciler now.
+        lock.withLock { startFailures[instance] = reason }
+        changeSink.yield(instance)
+    }
+
+    func hasStartFailure(_ instance: String) -> Bool { lock.withLock { startFailures[instance] != nil } }
+
+    init(
+        cluster: String,
+        node: Node,
+        engine: EngineAPI,
+        gpuRequests: EngineDriver.GPURequests,
+        push: EngineDriver.Push?,
+        isolation: EngineDriver.Isolation,
+        changeSink: AsyncStream<String>.Continuation
+    ) {
+        self.cluster = cluster
+        self.node = node
+        self.engine = engine
+        self.gpuRequests = gpuRequests
+        self.push = push
+        self.isolation = isolation
+        self.changeSink = changeSink
+    }
+
+    /// Whether the engine answers `GET /_ping` within `timeout`.
+    func ping(timeout: TimeAmount = .seconds(3)) async -> Bool {
+        (try? await engine.call("GET", "/_ping", timeout: timeout)).map { $0.status == 200 } ?? false
+    }
+
+    func observeAll() async throws -> [String: WorkloadObservation] {
+        try await observe(labels: ["lattice.managed=true", "lattice.cluster=\(cluster)"], failures: nil)
+    }
+
+    func observe(instanceName: String) async throws -> WorkloadObservation? {
+        let labels = ["lattice.instance=\(instanceName)", "lattice.cluster=\(cluster)"]
+        return try await observe(labels: labels, failures: instanceName)[instanceName]
+    }
+
+    /// Containers with all `labels`, as observations; plus the start failures recorded for
+    /// instances without a container (all of them, or the one named).
+    func observe(labels: [String], failures only: String?) async throws -> [String: WorkloadObservation] {
+        let filters = try String(decoding: JSONSerialization.data(withJSONObject: ["label": labels]), as: UTF8.self)
+        // A short deadline: a slow engine delays a reconcile step, never the API.
+        let response = try await engine.call(
+            "GET",
+            "/containers/json",
+            query: ["all": "true", "filters": filters],
+            timeout: .seconds(10)
+        )
+        try response.expect(200, "list containers")
+        var result: [String: WorkloadObservation] = [:]
+        for container in try response.json([ContainerSummary].self) {
+            guard let instance = container.Labels["lattice.instance"] else { continue }
+            let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
+            let phase = EngineDriver.phase(state: container.State, status: container.Status)
+            result[instance] = WorkloadObservation(
+                instanceName: instance,
+                podName: container.Labels["lattice.pod"] ?? "",
+                node: node.name,
+                ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "",
+                phase: phase
+            )
+        }
+        let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
+        for (instance, reason) in failures where result[instance] == nil {
+            result[instance] = WorkloadObservation(
+                instanceName: instance,
+                podName: "",
+                node: node.name,
+                ip: "",
+                phase: .failed(reason: reason)
+            )
+        }
+        return result
+    }
+
+    /// Follows the engine's `GET /events` for this cluster's containers and publishes the
+    /// instance of each. After a dropped stream it reconnects with `since=` the last event
+    /// it saw and publishes every instance it finds once, to catch up on what it missed.
+    /// `connected` is told whether the stream is up (the host's health, as events see it).
+    func follow(_ sink: AsyncStream<String>.Continuation, connected: @escaping @Sendable (Bool) -> Void) async {
+        var since = Int64(Date().timeIntervalSince1970)
+        var first = true
+        while !Task.isCancelled {
+            if !first, let all = try? await observeAll() {
+                for name in all.keys { sink.yield(name) }
+            }
+            first = false
+            let filters = #"{"type":["container"],"label":["lattice.managed=true","lattice.cluster=\#(cluster)"]}"#
+            do {
+                try await engine.stream(
+                    "/events",
+                    query: ["filters": filters, "since": String(since)],
+                    connected: { connected(true) }
+                ) { line in
+                    guard let event = try? JSONDecoder().decode(EngineEvent.self, from: Data(line.utf8)) else { return }
+                    if let time = event.time { since = max(since, time) }
+                    if let instance = event.Actor?.Attributes?["lattice.instance"] { sink.yield(instance) }
+                }
+            } catch {
+                // The engine went away or the stream broke: try again shortly.
+            }
+            connected(false)
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    func start(_ spec: WorkloadSpec) async throws {
+        // An existing container of the instance (whatever its pod name) is started again
+        // when its GPUs and port are still the ones placed; otherwise it is replaced on the
+        // same volume.
+        for (name, _) in try await containers(of: spec.instanceName) {
+            let existing = try await engine.call("GET", "/containers/\(name)/json")
+            guard existing.status == 200 else { continue }
+            let container = try existing.json(ContainerInspect.self)
+            if container.Config.Labels["lattice.gpus"] == Self.gpuLabel(spec.gpuIndices),
+                container.Config.Labels["lattice.ssh-port"] == String(spec.sshPort)
+            {
+                if container.State.Running { return }
+                let started = try await engine.call("POST", "/containers/\(name)/start")
+                guard [204, 304].contains(started.status) else { throw started.failure("start container") }
+                return
+            }
+            let removed = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
+            guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
+        }
+        guard try await ensureImage(spec) else { return }
+        let volume = try await engine.call(
+            "POST",
+            "/volumes/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
+            ])
+        )
+        guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
+        try await ensureNetwork(namespace: spec.namespace)
+        let created = try await engine.call(
+            "POST",
+            "/containers/create",
+            query: ["name": spec.podName],
+            body: try JSONSerialization.data(withJSONObject: createBody(spec))
+        )
+        guard created.status == 201 || created.status == 200 else {
+            let reason = "CreateFailed: " + created.message
+            recordStartFailure(spec.instanceName, reason)
+            return
+        }
+        let started = try await engine.call("POST", "/containers/\(spec.podName)/start")
+        guard [204, 304].contains(started.status) else {
+            recordStartFailure(spec.instanceName, "StartFailed: " + started.message)
+            _ = try? await engine.call("DELETE", "/containers/\(spec.podName)", query: ["force": "true"])
+            return
+        }
+        lock.withLock { startFailures[spec.instanceName] = nil }
+    }
+
+    /// Creates the namespace's network if it is missing. Podman's own API is asked first,
+    /// with `isolate` (its bridges otherwise route to each other); Docker has no `/libpod`
+    /// (404) and isolates user-defined bridges from each other by itself.
+    func ensureNetwork(namespace: String) async throws {
+        let name = EngineDriver.networkName(namespace: namespace)
+        if try await engine.call("GET", "/networks/\(name)").status == 200 { return }
+        let labels = ["lattice.managed": "true", "lattice.namespace": namespace]
+        let podman = try await engine.call(
+            "POST",
+            "/libpod/networks/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "name": name, "driver": "bridge", "options": ["isolate": "true"], "labels": labels,
+            ])
+        )
+        if [200, 201, 409].contains(podman.status) { return }
+        guard podman.status == 404 else { throw podman.failure("create network \(name)") }
+        let docker = try await engine.call(
+            "POST",
+            "/networks/create",
+            body: try JSONSerialization.data(withJSONObject: [
+                "Name": name, "Driver": "bridge", "Labels": labels, "CheckDuplicate": true,
+            ])
+        )
+        guard [200, 201, 409].contains(docker.status) else { throw docker.failure("create network \(name)") }
+    }
+
+    /// Pulls the image if the engine lacks it; records a failure (shown as Failed) if it cannot.
+    func ensureImage(_ spec: WorkloadSpec) async throws -> Bool {
+        if try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
+        let (repository, tag) = ImageReference.split(spec.image)
+        let pull = try await engine.call(
+            "POST",
+            "/images/create",
+            query: ["fromImage": repository, "tag": tag],
+            timeout: .seconds(600)
+        )
+        if pull.status == 200, try await engine.call("GET", "/images/\(spec.image)/json").status == 200 { return true }
+        recordStartFailure(spec.instanceName, "ImagePullFailed: \(spec.image): \(pull.message)")
+        return false
+    }
+
+    /// The `POST /containers/create` body; pure, so both GPU forms are unit-tested.
+    func createBody(_ spec: WorkloadSpec) -> [String: Any] {
+        var labels = [
+            "lattice.managed": "true", "lattice.cluster": cluster, "lattice.instance": spec.instanceName,
+            "lattice.pod": spec.podName, "lattice.namespace": spec.namespace, "lattice.uid": spec.uid,
+            "lattice.gpus": Self.gpuLabel(spec.gpuIndices), "lattice.volume": spec.volumeName,
+        ]
+        labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
+        labels["lattice.ssh-port"] = String(spec.sshPort)
+        var host: [String: Any] = [
+            "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
+            "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
+            "Memory": Int64(spec.memoryGiB) * 1_073_741_824,
+            "NetworkMode": EngineDriver.networkName(namespace: spec.namespace),
+        ]
+        if isolation.pidsLimit > 0 { host["PidsLimit"] = isolation.pidsLimit }
+        switch gpuRequests {
+        case .docker where !spec.gpuIndices.isEmpty:
+            host["DeviceRequests"] = [
+                ["Driver": "nvidia", "DeviceIDs": spec.gpuIndices.map(String.init), "Capabilities": [["gpu"]]]
+            ]
+        case .cdi where !spec.gpuIndices.isEmpty:
+            host["Devices"] = spec.gpuIndices.map {
+                ["PathOnHost": "nvidia.com/gpu=\($0)", "PathInContainer": "", "CgroupPermissions": ""]
+            }
+        default:
+            break
+        }
+        return [
+            "Image": spec.image,
+            "Hostname": spec.instanceName,
+            "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            "Labels": labels,
+            // No port is published on the host: the SSH gateway runs sessions through the exec
+            // API and forwards to the container's address, where the HTTP gateway reaches
+            // Jupyter (8888) and Tensorboard (6006) too.
+            "ExposedPorts": [
+                "22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String](),
+            ],
+            "HostConfig": host,
+        ]
+    }
+
+    static func gpuLabel(_ indices: [Int]) -> String { indices.map(String.init).joined(separator: ",") }
+
+    /// Containers labelled for an instance: name → id.
+    func containers(of instance: String) async throws -> [(String, String)] {
+        let filters = #"{"label":["lattice.instance=\#(instance)","lattice.cluster=\#(cluster)"]}"#
+        let response = try await engine.call("GET", "/containers/json", query: ["all": "true", "filters": filters])
+        try response.expect(200, "list containers")
+        return try response.json([ContainerSummary].self).map {
+            (($0.Names.first ?? $0.Id).trimmingCharacters(in: CharacterSet(charactersIn: "/")), $0.Id)
+        }
+    }
+
+    func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
+        for (name, _) in try await containers(of: instanceName) {
+            let response = try await engine.call(
+                "POST",
+                "/containers/\(name)/stop",
+                query: ["t": String(gracePeriodSeconds)],
+                timeout: .seconds(Int64(gracePeriodSeconds) + 30)
+            )
+            guard [204, 304, 404].contains(response.status) else { throw response.failure("stop \(name)") }
+        }
+    }
+
+    func commit(instanceName: String, imageReference: String) async throws -> Int64 {
+        guard let (name, _) = try await containers(of: instanceName).first else {
+            throw DriverError("no container of \(instanceName) to commit")
+        }
+        let (repository, tag) = ImageReference.split(imageReference)
+        // Podman's compatible API wants a (possibly empty) container config as the body. An
+        // engine keeps the container's environment in the image and merges any config given
+        // here with it, so the instance's secrets are blanked with one `ENV` change each.
+        let blanked = WorkloadSpec.secretEnvironmentKeys.map { URLQueryItem(name: "changes", value: "ENV \($0)=") }
+        let response = try await engine.call(
+            "POST",
+            "/commit",
+            query: ["container": name, "repo": repository, "tag": tag, "pause": "false"],
+            repeatedQuery: blanked,
+            body: Data("{}".utf8),
+            timeout: .seconds(1800)
+        )
+        guard [200, 201].contains(response.status) else { throw response.failure("commit \(name)") }
+        if let push { try await self.push(imageReference, push) }
+        let image = try await engine.call("GET", "/images/\(imageReference)/json")
+        return (try? image.json(ImageInspect.self).Size) ?? 0
+    }
+
+    /// `POST /images/{name}/push`. The engine answers 200 and reports failures inside its
+    /// progress stream, so the stream is read for an `error`.
+    func push(_ reference: String, _ push: EngineDriver.Push) async throws {
+        let (repository, tag) = ImageReference.split(reference)
+        let server = String(repository.prefix { $0 != "/" })
+        let auth = try JSONSerialization.data(withJSONObject: [
+            "username": push.username, "password": push.password, "serveraddress": server,
+        ])
+        let encoded = auth.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            of: "/",
+            with: "_"
+        )
+        let response = try await engine.call(
+            "POST",
+            "/images/\(repository)/push",
+            query: ["tag": tag],
+            headers: ["X-Registry-Auth": encoded],
+            timeout: .seconds(1800)
+        )
+        guard response.status == 200 else { throw response.failure("push \(reference)") }
+        for line in String(decoding: response.body, as: UTF8.self).split(whereSeparator: \.isNewline) {
+            if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let error = object["error"] as? String
+            {
+                throw DriverError("push \(reference): \(error)")
+            }
+        }
+    }
+
+    func discard(instanceName: String) async throws {
+        lock.withLock { startFailures[instanceName] = nil }
+        for (name, _) in try await containers(of: instanceName) {
+            let response = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
+            guard [200, 204, 404].contains(response.status) else { throw response.failure("remove \(name)") }
+        }
+    }
+
+    /// `DELETE /images/{name}`: not forced, so an image a container still uses stays (409).
+    func removeImage(reference: String) async throws {
+        let response = try await engine.call("DELETE", "/images/\(reference)")
+        guard [200, 404, 409].contains(response.status) else { throw response.failure("remove image \(reference)") }
+    }
+
+    func destroy(instanceName: String, volumeName: String) async throws {
+        try await discard(instanceName: instanceName)
+        let response = try await engine.call("DELETE", "/volumes/\(volumeName)", query: ["force": "true"])
+        guard [200, 204, 404].contains(response.status) else { throw response.failure("remove volume \(volumeName)") }
+    }
+}
+
+// MARK: Engine API shapes (only the fields Lattice reads)
+
+struct ContainerSummary: Decodable {
+    struct Network: Decodable { var IPAddress: String? }
+    struct Settings: Decodable { var Networks: [String: Network]? }
+    var Id: String
+    var Names: [String]
+    var State: String
+    var Status: String
+    var Labels: [String: String]
+    var NetworkSettings: Settings?
+}
+
+struct ContainerInspect: Decodable {
+    struct State: Decodable { var Running: Bool }
+    struct Config: Decodable { var Labels: [String: String] }
+    var State: State
+    var Config: Config
+}
+
+struct EngineEvent: Decodable {
+    struct Actor: Decodable { var Attributes: [String: String]? }
+    var Actor: Actor?
+    var time: Int64?
+}
+
+struct ImageInspect: Decodable {
+    var Size: Int64
+}
