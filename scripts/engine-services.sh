@@ -6,10 +6,11 @@
 # on a unix socket, and a test image imported from a busybox-static root filesystem.
 setup_engine() {
     if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ] \
-        || ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1; then
-        echo "==> installing podman, runc, busybox-static, docker-registry and apache2-utils (htpasswd)"
+        || ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1 \
+        || ! command -v socat >/dev/null 2>&1; then
+        echo "==> installing podman, runc, busybox-static, docker-registry, apache2-utils (htpasswd) and socat"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc busybox-static docker-registry \
-            apache2-utils >/dev/null
+            apache2-utils socat >/dev/null
     fi
     export CONTAINERS_CONF="$PWD/.ci/containers.conf"
     ENGINE_DIR="$(mktemp -d)"
@@ -48,6 +49,8 @@ setup_engine() {
     cp /bin/busybox "$ENGINE_DIR/rootfs/bin/busybox"
     for applet in sh sleep cat ls echo mkdir touch env rm httpd stty hostname head dd seq nc od tr cut sed sha1sum base64 printf chmod; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done
     tar -C "$ENGINE_DIR/rootfs" -cf "$ENGINE_DIR/rootfs.tar" .
+    # The root file system, for tests that run Podman services of their own (several hosts).
+    export LATTICE_TEST_ROOTFS="$ENGINE_DIR/rootfs.tar"
     export LATTICE_TEST_IMAGE="localhost/lattice-test:busybox"
     podman import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \
         "$ENGINE_DIR/rootfs.tar" "$LATTICE_TEST_IMAGE" >/dev/null

@@ -70,6 +70,8 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     private var health: [String: Health] = [:]
     /// Which host each instance's container was last seen on.
     private var locations: [String: String] = [:]
+    /// Whether `changes()` follows every host's events (and so keeps their health).
+    private var following = false
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
 
@@ -155,15 +157,20 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     func remember(_ instance: String, on node: String) { lock.withLock { locations[instance] = node } }
 
-    /// The host an instance's container is on: where it was last seen, else whichever host
-    /// has it (all asked at once).
+    /// Whether the host's last reading says it does not answer.
+    func isDown(_ host: EngineHost) -> Bool { lock.withLock { health[host.node.name]?.answers == false } }
+
+    /// The host an instance's container is on: where it was last seen, else whichever
+    /// answering host has it (all asked at once, each within `hostDeadline`: an unanswering
+    /// host's calls would otherwise wait out the HTTP client's retries).
     func host(of instance: String) async -> EngineHost? {
         if let node = lock.withLock({ locations[instance] }), let host = byNode[node] { return host }
+        let deadline = hostDeadline
         let found: EngineHost? = await withTaskGroup(of: EngineHost?.self) { group -> EngineHost? in
-            for host in hosts {
+            for host in hosts where !isDown(host) {
                 group.addTask {
                     if host.hasStartFailure(instance) { return host }
-                    let containers = try? await host.containers(of: instance)
+                    let containers = try? await Self.within(deadline) { try await host.containers(of: instance) }
                     return containers?.isEmpty == false ? host : nil
                 }
             }
@@ -183,8 +190,14 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     public func nodes() async throws -> [ClusterNode] {
         let now = Date()
+        // While every host's event stream is followed, the streams keep the readings (up when
+        // connected, down when broken) and only a host never read is pinged; otherwise a
+        // reading older than `healthTTL` is taken again. Never in the way of a create for long.
         let stale = lock.withLock {
-            hosts.filter { now.timeIntervalSince(health[$0.node.name]?.checkedAt ?? .distantPast) > healthTTL }
+            hosts.filter { host in
+                guard let reading = health[host.node.name] else { return true }
+                return !following && now.timeIntervalSince(reading.checkedAt) > healthTTL
+            }
         }
         await withTaskGroup(of: Void.self) { group in
             for host in stale {
@@ -251,19 +264,25 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     public func observe(instanceName: String) async throws -> WorkloadObservation? {
         guard let host = await host(of: instanceName) else { return nil }
+        // Known down and still not answering: unseen, at once.
+        if isDown(host), await !host.ping(timeout: .seconds(1)) { return nil }
         do {
-            let seen = try await host.observe(instanceName: instanceName)
+            let seen = try await Self.within(hostDeadline) { try await host.observe(instanceName: instanceName) }
             record(host.node.name, answers: true)
             return seen
         } catch {
-            // An unanswering host: unseen, and its health says why (see the planner).
-            record(host.node.name, answers: await host.ping())
-            throw error
+            // A host that does not answer: the workload is unseen (nil), and the node's health
+            // says why, so the planner keeps the instance and shows the reason.
+            let answers = await host.ping()
+            record(host.node.name, answers: answers)
+            if answers { throw error }
+            return nil
         }
     }
 
     /// Follows every host's event stream, each on its own, into one stream of names.
     public func changes() -> AsyncStream<String> {
+        lock.withLock { following = true }
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
                 for host in self.hosts {
