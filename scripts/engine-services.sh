@@ -54,6 +54,21 @@ setup_engine() {
     export LATTICE_TEST_IMAGE="localhost/lattice-test:busybox"
     podman import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \
         "$ENGINE_DIR/rootfs.tar" "$LATTICE_TEST_IMAGE" >/dev/null
+    # A second host for the multi-host driver's contract suite: a Podman service with a
+    # storage root, run root and socket of its own.
+    SECOND="$ENGINE_DIR/second"
+    mkdir -p "$SECOND"
+    SECOND_FLAGS=(--root "$SECOND/root" --runroot "$SECOND/run" --tmpdir "$SECOND/tmp")
+    podman "${SECOND_FLAGS[@]}" import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \
+        "$ENGINE_DIR/rootfs.tar" "$LATTICE_TEST_IMAGE" >/dev/null
+    export LATTICE_TEST_ENGINE_SOCKET_2="$SECOND/podman.sock"
+    podman "${SECOND_FLAGS[@]}" system service --time=0 "unix://$LATTICE_TEST_ENGINE_SOCKET_2" >"$SECOND/service.log" 2>&1 &
+    SECOND_PID=$!
+    trap 'kill $ENGINE_PID $REGISTRY_PID $AUTH_REGISTRY_PID $SECOND_PID 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do
+        curl -sf --unix-socket "$LATTICE_TEST_ENGINE_SOCKET_2" http://localhost/_ping >/dev/null 2>&1 && break
+        sleep 0.2
+    done
     echo "==> podman $(podman --version | awk '{print $3}') serving on $LATTICE_TEST_ENGINE_SOCKET"
 }
 

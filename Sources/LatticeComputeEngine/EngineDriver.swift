@@ -299,6 +299,11 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     public func start(_ spec: WorkloadSpec) async throws {
         guard let host = byNode[spec.node] else { throw DriverError("node \(spec.node) is not in cluster \(cluster)") }
+        // Placed on another host than its container's: the workload moves (its old container
+        // goes; a host-local volume does not follow, which is why power_on stays put).
+        if let previous = await self.host(of: spec.instanceName), previous !== host {
+            try await previous.discard(instanceName: spec.instanceName)
+        }
         remember(spec.instanceName, on: host.node.name)
         try await host.start(spec)
     }

@@ -43,16 +43,17 @@ struct DriverFactory: CustomStringConvertible, Sendable {
         ] + engine
 
     /// Where the engine variants run: `LATTICE_TEST_ENGINE_SOCKET` and `LATTICE_TEST_IMAGE`
-    /// (scripts/test.sh starts Podman and sets both).
-    static var engineSettings: (socket: String, image: String)? {
+    /// (scripts/test.sh starts Podman and sets both), and `LATTICE_TEST_ENGINE_SOCKET_2`, a
+    /// second Podman service, for the cluster of two hosts.
+    static var engineSettings: (socket: String, image: String, second: String?)? {
         let env = ProcessInfo.processInfo.environment
         guard let socket = env["LATTICE_TEST_ENGINE_SOCKET"], let image = env["LATTICE_TEST_IMAGE"] else { return nil }
-        return (socket, image)
+        return (socket, image, env["LATTICE_TEST_ENGINE_SOCKET_2"])
     }
 
     /// The engine driver against a real Docker or Podman, when the test run has one.
     static var engine: [DriverFactory] {
-        guard let (socket, image) = engineSettings else {
+        guard let (socket, image, second) = engineSettings else {
             FileHandle.standardError.write(
                 Data(
                     ("note: the engine variants of the driver contract are skipped: "
@@ -75,7 +76,37 @@ struct DriverFactory: CustomStringConvertible, Sendable {
                     workloadsOf: { try await EngineProbe(socket: socket).containers(instance: $0, cluster: cluster) }
                 )
             }
-        ]
+        ] + (second.map { second in [twoHosts(socket, second, image)] } ?? [])
+    }
+
+    /// One cluster over two engine hosts: every contract holds whichever host a workload is on.
+    static func twoHosts(_ first: String, _ second: String, _ image: String) -> DriverFactory {
+        DriverFactory(description: "engine, two hosts") {
+            let nodes = [
+                Node(name: "host-a", gpuModel: "T4", gpuCount: 2, cpuCores: 2, memoryGiB: 2),
+                Node(name: "host-b", gpuModel: "T4", gpuCount: 2, cpuCores: 2, memoryGiB: 2),
+            ]
+            let cluster = "contract-\(UUID().uuidString.prefix(8).lowercased())"
+            let driver = try EngineDriver(
+                cluster: cluster,
+                hosts: [
+                    (nodes[0], EngineEndpoint(url: "unix://" + first)),
+                    (nodes[1], EngineEndpoint(url: "unix://" + second)),
+                ],
+                gpuRequests: .none
+            )
+            return DriverHarness(
+                driver: driver,
+                nodeNames: nodes.map(\.name),
+                letTimePass: { try? await Task.sleep(for: .milliseconds(Int($0 * 1000))) },
+                image: image,
+                workloadsOf: {
+                    let a = try await EngineProbe(socket: first).containers(instance: $0, cluster: cluster)
+                    let b = try await EngineProbe(socket: second).containers(instance: $0, cluster: cluster)
+                    return a + b
+                }
+            )
+        }
     }
 }
 
