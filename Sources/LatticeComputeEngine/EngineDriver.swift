@@ -72,6 +72,13 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     private var locations: [String: String] = [:]
     /// Whether `changes()` follows every host's events (and so keeps their health).
     private var following = false
+    /// GPUs counted on each host by `gpuProbeImage`, and when.
+    private var gpuCounts: [String: (count: Int, at: Date)] = [:]
+    let gpuProbeImage: String?
+    /// How often a resync counts a host's GPUs again.
+    let gpuProbeInterval: TimeInterval = 600
+    private let probeRequests: AsyncStream<String>
+    private let probeSink: AsyncStream<String>.Continuation
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
 
@@ -86,10 +93,13 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         client: HTTPClient = .shared,
         discoverGPUs: Bool = false,
         push: Push? = nil,
-        isolation: Isolation = Isolation()
+        isolation: Isolation = Isolation(),
+        gpuProbeImage: String? = nil
     ) throws {
         self.cluster = cluster
+        self.gpuProbeImage = gpuProbeImage
         (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
+        (probeRequests, probeSink) = AsyncStream.makeStream(of: String.self)
         var made: [EngineHost] = []
         for (node, endpoint) in hosts {
             let engine = try EngineAPI(endpoint: endpoint, client: client)
@@ -147,6 +157,8 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             health[node] = Health(answers: answers, checkedAt: Date())
             return before != nil && before != answers
         }
+        // A host that came back may have other GPUs now: count them again.
+        if changed, answers { probeSink.yield(node) }
         // A host that went away or came back: its instances need a look (a reason shown, or
         // taken away).
         if changed {
@@ -204,11 +216,13 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
                 group.addTask { self.record(host.node.name, answers: await host.ping()) }
             }
         }
-        let readings = lock.withLock { health }
+        let (readings, counts) = lock.withLock { (health, gpuCounts) }
         return hosts.map { host in
             let answers = readings[host.node.name]?.answers ?? false
+            var node = host.node
+            if let counted = counts[node.name] { node.gpuCount = counted.count }
             return ClusterNode(
-                node: host.node,
+                node: node,
                 cluster: cluster,
                 healthy: answers,
                 reason: answers
@@ -233,8 +247,16 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             return results
         }
         var merged: [String: WorkloadObservation] = [:]
+        let now = Date()
+        let counted = lock.withLock { gpuCounts }
         for (host, seen) in results {
             record(host.node.name, answers: seen != nil)
+            // The resync counts a host's GPUs again now and then.
+            if seen != nil, gpuProbeImage != nil, let last = counted[host.node.name]?.at,
+                now.timeIntervalSince(last) > gpuProbeInterval
+            {
+                probeSink.yield(host.node.name)
+            }
             for (name, observation) in seen ?? [:] {
                 merged[name] = observation
                 remember(name, on: host.node.name)
@@ -290,11 +312,30 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
                         await host.follow(self.changeSink) { up in self.record(host.node.name, answers: up) }
                     }
                 }
+                if self.gpuProbeImage != nil {
+                    // Every host's GPUs counted at start, then whenever asked (a host back, a resync).
+                    for host in self.hosts { self.probeSink.yield(host.node.name) }
+                    group.addTask {
+                        for await node in self.probeRequests {
+                            if let host = self.byNode[node] { await self.countGPUs(host) }
+                        }
+                    }
+                }
             }
             self.changeSink.finish()
         }
-        changeSink.onTermination = { _ in task.cancel() }
+        changeSink.onTermination = { _ in
+            task.cancel()
+            self.probeSink.finish()
+        }
         return changeStream
+    }
+
+    /// Counts a host's GPUs with the probe image; a failed count keeps the last one (or the
+    /// catalog's).
+    func countGPUs(_ host: EngineHost) async {
+        guard let image = gpuProbeImage, let count = await host.probeGPUs(image: image) else { return }
+        lock.withLock { gpuCounts[host.node.name] = (count, Date()) }
     }
 
     public func start(_ spec: WorkloadSpec) async throws {

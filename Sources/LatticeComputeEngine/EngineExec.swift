@@ -270,6 +270,21 @@ final class EngineStream: @unchecked Sendable {
         }
     }
 
+    /// The stdout payloads of a whole multiplexed body (a container's logs), or none when
+    /// the body is not framed.
+    static func frames(_ body: Data) -> [Data] {
+        var frames: [Data] = []
+        var offset = body.startIndex
+        while body.endIndex - offset >= 8 {
+            guard [0, 1, 2].contains(body[offset]), body[offset + 1] == 0, body[offset + 2] == 0 else { return [] }
+            let length = body[(offset + 4)..<(offset + 8)].reduce(0) { $0 << 8 | Int($1) }
+            guard body.endIndex - offset - 8 >= length else { return [] }
+            if body[offset] == 1 { frames.append(Data(body[(offset + 8)..<(offset + 8 + length)])) }
+            offset += 8 + length
+        }
+        return offset == body.endIndex ? frames : []
+    }
+
     /// Splits a non-terminal exec's multiplexed stream (an 8-byte header per frame: stream
     /// type, three zero bytes, big-endian length) into stdout and stderr, keeping a partial
     /// frame for the next call.

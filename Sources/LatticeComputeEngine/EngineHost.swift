@@ -51,6 +51,45 @@ final class EngineHost: @unchecked Sendable {
         self.changeSink = changeSink
     }
 
+    /// Counts the host's GPUs by running `nvidia-smi --query-gpu=index --format=csv,noheader`
+    /// in `image` on it, with every GPU requested the cluster's way; nil when that fails.
+    func probeGPUs(image: String) async -> Int? {
+        var host: [String: Any] = [:]
+        switch gpuRequests {
+        case .docker: host["DeviceRequests"] = [["Driver": "nvidia", "Count": -1, "Capabilities": [["gpu"]]]]
+        case .cdi:
+            host["Devices"] = [["PathOnHost": "nvidia.com/gpu=all", "PathInContainer": "", "CgroupPermissions": ""]]
+        case .none: break
+        }
+        let name = "lattice-gpu-probe-\(cluster)-\(node.name)-\(UInt32.random(in: 0...UInt32.max))"
+        guard
+            let body = try? JSONSerialization.data(withJSONObject: [
+                "Image": image, "Cmd": ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                "Labels": ["lattice.probe": "gpus", "lattice.cluster": cluster], "HostConfig": host,
+            ]),
+            let created = try? await engine.call("POST", "/containers/create", query: ["name": name], body: body),
+            created.status == 201 || created.status == 200
+        else { return nil }
+        let count = await runProbe(name)
+        _ = try? await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
+        return count
+    }
+
+    /// Starts the probe container, waits for it and counts the indices it printed.
+    private func runProbe(_ name: String) async -> Int? {
+        guard let started = try? await engine.call("POST", "/containers/\(name)/start"),
+            [204, 304].contains(started.status),
+            let waited = try? await engine.call("POST", "/containers/\(name)/wait", timeout: .seconds(60)),
+            waited.status == 200,
+            (try? JSONSerialization.jsonObject(with: waited.body) as? [String: Any])?["StatusCode"] as? Int == 0,
+            let logs = try? await engine.call("GET", "/containers/\(name)/logs", query: ["stdout": "true"]),
+            logs.status == 200
+        else { return nil }
+        // Without a terminal the log is framed (8-byte headers); a raw one is taken as is.
+        let text = EngineStream.frames(logs.body).map { String(decoding: $0, as: UTF8.self) }.joined()
+        return GPUDiscovery.parseIndexList(text.isEmpty ? String(decoding: logs.body, as: UTF8.self) : text)
+    }
+
     /// Whether the engine answers `GET /_ping` within `timeout`.
     func ping(timeout: TimeAmount = .seconds(3)) async -> Bool {
         (try? await engine.call("GET", "/_ping", timeout: timeout)).map { $0.status == 200 } ?? false

@@ -207,6 +207,9 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// Engine clusters: the most processes one container may run (default 4096; 0 = the
     /// engine's default).
     public var pidsLimit: Int?
+    /// Engine clusters: an image with `nvidia-smi`; each host's GPUs are counted by running
+    /// it there, with every GPU requested, at start and whenever the host comes back.
+    public var gpuProbeImage: String?
 
     public init(
         name: String,
@@ -244,6 +247,7 @@ public struct Cluster: Sendable, Codable, Equatable {
         registryPassword = try c.decodeIfPresent(String.self, forKey: .registryPassword)
         publishAddress = try c.decodeIfPresent(String.self, forKey: .publishAddress)
         pidsLimit = try c.decodeIfPresent(Int.self, forKey: .pidsLimit)
+        gpuProbeImage = try c.decodeIfPresent(String.self, forKey: .gpuProbeImage)
     }
 }
 

@@ -71,7 +71,8 @@ public enum LatticeServer {
                                 username: cluster.registryUsername ?? "",
                                 password: cluster.registryPassword ?? ""
                             ) : nil,
-                        isolation: EngineDriver.Isolation(pidsLimit: cluster.pidsLimit ?? 4096)
+                        isolation: EngineDriver.Isolation(pidsLimit: cluster.pidsLimit ?? 4096),
+                        gpuProbeImage: cluster.gpuProbeImage
                     )
                 } catch {
                     throw LatticeError(.badRequest, code: "InvalidCatalog", "cluster \(cluster.name): \(error)")

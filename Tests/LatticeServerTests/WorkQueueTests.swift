@@ -83,12 +83,17 @@ import Testing
 
         let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
         #expect(try await eventually { try await server.store.instance(name: created.name)?.status == .creating })
+        // The start has reached the fleet (on a loaded machine it may take a while): only
+        // then does advancing the clock finish it.
+        let fleet = server.fleet.driver(for: "host-cluster") as! SimulatedFleetDriver
+        #expect(try await eventually { await fleet.workloadCount(instanceName: created.name) == 1 })
         try await Task.sleep(for: .milliseconds(50))
         #expect(try await server.store.instance(name: created.name)?.status == .creating, "the start takes 5 s")
         server.clock.advance(by: 5)
         #expect(try await eventually { try await server.store.instance(name: created.name)?.status == .running })
         // and a power_off goes the same way
         try await server.api.powerOff(principal: admin, cluster: "host-cluster", name: created.name, body: .object([:]))
+        #expect(try await eventually { try await fleet.observe(instanceName: created.name)?.phase != .running })
         server.clock.advance(by: 2)
         #expect(try await eventually { try await server.store.instance(name: created.name)?.status == .stopped })
     }

@@ -72,6 +72,14 @@ class PodmanHost:
         self.podman("rm", "-af", "-t", "0", check=False)
         self.podman("volume", "prune", "-f", check=False)
 
+    def unmount(self):
+        """Podman's storage leaves its overlay mounted under the root: lift it, so the test's
+        directory can go."""
+        with open("/proc/mounts") as mounts:
+            points = [line.split()[1] for line in mounts if line.split()[1].startswith(str(self.dir))]
+        for point in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+
 
 def make_certificates(d):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, as Docker's TLS
@@ -122,6 +130,7 @@ def fleet(tmp_path_factory):
             host.start()
         host.cleanup()
         host.stop()
+        host.unmount()
 
 
 def catalog(hosts, tls, certs, cluster):
@@ -245,3 +254,30 @@ def test_drain_and_power_on_return_to_the_volume_host(make_server, tmp_path, fle
     volume = back["volumeMounts"][1]["PVCName"]
     assert a.podman("volume", "exists", volume, check=False).returncode == 0
     assert b.podman("volume", "exists", volume, check=False).returncode != 0
+
+
+def test_gpus_are_counted_on_each_host_where_a_probe_image_runs(make_server, tmp_path, fleet):
+    """`gpuProbeImage`: each host's GPUs are what `nvidia-smi --query-gpu=index` lists when
+    run there through its engine (here a stand-in `nvidia-smi` that lists three GPUs, on
+    host-a only); a host where the probe cannot run keeps the catalog's count."""
+    import tarfile
+    hosts, tls, certs = fleet
+    a = hosts[0]
+    probe_tar = tmp_path / "probe.tar"
+    shutil.copy(ROOTFS, probe_tar)
+    script = tmp_path / "nvidia-smi"
+    script.write_text("#!/bin/sh\nprintf '0\\n1\\n2\\n'\n")
+    script.chmod(0o755)
+    with tarfile.open(probe_tar, "a") as archive:
+        archive.add(script, arcname="./bin/nvidia-smi")
+    a.podman("import", str(probe_tar), "localhost/lattice-test:gpu-probe")
+    cluster = "rack-" + uuid.uuid4().hex[:6]
+    text = catalog(hosts, tls, certs, cluster).replace(
+        "        gpuRequests: none\n", "        gpuRequests: none\n        gpuProbeImage: localhost/lattice-test:gpu-probe\n")
+    server = make_server(args=("--catalog", write_catalog(tmp_path, text),))
+    counted = wait_for(lambda: (lambda n: n if n["host-a"]["gpuTotal"] == 3 else None)(admin_nodes(server)),
+                       timeout=60, what="host-a's GPUs counted by the probe")
+    assert counted["host-b"]["gpuTotal"] == 2 and counted["host-c"]["gpuTotal"] == 2
+    # No probe container is left behind.
+    wait_for(lambda: a.podman("ps", "-a", "--filter", "label=lattice.probe", "--format", "{{.Names}}").stdout.strip()
+             == "", timeout=30, what="the probe container to go")

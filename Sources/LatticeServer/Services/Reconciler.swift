@@ -31,6 +31,9 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     private let lock = NSLock()
     private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
+    /// Instances this replica marked `NodeUnreachable`: the resync looks at them again once
+    /// their workload is seen (the summary alone would call a Running one settled).
+    private var unseen: Set<String> = []
 
     init(
         store: any Store,
@@ -132,7 +135,8 @@ public final class Reconciler: Service, @unchecked Sendable {
             known.insert(summary.name)
             // A cluster whose driver did not answer keeps its instances as they are.
             guard let workloads = observed[summary.cluster] else { continue }
-            if !ReconcilePlanner.isSettled(summary, observed: workloads[summary.name]?.phase) {
+            let seenAgain = workloads[summary.name] != nil && lock.withLock { unseen.contains(summary.name) }
+            if seenAgain || !ReconcilePlanner.isSettled(summary, observed: workloads[summary.name]?.phase) {
                 queue.add(summary.name)
             }
         }
@@ -264,6 +268,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         guard let driver = fleet.driver(for: instance.cluster) else { return false }
         let observed = try await Self.withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
         let unreachable = observed == nil ? await unreachableReason(of: instance) : nil
+        if observed != nil, instance.statusReason.isEmpty { lock.withLock { _ = unseen.remove(name) } }
         guard let step = ReconcilePlanner.plan(instance, observed: observed, unreachable: unreachable) else {
             return false
         }
@@ -341,6 +346,10 @@ public final class Reconciler: Service, @unchecked Sendable {
                 )
             }
             try await record(transition, for: instance)
+            switch transition {
+            case .unreachable: lock.withLock { _ = unseen.insert(instance.name) }
+            default: lock.withLock { _ = unseen.remove(instance.name) }
+            }
         }
     }
 
