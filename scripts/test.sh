@@ -34,6 +34,9 @@ if [ "${LATTICE_SKIP_ENGINE:-}" != "1" ]; then setup_engine; fi
 source scripts/postgres-service.sh
 setup_postgres
 
+echo "==> Kubernetes manifests (kubectl kustomize, kubernetes-validate --strict)"
+scripts/validate-manifests.sh
+
 echo "==> swift format lint --strict"
 swift format lint --strict --recursive --parallel Package.swift Sources Tests Examples
 

@@ -108,7 +108,8 @@ public enum LatticeServer {
         let settings = configuration.gateways
         let host = settings.host ?? configuration.host
         let hostKey = try HostKey.loadOrCreate(
-            at: configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
+            at: settings.hostKeyPath.map { URL(fileURLWithPath: $0) }
+                ?? configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
         )
         let directory = StoreAccessDirectory(store: store, fleet: fleet)
         let ssh = SSHGateway(

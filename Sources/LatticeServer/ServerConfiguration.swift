@@ -109,6 +109,9 @@ public struct GatewayConfiguration: Sendable {
     public var httpPort: Int?
     /// `--gateway-host`: where the gateways listen (default: the API's `--host`).
     public var host: String?
+    /// `--ssh-host-key`: the SSH gateway's host key file (default
+    /// `<data-dir>/ssh_host_ed25519_key`, made on first start); replicas share one.
+    public var hostKeyPath: String?
 
     public init() {}
 }

@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port of the HTTP gateway to Jupyter and Tensorboard (default: the API's port, by Host; 0 = off).")
     var httpGatewayPort: Int?
     @Option(help: "Address the gateways listen on (default: --host).") var gatewayHost: String?
+    @Option(help: "The SSH gateway's host key file (default: <data-dir>/ssh_host_ed25519_key, made on first start).")
+    var sshHostKey: String?
     @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
     @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).")
     var chargePeriodSeconds: Double = 3600
@@ -117,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         configuration.gateways.sshSharedForm = sshGatewaySharedForm
         configuration.gateways.httpPort = httpGatewayPort
         configuration.gateways.host = gatewayHost
+        configuration.gateways.hostKeyPath = sshHostKey
         for (flag, value) in [
             ("--quota-instances", quotaInstances), ("--quota-gpus", quotaGpus), ("--quota-tokens", quotaTokens),
             ("--quota-snapshots", quotaSnapshots),
