@@ -70,6 +70,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Kubernetes: connection settings, the objects an instance is made of, pod statuses
+        // (the driver itself is issue #12's next step; docs/kubernetes.md).
+        .target(
+            name: "LatticeComputeKubernetes",
+            dependencies: [
+                "LatticeDomain", "LatticeCompute",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The SSH gateway (swift-nio-ssh) and the HTTP gateway into instances.
         .target(
             name: "LatticeGateway",
@@ -151,6 +161,11 @@ let package = Package(
                 "LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LatticeComputeKubernetesTests",
+            dependencies: ["LatticeComputeKubernetes", "LatticeCompute", "LatticeDomain", "LatticeTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -43,7 +43,11 @@ swift format lint --strict --recursive --parallel Package.swift Sources Tests Ex
 echo "==> swift build"
 swift build --build-tests
 echo "==> swift test"
+# The Kubernetes mapping's tests write every object they make here, to be validated below.
+export LATTICE_K8S_OBJECTS_DIR="$(mktemp -d)"
 swift test --skip-build
+echo "==> the Kubernetes objects the mapping makes (kubernetes-validate --strict)"
+scripts/validate-manifests.sh "$LATTICE_K8S_OBJECTS_DIR"/*.json
 echo "==> black-box tests"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 -m pytest -q -rs tests/blackbox
 echo "==> black-box tests on PostgreSQL"

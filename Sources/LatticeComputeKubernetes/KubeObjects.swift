@@ -1,0 +1,181 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+
+/// The Kubernetes objects one instance is made of (docs/kubernetes.md): a Pod
+/// (`generateName: <instance>-`, pinned to the node Lattice placed it on), a PVC
+/// `volume-xxxxxxxx` for its data disk, a Secret with its root password and Jupyter token,
+/// a NodePort Service for SSH, a ClusterIP Service and an Ingress on `<uid>.<public-host>`
+/// for `/jupyter` and `/monitor`. Pure: each is a JSON object the driver applies with
+/// server-side apply, and the tests validate with `kubernetes-validate --strict`.
+public struct KubeObjects: Sendable {
+    public var namespace: String
+    public var publicHost: String
+    /// Storage class per disk type (the disk SKU's `type`); nil = the cluster's default.
+    public var storageClasses: [String: String]
+    public var ingressClass: String?
+
+    public init(
+        namespace: String,
+        publicHost: String,
+        storageClasses: [String: String] = [:],
+        ingressClass: String? = nil
+    ) {
+        self.namespace = namespace
+        self.publicHost = publicHost
+        self.storageClasses = storageClasses
+        self.ingressClass = ingressClass
+    }
+
+    public static let managedBy = "app.kubernetes.io/managed-by"
+    public static let instanceLabel = "lattice.dev/instance"
+    public static let tenantLabel = "lattice.dev/namespace"
+
+    public func labels(_ spec: WorkloadSpec) -> [String: String] {
+        [Self.managedBy: "lattice", Self.instanceLabel: spec.instanceName, Self.tenantLabel: spec.namespace]
+    }
+
+    func metadata(_ name: String, _ spec: WorkloadSpec) -> [String: Any] {
+        ["name": name, "namespace": namespace, "labels": labels(spec)]
+    }
+
+    public static func secretName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-secrets" }
+    public static func sshServiceName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-ssh" }
+    public static func webServiceName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-web" }
+
+    public func secret(_ spec: WorkloadSpec) -> [String: Any] {
+        [
+            "apiVersion": "v1", "kind": "Secret", "metadata": metadata(Self.secretName(spec), spec), "type": "Opaque",
+            "stringData": spec.environment.filter { WorkloadSpec.secretEnvironmentKeys.contains($0.key) },
+        ]
+    }
+
+    public func volumeClaim(_ spec: WorkloadSpec, diskType: String) -> [String: Any] {
+        var claim: [String: Any] = [
+            "accessModes": ["ReadWriteOnce"],
+            "resources": ["requests": ["storage": "\(spec.volumeSizeGiB)Gi"]],
+        ]
+        if let storageClass = storageClasses[diskType] { claim["storageClassName"] = storageClass }
+        return [
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(spec.volumeName, spec),
+            "spec": claim,
+        ]
+    }
+
+    public func pod(_ spec: WorkloadSpec) -> [String: Any] {
+        var meta: [String: Any] = [
+            "generateName": "\(spec.instanceName)-", "namespace": namespace, "labels": labels(spec),
+        ]
+        meta["annotations"] = ["lattice.dev/gpus": spec.gpuIndices.map(String.init).joined(separator: ",")]
+        var limits: [String: String] = ["cpu": String(spec.cpuCores), "memory": "\(spec.memoryGiB)Gi"]
+        if !spec.gpuIndices.isEmpty { limits[spec.gpuResourceKey] = String(spec.gpuIndices.count) }
+        let secretEnvironment = WorkloadSpec.secretEnvironmentKeys.sorted().map { key -> [String: Any] in
+            ["name": key, "valueFrom": ["secretKeyRef": ["name": Self.secretName(spec), "key": key]]]
+        }
+        let plainEnvironment = spec.environment.filter { !WorkloadSpec.secretEnvironmentKeys.contains($0.key) }
+            .sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] as [String: Any] }
+        let container: [String: Any] = [
+            "name": "main", "image": spec.image,
+            "env": secretEnvironment + plainEnvironment,
+            "resources": ["limits": limits, "requests": limits],
+            "ports": [
+                ["name": "ssh", "containerPort": 22], ["name": "jupyter", "containerPort": 8888],
+                ["name": "tensorboard", "containerPort": 6006],
+            ],
+            "volumeMounts": [["name": "data", "mountPath": spec.volumePath]],
+        ]
+        return [
+            "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": [
+                // The scheduler still checks the node Lattice chose (and says why it cannot).
+                "nodeSelector": ["kubernetes.io/hostname": spec.node],
+                "hostname": spec.instanceName,
+                "restartPolicy": "Always",
+                "enableServiceLinks": false,
+                "automountServiceAccountToken": false,
+                "containers": [container],
+                "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": spec.volumeName]]],
+            ] as [String: Any],
+        ]
+    }
+
+    public func sshService(_ spec: WorkloadSpec) -> [String: Any] {
+        [
+            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.sshServiceName(spec), spec),
+            "spec": [
+                "type": "NodePort", "selector": [Self.instanceLabel: spec.instanceName],
+                "ports": [["name": "ssh", "port": 22, "targetPort": 22, "nodePort": spec.sshPort]],
+            ] as [String: Any],
+        ]
+    }
+
+    public func webService(_ spec: WorkloadSpec) -> [String: Any] {
+        [
+            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.webServiceName(spec), spec),
+            "spec": [
+                "type": "ClusterIP", "selector": [Self.instanceLabel: spec.instanceName],
+                "ports": [
+                    ["name": "jupyter", "port": 8888, "targetPort": 8888],
+                    ["name": "tensorboard", "port": 6006, "targetPort": 6006],
+                ],
+            ] as [String: Any],
+        ]
+    }
+
+    public func ingress(_ spec: WorkloadSpec) -> [String: Any] {
+        func path(_ prefix: String, _ port: Int) -> [String: Any] {
+            [
+                "path": prefix, "pathType": "Prefix",
+                "backend": ["service": ["name": Self.webServiceName(spec), "port": ["number": port]]],
+            ]
+        }
+        var body: [String: Any] = [
+            "rules": [
+                [
+                    "host": "\(spec.uid).\(publicHost)",
+                    "http": ["paths": [path("/jupyter", 8888), path("/monitor", 6006)]],
+                ]
+            ]
+        ]
+        if let ingressClass { body["ingressClassName"] = ingressClass }
+        return [
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": metadata(spec.instanceName, spec),
+            "spec": body,
+        ]
+    }
+
+    /// power_off with a snapshot: a Job on the pod's node that commits the container
+    /// through the node's containerd socket and pushes it to `imageReference`.
+    public func committerJob(
+        _ spec: WorkloadSpec,
+        podName: String,
+        imageReference: String,
+        committerImage: String,
+        containerdSocket: String = "/run/containerd/containerd.sock"
+    ) -> [String: Any] {
+        var meta = metadata("\(spec.instanceName)-commit", spec)
+        meta["labels"] = labels(spec).merging(["lattice.dev/job": "commit"]) { own, _ in own }
+        let container: [String: Any] = [
+            "name": "commit", "image": committerImage,
+            "args": ["--namespace", namespace, "--pod", podName, "--container", "main", "--image", imageReference],
+            "volumeMounts": [["name": "containerd", "mountPath": "/run/containerd/containerd.sock"]],
+            "securityContext": ["privileged": true],
+        ]
+        return [
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "spec": [
+                "backoffLimit": 0, "ttlSecondsAfterFinished": 3600,
+                "template": [
+                    "metadata": ["labels": labels(spec)],
+                    "spec": [
+                        "nodeSelector": ["kubernetes.io/hostname": spec.node], "restartPolicy": "Never",
+                        "containers": [container],
+                        "volumes": [
+                            ["name": "containerd", "hostPath": ["path": containerdSocket, "type": "Socket"]]
+                        ],
+                    ] as [String: Any],
+                ] as [String: Any],
+            ] as [String: Any],
+        ]
+    }
+}

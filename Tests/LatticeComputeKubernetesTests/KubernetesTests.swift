@@ -1,0 +1,198 @@
+import Foundation
+import LatticeCompute
+import LatticeComputeKubernetes
+import LatticeDomain
+import LatticeTestSupport
+import Testing
+
+@Suite struct KubeConnectionTests {
+    let kubeconfig = """
+        apiVersion: v1
+        kind: Config
+        current-context: prod
+        clusters:
+          - name: prod-cluster
+            cluster:
+              server: https://10.0.0.1:6443
+              certificate-authority-data: Q0EtUEVN
+          - name: lab
+            cluster:
+              server: https://lab.example:6443
+              insecure-skip-tls-verify: true
+        users:
+          - name: robot
+            user:
+              token: secret-token
+          - name: admin
+            user:
+              client-certificate: certs/admin.pem
+              client-key: certs/admin-key.pem
+          - name: half
+            user:
+              client-certificate-data: Q0VSVA==
+        contexts:
+          - name: prod
+            context: {cluster: prod-cluster, user: robot, namespace: gpu}
+          - name: lab
+            context: {cluster: lab, user: admin}
+          - name: broken
+            context: {cluster: lab, user: half}
+        """
+
+    func files(_ name: String) throws -> Data {
+        guard name.hasPrefix("certs/") else { throw KubeConnection.Failure(description: name) }
+        return Data("PEM of \(name)".utf8)
+    }
+
+    @Test func theCurrentContextWithATokenAndCAData() throws {
+        let connection = try KubeConnection.kubeconfig(text: kubeconfig, readFile: files)
+        #expect(connection.server == "https://10.0.0.1:6443" && connection.bearerToken == "secret-token")
+        #expect(connection.certificateAuthorityPEM == Data("CA-PEM".utf8) && !connection.insecureSkipTLSVerify)
+        #expect(connection.namespace == "gpu")
+    }
+
+    @Test func aNamedContextWithAClientCertificate() throws {
+        let connection = try KubeConnection.kubeconfig(text: kubeconfig, context: "lab", readFile: files)
+        #expect(connection.insecureSkipTLSVerify && connection.bearerToken == nil)
+        #expect(connection.clientCertificatePEM == Data("PEM of certs/admin.pem".utf8))
+        #expect(connection.clientKeyPEM == Data("PEM of certs/admin-key.pem".utf8))
+    }
+
+    @Test func mistakesAreNamed() {
+        #expect(throws: KubeConnection.Failure.self) {
+            try KubeConnection.kubeconfig(text: kubeconfig, context: "broken", readFile: files)
+        }
+        #expect(throws: KubeConnection.Failure.self) {
+            try KubeConnection.kubeconfig(text: kubeconfig, context: "nope", readFile: files)
+        }
+        #expect(throws: KubeConnection.Failure.self) {
+            try KubeConnection.kubeconfig(text: "- a list", readFile: files)
+        }
+    }
+
+    @Test func inClusterReadsTheServiceAccount() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data("sa-token\n".utf8).write(to: directory.appendingPathComponent("token"))
+        try Data("CA".utf8).write(to: directory.appendingPathComponent("ca.crt"))
+        try Data("lattice".utf8).write(to: directory.appendingPathComponent("namespace"))
+        let connection = try KubeConnection.inCluster(
+            environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+            directory: directory.path
+        )
+        #expect(connection.server == "https://10.96.0.1:443" && connection.bearerToken == "sa-token")
+        #expect(connection.namespace == "lattice" && connection.certificateAuthorityPEM == Data("CA".utf8))
+        #expect(throws: KubeConnection.Failure.self) { try KubeConnection.inCluster(environment: [:]) }
+    }
+}
+
+@Suite struct KubeObjectsTests {
+    let objects = KubeObjects(
+        namespace: "lattice-instances",
+        publicHost: "gpu.example.com",
+        storageClasses: ["shared-filesystem": "fast-ssd"],
+        ingressClass: "nginx"
+    )
+
+    var spec: WorkloadSpec {
+        var instance = sampleInstance(status: .creating)
+        instance.placement = GPUPlacement(node: "gpu-node-7", gpuIndices: [0, 1])
+        instance.access.sshPort = 30099
+        instance.access.sshPassword = "Zq9xK2mW7vRt"
+        return WorkloadSpec(instance: instance)
+    }
+
+    func all() -> [String: [String: Any]] {
+        [
+            "pod": objects.pod(spec), "pvc": objects.volumeClaim(spec, diskType: "shared-filesystem"),
+            "secret": objects.secret(spec), "ssh-service": objects.sshService(spec),
+            "web-service": objects.webService(spec), "ingress": objects.ingress(spec),
+            "commit-job": objects.committerJob(
+                spec,
+                podName: "\(spec.instanceName)-abcde",
+                imageReference: "harbor.example.com/alice/snap:v1",
+                committerImage: "ghcr.io/lattice-cloud/committer:1"
+            ),
+        ]
+    }
+
+    @Test func aPodPinnedToItsNodeWithItsGPUsAndSecrets() throws {
+        let pod = objects.pod(spec)
+        let meta = try #require(pod["metadata"] as? [String: Any])
+        #expect(meta["generateName"] as? String == "\(spec.instanceName)-")
+        let labels = try #require(meta["labels"] as? [String: String])
+        #expect(
+            labels["app.kubernetes.io/managed-by"] == "lattice" && labels["lattice.dev/instance"] == spec.instanceName
+        )
+        let body = try #require(pod["spec"] as? [String: Any])
+        #expect((body["nodeSelector"] as? [String: String])?["kubernetes.io/hostname"] == "gpu-node-7")
+        let container = try #require((body["containers"] as? [[String: Any]])?.first)
+        let limits = try #require((container["resources"] as? [String: Any])?["limits"] as? [String: String])
+        #expect(limits[spec.gpuResourceKey] == "2")
+        // Secrets come from the Secret, never inline in the pod.
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: pod), as: UTF8.self)
+        #expect(!text.contains(spec.environment["LATTICE_ROOT_PASSWORD"]!))
+        let secret = try #require(objects.secret(spec)["stringData"] as? [String: String])
+        #expect(secret["LATTICE_ROOT_PASSWORD"] == spec.environment["LATTICE_ROOT_PASSWORD"])
+    }
+
+    @Test func servicesAndIngressReachTheInstance() throws {
+        let ssh = try #require(objects.sshService(spec)["spec"] as? [String: Any])
+        #expect((ssh["ports"] as? [[String: Any]])?.first?["nodePort"] as? Int == 30099)
+        let rules = try #require((objects.ingress(spec)["spec"] as? [String: Any])?["rules"] as? [[String: Any]])
+        #expect(rules.first?["host"] as? String == "\(spec.uid).gpu.example.com")
+        let claim = try #require(objects.volumeClaim(spec, diskType: "shared-filesystem")["spec"] as? [String: Any])
+        #expect(claim["storageClassName"] as? String == "fast-ssd")
+    }
+
+    /// Written out for `kubernetes-validate --strict` (scripts/validate-manifests.sh), when
+    /// the test run says where.
+    @Test func everyObjectIsWrittenForValidation() throws {
+        let objects = all()
+        #expect(objects.count == 7)
+        guard let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] else { return }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for (name, object) in objects {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            try data.write(to: URL(fileURLWithPath: directory).appendingPathComponent("\(name).json"))
+        }
+    }
+}
+
+@Suite struct PodStatusTests {
+    func status(_ json: String) throws -> PodStatus { try JSONDecoder().decode(PodStatus.self, from: Data(json.utf8)) }
+
+    @Test func podConditionsBecomeStatusesAndReasons() throws {
+        let pulling = try status(
+            #"{"phase":"Pending","containerStatuses":[{"state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"nope:1\""}}}]}"#
+        )
+        #expect(
+            pulling.phase(deleting: false, nodeLost: false)
+                == .failed(reason: "ImagePullFailed: Back-off pulling image \"nope:1\"")
+        )
+        let unschedulable = try status(
+            #"{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}"#
+        )
+        #expect(
+            unschedulable.phase(deleting: false, nodeLost: false)
+                == .failed(reason: "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
+        )
+        let oom = try status(
+            #"{"phase":"Running","containerStatuses":[{"ready":true,"state":{"running":{}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}"#
+        )
+        #expect(
+            oom.phase(deleting: false, nodeLost: false)
+                == .failed(reason: "OOMKilled: the workload ran out of memory and was killed")
+        )
+        let running = try status(#"{"phase":"Running","containerStatuses":[{"ready":true,"state":{"running":{}}}]}"#)
+        #expect(running.phase(deleting: false, nodeLost: false) == .running)
+        #expect(running.phase(deleting: true, nodeLost: false) == .stopping)
+        #expect(
+            running.phase(deleting: false, nodeLost: true)
+                == .failed(reason: "WorkloadLost: the pod's node left the cluster")
+        )
+        #expect(try status(#"{"phase":"Pending"}"#).phase(deleting: false, nodeLost: false) == .starting)
+        #expect(try status(#"{"phase":"Succeeded"}"#).phase(deleting: false, nodeLost: false) == .stopped)
+    }
+}
