@@ -196,3 +196,21 @@ import Testing
         #expect(try status(#"{"phase":"Succeeded"}"#).phase(deleting: false, nodeLost: false) == .stopped)
     }
 }
+
+@Suite struct ClientRateLimitTests {
+    @Test func aBurstThenTheSteadyRate() {
+        var limit = ClientRateLimit(queriesPerSecond: 5, burst: 10, now: 0)
+        let delays = (0..<12).map { _ in limit.delay(now: 0) }
+        #expect(delays.prefix(10).allSatisfy { $0 == 0 }, "the burst goes at once")
+        #expect(abs(delays[10] - 0.2) < 1e-9 && abs(delays[11] - 0.4) < 1e-9, "then 5 per second")
+    }
+
+    @Test func retryAfterHoldsEveryRequest() {
+        var limit = ClientRateLimit(now: 0)
+        limit.retryAfter(3, now: 1)
+        #expect(limit.delay(now: 1) == 3)
+        #expect(limit.delay(now: 5) == 0, "after the pause, the bucket decides again")
+        limit.retryAfter(100_000, now: 5)
+        #expect(limit.delay(now: 5) == 600, "a silly Retry-After is capped")
+    }
+}
