@@ -158,9 +158,8 @@ public struct SimulatedShell: Sendable {
         var lines = ["| GPU  Name                      | Memory-Usage        | GPU-Util |"]
         for index in machine.gpuIndices {
             let name = machine.gpuModel.padding(toLength: 25, withPad: " ", startingAt: 0)
-            lines.append(
-                "| \(String(index).padding(toLength: 4, withPad: " ", startingAt: 0)) \(name) |     0MiB / 0MiB    |    0%    |"
-            )
+            let number = String(index).padding(toLength: 4, withPad: " ", startingAt: 0)
+            lines.append("| \(number) \(name) |     0MiB / 0MiB    |    0%    |")
         }
         return lines.joined(separator: "\n")
     }

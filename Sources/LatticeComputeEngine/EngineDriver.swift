@@ -182,7 +182,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             for host in hosts where !isDown(host) {
                 group.addTask {
                     if host.hasStartFailure(instance) { return host }
-                    let containers = try? await Self.within(deadline) { try await host.containers(of: instance) }
+                    let containers = try? await withDeadline(deadline) { try await host.containers(of: instance) }
                     return containers?.isEmpty == false ? host : nil
                 }
             }
@@ -227,7 +227,8 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
                 healthy: answers,
                 reason: answers
                     ? ""
-                    : "EngineUnreachable: the engine of \(host.node.name) at \(host.engine.endpoint.url) does not answer",
+                    : "EngineUnreachable: the engine of \(host.node.name) at \(host.engine.endpoint.url) "
+                        + "does not answer",
                 unreachable: !answers
             )
         }
@@ -238,7 +239,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         let results = await withTaskGroup(of: (EngineHost, [String: WorkloadObservation]?).self) { group in
             for host in hosts {
                 group.addTask {
-                    let seen = try? await Self.within(deadline) { try await host.observeAll() }
+                    let seen = try? await withDeadline(deadline) { try await host.observeAll() }
                     return (host, seen)
                 }
             }
@@ -265,31 +266,12 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         return merged
     }
 
-    /// Runs `work`, or gives up after `limit`.
-    static func within<T: Sendable>(
-        _ limit: Duration,
-        _ work: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw DriverError("no answer within \(limit)")
-            }
-            return value
-        }
-    }
-
     public func observe(instanceName: String) async throws -> WorkloadObservation? {
         guard let host = await host(of: instanceName) else { return nil }
         // Known down and still not answering: unseen, at once.
         if isDown(host), await !host.ping(timeout: .seconds(1)) { return nil }
         do {
-            let seen = try await Self.within(hostDeadline) { try await host.observe(instanceName: instanceName) }
+            let seen = try await withDeadline(hostDeadline) { try await host.observe(instanceName: instanceName) }
             record(host.node.name, answers: true)
             return seen
         } catch {

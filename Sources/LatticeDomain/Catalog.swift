@@ -97,8 +97,9 @@ public struct Catalog: Sendable, Codable, Equatable {
                     for node in cluster.nodes {
                         guard let endpoint = cluster.engineEndpoint(of: node) else {
                             throw fail(
-                                "catalog: engine cluster '\(cluster.name)': node '\(node.name)' needs an engine endpoint "
-                                    + "(engine: {url: unix:///var/run/docker.sock} or tcp://host:2376 with ca, cert, key)"
+                                "catalog: engine cluster '\(cluster.name)': node '\(node.name)' needs an engine "
+                                    + "endpoint (engine: {url: unix:///var/run/docker.sock} or tcp://host:2376 "
+                                    + "with ca, cert, key)"
                             )
                         }
                         do {

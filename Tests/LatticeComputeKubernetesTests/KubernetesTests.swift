@@ -165,21 +165,24 @@ import Testing
 
     @Test func podConditionsBecomeStatusesAndReasons() throws {
         let pulling = try status(
-            #"{"phase":"Pending","containerStatuses":[{"state":{"waiting":{"reason":"ImagePullBackOff","message":"Back-off pulling image \"nope:1\""}}}]}"#
+            #"{"phase":"Pending","containerStatuses":[{"state":{"waiting":{"reason":"ImagePullBackOff","#
+                + #""message":"Back-off pulling image \"nope:1\""}}}]}"#
         )
         #expect(
             pulling.phase(deleting: false, nodeLost: false)
                 == .failed(reason: "ImagePullFailed: Back-off pulling image \"nope:1\"")
         )
         let unschedulable = try status(
-            #"{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}"#
+            #"{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","#
+                + #""message":"0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}"#
         )
         #expect(
             unschedulable.phase(deleting: false, nodeLost: false)
                 == .failed(reason: "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
         )
         let oom = try status(
-            #"{"phase":"Running","containerStatuses":[{"ready":true,"state":{"running":{}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}"#
+            #"{"phase":"Running","containerStatuses":[{"ready":true,"state":{"running":{}},"#
+                + #""lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}"#
         )
         #expect(
             oom.phase(deleting: false, nodeLost: false)

@@ -295,25 +295,8 @@ def test_the_http_gateway_shares_the_api_port_and_names_what_it_cannot_reach(mak
 
 SOCKET = os.environ.get("LATTICE_TEST_ENGINE_SOCKET")
 IMAGE = os.environ.get("LATTICE_TEST_IMAGE")
-ENGINE_CATALOG = """
-regions:
-  - id: r-local
-    name: workstation
-    harborAddr: images.test.local
-    clusters:
-      - name: {cluster}
-        driver: engine
-        socket: {socket}
-        gpuRequests: none
-        nodes:
-          - {{name: this-host, gpuModel: T4, gpuCount: 2, cpuCores: 2, memoryGiB: 4}}
-gpuSkus:
-  - {{id: "t4", name: T4, regionID: r-local, clusterName: {cluster}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
-diskSkus:
-  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1}}
-images:
-  - name: {image}
-"""
+# The engine test's catalog: one host on the test's Podman socket.
+from test_engine import CATALOG as ENGINE_CATALOG  # noqa: E402
 
 
 def websocket_echo(port, host, path, message):

@@ -162,7 +162,7 @@ public final class Reconciler: Service, @unchecked Sendable {
                 group.addTask {
                     do {
                         return (
-                            cluster, try await Self.withDeadline(self.observeTimeout) { try await driver.observeAll() }
+                            cluster, try await withDeadline(self.observeTimeout) { try await driver.observeAll() }
                         )
                     } catch {
                         self.logger.warning(
@@ -176,25 +176,6 @@ public final class Reconciler: Service, @unchecked Sendable {
             var observed: [String: [String: WorkloadObservation]] = [:]
             for await (cluster, workloads) in group { observed[cluster] = workloads }
             return observed
-        }
-    }
-
-    /// Runs `work`, or throws once `limit` has passed (and cancels it).
-    static func withDeadline<T: Sendable>(
-        _ limit: Duration,
-        _ work: @escaping @Sendable () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw DriverError("no answer within \(limit)")
-            }
-            return value
         }
     }
 
@@ -266,7 +247,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             return false
         }
         guard let driver = fleet.driver(for: instance.cluster) else { return false }
-        let observed = try await Self.withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
+        let observed = try await withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
         let unreachable = observed == nil ? await unreachableReason(of: instance) : nil
         if observed != nil, instance.statusReason.isEmpty { lock.withLock { _ = unseen.remove(name) } }
         guard let step = ReconcilePlanner.plan(instance, observed: observed, unreachable: unreachable) else {
@@ -291,7 +272,7 @@ public final class Reconciler: Service, @unchecked Sendable {
     /// A workload that no instance owns (its key came from a driver's event) is removed.
     func removeOrphan(_ name: String) async throws {
         for (cluster, driver) in fleet.drivers {
-            guard try await Self.withDeadline(observeTimeout, { try await driver.observe(instanceName: name) }) != nil
+            guard try await withDeadline(observeTimeout, { try await driver.observe(instanceName: name) }) != nil
             else { continue }
             logger.info("removing orphaned workload", metadata: ["instance": "\(name)", "cluster": "\(cluster)"])
             try await driver.discard(instanceName: name)
