@@ -26,13 +26,13 @@ struct EngineAPI: Sendable {
     }
 
     /// Any endpoint. A TLS endpoint gets a client of its own, kept for the process's life.
-    init(endpoint: EngineEndpoint, client: HTTPClient = .shared) throws {
+    init(endpoint: EngineEndpoint, client: HTTPClient = EngineClients.plain) throws {
         self.endpoint = endpoint
         address = try endpoint.address()
         if case .tcp(_, _, true) = address {
             let configuration = try Self.tlsConfiguration(endpoint)
             tls = try NIOSSLContext(configuration: configuration)
-            self.client = TLSClients.client(for: endpoint, configuration: configuration)
+            self.client = EngineClients.client(for: endpoint, configuration: configuration)
         } else {
             tls = nil
             self.client = client
@@ -172,19 +172,31 @@ struct EngineAPI: Sendable {
     }
 }
 
-/// One HTTP client per TLS endpoint (its own certificates), made once and kept: a client
-/// must be shut down before it is released, and these live as long as the process.
-enum TLSClients {
+/// The HTTP clients engine calls go through, made once and kept (a client must be shut
+/// down before it is released, and these live as long as the process). A failed
+/// connection fails the call at once instead of being retried with growing backoff until
+/// the call's deadline: an engine that is down is seen as down, and one that is back
+/// answers the next call (the drivers' own loops do the retrying).
+public enum EngineClients {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var clients: [String: HTTPClient] = [:]
 
-    static func client(for endpoint: EngineEndpoint, configuration: TLSConfiguration) -> HTTPClient {
+    static func configuration(tls: TLSConfiguration? = nil) -> HTTPClient.Configuration {
+        var settings = HTTPClient.Configuration()
+        settings.tlsConfiguration = tls
+        settings.connectionPool.retryConnectionEstablishment = false
+        return settings
+    }
+
+    /// For unix sockets and plain TCP.
+    public static let plain = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration())
+
+    /// One per TLS endpoint (its own certificates).
+    static func client(for endpoint: EngineEndpoint, configuration tls: TLSConfiguration) -> HTTPClient {
         let key = [endpoint.url, endpoint.ca ?? "", endpoint.cert ?? "", endpoint.key ?? ""].joined(separator: "|")
         return lock.withLock {
             if let existing = clients[key] { return existing }
-            var settings = HTTPClient.Configuration()
-            settings.tlsConfiguration = configuration
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(tls: tls))
             clients[key] = client
             return client
         }

@@ -90,7 +90,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         cluster: String,
         hosts: [(node: Node, endpoint: EngineEndpoint)],
         gpuRequests: GPURequests = .docker,
-        client: HTTPClient = .shared,
+        client: HTTPClient = EngineClients.plain,
         discoverGPUs: Bool = false,
         push: Push? = nil,
         isolation: Isolation = Isolation(),
@@ -129,7 +129,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         node: Node,
         socketPath: String,
         gpuRequests: GPURequests = .docker,
-        client: HTTPClient = .shared,
+        client: HTTPClient = EngineClients.plain,
         discoverGPUs: Bool = false,
         push: Push? = nil,
         isolation: Isolation = Isolation()

@@ -207,7 +207,7 @@ def test_three_hosts_fill_by_best_fit_and_survive_a_host_going_away(make_server,
     b.start()
     wait_for(lambda: admin_nodes(server)["host-b"]["health"] == "healthy", timeout=30, what="host-b healthy")
     back = wait_for(lambda: (lambda i: i if i["statusReason"] == "" else None)(
-        user.instance(i3["name"], cluster).json()), timeout=30, what="i3's reason to go")
+        user.instance(i3["name"], cluster).json()), timeout=60, what="i3's reason to go")
     assert back["status"] == "Running" and node_of(back) == "host-b"
     assert b.containers() == {i3["name"]}
 
