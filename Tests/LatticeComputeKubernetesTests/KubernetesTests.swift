@@ -217,3 +217,42 @@ import Testing
         #expect(limit.delay(now: 5) == 600, "a silly Retry-After is capped")
     }
 }
+
+@Suite struct KubeNodeReaderTests {
+    func node(_ json: String) throws -> KubeNodeReader.NodeObject {
+        try JSONDecoder().decode(KubeNodeReader.NodeObject.self, from: Data(json.utf8))
+    }
+
+    @Test func gpusModelAndHealthComeFromTheCluster() throws {
+        let reader = KubeNodeReader()
+        let ready = try node(
+            #"{"metadata":{"name":"gpu-1","labels":{"nvidia.com/gpu.product":"NVIDIA-H20"}},"#
+                + #""status":{"allocatable":{"nvidia.com/gpu":"8","cpu":"191500m","memory":"1584938732Ki"},"#
+                + #""conditions":[{"type":"Ready","status":"True"}]}}"#
+        )
+        let seen = try #require(reader.clusterNode(ready, cluster: "k8s"))
+        #expect(seen.node == Node(name: "gpu-1", gpuModel: "NVIDIA-H20", gpuCount: 8, cpuCores: 191, memoryGiB: 1511))
+        #expect(seen.healthy)
+
+        let cordoned = try node(
+            #"{"metadata":{"name":"gpu-2"},"spec":{"unschedulable":true},"#
+                + #""status":{"allocatable":{"nvidia.com/gpu":"4"},"conditions":[{"type":"Ready","status":"True"}]}}"#
+        )
+        let closed = try #require(reader.clusterNode(cordoned, cluster: "k8s"))
+        #expect(!closed.healthy && closed.reason.hasPrefix("Cordoned") && !closed.unreachable)
+
+        let notReady = try node(
+            #"{"metadata":{"name":"gpu-3"},"status":{"allocatable":{"nvidia.com/gpu":"4"},"#
+                + #""conditions":[{"type":"Ready","status":"Unknown","message":"Kubelet stopped posting node status."}]}}"#
+        )
+        let gone = try #require(reader.clusterNode(notReady, cluster: "k8s"))
+        #expect(
+            !gone.healthy && gone.unreachable && gone.reason == "NodeNotReady: Kubelet stopped posting node status."
+        )
+
+        let cpuOnly = try node(#"{"metadata":{"name":"cpu-1"},"status":{"allocatable":{"cpu":"64"}}}"#)
+        #expect(reader.clusterNode(cpuOnly, cluster: "k8s") == nil, "no GPUs of the key: not a GPU node")
+        let other = KubeNodeReader(gpuResourceKey: "amd.com/gpu", modelLabel: "amd.com/gpu.product")
+        #expect(other.clusterNode(ready, cluster: "k8s") == nil)
+    }
+}

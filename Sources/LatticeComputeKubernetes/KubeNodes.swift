@@ -1,0 +1,85 @@
+import Foundation
+import LatticeDomain
+
+/// A cluster's nodes as Lattice places on them: GPUs from `status.allocatable` of the
+/// SKU's resource key (default `nvidia.com/gpu`), the model from a label (default
+/// `nvidia.com/gpu.product`), CPU and memory from `allocatable`; a node that is not Ready
+/// or is cordoned (`spec.unschedulable`) takes no new work, and says why.
+public struct KubeNodeReader: Sendable {
+    public var gpuResourceKey: String
+    public var modelLabel: String
+
+    public init(gpuResourceKey: String = "nvidia.com/gpu", modelLabel: String = "nvidia.com/gpu.product") {
+        self.gpuResourceKey = gpuResourceKey
+        self.modelLabel = modelLabel
+    }
+
+    /// The fields of a Node object the reader uses.
+    public struct NodeObject: Decodable, Sendable {
+        public struct Metadata: Decodable, Sendable {
+            public var name: String
+            public var labels: [String: String]?
+        }
+        public struct Spec: Decodable, Sendable { public var unschedulable: Bool? }
+        public struct Condition: Decodable, Sendable {
+            public var type: String
+            public var status: String
+            public var message: String?
+        }
+        public struct Status: Decodable, Sendable {
+            public var allocatable: [String: String]?
+            public var conditions: [Condition]?
+        }
+        public var metadata: Metadata
+        public var spec: Spec?
+        public var status: Status?
+    }
+
+    /// The node as placement sees it; nil for a node without GPUs of the key.
+    public func clusterNode(_ object: NodeObject, cluster: String) -> ClusterNode? {
+        let allocatable = object.status?.allocatable ?? [:]
+        guard let gpus = allocatable[gpuResourceKey].flatMap(Int.init), gpus > 0 else { return nil }
+        let node = Node(
+            name: object.metadata.name,
+            gpuModel: object.metadata.labels?[modelLabel] ?? "unknown",
+            gpuCount: gpus,
+            cpuCores: Self.cores(allocatable["cpu"] ?? "0"),
+            memoryGiB: Self.gibibytes(allocatable["memory"] ?? "0")
+        )
+        let ready = object.status?.conditions?.first { $0.type == "Ready" }
+        if object.spec?.unschedulable == true {
+            return ClusterNode(node: node, cluster: cluster, healthy: false, reason: "Cordoned: the node is cordoned")
+        }
+        guard ready?.status == "True" else {
+            let why = ready?.message.map { ": \($0)" } ?? ""
+            // NotReady may pass (a kubelet restarting): its pods are unseen, not lost.
+            return ClusterNode(
+                node: node,
+                cluster: cluster,
+                healthy: false,
+                reason: "NodeNotReady\(why)",
+                unreachable: true
+            )
+        }
+        return ClusterNode(node: node, cluster: cluster, healthy: true)
+    }
+
+    /// Whole cores of a CPU quantity (`8`, `7500m`).
+    static func cores(_ quantity: String) -> Int {
+        if quantity.hasSuffix("m") { return (Int(quantity.dropLast()) ?? 0) / 1000 }
+        return Int(Double(quantity) ?? 0)
+    }
+
+    /// Whole GiB of a memory quantity (`1024Gi`, `65843212Ki`, `512Mi`, bytes).
+    static func gibibytes(_ quantity: String) -> Int {
+        let units: [(String, Double)] = [
+            ("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
+            ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000), ("T", 1_000_000_000_000),
+        ]
+        for (suffix, factor) in units where quantity.hasSuffix(suffix) {
+            let number = Double(quantity.dropLast(suffix.count)) ?? 0
+            return Int(number * factor / 1_073_741_824)
+        }
+        return Int((Double(quantity) ?? 0) / 1_073_741_824)
+    }
+}
