@@ -243,7 +243,8 @@ import Testing
 
         let notReady = try node(
             #"{"metadata":{"name":"gpu-3"},"status":{"allocatable":{"nvidia.com/gpu":"4"},"#
-                + #""conditions":[{"type":"Ready","status":"Unknown","message":"Kubelet stopped posting node status."}]}}"#
+                + #""conditions":[{"type":"Ready","status":"Unknown","#
+                + #""message":"Kubelet stopped posting node status."}]}}"#
         )
         let gone = try #require(reader.clusterNode(notReady, cluster: "k8s"))
         #expect(
