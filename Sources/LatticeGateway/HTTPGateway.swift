@@ -190,7 +190,7 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         let loopBoundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask { () -> Route in
-            guard let target = try await directory.target(uid: uid) else { return .page(404, "no such instance") }
+            guard let target = try await directory.target(uid: uid) else { return .unknown }
             guard target.isRunning, let driver = directory.workloads(cluster: target.cluster) else {
                 return .notRunning(target.name, target.status)
             }
@@ -214,7 +214,7 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                 )
             case .success(.unreachable(let name, let port)):
                 handler.answer(context, 502, "Bad Gateway", "Nothing can be reached on port \(port) of \(name).")
-            case .success(.page):
+            case .success(.unknown):
                 handler.answer(context, 404, "Not Found", "No instance is served at this address.")
             case .failure:
                 handler.answer(context, 503, "Service Unavailable", "The gateway cannot look this instance up now.")
@@ -226,7 +226,7 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         case upstream(String, WorkloadEndpoint)
         case notRunning(String, String)
         case unreachable(String, Int)
-        case page(Int, String)
+        case unknown
     }
 
     func connect(

@@ -61,12 +61,6 @@ public final class SSHGateway: Service, @unchecked Sendable {
     /// An instance was created, started or stopped: look at the held ports again soon.
     public func portsChanged() { wakeSink.yield() }
 
-    /// The ports listened on now (shared port excluded).
-    public var listeningPorts: Set<Int> { lock.withLock { Set(listeners.keys) } }
-
-    /// The shared listener's port once bound (with `sharedPort` 0 in tests: none).
-    public var sharedAddress: SocketAddress? { lock.withLock { shared?.localAddress } }
-
     public func run() async throws {
         if configuration.sharedPort > 0 {
             do {
