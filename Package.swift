@@ -70,16 +70,30 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Kubernetes: connection settings, the objects an instance is made of, pod statuses
-        // (the driver itself is issue #12's next step; docs/kubernetes.md).
+        // Instances as pods on a Kubernetes cluster, over its REST API (docs/kubernetes.md).
         .target(
             name: "LatticeComputeKubernetes",
             dependencies: [
                 "LatticeDomain", "LatticeCompute",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
+        // Tests only: a fake Kubernetes API server with a fake kubelet, as a library and as
+        // the `lattice-kube-fake` program the black-box tests run.
+        .target(
+            name: "LatticeKubeFake",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "lattice-kube-fake", dependencies: ["LatticeKubeFake"], swiftSettings: swiftSettings),
         // The SSH gateway (swift-nio-ssh) and the HTTP gateway into instances.
         .target(
             name: "LatticeGateway",
@@ -99,7 +113,7 @@ let package = Package(
             name: "LatticeServer",
             dependencies: [
                 "LatticeDomain", "LatticeStore", "LatticeStorePostgres", "LatticeCompute", "LatticeComputeEngine",
-                "LatticeGateway",
+                "LatticeComputeKubernetes", "LatticeGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,14 +172,17 @@ let package = Package(
         .testTarget(
             name: "LatticeComputeTests",
             dependencies: [
-                "LatticeCompute", "LatticeComputeEngine", "LatticeDomain", "LatticeTestSupport",
+                "LatticeCompute", "LatticeComputeEngine", "LatticeComputeKubernetes", "LatticeDomain",
+                "LatticeTestSupport", "LatticeKubeFake",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "LatticeComputeKubernetesTests",
-            dependencies: ["LatticeComputeKubernetes", "LatticeCompute", "LatticeDomain", "LatticeTestSupport"],
+            dependencies: [
+                "LatticeComputeKubernetes", "LatticeCompute", "LatticeDomain", "LatticeTestSupport", "LatticeKubeFake",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

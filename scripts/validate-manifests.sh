@@ -24,7 +24,5 @@ printf 'lattice ssh gateway host key (ed25519, base64 seed)\n%s\n' "$(head -c 32
     >"$OUT/tree/overlays/postgres/ssh_host_ed25519_key"
 kubectl kustomize "$OUT/tree/overlays/postgres" >"$OUT/postgres.yaml" 2>"$OUT/postgres.err" \
     || { cat "$OUT/postgres.err"; exit 1; }
-for file in "$OUT/base.yaml" "$OUT/postgres.yaml" "$@"; do
-    kubernetes-validate --strict --quiet -k "$KUBERNETES_VERSION" "$file"
-done
-echo "manifests valid for Kubernetes $KUBERNETES_VERSION: $(grep -c '^kind:' "$OUT/base.yaml") objects (base), $(grep -c '^kind:' "$OUT/postgres.yaml") (postgres overlay)"
+kubernetes-validate --strict --quiet -k "$KUBERNETES_VERSION" "$OUT/base.yaml" "$OUT/postgres.yaml" "$@"
+echo "manifests valid for Kubernetes $KUBERNETES_VERSION: $(grep -c '^kind:' "$OUT/base.yaml") objects (base), $(grep -c '^kind:' "$OUT/postgres.yaml") (postgres overlay), $# more files"

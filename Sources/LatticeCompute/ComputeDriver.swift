@@ -64,7 +64,8 @@ public protocol ComputeDriver: WorkloadAccess {
     func start(_ spec: WorkloadSpec) async throws
     /// Stops the workload, waiting up to the grace period before killing it.
     func stop(instanceName: String, gracePeriodSeconds: Int) async throws
-    /// Commits the (stopped) workload as an image and returns its size in bytes.
+    /// Commits the (stopped) workload as an image and returns its size in bytes (see
+    /// `commitsRunningWorkloads` for drivers that commit a running one).
     func commit(instanceName: String, imageReference: String) async throws -> Int64
     /// Removes the workload but keeps its data volume.
     func discard(instanceName: String) async throws
@@ -77,10 +78,15 @@ public protocol ComputeDriver: WorkloadAccess {
     /// the backend since this one last looked. Drivers whose backend keeps the state (an
     /// engine, a cluster) have nothing to do.
     func adopt() async throws
+    /// Whether `commit` takes the snapshot of a *running* workload and then removes it
+    /// (Kubernetes: a pod cannot be stopped, only deleted, and the container must outlive
+    /// the commit). The reconciler then asks for the commit instead of a stop.
+    var commitsRunningWorkloads: Bool { get }
 }
 
 extension ComputeDriver {
     public func adopt() async throws {}
+    public var commitsRunningWorkloads: Bool { false }
 }
 
 /// A driver failure: the reconciler logs it and retries with backoff; clients never see it.

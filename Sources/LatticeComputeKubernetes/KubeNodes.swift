@@ -15,11 +15,7 @@ public struct KubeNodeReader: Sendable {
     }
 
     /// The fields of a Node object the reader uses.
-    public struct NodeObject: Decodable, Sendable {
-        public struct Metadata: Decodable, Sendable {
-            public var name: String
-            public var labels: [String: String]?
-        }
+    public struct NodeObject: KubeCached {
         public struct Spec: Decodable, Sendable { public var unschedulable: Bool? }
         public struct Condition: Decodable, Sendable {
             public var type: String
@@ -30,7 +26,7 @@ public struct KubeNodeReader: Sendable {
             public var allocatable: [String: String]?
             public var conditions: [Condition]?
         }
-        public var metadata: Metadata
+        public var metadata: ObjectMeta
         public var spec: Spec?
         public var status: Status?
     }

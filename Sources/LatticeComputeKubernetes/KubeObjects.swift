@@ -2,8 +2,9 @@ import Foundation
 import LatticeCompute
 import LatticeDomain
 
-/// The Kubernetes objects one instance is made of (docs/kubernetes.md): a Pod
-/// (`generateName: <instance>-`, pinned to the node Lattice placed it on), a PVC
+/// The Kubernetes objects one instance is made of (docs/kubernetes.md): a Pod named as
+/// the instance's pod (`<instance>-xxxxx`, new at every power_on, so applying it again is
+/// idempotent; pinned to the node Lattice placed it on), a PVC
 /// `volume-xxxxxxxx` for its data disk, a Secret with its root password and Jupyter token,
 /// a NodePort Service for SSH, a ClusterIP Service and an Ingress on `<uid>.<public-host>`
 /// for `/jupyter` and `/monitor`. Pure: each is a JSON object the driver applies with
@@ -11,19 +12,19 @@ import LatticeDomain
 public struct KubeObjects: Sendable {
     public var namespace: String
     public var publicHost: String
-    /// Storage class per disk type (the disk SKU's `type`); nil = the cluster's default.
-    public var storageClasses: [String: String]
+    /// The data disks' storage class; nil = the cluster's default.
+    public var storageClass: String?
     public var ingressClass: String?
 
     public init(
         namespace: String,
         publicHost: String,
-        storageClasses: [String: String] = [:],
+        storageClass: String? = nil,
         ingressClass: String? = nil
     ) {
         self.namespace = namespace
         self.publicHost = publicHost
-        self.storageClasses = storageClasses
+        self.storageClass = storageClass
         self.ingressClass = ingressClass
     }
 
@@ -31,31 +32,39 @@ public struct KubeObjects: Sendable {
     public static let instanceLabel = "lattice.dev/instance"
     public static let tenantLabel = "lattice.dev/namespace"
 
+    public static let jobLabel = "lattice.dev/job"
+
     public func labels(_ spec: WorkloadSpec) -> [String: String] {
-        [Self.managedBy: "lattice", Self.instanceLabel: spec.instanceName, Self.tenantLabel: spec.namespace]
+        Self.labels(instance: spec.instanceName, tenant: spec.namespace)
+    }
+
+    public static func labels(instance: String, tenant: String) -> [String: String] {
+        [managedBy: "lattice", instanceLabel: instance, tenantLabel: tenant]
     }
 
     func metadata(_ name: String, _ spec: WorkloadSpec) -> [String: Any] {
         ["name": name, "namespace": namespace, "labels": labels(spec)]
     }
 
-    public static func secretName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-secrets" }
-    public static func sshServiceName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-ssh" }
-    public static func webServiceName(_ spec: WorkloadSpec) -> String { "\(spec.instanceName)-web" }
+    public static func secretName(_ instance: String) -> String { "\(instance)-secrets" }
+    public static func sshServiceName(_ instance: String) -> String { "\(instance)-ssh" }
+    public static func webServiceName(_ instance: String) -> String { "\(instance)-web" }
+    public static func jobName(_ instance: String) -> String { "\(instance)-commit" }
 
     public func secret(_ spec: WorkloadSpec) -> [String: Any] {
         [
-            "apiVersion": "v1", "kind": "Secret", "metadata": metadata(Self.secretName(spec), spec), "type": "Opaque",
+            "apiVersion": "v1", "kind": "Secret", "metadata": metadata(Self.secretName(spec.instanceName), spec),
+            "type": "Opaque",
             "stringData": spec.environment.filter { WorkloadSpec.secretEnvironmentKeys.contains($0.key) },
         ]
     }
 
-    public func volumeClaim(_ spec: WorkloadSpec, diskType: String) -> [String: Any] {
+    public func volumeClaim(_ spec: WorkloadSpec) -> [String: Any] {
         var claim: [String: Any] = [
             "accessModes": ["ReadWriteOnce"],
             "resources": ["requests": ["storage": "\(spec.volumeSizeGiB)Gi"]],
         ]
-        if let storageClass = storageClasses[diskType] { claim["storageClassName"] = storageClass }
+        if let storageClass { claim["storageClassName"] = storageClass }
         return [
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(spec.volumeName, spec),
             "spec": claim,
@@ -63,14 +72,12 @@ public struct KubeObjects: Sendable {
     }
 
     public func pod(_ spec: WorkloadSpec) -> [String: Any] {
-        var meta: [String: Any] = [
-            "generateName": "\(spec.instanceName)-", "namespace": namespace, "labels": labels(spec),
-        ]
+        var meta = metadata(spec.podName, spec)
         meta["annotations"] = ["lattice.dev/gpus": spec.gpuIndices.map(String.init).joined(separator: ",")]
         var limits: [String: String] = ["cpu": String(spec.cpuCores), "memory": "\(spec.memoryGiB)Gi"]
         if !spec.gpuIndices.isEmpty { limits[spec.gpuResourceKey] = String(spec.gpuIndices.count) }
         let secretEnvironment = WorkloadSpec.secretEnvironmentKeys.sorted().map { key -> [String: Any] in
-            ["name": key, "valueFrom": ["secretKeyRef": ["name": Self.secretName(spec), "key": key]]]
+            ["name": key, "valueFrom": ["secretKeyRef": ["name": Self.secretName(spec.instanceName), "key": key]]]
         }
         let plainEnvironment = spec.environment.filter { !WorkloadSpec.secretEnvironmentKeys.contains($0.key) }
             .sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] as [String: Any] }
@@ -99,19 +106,22 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// On the instance's SSH port (when it is in the NodePort range; else one the cluster picks).
     public func sshService(_ spec: WorkloadSpec) -> [String: Any] {
-        [
-            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.sshServiceName(spec), spec),
+        var sshPort: [String: Any] = ["name": "ssh", "port": 22, "targetPort": 22]
+        if (30000...32767).contains(spec.sshPort) { sshPort["nodePort"] = spec.sshPort }
+        return [
+            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.sshServiceName(spec.instanceName), spec),
             "spec": [
                 "type": "NodePort", "selector": [Self.instanceLabel: spec.instanceName],
-                "ports": [["name": "ssh", "port": 22, "targetPort": 22, "nodePort": spec.sshPort]],
+                "ports": [sshPort],
             ] as [String: Any],
         ]
     }
 
     public func webService(_ spec: WorkloadSpec) -> [String: Any] {
         [
-            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.webServiceName(spec), spec),
+            "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.webServiceName(spec.instanceName), spec),
             "spec": [
                 "type": "ClusterIP", "selector": [Self.instanceLabel: spec.instanceName],
                 "ports": [
@@ -126,7 +136,7 @@ public struct KubeObjects: Sendable {
         func path(_ prefix: String, _ port: Int) -> [String: Any] {
             [
                 "path": prefix, "pathType": "Prefix",
-                "backend": ["service": ["name": Self.webServiceName(spec), "port": ["number": port]]],
+                "backend": ["service": ["name": Self.webServiceName(spec.instanceName), "port": ["number": port]]],
             ]
         }
         var body: [String: Any] = [
@@ -145,30 +155,36 @@ public struct KubeObjects: Sendable {
     }
 
     /// power_off with a snapshot: a Job on the pod's node that commits the container
-    /// through the node's containerd socket and pushes it to `imageReference`.
+    /// through the node's containerd socket and pushes it to `imageReference`. The committer
+    /// writes the pushed image's size in bytes as its termination message.
     public func committerJob(
-        _ spec: WorkloadSpec,
+        instance: String,
+        tenant: String,
+        node: String,
         podName: String,
         imageReference: String,
         committerImage: String,
         containerdSocket: String = "/run/containerd/containerd.sock"
     ) -> [String: Any] {
-        var meta = metadata("\(spec.instanceName)-commit", spec)
-        meta["labels"] = labels(spec).merging(["lattice.dev/job": "commit"]) { own, _ in own }
+        let labels = Self.labels(instance: instance, tenant: tenant).merging([Self.jobLabel: "commit"]) { own, _ in
+            own
+        }
         let container: [String: Any] = [
             "name": "commit", "image": committerImage,
             "args": ["--namespace", namespace, "--pod", podName, "--container", "main", "--image", imageReference],
             "volumeMounts": [["name": "containerd", "mountPath": "/run/containerd/containerd.sock"]],
             "securityContext": ["privileged": true],
+            "terminationMessagePolicy": "File",
         ]
         return [
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": ["name": Self.jobName(instance), "namespace": namespace, "labels": labels],
             "spec": [
                 "backoffLimit": 0, "ttlSecondsAfterFinished": 3600,
                 "template": [
-                    "metadata": ["labels": labels(spec)],
+                    "metadata": ["labels": labels],
                     "spec": [
-                        "nodeSelector": ["kubernetes.io/hostname": spec.node], "restartPolicy": "Never",
+                        "nodeSelector": ["kubernetes.io/hostname": node], "restartPolicy": "Never",
                         "containers": [container],
                         "volumes": [
                             ["name": "containerd", "hostPath": ["path": containerdSocket, "type": "Socket"]]

@@ -29,6 +29,7 @@ public struct PodStatus: Decodable, Sendable, Equatable {
         public var ready: Bool?
     }
     public var phase: String?
+    public var podIP: String?
     public var conditions: [Condition]?
     public var containerStatuses: [ContainerStatus]?
     public var reason: String?

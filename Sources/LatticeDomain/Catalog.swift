@@ -120,6 +120,16 @@ public struct Catalog: Sendable, Codable, Equatable {
                         )
                     }
                 }
+                if cluster.driver == .kubernetes {
+                    guard cluster.nodes.isEmpty else {
+                        throw fail(
+                            "catalog: kubernetes cluster '\(cluster.name)': nodes come from the cluster; remove 'nodes'"
+                        )
+                    }
+                    if let problem = cluster.kubernetes?.problem() {
+                        throw fail("catalog: cluster '\(cluster.name)': \(problem)")
+                    }
+                }
                 for node in cluster.nodes {
                     guard nodeNames.insert(node.name).inserted else {
                         throw fail("catalog: node '\(node.name)' is declared twice")
@@ -211,6 +221,9 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// Engine clusters: an image with `nvidia-smi`; each host's GPUs are counted by running
     /// it there, with every GPU requested, at start and whenever the host comes back.
     public var gpuProbeImage: String?
+    /// Kubernetes clusters: how to reach the API server and how instances map onto it
+    /// (docs/kubernetes.md). Nil: the defaults.
+    public var kubernetes: KubernetesSettings?
 
     public init(
         name: String,
@@ -249,6 +262,58 @@ public struct Cluster: Sendable, Codable, Equatable {
         publishAddress = try c.decodeIfPresent(String.self, forKey: .publishAddress)
         pidsLimit = try c.decodeIfPresent(Int.self, forKey: .pidsLimit)
         gpuProbeImage = try c.decodeIfPresent(String.self, forKey: .gpuProbeImage)
+        kubernetes = try c.decodeIfPresent(KubernetesSettings.self, forKey: .kubernetes)
+    }
+}
+
+/// A Kubernetes cluster's settings in the catalog (`kubernetes:` under the cluster). Nodes
+/// come from the cluster itself, not from the catalog.
+public struct KubernetesSettings: Sendable, Codable, Equatable {
+    /// A kubeconfig file; nil: in-cluster (the pod's service account).
+    public var kubeconfig: String?
+    /// The kubeconfig's context; nil: its `current-context`.
+    public var context: String?
+    /// The namespace instances' objects live in (default `lattice-instances`).
+    public var namespace: String?
+    /// The node resource that counts GPUs (default `nvidia.com/gpu`) and the node label
+    /// that names their model (default `nvidia.com/gpu.product`).
+    public var gpuResourceKey: String?
+    public var gpuModelLabel: String?
+    /// The data disks' storage class (default: the cluster's default class).
+    public var storageClass: String?
+    /// The Ingress class for `<uid>.<public-host>` (default: the cluster's default).
+    public var ingressClass: String?
+    /// The image of the snapshot Job (commits through the node's containerd and pushes).
+    public var committerImage: String?
+    /// The containerd socket on the nodes (default `/run/containerd/containerd.sock`).
+    public var containerdSocket: String?
+    /// The driver's pace towards the API server (defaults 5 and 10).
+    public var queriesPerSecond: Double?
+    public var burst: Int?
+
+    public init(kubeconfig: String? = nil, namespace: String? = nil) {
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+    }
+
+    /// Why the settings cannot work, if they cannot.
+    public func problem() -> String? {
+        if let namespace, !Self.isDNSLabel(namespace) {
+            return "kubernetes.namespace '\(namespace)' is not a valid namespace name"
+        }
+        if let queriesPerSecond, !(queriesPerSecond > 0 && queriesPerSecond <= 10_000) {
+            return "kubernetes.queriesPerSecond must be between 0 and 10000"
+        }
+        if let burst, !(1...10_000).contains(burst) { return "kubernetes.burst must be between 1 and 10000" }
+        return nil
+    }
+
+    /// A DNS-1123 label: lower-case letters, digits and '-', 1 to 63, starting and ending alphanumeric.
+    public static func isDNSLabel(_ text: String) -> Bool {
+        guard (1...63).contains(text.count), let first = text.first, let last = text.last,
+            first.isLetter || first.isNumber, last.isLetter || last.isNumber
+        else { return false }
+        return text.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
     }
 }
 

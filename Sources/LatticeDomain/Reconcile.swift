@@ -90,12 +90,16 @@ public enum ReconcilePlanner {
     /// Prefix of the reason an instance on an unanswering node shows.
     public static let unreachablePrefix = "NodeUnreachable: "
 
-    /// - Parameter unreachable: why the instance's node does not answer, when it does not
-    ///   (a host that may come back): a workload not seen there is not lost, only unseen.
+    /// - Parameters:
+    ///   - unreachable: why the instance's node does not answer, when it does not (a host
+    ///     that may come back): a workload not seen there is not lost, only unseen.
+    ///   - commitsRunning: the driver snapshots a running workload and removes it itself
+    ///     (Kubernetes), so a power_off with a snapshot goes to Saving without a stop.
     public static func plan(
         _ instance: Instance,
         observed: WorkloadObservation?,
-        unreachable: String? = nil
+        unreachable: String? = nil,
+        commitsRunning: Bool = false
     ) -> ReconcileStep? {
         if instance.desired.deleted { return .destroyThenPurge }
         if observed == nil, let unreachable {
@@ -128,6 +132,9 @@ public enum ReconcilePlanner {
             }
         case .stopping:
             guard let observed else { return .record(.stopped(reason: "")) }
+            if commitsRunning, instance.desired.snapshot != nil, observed.phase == .running {
+                return .record(.saving)
+            }
             switch observed.phase {
             case .starting, .running: return .stop(gracePeriodSeconds: instance.desired.gracePeriodSeconds)
             case .stopping: return nil

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import LatticeCompute
 import LatticeComputeEngine
+import LatticeComputeKubernetes
 import LatticeDomain
 import LatticeGateway
 import LatticeStore
@@ -78,15 +79,33 @@ public enum LatticeServer {
                     throw LatticeError(.badRequest, code: "InvalidCatalog", "cluster \(cluster.name): \(error)")
                 }
             case .kubernetes:
-                throw LatticeError(
-                    .badRequest,
-                    code: "InvalidCatalog",
-                    "cluster \(cluster.name): driver 'kubernetes' is not available in this build; "
-                        + "use 'simulated' or 'engine'"
-                )
+                do {
+                    drivers[cluster.name] = try kubernetesDriver(cluster, publicHost: configuration.publicHost)
+                } catch {
+                    throw LatticeError(.badRequest, code: "InvalidCatalog", "cluster \(cluster.name): \(error)")
+                }
             }
         }
         return ComputeFleet(drivers: drivers)
+    }
+
+    /// A Kubernetes cluster's driver: in-cluster, or from the kubeconfig the catalog names.
+    static func kubernetesDriver(_ cluster: Cluster, publicHost: String) throws -> KubernetesDriver {
+        let settings = cluster.kubernetes ?? KubernetesSettings()
+        let connection =
+            try settings.kubeconfig.map { try KubeConnection.kubeconfig(path: $0, context: settings.context) }
+            ?? KubeConnection.inCluster()
+        var driver = KubernetesDriver.Settings(cluster: cluster.name, publicHost: publicHost)
+        if let namespace = settings.namespace { driver.namespace = namespace }
+        if let key = settings.gpuResourceKey { driver.gpuResourceKey = key }
+        if let label = settings.gpuModelLabel { driver.gpuModelLabel = label }
+        driver.storageClass = settings.storageClass
+        driver.ingressClass = settings.ingressClass
+        if let image = settings.committerImage { driver.committerImage = image }
+        if let socket = settings.containerdSocket { driver.containerdSocket = socket }
+        if let qps = settings.queriesPerSecond { driver.queriesPerSecond = qps }
+        if let burst = settings.burst { driver.burst = Double(burst) }
+        return try KubernetesDriver(settings: driver, connection: connection)
     }
 
     /// The SSH gateway (always; its shared port may be off) and the HTTP gateway's parts.

@@ -82,6 +82,14 @@ final class PlacementCache: @unchecked Sendable {
                 changed.refresh(node)
                 dirty = true
             }
+            // A node the driver no longer reports (gone from a Kubernetes cluster) takes no work;
+            // what it held is still counted until its instances let go.
+            let reported = Set(nodes.map(\.node.name))
+            for known in index.nodes.values where known.cluster == cluster && known.healthy {
+                guard !reported.contains(known.node.name) else { continue }
+                changed.refresh(ClusterNode(node: known.node, cluster: cluster, healthy: false))
+                dirty = true
+            }
             if dirty { lock.withLock { self.index = changed } }
             return dirty ? changed : index
         }

@@ -91,7 +91,7 @@ import Testing
     let objects = KubeObjects(
         namespace: "lattice-instances",
         publicHost: "gpu.example.com",
-        storageClasses: ["shared-filesystem": "fast-ssd"],
+        storageClass: "fast-ssd",
         ingressClass: "nginx"
     )
 
@@ -105,11 +105,13 @@ import Testing
 
     func all() -> [String: [String: Any]] {
         [
-            "pod": objects.pod(spec), "pvc": objects.volumeClaim(spec, diskType: "shared-filesystem"),
+            "pod": objects.pod(spec), "pvc": objects.volumeClaim(spec),
             "secret": objects.secret(spec), "ssh-service": objects.sshService(spec),
             "web-service": objects.webService(spec), "ingress": objects.ingress(spec),
             "commit-job": objects.committerJob(
-                spec,
+                instance: spec.instanceName,
+                tenant: spec.namespace,
+                node: spec.node,
                 podName: "\(spec.instanceName)-abcde",
                 imageReference: "harbor.example.com/alice/snap:v1",
                 committerImage: "ghcr.io/lattice-cloud/committer:1"
@@ -120,7 +122,9 @@ import Testing
     @Test func aPodPinnedToItsNodeWithItsGPUsAndSecrets() throws {
         let pod = objects.pod(spec)
         let meta = try #require(pod["metadata"] as? [String: Any])
-        #expect(meta["generateName"] as? String == "\(spec.instanceName)-")
+        // The instance's own pod name (`<instance>-xxxxx`, new at each power_on): applying it
+        // twice makes one pod, where generateName would make two.
+        #expect(meta["name"] as? String == spec.podName)
         let labels = try #require(meta["labels"] as? [String: String])
         #expect(
             labels["app.kubernetes.io/managed-by"] == "lattice" && labels["lattice.dev/instance"] == spec.instanceName
@@ -142,7 +146,7 @@ import Testing
         #expect((ssh["ports"] as? [[String: Any]])?.first?["nodePort"] as? Int == 30099)
         let rules = try #require((objects.ingress(spec)["spec"] as? [String: Any])?["rules"] as? [[String: Any]])
         #expect(rules.first?["host"] as? String == "\(spec.uid).gpu.example.com")
-        let claim = try #require(objects.volumeClaim(spec, diskType: "shared-filesystem")["spec"] as? [String: Any])
+        let claim = try #require(objects.volumeClaim(spec)["spec"] as? [String: Any])
         #expect(claim["storageClassName"] as? String == "fast-ssd")
     }
 

@@ -125,6 +125,36 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(try await store.token(secretHash: "new")?.lastUsedAt == t0)
     }
 
+    /// A node the driver stops reporting (it left a Kubernetes cluster) takes no more work.
+    @Test(arguments: StoreFactory.all)
+    func aNodeThatIsNoLongerReportedTakesNoWork(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        let both = nodes(2)
+        let first = try await store.createInstance(
+            draft("instance-0000a001"),
+            on: both,
+            sshPorts: 30000...30010,
+            order: order(for: "instance-0000a001"),
+            couponID: nil,
+            debit: .none
+        )
+        let left = first.placement?.node
+        let remaining = both.filter { $0.node.name != left }
+        for number in 2...5 {
+            let name = "instance-0000a00\(number)"
+            let next = try await store.createInstance(
+                draft(name),
+                on: remaining,
+                sshPorts: 30000...30010,
+                order: order(for: name),
+                couponID: nil,
+                debit: .none
+            )
+            #expect(next.placement?.node != left)
+        }
+    }
+
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
         let store = try await factory.make()

@@ -38,9 +38,10 @@ extension LatticeAPI {
     /// Instances on it keep running; a drain survives restarts and holds on every replica.
     public func setDrained(principal: Principal, node: String, _ drained: Bool) async throws -> AdminNodeWire {
         try requireAdmin(principal)
-        guard catalog.clusters.contains(where: { $0.nodes.contains { $0.name == node } }) else {
-            throw LatticeError.notFound("node '\(node.prefix(100))'")
-        }
+        // Catalog nodes, and those a cluster reports itself (Kubernetes).
+        var known = catalog.clusters.contains { $0.nodes.contains { $0.name == node } }
+        if !known { known = await fleet.nodes().contains { $0.node.name == node } }
+        guard known else { throw LatticeError.notFound("node '\(node.prefix(100))'") }
         try await store.setDrained(node: node, drained, at: clock.now())
         guard let answer = try await adminNodes(principal: principal).first(where: { $0.name == node }) else {
             throw LatticeError.notFound("node '\(node.prefix(100))'")

@@ -143,6 +143,13 @@ public final class Reconciler: Service, @unchecked Sendable {
         for (cluster, workloads) in observed {
             guard let driver = fleet.driver(for: cluster) else { continue }
             for name in workloads.keys where !known.contains(name) {
+                // Created (and started) after the list was read, or the store cannot tell
+                // now: not an orphan, or not yet.
+                do {
+                    if try await store.instanceVersion(name: name) != nil { continue }
+                } catch {
+                    continue
+                }
                 logger.info("removing orphaned workload", metadata: ["instance": "\(name)", "cluster": "\(cluster)"])
                 do {
                     try await driver.discard(instanceName: name)
@@ -250,7 +257,14 @@ public final class Reconciler: Service, @unchecked Sendable {
         let observed = try await withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
         let unreachable = observed == nil ? await unreachableReason(of: instance) : nil
         if observed != nil, instance.statusReason.isEmpty { lock.withLock { _ = unseen.remove(name) } }
-        guard let step = ReconcilePlanner.plan(instance, observed: observed, unreachable: unreachable) else {
+        guard
+            let step = ReconcilePlanner.plan(
+                instance,
+                observed: observed,
+                unreachable: unreachable,
+                commitsRunning: driver.commitsRunningWorkloads
+            )
+        else {
             return false
         }
         try await execute(step, for: instance, on: driver)

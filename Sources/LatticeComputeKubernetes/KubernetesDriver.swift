@@ -1,0 +1,467 @@
+import Foundation
+import LatticeCompute
+import LatticeDomain
+
+/// A Pod as the driver reads it.
+public struct PodObject: KubeCached {
+    public struct Spec: Decodable, Sendable {
+        public var nodeName: String?
+        public var nodeSelector: [String: String]?
+    }
+    public var metadata: ObjectMeta
+    public var spec: Spec?
+    public var status: PodStatus?
+
+    /// The node the pod runs on, else the one it is pinned to.
+    public var node: String { spec?.nodeName ?? spec?.nodeSelector?["kubernetes.io/hostname"] ?? "" }
+    public var deleting: Bool { metadata.deletionTimestamp != nil }
+    public var instance: String? { metadata.labels?[KubeObjects.instanceLabel] }
+}
+
+/// Which pods the driver deleted itself, and which instances lost theirs to someone else
+/// (`kubectl delete pod`, an eviction): those are `WorkloadLost`, not stopped.
+final class PodLosses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var deletedByUs: Set<String> = []
+    private var lost: [String: String] = [:]
+
+    func deleting(_ pod: String) { lock.withLock { _ = deletedByUs.insert(pod) } }
+    func reason(_ instance: String) -> String? { lock.withLock { lost[instance] } }
+    func clear(_ instance: String) { lock.withLock { _ = lost.removeValue(forKey: instance) } }
+
+    /// A pod changed: one that is going, and not by the driver's hand, is a loss.
+    func changed(old: PodObject?, new: PodObject?) {
+        guard let pod = new ?? old, let instance = pod.instance else { return }
+        // Only the moment a live pod starts to go counts (not its later events).
+        let starts = old.map { !$0.deleting } ?? false
+        let going = new == nil || new?.deleting == true
+        guard going else { return }
+        lock.withLock {
+            if deletedByUs.contains(pod.metadata.name) {
+                if new == nil { deletedByUs.remove(pod.metadata.name) }
+            } else if starts, lost[instance] == nil {
+                lost[instance] = "WorkloadLost: pod \(pod.metadata.name) was deleted outside Lattice"
+            }
+        }
+    }
+}
+
+/// Any object of which only the metadata matters (the instances' Secrets).
+public struct MetadataOnly: KubeCached {
+    public var metadata: ObjectMeta
+}
+
+/// Runs instances as pods on a Kubernetes cluster through its REST API
+/// ([kubernetes.md](../../docs/kubernetes.md)). Desired state is written with server-side
+/// apply (`fieldManager=lattice`); what the cluster does is read from caches of pods,
+/// the instances' Secrets and nodes, fed by list + watch, so `observeAll` costs no request
+/// and every change reaches the reconciler as an event.
+///
+/// An instance is: its Secret (it exists from the first start to discard/destroy), its
+/// PVC, its Services and Ingress, and at most one live pod. A Secret without a live pod is
+/// a *stopped* workload (power_off deletes the pod and keeps the rest); neither is none.
+public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var cluster: String
+        /// Where instances' objects live.
+        public var namespace: String
+        public var publicHost: String
+        public var gpuResourceKey: String
+        public var gpuModelLabel: String
+        public var storageClass: String?
+        public var ingressClass: String?
+        /// Commits a pod's container through the node's containerd and pushes it.
+        public var committerImage: String
+        public var containerdSocket: String
+        public var queriesPerSecond: Double
+        public var burst: Double
+        /// How long a snapshot Job may take.
+        public var commitTimeout: Duration
+        /// How long the driver waits for a deleted pod to go before it gives up (and retries later).
+        public var podGoneTimeout: Duration
+
+        public init(
+            cluster: String,
+            namespace: String = "lattice-instances",
+            publicHost: String = "lattice.localhost",
+            gpuResourceKey: String = "nvidia.com/gpu",
+            gpuModelLabel: String = "nvidia.com/gpu.product",
+            storageClass: String? = nil,
+            ingressClass: String? = nil,
+            committerImage: String = "ghcr.io/lattice-cloud/committer:latest",
+            containerdSocket: String = "/run/containerd/containerd.sock",
+            queriesPerSecond: Double = 5,
+            burst: Double = 10,
+            commitTimeout: Duration = .seconds(1800),
+            podGoneTimeout: Duration = .seconds(90)
+        ) {
+            self.cluster = cluster
+            self.namespace = namespace
+            self.publicHost = publicHost
+            self.gpuResourceKey = gpuResourceKey
+            self.gpuModelLabel = gpuModelLabel
+            self.storageClass = storageClass
+            self.ingressClass = ingressClass
+            self.committerImage = committerImage
+            self.containerdSocket = containerdSocket
+            self.queriesPerSecond = queriesPerSecond
+            self.burst = burst
+            self.commitTimeout = commitTimeout
+            self.podGoneTimeout = podGoneTimeout
+        }
+    }
+
+    public let settings: Settings
+    public let api: KubeAPI
+    let objects: KubeObjects
+    let reader: KubeNodeReader
+    let pods: KubeInformer<PodObject>
+    let secrets: KubeInformer<MetadataOnly>
+    let nodeCache: KubeInformer<KubeNodeReader.NodeObject>
+    private let changeStream: AsyncStream<String>
+    private let changeSink: AsyncStream<String>.Continuation
+    private let lock = NSLock()
+    private var watchers: [Task<Void, Never>] = []
+    private var lastNodes: [ClusterNode] = []
+    let losses = PodLosses()
+
+    public init(settings: Settings, connection: KubeConnection) throws {
+        self.settings = settings
+        api = try KubeAPI(connection: connection, queriesPerSecond: settings.queriesPerSecond, burst: settings.burst)
+        objects = KubeObjects(
+            namespace: settings.namespace,
+            publicHost: settings.publicHost,
+            storageClass: settings.storageClass,
+            ingressClass: settings.ingressClass
+        )
+        let reader = KubeNodeReader(gpuResourceKey: settings.gpuResourceKey, modelLabel: settings.gpuModelLabel)
+        self.reader = reader
+        let (stream, sink) = AsyncStream.makeStream(of: String.self)
+        (changeStream, changeSink) = (stream, sink)
+        let base = "/api/v1/namespaces/\(settings.namespace)"
+        let selector = "\(KubeObjects.managedBy)=lattice"
+        let losses = self.losses
+        pods = KubeInformer(api: api, path: "\(base)/pods", labelSelector: "\(selector),!\(KubeObjects.jobLabel)") {
+            losses.changed(old: $0, new: $1)
+            for pod in [$0, $1].compactMap({ $0 }) { if let name = pod.instance { sink.yield(name) } }
+        }
+        secrets = KubeInformer(api: api, path: "\(base)/secrets", labelSelector: selector) {
+            for secret in [$0, $1].compactMap({ $0 }) {
+                if let name = secret.metadata.labels?[KubeObjects.instanceLabel] { sink.yield(name) }
+            }
+        }
+        let podCache = pods
+        let cluster = settings.cluster
+        nodeCache = KubeInformer(api: api, path: "/api/v1/nodes", labelSelector: nil) { old, new in
+            // A node that came, went, or changed how it takes work: its instances take a look.
+            let before = old.flatMap { reader.clusterNode($0, cluster: cluster) }
+            let after = new.flatMap { reader.clusterNode($0, cluster: cluster) }
+            guard before != after, let name = (new ?? old)?.metadata.name else { return }
+            for pod in podCache.all where pod.node == name { if let instance = pod.instance { sink.yield(instance) } }
+        }
+        let informers: [@Sendable () async -> Void] = [
+            { [pods] in await pods.run() }, { [secrets] in await secrets.run() },
+            { [nodeCache] in await nodeCache.run() },
+        ]
+        watchers = informers.map { run in Task { await run() } }
+    }
+
+    deinit {
+        for task in watchers { task.cancel() }
+        changeSink.finish()
+    }
+
+    /// Stops watching (the driver is not used after this).
+    public func shutdown() {
+        lock.withLock { for task in watchers { task.cancel() } }
+    }
+
+    /// Lists and watches done so far, per cache (for tests).
+    public var feeds: [String: (lists: Int, watches: Int)] {
+        ["pods": pods.counts, "secrets": secrets.counts, "nodes": nodeCache.counts]
+    }
+
+    var base: String { "/api/v1/namespaces/\(settings.namespace)" }
+    func path(_ resource: String, _ name: String) -> String {
+        switch resource {
+        case "ingresses": "/apis/networking.k8s.io/v1/namespaces/\(settings.namespace)/ingresses/\(name)"
+        case "jobs": "/apis/batch/v1/namespaces/\(settings.namespace)/jobs/\(name)"
+        default: "\(base)/\(resource)/\(name)"
+        }
+    }
+
+    private func synced() async throws {
+        try await pods.waitUntilSynced()
+        try await secrets.waitUntilSynced()
+        try await nodeCache.waitUntilSynced()
+    }
+
+    // MARK: - Reading (from the caches)
+
+    public func nodes() async throws -> [ClusterNode] {
+        try await nodeCache.waitUntilSynced()
+        let now = nodeCache.all.compactMap { reader.clusterNode($0, cluster: settings.cluster) }
+            .sorted { $0.node.name < $1.node.name }
+        // The same array while nothing changed, so the store can tell at once.
+        return lock.withLock {
+            if now != lastNodes { lastNodes = now }
+            return lastNodes
+        }
+    }
+
+    public func observeAll() async throws -> [String: WorkloadObservation] {
+        try await synced()
+        var podsOf: [String: [PodObject]] = [:]
+        for pod in pods.all { if let name = pod.instance { podsOf[name, default: []].append(pod) } }
+        var names = Set(podsOf.keys)
+        for secret in secrets.all {
+            if let name = secret.metadata.labels?[KubeObjects.instanceLabel] { names.insert(name) }
+        }
+        var result: [String: WorkloadObservation] = [:]
+        for name in names {
+            if let seen = observation(name, pods: podsOf[name] ?? []) { result[name] = seen }
+        }
+        return result
+    }
+
+    public func observe(instanceName: String) async throws -> WorkloadObservation? {
+        try await synced()
+        return observation(instanceName, pods: pods.all.filter { $0.instance == instanceName })
+    }
+
+    func livePod(_ instance: String) -> PodObject? {
+        pods.all.filter { $0.instance == instance && !$0.deleting }
+            .max {
+                ($0.metadata.creationTimestamp ?? "", $0.metadata.name) < (
+                    $1.metadata.creationTimestamp ?? "", $1.metadata.name
+                )
+            }
+    }
+
+    func observation(_ name: String, pods mine: [PodObject]) -> WorkloadObservation? {
+        let defined = secrets.object(named: KubeObjects.secretName(name)) != nil
+        let live = mine.filter { !$0.deleting }.max {
+            ($0.metadata.creationTimestamp ?? "", $0.metadata.name) < (
+                $1.metadata.creationTimestamp ?? "", $1.metadata.name
+            )
+        }
+        if let pod = live {
+            let lost = !pod.node.isEmpty && nodeCache.isSynced && nodeCache.object(named: pod.node) == nil
+            let phase = (pod.status ?? PodStatus()).phase(deleting: false, nodeLost: lost)
+            return WorkloadObservation(
+                instanceName: name,
+                podName: pod.metadata.name,
+                node: pod.node,
+                ip: pod.status?.podIP ?? "",
+                phase: phase
+            )
+        }
+        guard defined else { return nil }
+        if let reason = losses.reason(name) {
+            return WorkloadObservation(
+                instanceName: name,
+                podName: "",
+                node: "",
+                ip: "",
+                phase: .failed(reason: reason)
+            )
+        }
+        if let dying = mine.first {
+            return WorkloadObservation(
+                instanceName: name,
+                podName: dying.metadata.name,
+                node: dying.node,
+                ip: "",
+                phase: .stopping
+            )
+        }
+        return WorkloadObservation(instanceName: name, podName: "", node: "", ip: "", phase: .stopped)
+    }
+
+    public func changes() -> AsyncStream<String> { changeStream }
+
+    // MARK: - Writing
+
+    /// The pod is deleted only after the snapshot Job succeeded, so the reconciler asks for
+    /// the commit while the workload still runs.
+    public var commitsRunningWorkloads: Bool { true }
+
+    public func start(_ spec: WorkloadSpec) async throws {
+        try await synced()
+        losses.clear(spec.instanceName)
+        let mine = pods.all.filter { $0.instance == spec.instanceName && !$0.deleting }
+        if mine.contains(where: { $0.metadata.name == spec.podName && $0.node == spec.node }) { return }
+        let secret = try await api.apply(
+            path("secrets", KubeObjects.secretName(spec.instanceName)),
+            objects.secret(spec)
+        )
+        if let object = try? JSONDecoder().decode(MetadataOnly.self, from: secret.body) { secrets.remember(object) }
+        try await api.apply(path("persistentvolumeclaims", spec.volumeName), objects.volumeClaim(spec))
+        try await api.apply(path("services", KubeObjects.sshServiceName(spec.instanceName)), objects.sshService(spec))
+        try await api.apply(path("services", KubeObjects.webServiceName(spec.instanceName)), objects.webService(spec))
+        try await api.apply(path("ingresses", spec.instanceName), objects.ingress(spec))
+        // A pod of an older placement goes first (a pod cannot move).
+        for pod in mine { try await deletePod(pod.metadata.name, grace: 30) }
+        try await waitUntilGone(spec.podName)
+        let reply = try await api.apply(path("pods", spec.podName), objects.pod(spec))
+        if let pod = try? JSONDecoder().decode(PodObject.self, from: reply.body) { pods.remember(pod) }
+    }
+
+    /// Waits until no pod is named `name` (one that is being deleted, of an older placement).
+    func waitUntilGone(_ name: String) async throws {
+        let deadline = ContinuousClock.now + settings.podGoneTimeout
+        while pods.object(named: name) != nil {
+            guard ContinuousClock.now < deadline else {
+                throw DriverError("kubernetes: pod \(name) is still being deleted; trying again later")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    func deletePod(_ name: String, grace: Int) async throws {
+        losses.deleting(name)
+        let reply = try await api.call(
+            .DELETE,
+            path("pods", name),
+            query: [("gracePeriodSeconds", String(max(0, grace)))],
+            allowNotFound: true
+        )
+        if reply.notFound {
+            pods.forget(name, version: Int.max)
+        } else if let pod = try? JSONDecoder().decode(PodObject.self, from: reply.body) {
+            if pod.deleting {
+                pods.remember(pod)
+            } else {
+                pods.forget(name, version: KubeInformer<PodObject>.version(pod))
+            }
+        }
+    }
+
+    func delete(_ resource: String, _ name: String, query: [(String, String)] = []) async throws {
+        try await api.call(.DELETE, path(resource, name), query: query, allowNotFound: true)
+    }
+
+    public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
+        try await synced()
+        for pod in pods.all where pod.instance == instanceName && !pod.deleting {
+            try await deletePod(pod.metadata.name, grace: gracePeriodSeconds)
+        }
+        // The SSH port goes back to the pool while the instance is off.
+        try await delete("services", KubeObjects.sshServiceName(instanceName))
+    }
+
+    public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
+        try await synced()
+        guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {
+            throw DriverError("no running pod of \(instanceName) to commit")
+        }
+        let job = KubeObjects.jobName(instanceName)
+        // A Job of an earlier snapshot goes first (a Job's template cannot change).
+        try await delete("jobs", job, query: [("propagationPolicy", "Background")])
+        try await api.apply(
+            path("jobs", job),
+            objects.committerJob(
+                instance: instanceName,
+                tenant: pod.metadata.labels?[KubeObjects.tenantLabel] ?? "",
+                node: pod.node,
+                podName: pod.metadata.name,
+                imageReference: imageReference,
+                committerImage: settings.committerImage,
+                containerdSocket: settings.containerdSocket
+            )
+        )
+        let size = try await waitForJob(job)
+        // Saved: now the pod goes, and its GPUs with it.
+        try await deletePod(pod.metadata.name, grace: 30)
+        try await delete("services", KubeObjects.sshServiceName(instanceName))
+        try await waitUntilGone(pod.metadata.name)
+        return size
+    }
+
+    /// Polls the snapshot Job (one at a time, seconds apart) until it succeeds (the size its
+    /// pod wrote) or fails (its message).
+    func waitForJob(_ job: String) async throws -> Int64 {
+        let deadline = ContinuousClock.now + settings.commitTimeout
+        while ContinuousClock.now < deadline {
+            let object = try await api.call(.GET, path("jobs", job)).object
+            let status = object["status"] as? [String: Any] ?? [:]
+            if (status["succeeded"] as? Int ?? 0) > 0 {
+                let message = try await jobPodMessage(job)
+                return Int64(message.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            }
+            let conditions = status["conditions"] as? [[String: Any]] ?? []
+            if let failed = conditions.first(where: {
+                $0["type"] as? String == "Failed" && $0["status"] as? String == "True"
+            })
+                ?? ((status["failed"] as? Int ?? 0) > 0 ? [:] : nil)
+            {
+                let podMessage = try await jobPodMessage(job)
+                let message =
+                    podMessage.isEmpty ? (failed["message"] as? String ?? "the snapshot Job failed") : podMessage
+                throw DriverError(message.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw DriverError("the snapshot Job \(job) did not finish in time")
+    }
+
+    /// What the Job's pod wrote as its termination message.
+    func jobPodMessage(_ job: String) async throws -> String {
+        let list = try await api.call(.GET, "\(base)/pods", query: [("labelSelector", "job-name=\(job)")]).object
+        for item in list["items"] as? [[String: Any]] ?? [] {
+            let statuses = (item["status"] as? [String: Any])?["containerStatuses"] as? [[String: Any]] ?? []
+            for container in statuses {
+                let terminated = (container["state"] as? [String: Any])?["terminated"] as? [String: Any]
+                if let message = terminated?["message"] as? String, !message.isEmpty { return message }
+            }
+        }
+        return ""
+    }
+
+    public func discard(instanceName: String) async throws {
+        try await synced()
+        losses.clear(instanceName)
+        for pod in pods.all where pod.instance == instanceName && !pod.deleting {
+            try await deletePod(pod.metadata.name, grace: 10)
+        }
+        try await delete("jobs", KubeObjects.jobName(instanceName), query: [("propagationPolicy", "Background")])
+        try await delete("ingresses", instanceName)
+        try await delete("services", KubeObjects.webServiceName(instanceName))
+        try await delete("services", KubeObjects.sshServiceName(instanceName))
+        let secret = KubeObjects.secretName(instanceName)
+        let reply = try await api.call(.DELETE, path("secrets", secret), allowNotFound: true)
+        let version = (try? JSONDecoder().decode(MetadataOnly.self, from: reply.body)).map {
+            KubeInformer<MetadataOnly>.version($0)
+        }
+        secrets.forget(secret, version: version ?? Int.max)
+    }
+
+    public func destroy(instanceName: String, volumeName: String) async throws {
+        try await discard(instanceName: instanceName)
+        try await delete("persistentvolumeclaims", volumeName)
+    }
+
+    /// Snapshots live in the registry; nodes' kubelets collect unused images themselves.
+    public func removeImage(reference: String) async throws {}
+
+    // MARK: - Access
+
+    public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
+        try await synced()
+        guard let pod = livePod(instanceName), pod.status?.phase == "Running", let ip = pod.status?.podIP, !ip.isEmpty
+        else { return nil }
+        return WorkloadEndpoint(host: ip, port: port)
+    }
+
+    public func exec(
+        instanceName: String,
+        _ request: ExecRequest,
+        input: AsyncStream<ExecInput>,
+        output: @escaping @Sendable (ExecOutput) async -> Void
+    ) async throws -> Int32 {
+        throw DriverError(
+            "shell sessions into Kubernetes pods are not available yet; reach the pod with port forwards "
+                + "(ssh -L) or the HTTP gateway"
+        )
+    }
+}

@@ -1,0 +1,678 @@
+import Foundation
+
+/// The state of a fake Kubernetes cluster, for tests only (never linked into `lattice`):
+/// objects with resource versions, a history that watches replay, label selectors,
+/// server-side apply, `generateName`, `409 Conflict`, injected faults (`429` with
+/// `Retry-After`, `410 Gone`, dropped watches), a kubelet that moves pods Pending → Running
+/// (and fails pulls of images it does not know) and a Job controller for the snapshot
+/// committer. `FakeKubeServer` puts it on HTTP.
+public final class FakeCluster: @unchecked Sendable {
+    /// Where an object lives: its resource (`pods`, `nodes`, …), namespace ("" for nodes), name.
+    public struct Key: Hashable, Sendable {
+        public var resource: String
+        public var namespace: String
+        public var name: String
+
+        public init(resource: String, namespace: String, name: String) {
+            self.resource = resource
+            self.namespace = namespace
+            self.name = name
+        }
+    }
+
+    /// One recorded change, replayed to watches that start from an older version.
+    struct Change {
+        var version: Int
+        var key: Key
+        var type: String
+        var object: [String: Any]
+    }
+
+    /// A running watch.
+    struct Watcher {
+        var resource: String
+        var namespace: String?
+        var selector: LabelSelector
+        var send: @Sendable (Data) -> Void
+        var end: @Sendable () -> Void
+    }
+
+    /// A fake answer to an HTTP request.
+    public struct Answer {
+        public var status: Int
+        public var object: [String: Any]
+        public var headers: [String: String] = [:]
+    }
+
+    private let lock = NSLock()
+    private var objects: [Key: [String: Any]] = [:]
+    private var version = 1
+    private var history: [Change] = []
+    /// Watches from a version below this get `410 Gone`.
+    private var oldestVersion = 0
+    private var watchers: [UUID: Watcher] = [:]
+    private var throttle: (count: Int, retryAfter: Int) = (0, 0)
+    private var random = SystemRandomNumberGenerator()
+    /// Images the kubelet can pull (snapshots the committer pushed join them).
+    private var images: Set<String>
+    /// Pushes the committer refuses (a reference containing one of these fails).
+    public var refusedPushes: [String] = ["refused"]
+    private var requests = 0
+    private var throttled = 0
+    private var watchesOpened = 0
+
+    /// Counters, for tests: requests served, answered 429, watches opened.
+    public var stats: (requests: Int, throttled: Int, watches: Int) {
+        lock.withLock { (requests, throttled, watchesOpened) }
+    }
+
+    /// Makes `image` pullable.
+    public func allowImage(_ image: String) {
+        lock.withLock { _ = images.insert(image) }
+    }
+    /// Every object a client sent (creates and applies), for validation.
+    public var receivedSink: (@Sendable (Key, [String: Any]) -> Void)?
+    /// Seconds a pod stays Pending, and a deleted pod Terminating.
+    public var startDelay: TimeInterval = 0.3
+    public var stopDelay: TimeInterval = 0.2
+
+    public init(images: Set<String> = []) {
+        self.images = images
+    }
+
+    // MARK: - Time and names
+
+    static func timestamp(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    private func suffix(_ length: Int) -> String {
+        let letters = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String((0..<length).map { _ in letters[Int.random(in: 0..<letters.count, using: &random)] })
+    }
+
+    // MARK: - Faults
+
+    /// The next `count` requests get `429 Too Many Requests` with `Retry-After`.
+    public func throttleNext(_ count: Int, retryAfter: Int) {
+        lock.withLock { throttle = (count, retryAfter) }
+    }
+
+    /// Forgets the history: open watches end with `410 Gone`, as do watches from an older version.
+    public func expireHistory() {
+        let ending: [Watcher] = lock.withLock {
+            oldestVersion = version + 1
+            history.removeAll()
+            let all = Array(watchers.values)
+            watchers.removeAll()
+            return all
+        }
+        let gone = Self.line(["type": "ERROR", "object": Self.status(410, "Expired", "too old resource version")])
+        for watcher in ending {
+            watcher.send(gone)
+            watcher.end()
+        }
+    }
+
+    /// Ends every watch connection, as a restarting API server or a proxy would.
+    public func dropWatches() {
+        let ending: [Watcher] = lock.withLock {
+            let all = Array(watchers.values)
+            watchers.removeAll()
+            return all
+        }
+        for watcher in ending { watcher.end() }
+    }
+
+    // MARK: - Nodes
+
+    /// Adds (or replaces) a Ready GPU node.
+    public func addNode(_ name: String, gpus: Int, model: String = "NVIDIA-A100", cpu: Int = 64, memoryGiB: Int = 512) {
+        let node: [String: Any] = [
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": ["name": name, "labels": ["kubernetes.io/hostname": name, "nvidia.com/gpu.product": model]],
+            "spec": [String: Any](),
+            "status": [
+                "allocatable": ["nvidia.com/gpu": String(gpus), "cpu": String(cpu), "memory": "\(memoryGiB)Gi"],
+                "conditions": [["type": "Ready", "status": "True", "reason": "KubeletReady"]],
+            ],
+        ]
+        lock.withLock { _ = store(Key(resource: "nodes", namespace: "", name: name), node, type: nil) }
+    }
+
+    /// The node leaves the cluster (its Node object is deleted; its pods stay until collected).
+    public func loseNode(_ name: String) {
+        lock.withLock { _ = remove(Key(resource: "nodes", namespace: "", name: name)) }
+    }
+
+    /// Marks a node cordoned or not.
+    public func cordon(_ name: String, _ cordoned: Bool) {
+        lock.withLock {
+            let key = Key(resource: "nodes", namespace: "", name: name)
+            guard var node = objects[key] else { return }
+            node["spec"] = ["unschedulable": cordoned]
+            store(key, node, type: nil)
+        }
+    }
+
+    // MARK: - Reading
+
+    public func object(_ key: Key) -> [String: Any]? { lock.withLock { objects[key] } }
+
+    public func list(_ resource: String, namespace: String?, selector: LabelSelector = .everything) -> [[String: Any]] {
+        lock.withLock { matching(resource, namespace, selector).map(\.value) }
+    }
+
+    private func matching(
+        _ resource: String,
+        _ namespace: String?,
+        _ selector: LabelSelector
+    ) -> [(
+        key: Key, value: [String: Any]
+    )] {
+        objects.filter { key, object in
+            key.resource == resource && (namespace == nil || key.namespace == namespace)
+                && selector.matches(Self.labels(object))
+        }
+        .sorted { $0.key.name < $1.key.name }
+        .map { ($0.key, $0.value) }
+    }
+
+    static func labels(_ object: [String: Any]) -> [String: String] {
+        (object["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+    }
+
+    // MARK: - Writing (under the lock)
+
+    /// Stores `object` at `key` with a new resource version and records the change.
+    @discardableResult
+    private func store(_ key: Key, _ object: [String: Any], type: String?) -> [String: Any] {
+        version += 1
+        var object = object
+        var meta = object["metadata"] as? [String: Any] ?? [:]
+        let existed = objects[key] != nil
+        meta["name"] = key.name
+        if !key.namespace.isEmpty { meta["namespace"] = key.namespace }
+        meta["resourceVersion"] = String(version)
+        if meta["uid"] == nil { meta["uid"] = UUID().uuidString.lowercased() }
+        if meta["creationTimestamp"] == nil { meta["creationTimestamp"] = Self.timestamp() }
+        object["metadata"] = meta
+        objects[key] = object
+        record(key, type ?? (existed ? "MODIFIED" : "ADDED"), object)
+        return object
+    }
+
+    private func remove(_ key: Key) -> [String: Any]? {
+        guard var object = objects.removeValue(forKey: key) else { return nil }
+        version += 1
+        var meta = object["metadata"] as? [String: Any] ?? [:]
+        meta["resourceVersion"] = String(version)
+        object["metadata"] = meta
+        record(key, "DELETED", object)
+        return object
+    }
+
+    private func record(_ key: Key, _ type: String, _ object: [String: Any]) {
+        history.append(Change(version: version, key: key, type: type, object: object))
+        if history.count > 10_000 {
+            history.removeFirst(5_000)
+            oldestVersion = history.first?.version ?? version
+        }
+        let line = Self.line(["type": type, "object": object])
+        for watcher in watchers.values
+        where watcher.resource == key.resource && (watcher.namespace == nil || watcher.namespace == key.namespace)
+            && watcher.selector.matches(Self.labels(object))
+        {
+            watcher.send(line)
+        }
+    }
+
+    static func line(_ object: [String: Any]) -> Data {
+        var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    public static func status(_ code: Int, _ reason: String, _ message: String) -> [String: Any] {
+        ["kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message]
+    }
+
+    // MARK: - The API
+
+    /// Counts a request and answers `429` when throttling is due.
+    func admit() -> Answer? {
+        lock.withLock {
+            requests += 1
+            guard throttle.count > 0 else { return nil }
+            throttle.count -= 1
+            throttled += 1
+            return Answer(
+                status: 429,
+                object: Self.status(429, "TooManyRequests", "slow down"),
+                headers: ["Retry-After": String(throttle.retryAfter)]
+            )
+        }
+    }
+
+    func answerList(_ resource: String, _ namespace: String?, _ selector: LabelSelector) -> Answer {
+        lock.withLock {
+            let items = matching(resource, namespace, selector).map(\.value)
+            return Answer(
+                status: 200,
+                object: [
+                    "kind": "List", "apiVersion": "v1", "metadata": ["resourceVersion": String(version)],
+                    "items": items,
+                ]
+            )
+        }
+    }
+
+    func get(_ key: Key) -> Answer {
+        lock.withLock {
+            guard let object = objects[key] else { return notFound(key) }
+            return Answer(status: 200, object: object)
+        }
+    }
+
+    private func notFound(_ key: Key) -> Answer {
+        Answer(status: 404, object: Self.status(404, "NotFound", "\(key.resource) \"\(key.name)\" not found"))
+    }
+
+    /// POST: create, with `generateName`; `409` when the name is taken.
+    func create(_ resource: String, _ namespace: String, _ body: [String: Any]) -> Answer {
+        let meta = body["metadata"] as? [String: Any] ?? [:]
+        return lock.withLock {
+            var name = meta["name"] as? String ?? ""
+            if name.isEmpty, let prefix = meta["generateName"] as? String { name = prefix + suffix(5) }
+            guard !name.isEmpty else {
+                return Answer(status: 422, object: Self.status(422, "Invalid", "metadata.name: Required value"))
+            }
+            let key = Key(resource: resource, namespace: namespace, name: name)
+            guard objects[key] == nil else {
+                return Answer(
+                    status: 409,
+                    object: Self.status(409, "AlreadyExists", "\(resource) \"\(name)\" already exists")
+                )
+            }
+            var object = body
+            var newMeta = meta
+            newMeta.removeValue(forKey: "generateName")
+            object["metadata"] = newMeta
+            receivedSink?(key, body)
+            return Answer(status: 201, object: store(key, object, type: nil))
+        }
+    }
+
+    /// PUT: replace, only at the version the client read (`409 Conflict` otherwise).
+    func replace(_ key: Key, _ body: [String: Any]) -> Answer {
+        lock.withLock {
+            guard let current = objects[key] else { return notFound(key) }
+            let sent = (body["metadata"] as? [String: Any])?["resourceVersion"] as? String
+            let have = (current["metadata"] as? [String: Any])?["resourceVersion"] as? String
+            guard sent == have else {
+                return Answer(
+                    status: 409,
+                    object: Self.status(
+                        409,
+                        "Conflict",
+                        "Operation cannot be fulfilled on \(key.resource) \"\(key.name)\": the object has been modified"
+                    )
+                )
+            }
+            var object = body
+            object["status"] = current["status"]
+            return Answer(status: 200, object: store(key, object, type: nil))
+        }
+    }
+
+    /// PATCH with `application/apply-patch+yaml`: server-side apply. Creates the object or
+    /// merges the fields sent into it; another field manager's object conflicts unless forced;
+    /// a pod's spec cannot change.
+    func apply(_ key: Key, _ body: [String: Any], manager: String?, force: Bool) -> Answer {
+        guard let manager, !manager.isEmpty else {
+            return Answer(status: 400, object: Self.status(400, "BadRequest", "fieldManager is required for apply"))
+        }
+        let meta = body["metadata"] as? [String: Any] ?? [:]
+        guard meta["name"] as? String == key.name else {
+            return Answer(
+                status: 400,
+                object: Self.status(400, "BadRequest", "the name in the body must match the URL")
+            )
+        }
+        return lock.withLock {
+            receivedSink?(key, body)
+            guard let current = objects[key] else {
+                var object = body
+                var newMeta = meta
+                newMeta["annotations"] = (meta["annotations"] as? [String: String] ?? [:])
+                    .merging(["fake.lattice.dev/manager": manager]) { own, _ in own }
+                object["metadata"] = newMeta
+                return Answer(status: 201, object: store(key, object, type: nil))
+            }
+            let currentMeta = current["metadata"] as? [String: Any] ?? [:]
+            let owner = (currentMeta["annotations"] as? [String: String])?["fake.lattice.dev/manager"]
+            if owner != manager, !force {
+                return Answer(
+                    status: 409,
+                    object: Self.status(
+                        409,
+                        "Conflict",
+                        "Apply failed with 1 conflict: conflict with \"\(owner ?? "")\""
+                    )
+                )
+            }
+            if key.resource == "pods" || key.resource == "jobs",
+                let sent = body["spec"] as? [String: Any],
+                !NSDictionary(dictionary: sent).isEqual(to: current["spec"] as? [String: Any] ?? [:])
+            {
+                return Answer(
+                    status: 422,
+                    object: Self.status(
+                        422,
+                        "Invalid",
+                        "\(key.resource) \"\(key.name)\": spec: Forbidden: field is immutable"
+                    )
+                )
+            }
+            var merged = Self.merge(current, body)
+            merged["status"] = current["status"]
+            if NSDictionary(dictionary: merged).isEqual(to: current) { return Answer(status: 200, object: current) }
+            return Answer(status: 200, object: store(key, merged, type: nil))
+        }
+    }
+
+    static func merge(_ base: [String: Any], _ patch: [String: Any]) -> [String: Any] {
+        var result = base
+        for (key, value) in patch {
+            if let inner = value as? [String: Any], let existing = base[key] as? [String: Any] {
+                result[key] = merge(existing, inner)
+            } else {
+                result[key] = value
+            }
+        }
+        return result
+    }
+
+    /// DELETE: a pod is marked and goes after its grace period (the kubelet); a Job takes its
+    /// pods with it; anything else goes at once.
+    func delete(_ key: Key, grace: Int?) -> Answer {
+        lock.withLock {
+            guard var object = objects[key] else { return notFound(key) }
+            if key.resource == "pods" {
+                var meta = object["metadata"] as? [String: Any] ?? [:]
+                if meta["deletionTimestamp"] == nil {
+                    let seconds = min(Double(grace ?? 30), stopDelay)
+                    meta["deletionTimestamp"] = Self.timestamp(Date().addingTimeInterval(seconds))
+                    meta["deletionGracePeriodSeconds"] = grace ?? 30
+                    object["metadata"] = meta
+                    object = store(key, object, type: nil)
+                }
+                return Answer(status: 200, object: object)
+            }
+            if key.resource == "jobs" {
+                for (podKey, pod) in matching("pods", key.namespace, LabelSelector(["job-name": key.name])) {
+                    _ = pod
+                    _ = remove(podKey)
+                }
+            }
+            return Answer(status: 200, object: remove(key) ?? object)
+        }
+    }
+
+    /// Opens a watch: replays changes after `since`, then streams new ones; bookmarks every
+    /// `bookmarkInterval` when asked for. Nil with an answer when the version is too old.
+    func watch(
+        _ resource: String,
+        _ namespace: String?,
+        _ selector: LabelSelector,
+        since: Int?,
+        send: @escaping @Sendable (Data) -> Void,
+        end: @escaping @Sendable () -> Void
+    ) -> (id: UUID?, refusal: Answer?) {
+        lock.withLock {
+            watchesOpened += 1
+            let from = since ?? version
+            if from < oldestVersion - 1 {
+                send(
+                    Self.line([
+                        "type": "ERROR", "object": Self.status(410, "Expired", "too old resource version: \(from)"),
+                    ])
+                )
+                end()
+                return (nil, nil)
+            }
+            for change in history
+            where change.version > from && change.key.resource == resource
+                && (namespace == nil || change.key.namespace == namespace)
+                && selector.matches(Self.labels(change.object))
+            {
+                send(Self.line(["type": change.type, "object": change.object]))
+            }
+            let id = UUID()
+            watchers[id] = Watcher(resource: resource, namespace: namespace, selector: selector, send: send, end: end)
+            return (id, nil)
+        }
+    }
+
+    func endWatch(_ id: UUID) {
+        lock.withLock { _ = watchers.removeValue(forKey: id) }
+    }
+
+    /// The bookmark a watch of `resource` gets now.
+    func bookmark(_ resource: String) -> Data {
+        let kind = resource == "nodes" ? "Node" : resource == "pods" ? "Pod" : "Secret"
+        return lock.withLock {
+            Self.line([
+                "type": "BOOKMARK",
+                "object": ["kind": kind, "apiVersion": "v1", "metadata": ["resourceVersion": String(version)]],
+            ])
+        }
+    }
+
+    // MARK: - The kubelet and the Job controller
+
+    /// One pass: schedules and starts pods, removes deleted ones after their grace, runs
+    /// snapshot Jobs.
+    public func tick(now: Date = Date()) {
+        lock.withLock {
+            runJobs()
+            for (key, pod) in objects where key.resource == "pods" {
+                step(key, pod, now: now)
+            }
+        }
+    }
+
+    private func step(_ key: Key, _ pod: [String: Any], now: Date) {
+        var pod = pod
+        let meta = pod["metadata"] as? [String: Any] ?? [:]
+        if let deletion = meta["deletionTimestamp"] as? String {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let at = formatter.date(from: deletion), at <= now { _ = remove(key) }
+            return
+        }
+        var status = pod["status"] as? [String: Any] ?? [:]
+        let spec = pod["spec"] as? [String: Any] ?? [:]
+        let phase = status["phase"] as? String
+        guard phase == nil || phase == "Pending" else { return }
+        let created = (meta["creationTimestamp"] as? String).flatMap { Self.parse($0) } ?? now
+        if spec["nodeName"] == nil {
+            // The scheduler: the pinned node must exist, be Ready, not cordoned, and have room.
+            let wanted = (spec["nodeSelector"] as? [String: String])?["kubernetes.io/hostname"] ?? ""
+            if let why = unschedulable(key, wanted: wanted, spec: spec) {
+                let condition: [String: Any] = [
+                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why,
+                ]
+                if (status["conditions"] as? [[String: Any]])?.first?["message"] as? String != why {
+                    status["phase"] = "Pending"
+                    status["conditions"] = [condition]
+                    pod["status"] = status
+                    store(key, pod, type: nil)
+                }
+                return
+            }
+            var newSpec = spec
+            newSpec["nodeName"] = wanted
+            pod["spec"] = newSpec
+            status["phase"] = "Pending"
+            status["conditions"] = [["type": "PodScheduled", "status": "True"]]
+            pod["status"] = status
+            store(key, pod, type: nil)
+            return
+        }
+        guard now.timeIntervalSince(created) >= startDelay else { return }
+        let image = ((spec["containers"] as? [[String: Any]])?.first?["image"] as? String) ?? ""
+        if !images.contains(image) {
+            let waiting: [String: Any] = [
+                "reason": "ErrImagePull",
+                "message": "failed to pull and unpack image \"\(image)\": not found",
+            ]
+            guard (status["containerStatuses"] as? [[String: Any]]) == nil else { return }
+            status["containerStatuses"] = [["name": "main", "ready": false, "state": ["waiting": waiting]]]
+        } else {
+            status["phase"] = "Running"
+            status["podIP"] =
+                "10.244.\(Int.random(in: 0...255, using: &random)).\(Int.random(in: 2...254, using: &random))"
+            status["containerStatuses"] = [
+                ["name": "main", "ready": true, "state": ["running": ["startedAt": Self.timestamp(now)]]]
+            ]
+        }
+        pod["status"] = status
+        store(key, pod, type: nil)
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+    }
+
+    /// Why the scheduler cannot put the pod on `wanted`, if it cannot.
+    private func unschedulable(_ key: Key, wanted: String, spec: [String: Any]) -> String? {
+        let nodeCount = objects.keys.filter { $0.resource == "nodes" }.count
+        guard let node = objects[Key(resource: "nodes", namespace: "", name: wanted)] else {
+            return "0/\(nodeCount) nodes are available: \(nodeCount) node(s) didn't match Pod's node affinity/selector."
+        }
+        if (node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true {
+            return "0/\(nodeCount) nodes are available: 1 node(s) were unschedulable."
+        }
+        let allocatable = (node["status"] as? [String: Any])?["allocatable"] as? [String: String] ?? [:]
+        let capacity = Int(allocatable["nvidia.com/gpu"] ?? "0") ?? 0
+        let used = objects.filter { other, pod in
+            other.resource == "pods" && other != key
+                && ((pod["spec"] as? [String: Any])?["nodeName"] as? String) == wanted
+        }
+        .map { Self.gpus($0.value["spec"] as? [String: Any] ?? [:]) }.reduce(0, +)
+        if used + Self.gpus(spec) > capacity {
+            return "0/\(nodeCount) nodes are available: 1 Insufficient nvidia.com/gpu."
+        }
+        return nil
+    }
+
+    static func gpus(_ spec: [String: Any]) -> Int {
+        let containers = spec["containers"] as? [[String: Any]] ?? []
+        return containers.compactMap {
+            (($0["resources"] as? [String: Any])?["limits"] as? [String: String])?["nvidia.com/gpu"].flatMap(Int.init)
+        }.reduce(0, +)
+    }
+
+    /// The Job controller and the committer: a Job's pod commits and pushes at once; a push
+    /// to a refused reference fails with the committer's message.
+    private func runJobs() {
+        for (key, job) in objects where key.resource == "jobs" {
+            guard (job["status"] as? [String: Any])?["startTime"] == nil else { continue }
+            let template = ((job["spec"] as? [String: Any])?["template"] as? [String: Any]) ?? [:]
+            let args =
+                (((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["args"]
+                    as? [String]) ?? []
+            let image = args.firstIndex(of: "--image").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } ?? ""
+            let refused = refusedPushes.contains { !$0.isEmpty && image.contains($0) }
+            let message = refused ? "push \(image): 403 Forbidden: the registry refused the push" : "52428800"
+            var labels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+            labels["job-name"] = key.name
+            let pod: [String: Any] = [
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": ["name": "\(key.name)-\(suffix(5))", "labels": labels],
+                "spec": template["spec"] ?? [:],
+                "status": [
+                    "phase": refused ? "Failed" : "Succeeded",
+                    "containerStatuses": [
+                        [
+                            "name": "commit", "ready": false,
+                            "state": ["terminated": ["exitCode": refused ? 1 : 0, "message": message]],
+                        ]
+                    ],
+                ],
+            ]
+            let podName = (pod["metadata"] as? [String: Any])?["name"] as? String ?? ""
+            store(Key(resource: "pods", namespace: key.namespace, name: podName), pod, type: nil)
+            if !refused { images.insert(image) }
+            var done = job
+            done["status"] =
+                refused
+                ? [
+                    "startTime": Self.timestamp(), "failed": 1,
+                    "conditions": [
+                        [
+                            "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                            "message": "Job has reached the specified backoff limit",
+                        ]
+                    ],
+                ]
+                : [
+                    "startTime": Self.timestamp(), "succeeded": 1,
+                    "conditions": [["type": "Complete", "status": "True"]],
+                ]
+            store(key, done, type: nil)
+        }
+    }
+}
+
+/// A label selector: `a=b`, `a!=b`, `a`, `!a`, comma-separated (all must hold).
+public struct LabelSelector: Sendable {
+    enum Term: Sendable {
+        case equals(String, String), notEquals(String, String), exists(String), absent(String)
+    }
+    var terms: [Term]
+
+    public static let everything = LabelSelector(terms: [])
+
+    init(terms: [Term]) { self.terms = terms }
+
+    public init(_ equalities: [String: String]) {
+        terms = equalities.map { .equals($0.key, $0.value) }
+    }
+
+    /// Nil when the text is not a selector this fake understands.
+    public init?(parsing text: String) {
+        var terms: [Term] = []
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            if let range = part.range(of: "!=") {
+                terms.append(.notEquals(String(part[..<range.lowerBound]), String(part[range.upperBound...])))
+            } else if let range = part.range(of: "=") {
+                let value = part[range.upperBound...].drop { $0 == "=" }
+                terms.append(.equals(String(part[..<range.lowerBound]), String(value)))
+            } else if part.hasPrefix("!") {
+                terms.append(.absent(String(part.dropFirst())))
+            } else if part.contains(" ") {
+                return nil
+            } else {
+                terms.append(.exists(part))
+            }
+        }
+        self.terms = terms
+    }
+
+    public func matches(_ labels: [String: String]) -> Bool {
+        terms.allSatisfy { term in
+            switch term {
+            case .equals(let key, let value): labels[key] == value
+            case .notEquals(let key, let value): labels[key] != value
+            case .exists(let key): labels[key] != nil
+            case .absent(let key): labels[key] == nil
+            }
+        }
+    }
+}

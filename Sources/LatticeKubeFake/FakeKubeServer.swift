@@ -1,0 +1,224 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `FakeCluster` over real HTTP, speaking the parts of the Kubernetes REST API the driver
+/// uses, plus `/fake/…` endpoints that inject faults (for the black-box tests, which run
+/// it as `lattice-kube-fake`). For tests only.
+public struct FakeKubeServer: Sendable {
+    public let cluster: FakeCluster
+    /// How often an open watch gets a bookmark.
+    public var bookmarkInterval: Duration = .seconds(1)
+
+    public init(cluster: FakeCluster) {
+        self.cluster = cluster
+    }
+
+    /// Serves on `host:port` (0: any free port, reported to `onListening`) until cancelled;
+    /// the kubelet ticks every 100 ms meanwhile.
+    public func run(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        onListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            try await respond(to: request)
+        }
+        let app = Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }
+        )
+        let cluster = self.cluster
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    cluster.tick()
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    static func json(_ status: Int, _ object: [String: Any], headers extra: [String: String] = [:]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        for (name, value) in extra {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(
+            status: HTTPResponse.Status(code: status),
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    /// Where a path points: resource, namespace (nil: every one, or a cluster-wide kind), name.
+    struct Target {
+        var resource: String
+        var namespace: String?
+        var name: String?
+    }
+
+    static func target(_ path: String) -> Target? {
+        var parts = path.split(separator: "/").map(String.init)
+        if parts.first == "api", parts.count >= 3 {
+            parts.removeFirst(2)
+        } else if parts.first == "apis", parts.count >= 4 {
+            parts.removeFirst(3)
+        } else {
+            return nil
+        }
+        if parts.first == "namespaces", parts.count >= 3 {
+            return Target(resource: parts[2], namespace: parts[1], name: parts.count >= 4 ? parts[3] : nil)
+        }
+        guard !parts.isEmpty, parts.count <= 2 else { return nil }
+        let clusterWide = parts[0] == "nodes"
+        return Target(resource: parts[0], namespace: clusterWide ? "" : nil, name: parts.count == 2 ? parts[1] : nil)
+    }
+
+    func respond(to request: Request) async throws -> Response {
+        let path = request.uri.path
+        let query = request.uri.queryParameters
+        func parameter(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        if path.hasPrefix("/fake/") { return try await control(path, request) }
+        if let refusal = cluster.admit() { return Self.json(refusal.status, refusal.object, headers: refusal.headers) }
+        guard let target = Self.target(path) else {
+            return Self.json(
+                404,
+                FakeCluster.status(404, "NotFound", "the server could not find the requested resource")
+            )
+        }
+        guard let selector = LabelSelector(parsing: parameter("labelSelector") ?? "") else {
+            return Self.json(400, FakeCluster.status(400, "BadRequest", "unable to parse requirement"))
+        }
+        let body = try await request.body.collect(upTo: 8 << 20)
+        let sent = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+        let key = { (name: String) in
+            FakeCluster.Key(resource: target.resource, namespace: target.namespace ?? "", name: name)
+        }
+        switch (request.method, target.name) {
+        case (.get, nil):
+            if parameter("watch") == "true" || parameter("watch") == "1" {
+                return watch(target, selector, since: parameter("resourceVersion").flatMap(Int.init), query: parameter)
+            }
+            let answer = cluster.answerList(target.resource, target.namespace, selector)
+            return Self.json(answer.status, answer.object)
+        case (.get, let name?):
+            let answer = cluster.get(key(name))
+            return Self.json(answer.status, answer.object)
+        case (.post, nil):
+            guard let sent, let namespace = target.namespace else { return badBody() }
+            let answer = cluster.create(target.resource, namespace, sent)
+            return Self.json(answer.status, answer.object)
+        case (.put, let name?):
+            guard let sent else { return badBody() }
+            let answer = cluster.replace(key(name), sent)
+            return Self.json(answer.status, answer.object)
+        case (.patch, let name?):
+            guard request.headers[.contentType]?.hasPrefix("application/apply-patch+yaml") == true else {
+                return Self.json(
+                    415,
+                    FakeCluster.status(415, "UnsupportedMediaType", "only server-side apply is served")
+                )
+            }
+            guard let sent else { return badBody() }
+            let answer = cluster.apply(
+                key(name),
+                sent,
+                manager: parameter("fieldManager"),
+                force: parameter("force") == "true"
+            )
+            return Self.json(answer.status, answer.object)
+        case (.delete, let name?):
+            let grace =
+                parameter("gracePeriodSeconds").flatMap(Int.init) ?? (sent?["gracePeriodSeconds"] as? Int)
+            let answer = cluster.delete(key(name), grace: grace)
+            return Self.json(answer.status, answer.object)
+        default:
+            return Self.json(405, FakeCluster.status(405, "MethodNotAllowed", "\(request.method) is not served here"))
+        }
+    }
+
+    func badBody() -> Response {
+        Self.json(400, FakeCluster.status(400, "BadRequest", "the body is not a JSON object"))
+    }
+
+    /// A watch as a chunked stream of JSON lines.
+    func watch(_ target: Target, _ selector: LabelSelector, since: Int?, query: (String) -> String?) -> Response {
+        let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let opened = cluster.watch(
+            target.resource,
+            target.namespace,
+            selector,
+            since: since,
+            send: { sink.yield(ByteBuffer(bytes: $0)) },
+            end: { sink.finish() }
+        )
+        if let id = opened.id {
+            let cluster = self.cluster
+            let bookmarks = query("allowWatchBookmarks") == "true"
+            let timeout = query("timeoutSeconds").flatMap(Int.init) ?? 1800
+            let interval = bookmarkInterval
+            let ticker = Task {
+                let deadline = ContinuousClock.now + .seconds(timeout)
+                while !Task.isCancelled, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: interval)
+                    if bookmarks { sink.yield(ByteBuffer(bytes: cluster.bookmark(target.resource))) }
+                }
+                sink.finish()
+            }
+            sink.onTermination = { _ in
+                ticker.cancel()
+                cluster.endWatch(id)
+            }
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+    }
+
+    /// `/fake/throttle?count=N&retryAfter=S`, `/fake/expire`, `/fake/drop-watches`,
+    /// `/fake/nodes/<name>?gpus=N&model=M` (add), `/fake/nodes/<name>/lose`,
+    /// `/fake/nodes/<name>/cordon?value=true|false`, `/fake/images?name=I` (make pullable),
+    /// `/fake/stats`.
+    func control(_ path: String, _ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        func parameter(_ name: String) -> String? { query[Substring(name)].map(String.init) }
+        let parts = path.split(separator: "/").map(String.init)
+        switch parts.dropFirst().first {
+        case "throttle":
+            cluster.throttleNext(
+                Int(parameter("count") ?? "1") ?? 1,
+                retryAfter: Int(parameter("retryAfter") ?? "1") ?? 1
+            )
+        case "expire":
+            cluster.expireHistory()
+        case "drop-watches":
+            cluster.dropWatches()
+        case "images":
+            cluster.allowImage(parameter("name") ?? "")
+        case "nodes" where parts.count == 3:
+            cluster.addNode(
+                parts[2],
+                gpus: Int(parameter("gpus") ?? "8") ?? 8,
+                model: parameter("model") ?? "NVIDIA-A100"
+            )
+        case "nodes" where parts.count == 4 && parts[3] == "lose":
+            cluster.loseNode(parts[2])
+        case "nodes" where parts.count == 4 && parts[3] == "cordon":
+            cluster.cordon(parts[2], parameter("value") != "false")
+        case "stats":
+            let stats = cluster.stats
+            return Self.json(200, ["requests": stats.requests, "throttled": stats.throttled, "watches": stats.watches])
+        default:
+            return Self.json(404, FakeCluster.status(404, "NotFound", "no such fake control"))
+        }
+        return Self.json(200, ["ok": true])
+    }
+}

@@ -1,0 +1,350 @@
+import Foundation
+import LatticeCompute
+import LatticeComputeKubernetes
+import LatticeDomain
+import LatticeKubeFake
+import LatticeTestSupport
+import Testing
+
+/// A fake API server on a free port and a driver on it.
+struct KubeRig {
+    let cluster: FakeCluster
+    let url: String
+    let driver: KubernetesDriver
+
+    static func start(
+        nodes: [String] = ["gpu-a", "gpu-b"],
+        images: Set<String> = ["img"],
+        queriesPerSecond: Double = 50,
+        burst: Double = 50
+    ) async throws -> KubeRig {
+        let cluster = FakeCluster(images: images)
+        for node in nodes { cluster.addNode(node, gpus: 8) }
+        if let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            cluster.receivedSink = FakeObjectWriter(directory: directory).write
+        }
+        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
+        Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
+        var port = 0
+        for await found in ports {
+            port = found
+            break
+        }
+        let url = "http://127.0.0.1:\(port)"
+        let driver = try KubernetesDriver(
+            settings: KubernetesDriver.Settings(
+                cluster: "k8s",
+                publicHost: "gpu.example.com",
+                queriesPerSecond: queriesPerSecond,
+                burst: burst
+            ),
+            connection: KubeConnection(server: url)
+        )
+        return KubeRig(cluster: cluster, url: url, driver: driver)
+    }
+
+    func workload(_ name: String, node: String = "gpu-a", image: String = "img") -> WorkloadSpec {
+        var instance = sampleInstance(name: name, status: .creating)
+        instance.placement = GPUPlacement(node: node, gpuIndices: [0])
+        instance.image = image
+        instance.pod = PodInfo(name: "\(name)-x7k2q", node: node, ip: "")
+        return WorkloadSpec(instance: instance)
+    }
+
+    /// Waits until `check` holds for the instance's observation (up to 20 s).
+    func waitFor(
+        _ name: String,
+        _ what: String = "the expected phase",
+        _ check: (WorkloadObservation?) -> Bool
+    ) async throws -> WorkloadObservation? {
+        for _ in 0..<200 {
+            let seen = try await driver.observe(instanceName: name)
+            if check(seen) { return seen }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DriverError("\(name) did not reach \(what)")
+    }
+
+    /// Waits until every cache has listed and is watching.
+    func settle() async throws {
+        for _ in 0..<100 where !driver.feeds.values.allSatisfy({ $0.lists >= 1 && $0.watches >= 1 }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        // The watch requests have left once the server counted them.
+        for _ in 0..<100 where cluster.stats.watches < 3 { try await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    func pods(_ name: String) -> [[String: Any]] {
+        cluster.list("pods", namespace: "lattice-instances", selector: LabelSelector(["lattice.dev/instance": name]))
+    }
+}
+
+@Suite struct KubernetesDriverTests {
+    @Test func anInstanceIsAPodAPVCASecretTwoServicesAndAnIngress() async throws {
+        let rig = try await KubeRig.start()
+        let spec = rig.workload("instance-0000k001")
+        try await rig.driver.start(spec)
+        try await rig.driver.start(spec)
+        let running = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        #expect(running?.podName == spec.podName && running?.node == "gpu-a" && running?.ip.isEmpty == false)
+        func has(_ resource: String, _ name: String) -> Bool {
+            rig.cluster.object(.init(resource: resource, namespace: "lattice-instances", name: name)) != nil
+        }
+        #expect(has("persistentvolumeclaims", spec.volumeName))
+        #expect(has("secrets", "\(spec.instanceName)-secrets"))
+        #expect(has("services", "\(spec.instanceName)-ssh") && has("services", "\(spec.instanceName)-web"))
+        #expect(has("ingresses", spec.instanceName))
+        #expect(rig.pods(spec.instanceName).count == 1, "two starts, one pod")
+        let labels = try #require((rig.pods(spec.instanceName).first?["metadata"] as? [String: Any])?["labels"])
+        #expect((labels as? [String: String])?["lattice.dev/namespace"] == spec.namespace)
+        // Reachable from the control plane at the pod's address.
+        let endpoint = try await rig.driver.endpoint(instanceName: spec.instanceName, port: 8888)
+        #expect(endpoint?.host == running?.ip && endpoint?.port == 8888)
+
+        // power_off deletes the pod and keeps the PVC; delete removes everything.
+        try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 1)
+        _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
+        #expect(rig.pods(spec.instanceName).isEmpty && has("persistentvolumeclaims", spec.volumeName))
+        try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName) == nil)
+        #expect(!has("persistentvolumeclaims", spec.volumeName) && !has("secrets", "\(spec.instanceName)-secrets"))
+    }
+
+    @Test func podTroubleBecomesStatusesAndReasons() async throws {
+        let rig = try await KubeRig.start()
+        // An image the kubelet cannot pull.
+        let missing = rig.workload("instance-0000k002", image: "nowhere.example/none:1")
+        try await rig.driver.start(missing)
+        let pull = try await rig.waitFor(missing.instanceName) { if case .failed = $0?.phase { true } else { false } }
+        #expect(
+            pull?.phase
+                == .failed(
+                    reason: "ImagePullFailed: failed to pull and unpack image \"nowhere.example/none:1\": not found"
+                )
+        )
+
+        // A cordoned node: closed in nodes(), and a pod pinned there is unschedulable.
+        rig.cluster.cordon("gpu-b", true)
+        try await Task.sleep(for: .milliseconds(300))
+        let nodes = try await rig.driver.nodes()
+        #expect(nodes.first { $0.node.name == "gpu-b" }?.healthy == false)
+        let pinned = rig.workload("instance-0000k003", node: "gpu-b")
+        try await rig.driver.start(pinned)
+        let refused = try await rig.waitFor(pinned.instanceName) { if case .failed = $0?.phase { true } else { false } }
+        guard case .failed(let reason)? = refused?.phase else { return }
+        #expect(reason.hasPrefix("Unschedulable: 0/2 nodes are available: 1 node(s) were unschedulable"))
+
+        // A lost node: its pod is lost with it.
+        let doomed = rig.workload("instance-0000k004")
+        try await rig.driver.start(doomed)
+        _ = try await rig.waitFor(doomed.instanceName) { $0?.phase == .running }
+        rig.cluster.loseNode("gpu-a")
+        let lost = try await rig.waitFor(doomed.instanceName) { if case .failed = $0?.phase { true } else { false } }
+        #expect(lost?.phase == .failed(reason: "WorkloadLost: the pod's node left the cluster"))
+        #expect(try await rig.driver.nodes().map(\.node.name) == ["gpu-b"])
+    }
+
+    @Test func aPodDeletedUnderUsIsLost() async throws {
+        let rig = try await KubeRig.start()
+        let spec = rig.workload("instance-0000k005")
+        var changes = rig.driver.changes().makeAsyncIterator()
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        #expect(await changes.next() == spec.instanceName)
+        // Someone runs kubectl delete pod: the pod goes, the instance stays defined.
+        try await rig.driver.api.call(.DELETE, "/api/v1/namespaces/lattice-instances/pods/\(spec.podName)")
+        let after = try await rig.waitFor(spec.instanceName, "not running") { $0?.phase != .running }
+        #expect(after?.phase == .failed(reason: "WorkloadLost: pod \(spec.podName) was deleted outside Lattice"))
+        // A pod the driver deletes itself is a stop, not a loss.
+        try await rig.driver.start(rig.workload("instance-0000k005"))
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 0)
+        _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
+    }
+
+    @Test func watchesSurviveDroppedConnectionsAndExpiredHistory() async throws {
+        let rig = try await KubeRig.start()
+        let first = rig.workload("instance-0000k006")
+        try await rig.driver.start(first)
+        _ = try await rig.waitFor(first.instanceName) { $0?.phase == .running }
+        let listed = rig.driver.feeds["pods"]?.lists ?? 0
+        // A dropped watch resumes from where it was, without a new list.
+        rig.cluster.dropWatches()
+        let second = rig.workload("instance-0000k007")
+        try await rig.driver.start(second)
+        _ = try await rig.waitFor(second.instanceName) { $0?.phase == .running }
+        #expect(rig.driver.feeds["pods"]?.lists == listed)
+        #expect((rig.driver.feeds["pods"]?.watches ?? 0) >= 2)
+        // 410 Gone: the driver lists again and sees what happened meanwhile.
+        rig.cluster.expireHistory()
+        try await rig.driver.stop(instanceName: first.instanceName, gracePeriodSeconds: 0)
+        _ = try await rig.waitFor(first.instanceName, "stopped") { $0?.phase == .stopped }
+        for _ in 0..<50 where (rig.driver.feeds["pods"]?.lists ?? 0) <= listed {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect((rig.driver.feeds["pods"]?.lists ?? 0) > listed)
+        #expect(try await rig.driver.observe(instanceName: second.instanceName)?.phase == .running)
+    }
+
+    @Test func throttlingIsHonoured() async throws {
+        let rig = try await KubeRig.start()
+        try await rig.settle()
+        rig.cluster.throttleNext(2, retryAfter: 1)
+        let started = ContinuousClock.now
+        try await rig.driver.start(rig.workload("instance-0000k008"))
+        #expect(ContinuousClock.now - started >= .seconds(1), "waited for Retry-After")
+        #expect(rig.cluster.stats.throttled == 2)
+    }
+
+    @Test func theClientPaceIsTheTokenBucket() async throws {
+        let rig = try await KubeRig.start(queriesPerSecond: 5, burst: 2)
+        try await rig.settle()
+        let before = rig.cluster.stats.requests
+        let started = ContinuousClock.now
+        // Six requests (a start) at 5 per second after a burst of two: at least 0.6 s.
+        try await rig.driver.start(rig.workload("instance-0000k009"))
+        #expect(rig.cluster.stats.requests - before == 6)
+        #expect(ContinuousClock.now - started >= .milliseconds(600))
+    }
+
+    @Test func snapshotsRunAsAJobAndAFailedJobKeepsThePod() async throws {
+        let rig = try await KubeRig.start()
+        #expect(rig.driver.commitsRunningWorkloads)
+        let spec = rig.workload("instance-0000k010")
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        // The registry refuses: the Job's message, and the pod still runs.
+        await #expect(
+            throws: DriverError("push harbor.test/alice/refused:v1: 403 Forbidden: the registry refused the push")
+        ) {
+            _ = try await rig.driver.commit(
+                instanceName: spec.instanceName,
+                imageReference: "harbor.test/alice/refused:v1"
+            )
+        }
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName)?.phase == .running)
+        // It works: the size the committer wrote, and only then the pod goes.
+        let size = try await rig.driver.commit(
+            instanceName: spec.instanceName,
+            imageReference: "harbor.test/alice/ok:v1"
+        )
+        #expect(size == 52_428_800)
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName)?.phase == .stopped)
+        let jobKey = FakeCluster.Key(
+            resource: "jobs",
+            namespace: "lattice-instances",
+            name: "\(spec.instanceName)-commit"
+        )
+        let job = try #require(rig.cluster.object(jobKey))
+        let node =
+            ((((job["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?[
+                "nodeSelector"
+            ] as? [String: String])?["kubernetes.io/hostname"]
+        #expect(node == "gpu-a", "the Job runs on the pod's node")
+        // power_on from the snapshot: the pushed image is pullable now.
+        var again = rig.workload("instance-0000k011", image: "harbor.test/alice/ok:v1")
+        again.volumeName = spec.volumeName
+        try await rig.driver.start(again)
+        _ = try await rig.waitFor(again.instanceName) { $0?.phase == .running }
+    }
+
+    @Test func theFakeServerKeepsResourceVersionsAndFieldManagers() async throws {
+        let rig = try await KubeRig.start()
+        let api = rig.driver.api
+        let path = "/api/v1/namespaces/lattice-instances/secrets/s1"
+        let secret: [String: Any] = [
+            "apiVersion": "v1", "kind": "Secret", "metadata": ["name": "s1", "namespace": "lattice-instances"],
+        ]
+        try await api.apply(path, secret)
+        // Another manager conflicts unless it forces.
+        let other = try await api.send(
+            .PATCH,
+            path,
+            query: [("fieldManager", "kubectl")],
+            json: secret.merging(["stringData": ["a": "b"]]) { $1 },
+            contentType: "application/apply-patch+yaml"
+        )
+        #expect(other.status == 409)
+        // An update at a stale resourceVersion conflicts.
+        var stale = try await api.call(.GET, path).object
+        var meta = stale["metadata"] as? [String: Any] ?? [:]
+        meta["resourceVersion"] = "1"
+        stale["metadata"] = meta
+        #expect(try await api.send(.PUT, path, json: stale).status == 409)
+        // generateName, and a taken name.
+        let pods = "/api/v1/namespaces/lattice-instances/secrets"
+        let generated = try await api.call(
+            .POST,
+            pods,
+            json: ["apiVersion": "v1", "kind": "Secret", "metadata": ["generateName": "gen-"]]
+        )
+        let name = (generated.object["metadata"] as? [String: Any])?["name"] as? String ?? ""
+        #expect(name.hasPrefix("gen-") && name.count == 9)
+        #expect(try await api.send(.POST, pods, json: secret).status == 409)
+    }
+}
+
+/// Against a real cluster, only when `KUBECONFIG` names one: a pod starts on a node of it,
+/// stops (the PVC stays) and is removed with everything else. `LATTICE_E2E_IMAGE` (default
+/// `registry.k8s.io/pause:3.10`, which runs until stopped), `LATTICE_E2E_NAMESPACE` (default
+/// `lattice-e2e`, made if absent) and `LATTICE_E2E_STORAGE_CLASS` adjust it.
+@Suite struct KubernetesEndToEndTests {
+    static var kubeconfig: String? {
+        ProcessInfo.processInfo.environment["KUBECONFIG"]?.split(separator: ":").first.map(String.init)
+    }
+
+    @Test(.enabled(if: kubeconfig != nil, "KUBECONFIG does not name a cluster"))
+    func aPodStartsStopsAndGoesOnARealCluster() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let connection = try KubeConnection.kubeconfig(path: try #require(Self.kubeconfig))
+        let namespace = env["LATTICE_E2E_NAMESPACE"] ?? "lattice-e2e"
+        let driver = try KubernetesDriver(
+            settings: KubernetesDriver.Settings(
+                cluster: "e2e",
+                namespace: namespace,
+                storageClass: env["LATTICE_E2E_STORAGE_CLASS"]
+            ),
+            connection: connection
+        )
+        let created = try await driver.api.send(
+            .POST,
+            "/api/v1/namespaces",
+            json: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": namespace]]
+        )
+        #expect(created.ok || created.status == 409, "\(created.message)")
+        // Any schedulable node will do: the pod asks for no GPU.
+        let nodes = try await driver.api.call(.GET, "/api/v1/nodes").object["items"] as? [[String: Any]] ?? []
+        let names = nodes.compactMap { ($0["metadata"] as? [String: Any])?["name"] as? String }
+        let node = try #require(names.first, "the cluster has no node")
+        var instance = sampleInstance(
+            name: "instance-e2e\(UUID().uuidString.prefix(5).lowercased())",
+            status: .creating
+        )
+        instance.placement = GPUPlacement(node: node, gpuIndices: [])
+        instance.image = env["LATTICE_E2E_IMAGE"] ?? "registry.k8s.io/pause:3.10"
+        instance.resources.cpuCores = 1
+        instance.resources.memoryGiB = 1
+        instance.volume.sizeGiB = 1
+        instance.access.sshPort = 0
+        instance.pod = PodInfo(name: "\(instance.name)-e2e01", node: node, ip: "")
+        let spec = WorkloadSpec(instance: instance)
+        try await driver.start(spec)
+        defer { Task { try? await driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName) } }
+        var seen: WorkloadObservation?
+        for _ in 0..<180 {
+            seen = try await driver.observe(instanceName: spec.instanceName)
+            if seen?.phase == .running { break }
+            if case .failed = seen?.phase { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(seen?.phase == .running, "\(String(describing: seen))")
+        try await driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 5)
+        for _ in 0..<120 where try await driver.observe(instanceName: spec.instanceName)?.phase != .stopped {
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(try await driver.observe(instanceName: spec.instanceName)?.phase == .stopped)
+        try await driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
+        #expect(try await driver.observe(instanceName: spec.instanceName) == nil)
+    }
+}

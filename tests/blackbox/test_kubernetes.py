@@ -1,0 +1,226 @@
+"""A `driver: kubernetes` cluster against the fake API server (`lattice-kube-fake`, built
+with lattice; a test program, never shipped) over real HTTP: the seed lifecycle, snapshots
+as Jobs, pod trouble as statuses and reasons, a lost node, throttling, dropped and expired
+watches. Every object the driver sends is written to LATTICE_K8S_OBJECTS_DIR, which
+scripts/test.sh validates with kubernetes-validate --strict."""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import lattice_binary, wait_for, write_catalog
+
+IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
+CLUSTER = "k8s"
+
+
+class FakeKube:
+    def __init__(self, tmp_path):
+        binary = os.path.join(os.path.dirname(lattice_binary()), "lattice-kube-fake")
+        if not os.path.exists(binary):
+            pytest.skip("lattice-kube-fake is not built")
+        port_file = tmp_path / "fake.port"
+        args = [binary, "--port-file", str(port_file), "--node", "k8s-a:2:T4", "--node", "k8s-b:2:T4",
+                "--image", IMAGE]
+        objects = os.environ.get("LATTICE_K8S_OBJECTS_DIR")
+        if objects:
+            args += ["--objects-dir", objects]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "fake.log", "ab"))
+        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), timeout=30, what="the fake to listen")
+        self.url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        self.kubeconfig = tmp_path / "kubeconfig"
+        self.kubeconfig.write_text(f"""
+apiVersion: v1
+kind: Config
+current-context: fake
+clusters:
+  - name: fake
+    cluster: {{server: "{self.url}"}}
+contexts:
+  - name: fake
+    context: {{cluster: fake, user: tester}}
+users:
+  - name: tester
+    user: {{token: not-checked}}
+""")
+
+    def call(self, method, path):
+        request = urllib.request.Request(self.url + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def items(self, resource, instance):
+        """The instance's objects (its pods without the snapshot Job's)."""
+        group = "apis/networking.k8s.io/v1" if resource == "ingresses" else "api/v1"
+        selector = f"lattice.dev/instance%3D{instance}" + (",%21lattice.dev/job" if resource == "pods" else "")
+        status, body = self.call("GET", f"/{group}/namespaces/lattice-instances/{resource}?labelSelector={selector}")
+        assert status == 200, body
+        return body["items"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def fake(tmp_path):
+    kube = FakeKube(tmp_path)
+    yield kube
+    kube.stop()
+
+
+def catalog(kube):
+    return f"""
+regions:
+  - id: r-k8s
+    name: kubernetes
+    harborAddr: harbor.test.local
+    clusters:
+      - name: {CLUSTER}
+        driver: kubernetes
+        kubernetes: {{kubeconfig: "{kube.kubeconfig}", queriesPerSecond: 50, burst: 100}}
+gpuSkus:
+  - {{id: "t4", name: T4, regionID: r-k8s, clusterName: {CLUSTER}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
+diskSkus:
+  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1}}
+images:
+  - name: {IMAGE}
+allowedImagePatterns:
+  - images.test.local/nowhere/*
+"""
+
+
+def start(make_server, tmp_path, kube):
+    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog(kube)), "--resync-seconds", "2"))
+    return server, server.new_user(balance="1000")
+
+
+def create(user, image=IMAGE):
+    r = user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=image))
+    assert r.status_code == 200, r.text
+    return r.json()["name"]
+
+
+def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
+    server, user = start(make_server, tmp_path, fake)
+    # Nodes and GPUs come from the cluster, not the catalog.
+    nodes = {n["name"]: n for n in server.client().get("/admin/nodes").json()["nodes"]}
+    assert set(nodes) == {"k8s-a", "k8s-b"} and all(n["gpuTotal"] == 2 for n in nodes.values()), nodes
+    assert user.remain("t4") == 4
+
+    name = create(user)
+    running = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+    pod = running["Pods"][0]
+    assert pod["nodeScheduled"] in nodes and pod["Name"].startswith(name + "-")
+    pods = fake.items("pods", name)
+    assert [p["metadata"]["name"] for p in pods] == [pod["Name"]]
+    labels = pods[0]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/managed-by"] == "lattice" and labels["lattice.dev/namespace"] == user.namespace
+    assert pods[0]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": pod["nodeScheduled"]}
+    volume = running["volumeMounts"][1]["PVCName"]
+    assert [c["metadata"]["name"] for c in fake.items("persistentvolumeclaims", name)] == [volume]
+    assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-ssh", f"{name}-web"}
+    assert fake.items("ingresses", name)[0]["spec"]["rules"][0]["host"].startswith(running["uid"] + ".")
+    # The secrets are in the Secret, not in the pod.
+    assert running["servers"]["SSH"]["sshPassword"] not in json.dumps(pods)
+    assert user.remain("t4") == 3
+
+    # power_off deletes the pod and keeps the PVC; power_on makes a new pod on it.
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).text == '"ok"'
+    user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=60)
+    assert fake.items("pods", name) == [] and len(fake.items("persistentvolumeclaims", name)) == 1
+    assert user.remain("t4") == 4
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
+    again = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+    assert again["Pods"][0]["Name"] != pod["Name"]
+    assert [c["metadata"]["name"] for c in fake.items("persistentvolumeclaims", name)] == [volume]
+
+    # power_off with a snapshot: a Job commits the running pod; then the pod goes.
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off",
+                  {"gracePeriodSeconds": 1, "needSnapshot": True, "imageName": "snap", "tag": "v1"})
+    assert r.status_code == 200, r.text
+    user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=60)
+    snapshot = f"harbor.test.local/{user.namespace}/snap:v1"
+    images = {i["name"]: i for i in user.get("/images").json()["nodes"]}
+    assert images[snapshot]["status"] == "Ready" and images[snapshot]["sizeBytes"] > 0
+    status, job = fake.call("GET", f"/apis/batch/v1/namespaces/lattice-instances/jobs/{name}-commit")
+    assert status == 200 and job["status"]["succeeded"] == 1
+    assert job["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"] == again["Pods"][0]["nodeScheduled"]
+    assert fake.items("pods", name) == []
+
+    # A new instance from the snapshot runs (the committer pushed it).
+    clone = create(user, image=snapshot)
+    user.wait_status(clone, "Running", cluster=CLUSTER, timeout=60)
+
+    # delete removes everything.
+    for victim in (name, clone):
+        assert user.delete(f"/clusters/{CLUSTER}/instances?name={victim}").status_code == 200
+    for victim in (name, clone):
+        user.wait_status(victim, None, cluster=CLUSTER, timeout=60)
+        wait_for(lambda: fake.items("pods", victim) == [], timeout=10, what="the pods to go")
+        for resource in ("persistentvolumeclaims", "secrets", "services", "ingresses"):
+            assert fake.items(resource, victim) == [], resource
+
+
+def test_pod_trouble_becomes_statuses_and_reasons(make_server, tmp_path, fake):
+    server, user = start(make_server, tmp_path, fake)
+    # An image the kubelet cannot pull.
+    bad = create(user, image="images.test.local/nowhere/none:1")
+    failed = user.wait_status(bad, "Failed", cluster=CLUSTER, timeout=60)
+    assert failed["statusReason"].startswith("ImagePullFailed: failed to pull"), failed["statusReason"]
+    assert user.remain("t4") == 4, "a failed instance holds no GPU"
+
+    # A snapshot the registry refuses: the image is Failed with the committer's message and
+    # the instance stops.
+    name = create(user)
+    user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off",
+                  {"gracePeriodSeconds": 1, "needSnapshot": True, "imageName": "refused", "tag": "v1"})
+    assert r.status_code == 200, r.text
+    stopped = user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=60)
+    assert "403 Forbidden" in stopped["statusReason"], stopped["statusReason"]
+    images = {i["name"]: i for i in user.get("/images").json()["nodes"]}
+    assert images[f"harbor.test.local/{user.namespace}/refused:v1"]["status"] == "Failed"
+
+    # A pod deleted under Lattice: the instance fails with WorkloadLost.
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
+    pod = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["Name"]
+    assert fake.call("DELETE", f"/api/v1/namespaces/lattice-instances/pods/{pod}")[0] == 200
+    lost = user.wait_status(name, "Failed", cluster=CLUSTER, timeout=60)
+    assert lost["statusReason"].startswith("WorkloadLost: "), lost["statusReason"]
+
+    # A node that leaves the cluster: its instance fails, and nothing more is placed there.
+    other = create(user)
+    node = user.wait_status(other, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["nodeScheduled"]
+    assert fake.call("POST", f"/fake/nodes/{node}/lose")[0] == 200
+    gone = user.wait_status(other, "Failed", cluster=CLUSTER, timeout=60)
+    assert gone["statusReason"].startswith("WorkloadLost: "), gone["statusReason"]
+    wait_for(lambda: node not in {n["name"] for n in server.client().get("/admin/nodes").json()["nodes"]},
+             timeout=10, what="the node to leave")
+    third = create(user)
+    assert user.wait_status(third, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["nodeScheduled"] != node
+
+
+def test_throttling_and_broken_watches_do_not_stop_the_cluster(make_server, tmp_path, fake):
+    server, user = start(make_server, tmp_path, fake)
+    # The API server throttles: requests wait for Retry-After and go on.
+    assert fake.call("POST", "/fake/throttle?count=3&retryAfter=1")[0] == 200
+    first = create(user)
+    user.wait_status(first, "Running", cluster=CLUSTER, timeout=60)
+    assert fake.call("GET", "/fake/stats")[1]["throttled"] == 3
+
+    # Watches dropped, then history expired (410 Gone): the caches recover.
+    assert fake.call("POST", "/fake/drop-watches")[0] == 200
+    second = create(user)
+    user.wait_status(second, "Running", cluster=CLUSTER, timeout=60)
+    assert fake.call("POST", "/fake/expire")[0] == 200
+    assert user.post(f"/clusters/{CLUSTER}/instances/{first}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
+    user.wait_status(first, "Stopped", cluster=CLUSTER, timeout=60)
+    time.sleep(0.5)
+    assert user.instance(second, CLUSTER).json()["status"] == "Running"
