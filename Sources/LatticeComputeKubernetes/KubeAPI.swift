@@ -73,7 +73,7 @@ public final class KubeAPI: @unchecked Sendable {
     }
 
     /// Waits for the client's own pace.
-    private func waitTurn() async throws {
+    func waitTurn() async throws {
         let delay = lock.withLock { pace.delay(now: seconds) }
         if delay > 0 { try await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
     }
@@ -92,13 +92,7 @@ public final class KubeAPI: @unchecked Sendable {
     ) -> HTTPClientRequest {
         var url = connection.server.hasSuffix("/") ? String(connection.server.dropLast()) : connection.server
         url += path
-        if !query.isEmpty {
-            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-            url +=
-                "?"
-                + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
-                .joined(separator: "&")
-        }
+        if !query.isEmpty { url += "?" + Self.encode(query) }
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -109,6 +103,13 @@ public final class KubeAPI: @unchecked Sendable {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         return request
+    }
+
+    /// A query string, each value percent-encoded.
+    static func encode(_ query: [(String, String)]) -> String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        return query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+            .joined(separator: "&")
     }
 
     /// One request, paced, tried again while the server answers `429`.

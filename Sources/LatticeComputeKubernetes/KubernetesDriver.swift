@@ -459,9 +459,17 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         input: AsyncStream<ExecInput>,
         output: @escaping @Sendable (ExecOutput) async -> Void
     ) async throws -> Int32 {
-        throw DriverError(
-            "shell sessions into Kubernetes pods are not available yet; reach the pod with port forwards "
-                + "(ssh -L) or the HTTP gateway"
+        try await synced()
+        guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {
+            throw DriverError("\(instanceName) has no running pod")
+        }
+        return try await KubeExec.run(
+            api: api,
+            namespace: settings.namespace,
+            pod: pod.metadata.name,
+            request,
+            input: input,
+            output: output
         )
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
+import Logging
 import NIOCore
 
 /// `FakeCluster` over real HTTP, speaking the parts of the Kubernetes REST API the driver
@@ -25,12 +27,24 @@ public struct FakeKubeServer: Sendable {
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             try await respond(to: request)
         }
+        let cluster = self.cluster
+        let protocolName = HTTPField.Name("Sec-WebSocket-Protocol")!
         let app = Application(
             responder: responder,
+            server: .http1WebSocketUpgrade { request, _, _ in
+                guard let argv = FakeExec.command(request, cluster: cluster) else { return .dontUpgrade }
+                return .upgrade([protocolName: "v5.channel.k8s.io"]) { inbound, outbound, _ in
+                    try await FakeExec.run(argv, inbound: inbound, outbound: outbound)
+                }
+            },
             configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) }
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? port) },
+            logger: {
+                var logger = Logger(label: "lattice-kube-fake")
+                logger.logLevel = .warning
+                return logger
+            }()
         )
-        let cluster = self.cluster
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {

@@ -41,7 +41,16 @@ if let objectsDirectory {
 }
 let server = FakeKubeServer(cluster: cluster)
 let announceTo = portFile
-try await server.run(port: port) { listening in
-    if let announceTo { try? String(listening).write(toFile: announceTo, atomically: true, encoding: .utf8) }
-    print("lattice-kube-fake listening on 127.0.0.1:\(listening)")
+Task {
+    do {
+        try await server.run(port: port) { listening in
+            if let announceTo { try? String(listening).write(toFile: announceTo, atomically: true, encoding: .utf8) }
+            print("lattice-kube-fake listening on 127.0.0.1:\(listening)")
+        }
+    } catch {
+        FileHandle.standardError.write(Data("lattice-kube-fake: \(error)\n".utf8))
+        exit(1)
+    }
 }
+// The main thread turns its run loop: Foundation's Process (the fake's exec) reports exits there.
+RunLoop.main.run()

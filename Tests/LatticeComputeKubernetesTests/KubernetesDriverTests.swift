@@ -6,6 +6,18 @@ import LatticeKubeFake
 import LatticeTestSupport
 import Testing
 
+actor Printed {
+    var stdout = ""
+    var stderr = ""
+
+    func add(_ output: ExecOutput) {
+        switch output {
+        case .stdout(let data): stdout += String(decoding: data, as: UTF8.self)
+        case .stderr(let data): stderr += String(decoding: data, as: UTF8.self)
+        }
+    }
+}
+
 /// A fake API server on a free port and a driver on it.
 struct KubeRig {
     let cluster: FakeCluster
@@ -247,6 +259,48 @@ struct KubeRig {
         again.volumeName = spec.volumeName
         try await rig.driver.start(again)
         _ = try await rig.waitFor(again.instanceName) { $0?.phase == .running }
+    }
+
+    /// SSH sessions run in the pod through `pods/exec` (WebSocket, v5 channels); the fake
+    /// runs the command on this machine.
+    @Test func execRunsInThePodWithItsInputOutputAndExitStatus() async throws {
+        let rig = try await KubeRig.start()
+        let spec = rig.workload("instance-0000k012")
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        let printed = Printed()
+        let (input, feed) = AsyncStream.makeStream(of: ExecInput.self)
+        feed.yield(.data(Data("from stdin\n".utf8)))
+        feed.yield(.endOfInput)
+        let status = try await rig.driver.exec(
+            instanceName: spec.instanceName,
+            ExecRequest(command: #"cat; echo "to stderr $GREETING" >&2; exit 3"#, environment: ["GREETING": "hello"]),
+            input: input,
+            output: { await printed.add($0) }
+        )
+        #expect(status == 3)
+        #expect(await printed.stdout == "from stdin\n")
+        #expect(await printed.stderr == "to stderr hello\n")
+        // A command that reads nothing ends although its input stays open (ssh host cmd).
+        let (open, _) = AsyncStream.makeStream(of: ExecInput.self)
+        let quick = try await rig.driver.exec(
+            instanceName: spec.instanceName,
+            ExecRequest(command: "exit 4"),
+            input: open,
+            output: { _ in }
+        )
+        #expect(quick == 4)
+        // Not running: a clear error.
+        try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 0)
+        _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
+        await #expect(throws: DriverError("\(spec.instanceName) has no running pod")) {
+            _ = try await rig.driver.exec(
+                instanceName: spec.instanceName,
+                ExecRequest(command: "true"),
+                input: AsyncStream { $0.finish() },
+                output: { _ in }
+            )
+        }
     }
 
     @Test func theFakeServerKeepsResourceVersionsAndFieldManagers() async throws {

@@ -5,6 +5,7 @@ watches. Every object the driver sends is written to LATTICE_K8S_OBJECTS_DIR, wh
 scripts/test.sh validates with kubernetes-validate --strict."""
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -96,8 +97,8 @@ allowedImagePatterns:
 """
 
 
-def start(make_server, tmp_path, kube):
-    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog(kube)), "--resync-seconds", "2"))
+def start(make_server, tmp_path, kube, *extra):
+    server = make_server(args=("--catalog", write_catalog(tmp_path, catalog(kube)), "--resync-seconds", "2", *extra))
     return server, server.new_user(balance="1000")
 
 
@@ -224,3 +225,18 @@ def test_throttling_and_broken_watches_do_not_stop_the_cluster(make_server, tmp_
     user.wait_status(first, "Stopped", cluster=CLUSTER, timeout=60)
     time.sleep(0.5)
     assert user.instance(second, CLUSTER).json()["status"] == "Running"
+
+
+@pytest.mark.skipif(not (shutil.which("ssh") and shutil.which("sshpass")), reason="needs openssh-client and sshpass")
+def test_ssh_sessions_run_in_the_pod_through_exec(make_server, tmp_path, fake):
+    from test_gateways import free_port, free_port_range, ssh, ssh_port
+    server, user = start(make_server, tmp_path, fake, "--ssh-gateway-port", str(free_port()),
+                         "--ssh-ports", free_port_range())
+    name = create(user)
+    instance = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+    password = instance["servers"]["SSH"]["sshPassword"]
+    # The fake runs the exec on this machine (the pod's stand-in); a real cluster in the pod.
+    out = ssh(ssh_port(instance), "root", "echo hi; echo oops >&2; exit 3", password=password)
+    assert (out.returncode, out.stdout, out.stderr) == (3, "hi\n", "oops\n"), out
+    out = ssh(ssh_port(instance), "root", "cat", password=password, stdin="piped\n")
+    assert (out.returncode, out.stdout) == (0, "piped\n"), out.stderr
