@@ -38,6 +38,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     /// How the cache was fed, for tests and logs.
     private(set) var lists = 0
     private(set) var watches = 0
+    private(set) var bookmarks = 0
 
     init(
         api: KubeAPI,
@@ -53,7 +54,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
 
     var all: [Object] { lock.withLock { Array(items.values) } }
     var isSynced: Bool { lock.withLock { synced } }
-    var counts: (lists: Int, watches: Int) { lock.withLock { (lists, watches) } }
+    var counts: (lists: Int, watches: Int, bookmarks: Int) { lock.withLock { (lists, watches, bookmarks) } }
     func object(named name: String) -> Object? { lock.withLock { items[name] } }
 
     /// Waits until the first list has arrived (up to `limit`).
@@ -196,6 +197,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             advance(to: object.metadata.resourceVersion)
         case "BOOKMARK":
             advance(to: try decoder.decode(BookmarkEvent.self, from: line).object.metadata.resourceVersion)
+            lock.withLock { bookmarks += 1 }
         case "ERROR":
             let status = try decoder.decode(StatusEvent.self, from: line).object
             if status.code == 410 { return .gone }

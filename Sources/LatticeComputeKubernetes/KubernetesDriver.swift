@@ -176,8 +176,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         lock.withLock { for task in watchers { task.cancel() } }
     }
 
-    /// Lists and watches done so far, per cache (for tests).
-    public var feeds: [String: (lists: Int, watches: Int)] {
+    /// Lists, watches and bookmarks so far, per cache (for tests).
+    public var feeds: [String: (lists: Int, watches: Int, bookmarks: Int)] {
         ["pods": pods.counts, "secrets": secrets.counts, "nodes": nodeCache.counts]
     }
 

@@ -181,6 +181,11 @@ struct KubeRig {
         try await rig.driver.start(first)
         _ = try await rig.waitFor(first.instanceName) { $0?.phase == .running }
         let listed = rig.driver.feeds["pods"]?.lists ?? 0
+        // Bookmarks keep the version fresh while nothing of ours changes.
+        for _ in 0..<30 where (rig.driver.feeds["nodes"]?.bookmarks ?? 0) == 0 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect((rig.driver.feeds["nodes"]?.bookmarks ?? 0) > 0)
         // A dropped watch resumes from where it was, without a new list.
         rig.cluster.dropWatches()
         let second = rig.workload("instance-0000k007")

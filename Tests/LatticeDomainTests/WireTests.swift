@@ -150,6 +150,41 @@ import Testing
         }
     }
 
+    @Test func kubernetesClustersTakeTheirNodesFromTheClusterAndCheckTheirSettings() throws {
+        var catalog = Catalog.builtIn
+        var cluster = Cluster(name: "k8s", driver: .kubernetes, nodes: [])
+        cluster.kubernetes = try JSONDecoder().decode(
+            KubernetesSettings.self,
+            from: Data(
+                #"{"kubeconfig": "/etc/kube", "namespace": "gpu-pods", "queriesPerSecond": 20, "burst": 40}"#.utf8
+            )
+        )
+        catalog.regions[0].clusters.append(cluster)
+        try catalog.validate()
+        func refused(_ change: (inout Cluster) -> Void) -> String {
+            var copy = Catalog.builtIn
+            var bad = cluster
+            change(&bad)
+            copy.regions[0].clusters.append(bad)
+            do {
+                try copy.validate()
+                return ""
+            } catch {
+                return (error as? LatticeError)?.message ?? "\(error)"
+            }
+        }
+        let withNodes = refused {
+            $0.nodes = [Node(name: "n", gpuModel: "A100", gpuCount: 8, cpuCores: 8, memoryGiB: 8)]
+        }
+        #expect(withNodes.contains("nodes come from the cluster"))
+        let badName = refused { $0.kubernetes?.namespace = "Not_A_Name" }
+        #expect(badName.contains("not a valid namespace name"))
+        let badBurst = refused { $0.kubernetes?.burst = 0 }
+        #expect(badBurst.contains("burst must be between"))
+        let badPace = refused { $0.kubernetes?.queriesPerSecond = -1 }
+        #expect(badPace.contains("queriesPerSecond must be between"))
+    }
+
     @Test func builtInCatalogIsValid() throws {
         try Catalog.builtIn.validate()
         #expect(Catalog.builtIn.gpuSku(id: "2")?.name == "H20")
