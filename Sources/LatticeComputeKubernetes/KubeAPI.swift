@@ -28,7 +28,8 @@ public final class KubeAPI: @unchecked Sendable {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     }
 
-    deinit { try? client.syncShutdown() }
+    // Never blocks: a deinit may run on an event loop.
+    deinit { client.shutdown { _ in } }
 
     static func tls(_ connection: KubeConnection) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -35,6 +35,8 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     private var resourceVersion = ""
     private var synced = false
     private var lastError = ""
+    /// Since when the server has not been reached (nil while it answers).
+    private var failingSince: ContinuousClock.Instant?
     /// How the cache was fed, for tests and logs.
     private(set) var lists = 0
     private(set) var watches = 0
@@ -56,6 +58,14 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     var isSynced: Bool { lock.withLock { synced } }
     var counts: (lists: Int, watches: Int, bookmarks: Int) { lock.withLock { (lists, watches, bookmarks) } }
     func object(named name: String) -> Object? { lock.withLock { items[name] } }
+
+    /// Why the server has not answered for at least `limit`, if so.
+    func outage(longerThan limit: Duration) -> String? {
+        lock.withLock {
+            guard let since = failingSince, ContinuousClock.now - since >= limit else { return nil }
+            return lastError
+        }
+    }
 
     /// Waits until the first list has arrived (up to `limit`).
     func waitUntilSynced(limit: Duration = .seconds(30)) async throws {
@@ -162,7 +172,10 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
                         ("resourceVersion", since), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "300"),
                     ]
                 )
-                lock.withLock { watches += 1 }
+                lock.withLock {
+                    watches += 1
+                    failingSince = nil
+                }
                 failures = 0
                 for try await line in stream {
                     if try handle(line) == .gone {
@@ -173,7 +186,10 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             } catch let refused as KubeAPI.WatchRefused where refused.status == 410 {
                 needsList = true
             } catch {
-                lock.withLock { lastError = "\(error)" }
+                lock.withLock {
+                    lastError = "\(error)"
+                    if failingSince == nil { failingSince = .now }
+                }
                 failures += 1
                 try? await Task.sleep(for: .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
             }

@@ -79,6 +79,9 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         public var commitTimeout: Duration
         /// How long the driver waits for a deleted pod to go before it gives up (and retries later).
         public var podGoneTimeout: Duration
+        /// How long the API server may not answer before its nodes take no work (their pods
+        /// are then unseen, not lost).
+        public var unreachableAfter: Duration
 
         public init(
             cluster: String,
@@ -93,7 +96,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             queriesPerSecond: Double = 5,
             burst: Double = 10,
             commitTimeout: Duration = .seconds(1800),
-            podGoneTimeout: Duration = .seconds(90)
+            podGoneTimeout: Duration = .seconds(90),
+            unreachableAfter: Duration = .seconds(30)
         ) {
             self.cluster = cluster
             self.namespace = namespace
@@ -108,6 +112,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             self.burst = burst
             self.commitTimeout = commitTimeout
             self.podGoneTimeout = podGoneTimeout
+            self.unreachableAfter = unreachableAfter
         }
     }
 
@@ -190,18 +195,30 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// Waits (briefly) for the first lists; a cluster that does not answer fails the call.
     private func synced() async throws {
-        try await pods.waitUntilSynced()
-        try await secrets.waitUntilSynced()
-        try await nodeCache.waitUntilSynced()
+        try await pods.waitUntilSynced(limit: .seconds(10))
+        try await secrets.waitUntilSynced(limit: .seconds(10))
+        try await nodeCache.waitUntilSynced(limit: .seconds(10))
     }
 
     // MARK: - Reading (from the caches)
 
     public func nodes() async throws -> [ClusterNode] {
-        try await nodeCache.waitUntilSynced()
-        let now = nodeCache.all.compactMap { reader.clusterNode($0, cluster: settings.cluster) }
+        try await nodeCache.waitUntilSynced(limit: .seconds(5))
+        var now = nodeCache.all.compactMap { reader.clusterNode($0, cluster: settings.cluster) }
             .sorted { $0.node.name < $1.node.name }
+        if let why = nodeCache.outage(longerThan: settings.unreachableAfter) {
+            now = now.map {
+                ClusterNode(
+                    node: $0.node,
+                    cluster: $0.cluster,
+                    healthy: false,
+                    reason: "ClusterUnreachable: \(why)",
+                    unreachable: true
+                )
+            }
+        }
         // The same array while nothing changed, so the store can tell at once.
         return lock.withLock {
             if now != lastNodes { lastNodes = now }

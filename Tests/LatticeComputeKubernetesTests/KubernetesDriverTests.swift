@@ -23,6 +23,7 @@ struct KubeRig {
     let cluster: FakeCluster
     let url: String
     let driver: KubernetesDriver
+    let server: Task<Void, any Error>
 
     static func start(
         nodes: [String] = ["gpu-a", "gpu-b"],
@@ -37,7 +38,7 @@ struct KubeRig {
             cluster.receivedSink = FakeObjectWriter(directory: directory).write
         }
         let (ports, sink) = AsyncStream.makeStream(of: Int.self)
-        Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
+        let server = Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
         var port = 0
         for await found in ports {
             port = found
@@ -49,11 +50,12 @@ struct KubeRig {
                 cluster: "k8s",
                 publicHost: "gpu.example.com",
                 queriesPerSecond: queriesPerSecond,
-                burst: burst
+                burst: burst,
+                unreachableAfter: .seconds(1)
             ),
             connection: KubeConnection(server: url)
         )
-        return KubeRig(cluster: cluster, url: url, driver: driver)
+        return KubeRig(cluster: cluster, url: url, driver: driver, server: server)
     }
 
     func workload(_ name: String, node: String = "gpu-a", image: String = "img") -> WorkloadSpec {
@@ -202,6 +204,20 @@ struct KubeRig {
         }
         #expect((rig.driver.feeds["pods"]?.lists ?? 0) > listed)
         #expect(try await rig.driver.observe(instanceName: second.instanceName)?.phase == .running)
+    }
+
+    @Test func anAPIServerThatStopsAnsweringClosesItsNodes() async throws {
+        let rig = try await KubeRig.start()
+        #expect(try await rig.driver.nodes().allSatisfy(\.healthy))
+        rig.server.cancel()
+        var nodes: [ClusterNode] = []
+        for _ in 0..<100 {
+            nodes = try await rig.driver.nodes()
+            if nodes.allSatisfy({ !$0.healthy }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(nodes.count == 2 && nodes.allSatisfy { !$0.healthy && $0.unreachable })
+        #expect(nodes.first?.reason.hasPrefix("ClusterUnreachable: ") == true)
     }
 
     @Test func throttlingIsHonoured() async throws {
