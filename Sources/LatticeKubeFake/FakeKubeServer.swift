@@ -236,3 +236,28 @@ public struct FakeKubeServer: Sendable {
         return Self.json(200, ["ok": true])
     }
 }
+
+/// A fake API server running on a free loopback port, for a test.
+public struct RunningFakeKube: Sendable {
+    public let cluster: FakeCluster
+    public let url: String
+    /// Cancel it to take the server away.
+    public let server: Task<Void, any Error>
+
+    /// Starts one with GPU nodes (8 each) and pullable images; every object a client sends
+    /// is written to `$LATTICE_K8S_OBJECTS_DIR` when that is set (scripts/test.sh validates them).
+    public static func start(nodes: [String], images: Set<String>) async throws -> RunningFakeKube {
+        let cluster = FakeCluster(images: images)
+        for node in nodes { cluster.addNode(node, gpus: 8) }
+        if let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            cluster.receivedSink = FakeObjectWriter(directory: directory).write
+        }
+        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
+        let server = Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
+        for await port in ports {
+            return RunningFakeKube(cluster: cluster, url: "http://127.0.0.1:\(port)", server: server)
+        }
+        throw CancellationError()
+    }
+}

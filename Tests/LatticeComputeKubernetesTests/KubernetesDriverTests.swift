@@ -31,20 +31,8 @@ struct KubeRig {
         queriesPerSecond: Double = 50,
         burst: Double = 50
     ) async throws -> KubeRig {
-        let cluster = FakeCluster(images: images)
-        for node in nodes { cluster.addNode(node, gpus: 8) }
-        if let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            cluster.receivedSink = FakeObjectWriter(directory: directory).write
-        }
-        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
-        let server = Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
-        var port = 0
-        for await found in ports {
-            port = found
-            break
-        }
-        let url = "http://127.0.0.1:\(port)"
+        let fake = try await RunningFakeKube.start(nodes: nodes, images: images)
+        let (cluster, url, server) = (fake.cluster, fake.url, fake.server)
         let driver = try KubernetesDriver(
             settings: KubernetesDriver.Settings(
                 cluster: "k8s",

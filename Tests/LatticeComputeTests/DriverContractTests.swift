@@ -142,23 +142,14 @@ struct EngineProbe {
     }
 }
 
-/// A fake Kubernetes API server on a free port, for the contract suite and the driver's
-/// own tests.
+/// The fake Kubernetes API server, as the contract suite uses it.
 struct FakeKube: Sendable {
     let cluster: FakeCluster
     let url: String
 
     static func start(nodes: [String], images: Set<String>) async throws -> FakeKube {
-        let cluster = FakeCluster(images: images)
-        for node in nodes { cluster.addNode(node, gpus: 8) }
-        if let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            cluster.receivedSink = FakeObjectWriter(directory: directory).write
-        }
-        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
-        Task { try await FakeKubeServer(cluster: cluster).run { sink.yield($0) } }
-        for await port in ports { return FakeKube(cluster: cluster, url: "http://127.0.0.1:\(port)") }
-        throw DriverError("the fake API server did not start")
+        let running = try await RunningFakeKube.start(nodes: nodes, images: images)
+        return FakeKube(cluster: running.cluster, url: running.url)
     }
 
     /// Pods of the instance that are not being deleted, asked of the fake directly.
