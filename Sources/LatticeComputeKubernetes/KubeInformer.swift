@@ -30,6 +30,10 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     let onChange: @Sendable (Object?, Object?) -> Void
     private let lock = NSLock()
     private var items: [String: Object] = [:]
+    /// Names of the objects by the value of `indexLabel` (the instance), so one instance's
+    /// objects are found without a scan.
+    let indexLabel: String?
+    private var index: [String: Set<String>] = [:]
     /// Resource versions of objects this driver deleted, so a late event does not bring them back.
     private var tombstones: [String: Int] = [:]
     private var resourceVersion = ""
@@ -46,11 +50,13 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
         api: KubeAPI,
         path: String,
         labelSelector: String?,
+        indexLabel: String? = nil,
         onChange: @escaping @Sendable (Object?, Object?) -> Void
     ) {
         self.api = api
         self.path = path
         self.labelSelector = labelSelector
+        self.indexLabel = indexLabel
         self.onChange = onChange
     }
 
@@ -58,6 +64,31 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     var isSynced: Bool { lock.withLock { synced } }
     var counts: (lists: Int, watches: Int, bookmarks: Int) { lock.withLock { (lists, watches, bookmarks) } }
     func object(named name: String) -> Object? { lock.withLock { items[name] } }
+
+    /// The objects whose `indexLabel` is `value`.
+    func objects(labelled value: String) -> [Object] {
+        lock.withLock { (index[value] ?? []).compactMap { items[$0] } }
+    }
+
+    private func key(_ object: Object) -> String? { indexLabel.flatMap { object.metadata.labels?[$0] } }
+
+    /// Puts `object` in `items` and the index (under the lock).
+    private func put(_ object: Object) {
+        let name = object.metadata.name
+        if let old = items[name], let key = key(old) { index[key]?.remove(name) }
+        items[name] = object
+        if let key = key(object) { index[key, default: []].insert(name) }
+    }
+
+    /// Takes `name` out of `items` and the index (under the lock).
+    private func take(_ name: String) -> Object? {
+        guard let old = items.removeValue(forKey: name) else { return nil }
+        if let key = key(old) {
+            index[key]?.remove(name)
+            if index[key]?.isEmpty == true { index[key] = nil }
+        }
+        return old
+    }
 
     /// Why the server has not answered for at least `limit`, if so.
     func outage(longerThan limit: Duration) -> String? {
@@ -87,7 +118,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             if let gone = tombstones[name], Self.version(object) <= gone { return (false, nil) }
             let old = items[name]
             if let old, Self.version(old) >= Self.version(object) { return (false, nil) }
-            items[name] = object
+            put(object)
             tombstones[name] = nil
             return (true, old)
         }
@@ -98,7 +129,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     func forget(_ name: String, version: Int) {
         let old: Object? = lock.withLock {
             tombstones[name] = max(tombstones[name] ?? 0, version)
-            return items.removeValue(forKey: name)
+            return take(name)
         }
         if let old { onChange(old, nil) }
     }
@@ -119,7 +150,9 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             for (name, new) in fresh where items[name].map(Self.version) != Self.version(new) {
                 changes.append((items[name], new))
             }
-            items = fresh
+            items = [:]
+            index = [:]
+            for object in fresh.values { put(object) }
             tombstones = [:]
             resourceVersion = page.metadata.resourceVersion ?? ""
             synced = true

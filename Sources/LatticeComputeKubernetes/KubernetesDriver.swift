@@ -146,7 +146,12 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         let base = "/api/v1/namespaces/\(settings.namespace)"
         let selector = "\(KubeObjects.managedBy)=lattice"
         let losses = self.losses
-        pods = KubeInformer(api: api, path: "\(base)/pods", labelSelector: "\(selector),!\(KubeObjects.jobLabel)") {
+        pods = KubeInformer(
+            api: api,
+            path: "\(base)/pods",
+            labelSelector: "\(selector),!\(KubeObjects.jobLabel)",
+            indexLabel: KubeObjects.instanceLabel
+        ) {
             losses.changed(old: $0, new: $1)
             for pod in [$0, $1].compactMap({ $0 }) { if let name = pod.instance { sink.yield(name) } }
         }
@@ -243,11 +248,11 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
 
     public func observe(instanceName: String) async throws -> WorkloadObservation? {
         try await synced()
-        return observation(instanceName, pods: pods.all.filter { $0.instance == instanceName })
+        return observation(instanceName, pods: pods.objects(labelled: instanceName))
     }
 
     func livePod(_ instance: String) -> PodObject? {
-        pods.all.filter { $0.instance == instance && !$0.deleting }
+        pods.objects(labelled: instance).filter { !$0.deleting }
             .max {
                 ($0.metadata.creationTimestamp ?? "", $0.metadata.name) < (
                     $1.metadata.creationTimestamp ?? "", $1.metadata.name
@@ -306,7 +311,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     public func start(_ spec: WorkloadSpec) async throws {
         try await synced()
         losses.clear(spec.instanceName)
-        let mine = pods.all.filter { $0.instance == spec.instanceName && !$0.deleting }
+        let mine = pods.objects(labelled: spec.instanceName).filter { !$0.deleting }
         if mine.contains(where: { $0.metadata.name == spec.podName && $0.node == spec.node }) { return }
         let secret = try await api.apply(
             path("secrets", KubeObjects.secretName(spec.instanceName)),
@@ -360,7 +365,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
 
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
         try await synced()
-        for pod in pods.all where pod.instance == instanceName && !pod.deleting {
+        for pod in pods.objects(labelled: instanceName) where !pod.deleting {
             try await deletePod(pod.metadata.name, grace: gracePeriodSeconds)
         }
         // The SSH port goes back to the pool while the instance is off.
@@ -438,7 +443,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     public func discard(instanceName: String) async throws {
         try await synced()
         losses.clear(instanceName)
-        for pod in pods.all where pod.instance == instanceName && !pod.deleting {
+        for pod in pods.objects(labelled: instanceName) where !pod.deleting {
             try await deletePod(pod.metadata.name, grace: 10)
         }
         try await delete("jobs", KubeObjects.jobName(instanceName), query: [("propagationPolicy", "Background")])
