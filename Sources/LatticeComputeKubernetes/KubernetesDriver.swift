@@ -459,8 +459,12 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     }
 
     public func destroy(instanceName: String, volumeName: String) async throws {
+        let going = pods.objects(labelled: instanceName).map(\.metadata.name)
         try await discard(instanceName: instanceName)
         try await delete("persistentvolumeclaims", volumeName)
+        // The instance is forgotten (and its GPUs given to another) only once its pods are
+        // gone: a terminating pod still holds them on the node.
+        for pod in going { try await waitUntilGone(pod) }
     }
 
     /// Snapshots live in the registry; nodes' kubelets collect unused images themselves.
