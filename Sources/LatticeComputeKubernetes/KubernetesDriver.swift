@@ -313,15 +313,22 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         losses.clear(spec.instanceName)
         let mine = pods.objects(labelled: spec.instanceName).filter { !$0.deleting }
         if mine.contains(where: { $0.metadata.name == spec.podName && $0.node == spec.node }) { return }
-        let secret = try await api.apply(
-            path("secrets", KubeObjects.secretName(spec.instanceName)),
-            objects.secret(spec)
-        )
-        if let object = try? JSONDecoder().decode(MetadataOnly.self, from: secret.body) { secrets.remember(object) }
-        try await api.apply(path("persistentvolumeclaims", spec.volumeName), objects.volumeClaim(spec))
+        // The Secret is written last of what outlives a power_off, so a cached Secret means
+        // the PVC, the web Service and the Ingress are there: a power_on writes two objects.
+        let secretName = KubeObjects.secretName(spec.instanceName)
+        if secrets.object(named: secretName) == nil {
+            try await api.apply(path("persistentvolumeclaims", spec.volumeName), objects.volumeClaim(spec))
+            try await api.apply(
+                path("services", KubeObjects.webServiceName(spec.instanceName)),
+                objects.webService(spec)
+            )
+            try await api.apply(path("ingresses", spec.instanceName), objects.ingress(spec))
+            let secret = try await api.apply(path("secrets", secretName), objects.secret(spec))
+            if let object = try? JSONDecoder().decode(MetadataOnly.self, from: secret.body) {
+                secrets.remember(object)
+            }
+        }
         try await api.apply(path("services", KubeObjects.sshServiceName(spec.instanceName)), objects.sshService(spec))
-        try await api.apply(path("services", KubeObjects.webServiceName(spec.instanceName)), objects.webService(spec))
-        try await api.apply(path("ingresses", spec.instanceName), objects.ingress(spec))
         // A pod of an older placement goes first (a pod cannot move).
         for pod in mine { try await deletePod(pod.metadata.name, grace: 30) }
         try await waitUntilGone(spec.podName)
