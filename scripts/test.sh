@@ -55,6 +55,7 @@ echo "==> black-box tests on PostgreSQL"
 LATTICE_BLACKBOX_STORE=postgres LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 -m pytest -q -rs \
     tests/blackbox/test_seed_examples.py tests/blackbox/test_lifecycle.py tests/blackbox/test_billing.py \
     tests/blackbox/test_auth_tenancy.py tests/blackbox/test_capacity.py tests/blackbox/test_hardening.py \
-    tests/blackbox/test_bad_input.py tests/blackbox/test_cli.py tests/blackbox/test_gateways.py
+    tests/blackbox/test_bad_input.py tests/blackbox/test_cli.py tests/blackbox/test_gateways.py \
+    tests/blackbox/test_kubernetes.py
 echo "==> schemathesis: every operation of /openapi.json, all checks"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 tests/fuzz/run.py --max-examples 25
