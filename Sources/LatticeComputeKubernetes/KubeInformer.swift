@@ -125,6 +125,13 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
         if changed { onChange(old, object) }
     }
 
+    /// Drops `name`, found gone by the server (`404`): events up to the newest version seen
+    /// are old news; an object made again under the name later comes with a newer one.
+    func forgetGone(_ name: String) {
+        let seen = lock.withLock { Int(resourceVersion) ?? 0 }
+        forget(name, version: seen)
+    }
+
     /// Drops `name`, deleted at `version`.
     func forget(_ name: String, version: Int) {
         let old: Object? = lock.withLock {

@@ -356,7 +356,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             allowNotFound: true
         )
         if reply.notFound {
-            pods.forget(name, version: Int.max)
+            pods.forgetGone(name)
         } else if let pod = try? JSONDecoder().decode(PodObject.self, from: reply.body) {
             if pod.deleting {
                 pods.remember(pod)
@@ -459,10 +459,11 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         try await delete("services", KubeObjects.sshServiceName(instanceName))
         let secret = KubeObjects.secretName(instanceName)
         let reply = try await api.call(.DELETE, path("secrets", secret), allowNotFound: true)
-        let version = (try? JSONDecoder().decode(MetadataOnly.self, from: reply.body)).map {
-            KubeInformer<MetadataOnly>.version($0)
+        if let gone = try? JSONDecoder().decode(MetadataOnly.self, from: reply.body), !reply.notFound {
+            secrets.forget(secret, version: KubeInformer<MetadataOnly>.version(gone))
+        } else {
+            secrets.forgetGone(secret)
         }
-        secrets.forget(secret, version: version ?? Int.max)
     }
 
     public func destroy(instanceName: String, volumeName: String) async throws {
