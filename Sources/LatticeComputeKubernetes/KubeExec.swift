@@ -28,6 +28,13 @@ enum KubeExec {
         ] + argv(request).map { ("command", $0) }
     }
 
+    static func isIPAddress(_ host: String) -> Bool {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
+    }
+
     static func frame(_ channel: UInt8, _ payload: Data) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.writeInteger(channel)
@@ -74,7 +81,20 @@ enum KubeExec {
         if let name = HTTPField.Name("Sec-WebSocket-Protocol") {
             configuration.additionalHeaders[name] = "v5.channel.k8s.io, v4.channel.k8s.io"
         }
-        let tls = url.hasPrefix("wss://") ? try KubeAPI.tls(api.connection) : nil
+        var tls = url.hasPrefix("wss://") ? try KubeAPI.tls(api.connection) : nil
+        // A server named by IP address (`https://10.96.0.1`, the usual in-cluster and
+        // kubeadm form) cannot be named in SNI, which the WebSocket client always sends:
+        // it gets `kubernetes`, a name every API server's certificate has, and the chain is
+        // checked against the cluster's own CA (the kubeconfig's, or the service account's)
+        // without the name, as that CA signs nothing but the cluster's certificates.
+        if tls != nil, let host = URLComponents(string: api.connection.server)?.host,
+            KubeExec.isIPAddress(host), api.connection.certificateAuthorityPEM != nil
+        {
+            configuration.sniHostname = "kubernetes"
+            if tls?.certificateVerification == .fullVerification {
+                tls?.certificateVerification = .noHostnameVerification
+            }
+        }
         let status = ExitBox()
         try await api.waitTurn()
         let closed = try await WebSocketClient.connect(

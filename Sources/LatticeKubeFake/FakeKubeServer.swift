@@ -12,6 +12,8 @@ public struct FakeKubeServer: Sendable {
     public let cluster: FakeCluster
     /// How often an open watch gets a bookmark.
     public var bookmarkInterval: Duration = .seconds(1)
+    /// A bearer token every API request must carry (`401` otherwise); nil: none checked.
+    public var token: String?
 
     public init(cluster: FakeCluster) {
         self.cluster = cluster
@@ -32,7 +34,9 @@ public struct FakeKubeServer: Sendable {
         let app = Application(
             responder: responder,
             server: .http1WebSocketUpgrade { request, _, _ in
-                guard let argv = FakeExec.command(request, cluster: cluster) else { return .dontUpgrade }
+                guard authorized(request.headerFields[.authorization]),
+                    let argv = FakeExec.command(request, cluster: cluster)
+                else { return .dontUpgrade }
                 return .upgrade([protocolName: "v5.channel.k8s.io"]) { inbound, outbound, _ in
                     try await FakeExec.run(argv, inbound: inbound, outbound: outbound)
                 }
@@ -101,6 +105,9 @@ public struct FakeKubeServer: Sendable {
         let query = request.uri.queryParameters
         func parameter(_ name: String) -> String? { query[Substring(name)].map(String.init) }
         if path.hasPrefix("/fake/") { return try await control(path, request) }
+        guard authorized(request.headers[.authorization]) else {
+            return Self.json(401, FakeCluster.status(401, "Unauthorized", "Unauthorized"))
+        }
         if let refusal = cluster.admit() { return Self.json(refusal.status, refusal.object, headers: refusal.headers) }
         guard let target = Self.target(path) else {
             return Self.json(
@@ -157,6 +164,11 @@ public struct FakeKubeServer: Sendable {
         default:
             return Self.json(405, FakeCluster.status(405, "MethodNotAllowed", "\(request.method) is not served here"))
         }
+    }
+
+    func authorized(_ header: String?) -> Bool {
+        guard let token else { return true }
+        return header == "Bearer \(token)"
     }
 
     func badBody() -> Response {

@@ -5,13 +5,14 @@ import LatticeKubeFake
 // images from the command line, every object a client sends written to a directory.
 //
 //   lattice-kube-fake --port-file F [--port N] [--node NAME:GPUS[:MODEL]]... [--image REF]...
-//                     [--objects-dir DIR]
+//                     [--objects-dir DIR] [--token T]
 var arguments = Array(CommandLine.arguments.dropFirst())
 var port = 0
 var portFile: String?
 var objectsDirectory: String?
 var nodes: [(String, Int, String)] = []
 var images: Set<String> = []
+var token: String?
 while !arguments.isEmpty {
     let flag = arguments.removeFirst()
     guard let value = arguments.first else {
@@ -24,6 +25,7 @@ while !arguments.isEmpty {
     case "--port-file": portFile = value
     case "--objects-dir": objectsDirectory = value
     case "--image": images.insert(value)
+    case "--token": token = value
     case "--node":
         let parts = value.split(separator: ":").map(String.init)
         nodes.append((parts[0], parts.count > 1 ? Int(parts[1]) ?? 8 : 8, parts.count > 2 ? parts[2] : "NVIDIA-A100"))
@@ -39,7 +41,9 @@ if let objectsDirectory {
     try FileManager.default.createDirectory(atPath: objectsDirectory, withIntermediateDirectories: true)
     cluster.receivedSink = FakeObjectWriter(directory: objectsDirectory).write
 }
-let server = FakeKubeServer(cluster: cluster)
+var configured = FakeKubeServer(cluster: cluster)
+configured.token = token
+let server = configured
 let announceTo = portFile
 Task {
     do {
