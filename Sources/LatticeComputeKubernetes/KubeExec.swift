@@ -1,12 +1,10 @@
 import Foundation
-import HTTPTypes
 import LatticeCompute
-import Logging
 import NIOCore
 import NIOSSL
-import WSClient
+import NIOWebSocket
 
-/// A process in a pod through the `pods/exec` subresource over WebSocket (the
+/// A process in a pod through the `pods/exec` subresource over WebSocket (`KubeWebSocket`; the
 /// `v5.channel.k8s.io` protocol, `v4` accepted): every message starts with its channel
 /// (0 stdin, 1 stdout, 2 stderr, 3 the exit status, 4 terminal size; in v5, 255 closes
 /// the channel named by the next byte, so the process sees the end of its input).
@@ -69,70 +67,86 @@ enum KubeExec {
         input: AsyncStream<ExecInput>,
         output: @escaping @Sendable (ExecOutput) async -> Void
     ) async throws -> Int32 {
-        var url =
-            api.connection.server.hasSuffix("/") ? String(api.connection.server.dropLast()) : api.connection.server
-        if url.hasPrefix("https://") { url = "wss://" + url.dropFirst("https://".count) }
-        if url.hasPrefix("http://") { url = "ws://" + url.dropFirst("http://".count) }
-        url += "/api/v1/namespaces/\(namespace)/pods/\(pod)/exec?" + KubeAPI.encode(query(request))
-        var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
-        if let token = api.connection.bearerToken {
-            configuration.additionalHeaders[.authorization] = "Bearer \(token)"
+        guard let server = URLComponents(string: api.connection.server), let host = server.host else {
+            throw DriverError("kubernetes: the server address \(api.connection.server) is not a URL")
         }
-        if let name = HTTPField.Name("Sec-WebSocket-Protocol") {
-            configuration.additionalHeaders[name] = "v5.channel.k8s.io, v4.channel.k8s.io"
+        let secure = server.scheme == "https"
+        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var path = server.path.hasSuffix("/") ? String(server.path.dropLast()) : server.path
+        path += "/api/v1/namespaces/\(namespace)/pods/\(pod)/exec?" + KubeAPI.encode(query(request))
+        var headers = [("Sec-WebSocket-Protocol", "v5.channel.k8s.io, v4.channel.k8s.io"), ("User-Agent", "lattice")]
+        if let token = api.connection.bearerToken { headers.append(("Authorization", "Bearer \(token)")) }
+        // A server named by IP address cannot be named in SNI: the chain is checked against
+        // the cluster's CA without a name (REST calls check the address as usual).
+        var tls = secure ? try KubeAPI.tls(api.connection) : nil
+        let named = !isIPAddress(bareHost)
+        if !named, tls?.certificateVerification == .fullVerification {
+            tls?.certificateVerification = .noHostnameVerification
         }
-        var tls = url.hasPrefix("wss://") ? try KubeAPI.tls(api.connection) : nil
-        // A server named by IP address (`https://10.96.0.1`, the usual in-cluster and
-        // kubeadm form) cannot be named in SNI, which the WebSocket client always sends:
-        // it gets `kubernetes`, a name every API server's certificate has, and the chain is
-        // checked against the cluster's own CA (the kubeconfig's, or the service account's)
-        // without the name, as that CA signs nothing but the cluster's certificates.
-        if tls != nil, let host = URLComponents(string: api.connection.server)?.host,
-            KubeExec.isIPAddress(host), api.connection.certificateAuthorityPEM != nil
-        {
-            configuration.sniHostname = "kubernetes"
-            if tls?.certificateVerification == .fullVerification {
-                tls?.certificateVerification = .noHostnameVerification
-            }
+        try await api.waitTurn()
+        let channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>
+        do {
+            channel = try await KubeWebSocket.connect(
+                host: bareHost,
+                port: server.port ?? (secure ? 443 : 80),
+                path: path,
+                headers: headers,
+                tls: tls,
+                serverName: named ? bareHost : nil
+            )
+        } catch {
+            throw DriverError("kubernetes: cannot open a session in pod \(pod): \(error)")
         }
         let status = ExitBox()
-        try await api.waitTurn()
-        let closed = try await WebSocketClient.connect(
-            url: url,
-            configuration: configuration,
-            tlsConfiguration: tls,
-            logger: Logger(label: "lattice.kubernetes.exec")
-        ) { inbound, outbound, _ in
-            if let size = request.terminal { try await outbound.write(.binary(resize(size))) }
-            let writer = Task {
-                for await event in input {
-                    switch event {
-                    case .data(let data): try await outbound.write(.binary(frame(0, data)))
-                    case .endOfInput: try await outbound.write(.binary(frame(255, Data([0]))))
-                    case .resize(let size): try await outbound.write(.binary(resize(size)))
+        try await channel.executeThenClose { inbound, outbound in
+            func send(_ payload: ByteBuffer, _ opcode: WebSocketOpcode = .binary) async throws {
+                try await outbound.write(WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: payload))
+            }
+            if let size = request.terminal { try await send(resize(size)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await event in input {
+                        switch event {
+                        case .data(let data): try await send(frame(0, data))
+                        case .endOfInput: try await send(frame(255, Data([0])))
+                        case .resize(let size): try await send(resize(size))
+                        }
                     }
                 }
-            }
-            defer { writer.cancel() }
-            for try await message in inbound.messages(maxSize: 16 << 20) {
-                guard case .binary(var buffer) = message, let channel = buffer.readInteger(as: UInt8.self) else {
-                    continue
+                var message = ByteBuffer()
+                reading: for try await frame in inbound {
+                    switch frame.opcode {
+                    case .binary, .continuation:
+                        var data = frame.unmaskedData
+                        message.writeBuffer(&data)
+                        guard frame.fin else { continue }
+                        if let channel = message.readInteger(as: UInt8.self) {
+                            let payload = Data(message.readableBytesView)
+                            switch channel {
+                            case 1: await output(.stdout(payload))
+                            case 2: await output(.stderr(payload))
+                            case 3:
+                                let (code, why) = exitStatus(payload)
+                                if let why { await output(.stderr(Data((why + "\n").utf8))) }
+                                status.set(code)
+                            default: break
+                            }
+                        }
+                        message.clear()
+                    case .ping:
+                        try await send(frame.unmaskedData, .pong)
+                    case .connectionClose:
+                        try? await send(ByteBuffer(), .connectionClose)
+                        break reading
+                    default:
+                        continue
+                    }
                 }
-                let payload = Data(buffer.readableBytesView)
-                switch channel {
-                case 1: await output(.stdout(payload))
-                case 2: await output(.stderr(payload))
-                case 3:
-                    let (code, why) = exitStatus(payload)
-                    if let why { await output(.stderr(Data((why + "\n").utf8))) }
-                    status.set(code)
-                default: break
-                }
+                group.cancelAll()
             }
         }
         if let code = status.code { return code }
-        let why = closed.map { "closed with \($0.closeCode)" } ?? "no close frame"
-        throw DriverError("the exec into pod \(pod) ended without an exit status (\(why))")
+        throw DriverError("the session in pod \(pod) ended without an exit status")
     }
 
     final class ExitBox: @unchecked Sendable {

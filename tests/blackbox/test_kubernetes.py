@@ -242,12 +242,14 @@ def test_ssh_sessions_run_in_the_pod_through_exec(make_server, tmp_path, fake):
     assert (out.returncode, out.stdout) == (0, "piped\n"), out.stderr
 
 
-@pytest.mark.skipif(not (shutil.which("socat") and shutil.which("openssl")), reason="needs socat and openssl")
+@pytest.mark.skipif(not (shutil.which("socat") and shutil.which("openssl") and shutil.which("sshpass")),
+                    reason="needs socat, openssl and sshpass")
 def test_https_with_a_ca_a_client_certificate_and_a_token(make_server, tmp_path):
     """The API server behind TLS that asks for a client certificate (socat, certificates
     made here by openssl), and a token it checks: the kubeconfig's data fields carry all of
-    it, for the REST calls and the watches. (Sessions over wss are not checked here: see
-    docs/kubernetes.md, "Known limits".)"""
+    it, for the REST calls, the watches and sessions over wss (whose first frames come in
+    the same read as the 101 answer)."""
+    from test_gateways import free_port, free_port_range, ssh, ssh_port
     import base64
     from test_engine_hosts import free_port as any_port, make_certificates
     certs = tmp_path / "certs"
@@ -286,11 +288,16 @@ users:
 """)
         # Without the token the fake refuses: the driver's calls really carry it.
         assert kube.call("GET", "/api/v1/nodes")[0] == 401
-        server, user = start(make_server, tmp_path, kube)
+        server, user = start(make_server, tmp_path, kube, "--ssh-gateway-port", str(free_port()),
+                             "--ssh-ports", free_port_range())
         nodes = {n["name"] for n in server.client().get("/admin/nodes").json()["nodes"]}
         assert nodes == {"k8s-a", "k8s-b"}
         name = create(user)
-        user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+        instance = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)
+        password = instance["servers"]["SSH"]["sshPassword"]
+        for _ in range(5):
+            out = ssh(ssh_port(instance), "root", "echo over-tls; exit 5", password=password, timeout=30)
+            assert (out.returncode, out.stdout) == (5, "over-tls\n"), out.stderr
         assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
         user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=60)
         assert user.delete(f"/clusters/{CLUSTER}/instances?name={name}").status_code == 200
