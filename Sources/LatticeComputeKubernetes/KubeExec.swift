@@ -1,5 +1,6 @@
 import Foundation
 import LatticeCompute
+import LatticeDomain
 import NIOCore
 import NIOSSL
 import NIOWebSocket
@@ -24,13 +25,6 @@ enum KubeExec {
             ("container", "main"), ("stdin", "true"), ("stdout", "true"), ("stderr", tty ? "false" : "true"),
             ("tty", tty ? "true" : "false"),
         ] + argv(request).map { ("command", $0) }
-    }
-
-    static func isIPAddress(_ host: String) -> Bool {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
     }
 
     static func frame(_ channel: UInt8, _ payload: Data) -> ByteBuffer {
@@ -79,7 +73,7 @@ enum KubeExec {
         // A server named by IP address cannot be named in SNI: the chain is checked against
         // the cluster's CA without a name (REST calls check the address as usual).
         var tls = secure ? try KubeAPI.tls(api.connection) : nil
-        let named = !isIPAddress(bareHost)
+        let named = !Catalog.isIPAddress(bareHost)
         if !named, tls?.certificateVerification == .fullVerification {
             tls?.certificateVerification = .noHostnameVerification
         }
