@@ -29,8 +29,21 @@ public struct ClientRateLimit: Sendable, Equatable {
         return at - now
     }
 
-    /// The server answered `429` (or `503`) with `Retry-After` seconds (an HTTP date is
-    /// given as seconds by the caller): everything waits until then.
+    /// `Retry-After` in seconds: a number of seconds, or an HTTP date (RFC 9110) from `now`;
+    /// one second when absent or unreadable.
+    public static func retryAfterSeconds(_ value: String?, now: Date) -> Double {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return 1 }
+        if let seconds = Double(value) { return max(0, seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return 1 }
+        return max(0, date.timeIntervalSince(now))
+    }
+
+    /// The server answered `429` (or `503`) with `Retry-After` seconds: everything waits
+    /// until then.
     public mutating func retryAfter(_ seconds: Double, now: Double) {
         pausedUntil = max(pausedUntil, now + max(0, min(seconds, 600)))
     }

@@ -80,7 +80,7 @@ public final class KubeAPI: @unchecked Sendable {
     }
 
     private func throttled(_ head: HTTPHeaders) {
-        let after = head.first(name: "Retry-After").flatMap(Double.init) ?? 1
+        let after = ClientRateLimit.retryAfterSeconds(head.first(name: "Retry-After"), now: Date())
         lock.withLock { pace.retryAfter(after, now: seconds) }
     }
 

@@ -220,6 +220,15 @@ import Testing
         limit.retryAfter(100_000, now: 5)
         #expect(limit.delay(now: 5) == 600, "a silly Retry-After is capped")
     }
+
+    @Test func retryAfterIsSecondsOrAnHTTPDate() {
+        let now = Date(timeIntervalSince1970: 1_764_633_600)  // Tue, 02 Dec 2025 00:00:00 GMT
+        #expect(ClientRateLimit.retryAfterSeconds("7", now: now) == 7)
+        #expect(ClientRateLimit.retryAfterSeconds("Tue, 02 Dec 2025 00:00:30 GMT", now: now) == 30)
+        #expect(ClientRateLimit.retryAfterSeconds("Mon, 01 Dec 2025 23:00:00 GMT", now: now) == 0, "a past date")
+        #expect(ClientRateLimit.retryAfterSeconds(nil, now: now) == 1)
+        #expect(ClientRateLimit.retryAfterSeconds("soon", now: now) == 1)
+    }
 }
 
 @Suite struct KubeNodeReaderTests {
