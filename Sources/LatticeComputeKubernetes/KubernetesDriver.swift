@@ -251,23 +251,20 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         return observation(instanceName, pods: pods.objects(labelled: instanceName))
     }
 
-    func livePod(_ instance: String) -> PodObject? {
-        pods.objects(labelled: instance).filter { !$0.deleting }
-            .max {
-                ($0.metadata.creationTimestamp ?? "", $0.metadata.name) < (
-                    $1.metadata.creationTimestamp ?? "", $1.metadata.name
-                )
-            }
-    }
+    func livePod(_ instance: String) -> PodObject? { Self.newestLive(pods.objects(labelled: instance)) }
 
-    func observation(_ name: String, pods mine: [PodObject]) -> WorkloadObservation? {
-        let defined = secrets.object(named: KubeObjects.secretName(name)) != nil
-        let live = mine.filter { !$0.deleting }.max {
+    /// The newest pod that is not being deleted (there is one but for a moment of a move).
+    static func newestLive(_ pods: [PodObject]) -> PodObject? {
+        pods.filter { !$0.deleting }.max {
             ($0.metadata.creationTimestamp ?? "", $0.metadata.name) < (
                 $1.metadata.creationTimestamp ?? "", $1.metadata.name
             )
         }
-        if let pod = live {
+    }
+
+    func observation(_ name: String, pods mine: [PodObject]) -> WorkloadObservation? {
+        let defined = secrets.object(named: KubeObjects.secretName(name)) != nil
+        if let pod = Self.newestLive(mine) {
             let lost = !pod.node.isEmpty && nodeCache.isSynced && nodeCache.object(named: pod.node) == nil
             let phase = (pod.status ?? PodStatus()).phase(deleting: false, nodeLost: lost)
             return WorkloadObservation(

@@ -488,9 +488,7 @@ public final class FakeCluster: @unchecked Sendable {
         var pod = pod
         let meta = pod["metadata"] as? [String: Any] ?? [:]
         if let deletion = meta["deletionTimestamp"] as? String {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let at = formatter.date(from: deletion), at <= now { _ = remove(key) }
+            if let at = Self.parse(deletion), at <= now { _ = remove(key) }
             return
         }
         var status = pod["status"] as? [String: Any] ?? [:]
