@@ -29,7 +29,8 @@ class FakeKube:
         objects = os.environ.get("LATTICE_K8S_OBJECTS_DIR")
         if objects:
             args += ["--objects-dir", objects]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "fake.log", "ab"))
+        self.log_path = tmp_path / "fake.log"
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "ab"))
         wait_for(lambda: port_file.exists() and port_file.read_text().strip(), timeout=30, what="the fake to listen")
         self.url = f"http://127.0.0.1:{port_file.read_text().strip()}"
         self.kubeconfig = tmp_path / "kubeconfig"
@@ -49,12 +50,25 @@ users:
 """)
 
     def call(self, method, path):
-        request = urllib.request.Request(self.url + path, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        """One request to the fake; a connection that breaks is tried again (the fake's own
+        controls are idempotent), and a fake that died fails the test with its log."""
+        for attempt in range(3):
+            request = urllib.request.Request(self.url + path, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, json.loads(response.read() or b"{}")
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read() or b"{}")
+            except (ConnectionError, urllib.error.URLError) as error:
+                self.check_alive()
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            log = (self.log_path.read_text(errors="replace") if self.log_path.exists() else "")[-4000:]
+            pytest.fail(f"lattice-kube-fake exited with {self.proc.returncode}; its log:\n{log}")
 
     def items(self, resource, instance):
         """The instance's objects (its pods without the snapshot Job's)."""
@@ -65,6 +79,7 @@ users:
         return body["items"]
 
     def stop(self):
+        self.check_alive()
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
