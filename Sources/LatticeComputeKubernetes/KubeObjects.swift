@@ -4,7 +4,7 @@ import LatticeDomain
 
 /// The Kubernetes objects one instance is made of (docs/kubernetes.md): a Pod named as
 /// the instance's pod (`<instance>-xxxxx`, new at every power_on, so applying it again is
-/// idempotent; pinned to the node Lattice placed it on), a PVC
+/// idempotent; pinned by name to the node Lattice placed it on), a PVC
 /// `volume-xxxxxxxx` for its data disk, a Secret with its root password and Jupyter token,
 /// a NodePort Service for SSH, a ClusterIP Service and an Ingress on `<uid>.<public-host>`
 /// for `/jupyter` and `/monitor`. Pure: each is a JSON object the driver applies with
@@ -15,17 +15,36 @@ public struct KubeObjects: Sendable {
     /// The data disks' storage class; nil = the cluster's default.
     public var storageClass: String?
     public var ingressClass: String?
+    /// A `kubernetes.io/dockerconfigjson` Secret in `namespace`: the pods pull with it (a
+    /// snapshot in a private project) and the committer pushes with it. Nil: none.
+    public var registrySecret: String?
 
     public init(
         namespace: String,
         publicHost: String,
         storageClass: String? = nil,
-        ingressClass: String? = nil
+        ingressClass: String? = nil,
+        registrySecret: String? = nil
     ) {
         self.namespace = namespace
         self.publicHost = publicHost
         self.storageClass = storageClass
         self.ingressClass = ingressClass
+        self.registrySecret = registrySecret
+    }
+
+    /// Pins a pod to a node by the node's name (`matchFields` on `metadata.name`, as
+    /// DaemonSets do): the scheduler still checks the node and says why it cannot, and a
+    /// node whose `kubernetes.io/hostname` label differs from its name is still found.
+    public static func pinned(to node: String) -> [String: Any] {
+        let requirement: [String: Any] = ["key": "metadata.name", "operator": "In", "values": [node]]
+        return [
+            "nodeAffinity": [
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    "nodeSelectorTerms": [["matchFields": [requirement]]]
+                ]
+            ]
+        ]
     }
 
     public static let managedBy = "app.kubernetes.io/managed-by"
@@ -33,6 +52,8 @@ public struct KubeObjects: Sendable {
     public static let tenantLabel = "lattice.dev/namespace"
 
     public static let jobLabel = "lattice.dev/job"
+    /// Where the committer finds the registry Secret's Docker config (`DOCKER_CONFIG`).
+    public static let registryConfigPath = "/etc/lattice/registry"
 
     public func labels(_ spec: WorkloadSpec) -> [String: String] {
         Self.labels(instance: spec.instanceName, tenant: spec.namespace)
@@ -91,19 +112,17 @@ public struct KubeObjects: Sendable {
             ],
             "volumeMounts": [["name": "data", "mountPath": spec.volumePath]],
         ]
-        return [
-            "apiVersion": "v1", "kind": "Pod", "metadata": meta,
-            "spec": [
-                // The scheduler still checks the node Lattice chose (and says why it cannot).
-                "nodeSelector": ["kubernetes.io/hostname": spec.node],
-                "hostname": spec.instanceName,
-                "restartPolicy": "Always",
-                "enableServiceLinks": false,
-                "automountServiceAccountToken": false,
-                "containers": [container],
-                "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": spec.volumeName]]],
-            ] as [String: Any],
+        var body: [String: Any] = [
+            "affinity": Self.pinned(to: spec.node),
+            "hostname": spec.instanceName,
+            "restartPolicy": "Always",
+            "enableServiceLinks": false,
+            "automountServiceAccountToken": false,
+            "containers": [container],
+            "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": spec.volumeName]]],
         ]
+        if let registrySecret { body["imagePullSecrets"] = [["name": registrySecret]] }
+        return ["apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body]
     }
 
     /// On the instance's SSH port (when it is in the NodePort range; else one the cluster picks).
@@ -156,7 +175,9 @@ public struct KubeObjects: Sendable {
 
     /// power_off with a snapshot: a Job on the pod's node that commits the container
     /// through the node's containerd socket and pushes it to `imageReference`. The committer
-    /// writes the pushed image's size in bytes as its termination message.
+    /// writes the pushed image's size in bytes as its termination message. It tolerates
+    /// every taint: it must run where the pod is, on a GPU node's taints or a cordoned
+    /// node; with a registry Secret, its Docker config is `$DOCKER_CONFIG/config.json`.
     public func committerJob(
         instance: String,
         tenant: String,
@@ -169,28 +190,43 @@ public struct KubeObjects: Sendable {
         let labels = Self.labels(instance: instance, tenant: tenant).merging([Self.jobLabel: "commit"]) { own, _ in
             own
         }
-        let container: [String: Any] = [
+        var container: [String: Any] = [
             "name": "commit", "image": committerImage,
             "args": ["--namespace", namespace, "--pod", podName, "--container", "main", "--image", imageReference],
             "volumeMounts": [["name": "containerd", "mountPath": "/run/containerd/containerd.sock"]],
             "securityContext": ["privileged": true],
             "terminationMessagePolicy": "File",
         ]
+        var volumes: [[String: Any]] = [
+            ["name": "containerd", "hostPath": ["path": containerdSocket, "type": "Socket"]]
+        ]
+        if let registrySecret {
+            container["env"] = [["name": "DOCKER_CONFIG", "value": Self.registryConfigPath]]
+            container["volumeMounts"] = [
+                ["name": "containerd", "mountPath": "/run/containerd/containerd.sock"],
+                ["name": "registry", "mountPath": Self.registryConfigPath, "readOnly": true],
+            ]
+            volumes.append([
+                "name": "registry",
+                "secret": [
+                    "secretName": registrySecret, "items": [["key": ".dockerconfigjson", "path": "config.json"]],
+                ] as [String: Any],
+            ])
+        }
+        let podSpec: [String: Any] = [
+            "affinity": Self.pinned(to: node),
+            "tolerations": [["operator": "Exists"]],
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": false,
+            "containers": [container],
+            "volumes": volumes,
+        ]
         return [
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": ["name": Self.jobName(instance), "namespace": namespace, "labels": labels],
             "spec": [
                 "backoffLimit": 0, "ttlSecondsAfterFinished": 3600,
-                "template": [
-                    "metadata": ["labels": labels],
-                    "spec": [
-                        "nodeSelector": ["kubernetes.io/hostname": node], "restartPolicy": "Never",
-                        "containers": [container],
-                        "volumes": [
-                            ["name": "containerd", "hostPath": ["path": containerdSocket, "type": "Socket"]]
-                        ],
-                    ] as [String: Any],
-                ] as [String: Any],
+                "template": ["metadata": ["labels": labels], "spec": podSpec] as [String: Any],
             ] as [String: Any],
         ]
     }

@@ -7,13 +7,44 @@ public struct PodObject: KubeCached {
     public struct Spec: Decodable, Sendable {
         public var nodeName: String?
         public var nodeSelector: [String: String]?
+        public var affinity: Affinity?
+    }
+    /// The part of `spec.affinity` that pins a pod to a node by name.
+    public struct Affinity: Decodable, Sendable {
+        public struct NodeAffinity: Decodable, Sendable {
+            public var requiredDuringSchedulingIgnoredDuringExecution: NodeSelector?
+        }
+        public struct NodeSelector: Decodable, Sendable {
+            public var nodeSelectorTerms: [Term]?
+        }
+        public struct Term: Decodable, Sendable {
+            public var matchFields: [Requirement]?
+        }
+        public struct Requirement: Decodable, Sendable {
+            public var key: String
+            public var `operator`: String
+            public var values: [String]?
+        }
+        public var nodeAffinity: NodeAffinity?
+
+        /// The one node a `metadata.name In [node]` term names.
+        public var pinnedNode: String? {
+            let terms = nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []
+            let fields: [Requirement] = terms.flatMap { $0.matchFields ?? [] }
+            let byName = fields.filter { $0.key == "metadata.name" && $0.operator == "In" }
+            guard byName.count == 1, let values = byName[0].values, values.count == 1 else { return nil }
+            return values[0]
+        }
     }
     public var metadata: ObjectMeta
     public var spec: Spec?
     public var status: PodStatus?
 
-    /// The node the pod runs on, else the one it is pinned to.
-    public var node: String { spec?.nodeName ?? spec?.nodeSelector?["kubernetes.io/hostname"] ?? "" }
+    /// The node the pod runs on, else the one it is pinned to (by name; by the hostname
+    /// label on pods an older Lattice made).
+    public var node: String {
+        spec?.nodeName ?? spec?.affinity?.pinnedNode ?? spec?.nodeSelector?["kubernetes.io/hostname"] ?? ""
+    }
     public var deleting: Bool { metadata.deletionTimestamp != nil }
     public var instance: String? { metadata.labels?[KubeObjects.instanceLabel] }
 }
@@ -70,8 +101,11 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         public var gpuModelLabel: String
         public var storageClass: String?
         public var ingressClass: String?
-        /// Commits a pod's container through the node's containerd and pushes it.
-        public var committerImage: String
+        /// A `kubernetes.io/dockerconfigjson` Secret in `namespace` to pull and push with.
+        public var registrySecret: String?
+        /// Commits a pod's container through the node's containerd and pushes it
+        /// (`deploy/committer` builds one); nil: snapshots fail at once, saying so.
+        public var committerImage: String?
         public var containerdSocket: String
         public var queriesPerSecond: Double
         public var burst: Double
@@ -91,7 +125,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             gpuModelLabel: String = "nvidia.com/gpu.product",
             storageClass: String? = nil,
             ingressClass: String? = nil,
-            committerImage: String = "ghcr.io/lattice-cloud/committer:latest",
+            registrySecret: String? = nil,
+            committerImage: String? = nil,
             containerdSocket: String = "/run/containerd/containerd.sock",
             queriesPerSecond: Double = 5,
             burst: Double = 10,
@@ -106,6 +141,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             self.gpuModelLabel = gpuModelLabel
             self.storageClass = storageClass
             self.ingressClass = ingressClass
+            self.registrySecret = registrySecret
             self.committerImage = committerImage
             self.containerdSocket = containerdSocket
             self.queriesPerSecond = queriesPerSecond
@@ -137,7 +173,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             namespace: settings.namespace,
             publicHost: settings.publicHost,
             storageClass: settings.storageClass,
-            ingressClass: settings.ingressClass
+            ingressClass: settings.ingressClass,
+            registrySecret: settings.registrySecret
         )
         let reader = KubeNodeReader(gpuResourceKey: settings.gpuResourceKey, modelLabel: settings.gpuModelLabel)
         self.reader = reader
@@ -378,6 +415,12 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
         try await synced()
+        guard let committerImage = settings.committerImage else {
+            throw DriverError(
+                "cluster \(settings.cluster) has no committer: set kubernetes.committerImage in the catalog"
+                    + " (deploy/committer builds one)"
+            )
+        }
         guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {
             throw DriverError("no running pod of \(instanceName) to commit")
         }
@@ -392,7 +435,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
                 node: pod.node,
                 podName: pod.metadata.name,
                 imageReference: imageReference,
-                committerImage: settings.committerImage,
+                committerImage: committerImage,
                 containerdSocket: settings.containerdSocket
             )
         )
@@ -405,10 +448,23 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     }
 
     /// Polls the snapshot Job (one at a time, seconds apart) until it succeeds (the size its
-    /// pod wrote) or fails (its message).
+    /// pod wrote) or fails (its message). A Job whose pod cannot start (the committer image
+    /// cannot be pulled, the node refuses it) in two looks 3 s apart, or that outlives the
+    /// timeout, is deleted and fails, saying why.
     func waitForJob(_ job: String) async throws -> Int64 {
         let deadline = ContinuousClock.now + settings.commitTimeout
+        var polls = 0
+        var trouble: String?
         while ContinuousClock.now < deadline {
+            polls += 1
+            if polls % 3 == 0 {
+                let now = try await jobPodTrouble(job)
+                if let now, now == trouble {
+                    try await delete("jobs", job, query: [("propagationPolicy", "Background")])
+                    throw DriverError("the snapshot Job cannot run: \(now)")
+                }
+                trouble = now
+            }
             let object = try await api.call(.GET, path("jobs", job)).object
             let status = object["status"] as? [String: Any] ?? [:]
             if (status["succeeded"] as? Int ?? 0) > 0 {
@@ -428,13 +484,33 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             }
             try await Task.sleep(for: .seconds(1))
         }
+        try await delete("jobs", job, query: [("propagationPolicy", "Background")])
         throw DriverError("the snapshot Job \(job) did not finish in time")
+    }
+
+    /// The Job's pods (the Job controller labels them with `job-name`).
+    func jobPods(_ job: String) async throws -> [[String: Any]] {
+        let list = try await api.call(.GET, "\(base)/pods", query: [("labelSelector", "job-name=\(job)")]).object
+        return list["items"] as? [[String: Any]] ?? []
+    }
+
+    /// Why the Job's pod cannot start, if it cannot: the pod's own words (`ImagePullFailed:
+    /// …`, `Unschedulable: …`).
+    func jobPodTrouble(_ job: String) async throws -> String? {
+        for item in try await jobPods(job) {
+            guard let status = item["status"], let data = try? JSONSerialization.data(withJSONObject: status),
+                let decoded = try? JSONDecoder().decode(PodStatus.self, from: data),
+                case .failed(let reason) = decoded.phase(deleting: false, nodeLost: false),
+                reason.hasPrefix("ImagePullFailed: ") || reason.hasPrefix("Unschedulable: ")
+            else { continue }
+            return reason
+        }
+        return nil
     }
 
     /// What the Job's pod wrote as its termination message.
     func jobPodMessage(_ job: String) async throws -> String {
-        let list = try await api.call(.GET, "\(base)/pods", query: [("labelSelector", "job-name=\(job)")]).object
-        for item in list["items"] as? [[String: Any]] ?? [] {
+        for item in try await jobPods(job) {
             let statuses = (item["status"] as? [String: Any])?["containerStatuses"] as? [[String: Any]] ?? []
             for container in statuses {
                 let terminated = (container["state"] as? [String: Any])?["terminated"] as? [String: Any]

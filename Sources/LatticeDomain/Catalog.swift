@@ -283,6 +283,9 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     public var storageClass: String?
     /// The Ingress class for `<uid>.<public-host>` (default: the cluster's default).
     public var ingressClass: String?
+    /// A `kubernetes.io/dockerconfigjson` Secret in the namespace: instance pods pull with
+    /// it (snapshots in a private project) and the snapshot Job pushes with it.
+    public var registrySecret: String?
     /// The image of the snapshot Job (commits through the node's containerd and pushes).
     public var committerImage: String?
     /// The containerd socket on the nodes (default `/run/containerd/containerd.sock`).
@@ -301,11 +304,22 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
         if let namespace, !Self.isDNSLabel(namespace) {
             return "kubernetes.namespace '\(namespace)' is not a valid namespace name"
         }
+        if let registrySecret, !Self.isDNSSubdomain(registrySecret) {
+            return "kubernetes.registrySecret '\(registrySecret)' is not a valid Secret name"
+        }
         if let queriesPerSecond, !(queriesPerSecond > 0 && queriesPerSecond <= 10_000) {
             return "kubernetes.queriesPerSecond must be between 0 and 10000"
         }
         if let burst, !(1...10_000).contains(burst) { return "kubernetes.burst must be between 1 and 10000" }
         return nil
+    }
+
+    /// A DNS-1123 subdomain (an object's name): DNS labels joined by '.', up to 253 characters.
+    public static func isDNSSubdomain(_ text: String) -> Bool {
+        text.count <= 253
+            && text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy {
+                isDNSLabel(String($0))
+            }
     }
 
     /// A DNS-1123 label: lower-case letters, digits and '-', 1 to 63, starting and ending alphanumeric.

@@ -128,11 +128,20 @@ public final class FakeCluster: @unchecked Sendable {
 
     // MARK: - Nodes
 
-    /// Adds (or replaces) a Ready GPU node.
-    public func addNode(_ name: String, gpus: Int, model: String = "NVIDIA-A100", cpu: Int = 64, memoryGiB: Int = 512) {
+    /// Adds (or replaces) a Ready GPU node; its `kubernetes.io/hostname` label is its name
+    /// unless `hostname` says otherwise (as on clouds that name nodes after their address).
+    public func addNode(
+        _ name: String,
+        gpus: Int,
+        model: String = "NVIDIA-A100",
+        hostname: String? = nil,
+        cpu: Int = 64,
+        memoryGiB: Int = 512
+    ) {
+        let labels = ["kubernetes.io/hostname": hostname ?? name, "nvidia.com/gpu.product": model]
         let node: [String: Any] = [
             "apiVersion": "v1", "kind": "Node",
-            "metadata": ["name": name, "labels": ["kubernetes.io/hostname": name, "nvidia.com/gpu.product": model]],
+            "metadata": ["name": name, "labels": labels],
             "spec": [String: Any](),
             "status": [
                 "allocatable": ["nvidia.com/gpu": String(gpus), "cpu": String(cpu), "memory": "\(memoryGiB)Gi"],
@@ -498,7 +507,7 @@ public final class FakeCluster: @unchecked Sendable {
         let created = (meta["creationTimestamp"] as? String).flatMap { Self.parse($0) } ?? now
         if spec["nodeName"] == nil {
             // The scheduler: the pinned node must exist, be Ready, not cordoned, and have room.
-            let wanted = (spec["nodeSelector"] as? [String: String])?["kubernetes.io/hostname"] ?? ""
+            let wanted = pinnedNode(spec)
             if let why = unschedulable(key, wanted: wanted, spec: spec) {
                 let condition: [String: Any] = [
                     "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why,
@@ -553,7 +562,10 @@ public final class FakeCluster: @unchecked Sendable {
         guard let node = objects[Key(resource: "nodes", namespace: "", name: wanted)] else {
             return "0/\(nodeCount) nodes are available: \(nodeCount) node(s) didn't match Pod's node affinity/selector."
         }
-        if (node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true {
+        // A cordoned node has the taint node.kubernetes.io/unschedulable:NoSchedule.
+        if (node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true,
+            !Self.tolerates(spec, taint: "node.kubernetes.io/unschedulable")
+        {
             return "0/\(nodeCount) nodes are available: 1 node(s) were unschedulable."
         }
         let allocatable = (node["status"] as? [String: Any])?["allocatable"] as? [String: String] ?? [:]
@@ -569,6 +581,32 @@ public final class FakeCluster: @unchecked Sendable {
         return nil
     }
 
+    /// The node a pod is pinned to: by name (`matchFields` on `metadata.name`), else by
+    /// the `kubernetes.io/hostname` label; "" when neither.
+    private func pinnedNode(_ spec: [String: Any]) -> String {
+        let affinity = (spec["affinity"] as? [String: Any])?["nodeAffinity"] as? [String: Any]
+        let required = affinity?["requiredDuringSchedulingIgnoredDuringExecution"] as? [String: Any]
+        let terms = required?["nodeSelectorTerms"] as? [[String: Any]] ?? []
+        for field in terms.flatMap({ $0["matchFields"] as? [[String: Any]] ?? [] })
+        where field["key"] as? String == "metadata.name" && field["operator"] as? String == "In" {
+            if let values = field["values"] as? [String], values.count == 1 { return values[0] }
+        }
+        guard let hostname = (spec["nodeSelector"] as? [String: String])?["kubernetes.io/hostname"] else { return "" }
+        return objects.first { key, node in
+            key.resource == "nodes" && Self.labels(node)["kubernetes.io/hostname"] == hostname
+        }?.key.name ?? ""
+    }
+
+    /// Whether a pod's tolerations let it onto a node with a NoSchedule taint `taint`.
+    static func tolerates(_ spec: [String: Any], taint: String) -> Bool {
+        (spec["tolerations"] as? [[String: Any]] ?? []).contains { toleration in
+            let key = toleration["key"] as? String
+            let effect = toleration["effect"] as? String
+            return toleration["operator"] as? String == "Exists" && (key == nil || key == taint)
+                && (effect == nil || effect == "NoSchedule")
+        }
+    }
+
     static func gpus(_ spec: [String: Any]) -> Int {
         let containers = spec["containers"] as? [[String: Any]] ?? []
         return containers.compactMap {
@@ -577,35 +615,54 @@ public final class FakeCluster: @unchecked Sendable {
     }
 
     /// The Job controller and the committer: a Job's pod commits and pushes at once; a push
-    /// to a refused reference fails with the committer's message.
+    /// to a refused reference fails with the committer's message. A pod that cannot start
+    /// (its node refuses it, its image is unknown) waits, Pending, saying why.
     private func runJobs() {
         for (key, job) in objects where key.resource == "jobs" {
             guard (job["status"] as? [String: Any])?["startTime"] == nil else { continue }
             let template = ((job["spec"] as? [String: Any])?["template"] as? [String: Any]) ?? [:]
-            let args =
-                (((template["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first?["args"]
-                    as? [String]) ?? []
+            let podSpec = template["spec"] as? [String: Any] ?? [:]
+            var labels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+            labels["job-name"] = key.name
+            let existing = matching("pods", key.namespace, LabelSelector(["job-name": key.name])).first?.key
+            let podKey = existing ?? Key(resource: "pods", namespace: key.namespace, name: "\(key.name)-\(suffix(5))")
+            func pod(_ status: [String: Any]) -> [String: Any] {
+                [
+                    "apiVersion": "v1", "kind": "Pod", "metadata": ["name": podKey.name, "labels": labels],
+                    "spec": podSpec, "status": status,
+                ]
+            }
+            let container = (podSpec["containers"] as? [[String: Any]])?.first ?? [:]
+            if let why = unschedulable(key, wanted: pinnedNode(podSpec), spec: podSpec) {
+                let condition = ["type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why]
+                if existing == nil { store(podKey, pod(["phase": "Pending", "conditions": [condition]]), type: nil) }
+                continue
+            }
+            let committer = container["image"] as? String ?? ""
+            guard images.contains(committer) else {
+                let waiting = [
+                    "reason": "ErrImagePull", "message": "failed to pull and unpack image \"\(committer)\": not found",
+                ]
+                let status: [String: Any] = [
+                    "phase": "Pending",
+                    "containerStatuses": [["name": "commit", "ready": false, "state": ["waiting": waiting]]],
+                ]
+                if existing == nil { store(podKey, pod(status), type: nil) }
+                continue
+            }
+            let args = container["args"] as? [String] ?? []
             let image = args.firstIndex(of: "--image").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } ?? ""
             let refused = refusedPushes.contains { !$0.isEmpty && image.contains($0) }
             let message = refused ? "push \(image): 403 Forbidden: the registry refused the push" : "52428800"
-            var labels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
-            labels["job-name"] = key.name
-            let pod: [String: Any] = [
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": ["name": "\(key.name)-\(suffix(5))", "labels": labels],
-                "spec": template["spec"] ?? [:],
-                "status": [
+            let ended: [String: Any] = ["exitCode": refused ? 1 : 0, "message": message]
+            store(
+                podKey,
+                pod([
                     "phase": refused ? "Failed" : "Succeeded",
-                    "containerStatuses": [
-                        [
-                            "name": "commit", "ready": false,
-                            "state": ["terminated": ["exitCode": refused ? 1 : 0, "message": message]],
-                        ]
-                    ],
-                ],
-            ]
-            let podName = (pod["metadata"] as? [String: Any])?["name"] as? String ?? ""
-            store(Key(resource: "pods", namespace: key.namespace, name: podName), pod, type: nil)
+                    "containerStatuses": [["name": "commit", "ready": false, "state": ["terminated": ended]]],
+                ]),
+                type: nil
+            )
             if !refused { images.insert(image) }
             var done = job
             done["status"] =

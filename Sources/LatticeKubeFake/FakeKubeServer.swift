@@ -210,7 +210,7 @@ public struct FakeKubeServer: Sendable {
     }
 
     /// `/fake/throttle?count=N&retryAfter=S`, `/fake/expire`, `/fake/drop-watches`,
-    /// `/fake/nodes/<name>?gpus=N&model=M` (add), `/fake/nodes/<name>/lose`,
+    /// `/fake/nodes/<name>?gpus=N&model=M&hostname=H` (add), `/fake/nodes/<name>/lose`,
     /// `/fake/nodes/<name>/cordon?value=true|false`, `/fake/images?name=I` (make pullable),
     /// `/fake/stats`.
     func control(_ path: String, _ request: Request) async throws -> Response {
@@ -233,7 +233,8 @@ public struct FakeKubeServer: Sendable {
             cluster.addNode(
                 parts[2],
                 gpus: Int(parameter("gpus") ?? "8") ?? 8,
-                model: parameter("model") ?? "NVIDIA-A100"
+                model: parameter("model") ?? "NVIDIA-A100",
+                hostname: parameter("hostname")
             )
         case "nodes" where parts.count == 4 && parts[3] == "lose":
             cluster.loseNode(parts[2])

@@ -101,7 +101,8 @@ public enum LatticeServer {
         if let label = settings.gpuModelLabel { driver.gpuModelLabel = label }
         driver.storageClass = settings.storageClass
         driver.ingressClass = settings.ingressClass
-        if let image = settings.committerImage { driver.committerImage = image }
+        driver.registrySecret = settings.registrySecret
+        driver.committerImage = settings.committerImage
         if let socket = settings.containerdSocket { driver.containerdSocket = socket }
         if let qps = settings.queriesPerSecond { driver.queriesPerSecond = qps }
         if let burst = settings.burst { driver.burst = Double(burst) }

@@ -20,6 +20,8 @@ actor Printed {
 
 /// A fake API server on a free port and a driver on it.
 struct KubeRig {
+    /// The committer image the fake cluster can pull.
+    static let committer = "registry.test/lattice/committer:1"
     let cluster: FakeCluster
     let url: String
     let driver: KubernetesDriver
@@ -29,16 +31,20 @@ struct KubeRig {
         nodes: [String] = ["gpu-a", "gpu-b"],
         images: Set<String> = ["img"],
         queriesPerSecond: Double = 50,
-        burst: Double = 50
+        burst: Double = 50,
+        committerImage: String? = KubeRig.committer,
+        commitTimeout: Duration = .seconds(1800)
     ) async throws -> KubeRig {
-        let fake = try await RunningFakeKube.start(nodes: nodes, images: images)
+        let fake = try await RunningFakeKube.start(nodes: nodes, images: images.union([Self.committer]))
         let (cluster, url, server) = (fake.cluster, fake.url, fake.server)
         let driver = try KubernetesDriver(
             settings: KubernetesDriver.Settings(
                 cluster: "k8s",
                 publicHost: "gpu.example.com",
+                committerImage: committerImage,
                 queriesPerSecond: queriesPerSecond,
                 burst: burst,
+                commitTimeout: commitTimeout,
                 unreachableAfter: .seconds(1)
             ),
             connection: KubeConnection(server: url)
@@ -258,16 +264,68 @@ struct KubeRig {
             name: "\(spec.instanceName)-commit"
         )
         let job = try #require(rig.cluster.object(jobKey))
-        let node =
-            ((((job["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?[
-                "nodeSelector"
-            ] as? [String: String])?["kubernetes.io/hostname"]
-        #expect(node == "gpu-a", "the Job runs on the pod's node")
+        let podSpec = ((job["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+        let data = try JSONSerialization.data(withJSONObject: ["metadata": ["name": "p"], "spec": podSpec ?? [:]])
+        #expect(try JSONDecoder().decode(PodObject.self, from: data).node == "gpu-a", "the Job runs on the pod's node")
         // power_on from the snapshot: the pushed image is pullable now.
         var again = rig.workload("instance-0000k011", image: "harbor.test/alice/ok:v1")
         again.volumeName = spec.volumeName
         try await rig.driver.start(again)
         _ = try await rig.waitFor(again.instanceName) { $0?.phase == .running }
+    }
+
+    /// Pods are pinned by the node's name, which need not be its hostname label; the
+    /// committer runs on a cordoned node (it tolerates every taint), so a user can still
+    /// power off with a snapshot while the operator drains the node.
+    @Test func pinnedByNodeNameAndCommittedOnACordonedNode() async throws {
+        let rig = try await KubeRig.start(commitTimeout: .seconds(15))
+        rig.cluster.addNode("gpu-c", gpus: 8, hostname: "ip-10-0-0-7")
+        let spec = rig.workload("instance-0000k012", node: "gpu-c")
+        try await rig.driver.start(spec)
+        let running = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        #expect(running?.node == "gpu-c")
+        rig.cluster.cordon("gpu-c", true)
+        let size = try await rig.driver.commit(instanceName: spec.instanceName, imageReference: "harbor.test/a/c:v1")
+        #expect(size == 52_428_800)
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName)?.phase == .stopped)
+        // A new pod does not go onto the cordoned node: the scheduler's own words.
+        var again = rig.workload("instance-0000k012", node: "gpu-c")
+        again.podName = "instance-0000k012-b4m9z"
+        try await rig.driver.start(again)
+        let refused = try await rig.waitFor(spec.instanceName, "failed") { observation in
+            if case .failed = observation?.phase { true } else { false }
+        }
+        #expect(
+            refused?.phase == .failed(reason: "Unschedulable: 0/3 nodes are available: 1 node(s) were unschedulable.")
+        )
+    }
+
+    /// A committer that cannot run fails the snapshot in seconds, in the pod's words, and
+    /// leaves no Job behind; no committer at all fails at once. The pod runs on meanwhile.
+    @Test func aSnapshotWithoutAWorkingCommitterFailsSayingWhy() async throws {
+        let rig = try await KubeRig.start(committerImage: "registry.test/lattice/typo:1")
+        let spec = rig.workload("instance-0000k013")
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        let message =
+            "the snapshot Job cannot run: ImagePullFailed: failed to pull and unpack image"
+            + " \"registry.test/lattice/typo:1\": not found"
+        await #expect(throws: DriverError(message)) {
+            _ = try await rig.driver.commit(instanceName: spec.instanceName, imageReference: "harbor.test/a/b:v1")
+        }
+        let job = FakeCluster.Key(resource: "jobs", namespace: "lattice-instances", name: "instance-0000k013-commit")
+        #expect(rig.cluster.object(job) == nil)
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName)?.phase == .running)
+
+        let bare = try await KubeRig.start(committerImage: nil)
+        let other = bare.workload("instance-0000k014")
+        try await bare.driver.start(other)
+        _ = try await bare.waitFor(other.instanceName) { $0?.phase == .running }
+        let none =
+            "cluster k8s has no committer: set kubernetes.committerImage in the catalog (deploy/committer builds one)"
+        await #expect(throws: DriverError(none)) {
+            _ = try await bare.driver.commit(instanceName: other.instanceName, imageReference: "harbor.test/a/b:v1")
+        }
     }
 
     /// SSH sessions run in the pod through `pods/exec` (WebSocket, v5 channels); the fake

@@ -92,7 +92,8 @@ import Testing
         namespace: "lattice-instances",
         publicHost: "gpu.example.com",
         storageClass: "fast-ssd",
-        ingressClass: "nginx"
+        ingressClass: "nginx",
+        registrySecret: "harbor-robot"
     )
 
     var spec: WorkloadSpec {
@@ -119,6 +120,12 @@ import Testing
         ]
     }
 
+    /// A pod spec as the driver reads it back from the API server.
+    func podObject(_ spec: [String: Any]) throws -> PodObject {
+        let data = try JSONSerialization.data(withJSONObject: ["metadata": ["name": "p"], "spec": spec])
+        return try JSONDecoder().decode(PodObject.self, from: data)
+    }
+
     @Test func aPodPinnedToItsNodeWithItsGPUsAndSecrets() throws {
         let pod = objects.pod(spec)
         let meta = try #require(pod["metadata"] as? [String: Any])
@@ -130,7 +137,11 @@ import Testing
             labels["app.kubernetes.io/managed-by"] == "lattice" && labels["lattice.dev/instance"] == spec.instanceName
         )
         let body = try #require(pod["spec"] as? [String: Any])
-        #expect((body["nodeSelector"] as? [String: String])?["kubernetes.io/hostname"] == "gpu-node-7")
+        // Pinned by the node's name (its hostname label may differ), read back the same way.
+        #expect(try podObject(body).node == "gpu-node-7")
+        #expect(body["nodeSelector"] == nil)
+        // It pulls with the registry Secret (a snapshot in a private project).
+        #expect((body["imagePullSecrets"] as? [[String: String]]) == [["name": "harbor-robot"]])
         let container = try #require((body["containers"] as? [[String: Any]])?.first)
         let limits = try #require((container["resources"] as? [String: Any])?["limits"] as? [String: String])
         #expect(limits[spec.gpuResourceKey] == "2")
@@ -148,6 +159,37 @@ import Testing
         #expect(rules.first?["host"] as? String == "\(spec.uid).gpu.example.com")
         let claim = try #require(objects.volumeClaim(spec)["spec"] as? [String: Any])
         #expect(claim["storageClassName"] as? String == "fast-ssd")
+    }
+
+    /// The committer runs on the pod's node whatever its taints (a GPU node's, a cordoned
+    /// node's) and pushes with the registry Secret's Docker config.
+    @Test func theCommitterJobFollowsThePodAndPushesWithTheRegistrySecret() throws {
+        let job = try #require(all()["commit-job"])
+        let template = try #require((job["spec"] as? [String: Any])?["template"] as? [String: Any])
+        let body = try #require(template["spec"] as? [String: Any])
+        #expect(try podObject(body).node == "gpu-node-7")
+        #expect((body["tolerations"] as? [[String: String]]) == [["operator": "Exists"]])
+        let container = try #require((body["containers"] as? [[String: Any]])?.first)
+        #expect(
+            (container["env"] as? [[String: String]]) == [["name": "DOCKER_CONFIG", "value": "/etc/lattice/registry"]]
+        )
+        let volumes = try #require(body["volumes"] as? [[String: Any]])
+        let registry = try #require(volumes.first { $0["name"] as? String == "registry" }?["secret"] as? [String: Any])
+        #expect(registry["secretName"] as? String == "harbor-robot")
+        // Without a Secret: neither the variable nor the volume.
+        var plain = objects
+        plain.registrySecret = nil
+        let bare = plain.committerJob(
+            instance: "i",
+            tenant: "t",
+            node: "n",
+            podName: "i-abcde",
+            imageReference: "r/a/b:c",
+            committerImage: "c"
+        )
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: bare), as: UTF8.self)
+        #expect(!text.contains("DOCKER_CONFIG") && !text.contains("registry"))
+        #expect(plain.pod(spec)["imagePullSecrets"] == nil)
     }
 
     /// Written out for `kubernetes-validate --strict` (scripts/validate-manifests.sh), when

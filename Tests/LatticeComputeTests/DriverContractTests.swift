@@ -43,9 +43,10 @@ struct DriverFactory: CustomStringConvertible, Sendable {
                 )
             },
             DriverFactory(description: "kubernetes (fake API server)") {
-                let fake = try await FakeKube.start(nodes: ["gpu-a", "gpu-b"], images: ["img"])
+                let committer = "registry.test/lattice/committer:1"
+                let fake = try await FakeKube.start(nodes: ["gpu-a", "gpu-b"], images: ["img", committer])
                 let driver = try KubernetesDriver(
-                    settings: KubernetesDriver.Settings(cluster: "k8s"),
+                    settings: KubernetesDriver.Settings(cluster: "k8s", committerImage: committer),
                     connection: KubeConnection(server: fake.url)
                 )
                 return DriverHarness(

@@ -15,6 +15,7 @@ import pytest
 from conftest import lattice_binary, wait_for, write_catalog
 
 IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
+COMMITTER = "registry.test.local/lattice/committer:1"
 CLUSTER = "k8s"
 
 
@@ -25,7 +26,7 @@ class FakeKube:
             pytest.skip("lattice-kube-fake is not built")
         port_file = tmp_path / "fake.port"
         args = [binary, "--port-file", str(port_file), "--node", "k8s-a:2:T4", "--node", "k8s-b:2:T4",
-                "--image", IMAGE, *extra]
+                "--image", IMAGE, "--image", COMMITTER, *extra]
         objects = os.environ.get("LATTICE_K8S_OBJECTS_DIR")
         if objects:
             args += ["--objects-dir", objects]
@@ -100,7 +101,8 @@ regions:
     clusters:
       - name: {CLUSTER}
         driver: kubernetes
-        kubernetes: {{kubeconfig: "{kube.kubeconfig}", queriesPerSecond: 50, burst: 100}}
+        kubernetes: {{kubeconfig: "{kube.kubeconfig}", queriesPerSecond: 50, burst: 100,
+                      committerImage: "{COMMITTER}", registrySecret: harbor-robot}}
 gpuSkus:
   - {{id: "t4", name: T4, regionID: r-k8s, clusterName: {CLUSTER}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
 diskSkus:
@@ -138,7 +140,11 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
     assert [p["metadata"]["name"] for p in pods] == [pod["Name"]]
     labels = pods[0]["metadata"]["labels"]
     assert labels["app.kubernetes.io/managed-by"] == "lattice" and labels["lattice.dev/namespace"] == user.namespace
-    assert pods[0]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": pod["nodeScheduled"]}
+    # Pinned by the node's name (as DaemonSets are), and pulling with the registry Secret.
+    terms = pods[0]["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"] == [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [pod["nodeScheduled"]]}]}]
+    assert pods[0]["spec"]["imagePullSecrets"] == [{"name": "harbor-robot"}]
     volume = running["volumeMounts"][1]["PVCName"]
     assert [c["metadata"]["name"] for c in fake.items("persistentvolumeclaims", name)] == [volume]
     assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-ssh", f"{name}-web"}
@@ -167,7 +173,11 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
     assert images[snapshot]["status"] == "Ready" and images[snapshot]["sizeBytes"] > 0
     status, job = fake.call("GET", f"/apis/batch/v1/namespaces/lattice-instances/jobs/{name}-commit")
     assert status == 200 and job["status"]["succeeded"] == 1
-    assert job["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"] == again["Pods"][0]["nodeScheduled"]
+    committer = job["spec"]["template"]["spec"]
+    node = committer["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert node["nodeSelectorTerms"][0]["matchFields"][0]["values"] == [again["Pods"][0]["nodeScheduled"]]
+    assert committer["containers"][0]["image"] == COMMITTER and committer["tolerations"] == [{"operator": "Exists"}]
+    assert {"name": "DOCKER_CONFIG", "value": "/etc/lattice/registry"} in committer["containers"][0]["env"]
     assert fake.items("pods", name) == []
 
     # A new instance from the snapshot runs (the committer pushed it).
@@ -321,3 +331,59 @@ users:
         if terminator:
             terminator.terminate()
         kube.stop()
+
+
+NERDCTL_STUB = """#!/bin/sh
+# A stand-in for nerdctl: records its arguments, answers as the real one would.
+echo "$*" >> "$CALLS"
+shift 2  # --namespace k8s.io
+case "$1" in
+ps) [ -n "$STUB_CONTAINERS" ] && printf '%s\\n' $STUB_CONTAINERS; exit 0 ;;
+commit) echo "sha256:0123"; exit 0 ;;
+push) case "$*" in *refused*) echo "pushing"; echo "failed to push: 403 Forbidden" >&2; exit 1 ;; esac; exit 0 ;;
+image) echo 123456789; exit 0 ;;
+esac
+exit 3
+"""
+
+
+def run_committer(tmp_path, *args, containers="4f1c9e", insecure=False):
+    """deploy/committer/lattice-commit against a stub nerdctl: exit status, termination
+    message and the nerdctl calls."""
+    stub = tmp_path / "nerdctl"
+    stub.write_text(NERDCTL_STUB)
+    stub.chmod(0o755)
+    calls, log = tmp_path / "calls", tmp_path / "termination-log"
+    for path in (calls, log):
+        path.write_text("")
+    env = {**os.environ, "NERDCTL": str(stub), "TERMINATION_LOG": str(log), "CALLS": str(calls),
+           "STUB_CONTAINERS": containers, **({"LATTICE_COMMIT_INSECURE": "1"} if insecure else {})}
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "committer", "lattice-commit")
+    done = subprocess.run(["sh", script, *args], env=env, capture_output=True, text=True, timeout=30)
+    return done.returncode, log.read_text(), calls.read_text().splitlines()
+
+
+def test_the_shipped_committer_commits_pushes_and_reports_the_size(tmp_path):
+    ref = "harbor.test.local/alice/snap:v1"
+    args = ("--namespace", "lattice-instances", "--pod", "instance-0000abcd-x7k2q", "--image", ref)
+    code, message, calls = run_committer(tmp_path, *args)
+    assert (code, message) == (0, "123456789")
+    assert calls == [
+        "--namespace k8s.io ps --quiet --no-trunc --filter label=io.kubernetes.pod.namespace=lattice-instances"
+        " --filter label=io.kubernetes.pod.name=instance-0000abcd-x7k2q --filter label=io.kubernetes.container.name=main",
+        f"--namespace k8s.io commit 4f1c9e {ref}",
+        f"--namespace k8s.io push {ref}",
+        f"--namespace k8s.io image inspect --format {{{{.Size}}}} {ref}",
+    ]
+    assert run_committer(tmp_path, *args, insecure=True)[2][2] == f"--namespace k8s.io push --insecure-registry {ref}"
+
+    # What went wrong is the termination message (the driver's SnapshotFailed: ...), exit 1.
+    refused = ("--namespace", "n", "--pod", "p", "--image", "harbor.test.local/alice/refused:v1")
+    assert run_committer(tmp_path, *refused)[:2] == (
+        1, "push harbor.test.local/alice/refused:v1: failed to push: 403 Forbidden")
+    assert run_committer(tmp_path, *args, containers="")[:2] == (
+        1, "found 0 running containers 'main' of pod lattice-instances/instance-0000abcd-x7k2q on this node, not one")
+    code, message, calls = run_committer(tmp_path, "--namespace", "n", "--pod")
+    assert (code, calls) == (1, []) and message == "--pod needs a value"
+    code, message, calls = run_committer(tmp_path, "--pod", "p", "--image", ref, "--force")
+    assert (code, calls) == (1, []) and message.startswith("unknown argument '--force'")
