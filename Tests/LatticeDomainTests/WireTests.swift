@@ -183,6 +183,9 @@ import Testing
         #expect(badBurst.contains("burst must be between"))
         let badPace = refused { $0.kubernetes?.queriesPerSecond = -1 }
         #expect(badPace.contains("queriesPerSecond must be between"))
+        let badSecret = refused { $0.kubernetes?.registrySecret = "Harbor Robot" }
+        #expect(badSecret.contains("kubernetes.registrySecret 'Harbor Robot' is not a valid Secret name"))
+        #expect(refused { $0.kubernetes?.registrySecret = "harbor.robot-1" } == "")
     }
 
     @Test func builtInCatalogIsValid() throws {
