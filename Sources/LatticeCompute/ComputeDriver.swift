@@ -16,6 +16,8 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
     public var volumeName: String
     public var volumePath: String
     public var volumeSizeGiB: Int
+    /// The data disk's Kubernetes storage class (nil: the cluster's).
+    public var volumeStorageClass: String?
     public var sshPort: Int
     /// Root password and Jupyter token, passed to the container as environment.
     public var environment: [String: String]
@@ -34,6 +36,7 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
         volumeName = instance.volume.name
         volumePath = instance.volume.pathInContainer
         volumeSizeGiB = instance.volume.sizeGiB
+        volumeStorageClass = instance.volume.storageClass
         sshPort = instance.access.sshPort
         environment = [
             "LATTICE_ROOT_PASSWORD": instance.access.sshPassword,

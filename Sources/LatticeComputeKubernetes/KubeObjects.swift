@@ -12,7 +12,7 @@ import LatticeDomain
 public struct KubeObjects: Sendable {
     public var namespace: String
     public var publicHost: String
-    /// The data disks' storage class; nil = the cluster's default.
+    /// The data disks' storage class unless their disk SKU names one; nil = the cluster's default.
     public var storageClass: String?
     public var ingressClass: String?
     /// A `kubernetes.io/dockerconfigjson` Secret in `namespace`: the pods pull with it (a
@@ -85,7 +85,7 @@ public struct KubeObjects: Sendable {
             "accessModes": ["ReadWriteOnce"],
             "resources": ["requests": ["storage": "\(spec.volumeSizeGiB)Gi"]],
         ]
-        if let storageClass { claim["storageClassName"] = storageClass }
+        if let storageClass = spec.volumeStorageClass ?? storageClass { claim["storageClassName"] = storageClass }
         return [
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata(spec.volumeName, spec),
             "spec": claim,

@@ -157,6 +157,9 @@ public struct Catalog: Sendable, Codable, Equatable {
             guard diskIDs.insert(disk.id).inserted else {
                 throw fail("catalog: disk SKU '\(disk.id)' is declared twice")
             }
+            if let storageClass = disk.storageClass, !KubernetesSettings.isDNSSubdomain(storageClass) {
+                throw fail("catalog: disk SKU '\(disk.id)' has storageClass '\(storageClass)', not a valid name")
+            }
         }
     }
 }
@@ -541,6 +544,13 @@ public struct DiskSKU: Sendable, Codable, Equatable {
     public var minSizeGiB: Int
     public var maxSizeGiB: Int
     public var defaultSizeGiB: Int
+    /// The Kubernetes storage class of this SKU's data disks (on `kubernetes` clusters);
+    /// nil: the cluster's `kubernetes.storageClass`, else the cluster's default class.
+    public var storageClass: String?
+    /// Kubernetes clusters: the storage class binds each volume to one node (local-path,
+    /// TopoLVM, local PVs), so power_on must come back to the node it first ran on, as on
+    /// engine clusters.
+    public var nodeLocal: Bool?
 
     public init(
         id: String,
@@ -550,7 +560,9 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         pricePerGBDay: Money,
         minSizeGiB: Int = 1,
         maxSizeGiB: Int = 2048,
-        defaultSizeGiB: Int = 50
+        defaultSizeGiB: Int = 50,
+        storageClass: String? = nil,
+        nodeLocal: Bool? = nil
     ) {
         self.id = id
         self.name = name
@@ -560,6 +572,26 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         self.minSizeGiB = minSizeGiB
         self.maxSizeGiB = maxSizeGiB
         self.defaultSizeGiB = defaultSizeGiB
+        self.storageClass = storageClass
+        self.nodeLocal = nodeLocal
+    }
+
+    /// The storage class a new data disk of this SKU gets on `cluster`: only Kubernetes
+    /// clusters have one. Kept with the volume, as a PVC's class cannot change.
+    public func storageClass(on cluster: Cluster) -> String? {
+        guard cluster.driver == .kubernetes else { return nil }
+        return storageClass ?? cluster.kubernetes?.storageClass
+    }
+
+    /// Whether a new data disk of this SKU stays on the node it first ran on: always on
+    /// engine clusters (a host's directory), on Kubernetes when the SKU says its storage
+    /// class is node-local. Nil: it follows the instance.
+    public func isHostLocal(on cluster: Cluster) -> Bool? {
+        switch cluster.driver {
+        case .engine: true
+        case .kubernetes: nodeLocal == true ? true : nil
+        case .simulated: nil
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -572,6 +604,8 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         minSizeGiB = try c.decodeIfPresent(Int.self, forKey: .minSizeGiB) ?? 1
         maxSizeGiB = try c.decodeIfPresent(Int.self, forKey: .maxSizeGiB) ?? 2048
         defaultSizeGiB = try c.decodeIfPresent(Int.self, forKey: .defaultSizeGiB) ?? 50
+        storageClass = try c.decodeIfPresent(String.self, forKey: .storageClass)
+        nodeLocal = try c.decodeIfPresent(Bool.self, forKey: .nodeLocal)
     }
 }
 

@@ -118,18 +118,30 @@ public struct DataVolume: Sendable, Codable, Equatable {
     public var pathInContainer: String
     public var sizeGiB: Int
     public var type: String
-    /// True where the volume lives on one node's disk (engine clusters): it stays there, so
+    /// True where the volume lives on one node's disk (engine clusters, node-local storage
+    /// classes on Kubernetes: `DiskSKU.isHostLocal(on:)`): it stays there, so
     /// power_on must come back to that node.
     public var hostLocal: Bool?
     /// The node the volume lives on, once the workload first ran (host-local volumes only).
     public var node: String?
+    /// Its Kubernetes storage class, chosen at create (`DiskSKU.storageClass(on:)`); nil:
+    /// the cluster's.
+    public var storageClass: String?
 
-    public init(name: String, pathInContainer: String, sizeGiB: Int, type: String, hostLocal: Bool? = nil) {
+    public init(
+        name: String,
+        pathInContainer: String,
+        sizeGiB: Int,
+        type: String,
+        hostLocal: Bool? = nil,
+        storageClass: String? = nil
+    ) {
         self.name = name
         self.pathInContainer = pathInContainer
         self.sizeGiB = sizeGiB
         self.type = type
         self.hostLocal = hostLocal
+        self.storageClass = storageClass
     }
 }
 

@@ -159,6 +159,11 @@ import Testing
         #expect(rules.first?["host"] as? String == "\(spec.uid).gpu.example.com")
         let claim = try #require(objects.volumeClaim(spec)["spec"] as? [String: Any])
         #expect(claim["storageClassName"] as? String == "fast-ssd")
+        // The disk SKU's class, kept with the volume, comes first.
+        var onNVMe = spec
+        onNVMe.volumeStorageClass = "nvme-local"
+        let nvme = try #require(objects.volumeClaim(onNVMe)["spec"] as? [String: Any])
+        #expect(nvme["storageClassName"] as? String == "nvme-local")
     }
 
     /// The committer runs on the pod's node whatever its taints (a GPU node's, a cordoned

@@ -188,6 +188,44 @@ import Testing
         #expect(refused { $0.kubernetes?.registrySecret = "harbor.robot-1" } == "")
     }
 
+    /// A data disk's storage class: the disk SKU's, else the Kubernetes cluster's; none
+    /// elsewhere. A class that is no valid name is refused.
+    @Test func aDiskSKUNamesItsStorageClassOnKubernetes() throws {
+        var kubernetes = Cluster(name: "k8s", driver: .kubernetes, nodes: [])
+        kubernetes.kubernetes = KubernetesSettings()
+        var disk = DiskSKU(
+            id: "9",
+            name: "nvme",
+            regionID: "",
+            type: "shared-filesystem",
+            pricePerGBDay: Money("0.02")!
+        )
+        #expect(disk.storageClass(on: kubernetes) == nil)
+        kubernetes.kubernetes?.storageClass = "standard"
+        #expect(disk.storageClass(on: kubernetes) == "standard")
+        disk.storageClass = "nvme-local"
+        #expect(disk.storageClass(on: kubernetes) == "nvme-local")
+        #expect(disk.storageClass(on: Cluster(name: "rack", driver: .engine, nodes: [])) == nil)
+        var catalog = Catalog.builtIn
+        catalog.diskSkus.append(disk)
+        try catalog.validate()
+        catalog.diskSkus[catalog.diskSkus.count - 1].storageClass = "NVMe Local"
+        #expect(throws: LatticeError.self) { try catalog.validate() }
+    }
+
+    /// Where a data disk stays on its first node: engine hosts always, Kubernetes when the
+    /// disk SKU's class is node-local, never on the simulated fleet.
+    @Test func aDiskIsHostLocalOnEnginesAndOnNodeLocalKubernetesClasses() {
+        var disk = DiskSKU(id: "9", name: "nvme", regionID: "", type: "local", pricePerGBDay: Money("0.02")!)
+        let kubernetes = Cluster(name: "k8s", driver: .kubernetes, nodes: [])
+        let engine = Cluster(name: "rack", driver: .engine, nodes: [])
+        let simulated = Cluster(name: "sim", nodes: [])
+        #expect(disk.isHostLocal(on: engine) == true)
+        #expect(disk.isHostLocal(on: kubernetes) == nil && disk.isHostLocal(on: simulated) == nil)
+        disk.nodeLocal = true
+        #expect(disk.isHostLocal(on: kubernetes) == true && disk.isHostLocal(on: simulated) == nil)
+    }
+
     @Test func builtInCatalogIsValid() throws {
         try Catalog.builtIn.validate()
         #expect(Catalog.builtIn.gpuSku(id: "2")?.name == "H20")

@@ -106,7 +106,8 @@ regions:
 gpuSkus:
   - {{id: "t4", name: T4, regionID: r-k8s, clusterName: {CLUSTER}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
 diskSkus:
-  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1}}
+  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1, storageClass: fast-nvme}}
+  - {{id: "2", type: local-nvme, maxSizeGiB: 10, defaultSizeGiB: 1, storageClass: local-path, nodeLocal: true}}
 images:
   - name: {IMAGE}
 allowedImagePatterns:
@@ -146,7 +147,9 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [pod["nodeScheduled"]]}]}]
     assert pods[0]["spec"]["imagePullSecrets"] == [{"name": "harbor-robot"}]
     volume = running["volumeMounts"][1]["PVCName"]
-    assert [c["metadata"]["name"] for c in fake.items("persistentvolumeclaims", name)] == [volume]
+    claims = fake.items("persistentvolumeclaims", name)
+    assert [c["metadata"]["name"] for c in claims] == [volume]
+    assert claims[0]["spec"]["storageClassName"] == "fast-nvme"  # the disk SKU's class
     assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-ssh", f"{name}-web"}
     assert fake.items("ingresses", name)[0]["spec"]["rules"][0]["host"].startswith(running["uid"] + ".")
     # The secrets are in the Secret, not in the pod.
@@ -250,6 +253,32 @@ def test_throttling_and_broken_watches_do_not_stop_the_cluster(make_server, tmp_
     user.wait_status(first, "Stopped", cluster=CLUSTER, timeout=60)
     time.sleep(0.5)
     assert user.instance(second, CLUSTER).json()["status"] == "Running"
+
+
+def test_a_node_local_disk_brings_power_on_back_to_its_node(make_server, tmp_path, fake):
+    server, user = start(make_server, tmp_path, fake)
+    body = user.create_body(sku="t4", size=1, image=IMAGE)
+    body["Cost"]["DiskSKUID"] = "2"
+    body["VolumeMount"][0]["Type"] = "local-nvme"
+    r = user.post(f"/clusters/{CLUSTER}/instances", body)
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    node = user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["nodeScheduled"]
+    assert fake.items("persistentvolumeclaims", name)[0]["spec"]["storageClassName"] == "local-path"
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
+    user.wait_status(name, "Stopped", cluster=CLUSTER, timeout=60)
+
+    # Its node takes no work: power_on does not move the disk's instance elsewhere, it says why.
+    admin = server.client()
+    health = lambda: {n["name"]: n["health"] for n in admin.get("/admin/nodes").json()["nodes"]}[node]
+    assert fake.call("POST", f"/fake/nodes/{node}/cordon?value=true")[0] == 200
+    wait_for(lambda: health() != "healthy", timeout=10, what="the cordon to be seen")
+    r = user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on")
+    assert r.status_code == 409 and f"data volume is on node {node}" in r.text, r.text
+    assert fake.call("POST", f"/fake/nodes/{node}/cordon?value=false")[0] == 200
+    wait_for(lambda: health() == "healthy", timeout=10, what="the node to take work again")
+    assert user.post(f"/clusters/{CLUSTER}/instances/{name}/power_on").status_code == 200
+    assert user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["nodeScheduled"] == node
 
 
 @pytest.mark.skipif(not (shutil.which("ssh") and shutil.which("sshpass")), reason="needs openssh-client and sshpass")

@@ -146,7 +146,8 @@ extension LatticeAPI {
                     pathInContainer: request.pathInContainer,
                     sizeGiB: size,
                     type: disk.type,
-                    hostLocal: cluster.driver == .engine ? true : nil
+                    hostLocal: disk.isHostLocal(on: cluster),
+                    storageClass: disk.storageClass(on: cluster)
                 ),
                 access: AccessSecrets(
                     jupyterToken: Identifiers.jupyterToken(using: &rng),
