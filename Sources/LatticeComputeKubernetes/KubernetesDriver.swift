@@ -5,26 +5,40 @@ import LatticeDomain
 /// A Pod as the driver reads it.
 public struct PodObject: KubeCached {
     public struct Spec: Decodable, Sendable {
+        /// Set by the scheduler once the pod is bound.
         public var nodeName: String?
+        /// How an older Lattice pinned pods (`kubernetes.io/hostname`).
         public var nodeSelector: [String: String]?
+        /// How Lattice pins pods now (by node name).
         public var affinity: Affinity?
     }
     /// The part of `spec.affinity` that pins a pod to a node by name.
     public struct Affinity: Decodable, Sendable {
+        /// `nodeAffinity`: only its required part pins.
         public struct NodeAffinity: Decodable, Sendable {
+            /// The terms the scheduler must satisfy.
             public var requiredDuringSchedulingIgnoredDuringExecution: NodeSelector?
         }
+        /// Terms, any of which may hold.
         public struct NodeSelector: Decodable, Sendable {
+            /// The terms.
             public var nodeSelectorTerms: [Term]?
         }
+        /// One term: requirements on the node object's fields, all of which must hold.
         public struct Term: Decodable, Sendable {
+            /// The field requirements (`metadata.name In [...]`).
             public var matchFields: [Requirement]?
         }
+        /// `key operator values`.
         public struct Requirement: Decodable, Sendable {
+            /// The field, `metadata.name` for a pin.
             public var key: String
+            /// `In` for a pin.
             public var `operator`: String
+            /// The node names.
             public var values: [String]?
         }
+        /// The node affinity, when the pod has one.
         public var nodeAffinity: NodeAffinity?
 
         /// The one node a `metadata.name In [node]` term names.
