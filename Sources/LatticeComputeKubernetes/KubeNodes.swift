@@ -3,20 +3,45 @@ import LatticeDomain
 
 /// A cluster's nodes as Lattice places on them: GPUs from `status.allocatable` of the
 /// SKU's resource key (default `nvidia.com/gpu`), the model from a label (default
-/// `nvidia.com/gpu.product`), CPU and memory from `allocatable`; a node that is not Ready
-/// or is cordoned (`spec.unschedulable`) takes no new work, and says why.
+/// `nvidia.com/gpu.product`), CPU and memory from `allocatable`; a node that is not Ready,
+/// is cordoned (`spec.unschedulable`) or has a `NoSchedule`/`NoExecute` taint the instance
+/// pods do not tolerate takes no new work, and says why.
 public struct KubeNodeReader: Sendable {
+    /// The node resource that counts GPUs.
     public var gpuResourceKey: String
+    /// The node label that names the GPU model.
     public var modelLabel: String
+    /// The taint keys instance pods tolerate (`KubeObjects.tolerations`).
+    public var tolerated: Set<String>
 
-    public init(gpuResourceKey: String = "nvidia.com/gpu", modelLabel: String = "nvidia.com/gpu.product") {
+    public init(
+        gpuResourceKey: String = "nvidia.com/gpu",
+        modelLabel: String = "nvidia.com/gpu.product",
+        tolerated: Set<String>? = nil
+    ) {
         self.gpuResourceKey = gpuResourceKey
         self.modelLabel = modelLabel
+        self.tolerated = tolerated ?? [gpuResourceKey]
     }
 
     /// The fields of a Node object the reader uses.
     public struct NodeObject: KubeCached {
-        public struct Spec: Decodable, Sendable { public var unschedulable: Bool? }
+        /// The node's scheduling switches.
+        public struct Spec: Decodable, Sendable {
+            /// Cordoned.
+            public var unschedulable: Bool?
+            /// What keeps pods off it unless they tolerate it.
+            public var taints: [Taint]?
+        }
+        /// `key=value:effect`.
+        public struct Taint: Decodable, Sendable {
+            /// The taint's key, which a toleration names.
+            public var key: String
+            /// Its value, for the reason only (tolerations here match any value).
+            public var value: String?
+            /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+            public var effect: String
+        }
         public struct Condition: Decodable, Sendable {
             public var type: String
             public var status: String
@@ -56,6 +81,18 @@ public struct KubeNodeReader: Sendable {
                 reason: "NodeNotReady\(why)",
                 unreachable: true
             )
+        }
+        // The scheduler would refuse a pod here: a taint it does not tolerate (pressure,
+        // a pool kept for other work). PreferNoSchedule only prefers.
+        if let taint = object.spec?.taints?.first(where: {
+            ($0.effect == "NoSchedule" || $0.effect == "NoExecute") && !tolerated.contains($0.key)
+                && $0.key != "node.kubernetes.io/unschedulable"
+        }) {
+            let value = taint.value.map { "=\($0)" } ?? ""
+            let reason =
+                "Tainted: the node has the taint \(taint.key)\(value):\(taint.effect), which instance pods do not"
+                + " tolerate (kubernetes.tolerations)"
+            return ClusterNode(node: node, cluster: cluster, healthy: false, reason: reason)
         }
         return ClusterNode(node: node, cluster: cluster, healthy: true)
     }

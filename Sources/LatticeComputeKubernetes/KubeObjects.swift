@@ -18,19 +18,29 @@ public struct KubeObjects: Sendable {
     /// A `kubernetes.io/dockerconfigjson` Secret in `namespace`: the pods pull with it (a
     /// snapshot in a private project) and the committer pushes with it. Nil: none.
     public var registrySecret: String?
+    /// Taint keys instance pods tolerate (any value, any effect): GPU pools are often
+    /// tainted to keep other work off. The node reader counts the same keys.
+    public var tolerations: [String]
+    /// The pods' RuntimeClass (`nvidia` where that runtime is not the node's default, as
+    /// on k3s); nil: the default runtime.
+    public var runtimeClass: String?
 
     public init(
         namespace: String,
         publicHost: String,
         storageClass: String? = nil,
         ingressClass: String? = nil,
-        registrySecret: String? = nil
+        registrySecret: String? = nil,
+        tolerations: [String] = ["nvidia.com/gpu"],
+        runtimeClass: String? = nil
     ) {
         self.namespace = namespace
         self.publicHost = publicHost
         self.storageClass = storageClass
         self.ingressClass = ingressClass
         self.registrySecret = registrySecret
+        self.tolerations = tolerations
+        self.runtimeClass = runtimeClass
     }
 
     /// Pins a pod to a node by the node's name (`matchFields` on `metadata.name`, as
@@ -122,6 +132,10 @@ public struct KubeObjects: Sendable {
             "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": spec.volumeName]]],
         ]
         if let registrySecret { body["imagePullSecrets"] = [["name": registrySecret]] }
+        if !tolerations.isEmpty {
+            body["tolerations"] = Set(tolerations).sorted().map { ["key": $0, "operator": "Exists"] }
+        }
+        if let runtimeClass { body["runtimeClassName"] = runtimeClass }
         return ["apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body]
     }
 

@@ -117,6 +117,10 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         public var ingressClass: String?
         /// A `kubernetes.io/dockerconfigjson` Secret in `namespace` to pull and push with.
         public var registrySecret: String?
+        /// Taint keys instance pods tolerate; nil: the GPU resource key's.
+        public var tolerations: [String]?
+        /// The pods' RuntimeClass; nil: the node's default runtime.
+        public var runtimeClass: String?
         /// Commits a pod's container through the node's containerd and pushes it
         /// (`deploy/committer` builds one); nil: snapshots fail at once, saying so.
         public var committerImage: String?
@@ -140,6 +144,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             storageClass: String? = nil,
             ingressClass: String? = nil,
             registrySecret: String? = nil,
+            tolerations: [String]? = nil,
+            runtimeClass: String? = nil,
             committerImage: String? = nil,
             containerdSocket: String = "/run/containerd/containerd.sock",
             queriesPerSecond: Double = 5,
@@ -156,6 +162,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             self.storageClass = storageClass
             self.ingressClass = ingressClass
             self.registrySecret = registrySecret
+            self.tolerations = tolerations
+            self.runtimeClass = runtimeClass
             self.committerImage = committerImage
             self.containerdSocket = containerdSocket
             self.queriesPerSecond = queriesPerSecond
@@ -188,9 +196,15 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             publicHost: settings.publicHost,
             storageClass: settings.storageClass,
             ingressClass: settings.ingressClass,
-            registrySecret: settings.registrySecret
+            registrySecret: settings.registrySecret,
+            tolerations: settings.tolerations ?? [settings.gpuResourceKey],
+            runtimeClass: settings.runtimeClass
         )
-        let reader = KubeNodeReader(gpuResourceKey: settings.gpuResourceKey, modelLabel: settings.gpuModelLabel)
+        let reader = KubeNodeReader(
+            gpuResourceKey: settings.gpuResourceKey,
+            modelLabel: settings.gpuModelLabel,
+            tolerated: Set(settings.tolerations ?? [settings.gpuResourceKey])
+        )
         self.reader = reader
         let (stream, sink) = AsyncStream.makeStream(of: String.self)
         (changeStream, changeSink) = (stream, sink)

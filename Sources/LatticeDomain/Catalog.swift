@@ -289,6 +289,11 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     /// A `kubernetes.io/dockerconfigjson` Secret in the namespace: instance pods pull with
     /// it (snapshots in a private project) and the snapshot Job pushes with it.
     public var registrySecret: String?
+    /// Taint keys instance pods tolerate (any value and effect); nodes with another
+    /// `NoSchedule`/`NoExecute` taint take no work. Default: the GPU resource key's.
+    public var tolerations: [String]?
+    /// The instance pods' RuntimeClass (`nvidia` where that is not the default, as on k3s).
+    public var runtimeClass: String?
     /// The image of the snapshot Job (commits through the node's containerd and pushes).
     public var committerImage: String?
     /// The containerd socket on the nodes (default `/run/containerd/containerd.sock`).
@@ -310,11 +315,29 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
         if let registrySecret, !Self.isDNSSubdomain(registrySecret) {
             return "kubernetes.registrySecret '\(registrySecret)' is not a valid Secret name"
         }
+        if let runtimeClass, !Self.isDNSSubdomain(runtimeClass) {
+            return "kubernetes.runtimeClass '\(runtimeClass)' is not a valid RuntimeClass name"
+        }
+        if let bad = tolerations?.first(where: { !Self.isTaintKey($0) }) {
+            return "kubernetes.tolerations: '\(bad)' is not a taint key ([prefix/]name)"
+        }
         if let queriesPerSecond, !(queriesPerSecond > 0 && queriesPerSecond <= 10_000) {
             return "kubernetes.queriesPerSecond must be between 0 and 10000"
         }
         if let burst, !(1...10_000).contains(burst) { return "kubernetes.burst must be between 1 and 10000" }
         return nil
+    }
+
+    /// A taint key: an optional DNS-subdomain prefix and '/', then a name of 1 to 63
+    /// letters, digits, '-', '_' and '.', starting and ending alphanumeric.
+    public static func isTaintKey(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let name = parts.last else { return false }
+        if parts.count == 2, !isDNSSubdomain(String(parts[0])) { return false }
+        guard (1...63).contains(name.count), let first = name.first, let last = name.last,
+            first.isASCII && (first.isLetter || first.isNumber), last.isASCII && (last.isLetter || last.isNumber)
+        else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
     }
 
     /// A DNS-1123 subdomain (an object's name): DNS labels joined by '.', up to 253 characters.

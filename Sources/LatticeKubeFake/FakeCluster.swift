@@ -161,7 +161,27 @@ public final class FakeCluster: @unchecked Sendable {
         lock.withLock {
             let key = Key(resource: "nodes", namespace: "", name: name)
             guard var node = objects[key] else { return }
-            node["spec"] = ["unschedulable": cordoned]
+            var spec = node["spec"] as? [String: Any] ?? [:]
+            spec["unschedulable"] = cordoned
+            node["spec"] = spec
+            store(key, node, type: nil)
+        }
+    }
+
+    /// Taints a node with `key=value:effect`, or (effect nil) takes the key's taint away.
+    public func taint(_ name: String, key taintKey: String, value: String?, effect: String?) {
+        lock.withLock {
+            let key = Key(resource: "nodes", namespace: "", name: name)
+            guard var node = objects[key] else { return }
+            var spec = node["spec"] as? [String: Any] ?? [:]
+            var taints = (spec["taints"] as? [[String: String]] ?? []).filter { $0["key"] != taintKey }
+            if let effect {
+                var taint = ["key": taintKey, "effect": effect]
+                if let value { taint["value"] = value }
+                taints.append(taint)
+            }
+            spec["taints"] = taints
+            node["spec"] = spec
             store(key, node, type: nil)
         }
     }
@@ -563,10 +583,18 @@ public final class FakeCluster: @unchecked Sendable {
             return "0/\(nodeCount) nodes are available: \(nodeCount) node(s) didn't match Pod's node affinity/selector."
         }
         // A cordoned node has the taint node.kubernetes.io/unschedulable:NoSchedule.
-        if (node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true,
-            !Self.tolerates(spec, taint: "node.kubernetes.io/unschedulable")
+        let nodeSpec = node["spec"] as? [String: Any] ?? [:]
+        if nodeSpec["unschedulable"] as? Bool == true,
+            !Self.tolerates(spec, key: "node.kubernetes.io/unschedulable", effect: "NoSchedule")
         {
             return "0/\(nodeCount) nodes are available: 1 node(s) were unschedulable."
+        }
+        for taint in nodeSpec["taints"] as? [[String: String]] ?? []
+        where ["NoSchedule", "NoExecute"].contains(taint["effect"] ?? "")
+            && !Self.tolerates(spec, key: taint["key"] ?? "", effect: taint["effect"] ?? "")
+        {
+            let shown = "{\(taint["key"] ?? ""): \(taint["value"] ?? "")}"
+            return "0/\(nodeCount) nodes are available: 1 node(s) had untolerated taint \(shown)."
         }
         let allocatable = (node["status"] as? [String: Any])?["allocatable"] as? [String: String] ?? [:]
         let capacity = Int(allocatable["nvidia.com/gpu"] ?? "0") ?? 0
@@ -597,13 +625,14 @@ public final class FakeCluster: @unchecked Sendable {
         }?.key.name ?? ""
     }
 
-    /// Whether a pod's tolerations let it onto a node with a NoSchedule taint `taint`.
-    static func tolerates(_ spec: [String: Any], taint: String) -> Bool {
+    /// Whether a pod's tolerations (`Exists` ones: the driver writes no others) let it
+    /// onto a node with the taint `key` of `effect`.
+    static func tolerates(_ spec: [String: Any], key taintKey: String, effect taintEffect: String) -> Bool {
         (spec["tolerations"] as? [[String: Any]] ?? []).contains { toleration in
             let key = toleration["key"] as? String
             let effect = toleration["effect"] as? String
-            return toleration["operator"] as? String == "Exists" && (key == nil || key == taint)
-                && (effect == nil || effect == "NoSchedule")
+            return toleration["operator"] as? String == "Exists" && (key == nil || key == taintKey)
+                && (effect == nil || effect == taintEffect)
         }
     }
 

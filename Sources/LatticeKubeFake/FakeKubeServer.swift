@@ -211,7 +211,8 @@ public struct FakeKubeServer: Sendable {
 
     /// `/fake/throttle?count=N&retryAfter=S`, `/fake/expire`, `/fake/drop-watches`,
     /// `/fake/nodes/<name>?gpus=N&model=M&hostname=H` (add), `/fake/nodes/<name>/lose`,
-    /// `/fake/nodes/<name>/cordon?value=true|false`, `/fake/images?name=I` (make pullable),
+    /// `/fake/nodes/<name>/cordon?value=true|false`, `/fake/nodes/<name>/taint?key=K&value=V&effect=E`
+    /// (no effect: untaint), `/fake/images?name=I` (make pullable),
     /// `/fake/stats`.
     func control(_ path: String, _ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
@@ -240,6 +241,8 @@ public struct FakeKubeServer: Sendable {
             cluster.loseNode(parts[2])
         case "nodes" where parts.count == 4 && parts[3] == "cordon":
             cluster.cordon(parts[2], parameter("value") != "false")
+        case "nodes" where parts.count == 4 && parts[3] == "taint":
+            cluster.taint(parts[2], key: parameter("key") ?? "", value: parameter("value"), effect: parameter("effect"))
         case "stats":
             let stats = cluster.stats
             return Self.json(200, ["requests": stats.requests, "throttled": stats.throttled, "watches": stats.watches])

@@ -102,6 +102,8 @@ public enum LatticeServer {
         driver.storageClass = settings.storageClass
         driver.ingressClass = settings.ingressClass
         driver.registrySecret = settings.registrySecret
+        driver.tolerations = settings.tolerations
+        driver.runtimeClass = settings.runtimeClass
         driver.committerImage = settings.committerImage
         if let socket = settings.containerdSocket { driver.containerdSocket = socket }
         if let qps = settings.queriesPerSecond { driver.queriesPerSecond = qps }

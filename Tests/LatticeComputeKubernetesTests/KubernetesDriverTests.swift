@@ -300,6 +300,39 @@ struct KubeRig {
         )
     }
 
+    /// A GPU pool's taint is tolerated; a node kept for other work by a taint takes none,
+    /// and a pod put there anyway is refused in the scheduler's words.
+    @Test func taintedNodesTakeWorkOnlyWhenTolerated() async throws {
+        let rig = try await KubeRig.start()
+        rig.cluster.taint("gpu-a", key: "nvidia.com/gpu", value: "present", effect: "NoSchedule")
+        rig.cluster.taint("gpu-b", key: "dedicated", value: "training", effect: "NoSchedule")
+        let spec = rig.workload("instance-0000k015", node: "gpu-a")
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        var nodes: [String: ClusterNode] = [:]
+        for _ in 0..<50 {
+            nodes = Dictionary(uniqueKeysWithValues: try await rig.driver.nodes().map { ($0.node.name, $0) })
+            if nodes["gpu-b"]?.healthy == false { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(nodes["gpu-a"]?.healthy == true)
+        #expect(
+            nodes["gpu-b"]?.reason.hasPrefix("Tainted: the node has the taint dedicated=training:NoSchedule") == true
+        )
+        let refused = rig.workload("instance-0000k016", node: "gpu-b")
+        try await rig.driver.start(refused)
+        let failed = try await rig.waitFor(refused.instanceName, "failed") { observation in
+            if case .failed = observation?.phase { true } else { false }
+        }
+        #expect(
+            failed?.phase
+                == .failed(
+                    reason:
+                        "Unschedulable: 0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: training}."
+                )
+        )
+    }
+
     /// A committer that cannot run fails the snapshot in seconds, in the pod's words, and
     /// leaves no Job behind; no committer at all fails at once. The pod runs on meanwhile.
     @Test func aSnapshotWithoutAWorkingCommitterFailsSayingWhy() async throws {

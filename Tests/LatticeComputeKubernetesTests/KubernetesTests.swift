@@ -93,7 +93,9 @@ import Testing
         publicHost: "gpu.example.com",
         storageClass: "fast-ssd",
         ingressClass: "nginx",
-        registrySecret: "harbor-robot"
+        registrySecret: "harbor-robot",
+        tolerations: ["nvidia.com/gpu", "dedicated"],
+        runtimeClass: "nvidia"
     )
 
     var spec: WorkloadSpec {
@@ -142,6 +144,12 @@ import Testing
         #expect(body["nodeSelector"] == nil)
         // It pulls with the registry Secret (a snapshot in a private project).
         #expect((body["imagePullSecrets"] as? [[String: String]]) == [["name": "harbor-robot"]])
+        // It tolerates the configured taint keys and runs with the GPU runtime class.
+        #expect(
+            (body["tolerations"] as? [[String: String]])
+                == [["key": "dedicated", "operator": "Exists"], ["key": "nvidia.com/gpu", "operator": "Exists"]]
+        )
+        #expect(body["runtimeClassName"] as? String == "nvidia")
         let container = try #require((body["containers"] as? [[String: Any]])?.first)
         let limits = try #require((container["resources"] as? [String: Any])?["limits"] as? [String: String])
         #expect(limits[spec.gpuResourceKey] == "2")
@@ -315,5 +323,34 @@ import Testing
         #expect(reader.clusterNode(cpuOnly, cluster: "k8s") == nil, "no GPUs of the key: not a GPU node")
         let other = KubeNodeReader(gpuResourceKey: "amd.com/gpu", modelLabel: "amd.com/gpu.product")
         #expect(other.clusterNode(ready, cluster: "k8s") == nil)
+    }
+
+    /// A taint the instance pods do not tolerate closes the node, saying which; the GPU
+    /// key's taint (a GPU pool's) is tolerated by default, PreferNoSchedule only prefers.
+    @Test func untoleratedTaintsCloseANode() throws {
+        func tainted(_ taints: String) throws -> KubeNodeReader.NodeObject {
+            try node(
+                #"{"metadata":{"name":"gpu-4"},"spec":{"taints":"# + taints + "},"
+                    + #""status":{"allocatable":{"nvidia.com/gpu":"8"},"conditions":[{"type":"Ready","status":"True"}]}}"#
+            )
+        }
+        let reader = KubeNodeReader()
+        let pool = try tainted(
+            #"[{"key":"nvidia.com/gpu","value":"present","effect":"NoSchedule"},"#
+                + #"{"key":"spot","effect":"PreferNoSchedule"}]"#
+        )
+        #expect(try #require(reader.clusterNode(pool, cluster: "k8s")).healthy)
+        let kept = try tainted(#"[{"key":"dedicated","value":"training","effect":"NoSchedule"}]"#)
+        let closed = try #require(reader.clusterNode(kept, cluster: "k8s"))
+        #expect(!closed.healthy && !closed.unreachable)
+        #expect(
+            closed.reason
+                == "Tainted: the node has the taint dedicated=training:NoSchedule, which instance pods do not tolerate"
+                + " (kubernetes.tolerations)"
+        )
+        let tolerant = KubeNodeReader(tolerated: ["nvidia.com/gpu", "dedicated"])
+        #expect(try #require(tolerant.clusterNode(kept, cluster: "k8s")).healthy)
+        let pressure = try tainted(#"[{"key":"node.kubernetes.io/disk-pressure","effect":"NoSchedule"}]"#)
+        #expect(try #require(reader.clusterNode(pressure, cluster: "k8s")).reason.contains("disk-pressure:NoSchedule"))
     }
 }

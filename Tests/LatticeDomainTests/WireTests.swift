@@ -186,6 +186,11 @@ import Testing
         let badSecret = refused { $0.kubernetes?.registrySecret = "Harbor Robot" }
         #expect(badSecret.contains("kubernetes.registrySecret 'Harbor Robot' is not a valid Secret name"))
         #expect(refused { $0.kubernetes?.registrySecret = "harbor.robot-1" } == "")
+        let badRuntime = refused { $0.kubernetes?.runtimeClass = "NVIDIA" }
+        #expect(badRuntime.contains("kubernetes.runtimeClass 'NVIDIA' is not a valid RuntimeClass name"))
+        let badTaint = refused { $0.kubernetes?.tolerations = ["nvidia.com/gpu", "-bad"] }
+        #expect(badTaint.contains("kubernetes.tolerations: '-bad' is not a taint key"))
+        #expect(refused { $0.kubernetes?.tolerations = ["nvidia.com/gpu", "dedicated", "sku"] } == "")
     }
 
     /// A data disk's storage class: the disk SKU's, else the Kubernetes cluster's; none

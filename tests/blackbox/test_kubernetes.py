@@ -102,7 +102,7 @@ regions:
       - name: {CLUSTER}
         driver: kubernetes
         kubernetes: {{kubeconfig: "{kube.kubeconfig}", queriesPerSecond: 50, burst: 100,
-                      committerImage: "{COMMITTER}", registrySecret: harbor-robot}}
+                      committerImage: "{COMMITTER}", registrySecret: harbor-robot, runtimeClass: nvidia}}
 gpuSkus:
   - {{id: "t4", name: T4, regionID: r-k8s, clusterName: {CLUSTER}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
 diskSkus:
@@ -146,6 +146,8 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
     assert terms["nodeSelectorTerms"] == [
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [pod["nodeScheduled"]]}]}]
     assert pods[0]["spec"]["imagePullSecrets"] == [{"name": "harbor-robot"}]
+    assert pods[0]["spec"]["runtimeClassName"] == "nvidia"
+    assert pods[0]["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
     volume = running["volumeMounts"][1]["PVCName"]
     claims = fake.items("persistentvolumeclaims", name)
     assert [c["metadata"]["name"] for c in claims] == [volume]
@@ -253,6 +255,21 @@ def test_throttling_and_broken_watches_do_not_stop_the_cluster(make_server, tmp_
     user.wait_status(first, "Stopped", cluster=CLUSTER, timeout=60)
     time.sleep(0.5)
     assert user.instance(second, CLUSTER).json()["status"] == "Running"
+
+
+def test_a_node_kept_for_other_work_by_a_taint_takes_none(make_server, tmp_path, fake):
+    server, user = start(make_server, tmp_path, fake)
+    # A GPU pool's own taint is tolerated; another NoSchedule taint closes the node.
+    assert fake.call("POST", "/fake/nodes/k8s-a/taint?key=nvidia.com/gpu&value=present&effect=NoSchedule")[0] == 200
+    assert fake.call("POST", "/fake/nodes/k8s-b/taint?key=dedicated&value=training&effect=NoSchedule")[0] == 200
+    nodes = lambda: {n["name"]: n for n in server.client().get("/admin/nodes").json()["nodes"]}
+    wait_for(lambda: nodes()["k8s-b"]["health"] != "healthy", timeout=10, what="the taint to be seen")
+    assert nodes()["k8s-a"]["health"] == "healthy"
+    assert nodes()["k8s-b"]["reason"].startswith("Tainted: the node has the taint dedicated=training:NoSchedule")
+    for _ in range(2):
+        name = create(user)
+        assert user.wait_status(name, "Running", cluster=CLUSTER, timeout=60)["Pods"][0]["nodeScheduled"] == "k8s-a"
+    assert user.post(f"/clusters/{CLUSTER}/instances", user.create_body(sku="t4", size=1, image=IMAGE)).status_code == 409
 
 
 def test_a_node_local_disk_brings_power_on_back_to_its_node(make_server, tmp_path, fake):
