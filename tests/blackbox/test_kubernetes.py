@@ -384,7 +384,8 @@ NERDCTL_STUB = """#!/bin/sh
 echo "$*" >> "$CALLS"
 shift 2  # --namespace k8s.io
 case "$1" in
-ps) [ -n "$STUB_CONTAINERS" ] && printf '%s\\n' $STUB_CONTAINERS; exit 0 ;;
+ps) echo 'time="2026-12-02" level=warning msg="cannot read the name store"' >&2
+    [ -n "$STUB_CONTAINERS" ] && printf '%s\\n' $STUB_CONTAINERS; exit 0 ;;
 commit) echo "sha256:0123"; exit 0 ;;
 push) case "$*" in *refused*) echo "pushing"; echo "failed to push: 403 Forbidden" >&2; exit 1 ;; esac; exit 0 ;;
 image) echo 123456789; exit 0 ;;
