@@ -18,6 +18,8 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
     public var volumeSizeGiB: Int
     /// The data disk's Kubernetes storage class (nil: the cluster's).
     public var volumeStorageClass: String?
+    /// The data disk's access mode on Kubernetes (nil: `ReadWriteOnce`).
+    public var volumeAccessMode: String?
     public var sshPort: Int
     /// Root password and Jupyter token, passed to the container as environment.
     public var environment: [String: String]
@@ -37,6 +39,7 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
         volumePath = instance.volume.pathInContainer
         volumeSizeGiB = instance.volume.sizeGiB
         volumeStorageClass = instance.volume.storageClass
+        volumeAccessMode = instance.volume.accessMode
         sshPort = instance.access.sshPort
         environment = [
             "LATTICE_ROOT_PASSWORD": instance.access.sshPassword,

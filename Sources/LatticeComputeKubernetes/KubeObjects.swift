@@ -92,7 +92,7 @@ public struct KubeObjects: Sendable {
 
     public func volumeClaim(_ spec: WorkloadSpec) -> [String: Any] {
         var claim: [String: Any] = [
-            "accessModes": ["ReadWriteOnce"],
+            "accessModes": [spec.volumeAccessMode ?? "ReadWriteOnce"],
             "resources": ["requests": ["storage": "\(spec.volumeSizeGiB)Gi"]],
         ]
         if let storageClass = spec.volumeStorageClass ?? storageClass { claim["storageClassName"] = storageClass }

@@ -160,6 +160,12 @@ public struct Catalog: Sendable, Codable, Equatable {
             if let storageClass = disk.storageClass, !KubernetesSettings.isDNSSubdomain(storageClass) {
                 throw fail("catalog: disk SKU '\(disk.id)' has storageClass '\(storageClass)', not a valid name")
             }
+            if let mode = disk.accessMode, !DiskSKU.accessModes.contains(mode) {
+                throw fail(
+                    "catalog: disk SKU '\(disk.id)' has accessMode '\(mode)'; expected ReadWriteOnce, ReadWriteMany"
+                        + " or ReadWriteOncePod"
+                )
+            }
         }
     }
 }
@@ -574,6 +580,13 @@ public struct DiskSKU: Sendable, Codable, Equatable {
     /// TopoLVM, local PVs), so power_on must come back to the node it first ran on, as on
     /// engine clusters.
     public var nodeLocal: Bool?
+    /// Kubernetes clusters: the PVC's access mode (`ReadWriteOnce`, the default, which
+    /// every storage class offers and one pod per instance needs; `ReadWriteMany` or
+    /// `ReadWriteOncePod`).
+    public var accessMode: String?
+
+    /// The access modes a disk SKU may name.
+    public static let accessModes: Set<String> = ["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]
 
     public init(
         id: String,
@@ -585,7 +598,8 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         maxSizeGiB: Int = 2048,
         defaultSizeGiB: Int = 50,
         storageClass: String? = nil,
-        nodeLocal: Bool? = nil
+        nodeLocal: Bool? = nil,
+        accessMode: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -597,6 +611,7 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         self.defaultSizeGiB = defaultSizeGiB
         self.storageClass = storageClass
         self.nodeLocal = nodeLocal
+        self.accessMode = accessMode
     }
 
     /// The storage class a new data disk of this SKU gets on `cluster`: only Kubernetes
@@ -629,6 +644,7 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         defaultSizeGiB = try c.decodeIfPresent(Int.self, forKey: .defaultSizeGiB) ?? 50
         storageClass = try c.decodeIfPresent(String.self, forKey: .storageClass)
         nodeLocal = try c.decodeIfPresent(Bool.self, forKey: .nodeLocal)
+        accessMode = try c.decodeIfPresent(String.self, forKey: .accessMode)
     }
 }
 

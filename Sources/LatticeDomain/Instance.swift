@@ -127,6 +127,8 @@ public struct DataVolume: Sendable, Codable, Equatable {
     /// Its Kubernetes storage class, chosen at create (`DiskSKU.storageClass(on:)`); nil:
     /// the cluster's.
     public var storageClass: String?
+    /// Its PVC's access mode, from the disk SKU at create; nil: `ReadWriteOnce`.
+    public var accessMode: String?
 
     public init(
         name: String,
@@ -134,7 +136,8 @@ public struct DataVolume: Sendable, Codable, Equatable {
         sizeGiB: Int,
         type: String,
         hostLocal: Bool? = nil,
-        storageClass: String? = nil
+        storageClass: String? = nil,
+        accessMode: String? = nil
     ) {
         self.name = name
         self.pathInContainer = pathInContainer
@@ -142,6 +145,7 @@ public struct DataVolume: Sendable, Codable, Equatable {
         self.type = type
         self.hostLocal = hostLocal
         self.storageClass = storageClass
+        self.accessMode = accessMode
     }
 }
 

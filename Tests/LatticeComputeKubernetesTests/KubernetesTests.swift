@@ -168,10 +168,13 @@ import Testing
         let claim = try #require(objects.volumeClaim(spec)["spec"] as? [String: Any])
         #expect(claim["storageClassName"] as? String == "fast-ssd")
         // The disk SKU's class, kept with the volume, comes first.
-        var onNVMe = spec
-        onNVMe.volumeStorageClass = "nvme-local"
-        let nvme = try #require(objects.volumeClaim(onNVMe)["spec"] as? [String: Any])
-        #expect(nvme["storageClassName"] as? String == "nvme-local")
+        #expect(claim["accessModes"] as? [String] == ["ReadWriteOnce"])
+        var onCephFS = spec
+        onCephFS.volumeStorageClass = "cephfs"
+        onCephFS.volumeAccessMode = "ReadWriteMany"
+        let shared = try #require(objects.volumeClaim(onCephFS)["spec"] as? [String: Any])
+        #expect(shared["storageClassName"] as? String == "cephfs")
+        #expect(shared["accessModes"] as? [String] == ["ReadWriteMany"])
     }
 
     /// The committer runs on the pod's node whatever its taints (a GPU node's, a cordoned

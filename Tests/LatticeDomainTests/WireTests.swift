@@ -214,6 +214,11 @@ import Testing
         var catalog = Catalog.builtIn
         catalog.diskSkus.append(disk)
         try catalog.validate()
+        catalog.diskSkus[catalog.diskSkus.count - 1].accessMode = "ReadWriteMany"
+        try catalog.validate()
+        catalog.diskSkus[catalog.diskSkus.count - 1].accessMode = "ReadMostly"
+        #expect(throws: LatticeError.self) { try catalog.validate() }
+        catalog.diskSkus[catalog.diskSkus.count - 1].accessMode = nil
         catalog.diskSkus[catalog.diskSkus.count - 1].storageClass = "NVMe Local"
         #expect(throws: LatticeError.self) { try catalog.validate() }
     }

@@ -106,7 +106,8 @@ regions:
 gpuSkus:
   - {{id: "t4", name: T4, regionID: r-k8s, clusterName: {CLUSTER}, gpuModel: T4, gpuCount: 1, cpuCores: 1, memoryGiB: 1, sellingType: 1, price: "1"}}
 diskSkus:
-  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1, storageClass: fast-nvme}}
+  - {{id: "1", type: shared-filesystem, maxSizeGiB: 10, defaultSizeGiB: 1, storageClass: fast-nvme,
+      accessMode: ReadWriteMany}}
   - {{id: "2", type: local-nvme, maxSizeGiB: 10, defaultSizeGiB: 1, storageClass: local-path, nodeLocal: true}}
 images:
   - name: {IMAGE}
@@ -151,7 +152,8 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
     volume = running["volumeMounts"][1]["PVCName"]
     claims = fake.items("persistentvolumeclaims", name)
     assert [c["metadata"]["name"] for c in claims] == [volume]
-    assert claims[0]["spec"]["storageClassName"] == "fast-nvme"  # the disk SKU's class
+    assert claims[0]["spec"]["storageClassName"] == "fast-nvme"  # the disk SKU's class and mode
+    assert claims[0]["spec"]["accessModes"] == ["ReadWriteMany"]
     assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-ssh", f"{name}-web"}
     assert fake.items("ingresses", name)[0]["spec"]["rules"][0]["host"].startswith(running["uid"] + ".")
     # The secrets are in the Secret, not in the pod.

@@ -147,7 +147,8 @@ extension LatticeAPI {
                     sizeGiB: size,
                     type: disk.type,
                     hostLocal: disk.isHostLocal(on: cluster),
-                    storageClass: disk.storageClass(on: cluster)
+                    storageClass: disk.storageClass(on: cluster),
+                    accessMode: cluster.driver == .kubernetes ? disk.accessMode : nil
                 ),
                 access: AccessSecrets(
                     jupyterToken: Identifiers.jupyterToken(using: &rng),
