@@ -6,11 +6,13 @@ import LatticeDomain
 /// `Retry-After`: no request leaves before that time. Pure: the caller passes the time
 /// (monotonic seconds) and sleeps for what `delay` answers.
 public struct ClientRateLimit: Sendable, Equatable {
+    /// The steady rate and the burst.
     public var limit: TokenBucket.Limit
     private var bucket: TokenBucket
     /// No request before this (a `Retry-After` the server asked for).
     private var pausedUntil: Double
 
+    /// A full bucket at `now` (seconds on any monotonic clock), client-go's pace by default.
     public init(queriesPerSecond: Double = 5, burst: Double = 10, now: Double) {
         limit = TokenBucket.Limit(rate: queriesPerSecond, burst: burst)
         bucket = TokenBucket(limit: limit, now: now)

@@ -9,6 +9,7 @@ import NIOSSL
 /// by `ClientRateLimit` (a `429` with `Retry-After` holds every request until then and is
 /// tried again), and watch streams read line by line. No kubectl at run time.
 public final class KubeAPI: @unchecked Sendable {
+    /// Where the API server is and how to prove who we are.
     public let connection: KubeConnection
     let client: HTTPClient
     private let lock = NSLock()
@@ -17,6 +18,7 @@ public final class KubeAPI: @unchecked Sendable {
     /// How often a throttled request is tried again before the caller sees the `429`.
     let throttledAttempts = 6
 
+    /// A client paced at `queriesPerSecond` with `burst`; throws when the connection's TLS material cannot be read.
     public init(connection: KubeConnection, queriesPerSecond: Double = 5, burst: Double = 10) throws {
         self.connection = connection
         pace = ClientRateLimit(queriesPerSecond: queriesPerSecond, burst: burst, now: 0)
@@ -51,10 +53,14 @@ public final class KubeAPI: @unchecked Sendable {
 
     /// A finished request: its status and body.
     public struct Reply: Sendable {
+        /// The HTTP status.
         public var status: Int
+        /// The answer's body (a Kubernetes object or `Status`).
         public var body: Data
 
+        /// A 2xx answer.
         public var ok: Bool { (200..<300).contains(status) }
+        /// The object is not there.
         public var notFound: Bool { status == 404 }
 
         /// The body as a JSON object (empty when it is not one).
@@ -209,9 +215,13 @@ public final class KubeAPI: @unchecked Sendable {
         }
     }
 
+    /// A watch the API server answered with an error instead of a stream (`410 Gone` among them).
     public struct WatchRefused: Error, CustomStringConvertible {
+        /// The HTTP status.
         public var status: Int
+        /// The `Status` message.
         public var message: String
+        /// Status and message, for logs and reasons.
         public var description: String { "watch refused: \(status) \(message)" }
     }
 }

@@ -7,15 +7,22 @@ import Yams
 /// a named one; a bearer token or a client certificate and key; the CA as data or file;
 /// `insecure-skip-tls-verify` only when the file says so).
 public struct KubeConnection: Sendable, Equatable {
+    /// The API server's URL (`https://host:port`).
     public var server: String
+    /// The CA that signs the server's certificate; nil: the system's roots.
     public var certificateAuthorityPEM: Data?
+    /// Only when the kubeconfig says so: no certificate check at all.
     public var insecureSkipTLSVerify: Bool
+    /// A bearer token (service account, kubeconfig `token` or `tokenFile`).
     public var bearerToken: String?
+    /// A client certificate and its key, for clusters that authenticate by certificate.
     public var clientCertificatePEM: Data?
+    /// The client certificate's private key.
     public var clientKeyPEM: Data?
     /// The namespace the context names (in-cluster: the pod's own), if any.
     public var namespace: String?
 
+    /// A connection as given; `namespace` is the service account's, when in the cluster.
     public init(
         server: String,
         certificateAuthorityPEM: Data? = nil,
@@ -34,8 +41,11 @@ public struct KubeConnection: Sendable, Equatable {
         self.namespace = namespace
     }
 
+    /// A kubeconfig or service account that cannot be used, saying why.
     public struct Failure: Error, Equatable, CustomStringConvertible {
+        /// What is wrong, naming the file and field.
         public var description: String
+        /// A failure saying `description`.
         public init(description: String) { self.description = description }
         init(_ description: String) { self.description = description }
     }

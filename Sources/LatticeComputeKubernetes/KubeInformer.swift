@@ -3,12 +3,19 @@ import LatticeCompute
 
 /// The metadata every cached object has.
 public struct ObjectMeta: Decodable, Sendable, Equatable {
+    /// The object's name.
     public var name: String
+    /// Its namespace (nil for cluster-wide kinds).
     public var namespace: String?
+    /// Its labels (the driver's `lattice.dev/*` among them).
     public var labels: [String: String]?
+    /// Its annotations.
     public var annotations: [String: String]?
+    /// The version the API server gave this state of it.
     public var resourceVersion: String?
+    /// Set once it is being deleted.
     public var deletionTimestamp: String?
+    /// When it was created (RFC 3339).
     public var creationTimestamp: String?
 }
 

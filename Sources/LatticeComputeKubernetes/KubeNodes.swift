@@ -14,6 +14,7 @@ public struct KubeNodeReader: Sendable {
     /// The taint keys instance pods tolerate (`KubeObjects.tolerations`).
     public var tolerated: Set<String>
 
+    /// A reader for one cluster's settings; `tolerated` defaults to the GPU resource key.
     public init(
         gpuResourceKey: String = "nvidia.com/gpu",
         modelLabel: String = "nvidia.com/gpu.product",
@@ -42,17 +43,27 @@ public struct KubeNodeReader: Sendable {
             /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
             public var effect: String
         }
+        /// One of the node's conditions (`Ready` is the one read).
         public struct Condition: Decodable, Sendable {
+            /// Which condition.
             public var type: String
+            /// `True`, `False` or `Unknown`.
             public var status: String
+            /// The kubelet's or node controller's words.
             public var message: String?
         }
+        /// What the node reports.
         public struct Status: Decodable, Sendable {
+            /// What pods may request on it (GPUs under the resource key, `cpu`, `memory`).
             public var allocatable: [String: String]?
+            /// Its conditions.
             public var conditions: [Condition]?
         }
+        /// Name and labels (the GPU model's among them).
         public var metadata: ObjectMeta
+        /// Cordon and taints.
         public var spec: Spec?
+        /// Capacity and health.
         public var status: Status?
     }
 

@@ -10,10 +10,13 @@ import LatticeDomain
 /// for `/jupyter` and `/monitor`. Pure: each is a JSON object the driver applies with
 /// server-side apply, and the tests validate with `kubernetes-validate --strict`.
 public struct KubeObjects: Sendable {
+    /// The namespace every instance object lives in.
     public var namespace: String
+    /// The host under which Ingresses answer (`<uid>.<publicHost>`).
     public var publicHost: String
     /// The data disks' storage class unless their disk SKU names one; nil = the cluster's default.
     public var storageClass: String?
+    /// The Ingress class; nil = the cluster's default.
     public var ingressClass: String?
     /// A `kubernetes.io/dockerconfigjson` Secret in `namespace`: the pods pull with it (a
     /// snapshot in a private project) and the committer pushes with it. Nil: none.
@@ -25,6 +28,7 @@ public struct KubeObjects: Sendable {
     /// on k3s); nil: the default runtime.
     public var runtimeClass: String?
 
+    /// Objects for one cluster's settings.
     public init(
         namespace: String,
         publicHost: String,
@@ -57,18 +61,24 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// Marks everything Lattice made.
     public static let managedBy = "app.kubernetes.io/managed-by"
+    /// The instance an object belongs to (the caches and selectors key on it).
     public static let instanceLabel = "lattice.dev/instance"
+    /// The tenant (the seed's `namespace`) an object belongs to.
     public static let tenantLabel = "lattice.dev/namespace"
 
+    /// Marks the snapshot Job and its pod, which the instance's pod cache leaves out.
     public static let jobLabel = "lattice.dev/job"
     /// Where the committer finds the registry Secret's Docker config (`DOCKER_CONFIG`).
     public static let registryConfigPath = "/etc/lattice/registry"
 
+    /// The labels of every object of `spec`'s instance.
     public func labels(_ spec: WorkloadSpec) -> [String: String] {
         Self.labels(instance: spec.instanceName, tenant: spec.namespace)
     }
 
+    /// The labels of every object of `instance`, of `tenant`.
     public static func labels(instance: String, tenant: String) -> [String: String] {
         [managedBy: "lattice", instanceLabel: instance, tenantLabel: tenant]
     }
@@ -77,11 +87,16 @@ public struct KubeObjects: Sendable {
         ["name": name, "namespace": namespace, "labels": labels(spec)]
     }
 
+    /// The instance's Secret (root password, Jupyter token).
     public static func secretName(_ instance: String) -> String { "\(instance)-secrets" }
+    /// The instance's NodePort Service for SSH (deleted at power_off).
     public static func sshServiceName(_ instance: String) -> String { "\(instance)-ssh" }
+    /// The instance's ClusterIP Service for Jupyter and Tensorboard.
     public static func webServiceName(_ instance: String) -> String { "\(instance)-web" }
+    /// The instance's snapshot Job.
     public static func jobName(_ instance: String) -> String { "\(instance)-commit" }
 
+    /// The Secret: the instance's secret environment as `stringData`.
     public func secret(_ spec: WorkloadSpec) -> [String: Any] {
         [
             "apiVersion": "v1", "kind": "Secret", "metadata": metadata(Self.secretName(spec.instanceName), spec),
@@ -90,6 +105,7 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// The data disk's PVC, of the volume's size, storage class and access mode.
     public func volumeClaim(_ spec: WorkloadSpec) -> [String: Any] {
         var claim: [String: Any] = [
             "accessModes": [spec.volumeAccessMode ?? "ReadWriteOnce"],
@@ -102,6 +118,8 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// The pod: the image, GPUs as limits, CPU and memory as requests = limits, the PVC,
+    /// the secrets by reference, pinned to its node.
     public func pod(_ spec: WorkloadSpec) -> [String: Any] {
         var meta = metadata(spec.podName, spec)
         meta["annotations"] = ["lattice.dev/gpus": spec.gpuIndices.map(String.init).joined(separator: ",")]
@@ -152,6 +170,7 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// Jupyter (8888) and Tensorboard (6006) inside the cluster, for the Ingress.
     public func webService(_ spec: WorkloadSpec) -> [String: Any] {
         [
             "apiVersion": "v1", "kind": "Service", "metadata": metadata(Self.webServiceName(spec.instanceName), spec),
@@ -165,6 +184,7 @@ public struct KubeObjects: Sendable {
         ]
     }
 
+    /// `<uid>.<publicHost>`: `/jupyter` and `/monitor` (Tensorboard).
     public func ingress(_ spec: WorkloadSpec) -> [String: Any] {
         func path(_ prefix: String, _ port: Int) -> [String: Any] {
             [

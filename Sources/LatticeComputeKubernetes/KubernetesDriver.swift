@@ -4,6 +4,7 @@ import LatticeDomain
 
 /// A Pod as the driver reads it.
 public struct PodObject: KubeCached {
+    /// Where the pod is (or is to be) bound.
     public struct Spec: Decodable, Sendable {
         /// Set by the scheduler once the pod is bound.
         public var nodeName: String?
@@ -50,8 +51,11 @@ public struct PodObject: KubeCached {
             return values[0]
         }
     }
+    /// Name, labels, version and deletion mark.
     public var metadata: ObjectMeta
+    /// Its node, bound or pinned.
     public var spec: Spec?
+    /// What the kubelet and scheduler say of it.
     public var status: PodStatus?
 
     /// The node the pod runs on, else the one it is pinned to (by name; by the hostname
@@ -59,7 +63,9 @@ public struct PodObject: KubeCached {
     public var node: String {
         spec?.nodeName ?? spec?.affinity?.pinnedNode ?? spec?.nodeSelector?["kubernetes.io/hostname"] ?? ""
     }
+    /// Going: deleted, within its grace period.
     public var deleting: Bool { metadata.deletionTimestamp != nil }
+    /// The instance it runs (its `lattice.dev/instance` label).
     public var instance: String? { metadata.labels?[KubeObjects.instanceLabel] }
 }
 
@@ -93,6 +99,7 @@ final class PodLosses: @unchecked Sendable {
 
 /// Any object of which only the metadata matters (the instances' Secrets).
 public struct MetadataOnly: KubeCached {
+    /// Name, labels, version and deletion mark.
     public var metadata: ObjectMeta
 }
 
@@ -106,14 +113,21 @@ public struct MetadataOnly: KubeCached {
 /// PVC, its Services and Ingress, and at most one live pod. A Secret without a live pod is
 /// a *stopped* workload (power_off deletes the pod and keeps the rest); neither is none.
 public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
+    /// One cluster's settings, from the catalog's `kubernetes:` (docs/kubernetes.md).
     public struct Settings: Sendable {
+        /// The catalog's cluster name.
         public var cluster: String
         /// Where instances' objects live.
         public var namespace: String
+        /// The host the Ingresses answer under (`<uid>.<publicHost>`).
         public var publicHost: String
+        /// The node resource that counts GPUs.
         public var gpuResourceKey: String
+        /// The node label that names the GPU model.
         public var gpuModelLabel: String
+        /// The data disks' storage class when the disk SKU names none; nil: the cluster's default.
         public var storageClass: String?
+        /// The Ingress class; nil: the cluster's default.
         public var ingressClass: String?
         /// A `kubernetes.io/dockerconfigjson` Secret in `namespace` to pull and push with.
         public var registrySecret: String?
@@ -124,8 +138,11 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         /// Commits a pod's container through the node's containerd and pushes it
         /// (`deploy/committer` builds one); nil: snapshots fail at once, saying so.
         public var committerImage: String?
+        /// The containerd socket on the nodes, which the committer mounts.
         public var containerdSocket: String
+        /// The pace towards the API server: the steady rate.
         public var queriesPerSecond: Double
+        /// The pace towards the API server: the burst.
         public var burst: Double
         /// How long a snapshot Job may take.
         public var commitTimeout: Duration
@@ -135,6 +152,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         /// are then unseen, not lost).
         public var unreachableAfter: Duration
 
+        /// The defaults are client-go's pace and the NVIDIA device plugin's names.
         public init(
             cluster: String,
             namespace: String = "lattice-instances",
@@ -174,7 +192,9 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// The cluster's settings.
     public let settings: Settings
+    /// The paced REST client (tests use it to act as someone else would).
     public let api: KubeAPI
     let objects: KubeObjects
     let reader: KubeNodeReader
@@ -188,6 +208,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     private var lastNodes: [ClusterNode] = []
     let losses = PodLosses()
 
+    /// A driver for one cluster; its caches start listing and watching at once.
     public init(settings: Settings, connection: KubeConnection) throws {
         self.settings = settings
         api = try KubeAPI(connection: connection, queriesPerSecond: settings.queriesPerSecond, burst: settings.burst)
@@ -274,6 +295,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
 
     // MARK: - Reading (from the caches)
 
+    /// The GPU nodes from the node cache; all of them closed while the API server does not answer.
     public func nodes() async throws -> [ClusterNode] {
         try await nodeCache.waitUntilSynced(limit: .seconds(5))
         var now = nodeCache.all.compactMap { reader.clusterNode($0, cluster: settings.cluster) }
@@ -296,6 +318,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// Every instance that has a Secret or a pod, from the caches (no request).
     public func observeAll() async throws -> [String: WorkloadObservation] {
         try await synced()
         var podsOf: [String: [PodObject]] = [:]
@@ -311,6 +334,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         return result
     }
 
+    /// One instance, from the caches (no request).
     public func observe(instanceName: String) async throws -> WorkloadObservation? {
         try await synced()
         return observation(instanceName, pods: pods.objects(labelled: instanceName))
@@ -362,6 +386,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         return WorkloadObservation(instanceName: name, podName: "", node: "", ip: "", phase: .stopped)
     }
 
+    /// Instances whose pods or Secrets changed, and those on a node that changed how it takes work.
     public func changes() -> AsyncStream<String> { changeStream }
 
     // MARK: - Writing
@@ -370,6 +395,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     /// the commit while the workload still runs.
     public var commitsRunningWorkloads: Bool { true }
 
+    /// Applies what the instance needs: everything at the first start, the SSH Service and
+    /// the pod at a power_on; nothing when its pod already runs where it should.
     public func start(_ spec: WorkloadSpec) async throws {
         try await synced()
         losses.clear(spec.instanceName)
@@ -432,6 +459,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         try await api.call(.DELETE, path(resource, name), query: query, allowNotFound: true)
     }
 
+    /// Deletes the pod (the PVC, Secret, web Service and Ingress stay) and the SSH Service.
     public func stop(instanceName: String, gracePeriodSeconds: Int) async throws {
         try await synced()
         for pod in pods.objects(labelled: instanceName) where !pod.deleting {
@@ -441,6 +469,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         try await delete("services", KubeObjects.sshServiceName(instanceName))
     }
 
+    /// Commits the running pod's container with the snapshot Job and, only once it pushed,
+    /// deletes the pod; the image's size in bytes.
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
         try await synced()
         guard let committerImage = settings.committerImage else {
@@ -548,6 +578,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         return ""
     }
 
+    /// Removes everything of the instance but its PVC.
     public func discard(instanceName: String) async throws {
         try await synced()
         losses.clear(instanceName)
@@ -567,6 +598,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
+    /// Removes everything, the PVC too, and waits until the pods are gone.
     public func destroy(instanceName: String, volumeName: String) async throws {
         let going = pods.objects(labelled: instanceName).map(\.metadata.name)
         try await discard(instanceName: instanceName)
@@ -581,6 +613,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
 
     // MARK: - Access
 
+    /// The running pod's IP and `port` (reachable from inside the cluster).
     public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
         try await synced()
         guard let pod = livePod(instanceName), pod.status?.phase == "Running", let ip = pod.status?.podIP, !ip.isEmpty
@@ -588,6 +621,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         return WorkloadEndpoint(host: ip, port: port)
     }
 
+    /// Runs a command in the pod through `pods/exec` (WebSocket, `v5.channel.k8s.io`).
     public func exec(
         instanceName: String,
         _ request: ExecRequest,

@@ -9,10 +9,14 @@ import Foundation
 public final class FakeCluster: @unchecked Sendable {
     /// Where an object lives: its resource (`pods`, `nodes`, …), namespace ("" for nodes), name.
     public struct Key: Hashable, Sendable {
+        /// The plural resource name of the URL.
         public var resource: String
+        /// The namespace; "" for cluster-wide kinds.
         public var namespace: String
+        /// The object's name.
         public var name: String
 
+        /// The key of `name` of `resource` in `namespace`.
         public init(resource: String, namespace: String, name: String) {
             self.resource = resource
             self.namespace = namespace
@@ -39,8 +43,11 @@ public final class FakeCluster: @unchecked Sendable {
 
     /// A fake answer to an HTTP request.
     public struct Answer {
+        /// The HTTP status.
         public var status: Int
+        /// The body: an object, a list or a `Status`.
         public var object: [String: Any]
+        /// Extra headers (`Retry-After` on a 429).
         public var headers: [String: String] = [:]
     }
 
@@ -72,10 +79,12 @@ public final class FakeCluster: @unchecked Sendable {
     }
     /// Every object a client sent (creates and applies), for validation.
     public var receivedSink: (@Sendable (Key, [String: Any]) -> Void)?
-    /// Seconds a pod stays Pending, and a deleted pod Terminating.
+    /// Seconds a pod stays Pending.
     public var startDelay: TimeInterval = 0.3
+    /// Seconds a deleted pod stays Terminating (at most its grace period).
     public var stopDelay: TimeInterval = 0.2
 
+    /// An empty cluster whose kubelet can pull `images`.
     public init(images: Set<String> = []) {
         self.images = images
     }
@@ -188,8 +197,10 @@ public final class FakeCluster: @unchecked Sendable {
 
     // MARK: - Reading
 
+    /// The object at `key`, as stored.
     public func object(_ key: Key) -> [String: Any]? { lock.withLock { objects[key] } }
 
+    /// The objects of `resource` in `namespace` (nil: every one) whose labels match.
     public func list(_ resource: String, namespace: String?, selector: LabelSelector = .everything) -> [[String: Any]] {
         lock.withLock { matching(resource, namespace, selector).map(\.value) }
     }
@@ -264,6 +275,7 @@ public final class FakeCluster: @unchecked Sendable {
         return data
     }
 
+    /// A Kubernetes `Status` object, as error answers carry.
     public static func status(_ code: Int, _ reason: String, _ message: String) -> [String: Any] {
         ["kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message]
     }
@@ -721,10 +733,12 @@ public struct LabelSelector: Sendable {
     }
     var terms: [Term]
 
+    /// Matches every object.
     public static let everything = LabelSelector(terms: [])
 
     init(terms: [Term]) { self.terms = terms }
 
+    /// `key=value` for each pair.
     public init(_ equalities: [String: String]) {
         terms = equalities.map { .equals($0.key, $0.value) }
     }
@@ -749,6 +763,7 @@ public struct LabelSelector: Sendable {
         self.terms = terms
     }
 
+    /// Whether every term holds for `labels`.
     public func matches(_ labels: [String: String]) -> Bool {
         terms.allSatisfy { term in
             switch term {

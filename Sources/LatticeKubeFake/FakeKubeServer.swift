@@ -9,12 +9,14 @@ import NIOCore
 /// uses, plus `/fake/…` endpoints that inject faults (for the black-box tests, which run
 /// it as `lattice-kube-fake`). For tests only.
 public struct FakeKubeServer: Sendable {
+    /// The cluster it serves.
     public let cluster: FakeCluster
     /// How often an open watch gets a bookmark.
     public var bookmarkInterval: Duration = .seconds(1)
     /// A bearer token every API request must carry (`401` otherwise); nil: none checked.
     public var token: String?
 
+    /// A server for `cluster`, checking no token.
     public init(cluster: FakeCluster) {
         self.cluster = cluster
     }
@@ -255,7 +257,9 @@ public struct FakeKubeServer: Sendable {
 
 /// A fake API server running on a free loopback port, for a test.
 public struct RunningFakeKube: Sendable {
+    /// The cluster behind it, to inspect and to inject faults.
     public let cluster: FakeCluster
+    /// `http://127.0.0.1:<port>`.
     public let url: String
     /// Cancel it to take the server away.
     public let server: Task<Void, any Error>
