@@ -334,7 +334,8 @@ import Testing
         func tainted(_ taints: String) throws -> KubeNodeReader.NodeObject {
             try node(
                 #"{"metadata":{"name":"gpu-4"},"spec":{"taints":"# + taints + "},"
-                    + #""status":{"allocatable":{"nvidia.com/gpu":"8"},"conditions":[{"type":"Ready","status":"True"}]}}"#
+                    + #""status":{"allocatable":{"nvidia.com/gpu":"8"},"#
+                    + #""conditions":[{"type":"Ready","status":"True"}]}}"#
             )
         }
         let reader = KubeNodeReader()
