@@ -212,19 +212,21 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     public init(settings: Settings, connection: KubeConnection) throws {
         self.settings = settings
         api = try KubeAPI(connection: connection, queriesPerSecond: settings.queriesPerSecond, burst: settings.burst)
+        // One rule for both: the pods tolerate exactly the taints the node reader forgives.
+        let tolerated = settings.tolerations ?? [settings.gpuResourceKey]
         objects = KubeObjects(
             namespace: settings.namespace,
             publicHost: settings.publicHost,
             storageClass: settings.storageClass,
             ingressClass: settings.ingressClass,
             registrySecret: settings.registrySecret,
-            tolerations: settings.tolerations ?? [settings.gpuResourceKey],
+            tolerations: tolerated,
             runtimeClass: settings.runtimeClass
         )
         let reader = KubeNodeReader(
             gpuResourceKey: settings.gpuResourceKey,
             modelLabel: settings.gpuModelLabel,
-            tolerated: Set(settings.tolerations ?? [settings.gpuResourceKey])
+            tolerated: Set(tolerated)
         )
         self.reader = reader
         let (stream, sink) = AsyncStream.makeStream(of: String.self)
