@@ -126,4 +126,9 @@ public enum SSHPortRule {
         }
         return nil
     }
+
+    /// The answer when every port of `range` is held.
+    public static func noneFree(in range: ClosedRange<Int>) -> LatticeError {
+        .insufficientCapacity("no free SSH port left in \(range.lowerBound)-\(range.upperBound)")
+    }
 }

@@ -36,6 +36,20 @@ public struct HostKey: Sendable {
 
     static let header = "lattice ssh gateway host key (ed25519, base64 seed)"
 
+    /// The host key one instance's own SSH port presents: derived from this (master) key and
+    /// the instance's uid (HKDF-SHA256), so it is the same on every replica and after every
+    /// restart, and different for every instance. A port that passes to another instance
+    /// then shows another key, and `known_hosts` warns before a saved login goes in.
+    public func derived(forInstance uid: String) -> HostKey {
+        let seed = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: seed),
+            salt: Data("lattice ssh instance host key v1".utf8),
+            info: Data(uid.utf8),
+            outputByteCount: 32
+        )
+        return HostKey(seed: seed.withUnsafeBytes { Data($0) })
+    }
+
     /// Reads the key at `path`, or makes one there (and `<path>.pub` beside it).
     public static func loadOrCreate(at path: URL) throws -> HostKey {
         if let text = try? String(contentsOf: path, encoding: .utf8) {

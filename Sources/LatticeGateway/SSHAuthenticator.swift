@@ -1,34 +1,52 @@
 import Foundation
 import NIOCore
 import NIOSSH
+import Synchronization
 
 /// Decides one connection's logins. Which instance a login means depends on where it
 /// arrived: on an instance's own port the user must be `root`; on the shared port the user
 /// name is the instance's name. A login is let in with the instance's `sshPassword` or a key
 /// its namespace registered. A wrong password, another tenant's key and an unknown instance
-/// are refused alike (and slowed down alike, per address).
-final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, @unchecked Sendable {
+/// are refused alike, and slowed down alike per address and per instance.
+final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, Sendable {
     enum Entry: Sendable, Equatable {
         case shared
         case instancePort(Int)
+        /// The redirect port: decided per connection, by where it was headed (`SSHGateway.arrival`).
+        case redirected
     }
 
     let entry: Entry
     let directory: any AccessDirectory
-    let throttle: AuthThrottle
+    let throttles: Throttles
     let address: String
-    private let lock = NSLock()
-    private var authenticated: AccessTarget?
+    /// Takes a signed-in place for the connection (`SSHConnectionLimits`); false when the
+    /// gateway is full, and the login is refused.
+    let signIn: @Sendable () -> Bool
+    private let authenticated = Mutex<AccessTarget?>(nil)
 
-    init(entry: Entry, directory: any AccessDirectory, throttle: AuthThrottle, address: String) {
+    /// Failed logins are slowed down per address and per instance.
+    struct Throttles: Sendable {
+        var address: AuthThrottle
+        var instance: AuthThrottle
+    }
+
+    init(
+        entry: Entry,
+        directory: any AccessDirectory,
+        throttles: Throttles,
+        address: String,
+        signIn: @escaping @Sendable () -> Bool = { true }
+    ) {
         self.entry = entry
         self.directory = directory
-        self.throttle = throttle
+        self.throttles = throttles
         self.address = address
+        self.signIn = signIn
     }
 
     /// The instance this connection logged into (set once authentication succeeded).
-    var target: AccessTarget? { lock.withLock { authenticated } }
+    var target: AccessTarget? { authenticated.withLock { $0 } }
 
     var supportedAuthenticationMethods: NIOSSHAvailableUserAuthenticationMethods { [.publicKey, .password] }
 
@@ -42,19 +60,22 @@ final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, @unchecked
     }
 
     func decide(_ request: NIOSSHUserAuthenticationRequest) async -> NIOSSHUserAuthenticationOutcome {
-        if let target = await resolve(request.username), await accepts(request.request, for: target) {
-            throttle.succeeded(address)
-            lock.withLock { authenticated = target }
+        let target = await resolve(request.username)
+        if let target, await accepts(request.request, for: target), signIn() {
+            throttles.address.succeeded(address)
+            throttles.instance.succeeded(target.name)
+            authenticated.withLock { $0 = target }
             return .success
         }
-        let delay = throttle.failed(address)
+        var delay = throttles.address.failed(address)
+        if let target { delay = max(delay, throttles.instance.failed(target.name)) }
         if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
         return .failure
     }
 
     func resolve(_ username: String) async -> AccessTarget? {
         switch entry {
-        case .shared:
+        case .shared, .redirected:
             guard username.count <= 64 else { return nil }
             return try? await directory.target(instanceName: username)
         case .instancePort(let port):

@@ -15,16 +15,33 @@ public final class SSHGateway: Service, @unchecked Sendable {
         public var host: String
         /// The shared port (`--ssh-gateway-port`); 0 = none.
         public var sharedPort: Int
-        /// Listen on every port instances hold (off when the operator shows only the shared form).
+        /// Listen on every port instances hold (off when the operator shows only the shared
+        /// form, or redirects the range to one port).
         public var perInstancePorts: Bool
+        /// `--ssh-gateway-redirect-port`: one listener for the whole SSH port range, to which
+        /// the host's firewall redirects it (docs/access.md); each connection's original
+        /// destination port (`SO_ORIGINAL_DST`) picks the instance. 0 = off.
+        public var redirectPort: Int
+        /// The ports instances are given (`--ssh-ports`): a redirected connection to one of
+        /// them means that port's instance, any other the shared form.
+        public var sshPorts: ClosedRange<Int>
         /// How often the per-instance listeners are compared with the ports held, besides
         /// whenever `portsChanged()` is called.
         public var resyncInterval: Duration
 
-        public init(host: String, sharedPort: Int, perInstancePorts: Bool, resyncInterval: Duration = .seconds(5)) {
+        public init(
+            host: String,
+            sharedPort: Int,
+            perInstancePorts: Bool,
+            redirectPort: Int = 0,
+            sshPorts: ClosedRange<Int> = 30000...32767,
+            resyncInterval: Duration = .seconds(5)
+        ) {
             self.host = host
             self.sharedPort = sharedPort
-            self.perInstancePorts = perInstancePorts
+            self.perInstancePorts = perInstancePorts && redirectPort == 0
+            self.redirectPort = redirectPort
+            self.sshPorts = sshPorts
             self.resyncInterval = resyncInterval
         }
     }
@@ -32,13 +49,15 @@ public final class SSHGateway: Service, @unchecked Sendable {
     let configuration: Configuration
     let hostKey: HostKey
     let directory: any AccessDirectory
-    let throttle: AuthThrottle
+    let throttles: SSHAuthenticator.Throttles
+    /// What the gateway lets in at once (connections per address, signing in, signed in).
+    public let limits: SSHConnectionLimits
     let logger: Logger
     let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let lock = NSLock()
     private var listeners: [Int: any Channel] = [:]
     private var unbindable: Set<Int> = []
-    private var shared: (any Channel)?
+    private var fixed: [any Channel] = []
     private let wake: AsyncStream<Void>
     private let wakeSink: AsyncStream<Void>.Continuation
 
@@ -46,32 +65,42 @@ public final class SSHGateway: Service, @unchecked Sendable {
         configuration: Configuration,
         hostKey: HostKey,
         directory: any AccessDirectory,
+        limits: SSHConnectionLimits = SSHConnectionLimits(),
         throttle: AuthThrottle = AuthThrottle(),
+        instanceThrottle: AuthThrottle = AuthThrottle(rule: .perInstance),
         logger: Logger
     ) {
         self.configuration = configuration
         self.hostKey = hostKey
         self.directory = directory
-        self.throttle = throttle
+        self.limits = limits
+        self.throttles = SSHAuthenticator.Throttles(address: throttle, instance: instanceThrottle)
         self.logger = logger
         (wake, wakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wakeSink.yield()
     }
 
+    /// Per-instance listeners open now.
+    public var listenerCount: Int { lock.withLock { listeners.count } }
+
     /// An instance was created, started or stopped: look at the held ports again soon.
     public func portsChanged() { wakeSink.yield() }
 
     public func run() async throws {
-        if configuration.sharedPort > 0 {
+        let fixedPorts: [(Int, SSHAuthenticator.Entry, String)] = [
+            (configuration.sharedPort, .shared, "the shared port"),
+            (configuration.redirectPort, .redirected, "the redirect port"),
+        ]
+        for (port, entry, what) in fixedPorts where port > 0 {
             do {
-                let channel = try await bind(port: configuration.sharedPort, entry: .shared)
-                lock.withLock { shared = channel }
-                logger.info("ssh gateway listening", metadata: ["port": "\(configuration.sharedPort)"])
+                let channel = try await bind(port: port, entry: entry)
+                lock.withLock { fixed.append(channel) }
+                logger.info("ssh gateway listening", metadata: ["port": "\(port)", "for": "\(what)"])
             } catch {
                 // The API serves on without it; the operator reads why.
                 logger.error(
-                    "ssh gateway: cannot listen on the shared port",
-                    metadata: ["port": "\(configuration.sharedPort)", "error": "\(error)"]
+                    "ssh gateway: cannot listen on \(what)",
+                    metadata: ["port": "\(port)", "error": "\(error)"]
                 )
             }
         }
@@ -84,7 +113,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
         } onGracefulShutdown: {
             self.wakeSink.finish()
         }
-        let open = lock.withLock { Array(listeners.values) + (shared.map { [$0] } ?? []) }
+        let open = lock.withLock { Array(listeners.values) + fixed }
         for channel in open { try? await channel.close() }
     }
 
@@ -154,35 +183,88 @@ public final class SSHGateway: Service, @unchecked Sendable {
             .get()
     }
 
+    /// Sets up one accepted connection: counts it (`SSHConnectionLimits`, closed at once over
+    /// a cap, and at the sign-in deadline), finds which instance its port means and that
+    /// instance's host key, then speaks SSH.
     func initialize(_ channel: any Channel, entry: SSHAuthenticator.Entry) -> EventLoopFuture<Void> {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
-        let authenticator = SSHAuthenticator(entry: entry, directory: directory, throttle: throttle, address: address)
-        let directory = directory
-        return channel.eventLoop.makeCompletedFuture {
-            let handler = NIOSSHHandler(
-                role: .server(.init(hostKeys: [hostKey.sshKey], userAuthDelegate: authenticator)),
-                allocator: channel.allocator,
-                inboundChildChannelInitializer: { child, type in
-                    guard let target = authenticator.target else {
-                        return child.eventLoop.makeFailedFuture(GatewayError.notAuthenticated)
-                    }
-                    switch type {
-                    case .session:
-                        return child.eventLoop.makeCompletedFuture {
-                            try child.pipeline.syncOperations.addHandler(
-                                SSHSessionHandler(target: target, directory: directory)
-                            )
-                        }
-                    case .directTCPIP(let forward):
-                        return PortForward.open(child, to: forward, target: target, directory: directory)
-                    case .forwardedTCPIP:
-                        return child.eventLoop.makeFailedFuture(GatewayError.refused("remote forwards are not offered"))
-                    }
-                }
-            )
-            try channel.pipeline.syncOperations.addHandler(handler)
-            try channel.pipeline.syncOperations.addHandler(CloseOnError())
+        guard limits.admit(address) else {
+            return channel.eventLoop.makeFailedFuture(GatewayError.refused("over the gateway's connection limits"))
         }
+        let signedIn = SignedIn()
+        let limits = limits
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(limits.rule.preAuthTimeout)) {
+            if !signedIn.value { channel.close(promise: nil) }
+        }
+        channel.closeFuture.whenComplete { _ in
+            deadline.cancel()
+            limits.release(address, signedIn)
+        }
+        return Self.arrival(channel, entry: entry, sshPorts: configuration.sshPorts).flatMap { entry in
+            channel.eventLoop.makeFutureWithTask { (entry, await self.hostKey(for: entry)) }
+        }.flatMapThrowing { entry, key in
+            let authenticator = SSHAuthenticator(
+                entry: entry,
+                directory: self.directory,
+                throttles: self.throttles,
+                address: address,
+                signIn: { limits.signIn(signedIn) }
+            )
+            try self.speakSSH(channel, hostKey: key, authenticator: authenticator)
+        }
+    }
+
+    /// Where a connection arrived: a redirected one by its original destination port.
+    static func arrival(
+        _ channel: any Channel,
+        entry: SSHAuthenticator.Entry,
+        sshPorts: ClosedRange<Int>
+    ) -> EventLoopFuture<SSHAuthenticator.Entry> {
+        guard entry == .redirected else { return channel.eventLoop.makeSucceededFuture(entry) }
+        return OriginalDestination.port(of: channel).map { port in
+            guard let port, sshPorts.contains(port) else { return .shared }
+            return .instancePort(port)
+        }
+    }
+
+    /// An instance's own port presents the instance's own key; the shared port the master key.
+    func hostKey(for entry: SSHAuthenticator.Entry) async -> HostKey {
+        guard case .instancePort(let port) = entry,
+            let target = try? await directory.target(sshPort: port)
+        else { return hostKey }
+        return hostKey.derived(forInstance: target.uid)
+    }
+
+    func speakSSH(_ channel: any Channel, hostKey: HostKey, authenticator: SSHAuthenticator) throws {
+        let directory = directory
+        let channels = ChannelCount(limit: limits.rule.channelsPerConnection)
+        let handler = NIOSSHHandler(
+            role: .server(.init(hostKeys: [hostKey.sshKey], userAuthDelegate: authenticator)),
+            allocator: channel.allocator,
+            inboundChildChannelInitializer: { child, type in
+                guard let target = authenticator.target else {
+                    return child.eventLoop.makeFailedFuture(GatewayError.notAuthenticated)
+                }
+                guard channels.take() else {
+                    return child.eventLoop.makeFailedFuture(GatewayError.refused("too many channels on one connection"))
+                }
+                child.closeFuture.whenComplete { _ in channels.give() }
+                switch type {
+                case .session:
+                    return child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.addHandler(
+                            SSHSessionHandler(target: target, directory: directory)
+                        )
+                    }
+                case .directTCPIP(let forward):
+                    return PortForward.open(child, to: forward, target: target, directory: directory)
+                case .forwardedTCPIP:
+                    return child.eventLoop.makeFailedFuture(GatewayError.refused("remote forwards are not offered"))
+                }
+            }
+        )
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.pipeline.syncOperations.addHandler(CloseOnError())
     }
 }
 

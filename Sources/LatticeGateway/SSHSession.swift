@@ -20,8 +20,11 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     private var environment: [String: String] = [:]
     private var terminal: TerminalSize?
     private var terminalType = "xterm"
-    private var input: AsyncStream<ExecInput>.Continuation?
+    private var input: SessionInput?
     private var task: Task<Void, Never>?
+    /// A read the channel asked for while the input was full; made once the driver catches up.
+    private var readHeld = false
+    private var context: ChannelHandlerContext?
 
     init(target: AccessTarget, directory: any AccessDirectory) {
         self.target = target
@@ -29,6 +32,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         // Without this, the client's EOF (end of stdin) would close the whole channel.
         let channel = context.channel
         channel.setOption(ChannelOptions.allowRemoteHalfClosure, value: true).whenFailure { _ in
@@ -39,13 +43,34 @@ final class SSHSessionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let message = unwrapInboundIn(data)
         guard case .channel = message.type, case .byteBuffer(let bytes) = message.data else { return }
-        input?.yield(.data(Data(bytes.readableBytesView)))
+        input?.push(.data(Data(bytes.readableBytesView)))
+    }
+
+    /// Flow control: no more of the client's bytes are read while the driver has not taken
+    /// what waits (`SessionInput`).
+    func read(context: ChannelHandlerContext) {
+        if input?.isFull == true {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func resumeReading() {
+        guard readHeld, let context else { return }
+        readHeld = false
+        context.read()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         input?.finish()
         task?.cancel()
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        input?.finish()
+        self.context = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -63,7 +88,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
         case let request as SSHChannelRequestEvent.WindowChangeRequest:
             let size = TerminalSize(columns: request.terminalCharacterWidth, rows: request.terminalRowHeight)
             terminal = size
-            input?.yield(.resize(size))
+            input?.push(.resize(size))
         case let request as SSHChannelRequestEvent.ShellRequest:
             start(context, command: nil, wantReply: request.wantReply)
         case let request as SSHChannelRequestEvent.ExecRequest:
@@ -72,7 +97,7 @@ final class SSHSessionHandler: ChannelDuplexHandler {
             // No sftp: the gateway runs commands, it serves no files of its own.
             reply(context, false, request.wantReply)
         case let event as ChannelEvent where event == .inputClosed:
-            input?.yield(.endOfInput)
+            input?.push(.endOfInput)
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -97,8 +122,11 @@ final class SSHSessionHandler: ChannelDuplexHandler {
         // One process per session channel.
         guard task == nil else { return reply(context, false, wantReply) }
         reply(context, true, wantReply)
-        let (stream, continuation) = AsyncStream.makeStream(of: ExecInput.self)
-        input = continuation
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let input = SessionInput(resume: { eventLoop.execute { bound.value.resumeReading() } })
+        self.input = input
+        let stream = input.stream
         let request = ExecRequest(
             command: command,
             terminal: terminal,

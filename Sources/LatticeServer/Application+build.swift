@@ -134,14 +134,26 @@ public enum LatticeServer {
                 ?? configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
         )
         let directory = StoreAccessDirectory(store: store, fleet: fleet)
+        let budget = configuration.descriptorBudget
+        let limits = SSHConnectionLimits(
+            rule: SSHConnectionLimits.Rule(
+                perAddress: configuration.limits.connectionsPerAddress,
+                unauthenticated: budget?.sshUnauthenticated ?? 1024,
+                sessions: budget?.sshSessions ?? 4096,
+                preAuthTimeout: settings.sshPreAuthTimeout
+            )
+        )
         let ssh = SSHGateway(
             configuration: SSHGateway.Configuration(
                 host: host,
                 sharedPort: settings.sshPort,
-                perInstancePorts: !settings.sshSharedForm
+                perInstancePorts: configuration.perInstanceSSHListeners,
+                redirectPort: settings.sshRedirectPort,
+                sshPorts: configuration.sshPorts
             ),
             hostKey: hostKey,
             directory: directory,
+            limits: limits,
             logger: logger
         )
         let httpSettings = HTTPGatewayHandler.Settings(hosts: GatewayHosts(publicHost: configuration.publicHost))
@@ -209,6 +221,23 @@ public enum LatticeServer {
         readiness.leadership = leadership
         let queue = WorkQueue()
         let gateways = try buildGateways(configuration: configuration, store: store, fleet: fleet, logger: logger)
+        if let budget = configuration.descriptorBudget {
+            let ssh = gateways.ssh
+            let perInstance = configuration.perInstanceSSHListeners
+            let allowed = configuration.allocatableSSHPorts.map(\.count) ?? 0
+            readiness.sshListeners = {
+                let listening = ssh.listenerCount
+                let connections = ssh.limits.current
+                return SSHListenerReport(
+                    openFileLimit: budget.openFileLimit,
+                    budget: perInstance ? budget.sshListeners : 0,
+                    listening: listening,
+                    full: perInstance && listening >= allowed,
+                    signingIn: connections.unauthenticated,
+                    sessions: connections.sessions
+                )
+            }
+        }
         let boundPort = BoundPort()
         let api = LatticeAPI(
             store: store,
@@ -234,7 +263,10 @@ public enum LatticeServer {
             leadership: leadership
         )
         let limits = configuration.limits
-        let connections = ConnectionCounter(perAddress: limits.connectionsPerAddress)
+        let connections = ConnectionCounter(
+            perAddress: limits.connectionsPerAddress,
+            total: configuration.descriptorBudget?.apiConnections ?? 0
+        )
         // The HTTP gateway shares the API's port unless it has one of its own (or is off);
         // sharing, the connection cap is applied before the first request decides.
         let shared = configuration.gateways.httpPort == nil

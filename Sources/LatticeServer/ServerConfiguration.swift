@@ -92,6 +92,20 @@ public struct ServerConfiguration: Sendable {
         )
     }
 
+    /// Whether the SSH gateway opens a listener per instance port (neither the shared form
+    /// shown nor the range redirected to one port).
+    public var perInstanceSSHListeners: Bool { !gateways.sshSharedForm && gateways.sshRedirectPort == 0 }
+
+    /// How the open-file limit is shared out; nil when it was not measured (tests).
+    public var descriptorBudget: DescriptorBudget? { limits.openFileLimit.map(DescriptorBudget.init) }
+
+    /// The SSH ports that creates and power_ons may take: with per-instance listeners, no
+    /// more than the descriptor budget lets the gateway listen on.
+    var allocatableSSHPorts: ClosedRange<Int>? {
+        guard let budget = descriptorBudget else { return sshPorts }
+        return budget.allocatableSSHPorts(sshPorts, perInstanceListeners: perInstanceSSHListeners)
+    }
+
     /// When metered usage falls due, for the store and the meter alike.
     public var meterSchedule: MeterSchedule { MeterSchedule(period: chargePeriod, timeZone: time.timeZone) }
 }
@@ -109,6 +123,11 @@ public struct GatewayConfiguration: Sendable {
     public var httpPort: Int?
     /// `--gateway-host`: where the gateways listen (default: the API's `--host`).
     public var host: String?
+    /// `--ssh-gateway-redirect-port`: one SSH listener to which the host's firewall redirects
+    /// the whole `--ssh-ports` range (docs/access.md); 0 = a listener per instance port.
+    public var sshRedirectPort = 0
+    /// `--ssh-preauth-timeout-seconds`: an SSH connection that has not signed in by then is closed.
+    public var sshPreAuthTimeout: Duration = .seconds(30)
     /// `--ssh-host-key`: the SSH gateway's host key file (default
     /// `<data-dir>/ssh_host_ed25519_key`, made on first start); replicas share one.
     public var hostKeyPath: String?
@@ -136,6 +155,9 @@ public struct ServerLimits: Sendable {
     /// A new connection must send a complete request head within this
     /// (`--header-timeout-seconds`).
     public var headerTimeout: Duration = .seconds(10)
+    /// The open-file limit in force (`RLIMIT_NOFILE`, raised to its hard limit at start),
+    /// which `DescriptorBudget` shares out; nil = not measured, nothing derived from it.
+    public var openFileLimit: Int?
 
     public init() {}
 }

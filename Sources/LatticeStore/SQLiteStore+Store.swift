@@ -241,9 +241,7 @@ extension SQLiteStore {
                 db
             )
             guard let port = try self.placement.freePort(in: sshPorts, db) else {
-                throw LatticeError.insufficientCapacity(
-                    "no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)"
-                )
+                throw SSHPortRule.noneFree(in: sshPorts)
             }
             instance.access.sshPort = port
             instance.placement = placement
@@ -315,9 +313,7 @@ extension SQLiteStore {
             var port = current.access.sshPort
             if port == 0 {
                 guard let free = try self.placement.freePort(in: sshPorts, db) else {
-                    throw LatticeError.insufficientCapacity(
-                        "no free SSH port left in \(sshPorts.lowerBound)-\(sshPorts.upperBound)"
-                    )
+                    throw SSHPortRule.noneFree(in: sshPorts)
                 }
                 port = free
             }

@@ -230,9 +230,7 @@ extension PostgresStore {
             }
             start = end + 1
         }
-        throw LatticeError.insufficientCapacity(
-            "no free SSH port left in \(range.lowerBound)-\(range.upperBound)"
-        )
+        throw SSHPortRule.noneFree(in: range)
     }
 
     // MARK: Meter segments

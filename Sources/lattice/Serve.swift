@@ -24,6 +24,9 @@ struct Serve: AsyncParsableCommand {
     var sshGatewayPort = 2222
     @Flag(help: "Show 'ssh -p<shared port> <instance>@<host>' in sshAddr and open no per-instance SSH listeners.")
     var sshGatewaySharedForm = false
+    @Option(help: "One SSH listener to which the firewall redirects the --ssh-ports range (0 = one per port).")
+    var sshGatewayRedirectPort = 0
+    @Option(help: "Seconds an SSH connection has to sign in.") var sshPreauthTimeoutSeconds: Double = 30
     @Option(help: "Port of the HTTP gateway to Jupyter and Tensorboard (default: the API's port, by Host; 0 = off).")
     var httpGatewayPort: Int?
     @Option(help: "Address the gateways listen on (default: --host).") var gatewayHost: String?
@@ -94,6 +97,12 @@ struct Serve: AsyncParsableCommand {
         if sshGatewaySharedForm, sshGatewayPort == 0 {
             throw ValidationError("--ssh-gateway-shared-form needs a --ssh-gateway-port")
         }
+        guard (0...65535).contains(sshGatewayRedirectPort) else {
+            throw ValidationError("--ssh-gateway-redirect-port: must be between 0 and 65535")
+        }
+        guard (1...3600).contains(sshPreauthTimeoutSeconds) else {
+            throw ValidationError("--ssh-preauth-timeout-seconds: must be between 1 and 3600")
+        }
         if let httpGatewayPort, !(0...65535).contains(httpGatewayPort) {
             throw ValidationError("--http-gateway-port: must be between 0 and 65535")
         }
@@ -120,6 +129,8 @@ struct Serve: AsyncParsableCommand {
         configuration.gateways.httpPort = httpGatewayPort
         configuration.gateways.host = gatewayHost
         configuration.gateways.hostKeyPath = sshHostKey
+        configuration.gateways.sshRedirectPort = sshGatewayRedirectPort
+        configuration.gateways.sshPreAuthTimeout = .milliseconds(Int64(sshPreauthTimeoutSeconds * 1000))
         for (flag, value) in [
             ("--quota-instances", quotaInstances), ("--quota-gpus", quotaGpus), ("--quota-tokens", quotaTokens),
             ("--quota-snapshots", quotaSnapshots),
@@ -150,7 +161,7 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.connectionsPerAddress = maxConnectionsPerAddress
         configuration.limits.idleTimeout = .milliseconds(Int64(idleTimeoutSeconds * 1000))
         configuration.limits.headerTimeout = .milliseconds(Int64(headerTimeoutSeconds * 1000))
-        OpenFileLimit.raiseToHardLimit()
+        configuration.limits.openFileLimit = Int(clamping: OpenFileLimit.raiseToHardLimit())
         var logger = Logger(label: "lattice")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)

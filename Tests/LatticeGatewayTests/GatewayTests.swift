@@ -59,17 +59,34 @@ final class ManualClock: WallClock, @unchecked Sendable {
     @Test func failuresAreFreeThenSlowedThenForgiven() {
         let clock = ManualClock()
         let throttle = AuthThrottle(clock: clock)
-        #expect((0..<3).map { _ in throttle.failed("1.2.3.4") } == [0, 0, 0])
-        #expect(throttle.failed("1.2.3.4") == 0.5)
-        #expect(throttle.failed("1.2.3.4") == 1)
-        #expect(throttle.failed("5.6.7.8") == 0, "another address is not slowed")
-        for _ in 0..<10 { _ = throttle.failed("1.2.3.4") }
-        #expect(throttle.failed("1.2.3.4") == 8, "capped")
+        // A client that waits for each answer before it tries again.
+        func tryAndWait(_ address: String) -> TimeInterval {
+            let wait = throttle.failed(address)
+            clock.current += wait
+            return wait
+        }
+        #expect((0..<3).map { _ in tryAndWait("1.2.3.4") } == [0, 0, 0])
+        #expect(tryAndWait("1.2.3.4") == 0.5)
+        #expect(tryAndWait("1.2.3.4") == 1)
+        #expect(tryAndWait("5.6.7.8") == 0, "another address is not slowed")
+        for _ in 0..<10 { _ = tryAndWait("1.2.3.4") }
+        #expect(tryAndWait("1.2.3.4") == 8, "capped")
         clock.current += 601
-        #expect(throttle.failed("1.2.3.4") == 0, "the window has passed")
-        for _ in 0..<5 { _ = throttle.failed("1.2.3.4") }
+        #expect(tryAndWait("1.2.3.4") == 0, "the window has passed")
+        for _ in 0..<5 { _ = tryAndWait("1.2.3.4") }
         throttle.succeeded("1.2.3.4")
-        #expect(throttle.failed("1.2.3.4") == 0)
+        #expect(tryAndWait("1.2.3.4") == 0)
+    }
+
+    @Test func failuresOnManyConnectionsAtOnceAreAnsweredOneAfterTheOther() {
+        let clock = ManualClock()
+        let throttle = AuthThrottle(clock: clock)
+        for _ in 0..<3 { _ = throttle.failed("1.2.3.4") }
+        // Ten connections fail at the same instant: their answers queue, 0.5 + 1 + 2 + 4 + 8 + 8 ...
+        let waits = (0..<10).map { _ in throttle.failed("1.2.3.4") }
+        #expect(waits == [0.5, 1.5, 3.5, 7.5, 15.5, 23.5, 31.5, 39.5, 47.5, 55.5])
+        #expect(throttle.failed("1.2.3.4") == 60, "no answer is queued further than the longest wait")
+        #expect(throttle.failed("9.9.9.9") == 0)
     }
 
     @Test func passwordsCompareInFullAndForwardsStayInside() {

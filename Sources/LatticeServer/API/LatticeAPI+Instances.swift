@@ -195,14 +195,16 @@ extension LatticeAPI {
                 createdAt: now
             )
             do {
-                let created = try await store.createInstance(
-                    withDisk,
-                    on: nodes,
-                    sshPorts: configuration.sshPorts,
-                    order: order,
-                    couponID: request.couponID.isEmpty ? nil : request.couponID,
-                    debit: debit
-                )
+                let created = try await withSSHPortBudget {
+                    try await store.createInstance(
+                        withDisk,
+                        on: nodes,
+                        sshPorts: $0,
+                        order: order,
+                        couponID: request.couponID.isEmpty ? nil : request.couponID,
+                        debit: debit
+                    )
+                }
                 changed(created.name)
                 return InstanceWire(created, context: wire)
             } catch StoreError.duplicateName {
@@ -210,6 +212,19 @@ extension LatticeAPI {
             }
         }
         throw LatticeError(.unavailable, code: "Unavailable", "could not allocate a unique instance name; retry")
+    }
+
+    /// Runs a write that takes an SSH port with the ports the descriptor budget allows; when
+    /// the budget, not the range, ran out, the answer says so and how to raise it.
+    func withSSHPortBudget<T>(_ write: (ClosedRange<Int>) async throws -> T) async throws -> T {
+        let range = configuration.sshPorts
+        guard let budget = configuration.descriptorBudget else { return try await write(range) }
+        guard let allowed = configuration.allocatableSSHPorts else { throw budget.listenersExhausted(range: range) }
+        do {
+            return try await write(allowed)
+        } catch let error as LatticeError where allowed != range && error == SSHPortRule.noneFree(in: allowed) {
+            throw budget.listenersExhausted(range: range)
+        }
     }
 
     /// Only official images, the caller's own ready snapshots and operator-allowed patterns run.
@@ -315,15 +330,18 @@ extension LatticeAPI {
         }
         let nodes = try await placeableNodes(clusters: [cluster])
         var rng = SystemRandomNumberGenerator()
-        _ = try await store.powerOn(
-            namespace: principal.namespace,
-            name: name,
-            on: nodes,
-            sshPorts: configuration.sshPorts,
-            podName: Identifiers.podName(instance: name, using: &rng),
-            now: now,
-            debit: .none
-        )
+        let podName = Identifiers.podName(instance: name, using: &rng)
+        _ = try await withSSHPortBudget {
+            try await store.powerOn(
+                namespace: principal.namespace,
+                name: name,
+                on: nodes,
+                sshPorts: $0,
+                podName: podName,
+                now: now,
+                debit: .none
+            )
+        }
         changed(name)
     }
 

@@ -2,34 +2,49 @@ import Foundation
 import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
-/// Open connections per client address, shared by every connection's `ConnectionGuard`.
-final class ConnectionCounter: @unchecked Sendable {
+/// Open connections per client address and in all, shared by every connection's
+/// `ConnectionGuard`: the total keeps API clients within their share of the open-file limit
+/// (`DescriptorBudget.apiConnections`).
+final class ConnectionCounter: Sendable {
+    struct Open {
+        var perAddress: [String: Int] = [:]
+        var total = 0
+    }
+
     let perAddress: Int
-    private let lock = NSLock()
-    private var open: [String: Int] = [:]
+    let total: Int
+    private let open = Mutex(Open())
 
-    /// - Parameter perAddress: the most connections one address may hold; 0 means no cap.
-    init(perAddress: Int) { self.perAddress = perAddress }
+    /// - Parameters:
+    ///   - perAddress: the most connections one address may hold; 0 means no cap.
+    ///   - total: the most connections in all; 0 means no cap.
+    init(perAddress: Int, total: Int = 0) {
+        self.perAddress = perAddress
+        self.total = total
+    }
 
-    /// Counts a new connection; false (and not counted) if its address is at the cap.
+    /// Counts a new connection; false (and not counted) if its address or the server is at the cap.
     func admit(_ address: String) -> Bool {
-        lock.withLock {
-            let count = open[address, default: 0]
-            guard perAddress == 0 || count < perAddress else { return false }
-            open[address] = count + 1
+        open.withLock { open in
+            let count = open.perAddress[address, default: 0]
+            guard perAddress == 0 || count < perAddress, total == 0 || open.total < total else { return false }
+            open.perAddress[address] = count + 1
+            open.total += 1
             return true
         }
     }
 
     func release(_ address: String) {
-        lock.withLock {
-            let count = open[address, default: 1] - 1
-            open[address] = count > 0 ? count : nil
+        open.withLock { open in
+            let count = open.perAddress[address, default: 1] - 1
+            open.perAddress[address] = count > 0 ? count : nil
+            open.total -= 1
         }
     }
 
-    func count(_ address: String) -> Int { lock.withLock { open[address, default: 0] } }
+    func count(_ address: String) -> Int { open.withLock { $0.perAddress[address, default: 0] } }
 }
 
 /// First in each connection's pipeline after HTTP decoding: closes a connection whose

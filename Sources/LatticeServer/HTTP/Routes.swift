@@ -28,14 +28,15 @@ struct Routes {
             guard readiness.isReady || !leading else {
                 throw LatticeError(.unavailable, code: "NotReady", "the reconciler has not completed a pass yet")
             }
-            var body = ["status": "ready", "role": leading ? "leader" : "replica"]
+            var body = ReadyBody(status: "ready", role: leading ? "leader" : "replica")
             if let leadership {
-                body["replica"] = leadership.holder
+                body.replica = leadership.holder
                 if let lease = leadership.lease, !lease.holder.isEmpty {
-                    body["leader"] = lease.holder
-                    body["epoch"] = String(lease.epoch)
+                    body.leader = lease.holder
+                    body.epoch = String(lease.epoch)
                 }
             }
+            body.sshListeners = readiness.sshListeners?()
             return try JSONResponse.encode(body)
         }
         router.get("/metrics") { _, context in
@@ -209,12 +210,11 @@ struct Routes {
             return JSONResponse.ok
         }
         v1.get("admin/nodes") { request, context in
-            try JSONResponse.encode(
-                LatticeAPI.page(
-                    try await api.adminNodes(principal: try context.requirePrincipal()),
-                    try pageRequest(request)
-                )
+            let page = LatticeAPI.page(
+                try await api.adminNodes(principal: try context.requirePrincipal()),
+                try pageRequest(request)
             )
+            return try JSONResponse.encode(AdminNodesPage(page, sshListeners: readiness.sshListeners?()))
         }
         v1.post("admin/nodes/:node/:verb") { request, context in
             // Any body is size-checked and must be JSON; none is needed.
@@ -309,6 +309,32 @@ struct Routes {
     }
 }
 
+/// `/readyz`'s answer.
+struct ReadyBody: Encodable {
+    var status: String
+    var role: String
+    var replica: String?
+    var leader: String?
+    var epoch: String?
+    /// The SSH gateway's descriptor budget and its use (`DescriptorBudget`).
+    var sshListeners: SSHListenerReport?
+}
+
+/// `GET /admin/nodes`: the nodes in the seed's list shape, and the SSH gateway's listeners.
+struct AdminNodesPage: Encodable {
+    var hasNextPage: Bool
+    var nodes: [AdminNodeWire]
+    var totalCount: Int
+    var sshListeners: SSHListenerReport?
+
+    init(_ page: Page<AdminNodeWire>, sshListeners: SSHListenerReport?) {
+        hasNextPage = page.hasNextPage
+        nodes = page.nodes
+        totalCount = page.totalCount
+        self.sshListeners = sshListeners
+    }
+}
+
 /// Set once the reconciler has completed its first pass; `/readyz` reports it, with who
 /// leads when replicas share a database.
 final class Readiness: @unchecked Sendable {
@@ -316,6 +342,8 @@ final class Readiness: @unchecked Sendable {
     private var ready = false
     /// Set once by the composition root.
     var leadership: Leadership?
+    /// The SSH gateway's listeners against its budget; set once by the composition root.
+    var sshListeners: (@Sendable () -> SSHListenerReport)?
     var isReady: Bool { lock.withLock { ready } }
     func markReady() { lock.withLock { ready = true } }
 }
