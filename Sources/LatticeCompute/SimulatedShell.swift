@@ -59,6 +59,9 @@ public struct SimulatedShell: Sendable {
 
     /// Typed input of an interactive shell. With a terminal the shell echoes what is typed
     /// and edits the line (backspace, Ctrl-C, Ctrl-D on an empty line).
+    /// The longest line the shell keeps (Linux's `MAX_CANON`).
+    static let longestLine = 4096
+
     public mutating func feed(_ data: Data) -> Step {
         var step = Step()
         for character in String(decoding: data, as: UTF8.self) {
@@ -84,6 +87,9 @@ public struct SimulatedShell: Sendable {
                 step.exitStatus = lastStatus
                 return step
             default:
+                // A terminal's line discipline keeps at most a line of MAX_CANON (4096): what
+                // goes beyond is dropped, so endless input without a newline costs nothing.
+                guard line.count < Self.longestLine else { continue }
                 line.append(character)
                 if terminal != nil { step.output.append(character) }
             }

@@ -45,7 +45,10 @@ class Server:
         def preexec():
             if limit:
                 import resource
-                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+                # A number sets the soft limit (the server raises it to the hard one); a pair
+                # (soft, hard) sets both, as `prlimit --nofile=N` does.
+                soft, hard = limit if isinstance(limit, tuple) else (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+                resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env,
                                      preexec_fn=preexec)
