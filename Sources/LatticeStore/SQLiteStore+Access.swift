@@ -4,7 +4,7 @@ import LatticeDomain
 
 extension SQLiteStore {
     public func createSSHKey(_ key: SSHKeyRecord) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             let count =
                 try Int.fetchOne(
                     db,
@@ -51,7 +51,7 @@ extension SQLiteStore {
     }
 
     public func deleteSSHKey(id: String, namespace: String) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(sql: "DELETE FROM ssh_keys WHERE id = ? AND namespace = ?", arguments: [id, namespace])
             guard db.changesCount == 1 else { throw LatticeError.notFound("ssh key '\(id)'") }
         }
@@ -93,7 +93,7 @@ extension SQLiteStore {
 
 extension SQLiteStore {
     public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             if drained {
                 try db.run(
                     sql: "INSERT INTO node_drains (node, since) VALUES (?, ?) ON CONFLICT (node) DO NOTHING",

@@ -187,11 +187,13 @@ extension SQLiteStore {
     ) async throws
         -> T
     {
-        try await writer.writeWithoutTransaction { db in
+        let pending = IdempotencyScope.pending
+        return try await writer.writeWithoutTransaction { db in
             var changes = IndexChanges()
             var result: T?
             try db.inTransaction {
                 result = try body(db, &changes)
+                try Self.record(pending, db)
                 return .commit
             }
             self.placement.apply(changes)

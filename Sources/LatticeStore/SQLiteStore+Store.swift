@@ -6,7 +6,7 @@ extension SQLiteStore {
     // MARK: Users and tokens
 
     public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
-        try await writer.write { db in
+        try await transaction { db in
             guard try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM users")) == 0 else { return false }
             try Self.insert(admin, db)
             try Self.insert(token, db)
@@ -15,7 +15,7 @@ extension SQLiteStore {
     }
 
     public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             if try Int.fetchOne(
                 try db.cachedStatement(sql: "SELECT COUNT(*) FROM users WHERE namespace = ?"),
                 arguments: [user.namespace]
@@ -46,7 +46,7 @@ extension SQLiteStore {
     }
 
     public func createToken(_ token: TokenRecord) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try Self.checkQuota(token.namespace, adding: QuotaUsage(tokens: 1), defaults: self.defaultQuota, db)
             try Self.insert(token, db)
         }
@@ -79,7 +79,8 @@ extension SQLiteStore {
                     requestHash: $0["request_hash"],
                     createdAt: Date(timeIntervalSince1970: $0["created_at"]),
                     status: $0["status"],
-                    body: $0["body"]
+                    body: $0["body"],
+                    outcome: $0["outcome"]
                 )
             }
             let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
@@ -88,9 +89,18 @@ extension SQLiteStore {
                     sql: """
                         INSERT INTO idempotency_keys (namespace, key, request_hash, created_at) VALUES (?, ?, ?, ?)
                         ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
-                            created_at = excluded.created_at, status = NULL, body = NULL
+                            created_at = excluded.created_at, status = NULL, body = NULL, outcome = NULL
                         """,
                     arguments: [namespace, key, requestHash, now.timeIntervalSince1970]
+                )
+                // A namespace keeps its newest keys only (`Idempotency.keysPerNamespace`).
+                try db.run(
+                    sql: """
+                        DELETE FROM idempotency_keys WHERE rowid IN (
+                            SELECT rowid FROM idempotency_keys WHERE namespace = ?
+                            ORDER BY created_at DESC LIMIT -1 OFFSET ?)
+                        """,
+                    arguments: [namespace, Idempotency.keysPerNamespace]
                 )
             }
             return decision
@@ -109,8 +119,38 @@ extension SQLiteStore {
     public func releaseIdempotencyKey(namespace: String, key: String) async throws {
         try await writer.write { db in
             try db.run(
-                sql: "DELETE FROM idempotency_keys WHERE namespace = ? AND key = ? AND status IS NULL",
+                sql: """
+                    DELETE FROM idempotency_keys
+                    WHERE namespace = ? AND key = ? AND status IS NULL AND outcome IS NULL
+                    """,
                 arguments: [namespace, key]
+            )
+        }
+    }
+
+    /// A write transaction that also records the outcome of the keyed request it serves
+    /// (`IdempotencyScope`), in the same transaction.
+    func transaction<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let pending = IdempotencyScope.pending
+        return try await writer.write { db in
+            let result = try updates(db)
+            try Self.record(pending, db)
+            return result
+        }
+    }
+
+    /// Writes a keyed request's outcome under its key.
+    static func record(_ pending: (scope: IdempotencyScope, outcome: Idempotency.Outcome)?, _ db: Database) throws {
+        guard let (scope, outcome) = pending else { return }
+        if case .answer(let status, let body) = outcome {
+            try db.run(
+                sql: "UPDATE idempotency_keys SET status = ?, body = ? WHERE namespace = ? AND key = ?",
+                arguments: [status, body, scope.namespace, scope.key]
+            )
+        } else {
+            try db.run(
+                sql: "UPDATE idempotency_keys SET outcome = ? WHERE namespace = ? AND key = ?",
+                arguments: [outcome.reference, scope.namespace, scope.key]
             )
         }
     }
@@ -122,7 +162,7 @@ extension SQLiteStore {
     }
 
     public func setQuota(namespace: String, _ quota: Quota) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql: """
                     INSERT INTO quotas (namespace, doc) VALUES (?, ?)
@@ -158,7 +198,7 @@ extension SQLiteStore {
     }
 
     public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
                 arguments: [secretHash, id, namespace]
@@ -176,14 +216,14 @@ extension SQLiteStore {
     }
 
     public func deleteToken(id: String, namespace: String) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
             guard db.changesCount == 1 else { throw LatticeError.notFound("token '\(id)'") }
         }
     }
 
     public func touchToken(id: String, at date: Date) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?",
                 arguments: [date.timeIntervalSince1970, id]
@@ -569,7 +609,7 @@ extension SQLiteStore {
     // MARK: Images
 
     public func saveImage(_ image: SnapshotImage) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql:
                     """
@@ -597,7 +637,7 @@ extension SQLiteStore {
     }
 
     public func deleteImage(namespace: String, reference: String) async throws -> Bool {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql: "DELETE FROM images WHERE namespace = ? AND reference = ?",
                 arguments: [namespace, reference]
@@ -627,7 +667,7 @@ extension SQLiteStore {
     }
 
     public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
-        try await writer.write { db in try Self.append(entry, db) }
+        try await transaction { db in try Self.append(entry, db) }
     }
 
     static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
@@ -690,7 +730,7 @@ extension SQLiteStore {
     }
 
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try self.fence.check(try Self.lease(db))
             try db.run(
                 sql: "UPDATE users SET depleted_since = ? WHERE namespace = ?",
@@ -728,7 +768,7 @@ extension SQLiteStore {
         charges: [LedgerEntry],
         nextDue: Date?
     ) async throws -> Int {
-        try await writer.write { db in
+        try await transaction { db in
             try self.fence.check(try Self.lease(db))
             guard
                 let doc = try String.fetchOne(
@@ -753,7 +793,7 @@ extension SQLiteStore {
     }
 
     public func createCoupon(_ coupon: Coupon) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             guard
                 try String.fetchOne(
                     try db.cachedStatement(sql: "SELECT id FROM coupons WHERE id = ?"),
@@ -780,7 +820,7 @@ extension SQLiteStore {
     // MARK: Console sessions
 
     public func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(
                 sql: """
                     DELETE FROM console_sessions WHERE rowid IN
@@ -827,19 +867,19 @@ extension SQLiteStore {
     }
 
     public func endSession(idHash: String) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(sql: "DELETE FROM console_sessions WHERE id_hash = ?", arguments: [idHash])
         }
     }
 
     public func setRevealed(idHash: String, sealed: Data) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             try db.run(sql: "UPDATE console_sessions SET revealed = ? WHERE id_hash = ?", arguments: [sealed, idHash])
         }
     }
 
     public func takeRevealed(idHash: String) async throws -> Data? {
-        try await writer.write { db in
+        try await transaction { db in
             let sealed = try Data.fetchOne(
                 try db.cachedStatement(sql: "SELECT revealed FROM console_sessions WHERE id_hash = ?"),
                 arguments: [idHash]
@@ -903,7 +943,7 @@ extension SQLiteStore {
     }
 
     public func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease? {
-        try await writer.write { db in
+        try await transaction { db in
             let current = try Self.lease(db)
             guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else { return current }
             try Self.write(next, db)
@@ -912,7 +952,7 @@ extension SQLiteStore {
     }
 
     public func releaseLease(holder: String, now: Date) async throws {
-        try await writer.write { db in
+        try await transaction { db in
             guard let current = try Self.lease(db), let next = LeaseRule.release(current, by: holder, at: now) else {
                 return
             }

@@ -28,6 +28,11 @@ public final class SQLiteStore: Store {
         configuration.busyMode = .timeout(10)
         writer = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(writer)
+        // One process serves a SQLite file: a key claimed and neither answered nor recorded
+        // belonged to a process that is gone (killed mid-request), and its work never committed.
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM idempotency_keys WHERE status IS NULL AND outcome IS NULL")
+        }
     }
 
     /// An in-memory database, for tests.
@@ -345,6 +350,16 @@ public final class SQLiteStore: Store {
         migrator.registerMigration("v16-node-drains") { db in
             // Nodes an operator drained: no new placements there.
             try db.execute(sql: "CREATE TABLE node_drains (node TEXT PRIMARY KEY, since REAL NOT NULL)")
+        }
+        migrator.registerMigration("v17-idempotency-outcomes") { db in
+            // What a keyed request's work answers, written with the work (`IdempotencyScope`),
+            // and the index that keeps a namespace's newest keys.
+            try db.execute(
+                sql: """
+                    ALTER TABLE idempotency_keys ADD COLUMN outcome TEXT;
+                    CREATE INDEX idempotency_keys_namespace ON idempotency_keys(namespace, created_at);
+                    """
+            )
         }
         return migrator
     }

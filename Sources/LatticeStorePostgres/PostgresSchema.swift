@@ -221,6 +221,15 @@ enum PostgresSchema {
                 "CREATE TABLE node_drains (node TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL)"
             ]
         ),
+        (
+            7,
+            [
+                // What a keyed request's work answers, written with the work (`IdempotencyScope`),
+                // and the index that keeps a namespace's newest keys.
+                "ALTER TABLE idempotency_keys ADD COLUMN outcome TEXT",
+                "CREATE INDEX idempotency_keys_namespace ON idempotency_keys(namespace, created_at)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -125,16 +125,17 @@ extension PostgresStore {
             // so two calls with one key cannot both claim it.
             let existing = try await tx.rows(
                 """
-                SELECT request_hash, created_at, status, body FROM idempotency_keys
+                SELECT request_hash, created_at, status, body, outcome FROM idempotency_keys
                 WHERE namespace = \(namespace) AND key = \(key) FOR UPDATE
                 """
             ).first.map { row in
-                let (hash, created, status, body) = try row.decode((String, Double, Int?, Data?).self)
+                let (hash, created, status, body, outcome) = try row.decode((String, Double, Int?, Data?, String?).self)
                 return Idempotency.Record(
                     requestHash: hash,
                     createdAt: Date(timeIntervalSince1970: created),
                     status: status,
-                    body: body
+                    body: body,
+                    outcome: outcome
                 )
             }
             let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
@@ -144,11 +145,42 @@ extension PostgresStore {
                     INSERT INTO idempotency_keys (namespace, key, request_hash, created_at)
                     VALUES (\(namespace), \(key), \(requestHash), \(Self.seconds(now)))
                     ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
-                        created_at = excluded.created_at, status = NULL, body = NULL
+                        created_at = excluded.created_at, status = NULL, body = NULL, outcome = NULL
+                    """
+                )
+                // A namespace keeps its newest keys only (`Idempotency.keysPerNamespace`).
+                try await tx.run(
+                    """
+                    DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+                        SELECT ctid FROM idempotency_keys WHERE namespace = \(namespace)
+                        ORDER BY created_at DESC OFFSET \(Idempotency.keysPerNamespace)))
                     """
                 )
             }
             return decision
+        }
+    }
+
+    /// Writes a keyed request's outcome under its key, in the work's own transaction.
+    static func record(
+        _ pending: (scope: IdempotencyScope, outcome: Idempotency.Outcome)?,
+        _ tx: Transaction
+    ) async throws {
+        guard let (scope, outcome) = pending else { return }
+        if case .answer(let status, let body) = outcome {
+            try await tx.run(
+                """
+                UPDATE idempotency_keys SET status = \(status), body = \(body)
+                WHERE namespace = \(scope.namespace) AND key = \(scope.key)
+                """
+            )
+        } else {
+            try await tx.run(
+                """
+                UPDATE idempotency_keys SET outcome = \(outcome.reference)
+                WHERE namespace = \(scope.namespace) AND key = \(scope.key)
+                """
+            )
         }
     }
 
@@ -166,7 +198,10 @@ extension PostgresStore {
     public func releaseIdempotencyKey(namespace: String, key: String) async throws {
         try await read { tx in
             try await tx.run(
-                "DELETE FROM idempotency_keys WHERE namespace = \(namespace) AND key = \(key) AND status IS NULL"
+                """
+                DELETE FROM idempotency_keys
+                WHERE namespace = \(namespace) AND key = \(key) AND status IS NULL AND outcome IS NULL
+                """
             )
         }
     }

@@ -73,13 +73,18 @@ public final class PostgresStore: Store {
 
     /// Runs `body` in one transaction on one pooled connection: committed when it returns,
     /// rolled back when it throws (the body's own error is what the caller sees).
+    ///
+    /// Serving a keyed request (`IdempotencyScope`), the transaction also records the
+    /// request's outcome under its key, so the two commit together.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
-        try await withDeadline {
+        let pending = IdempotencyScope.pending
+        return try await withDeadline {
             try await self.client.withConnection { connection in
                 let transaction = Transaction(connection: connection, logger: self.logger)
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
+                    try await Self.record(pending, transaction)
                     try await transaction.run("COMMIT")
                     return result
                 } catch {

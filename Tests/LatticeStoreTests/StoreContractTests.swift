@@ -627,6 +627,97 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(try await store.claimIdempotencyKey(namespace: "bob", key: "k", requestHash: "y", now: t0) == .claim)
     }
 
+    @Test(arguments: StoreFactory.all)
+    func aKeyedWriteRecordsItsOutcomeInItsOwnTransaction(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        let instance = draft("instance-0000ab01")
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "c1", requestHash: "h", now: t0) == .claim)
+        let scope = IdempotencyScope(namespace: "alice", key: "c1")
+        scope.expect(.instance(namespace: "alice", name: instance.name))
+        _ = try await IdempotencyScope.$current.withValue(scope) {
+            try await store.createInstance(
+                instance,
+                on: nodes(),
+                sshPorts: 30000...30010,
+                order: order(for: instance.name),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        // The process dies here, before the answer is kept: a retry is told what the work answers.
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "c1", requestHash: "h", now: t0)
+                == .answerAgain(.instance(namespace: "alice", name: instance.name))
+        )
+        try await store.releaseIdempotencyKey(namespace: "alice", key: "c1")
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "c1", requestHash: "h", now: t0)
+                == .answerAgain(.instance(namespace: "alice", name: instance.name)),
+            "a committed outcome is not released"
+        )
+        // A write that fails records nothing: the key is free again once released.
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "c2", requestHash: "h", now: t0) == .claim)
+        let failing = IdempotencyScope(namespace: "alice", key: "c2")
+        failing.expect(.answer(status: 200, body: Data("\"ok\"".utf8)))
+        await #expect(throws: (any Error).self) {
+            try await IdempotencyScope.$current.withValue(failing) {
+                try await store.createInstance(
+                    instance,
+                    on: nodes(),
+                    sshPorts: 30000...30010,
+                    order: order(for: instance.name),
+                    couponID: nil,
+                    debit: .none
+                )
+            }
+        }
+        try await store.releaseIdempotencyKey(namespace: "alice", key: "c2")
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "c2", requestHash: "h", now: t0) == .claim)
+        // An answer known in advance is kept as the answer itself.
+        let known = IdempotencyScope(namespace: "alice", key: "c3")
+        #expect(try await store.claimIdempotencyKey(namespace: "alice", key: "c3", requestHash: "h", now: t0) == .claim)
+        known.expect(.answer(status: 200, body: Data("\"ok\"".utf8)))
+        try await IdempotencyScope.$current.withValue(known) {
+            _ = try await store.appendLedger(
+                LedgerEntry(
+                    id: "credit-1",
+                    namespace: "alice",
+                    kind: .credit,
+                    amount: Money(units: 100),
+                    idempotencyKey: "credit:1",
+                    createdAt: t0
+                )
+            )
+        }
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "c3", requestHash: "h", now: t0)
+                == .replay(status: 200, body: Data("\"ok\"".utf8))
+        )
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func aNamespaceKeepsItsNewestIdempotencyKeysOnly(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        let count = Idempotency.keysPerNamespace + 5
+        for n in 0..<count {
+            _ = try await store.claimIdempotencyKey(
+                namespace: "alice",
+                key: "k\(n)",
+                requestHash: "h",
+                now: t0.addingTimeInterval(Double(n) / 1000)
+            )
+        }
+        let later = t0.addingTimeInterval(Double(count) / 1000)
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "k0", requestHash: "h", now: later) == .claim
+        )
+        #expect(
+            try await store.claimIdempotencyKey(namespace: "alice", key: "k\(count - 1)", requestHash: "h", now: later)
+                == .inProgress
+        )
+    }
+
     /// After a restart the capacity index is built by the first write, which names one
     /// cluster's nodes; another cluster's nodes, with reservations in the rows, must come in
     /// with them, and the free counts must agree with the rows.

@@ -183,3 +183,44 @@ def test_data_directory_and_bootstrap_file_are_private(server):
     assert any(f.name == "lattice.sqlite" for f in files)
     for f in files:
         assert (f.stat().st_mode & 0o077) == 0, f"{f.name} is open to others"
+
+
+def test_a_keyed_create_killed_mid_flight_runs_once_when_retried(make_server):
+    """kill -9 within 50 ms of a keyed create, restart, retry with the same key: one instance,
+    one order, whichever side of the commit the kill fell on."""
+    import random
+    server = make_server(args=("--simulated-delay-scale", "0.1"))
+    user = server.new_user(balance="100000")
+    for loop in range(15):
+        name = f"keyed-{loop}"
+        body = user.create_body(display_name=name)
+        headers = {**user.headers(), "Idempotency-Key": f"crash-create-{loop}"}
+        url = user.url + "/mdc/api/v1/clusters/host-cluster/instances"
+
+        def send():
+            try:
+                requests.post(url, json=body, headers=headers, timeout=5)
+            except requests.RequestException:
+                pass
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        time.sleep(random.uniform(0, 0.05))
+        server.kill9()
+        sender.join()
+        server.start()
+        user.url = server.url
+        url = user.url + "/mdc/api/v1/clusters/host-cluster/instances"
+        for _ in range(50):
+            r = requests.post(url, json=body, headers=headers, timeout=10)
+            if r.status_code != 409:  # IdempotencyKeyInUse while an abandoned claim ages (PostgreSQL)
+                break
+            time.sleep(0.5)
+        assert r.status_code == 200, r.text
+        answered = r.json()["name"]
+        mine = [i for i in all_instances(user) if i["displayName"] == name]
+        assert [i["name"] for i in mine] == [answered], (loop, mine)
+        orders = [o for o in user.get("/orders?pageSize=100").json()["nodes"] if o["instanceName"] == answered]
+        assert len(orders) == 1
+        again = requests.post(url, json=body, headers=headers, timeout=10)
+        assert again.status_code == 200 and again.json()["name"] == answered

@@ -29,6 +29,7 @@ extension LatticeAPI {
             createdAt: now,
             expiresAt: now.addingTimeInterval(Double(request.validityDays) * 86400)
         )
+        IdempotencyMiddleware.expect(tokenWire(record, secret: secret))
         try await store.createToken(record)
         return tokenWire(record, secret: secret)
     }
@@ -93,6 +94,7 @@ extension LatticeAPI {
                 createdAt: now
             )
             : nil
+        IdempotencyMiddleware.expect(NewUserWire(namespace: request.namespace, token: secret))
         try await store.createUser(
             User(namespace: request.namespace, isAdmin: request.admin, createdAt: now),
             token: token,
@@ -117,6 +119,7 @@ extension LatticeAPI {
         }
         var rng = SystemRandomNumberGenerator()
         let id = Identifiers.uuid(using: &rng)
+        IdempotencyScope.current?.expect(.balance(namespace: namespace))
         _ = try await store.appendLedger(
             LedgerEntry(
                 id: id,
@@ -185,6 +188,7 @@ extension LatticeAPI {
             createdAt: clock.now(),
             namespaces: request.namespaces
         )
+        IdempotencyMiddleware.expect(couponWire(coupon))
         try await store.createCoupon(coupon)
         return couponWire(coupon)
     }

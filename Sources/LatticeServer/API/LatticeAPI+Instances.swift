@@ -194,6 +194,7 @@ extension LatticeAPI {
                 status: prepaid ? "paid" : "active",
                 createdAt: now
             )
+            IdempotencyScope.current?.expect(.instance(namespace: principal.namespace, name: name))
             do {
                 let created = try await withSSHPortBudget {
                     try await store.createInstance(
@@ -303,6 +304,7 @@ extension LatticeAPI {
         }
         let now = clock.now()
         let requested = snapshot
+        IdempotencyScope.current?.expect(.answer(status: 200, body: Data("\"ok\"".utf8)))
         _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             try InstanceLifecycle.powerOff(
                 current,
@@ -331,6 +333,7 @@ extension LatticeAPI {
         let nodes = try await placeableNodes(clusters: [cluster])
         var rng = SystemRandomNumberGenerator()
         let podName = Identifiers.podName(instance: name, using: &rng)
+        IdempotencyScope.current?.expect(.answer(status: 200, body: Data("\"ok\"".utf8)))
         _ = try await withSSHPortBudget {
             try await store.powerOn(
                 namespace: principal.namespace,
@@ -377,6 +380,7 @@ extension LatticeAPI {
         var rng = SystemRandomNumberGenerator()
         let chargeID = Identifiers.uuid(using: &rng)
         let timeZone = configuration.time.timeZone
+        IdempotencyScope.current?.expect(.instance(namespace: principal.namespace, name: name))
         let renewed = try await store.updateInstance(namespace: principal.namespace, name: name) { current in
             let renewal = try InstanceLifecycle.renew(
                 current,

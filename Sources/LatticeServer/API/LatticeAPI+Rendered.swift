@@ -54,6 +54,14 @@ extension LatticeAPI {
         return json
     }
 
+    /// An instance of `namespace` as JSON, wherever it runs (a keyed create answered again).
+    func instanceJSON(namespace: String, name: String) async throws -> Data {
+        guard let version = try await store.instanceVersion(name: name), version.namespace == namespace,
+            let json = try await renderedJSON(version)
+        else { throw LatticeError.notFound("instance '\(name)'") }
+        return json
+    }
+
     /// `GET .../instances` as JSON: one indexed page query, then the cache.
     public func instancesJSON(principal: Principal, cluster: String, page: PageRequest) async throws -> Data {
         _ = try requireCluster(cluster)

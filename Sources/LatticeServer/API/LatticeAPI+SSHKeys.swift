@@ -32,6 +32,7 @@ extension LatticeAPI {
             fingerprint: Self.fingerprint(request.key),
             createdAt: clock.now()
         )
+        IdempotencyMiddleware.expect(sshKeyWire(record))
         try await store.createSSHKey(record)
         return sshKeyWire(record)
     }

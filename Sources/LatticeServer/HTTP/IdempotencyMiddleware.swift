@@ -8,10 +8,16 @@ import LatticeStore
 /// `Idempotency-Key` on every POST of the API (SPEC §3), after authentication because keys
 /// are per namespace. The request is identified by method, path, query and body bytes; the
 /// decision is `Idempotency.decide`'s, the bookkeeping the store's.
+///
+/// The request runs inside an `IdempotencyScope`: the write that does its work also writes
+/// what it answers (`IdempotencyScope.expect`), so a process killed after that commit but
+/// before the answer below is kept leaves a key that a retry answers from (`answerAgain`).
 struct IdempotencyMiddleware: RouterMiddleware {
     typealias Context = LatticeRequestContext
     let store: any Store
     let clock: any WallClock
+    /// Renders what a committed work answers now (an instance, a wallet).
+    let answerAgain: @Sendable (Idempotency.Outcome) async throws -> Response
 
     func handle(
         _ request: Request,
@@ -50,12 +56,17 @@ struct IdempotencyMiddleware: RouterMiddleware {
                 "a request with Idempotency-Key '\(key.prefix(60))' is still running; retry shortly",
                 retryAfter: 1
             )
+        case .answerAgain(let outcome):
+            var response = try await answerAgain(outcome)
+            response.headers[.idempotentReplayed] = "true"
+            return response
         case .claim:
             break
         }
         let response: Response
         do {
-            response = try await next(request, context)
+            let scope = IdempotencyScope(namespace: namespace, key: key)
+            response = try await IdempotencyScope.$current.withValue(scope) { try await next(request, context) }
         } catch {
             try? await store.releaseIdempotencyKey(namespace: namespace, key: key)
             throw error
@@ -81,6 +92,13 @@ struct IdempotencyMiddleware: RouterMiddleware {
 }
 
 extension IdempotencyMiddleware {
+    /// Tells the keyed request being served (if any) that its work answers `value`, as
+    /// `JSONResponse.encode` writes it and without a secret, as the answer would be kept.
+    static func expect<T: Encodable>(_ value: T) {
+        guard let scope = IdempotencyScope.current, let body = try? JSONResponse.encoder.encode(value) else { return }
+        scope.expect(.answer(status: 200, body: withoutSecret(body)))
+    }
+
     /// API token secrets are never stored (only their hashes are): an answer that carries
     /// one (`POST /tokens`, `.../regenerate`, `POST /admin/users`) is kept without its
     /// `token`, so a replay shows the token's record and the client regenerates it if the

@@ -5,9 +5,14 @@ import LatticeDomain
 /// Builds JSON responses; all encoding goes through here so slashes stay unescaped and the
 /// content type is always set.
 enum JSONResponse {
-    static func encode<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    /// How every JSON answer is written.
+    static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func encode<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try encoder.encode(value)
         return Response(
             status: status,

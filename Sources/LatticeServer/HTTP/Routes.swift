@@ -60,7 +60,20 @@ struct Routes {
 
         let v1 = router.group("mdc/api/v1").add(
             middleware: AuthMiddleware(store: store, clock: clock, cache: api.tokenCache, limits: limits)
-        ).add(middleware: IdempotencyMiddleware(store: store, clock: clock))
+        ).add(
+            middleware: IdempotencyMiddleware(store: store, clock: clock) { [api] outcome in
+                switch outcome {
+                case .answer(let status, let body):
+                    var response = JSONResponse.raw(body)
+                    response.status = HTTPResponse.Status(code: status)
+                    return response
+                case .instance(let namespace, let name):
+                    return JSONResponse.raw(try await api.instanceJSON(namespace: namespace, name: name))
+                case .balance(let namespace):
+                    return try JSONResponse.encode(try await api.balance(namespace: namespace))
+                }
+            }
+        )
         registerCatalog(v1)
         registerInstances(v1)
         registerAccounts(v1)
