@@ -216,6 +216,14 @@ public struct Coupon: Sendable, Codable, Equatable {
     public var createdAt: Date
     /// The namespaces that may redeem it; nil means any.
     public var namespaces: [String]?
+    /// How many times one namespace may redeem it; nil: once for an amount coupon (money
+    /// given once to each tenant), without a limit of its own for a percentage.
+    public var usesPerNamespace: Int?
+    /// Redemptions so far, per namespace.
+    public var redeemedBy: [String: Int]?
+
+    /// The most times one namespace may redeem the coupon.
+    public var namespaceLimit: Int? { usesPerNamespace ?? (kind == .amount ? 1 : nil) }
 
     public init(
         id: String,
@@ -225,7 +233,8 @@ public struct Coupon: Sendable, Codable, Equatable {
         maxUses: Int,
         uses: Int = 0,
         createdAt: Date,
-        namespaces: [String]? = nil
+        namespaces: [String]? = nil,
+        usesPerNamespace: Int? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -235,6 +244,7 @@ public struct Coupon: Sendable, Codable, Equatable {
         self.uses = uses
         self.createdAt = createdAt
         self.namespaces = namespaces
+        self.usesPerNamespace = usesPerNamespace
     }
 
     public var percent: Int { Int(value.units / Money.scale) }
@@ -255,6 +265,7 @@ public struct Coupon: Sendable, Codable, Equatable {
         if let refusal = refusal(at: instance.createdAt, namespace: instance.namespace) { throw refusal }
         var used = self
         used.uses += 1
+        used.redeemedBy = (redeemedBy ?? [:]).merging([instance.namespace: 1], uniquingKeysWith: +)
         var instance = instance
         var credit: LedgerEntry?
         switch kind {
@@ -283,6 +294,13 @@ public struct Coupon: Sendable, Codable, Equatable {
         }
         if let expiresAt, expiresAt <= now {
             return LatticeError.unprocessable("CouponExpired", "Cost.CouponID: coupon '\(id)' expired")
+        }
+        if let limit = namespaceLimit, redeemedBy?[namespace, default: 0] ?? 0 >= limit {
+            return LatticeError.unprocessable(
+                "CouponUsedUp",
+                "Cost.CouponID: coupon '\(id)' may be used \(limit) time\(limit == 1 ? "" : "s") per namespace, "
+                    + "and namespace '\(namespace)' has used it"
+            )
         }
         if uses >= maxUses {
             return LatticeError.unprocessable(

@@ -144,6 +144,26 @@ import Testing
         #expect(throws: LatticeError.self) { try byAmount.coupon.redeem(for: instance) }
     }
 
+    @Test func anAmountCouponIsRedeemedOncePerNamespaceUnlessTheAdminAllowsMore() throws {
+        var alice = sampleInstanceForBilling()
+        alice.createdAt = t0
+        var bob = alice
+        bob.namespace = "bob"
+        let amount = Coupon(id: "A", kind: .amount, value: Money("10")!, expiresAt: nil, maxUses: 100, createdAt: t0)
+        let once = try amount.redeem(for: alice).coupon
+        let error = #expect(throws: LatticeError.self) { try once.redeem(for: alice) }
+        #expect(error?.code == "CouponUsedUp" && error?.message.contains("per namespace") == true)
+        #expect(try once.redeem(for: bob).coupon.uses == 2, "another namespace still may")
+        var generous = amount
+        generous.usesPerNamespace = 2
+        let twice = try generous.redeem(for: alice).coupon.redeem(for: alice).coupon
+        #expect(twice.redeemedBy == ["alice": 2])
+        #expect(throws: LatticeError.self) { try twice.redeem(for: alice) }
+        let percent = Coupon(id: "P", kind: .percent, value: Money("25")!, expiresAt: nil, maxUses: 5, createdAt: t0)
+        let used = try percent.redeem(for: alice).coupon.redeem(for: alice).coupon
+        #expect(used.uses == 2 && used.namespaceLimit == nil, "a percentage has no limit per namespace of its own")
+    }
+
     @Test func theWalletCoversAnHourOfEverythingTheNamespaceWouldRun() throws {
         func check(_ balance: String, committed: String, adding: String, upfront: String = "0") throws {
             try WalletRule.check(

@@ -256,6 +256,7 @@ def test_rate_limits_answer_429_with_retry_after(make_server):
     bad = {"Authorization": "bearer lat_wrong-token-of-a-guesser"}
     codes = [requests.get(server.url + "/mdc/api/v1/balance", headers=bad, timeout=5).status_code for _ in range(10)]
     assert codes[:5] == [401] * 5 and codes[-1] == 429, codes
+    assert bob.get("/balance").status_code == 200, "a valid token from the same address is never locked out"
     assert all(requests.get(server.url + "/healthz", timeout=5).status_code == 200 for _ in range(20))
     codes = [requests.get(server.url + "/metrics", timeout=5).status_code for _ in range(10)]
     assert 429 in codes

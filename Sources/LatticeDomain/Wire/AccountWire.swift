@@ -96,6 +96,8 @@ public struct CouponWire: Codable, Sendable, Equatable {
     public var createdAt: String
     /// The namespaces that may redeem it; absent means any.
     public var namespaces: [String]?
+    /// How many times one namespace may redeem it; absent means no limit of its own.
+    public var usesPerNamespace: Int?
 
     public init(
         id: String,
@@ -105,8 +107,10 @@ public struct CouponWire: Codable, Sendable, Equatable {
         maxUses: Int,
         uses: Int,
         createdAt: String,
-        namespaces: [String]? = nil
+        namespaces: [String]? = nil,
+        usesPerNamespace: Int? = nil
     ) {
+        self.usesPerNamespace = usesPerNamespace
         self.id = id
         self.kind = kind
         self.value = value

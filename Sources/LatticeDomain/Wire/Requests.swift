@@ -247,6 +247,7 @@ public struct CreateCouponRequest: Sendable, Equatable {
     public var expiresAt: Date?
     public var maxUses: Int
     public var namespaces: [String]?
+    public var usesPerNamespace: Int?
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
@@ -293,6 +294,10 @@ public struct CreateCouponRequest: Sendable, Equatable {
         maxUses = try body.integer("maxUses") ?? 1
         guard (1...1_000_000_000).contains(maxUses) else {
             throw LatticeError.invalidField("maxUses", "must be between 1 and 1000000000")
+        }
+        usesPerNamespace = try body.integer("usesPerNamespace")
+        if let usesPerNamespace, !(1...1_000_000_000).contains(usesPerNamespace) {
+            throw LatticeError.invalidField("usesPerNamespace", "must be between 1 and 1000000000")
         }
     }
 }

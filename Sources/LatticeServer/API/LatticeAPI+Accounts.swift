@@ -170,7 +170,8 @@ extension LatticeAPI {
             maxUses: coupon.maxUses,
             uses: coupon.uses,
             createdAt: wire.time.format(coupon.createdAt),
-            namespaces: coupon.namespaces
+            namespaces: coupon.namespaces,
+            usesPerNamespace: coupon.namespaceLimit
         )
     }
 
@@ -186,7 +187,8 @@ extension LatticeAPI {
             expiresAt: request.expiresAt,
             maxUses: request.maxUses,
             createdAt: clock.now(),
-            namespaces: request.namespaces
+            namespaces: request.namespaces,
+            usesPerNamespace: request.usesPerNamespace
         )
         IdempotencyMiddleware.expect(couponWire(coupon))
         try await store.createCoupon(coupon)

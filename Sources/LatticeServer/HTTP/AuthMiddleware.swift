@@ -18,13 +18,14 @@ struct AuthMiddleware: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        // An address that keeps failing is stopped before its guesses cost a lookup.
-        try limits.failedAuth.check(context.remoteAddress)
         let principal: Principal
         do {
             principal = try await authenticate(request, context)
         } catch let error as LatticeError where error.kind == .unauthorized {
-            try? limits.failedAuth.take(context.remoteAddress)
+            // Only failing tokens count, and only they are refused once an address has
+            // failed too often (429): a valid token from the same address (a NAT, an
+            // office) is always let in.
+            try limits.failedAuth.take(context.remoteAddress)
             throw error
         }
         try limits.perToken.take(principal.tokenID)

@@ -376,6 +376,7 @@ enum OpenAPIDocument {
                     "value": ["type": "string"],
                     "expiresAt": ["type": "string", "format": "date-time"],
                     "maxUses": ["type": "integer", "minimum": 1, "maximum": 1_000_000_000],
+                    "usesPerNamespace": ["type": "integer", "minimum": 1, "maximum": 1_000_000_000],
                     "namespaces": [
                         "type": "array", "minItems": 1, "maxItems": 1000,
                         "items": ["type": "string", "pattern": namespacePattern],
@@ -509,8 +510,9 @@ enum OpenAPIDocument {
                 [
                     "id": string, "kind": string, "value": string, "expiresAt": string, "maxUses": integer,
                     "uses": integer, "createdAt": string, "namespaces": ["type": "array", "items": string],
+                    "usesPerNamespace": integer,
                 ],
-                optional: ["namespaces"]
+                optional: ["namespaces", "usesPerNamespace"]
             ),
             "CouponPage": pageOf("Coupon"),
             "Order": strings(["id", "instanceName", "costType", "gpuSkuId", "amount", "status", "createdAt"]),

@@ -50,7 +50,8 @@ public final class Meter: Service, @unchecked Sendable {
         }
     }
 
-    /// One pass: charge, then enforce.
+    /// One pass: charge, then enforce. One segment's, instance's or namespace's failure is
+    /// logged and tried again next pass; it does not hold up the others.
     func tick() async {
         guard leadership?.isLeader ?? true else { return }
         do {
@@ -100,21 +101,37 @@ public final class Meter: Service, @unchecked Sendable {
     func chargeSegments() async throws {
         let now = clock.now()
         for segment in try await store.dueSegments(at: now) {
-            let due = charges(for: segment, now: now)
-            var charged = segment
-            if let last = due.last?.periodEnd { charged.billedThrough = last }
-            let nextDue = Metering.nextDue(
-                charged,
-                period: configuration.chargePeriod,
-                timeZone: configuration.time.timeZone
-            )
-            _ = try await store.applyCharges(
-                segmentID: segment.id,
-                billedThrough: charged.billedThrough,
-                charges: due,
-                nextDue: nextDue
+            await isolated("segment", segment.instanceName) { try await self.charge(segment, now: now) }
+        }
+    }
+
+    /// Runs one item's work; a failure is logged, and the pass goes on with the next item.
+    func isolated(_ what: String, _ name: String, _ work: () async throws -> Void) async {
+        do {
+            try await work()
+        } catch {
+            logger.warning(
+                "meter: \(what) failed; will retry next pass",
+                metadata: [what: "\(name)", "error": "\(error)"]
             )
         }
+    }
+
+    func charge(_ segment: MeterSegment, now: Date) async throws {
+        let due = charges(for: segment, now: now)
+        var charged = segment
+        if let last = due.last?.periodEnd { charged.billedThrough = last }
+        let nextDue = Metering.nextDue(
+            charged,
+            period: configuration.chargePeriod,
+            timeZone: configuration.time.timeZone
+        )
+        _ = try await store.applyCharges(
+            segmentID: segment.id,
+            billedThrough: charged.billedThrough,
+            charges: due,
+            nextDue: nextDue
+        )
     }
 
     /// Acts on what money and time decide, reading only the instances concerned: ended
@@ -125,40 +142,51 @@ public final class Meter: Service, @unchecked Sendable {
             at: now,
             stoppedBefore: now.addingTimeInterval(-configuration.retention)
         ) {
-            if instance.status == .stopped {
-                _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
-                    current in
-                    guard current.status == .stopped else { return current }
-                    var deleted = InstanceLifecycle.delete(current, now: now)
-                    deleted.statusReason =
-                        "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
-                    return deleted
-                }
-                changed(instance.name)
-            } else if let end = instance.scheduleStopAt {
-                try await stop(
-                    instance,
-                    reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))",
-                    now: now
-                )
-            }
+            await isolated("instance", instance.name) { try await self.enforce(instance, now: now) }
         }
         for (namespace, holders) in try await store.payAsYouGoHolders() {
-            let balance = try await store.balance(namespace: namespace)
-            let recorded = try await store.depletedSince(namespace: namespace)
-            let since = WalletDepletion.since(balance: balance, recorded: recorded, now: now)
-            if since != recorded { try await store.setDepletedSince(namespace: namespace, since) }
-            guard WalletDepletion.graceIsOver(since: since, grace: configuration.depletionGrace, now: now),
-                let since
-            else { continue }
-            for name in holders {
-                guard let instance = try await store.instance(namespace: namespace, name: name) else { continue }
-                try await stop(
-                    instance,
-                    reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))",
-                    now: now
-                )
+            await isolated("namespace", namespace) {
+                try await self.enforceWallet(namespace: namespace, holders: holders, now: now)
             }
+        }
+    }
+
+    /// Ends an expired retention or prepaid term.
+    func enforce(_ instance: Instance, now: Date) async throws {
+        if instance.status == .stopped {
+            _ = try await store.updateInstance(namespace: instance.namespace, name: instance.name) { current in
+                guard current.status == .stopped else { return current }
+                var deleted = InstanceLifecycle.delete(current, now: now)
+                deleted.statusReason =
+                    "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
+                return deleted
+            }
+            changed(instance.name)
+        } else if let end = instance.scheduleStopAt {
+            try await stop(
+                instance,
+                reason: "TermEnded: the prepaid term ended at \(configuration.time.format(end))",
+                now: now
+            )
+        }
+    }
+
+    /// Stops a namespace's pay-as-you-go instances once its wallet has been dry for the grace period.
+    func enforceWallet(namespace: String, holders: [String], now: Date) async throws {
+        let balance = try await store.balance(namespace: namespace)
+        let recorded = try await store.depletedSince(namespace: namespace)
+        let since = WalletDepletion.since(balance: balance, recorded: recorded, now: now)
+        if since != recorded { try await store.setDepletedSince(namespace: namespace, since) }
+        guard WalletDepletion.graceIsOver(since: since, grace: configuration.depletionGrace, now: now),
+            let since
+        else { return }
+        for name in holders {
+            guard let instance = try await store.instance(namespace: namespace, name: name) else { continue }
+            try await stop(
+                instance,
+                reason: "InsufficientBalance: the wallet ran out at \(configuration.time.format(since))",
+                now: now
+            )
         }
     }
 
