@@ -36,10 +36,14 @@ struct RequestHead: Equatable {
     }
 
     /// The end of the head (`\r\n\r\n`) in `bytes`, if it has arrived.
-    static func end(in bytes: ByteBuffer) -> Int? {
+    ///
+    /// `scanned` bytes are known to hold no end (a slow client's earlier reads), so only
+    /// what arrived since, and the three bytes before it, are looked at: a head sent a byte
+    /// at a time costs its length once, not its length squared.
+    static func end(in bytes: ByteBuffer, scanned: Int = 0) -> Int? {
         let view = bytes.readableBytesView
         guard view.count >= 4 else { return nil }
-        var index = view.startIndex
+        var index = view.startIndex + max(0, min(scanned, view.count) - 3)
         while index <= view.endIndex - 4 {
             if view[index] == 13, view[index + 1] == 10, view[index + 2] == 13, view[index + 3] == 10 {
                 return index - view.startIndex + 4
@@ -120,6 +124,8 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
     let directory: any AccessDirectory
     private var state = State.readingHead
     private var buffered: ByteBuffer
+    /// How much of `buffered` is known to hold no end of head.
+    private var scanned = 0
 
     public init(settings: Settings, directory: any AccessDirectory, buffered: ByteBuffer = ByteBuffer()) {
         self.settings = settings
@@ -157,7 +163,8 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
     public func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
 
     func examine(_ context: ChannelHandlerContext) {
-        guard let end = RequestHead.end(in: buffered) else {
+        guard let end = RequestHead.end(in: buffered, scanned: scanned) else {
+            scanned = buffered.readableBytes
             if buffered.readableBytes > settings.maximumHeadBytes {
                 answer(context, 431, "Request Header Fields Too Large", "The request's head is too large.")
             }
@@ -369,6 +376,8 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
     let timeout: TimeAmount
     let decision: EventLoopPromise<Decision>
     private var buffered = ByteBuffer()
+    /// How much of `buffered` is known to hold no end of head.
+    private var scanned = 0
     private var decided = false
     private var timer: Scheduled<Void>?
 
@@ -396,13 +405,15 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
         var bytes = unwrapInboundIn(data)
         buffered.writeBuffer(&bytes)
         guard !decided else { return }
-        if let end = RequestHead.end(in: buffered) {
+        if let end = RequestHead.end(in: buffered, scanned: scanned) {
             let text = buffered.getString(at: buffered.readerIndex, length: end - 4) ?? ""
             let host = RequestHead(text)?.value("host")
             decide(host.flatMap(hosts.uid(host:)) != nil ? .gateway : .api)
         } else if buffered.readableBytes > 64 * 1024 {
             // Not for the gateway: the API's own limits answer it.
             decide(.api)
+        } else {
+            scanned = buffered.readableBytes
         }
     }
 

@@ -56,6 +56,21 @@ final class ManualClock: WallClock, @unchecked Sendable {
         #expect(RequestHead.end(in: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n")) == nil)
     }
 
+    @Test func aHeadThatArrivesByteByByteIsScannedOnce() {
+        let head = "GET / HTTP/1.1\r\nHost: a\r\n\r\nbody"
+        var buffer = ByteBuffer()
+        var scanned = 0
+        var found: Int?
+        for byte in head.utf8 {
+            buffer.writeInteger(byte)
+            found = RequestHead.end(in: buffer, scanned: scanned)
+            if found != nil { break }
+            scanned = buffer.readableBytes
+        }
+        // The end straddles reads: the three bytes before the new one are looked at again.
+        #expect(found == 27 && buffer.readableBytes == 27)
+    }
+
     @Test func failuresAreFreeThenSlowedThenForgiven() {
         let clock = ManualClock()
         let throttle = AuthThrottle(clock: clock)
