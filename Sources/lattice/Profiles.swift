@@ -12,13 +12,15 @@ struct ConfigFile: Codable, Equatable {
     var current: String
     var profiles: [String: Profile]
 
-    /// `$LATTICE_CONFIG`, else `$XDG_CONFIG_HOME/lattice/config.json`, else `~/.config/lattice/config.json`.
+    /// `$LATTICE_CONFIG`, else `$XDG_CONFIG_HOME/lattice/config.json`, else
+    /// `$HOME/.config/lattice/config.json` (the account's home only when `HOME` is unset).
     static var path: URL {
         let env = ProcessInfo.processInfo.environment
-        if let explicit = env["LATTICE_CONFIG"], !explicit.isEmpty { return URL(fileURLWithPath: explicit) }
+        func given(_ name: String) -> URL? { env[name].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) } }
+        if let explicit = given("LATTICE_CONFIG") { return explicit }
         let base =
-            env["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
+            given("XDG_CONFIG_HOME")
+            ?? (given("HOME") ?? FileManager.default.homeDirectoryForCurrentUser).appendingPathComponent(".config")
         return base.appendingPathComponent("lattice/config.json")
     }
 
@@ -41,15 +43,27 @@ struct ConfigFile: Codable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let temporary = directory.appendingPathComponent(".config.json.tmp")
-        guard
-            FileManager.default.createFile(
-                atPath: temporary.path,
-                contents: try encoder.encode(self),
-                attributes: [.posixPermissions: 0o600]
-            ),
+        guard Self.writePrivately(try encoder.encode(self), to: temporary.path),
             rename(temporary.path, Self.path.path) == 0
         else {
             throw UsageError("cannot write \(Self.path.path)")
+        }
+    }
+
+    /// Writes a new file that is mode 0600 from its first byte (the token is in it).
+    static func writePrivately(_ data: Data, to path: String) -> Bool {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                guard written > 0 else { return false }
+                offset += written
+            }
+            return true
         }
     }
 }

@@ -176,3 +176,28 @@ def test_sdk_example_program_runs(server):
     out = subprocess.run([str(example)], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr + out.stdout
     assert "cheapest free SKU: 66" in out.stdout and "ssh: ssh -p" in out.stdout and "deleted instance-" in out.stdout
+
+
+def test_the_config_file_follows_home_and_xdg_config_home_and_is_private_from_the_start(server, tmp_path):
+    user = server.new_user()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_") and k != "XDG_CONFIG_HOME"}
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**base, "HOME": str(home)}
+    out = subprocess.run([lattice_binary(), "login", "--url", server.url, "--token", user.token], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    config = home / ".config" / "lattice" / "config.json"
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(config.parent).st_mode) == 0o700
+    xdg = tmp_path / "xdg"
+    out = subprocess.run([lattice_binary(), "login", "--url", server.url, "--token", user.token], capture_output=True,
+                         text=True, env={**env, "XDG_CONFIG_HOME": str(xdg)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(os.stat(xdg / "lattice" / "config.json").st_mode) == 0o600
+    # the file is never readable by others, not even for an instant: the directory is 0700
+    # and the file is opened 0600, so a wide umask changes nothing
+    out = subprocess.run(["sh", "-c", f'umask 000; exec "{lattice_binary()}" login --url {server.url} --token {user.token}'],
+                         capture_output=True, text=True, env={**env, "HOME": str(tmp_path / "home2")}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(os.stat(tmp_path / "home2" / ".config" / "lattice" / "config.json").st_mode) == 0o600
