@@ -9,8 +9,19 @@ public struct AccessTarget: Sendable, Equatable {
     public var sshPassword: String
     /// The instance's status (`Running`, `Stopped`, ...); sessions run only when Running.
     public var status: String
+    /// The instance's web token (Jupyter's, and the HTTP gateway's for Tensorboard).
+    public var jupyterToken: String
 
-    public init(name: String, uid: String, namespace: String, cluster: String, sshPassword: String, status: String) {
+    public init(
+        name: String,
+        uid: String,
+        namespace: String,
+        cluster: String,
+        sshPassword: String,
+        status: String,
+        jupyterToken: String = ""
+    ) {
+        self.jupyterToken = jupyterToken
         self.name = name
         self.uid = uid
         self.namespace = namespace

@@ -73,6 +73,36 @@ struct RequestHead: Equatable {
 
     var path: String { String(target.prefix { $0 != "?" }) }
 
+    /// The value of query parameter `name`, if the target has it.
+    func query(_ name: String) -> String? {
+        guard let mark = target.firstIndex(of: "?") else { return nil }
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.first.map(String.init) == name { return parts.count == 2 ? String(parts[1]) : "" }
+        }
+        return nil
+    }
+
+    /// The target without query parameter `name`.
+    func target(without name: String) -> String {
+        guard let mark = target.firstIndex(of: "?") else { return target }
+        let kept = target[target.index(after: mark)...].split(separator: "&").filter {
+            $0.split(separator: "=", maxSplits: 1).first.map(String.init) != name
+        }
+        return String(target[..<mark]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
+    }
+
+    /// The value of cookie `name`, if the request sent it.
+    func cookie(_ name: String) -> String? {
+        for header in headers where header.name.lowercased() == "cookie" {
+            for pair in header.value.split(separator: ";") {
+                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+
     /// The head sent upstream: one request per connection (`Connection: close`) unless it
     /// asks for an upgrade (WebSockets), and `X-Forwarded-*` set by the gateway alone.
     func forwarded(clientAddress: String) -> String {
@@ -113,6 +143,30 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
 
     /// Where each path prefix leads inside the instance.
     static let routes: [(prefix: String, port: Int)] = [("/jupyter", 8888), ("/monitor", 6006)]
+
+    /// The cookie that carries the instance's token to Tensorboard's own requests.
+    static let monitorCookie = "lattice_monitor"
+
+    /// Tensorboard has no sign-in of its own, so the gateway asks for the instance's token
+    /// (Jupyter's): `?token=` on the link, then a cookie for the page's own requests.
+    enum MonitorAccess: Equatable {
+        case allowed
+        /// The token came in the query of a page load: set the cookie and load it again without.
+        case setCookie(location: String)
+        case refused
+    }
+
+    static func monitorAccess(_ head: RequestHead, token: String) -> MonitorAccess {
+        guard !token.isEmpty else { return .refused }
+        if let given = head.cookie(monitorCookie), SSHAuthenticator.constantTimeEquals(given, token) {
+            return .allowed
+        }
+        guard let given = head.query("token"), SSHAuthenticator.constantTimeEquals(given, token) else {
+            return .refused
+        }
+        return head.method == "GET" && head.value("upgrade") == nil
+            ? .setCookie(location: head.target(without: "token")) : .allowed
+    }
 
     enum State {
         case readingHead
@@ -198,6 +252,13 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask { () -> Route in
             guard let target = try await directory.target(uid: uid) else { return .unknown }
+            if port == 6006 {
+                switch Self.monitorAccess(head, token: target.jupyterToken) {
+                case .allowed: break
+                case .setCookie(let location): return .setCookie(location, target.jupyterToken)
+                case .refused: return .tokenRequired
+                }
+            }
             guard target.isRunning, let driver = directory.workloads(cluster: target.cluster) else {
                 return .notRunning(target.name, target.status)
             }
@@ -223,6 +284,20 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                 handler.answer(context, 502, "Bad Gateway", "Nothing can be reached on port \(port) of \(name).")
             case .success(.unknown):
                 handler.answer(context, 404, "Not Found", "No instance is served at this address.")
+            case .success(.tokenRequired):
+                handler.answer(
+                    context,
+                    401,
+                    "Unauthorized",
+                    "Tensorboard needs the instance's token: open the Tensorboard link of the instance "
+                        + "(servers.Tensorboard, with ?token=)."
+                )
+            case .success(.setCookie(let location, let token)):
+                handler.redirect(
+                    context,
+                    to: location,
+                    cookie: "\(Self.monitorCookie)=\(token); Path=/monitor; HttpOnly; SameSite=Lax"
+                )
             case .failure:
                 handler.answer(context, 503, "Service Unavailable", "The gateway cannot look this instance up now.")
             }
@@ -234,6 +309,22 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         case notRunning(String, String)
         case unreachable(String, Int)
         case unknown
+        case tokenRequired
+        case setCookie(String, String)
+    }
+
+    /// `303` to `location`, setting `cookie`.
+    func redirect(_ context: ChannelHandlerContext, to location: String, cookie: String) {
+        guard context.channel.isActive else { return }
+        state = .done
+        let safe = location.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F }
+        let head =
+            "HTTP/1.1 303 See Other\r\nLocation: \(safe ? location : "/monitor/")\r\nSet-Cookie: \(cookie)\r\n"
+            + "Content-Length: 0\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n"
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     func connect(

@@ -67,7 +67,8 @@ def test_instances_are_real_containers(make_server, tmp_path):
     # Jupyter and Tensorboard through the HTTP gateway on the API's port (test_gateways.py).
     api_port = server.url.rsplit(":", 1)[1]
     assert servers["Jupyterlab"].startswith(f"http://{running['uid']}.localhost:{api_port}/jupyter?token=")
-    assert servers["Tensorboard"] == f"http://{running['uid']}.localhost:{api_port}/monitor"
+    token = servers["Jupyterlab"].split("token=")[1]
+    assert servers["Tensorboard"] == f"http://{running['uid']}.localhost:{api_port}/monitor?token={token}"
 
     # 1-2: env, volume, limits, labels, ports
     container = container_of(name)

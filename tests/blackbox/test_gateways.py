@@ -275,7 +275,19 @@ def test_the_http_gateway_shares_the_api_port_and_names_what_it_cannot_reach(mak
     port = server.url.rsplit(":", 1)[1]
     uid, token = instance["uid"], instance["servers"]["Jupyterlab"].split("token=")[1]
     assert instance["servers"]["Jupyterlab"] == f"http://{uid}.localhost:{port}/jupyter?token={token}"
-    assert instance["servers"]["Tensorboard"] == f"http://{uid}.localhost:{port}/monitor"
+    assert instance["servers"]["Tensorboard"] == f"http://{uid}.localhost:{port}/monitor?token={token}"
+    # Tensorboard has no sign-in: the gateway asks for the instance's token, then keeps it in a cookie.
+    r = gateway_get(server, uid, "/monitor/")
+    assert r.status_code == 401 and "token" in r.text
+    assert gateway_get(server, uid, "/monitor/?token=wrong").status_code == 401
+    r = gateway_get(server, uid, f"/monitor/?x=1&token={token}", allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/monitor/?x=1"
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    assert "HttpOnly" in r.headers["Set-Cookie"] and cookie == f"lattice_monitor={token}"
+    port_text = server.url.rsplit(":", 1)[1]
+    r = requests.get(f"http://127.0.0.1:{port_text}/monitor/", timeout=30,
+                     headers={"Host": f"{uid}.localhost:{port_text}", "Cookie": cookie})
+    assert r.status_code == 502 and "port 6006" in r.text, "let through to Tensorboard's port"
     # Nothing listens inside a simulated workload: a page that says so, not a hang.
     r = gateway_get(server, uid, "/jupyter")
     assert r.status_code == 502 and "port 8888" in r.text and r.headers["Content-Type"].startswith("text/html")
@@ -428,7 +440,9 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
                       headers={"Host": f"{uid}.localhost:{port_text}", "Content-Type": "application/octet-stream"})
     assert r.status_code == 200 and r.text.split()[0] == hashlib.sha1(upload).hexdigest(), r.text[:200]
     api_port = int(server.url.rsplit(":", 1)[1])
-    assert websocket_echo(api_port, f"{uid}.localhost:{api_port}", "/monitor/ws", "hello gateway") == "hello gateway"
+    token = instance["servers"]["Jupyterlab"].split("token=")[1]
+    assert websocket_echo(api_port, f"{uid}.localhost:{api_port}", f"/monitor/ws?token={token}",
+                          "hello gateway") == "hello gateway"
 
     # Stopped: a page saying so.
     assert user.post(f"/clusters/{cluster}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).status_code == 200

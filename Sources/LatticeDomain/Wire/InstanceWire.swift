@@ -119,7 +119,7 @@ public struct InstanceWire: Codable, Sendable, Equatable {
             let base = "http://\(instance.uid).\(host)\(port)"
             servers = Servers(
                 Jupyterlab: "\(base)/jupyter?token=\(instance.access.jupyterToken)",
-                Tensorboard: "\(base)/monitor",
+                Tensorboard: "\(base)/monitor?token=\(instance.access.jupyterToken)",
                 SSH: ssh
             )
         }

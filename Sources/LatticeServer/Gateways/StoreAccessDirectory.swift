@@ -16,7 +16,8 @@ struct StoreAccessDirectory: AccessDirectory {
             namespace: instance.namespace,
             cluster: instance.cluster,
             sshPassword: instance.access.sshPassword,
-            status: instance.status.rawValue
+            status: instance.status.rawValue,
+            jupyterToken: instance.access.jupyterToken
         )
     }
 
