@@ -31,9 +31,21 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     public struct Isolation: Sendable, Equatable {
         /// The most processes a container may run (0: the engine's default, usually none).
         public var pidsLimit: Int
+        /// The capabilities a container's root keeps; every other one is dropped
+        /// (docs/engine.md, "Isolation").
+        public var capabilities: [String]
 
-        public init(pidsLimit: Int = 4096) {
+        /// Docker's default set less `NET_RAW` (raw sockets: spoofing on the bridge), `MKNOD`,
+        /// `AUDIT_WRITE` and `SETFCAP`: what a dev box needs (packages, users, files,
+        /// `sshd`'s chroot, low ports), nothing that reaches past the container.
+        public static let defaultCapabilities = [
+            "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
+            "SYS_CHROOT",
+        ]
+
+        public init(pidsLimit: Int = 4096, capabilities: [String] = Isolation.defaultCapabilities) {
             self.pidsLimit = pidsLimit
+            self.capabilities = capabilities
         }
     }
 

@@ -279,6 +279,10 @@ final class EngineHost: @unchecked Sendable {
             "NetworkMode": EngineDriver.networkName(namespace: spec.namespace),
         ]
         if isolation.pidsLimit > 0 { host["PidsLimit"] = isolation.pidsLimit }
+        // Root in the container, but a reduced root: no setuid gains, a short capability list.
+        host["SecurityOpt"] = ["no-new-privileges"]
+        host["CapDrop"] = ["ALL"]
+        host["CapAdd"] = isolation.capabilities
         switch gpuRequests {
         case .docker where !spec.gpuIndices.isEmpty:
             host["DeviceRequests"] = [

@@ -57,6 +57,16 @@ import Testing
         #expect(env.contains("LATTICE_ROOT_PASSWORD=p") && env.contains("JUPYTER_TOKEN=t"))
     }
 
+    @Test func containersRunWithoutNewPrivilegesAndAReducedCapabilitySet() {
+        let host = body(.none)["HostConfig"] as! [String: Any]
+        #expect(host["SecurityOpt"] as? [String] == ["no-new-privileges"])
+        #expect(host["CapDrop"] as? [String] == ["ALL"])
+        let kept = Set(host["CapAdd"] as! [String])
+        #expect(kept.isSuperset(of: ["CHOWN", "SETUID", "SETGID", "SYS_CHROOT"]))
+        #expect(kept.isDisjoint(with: ["NET_RAW", "MKNOD", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]))
+        #expect(host["Privileged"] == nil)
+    }
+
     @Test func countsGPUsFromNvidiaSmiOutput() {
         #expect(GPUDiscovery.parseIndexList("0\n1\n2\n3\n") == 4)
         #expect(GPUDiscovery.parseIndexList("") == nil)
