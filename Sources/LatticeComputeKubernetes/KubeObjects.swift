@@ -27,6 +27,35 @@ public struct KubeObjects: Sendable {
     /// The pods' RuntimeClass (`nvidia` where that runtime is not the node's default, as
     /// on k3s); nil: the default runtime.
     public var runtimeClass: String?
+    /// Give instances a NodePort Service to their own sshd (the gateway needs none).
+    public var sshNodePort: Bool
+    /// Who besides Lattice's own pods may reach instance pods, and where they may connect.
+    public var isolation: Isolation
+
+    /// What the instances' NetworkPolicy lets in and out (docs/kubernetes.md, "Isolation").
+    public struct Isolation: Sendable, Equatable {
+        /// Namespaces whose pods may come in (an ingress controller's).
+        public var fromNamespaces: [String]
+        /// Address ranges that may come in (Lattice outside the cluster).
+        public var fromCIDRs: [String]
+        /// Where instance pods may connect besides DNS; nil: the internet.
+        public var egressCIDRs: [String]?
+
+        public init(fromNamespaces: [String] = [], fromCIDRs: [String] = [], egressCIDRs: [String]? = nil) {
+            self.fromNamespaces = fromNamespaces
+            self.fromCIDRs = fromCIDRs
+            self.egressCIDRs = egressCIDRs
+        }
+    }
+
+    /// Private, shared, link-local (cloud metadata) and loopback ranges: not "the internet".
+    public static let privateRanges = [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8",
+    ]
+    /// The labels of Lattice's own pods (deploy/kubernetes), whose gateways reach instances.
+    public static let controlPlaneLabels = ["app.kubernetes.io/name": "lattice"]
+    /// The instances' NetworkPolicy.
+    public static let networkPolicyName = "lattice-instances-isolation"
 
     /// Objects for one cluster's settings.
     public init(
@@ -36,8 +65,12 @@ public struct KubeObjects: Sendable {
         ingressClass: String? = nil,
         registrySecret: String? = nil,
         tolerations: [String] = ["nvidia.com/gpu"],
-        runtimeClass: String? = nil
+        runtimeClass: String? = nil,
+        sshNodePort: Bool = false,
+        isolation: Isolation = Isolation()
     ) {
+        self.sshNodePort = sshNodePort
+        self.isolation = isolation
         self.namespace = namespace
         self.publicHost = publicHost
         self.storageClass = storageClass
@@ -139,6 +172,11 @@ public struct KubeObjects: Sendable {
                 ["name": "tensorboard", "containerPort": 6006],
             ],
             "volumeMounts": [["name": "data", "mountPath": spec.volumePath]],
+            // Root in the pod, but no setuid gains and no raw sockets on the pod network.
+            "securityContext": [
+                "allowPrivilegeEscalation": false,
+                "capabilities": ["drop": ["NET_RAW"]],
+            ] as [String: Any],
         ]
         var body: [String: Any] = [
             "affinity": Self.pinned(to: spec.node),
@@ -146,6 +184,7 @@ public struct KubeObjects: Sendable {
             "restartPolicy": "Always",
             "enableServiceLinks": false,
             "automountServiceAccountToken": false,
+            "securityContext": ["seccompProfile": ["type": "RuntimeDefault"]],
             "containers": [container],
             "volumes": [["name": "data", "persistentVolumeClaim": ["claimName": spec.volumeName]]],
         ]
@@ -155,6 +194,44 @@ public struct KubeObjects: Sendable {
         }
         if let runtimeClass { body["runtimeClassName"] = runtimeClass }
         return ["apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": body]
+    }
+
+    /// Default deny for every instance pod of the namespace: in, only Lattice's own pods (its
+    /// gateways), the namespaces and ranges the catalog names; out, DNS and the internet (or
+    /// the ranges the catalog names), never another pod, the nodes or a metadata service.
+    public func networkPolicy() -> [String: Any] {
+        var from: [[String: Any]] = [
+            ["namespaceSelector": [String: Any](), "podSelector": ["matchLabels": Self.controlPlaneLabels]]
+        ]
+        from += isolation.fromNamespaces.map {
+            ["namespaceSelector": ["matchLabels": ["kubernetes.io/metadata.name": $0]]]
+        }
+        from += isolation.fromCIDRs.map { ["ipBlock": ["cidr": $0]] }
+        let dns: [String: Any] = [
+            "ports": [["port": 53, "protocol": "UDP"], ["port": 53, "protocol": "TCP"]]
+        ]
+        let out: [[String: Any]] =
+            isolation.egressCIDRs.map { ranges in ranges.map { ["ipBlock": ["cidr": $0]] } }
+            ?? [["ipBlock": ["cidr": "0.0.0.0/0", "except": Self.privateRanges]]]
+        let selector: [String: Any] = [
+            "matchLabels": [Self.managedBy: "lattice"],
+            "matchExpressions": [
+                ["key": Self.instanceLabel, "operator": "Exists"],
+                ["key": Self.jobLabel, "operator": "DoesNotExist"],
+            ],
+        ]
+        return [
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": [
+                "name": Self.networkPolicyName, "namespace": namespace, "labels": [Self.managedBy: "lattice"],
+            ] as [String: Any],
+            "spec": [
+                "podSelector": selector,
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [["from": from]],
+                "egress": [dns] + (out.isEmpty ? [] : [["to": out]]),
+            ] as [String: Any],
+        ]
     }
 
     /// On the instance's SSH port (when it is in the NodePort range; else one the cluster picks).

@@ -135,6 +135,10 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         public var tolerations: [String]?
         /// The pods' RuntimeClass; nil: the node's default runtime.
         public var runtimeClass: String?
+        /// A NodePort Service per instance to its own sshd (off: the gateway needs none).
+        public var sshNodePort = false
+        /// What the instances' NetworkPolicy lets in and out.
+        public var isolation = KubeObjects.Isolation()
         /// Commits a pod's container through the node's containerd and pushes it
         /// (`deploy/committer` builds one); nil: snapshots fail at once, saying so.
         public var committerImage: String?
@@ -221,7 +225,9 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             ingressClass: settings.ingressClass,
             registrySecret: settings.registrySecret,
             tolerations: tolerated,
-            runtimeClass: settings.runtimeClass
+            runtimeClass: settings.runtimeClass,
+            sshNodePort: settings.sshNodePort,
+            isolation: settings.isolation
         )
         let reader = KubeNodeReader(
             gpuResourceKey: settings.gpuResourceKey,
@@ -282,7 +288,8 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     var base: String { "/api/v1/namespaces/\(settings.namespace)" }
     func path(_ resource: String, _ name: String) -> String {
         switch resource {
-        case "ingresses": "/apis/networking.k8s.io/v1/namespaces/\(settings.namespace)/ingresses/\(name)"
+        case "ingresses", "networkpolicies":
+            "/apis/networking.k8s.io/v1/namespaces/\(settings.namespace)/\(resource)/\(name)"
         case "jobs": "/apis/batch/v1/namespaces/\(settings.namespace)/jobs/\(name)"
         default: "\(base)/\(resource)/\(name)"
         }
@@ -408,6 +415,11 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         // the PVC, the web Service and the Ingress are there: a power_on writes two objects.
         let secretName = KubeObjects.secretName(spec.instanceName)
         if secrets.object(named: secretName) == nil {
+            // The namespace's default deny comes before the first pod (applying it again is a no-op).
+            try await api.apply(
+                path("networkpolicies", KubeObjects.networkPolicyName),
+                objects.networkPolicy()
+            )
             try await api.apply(path("persistentvolumeclaims", spec.volumeName), objects.volumeClaim(spec))
             try await api.apply(
                 path("services", KubeObjects.webServiceName(spec.instanceName)),
@@ -419,7 +431,12 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
                 secrets.remember(object)
             }
         }
-        try await api.apply(path("services", KubeObjects.sshServiceName(spec.instanceName)), objects.sshService(spec))
+        if settings.sshNodePort {
+            try await api.apply(
+                path("services", KubeObjects.sshServiceName(spec.instanceName)),
+                objects.sshService(spec)
+            )
+        }
         // A pod of an older placement goes first (a pod cannot move).
         for pod in mine { try await deletePod(pod.metadata.name, grace: 30) }
         try await waitUntilGone(spec.podName)

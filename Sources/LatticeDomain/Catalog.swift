@@ -307,10 +307,28 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     /// The driver's pace towards the API server (defaults 5 and 10).
     public var queriesPerSecond: Double?
     public var burst: Int?
+    /// Give each instance a NodePort Service to the image's own sshd (default false: SSH
+    /// goes through Lattice's gateway, which needs none).
+    public var sshNodePort: Bool?
+    /// Namespaces whose pods may reach instance pods besides Lattice's own (an ingress
+    /// controller's, say); the NetworkPolicy lets nothing else in.
+    public var ingressFromNamespaces: [String]?
+    /// Address ranges that may reach instance pods (Lattice running outside the cluster).
+    public var ingressFromCIDRs: [String]?
+    /// Where instance pods may connect, besides DNS (default: the internet, not private or
+    /// link-local addresses).
+    public var egressCIDRs: [String]?
 
     public init(kubeconfig: String? = nil, namespace: String? = nil) {
         self.kubeconfig = kubeconfig
         self.namespace = namespace
+    }
+
+    /// An IPv4 or IPv6 address range (`address/bits`).
+    static func isCIDR(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let bits = Int(parts[1]), Catalog.isIPAddress(String(parts[0])) else { return false }
+        return (0...(parts[0].contains(":") ? 128 : 32)).contains(bits)
     }
 
     /// Why the settings cannot work, if they cannot.
@@ -323,6 +341,12 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
         }
         if let runtimeClass, !Self.isDNSSubdomain(runtimeClass) {
             return "kubernetes.runtimeClass '\(runtimeClass)' is not a valid RuntimeClass name"
+        }
+        if let bad = ((ingressFromCIDRs ?? []) + (egressCIDRs ?? [])).first(where: { !Self.isCIDR($0) }) {
+            return "kubernetes: '\(bad)' is not an address range such as 10.0.0.0/8"
+        }
+        if let bad = ingressFromNamespaces?.first(where: { !Self.isDNSLabel($0) }) {
+            return "kubernetes.ingressFromNamespaces: '\(bad)' is not a valid namespace name"
         }
         if let bad = tolerations?.first(where: { !Self.isTaintKey($0) }) {
             return "kubernetes.tolerations: '\(bad)' is not a taint key ([prefix/]name)"

@@ -108,6 +108,12 @@ public enum LatticeServer {
         if let socket = settings.containerdSocket { driver.containerdSocket = socket }
         if let qps = settings.queriesPerSecond { driver.queriesPerSecond = qps }
         if let burst = settings.burst { driver.burst = Double(burst) }
+        driver.sshNodePort = settings.sshNodePort ?? false
+        driver.isolation = KubeObjects.Isolation(
+            fromNamespaces: settings.ingressFromNamespaces ?? [],
+            fromCIDRs: settings.ingressFromCIDRs ?? [],
+            egressCIDRs: settings.egressCIDRs
+        )
         return try KubernetesDriver(settings: driver, connection: connection)
     }
 

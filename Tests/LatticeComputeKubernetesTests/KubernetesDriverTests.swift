@@ -101,7 +101,9 @@ struct KubeRig {
         }
         #expect(has("persistentvolumeclaims", spec.volumeName))
         #expect(has("secrets", "\(spec.instanceName)-secrets"))
-        #expect(has("services", "\(spec.instanceName)-ssh") && has("services", "\(spec.instanceName)-web"))
+        #expect(has("services", "\(spec.instanceName)-web"))
+        #expect(!has("services", "\(spec.instanceName)-ssh"), "no NodePort to the image's sshd unless asked for")
+        #expect(has("networkpolicies", "lattice-instances-isolation"))
         #expect(has("ingresses", spec.instanceName))
         #expect(rig.pods(spec.instanceName).count == 1, "two starts, one pod")
         let labels = try #require((rig.pods(spec.instanceName).first?["metadata"] as? [String: Any])?["labels"])

@@ -111,6 +111,7 @@ import Testing
             "pod": objects.pod(spec), "pvc": objects.volumeClaim(spec),
             "secret": objects.secret(spec), "ssh-service": objects.sshService(spec),
             "web-service": objects.webService(spec), "ingress": objects.ingress(spec),
+            "network-policy": objects.networkPolicy(),
             "commit-job": objects.committerJob(
                 instance: spec.instanceName,
                 tenant: spec.namespace,
@@ -126,6 +127,46 @@ import Testing
     func podObject(_ spec: [String: Any]) throws -> PodObject {
         let data = try JSONSerialization.data(withJSONObject: ["metadata": ["name": "p"], "spec": spec])
         return try JSONDecoder().decode(PodObject.self, from: data)
+    }
+
+    @Test func instancePodsAreDeniedEverythingButLatticeDNSAndTheInternet() throws {
+        let policy = objects.networkPolicy()
+        let spec = try #require(policy["spec"] as? [String: Any])
+        #expect(spec["policyTypes"] as? [String] == ["Ingress", "Egress"])
+        let selector = try #require(spec["podSelector"] as? [String: Any])
+        #expect((selector["matchLabels"] as? [String: String]) == ["app.kubernetes.io/managed-by": "lattice"])
+        let ingress = try #require(spec["ingress"] as? [[String: Any]])
+        let from = try #require(ingress.first?["from"] as? [[String: Any]])
+        #expect(from.count == 1, "only Lattice's own pods by default")
+        #expect(
+            (from[0]["podSelector"] as? [String: Any])?["matchLabels"] as? [String: String] == [
+                "app.kubernetes.io/name": "lattice"
+            ]
+        )
+        let egress = try #require(spec["egress"] as? [[String: Any]])
+        let internet = try #require((egress.last?["to"] as? [[String: Any]])?.first?["ipBlock"] as? [String: Any])
+        #expect(internet["cidr"] as? String == "0.0.0.0/0")
+        #expect((internet["except"] as? [String])?.contains("169.254.0.0/16") == true, "no cloud metadata service")
+        var narrowed = objects
+        narrowed.isolation = KubeObjects.Isolation(
+            fromNamespaces: ["ingress-nginx"],
+            fromCIDRs: ["203.0.113.0/24"],
+            egressCIDRs: ["198.51.100.0/24"]
+        )
+        let other = try #require(narrowed.networkPolicy()["spec"] as? [String: Any])
+        #expect(((other["ingress"] as? [[String: Any]])?.first?["from"] as? [[String: Any]])?.count == 3)
+        let out = (other["egress"] as? [[String: Any]])?.last?["to"] as? [[String: Any]]
+        #expect((out?.first?["ipBlock"] as? [String: Any])?["cidr"] as? String == "198.51.100.0/24")
+    }
+
+    @Test func podsRunWithTheRuntimeDefaultSeccompProfileAndNoPrivilegeEscalation() throws {
+        let body = try #require(objects.pod(spec)["spec"] as? [String: Any])
+        let podSecurity = try #require(body["securityContext"] as? [String: Any])
+        #expect((podSecurity["seccompProfile"] as? [String: String]) == ["type": "RuntimeDefault"])
+        let container = try #require((body["containers"] as? [[String: Any]])?.first)
+        let security = try #require(container["securityContext"] as? [String: Any])
+        #expect(security["allowPrivilegeEscalation"] as? Bool == false)
+        #expect((security["capabilities"] as? [String: [String]])?["drop"] == ["NET_RAW"])
     }
 
     @Test func aPodPinnedToItsNodeWithItsGPUsAndSecrets() throws {
@@ -212,7 +253,7 @@ import Testing
     /// the test run says where.
     @Test func everyObjectIsWrittenForValidation() throws {
         let objects = all()
-        #expect(objects.count == 7)
+        #expect(objects.count == 8)
         guard let directory = ProcessInfo.processInfo.environment["LATTICE_K8S_OBJECTS_DIR"] else { return }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (name, object) in objects {
