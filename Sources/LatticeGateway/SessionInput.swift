@@ -53,21 +53,27 @@ final class SessionInput: Sendable {
         reader?.resume(returning: nil)
     }
 
+    /// The next input for the driver; nil once finished, or once the reading task is
+    /// cancelled (a driver whose process ended cancels its input reader and waits for it).
     func next() async -> ExecInput? {
-        await withCheckedContinuation { continuation in
-            let (answer, wasFull): (ExecInput??, Bool) = state.withLock { state in
-                if !state.waiting.isEmpty {
-                    let full = state.bytes >= Self.highWater
-                    let input = state.waiting.removeFirst()
-                    state.bytes -= Self.size(input)
-                    return (.some(input), full && state.bytes < Self.highWater)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let (answer, wasFull): (ExecInput??, Bool) = state.withLock { state in
+                    if !state.waiting.isEmpty {
+                        let full = state.bytes >= Self.highWater
+                        let input = state.waiting.removeFirst()
+                        state.bytes -= Self.size(input)
+                        return (.some(input), full && state.bytes < Self.highWater)
+                    }
+                    if state.finished { return (.some(nil), false) }
+                    state.reader = continuation
+                    return (nil, false)
                 }
-                if state.finished { return (.some(nil), false) }
-                state.reader = continuation
-                return (nil, false)
+                if let answer { continuation.resume(returning: answer) }
+                if wasFull { resume() }
             }
-            if let answer { continuation.resume(returning: answer) }
-            if wasFull { resume() }
+        } onCancel: {
+            finish()
         }
     }
 

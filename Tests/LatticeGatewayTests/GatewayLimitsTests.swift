@@ -65,6 +65,20 @@ import Testing
         #expect(await iterator.next() == nil)
     }
 
+    @Test func aCancelledReaderIsLetGo() async {
+        // A driver whose process ended cancels the task that feeds the process and waits for it.
+        let input = SessionInput(resume: {})
+        let stream = input.stream
+        let reader = Task { () -> Int in
+            var count = 0
+            for await _ in stream { count += 1 }
+            return count
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+        reader.cancel()
+        #expect(await reader.value == 0)
+    }
+
     @Test func aReaderWaitingForInputGetsItAsItArrives() async {
         let input = SessionInput(resume: {})
         let stream = input.stream

@@ -71,10 +71,11 @@ users:
             log = (self.log_path.read_text(errors="replace") if self.log_path.exists() else "")[-4000:]
             pytest.fail(f"lattice-kube-fake exited with {self.proc.returncode}; its log:\n{log}")
 
-    def items(self, resource, instance):
-        """The instance's objects (its pods without the snapshot Job's)."""
-        group = "apis/networking.k8s.io/v1" if resource == "ingresses" else "api/v1"
-        selector = f"lattice.dev/instance%3D{instance}" + (",%21lattice.dev/job" if resource == "pods" else "")
+    def items(self, resource, instance=None):
+        """The instance's objects (its pods without the snapshot Job's); every one Lattice made without an instance."""
+        group = "apis/networking.k8s.io/v1" if resource in ("ingresses", "networkpolicies") else "api/v1"
+        selector = (f"lattice.dev/instance%3D{instance}" if instance else "app.kubernetes.io/managed-by%3Dlattice") + (
+            ",%21lattice.dev/job" if resource == "pods" else "")
         status, body = self.call("GET", f"/{group}/namespaces/lattice-instances/{resource}?labelSelector={selector}")
         assert status == 200, body
         return body["items"]
@@ -154,7 +155,11 @@ def test_the_seed_lifecycle_on_kubernetes(make_server, tmp_path, fake):
     assert [c["metadata"]["name"] for c in claims] == [volume]
     assert claims[0]["spec"]["storageClassName"] == "fast-nvme"  # the disk SKU's class and mode
     assert claims[0]["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-ssh", f"{name}-web"}
+    # No NodePort to the image's own sshd (SSH goes through the gateway), and a default deny.
+    assert {s["metadata"]["name"] for s in fake.items("services", name)} == {f"{name}-web"}
+    policies = fake.items("networkpolicies")
+    assert [p["metadata"]["name"] for p in policies] == ["lattice-instances-isolation"]
+    assert policies[0]["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert fake.items("ingresses", name)[0]["spec"]["rules"][0]["host"].startswith(running["uid"] + ".")
     # The secrets are in the Secret, not in the pod.
     assert running["servers"]["SSH"]["sshPassword"] not in json.dumps(pods)
