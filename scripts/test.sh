@@ -10,6 +10,9 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # Real SSH clients for the SSH gateway's tests.
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v sshpass >/dev/null 2>&1 || need_apt+=(sshpass)
+# Network namespaces and nftables for the SSH gateway's redirect mode (test_ssh_redirect.py).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -36,9 +36,11 @@ class Server:
         self.proc = None
         self.url = None
         self.stdout_lines = []
+        # A command the server runs under (`ip netns exec NAME`), for tests that make hosts.
+        self.wrapper = []
 
     def start(self, timeout=60):
-        cmd = [lattice_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)] + self.args
+        cmd = self.wrapper + [lattice_binary(), "serve", "--port", "0", "--data-dir", str(self.data_dir)] + self.args
         self.log = open(self.data_dir.parent / f"{self.data_dir.name}.stderr.log", "ab")
         limit = self.open_files
 
