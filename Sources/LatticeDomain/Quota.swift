@@ -39,6 +39,17 @@ public struct QuotaUsage: Sendable, Codable, Equatable {
 }
 
 public enum QuotaRule {
+    /// The image a change newly asks to be saved (a power_off with `needSnapshot`), which
+    /// counts against the snapshot quota from the moment it is asked for, not once saved:
+    /// checked in the write, with the requests still in flight counted, so concurrent
+    /// power_offs cannot pass the quota together.
+    public static func snapshotRequested(from previous: Instance, to next: Instance) -> String? {
+        guard let requested = next.desired.snapshot?.imageReference,
+            previous.desired.snapshot?.imageReference != requested
+        else { return nil }
+        return requested
+    }
+
     /// Refuses with `409 QuotaExceeded` when `usage` plus `adding` passes a limit that
     /// `adding` touches (a limit lowered below today's use stops only new use).
     public static func check(namespace: String, usage: QuotaUsage, adding: QuotaUsage, quota: Quota) throws {

@@ -272,7 +272,14 @@ extension SQLiteStore {
             (\.instances, "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?"),
             (\.gpus, "SELECT gpus FROM namespace_commitments WHERE namespace = ?"),
             (\.tokens, "SELECT COUNT(*) FROM tokens WHERE namespace = ?"),
-            (\.snapshots, "SELECT COUNT(*) FROM images WHERE namespace = ?"),
+            // Saved images, and those asked for and not yet saved.
+            (
+                \.snapshots,
+                """
+                SELECT (SELECT COUNT(*) FROM images WHERE namespace = ?1) + (SELECT COUNT(*) FROM instances
+                    WHERE namespace = ?1 AND json_extract(doc, '$.desired.snapshot') IS NOT NULL)
+                """
+            ),
         ]
         var usage = QuotaUsage()
         for (field, sql) in reads where only.map({ $0[keyPath: field] > 0 }) ?? true {

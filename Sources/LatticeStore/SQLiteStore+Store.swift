@@ -385,6 +385,15 @@ extension SQLiteStore {
             for charge in debit.charges where try Self.ledgerKeyExists(charge.idempotencyKey, db) {
                 return current
             }
+            if let reference = QuotaRule.snapshotRequested(from: current, to: next),
+                try Row.fetchOne(
+                    db,
+                    sql: "SELECT 1 FROM images WHERE namespace = ? AND reference = ?",
+                    arguments: [namespace, reference]
+                ) == nil
+            {
+                try Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, db)
+            }
             try Self.take(debit, namespace: namespace, db)
             if next != current {
                 try Self.write(next, previous: current, schedule: self.schedule, db)

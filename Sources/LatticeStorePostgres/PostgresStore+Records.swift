@@ -457,8 +457,16 @@ extension PostgresStore {
                 try await tx.value("SELECT COUNT(*) FROM tokens WHERE namespace = \(namespace)", as: Int.self) ?? 0
         }
         if wants(\.snapshots) {
+            // Saved images, and those asked for and not yet saved.
             usage.snapshots =
-                try await tx.value("SELECT COUNT(*) FROM images WHERE namespace = \(namespace)", as: Int.self) ?? 0
+                try await tx.value(
+                    """
+                    SELECT (SELECT COUNT(*) FROM images WHERE namespace = \(namespace)) + (SELECT COUNT(*) FROM instances
+                        WHERE namespace = \(namespace) AND doc::jsonb -> 'desired' -> 'snapshot' IS NOT NULL
+                        AND doc::jsonb -> 'desired' -> 'snapshot' <> 'null'::jsonb)
+                    """,
+                    as: Int.self
+                ) ?? 0
         }
         return usage
     }

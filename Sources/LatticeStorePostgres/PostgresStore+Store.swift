@@ -365,6 +365,15 @@ extension PostgresStore {
             for charge in debit.charges where try await Self.ledgerKeyExists(charge.idempotencyKey, tx) {
                 return current
             }
+            // The wallet lock above serializes the namespace's writes, so the count holds.
+            if let reference = QuotaRule.snapshotRequested(from: current, to: next),
+                try await tx.value(
+                    "SELECT COUNT(*) FROM images WHERE namespace = \(namespace) AND reference = \(reference)",
+                    as: Int.self
+                ) == 0
+            {
+                try await Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, tx)
+            }
             try await Self.take(debit, namespace: namespace, tx)
             if next != current {
                 try await Self.write(next, previous: current, schedule: self.schedule, tx)

@@ -697,6 +697,37 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 
     @Test(arguments: StoreFactory.all)
+    func snapshotsAskedForCountAgainstTheQuotaInTheWrite(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        try await store.setQuota(namespace: "alice", Quota(instances: 10, gpus: 10, tokens: 10, snapshots: 1))
+        for name in ["instance-0000aa01", "instance-0000aa02"] {
+            _ = try await store.createInstance(
+                draft(name),
+                on: nodes(),
+                sshPorts: 30000...30010,
+                order: order(for: name),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        func askForSnapshot(_ name: String, _ reference: String) async throws {
+            _ = try await store.updateInstance(namespace: "alice", name: name) { current in
+                var next = current
+                next.desired.snapshot = SnapshotRequest(imageReference: reference)
+                return next
+            }
+        }
+        try await askForSnapshot("instance-0000aa01", "h/alice/one:1")
+        // The first is still being saved (no image yet), and it counts already.
+        let refused = await #expect(throws: LatticeError.self) {
+            try await askForSnapshot("instance-0000aa02", "h/alice/two:1")
+        }
+        #expect(refused?.code == "QuotaExceeded")
+        #expect(try await store.quotaUsage(namespace: "alice").snapshots == 1)
+    }
+
+    @Test(arguments: StoreFactory.all)
     func aNamespaceKeepsItsNewestIdempotencyKeysOnly(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
         let count = Idempotency.keysPerNamespace + 5
