@@ -152,6 +152,9 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         public var commitTimeout: Duration
         /// How long the driver waits for a deleted pod to go before it gives up (and retries later).
         public var podGoneTimeout: Duration
+        /// A pod being deleted on a node that is gone or not Ready (no kubelet will confirm
+        /// it) is force-deleted once its grace period is this far behind it.
+        public var forceDeleteAfter: Duration = .seconds(60)
         /// How long the API server may not answer before its nodes take no work (their pods
         /// are then unseen, not lost).
         public var unreachableAfter: Duration
@@ -617,14 +620,46 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         }
     }
 
-    /// Removes everything, the PVC too, and waits until the pods are gone.
+    /// Removes everything, the PVC too, and waits until the pods are gone. A pod whose node
+    /// died stays Terminating forever (no kubelet confirms it): once its grace period is
+    /// `forceDeleteAfter` behind it, it is force-deleted (grace 0), as `kubectl delete
+    /// --force` would; its node is gone, so nothing still runs there to be lost.
     public func destroy(instanceName: String, volumeName: String) async throws {
         let going = pods.objects(labelled: instanceName).map(\.metadata.name)
         try await discard(instanceName: instanceName)
         try await delete("persistentvolumeclaims", volumeName)
+        for pod in pods.objects(labelled: instanceName)
+        where Self.stuck(
+            pod,
+            node: nodeCache.object(named: pod.node),
+            nodesKnown: nodeCache.isSynced,
+            after: settings.forceDeleteAfter,
+            now: Date()
+        ) {
+            try await deletePod(pod.metadata.name, grace: 0)
+        }
         // The instance is forgotten (and its GPUs given to another) only once its pods are
         // gone: a terminating pod still holds them on the node.
         for pod in going { try await waitUntilGone(pod) }
+    }
+
+    /// Whether `pod` is being deleted on a node that cannot finish it (gone, or not Ready)
+    /// and its grace period ended `after` ago.
+    static func stuck(
+        _ pod: PodObject,
+        node: KubeNodeReader.NodeObject?,
+        nodesKnown: Bool,
+        after: Duration,
+        now: Date
+    ) -> Bool {
+        guard let mark = pod.metadata.deletionTimestamp, let due = RFC3339.parse(mark), nodesKnown else {
+            return false
+        }
+        let ready = node?.status?.conditions?.first { $0.type == "Ready" }?.status == "True"
+        guard node == nil || !ready else { return false }
+        // A node that left the cluster runs nothing any more; a NotReady one may come back.
+        let wait = node == nil ? 0 : Double(after.components.seconds)
+        return now.timeIntervalSince(due) >= wait
     }
 
     /// Snapshots live in the registry; nodes' kubelets collect unused images themselves.

@@ -165,6 +165,32 @@ public final class FakeCluster: @unchecked Sendable {
         lock.withLock { _ = remove(Key(resource: "nodes", namespace: "", name: name)) }
     }
 
+    /// Whether node `name` exists and reports Ready (the lock is held).
+    func nodeIsReady(_ name: String) -> Bool {
+        guard let node = objects[Key(resource: "nodes", namespace: "", name: name)] else { return false }
+        let conditions = (node["status"] as? [String: Any])?["conditions"] as? [[String: Any]] ?? []
+        return conditions.contains { $0["type"] as? String == "Ready" && $0["status"] as? String == "True" }
+    }
+
+    /// Marks a node Ready or NotReady (its kubelet stopped reporting).
+    public func setReady(_ name: String, _ ready: Bool) {
+        lock.withLock {
+            let key = Key(resource: "nodes", namespace: "", name: name)
+            guard var node = objects[key] else { return }
+            var status = node["status"] as? [String: Any] ?? [:]
+            status["conditions"] = [
+                ready
+                    ? ["type": "Ready", "status": "True", "reason": "KubeletReady"]
+                    : [
+                        "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                        "message": "Kubelet stopped posting node status.",
+                    ]
+            ]
+            node["status"] = status
+            store(key, node, type: nil)
+        }
+    }
+
     /// Marks a node cordoned or not.
     public func cordon(_ name: String, _ cordoned: Bool) {
         lock.withLock {
@@ -442,6 +468,11 @@ public final class FakeCluster: @unchecked Sendable {
         lock.withLock {
             guard var object = objects[key] else { return notFound(key) }
             if key.resource == "pods" {
+                // A forced delete (grace 0) removes the pod at once, as the API server does.
+                if grace == 0 {
+                    _ = remove(key)
+                    return Answer(status: 200, object: object)
+                }
                 var meta = object["metadata"] as? [String: Any] ?? [:]
                 if meta["deletionTimestamp"] == nil {
                     let seconds = min(Double(grace ?? 30), stopDelay)
@@ -529,7 +560,14 @@ public final class FakeCluster: @unchecked Sendable {
         var pod = pod
         let meta = pod["metadata"] as? [String: Any] ?? [:]
         if let deletion = meta["deletionTimestamp"] as? String {
-            if let at = Self.parse(deletion), at <= now { _ = remove(key) }
+            // The kubelet confirms the deletion; on a node that is not Ready there is none, and
+            // the pod stays Terminating until a forced delete. (Pods of a node that left the
+            // cluster go, as the pod garbage collector takes them.)
+            let node = (pod["spec"] as? [String: Any])?["nodeName"] as? String
+            let confirmed = node.map {
+                nodeIsReady($0) || objects[Key(resource: "nodes", namespace: "", name: $0)] == nil
+            }
+            if let at = Self.parse(deletion), at <= now, confirmed ?? true { _ = remove(key) }
             return
         }
         var status = pod["status"] as? [String: Any] ?? [:]

@@ -241,6 +241,8 @@ public struct FakeKubeServer: Sendable {
             )
         case "nodes" where parts.count == 4 && parts[3] == "lose":
             cluster.loseNode(parts[2])
+        case "nodes" where parts.count == 4 && parts[3] == "ready":
+            cluster.setReady(parts[2], parameter("value") != "false")
         case "nodes" where parts.count == 4 && parts[3] == "cordon":
             cluster.cordon(parts[2], parameter("value") != "false")
         case "nodes" where parts.count == 4 && parts[3] == "taint":

@@ -33,22 +33,24 @@ struct KubeRig {
         queriesPerSecond: Double = 50,
         burst: Double = 50,
         committerImage: String? = KubeRig.committer,
-        commitTimeout: Duration = .seconds(1800)
+        commitTimeout: Duration = .seconds(1800),
+        podGoneTimeout: Duration = .seconds(90),
+        forceDeleteAfter: Duration = .seconds(60)
     ) async throws -> KubeRig {
         let fake = try await RunningFakeKube.start(nodes: nodes, images: images.union([Self.committer]))
         let (cluster, url, server) = (fake.cluster, fake.url, fake.server)
-        let driver = try KubernetesDriver(
-            settings: KubernetesDriver.Settings(
-                cluster: "k8s",
-                publicHost: "gpu.example.com",
-                committerImage: committerImage,
-                queriesPerSecond: queriesPerSecond,
-                burst: burst,
-                commitTimeout: commitTimeout,
-                unreachableAfter: .seconds(1)
-            ),
-            connection: KubeConnection(server: url)
+        var settings = KubernetesDriver.Settings(
+            cluster: "k8s",
+            publicHost: "gpu.example.com",
+            committerImage: committerImage,
+            queriesPerSecond: queriesPerSecond,
+            burst: burst,
+            commitTimeout: commitTimeout,
+            podGoneTimeout: podGoneTimeout,
+            unreachableAfter: .seconds(1)
         )
+        settings.forceDeleteAfter = forceDeleteAfter
+        let driver = try KubernetesDriver(settings: settings, connection: KubeConnection(server: url))
         return KubeRig(cluster: cluster, url: url, driver: driver, server: server)
     }
 
@@ -119,6 +121,23 @@ struct KubeRig {
         try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
         #expect(try await rig.driver.observe(instanceName: spec.instanceName) == nil)
         #expect(!has("persistentvolumeclaims", spec.volumeName) && !has("secrets", "\(spec.instanceName)-secrets"))
+    }
+
+    @Test func deletingAnInstanceWhoseNodeDiedForceDeletesItsPodsAfterAGracePeriod() async throws {
+        let rig = try await KubeRig.start(podGoneTimeout: .seconds(1), forceDeleteAfter: .seconds(2))
+        let spec = rig.workload("instance-0000k0f1")
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
+        rig.cluster.setReady("gpu-a", false)
+        // No kubelet confirms the deletion: the pod stays Terminating, and the driver says so.
+        await #expect(throws: DriverError.self) {
+            try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
+        }
+        #expect(rig.pods(spec.instanceName).count == 1, "still there, Terminating")
+        try await Task.sleep(for: .seconds(2))
+        try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
+        #expect(rig.pods(spec.instanceName).isEmpty, "force-deleted once the grace period was behind it")
+        #expect(try await rig.driver.observe(instanceName: spec.instanceName) == nil)
     }
 
     @Test func podTroubleBecomesStatusesAndReasons() async throws {
