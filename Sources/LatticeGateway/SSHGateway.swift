@@ -175,8 +175,16 @@ public final class SSHGateway: Service, @unchecked Sendable {
     }
 
     func bind(port: Int, entry: SSHAuthenticator.Entry) async throws -> any Channel {
-        try await ServerBootstrap(group: group)
+        let logger = logger
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Before NIO's accept backoff, which pauses accepting for a second on EMFILE
+                // and ENFILE but says nothing: the operator reads why.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorLog(logger: logger, port: port))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in self.initialize(channel, entry: entry) }
             .bind(host: configuration.host, port: port)
@@ -277,6 +285,32 @@ enum GatewayError: Error, CustomStringConvertible {
         case .notAuthenticated: "not authenticated"
         case .refused(let why): why
         }
+    }
+}
+
+/// Logs a listener's accept errors (out of descriptors, above all), at most once in 10 s,
+/// and passes them on to NIO's accept backoff.
+final class AcceptErrorLog: ChannelInboundHandler {
+    typealias InboundIn = Any
+    let logger: Logger
+    let port: Int
+    private var lastLogged: NIODeadline?
+
+    init(logger: Logger, port: Int) {
+        self.logger = logger
+        self.port = port
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let now = NIODeadline.now()
+        if lastLogged.map({ now - $0 > .seconds(10) }) ?? true {
+            lastLogged = now
+            logger.warning(
+                "ssh gateway: cannot accept a connection; pausing accepts for a second",
+                metadata: ["port": "\(port)", "error": "\(error)"]
+            )
+        }
+        context.fireErrorCaught(error)
     }
 }
 

@@ -131,12 +131,19 @@ def test_a_silent_connection_is_closed_before_it_signs_in(make_server):
     s.close()
 
 
-def host_key(port):
-    out = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(port), "127.0.0.1"], capture_output=True,
-                         text=True, timeout=30).stdout
-    keys = [line.split()[2] for line in out.splitlines() if line and not line.startswith("#")]
-    assert len(keys) == 1, out
-    return keys[0]
+def host_key(port, timeout=30):
+    """The ed25519 key the port presents, once it listens (after a restart, within a resync)."""
+    seen = []
+
+    def scanned():
+        out = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(port), "127.0.0.1"], capture_output=True,
+                             text=True, timeout=30).stdout
+        keys = [line.split()[2] for line in out.splitlines() if line and not line.startswith("#")]
+        seen[:] = keys
+        return len(keys) == 1
+
+    wait_for(scanned, timeout=timeout, interval=0.5, what=f"a host key on port {port}")
+    return seen[0]
 
 
 def test_every_instance_port_shows_its_own_host_key(make_server):
