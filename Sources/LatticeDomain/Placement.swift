@@ -109,26 +109,97 @@ public enum PlacementPolicy {
 }
 
 /// SSH ports: every instance that holds GPUs holds one port of the configured range, and a
-/// new one gets the lowest free port. Both stores ask this rule; they differ only in how
-/// they know which ports are taken.
+/// new one gets the lowest free port. A port given back stays in quarantine for a day: in
+/// that time only the namespace that gave it back gets it again, so a `known_hosts` entry
+/// or a saved `ssh -p` line never leads into another tenant's instance, unless the range
+/// has nothing else left (then the port given back longest ago goes first). Both stores ask
+/// this rule; they differ only in how they know which ports are taken and given back.
 public enum SSHPortRule {
-    /// The lowest port of `range`, at or above `from` (no port below it is free), that
-    /// `isTaken` does not claim; nil when there is none.
-    public static func lowestFree(
+    /// How long a port given back is kept from other namespaces.
+    public static let quarantine: TimeInterval = 86_400
+
+    /// The scan for `namespace` over `range` at or above `from` (no port below it is
+    /// untaken): its `port` is nil when every port is taken.
+    public static func choose(
         in range: ClosedRange<Int>,
         from: Int,
-        isTaken: (Int) throws -> Bool
-    ) rethrows -> Int? {
+        for namespace: String,
+        now: Date,
+        isTaken: (Int) -> Bool,
+        release: (Int) -> PortRelease?
+    ) -> Choice {
+        var choice = Choice(namespace: namespace, now: now)
         var port = max(range.lowerBound, from)
         while port <= range.upperBound {
-            if try !isTaken(port) { return port }
+            if choice.consider(port, taken: isTaken(port), release: release(port)) { break }
             port += 1
         }
-        return nil
+        return choice
+    }
+
+    /// A scan over ports in rising order, which may come in windows (the PostgreSQL store
+    /// reads the taken ports a window at a time).
+    public struct Choice: Sendable {
+        public let namespace: String
+        public let now: Date
+        /// The port that is free for this namespace, once seen.
+        public private(set) var free: Int?
+        /// The lowest port no instance holds, quarantined or not.
+        public private(set) var lowestUntaken: Int?
+        /// The quarantined port given back longest ago, for when nothing else is left.
+        private var fallback: PortRelease?
+        private var fallbackPort: Int?
+
+        public init(namespace: String, now: Date) {
+            self.namespace = namespace
+            self.now = now
+        }
+
+        /// Looks at `port`; true once the answer is found (the scan may stop).
+        public mutating func consider(_ port: Int, taken: Bool, release: PortRelease?) -> Bool {
+            guard free == nil else { return true }
+            guard !taken else { return false }
+            if lowestUntaken == nil { lowestUntaken = port }
+            guard let release, release.holds(against: namespace, at: now) else {
+                free = port
+                return true
+            }
+            if fallback.map({ release.at < $0.at }) ?? true {
+                fallback = release
+                fallbackPort = port
+            }
+            return false
+        }
+
+        /// The answer: the free port, else the quarantined one given back longest ago.
+        public var port: Int? { free ?? fallbackPort }
     }
 
     /// The answer when every port of `range` is held.
     public static func noneFree(in range: ClosedRange<Int>) -> LatticeError {
         .insufficientCapacity("no free SSH port left in \(range.lowerBound)-\(range.upperBound)")
+    }
+}
+
+/// A port given back: by which namespace and when.
+public struct PortRelease: Sendable, Equatable {
+    public var namespace: String
+    public var at: Date
+
+    public init(namespace: String, at: Date) {
+        self.namespace = namespace
+        self.at = at
+    }
+
+    /// Whether the port is still kept from `other` at `now`.
+    public func holds(against other: String, at now: Date) -> Bool {
+        other != namespace && now < at.addingTimeInterval(SSHPortRule.quarantine)
+    }
+
+    /// The port was given back when `previous` held it and `next` (nil once purged) does not.
+    public static func given(from previous: Instance, to next: Instance?, at: Date) -> (port: Int, release: PortRelease)? {
+        let port = previous.access.sshPort
+        guard port > 0, next?.access.sshPort != port else { return nil }
+        return (port, PortRelease(namespace: previous.namespace, at: at))
     }
 }

@@ -9,6 +9,7 @@ struct IndexChanges {
     var released: [(GPUPlacement, cpu: Int, memory: Int)] = []
     var portsTaken: [Int] = []
     var portsFreed: [Int] = []
+    var portsGivenBack: [(Int, PortRelease)] = []
     /// Instances written (their new version) or purged (nil).
     var versions: [(String, InstanceVersion?)] = []
 
@@ -26,7 +27,8 @@ struct IndexChanges {
         )
     }
 
-    mutating func placementChanged(from previous: Instance?, to next: Instance?) {
+    /// `at` is when the change happened (by default when `next` was last changed).
+    mutating func placementChanged(from previous: Instance?, to next: Instance?, at: Date? = nil) {
         if let old = previous?.placement, old != next?.placement {
             released.append((old, previous!.resources.cpuCores, previous!.resources.memoryGiB))
         }
@@ -39,6 +41,11 @@ struct IndexChanges {
             if oldPort > 0 { portsFreed.append(oldPort) }
             if newPort > 0 { portsTaken.append(newPort) }
         }
+        if let previous, let when = at ?? next.map({ $0.updatedAt ?? $0.createdAt }),
+            let given = PortRelease.given(from: previous, to: next, at: when)
+        {
+            portsGivenBack.append(given)
+        }
     }
 }
 
@@ -49,6 +56,8 @@ final class PlacementCache: @unchecked Sendable {
     private let lock = NSLock()
     private var index: CapacityIndex?
     private var usedPorts: Set<Int>?
+    /// Ports given back in the last day (`SSHPortRule.quarantine`), loaded with `usedPorts`.
+    private var releases: [Int: PortRelease] = [:]
     /// No port below this one is free (a hint that makes the next choice O(1) amortised).
     private var lowestFree = Int.min
     /// The node list each cluster's driver reported last.
@@ -114,22 +123,41 @@ final class PlacementCache: @unchecked Sendable {
         }
     }
 
-    /// The lowest free port of `range`, inside a write.
-    func freePort(in range: ClosedRange<Int>, _ db: Database) throws -> Int? {
+    /// The port `SSHPortRule` gives `namespace` in `range` at `now`, inside a write.
+    func freePort(in range: ClosedRange<Int>, for namespace: String, now: Date, _ db: Database) throws -> Int? {
         if lock.withLock({ usedPorts == nil }) {
             let used = Set(
                 try Int.fetchAll(
                     try db.cachedStatement(sql: "SELECT ssh_port FROM instances WHERE ssh_port IS NOT NULL")
                 )
             )
-            lock.withLock { usedPorts = used }
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT port, namespace, released_at FROM ssh_port_releases WHERE released_at > ?",
+                arguments: [now.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970]
+            )
+            let released = Dictionary(
+                rows.map { row in
+                    (row["port"] as Int, PortRelease(namespace: row["namespace"], at: Date(timeIntervalSince1970: row["released_at"])))
+                },
+                uniquingKeysWith: { a, _ in a }
+            )
+            lock.withLock {
+                usedPorts = used
+                releases = released
+            }
         }
         return lock.withLock {
-            guard let port = SSHPortRule.lowestFree(in: range, from: lowestFree, isTaken: usedPorts!.contains) else {
-                return nil
-            }
-            lowestFree = port
-            return port
+            let choice = SSHPortRule.choose(
+                in: range,
+                from: lowestFree,
+                for: namespace,
+                now: now,
+                isTaken: usedPorts!.contains,
+                release: { releases[$0] }
+            )
+            if let untaken = choice.lowestUntaken { lowestFree = untaken }
+            return choice.port
         }
     }
 
@@ -146,6 +174,9 @@ final class PlacementCache: @unchecked Sendable {
             for port in changes.portsFreed {
                 usedPorts?.remove(port)
                 lowestFree = min(lowestFree, port)
+            }
+            if usedPorts != nil {
+                for (port, release) in changes.portsGivenBack { releases[port] = release }
             }
             if versions != nil {
                 for (name, version) in changes.versions { versions?[name] = version }

@@ -84,11 +84,26 @@ extension SQLiteStore {
         try recommit(from: previous, to: instance, db)
         try recount(from: previous, to: instance, db)
         let at = instance.updatedAt ?? instance.createdAt
+        try recordPortGivenBack(from: previous, to: instance, at: at, db)
         if Metering.startsComputeMeter(from: previous, to: instance) {
             try openComputeSegment(instance, at: at, schedule: schedule, db)
         } else if previous.placement != nil, instance.placement == nil {
             try closeSegments(instance.name, kinds: [.compute], at: at, db)
         }
+    }
+
+    /// Keeps the SSH port `previous` gave back (for `SSHPortRule.quarantine`), and forgets
+    /// the ones given back longer ago than that.
+    static func recordPortGivenBack(from previous: Instance, to next: Instance?, at: Date, _ db: Database) throws {
+        guard let (port, release) = PortRelease.given(from: previous, to: next, at: at) else { return }
+        try db.run(
+            sql: "DELETE FROM ssh_port_releases WHERE released_at <= ?",
+            arguments: [at.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970]
+        )
+        try db.run(
+            sql: "INSERT OR REPLACE INTO ssh_port_releases (port, namespace, released_at) VALUES (?, ?, ?)",
+            arguments: [port, release.namespace, release.at.timeIntervalSince1970]
+        )
     }
 
     // MARK: Meter segments

@@ -280,7 +280,14 @@ extension SQLiteStore {
                 on: nodes,
                 db
             )
-            guard let port = try self.placement.freePort(in: sshPorts, db) else {
+            guard
+                let port = try self.placement.freePort(
+                    in: sshPorts,
+                    for: instance.namespace,
+                    now: instance.createdAt,
+                    db
+                )
+            else {
                 throw SSHPortRule.noneFree(in: sshPorts)
             }
             instance.access.sshPort = port
@@ -352,7 +359,7 @@ extension SQLiteStore {
             )
             var port = current.access.sshPort
             if port == 0 {
-                guard let free = try self.placement.freePort(in: sshPorts, db) else {
+                guard let free = try self.placement.freePort(in: sshPorts, for: namespace, now: now, db) else {
                     throw SSHPortRule.noneFree(in: sshPorts)
                 }
                 port = free
@@ -423,8 +430,9 @@ extension SQLiteStore {
             guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
-            changes.placementChanged(from: current, to: nil)
+            changes.placementChanged(from: current, to: nil, at: at)
             changes.versions.append((name, nil))
+            try Self.recordPortGivenBack(from: current, to: nil, at: at, db)
             try db.run(
                 sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
                 arguments: [current.namespace, current.cluster]

@@ -361,6 +361,16 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v18-ssh-port-releases") { db in
+            // SSH ports given back in the last day, kept from other namespaces (`SSHPortRule`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE ssh_port_releases (
+                        port INTEGER PRIMARY KEY, namespace TEXT NOT NULL, released_at REAL NOT NULL);
+                    CREATE INDEX ssh_port_releases_at ON ssh_port_releases(released_at);
+                    """
+            )
+        }
         return migrator
     }
 }

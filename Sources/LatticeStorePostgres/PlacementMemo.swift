@@ -49,6 +49,7 @@ final class PlacementMemo: @unchecked Sendable {
 final class PendingMemo: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: (cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64)?
+    /// No port below this one is untaken once this transaction commits.
     private var port: Int?
     /// The placement version this transaction's placement started from, when its own
     /// change was the only one since (so what the memo knew at it still holds).
@@ -62,13 +63,15 @@ final class PendingMemo: @unchecked Sendable {
         }
     }
 
-    /// The port this transaction took was the lowest free one.
-    func took(port: Int) { lock.withLock { self.port = port } }
+    /// The port this transaction took, and the lowest port it saw no instance hold.
+    func took(port: Int, lowestUntaken: Int) {
+        lock.withLock { self.port = lowestUntaken == port ? port + 1 : lowestUntaken }
+    }
 
     /// After the commit: the memo takes the index and the port hint.
     func apply(to memo: PlacementMemo) {
         guard let (pending, port) = lock.withLock({ pending.map { ($0, port) } }) else { return }
         memo.keep(cluster: pending.cluster, nodes: pending.nodes, index: pending.index, version: pending.version)
-        if let port { memo.keepPort(port + 1, at: pending.version) }
+        if let port { memo.keepPort(port, at: pending.version) }
     }
 }

@@ -230,6 +230,17 @@ enum PostgresSchema {
                 "CREATE INDEX idempotency_keys_namespace ON idempotency_keys(namespace, created_at)",
             ]
         ),
+        (
+            8,
+            [
+                // SSH ports given back in the last day, kept from other namespaces (`SSHPortRule`).
+                """
+                CREATE TABLE ssh_port_releases (
+                    port BIGINT PRIMARY KEY, namespace TEXT NOT NULL, released_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX ssh_port_releases_at ON ssh_port_releases(released_at)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

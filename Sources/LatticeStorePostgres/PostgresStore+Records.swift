@@ -105,6 +105,7 @@ extension PostgresStore {
         try await recommit(from: previous, to: instance, tx)
         try await recount(from: previous, to: instance, tx)
         let at = instance.updatedAt ?? instance.createdAt
+        try await recordPortGivenBack(from: previous, to: instance, at: at, tx)
         if Metering.startsComputeMeter(from: previous, to: instance) {
             try await openComputeSegment(instance, at: at, schedule: schedule, tx)
         } else if previous.placement != nil, instance.placement == nil {
@@ -206,31 +207,68 @@ extension PostgresStore {
         try await tx.value("UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v", as: Int64.self) ?? 0
     }
 
-    /// The lowest free port of `range` (`SSHPortRule`), under the placement lock that
-    /// `place` took in the same transaction. It looks from the port after the last one this
-    /// replica handed out when nothing else has changed a reservation since (so usually one
-    /// short read), else from the start of the range, reading which ports are taken a
-    /// window of 4,096 at a time.
-    func freePort(in range: ClosedRange<Int>, pending: PendingMemo, _ tx: Transaction) async throws -> Int {
+    /// The port `SSHPortRule` gives `namespace` in `range` at `now`, under the placement lock
+    /// that `place` took in the same transaction. It looks from the lowest port this replica
+    /// knew untaken when nothing else has changed a reservation since (so usually one short
+    /// read), else from the start of the range, reading which ports are taken or kept from
+    /// this namespace a window of 4,096 at a time, in one statement per window.
+    func freePort(
+        in range: ClosedRange<Int>,
+        for namespace: String,
+        now: Date,
+        pending: PendingMemo,
+        _ tx: Transaction
+    ) async throws -> Int {
         var start = range.lowerBound
         if let from = pending.exactFrom, let hint = memo.lowestFreePort(at: from), range.contains(hint) {
             start = hint
         }
-        while start <= range.upperBound {
+        let cutoff = now.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970
+        var choice = SSHPortRule.Choice(namespace: namespace, now: now)
+        while start <= range.upperBound, choice.free == nil {
             let end = min(start + 4095, range.upperBound)
-            let taken = Set(
-                try await tx.values(
-                    "SELECT ssh_port FROM instances WHERE ssh_port BETWEEN \(start) AND \(end)",
-                    as: Int.self
-                )
-            )
-            if let port = SSHPortRule.lowestFree(in: start...end, from: start, isTaken: taken.contains) {
-                pending.took(port: port)
-                return port
+            var taken = Set<Int>()
+            var releases: [Int: PortRelease] = [:]
+            for row in try await tx.rows(
+                """
+                SELECT ssh_port, NULL::TEXT, NULL::DOUBLE PRECISION FROM instances WHERE ssh_port BETWEEN \(start) AND \(end)
+                UNION ALL
+                SELECT port, namespace, released_at FROM ssh_port_releases
+                WHERE port BETWEEN \(start) AND \(end) AND released_at > \(cutoff) AND namespace <> \(namespace)
+                """
+            ) {
+                let (port, owner, at) = try row.decode((Int, String?, Double?).self)
+                if let owner, let at {
+                    releases[port] = PortRelease(namespace: owner, at: Date(timeIntervalSince1970: at))
+                } else {
+                    taken.insert(port)
+                }
+            }
+            for port in start...end {
+                if choice.consider(port, taken: taken.contains(port), release: releases[port]) { break }
             }
             start = end + 1
         }
-        throw SSHPortRule.noneFree(in: range)
+        guard let port = choice.port else { throw SSHPortRule.noneFree(in: range) }
+        pending.took(port: port, lowestUntaken: choice.lowestUntaken ?? port)
+        return port
+    }
+
+    /// Keeps the SSH port `previous` gave back (for `SSHPortRule.quarantine`), and forgets
+    /// the ones given back longer ago than that.
+    static func recordPortGivenBack(from previous: Instance, to next: Instance?, at: Date, _ tx: Transaction)
+        async throws
+    {
+        guard let (port, release) = PortRelease.given(from: previous, to: next, at: at) else { return }
+        let cutoff = at.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970
+        try await tx.run(
+            """
+            WITH expired AS (DELETE FROM ssh_port_releases WHERE released_at <= \(cutoff))
+            INSERT INTO ssh_port_releases (port, namespace, released_at)
+            VALUES (\(port), \(release.namespace), \(release.at.timeIntervalSince1970))
+            ON CONFLICT (port) DO UPDATE SET namespace = EXCLUDED.namespace, released_at = EXCLUDED.released_at
+            """
+        )
     }
 
     // MARK: Meter segments

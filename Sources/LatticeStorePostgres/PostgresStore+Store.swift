@@ -272,7 +272,13 @@ extension PostgresStore {
                 pending: pending,
                 tx
             )
-            instance.access.sshPort = try await self.freePort(in: sshPorts, pending: pending, tx)
+            instance.access.sshPort = try await self.freePort(
+                in: sshPorts,
+                for: instance.namespace,
+                now: instance.createdAt,
+                pending: pending,
+                tx
+            )
             instance.placement = placement
             instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
             try await Self.insertInstance(instance, tx)
@@ -332,7 +338,9 @@ extension PostgresStore {
                 tx
             )
             var port = current.access.sshPort
-            if port == 0 { port = try await self.freePort(in: sshPorts, pending: pending, tx) }
+            if port == 0 {
+                port = try await self.freePort(in: sshPorts, for: namespace, now: now, pending: pending, tx)
+            }
             let next = try InstanceLifecycle.powerOn(
                 current,
                 placement: placement,
@@ -411,6 +419,7 @@ extension PostgresStore {
             try await Self.recount(from: current, to: nil, tx)
             try await Self.closeOrder(of: current, tx)
             try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(name)")
+            try await Self.recordPortGivenBack(from: current, to: nil, at: at, tx)
             if current.placement != nil { try await Self.bumpPlacementVersion(tx) }
             try await tx.run("DELETE FROM instances WHERE name = \(name)")
             return true

@@ -57,12 +57,46 @@ import Testing
 }
 
 @Suite struct SSHPortRuleTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func choose(
+        _ range: ClosedRange<Int>,
+        from: Int = 0,
+        for namespace: String = "alice",
+        taken: Set<Int> = [],
+        releases: [Int: PortRelease] = [:]
+    ) -> SSHPortRule.Choice {
+        SSHPortRule.choose(
+            in: range,
+            from: from,
+            for: namespace,
+            now: now,
+            isTaken: taken.contains,
+            release: { releases[$0] }
+        )
+    }
+
     @Test func lowestFreeAtOrAboveTheHint() {
         let taken: Set<Int> = [30000, 30001, 30003]
-        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 0, isTaken: taken.contains) == 30002)
-        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 30003, isTaken: taken.contains) == 30004)
-        #expect(SSHPortRule.lowestFree(in: 30000...30001, from: 0, isTaken: taken.contains) == nil)
-        #expect(SSHPortRule.lowestFree(in: 30000...30010, from: 30011, isTaken: taken.contains) == nil)
+        #expect(choose(30000...30010, taken: taken).port == 30002)
+        #expect(choose(30000...30010, from: 30003, taken: taken).port == 30004)
+        #expect(choose(30000...30001, taken: taken).port == nil)
+        #expect(choose(30000...30010, from: 30011, taken: taken).port == nil)
+    }
+
+    @Test func aPortGivenBackIsKeptFromOthersForADay() {
+        let releases = [
+            30000: PortRelease(namespace: "bob", at: now.addingTimeInterval(-60)),
+            30001: PortRelease(namespace: "bob", at: now.addingTimeInterval(-SSHPortRule.quarantine)),
+            30003: PortRelease(namespace: "carol", at: now.addingTimeInterval(-120)),
+        ]
+        let alice = choose(30000...30010, releases: releases)
+        #expect(alice.port == 30001, "a day after it was given back, the port is anyone's")
+        #expect(alice.lowestUntaken == 30000, "the quarantined port stays the scan's start")
+        #expect(choose(30000...30010, for: "bob", releases: releases).port == 30000)
+        let full = choose(30000...30003, taken: [30001, 30002], releases: releases)
+        #expect(full.port == 30003, "with nothing else left, the port given back longest ago goes")
+        #expect(choose(30000...30003, taken: [30000, 30001, 30002, 30003], releases: releases).port == nil)
     }
 }
 

@@ -609,6 +609,76 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(restarted.access.sshPort == second.access.sshPort && restarted.status == .starting)
     }
 
+    /// Issue 22: a port given back goes to another namespace only after a day, unless the
+    /// range has nothing else left; its own namespace gets it back at once.
+    @Test(arguments: StoreFactory.all)
+    func aPortGivenBackIsKeptFromOtherNamespacesForADay(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        let ports = 30000...30002
+        var number = 0
+        func create(_ namespace: String, at: Date) async throws -> Instance {
+            number += 1
+            let name = String(format: "instance-%08d", number)
+            var instance = draft(name, namespace: namespace)
+            instance.createdAt = at
+            return try await store.createInstance(
+                instance,
+                on: nodes(2),
+                sshPorts: ports,
+                order: order(for: name, namespace: namespace),
+                couponID: nil,
+                debit: .none
+            )
+        }
+        func stop(_ instance: Instance, at: Date) async throws {
+            let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "")), to: instance, now: at)
+            #expect(try await store.recordObservation(running, expectedGeneration: instance.generation))
+            let stopping = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
+                try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: at)
+            }
+            let stopped = ReconcilePlanner.apply(.stopped(reason: ""), to: stopping, now: at)
+            #expect(try await store.recordObservation(stopped, expectedGeneration: stopping.generation))
+        }
+        let first = try await create("alice", at: t0)
+        #expect(first.access.sshPort == 30000)
+        try await stop(first, at: t0)
+        #expect(try await create("bob", at: t0.addingTimeInterval(60)).access.sshPort == 30001)
+        let again = try await create("alice", at: t0.addingTimeInterval(61))
+        #expect(again.access.sshPort == 30000, "the namespace that gave it back gets it again")
+        try await stop(again, at: t0.addingTimeInterval(62))
+        #expect(try await create("bob", at: t0.addingTimeInterval(63)).access.sshPort == 30002)
+        #expect(
+            try await create("bob", at: t0.addingTimeInterval(64)).access.sshPort == 30000,
+            "with nothing else left, the quarantined port goes"
+        )
+
+        let later = try await factory.make()
+        try await fund(later)
+        let held = try await later.createInstance(
+            draft("instance-00000101"),
+            on: nodes(2),
+            sshPorts: ports,
+            order: order(for: "instance-00000101"),
+            couponID: nil,
+            debit: .none
+        )
+        let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "")), to: held, now: t0)
+        #expect(try await later.recordObservation(running, expectedGeneration: held.generation))
+        #expect(try await later.purgeInstance(name: held.name, expectedGeneration: running.generation, at: t0))
+        var bobs = draft("instance-00000102", namespace: "bob")
+        bobs.createdAt = t0.addingTimeInterval(SSHPortRule.quarantine + 1)
+        let next = try await later.createInstance(
+            bobs,
+            on: nodes(2),
+            sshPorts: ports,
+            order: order(for: "instance-00000102", namespace: "bob"),
+            couponID: nil,
+            debit: .none
+        )
+        #expect(next.access.sshPort == 30000, "a day later the port is anyone's")
+    }
+
     @Test(arguments: StoreFactory.all)
     func idempotencyKeysAreClaimedOnceAndKeptPerNamespace(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
