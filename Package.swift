@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "LatticeDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

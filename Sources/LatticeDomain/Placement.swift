@@ -197,7 +197,11 @@ public struct PortRelease: Sendable, Equatable {
     }
 
     /// The port was given back when `previous` held it and `next` (nil once purged) does not.
-    public static func given(from previous: Instance, to next: Instance?, at: Date) -> (port: Int, release: PortRelease)? {
+    public static func given(
+        from previous: Instance,
+        to next: Instance?,
+        at: Date
+    ) -> (port: Int, release: PortRelease)? {
         let port = previous.access.sshPort
         guard port > 0, next?.access.sshPort != port else { return nil }
         return (port, PortRelease(namespace: previous.namespace, at: at))

@@ -180,19 +180,32 @@ public enum LatticeServer {
 
     /// SQLite under the data directory, or PostgreSQL when a database URL is given.
     static func buildStore(configuration: ServerConfiguration, logger: Logger) async throws -> any Store {
+        let seal = try loadSeal(configuration)
         if let url = configuration.databaseURL {
             return try await PostgresStore(
                 url: url,
                 schedule: configuration.meterSchedule,
                 defaultQuota: configuration.limits.defaultQuota,
+                seal: seal,
                 logger: logger
             )
         }
         return try SQLiteStore(
             path: configuration.dataDirectory.appendingPathComponent("lattice.sqlite").path,
             schedule: configuration.meterSchedule,
-            defaultQuota: configuration.limits.defaultQuota
+            defaultQuota: configuration.limits.defaultQuota,
+            seal: seal
         )
+    }
+
+    /// The key instance secrets are sealed with (`SealKeySource`).
+    static func loadSeal(_ configuration: ServerConfiguration) throws -> SecretSeal {
+        switch configuration.sealKey {
+        case .base64(let key): return try SecretSeal(base64: key)
+        case .file(let path): return try SecretSeal.loadOrCreate(at: URL(fileURLWithPath: path))
+        case .dataDirectory:
+            return try SecretSeal.loadOrCreate(at: configuration.dataDirectory.appendingPathComponent("seal.key"))
+        }
     }
 
     /// Builds the whole server: the store (SQLite under the data directory or PostgreSQL), the fleet, the bootstrap

@@ -10,6 +10,9 @@ public struct ServerConfiguration: Sendable {
     /// `postgres://…`: the store is PostgreSQL (shared by replicas) instead of SQLite in
     /// the data directory.
     public var databaseURL: String?
+    /// Where instance secrets are sealed from: a key in base64 (`LATTICE_SEAL_KEY`), else a
+    /// key file (`--seal-key-file`), else `<data-dir>/seal.key`, made on first start.
+    public var sealKey: SealKeySource = .dataDirectory
     public var catalog: Catalog
     /// The host name put in Jupyter, Tensorboard and SSH addresses.
     public var publicHost: String
@@ -160,4 +163,14 @@ public struct ServerLimits: Sendable {
     public var openFileLimit: Int?
 
     public init() {}
+}
+
+/// Where the key that seals instance secrets at rest comes from. Replicas on one
+/// PostgreSQL database must all have the same key.
+public enum SealKeySource: Sendable, Equatable {
+    /// `<data-dir>/seal.key`, made on first start.
+    case dataDirectory
+    case file(String)
+    /// 32 bytes in base64.
+    case base64(String)
 }

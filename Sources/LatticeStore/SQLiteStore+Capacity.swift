@@ -138,7 +138,10 @@ final class PlacementCache: @unchecked Sendable {
             )
             let released = Dictionary(
                 rows.map { row in
-                    (row["port"] as Int, PortRelease(namespace: row["namespace"], at: Date(timeIntervalSince1970: row["released_at"])))
+                    (
+                        row["port"] as Int,
+                        PortRelease(namespace: row["namespace"], at: Date(timeIntervalSince1970: row["released_at"]))
+                    )
                 },
                 uniquingKeysWith: { a, _ in a }
             )

@@ -55,19 +55,19 @@ extension SQLiteStore {
         )
     }
 
-    static func fetchInstance(_ db: Database, name: String) throws -> Instance? {
+    func fetchInstance(_ db: Database, name: String) throws -> Instance? {
         guard
             let doc = try String.fetchOne(
                 try db.cachedStatement(sql: "SELECT doc FROM instances WHERE name = ?"),
                 arguments: [name]
             )
         else { return nil }
-        return try Documents.decode(Instance.self, doc)
+        return try documents.decode(doc)
     }
 
     /// Rewrites an instance row, makes its GPU rows match its placement, and opens or
     /// closes its compute meter segment when it takes or releases GPUs.
-    static func write(_ instance: Instance, previous: Instance, schedule: MeterSchedule, _ db: Database) throws {
+    func write(_ instance: Instance, previous: Instance, schedule: MeterSchedule, _ db: Database) throws {
         try db.run(
             sql: """
                 UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
@@ -76,19 +76,19 @@ extension SQLiteStore {
             arguments: [
                 instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
                 instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
-                instance.access.sshPort > 0 ? instance.access.sshPort : nil, try Documents.encode(instance),
+                instance.access.sshPort > 0 ? instance.access.sshPort : nil, try documents.encode(instance),
                 instance.name,
             ]
         )
-        try syncAllocations(instance, db)
-        try recommit(from: previous, to: instance, db)
-        try recount(from: previous, to: instance, db)
+        try Self.syncAllocations(instance, db)
+        try Self.recommit(from: previous, to: instance, db)
+        try Self.recount(from: previous, to: instance, db)
         let at = instance.updatedAt ?? instance.createdAt
-        try recordPortGivenBack(from: previous, to: instance, at: at, db)
+        try Self.recordPortGivenBack(from: previous, to: instance, at: at, db)
         if Metering.startsComputeMeter(from: previous, to: instance) {
-            try openComputeSegment(instance, at: at, schedule: schedule, db)
+            try Self.openComputeSegment(instance, at: at, schedule: schedule, db)
         } else if previous.placement != nil, instance.placement == nil {
-            try closeSegments(instance.name, kinds: [.compute], at: at, db)
+            try Self.closeSegments(instance.name, kinds: [.compute], at: at, db)
         }
     }
 

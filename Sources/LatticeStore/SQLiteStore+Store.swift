@@ -304,7 +304,7 @@ extension SQLiteStore {
                     instance.generation,
                     port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB,
                     instance.status.rawValue, instance.desired.deleted, instance.scheduleStopAt?.timeIntervalSince1970,
-                    instance.cost.costType == SellingType.payAsYouGo.rawValue, try Documents.encode(instance),
+                    instance.cost.costType == SellingType.payAsYouGo.rawValue, try self.documents.encode(instance),
                 ]
             )
             try Self.syncAllocations(instance, db)
@@ -340,7 +340,7 @@ extension SQLiteStore {
         debit: WalletDebit
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
-            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace,
+            guard let current = try self.fetchInstance(db, name: name), current.namespace == namespace,
                 !current.desired.deleted
             else {
                 throw LatticeError.notFound("instance '\(name)'")
@@ -372,7 +372,7 @@ extension SQLiteStore {
                 now: now
             )
             try Self.take(debit, namespace: namespace, starting: next, db)
-            try Self.write(next, previous: current, schedule: self.schedule, db)
+            try self.write(next, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: next)
             changes.wrote(next)
             return next
@@ -385,7 +385,7 @@ extension SQLiteStore {
         paying change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
-            guard let current = try Self.fetchInstance(db, name: name), current.namespace == namespace else {
+            guard let current = try self.fetchInstance(db, name: name), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             let (next, debit) = try change(current)
@@ -403,7 +403,7 @@ extension SQLiteStore {
             }
             try Self.take(debit, namespace: namespace, db)
             if next != current {
-                try Self.write(next, previous: current, schedule: self.schedule, db)
+                try self.write(next, previous: current, schedule: self.schedule, db)
                 changes.placementChanged(from: current, to: next)
                 changes.wrote(next)
             }
@@ -414,10 +414,10 @@ extension SQLiteStore {
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await indexedWrite { db, changes in
             try self.fence.check(try Self.lease(db))
-            guard let current = try Self.fetchInstance(db, name: instance.name),
+            guard let current = try self.fetchInstance(db, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
-            try Self.write(instance, previous: current, schedule: self.schedule, db)
+            try self.write(instance, previous: current, schedule: self.schedule, db)
             changes.placementChanged(from: current, to: instance)
             changes.wrote(instance)
             return true
@@ -427,7 +427,7 @@ extension SQLiteStore {
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await indexedWrite { db, changes in
             try self.fence.check(try Self.lease(db))
-            guard let current = try Self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
+            guard let current = try self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
             changes.placementChanged(from: current, to: nil, at: at)
@@ -449,7 +449,7 @@ extension SQLiteStore {
 
     public func instance(namespace: String, name: String) async throws -> Instance? {
         try await writer.read { db in
-            guard let instance = try Self.fetchInstance(db, name: name), instance.namespace == namespace else {
+            guard let instance = try self.fetchInstance(db, name: name), instance.namespace == namespace else {
                 return nil
             }
             return instance
@@ -457,7 +457,7 @@ extension SQLiteStore {
     }
 
     public func instance(name: String) async throws -> Instance? {
-        try await writer.read { db in try Self.fetchInstance(db, name: name) }
+        try await writer.read { db in try self.fetchInstance(db, name: name) }
     }
 
     public func instances(
@@ -479,7 +479,7 @@ extension SQLiteStore {
                 ),
                 arguments: arguments + [page.pageSize, page.offset]
             )
-            return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
+            return (try docs.map { try self.documents.decode($0) }, total)
         }
     }
 
@@ -487,7 +487,7 @@ extension SQLiteStore {
         try await writer.read { db in
             try String.fetchAll(try db.cachedStatement(sql: "SELECT doc FROM instances ORDER BY created_at, name")).map
             {
-                try Documents.decode(Instance.self, $0)
+                try self.documents.decode($0)
             }
         }
     }
@@ -577,7 +577,7 @@ extension SQLiteStore {
                         """
                 ),
                 arguments: [now.timeIntervalSince1970, stoppedBefore.timeIntervalSince1970]
-            ).map { try Documents.decode(Instance.self, $0) }
+            ).map { try self.documents.decode($0) }
         }
     }
 

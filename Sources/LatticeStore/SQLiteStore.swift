@@ -13,12 +13,22 @@ public final class SQLiteStore: Store {
     /// The limits of a namespace an admin has not given its own (the admin namespace has none).
     let defaultQuota: Quota
     public let fence = LeaderFence()
+    /// Instance rows, with their secrets sealed when the store has a key.
+    let documents: InstanceDocuments
 
     /// Opens (creating if needed) the database file and migrates it.
-    /// - Parameter schedule: when new meter segments first fall due.
-    public init(path: String, schedule: MeterSchedule = MeterSchedule(), defaultQuota: Quota = .unlimited) throws {
+    /// - Parameters:
+    ///   - schedule: when new meter segments first fall due.
+    ///   - seal: the key instance secrets are sealed with (nil: kept as they are).
+    public init(
+        path: String,
+        schedule: MeterSchedule = MeterSchedule(),
+        defaultQuota: Quota = .unlimited,
+        seal: SecretSeal? = nil
+    ) throws {
         self.schedule = schedule
         self.defaultQuota = defaultQuota
+        documents = InstanceDocuments(seal: seal)
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             // NORMAL is durable against process crashes (kill -9) in WAL mode; only a
@@ -33,14 +43,43 @@ public final class SQLiteStore: Store {
         try writer.write { db in
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE status IS NULL AND outcome IS NULL")
         }
+        if let seal { try sealClearSecrets(seal) }
     }
 
     /// An in-memory database, for tests.
-    public init(schedule: MeterSchedule = MeterSchedule(), defaultQuota: Quota = .unlimited) throws {
+    public init(
+        schedule: MeterSchedule = MeterSchedule(),
+        defaultQuota: Quota = .unlimited,
+        seal: SecretSeal? = nil
+    ) throws {
         self.schedule = schedule
         self.defaultQuota = defaultQuota
+        documents = InstanceDocuments(seal: seal)
         writer = try DatabaseQueue()
         try Self.migrator.migrate(writer)
+        if let seal { try sealClearSecrets(seal) }
+    }
+
+    /// Checks that the database's sealed secrets are sealed with `seal` (recording its key
+    /// on first use), then seals every secret a row still holds in the clear (rows from
+    /// before sealing, or from `lattice db copy`).
+    private func sealClearSecrets(_ seal: SecretSeal) throws {
+        try writer.write { db in
+            if let recorded = try String.fetchOne(db, sql: "SELECT key_id FROM seal_key WHERE id = 1") {
+                guard recorded == seal.keyID else { throw SealError.wrongKey(sealedWith: recorded, have: seal.keyID) }
+            } else {
+                try db.execute(sql: "INSERT INTO seal_key (id, key_id) VALUES (1, ?)", arguments: [seal.keyID])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT name, doc FROM instances") {
+                let doc: String = row["doc"]
+                let instance = try Documents.decode(Instance.self, doc)
+                guard SecretSeal.holdsClearSecrets(instance) else { continue }
+                try db.execute(
+                    sql: "UPDATE instances SET doc = ? WHERE name = ?",
+                    arguments: [try Documents.encode(try seal.sealing(instance)), row["name"] as String]
+                )
+            }
+        }
     }
 
     static var migrator: DatabaseMigrator {
@@ -370,6 +409,11 @@ public final class SQLiteStore: Store {
                     CREATE INDEX ssh_port_releases_at ON ssh_port_releases(released_at);
                     """
             )
+        }
+        migrator.registerMigration("v19-seal-key") { db in
+            // Which key instance secrets are sealed with (`SecretSeal`): a server with another
+            // key refuses to start rather than fail on every row.
+            try db.execute(sql: "CREATE TABLE seal_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)")
         }
         return migrator
     }

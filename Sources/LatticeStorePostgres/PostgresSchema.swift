@@ -241,6 +241,14 @@ enum PostgresSchema {
                 "CREATE INDEX ssh_port_releases_at ON ssh_port_releases(released_at)",
             ]
         ),
+        (
+            9,
+            [
+                // Which key instance secrets are sealed with (`SecretSeal`): a replica with
+                // another key refuses to start rather than fail on every row.
+                "CREATE TABLE seal_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)"
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

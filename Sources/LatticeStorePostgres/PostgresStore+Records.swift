@@ -55,32 +55,32 @@ extension PostgresStore {
 
     // MARK: Instances
 
-    static func fetchInstance(_ tx: Transaction, name: String, forUpdate: Bool = false) async throws -> Instance? {
+    func fetchInstance(_ tx: Transaction, name: String, forUpdate: Bool = false) async throws -> Instance? {
         let doc: String? =
             forUpdate
             ? try await tx.value("SELECT doc FROM instances WHERE name = \(name) FOR UPDATE")
             : try await tx.value("SELECT doc FROM instances WHERE name = \(name)")
-        return try doc.map { try Documents.decode(Instance.self, $0) }
+        return try doc.map { try documents.decode($0) }
     }
 
-    static func insertInstance(_ instance: Instance, _ tx: Transaction) async throws {
+    func insertInstance(_ instance: Instance, _ tx: Transaction) async throws {
         let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
         try await tx.run(
             """
             INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
                 memory, status, deleted, schedule_stop, stopped_at, payg, doc)
-            VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(seconds(instance.createdAt)),
+            VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(Self.seconds(instance.createdAt)),
                 \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
                 \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
-                \(seconds(instance.scheduleStopAt)), \(seconds(instance.stoppedAt)),
-                \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try Documents.encode(instance)))
+                \(Self.seconds(instance.scheduleStopAt)), \(Self.seconds(instance.stoppedAt)),
+                \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try documents.encode(instance)))
             """
         )
     }
 
     /// Rewrites an instance row, makes its GPU rows match its placement, keeps the
     /// counters, and opens or closes its compute meter segment when it takes or releases GPUs.
-    static func write(
+    func write(
         _ instance: Instance,
         previous: Instance,
         schedule: MeterSchedule,
@@ -93,23 +93,23 @@ extension PostgresStore {
             """
             UPDATE instances SET generation = \(instance.generation), placed_node = \(instance.placement?.node),
                 status = \(instance.status.rawValue), deleted = \(instance.desired.deleted),
-                schedule_stop = \(seconds(instance.scheduleStopAt)), stopped_at = \(seconds(instance.stoppedAt)),
-                ssh_port = \(port), doc = \(try Documents.encode(instance))
+                schedule_stop = \(Self.seconds(instance.scheduleStopAt)), stopped_at = \(Self.seconds(instance.stoppedAt)),
+                ssh_port = \(port), doc = \(try documents.encode(instance))
             WHERE name = \(instance.name)
             """
         )
-        try await syncAllocations(instance, tx)
+        try await Self.syncAllocations(instance, tx)
         if previous.placement != instance.placement, previous.placement != nil {
-            try await bumpPlacementVersion(tx)
+            try await Self.bumpPlacementVersion(tx)
         }
-        try await recommit(from: previous, to: instance, tx)
-        try await recount(from: previous, to: instance, tx)
+        try await Self.recommit(from: previous, to: instance, tx)
+        try await Self.recount(from: previous, to: instance, tx)
         let at = instance.updatedAt ?? instance.createdAt
-        try await recordPortGivenBack(from: previous, to: instance, at: at, tx)
+        try await Self.recordPortGivenBack(from: previous, to: instance, at: at, tx)
         if Metering.startsComputeMeter(from: previous, to: instance) {
-            try await openComputeSegment(instance, at: at, schedule: schedule, tx)
+            try await Self.openComputeSegment(instance, at: at, schedule: schedule, tx)
         } else if previous.placement != nil, instance.placement == nil {
-            try await closeSegments(instance.name, kinds: [.compute], at: at, tx)
+            try await Self.closeSegments(instance.name, kinds: [.compute], at: at, tx)
         }
     }
 
@@ -256,7 +256,12 @@ extension PostgresStore {
 
     /// Keeps the SSH port `previous` gave back (for `SSHPortRule.quarantine`), and forgets
     /// the ones given back longer ago than that.
-    static func recordPortGivenBack(from previous: Instance, to next: Instance?, at: Date, _ tx: Transaction)
+    static func recordPortGivenBack(
+        from previous: Instance,
+        to next: Instance?,
+        at: Date,
+        _ tx: Transaction
+    )
         async throws
     {
         guard let (port, release) = PortRelease.given(from: previous, to: next, at: at) else { return }

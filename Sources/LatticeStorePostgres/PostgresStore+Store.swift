@@ -281,7 +281,7 @@ extension PostgresStore {
             )
             instance.placement = placement
             instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
-            try await Self.insertInstance(instance, tx)
+            try await self.insertInstance(instance, tx)
             try await Self.syncAllocations(instance, tx)
             try await Self.recommit(from: nil, to: instance, tx)
             try await Self.recount(from: nil, to: instance, tx)
@@ -319,7 +319,7 @@ extension PostgresStore {
         let pending = PendingMemo()
         let started = try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
-            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
                 current.namespace == namespace, !current.desired.deleted
             else {
                 throw LatticeError.notFound("instance '\(name)'")
@@ -349,7 +349,7 @@ extension PostgresStore {
                 now: now
             )
             try await Self.take(debit, namespace: namespace, starting: next, tx)
-            try await Self.write(next, previous: current, schedule: self.schedule, tx)
+            try await self.write(next, previous: current, schedule: self.schedule, tx)
             try await Self.notify(.instance(name), tx)
             return next
         }
@@ -364,7 +364,7 @@ extension PostgresStore {
     ) async throws -> Instance {
         try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
-            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
                 current.namespace == namespace
             else {
                 throw LatticeError.notFound("instance '\(name)'")
@@ -384,7 +384,7 @@ extension PostgresStore {
             }
             try await Self.take(debit, namespace: namespace, tx)
             if next != current {
-                try await Self.write(next, previous: current, schedule: self.schedule, tx)
+                try await self.write(next, previous: current, schedule: self.schedule, tx)
                 try await Self.notify(.instance(name), tx)
             }
             return next
@@ -394,10 +394,10 @@ extension PostgresStore {
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await transaction { tx in
             try self.fence.check(try await Self.lease(tx, lock: true))
-            guard let current = try await Self.fetchInstance(tx, name: instance.name, forUpdate: true),
+            guard let current = try await self.fetchInstance(tx, name: instance.name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
-            try await Self.write(instance, previous: current, schedule: self.schedule, tx)
+            try await self.write(instance, previous: current, schedule: self.schedule, tx)
             return true
         }
     }
@@ -405,7 +405,7 @@ extension PostgresStore {
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await transaction { tx in
             try self.fence.check(try await Self.lease(tx, lock: true))
-            guard let current = try await Self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
             try await tx.run(
@@ -428,7 +428,7 @@ extension PostgresStore {
 
     public func instance(namespace: String, name: String) async throws -> Instance? {
         try await read { tx in
-            guard let instance = try await Self.fetchInstance(tx, name: name), instance.namespace == namespace else {
+            guard let instance = try await self.fetchInstance(tx, name: name), instance.namespace == namespace else {
                 return nil
             }
             return instance
@@ -436,7 +436,7 @@ extension PostgresStore {
     }
 
     public func instance(name: String) async throws -> Instance? {
-        try await read { tx in try await Self.fetchInstance(tx, name: name) }
+        try await read { tx in try await self.fetchInstance(tx, name: name) }
     }
 
     public func instances(
@@ -472,14 +472,14 @@ extension PostgresStore {
                     """
                 )
             }
-            return (try docs.map { try Documents.decode(Instance.self, $0) }, total)
+            return (try docs.map { try self.documents.decode($0) }, total)
         }
     }
 
     public func allInstances() async throws -> [Instance] {
         try await read { tx in
             try await tx.values("SELECT doc FROM instances ORDER BY created_at, name", as: String.self).map {
-                try Documents.decode(Instance.self, $0)
+                try self.documents.decode($0)
             }
         }
     }
@@ -544,7 +544,7 @@ extension PostgresStore {
                     AND stopped_at <= \(Self.seconds(stoppedBefore)) AND status = 'Stopped'
                 """,
                 as: String.self
-            ).map { try Documents.decode(Instance.self, $0) }
+            ).map { try self.documents.decode($0) }
         }
     }
 

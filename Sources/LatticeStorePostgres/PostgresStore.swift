@@ -30,6 +30,8 @@ public final class PostgresStore: Store {
     public let fence = LeaderFence()
     /// This replica's capacity index, checked against the database's placement version.
     let memo = PlacementMemo()
+    /// Instance rows, with their secrets sealed when the store has a key.
+    let documents: InstanceDocuments
     private let runner: Task<Void, Never>
 
     /// Connects (the pool runs until `close()`), then applies the migrations under an
@@ -39,6 +41,7 @@ public final class PostgresStore: Store {
         schedule: MeterSchedule = MeterSchedule(),
         defaultQuota: Quota = .unlimited,
         timeout: Duration = .seconds(5),
+        seal: SecretSeal? = nil,
         logger: Logger = Logger(label: "lattice.postgres")
     ) async throws {
         let configuration = try DatabaseURL.parse(url).clientConfiguration()
@@ -53,12 +56,41 @@ public final class PostgresStore: Store {
         self.schedule = schedule
         self.defaultQuota = defaultQuota
         self.timeout = timeout
+        documents = InstanceDocuments(seal: seal)
         runner = Task { await client.run() }
         do {
             try await withDeadline { try await PostgresSchema.migrate(client, logger: background) }
+            if let seal { try await sealClearSecrets(seal) }
         } catch {
             runner.cancel()
             throw error
+        }
+    }
+
+    /// Checks that the database's sealed secrets are sealed with `seal` (the first replica
+    /// records its key), then seals every secret a row still holds in the clear. Each row
+    /// is rewritten only if it is still the one read, so a replica already serving loses
+    /// no write.
+    private func sealClearSecrets(_ seal: SecretSeal) async throws {
+        try await transaction { tx in
+            try await tx.run("INSERT INTO seal_key (id, key_id) VALUES (1, \(seal.keyID)) ON CONFLICT (id) DO NOTHING")
+            let recorded = try await tx.value("SELECT key_id FROM seal_key WHERE id = 1", as: String.self)
+            if let recorded, recorded != seal.keyID {
+                throw SealError.wrongKey(sealedWith: recorded, have: seal.keyID)
+            }
+        }
+        let rows = try await read { tx in
+            try await tx.rows(
+                "SELECT name, doc FROM instances WHERE doc NOT LIKE '%\"sshPassword\":\"sealed:v1:%'"
+            ).map { try $0.decode((String, String).self) }
+        }
+        for (name, doc) in rows {
+            let instance = try Documents.decode(Instance.self, doc)
+            guard SecretSeal.holdsClearSecrets(instance) else { continue }
+            let sealed = try Documents.encode(try seal.sealing(instance))
+            try await transaction { tx in
+                try await tx.run("UPDATE instances SET doc = \(sealed) WHERE name = \(name) AND doc = \(doc)")
+            }
         }
     }
 

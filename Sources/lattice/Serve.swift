@@ -32,6 +32,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address the gateways listen on (default: --host).") var gatewayHost: String?
     @Option(help: "The SSH gateway's host key file (default: <data-dir>/ssh_host_ed25519_key, made on first start).")
     var sshHostKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "The key file instance secrets are sealed with (default: <data-dir>/seal.key, made on first start).",
+            discussion: "LATTICE_SEAL_KEY (32 bytes in base64) takes precedence. Every replica needs the same key."
+        )
+    )
+    var sealKeyFile: String?
     @Option(help: "Scale factor for the simulated fleet's start and stop delays.") var simulatedDelayScale: Double = 1
     @Option(help: "Length of a pay-as-you-go charge period, in seconds (the platform charges hourly).")
     var chargePeriodSeconds: Double = 3600
@@ -124,6 +131,11 @@ struct Serve: AsyncParsableCommand {
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
         configuration.databaseURL = databaseURL
+        if let key = ProcessInfo.processInfo.environment["LATTICE_SEAL_KEY"], !key.isEmpty {
+            configuration.sealKey = .base64(key)
+        } else if let sealKeyFile {
+            configuration.sealKey = .file(sealKeyFile)
+        }
         configuration.gateways.sshPort = sshGatewayPort
         configuration.gateways.sshSharedForm = sshGatewaySharedForm
         configuration.gateways.httpPort = httpGatewayPort

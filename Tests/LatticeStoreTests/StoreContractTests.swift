@@ -632,7 +632,11 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
             )
         }
         func stop(_ instance: Instance, at: Date) async throws {
-            let running = ReconcilePlanner.apply(.running(PodInfo(name: "p", node: "node-0", ip: "")), to: instance, now: at)
+            let running = ReconcilePlanner.apply(
+                .running(PodInfo(name: "p", node: "node-0", ip: "")),
+                to: instance,
+                now: at
+            )
             #expect(try await store.recordObservation(running, expectedGeneration: instance.generation))
             let stopping = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
                 try InstanceLifecycle.powerOff($0, gracePeriodSeconds: 1, snapshot: nil, now: at)

@@ -17,19 +17,36 @@ enum TestDatabase {
         schedule: MeterSchedule = MeterSchedule(),
         defaultQuota: Quota = .unlimited
     ) async throws -> PostgresStore {
+        try await PostgresStore(url: try await freshDatabase(), schedule: schedule, defaultQuota: defaultQuota)
+    }
+
+    /// The URL of a new, empty database on the test server.
+    static func freshDatabase() async throws -> String {
         guard let url, var components = URLComponents(string: url) else {
             throw LatticeError.notFound("LATTICE_TEST_DATABASE_URL")
         }
         let name = "lattice_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try await createDatabase(name, on: components)
         components.path = "/" + name
-        return try await PostgresStore(url: components.string!, schedule: schedule, defaultQuota: defaultQuota)
+        return components.string!
     }
 
-    /// `CREATE DATABASE` on the test server, over a connection of its own.
-    private static func createDatabase(_ name: String, on server: URLComponents) async throws {
+    /// The first column of every row `sql` gives, as text, read over a connection of its own
+    /// (what a dump of the database would hold).
+    static func texts(_ sql: String, in url: String) async throws -> [String] {
+        guard let components = URLComponents(string: url) else { throw LatticeError.notFound(url) }
         let logger = Logger(label: "lattice.test.postgres")
-        let connection = try await PostgresConnection.connect(
+        let connection = try await connect(components, logger: logger)
+        defer { Task { try? await connection.close() } }
+        var texts: [String] = []
+        for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+            texts.append(try row.decode(String.self))
+        }
+        return texts
+    }
+
+    private static func connect(_ server: URLComponents, logger: Logger) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(
             configuration: PostgresConnection.Configuration(
                 host: server.host ?? "127.0.0.1",
                 port: server.port ?? 5432,
@@ -41,6 +58,12 @@ enum TestDatabase {
             id: 1,
             logger: logger
         )
+    }
+
+    /// `CREATE DATABASE` on the test server, over a connection of its own.
+    private static func createDatabase(_ name: String, on server: URLComponents) async throws {
+        let logger = Logger(label: "lattice.test.postgres")
+        let connection = try await connect(server, logger: logger)
         do {
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
                 .collect()
