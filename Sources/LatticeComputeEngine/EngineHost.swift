@@ -22,6 +22,8 @@ final class EngineHost: @unchecked Sendable {
     private let lock = NSLock()
     /// Why the last start of an instance failed before a container existed (image missing).
     private var startFailures: [String: String] = [:]
+    /// False once this host's engine refused a volume capped at a size (its storage cannot).
+    private var capsVolumeSizes = true
     private let changeSink: AsyncStream<String>.Continuation
 
     /// Records why a start failed where no container shows it, and says so at once.
@@ -126,7 +128,9 @@ final class EngineHost: @unchecked Sendable {
                 podName: container.Labels["lattice.pod"] ?? "",
                 node: node.name,
                 ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "",
-                phase: phase
+                phase: phase,
+                note: container.Labels["lattice.disk-size-enforced"] == "false"
+                    ? Self.sizeNotEnforced(node: node.name) : ""
             )
         }
         let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
@@ -193,20 +197,13 @@ final class EngineHost: @unchecked Sendable {
             guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
         }
         guard try await ensureImage(spec) else { return }
-        let volume = try await engine.call(
-            "POST",
-            "/volumes/create",
-            body: try JSONSerialization.data(withJSONObject: [
-                "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
-            ])
-        )
-        guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
+        let sizeEnforced = try await ensureVolume(spec)
         try await ensureNetwork(namespace: spec.namespace)
         let created = try await engine.call(
             "POST",
             "/containers/create",
             query: ["name": spec.podName],
-            body: try JSONSerialization.data(withJSONObject: createBody(spec))
+            body: try JSONSerialization.data(withJSONObject: createBody(spec, sizeEnforced: sizeEnforced))
         )
         guard created.status == 201 || created.status == 200 else {
             let reason = "CreateFailed: " + created.message
@@ -263,8 +260,52 @@ final class EngineHost: @unchecked Sendable {
         return false
     }
 
+    /// Makes the instance's data volume (or finds it), capped at the disk's size where the
+    /// host's storage can cap it: Podman's `local` driver on XFS with project quota takes
+    /// `o=size=`. Elsewhere (ext4, overlay, Docker's `local` driver) the engine refuses the
+    /// option; the volume is then made without it (and this host is not asked again until
+    /// the server restarts), and the answer is false: the instance says so in its
+    /// `statusReason`, from the container's `lattice.disk-size-enforced` label.
+    func ensureVolume(_ spec: WorkloadSpec) async throws -> Bool {
+        let existing = try await engine.call("GET", "/volumes/\(spec.volumeName)")
+        if existing.status == 200 {
+            return (try? existing.json(VolumeInspect.self))?.capped ?? false
+        }
+        var body: [String: Any] = [
+            "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
+        ]
+        if spec.volumeSizeGiB > 0, lock.withLock({ capsVolumeSizes }) {
+            body["DriverOpts"] = ["o": "size=\(spec.volumeSizeGiB)G"]
+            let sized = try await engine.call(
+                "POST",
+                "/volumes/create",
+                body: try JSONSerialization.data(withJSONObject: body)
+            )
+            if [200, 201].contains(sized.status) { return true }
+            guard (400..<500).contains(sized.status) || sized.status == 500 else {
+                throw sized.failure("create volume \(spec.volumeName)")
+            }
+            body["DriverOpts"] = nil
+        }
+        let volume = try await engine.call(
+            "POST",
+            "/volumes/create",
+            body: try JSONSerialization.data(withJSONObject: body)
+        )
+        guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
+        // Made without the cap where the cap was refused: this host's storage cannot cap.
+        if spec.volumeSizeGiB > 0 { lock.withLock { capsVolumeSizes = false } }
+        return false
+    }
+
+    /// What a Running instance whose data disk is not capped says in its `statusReason`.
+    static func sizeNotEnforced(node: String) -> String {
+        "DiskSizeNotEnforced: the storage of host \(node) cannot cap volume sizes, so the data disk's Size is "
+            + "billed but not enforced"
+    }
+
     /// The `POST /containers/create` body; pure, so both GPU forms are unit-tested.
-    func createBody(_ spec: WorkloadSpec) -> [String: Any] {
+    func createBody(_ spec: WorkloadSpec, sizeEnforced: Bool = true) -> [String: Any] {
         var labels = [
             "lattice.managed": "true", "lattice.cluster": cluster, "lattice.instance": spec.instanceName,
             "lattice.pod": spec.podName, "lattice.namespace": spec.namespace, "lattice.uid": spec.uid,
@@ -272,6 +313,7 @@ final class EngineHost: @unchecked Sendable {
         ]
         labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
         labels["lattice.ssh-port"] = String(spec.sshPort)
+        labels["lattice.disk-size-enforced"] = sizeEnforced ? "true" : "false"
         var host: [String: Any] = [
             "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
             "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
@@ -408,6 +450,13 @@ final class EngineHost: @unchecked Sendable {
 }
 
 // MARK: Engine API shapes (only the fields Lattice reads)
+
+struct VolumeInspect: Decodable {
+    var Options: [String: String]?
+
+    /// Whether the volume was made with a size cap.
+    var capped: Bool { Options?["o"]?.split(separator: ",").contains { $0.hasPrefix("size=") } ?? false }
+}
 
 struct ContainerSummary: Decodable {
     struct Network: Decodable { var IPAddress: String? }

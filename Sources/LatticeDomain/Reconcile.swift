@@ -11,13 +11,17 @@ public struct WorkloadObservation: Sendable, Equatable, Codable {
     public var node: String
     public var ip: String
     public var phase: Phase
+    /// What a Running instance should say in its `statusReason` (the driver's caveat, such
+    /// as a data disk it cannot cap); "" says nothing.
+    public var note: String
 
-    public init(instanceName: String, podName: String, node: String, ip: String, phase: Phase) {
+    public init(instanceName: String, podName: String, node: String, ip: String, phase: Phase, note: String = "") {
         self.instanceName = instanceName
         self.podName = podName
         self.node = node
         self.ip = ip
         self.phase = phase
+        self.note = note
     }
 }
 
@@ -40,7 +44,8 @@ public enum ReconcileStep: Sendable, Equatable {
 
 /// A status change the reconciler writes from what it observed.
 public enum ObservedTransition: Sendable, Equatable {
-    case running(PodInfo)
+    /// Running, with the driver's note as the `statusReason` ("" for none).
+    case running(PodInfo, note: String = "")
     case podMoved(PodInfo)
     /// Releases GPUs.
     case stopped(reason: String)
@@ -113,7 +118,7 @@ public enum ReconcilePlanner {
             switch observed.phase {
             case .starting, .stopping: return nil
             case .stopped: return .start
-            case .running: return .record(.running(pod(observed)))
+            case .running: return .record(.running(pod(observed), note: observed.note))
             case .failed(let reason): return .record(.failed(reason: reason))
             }
         case .running:
@@ -123,8 +128,10 @@ public enum ReconcilePlanner {
             switch observed.phase {
             case .running:
                 let seen = pod(observed)
-                // Back from an unanswering node: the reason goes.
-                if instance.statusReason.hasPrefix(unreachablePrefix) { return .record(.running(seen)) }
+                // Back from an unanswering node, or the driver's note changed: the reason follows.
+                if instance.statusReason != observed.note {
+                    return .record(.running(seen, note: observed.note))
+                }
                 return seen == instance.pod ? nil : .record(.podMoved(seen))
             case .starting: return nil
             case .stopping, .stopped: return .record(.failed(reason: "Exited: the workload stopped on its own"))
@@ -181,9 +188,9 @@ public enum ReconcilePlanner {
     public static func apply(_ transition: ObservedTransition, to instance: Instance, now: Date) -> Instance {
         var next = instance
         switch transition {
-        case .running(let pod):
+        case .running(let pod, let note):
             next.status = .running
-            next.statusReason = ""
+            next.statusReason = note
             next.pod = pod
             // A host-local volume stays where the workload first ran.
             if next.volume.hostLocal == true, next.volume.node == nil, !pod.node.isEmpty { next.volume.node = pod.node }

@@ -93,6 +93,31 @@ import Testing
         )
     }
 
+    /// Issue 22: a driver's note (a data disk it cannot cap) is a Running instance's
+    /// `statusReason`, recorded with the start and kept in step with what the driver says.
+    @Test func aDriversNoteIsARunningInstancesReason() {
+        let note = "DiskSizeNotEnforced: the storage of host h cannot cap volume sizes"
+        let pod = PodInfo(name: "p", node: "h", ip: "10.0.0.2")
+        func seen(_ note: String) -> WorkloadObservation {
+            WorkloadObservation(instanceName: "i", podName: "p", node: "h", ip: "10.0.0.2", phase: .running, note: note)
+        }
+        let creating = sampleInstance(status: .creating)
+        #expect(ReconcilePlanner.plan(creating, observed: seen(note)) == .record(.running(pod, note: note)))
+        var running = ReconcilePlanner.apply(.running(pod, note: note), to: creating, now: Date())
+        #expect(running.status == .running && running.statusReason == note)
+        #expect(ReconcilePlanner.plan(running, observed: seen(note)) == nil, "nothing changed")
+        #expect(ReconcilePlanner.plan(running, observed: seen("")) == .record(.running(pod, note: "")))
+        running.statusReason = ""
+        #expect(ReconcilePlanner.plan(running, observed: seen(note)) == .record(.running(pod, note: note)))
+        let off = try? InstanceLifecycle.powerOff(
+            ReconcilePlanner.apply(.running(pod, note: note), to: creating, now: Date()),
+            gracePeriodSeconds: 1,
+            snapshot: nil,
+            now: Date()
+        )
+        #expect(off?.statusReason == "", "a power_off clears the note: Stopped says nothing")
+    }
+
     @Test func aHostLocalVolumeRemembersItsNodeAndPinsPowerOn() {
         var instance = sampleInstance(status: .creating)
         instance.volume.hostLocal = true

@@ -78,6 +78,13 @@ def test_instances_are_real_containers(make_server, tmp_path):
     assert any(e.startswith("JUPYTER_TOKEN=") and e.split("=", 1)[1] in servers["Jupyterlab"] for e in env)
     volume = running["volumeMounts"][1]["PVCName"]
     assert any(m.get("Name") == volume and m["Destination"] == "/root/data" for m in info["Mounts"])
+    # the data disk: capped at its Size where the host's storage can (XFS with project quota),
+    # else the instance says that its Size is billed but not enforced
+    options = json.loads(podman("volume", "inspect", volume).stdout)[0].get("Options") or {}
+    if "size=" in options.get("o", ""):
+        assert running["statusReason"] == ""
+    else:
+        assert running["statusReason"].startswith("DiskSizeNotEnforced: the storage of host this-host"), running
     assert info["HostConfig"]["NanoCpus"] == 1_000_000_000
     assert info["HostConfig"]["Memory"] == 1024 ** 3
     assert info["Config"]["Labels"]["lattice.namespace"] == user.namespace
