@@ -255,7 +255,7 @@ enum PostgresSchema {
     /// holding the migration lock.
     static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await client.withConnection { connection in
-            let session = Transaction(connection: connection, logger: logger)
+            let session = Transaction(connection: connection, logger: logger, trips: RoundTrips())
             try await session.run("SELECT pg_advisory_lock(\(migrationLock))")
             do {
                 try await session.run(

@@ -8,7 +8,6 @@ import PostgresNIO
 /// `PlacementPolicy`, `Coupon.redeem`).
 extension PostgresStore {
     /// The advisory lock placement and SSH-port choice run under (transaction-scoped).
-    static let placementLock: Int64 = 0x4c61_7474_6963_6502
     /// The advisory lock lease claims run under.
     static let leaseLock: Int64 = 0x4c61_7474_6963_6503
 
@@ -61,21 +60,6 @@ extension PostgresStore {
             ? try await tx.value("SELECT doc FROM instances WHERE name = \(name) FOR UPDATE")
             : try await tx.value("SELECT doc FROM instances WHERE name = \(name)")
         return try doc.map { try documents.decode($0) }
-    }
-
-    func insertInstance(_ instance: Instance, _ tx: Transaction) async throws {
-        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
-        try await tx.run(
-            """
-            INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
-                memory, status, deleted, schedule_stop, stopped_at, payg, doc)
-            VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(Self.seconds(instance.createdAt)),
-                \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
-                \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
-                \(Self.seconds(instance.scheduleStopAt)), \(Self.seconds(instance.stoppedAt)),
-                \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try documents.encode(instance)))
-            """
-        )
     }
 
     /// Rewrites an instance row, makes its GPU rows match its placement, keeps the
@@ -173,8 +157,12 @@ extension PostgresStore {
         pending: PendingMemo,
         _ tx: Transaction
     ) async throws -> GPUPlacement {
-        try await tx.run("SELECT pg_advisory_xact_lock(\(Self.placementLock))")
-        let version = try await tx.value("SELECT v FROM placement_version WHERE id = 1", as: Int64.self) ?? 0
+        // Raising the placement version first takes its row lock: placements, and every write
+        // that gives a reservation back (it raises the version too), go one at a time, and the
+        // statements after this one see every reservation committed before it. If this write
+        // fails, it rolls back, and the version with it.
+        let next = try await Self.bumpPlacementVersion(tx)
+        let version = next - 1
         // The caller passes the cluster's nodes as its driver reports them (the same array
         // while nothing changed, so comparing it with the kept one is O(1)); the index
         // only places on the request's cluster and model.
@@ -192,11 +180,7 @@ extension PostgresStore {
             throw LatticeError.insufficientCapacity(request.refusal(freeInCluster: free))
         }
         index.reserve(placement, cpuCores: request.cpuCores, memoryGiB: request.memoryGiB)
-        let next = try await Self.bumpPlacementVersion(tx)
-        // Only if nothing else changed a reservation in between is the index exact.
-        if next == version + 1 {
-            pending.set(cluster: request.cluster, nodes: clusterNodes, index: index, version: next)
-        }
+        pending.set(cluster: request.cluster, nodes: clusterNodes, index: index, version: next)
         return placement
     }
 
@@ -338,6 +322,99 @@ extension PostgresStore {
             segment.end = max(at, segment.start)
             try await update(segment, tx)
         }
+    }
+
+    // MARK: Create
+
+    /// What a create checks, read in one statement under the wallet lock (so every row it
+    /// reads is as the last write that held the lock left it).
+    struct CreateReads {
+        var nameTaken: Bool
+        var usage: QuotaUsage
+        var quota: Quota
+        var balance: Money
+        var committed: Money
+    }
+
+    static func createReads(
+        name: String,
+        namespace: String,
+        defaults: Quota,
+        _ tx: Transaction
+    ) async throws -> CreateReads {
+        guard
+            let row = try await tx.rows(
+                """
+                SELECT EXISTS (SELECT 1 FROM instances WHERE name = \(name)),
+                    (SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)),
+                    COALESCE((SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
+                    COALESCE((SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
+                    (SELECT doc FROM quotas WHERE namespace = \(namespace)),
+                    u.admin, u.balance_units
+                FROM (SELECT 1) AS one LEFT JOIN users u ON u.namespace = \(namespace)
+                """
+            ).first
+        else { throw LatticeError.notFound("namespace '\(namespace)'") }
+        let (taken, instances, gpus, committed, quotaDoc, admin, balance) = try row.decode(
+            (Bool, Int, Int, Int64, String?, Bool?, Int64?).self
+        )
+        let quota = try quotaDoc.map { try Documents.decode(Quota.self, $0) } ?? (admin == true ? .unlimited : defaults)
+        var money = balance.map(Money.init(units:))
+        if money == nil { money = try await ledgerBalance(namespace, tx) }
+        return CreateReads(
+            nameTaken: taken,
+            usage: QuotaUsage(instances: instances, gpus: gpus),
+            quota: quota,
+            balance: money ?? .zero,
+            committed: Money(units: committed)
+        )
+    }
+
+    /// Everything a create writes, in one statement (data-modifying CTEs): the instance, its
+    /// GPU rows, the namespace's hourly commitment and GPUs, its instance count, the count
+    /// per status, the storage meter segment, the order, and the change notice. (A GPU row
+    /// another instance holds still fails the statement: the primary key stays the guard.)
+    func insertCreated(_ instance: Instance, order: Order, _ tx: Transaction) async throws {
+        let segment = Metering.storageSegment(of: instance, at: instance.createdAt)
+        let due = Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone)
+        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
+        let indices = instance.placement?.gpuIndices ?? []
+        try await tx.run(
+            """
+            WITH created AS (
+                INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
+                    memory, status, deleted, schedule_stop, stopped_at, payg, doc)
+                VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(Self.seconds(instance.createdAt)),
+                    \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
+                    \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
+                    \(Self.seconds(instance.scheduleStopAt)), \(Self.seconds(instance.stoppedAt)),
+                    \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try documents.encode(instance)))
+            ), reserved AS (
+                INSERT INTO gpu_allocations (node, gpu_index, instance_name)
+                SELECT \(instance.placement?.node ?? ""), i, \(instance.name) FROM unnest(\(indices)::BIGINT[]) AS i
+            ), committed AS (
+                INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus)
+                VALUES (\(instance.namespace), \(WalletRule.commitment(of: instance).units), \(indices.count))
+                ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
+                    gpus = c.gpus + excluded.gpus
+            ), by_status AS (
+                INSERT INTO status_counts AS s (status, n) VALUES (\(instance.status.rawValue), 1)
+                ON CONFLICT (status) DO UPDATE SET n = s.n + excluded.n
+            ), counted AS (
+                INSERT INTO instance_counts AS c (namespace, cluster, n)
+                VALUES (\(instance.namespace), \(instance.cluster), 1)
+                ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + 1
+            ), metered AS (
+                INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
+                VALUES (\(segment.id), \(segment.instanceName), \(segment.kind.rawValue), \(segment.isSettled),
+                    \(segment.end == nil), \(Self.seconds(due)), \(try Documents.encode(segment)))
+            ), ordered AS (
+                INSERT INTO orders (id, namespace, created_at, doc)
+                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)), \(try Documents.encode(order)))
+            )
+            SELECT pg_notify(\(Self.channel), \("i:" + instance.name))
+            """
+        )
     }
 
     // MARK: Wallet

@@ -241,9 +241,6 @@ extension PostgresStore {
         let created = try await transaction { tx in
             var instance = draft
             try await Self.lockWallet(draft.namespace, tx)
-            if try await tx.value("SELECT 1 FROM instances WHERE name = \(draft.name)", as: Int.self) != nil {
-                throw StoreError.duplicateName
-            }
             if let couponID, !couponID.isEmpty {
                 guard let doc: String = try await tx.value("SELECT doc FROM coupons WHERE id = \(couponID) FOR UPDATE")
                 else {
@@ -259,13 +256,29 @@ extension PostgresStore {
                 instance = redemption.instance
                 if let credit = redemption.credit { _ = try await Self.append(credit, tx) }
             }
-            try await Self.checkQuota(
-                draft.namespace,
-                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
+            // One read for every check, in the order SQLite makes them: the name, the
+            // quota, the wallet (a coupon's credit above is already in the balance).
+            let reads = try await Self.createReads(
+                name: draft.name,
+                namespace: draft.namespace,
                 defaults: self.defaultQuota,
                 tx
             )
-            try await Self.take(debit, namespace: draft.namespace, starting: instance, tx)
+            if reads.nameTaken { throw StoreError.duplicateName }
+            try QuotaRule.check(
+                namespace: draft.namespace,
+                usage: reads.usage,
+                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
+                quota: reads.quota
+            )
+            try WalletRule.check(
+                namespace: draft.namespace,
+                balance: reads.balance,
+                committed: reads.committed,
+                adding: WalletRule.hourlyRate(of: instance),
+                upfront: debit.required
+            )
+            for charge in debit.charges { _ = try await Self.append(charge, tx) }
             let placement = try await self.place(
                 PlacementRequest(cluster: instance.cluster, resources: instance.resources),
                 on: nodes,
@@ -281,26 +294,7 @@ extension PostgresStore {
             )
             instance.placement = placement
             instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
-            try await self.insertInstance(instance, tx)
-            try await Self.syncAllocations(instance, tx)
-            try await Self.recommit(from: nil, to: instance, tx)
-            try await Self.recount(from: nil, to: instance, tx)
-            try await tx.run(
-                """
-                INSERT INTO instance_counts AS c (namespace, cluster, n)
-                VALUES (\(instance.namespace), \(instance.cluster), 1)
-                ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + 1
-                """
-            )
-            try await Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, tx)
-            try await tx.run(
-                """
-                INSERT INTO orders (id, namespace, created_at, doc)
-                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)),
-                    \(try Documents.encode(order)))
-                """
-            )
-            try await Self.notify(.instance(instance.name), tx)
+            try await self.insertCreated(instance, order: order, tx)
             return instance
         }
         pending.apply(to: memo)

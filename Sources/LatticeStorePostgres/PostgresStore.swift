@@ -4,6 +4,7 @@ import LatticeStore
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The store on PostgreSQL, for control planes that outgrow one machine: several
 /// `lattice serve` replicas share one database.
@@ -30,6 +31,8 @@ public final class PostgresStore: Store {
     public let fence = LeaderFence()
     /// This replica's capacity index, checked against the database's placement version.
     let memo = PlacementMemo()
+    /// Every statement sent (`BEGIN` and `COMMIT` included).
+    public let roundTrips = RoundTrips()
     /// Instance rows, with their secrets sealed when the store has a key.
     let documents: InstanceDocuments
     private let runner: Task<Void, Never>
@@ -112,7 +115,7 @@ public final class PostgresStore: Store {
         let pending = IdempotencyScope.pending
         return try await withDeadline {
             try await self.client.withConnection { connection in
-                let transaction = Transaction(connection: connection, logger: self.logger)
+                let transaction = Transaction(connection: connection, logger: self.logger, trips: self.roundTrips)
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
@@ -131,7 +134,7 @@ public final class PostgresStore: Store {
     func read<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         try await withDeadline {
             try await self.client.withConnection { connection in
-                try await body(Transaction(connection: connection, logger: self.logger))
+                try await body(Transaction(connection: connection, logger: self.logger, trips: self.roundTrips))
             }
         }
     }
@@ -197,17 +200,21 @@ public final class PostgresStore: Store {
 }
 
 /// One connection inside a transaction (or a read), with the few calls the store makes.
+/// Every call is one statement and one round trip to the server, counted in `trips`.
 struct Transaction {
     let connection: PostgresConnection
     let logger: Logger
+    let trips: RoundTrips
 
     func run(_ query: PostgresQuery) async throws {
+        trips.count()
         _ = try await connection.query(query, logger: logger).collect()
     }
 
     /// Every row of the answer.
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.query(query, logger: logger).collect()
+        trips.count()
+        return try await connection.query(query, logger: logger).collect()
     }
 
     /// The first column of the first row, if there is a row.
@@ -220,6 +227,16 @@ struct Transaction {
     func values<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> [T] {
         try await rows(query).map { try $0.decode(T.self) }
     }
+}
+
+/// Statements this store has sent (each one a round trip), for tests and benchmarks that
+/// hold a call to a number of trips.
+public final class RoundTrips: Sendable {
+    private let sent = Mutex<Int>(0)
+
+    func count() { sent.withLock { $0 += 1 } }
+
+    public var total: Int { sent.withLock { $0 } }
 }
 
 /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`, as libpq

@@ -37,7 +37,7 @@ import Testing
             rawDocs: { url, _ in try await TestDatabase.texts("SELECT doc FROM instances", in: url) }
         )
 
-        static let all = [sqlite] + (TestDatabase.url == nil ? [] : [postgres])
+        static let all = [sqlite] + (TestDatabase.runs ? [postgres] : [])
     }
 
     let keyA = try! SecretSeal(key: Data(repeating: 1, count: 32))

@@ -21,7 +21,7 @@ struct StoreFactory: CustomStringConvertible, Sendable {
                 return try SQLiteStore(path: dir.appendingPathComponent("lattice.sqlite").path)
             },
         ]
-        + (TestDatabase.url == nil ? [] : [StoreFactory(description: "postgresql") { try await TestDatabase.store() }])
+        + (TestDatabase.runs ? [StoreFactory(description: "postgresql") { try await TestDatabase.store() }] : [])
 }
 
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
