@@ -10,8 +10,9 @@ import Synchronization
 /// `lattice serve` replicas share one database.
 ///
 /// Every method is one transaction. What SQLite gets from its single writer, this store
-/// gets from row locks and one advisory lock:
-/// - placement and SSH-port choice run under a transaction-scoped advisory lock, so two
+/// gets from row locks:
+/// - placement and SSH-port choice run under the row lock of `placement_version`, which
+///   a write takes by raising the version before it reads any reservation, so two
 ///   replicas never place on the same free GPUs or hand out one port twice (the
 ///   `(node, gpu_index)` primary key and the unique port index stay the guard behind it);
 /// - a write that changes an instance locks its row (`SELECT … FOR UPDATE`) and checks the
