@@ -72,7 +72,8 @@ PY
 # as a large fleet's would, unless SSH_LISTENERS=per-port.
 SSH_ARGS=()
 if [ "${SSH_LISTENERS:-redirect}" = redirect ]; then
-    SSH_ARGS=(--ssh-gateway-redirect-port "$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')")
+    REDIRECT_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    SSH_ARGS=(--ssh-gateway-redirect-port "$REDIRECT_PORT")
 fi
 echo "open-file limit:     $(ulimit -Sn); SSH listeners: ${SSH_LISTENERS:-redirect}"
 
@@ -81,7 +82,8 @@ start_server() {
     local started
     started=$(date +%s.%N)
     LATTICE_BOOTSTRAP_TOKEN="$TOKEN" "$BIN" serve --port 0 --rate-limit-per-token 0 --rate-limit-per-address 0 --data-dir "$WORK/state" --catalog "$WORK/catalog.yaml" \
-        --ssh-ports 1024-65535 --log-level warning "${DATABASE_ARGS[@]}" "${SSH_ARGS[@]}" >"$WORK/stdout" 2>>"$WORK/stderr" &
+        --ssh-ports 1024-65535 --log-level warning "${DATABASE_ARGS[@]}" "${SSH_ARGS[@]}" \
+        >"$WORK/stdout" 2>>"$WORK/stderr" &
     PID=$!
     for _ in $(seq 1 6000); do grep -q "^listening on " "$WORK/stdout" && break; sleep 0.01; done
     URL="$(sed -n 's/^listening on //p' "$WORK/stdout")"

@@ -70,7 +70,12 @@ public final class SQLiteStore: Store {
             } else {
                 try db.execute(sql: "INSERT INTO seal_key (id, key_id) VALUES (1, ?)", arguments: [seal.keyID])
             }
-            for row in try Row.fetchAll(db, sql: "SELECT name, doc FROM instances") {
+            // Only rows from before sealing are decoded: a start reads no sealed record.
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT name, doc FROM instances WHERE doc NOT LIKE ?",
+                arguments: [SecretSeal.sealedRowPattern]
+            ) {
                 let doc: String = row["doc"]
                 let instance = try Documents.decode(Instance.self, doc)
                 guard SecretSeal.holdsClearSecrets(instance) else { continue }

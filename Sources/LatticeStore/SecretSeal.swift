@@ -70,6 +70,11 @@ public struct SecretSeal: Sendable {
 
     public static func isSealed(_ value: String) -> Bool { value.hasPrefix(prefix) }
 
+    /// A SQL `LIKE` pattern that an instance row whose SSH password is sealed matches (its
+    /// document is written with sorted keys): rows that do not match are the only ones
+    /// `sealClearSecrets` needs to decode at start.
+    public static let sealedRowPattern = "%\"sshPassword\":\"" + prefix + "%"
+
     public func seal(_ plain: String) throws -> String {
         guard !plain.isEmpty, !Self.isSealed(plain) else { return plain }
         guard let combined = try AES.GCM.seal(Data(plain.utf8), using: key).combined else {

@@ -77,7 +77,8 @@ extension PostgresStore {
             """
             UPDATE instances SET generation = \(instance.generation), placed_node = \(instance.placement?.node),
                 status = \(instance.status.rawValue), deleted = \(instance.desired.deleted),
-                schedule_stop = \(Self.seconds(instance.scheduleStopAt)), stopped_at = \(Self.seconds(instance.stoppedAt)),
+                schedule_stop = \(Self.seconds(instance.scheduleStopAt)),
+                stopped_at = \(Self.seconds(instance.stoppedAt)),
                 ssh_port = \(port), doc = \(try documents.encode(instance))
             WHERE name = \(instance.name)
             """
@@ -215,7 +216,8 @@ extension PostgresStore {
             var releases: [Int: PortRelease] = [:]
             for row in try await tx.rows(
                 """
-                SELECT ssh_port, NULL::TEXT, NULL::DOUBLE PRECISION FROM instances WHERE ssh_port BETWEEN \(start) AND \(end)
+                SELECT ssh_port, NULL::TEXT, NULL::DOUBLE PRECISION FROM instances
+                WHERE ssh_port BETWEEN \(start) AND \(end)
                 UNION ALL
                 SELECT port, namespace, released_at FROM ssh_port_releases
                 WHERE port BETWEEN \(start) AND \(end) AND released_at > \(cutoff) AND namespace <> \(namespace)
@@ -348,7 +350,9 @@ extension PostgresStore {
                 SELECT EXISTS (SELECT 1 FROM instances WHERE name = \(name)),
                     (SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)),
                     COALESCE((SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
-                    COALESCE((SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
+                    COALESCE(
+                        (SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)), 0
+                    )::BIGINT,
                     (SELECT doc FROM quotas WHERE namespace = \(namespace)),
                     u.admin, u.balance_units
                 FROM (SELECT 1) AS one LEFT JOIN users u ON u.namespace = \(namespace)
@@ -384,7 +388,8 @@ extension PostgresStore {
             WITH created AS (
                 INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
                     memory, status, deleted, schedule_stop, stopped_at, payg, doc)
-                VALUES (\(instance.name), \(instance.namespace), \(instance.cluster), \(Self.seconds(instance.createdAt)),
+                VALUES (\(instance.name), \(instance.namespace), \(instance.cluster),
+                    \(Self.seconds(instance.createdAt)),
                     \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
                     \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
                     \(Self.seconds(instance.scheduleStopAt)), \(Self.seconds(instance.stoppedAt)),
@@ -410,7 +415,8 @@ extension PostgresStore {
                     \(segment.end == nil), \(Self.seconds(due)), \(try Documents.encode(segment)))
             ), ordered AS (
                 INSERT INTO orders (id, namespace, created_at, doc)
-                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)), \(try Documents.encode(order)))
+                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)),
+                    \(try Documents.encode(order)))
             )
             SELECT pg_notify(\(Self.channel), \("i:" + instance.name))
             """
@@ -581,7 +587,8 @@ extension PostgresStore {
             usage.snapshots =
                 try await tx.value(
                     """
-                    SELECT (SELECT COUNT(*) FROM images WHERE namespace = \(namespace)) + (SELECT COUNT(*) FROM instances
+                    SELECT (SELECT COUNT(*) FROM images WHERE namespace = \(namespace))
+                        + (SELECT COUNT(*) FROM instances
                         WHERE namespace = \(namespace) AND doc::jsonb -> 'desired' -> 'snapshot' IS NOT NULL
                         AND doc::jsonb -> 'desired' -> 'snapshot' <> 'null'::jsonb)
                     """,

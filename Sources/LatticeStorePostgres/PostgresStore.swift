@@ -85,7 +85,7 @@ public final class PostgresStore: Store {
         }
         let rows = try await read { tx in
             try await tx.rows(
-                "SELECT name, doc FROM instances WHERE doc NOT LIKE '%\"sshPassword\":\"sealed:v1:%'"
+                "SELECT name, doc FROM instances WHERE doc NOT LIKE \(SecretSeal.sealedRowPattern)"
             ).map { try $0.decode((String, String).self) }
         }
         for (name, doc) in rows {
