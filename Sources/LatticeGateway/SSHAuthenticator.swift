@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOSSH
 import Synchronization
@@ -23,6 +24,7 @@ final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, Sendable {
     /// Takes a signed-in place for the connection (`SSHConnectionLimits`); false when the
     /// gateway is full, and the login is refused.
     let signIn: @Sendable () -> Bool
+    let logger: Logger
     private let authenticated = Mutex<AccessTarget?>(nil)
 
     /// Failed logins are slowed down per address and per instance.
@@ -36,13 +38,15 @@ final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, Sendable {
         directory: any AccessDirectory,
         throttles: Throttles,
         address: String,
-        signIn: @escaping @Sendable () -> Bool = { true }
+        signIn: @escaping @Sendable () -> Bool = { true },
+        logger: Logger = Logger(label: "lattice.ssh")
     ) {
         self.entry = entry
         self.directory = directory
         self.throttles = throttles
         self.address = address
         self.signIn = signIn
+        self.logger = logger
     }
 
     /// The instance this connection logged into (set once authentication succeeded).
@@ -61,14 +65,33 @@ final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, Sendable {
 
     func decide(_ request: NIOSSHUserAuthenticationRequest) async -> NIOSSHUserAuthenticationOutcome {
         let target = await resolve(request.username)
-        if let target, await accepts(request.request, for: target), signIn() {
-            throttles.address.succeeded(address)
-            throttles.instance.succeeded(target.name)
-            authenticated.withLock { $0 = target }
-            return .success
+        let refusal: String
+        if let target {
+            if await accepts(request.request, for: target) {
+                if signIn() {
+                    throttles.address.succeeded(address)
+                    throttles.instance.succeeded(target.name)
+                    authenticated.withLock { $0 = target }
+                    return .success
+                }
+                refusal = "the gateway holds as many sessions as it may"
+            } else {
+                refusal = "wrong credentials"
+            }
+        } else {
+            refusal = "no such instance"
         }
         var delay = throttles.address.failed(address)
         if let target { delay = max(delay, throttles.instance.failed(target.name)) }
+        // The client is told only "refused"; the log says why (the user name is the client's
+        // own claim, so it is quoted as given, cut to 64 characters).
+        logger.info(
+            "ssh login refused",
+            metadata: [
+                "address": "\(address)", "user": "\(request.username.prefix(64))", "entry": "\(entry)",
+                "reason": "\(refusal)", "delay": "\(delay)",
+            ]
+        )
         if delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
         return .failure
     }

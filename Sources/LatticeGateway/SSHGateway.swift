@@ -216,7 +216,8 @@ public final class SSHGateway: Service, @unchecked Sendable {
                 directory: self.directory,
                 throttles: self.throttles,
                 address: address,
-                signIn: { limits.signIn(signedIn) }
+                signIn: { limits.signIn(signedIn) },
+                logger: self.logger
             )
             try self.speakSSH(channel, hostKey: key, authenticator: authenticator)
         }

@@ -228,8 +228,16 @@ def new_database():
 ON_POSTGRES = os.environ.get("LATTICE_BLACKBOX_STORE") == "postgres"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.call_failed = report.failed
+
+
 @pytest.fixture
-def make_server(tmp_path):
+def make_server(tmp_path, request):
     servers = []
 
     def make(args=("--simulated-delay-scale", "0.1"), env=None, name="data", open_files=None):
@@ -242,6 +250,11 @@ def make_server(tmp_path):
     yield make
     for server in servers:
         server.stop()
+    # A failed test shows the end of each of its servers' logs (CI keeps nothing else).
+    if getattr(request.node, "call_failed", False):
+        for server in servers:
+            tail = pathlib.Path(server.log.name).read_text(errors="replace").splitlines()[-60:]
+            print(f"\n--- last lines of {server.log.name} ---\n" + "\n".join(tail))
 
 
 @pytest.fixture
