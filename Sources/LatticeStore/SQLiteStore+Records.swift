@@ -65,50 +65,153 @@ extension SQLiteStore {
         return try documents.decode(doc)
     }
 
-    /// Rewrites an instance row, makes its GPU rows match its placement, and opens or
-    /// closes its compute meter segment when it takes or releases GPUs.
-    func write(_ instance: Instance, previous: Instance, schedule: MeterSchedule, _ db: Database) throws {
-        try db.run(
-            sql: """
-                UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
-                    stopped_at = ?, ssh_port = ?, doc = ? WHERE name = ?
-                """,
-            arguments: [
-                instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
-                instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
-                instance.access.sshPort > 0 ? instance.access.sshPort : nil, try documents.encode(instance),
-                instance.name,
-            ]
-        )
-        try Self.syncAllocations(instance, db)
-        try Self.recommit(from: previous, to: instance, db)
-        try Self.recount(from: previous, to: instance, db)
-        let at = instance.updatedAt ?? instance.createdAt
-        try Self.recordPortGivenBack(from: previous, to: instance, at: at, db)
-        if Metering.startsComputeMeter(from: previous, to: instance) {
-            try Self.openComputeSegment(instance, at: at, schedule: schedule, db)
-        } else if previous.placement != nil, instance.placement == nil {
-            try Self.closeSegments(instance.name, kinds: [.compute], at: at, db)
+    /// Applies a write set inside the caller's transaction, one statement per row it
+    /// changes, and notes in `changes` what the in-memory indexes take in once it commits.
+    func apply(_ set: WriteSet, _ db: Database, _ changes: inout IndexChanges) throws {
+        switch set.instance {
+        case .insert(let instance):
+            try db.run(
+                sql: """
+                    INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
+                        memory, status, deleted, schedule_stop, stopped_at, payg, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
+                    instance.generation, instance.access.sshPort > 0 ? instance.access.sshPort : nil,
+                    instance.placement?.node, instance.resources.cpuCores, instance.resources.memoryGiB,
+                    instance.status.rawValue, instance.desired.deleted, instance.scheduleStopAt?.timeIntervalSince1970,
+                    instance.stoppedAt?.timeIntervalSince1970,
+                    instance.cost.costType == SellingType.payAsYouGo.rawValue, try documents.encode(instance),
+                ]
+            )
+            changes.wrote(instance)
+        case .update(let instance):
+            try db.run(
+                sql: """
+                    UPDATE instances SET generation = ?, placed_node = ?, status = ?, deleted = ?, schedule_stop = ?,
+                        stopped_at = ?, ssh_port = ?, doc = ? WHERE name = ?
+                    """,
+                arguments: [
+                    instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
+                    instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
+                    instance.access.sshPort > 0 ? instance.access.sshPort : nil, try documents.encode(instance),
+                    instance.name,
+                ]
+            )
+            changes.wrote(instance)
+        case .delete, nil:
+            break  // last, once nothing refers to the row
         }
-    }
-
-    /// Keeps the SSH port `previous` gave back (for `SSHPortRule.quarantine`), and forgets
-    /// the ones given back longer ago than that.
-    static func recordPortGivenBack(from previous: Instance, to next: Instance?, at: Date, _ db: Database) throws {
-        guard let (port, release) = PortRelease.given(from: previous, to: next, at: at) else { return }
-        try db.run(
-            sql: "DELETE FROM ssh_port_releases WHERE released_at <= ?",
-            arguments: [at.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970]
-        )
-        try db.run(
-            sql: "INSERT OR REPLACE INTO ssh_port_releases (port, namespace, released_at) VALUES (?, ?, ?)",
-            arguments: [port, release.namespace, release.at.timeIntervalSince1970]
-        )
+        if let released = set.released {
+            changes.released.append((released.placement, released.cpuCores, released.memoryGiB))
+        }
+        if let reserved = set.reserved {
+            changes.reserved.append((reserved.placement, reserved.cpuCores, reserved.memoryGiB))
+        }
+        if let port = set.portFreed { changes.portsFreed.append(port) }
+        if let port = set.portTaken { changes.portsTaken.append(port) }
+        for gpu in set.freedGPUs {
+            try db.run(
+                sql: "DELETE FROM gpu_allocations WHERE node = ? AND gpu_index = ?",
+                arguments: [gpu.node, gpu.index]
+            )
+        }
+        if let name = set.reserved?.instanceName ?? set.released?.instanceName {
+            for gpu in set.takenGPUs {
+                // The primary key (node, gpu_index) is the last line of defence against overselling.
+                try db.run(
+                    sql: "INSERT INTO gpu_allocations (node, gpu_index, instance_name) VALUES (?, ?, ?)",
+                    arguments: [gpu.node, gpu.index, name]
+                )
+            }
+        }
+        if let given = set.portGivenBack {
+            try db.run(
+                sql: "DELETE FROM ssh_port_releases WHERE released_at <= ?",
+                arguments: [given.pruneBefore.timeIntervalSince1970]
+            )
+            try db.run(
+                sql: "INSERT OR REPLACE INTO ssh_port_releases (port, namespace, released_at) VALUES (?, ?, ?)",
+                arguments: [given.port, given.release.namespace, given.release.at.timeIntervalSince1970]
+            )
+            changes.portsGivenBack.append((given.port, given.release))
+        }
+        if let commitment = set.commitment {
+            try db.run(
+                sql: """
+                    INSERT INTO namespace_commitments (namespace, hourly_units, gpus) VALUES (?, ?, ?)
+                    ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units,
+                        gpus = gpus + excluded.gpus
+                    """,
+                arguments: [commitment.namespace, commitment.hourlyUnits, commitment.gpus]
+            )
+        }
+        for (status, delta) in set.statusCounts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where delta != 0 {
+            try db.run(
+                sql: """
+                    INSERT INTO status_counts (status, n) VALUES (?, ?)
+                    ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
+                    """,
+                arguments: [status.rawValue, delta]
+            )
+        }
+        if let count = set.instanceCount {
+            try db.run(
+                sql: """
+                    INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, ?)
+                    ON CONFLICT (namespace, cluster) DO UPDATE SET n = n + excluded.n
+                    """,
+                arguments: [count.namespace, count.cluster, count.delta]
+            )
+        }
+        if let closing = set.closing {
+            let docs = try String.fetchAll(
+                try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1"),
+                arguments: [closing.instanceName]
+            )
+            for doc in docs {
+                let segment = try Documents.decode(MeterSegment.self, doc)
+                guard closing.kinds.contains(segment.kind) else { continue }
+                try Self.update(segment.closed(at: closing.at), db)
+            }
+        }
+        for opened in set.openedSegments { try Self.insert(opened.segment, due: opened.due, db) }
+        for id in set.closedOrders {
+            guard
+                let doc = try String.fetchOne(
+                    try db.cachedStatement(sql: "SELECT doc FROM orders WHERE id = ?"),
+                    arguments: [id]
+                )
+            else { continue }
+            var order = try Documents.decode(Order.self, doc)
+            order.status = "closed"
+            try db.run(sql: "UPDATE orders SET doc = ? WHERE id = ?", arguments: [try Documents.encode(order), id])
+        }
+        for order in set.orders {
+            try db.run(
+                sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order),
+                ]
+            )
+        }
+        for coupon in set.coupons {
+            try db.run(
+                sql: "UPDATE coupons SET doc = ? WHERE id = ?",
+                arguments: [try Documents.encode(coupon), coupon.id]
+            )
+        }
+        for entry in set.ledger { _ = try Self.append(entry, db) }
+        if case .delete(let name) = set.instance {
+            try db.run(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
+            changes.versions.append((name, nil))
+        }
     }
 
     // MARK: Meter segments
 
-    static func insert(_ segment: MeterSegment, schedule: MeterSchedule, _ db: Database) throws {
+    static func insert(_ segment: MeterSegment, due: Date, _ db: Database) throws {
         try db.run(
             sql: """
                 INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
@@ -116,8 +219,7 @@ extension SQLiteStore {
                 """,
             arguments: [
                 segment.id, segment.instanceName, segment.kind.rawValue, segment.isSettled, segment.end == nil,
-                Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone).timeIntervalSince1970,
-                try Documents.encode(segment),
+                due.timeIntervalSince1970, try Documents.encode(segment),
             ]
         )
     }
@@ -137,28 +239,6 @@ extension SQLiteStore {
                 segment.id,
             ]
         )
-    }
-
-    static func openComputeSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
-        guard let segment = Metering.computeSegment(of: instance, at: at) else { return }
-        try insert(segment, schedule: schedule, db)
-    }
-
-    static func openStorageSegment(_ instance: Instance, at: Date, schedule: MeterSchedule, _ db: Database) throws {
-        try insert(Metering.storageSegment(of: instance, at: at), schedule: schedule, db)
-    }
-
-    static func closeSegments(_ instanceName: String, kinds: Set<MeterSegment.Kind>, at: Date, _ db: Database) throws {
-        let docs = try String.fetchAll(
-            try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE instance_name = ? AND open = 1"),
-            arguments: [instanceName]
-        )
-        for doc in docs {
-            var segment = try Documents.decode(MeterSegment.self, doc)
-            guard kinds.contains(segment.kind) else { continue }
-            segment.end = max(at, segment.start)
-            try update(segment, db)
-        }
     }
 
     // MARK: Wallet
@@ -196,32 +276,6 @@ extension SQLiteStore {
             ?? false
     }
 
-    /// Checks the balance and appends the charges, inside the caller's transaction. A write
-    /// that `starts` an instance (create, power_on) is checked by `WalletRule` against the
-    /// namespace's whole hourly commitment; any other only against its own `required`.
-    static func take(_ debit: WalletDebit, namespace: String, starting: Instance? = nil, _ db: Database) throws {
-        if let starting {
-            try WalletRule.check(
-                namespace: namespace,
-                balance: try balance(namespace, db),
-                committed: try commitment(namespace, db),
-                adding: WalletRule.hourlyRate(of: starting),
-                upfront: debit.required
-            )
-        } else if debit.required > .zero || !debit.charges.isEmpty {
-            let balance = try balance(namespace, db)
-            guard balance >= debit.required else {
-                throw LatticeError(
-                    .paymentRequired,
-                    code: "InsufficientBalance",
-                    "balance \(balance) does not cover \(debit.required); "
-                        + "ask an admin to credit namespace '\(namespace)'"
-                )
-            }
-        }
-        for charge in debit.charges { _ = try append(charge, db) }
-    }
-
     static func commitment(_ namespace: String, _ db: Database) throws -> Money {
         Money(
             units: try Int64.fetchOne(
@@ -229,38 +283,6 @@ extension SQLiteStore {
                 arguments: [namespace]
             ) ?? 0
         )
-    }
-
-    /// Moves a namespace's hourly commitment by what changed between two versions of an
-    /// instance (nil: not there).
-    static func recommit(from previous: Instance?, to next: Instance?, _ db: Database) throws {
-        guard let namespace = next?.namespace ?? previous?.namespace else { return }
-        let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
-        let gpus = (next?.placement?.gpuIndices.count ?? 0) - (previous?.placement?.gpuIndices.count ?? 0)
-        guard delta != 0 || gpus != 0 else { return }
-        try db.run(
-            sql: """
-                INSERT INTO namespace_commitments (namespace, hourly_units, gpus) VALUES (?, ?, ?)
-                ON CONFLICT (namespace) DO UPDATE SET hourly_units = hourly_units + excluded.hourly_units,
-                    gpus = gpus + excluded.gpus
-                """,
-            arguments: [namespace, delta, gpus]
-        )
-    }
-
-    /// Moves the per-status instance counts (`/metrics`) by one write's change.
-    static func recount(from previous: Instance?, to next: Instance?, _ db: Database) throws {
-        guard previous?.status != next?.status else { return }
-        for (status, delta) in [(previous?.status, -1), (next?.status, 1)] {
-            guard let status else { continue }
-            try db.run(
-                sql: """
-                    INSERT INTO status_counts (status, n) VALUES (?, ?)
-                    ON CONFLICT (status) DO UPDATE SET n = n + excluded.n
-                    """,
-                arguments: [status.rawValue, delta]
-            )
-        }
     }
 
     // MARK: Quotas
@@ -311,34 +333,6 @@ extension SQLiteStore {
             adding: adding,
             quota: try quota(namespace, defaults: defaults, db)
         )
-    }
-
-    /// An instance that is gone closes its order.
-    static func closeOrder(of instance: Instance, _ db: Database) throws {
-        guard
-            let doc = try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT doc FROM orders WHERE id = ?"),
-                arguments: [instance.cost.orderID]
-            )
-        else { return }
-        var order = try Documents.decode(Order.self, doc)
-        order.status = "closed"
-        try db.run(
-            sql: "UPDATE orders SET doc = ? WHERE id = ?",
-            arguments: [try Documents.encode(order), order.id]
-        )
-    }
-
-    static func syncAllocations(_ instance: Instance, _ db: Database) throws {
-        try db.run(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [instance.name])
-        guard let placement = instance.placement else { return }
-        for index in placement.gpuIndices {
-            // The primary key (node, gpu_index) is the last line of defence against overselling.
-            try db.run(
-                sql: "INSERT INTO gpu_allocations (node, gpu_index, instance_name) VALUES (?, ?, ?)",
-                arguments: [placement.node, index, instance.name]
-            )
-        }
     }
 
     static func usage(_ db: Database) throws -> [String: NodeUsage] {

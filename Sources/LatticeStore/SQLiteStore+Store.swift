@@ -242,92 +242,55 @@ extension SQLiteStore {
         debit: WalletDebit
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
-            var instance = draft
-            if try Bool.fetchOne(
-                try db.cachedStatement(sql: "SELECT 1 FROM instances WHERE name = ?"),
-                arguments: [draft.name]
-            )
-                != nil
-            {
-                throw StoreError.duplicateName
-            }
-            if let couponID, !couponID.isEmpty {
-                guard
-                    let doc = try String.fetchOne(
-                        try db.cachedStatement(sql: "SELECT doc FROM coupons WHERE id = ?"),
-                        arguments: [couponID]
-                    )
-                else {
-                    throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
-                }
-                let redemption = try Documents.decode(Coupon.self, doc).redeem(for: instance)
-                try db.run(
-                    sql: "UPDATE coupons SET doc = ? WHERE id = ?",
-                    arguments: [try Documents.encode(redemption.coupon), redemption.coupon.id]
-                )
-                instance = redemption.instance
-                if let credit = redemption.credit { _ = try Self.append(credit, db) }
-            }
-            try Self.checkQuota(
-                draft.namespace,
-                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
-                defaults: self.defaultQuota,
-                db
-            )
-            try Self.take(debit, namespace: draft.namespace, starting: instance, db)
+            let reads = try self.createReads(draft, couponID: couponID, db)
+            let (checked, writes) = try CreateDecision.check(draft, reads: reads, couponID: couponID, debit: debit)
             let placement = try self.placement.place(
-                PlacementRequest(cluster: instance.cluster, resources: instance.resources),
+                PlacementRequest(cluster: checked.cluster, resources: checked.resources),
                 on: nodes,
                 db
             )
             guard
-                let port = try self.placement.freePort(
-                    in: sshPorts,
-                    for: instance.namespace,
-                    now: instance.createdAt,
-                    db
-                )
+                let port = try self.placement.freePort(in: sshPorts, for: checked.namespace, now: checked.createdAt, db)
             else {
                 throw SSHPortRule.noneFree(in: sshPorts)
             }
-            instance.access.sshPort = port
-            instance.placement = placement
-            instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
-            try db.run(
-                sql: """
-                    INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
-                        memory, status, deleted, schedule_stop, payg, doc)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
-                    instance.generation,
-                    port, placement.node, instance.resources.cpuCores, instance.resources.memoryGiB,
-                    instance.status.rawValue, instance.desired.deleted, instance.scheduleStopAt?.timeIntervalSince1970,
-                    instance.cost.costType == SellingType.payAsYouGo.rawValue, try self.documents.encode(instance),
-                ]
+            let (instance, set) = CreateDecision.created(
+                checked,
+                placement: placement,
+                sshPort: port,
+                order: order,
+                writes: writes,
+                schedule: self.schedule
             )
-            try Self.syncAllocations(instance, db)
-            try Self.recommit(from: nil, to: instance, db)
-            try Self.recount(from: nil, to: instance, db)
-            try db.run(
-                sql: """
-                    INSERT INTO instance_counts (namespace, cluster, n) VALUES (?, ?, 1)
-                    ON CONFLICT (namespace, cluster) DO UPDATE SET n = n + 1
-                    """,
-                arguments: [instance.namespace, instance.cluster]
-            )
-            changes.placementChanged(from: nil, to: instance)
-            changes.wrote(instance)
-            try Self.openStorageSegment(instance, at: instance.createdAt, schedule: self.schedule, db)
-            try db.run(
-                sql: "INSERT INTO orders (id, namespace, created_at, doc) VALUES (?, ?, ?, ?)",
-                arguments: [
-                    order.id, order.namespace, order.createdAt.timeIntervalSince1970, try Documents.encode(order),
-                ]
-            )
+            try self.apply(set, db, &changes)
             return instance
         }
+    }
+
+    /// What a create checks (`CreateReads`), inside its write.
+    func createReads(_ draft: Instance, couponID: String?, _ db: Database) throws -> CreateReads {
+        let namespace = draft.namespace
+        let taken = try Bool.fetchOne(
+            try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM instances WHERE name = ?)"),
+            arguments: [draft.name]
+        )
+        var coupon: Coupon?
+        if let couponID, !couponID.isEmpty,
+            let doc = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT doc FROM coupons WHERE id = ?"),
+                arguments: [couponID]
+            )
+        {
+            coupon = try Documents.decode(Coupon.self, doc)
+        }
+        return CreateReads(
+            nameTaken: taken ?? false,
+            usage: try Self.quotaUsage(namespace, only: QuotaUsage(instances: 1, gpus: 1), db),
+            quota: try Self.quota(namespace, defaults: defaultQuota, db),
+            balance: try Self.balance(namespace, db),
+            committed: try Self.commitment(namespace, db),
+            coupon: coupon
+        )
     }
 
     public func powerOn(
@@ -371,10 +334,16 @@ extension SQLiteStore {
                 podName: podName,
                 now: now
             )
-            try Self.take(debit, namespace: namespace, starting: next, db)
-            try self.write(next, previous: current, schedule: self.schedule, db)
-            changes.placementChanged(from: current, to: next)
-            changes.wrote(next)
+            try DebitRule.check(
+                debit,
+                namespace: namespace,
+                balance: try Self.balance(namespace, db),
+                committed: try Self.commitment(namespace, db),
+                starting: next
+            )
+            var set = WriteSet.instance(from: current, to: next, at: now, schedule: self.schedule)
+            set.ledger = debit.charges
+            try self.apply(set, db, &changes)
             return next
         }
     }
@@ -401,12 +370,26 @@ extension SQLiteStore {
             {
                 try Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, db)
             }
-            try Self.take(debit, namespace: namespace, db)
-            if next != current {
-                try self.write(next, previous: current, schedule: self.schedule, db)
-                changes.placementChanged(from: current, to: next)
-                changes.wrote(next)
+            if DebitRule.needsBalance(debit, starting: nil) {
+                try DebitRule.check(
+                    debit,
+                    namespace: namespace,
+                    balance: try Self.balance(namespace, db),
+                    committed: .zero,
+                    starting: nil
+                )
             }
+            var set =
+                next != current
+                ? WriteSet.instance(
+                    from: current,
+                    to: next,
+                    at: next.updatedAt ?? next.createdAt,
+                    schedule: self.schedule
+                )
+                : WriteSet()
+            set.ledger = debit.charges
+            try self.apply(set, db, &changes)
             return next
         }
     }
@@ -417,9 +400,13 @@ extension SQLiteStore {
             guard let current = try self.fetchInstance(db, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
-            try self.write(instance, previous: current, schedule: self.schedule, db)
-            changes.placementChanged(from: current, to: instance)
-            changes.wrote(instance)
+            let set = WriteSet.instance(
+                from: current,
+                to: instance,
+                at: instance.updatedAt ?? instance.createdAt,
+                schedule: self.schedule
+            )
+            try self.apply(set, db, &changes)
             return true
         }
     }
@@ -430,19 +417,7 @@ extension SQLiteStore {
             guard let current = try self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
-            changes.placementChanged(from: current, to: nil, at: at)
-            changes.versions.append((name, nil))
-            try Self.recordPortGivenBack(from: current, to: nil, at: at, db)
-            try db.run(
-                sql: "UPDATE instance_counts SET n = n - 1 WHERE namespace = ? AND cluster = ?",
-                arguments: [current.namespace, current.cluster]
-            )
-            try Self.closeSegments(name, kinds: [.compute, .storage], at: at, db)
-            try Self.recommit(from: current, to: nil, db)
-            try Self.recount(from: current, to: nil, db)
-            try Self.closeOrder(of: current, db)
-            try db.run(sql: "DELETE FROM gpu_allocations WHERE instance_name = ?", arguments: [name])
-            try db.run(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
+            try self.apply(WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule), db, &changes)
             return true
         }
     }

@@ -11,14 +11,18 @@ extension PostgresStore {
 
     /// Inside a write: tells every replica that `change` commits with it.
     static func notify(_ change: StoreChange, _ tx: Transaction) async throws {
-        let payload: String
-        switch change {
-        case .instance(let name): payload = "i:" + name
-        case .token(let id): payload = "t:" + id
-        case .leaseReleased: payload = "l:"
-        case .reconnected: return
-        }
+        guard let payload = payload(change) else { return }
         try await tx.run("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    /// What a notification says of `change` (nil: nothing to send).
+    static func payload(_ change: StoreChange) -> String? {
+        switch change {
+        case .instance(let name): "i:" + name
+        case .token(let id): "t:" + id
+        case .leaseReleased: "l:"
+        case .reconnected: nil
+        }
     }
 
     /// Listens on a connection of its own for as long as the stream is consumed; after a

@@ -62,54 +62,6 @@ extension PostgresStore {
         return try doc.map { try documents.decode($0) }
     }
 
-    /// Rewrites an instance row, makes its GPU rows match its placement, keeps the
-    /// counters, and opens or closes its compute meter segment when it takes or releases GPUs.
-    func write(
-        _ instance: Instance,
-        previous: Instance,
-        schedule: MeterSchedule,
-        _ tx: Transaction
-    )
-        async throws
-    {
-        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
-        try await tx.run(
-            """
-            UPDATE instances SET generation = \(instance.generation), placed_node = \(instance.placement?.node),
-                status = \(instance.status.rawValue), deleted = \(instance.desired.deleted),
-                schedule_stop = \(Self.seconds(instance.scheduleStopAt)),
-                stopped_at = \(Self.seconds(instance.stoppedAt)),
-                ssh_port = \(port), doc = \(try documents.encode(instance))
-            WHERE name = \(instance.name)
-            """
-        )
-        try await Self.syncAllocations(instance, tx)
-        if previous.placement != instance.placement, previous.placement != nil {
-            try await Self.bumpPlacementVersion(tx)
-        }
-        try await Self.recommit(from: previous, to: instance, tx)
-        try await Self.recount(from: previous, to: instance, tx)
-        let at = instance.updatedAt ?? instance.createdAt
-        try await Self.recordPortGivenBack(from: previous, to: instance, at: at, tx)
-        if Metering.startsComputeMeter(from: previous, to: instance) {
-            try await Self.openComputeSegment(instance, at: at, schedule: schedule, tx)
-        } else if previous.placement != nil, instance.placement == nil {
-            try await Self.closeSegments(instance.name, kinds: [.compute], at: at, tx)
-        }
-    }
-
-    static func syncAllocations(_ instance: Instance, _ tx: Transaction) async throws {
-        try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(instance.name)")
-        guard let placement = instance.placement, !placement.gpuIndices.isEmpty else { return }
-        // The primary key (node, gpu_index) is the last line of defence against overselling.
-        try await tx.run(
-            """
-            INSERT INTO gpu_allocations (node, gpu_index, instance_name)
-            SELECT \(placement.node), i, \(instance.name) FROM unnest(\(placement.gpuIndices)::BIGINT[]) AS i
-            """
-        )
-    }
-
     /// GPU, CPU and memory reservations per node, from the rows.
     static func usage(_ tx: Transaction, nodes: [String]? = nil) async throws -> [String: NodeUsage] {
         var usage: [String: NodeUsage] = [:]
@@ -155,14 +107,17 @@ extension PostgresStore {
     func place(
         _ request: PlacementRequest,
         on nodes: [ClusterNode],
+        version raised: Int64? = nil,
         pending: PendingMemo,
         _ tx: Transaction
     ) async throws -> GPUPlacement {
         // Raising the placement version first takes its row lock: placements, and every write
         // that gives a reservation back (it raises the version too), go one at a time, and the
         // statements after this one see every reservation committed before it. If this write
-        // fails, it rolls back, and the version with it.
-        let next = try await Self.bumpPlacementVersion(tx)
+        // fails, it rolls back, and the version with it. `raised`: the caller raised it already,
+        // in an earlier statement of this transaction.
+        let next: Int64
+        if let raised { next = raised } else { next = try await Self.bumpPlacementVersion(tx) }
         let version = next - 1
         // The caller passes the cluster's nodes as its driver reports them (the same array
         // while nothing changed, so comparing it with the kept one is O(1)); the index
@@ -240,40 +195,7 @@ extension PostgresStore {
         return port
     }
 
-    /// Keeps the SSH port `previous` gave back (for `SSHPortRule.quarantine`), and forgets
-    /// the ones given back longer ago than that.
-    static func recordPortGivenBack(
-        from previous: Instance,
-        to next: Instance?,
-        at: Date,
-        _ tx: Transaction
-    )
-        async throws
-    {
-        guard let (port, release) = PortRelease.given(from: previous, to: next, at: at) else { return }
-        let cutoff = at.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970
-        try await tx.run(
-            """
-            WITH expired AS (DELETE FROM ssh_port_releases WHERE released_at <= \(cutoff))
-            INSERT INTO ssh_port_releases (port, namespace, released_at)
-            VALUES (\(port), \(release.namespace), \(release.at.timeIntervalSince1970))
-            ON CONFLICT (port) DO UPDATE SET namespace = EXCLUDED.namespace, released_at = EXCLUDED.released_at
-            """
-        )
-    }
-
     // MARK: Meter segments
-
-    static func insert(_ segment: MeterSegment, schedule: MeterSchedule, _ tx: Transaction) async throws {
-        let due = Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone)
-        try await tx.run(
-            """
-            INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
-            VALUES (\(segment.id), \(segment.instanceName), \(segment.kind.rawValue), \(segment.isSettled),
-                \(segment.end == nil), \(seconds(due)), \(try Documents.encode(segment)))
-            """
-        )
-    }
 
     /// Rewrites a segment; `nextDue` nil keeps the time it is due (a closed one is due at its end).
     static func update(_ segment: MeterSegment, nextDue: Date? = nil, _ tx: Transaction) async throws {
@@ -288,139 +210,53 @@ extension PostgresStore {
         )
     }
 
-    static func openComputeSegment(
-        _ instance: Instance,
-        at: Date,
-        schedule: MeterSchedule,
-        _ tx: Transaction
-    ) async throws {
-        guard let segment = Metering.computeSegment(of: instance, at: at) else { return }
-        try await insert(segment, schedule: schedule, tx)
-    }
-
-    static func openStorageSegment(
-        _ instance: Instance,
-        at: Date,
-        schedule: MeterSchedule,
-        _ tx: Transaction
-    ) async throws {
-        try await insert(Metering.storageSegment(of: instance, at: at), schedule: schedule, tx)
-    }
-
-    static func closeSegments(
-        _ instanceName: String,
-        kinds: Set<MeterSegment.Kind>,
-        at: Date,
-        _ tx: Transaction
-    )
-        async throws
-    {
-        let docs: [String] = try await tx.values(
-            "SELECT doc FROM meter_segments WHERE instance_name = \(instanceName) AND open ORDER BY id"
-        )
-        for doc in docs {
-            var segment = try Documents.decode(MeterSegment.self, doc)
-            guard kinds.contains(segment.kind) else { continue }
-            segment.end = max(at, segment.start)
-            try await update(segment, tx)
-        }
-    }
-
     // MARK: Create
 
-    /// What a create checks, read in one statement under the wallet lock (so every row it
-    /// reads is as the last write that held the lock left it).
-    struct CreateReads {
-        var nameTaken: Bool
-        var usage: QuotaUsage
-        var quota: Quota
-        var balance: Money
-        var committed: Money
-    }
-
+    /// What a create checks (`CreateReads`), read in one statement under the wallet lock (so
+    /// every row it reads is as the last write that held the lock left it), with the coupon
+    /// it names locked (redemptions from other namespaces wait for it), and the placement
+    /// version raised (its row lock: see `place`); returns the raised version too.
     static func createReads(
-        name: String,
-        namespace: String,
+        _ draft: Instance,
+        couponID: String?,
         defaults: Quota,
         _ tx: Transaction
-    ) async throws -> CreateReads {
+    ) async throws -> (CreateReads, version: Int64) {
+        let namespace = draft.namespace
+        let coupon = couponID ?? ""
         guard
             let row = try await tx.rows(
                 """
-                SELECT EXISTS (SELECT 1 FROM instances WHERE name = \(name)),
+                WITH bumped AS (UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v)
+                SELECT EXISTS (SELECT 1 FROM instances WHERE name = \(draft.name)),
                     (SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)),
                     COALESCE((SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
                     COALESCE(
                         (SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)), 0
                     )::BIGINT,
                     (SELECT doc FROM quotas WHERE namespace = \(namespace)),
-                    u.admin, u.balance_units
+                    u.admin, u.balance_units,
+                    (SELECT doc FROM coupons WHERE id = \(coupon) AND \(coupon) <> '' FOR UPDATE),
+                    (SELECT v FROM bumped)
                 FROM (SELECT 1) AS one LEFT JOIN users u ON u.namespace = \(namespace)
                 """
             ).first
         else { throw LatticeError.notFound("namespace '\(namespace)'") }
-        let (taken, instances, gpus, committed, quotaDoc, admin, balance) = try row.decode(
-            (Bool, Int, Int, Int64, String?, Bool?, Int64?).self
+        let (taken, instances, gpus, committed, quotaDoc, admin, balance, couponDoc, version) = try row.decode(
+            (Bool, Int, Int, Int64, String?, Bool?, Int64?, String?, Int64?).self
         )
         let quota = try quotaDoc.map { try Documents.decode(Quota.self, $0) } ?? (admin == true ? .unlimited : defaults)
         var money = balance.map(Money.init(units:))
         if money == nil { money = try await ledgerBalance(namespace, tx) }
-        return CreateReads(
+        let reads = CreateReads(
             nameTaken: taken,
             usage: QuotaUsage(instances: instances, gpus: gpus),
             quota: quota,
             balance: money ?? .zero,
-            committed: Money(units: committed)
+            committed: Money(units: committed),
+            coupon: try couponDoc.map { try Documents.decode(Coupon.self, $0) }
         )
-    }
-
-    /// Everything a create writes, in one statement (data-modifying CTEs): the instance, its
-    /// GPU rows, the namespace's hourly commitment and GPUs, its instance count, the count
-    /// per status, the storage meter segment, the order, and the change notice. (A GPU row
-    /// another instance holds still fails the statement: the primary key stays the guard.)
-    func insertCreated(_ instance: Instance, order: Order, _ tx: Transaction) async throws {
-        let segment = Metering.storageSegment(of: instance, at: instance.createdAt)
-        let due = Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone)
-        let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
-        let indices = instance.placement?.gpuIndices ?? []
-        try await tx.run(
-            """
-            WITH created AS (
-                INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
-                    memory, status, deleted, schedule_stop, stopped_at, payg, doc)
-                VALUES (\(instance.name), \(instance.namespace), \(instance.cluster),
-                    \(Self.seconds(instance.createdAt)),
-                    \(instance.generation), \(port), \(instance.placement?.node), \(instance.resources.cpuCores),
-                    \(instance.resources.memoryGiB), \(instance.status.rawValue), \(instance.desired.deleted),
-                    \(Self.seconds(instance.scheduleStopAt)), \(Self.seconds(instance.stoppedAt)),
-                    \(instance.cost.costType == SellingType.payAsYouGo.rawValue), \(try documents.encode(instance)))
-            ), reserved AS (
-                INSERT INTO gpu_allocations (node, gpu_index, instance_name)
-                SELECT \(instance.placement?.node ?? ""), i, \(instance.name) FROM unnest(\(indices)::BIGINT[]) AS i
-            ), committed AS (
-                INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus)
-                VALUES (\(instance.namespace), \(WalletRule.commitment(of: instance).units), \(indices.count))
-                ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
-                    gpus = c.gpus + excluded.gpus
-            ), by_status AS (
-                INSERT INTO status_counts AS s (status, n) VALUES (\(instance.status.rawValue), 1)
-                ON CONFLICT (status) DO UPDATE SET n = s.n + excluded.n
-            ), counted AS (
-                INSERT INTO instance_counts AS c (namespace, cluster, n)
-                VALUES (\(instance.namespace), \(instance.cluster), 1)
-                ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + 1
-            ), metered AS (
-                INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
-                VALUES (\(segment.id), \(segment.instanceName), \(segment.kind.rawValue), \(segment.isSettled),
-                    \(segment.end == nil), \(Self.seconds(due)), \(try Documents.encode(segment)))
-            ), ordered AS (
-                INSERT INTO orders (id, namespace, created_at, doc)
-                VALUES (\(order.id), \(order.namespace), \(Self.seconds(order.createdAt)),
-                    \(try Documents.encode(order)))
-            )
-            SELECT pg_notify(\(Self.channel), \("i:" + instance.name))
-            """
-        )
+        return (reads, version ?? 0)
     }
 
     // MARK: Wallet
@@ -471,39 +307,6 @@ extension PostgresStore {
         return true
     }
 
-    /// Checks the balance and appends the charges (see `SQLiteStore.take`): a write that
-    /// starts an instance is checked by `WalletRule` against the namespace's whole hourly
-    /// commitment, any other only against its own `required`.
-    static func take(
-        _ debit: WalletDebit,
-        namespace: String,
-        starting: Instance? = nil,
-        _ tx: Transaction
-    )
-        async throws
-    {
-        if let starting {
-            try WalletRule.check(
-                namespace: namespace,
-                balance: try await balance(namespace, tx),
-                committed: try await commitment(namespace, tx),
-                adding: WalletRule.hourlyRate(of: starting),
-                upfront: debit.required
-            )
-        } else if debit.required > .zero || !debit.charges.isEmpty {
-            let balance = try await balance(namespace, tx)
-            guard balance >= debit.required else {
-                throw LatticeError(
-                    .paymentRequired,
-                    code: "InsufficientBalance",
-                    "balance \(balance) does not cover \(debit.required); "
-                        + "ask an admin to credit namespace '\(namespace)'"
-                )
-            }
-        }
-        for charge in debit.charges { _ = try await append(charge, tx) }
-    }
-
     static func commitment(_ namespace: String, _ tx: Transaction) async throws -> Money {
         Money(
             units: try await tx.value(
@@ -511,37 +314,6 @@ extension PostgresStore {
                 as: Int64.self
             ) ?? 0
         )
-    }
-
-    /// Moves a namespace's hourly commitment and held GPUs by what changed between two
-    /// versions of an instance (nil: not there).
-    static func recommit(from previous: Instance?, to next: Instance?, _ tx: Transaction) async throws {
-        guard let namespace = next?.namespace ?? previous?.namespace else { return }
-        let delta = WalletRule.commitment(of: next).units - WalletRule.commitment(of: previous).units
-        let gpus = (next?.placement?.gpuIndices.count ?? 0) - (previous?.placement?.gpuIndices.count ?? 0)
-        guard delta != 0 || gpus != 0 else { return }
-        try await tx.run(
-            """
-            INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus)
-            VALUES (\(namespace), \(delta), \(gpus))
-            ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
-                gpus = c.gpus + excluded.gpus
-            """
-        )
-    }
-
-    /// Moves the per-status instance counts (`/metrics`) by one write's change.
-    static func recount(from previous: Instance?, to next: Instance?, _ tx: Transaction) async throws {
-        guard previous?.status != next?.status else { return }
-        for (status, delta) in [(previous?.status, -1), (next?.status, 1)] {
-            guard let status else { continue }
-            try await tx.run(
-                """
-                INSERT INTO status_counts AS s (status, n) VALUES (\(status.rawValue), \(delta))
-                ON CONFLICT (status) DO UPDATE SET n = s.n + excluded.n
-                """
-            )
-        }
     }
 
     // MARK: Quotas
@@ -612,18 +384,6 @@ extension PostgresStore {
             adding: adding,
             quota: try await quota(namespace, defaults: defaults, tx)
         )
-    }
-
-    /// An instance that is gone closes its order.
-    static func closeOrder(of instance: Instance, _ tx: Transaction) async throws {
-        guard
-            let doc: String = try await tx.value(
-                "SELECT doc FROM orders WHERE id = \(instance.cost.orderID) FOR UPDATE"
-            )
-        else { return }
-        var order = try Documents.decode(Order.self, doc)
-        order.status = "closed"
-        try await tx.run("UPDATE orders SET doc = \(try Documents.encode(order)) WHERE id = \(order.id)")
     }
 
     static func version(_ row: PostgresRow) throws -> InstanceVersion {

@@ -239,62 +239,38 @@ extension PostgresStore {
     ) async throws -> Instance {
         let pending = PendingMemo()
         let created = try await transaction { tx in
-            var instance = draft
             try await Self.lockWallet(draft.namespace, tx)
-            if let couponID, !couponID.isEmpty {
-                guard let doc: String = try await tx.value("SELECT doc FROM coupons WHERE id = \(couponID) FOR UPDATE")
-                else {
-                    throw LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(couponID)'")
-                }
-                let redemption = try Documents.decode(Coupon.self, doc).redeem(for: instance)
-                try await tx.run(
-                    """
-                    UPDATE coupons SET doc = \(try Documents.encode(redemption.coupon))
-                    WHERE id = \(redemption.coupon.id)
-                    """
-                )
-                instance = redemption.instance
-                if let credit = redemption.credit { _ = try await Self.append(credit, tx) }
-            }
-            // One read for every check, in the order SQLite makes them: the name, the
-            // quota, the wallet (a coupon's credit above is already in the balance).
-            let reads = try await Self.createReads(
-                name: draft.name,
-                namespace: draft.namespace,
+            // One read for every check, and the placement version's row lock with it.
+            let (reads, version) = try await Self.createReads(
+                draft,
+                couponID: couponID,
                 defaults: self.defaultQuota,
                 tx
             )
-            if reads.nameTaken { throw StoreError.duplicateName }
-            try QuotaRule.check(
-                namespace: draft.namespace,
-                usage: reads.usage,
-                adding: QuotaUsage(instances: 1, gpus: draft.resources.gpuCount),
-                quota: reads.quota
-            )
-            try WalletRule.check(
-                namespace: draft.namespace,
-                balance: reads.balance,
-                committed: reads.committed,
-                adding: WalletRule.hourlyRate(of: instance),
-                upfront: debit.required
-            )
-            for charge in debit.charges { _ = try await Self.append(charge, tx) }
+            let (checked, writes) = try CreateDecision.check(draft, reads: reads, couponID: couponID, debit: debit)
             let placement = try await self.place(
-                PlacementRequest(cluster: instance.cluster, resources: instance.resources),
+                PlacementRequest(cluster: checked.cluster, resources: checked.resources),
                 on: nodes,
+                version: version,
                 pending: pending,
                 tx
             )
-            instance.access.sshPort = try await self.freePort(
+            let port = try await self.freePort(
                 in: sshPorts,
-                for: instance.namespace,
-                now: instance.createdAt,
+                for: checked.namespace,
+                now: checked.createdAt,
                 pending: pending,
                 tx
             )
-            instance.placement = placement
-            instance.pod = PodInfo(name: instance.pod?.name ?? "", node: placement.node, ip: "")
-            try await self.insertCreated(instance, order: order, tx)
+            let (instance, set) = CreateDecision.created(
+                checked,
+                placement: placement,
+                sshPort: port,
+                order: order,
+                writes: writes,
+                schedule: self.schedule
+            )
+            try await self.apply(set, tx)
             return instance
         }
         pending.apply(to: memo)
@@ -342,9 +318,17 @@ extension PostgresStore {
                 podName: podName,
                 now: now
             )
-            try await Self.take(debit, namespace: namespace, starting: next, tx)
-            try await self.write(next, previous: current, schedule: self.schedule, tx)
-            try await Self.notify(.instance(name), tx)
+            try DebitRule.check(
+                debit,
+                namespace: namespace,
+                balance: try await Self.balance(namespace, tx),
+                committed: try await Self.commitment(namespace, tx),
+                starting: next
+            )
+            var set = WriteSet.instance(from: current, to: next, at: now, schedule: self.schedule)
+            set.ledger = debit.charges
+            set.notices = [.instance(name)]
+            try await self.apply(set, tx)
             return next
         }
         pending.apply(to: memo)
@@ -376,11 +360,27 @@ extension PostgresStore {
             {
                 try await Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, tx)
             }
-            try await Self.take(debit, namespace: namespace, tx)
-            if next != current {
-                try await self.write(next, previous: current, schedule: self.schedule, tx)
-                try await Self.notify(.instance(name), tx)
+            if DebitRule.needsBalance(debit, starting: nil) {
+                try DebitRule.check(
+                    debit,
+                    namespace: namespace,
+                    balance: try await Self.balance(namespace, tx),
+                    committed: .zero,
+                    starting: nil
+                )
             }
+            var set = WriteSet()
+            if next != current {
+                set = WriteSet.instance(
+                    from: current,
+                    to: next,
+                    at: next.updatedAt ?? next.createdAt,
+                    schedule: self.schedule
+                )
+                set.notices = [.instance(name)]
+            }
+            set.ledger = debit.charges
+            try await self.apply(set, tx)
             return next
         }
     }
@@ -391,7 +391,13 @@ extension PostgresStore {
             guard let current = try await self.fetchInstance(tx, name: instance.name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
-            try await self.write(instance, previous: current, schedule: self.schedule, tx)
+            let set = WriteSet.instance(
+                from: current,
+                to: instance,
+                at: instance.updatedAt ?? instance.createdAt,
+                schedule: self.schedule
+            )
+            try await self.apply(set, tx)
             return true
         }
     }
@@ -402,20 +408,7 @@ extension PostgresStore {
             guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
                 current.generation == expectedGeneration
             else { return false }
-            try await tx.run(
-                """
-                UPDATE instance_counts SET n = n - 1
-                WHERE namespace = \(current.namespace) AND cluster = \(current.cluster)
-                """
-            )
-            try await Self.closeSegments(name, kinds: [.compute, .storage], at: at, tx)
-            try await Self.recommit(from: current, to: nil, tx)
-            try await Self.recount(from: current, to: nil, tx)
-            try await Self.closeOrder(of: current, tx)
-            try await tx.run("DELETE FROM gpu_allocations WHERE instance_name = \(name)")
-            try await Self.recordPortGivenBack(from: current, to: nil, at: at, tx)
-            if current.placement != nil { try await Self.bumpPlacementVersion(tx) }
-            try await tx.run("DELETE FROM instances WHERE name = \(name)")
+            try await self.apply(WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule), tx)
             return true
         }
     }

@@ -29,13 +29,34 @@ import Testing
             )
             trips.append(store.roundTrips.total - before)
         }
-        // BEGIN, the wallet lock, one read for every check, the placement version (its row
-        // lock), the free port, one statement for every write, COMMIT.
-        #expect(trips.dropFirst().allSatisfy { $0 <= 7 }, "round trips per create: \(trips)")
+        // BEGIN, the wallet lock, one read for every check (with the placement version's row
+        // lock), the free port, one statement for the whole write set, COMMIT.
+        #expect(trips.dropFirst().allSatisfy { $0 <= 6 }, "round trips per create: \(trips)")
         let created = try #require(try await store.instance(name: "instance-00000003"))
         #expect(created.placement != nil && created.access.sshPort == 30002)
         #expect(try await store.nodeUsage().values.reduce(0) { $0 + $1.gpuIndices.count } == 3)
         #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 3)
         #expect(try await store.instanceCounts()[.creating] == 3)
+
+        // What the reconciler writes after a create: BEGIN, the lease (fencing), the instance
+        // under its row lock, one statement for the whole write set, COMMIT.
+        var running = created
+        running.status = .running
+        running.generation += 1
+        running.updatedAt = created.createdAt.addingTimeInterval(5)
+        var before = store.roundTrips.total
+        #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
+        #expect(store.roundTrips.total - before <= 5, "round trips per observation")
+        before = store.roundTrips.total
+        let at = created.createdAt.addingTimeInterval(60)
+        #expect(try await store.purgeInstance(name: running.name, expectedGeneration: running.generation, at: at))
+        #expect(store.roundTrips.total - before <= 5, "round trips per purge")
+        #expect(try await store.nodeUsage().values.reduce(0) { $0 + $1.gpuIndices.count } == 2)
+        #expect(try await store.instanceCounts()[.running] ?? 0 == 0)
+        #expect(
+            try await store.orders(namespace: "alice", page: PageRequest()).items.first {
+                $0.instanceName == running.name
+            }?.status == "closed"
+        )
     }
 }

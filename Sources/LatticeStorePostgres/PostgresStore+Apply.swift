@@ -1,0 +1,246 @@
+import Foundation
+import LatticeDomain
+import LatticeStore
+import PostgresNIO
+
+/// Applies a `WriteSet` in one statement: each row change is a data-modifying CTE, and the
+/// statement's result sends the change notices (delivered when the transaction commits).
+/// The CTEs of one statement see the same snapshot and never touch a row twice: a write set
+/// frees and takes disjoint GPU rows, and prunes port releases other than the one it keeps.
+extension PostgresStore {
+    func apply(_ set: WriteSet, _ tx: Transaction) async throws {
+        guard !set.isEmpty else { return }
+        var statement = ApplyStatement()
+        try statement.add(set, documents: documents)
+        try await tx.run(statement.query)
+    }
+}
+
+/// One statement built from a write set: `WITH w0 AS (...), w1 AS (...) SELECT ...`, every
+/// value a bound parameter.
+struct ApplyStatement {
+    private var parts: [String] = []
+    private var binds = PostgresBindings()
+
+    var query: PostgresQuery {
+        let notices = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ",\n") + "\n"
+        return PostgresQuery(unsafeSQL: notices + (final ?? "SELECT 1"), binds: binds)
+    }
+
+    private var final: String?
+
+    /// `$n` for a new parameter.
+    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T?) -> String {
+        if let value { binds.append(value) } else { binds.appendNull() }
+        return "$\(binds.count)"
+    }
+
+    private mutating func with(_ sql: String) { parts.append("w\(parts.count) AS (\(sql))") }
+
+    private static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
+
+    mutating func add(_ set: WriteSet, documents: InstanceDocuments) throws {
+        switch set.instance {
+        case .insert(let instance):
+            let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
+            with(
+                """
+                INSERT INTO instances (name, namespace, cluster, created_at, generation, ssh_port, placed_node, cpu,
+                    memory, status, deleted, schedule_stop, stopped_at, payg, doc)
+                VALUES (\(bind(instance.name)), \(bind(instance.namespace)), \(bind(instance.cluster)),
+                    \(bind(Self.seconds(instance.createdAt))), \(bind(instance.generation)), \(bind(port))::BIGINT,
+                    \(bind(instance.placement?.node))::TEXT, \(bind(instance.resources.cpuCores)),
+                    \(bind(instance.resources.memoryGiB)), \(bind(instance.status.rawValue)),
+                    \(bind(instance.desired.deleted)), \(bind(instance.scheduleStopAt.map(Self.seconds)))::FLOAT8,
+                    \(bind(instance.stoppedAt.map(Self.seconds)))::FLOAT8,
+                    \(bind(instance.cost.costType == SellingType.payAsYouGo.rawValue)),
+                    \(bind(try documents.encode(instance))))
+                """
+            )
+        case .update(let instance):
+            let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
+            with(
+                """
+                UPDATE instances SET generation = \(bind(instance.generation)),
+                    placed_node = \(bind(instance.placement?.node))::TEXT, status = \(bind(instance.status.rawValue)),
+                    deleted = \(bind(instance.desired.deleted)),
+                    schedule_stop = \(bind(instance.scheduleStopAt.map(Self.seconds)))::FLOAT8,
+                    stopped_at = \(bind(instance.stoppedAt.map(Self.seconds)))::FLOAT8,
+                    ssh_port = \(bind(port))::BIGINT, doc = \(bind(try documents.encode(instance)))
+                WHERE name = \(bind(instance.name))
+                """
+            )
+        case .delete(let name):
+            // Checked at the end of the statement, when its GPU rows are gone too.
+            with("DELETE FROM instances WHERE name = \(bind(name))")
+        case nil:
+            break
+        }
+        let freed = set.freedGPUs
+        if !freed.isEmpty {
+            with(
+                """
+                DELETE FROM gpu_allocations WHERE (node, gpu_index) IN
+                    (SELECT * FROM unnest(\(bind(freed.map(\.node)))::TEXT[], \(bind(freed.map(\.index)))::BIGINT[]))
+                """
+            )
+        }
+        let taken = set.takenGPUs
+        if let name = set.reserved?.instanceName, !taken.isEmpty {
+            // The primary key (node, gpu_index) is the last line of defence against overselling.
+            with(
+                """
+                INSERT INTO gpu_allocations (node, gpu_index, instance_name)
+                SELECT node, i, \(bind(name))
+                FROM unnest(\(bind(taken.map(\.node)))::TEXT[], \(bind(taken.map(\.index)))::BIGINT[]) AS g (node, i)
+                """
+            )
+        }
+        if set.givesBackReservation {
+            // Another replica's capacity index is stale from here on (`PlacementMemo`).
+            with("UPDATE placement_version SET v = v + 1 WHERE id = 1")
+        }
+        if let given = set.portGivenBack {
+            let port = bind(given.port)
+            with(
+                """
+                DELETE FROM ssh_port_releases
+                WHERE released_at <= \(bind(Self.seconds(given.pruneBefore))) AND port <> \(port)
+                """
+            )
+            with(
+                """
+                INSERT INTO ssh_port_releases (port, namespace, released_at)
+                VALUES (\(port), \(bind(given.release.namespace)), \(bind(Self.seconds(given.release.at))))
+                ON CONFLICT (port) DO UPDATE SET namespace = EXCLUDED.namespace, released_at = EXCLUDED.released_at
+                """
+            )
+        }
+        if let commitment = set.commitment {
+            with(
+                """
+                INSERT INTO namespace_commitments AS c (namespace, hourly_units, gpus)
+                VALUES (\(bind(commitment.namespace)), \(bind(commitment.hourlyUnits)), \(bind(commitment.gpus)))
+                ON CONFLICT (namespace) DO UPDATE SET hourly_units = c.hourly_units + excluded.hourly_units,
+                    gpus = c.gpus + excluded.gpus
+                """
+            )
+        }
+        let counts = set.statusCounts.filter { $0.value != 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
+        if !counts.isEmpty {
+            with(
+                """
+                INSERT INTO status_counts AS s (status, n)
+                SELECT * FROM unnest(
+                    \(bind(counts.map(\.key.rawValue)))::TEXT[], \(bind(counts.map(\.value)))::BIGINT[]
+                )
+                ON CONFLICT (status) DO UPDATE SET n = s.n + excluded.n
+                """
+            )
+        }
+        if let count = set.instanceCount {
+            with(
+                """
+                INSERT INTO instance_counts AS c (namespace, cluster, n)
+                VALUES (\(bind(count.namespace)), \(bind(count.cluster)), \(bind(count.delta)))
+                ON CONFLICT (namespace, cluster) DO UPDATE SET n = c.n + excluded.n
+                """
+            )
+        }
+        if let closing = set.closing {
+            // `MeterSegment.closed(at:)` and `isSettled`, in SQL: the segment ends at `at` or at
+            // its start, if later, and is settled if it was billed through that end.
+            let end = "GREATEST(\(bind(Self.seconds(closing.at)))::FLOAT8, (doc::jsonb ->> 'start')::FLOAT8)"
+            with(
+                """
+                UPDATE meter_segments SET open = FALSE, next_due = \(end),
+                    settled = (doc::jsonb ->> 'billedThrough')::FLOAT8 >= \(end),
+                    doc = jsonb_set(doc::jsonb, '{end}', to_jsonb(\(end)))::TEXT
+                WHERE instance_name = \(bind(closing.instanceName)) AND open
+                    AND kind = ANY(\(bind(closing.kinds.map(\.rawValue)))::TEXT[])
+                """
+            )
+        }
+        if !set.openedSegments.isEmpty {
+            var rows: [String] = []
+            for opened in set.openedSegments {
+                let segment = opened.segment
+                rows.append(
+                    """
+                    (\(bind(segment.id)), \(bind(segment.instanceName)), \(bind(segment.kind.rawValue)),
+                        \(bind(segment.isSettled)), \(bind(segment.end == nil)), \(bind(Self.seconds(opened.due))),
+                        \(bind(try Documents.encode(segment))))
+                    """
+                )
+            }
+            with(
+                """
+                INSERT INTO meter_segments (id, instance_name, kind, settled, open, next_due, doc)
+                VALUES \(rows.joined(separator: ", "))
+                """
+            )
+        }
+        if !set.closedOrders.isEmpty {
+            with(
+                """
+                UPDATE orders SET doc = jsonb_set(doc::jsonb, '{status}', '"closed"')::TEXT
+                WHERE id = ANY(\(bind(set.closedOrders))::TEXT[])
+                """
+            )
+        }
+        if !set.orders.isEmpty {
+            var rows: [String] = []
+            for order in set.orders {
+                rows.append(
+                    """
+                    (\(bind(order.id)), \(bind(order.namespace)), \(bind(Self.seconds(order.createdAt))),
+                        \(bind(try Documents.encode(order))))
+                    """
+                )
+            }
+            with("INSERT INTO orders (id, namespace, created_at, doc) VALUES \(rows.joined(separator: ", "))")
+        }
+        for coupon in set.coupons {
+            with("UPDATE coupons SET doc = \(bind(try Documents.encode(coupon))) WHERE id = \(bind(coupon.id))")
+        }
+        if !set.ledger.isEmpty {
+            // A row whose idempotency key is already in the ledger is skipped, and the balance
+            // moves by the rows appended (those the insert returns).
+            var rows: [String] = []
+            for entry in set.ledger {
+                rows.append(
+                    """
+                    (\(bind(entry.id)), \(bind(entry.namespace)), \(bind(entry.kind.rawValue)),
+                        \(bind(entry.amount.units)), \(bind(entry.idempotencyKey)),
+                        \(bind(Self.seconds(entry.createdAt))), \(bind(try Documents.encode(entry))))
+                    """
+                )
+            }
+            let appended = "w\(parts.count)"
+            with(
+                """
+                INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
+                VALUES \(rows.joined(separator: ", "))
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING namespace, CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END AS delta
+                """
+            )
+            with(
+                """
+                UPDATE users u SET balance_units = u.balance_units + d.delta
+                FROM (SELECT namespace, SUM(delta)::BIGINT AS delta FROM \(appended) GROUP BY namespace) AS d
+                WHERE u.namespace = d.namespace
+                """
+            )
+        }
+        let notices = set.notices.compactMap(PostgresStore.payload)
+        if !notices.isEmpty {
+            final = "SELECT pg_notify(\(bind(PostgresStore.channel)), p) FROM unnest(\(bind(notices))::TEXT[]) AS p"
+        }
+    }
+}
