@@ -387,8 +387,7 @@ extension PostgresStore {
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await transaction { tx in
-            try self.fence.check(try await Self.lease(tx, lock: true))
-            guard let current = try await self.fetchInstance(tx, name: instance.name, forUpdate: true),
+            guard let current = try await self.fencedInstance(tx, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
             let set = WriteSet.instance(
@@ -404,8 +403,7 @@ extension PostgresStore {
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await transaction { tx in
-            try self.fence.check(try await Self.lease(tx, lock: true))
-            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await self.fencedInstance(tx, name: name),
                 current.generation == expectedGeneration
             else { return false }
             try await self.apply(WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule), tx)
@@ -832,6 +830,27 @@ extension PostgresStore {
     }
 
     // MARK: Leader lease
+
+    /// The fence check and the instance under its row lock, in one statement: the lease row
+    /// is held FOR SHARE (as in `lease(_:lock:)`) and the instance FOR UPDATE, and both locked
+    /// reads see the newest committed version of their row.
+    func fencedInstance(_ tx: Transaction, name: String) async throws -> Instance? {
+        let rows = try await tx.rows(
+            """
+            SELECT l.holder, l.epoch, l.expires_at, i.doc FROM (SELECT 1) AS one
+            LEFT JOIN (SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR SHARE) AS l ON TRUE
+            LEFT JOIN (SELECT doc FROM instances WHERE name = \(name) FOR UPDATE) AS i ON TRUE
+            """
+        )
+        guard let row = rows.first else { return nil }
+        let (holder, epoch, expires, doc) = try row.decode((String?, Int64?, Double?, String?).self)
+        var lease: LeaderLease?
+        if let holder, let epoch, let expires {
+            lease = LeaderLease(holder: holder, epoch: epoch, expiresAt: Date(timeIntervalSince1970: expires))
+        }
+        try fence.check(lease)
+        return try doc.map { try documents.decode($0) }
+    }
 
     static func lease(_ tx: Transaction, lock: Bool = false) async throws -> LeaderLease? {
         // FOR SHARE: a fenced write holds the row until it commits, so a takeover (which

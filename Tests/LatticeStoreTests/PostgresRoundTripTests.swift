@@ -38,19 +38,19 @@ import Testing
         #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 3)
         #expect(try await store.instanceCounts()[.creating] == 3)
 
-        // What the reconciler writes after a create: BEGIN, the lease (fencing), the instance
-        // under its row lock, one statement for the whole write set, COMMIT.
+        // What the reconciler writes after a create: BEGIN, the lease (fencing) and the
+        // instance under its row lock in one read, one statement for the whole write set, COMMIT.
         var running = created
         running.status = .running
         running.generation += 1
         running.updatedAt = created.createdAt.addingTimeInterval(5)
         var before = store.roundTrips.total
         #expect(try await store.recordObservation(running, expectedGeneration: created.generation))
-        #expect(store.roundTrips.total - before <= 5, "round trips per observation")
+        #expect(store.roundTrips.total - before <= 4, "round trips per observation")
         before = store.roundTrips.total
         let at = created.createdAt.addingTimeInterval(60)
         #expect(try await store.purgeInstance(name: running.name, expectedGeneration: running.generation, at: at))
-        #expect(store.roundTrips.total - before <= 5, "round trips per purge")
+        #expect(store.roundTrips.total - before <= 4, "round trips per purge")
         #expect(try await store.nodeUsage().values.reduce(0) { $0 + $1.gpuIndices.count } == 2)
         #expect(try await store.instanceCounts()[.running] ?? 0 == 0)
         #expect(
