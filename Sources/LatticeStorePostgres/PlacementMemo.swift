@@ -38,6 +38,28 @@ final class PlacementMemo: @unchecked Sendable {
         }
     }
 
+    /// Versions a write of this replica placed at and has not handed over yet: it may have
+    /// committed, and the next placement (which waited for its row lock) waits for it here.
+    private var committing: Set<Int64> = []
+
+    func markCommitting(_ version: Int64) { _ = lock.withLock { committing.insert(version) } }
+
+    func isCommitting(_ version: Int64) -> Bool { lock.withLock { committing.contains(version) } }
+
+    func settled(_ version: Int64) { _ = lock.withLock { committing.remove(version) } }
+
+    /// The kept index at `version`, waiting up to about 20 ms for a write of this replica that
+    /// placed at `version` and is handing its index over (it committed just before ours took
+    /// the row lock); nil if it is not there by then (the caller rebuilds from the rows).
+    func awaitIndex(cluster: String, nodes: [ClusterNode], version: Int64) async -> CapacityIndex? {
+        for _ in 0..<100 {
+            if let index = index(cluster: cluster, nodes: nodes, version: version) { return index }
+            guard isCommitting(version) else { return nil }
+            try? await Task.sleep(for: .microseconds(200))
+        }
+        return index(cluster: cluster, nodes: nodes, version: version)
+    }
+
     func lowestFreePort(at version: Int64) -> Int? {
         lock.withLock { port.flatMap { $0.version == version ? $0.lowestFree : nil } }
     }
@@ -73,5 +95,11 @@ final class PendingMemo: @unchecked Sendable {
         guard let (pending, port) = lock.withLock({ pending.map { ($0, port) } }) else { return }
         memo.keep(cluster: pending.cluster, nodes: pending.nodes, index: pending.index, version: pending.version)
         if let port { memo.keepPort(port, at: pending.version) }
+        memo.settled(pending.version)
+    }
+
+    /// After a failed write: nothing to hand over.
+    func abandon(_ memo: PlacementMemo) {
+        if let version = lock.withLock({ pending?.version }) { memo.settled(version) }
     }
 }

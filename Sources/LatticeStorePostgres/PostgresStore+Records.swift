@@ -124,7 +124,7 @@ extension PostgresStore {
         // only places on the request's cluster and model.
         let clusterNodes = nodes
         var index: CapacityIndex
-        if let kept = memo.index(cluster: request.cluster, nodes: clusterNodes, version: version) {
+        if let kept = await memo.awaitIndex(cluster: request.cluster, nodes: clusterNodes, version: version) {
             index = kept
         } else {
             let usage = try await Self.usage(tx, nodes: clusterNodes.map(\.node.name))
@@ -137,6 +137,7 @@ extension PostgresStore {
         }
         index.reserve(placement, cpuCores: request.cpuCores, memoryGiB: request.memoryGiB)
         pending.set(cluster: request.cluster, nodes: clusterNodes, index: index, version: next)
+        memo.markCommitting(next)
         return placement
     }
 

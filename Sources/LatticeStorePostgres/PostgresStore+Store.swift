@@ -238,6 +238,7 @@ extension PostgresStore {
         debit: WalletDebit
     ) async throws -> Instance {
         let pending = PendingMemo()
+        defer { pending.abandon(self.memo) }
         let created = try await transaction { tx in
             try await Self.lockWallet(draft.namespace, tx)
             // One read for every check, and the placement version's row lock with it.
@@ -287,6 +288,7 @@ extension PostgresStore {
         debit: WalletDebit
     ) async throws -> Instance {
         let pending = PendingMemo()
+        defer { pending.abandon(self.memo) }
         let started = try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
             guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
