@@ -26,27 +26,6 @@ struct IndexChanges {
             )
         )
     }
-
-    /// `at` is when the change happened (by default when `next` was last changed).
-    mutating func placementChanged(from previous: Instance?, to next: Instance?, at: Date? = nil) {
-        if let old = previous?.placement, old != next?.placement {
-            released.append((old, previous!.resources.cpuCores, previous!.resources.memoryGiB))
-        }
-        if let new = next?.placement, new != previous?.placement {
-            reserved.append((new, next!.resources.cpuCores, next!.resources.memoryGiB))
-        }
-        let oldPort = previous?.access.sshPort ?? 0
-        let newPort = next?.access.sshPort ?? 0
-        if oldPort != newPort {
-            if oldPort > 0 { portsFreed.append(oldPort) }
-            if newPort > 0 { portsTaken.append(newPort) }
-        }
-        if let previous, let when = at ?? next.map({ $0.updatedAt ?? $0.createdAt }),
-            let given = PortRelease.given(from: previous, to: next, at: when)
-        {
-            portsGivenBack.append(given)
-        }
-    }
 }
 
 /// The store's in-memory view of free capacity and free SSH ports, built from its rows on

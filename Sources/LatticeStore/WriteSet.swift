@@ -182,19 +182,6 @@ public struct WriteSet: Sendable, Equatable {
         let due = Metering.nextDue(segment, period: schedule.period, timeZone: schedule.timeZone)
         openedSegments.append(OpenedSegment(segment: segment, due: due))
     }
-
-    /// The instance row's new version (nil when it is deleted or untouched).
-    public var written: Instance? {
-        switch instance {
-        case .insert(let instance), .update(let instance): instance
-        case .delete, nil: nil
-        }
-    }
-
-    /// How much the balance of each namespace moves if every ledger row is appended.
-    public static func balanceDelta(_ entry: LedgerEntry) -> Int64 {
-        entry.kind == .credit ? entry.amount.units : -entry.amount.units
-    }
 }
 
 extension MeterSegment {

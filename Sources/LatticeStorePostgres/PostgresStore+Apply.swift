@@ -23,8 +23,8 @@ struct ApplyStatement {
     private var binds = PostgresBindings()
 
     var query: PostgresQuery {
-        let notices = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ",\n") + "\n"
-        return PostgresQuery(unsafeSQL: notices + (final ?? "SELECT 1"), binds: binds)
+        let with = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ",\n") + "\n"
+        return PostgresQuery(unsafeSQL: with + (final ?? "SELECT 1"), binds: binds)
     }
 
     private var final: String?
