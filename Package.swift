@@ -37,11 +37,20 @@ let package = Package(
     targets: [
         // Pure domain: wire types, money, pricing, placement, state machine. Foundation only.
         .target(name: "LatticeDomain", swiftSettings: swiftSettings),
-        // The Store protocol and its SQLite implementation.
+        // The Store protocols, the write set every write is decided as, and the shared types.
         .target(
             name: "LatticeStore",
             dependencies: [
                 "LatticeDomain",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Store on SQLite (GRDB), for one server.
+        .target(
+            name: "LatticeStoreSQLite",
+            dependencies: [
+                "LatticeDomain", "LatticeStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -118,7 +127,8 @@ let package = Package(
         .target(
             name: "LatticeServer",
             dependencies: [
-                "LatticeDomain", "LatticeStore", "LatticeStorePostgres", "LatticeCompute", "LatticeComputeEngine",
+                "LatticeDomain", "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres", "LatticeCompute",
+                "LatticeComputeEngine",
                 "LatticeComputeKubernetes", "LatticeGateway",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -154,7 +164,8 @@ let package = Package(
         .executableTarget(
             name: "lattice",
             dependencies: [
-                "LatticeServer", "LatticeClient", "LatticeStore", "LatticeStorePostgres", "LatticeDomain",
+                "LatticeServer", "LatticeClient", "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres",
+                "LatticeDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -169,7 +180,7 @@ let package = Package(
         .testTarget(
             name: "LatticeStoreTests",
             dependencies: [
-                "LatticeStore", "LatticeStorePostgres", "LatticeDomain", "LatticeTestSupport",
+                "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres", "LatticeDomain", "LatticeTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

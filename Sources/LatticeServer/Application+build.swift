@@ -8,6 +8,7 @@ import LatticeDomain
 import LatticeGateway
 import LatticeStore
 import LatticeStorePostgres
+import LatticeStoreSQLite
 import Logging
 import NIOCore
 import ServiceLifecycle

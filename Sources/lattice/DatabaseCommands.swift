@@ -3,6 +3,7 @@ import Foundation
 import LatticeDomain
 import LatticeStore
 import LatticeStorePostgres
+import LatticeStoreSQLite
 
 /// `lattice db …`: the operator's tools for the store itself (no server involved).
 struct DB: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import LatticeDomain
 import LatticeStore
+import LatticeStoreSQLite
 import Logging
 import Testing
 

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import LatticeCompute
 import LatticeDomain
 import LatticeStore
+import LatticeStoreSQLite
 import LatticeTestSupport
 import Logging
 import NIOCore

@@ -1,6 +1,7 @@
 import Foundation
 import LatticeDomain
 import LatticeStore
+import LatticeStoreSQLite
 import Testing
 
 @testable import LatticeServer

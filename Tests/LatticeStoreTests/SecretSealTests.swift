@@ -2,6 +2,7 @@ import Foundation
 import LatticeDomain
 import LatticeStore
 import LatticeStorePostgres
+import LatticeStoreSQLite
 import LatticeTestSupport
 import Testing
 

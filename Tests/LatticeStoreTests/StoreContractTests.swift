@@ -1,6 +1,7 @@
 import Foundation
 import LatticeDomain
 import LatticeStore
+import LatticeStoreSQLite
 import LatticeTestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LatticeDomain
+import LatticeStore
 
 /// What a write transaction changed in the in-memory indexes; applied once it commits, so
 /// a transaction that fails leaves them as they were.

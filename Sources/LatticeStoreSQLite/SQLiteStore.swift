@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LatticeDomain
+import LatticeStore
 
 /// The embedded store: SQLite through GRDB, in WAL mode. GRDB serialises writes, so a
 /// write transaction sees every committed reservation and no two can oversell a node.

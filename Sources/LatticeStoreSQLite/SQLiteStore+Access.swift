@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LatticeDomain
+import LatticeStore
 
 extension SQLiteStore {
     public func createSSHKey(_ key: SSHKeyRecord) async throws {

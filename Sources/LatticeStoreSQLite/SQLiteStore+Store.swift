@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LatticeDomain
+import LatticeStore
 
 extension SQLiteStore {
     // MARK: Users and tokens
@@ -962,10 +963,4 @@ extension SQLiteStore {
     public func ping() async throws {
         _ = try await writer.read { db in try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1")) }
     }
-}
-
-/// Failures the caller is expected to handle (never shown to clients as they are).
-public enum StoreError: Error, Equatable {
-    /// The generated instance name exists already; the caller draws another.
-    case duplicateName
 }
