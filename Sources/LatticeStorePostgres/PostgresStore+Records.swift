@@ -7,7 +7,6 @@ import PostgresNIO
 /// helpers, each decision left to `LatticeDomain` (`WalletRule`, `QuotaRule`, `Metering`,
 /// `PlacementPolicy`, `Coupon.redeem`).
 extension PostgresStore {
-    /// The advisory lock placement and SSH-port choice run under (transaction-scoped).
     /// The advisory lock lease claims run under.
     static let leaseLock: Int64 = 0x4c61_7474_6963_6503
 
@@ -262,10 +261,12 @@ extension PostgresStore {
 
     // MARK: Wallet
 
-    /// Locks the namespace's user row for the rest of the transaction: every write that
-    /// checks or moves its money goes one at a time, on every replica.
+    /// Locks the namespace's wallet for the rest of the transaction: every write that
+    /// checks or moves its money goes one at a time, on every replica. An advisory lock on
+    /// the namespace rather than its user row, so a wallet whose namespace has no user row
+    /// (money credited before sign-up) is locked all the same.
     static func lockWallet(_ namespace: String, _ tx: Transaction) async throws {
-        try await tx.run("SELECT 1 FROM users WHERE namespace = \(namespace) FOR UPDATE")
+        try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\("wallet/" + namespace)))")
     }
 
     static func balance(_ namespace: String, _ tx: Transaction) async throws -> Money {

@@ -16,12 +16,13 @@ import Synchronization
 ///   replicas never place on the same free GPUs or hand out one port twice (the
 ///   `(node, gpu_index)` primary key and the unique port index stay the guard behind it);
 /// - a write that changes an instance locks its row (`SELECT … FOR UPDATE`) and checks the
-///   generation, and a write that moves money locks the namespace's user row first, so the
-///   wallet check and the charges it allows are one decision;
+///   generation, and a write that moves money takes the namespace's wallet lock first (an
+///   advisory lock), so the wallet check and the charges it allows are one decision;
 /// - every charge carries an idempotency key with a unique index, so a period is never
 ///   charged twice.
 ///
-/// No placement or port state is cached in memory: another replica may have changed it.
+/// Placement and port state is kept in memory only with the placement version it is exact
+/// at (`PlacementMemo`): another replica may have changed it since.
 public final class PostgresStore: Store {
     let client: PostgresClient
     let logger: Logger
