@@ -172,6 +172,16 @@ let package = Package(
         ),
         // Fixtures shared by the test targets (never linked into the executable).
         .target(name: "LatticeTestSupport", dependencies: ["LatticeDomain"], swiftSettings: swiftSettings),
+        // Tests only: a fresh database on the throwaway PostgreSQL server the test command starts.
+        .target(
+            name: "LatticeTestDatabase",
+            dependencies: [
+                "LatticeDomain", "LatticeStorePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LatticeDomainTests",
             dependencies: ["LatticeDomain", "LatticeTestSupport"],
@@ -181,6 +191,7 @@ let package = Package(
             name: "LatticeStoreTests",
             dependencies: [
                 "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres", "LatticeDomain", "LatticeTestSupport",
+                "LatticeTestDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -221,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "LatticeServerTests",
             dependencies: [
-                "LatticeServer", "LatticeTestSupport",
+                "LatticeServer", "LatticeTestSupport", "LatticeTestDatabase",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

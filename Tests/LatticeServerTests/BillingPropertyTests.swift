@@ -84,12 +84,14 @@ struct OutcomeTally {
 }
 
 @Suite struct BillingPropertyTests {
-    @Test func aMonthOfRandomOperationsKeepsTheLedgerExact() async throws {
+    @Test(arguments: StoreKind.all)
+    func aMonthOfRandomOperationsKeepsTheLedgerExact(_ kind: StoreKind) async throws {
         let start = RFC3339.parse("2026-04-01T00:00:00Z")!
         let server = try await TestServer(
             configuration: ServerConfiguration(catalog: instantCatalog(nodes: 12)),
             adminCredit: "0",
-            start: start
+            start: start,
+            store: kind
         )
         var rng = SplitMix64(state: 20261129)
         let namespaces = ["alpha", "beta", "gamma", "delta"]

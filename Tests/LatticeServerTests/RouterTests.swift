@@ -6,6 +6,7 @@ import LatticeCompute
 import LatticeDomain
 import LatticeStore
 import LatticeStoreSQLite
+import LatticeTestDatabase
 import LatticeTestSupport
 import Logging
 import NIOCore
@@ -13,11 +14,11 @@ import Testing
 
 @testable import LatticeServer
 
-/// A server without a socket: in-memory SQLite, a simulated fleet on a manual clock, and a
-/// reconciler the test steps by hand.
+/// A server without a socket: in-memory SQLite (or the store `kind` names), a simulated
+/// fleet on a manual clock, and a reconciler the test steps by hand.
 struct TestServer {
     static let adminToken = "router-test-admin-token"
-    let store: SQLiteStore
+    let store: any Store
     let clock: ManualWallClock
     let fleet: ComputeFleet
     let reconciler: Reconciler
@@ -28,9 +29,10 @@ struct TestServer {
     init(
         configuration base: ServerConfiguration = ServerConfiguration(),
         adminCredit: String = "1000",
-        start: Date = Date(timeIntervalSince1970: 1_800_000_000)
+        start: Date = Date(timeIntervalSince1970: 1_800_000_000),
+        store kind: StoreKind = .sqlite
     ) async throws {
-        store = try SQLiteStore(schedule: base.meterSchedule)
+        store = try await kind.make(base.meterSchedule)
         clock = ManualWallClock(start)
         var configuration = base
         configuration.bootstrapToken = Self.adminToken
@@ -91,6 +93,17 @@ struct TestServer {
     func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         try await Application(router: router).test(.router, body)
     }
+}
+
+/// Which store a `TestServer` runs on: the suites that hold a rule against both stores run
+/// on each of `all` (PostgreSQL when the test command started it, and always under CI).
+struct StoreKind: CustomStringConvertible, Sendable {
+    let description: String
+    let make: @Sendable (MeterSchedule) async throws -> any Store
+
+    static let sqlite = StoreKind(description: "sqlite") { try SQLiteStore(schedule: $0) }
+    static let postgresql = StoreKind(description: "postgresql") { try await TestDatabase.store(schedule: $0) }
+    static let all = [sqlite] + (TestDatabase.runs ? [postgresql] : [])
 }
 
 func headers(_ token: String = TestServer.adminToken, namespace: String? = "admin") -> HTTPFields {

@@ -2,6 +2,7 @@ import Foundation
 import LatticeDomain
 import LatticeStore
 import LatticeStorePostgres
+import LatticeTestDatabase
 import LatticeTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import LatticeDomain
 import LatticeStore
 import LatticeStoreSQLite
+import LatticeTestDatabase
 import LatticeTestSupport
 import Testing
 

@@ -3,6 +3,7 @@ import LatticeDomain
 import LatticeStore
 import LatticeStorePostgres
 import LatticeStoreSQLite
+import LatticeTestDatabase
 import LatticeTestSupport
 import Testing
 

@@ -7,18 +7,18 @@ import PostgresNIO
 
 /// The throwaway PostgreSQL server `scripts/test.sh` starts (`LATTICE_TEST_DATABASE_URL`).
 /// Each store made here gets a database of its own, so tests never see each other's rows.
-enum TestDatabase {
-    static let url = ProcessInfo.processInfo.environment["LATTICE_TEST_DATABASE_URL"].flatMap {
+public enum TestDatabase {
+    public static let url = ProcessInfo.processInfo.environment["LATTICE_TEST_DATABASE_URL"].flatMap {
         $0.isEmpty ? nil : $0
     }
     /// Under CI (`CI` set) the PostgreSQL cases run whether or not a server was given, so
     /// a CI without one fails them instead of passing without PostgreSQL.
-    static let required = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false
+    public static let required = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false
     /// Whether the suites include their PostgreSQL cases.
-    static let runs = url != nil || required
+    public static let runs = url != nil || required
 
     /// A new, empty database on the test server, and a store on it.
-    static func store(
+    public static func store(
         schedule: MeterSchedule = MeterSchedule(),
         defaultQuota: Quota = .unlimited
     ) async throws -> PostgresStore {
@@ -26,7 +26,7 @@ enum TestDatabase {
     }
 
     /// The URL of a new, empty database on the test server.
-    static func freshDatabase() async throws -> String {
+    public static func freshDatabase() async throws -> String {
         guard let url, var components = URLComponents(string: url) else {
             throw LatticeError.notFound("LATTICE_TEST_DATABASE_URL")
         }
@@ -38,7 +38,7 @@ enum TestDatabase {
 
     /// The first column of every row `sql` gives, as text, read over a connection of its own
     /// (what a dump of the database would hold).
-    static func texts(_ sql: String, in url: String) async throws -> [String] {
+    public static func texts(_ sql: String, in url: String) async throws -> [String] {
         guard let components = URLComponents(string: url) else { throw LatticeError.notFound(url) }
         let logger = Logger(label: "lattice.test.postgres")
         let connection = try await connect(components, logger: logger)
