@@ -264,12 +264,7 @@ public enum LatticeServer {
             fleet: fleet,
             clock: clock,
             configuration: configuration,
-            boundPort: boundPort,
-            changed: { name in
-                queue.add(name)
-                // A create or power_on may have taken an SSH port: listen on it at once.
-                gateways.ssh.portsChanged()
-            }
+            boundPort: boundPort
         )
         let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         let reconciler = Reconciler(
@@ -322,6 +317,7 @@ public enum LatticeServer {
                     store: store,
                     tokenCache: api.tokenCache,
                     enqueue: queue.add,
+                    portsChanged: gateways.ssh.portsChanged,
                     resync: reconciler.requestResync,
                     claimLease: leadership.claimSoon
                 ),
@@ -331,7 +327,6 @@ public enum LatticeServer {
                     clock: clock,
                     configuration: configuration,
                     logger: logger,
-                    changed: queue.add,
                     leadership: leadership
                 ),
             ],

@@ -327,9 +327,9 @@ public final class LeaderFence: @unchecked Sendable {
     }
 }
 
-/// What another process on the same database changed.
+/// What a committed write changed.
 public enum StoreChange: Sendable, Equatable {
-    /// An API write committed a change to this instance.
+    /// A write committed a change to this instance (its state, its GPUs or its port).
     case instance(String)
     /// This token was regenerated or deleted.
     case token(String)
@@ -340,9 +340,9 @@ public enum StoreChange: Sendable, Equatable {
     case reconnected
 }
 
-/// Changes other replicas commit, as they commit (PostgreSQL's `LISTEN/NOTIFY`). An
-/// embedded store belongs to one process, whose own writes already tell it everything: its
-/// feed ends at once.
+/// The one change feed: every write's changes, once it has committed, from this replica and
+/// (on PostgreSQL, through `LISTEN/NOTIFY`) every other. The reconciler's queue, the token
+/// cache and the gateways follow it (`ChangeFollower`); nothing else tells them of a write.
 public protocol ChangeFeed: Sendable {
     func changes() -> AsyncStream<StoreChange>
 }

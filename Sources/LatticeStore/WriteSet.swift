@@ -85,7 +85,8 @@ public struct WriteSet: Sendable, Equatable {
     public var ledger: [LedgerEntry] = []
     /// Coupons rewritten (a redemption).
     public var coupons: [Coupon] = []
-    /// What the write tells other replicas (`ChangeFeed`) once it commits.
+    /// What the write tells the change feed (`ChangeFeed`) once it commits: every instance
+    /// write names its instance.
     public var notices: [StoreChange] = []
 
     public init() {}
@@ -125,6 +126,7 @@ public struct WriteSet: Sendable, Equatable {
         }
         let name = next?.name ?? previous!.name
         let namespace = next?.namespace ?? previous!.namespace
+        set.notices = [.instance(name)]
         if previous?.placement != next?.placement {
             set.released = previous.flatMap(reservation(of:))
             set.reserved = next.flatMap(reservation(of:))
@@ -276,7 +278,6 @@ public enum CreateDecision {
         set.ledger = writes.ledger
         set.coupons = writes.coupons
         set.orders = [order]
-        set.notices = [.instance(instance.name)]
         return (instance, set)
     }
 }

@@ -329,7 +329,6 @@ extension PostgresStore {
             )
             var set = WriteSet.instance(from: current, to: next, at: now, schedule: self.schedule)
             set.ledger = debit.charges
-            set.notices = [.instance(name)]
             try await self.apply(set, tx)
             return next
         }
@@ -379,7 +378,6 @@ extension PostgresStore {
                     at: next.updatedAt ?? next.createdAt,
                     schedule: self.schedule
                 )
-                set.notices = [.instance(name)]
             }
             set.ledger = debit.charges
             try await self.apply(set, tx)

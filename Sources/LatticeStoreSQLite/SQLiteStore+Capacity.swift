@@ -13,6 +13,8 @@ struct IndexChanges {
     var portsGivenBack: [(Int, PortRelease)] = []
     /// Instances written (their new version) or purged (nil).
     var versions: [(String, InstanceVersion?)] = []
+    /// What goes out on the change feed once the transaction commits.
+    var notices: [StoreChange] = []
 
     mutating func wrote(_ instance: Instance) {
         versions.append(
@@ -195,7 +197,8 @@ final class PlacementCache: @unchecked Sendable {
 }
 
 extension SQLiteStore {
-    /// A write transaction whose index changes are applied once it has committed.
+    /// A write transaction whose index changes are applied once it has committed, and
+    /// whose instances then go out on the change feed.
     func indexedWrite<T: Sendable>(
         _ body: @Sendable (Database, inout IndexChanges) throws -> T
     ) async throws
@@ -211,6 +214,7 @@ extension SQLiteStore {
                 return .commit
             }
             self.placement.apply(changes)
+            self.feed.publish(changes.notices)
             return result!
         }
     }

@@ -53,6 +53,7 @@ extension SQLiteStore {
     /// Applies a write set inside the caller's transaction, one statement per row it
     /// changes, and notes in `changes` what the in-memory indexes take in once it commits.
     func apply(_ set: WriteSet, _ db: Database, _ changes: inout IndexChanges) throws {
+        changes.notices += set.notices
         switch set.instance {
         case .insert(let instance):
             try db.run(

@@ -199,7 +199,7 @@ extension SQLiteStore {
     }
 
     public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
-        try await transaction { db in
+        let token = try await transaction { db in
             try db.run(
                 sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
                 arguments: [secretHash, id, namespace]
@@ -214,6 +214,8 @@ extension SQLiteStore {
             }
             return TokenRecord(row: row)
         }
+        feed.publish([.token(id)])
+        return token
     }
 
     public func deleteToken(id: String, namespace: String) async throws {
@@ -221,6 +223,7 @@ extension SQLiteStore {
             try db.run(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
             guard db.changesCount == 1 else { throw LatticeError.notFound("token '\(id)'") }
         }
+        feed.publish([.token(id)])
     }
 
     public func touchToken(id: String, at date: Date) async throws {
@@ -957,8 +960,8 @@ extension SQLiteStore {
         try await writer.read { db in try Self.lease(db) }
     }
 
-    /// One process owns the file: nothing changes that it did not do itself.
-    public func changes() -> AsyncStream<StoreChange> { AsyncStream { $0.finish() } }
+    /// One process owns the file: the feed is its own committed writes.
+    public func changes() -> AsyncStream<StoreChange> { feed.stream() }
 
     public func ping() async throws {
         _ = try await writer.read { db in try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1")) }

@@ -9,6 +9,8 @@ public final class SQLiteStore: Store {
     let writer: any DatabaseWriter
     /// Free capacity and SSH ports in memory, guarded by the rows (see `PlacementCache`).
     let placement = PlacementCache()
+    /// Each committed write's changes, to whoever follows them (`changes()`).
+    let feed = ChangeBroadcast()
     /// The meter's schedule, so a new segment is written with the time it first falls due.
     let schedule: MeterSchedule
     /// The limits of a namespace an admin has not given its own (the admin namespace has none).

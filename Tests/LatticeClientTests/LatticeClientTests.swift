@@ -110,7 +110,7 @@ struct ConnectionRefused: Error {}
         _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
         let queue = WorkQueue()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
+        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         let router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         // Driven by the API's writes and the fleet's events; no resync needed.
         let reconciler = Reconciler(
@@ -121,10 +121,18 @@ struct ConnectionRefused: Error {}
             logger: Logger(label: "test"),
             readiness: readiness
         )
+        // The API's writes reach the reconciler through the store's change feed.
+        let follower = ChangeFollower(
+            store: store,
+            tokenCache: api.tokenCache,
+            enqueue: queue.add,
+            resync: reconciler.requestResync,
+            claimLease: {}
+        )
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [reconciler]
+            services: [reconciler, follower]
         )
         let image = catalog.images[0].name
 

@@ -23,6 +23,9 @@ struct TestServer {
     let fleet: ComputeFleet
     let reconciler: Reconciler
     let meter: Meter
+    /// Follows the store's change feed into the reconciler's queue, as `lattice serve`
+    /// does; a test that wants writes to reach the reconciler without a resync runs it.
+    let follower: ChangeFollower
     let api: LatticeAPI
     let router: Router<LatticeRequestContext>
 
@@ -52,7 +55,7 @@ struct TestServer {
         }
         let readiness = Readiness()
         let queue = WorkQueue()
-        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration, changed: queue.add)
+        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
         router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
         reconciler = Reconciler(
             store: store,
@@ -67,8 +70,14 @@ struct TestServer {
             catalog: configuration.catalog,
             clock: clock,
             configuration: configuration,
-            logger: Logger(label: "test"),
-            changed: queue.add
+            logger: Logger(label: "test")
+        )
+        follower = ChangeFollower(
+            store: store,
+            tokenCache: api.tokenCache,
+            enqueue: queue.add,
+            resync: { [reconciler] in reconciler.requestResync() },
+            claimLease: {}
         )
     }
 

@@ -77,7 +77,12 @@ import Testing
         let server = try await TestServer(configuration: ServerConfiguration(catalog: catalog))
         let reconciler = server.reconciler
         let run = Task { try await reconciler.run() }
-        defer { run.cancel() }
+        let follower = server.follower
+        let follow = Task { try await follower.run() }
+        defer {
+            run.cancel()
+            follow.cancel()
+        }
         // The resync at start has run once the reconciler says it is ready.
         while !reconciler.readiness.isReady { try await Task.sleep(for: .milliseconds(5)) }
 

@@ -87,6 +87,7 @@ import Testing
         #expect(set.closedOrders == ["order-instance-1"])
         #expect(set.instanceCount?.delta == -1 && set.statusCounts == [.running: -1])
         #expect(set.portGivenBack?.port == 30001)
+        #expect(set.notices == [.instance("instance-1")], "the feed hears of the purge: its port is free")
     }
 
     @Test func anUnchangedInstanceChangesOnlyItsRow() {
@@ -94,6 +95,7 @@ import Testing
         let set = WriteSet.instance(from: running, to: running, at: t0, schedule: schedule)
         var expected = WriteSet()
         expected.instance = .update(running)
+        expected.notices = [.instance("instance-1")]
         #expect(set == expected)
     }
 

@@ -206,7 +206,6 @@ extension LatticeAPI {
                         debit: debit
                     )
                 }
-                changed(created.name)
                 return InstanceWire(created, context: wire)
             } catch StoreError.duplicateName {
                 continue
@@ -313,7 +312,6 @@ extension LatticeAPI {
                 now: now
             )
         }
-        changed(instance.name)
     }
 
     public func powerOn(principal: Principal, cluster: String, name: String) async throws {
@@ -345,7 +343,6 @@ extension LatticeAPI {
                 debit: .none
             )
         }
-        changed(name)
     }
 
     /// `POST .../instances/{name}/renew {"CostTime": "+3D"}`: charges the new term up front
@@ -403,6 +400,5 @@ extension LatticeAPI {
         _ = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             InstanceLifecycle.delete(current, now: now)
         }
-        changed(instance.name)
     }
 }

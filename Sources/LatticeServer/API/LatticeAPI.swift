@@ -17,9 +17,6 @@ public struct LatticeAPI: Sendable {
     let tokenCache = TokenCache()
     /// Instances rendered for the wire, by name and generation.
     let rendered = RenderedInstances()
-    /// Told the name of every instance a write changed, once the write has committed (the
-    /// reconciler's work queue).
-    let changed: @Sendable (String) -> Void
     let logger = Logger(label: "lattice.api")
     /// The port the server bound, once known (addresses in `servers` name it).
     let boundPort: BoundPort
@@ -29,11 +26,9 @@ public struct LatticeAPI: Sendable {
         fleet: ComputeFleet,
         clock: any WallClock,
         configuration: ServerConfiguration,
-        boundPort: BoundPort = BoundPort(),
-        changed: @escaping @Sendable (String) -> Void = { _ in }
+        boundPort: BoundPort = BoundPort()
     ) {
         self.boundPort = boundPort
-        self.changed = changed
         self.store = store
         self.catalog = configuration.catalog
         self.fleet = fleet

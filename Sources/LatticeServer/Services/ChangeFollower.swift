@@ -4,17 +4,18 @@ import LatticeStore
 import Logging
 import ServiceLifecycle
 
-/// Applies what other replicas commit (the store's `ChangeFeed`): an instance another
-/// replica wrote goes to this replica's work queue (it is acted on if this replica leads),
-/// a token regenerated or deleted elsewhere leaves the token cache at once, and after the
-/// feed reconnects the whole cache is dropped and the leader resyncs, since notifications
-/// may have been lost in between; a lease handed back is claimed at once (a graceful
-/// shutdown of the leader hands over without waiting for the lease to lapse). With SQLite
-/// the feed is empty and this ends at once.
+/// Follows the one change feed (the store's `ChangeFeed`: every committed write, this
+/// replica's and, on PostgreSQL, every other's): an instance written goes to the work queue
+/// (it is acted on if this replica leads) and the SSH gateway looks at the ports held at once
+/// (a port taken or given back on any replica); a token regenerated or deleted leaves the
+/// token cache; after the feed reconnects the whole cache is dropped and the leader resyncs,
+/// since notifications may have been lost in between; a lease handed back is claimed at
+/// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse).
 final class ChangeFollower: Service, @unchecked Sendable {
     let store: any Store
     let tokenCache: TokenCache
     let enqueue: @Sendable (String) -> Void
+    let portsChanged: @Sendable () -> Void
     let resync: @Sendable () -> Void
     let claimLease: @Sendable () -> Void
 
@@ -22,6 +23,7 @@ final class ChangeFollower: Service, @unchecked Sendable {
         store: any Store,
         tokenCache: TokenCache,
         enqueue: @escaping @Sendable (String) -> Void,
+        portsChanged: @escaping @Sendable () -> Void = {},
         resync: @escaping @Sendable () -> Void,
         claimLease: @escaping @Sendable () -> Void
     ) {
@@ -29,6 +31,7 @@ final class ChangeFollower: Service, @unchecked Sendable {
         self.store = store
         self.tokenCache = tokenCache
         self.enqueue = enqueue
+        self.portsChanged = portsChanged
         self.resync = resync
     }
 
@@ -38,14 +41,16 @@ final class ChangeFollower: Service, @unchecked Sendable {
                 self.apply(change)
             }
         }
-        // An embedded store's feed ends at once; a service that returns would stop the
-        // server, so this one stays until the server shuts down.
+        // The feed ends only with the store; a service that returns would stop the server,
+        // so this one stays until the server shuts down.
         try? await gracefulShutdown()
     }
 
     func apply(_ change: StoreChange) {
         switch change {
-        case .instance(let name): enqueue(name)
+        case .instance(let name):
+            enqueue(name)
+            portsChanged()
         case .token(let id): tokenCache.evict(tokenID: id)
         case .leaseReleased: claimLease()
         case .reconnected:

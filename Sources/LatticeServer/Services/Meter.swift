@@ -18,8 +18,6 @@ public final class Meter: Service, @unchecked Sendable {
     let configuration: ServerConfiguration
     let logger: Logger
 
-    /// Told the name of every instance the meter stopped or released (the reconciler's queue).
-    let changed: @Sendable (String) -> Void
     /// With replicas: only the lease holder meters (nil: this process always does).
     let leadership: Leadership?
 
@@ -29,10 +27,8 @@ public final class Meter: Service, @unchecked Sendable {
         clock: any WallClock,
         configuration: ServerConfiguration,
         logger: Logger,
-        changed: @escaping @Sendable (String) -> Void = { _ in },
         leadership: Leadership? = nil
     ) {
-        self.changed = changed
         self.leadership = leadership
         self.store = store
         self.catalog = catalog
@@ -161,7 +157,6 @@ public final class Meter: Service, @unchecked Sendable {
                     "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
                 return deleted
             }
-            changed(instance.name)
         } else if let end = instance.scheduleStopAt {
             try await stop(
                 instance,
@@ -197,7 +192,6 @@ public final class Meter: Service, @unchecked Sendable {
         }
         if stopped.status == .stopping, stopped.statusReason == reason {
             logger.info("stopping instance", metadata: ["instance": "\(instance.name)", "reason": "\(reason)"])
-            changed(instance.name)
         }
     }
 }
