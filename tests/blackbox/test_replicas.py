@@ -4,6 +4,8 @@ fleet's state file; each has its own port."""
 import concurrent.futures
 import json
 import os
+import pathlib
+import signal
 import subprocess
 import time
 
@@ -39,15 +41,30 @@ images:
 IMAGE = "images.test.local/matrixdc/ubuntu:22.04"
 
 
-@pytest.fixture
-def replicas(tmp_path):
+def start_replicas(tmp_path, extra=()):
     url = new_database()
-    args = ["--catalog", write_catalog(tmp_path, CATALOG), "--database-url", url, "--meter-interval-seconds", "0.5"]
+    args = ["--catalog", write_catalog(tmp_path, CATALOG), "--database-url", url, "--meter-interval-seconds", "0.5",
+            *extra]
     servers = [Server(tmp_path / "shared", args) for _ in range(3)]
     for server in servers:
         server.start()
     admin = servers[0].client()
     assert admin.post("/admin/users/admin/credit", {"amount": "100000"}).status_code == 200
+    return servers
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    servers = start_replicas(tmp_path)
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def charging_replicas(tmp_path):
+    """Three replicas that charge pay-as-you-go by the second."""
+    servers = start_replicas(tmp_path, ["--charge-period-seconds", "1"])
     yield servers
     for server in servers:
         server.stop()
@@ -191,6 +208,55 @@ def test_kill9_of_the_leader_hands_over_and_everything_converges(replicas):
     assert client.instance(running[2], "small").json()["status"] == "Running", "the running one was adopted"
     statuses = [n["status"] for n in client.get("/clusters/small/instances?page=1&pageSize=100").json()["nodes"]]
     assert sorted(statuses) == ["Running"] * 4 + ["Stopped"] * 2
+
+
+def compute_periods(server, name):
+    """(start, end) of every compute charge of `name`, as the ledger holds them."""
+    docs = store_column(server, f"SELECT doc FROM ledger WHERE kind = 'compute' AND doc LIKE '%\"{name}\"%'")
+    periods = [(json.loads(d).get("periodStart"), json.loads(d).get("periodEnd")) for d in docs]
+    return sorted(p for p in periods if p[0] is not None)
+
+
+def test_a_leader_paused_past_its_lease_is_fenced_when_it_resumes(charging_replicas):
+    """SIGSTOP the leader past its lease: another replica leads with the next epoch and
+    goes on metering and reconciling; after SIGCONT the old leader's late writes are
+    refused, so no period is charged twice and no stopped instance is started again."""
+    replicas = charging_replicas
+    first = wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    epoch = int(readiness(first)["epoch"])
+    rest = [r for r in replicas if r is not first]
+    user = rest[0].new_user(balance="1000")
+    client = as_user(rest[0], user)
+    name = create(client).json()["name"]
+    client.wait_status(name, "Running", cluster="small")
+    wait_for(lambda: len(compute_periods(first, name)) >= 2, what="the old leader charging")
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        second = wait_for(lambda: leader(rest), timeout=30, what="a new leader while the old one is paused")
+        assert int(readiness(second)["epoch"]) == epoch + 1, "the new leader fences with the next epoch"
+        charged = len(compute_periods(first, name))
+        wait_for(lambda: len(compute_periods(first, name)) > charged + 2, what="the new leader charging")
+        r = client.post(f"/clusters/small/instances/{name}/power_off", {"gracePeriodSeconds": 0})
+        assert r.status_code == 200, r.text
+        client.wait_status(name, "Stopped", cluster="small", timeout=20)
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    # The old leader wakes with writes in flight (its meter and reconciler were mid-pass):
+    # the lease row no longer names it at its epoch, so it follows and writes nothing.
+    wait_for(lambda: (readiness(first) or {}).get("role") == "replica", timeout=15, what="the old leader to step down")
+    log = pathlib.Path(first.log.name).read_text(errors="replace")
+    assert any("this replica no longer leads" in line and f"epoch={epoch + 1}" in line for line in log.splitlines())
+    time.sleep(3)  # several meter intervals (0.5 s) for any late write to land
+    assert leader(replicas) is second
+    assert client.instance(name, "small").json()["status"] == "Stopped", "no replica started it again"
+    periods = compute_periods(first, name)
+    assert len(periods) > 4
+    for (a_start, a_end), (b_start, b_end) in zip(periods, periods[1:]):
+        assert a_end <= b_start, f"charged twice: {a_start}-{a_end} and {b_start}-{b_end}"
+    balance = float(client.get("/balance").json()["balance"])
+    charges = sum(float(str(json.loads(d)["amount"])) for d in store_column(
+        first, f"SELECT doc FROM ledger WHERE namespace = '{user.namespace}' AND kind <> 'credit'"))
+    assert abs(balance - (1000 - charges)) < 0.0001, "balance = credits - charges"
 
 
 def test_sigterm_hands_the_lease_over_at_once(replicas):

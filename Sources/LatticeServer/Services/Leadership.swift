@@ -72,11 +72,12 @@ public final class Leadership: Service, @unchecked Sendable {
         do {
             let lease = try await store.claimLease(holder: holder, now: now, ttl: ttl)
             let leads = lease?.holder == holder
-            let gained = lock.withLock { () -> Bool in
+            let (gained, lost) = lock.withLock { () -> (Bool, Bool) in
                 let before = leadsUntil.map { now < $0 } ?? false
+                let held = leadsUntil != nil
                 leadsUntil = leads ? lease?.expiresAt : nil
                 lastKnown = lease
-                return leads && !before
+                return (leads && !before, !leads && held)
             }
             if leads, let epoch = lease?.epoch {
                 store.fence.hold(epoch: epoch)
@@ -89,6 +90,16 @@ public final class Leadership: Service, @unchecked Sendable {
                     metadata: ["epoch": "\(lease?.epoch ?? 0)", "replica": "\(holder)"]
                 )
                 gainedContinuation.yield()
+            }
+            if lost {
+                // Paused or cut off past its lease: another replica leads with a later epoch,
+                // and the fence has refused this one's writes since the lease lapsed.
+                logger.notice(
+                    "this replica no longer leads",
+                    metadata: [
+                        "leader": "\(lease?.holder ?? "none")", "epoch": "\(lease?.epoch ?? 0)", "replica": "\(holder)",
+                    ]
+                )
             }
         } catch {
             // Keep leading until the lease would lapse; the fence guards the writes anyway.
