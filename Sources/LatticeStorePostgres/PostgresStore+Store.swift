@@ -590,38 +590,6 @@ extension PostgresStore {
 
     // MARK: Images
 
-    public func saveImage(_ image: SnapshotImage) async throws {
-        try await read { tx in
-            try await tx.run(
-                """
-                INSERT INTO images (namespace, reference, doc, created_at)
-                VALUES (\(image.namespace), \(image.reference), \(try Documents.encode(image)),
-                    \(Self.seconds(image.createdAt)))
-                ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
-                """
-            )
-        }
-    }
-
-    public func images(namespace: String) async throws -> [SnapshotImage] {
-        try await read { tx in
-            try await tx.values(
-                "SELECT doc FROM images WHERE namespace = \(namespace) ORDER BY created_at, reference",
-                as: String.self
-            ).map { try Documents.decode(SnapshotImage.self, $0) }
-        }
-    }
-
-    public func deleteImage(namespace: String, reference: String) async throws -> Bool {
-        try await read { tx in
-            try await !tx.rows(
-                """
-                DELETE FROM images WHERE namespace = \(namespace) AND reference = \(reference) RETURNING reference
-                """
-            ).isEmpty
-        }
-    }
-
     // MARK: Money
 
     public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
@@ -735,99 +703,7 @@ extension PostgresStore {
         }
     }
 
-    public func createCoupon(_ coupon: Coupon) async throws {
-        try await transaction { tx in
-            let inserted = try await tx.rows(
-                """
-                INSERT INTO coupons (id, doc) VALUES (\(coupon.id), \(try Documents.encode(coupon)))
-                ON CONFLICT (id) DO NOTHING RETURNING id
-                """
-            )
-            guard !inserted.isEmpty else {
-                throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
-            }
-        }
-    }
-
-    public func coupons() async throws -> [Coupon] {
-        try await read { tx in
-            try await tx.values("SELECT doc FROM coupons ORDER BY id", as: String.self).map {
-                try Documents.decode(Coupon.self, $0)
-            }
-        }
-    }
-
     // MARK: Console sessions
-
-    public func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws {
-        try await transaction { tx in
-            try await tx.run(
-                """
-                DELETE FROM console_sessions WHERE id_hash = ANY(ARRAY(
-                    SELECT id_hash FROM console_sessions WHERE expires_at <= \(Self.seconds(now)) LIMIT 100))
-                """
-            )
-            try await tx.run(
-                """
-                DELETE FROM console_sessions WHERE id_hash = ANY(ARRAY(
-                    SELECT id_hash FROM console_sessions WHERE namespace = \(session.namespace)
-                    ORDER BY expires_at DESC OFFSET \(SessionLimits.perNamespace - 1)))
-                """
-            )
-            try await tx.run(
-                """
-                INSERT INTO console_sessions (id_hash, namespace, token_id, token_hash, admin, expires_at, csrf)
-                VALUES (\(idHash), \(session.namespace), \(session.tokenID), \(session.tokenHash), \(session.isAdmin),
-                    \(Self.seconds(session.expiresAt)), \(session.csrf))
-                """
-            )
-        }
-    }
-
-    public func session(idHash: String, now: Date) async throws -> ConsoleSessionRecord? {
-        try await read { tx in
-            try await tx.rows(
-                """
-                SELECT namespace, token_id, token_hash, admin, expires_at, csrf FROM console_sessions
-                WHERE id_hash = \(idHash) AND expires_at > \(Self.seconds(now))
-                """
-            ).first.map { row in
-                let (namespace, tokenID, tokenHash, admin, expires, csrf) = try row.decode(
-                    (String, String, String, Bool, Double, String).self
-                )
-                return ConsoleSessionRecord(
-                    namespace: namespace,
-                    tokenID: tokenID,
-                    tokenHash: tokenHash,
-                    isAdmin: admin,
-                    expiresAt: Date(timeIntervalSince1970: expires),
-                    csrf: csrf
-                )
-            }
-        }
-    }
-
-    public func endSession(idHash: String) async throws {
-        try await read { tx in try await tx.run("DELETE FROM console_sessions WHERE id_hash = \(idHash)") }
-    }
-
-    public func setRevealed(idHash: String, sealed: Data) async throws {
-        try await read { tx in
-            try await tx.run("UPDATE console_sessions SET revealed = \(sealed) WHERE id_hash = \(idHash)")
-        }
-    }
-
-    public func takeRevealed(idHash: String) async throws -> Data? {
-        try await transaction { tx in
-            let sealed = try await tx.rows(
-                "SELECT revealed FROM console_sessions WHERE id_hash = \(idHash) FOR UPDATE"
-            ).first.flatMap { try $0.decode(Data?.self) }
-            if sealed != nil {
-                try await tx.run("UPDATE console_sessions SET revealed = NULL WHERE id_hash = \(idHash)")
-            }
-            return sealed
-        }
-    }
 
     // MARK: Leader lease
 

@@ -604,44 +604,6 @@ extension SQLiteStore {
 
     // MARK: Images
 
-    public func saveImage(_ image: SnapshotImage) async throws {
-        try await transaction { db in
-            try db.run(
-                sql:
-                    """
-                    INSERT INTO images (namespace, reference, doc, created_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
-                    """,
-                arguments: [
-                    image.namespace, image.reference, try Documents.encode(image),
-                    image.createdAt.timeIntervalSince1970,
-                ]
-            )
-        }
-    }
-
-    public func images(namespace: String) async throws -> [SnapshotImage] {
-        try await writer.read { db in
-            try String.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT doc FROM images WHERE namespace = ? ORDER BY created_at, reference"
-                ),
-                arguments: [namespace]
-            )
-            .map { try Documents.decode(SnapshotImage.self, $0) }
-        }
-    }
-
-    public func deleteImage(namespace: String, reference: String) async throws -> Bool {
-        try await transaction { db in
-            try db.run(
-                sql: "DELETE FROM images WHERE namespace = ? AND reference = ?",
-                arguments: [namespace, reference]
-            )
-            return db.changesCount > 0
-        }
-    }
-
     // MARK: Money
 
     public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
@@ -788,104 +750,7 @@ extension SQLiteStore {
         }
     }
 
-    public func createCoupon(_ coupon: Coupon) async throws {
-        try await transaction { db in
-            guard
-                try String.fetchOne(
-                    try db.cachedStatement(sql: "SELECT id FROM coupons WHERE id = ?"),
-                    arguments: [coupon.id]
-                ) == nil
-            else {
-                throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
-            }
-            try db.run(
-                sql: "INSERT INTO coupons (id, doc) VALUES (?, ?)",
-                arguments: [coupon.id, try Documents.encode(coupon)]
-            )
-        }
-    }
-
-    public func coupons() async throws -> [Coupon] {
-        try await writer.read { db in
-            try String.fetchAll(try db.cachedStatement(sql: "SELECT doc FROM coupons ORDER BY id")).map {
-                try Documents.decode(Coupon.self, $0)
-            }
-        }
-    }
-
     // MARK: Console sessions
-
-    public func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws {
-        try await transaction { db in
-            try db.run(
-                sql: """
-                    DELETE FROM console_sessions WHERE rowid IN
-                        (SELECT rowid FROM console_sessions WHERE expires_at <= ? LIMIT 100)
-                    """,
-                arguments: [now.timeIntervalSince1970]
-            )
-            try db.run(
-                sql: """
-                    DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
-                        WHERE namespace = ? ORDER BY expires_at DESC LIMIT -1 OFFSET ?)
-                    """,
-                arguments: [session.namespace, SessionLimits.perNamespace - 1]
-            )
-            try db.run(
-                sql: """
-                    INSERT INTO console_sessions (id_hash, namespace, token_id, token_hash, admin, expires_at, csrf)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    idHash, session.namespace, session.tokenID, session.tokenHash, session.isAdmin,
-                    session.expiresAt.timeIntervalSince1970, session.csrf,
-                ]
-            )
-        }
-    }
-
-    public func session(idHash: String, now: Date) async throws -> ConsoleSessionRecord? {
-        try await writer.read { db in
-            try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT * FROM console_sessions WHERE id_hash = ? AND expires_at > ?"),
-                arguments: [idHash, now.timeIntervalSince1970]
-            ).map {
-                ConsoleSessionRecord(
-                    namespace: $0["namespace"],
-                    tokenID: $0["token_id"],
-                    tokenHash: $0["token_hash"],
-                    isAdmin: $0["admin"],
-                    expiresAt: Date(timeIntervalSince1970: $0["expires_at"]),
-                    csrf: $0["csrf"]
-                )
-            }
-        }
-    }
-
-    public func endSession(idHash: String) async throws {
-        try await transaction { db in
-            try db.run(sql: "DELETE FROM console_sessions WHERE id_hash = ?", arguments: [idHash])
-        }
-    }
-
-    public func setRevealed(idHash: String, sealed: Data) async throws {
-        try await transaction { db in
-            try db.run(sql: "UPDATE console_sessions SET revealed = ? WHERE id_hash = ?", arguments: [sealed, idHash])
-        }
-    }
-
-    public func takeRevealed(idHash: String) async throws -> Data? {
-        try await transaction { db in
-            let sealed = try Data.fetchOne(
-                try db.cachedStatement(sql: "SELECT revealed FROM console_sessions WHERE id_hash = ?"),
-                arguments: [idHash]
-            )
-            if sealed != nil {
-                try db.run(sql: "UPDATE console_sessions SET revealed = NULL WHERE id_hash = ?", arguments: [idHash])
-            }
-            return sealed
-        }
-    }
 
     // MARK: Copying to another store
 

@@ -1,0 +1,225 @@
+import Foundation
+
+/// One value a statement binds or a row holds, in the few types both stores speak.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    /// SQLite keeps it as the integer 0 or 1, PostgreSQL as `BOOLEAN`.
+    case boolean(Bool)
+    case blob(Data)
+}
+
+/// A statement in the SQL both stores understand, its values bound at `?` (written with
+/// string interpolation, so no value is ever spliced into the text):
+///
+///     StoreSQL("SELECT doc FROM images WHERE namespace = \(namespace)")
+///
+/// Each dialect renders the placeholders its own way (PostgreSQL's `$1`, `$2`, ...).
+public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
+    public private(set) var text: String
+    public private(set) var binds: [SQLValue]
+    /// A read inside a write that locks the rows it reads (PostgreSQL's `FOR UPDATE`; SQLite's
+    /// one writer needs no row lock).
+    public private(set) var locksRows = false
+
+    public init(stringLiteral value: String) {
+        text = value
+        binds = []
+    }
+
+    public init(stringInterpolation: Interpolation) {
+        text = stringInterpolation.text
+        binds = stringInterpolation.binds
+    }
+
+    /// The same read, locking the rows it returns until the write commits.
+    public func forUpdate() -> StoreSQL {
+        var locked = self
+        locked.locksRows = true
+        return locked
+    }
+
+    /// The text with each `?` replaced by what `placeholder` makes of its position (from 1).
+    public func rendered(_ placeholder: (Int) -> String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count + binds.count * 2)
+        var position = 0
+        for character in text {
+            if character == "?" {
+                position += 1
+                out += placeholder(position)
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
+    public struct Interpolation: StringInterpolationProtocol {
+        var text = ""
+        var binds: [SQLValue] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            text.reserveCapacity(literalCapacity + interpolationCount)
+            binds.reserveCapacity(interpolationCount)
+        }
+
+        public mutating func appendLiteral(_ literal: String) { text += literal }
+
+        public mutating func appendInterpolation(_ value: SQLValue) {
+            text += "?"
+            binds.append(value)
+        }
+
+        public mutating func appendInterpolation(_ value: String) { appendInterpolation(SQLValue.text(value)) }
+        public mutating func appendInterpolation(_ value: Int) { appendInterpolation(SQLValue.integer(Int64(value))) }
+        public mutating func appendInterpolation(_ value: Int64) { appendInterpolation(SQLValue.integer(value)) }
+        public mutating func appendInterpolation(_ value: Double) { appendInterpolation(SQLValue.real(value)) }
+        public mutating func appendInterpolation(_ value: Bool) { appendInterpolation(SQLValue.boolean(value)) }
+        public mutating func appendInterpolation(_ value: Data) { appendInterpolation(SQLValue.blob(value)) }
+        /// A time, as the seconds since 1970 both stores keep.
+        public mutating func appendInterpolation(_ value: Date) {
+            appendInterpolation(SQLValue.real(value.timeIntervalSince1970))
+        }
+        public mutating func appendInterpolation(_ value: Date?) {
+            appendInterpolation(value.map { SQLValue.real($0.timeIntervalSince1970) } ?? .null)
+        }
+        public mutating func appendInterpolation(_ value: String?) {
+            appendInterpolation(value.map(SQLValue.text) ?? .null)
+        }
+        public mutating func appendInterpolation(_ value: Data?) {
+            appendInterpolation(value.map(SQLValue.blob) ?? .null)
+        }
+    }
+}
+
+/// A row as a read returns it, its columns in the order the statement names them.
+public struct SQLRow: Sendable, Equatable {
+    public var values: [SQLValue]
+
+    public init(_ values: [SQLValue]) { self.values = values }
+
+    private func value(_ index: Int) -> SQLValue { index < values.count ? values[index] : .null }
+
+    private func mismatch(_ index: Int, _ wanted: String) -> any Error {
+        SQLRowError(description: "column \(index) holds \(value(index)), not \(wanted)")
+    }
+
+    public func text(_ index: Int) throws -> String {
+        guard let text = try optionalText(index) else { throw mismatch(index, "text") }
+        return text
+    }
+
+    public func optionalText(_ index: Int) throws -> String? {
+        switch value(index) {
+        case .null: return nil
+        case .text(let text): return text
+        default: throw mismatch(index, "text")
+        }
+    }
+
+    public func integer(_ index: Int) throws -> Int {
+        guard let value = try optionalInteger(index) else { throw mismatch(index, "an integer") }
+        return value
+    }
+
+    public func optionalInteger(_ index: Int) throws -> Int? {
+        switch value(index) {
+        case .null: return nil
+        case .integer(let value): return Int(value)
+        case .boolean(let value): return value ? 1 : 0
+        default: throw mismatch(index, "an integer")
+        }
+    }
+
+    public func real(_ index: Int) throws -> Double {
+        guard let value = try optionalReal(index) else { throw mismatch(index, "a number") }
+        return value
+    }
+
+    public func optionalReal(_ index: Int) throws -> Double? {
+        switch value(index) {
+        case .null: return nil
+        case .real(let value): return value
+        case .integer(let value): return Double(value)
+        default: throw mismatch(index, "a number")
+        }
+    }
+
+    /// A time kept as seconds since 1970.
+    public func date(_ index: Int) throws -> Date { Date(timeIntervalSince1970: try real(index)) }
+
+    public func optionalDate(_ index: Int) throws -> Date? {
+        try optionalReal(index).map(Date.init(timeIntervalSince1970:))
+    }
+
+    public func bool(_ index: Int) throws -> Bool {
+        switch value(index) {
+        case .boolean(let value): return value
+        case .integer(let value): return value != 0
+        default: throw mismatch(index, "a boolean")
+        }
+    }
+
+    public func optionalBlob(_ index: Int) throws -> Data? {
+        switch value(index) {
+        case .null: return nil
+        case .blob(let data): return data
+        default: throw mismatch(index, "bytes")
+        }
+    }
+}
+
+/// A row that does not hold what the store's own schema says it holds (a bug, never bad input).
+public struct SQLRowError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// What a write decided from what it read: the statements to run, the changes to tell the
+/// change feed once they commit, and the answer.
+public struct SQLDecision<Result: Sendable>: Sendable {
+    public var writes: [StoreSQL]
+    public var notices: [StoreChange]
+    public var result: Result
+
+    public init(writes: [StoreSQL] = [], notices: [StoreChange] = [], result: Result) {
+        self.writes = writes
+        self.notices = notices
+        self.result = result
+    }
+}
+
+extension SQLDecision where Result == Void {
+    public init(writes: [StoreSQL] = [], notices: [StoreChange] = []) {
+        self.init(writes: writes, notices: notices, result: ())
+    }
+}
+
+/// What a store's SQL dialect gives the code both stores share (`SQLDialect+*.swift`): one
+/// read, and one write transaction shaped as read, decide, apply. The decision between the
+/// read and the apply is synchronous and pure, so SQLite runs the whole write inside GRDB's
+/// synchronous write and PostgreSQL in one transaction of a few round trips.
+public protocol SQLDialect: Sendable {
+    /// One read, outside any write.
+    func query(_ sql: StoreSQL) async throws -> [SQLRow]
+
+    /// One write transaction: takes the named `locks` (PostgreSQL: transaction-scoped
+    /// advisory locks, so two replicas' writes on one thing go one at a time; SQLite's one
+    /// writer needs none), runs `reads`, lets `decide` judge their rows, runs the statements
+    /// it returns, and once they have committed tells the change feed its notices. A
+    /// decision that throws writes nothing.
+    func transact<Result: Sendable>(
+        locks: [String],
+        reads: [StoreSQL],
+        _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
+    ) async throws -> Result
+}
+
+extension SQLDialect {
+    /// A write that reads nothing first.
+    public func execute(_ writes: [StoreSQL], notices: [StoreChange] = []) async throws {
+        try await transact(locks: [], reads: []) { _ in SQLDecision(writes: writes, notices: notices) }
+    }
+}

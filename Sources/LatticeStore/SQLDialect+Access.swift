@@ -1,0 +1,185 @@
+import Foundation
+import LatticeDomain
+
+// What every store does alike, written once over its dialect: SSH keys, drained nodes,
+// console sessions, snapshot images and coupons.
+
+extension SSHKeyStore where Self: SQLDialect {
+    public func createSSHKey(_ key: SSHKeyRecord) async throws {
+        // One namespace's keys are counted and checked under its own lock, so two
+        // concurrent adds cannot both pass the limit or both add one fingerprint.
+        try await transact(
+            locks: ["ssh-keys/" + key.namespace],
+            reads: [
+                "SELECT COUNT(*) FROM ssh_keys WHERE namespace = \(key.namespace)",
+                "SELECT 1 FROM ssh_keys WHERE namespace = \(key.namespace) AND fingerprint = \(key.fingerprint)",
+            ]
+        ) { rows in
+            try SSHKeyRules.checkRoom(count: try rows[0].first?.integer(0) ?? 0)
+            if !rows[1].isEmpty { throw SSHKeyRules.duplicate(key.fingerprint) }
+            return SQLDecision(writes: [
+                """
+                INSERT INTO ssh_keys (id, namespace, name, public_key, fingerprint, created_at)
+                VALUES (\(key.id), \(key.namespace), \(key.name), \(key.publicKey), \(key.fingerprint), \(key.createdAt))
+                """
+            ])
+        }
+    }
+
+    public func sshKeys(namespace: String) async throws -> [SSHKeyRecord] {
+        try await query(
+            """
+            SELECT id, namespace, name, public_key, fingerprint, created_at FROM ssh_keys
+            WHERE namespace = \(namespace) ORDER BY created_at, id
+            """
+        ).map { row in
+            SSHKeyRecord(
+                id: try row.text(0),
+                namespace: try row.text(1),
+                name: try row.text(2),
+                publicKey: try row.text(3),
+                fingerprint: try row.text(4),
+                createdAt: try row.date(5)
+            )
+        }
+    }
+
+    public func deleteSSHKey(id: String, namespace: String) async throws {
+        try await transact(
+            locks: [],
+            reads: [StoreSQL("SELECT id FROM ssh_keys WHERE id = \(id) AND namespace = \(namespace)").forUpdate()]
+        ) { rows in
+            guard !rows[0].isEmpty else { throw LatticeError.notFound("ssh key '\(id)'") }
+            return SQLDecision(writes: ["DELETE FROM ssh_keys WHERE id = \(id) AND namespace = \(namespace)"])
+        }
+    }
+}
+
+extension NodeStore where Self: SQLDialect {
+    public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
+        try await execute([
+            drained
+                ? "INSERT INTO node_drains (node, since) VALUES (\(node), \(at)) ON CONFLICT (node) DO NOTHING"
+                : "DELETE FROM node_drains WHERE node = \(node)"
+        ])
+    }
+
+    public func drainedNodes() async throws -> [NodeDrain] {
+        try await query("SELECT node, since FROM node_drains ORDER BY node").map {
+            NodeDrain(node: try $0.text(0), since: try $0.date(1))
+        }
+    }
+}
+
+extension SessionStore where Self: SQLDialect {
+    public func createSession(idHash: String, _ session: ConsoleSessionRecord, now: Date) async throws {
+        try await execute([
+            // A few expired sessions go with each new one.
+            """
+            DELETE FROM console_sessions WHERE id_hash IN
+                (SELECT id_hash FROM console_sessions WHERE expires_at <= \(now) LIMIT 100)
+            """,
+            // Past the limit, the namespace's oldest make room.
+            """
+            DELETE FROM console_sessions WHERE id_hash IN (SELECT id_hash FROM console_sessions
+                WHERE namespace = \(session.namespace) ORDER BY expires_at DESC
+                LIMIT 1000000000 OFFSET \(SessionLimits.perNamespace - 1))
+            """,
+            """
+            INSERT INTO console_sessions (id_hash, namespace, token_id, token_hash, admin, expires_at, csrf)
+            VALUES (\(idHash), \(session.namespace), \(session.tokenID), \(session.tokenHash), \(session.isAdmin),
+                \(session.expiresAt), \(session.csrf))
+            """,
+        ])
+    }
+
+    public func session(idHash: String, now: Date) async throws -> ConsoleSessionRecord? {
+        try await query(
+            """
+            SELECT namespace, token_id, token_hash, admin, expires_at, csrf FROM console_sessions
+            WHERE id_hash = \(idHash) AND expires_at > \(now)
+            """
+        ).first.map { row in
+            ConsoleSessionRecord(
+                namespace: try row.text(0),
+                tokenID: try row.text(1),
+                tokenHash: try row.text(2),
+                isAdmin: try row.bool(3),
+                expiresAt: try row.date(4),
+                csrf: try row.text(5)
+            )
+        }
+    }
+
+    public func endSession(idHash: String) async throws {
+        try await execute(["DELETE FROM console_sessions WHERE id_hash = \(idHash)"])
+    }
+
+    public func setRevealed(idHash: String, sealed: Data) async throws {
+        try await execute(["UPDATE console_sessions SET revealed = \(sealed) WHERE id_hash = \(idHash)"])
+    }
+
+    public func takeRevealed(idHash: String) async throws -> Data? {
+        try await transact(
+            locks: [],
+            reads: [StoreSQL("SELECT revealed FROM console_sessions WHERE id_hash = \(idHash)").forUpdate()]
+        ) { rows in
+            guard let sealed = try rows[0].first?.optionalBlob(0) else { return SQLDecision(result: nil) }
+            return SQLDecision(
+                writes: ["UPDATE console_sessions SET revealed = NULL WHERE id_hash = \(idHash)"],
+                result: sealed
+            )
+        }
+    }
+}
+
+extension ImageStore where Self: SQLDialect {
+    public func saveImage(_ image: SnapshotImage) async throws {
+        let doc = try Documents.encode(image)
+        try await execute([
+            """
+            INSERT INTO images (namespace, reference, doc, created_at)
+            VALUES (\(image.namespace), \(image.reference), \(doc), \(image.createdAt))
+            ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
+            """
+        ])
+    }
+
+    public func images(namespace: String) async throws -> [SnapshotImage] {
+        try await query("SELECT doc FROM images WHERE namespace = \(namespace) ORDER BY created_at, reference").map {
+            try Documents.decode(SnapshotImage.self, try $0.text(0))
+        }
+    }
+
+    public func deleteImage(namespace: String, reference: String) async throws -> Bool {
+        try await transact(
+            locks: [],
+            reads: [
+                StoreSQL("SELECT reference FROM images WHERE namespace = \(namespace) AND reference = \(reference)")
+                    .forUpdate()
+            ]
+        ) { rows in
+            guard !rows[0].isEmpty else { return SQLDecision(result: false) }
+            return SQLDecision(
+                writes: ["DELETE FROM images WHERE namespace = \(namespace) AND reference = \(reference)"],
+                result: true
+            )
+        }
+    }
+}
+
+extension MeterStore where Self: SQLDialect {
+    public func createCoupon(_ coupon: Coupon) async throws {
+        let doc = try Documents.encode(coupon)
+        try await transact(locks: ["coupon/" + coupon.id], reads: ["SELECT id FROM coupons WHERE id = \(coupon.id)"]) {
+            guard $0[0].isEmpty else {
+                throw LatticeError(.conflict, code: "AlreadyExists", "coupon '\(coupon.id)' already exists")
+            }
+            return SQLDecision(writes: ["INSERT INTO coupons (id, doc) VALUES (\(coupon.id), \(doc))"])
+        }
+    }
+
+    public func coupons() async throws -> [Coupon] {
+        try await query("SELECT doc FROM coupons ORDER BY id").map { try Documents.decode(Coupon.self, try $0.text(0)) }
+    }
+}
