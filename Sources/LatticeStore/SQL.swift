@@ -1,4 +1,5 @@
 import Foundation
+import LatticeDomain
 
 /// One value a statement binds or a row holds, in the few types both stores speak.
 public enum SQLValue: Sendable, Equatable {
@@ -91,6 +92,17 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
         }
         public mutating func appendInterpolation(_ value: Data?) {
             appendInterpolation(value.map(SQLValue.blob) ?? .null)
+        }
+        /// Text of the store's own making (a column list), never a value from outside.
+        public mutating func appendInterpolation(raw text: String) { self.text += text }
+        /// A list for `IN (...)`: one placeholder per value (an empty list matches nothing).
+        public mutating func appendInterpolation(list values: [String]) {
+            guard !values.isEmpty else {
+                text += "NULL"
+                return
+            }
+            text += Array(repeating: "?", count: values.count).joined(separator: ", ")
+            binds += values.map(SQLValue.text)
         }
     }
 }
@@ -202,6 +214,9 @@ extension SQLDecision where Result == Void {
 /// read and the apply is synchronous and pure, so SQLite runs the whole write inside GRDB's
 /// synchronous write and PostgreSQL in one transaction of a few round trips.
 public protocol SQLDialect: Sendable {
+    /// The limits of a namespace that has none of its own and is not an admin's.
+    var defaultQuota: Quota { get }
+
     /// One read, outside any write.
     func query(_ sql: StoreSQL) async throws -> [SQLRow]
 

@@ -20,7 +20,8 @@ extension SSHKeyStore where Self: SQLDialect {
             return SQLDecision(writes: [
                 """
                 INSERT INTO ssh_keys (id, namespace, name, public_key, fingerprint, created_at)
-                VALUES (\(key.id), \(key.namespace), \(key.name), \(key.publicKey), \(key.fingerprint), \(key.createdAt))
+                VALUES (\(key.id), \(key.namespace), \(key.name), \(key.publicKey), \(key.fingerprint),
+                    \(key.createdAt))
                 """
             ])
         }

@@ -53,6 +53,11 @@ extension PostgresStore: SQLDialect {
         case .int2, .int4, .int8: return .integer(try cell.decode(Int64.self))
         case .float4, .float8: return .real(try cell.decode(Double.self))
         case .bool: return .boolean(try cell.decode(Bool.self))
+        case .numeric:
+            // SUM of integers: whole unless a statement divides.
+            let number = "\(try cell.decode(Decimal.self))"
+            if let whole = Int64(number) { return .integer(whole) }
+            return .real(Double(number) ?? .nan)
         case .bytea: return .blob(try cell.decode(Data.self))
         default: return .text(try cell.decode(String.self))
         }

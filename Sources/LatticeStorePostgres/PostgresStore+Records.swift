@@ -7,49 +7,8 @@ import PostgresNIO
 /// helpers, each decision left to `LatticeDomain` (`WalletRule`, `QuotaRule`, `Metering`,
 /// `PlacementPolicy`, `Coupon.redeem`).
 extension PostgresStore {
-    /// The advisory lock lease claims run under.
-    static let leaseLock: Int64 = 0x4c61_7474_6963_6503
-
     static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
     static func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
-
-    // MARK: Accounts
-
-    static func insert(_ token: TokenRecord, _ tx: Transaction) async throws {
-        try await tx.run(
-            """
-            INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at)
-            VALUES (\(token.id), \(token.namespace), \(token.name), \(token.secretHash),
-                \(seconds(token.createdAt)), \(seconds(token.expiresAt)), \(seconds(token.lastUsedAt)))
-            """
-        )
-    }
-
-    static func insert(_ user: User, _ tx: Transaction) async throws {
-        try await tx.run(
-            """
-            INSERT INTO users (namespace, admin, created_at)
-            VALUES (\(user.namespace), \(user.isAdmin), \(seconds(user.createdAt)))
-            """
-        )
-    }
-
-    static let tokenColumns = "id, namespace, name, secret_hash, created_at, expires_at, last_used_at"
-
-    static func token(_ row: PostgresRow) throws -> TokenRecord {
-        let (id, namespace, name, hash, created, expires, lastUsed) = try row.decode(
-            (String, String, String, String, Double, Double, Double?).self
-        )
-        return TokenRecord(
-            id: id,
-            namespace: namespace,
-            name: name,
-            secretHash: hash,
-            createdAt: Date(timeIntervalSince1970: created),
-            expiresAt: Date(timeIntervalSince1970: expires),
-            lastUsedAt: lastUsed.map(Date.init(timeIntervalSince1970:))
-        )
-    }
 
     // MARK: Instances
 

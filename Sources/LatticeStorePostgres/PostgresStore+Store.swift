@@ -6,104 +6,6 @@ import PostgresNIO
 extension PostgresStore {
     // MARK: Users and tokens
 
-    public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
-        try await transaction { tx in
-            // Two replicas starting on an empty database: one creates the admin.
-            try await tx.run("LOCK TABLE users IN EXCLUSIVE MODE")
-            guard try await tx.value("SELECT COUNT(*) FROM users", as: Int.self) == 0 else { return false }
-            try await Self.insert(admin, tx)
-            try await Self.insert(token, tx)
-            return true
-        }
-    }
-
-    public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
-        try await transaction { tx in
-            let inserted: Bool? = try await tx.value(
-                """
-                INSERT INTO users (namespace, admin, created_at)
-                VALUES (\(user.namespace), \(user.isAdmin), \(Self.seconds(user.createdAt)))
-                ON CONFLICT (namespace) DO NOTHING RETURNING true
-                """
-            )
-            guard inserted == true else {
-                throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
-            }
-            try await Self.insert(token, tx)
-            if let openingCredit { _ = try await Self.append(openingCredit, tx) }
-        }
-    }
-
-    public func user(namespace: String) async throws -> User? {
-        try await read { tx in
-            guard
-                let row = try await tx.rows(
-                    "SELECT namespace, admin, created_at FROM users WHERE namespace = \(namespace)"
-                ).first
-            else { return nil }
-            let (namespace, admin, created) = try row.decode((String, Bool, Double).self)
-            return User(namespace: namespace, isAdmin: admin, createdAt: Date(timeIntervalSince1970: created))
-        }
-    }
-
-    public func createToken(_ token: TokenRecord) async throws {
-        try await transaction { tx in
-            try await Self.lockWallet(token.namespace, tx)
-            try await Self.checkQuota(token.namespace, adding: QuotaUsage(tokens: 1), defaults: self.defaultQuota, tx)
-            try await Self.insert(token, tx)
-        }
-    }
-
-    public func tokens(namespace: String) async throws -> [TokenRecord] {
-        try await read { tx in
-            try await tx.rows(
-                """
-                SELECT \(unescaped: Self.tokenColumns) FROM tokens WHERE namespace = \(namespace)
-                ORDER BY created_at, id
-                """
-            ).map(Self.token)
-        }
-    }
-
-    public func token(secretHash: String) async throws -> TokenRecord? {
-        try await read { tx in
-            try await tx.rows(
-                "SELECT \(unescaped: Self.tokenColumns) FROM tokens WHERE secret_hash = \(secretHash)"
-            ).first.map(Self.token)
-        }
-    }
-
-    public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
-        try await transaction { tx in
-            guard
-                let row = try await tx.rows(
-                    """
-                    UPDATE tokens SET secret_hash = \(secretHash), last_used_at = NULL
-                    WHERE id = \(id) AND namespace = \(namespace) RETURNING \(unescaped: Self.tokenColumns)
-                    """
-                ).first
-            else { throw LatticeError.notFound("token '\(id)'") }
-            try await Self.notify(.token(id), tx)
-            return try Self.token(row)
-        }
-    }
-
-    public func deleteToken(id: String, namespace: String) async throws {
-        try await transaction { tx in
-            let deleted = try await tx.rows(
-                "DELETE FROM tokens WHERE id = \(id) AND namespace = \(namespace) RETURNING id"
-            )
-            guard !deleted.isEmpty else { throw LatticeError.notFound("token '\(id)'") }
-            try await Self.notify(.token(id), tx)
-        }
-    }
-
-    public func touchToken(id: String, at: Date) async throws {
-        try await read { tx in
-            try await tx.run("UPDATE tokens SET last_used_at = \(Self.seconds(at)) WHERE id = \(id)")
-        }
-    }
-
     // MARK: Idempotency keys
 
     public func claimIdempotencyKey(
@@ -207,21 +109,6 @@ extension PostgresStore {
     }
 
     // MARK: Quotas
-
-    public func quota(namespace: String) async throws -> Quota {
-        try await read { tx in try await Self.quota(namespace, defaults: self.defaultQuota, tx) }
-    }
-
-    public func setQuota(namespace: String, _ quota: Quota) async throws {
-        try await read { tx in
-            try await tx.run(
-                """
-                INSERT INTO quotas (namespace, doc) VALUES (\(namespace), \(try Documents.encode(quota)))
-                ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
-                """
-            )
-        }
-    }
 
     public func quotaUsage(namespace: String) async throws -> QuotaUsage {
         try await read { tx in try await Self.quotaUsage(namespace, tx) }
@@ -592,58 +479,6 @@ extension PostgresStore {
 
     // MARK: Money
 
-    public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
-        try await read { tx in
-            let total =
-                try await tx.value("SELECT COUNT(*) FROM orders WHERE namespace = \(namespace)", as: Int.self) ?? 0
-            let docs: [String] = try await tx.values(
-                """
-                SELECT doc FROM orders WHERE namespace = \(namespace)
-                ORDER BY created_at DESC, id LIMIT \(page.pageSize) OFFSET \(page.offset)
-                """
-            )
-            return (try docs.map { try Documents.decode(Order.self, $0) }, total)
-        }
-    }
-
-    public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
-        try await transaction { tx in try await Self.append(entry, tx) }
-    }
-
-    public func ledger(
-        namespace: String,
-        kinds: Set<LedgerEntry.Kind>,
-        page: PageRequest
-    ) async throws -> (items: [LedgerEntry], total: Int) {
-        try await read { tx in
-            let kinds = kinds.map(\.rawValue).sorted()
-            let total =
-                try await tx.value(
-                    "SELECT COUNT(*) FROM ledger WHERE namespace = \(namespace) AND kind = ANY(\(kinds))",
-                    as: Int.self
-                ) ?? 0
-            let docs: [String] = try await tx.values(
-                """
-                SELECT doc FROM ledger WHERE namespace = \(namespace) AND kind = ANY(\(kinds))
-                ORDER BY seq DESC LIMIT \(page.pageSize) OFFSET \(page.offset)
-                """
-            )
-            return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
-        }
-    }
-
-    public func balance(namespace: String) async throws -> Money {
-        try await read { tx in try await Self.balance(namespace, tx) }
-    }
-
-    public func depletedSince(namespace: String) async throws -> Date? {
-        try await read { tx in
-            try await tx.rows("SELECT depleted_since FROM users WHERE namespace = \(namespace)").first
-                .flatMap { try $0.decode(Double?.self) }
-                .map(Date.init(timeIntervalSince1970:))
-        }
-    }
-
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
         try await transaction { tx in
             try self.fence.check(try await Self.lease(tx, lock: true))
@@ -741,43 +576,4 @@ extension PostgresStore {
         }
     }
 
-    static func write(_ lease: LeaderLease, _ tx: Transaction) async throws {
-        try await tx.run(
-            """
-            INSERT INTO leader_lease (name, holder, epoch, expires_at)
-            VALUES ('leader', \(lease.holder), \(lease.epoch), \(seconds(lease.expiresAt)))
-            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
-                expires_at = excluded.expires_at
-            """
-        )
-    }
-
-    public func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease? {
-        try await transaction { tx in
-            // One claim at a time over all replicas (the row may not exist yet to lock).
-            try await tx.run("SELECT pg_advisory_xact_lock(\(Self.leaseLock))")
-            let current = try await Self.lease(tx)
-            guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else { return current }
-            try await Self.write(next, tx)
-            return next
-        }
-    }
-
-    public func releaseLease(holder: String, now: Date) async throws {
-        try await transaction { tx in
-            try await tx.run("SELECT pg_advisory_xact_lock(\(Self.leaseLock))")
-            guard let current = try await Self.lease(tx), let next = LeaseRule.release(current, by: holder, at: now)
-            else { return }
-            try await Self.write(next, tx)
-            try await Self.notify(.leaseReleased, tx)
-        }
-    }
-
-    public func leaderLease() async throws -> LeaderLease? {
-        try await read { tx in try await Self.lease(tx) }
-    }
-
-    public func ping() async throws {
-        try await read { tx in try await tx.run("SELECT 1") }
-    }
 }

@@ -27,7 +27,7 @@ public final class PostgresStore: Store {
     let client: PostgresClient
     let logger: Logger
     let schedule: MeterSchedule
-    let defaultQuota: Quota
+    public let defaultQuota: Quota
     /// How long a call waits for the database before it answers `503`.
     let timeout: Duration
     public let fence = LeaderFence()

@@ -3,43 +3,7 @@ import GRDB
 import LatticeDomain
 import LatticeStore
 
-extension TokenRecord {
-    init(row: Row) {
-        let lastUsed: Double? = row["last_used_at"]
-        self.init(
-            id: row["id"],
-            namespace: row["namespace"],
-            name: row["name"],
-            secretHash: row["secret_hash"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
-            lastUsedAt: lastUsed.map(Date.init(timeIntervalSince1970:))
-        )
-    }
-}
-
 extension SQLiteStore {
-    static func insert(_ token: TokenRecord, _ db: Database) throws {
-        try db.run(
-            sql:
-                """
-                INSERT INTO tokens (id, namespace, name, secret_hash, created_at, expires_at, last_used_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                token.id, token.namespace, token.name, token.secretHash, token.createdAt.timeIntervalSince1970,
-                token.expiresAt.timeIntervalSince1970, token.lastUsedAt?.timeIntervalSince1970,
-            ]
-        )
-    }
-
-    static func insert(_ user: User, _ db: Database) throws {
-        try db.run(
-            sql: "INSERT INTO users (namespace, admin, created_at) VALUES (?, ?, ?)",
-            arguments: [user.namespace, user.isAdmin, user.createdAt.timeIntervalSince1970]
-        )
-    }
-
     func fetchInstance(_ db: Database, name: String) throws -> Instance? {
         guard
             let doc = try String.fetchOne(

@@ -6,53 +6,6 @@ import LatticeStore
 extension SQLiteStore {
     // MARK: Users and tokens
 
-    public func bootstrap(admin: User, token: TokenRecord) async throws -> Bool {
-        try await transaction { db in
-            guard try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM users")) == 0 else { return false }
-            try Self.insert(admin, db)
-            try Self.insert(token, db)
-            return true
-        }
-    }
-
-    public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
-        try await transaction { db in
-            if try Int.fetchOne(
-                try db.cachedStatement(sql: "SELECT COUNT(*) FROM users WHERE namespace = ?"),
-                arguments: [user.namespace]
-            )!
-                > 0
-            {
-                throw LatticeError(.conflict, code: "AlreadyExists", "namespace '\(user.namespace)' already exists")
-            }
-            try Self.insert(user, db)
-            try Self.insert(token, db)
-            if let openingCredit { _ = try Self.append(openingCredit, db) }
-        }
-    }
-
-    public func user(namespace: String) async throws -> User? {
-        try await writer.read { db in
-            try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT * FROM users WHERE namespace = ?"),
-                arguments: [namespace]
-            ).map {
-                User(
-                    namespace: $0["namespace"],
-                    isAdmin: $0["admin"],
-                    createdAt: Date(timeIntervalSince1970: $0["created_at"])
-                )
-            }
-        }
-    }
-
-    public func createToken(_ token: TokenRecord) async throws {
-        try await transaction { db in
-            try Self.checkQuota(token.namespace, adding: QuotaUsage(tokens: 1), defaults: self.defaultQuota, db)
-            try Self.insert(token, db)
-        }
-    }
-
     // MARK: Idempotency keys
 
     public func claimIdempotencyKey(
@@ -158,81 +111,8 @@ extension SQLiteStore {
 
     // MARK: Quotas
 
-    public func quota(namespace: String) async throws -> Quota {
-        try await writer.read { db in try Self.quota(namespace, defaults: self.defaultQuota, db) }
-    }
-
-    public func setQuota(namespace: String, _ quota: Quota) async throws {
-        try await transaction { db in
-            try db.run(
-                sql: """
-                    INSERT INTO quotas (namespace, doc) VALUES (?, ?)
-                    ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
-                    """,
-                arguments: [namespace, try Documents.encode(quota)]
-            )
-        }
-    }
-
     public func quotaUsage(namespace: String) async throws -> QuotaUsage {
         try await writer.read { db in try Self.quotaUsage(namespace, db) }
-    }
-
-    public func tokens(namespace: String) async throws -> [TokenRecord] {
-        try await writer.read { db in
-            try Row.fetchAll(
-                try db.cachedStatement(sql: "SELECT * FROM tokens WHERE namespace = ? ORDER BY created_at, id"),
-                arguments: [namespace]
-            ).map(TokenRecord.init(row:))
-        }
-    }
-
-    public func token(secretHash: String) async throws -> TokenRecord? {
-        try await writer.read { db in
-            try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT * FROM tokens WHERE secret_hash = ?"),
-                arguments: [secretHash]
-            ).map(
-                TokenRecord.init(row:)
-            )
-        }
-    }
-
-    public func replaceTokenSecret(id: String, namespace: String, secretHash: String) async throws -> TokenRecord {
-        let token = try await transaction { db in
-            try db.run(
-                sql: "UPDATE tokens SET secret_hash = ?, last_used_at = NULL WHERE id = ? AND namespace = ?",
-                arguments: [secretHash, id, namespace]
-            )
-            guard db.changesCount == 1,
-                let row = try Row.fetchOne(
-                    try db.cachedStatement(sql: "SELECT * FROM tokens WHERE id = ?"),
-                    arguments: [id]
-                )
-            else {
-                throw LatticeError.notFound("token '\(id)'")
-            }
-            return TokenRecord(row: row)
-        }
-        feed.publish([.token(id)])
-        return token
-    }
-
-    public func deleteToken(id: String, namespace: String) async throws {
-        try await transaction { db in
-            try db.run(sql: "DELETE FROM tokens WHERE id = ? AND namespace = ?", arguments: [id, namespace])
-            guard db.changesCount == 1 else { throw LatticeError.notFound("token '\(id)'") }
-        }
-        feed.publish([.token(id)])
-    }
-
-    public func touchToken(id: String, at date: Date) async throws {
-        try await transaction { db in
-            try db.run(
-                sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?",
-                arguments: [date.timeIntervalSince1970, id]
-            )
-        }
     }
 
     // MARK: Instances
@@ -606,28 +486,6 @@ extension SQLiteStore {
 
     // MARK: Money
 
-    public func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int) {
-        try await writer.read { db in
-            let total =
-                try Int.fetchOne(
-                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM orders WHERE namespace = ?"),
-                    arguments: [namespace]
-                )
-                ?? 0
-            let docs = try String.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT doc FROM orders WHERE namespace = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
-                ),
-                arguments: [namespace, page.pageSize, page.offset]
-            )
-            return (try docs.map { try Documents.decode(Order.self, $0) }, total)
-        }
-    }
-
-    public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
-        try await transaction { db in try Self.append(entry, db) }
-    }
-
     static func append(_ entry: LedgerEntry, _ db: Database) throws -> Bool {
         try db.run(
             sql:
@@ -646,45 +504,6 @@ extension SQLiteStore {
             arguments: [entry.kind == .credit ? entry.amount.units : -entry.amount.units, entry.namespace]
         )
         return true
-    }
-
-    public func ledger(
-        namespace: String,
-        kinds: Set<LedgerEntry.Kind>,
-        page: PageRequest
-    ) async throws -> (items: [LedgerEntry], total: Int) {
-        try await writer.read { db in
-            let kindList = kinds.map(\.rawValue).sorted()
-            let placeholders = Array(repeating: "?", count: kindList.count).joined(separator: ", ")
-            let filter = "namespace = ? AND kind IN (\(placeholders))"
-            let arguments = StatementArguments([namespace] + kindList)
-            let total =
-                try Int.fetchOne(
-                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM ledger WHERE \(filter)"),
-                    arguments: arguments
-                ) ?? 0
-            let docs = try String.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT doc FROM ledger WHERE \(filter) ORDER BY seq DESC LIMIT ? OFFSET ?"
-                ),
-                arguments: arguments + [page.pageSize, page.offset]
-            )
-            return (try docs.map { try Documents.decode(LedgerEntry.self, $0) }, total)
-        }
-    }
-
-    public func balance(namespace: String) async throws -> Money {
-        try await writer.read { db in try Self.balance(namespace, db) }
-    }
-
-    public func depletedSince(namespace: String) async throws -> Date? {
-        try await writer.read { db in
-            try Double.fetchOne(
-                try db.cachedStatement(sql: "SELECT depleted_since FROM users WHERE namespace = ?"),
-                arguments: [namespace]
-            )
-            .map(Date.init(timeIntervalSince1970:))
-        }
     }
 
     public func setDepletedSince(namespace: String, _ since: Date?) async throws {
@@ -792,43 +611,7 @@ extension SQLiteStore {
         }
     }
 
-    static func write(_ lease: LeaderLease, _ db: Database) throws {
-        try db.run(
-            sql: """
-                INSERT INTO leader_lease (name, holder, epoch, expires_at) VALUES ('leader', ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch,
-                    expires_at = excluded.expires_at
-                """,
-            arguments: [lease.holder, lease.epoch, lease.expiresAt.timeIntervalSince1970]
-        )
-    }
-
-    public func claimLease(holder: String, now: Date, ttl: TimeInterval) async throws -> LeaderLease? {
-        try await transaction { db in
-            let current = try Self.lease(db)
-            guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else { return current }
-            try Self.write(next, db)
-            return next
-        }
-    }
-
-    public func releaseLease(holder: String, now: Date) async throws {
-        try await transaction { db in
-            guard let current = try Self.lease(db), let next = LeaseRule.release(current, by: holder, at: now) else {
-                return
-            }
-            try Self.write(next, db)
-        }
-    }
-
-    public func leaderLease() async throws -> LeaderLease? {
-        try await writer.read { db in try Self.lease(db) }
-    }
-
     /// One process owns the file: the feed is its own committed writes.
     public func changes() -> AsyncStream<StoreChange> { feed.stream() }
 
-    public func ping() async throws {
-        _ = try await writer.read { db in try Int.fetchOne(try db.cachedStatement(sql: "SELECT 1")) }
-    }
 }

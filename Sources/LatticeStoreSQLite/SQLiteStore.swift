@@ -14,7 +14,7 @@ public final class SQLiteStore: Store {
     /// The meter's schedule, so a new segment is written with the time it first falls due.
     let schedule: MeterSchedule
     /// The limits of a namespace an admin has not given its own (the admin namespace has none).
-    let defaultQuota: Quota
+    public let defaultQuota: Quota
     public let fence = LeaderFence()
     /// Instance rows, with their secrets sealed when the store has a key.
     let documents: InstanceDocuments
