@@ -284,3 +284,77 @@ extension LeaseStore where Self: SQLDialect {
 extension StoreHealth where Self: SQLDialect {
     public func ping() async throws { _ = try await query("SELECT 1") }
 }
+
+extension IdempotencyStore where Self: SQLDialect {
+    public func claimIdempotencyKey(
+        namespace: String,
+        key: String,
+        requestHash: String,
+        now: Date
+    ) async throws -> Idempotency.Decision {
+        // One call per key at a time on every replica (a new key has no row to lock yet),
+        // so two concurrent calls with one key cannot both claim it.
+        try await transact(
+            locks: ["idempotency/\(namespace)/\(key)"],
+            reads: [
+                """
+                SELECT request_hash, created_at, status, body, outcome FROM idempotency_keys
+                WHERE namespace = \(namespace) AND key = \(key)
+                """
+            ]
+        ) { rows in
+            let existing = try rows[0].first.map {
+                Idempotency.Record(
+                    requestHash: try $0.text(0),
+                    createdAt: try $0.date(1),
+                    status: try $0.optionalInteger(2),
+                    body: try $0.optionalBlob(3),
+                    outcome: try $0.optionalText(4)
+                )
+            }
+            let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
+            guard decision == .claim else { return SQLDecision(result: decision) }
+            let expired = now.addingTimeInterval(-Idempotency.window)
+            return SQLDecision(
+                writes: [
+                    // Keys older than the window go, a few at a time, with the writes that add keys.
+                    """
+                    DELETE FROM idempotency_keys WHERE (namespace, key) IN
+                        (SELECT namespace, key FROM idempotency_keys WHERE created_at < \(expired) LIMIT 100)
+                    """,
+                    """
+                    INSERT INTO idempotency_keys (namespace, key, request_hash, created_at)
+                    VALUES (\(namespace), \(key), \(requestHash), \(now))
+                    ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
+                        created_at = excluded.created_at, status = NULL, body = NULL, outcome = NULL
+                    """,
+                    // A namespace keeps its newest keys only (`Idempotency.keysPerNamespace`).
+                    """
+                    DELETE FROM idempotency_keys WHERE (namespace, key) IN
+                        (SELECT namespace, key FROM idempotency_keys WHERE namespace = \(namespace)
+                        ORDER BY created_at DESC LIMIT 1000000000 OFFSET \(Idempotency.keysPerNamespace))
+                    """,
+                ],
+                result: decision
+            )
+        }
+    }
+
+    public func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws {
+        try await execute([
+            """
+            UPDATE idempotency_keys SET status = \(status), body = \(body)
+            WHERE namespace = \(namespace) AND key = \(key)
+            """
+        ])
+    }
+
+    public func releaseIdempotencyKey(namespace: String, key: String) async throws {
+        try await execute([
+            """
+            DELETE FROM idempotency_keys
+            WHERE namespace = \(namespace) AND key = \(key) AND status IS NULL AND outcome IS NULL
+            """
+        ])
+    }
+}

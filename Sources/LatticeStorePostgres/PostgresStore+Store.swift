@@ -8,61 +8,6 @@ extension PostgresStore {
 
     // MARK: Idempotency keys
 
-    public func claimIdempotencyKey(
-        namespace: String,
-        key: String,
-        requestHash: String,
-        now: Date
-    ) async throws -> Idempotency.Decision {
-        try await transaction { tx in
-            // Keys older than the window go, a few at a time, with the writes that add keys.
-            try await tx.run(
-                """
-                DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
-                    SELECT ctid FROM idempotency_keys WHERE created_at < \(Self.seconds(now) - Idempotency.window)
-                    LIMIT 100))
-                """
-            )
-            // The row is locked (or, when new, the insert below waits on a concurrent one),
-            // so two calls with one key cannot both claim it.
-            let existing = try await tx.rows(
-                """
-                SELECT request_hash, created_at, status, body, outcome FROM idempotency_keys
-                WHERE namespace = \(namespace) AND key = \(key) FOR UPDATE
-                """
-            ).first.map { row in
-                let (hash, created, status, body, outcome) = try row.decode((String, Double, Int?, Data?, String?).self)
-                return Idempotency.Record(
-                    requestHash: hash,
-                    createdAt: Date(timeIntervalSince1970: created),
-                    status: status,
-                    body: body,
-                    outcome: outcome
-                )
-            }
-            let decision = Idempotency.decide(existing: existing, requestHash: requestHash, now: now)
-            if decision == .claim {
-                try await tx.run(
-                    """
-                    INSERT INTO idempotency_keys (namespace, key, request_hash, created_at)
-                    VALUES (\(namespace), \(key), \(requestHash), \(Self.seconds(now)))
-                    ON CONFLICT (namespace, key) DO UPDATE SET request_hash = excluded.request_hash,
-                        created_at = excluded.created_at, status = NULL, body = NULL, outcome = NULL
-                    """
-                )
-                // A namespace keeps its newest keys only (`Idempotency.keysPerNamespace`).
-                try await tx.run(
-                    """
-                    DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
-                        SELECT ctid FROM idempotency_keys WHERE namespace = \(namespace)
-                        ORDER BY created_at DESC OFFSET \(Idempotency.keysPerNamespace)))
-                    """
-                )
-            }
-            return decision
-        }
-    }
-
     /// Writes a keyed request's outcome under its key, in the work's own transaction.
     static func record(
         _ pending: (scope: IdempotencyScope, outcome: Idempotency.Outcome)?,
@@ -81,28 +26,6 @@ extension PostgresStore {
                 """
                 UPDATE idempotency_keys SET outcome = \(outcome.reference)
                 WHERE namespace = \(scope.namespace) AND key = \(scope.key)
-                """
-            )
-        }
-    }
-
-    public func completeIdempotencyKey(namespace: String, key: String, status: Int, body: Data) async throws {
-        try await read { tx in
-            try await tx.run(
-                """
-                UPDATE idempotency_keys SET status = \(status), body = \(body)
-                WHERE namespace = \(namespace) AND key = \(key)
-                """
-            )
-        }
-    }
-
-    public func releaseIdempotencyKey(namespace: String, key: String) async throws {
-        try await read { tx in
-            try await tx.run(
-                """
-                DELETE FROM idempotency_keys
-                WHERE namespace = \(namespace) AND key = \(key) AND status IS NULL AND outcome IS NULL
                 """
             )
         }
