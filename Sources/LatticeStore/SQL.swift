@@ -216,6 +216,8 @@ extension SQLDecision where Result == Void {
 public protocol SQLDialect: Sendable {
     /// The limits of a namespace that has none of its own and is not an admin's.
     var defaultQuota: Quota { get }
+    /// How instance records are kept (their secrets sealed at rest, if a key is set).
+    var documents: InstanceDocuments { get }
 
     /// One read, outside any write.
     func query(_ sql: StoreSQL) async throws -> [SQLRow]

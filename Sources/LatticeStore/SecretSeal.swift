@@ -138,16 +138,16 @@ public enum SealError: Error, CustomStringConvertible, Equatable {
 
 /// How a store handles instance documents: sealed with a key, or (tests, `lattice db copy`)
 /// as they are.
-package struct InstanceDocuments: Sendable {
+public struct InstanceDocuments: Sendable {
     let seal: SecretSeal?
 
-    package init(seal: SecretSeal?) { self.seal = seal }
+    public init(seal: SecretSeal?) { self.seal = seal }
 
-    package func encode(_ instance: Instance) throws -> String {
+    public func encode(_ instance: Instance) throws -> String {
         try Documents.encode(try seal?.sealing(instance) ?? instance)
     }
 
-    package func decode(_ text: String) throws -> Instance {
+    public func decode(_ text: String) throws -> Instance {
         let instance = try Documents.decode(Instance.self, text)
         return try seal?.opening(instance) ?? instance
     }

@@ -221,64 +221,6 @@ extension PostgresStore {
         }
     }
 
-    public func instance(namespace: String, name: String) async throws -> Instance? {
-        try await read { tx in
-            guard let instance = try await self.fetchInstance(tx, name: name), instance.namespace == namespace else {
-                return nil
-            }
-            return instance
-        }
-    }
-
-    public func instance(name: String) async throws -> Instance? {
-        try await read { tx in try await self.fetchInstance(tx, name: name) }
-    }
-
-    public func instances(
-        namespace: String,
-        cluster: String?,
-        page: PageRequest
-    ) async throws -> (items: [Instance], total: Int) {
-        try await read { tx in
-            let total: Int
-            let docs: [String]
-            if let cluster {
-                total =
-                    try await tx.value(
-                        "SELECT n FROM instance_counts WHERE namespace = \(namespace) AND cluster = \(cluster)",
-                        as: Int.self
-                    ) ?? 0
-                docs = try await tx.values(
-                    """
-                    SELECT doc FROM instances WHERE namespace = \(namespace) AND cluster = \(cluster)
-                    ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
-                    """
-                )
-            } else {
-                total =
-                    try await tx.value(
-                        "SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)",
-                        as: Int.self
-                    ) ?? 0
-                docs = try await tx.values(
-                    """
-                    SELECT doc FROM instances WHERE namespace = \(namespace)
-                    ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
-                    """
-                )
-            }
-            return (try docs.map { try self.documents.decode($0) }, total)
-        }
-    }
-
-    public func allInstances() async throws -> [Instance] {
-        try await read { tx in
-            try await tx.values("SELECT doc FROM instances ORDER BY created_at, name", as: String.self).map {
-                try self.documents.decode($0)
-            }
-        }
-    }
-
     /// By primary key on every call: another replica may have written the instance, so
     /// there is no map of versions kept in memory here.
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
@@ -314,35 +256,6 @@ extension PostgresStore {
         }
     }
 
-    public func instanceSummaries() async throws -> [InstanceSummary] {
-        try await read { tx in
-            try await tx.rows("SELECT name, cluster, status, deleted FROM instances").map { row in
-                let (name, cluster, status, deleted) = try row.decode((String, String, String, Bool).self)
-                return InstanceSummary(
-                    name: name,
-                    cluster: cluster,
-                    status: InstanceStatus(rawValue: status) ?? .creating,
-                    deleted: deleted
-                )
-            }
-        }
-    }
-
-    public func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance] {
-        try await read { tx in
-            try await tx.values(
-                """
-                SELECT doc FROM instances WHERE NOT deleted AND schedule_stop IS NOT NULL
-                    AND schedule_stop <= \(Self.seconds(now)) AND status IN ('Creating', 'Starting', 'Running')
-                UNION ALL
-                SELECT doc FROM instances WHERE NOT deleted AND stopped_at IS NOT NULL
-                    AND stopped_at <= \(Self.seconds(stoppedBefore)) AND status = 'Stopped'
-                """,
-                as: String.self
-            ).map { try self.documents.decode($0) }
-        }
-    }
-
     public func payAsYouGoHolders() async throws -> [String: [String]] {
         try await read { tx in
             var holders: [String: [String]] = [:]
@@ -359,17 +272,6 @@ extension PostgresStore {
                 holders[namespace, default: []].append(name)
             }
             return holders
-        }
-    }
-
-    public func instanceCounts() async throws -> [InstanceStatus: Int] {
-        try await read { tx in
-            var counts: [InstanceStatus: Int] = [:]
-            for row in try await tx.rows("SELECT status, n FROM status_counts") {
-                let (status, n) = try row.decode((String, Int).self)
-                if let status = InstanceStatus(rawValue: status) { counts[status] = n }
-            }
-            return counts
         }
     }
 
@@ -412,26 +314,6 @@ extension PostgresStore {
     }
 
     // MARK: Metering
-
-    public func unsettledSegments() async throws -> [MeterSegment] {
-        try await read { tx in
-            try await tx.values("SELECT doc FROM meter_segments WHERE NOT settled ORDER BY id", as: String.self).map {
-                try Documents.decode(MeterSegment.self, $0)
-            }
-        }
-    }
-
-    public func dueSegments(at now: Date) async throws -> [MeterSegment] {
-        try await read { tx in
-            try await tx.values(
-                """
-                SELECT doc FROM meter_segments WHERE NOT settled AND next_due <= \(Self.seconds(now))
-                ORDER BY next_due, id
-                """,
-                as: String.self
-            ).map { try Documents.decode(MeterSegment.self, $0) }
-        }
-    }
 
     public func applyCharges(
         segmentID: String,

@@ -36,7 +36,7 @@ public final class PostgresStore: Store {
     /// Every statement sent (`BEGIN` and `COMMIT` included).
     public let roundTrips = RoundTrips()
     /// Instance rows, with their secrets sealed when the store has a key.
-    let documents: InstanceDocuments
+    public let documents: InstanceDocuments
     private let runner: Task<Void, Never>
 
     /// Connects (the pool runs until `close()`), then applies the migrations under an

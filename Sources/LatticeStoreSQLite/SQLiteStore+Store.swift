@@ -232,51 +232,6 @@ extension SQLiteStore {
         }
     }
 
-    public func instance(namespace: String, name: String) async throws -> Instance? {
-        try await writer.read { db in
-            guard let instance = try self.fetchInstance(db, name: name), instance.namespace == namespace else {
-                return nil
-            }
-            return instance
-        }
-    }
-
-    public func instance(name: String) async throws -> Instance? {
-        try await writer.read { db in try self.fetchInstance(db, name: name) }
-    }
-
-    public func instances(
-        namespace: String,
-        cluster: String?,
-        page: PageRequest
-    ) async throws -> (items: [Instance], total: Int) {
-        try await writer.read { db in
-            let filter = cluster == nil ? "namespace = ?" : "namespace = ? AND cluster = ?"
-            let arguments: StatementArguments = cluster.map { [namespace, $0] } ?? [namespace]
-            let total =
-                try Int.fetchOne(
-                    try db.cachedStatement(sql: "SELECT COUNT(*) FROM instances WHERE \(filter)"),
-                    arguments: arguments
-                ) ?? 0
-            let docs = try String.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT doc FROM instances WHERE \(filter) ORDER BY created_at DESC, name LIMIT ? OFFSET ?"
-                ),
-                arguments: arguments + [page.pageSize, page.offset]
-            )
-            return (try docs.map { try self.documents.decode($0) }, total)
-        }
-    }
-
-    public func allInstances() async throws -> [Instance] {
-        try await writer.read { db in
-            try String.fetchAll(try db.cachedStatement(sql: "SELECT doc FROM instances ORDER BY created_at, name")).map
-            {
-                try self.documents.decode($0)
-            }
-        }
-    }
-
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
         if let known = placement.version(name) { return known }
         try await loadVersions()
@@ -335,37 +290,6 @@ extension SQLiteStore {
         )
     }
 
-    public func instanceSummaries() async throws -> [InstanceSummary] {
-        try await writer.read { db in
-            try Row.fetchAll(try db.cachedStatement(sql: "SELECT name, cluster, status, deleted FROM instances")).map {
-                row in
-                InstanceSummary(
-                    name: row["name"],
-                    cluster: row["cluster"],
-                    status: InstanceStatus(rawValue: row["status"]) ?? .creating,
-                    deleted: row["deleted"]
-                )
-            }
-        }
-    }
-
-    public func instancesToEnforce(at now: Date, stoppedBefore: Date) async throws -> [Instance] {
-        try await writer.read { db in
-            try String.fetchAll(
-                try db.cachedStatement(
-                    sql: """
-                        SELECT doc FROM instances WHERE deleted = 0 AND schedule_stop IS NOT NULL AND schedule_stop <= ?
-                            AND status IN ('Creating', 'Starting', 'Running')
-                        UNION ALL
-                        SELECT doc FROM instances WHERE deleted = 0 AND stopped_at IS NOT NULL AND stopped_at <= ?
-                            AND status = 'Stopped'
-                        """
-                ),
-                arguments: [now.timeIntervalSince1970, stoppedBefore.timeIntervalSince1970]
-            ).map { try self.documents.decode($0) }
-        }
-    }
-
     public func payAsYouGoHolders() async throws -> [String: [String]] {
         try await writer.read { db in
             var holders: [String: [String]] = [:]
@@ -382,16 +306,6 @@ extension SQLiteStore {
             )
             for row in rows { holders[row["namespace"], default: []].append(row["name"]) }
             return holders
-        }
-    }
-
-    public func instanceCounts() async throws -> [InstanceStatus: Int] {
-        try await writer.read { db in
-            var counts: [InstanceStatus: Int] = [:]
-            for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT status, n FROM status_counts")) {
-                if let status = InstanceStatus(rawValue: row["status"]) { counts[status] = row["n"] }
-            }
-            return counts
         }
     }
 
@@ -443,27 +357,6 @@ extension SQLiteStore {
     }
 
     // MARK: Metering
-
-    public func unsettledSegments() async throws -> [MeterSegment] {
-        try await writer.read { db in
-            try String.fetchAll(
-                try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE settled = 0 ORDER BY id")
-            ).map {
-                try Documents.decode(MeterSegment.self, $0)
-            }
-        }
-    }
-
-    public func dueSegments(at now: Date) async throws -> [MeterSegment] {
-        try await writer.read { db in
-            try String.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT doc FROM meter_segments WHERE settled = 0 AND next_due <= ? ORDER BY next_due, id"
-                ),
-                arguments: [now.timeIntervalSince1970]
-            ).map { try Documents.decode(MeterSegment.self, $0) }
-        }
-    }
 
     public func applyCharges(
         segmentID: String,

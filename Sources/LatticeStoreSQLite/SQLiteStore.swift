@@ -17,7 +17,7 @@ public final class SQLiteStore: Store {
     public let defaultQuota: Quota
     public let fence = LeaderFence()
     /// Instance rows, with their secrets sealed when the store has a key.
-    let documents: InstanceDocuments
+    public let documents: InstanceDocuments
 
     /// Opens (creating if needed) the database file and migrates it.
     /// - Parameters:
