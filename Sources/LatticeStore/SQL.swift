@@ -219,24 +219,39 @@ public protocol SQLDialect: Sendable {
     /// How instance records are kept (their secrets sealed at rest, if a key is set).
     var documents: InstanceDocuments { get }
 
+    /// The text (or null) at `path` inside the JSON document in `column`, as an expression.
+    func jsonText(_ column: String, _ path: String...) -> String
+
     /// One read, outside any write.
     func query(_ sql: StoreSQL) async throws -> [SQLRow]
 
     /// One write transaction: takes the named `locks` (PostgreSQL: transaction-scoped
     /// advisory locks, so two replicas' writes on one thing go one at a time; SQLite's one
-    /// writer needs none), runs `reads`, lets `decide` judge their rows, runs the statements
-    /// it returns, and once they have committed tells the change feed its notices. A
-    /// decision that throws writes nothing.
+    /// writer needs none), checks the leader fence if the write is `fenced` (`LeaseStore`:
+    /// refused with `503 NotLeader` unless this replica still holds the lease at its epoch),
+    /// runs `reads`, lets `decide` judge their rows, runs the statements it returns, and once
+    /// they have committed tells the change feed its notices. A decision that throws writes
+    /// nothing.
     func transact<Result: Sendable>(
         locks: [String],
+        fenced: Bool,
         reads: [StoreSQL],
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result
 }
 
 extension SQLDialect {
+    /// A write that the fence does not guard (any replica may make it).
+    public func transact<Result: Sendable>(
+        locks: [String],
+        reads: [StoreSQL],
+        _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
+    ) async throws -> Result {
+        try await transact(locks: locks, fenced: false, reads: reads, decide)
+    }
+
     /// A write that reads nothing first.
-    public func execute(_ writes: [StoreSQL], notices: [StoreChange] = []) async throws {
-        try await transact(locks: [], reads: []) { _ in SQLDecision(writes: writes, notices: notices) }
+    public func execute(_ writes: [StoreSQL], notices: [StoreChange] = [], fenced: Bool = false) async throws {
+        try await transact(locks: [], fenced: fenced, reads: []) { _ in SQLDecision(writes: writes, notices: notices) }
     }
 }

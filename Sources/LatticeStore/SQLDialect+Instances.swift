@@ -99,3 +99,63 @@ extension MeterStore where Self: SQLDialect {
         ).map { try Documents.decode(MeterSegment.self, try $0.text(0)) }
     }
 }
+
+extension InstanceStore where Self: SQLDialect {
+    public func sshPortHolders() async throws -> [Int: String] {
+        var holders: [Int: String] = [:]
+        for row in try await query("SELECT ssh_port, name FROM instances WHERE ssh_port IS NOT NULL") {
+            holders[try row.integer(0)] = try row.text(1)
+        }
+        return holders
+    }
+
+    public func instanceName(holdingSSHPort port: Int) async throws -> String? {
+        try await query("SELECT name FROM instances WHERE ssh_port = \(port)").first?.text(0)
+    }
+
+    public func instanceName(uid: String) async throws -> String? {
+        try await query("SELECT name FROM instances WHERE \(raw: jsonText("doc", "uid")) = \(uid)").first?.text(0)
+    }
+}
+
+extension MeterStore where Self: SQLDialect {
+    public func applyCharges(
+        segmentID: String,
+        billedThrough: Date,
+        charges: [LedgerEntry],
+        nextDue: Date?
+    ) async throws -> Int {
+        try await transact(
+            locks: [],
+            fenced: true,
+            reads: [StoreSQL("SELECT doc FROM meter_segments WHERE id = \(segmentID)").forUpdate()]
+                + charges.map { Rows.ledgerKey($0.idempotencyKey) }
+        ) { rows in
+            guard let doc = try rows[0].first?.text(0) else { return SQLDecision(result: 0) }
+            var segment = try Documents.decode(MeterSegment.self, doc)
+            // A charge whose idempotency key is in the ledger was made before: skipped.
+            let new = zip(charges, rows.dropFirst()).filter { $0.1.isEmpty }.map(\.0)
+            var writes = try new.flatMap(Rows.append)
+            if billedThrough > segment.billedThrough {
+                segment.billedThrough = billedThrough
+                let due = nextDue ?? segment.end
+                writes.append(
+                    """
+                    UPDATE meter_segments SET settled = \(segment.isSettled), open = \(segment.end == nil),
+                        next_due = COALESCE(\(due), next_due), doc = \(try Documents.encode(segment))
+                    WHERE id = \(segmentID)
+                    """
+                )
+            } else if let nextDue {
+                writes.append("UPDATE meter_segments SET next_due = \(nextDue) WHERE id = \(segmentID)")
+            }
+            return SQLDecision(writes: writes, result: new.count)
+        }
+    }
+}
+
+extension LedgerStore where Self: SQLDialect {
+    public func setDepletedSince(namespace: String, _ since: Date?) async throws {
+        try await execute(["UPDATE users SET depleted_since = \(since) WHERE namespace = \(namespace)"], fenced: true)
+    }
+}

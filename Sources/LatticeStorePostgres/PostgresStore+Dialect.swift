@@ -13,11 +13,13 @@ extension PostgresStore: SQLDialect {
 
     public func transact<Result: Sendable>(
         locks: [String],
+        fenced: Bool,
         reads: [StoreSQL],
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result {
         try await transaction { tx in
             for lock in locks { try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\(lock)))") }
+            if fenced { try self.fence.check(try await Self.lease(tx, lock: true)) }
             var rows: [[SQLRow]] = []
             for read in reads { rows.append(try await tx.rows(Self.query(read)).map(Self.row)) }
             let decision = try decide(rows)
@@ -25,6 +27,10 @@ extension PostgresStore: SQLDialect {
             for notice in decision.notices { try await Self.notify(notice, tx) }
             return decision.result
         }
+    }
+
+    public func jsonText(_ column: String, _ path: String...) -> String {
+        "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')"
     }
 
     static func query(_ sql: StoreSQL) throws -> PostgresQuery {

@@ -304,44 +304,7 @@ extension PostgresStore {
 
     // MARK: Money
 
-    public func setDepletedSince(namespace: String, _ since: Date?) async throws {
-        try await transaction { tx in
-            try self.fence.check(try await Self.lease(tx, lock: true))
-            try await tx.run(
-                "UPDATE users SET depleted_since = \(Self.seconds(since)) WHERE namespace = \(namespace)"
-            )
-        }
-    }
-
     // MARK: Metering
-
-    public func applyCharges(
-        segmentID: String,
-        billedThrough: Date,
-        charges: [LedgerEntry],
-        nextDue: Date?
-    ) async throws -> Int {
-        try await transaction { tx in
-            try self.fence.check(try await Self.lease(tx, lock: true))
-            guard
-                let doc: String = try await tx.value(
-                    "SELECT doc FROM meter_segments WHERE id = \(segmentID) FOR UPDATE"
-                )
-            else { return 0 }
-            var segment = try Documents.decode(MeterSegment.self, doc)
-            var added = 0
-            for charge in charges where try await Self.append(charge, tx) { added += 1 }
-            if billedThrough > segment.billedThrough {
-                segment.billedThrough = billedThrough
-                try await Self.update(segment, nextDue: nextDue, tx)
-            } else if let nextDue {
-                try await tx.run(
-                    "UPDATE meter_segments SET next_due = \(Self.seconds(nextDue)) WHERE id = \(segmentID)"
-                )
-            }
-            return added
-        }
-    }
 
     // MARK: Console sessions
 

@@ -13,16 +13,22 @@ extension SQLiteStore: SQLDialect {
 
     public func transact<Result: Sendable>(
         locks: [String],
+        fenced: Bool,
         reads: [StoreSQL],
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result {
         let (result, notices) = try await transaction { db in
+            if fenced { try self.fence.check(try Self.lease(db)) }
             let decision = try decide(try reads.map { try Self.rows($0, db) })
             for write in decision.writes { try db.run(sql: write.text, arguments: Self.arguments(write)) }
             return (decision.result, decision.notices)
         }
         feed.publish(notices)
         return result
+    }
+
+    public func jsonText(_ column: String, _ path: String...) -> String {
+        "json_extract(\(column), '$.\(path.joined(separator: "."))')"
     }
 
     static func rows(_ sql: StoreSQL, _ db: Database) throws -> [SQLRow] {

@@ -346,47 +346,7 @@ extension SQLiteStore {
         return true
     }
 
-    public func setDepletedSince(namespace: String, _ since: Date?) async throws {
-        try await transaction { db in
-            try self.fence.check(try Self.lease(db))
-            try db.run(
-                sql: "UPDATE users SET depleted_since = ? WHERE namespace = ?",
-                arguments: [since?.timeIntervalSince1970, namespace]
-            )
-        }
-    }
-
     // MARK: Metering
-
-    public func applyCharges(
-        segmentID: String,
-        billedThrough: Date,
-        charges: [LedgerEntry],
-        nextDue: Date?
-    ) async throws -> Int {
-        try await transaction { db in
-            try self.fence.check(try Self.lease(db))
-            guard
-                let doc = try String.fetchOne(
-                    try db.cachedStatement(sql: "SELECT doc FROM meter_segments WHERE id = ?"),
-                    arguments: [segmentID]
-                )
-            else { return 0 }
-            var segment = try Documents.decode(MeterSegment.self, doc)
-            var added = 0
-            for charge in charges where try Self.append(charge, db) { added += 1 }
-            if billedThrough > segment.billedThrough {
-                segment.billedThrough = billedThrough
-                try Self.update(segment, nextDue: nextDue, db)
-            } else if let nextDue {
-                try db.run(
-                    sql: "UPDATE meter_segments SET next_due = ? WHERE id = ?",
-                    arguments: [nextDue.timeIntervalSince1970, segmentID]
-                )
-            }
-            return added
-        }
-    }
 
     // MARK: Console sessions
 
