@@ -329,8 +329,12 @@ public final class LeaderFence: @unchecked Sendable {
 
 /// What a committed write changed.
 public enum StoreChange: Sendable, Equatable {
-    /// A write committed a change to this instance (its state, its GPUs or its port).
+    /// A write committed a change to this instance that the reconciler acts on (a create,
+    /// a user's verb, the meter's stop).
     case instance(String)
+    /// The reconciler recorded what it observed of this instance, or purged it: its GPUs
+    /// or its SSH port may have been given back, and there is nothing more to act on.
+    case observed(String)
     /// This token was regenerated or deleted.
     case token(String)
     /// The leader handed its lease back: the next replica to claim leads.

@@ -111,11 +111,16 @@ public struct WriteSet: Sendable, Equatable {
     /// namespace's commitment and counts, the port it gave back, and its meter segments (a
     /// create opens storage; a start opens compute; a release of GPUs closes compute; a
     /// purge closes both and closes its order).
+    ///
+    /// `observed`: the reconciler records what a driver reported (an observation or a
+    /// purge), so the feed says `.observed` (ports may have been given back; nothing more for
+    /// the reconciler to do) rather than `.instance` (work for the reconciler).
     public static func instance(
         from previous: Instance?,
         to next: Instance?,
         at: Date,
-        schedule: MeterSchedule
+        schedule: MeterSchedule,
+        observed: Bool = false
     ) -> WriteSet {
         var set = WriteSet()
         switch (previous, next) {
@@ -126,7 +131,7 @@ public struct WriteSet: Sendable, Equatable {
         }
         let name = next?.name ?? previous!.name
         let namespace = next?.namespace ?? previous!.namespace
-        set.notices = [.instance(name)]
+        set.notices = [observed ? .observed(name) : .instance(name)]
         if previous?.placement != next?.placement {
             set.released = previous.flatMap(reservation(of:))
             set.reserved = next.flatMap(reservation(of:))

@@ -19,6 +19,7 @@ extension PostgresStore {
     static func payload(_ change: StoreChange) -> String? {
         switch change {
         case .instance(let name): "i:" + name
+        case .observed(let name): "o:" + name
         case .token(let id): "t:" + id
         case .leaseReleased: "l:"
         case .reconnected: nil
@@ -60,6 +61,7 @@ extension PostgresStore {
         let body = String(payload.dropFirst(2))
         switch payload.prefix(2) {
         case "i:": return .instance(body)
+        case "o:": return .observed(body)
         case "t:": return .token(body)
         case "l:": return .leaseReleased
         default: return nil

@@ -204,7 +204,8 @@ extension PostgresStore {
                 from: current,
                 to: instance,
                 at: instance.updatedAt ?? instance.createdAt,
-                schedule: self.schedule
+                schedule: self.schedule,
+                observed: true
             )
             try await self.apply(set, tx)
             return true
@@ -216,7 +217,10 @@ extension PostgresStore {
             guard let current = try await self.fencedInstance(tx, name: name),
                 current.generation == expectedGeneration
             else { return false }
-            try await self.apply(WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule), tx)
+            try await self.apply(
+                WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule, observed: true),
+                tx
+            )
             return true
         }
     }

@@ -214,7 +214,8 @@ extension SQLiteStore {
                 from: current,
                 to: instance,
                 at: instance.updatedAt ?? instance.createdAt,
-                schedule: self.schedule
+                schedule: self.schedule,
+                observed: true
             )
             try self.apply(set, db, &changes)
             return true
@@ -227,7 +228,11 @@ extension SQLiteStore {
             guard let current = try self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
                 return false
             }
-            try self.apply(WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule), db, &changes)
+            try self.apply(
+                WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule, observed: true),
+                db,
+                &changes
+            )
             return true
         }
     }

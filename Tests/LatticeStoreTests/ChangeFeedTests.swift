@@ -41,7 +41,7 @@ import Testing
             )
         }
         #expect(try await writer.purgeInstance(name: name, expectedGeneration: created.generation, at: t0 + 60))
-        #expect(try await heard.next() == .instance(name), "the purge (its port given back) is heard, nothing before")
+        #expect(try await heard.next() == .observed(name), "the purge (its port given back) is heard, nothing before")
 
         try await writer.createUser(user("carol"), token: token("tc", namespace: "carol"), openingCredit: nil)
         try await writer.deleteToken(id: "tc", namespace: "carol")

@@ -78,7 +78,7 @@ import Testing
     @Test func aPurgeDeletesClosesEverythingAndItsOrder() {
         let running = placed(status: .running)
         let at = t0.addingTimeInterval(7200)
-        let set = WriteSet.instance(from: running, to: nil, at: at, schedule: schedule)
+        let set = WriteSet.instance(from: running, to: nil, at: at, schedule: schedule, observed: true)
         #expect(set.instance == .delete(name: "instance-1"))
         #expect(set.freedGPUs.count == 1 && set.givesBackReservation)
         #expect(
@@ -87,7 +87,7 @@ import Testing
         #expect(set.closedOrders == ["order-instance-1"])
         #expect(set.instanceCount?.delta == -1 && set.statusCounts == [.running: -1])
         #expect(set.portGivenBack?.port == 30001)
-        #expect(set.notices == [.instance("instance-1")], "the feed hears of the purge: its port is free")
+        #expect(set.notices == [.observed("instance-1")], "the feed hears of the purge: its port is free")
     }
 
     @Test func anUnchangedInstanceChangesOnlyItsRow() {

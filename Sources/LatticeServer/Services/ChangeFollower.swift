@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// Follows the one change feed (the store's `ChangeFeed`: every committed write, this
 /// replica's and, on PostgreSQL, every other's): an instance written goes to the work queue
 /// (it is acted on if this replica leads) and the SSH gateway looks at the ports held at once
-/// (a port taken or given back on any replica); a token regenerated or deleted leaves the
+/// (a port taken or given back on any replica); what the reconciler itself recorded of an
+/// instance (`.observed`) wakes only the gateway, so the leader does not redo its own work; a token regenerated or deleted leaves the
 /// token cache; after the feed reconnects the whole cache is dropped and the leader resyncs,
 /// since notifications may have been lost in between; a lease handed back is claimed at
 /// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse).
@@ -50,6 +51,9 @@ final class ChangeFollower: Service, @unchecked Sendable {
         switch change {
         case .instance(let name):
             enqueue(name)
+            portsChanged()
+        case .observed:
+            // The leader's own record of what it saw: only a port may have changed.
             portsChanged()
         case .token(let id): tokenCache.evict(tokenID: id)
         case .leaseReleased: claimLease()
