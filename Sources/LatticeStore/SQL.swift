@@ -189,6 +189,13 @@ public struct SQLRowError: Error, CustomStringConvertible {
     public var description: String
 }
 
+/// Names of the locks a write takes (`SQLDialect.transact`), shared by every write that
+/// must go one at a time with the others of its kind, whichever store code makes it.
+public enum StoreLock {
+    /// Every write that checks or moves a namespace's money.
+    public static func wallet(_ namespace: String) -> String { "wallet/" + namespace }
+}
+
 /// What a write decided from what it read: the statements to run, the changes to tell the
 /// change feed once they commit, and the answer.
 public struct SQLDecision<Result: Sendable>: Sendable {

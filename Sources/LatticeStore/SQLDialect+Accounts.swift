@@ -52,9 +52,6 @@ enum Rows {
 
     static func ledgerKey(_ key: String) -> StoreSQL { "SELECT 1 FROM ledger WHERE idempotency_key = \(key)" }
 
-    /// The wallet lock every write that checks or moves a namespace's money takes.
-    static func wallet(_ namespace: String) -> String { "wallet/" + namespace }
-
     /// What the namespace's quota reads: its own limits, and whether it is an admin's.
     static func quotaReads(_ namespace: String) -> [StoreSQL] {
         [
@@ -100,7 +97,7 @@ extension AccountStore where Self: SQLDialect {
 
     public func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws {
         try await transact(
-            locks: [Rows.wallet(user.namespace)],
+            locks: [StoreLock.wallet(user.namespace)],
             reads: [
                 "SELECT 1 FROM users WHERE namespace = \(user.namespace)",
                 Rows.ledgerKey(openingCredit?.idempotencyKey ?? ""),
@@ -124,7 +121,7 @@ extension AccountStore where Self: SQLDialect {
     public func createToken(_ token: TokenRecord) async throws {
         let namespace = token.namespace
         try await transact(
-            locks: [Rows.wallet(namespace)],
+            locks: [StoreLock.wallet(namespace)],
             reads: ["SELECT COUNT(*) FROM tokens WHERE namespace = \(namespace)"] + Rows.quotaReads(namespace)
         ) { [defaultQuota] rows in
             try QuotaRule.check(
@@ -213,7 +210,7 @@ extension LedgerStore where Self: SQLDialect {
     }
 
     public func appendLedger(_ entry: LedgerEntry) async throws -> Bool {
-        try await transact(locks: [Rows.wallet(entry.namespace)], reads: [Rows.ledgerKey(entry.idempotencyKey)]) {
+        try await transact(locks: [StoreLock.wallet(entry.namespace)], reads: [Rows.ledgerKey(entry.idempotencyKey)]) {
             guard $0[0].isEmpty else { return SQLDecision(result: false) }
             return SQLDecision(writes: try Rows.append(entry), result: true)
         }

@@ -18,7 +18,7 @@ extension PostgresStore: SQLDialect {
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result {
         try await transaction { tx in
-            for lock in locks { try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\(lock)))") }
+            for lock in locks { try await Self.advisoryLock(lock, tx) }
             if fenced { try self.fence.check(try await Self.lease(tx, lock: true)) }
             var rows: [[SQLRow]] = []
             for read in reads { rows.append(try await tx.rows(Self.query(read)).map(Self.row)) }

@@ -224,8 +224,13 @@ extension PostgresStore {
     /// checks or moves its money goes one at a time, on every replica. An advisory lock on
     /// the namespace rather than its user row, so a wallet whose namespace has no user row
     /// (money credited before sign-up) is locked all the same.
+    /// Takes the transaction-scoped advisory lock `name` (held until commit or rollback).
+    static func advisoryLock(_ name: String, _ tx: Transaction) async throws {
+        try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\(name)))")
+    }
+
     static func lockWallet(_ namespace: String, _ tx: Transaction) async throws {
-        try await tx.run("SELECT pg_advisory_xact_lock(hashtext(\("wallet/" + namespace)))")
+        try await advisoryLock(StoreLock.wallet(namespace), tx)
     }
 
     static func balance(_ namespace: String, _ tx: Transaction) async throws -> Money {

@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// replica's and, on PostgreSQL, every other's): an instance written goes to the work queue
 /// (it is acted on if this replica leads) and the SSH gateway looks at the ports held at once
 /// (a port taken or given back on any replica); what the reconciler itself recorded of an
-/// instance (`.observed`) wakes only the gateway, so the leader does not redo its own work; a token regenerated or deleted leaves the
+/// instance (`.observed`) wakes only the gateway, so the leader does not redo its own work;
+/// a token regenerated or deleted leaves the
 /// token cache; after the feed reconnects the whole cache is dropped and the leader resyncs,
 /// since notifications may have been lost in between; a lease handed back is claimed at
 /// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse).
