@@ -22,7 +22,7 @@ setup_postgres() {
     PG_BIN="$bin"
     as_postgres() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
     as_postgres "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1
-    local options="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    local options="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400"
     as_postgres "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -o "$options" start >/dev/null
     as_postgres "$bin/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -q -c \
         "CREATE ROLE lattice LOGIN PASSWORD 'lattice' CREATEDB" -c "CREATE DATABASE lattice OWNER lattice" >/dev/null

@@ -17,12 +17,34 @@ public enum TestDatabase {
     /// Whether the suites include their PostgreSQL cases.
     public static let runs = url != nil || required
 
+    /// How long a test's store waits for the server before it answers `503`. The suites run
+    /// in parallel on a shared 2-core machine, where the first seconds (every suite creating
+    /// its databases at once) can keep a statement waiting longer than the 5 s a server
+    /// waits; the tests check what a call does, not how fast, so they wait longer.
+    public static let timeout: Duration = .seconds(60)
+
     /// A new, empty database on the test server, and a store on it.
     public static func store(
         schedule: MeterSchedule = MeterSchedule(),
         defaultQuota: Quota = .unlimited
     ) async throws -> PostgresStore {
-        try await PostgresStore(url: try await freshDatabase(), schedule: schedule, defaultQuota: defaultQuota)
+        try await open(try await freshDatabase(), schedule: schedule, defaultQuota: defaultQuota)
+    }
+
+    /// A store on the database at `url`, with the tests' `timeout`.
+    public static func open(
+        _ url: String,
+        schedule: MeterSchedule = MeterSchedule(),
+        defaultQuota: Quota = .unlimited,
+        seal: SecretSeal? = nil
+    ) async throws -> PostgresStore {
+        try await PostgresStore(
+            url: url,
+            schedule: schedule,
+            defaultQuota: defaultQuota,
+            timeout: timeout,
+            seal: seal
+        )
     }
 
     /// The URL of a new, empty database on the test server.

@@ -35,7 +35,7 @@ import Testing
         static let postgres = Kind(
             description: "postgresql",
             database: { try await TestDatabase.freshDatabase() },
-            open: { url, seal in try await PostgresStore(url: url, seal: seal) },
+            open: { url, seal in try await TestDatabase.open(url, seal: seal) },
             rawDocs: { url, _ in try await TestDatabase.texts("SELECT doc FROM instances", in: url) }
         )
 

@@ -28,7 +28,7 @@ struct Replicas: CustomStringConvertible, Sendable {
                 Replicas(description: "postgresql, three replicas") {
                     let url = try await TestDatabase.freshDatabase()
                     var stores: [any Store] = []
-                    for _ in 0..<3 { stores.append(try await PostgresStore(url: url)) }
+                    for _ in 0..<3 { stores.append(try await TestDatabase.open(url)) }
                     return stores
                 }
             ] : [])
