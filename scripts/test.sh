@@ -13,6 +13,12 @@ command -v sshpass >/dev/null 2>&1 || need_apt+=(sshpass)
 # Network namespaces and nftables for the SSH gateway's redirect mode (test_ssh_redirect.py).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+# Prometheus scrapes the server in the black-box tests; promtool checks the alert rules.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# The release packages: dpkg-deb builds the .deb, systemd-analyze checks its unit.
+command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -40,6 +46,10 @@ setup_postgres
 echo "==> Kubernetes manifests (kubectl kustomize, kubernetes-validate --strict)"
 scripts/validate-manifests.sh
 
+echo "==> alert rules (promtool check rules, promtool test rules)"
+promtool check rules deploy/prometheus/lattice-alerts.yml
+(cd deploy/prometheus && promtool test rules lattice-alerts.test.yml)
+
 echo "==> swift format lint --strict"
 swift format lint --strict --recursive --parallel Package.swift Sources Tests Examples
 
@@ -62,3 +72,5 @@ LATTICE_BLACKBOX_STORE=postgres LATTICE_BIN="$(swift build --show-bin-path)/latt
     tests/blackbox/test_kubernetes.py
 echo "==> schemathesis: every operation of /openapi.json, all checks"
 LATTICE_BIN="$(swift build --show-bin-path)/lattice" python3 tests/fuzz/run.py --max-examples 25
+echo "==> release packages: build them and install each as an operator would (scripts/package.sh --check)"
+scripts/package.sh --check

@@ -137,6 +137,8 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         /// A proxied connection with no traffic either way for this long is closed.
         public var idleTimeout: TimeAmount = .minutes(30)
         public var maximumHeadBytes = 64 * 1024
+        /// Counts the connections passed through, for the server's metrics.
+        public var sessions = GatewaySessions()
 
         public init(hosts: GatewayHosts) { self.hosts = hosts }
     }
@@ -364,6 +366,9 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                         return
                     }
                     handler.state = .done
+                    let sessions = handler.settings.sessions
+                    sessions.opened()
+                    upstream.closeFuture.whenComplete { _ in sessions.closed() }
                     var first = ByteBuffer(string: head.forwarded(clientAddress: client))
                     first.writeBuffer(&handler.buffered)
                     upstream.writeAndFlush(first, promise: nil)

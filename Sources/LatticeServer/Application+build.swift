@@ -16,21 +16,28 @@ import ServiceLifecycle
 /// The composition root: the one place where the store, the drivers, the API, the routes
 /// and the background services are created and wired together.
 public enum LatticeServer {
-    /// Builds the router alone, for socket-free tests and for `buildApplication`.
+    /// Builds the router alone, for socket-free tests and for `buildApplication`. Without
+    /// a request logger, requests are counted in `metrics` but not logged.
     static func buildRouter(
         api: LatticeAPI,
         store: any Store,
         clock: any WallClock,
-        readiness: Readiness
+        readiness: Readiness,
+        metrics: ServerMetrics = ServerMetrics(),
+        requestLogger: Logger? = nil
     ) -> Router<LatticeRequestContext> {
         let router = Router(context: LatticeRequestContext.self)
+        var quiet = Logger(label: "lattice.request")
+        quiet.logLevel = .warning
+        router.add(middleware: RequestObserver(metrics: metrics, logger: requestLogger ?? quiet))
         router.add(middleware: ErrorMiddleware())
         Routes(
             api: api,
             store: store,
             clock: clock,
             readiness: readiness,
-            limits: RequestLimits(api.configuration.limits)
+            limits: RequestLimits(api.configuration.limits),
+            metrics: metrics
         ).register(on: router)
         return router
     }
@@ -266,11 +273,26 @@ public enum LatticeServer {
             configuration: configuration,
             boundPort: boundPort
         )
-        let router = buildRouter(api: api, store: store, clock: clock, readiness: readiness)
+        var sources = ServerMetrics.Sources()
+        sources.queueDepth = { queue.depth }
+        let ssh = gateways.ssh
+        sources.sshSessions = { ssh.limits.current.sessions }
+        let httpSessions = gateways.httpSettings.sessions
+        sources.httpSessions = { httpSessions.current }
+        let metrics = ServerMetrics(sources: sources)
+        let router = buildRouter(
+            api: api,
+            store: store,
+            clock: clock,
+            readiness: readiness,
+            metrics: metrics,
+            requestLogger: logger
+        )
         let reconciler = Reconciler(
             store: store,
             fleet: fleet,
             clock: clock,
+            metrics: metrics,
             queue: queue,
             resyncInterval: configuration.resyncInterval,
             logger: logger,

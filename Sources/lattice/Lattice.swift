@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LatticeClient
+import LatticeServer
 
 /// The one executable: `lattice serve` runs the control plane; every other verb is a
 /// client of it. Exit codes: 0 success, 1 API or connection error, 2 usage.
@@ -9,7 +10,7 @@ struct Lattice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lattice",
         abstract: "A self-hostable GPU cloud control plane, and its command line.",
-        version: "0.1.0",
+        version: LatticeVersion.current,
         subcommands: [
             Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
             Instances.self, Tokens.self, SSHKeys.self, SSH.self, Admin.self, DB.self, Completion.self,

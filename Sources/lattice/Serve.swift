@@ -49,6 +49,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between full reconcile resyncs (the safety net; writes and driver events drive the work).")
     var resyncSeconds: Double = 60
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+    @Option(help: "Log lines on standard error: json (one object per line) or text.") var logFormat = "json"
     @Option(help: "Default quota: instances a namespace may keep (an admin can set its own).")
     var quotaInstances = Quota.defaults.instances
     @Option(help: "Default quota: GPUs a namespace may hold at once.") var quotaGpus = Quota.defaults.gpus
@@ -174,8 +175,16 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.idleTimeout = .milliseconds(Int64(idleTimeoutSeconds * 1000))
         configuration.limits.headerTimeout = .milliseconds(Int64(headerTimeoutSeconds * 1000))
         configuration.limits.openFileLimit = Int(clamping: OpenFileLimit.raiseToHardLimit())
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error")
+        }
+        switch logFormat {
+        case "json": LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+        case "text": LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        default: throw ValidationError("--log-format: json or text")
+        }
         var logger = Logger(label: "lattice")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = level
         let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)
         try await app.runService()
     }

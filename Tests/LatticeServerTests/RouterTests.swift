@@ -151,7 +151,7 @@ nonisolated(unsafe) let createBody: [String: Any] = [
         try await server.test { client in
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
             try await client.execute(uri: "/metrics", method: .get) { response in
-                #expect(String(buffer: response.body).contains("lattice_instances{status=\"Running\"} 0"))
+                #expect(String(buffer: response.body).contains("lattice_instances{status=\"Running\"} 0.0"))
             }
         }
     }

@@ -274,6 +274,19 @@ def wait_for(condition, timeout=60, interval=0.1, what=None):
     raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 
 
+def json_lines(text):
+    """The JSON objects among a server's log lines (`--log-format json`, the default)."""
+    entries = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
 def write_catalog(tmp_path, text):
     path = tmp_path / "catalog.yaml"
     path.write_text(text)

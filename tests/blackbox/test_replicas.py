@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import Client, Server, new_database, store_column, wait_for, write_catalog
+from conftest import Client, Server, json_lines, new_database, store_column, wait_for, write_catalog
 from shapes import assert_same_shape
 from test_seed_examples import run_example, sample
 
@@ -244,8 +244,14 @@ def test_a_leader_paused_past_its_lease_is_fenced_when_it_resumes(charging_repli
     # The old leader wakes with writes in flight (its meter and reconciler were mid-pass):
     # the lease row no longer names it at its epoch, so it follows and writes nothing.
     wait_for(lambda: (readiness(first) or {}).get("role") == "replica", timeout=15, what="the old leader to step down")
-    log = pathlib.Path(first.log.name).read_text(errors="replace")
-    assert any("this replica no longer leads" in line and f"epoch={epoch + 1}" in line for line in log.splitlines())
+
+    def stepped_down():
+        entries = json_lines(pathlib.Path(first.log.name).read_text(errors="replace"))
+        said = [e for e in entries if e.get("message") == "this replica no longer leads"]
+        return said or None
+
+    said = wait_for(stepped_down, timeout=10, what="the old leader to say it stepped down")
+    assert any(e.get("epoch") == str(epoch + 1) for e in said), ("it names the new leader's epoch", epoch, said)
     time.sleep(3)  # several meter intervals (0.5 s) for any late write to land
     assert leader(replicas) is second
     assert client.instance(name, "small").json()["status"] == "Stopped", "no replica started it again"

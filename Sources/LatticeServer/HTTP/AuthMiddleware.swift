@@ -28,6 +28,7 @@ struct AuthMiddleware: RouterMiddleware {
             try limits.failedAuth.take(context.remoteAddress)
             throw error
         }
+        context.trace.namespace = principal.namespace
         try limits.perToken.take(principal.tokenID)
         var context = context
         context.principal = principal

@@ -14,6 +14,8 @@ public struct LatticeRequestContext: RequestContext {
     public var principal: Principal?
     /// The client's IP address, for per-address limits ("unknown" when the transport has none).
     public let remoteAddress: String
+    /// What the request log line says of this request, filled in on the way through.
+    public let trace = RequestTrace()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

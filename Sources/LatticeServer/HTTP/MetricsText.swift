@@ -1,25 +1,33 @@
 import Foundation
 import LatticeDomain
 
-/// `/metrics` in the Prometheus text format: instances per status (one grouped count over
-/// an indexed column, no record decoded) and free GPUs per SKU.
+/// `/metrics` in the Prometheus text format: the recorded counters and histograms, and the
+/// gauges read now (instances per status from one grouped count, GPUs per cluster and
+/// model from the fleet's nodes and the allocations, free GPUs per SKU).
 enum MetricsText {
-    static func render(api: LatticeAPI) async throws -> String {
+    static func render(api: LatticeAPI, metrics: ServerMetrics) async throws -> String {
         let byStatus = try await api.store.instanceCounts()
-        var lines = [
-            "# HELP lattice_instances Instances by lifecycle status.",
-            "# TYPE lattice_instances gauge",
-        ]
-        for status in InstanceStatus.allCases {
-            lines.append("lattice_instances{status=\"\(status.rawValue)\"} \(byStatus[status] ?? 0)")
+        let nodes = await api.fleet.nodes()
+        let placeable = Set(try await api.placeableNodes().map(\.node.name))
+        let usage = try await api.store.nodeUsage()
+        var gpus: [String: ServerMetrics.GPUCount] = [:]
+        for node in nodes where node.node.gpuCount > 0 {
+            let key = node.cluster + "\u{0}" + node.node.gpuModel
+            var count =
+                gpus[key] ?? ServerMetrics.GPUCount(cluster: node.cluster, model: node.node.gpuModel, free: 0, used: 0)
+            let used = min(usage[node.node.name]?.gpuIndices.count ?? 0, node.node.gpuCount)
+            count.used += used
+            // A node that is drained or does not answer has nothing free to rent.
+            if placeable.contains(node.node.name) { count.free += node.node.gpuCount - used }
+            gpus[key] = count
         }
-        lines.append("# HELP lattice_sku_remaining_gpus Free GPUs of each SKU's model in its region.")
-        lines.append("# TYPE lattice_sku_remaining_gpus gauge")
-        for sku in try await api.gpuSkus(regionID: nil) {
-            lines.append(
-                "lattice_sku_remaining_gpus{sku=\"\(sku.skusID)\",model=\"\(sku.gpuProduct)\"} \(sku.remainGPUCount)"
-            )
+        let skus = try await api.gpuSkus(regionID: nil).map {
+            (sku: $0.skusID, model: $0.gpuProduct, $0.remainGPUCount)
         }
-        return lines.joined(separator: "\n") + "\n"
+        return metrics.render(
+            instances: byStatus,
+            gpus: gpus.values.sorted { ($0.cluster, $0.model) < ($1.cluster, $1.model) },
+            skuRemaining: skus
+        )
     }
 }

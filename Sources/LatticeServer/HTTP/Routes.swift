@@ -11,9 +11,12 @@ struct Routes {
     let clock: any WallClock
     let readiness: Readiness
     let limits: RequestLimits
+    let metrics: ServerMetrics
 
     func register(on router: Router<LatticeRequestContext>) {
-        router.get("/healthz") { _, _ in try JSONResponse.encode(["status": "ok"]) }
+        router.get("/healthz") { _, _ in
+            try JSONResponse.encode(["status": "ok", "version": LatticeVersion.current])
+        }
         router.get("/readyz") { _, context in
             try limits.perAddress.take(context.remoteAddress)
             do {
@@ -41,7 +44,7 @@ struct Routes {
         }
         router.get("/metrics") { _, context in
             try limits.perAddress.take(context.remoteAddress)
-            let text = try await MetricsText.render(api: api)
+            let text = try await MetricsText.render(api: api, metrics: metrics)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4"],

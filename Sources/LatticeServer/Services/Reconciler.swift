@@ -26,6 +26,8 @@ public final class Reconciler: Service, @unchecked Sendable {
     let observeTimeout: Duration
     /// With replicas: only the lease holder reconciles (nil: this process always does).
     let leadership: Leadership?
+    /// Each step's duration goes to `lattice_reconcile_duration_seconds`.
+    let metrics: ServerMetrics
 
     private let resyncRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
@@ -39,6 +41,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         store: any Store,
         fleet: ComputeFleet,
         clock: any WallClock,
+        metrics: ServerMetrics = ServerMetrics(),
         queue: WorkQueue = WorkQueue(),
         resyncInterval: Duration = .seconds(60),
         workers: Int = 8,
@@ -48,6 +51,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         leadership: Leadership? = nil
     ) {
         self.leadership = leadership
+        self.metrics = metrics
         self.store = store
         self.fleet = fleet
         self.clock = clock
@@ -201,6 +205,8 @@ public final class Reconciler: Service, @unchecked Sendable {
         if let wait = lock.withLock({ backoff[name] }), wait.retryAt > now {
             return false
         }
+        let started = ContinuousClock.now
+        defer { metrics.reconcileStep(ContinuousClock.now - started) }
         do {
             let again = try await sync(name)
             lock.withLock { _ = backoff.removeValue(forKey: name) }

@@ -72,6 +72,9 @@ final class WorkQueue: @unchecked Sendable {
         }
     }
 
+    /// Keys waiting to be worked on (`lattice_reconcile_queue_depth`).
+    var depth: Int { lock.withLock { state.waiting } }
+
     /// The next key if one waits, without waiting (tests work the queue off by hand).
     func tryNext() -> String? { lock.withLock { state.next() } }
 
