@@ -415,6 +415,29 @@ extension LatticeClient {
         try await get(Page<CouponWire>.self, Self.v1 + "/admin/coupons", query: Self.pageQuery(page))
     }
 
+    // MARK: Audit log
+
+    /// `GET /audit`: the caller's namespace's audit log, newest first, optionally one action's.
+    public func audit(action: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<AuditEntryWire> {
+        var query = Self.pageQuery(page)
+        if let action { query["action"] = action }
+        return try await get(Page<AuditEntryWire>.self, Self.v1 + "/audit", query: query)
+    }
+
+    /// `GET /admin/audit`: every namespace's audit log (or `namespace`'s), newest first.
+    public func adminAudit(
+        namespace: String? = nil,
+        action: String? = nil,
+        page: PageRequest = PageRequest()
+    )
+        async throws -> Page<AuditEntryWire>
+    {
+        var query = Self.pageQuery(page)
+        if let namespace { query["namespace"] = namespace }
+        if let action { query["action"] = action }
+        return try await get(Page<AuditEntryWire>.self, Self.v1 + "/admin/audit", query: query)
+    }
+
     // MARK: Operations
 
     /// `GET /healthz`, unauthenticated.

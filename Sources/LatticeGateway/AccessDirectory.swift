@@ -44,4 +44,12 @@ public protocol AccessDirectory: Sendable {
     /// The SSH ports instances hold now (the per-instance listeners).
     func heldSSHPorts() async throws -> Set<Int>
     func workloads(cluster: String) -> (any WorkloadAccess)?
+    /// A sign-in to `target` through the SSH gateway, accepted or refused, with its method
+    /// (`password`, `publickey`): the audit log's `ssh.login`.
+    func signInAttempted(to target: AccessTarget, address: String, method: String, accepted: Bool) async
+}
+
+extension AccessDirectory {
+    /// Directories that keep no audit log (tests' fakes) let sign-ins pass unrecorded.
+    public func signInAttempted(to target: AccessTarget, address: String, method: String, accepted: Bool) async {}
 }

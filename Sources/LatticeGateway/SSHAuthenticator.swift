@@ -67,16 +67,20 @@ final class SSHAuthenticator: NIOSSHServerUserAuthenticationDelegate, Sendable {
         let target = await resolve(request.username)
         let refusal: String
         if let target {
+            let method = if case .password = request.request { "password" } else { "publickey" }
             if await accepts(request.request, for: target) {
                 if signIn() {
                     throttles.address.succeeded(address)
                     throttles.instance.succeeded(target.name)
                     authenticated.withLock { $0 = target }
+                    await directory.signInAttempted(to: target, address: address, method: method, accepted: true)
                     return .success
                 }
+                await directory.signInAttempted(to: target, address: address, method: method, accepted: false)
                 refusal = "the gateway holds as many sessions as it may"
             } else {
                 refusal = "wrong credentials"
+                await directory.signInAttempted(to: target, address: address, method: method, accepted: false)
             }
         } else {
             refusal = "no such instance"

@@ -29,7 +29,13 @@ public enum LatticeServer {
         let router = Router(context: LatticeRequestContext.self)
         var quiet = Logger(label: "lattice.request")
         quiet.logLevel = .warning
-        router.add(middleware: RequestObserver(metrics: metrics, logger: requestLogger ?? quiet))
+        router.add(
+            middleware: RequestObserver(
+                metrics: metrics,
+                logger: requestLogger ?? quiet,
+                audit: AuditRecorder(store: store, clock: clock, logger: requestLogger ?? quiet)
+            )
+        )
         router.add(middleware: ErrorMiddleware())
         Routes(
             api: api,
@@ -139,6 +145,7 @@ public enum LatticeServer {
         configuration: ServerConfiguration,
         store: any Store,
         fleet: ComputeFleet,
+        clock: any WallClock,
         logger: Logger
     ) throws -> Gateways {
         let settings = configuration.gateways
@@ -147,7 +154,11 @@ public enum LatticeServer {
             at: settings.hostKeyPath.map { URL(fileURLWithPath: $0) }
                 ?? configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
         )
-        let directory = StoreAccessDirectory(store: store, fleet: fleet)
+        let directory = StoreAccessDirectory(
+            store: store,
+            fleet: fleet,
+            audit: AuditRecorder(store: store, clock: clock, logger: logger)
+        )
         let budget = configuration.descriptorBudget
         let limits = SSHConnectionLimits(
             rule: SSHConnectionLimits.Rule(
@@ -247,7 +258,13 @@ public enum LatticeServer {
         )
         readiness.leadership = leadership
         let queue = WorkQueue()
-        let gateways = try buildGateways(configuration: configuration, store: store, fleet: fleet, logger: logger)
+        let gateways = try buildGateways(
+            configuration: configuration,
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            logger: logger
+        )
         if let budget = configuration.descriptorBudget {
             let ssh = gateways.ssh
             let perInstance = configuration.perInstanceSSHListeners

@@ -93,6 +93,11 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
         public mutating func appendInterpolation(_ value: Data?) {
             appendInterpolation(value.map(SQLValue.blob) ?? .null)
         }
+        /// A fragment with its own binds (a filter shared by a count and a page).
+        public mutating func appendInterpolation(_ fragment: StoreSQL) {
+            text += fragment.text
+            binds += fragment.binds
+        }
         /// Text of the store's own making (a column list), never a value from outside.
         public mutating func appendInterpolation(raw text: String) { self.text += text }
         /// A list for `IN (...)`: one placeholder per value (an empty list matches nothing).

@@ -9,7 +9,7 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & LeaseStore & ChangeFeed & StoreHealth
+    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & AuditStore & LeaseStore & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -270,6 +270,22 @@ public protocol NodeStore: Sendable {
     func setDrained(node: String, _ drained: Bool, at: Date) async throws
     /// Every drained node.
     func drainedNodes() async throws -> [NodeDrain]
+}
+
+/// The audit log (SPEC §10): one entry per state-changing call, kept `AuditRule.retention`.
+public protocol AuditStore: Sendable {
+    func appendAudit(_ entry: AuditEntry) async throws
+    /// Newest first; one namespace's entries, or every namespace's when `namespace` is nil;
+    /// only `action`'s when it is given.
+    func auditEntries(
+        namespace: String?,
+        action: String?,
+        page: PageRequest
+    ) async throws -> (
+        items: [AuditEntry], total: Int
+    )
+    /// Deletes the entries older than `before`; how many went.
+    @discardableResult func pruneAudit(before: Date) async throws -> Int
 }
 
 public enum SessionLimits {

@@ -249,6 +249,22 @@ enum PostgresSchema {
                 "CREATE TABLE seal_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)"
             ]
         ),
+        (
+            10,
+            [
+                // Every state-changing call (`AuditEntry`), read newest first (by time, then by
+                // the order written), per namespace or all.
+                """
+                CREATE TABLE audit_log (
+                    seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, time DOUBLE PRECISION NOT NULL,
+                    namespace TEXT NOT NULL,
+                    actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, status BIGINT NOT NULL,
+                    request_id TEXT NOT NULL, remote_address TEXT NOT NULL)
+                """,
+                "CREATE INDEX audit_log_time ON audit_log(time)",
+                "CREATE INDEX audit_log_namespace ON audit_log(namespace, time)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

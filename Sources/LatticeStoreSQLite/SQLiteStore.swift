@@ -423,6 +423,21 @@ public final class SQLiteStore: Store {
             // key refuses to start rather than fail on every row.
             try db.execute(sql: "CREATE TABLE seal_key (id INTEGER PRIMARY KEY CHECK (id = 1), key_id TEXT NOT NULL)")
         }
+        migrator.registerMigration("v20-audit-log") { db in
+            // Every state-changing call (`AuditEntry`), read newest first (by time, then by the
+            // order written), per namespace or all.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_log (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, time REAL NOT NULL,
+                        namespace TEXT NOT NULL, actor TEXT NOT NULL,
+                        action TEXT NOT NULL, target TEXT NOT NULL, status INTEGER NOT NULL,
+                        request_id TEXT NOT NULL, remote_address TEXT NOT NULL);
+                    CREATE INDEX audit_log_time ON audit_log(time);
+                    CREATE INDEX audit_log_namespace ON audit_log(namespace, time);
+                    """
+            )
+        }
         return migrator
     }
 }

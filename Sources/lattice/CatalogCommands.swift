@@ -162,6 +162,38 @@ struct Orders: AsyncParsableCommand {
     }
 }
 
+/// `lattice audit`: who did what, newest first (`--all` for every namespace, as an admin).
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the audit log: every state-changing call, newest first."
+    )
+    @Option(help: "Only this action (instance.create, token.regenerate, ssh.login, ...).") var action: String?
+    @Flag(help: "Every namespace's entries (needs an admin token).") var all = false
+    @Option(name: .customLong("of"), help: "Only this namespace's entries (with --all).") var ofNamespace: String?
+    @OptionGroup var paging: PageOptions
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let api = try client.client()
+        if ofNamespace != nil && !all { throw UsageError("--of needs --all") }
+        let page =
+            all
+            ? try await api.adminAudit(namespace: ofNamespace, action: action, page: try paging.request())
+            : try await api.audit(action: action, page: try paging.request())
+        if output.output == .json { return try Terminal.printJSON(page) }
+        Terminal.printTable(
+            ["TIME", "NAMESPACE", "ACTOR", "ACTION", "TARGET", "STATUS", "FROM", "REQUEST"],
+            page.nodes.map {
+                [
+                    $0.time, $0.namespace, $0.actor, $0.action, $0.target, String($0.status), $0.remoteAddress,
+                    $0.requestId,
+                ]
+            }
+        )
+    }
+}
+
 struct Bills: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List your charges.")
     @OptionGroup var paging: PageOptions

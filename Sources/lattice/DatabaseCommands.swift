@@ -9,9 +9,64 @@ import LatticeStoreSQLite
 struct DB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Tools for the store itself (run them with the server stopped).",
-        subcommands: [Copy.self]
+        abstract: "Tools for the store itself: backup (while serving), restore and copy (with the server stopped).",
+        subcommands: [Backup.self, Restore.self, Copy.self]
     )
+
+    /// A consistent copy of a SQLite installation's database, taken while it serves.
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the SQLite database into FILE, consistently, while lattice serve runs.",
+            discussion: """
+                Uses SQLite's online backup: the copy is one moment of the database, whatever the server \
+                writes meanwhile. Back up <data-dir>/seal.key and ssh_host_ed25519_key apart from it: \
+                without the seal key no server starts on the copy. PostgreSQL: use pg_dump \
+                (docs/operations.md).
+                """
+        )
+        @Option(help: "The data directory of the installation.") var dataDir = ".lattice"
+        @Argument(help: "The backup file to write (refused if it exists).") var file: String
+
+        func run() async throws {
+            let source = URL(fileURLWithPath: dataDir).appendingPathComponent("lattice.sqlite").path
+            guard FileManager.default.fileExists(atPath: source) else {
+                throw UsageError("--data-dir: no lattice.sqlite in \(dataDir)")
+            }
+            let bytes = try SQLiteBackup.backup(databaseAt: source, to: file)
+            print("backed up \(source) to \(file) (\(bytes) bytes)")
+        }
+    }
+
+    /// A backup into a new data directory, ready to serve (older schemas upgrade at start).
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore a backup FILE into an empty data directory.",
+            discussion: """
+                Refuses a data directory that already holds a database. Put the installation's \
+                seal.key (and ssh_host_ed25519_key) back beside it before lattice serve starts there.
+                """
+        )
+        @Option(help: "The data directory to restore into (made if missing; must hold no database).")
+        var dataDir = ".lattice"
+        @Argument(help: "The backup file.") var file: String
+
+        func run() async throws {
+            let directory = URL(fileURLWithPath: dataDir)
+            try FileManager.default.createDirectory(
+                at: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+            let target = directory.appendingPathComponent("lattice.sqlite").path
+            try SQLiteBackup.restore(backupAt: file, to: target)
+            // Opening it applies any migration the backup predates.
+            _ = try SQLiteStore(path: target)
+            print("restored \(file) into \(target)")
+            if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("seal.key").path) {
+                print("note: no seal.key in \(dataDir): copy the installation's key there before serving")
+            }
+        }
+    }
 
     /// Grows an embedded installation into PostgreSQL: every table of the SQLite data
     /// directory into an empty database, in one transaction, then both sides compared.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LatticeClient
+import LatticeDomain
 import LatticeServer
 
 /// The one executable: `lattice serve` runs the control plane; every other verb is a
@@ -13,7 +14,7 @@ struct Lattice: AsyncParsableCommand {
         version: LatticeVersion.current,
         subcommands: [
             Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
-            Instances.self, Tokens.self, SSHKeys.self, SSH.self, Admin.self, DB.self, Completion.self,
+            Instances.self, Tokens.self, SSHKeys.self, SSH.self, Audit.self, Admin.self, DB.self, Completion.self,
         ]
     )
 
@@ -30,6 +31,10 @@ struct Lattice: AsyncParsableCommand {
             Foundation.exit(1)
         } catch let error as LatticeClientError {
             Terminal.error("error: \(error)")
+            Foundation.exit(1)
+        } catch let error as LatticeError {
+            // What a local command (db backup, restore) refuses, said as the API says it.
+            Terminal.error("error: \(error.code): \(error.message)")
             Foundation.exit(1)
         } catch let error as UsageError {
             Terminal.error("error: \(error.message)")

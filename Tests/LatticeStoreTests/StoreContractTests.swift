@@ -984,3 +984,44 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         #expect(try await store.drainedNodes().map(\.node) == ["node-0"])
     }
 }
+
+@Suite struct AuditContractTests {
+    func entry(_ id: String, _ namespace: String, _ action: String, at seconds: TimeInterval) -> AuditEntry {
+        AuditEntry(
+            id: id,
+            time: t0.addingTimeInterval(seconds),
+            namespace: namespace,
+            actor: namespace,
+            action: action,
+            target: "instance-\(id)",
+            status: 200,
+            requestId: "req-\(id)",
+            remoteAddress: "127.0.0.1"
+        )
+    }
+
+    /// Newest first, per namespace or all, by action, paged; a prune removes only the old.
+    @Test(arguments: StoreFactory.all)
+    func entriesAreKeptNewestFirstAndPruned(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        let entries = [
+            entry("a1", "alice", "instance.create", at: 0), entry("b1", "bob", "instance.create", at: 1),
+            entry("a2", "alice", "instance.power_off", at: 2), entry("a3", "alice", "token.create", at: 3),
+        ]
+        for entry in entries { try await store.appendAudit(entry) }
+        let alice = try await store.auditEntries(namespace: "alice", action: nil, page: PageRequest())
+        #expect(alice.items.map(\.id) == ["a3", "a2", "a1"] && alice.total == 3)
+        #expect(alice.items.first == entries[3], "every field comes back as written")
+        let creates = try await store.auditEntries(namespace: nil, action: "instance.create", page: PageRequest())
+        #expect(creates.items.map(\.id) == ["b1", "a1"])
+        let page2 = try await store.auditEntries(namespace: nil, action: nil, page: PageRequest(page: 2, pageSize: 3))
+        #expect(page2.items.map(\.id) == ["a1"] && page2.total == 4)
+        #expect(try await store.auditEntries(namespace: "carol", action: nil, page: PageRequest()).total == 0)
+        #expect(try await store.pruneAudit(before: t0.addingTimeInterval(1.5)) == 2)
+        #expect(
+            try await store.auditEntries(namespace: nil, action: nil, page: PageRequest()).items.map(\.id) == [
+                "a3", "a2",
+            ]
+        )
+    }
+}

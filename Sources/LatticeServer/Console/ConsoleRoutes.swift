@@ -45,6 +45,7 @@ struct ConsoleRoutes {
         }
         console.post("logout") { request, context in
             let (visit, _) = try await checkedForm(request, context)
+            if let principal = visit.principal { context.trace.identify(principal) }
             if let id = visit.sessionID { try await sessions.end(id) }
             var response = redirect("/console/login", visit)
             response.headers.append(
@@ -151,6 +152,7 @@ struct ConsoleRoutes {
             }
         }
         registerSSHKeys(console)
+        registerActivity(console)
         console.get("catalog") { request, _ in
             try await signedIn(request) { visit, _ in
                 page(visit, title: "GPU catalog", body: try await catalogPage(), request: request)
@@ -282,6 +284,7 @@ struct ConsoleRoutes {
     ) async throws -> Response {
         let (visit, form) = try await checkedForm(request, context)
         guard let principal = visit.principal else { return redirect("/console/login", visit) }
+        context.trace.identify(principal)
         return try await body(visit, principal, form)
     }
 

@@ -54,6 +54,7 @@ enum HTML {
                   <a href="/console/catalog">GPU catalog</a>
                   <a href="/console/tokens">API Credentials</a>
                   <a href="/console/ssh-keys">SSH keys</a>
+                  <a href="/console/activity">Activity</a>
                   <span class="who">\(escape(namespace))</span>
                   <form method="post" action="/console/logout" class="inline">\(csrfField(csrf))<button type="submit">Sign out</button></form>
                 </nav>

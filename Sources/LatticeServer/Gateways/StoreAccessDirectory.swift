@@ -2,11 +2,14 @@ import LatticeCompute
 import LatticeDomain
 import LatticeGateway
 import LatticeStore
+import Logging
 
 /// The gateways' view of instances, keys and drivers, read from the store and the fleet.
 struct StoreAccessDirectory: AccessDirectory {
     let store: any Store
     let fleet: ComputeFleet
+    /// Where SSH sign-ins are audited.
+    let audit: AuditRecorder
 
     func target(instanceName: String) async throws -> AccessTarget? {
         guard let instance = try await store.instance(name: instanceName), !instance.desired.deleted else { return nil }
@@ -38,4 +41,21 @@ struct StoreAccessDirectory: AccessDirectory {
     func heldSSHPorts() async throws -> Set<Int> { Set(try await store.sshPortHolders().keys) }
 
     func workloads(cluster: String) -> (any WorkloadAccess)? { fleet.driver(for: cluster) }
+
+    /// `ssh.login` in the instance's namespace: `401` when refused, so guessing shows.
+    func signInAttempted(to target: AccessTarget, address: String, method: String, accepted: Bool) async {
+        await audit.append(
+            AuditEntry(
+                id: AuditRecorder.newID(),
+                time: audit.clock.now(),
+                namespace: target.namespace,
+                actor: "ssh:" + method,
+                action: "ssh.login",
+                target: target.name,
+                status: accepted ? 200 : 401,
+                requestId: "",
+                remoteAddress: address
+            )
+        )
+    }
 }

@@ -28,7 +28,7 @@ struct AuthMiddleware: RouterMiddleware {
             try limits.failedAuth.take(context.remoteAddress)
             throw error
         }
-        context.trace.namespace = principal.namespace
+        context.trace.identify(principal)
         try limits.perToken.take(principal.tokenID)
         var context = context
         context.principal = principal

@@ -29,6 +29,7 @@ enum OpenAPIDocument {
         Query(name: "page", schema: ["type": "integer", "minimum": 1, "maximum": PageRequest.maximumPage]),
         Query(name: "pageSize", schema: ["type": "integer", "minimum": 1]),
     ]
+    nonisolated(unsafe) static let auditAction = Query(name: "action", schema: ["type": "string"])
     nonisolated(unsafe) static let regionID = Query(name: "region_id", schema: ["type": "string"])
     nonisolated(unsafe) static let nameQuery = Query(
         name: "name",
@@ -179,6 +180,20 @@ enum OpenAPIDocument {
             summary: "Admin: top up a wallet",
             body: "Credit",
             response: "Balance"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/audit",
+            summary: "The caller's namespace's audit log, newest first",
+            query: page + [auditAction],
+            response: "AuditPage"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/audit",
+            summary: "Admin: every namespace's audit log, newest first",
+            query: page + [auditAction, Query(name: "namespace", schema: ["type": "string"])],
+            response: "AuditPage"
         ),
         .init(
             method: "get",
@@ -503,6 +518,11 @@ enum OpenAPIDocument {
                 "health": string, "reason": string,
             ]),
             "AdminNodePage": pageOf("AdminNode"),
+            "AuditEntry": object([
+                "id": string, "time": string, "namespace": string, "actor": string, "action": string,
+                "target": string, "status": integer, "requestId": string, "remoteAddress": string,
+            ]),
+            "AuditPage": pageOf("AuditEntry"),
             "NewUser": object(["namespace": string, "token": string], optional: ["token"]),
             "Balance": strings(["namespace", "balance", "currency"]),
             "Quota": object(["namespace": string, "quota": limits, "usage": limits]),

@@ -112,13 +112,13 @@ struct Routes {
         let instances = v1.group("clusters/:cluster/instances")
         instances.post { request, context in
             let body = try await request.jsonBody(context: context)
-            return try JSONResponse.encode(
-                try await api.createInstance(
-                    principal: try context.requirePrincipal(),
-                    cluster: try cluster(context),
-                    body: body
-                )
+            let created = try await api.createInstance(
+                principal: try context.requirePrincipal(),
+                cluster: try cluster(context),
+                body: body
             )
+            context.trace.target = created.name
+            return try JSONResponse.encode(created)
         }
         instances.get { request, context in
             JSONResponse.raw(
@@ -290,6 +290,25 @@ struct Routes {
         v1.get("admin/coupons") { request, context in
             try JSONResponse.encode(
                 try await api.coupons(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
+        }
+        v1.get("audit") { request, context in
+            try JSONResponse.encode(
+                try await api.audit(
+                    principal: try context.requirePrincipal(),
+                    action: request.uri.queryParameters.get("action"),
+                    page: try pageRequest(request)
+                )
+            )
+        }
+        v1.get("admin/audit") { request, context in
+            try JSONResponse.encode(
+                try await api.adminAudit(
+                    principal: try context.requirePrincipal(),
+                    namespace: request.uri.queryParameters.get("namespace"),
+                    action: request.uri.queryParameters.get("action"),
+                    page: try pageRequest(request)
+                )
             )
         }
         v1.get("balance") { _, context in

@@ -7,11 +7,13 @@ import Logging
 /// `X-Request-Id` if it is 1 to 128 printable characters, else a new one) and answers with
 /// it, writes one log line per request (id, method, route template, status, duration,
 /// namespace, remote address; never a header, a token or a body) and counts the request
-/// in the metrics.
+/// in the metrics, and has a state-changing call audited.
 struct RequestObserver: RouterMiddleware {
     typealias Context = LatticeRequestContext
     let metrics: ServerMetrics
     let logger: Logger
+    /// Audits state-changing calls (nil: none are, as in router tests that need no store).
+    let audit: AuditRecorder?
 
     func handle(
         _ request: Request,
@@ -25,6 +27,15 @@ struct RequestObserver: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.requestID] = id
             finish(request, context, status: response.status.code, since: start)
+            await audit?.record(
+                method: request.method.rawValue,
+                route: context.endpointPath ?? "",
+                path: request.uri.path,
+                query: request.uri.queryParameters.get("name"),
+                status: response.status.code,
+                trace: context.trace,
+                remoteAddress: context.remoteAddress
+            )
             return response
         } catch {
             // ErrorMiddleware answers every error; what still comes here is the server's own

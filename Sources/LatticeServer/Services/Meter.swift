@@ -3,6 +3,7 @@ import LatticeDomain
 import LatticeStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Turns usage into ledger charges and enforces what money decides (SPEC §6):
 /// - charges every due pay-as-you-go period and storage day, each with an idempotency key,
@@ -10,7 +11,8 @@ import ServiceLifecycle
 ///   charge twice and never skip a period;
 /// - stops prepaid instances whose term ended;
 /// - stops pay-as-you-go instances of a wallet that stayed empty past the grace period;
-/// - deletes Stopped instances whose retention ran out.
+/// - deletes Stopped instances whose retention ran out;
+/// - deletes audit entries older than `AuditRule.retention`, once an hour.
 public final class Meter: Service, @unchecked Sendable {
     let store: any Store
     let catalog: Catalog
@@ -20,6 +22,8 @@ public final class Meter: Service, @unchecked Sendable {
 
     /// With replicas: only the lease holder meters (nil: this process always does).
     let leadership: Leadership?
+    /// When the audit log was last pruned.
+    private let auditPruned = Mutex<Date?>(nil)
 
     init(
         store: any Store,
@@ -53,9 +57,23 @@ public final class Meter: Service, @unchecked Sendable {
         do {
             try await chargeSegments()
             try await enforce()
+            try await pruneAudit()
         } catch {
             logger.warning("meter pass failed; will retry", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Deletes the audit entries past their retention, at most once an hour.
+    func pruneAudit() async throws {
+        let now = clock.now()
+        let due = auditPruned.withLock { last in
+            guard last.map({ now.timeIntervalSince($0) >= 3600 }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let removed = try await store.pruneAudit(before: now.addingTimeInterval(-AuditRule.retention))
+        if removed > 0 { logger.info("audit entries past their retention deleted", metadata: ["count": "\(removed)"]) }
     }
 
     /// The charges due for one segment at `now`, priced as the catalog says at each
