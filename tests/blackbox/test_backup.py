@@ -84,12 +84,15 @@ def test_a_data_directory_of_an_earlier_release_upgrades_with_everything_in_it(f
     commit and what it holds): the new server migrates it and answers for all of it."""
     data = tmp_path / "data"
     shutil.copytree(FIXTURES / fixture, data)
+    os.chmod(data, 0o700)
     facts = dict(line.split("=", 1) for line in (data / "FACTS").read_text().split() if "=" in line)
     server = Server(data, ["--simulated-delay-scale", "0.1"])
     server.start()
     try:
         user = server.client(facts["token"], facts["namespace"])
-        assert user.get("/balance").json()["balance"] == facts["balance"]
+        # The instance has been billed since the fixture was written: less, never more.
+        balance = float(user.get("/balance").json()["balance"])
+        assert 0 < balance <= float(facts["balance"])
         instance = user.wait_status(facts["instance"], facts["status"])
         assert instance["servers"]["SSH"]["sshPassword"] == facts["password"], "sealed secrets still open"
         assert len(user.get("/orders").json()["nodes"]) >= 1
