@@ -169,7 +169,7 @@ let package = Package(
             name: "lattice",
             dependencies: [
                 "LatticeServer", "LatticeClient", "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres",
-                "LatticeDomain",
+                "LatticeDomain", "LatticeComputeEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
