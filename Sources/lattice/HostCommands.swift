@@ -164,7 +164,8 @@ struct Host: AsyncParsableCommand {
                 } else {
                     print(
                         "[warn] GPU access: no NVIDIA CDI spec in /etc/cdi or /var/run/cdi; install"
-                            + " nvidia-container-toolkit and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`"
+                            + " nvidia-container-toolkit and run"
+                            + " `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`"
                             + " (gpuRequests: cdi written all the same)"
                     )
                 }
@@ -191,7 +192,8 @@ struct Host: AsyncParsableCommand {
                 }
                 guard force else {
                     throw UsageError(
-                        "catalog \(catalog) exists and differs from what this host gives; edit it, or --force to rewrite it"
+                        "catalog \(catalog) exists and differs from what this host gives;"
+                            + " edit it, or --force to rewrite it"
                     )
                 }
             }

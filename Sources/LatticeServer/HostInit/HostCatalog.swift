@@ -143,7 +143,8 @@ public struct HostFacts: Sendable, Equatable {
                 let perGPU = price ?? Self.placeholderPrice
                 if price == nil {
                     lines.append(
-                        "  # PLACEHOLDER PRICE: set it here or with `lattice host init --price \(model.key)=<per GPU-hour>`"
+                        "  # PLACEHOLDER PRICE: set it here or with"
+                            + " `lattice host init --price \(model.key)=<per GPU-hour>`"
                     )
                 }
                 lines += [
