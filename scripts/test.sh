@@ -19,6 +19,8 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
+# Certificates for the TLS tests.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -3,6 +3,7 @@ import LatticeCompute
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// Which host names the HTTP gateway answers: `<uid>.<public-host>`, any port.
@@ -535,24 +536,29 @@ public final class HTTPGateway: Service, @unchecked Sendable {
     let settings: HTTPGatewayHandler.Settings
     let directory: any AccessDirectory
     let logger: Logger
+    /// Serves TLS with this context (the API's certificate) when set.
+    let tls: NIOSSLContext?
 
     public init(
         host: String,
         port: Int,
         settings: HTTPGatewayHandler.Settings,
         directory: any AccessDirectory,
+        tls: NIOSSLContext? = nil,
         logger: Logger
     ) {
         self.host = host
         self.port = port
         self.settings = settings
         self.directory = directory
+        self.tls = tls
         self.logger = logger
     }
 
     public func run() async throws {
         let settings = settings
         let directory = directory
+        let tls = tls
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -560,6 +566,7 @@ public final class HTTPGateway: Service, @unchecked Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPGatewayHandler(settings: settings, directory: directory)
                         )

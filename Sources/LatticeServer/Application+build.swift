@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import LatticeCompute
 import LatticeComputeEngine
 import LatticeComputeKubernetes
@@ -11,6 +12,7 @@ import LatticeStorePostgres
 import LatticeStoreSQLite
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
 /// The composition root: the one place where the store, the drivers, the API, the routes
@@ -185,7 +187,14 @@ public enum LatticeServer {
         var services: [any Service] = [ssh]
         if let port = settings.httpPort, port > 0 {
             services.append(
-                HTTPGateway(host: host, port: port, settings: httpSettings, directory: directory, logger: logger)
+                HTTPGateway(
+                    host: host,
+                    port: port,
+                    settings: httpSettings,
+                    directory: directory,
+                    tls: try configuration.tls.map { try NIOSSLContext(configuration: try tlsConfiguration($0)) },
+                    logger: logger
+                )
             )
         }
         return Gateways(
@@ -215,6 +224,26 @@ public enum LatticeServer {
             defaultQuota: configuration.limits.defaultQuota,
             seal: seal
         )
+    }
+
+    /// The server side of TLS from the operator's PEM files: the chain as given, its key.
+    static func tlsConfiguration(_ files: TLSFiles) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(files.certificate)
+            guard !chain.isEmpty else { throw LatticeError.notFound("a certificate in \(files.certificate)") }
+            return TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: files.key, format: .pem))
+            )
+        } catch let error as LatticeError {
+            throw error
+        } catch {
+            throw LatticeError(
+                .badRequest,
+                code: "InvalidTLS",
+                "--tls-cert \(files.certificate), --tls-key \(files.key): \(error)"
+            )
+        }
     }
 
     /// The key instance secrets are sealed with (`SealKeySource`).
@@ -330,7 +359,7 @@ public enum LatticeServer {
             ],
             idleTimeout: TimeAmount(limits.idleTimeout)
         )
-        let server: HTTPServerBuilder =
+        let plain: HTTPServerBuilder =
             shared
             ? HTTPServerBuilder { responder in
                 APIOrGatewayChannel(
@@ -341,6 +370,10 @@ public enum LatticeServer {
                     connections: connections
                 )
             } : .http1(configuration: http1)
+        let server =
+            try configuration.tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: try tlsConfiguration($0)) }
+            ?? plain
+        let scheme = configuration.tls == nil ? "http" : "https"
         return Application(
             router: router,
             server: server,
@@ -372,7 +405,7 @@ public enum LatticeServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 boundPort.set(port)
-                let url = "http://\(configuration.host):\(port)"
+                let url = "\(scheme)://\(configuration.host):\(port)"
                 // The file first: whoever waits for the line may read it at once.
                 do {
                     try Bootstrap.writeFile(bootstrap, url: url, dataDirectory: dataDirectory)

@@ -40,6 +40,15 @@ public struct ServerConfiguration: Sendable {
     public var limits = ServerLimits()
     /// The gateways into instances (docs/access.md).
     public var gateways = GatewayConfiguration()
+    /// A certificate and key (PEM files) to serve the API, the console and the HTTP
+    /// gateway over TLS; nil serves plain HTTP.
+    public var tls: TLSFiles?
+    /// The scheme in the links tenants are given (`https` behind a TLS front proxy);
+    /// nil: `https` with `tls`, else `http`.
+    public var publicScheme: String?
+    /// The port in those links when tenants reach the gateway through a front proxy
+    /// (443 behind Caddy); nil: the gateway's own port.
+    public var publicGatewayPort: Int?
 
     public init(
         host: String = "127.0.0.1",
@@ -81,6 +90,7 @@ public struct ServerConfiguration: Sendable {
     func wireContext(boundPort: Int?) -> WireContext {
         let httpPort: Int? =
             switch gateways.httpPort {
+            case _ where publicGatewayPort != nil: publicGatewayPort
             case nil: boundPort ?? port
             case 0: nil
             case let own?: own
@@ -91,7 +101,8 @@ public struct ServerConfiguration: Sendable {
             publicHost: publicHost,
             retention: retention,
             httpGatewayPort: httpPort,
-            sshSharedPort: gateways.sshSharedForm && gateways.sshPort > 0 ? gateways.sshPort : nil
+            sshSharedPort: gateways.sshSharedForm && gateways.sshPort > 0 ? gateways.sshPort : nil,
+            gatewayScheme: publicScheme ?? (tls == nil ? "http" : "https")
         )
     }
 
@@ -173,4 +184,15 @@ public enum SealKeySource: Sendable, Equatable {
     case file(String)
     /// 32 bytes in base64.
     case base64(String)
+}
+
+/// Where the TLS certificate chain and its private key are (PEM).
+public struct TLSFiles: Sendable, Equatable {
+    public var certificate: String
+    public var key: String
+
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
+    }
 }

@@ -50,6 +50,13 @@ struct Serve: AsyncParsableCommand {
     var resyncSeconds: Double = 60
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
     @Option(help: "Log lines on standard error: json (one object per line) or text.") var logFormat = "json"
+    @Option(help: "TLS certificate chain (PEM) for the API, the console and the HTTP gateway; needs --tls-key.")
+    var tlsCert: String?
+    @Option(help: "The certificate's private key (PEM).") var tlsKey: String?
+    @Option(help: "Scheme of the links tenants are given: http or https (default: https with --tls-cert).")
+    var publicScheme: String?
+    @Option(help: "Port of the links tenants are given, when a front proxy serves the gateway (443 behind Caddy).")
+    var publicGatewayPort: Int?
     @Option(help: "Default quota: instances a namespace may keep (an admin can set its own).")
     var quotaInstances = Quota.defaults.instances
     @Option(help: "Default quota: GPUs a namespace may hold at once.") var quotaGpus = Quota.defaults.gpus
@@ -132,6 +139,24 @@ struct Serve: AsyncParsableCommand {
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
         configuration.databaseURL = databaseURL
+        switch (tlsCert, tlsKey) {
+        case (let cert?, let key?):
+            for (flag, path) in [("--tls-cert", cert), ("--tls-key", key)]
+            where !FileManager.default.isReadableFile(atPath: path) {
+                throw ValidationError("\(flag): cannot read \(path)")
+            }
+            configuration.tls = TLSFiles(certificate: cert, key: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        if let publicScheme, !["http", "https"].contains(publicScheme) {
+            throw ValidationError("--public-scheme: http or https")
+        }
+        configuration.publicScheme = publicScheme
+        if let publicGatewayPort, !(1...65535).contains(publicGatewayPort) {
+            throw ValidationError("--public-gateway-port: must be between 1 and 65535")
+        }
+        configuration.publicGatewayPort = publicGatewayPort
         if let key = ProcessInfo.processInfo.environment["LATTICE_SEAL_KEY"], !key.isEmpty {
             configuration.sealKey = .base64(key)
         } else if let sealKeyFile {

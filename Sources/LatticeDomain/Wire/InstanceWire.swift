@@ -115,8 +115,10 @@ public struct InstanceWire: Codable, Sendable, Equatable {
             )
         } else {
             // The HTTP gateway's address for this instance.
-            let port = context.httpGatewayPort.map { $0 == 80 ? "" : ":\($0)" } ?? ""
-            let base = "http://\(instance.uid).\(host)\(port)"
+            let scheme = context.gatewayScheme
+            let standard = scheme == "https" ? 443 : 80
+            let port = context.httpGatewayPort.map { $0 == standard ? "" : ":\($0)" } ?? ""
+            let base = "\(scheme)://\(instance.uid).\(host)\(port)"
             servers = Servers(
                 Jupyterlab: "\(base)/jupyter?token=\(instance.access.jupyterToken)",
                 Tensorboard: "\(base)/monitor?token=\(instance.access.jupyterToken)",

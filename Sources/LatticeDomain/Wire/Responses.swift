@@ -13,6 +13,8 @@ public struct WireContext: Sendable {
     public var httpGatewayPort: Int?
     /// Set when the operator shows the SSH gateway's shared form: `ssh -p<port> <instance>@<host>`.
     public var sshSharedPort: Int?
+    /// `https` when the gateway is reached over TLS (its own certificate, or a front proxy's).
+    public var gatewayScheme: String
 
     public init(
         annotationDomain: String = "lattice.local",
@@ -20,8 +22,10 @@ public struct WireContext: Sendable {
         publicHost: String = "localhost",
         retention: TimeInterval = 15 * 86400,
         httpGatewayPort: Int? = nil,
-        sshSharedPort: Int? = nil
+        sshSharedPort: Int? = nil,
+        gatewayScheme: String = "http"
     ) {
+        self.gatewayScheme = gatewayScheme
         self.annotationDomain = annotationDomain
         self.time = time
         self.publicHost = publicHost
