@@ -19,8 +19,9 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
-# Certificates for the TLS tests.
+# Certificates for the TLS tests, and Caddy as the TLS front proxy of test_front_proxy.py.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -536,15 +536,16 @@ public final class HTTPGateway: Service, @unchecked Sendable {
     let settings: HTTPGatewayHandler.Settings
     let directory: any AccessDirectory
     let logger: Logger
-    /// Serves TLS with this context (the API's certificate) when set.
-    let tls: NIOSSLContext?
+    /// Serves TLS with the context this gives when a connection is accepted (the API's
+    /// certificate, which SIGHUP may replace), when set.
+    let tls: (@Sendable () -> NIOSSLContext)?
 
     public init(
         host: String,
         port: Int,
         settings: HTTPGatewayHandler.Settings,
         directory: any AccessDirectory,
-        tls: NIOSSLContext? = nil,
+        tls: (@Sendable () -> NIOSSLContext)? = nil,
         logger: Logger
     ) {
         self.host = host
@@ -566,7 +567,9 @@ public final class HTTPGateway: Service, @unchecked Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls()))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPGatewayHandler(settings: settings, directory: directory)
                         )

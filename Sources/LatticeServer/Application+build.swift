@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import LatticeCompute
 import LatticeComputeEngine
 import LatticeComputeKubernetes
@@ -148,6 +147,7 @@ public enum LatticeServer {
         store: any Store,
         fleet: ComputeFleet,
         clock: any WallClock,
+        certificates: TLSCertificates?,
         logger: Logger
     ) throws -> Gateways {
         let settings = configuration.gateways
@@ -185,6 +185,8 @@ public enum LatticeServer {
         )
         let httpSettings = HTTPGatewayHandler.Settings(hosts: GatewayHosts(publicHost: configuration.publicHost))
         var services: [any Service] = [ssh]
+        var tlsSource: (@Sendable () -> NIOSSLContext)?
+        if let certificates { tlsSource = { certificates.context } }
         if let port = settings.httpPort, port > 0 {
             services.append(
                 HTTPGateway(
@@ -192,7 +194,7 @@ public enum LatticeServer {
                     port: port,
                     settings: httpSettings,
                     directory: directory,
-                    tls: try configuration.tls.map { try NIOSSLContext(configuration: try tlsConfiguration($0)) },
+                    tls: tlsSource,
                     logger: logger
                 )
             )
@@ -224,26 +226,6 @@ public enum LatticeServer {
             defaultQuota: configuration.limits.defaultQuota,
             seal: seal
         )
-    }
-
-    /// The server side of TLS from the operator's PEM files: the chain as given, its key.
-    static func tlsConfiguration(_ files: TLSFiles) throws -> TLSConfiguration {
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(files.certificate)
-            guard !chain.isEmpty else { throw LatticeError.notFound("a certificate in \(files.certificate)") }
-            return TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain.map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: files.key, format: .pem))
-            )
-        } catch let error as LatticeError {
-            throw error
-        } catch {
-            throw LatticeError(
-                .badRequest,
-                code: "InvalidTLS",
-                "--tls-cert \(files.certificate), --tls-key \(files.key): \(error)"
-            )
-        }
     }
 
     /// The key instance secrets are sealed with (`SealKeySource`).
@@ -287,11 +269,13 @@ public enum LatticeServer {
         )
         readiness.leadership = leadership
         let queue = WorkQueue()
+        let certificates = try configuration.tls.map(TLSCertificates.init(files:))
         let gateways = try buildGateways(
             configuration: configuration,
             store: store,
             fleet: fleet,
             clock: clock,
+            certificates: certificates,
             logger: logger
         )
         if let budget = configuration.descriptorBudget {
@@ -359,20 +343,21 @@ public enum LatticeServer {
             ],
             idleTimeout: TimeAmount(limits.idleTimeout)
         )
-        let plain: HTTPServerBuilder =
-            shared
-            ? HTTPServerBuilder { responder in
-                APIOrGatewayChannel(
-                    http1: HTTP1Channel(responder: responder, configuration: http1),
+        // One connection's channel: the API's HTTP/1 (or the gateway, when they share the
+        // port, by the first request's Host), behind TLS when the operator gave a certificate.
+        let server = HTTPServerBuilder { responder in
+            let http = HTTP1Channel(responder: responder, configuration: http1)
+            let channel: any ServerChildChannel =
+                shared
+                ? APIOrGatewayChannel(
+                    http1: http,
                     settings: gateways.httpSettings,
                     directory: gateways.directory,
                     headerTimeout: TimeAmount(limits.headerTimeout),
                     connections: connections
-                )
-            } : .http1(configuration: http1)
-        let server =
-            try configuration.tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: try tlsConfiguration($0)) }
-            ?? plain
+                ) : http
+            return certificates.map { channel.behindTLS($0) } ?? channel
+        }
         let scheme = configuration.tls == nil ? "http" : "https"
         return Application(
             router: router,
@@ -383,6 +368,16 @@ public enum LatticeServer {
             ),
             // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
             services: gateways.services + [
+                ReloadOnHangup(
+                    reloads: certificates.map { certificates in
+                        [
+                            ReloadOnHangup.Reload(what: "TLS certificate \(certificates.files.certificate)") {
+                                try certificates.reload()
+                            }
+                        ]
+                    } ?? [],
+                    logger: logger
+                ),
                 leadership,
                 reconciler,
                 ChangeFollower(

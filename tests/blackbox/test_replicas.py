@@ -27,8 +27,10 @@ regions:
     clusters:
       - name: small
         driver: simulated
-        startDelaySeconds: 2
-        stopDelaySeconds: 2
+        # Long enough that a test sees Creating and Stopping on a loaded machine (a create
+        # or a power_off answered in 2 s once found its instance already past them).
+        startDelaySeconds: 4
+        stopDelaySeconds: 4
         nodes:
           - {name: t4-a, gpuModel: T4, gpuCount: 8, cpuCores: 128, memoryGiB: 512}
 gpuSkus:

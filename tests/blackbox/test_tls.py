@@ -1,6 +1,7 @@
 """`--tls-cert` and `--tls-key` (docs/operations.md, "TLS"): the API, the console and the HTTP
 gateway (on the API's port and on a port of its own) over TLS with a certificate the test
 makes, links that say https, and clear refusals of a bad pair of files."""
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -90,3 +91,52 @@ def test_behind_a_tls_front_proxy_links_say_https_and_its_port(make_server):
     # The gateway itself still serves plain HTTP on the API's port, for the proxy.
     r = requests.get(f"{server.url}/jupyter", headers={"Host": f"{instance['uid']}.localhost"}, timeout=10)
     assert r.status_code == 502
+
+
+def served_fingerprint(url):
+    import hashlib
+    import ssl
+    host, port = url.removeprefix("https://").split(":")
+    pem = ssl.get_server_certificate((host, int(port)))
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
+def test_sighup_takes_a_renewed_certificate_and_refuses_a_broken_one(make_server, certificate, tmp_path):
+    import signal
+    import time
+    cert, key = certificate
+    live_cert, live_key = tmp_path / "live-cert.pem", tmp_path / "live-key.pem"
+    shutil.copy(cert, live_cert)
+    shutil.copy(key, live_key)
+    server = make_server(args=("--tls-cert", str(live_cert), "--tls-key", str(live_key)))
+    first = served_fingerprint(server.url)
+    # A renewed certificate (a new key as well), then SIGHUP: new connections get it.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(live_key), "-out", str(live_cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while served_fingerprint(server.url) == first and time.time() < deadline:
+        time.sleep(0.1)
+    second = served_fingerprint(server.url)
+    assert second != first, "the renewed certificate is served after SIGHUP"
+    # A broken file: refused, the one in use stays, the server serves on.
+    live_cert.write_text("not a certificate\n")
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert server.proc.poll() is None, "SIGHUP never ends the server"
+    assert served_fingerprint(server.url) == second
+    log = pathlib.Path(server.log.name).read_text(errors="replace")
+    assert "SIGHUP: reloaded" in log and "SIGHUP: reload refused; the one in use stays" in log
+
+
+def test_sighup_without_tls_changes_nothing_and_ends_nothing(make_server):
+    import signal
+    import time
+    server = make_server()
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert server.proc.poll() is None
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+    assert "SIGHUP: nothing to reload" in pathlib.Path(server.log.name).read_text(errors="replace")
