@@ -48,7 +48,7 @@ public enum AuditRule {
     /// gives (`node.drain`); nil for a call that changes nothing (GET, HEAD) or is neither
     /// the API's nor the console's.
     public static func action(method: String, route: String, verb: String? = nil) -> String? {
-        guard !["GET", "HEAD", "OPTIONS"].contains(method) else { return nil }
+        guard mayChangeState(method: method) else { return nil }
         let key = method + " " + route
         if let known = actions[key] { return known }
         if let prefix = verbActions[key], let verb, !verb.isEmpty, verb.count <= 32,
@@ -61,6 +61,11 @@ public enum AuditRule {
             return "http." + method.lowercased()
         }
         return nil
+    }
+
+    /// Whether a call of this method may change state (and so is audited).
+    public static func mayChangeState(method: String) -> Bool {
+        method != "GET" && method != "HEAD" && method != "OPTIONS"
     }
 
     static let v1 = "/mdc/api/v1"

@@ -156,3 +156,12 @@ import Testing
         #expect(!line.contains("\n"))
     }
 }
+
+@Suite struct LogTimestampTests {
+    @Test func timestampsAreRFC3339InUTCWithMilliseconds() {
+        #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 1_796_304_157.821)) == "2026-12-03T13:22:37.821Z")
+        #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(RequestObserver.milliseconds(.microseconds(12_345)) == "12.345")
+        #expect(RequestObserver.milliseconds(.microseconds(7)) == "0.007")
+    }
+}

@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import LatticeDomain
 import Logging
+import Synchronization
 
 /// The outermost middleware (SPEC §10): gives every request its id (the client's own
 /// `X-Request-Id` if it is 1 to 128 printable characters, else a new one) and answers with
@@ -27,15 +29,17 @@ struct RequestObserver: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.requestID] = id
             finish(request, context, status: response.status.code, since: start)
-            await audit?.record(
-                method: request.method.rawValue,
-                route: context.endpointPath ?? "",
-                path: request.uri.path,
-                query: request.uri.queryParameters.get("name"),
-                status: response.status.code,
-                trace: context.trace,
-                remoteAddress: context.remoteAddress
-            )
+            if let audit, AuditRule.mayChangeState(method: request.method.rawValue) {
+                await audit.record(
+                    method: request.method.rawValue,
+                    route: context.endpointPath ?? "",
+                    path: request.uri.path,
+                    query: request.uri.queryParameters.get("name"),
+                    status: response.status.code,
+                    trace: context.trace,
+                    remoteAddress: context.remoteAddress
+                )
+            }
             return response
         } catch {
             // ErrorMiddleware answers every error; what still comes here is the server's own
@@ -49,8 +53,7 @@ struct RequestObserver: RouterMiddleware {
         let duration = ContinuousClock.now - start
         let route = context.endpointPath ?? "NotFound"
         metrics.request(method: request.method.rawValue, route: route, status: status, duration: duration)
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        guard logger.logLevel <= .info else { return }
         logger.info(
             "request",
             metadata: [
@@ -58,11 +61,19 @@ struct RequestObserver: RouterMiddleware {
                 "method": "\(request.method.rawValue)",
                 "route": "\(route)",
                 "status": "\(status)",
-                "durationMs": "\(String(format: "%.3f", milliseconds))",
+                "durationMs": "\(Self.milliseconds(duration))",
                 "namespace": "\(context.trace.namespace ?? "")",
                 "remoteAddress": "\(context.remoteAddress)",
             ]
         )
+    }
+
+    /// `12.345`: milliseconds with three decimals, without Foundation's formatter.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let fraction = String(micros % 1000)
+        return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
     /// The client's id when it is 1...128 printable ASCII characters, else a new one.
@@ -70,11 +81,27 @@ struct RequestObserver: RouterMiddleware {
         if let given, (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
             return given
         }
+        return RequestIDs.shared.next()
+    }
+}
+
+/// New request ids without a system call each: a random prefix drawn once per process
+/// and a counter, 32 hex digits in all, unique within the process and across restarts.
+final class RequestIDs: Sendable {
+    static let shared = RequestIDs()
+    private let prefix: String
+    private let counter = Atomic<UInt64>(0)
+
+    init() {
         var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        prefix = Self.hex(generator.next())
+    }
+
+    func next() -> String { prefix + Self.hex(counter.add(1, ordering: .relaxed).newValue) }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
 

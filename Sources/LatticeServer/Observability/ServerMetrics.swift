@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import LatticeDomain
 import Prometheus
+import Synchronization
 
 /// The server's metrics (SPEC §10), recorded through swift-metrics' API into a Prometheus
 /// registry of this server's own (never the process-wide `MetricsSystem`: tests run many
@@ -33,6 +34,20 @@ public final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
     let sources: Sources
+    /// The handles of each series once made: making one (the factory's registry lookup)
+    /// costs more than recording into it, and a route has few series.
+    private let requestSeries = Mutex<[RequestKey: RequestSeries]>([:])
+
+    struct RequestKey: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    struct RequestSeries {
+        var count: CoreMetrics.Counter
+        var duration: CoreMetrics.Timer
+    }
     /// Made at once, so the series is there (at zero) before the first step.
     let reconcile: CoreMetrics.Timer
 
@@ -51,17 +66,26 @@ public final class ServerMetrics: Sendable {
 
     /// One answered API request: `route` is the route's template, never the raw path.
     func request(method: String, route: String, status: Int, duration: Duration) {
-        Counter(
-            label: "lattice_http_requests_total",
-            dimensions: [("method", method), ("route", route), ("status", String(status))],
-            factory: factory
-        ).increment()
-        CoreMetrics.Timer(
-            label: "lattice_http_request_duration_seconds",
-            dimensions: [("route", route)],
-            factory: factory
-        )
-        .record(duration: duration)
+        let key = RequestKey(method: method, route: route, status: status)
+        let series = requestSeries.withLock { known in
+            if let series = known[key] { return series }
+            let made = RequestSeries(
+                count: CoreMetrics.Counter(
+                    label: "lattice_http_requests_total",
+                    dimensions: [("method", method), ("route", route), ("status", String(status))],
+                    factory: factory
+                ),
+                duration: CoreMetrics.Timer(
+                    label: "lattice_http_request_duration_seconds",
+                    dimensions: [("route", route)],
+                    factory: factory
+                )
+            )
+            known[key] = made
+            return made
+        }
+        series.count.increment()
+        series.duration.record(duration: duration)
     }
 
     /// One step of the reconciler for one instance, whatever it did.
