@@ -8,7 +8,9 @@ enum MetricsText {
     static func render(api: LatticeAPI, metrics: ServerMetrics) async throws -> String {
         let byStatus = try await api.store.instanceCounts()
         let nodes = await api.fleet.nodes()
-        let placeable = Set(try await api.placeableNodes().map(\.node.name))
+        // The same node list, less those drained or unhealthy (one fleet read, not two).
+        let drained = Set(try await api.store.drainedNodes().map(\.node))
+        let placeable = Set(NodeHealth.placeable(nodes, drained: drained).map(\.node.name))
         let usage = try await api.store.nodeUsage()
         var gpus: [String: ServerMetrics.GPUCount] = [:]
         for node in nodes where node.node.gpuCount > 0 {
