@@ -337,17 +337,51 @@ extension LatticeClient {
         )
     }
 
-    public func credit(namespace: String, amount: String) async throws -> BalanceWire {
-        struct Body: Encodable, Sendable { var amount: String }
+    /// Tops up a wallet; with a reason, a refund the tenant sees on its bills.
+    public func credit(namespace: String, amount: String, reason: String? = nil) async throws -> BalanceWire {
+        try await moveMoney("credit", namespace: namespace, amount: amount, reason: reason)
+    }
+
+    /// Takes money back from a wallet, with the reason the tenant sees on its bills.
+    public func debit(namespace: String, amount: String, reason: String) async throws -> BalanceWire {
+        try await moveMoney("debit", namespace: namespace, amount: amount, reason: reason)
+    }
+
+    func moveMoney(_ verb: String, namespace: String, amount: String, reason: String?) async throws -> BalanceWire {
+        struct Body: Encodable, Sendable { var amount: String; var reason: String? }
         return try decode(
             BalanceWire.self,
             try await send(
                 "POST",
-                Self.v1 + "/admin/users/\(namespace)/credit",
-                body: Body(amount: amount),
+                Self.v1 + "/admin/users/\(namespace)/\(verb)",
+                body: Body(amount: amount, reason: reason),
                 idempotent: false
             )
         )
+    }
+
+    /// `GET /admin/users`: every namespace with its balance, instances and GPUs in use.
+    public func users(page: PageRequest = PageRequest()) async throws -> Page<AdminUserWire> {
+        try await get(Page<AdminUserWire>.self, Self.v1 + "/admin/users", query: Self.pageQuery(page))
+    }
+
+    /// `GET /admin/instances`: instances of every namespace, narrowed by the given filters.
+    public func adminInstances(
+        namespace: String? = nil,
+        status: String? = nil,
+        node: String? = nil,
+        page: PageRequest = PageRequest()
+    ) async throws -> Page<InstanceWire> {
+        var query = Self.pageQuery(page)
+        if let namespace { query["namespace"] = namespace }
+        if let status { query["status"] = status }
+        if let node { query["node"] = node }
+        return try await get(Page<InstanceWire>.self, Self.v1 + "/admin/instances", query: query)
+    }
+
+    /// Stops a coupon from being redeemed again.
+    public func disableCoupon(id: String) async throws -> CouponWire {
+        try decode(CouponWire.self, try await send("POST", Self.v1 + "/admin/coupons/\(id)/disable", idempotent: true))
     }
 
     public func createCoupon(

@@ -77,7 +77,17 @@ public struct Order: Sendable, Codable, Equatable {
 
 /// One row of the append-only ledger: a credit (top-up) or a charge.
 public struct LedgerEntry: Sendable, Codable, Equatable {
-    public enum Kind: String, Sendable, Codable, Equatable { case credit, compute, prepaid, storage, image }
+    /// `adjustment` is an operator's debit and `refund` an operator's credit with a reason
+    /// (SPEC §9); the tenant's bills show both as `adjustment` lines.
+    public enum Kind: String, Sendable, Codable, Equatable, CaseIterable {
+        case credit, compute, prepaid, storage, image, adjustment, refund
+
+        /// Whether the row adds to the wallet (every other kind takes from it).
+        public var isCredit: Bool { self == .credit || self == .refund }
+
+        /// The kinds a tenant's bills list.
+        public static let billed: Set<Kind> = [.compute, .prepaid, .storage, .image, .adjustment, .refund]
+    }
     public var id: String
     public var namespace: String
     public var kind: Kind
@@ -89,6 +99,13 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
     /// Makes a replayed charge a no-op (instance and period for metered charges).
     public var idempotencyKey: String
     public var createdAt: Date
+    /// Why an operator moved the money (debits and refunds), shown to the tenant.
+    public var reason: String?
+    /// Who moved it (the admin namespace), for the audit of money.
+    public var actor: String?
+
+    /// The row's effect on the wallet, in minor units: positive for credits, negative for charges.
+    public var signedUnits: Int64 { kind.isCredit ? amount.units : -amount.units }
 
     public init(
         id: String,
@@ -99,7 +116,9 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
         periodStart: Date? = nil,
         periodEnd: Date? = nil,
         idempotencyKey: String,
-        createdAt: Date
+        createdAt: Date,
+        reason: String? = nil,
+        actor: String? = nil
     ) {
         self.id = id
         self.namespace = namespace
@@ -110,6 +129,8 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
         self.periodEnd = periodEnd
         self.idempotencyKey = idempotencyKey
         self.createdAt = createdAt
+        self.reason = reason
+        self.actor = actor
     }
 }
 
@@ -156,5 +177,33 @@ extension NodeCapacity {
             usedCPUCores: usage?.cpuCores ?? 0,
             usedMemoryGiB: usage?.memoryGiB ?? 0
         )
+    }
+}
+
+/// A namespace as an admin's list shows it (`GET /admin/users`).
+public struct UserSummary: Sendable, Equatable {
+    public var user: User
+    public var balance: Money
+    public var instances: Int
+    public var gpusInUse: Int
+
+    public init(user: User, balance: Money, instances: Int, gpusInUse: Int) {
+        self.user = user
+        self.balance = balance
+        self.instances = instances
+        self.gpusInUse = gpusInUse
+    }
+}
+
+/// What `GET /admin/instances` narrows to; an empty field matches any.
+public struct InstanceFilter: Sendable, Equatable {
+    public var namespace: String
+    public var status: String
+    public var node: String
+
+    public init(namespace: String = "", status: String = "", node: String = "") {
+        self.namespace = namespace
+        self.status = status
+        self.node = node
     }
 }

@@ -83,9 +83,9 @@ public enum AuditRule {
         "POST \(v1)/ssh-keys": "ssh_key.create",
         "DELETE \(v1)/ssh-keys/{id}": "ssh_key.delete",
         "POST \(v1)/admin/users": "user.create",
-        "POST \(v1)/admin/users/{namespace}/credit": "wallet.credit",
         "PUT \(v1)/admin/users/{namespace}/quota": "quota.set",
         "POST \(v1)/admin/coupons": "coupon.create",
+        "POST \(v1)/admin/coupons/{id}/disable": "coupon.disable",
         "POST /console/instances": "instance.create",
         "POST /console/tokens": "token.create",
         "POST /console/ssh-keys": "ssh_key.create",
@@ -95,6 +95,7 @@ public enum AuditRule {
     /// Routes whose last capture, `{verb}`, completes the action.
     static let verbActions: [String: String] = [
         "POST \(v1)/admin/nodes/{node}/{verb}": "node",
+        "POST \(v1)/admin/users/{namespace}/{verb}": "wallet",
         "POST /console/instances/{cluster}/{name}/{verb}": "instance",
         "POST /console/tokens/{id}/{verb}": "token",
     ]

@@ -85,6 +85,12 @@ public enum Metering {
         next.status == .running && previous.status != .running && next.placement != nil
     }
 
+    /// A create that failed before the workload ever ran (Creating → Failed) charges nothing,
+    /// its disk included.
+    public static func failedToCreate(from previous: Instance, to next: Instance) -> Bool {
+        previous.status == .creating && next.status == .failed
+    }
+
     /// The compute segment an instance opens when it starts running: pay-as-you-go only
     /// (prepaid terms are charged up front). Its id carries the instance's generation, which
     /// every write raises, so two segments opened in the same millisecond never clash.
@@ -128,10 +134,13 @@ public enum Metering {
         return atLeastMinimum(roundToCents(Money(units: units)))
     }
 
-    /// Storage: a day's charge is the size times the per-GB-day price.
-    public static func storageCharge(pricePerGBDay: Money, sizeGiB: Int, percentOff: Int = 0) -> Money {
-        let exact = pricePerGBDay.units * Int64(sizeGiB) * Int64(100 - percentOff)
-        return atLeastMinimum(roundToCents(Money(units: DecimalText.divideRounded(exact, by: 100))))
+    /// Storage: the size times the per-GB-day price, to the second (`seconds / 86400` of a
+    /// day), rounded half up to cents, at least the minimum charge for any time at all, and
+    /// nothing (no line) for none: a disk that lives 24 seconds pays for 24 seconds (SPEC §6).
+    public static func storageCharge(pricePerGBDay: Money, sizeGiB: Int, seconds: Int64, percentOff: Int = 0) -> Money {
+        guard seconds > 0 else { return .zero }
+        let exact = pricePerGBDay.units * Int64(sizeGiB) * seconds * Int64(100 - percentOff)
+        return atLeastMinimum(roundToCents(Money(units: DecimalText.divideRounded(exact, by: 86_400 * 100))))
     }
 
     public static func roundToCents(_ money: Money) -> Money {
@@ -158,28 +167,25 @@ public enum Metering {
         return periods
     }
 
-    /// Storage days due at `now`: each calendar day (in `timeZone`) the disk existed on,
-    /// once that day is over or the disk is gone. A day is charged once, whole.
-    public static func dueStorageDays(_ segment: MeterSegment, now: Date, timeZone: TimeZone) -> [ChargePeriod] {
+    /// Storage periods due at `now`: each calendar day (in `timeZone`) the disk existed on,
+    /// once that day is over, and the part of a day up to the disk's end once it is gone.
+    /// Periods chain, so none overlap and none are skipped; a disk that never existed for a
+    /// moment (a create that failed) has none.
+    public static func dueStoragePeriods(_ segment: MeterSegment, now: Date, timeZone: TimeZone) -> [ChargePeriod] {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        var days: [ChargePeriod] = []
+        var periods: [ChargePeriod] = []
         var cursor = segment.billedThrough
         while true {
             let dayEnd = calendar.date(byAdding: .day, value: 1, to: calendar.startOfDay(for: cursor))!
-            let touches: Bool
-            if let end = segment.end {
-                // A disk created and deleted in the same instant still pays for its day.
-                touches = cursor < end || (end == segment.start && cursor == segment.start)
-            } else {
-                touches = true
+            if let end = segment.end, end <= dayEnd {
+                if end <= now, cursor < end { periods.append(ChargePeriod(start: cursor, end: end)) }
+                return periods
             }
-            let complete = dayEnd <= now || (segment.end.map { $0 <= now } ?? false)
-            guard touches, complete else { break }
-            days.append(ChargePeriod(start: cursor, end: dayEnd))
+            guard dayEnd <= now else { return periods }
+            periods.append(ChargePeriod(start: cursor, end: dayEnd))
             cursor = dayEnd
         }
-        return days
     }
 
     /// When a segment next has something to charge: the end of its current period (or
@@ -221,6 +227,9 @@ public struct Coupon: Sendable, Codable, Equatable {
     public var usesPerNamespace: Int?
     /// Redemptions so far, per namespace.
     public var redeemedBy: [String: Int]?
+    /// When an admin disabled it: redeemed no more, kept for the record (and for instances
+    /// created with it, whose percentage stays).
+    public var disabledAt: Date?
 
     /// The most times one namespace may redeem the coupon.
     public var namespaceLimit: Int? { usesPerNamespace ?? (kind == .amount ? 1 : nil) }
@@ -291,6 +300,9 @@ public struct Coupon: Sendable, Codable, Equatable {
     public func refusal(at now: Date, namespace: String) -> LatticeError? {
         if let namespaces, !namespaces.contains(namespace) {
             return LatticeError.unprocessable("UnknownCoupon", "Cost.CouponID: no coupon '\(id)'")
+        }
+        if disabledAt != nil {
+            return LatticeError.unprocessable("CouponDisabled", "Cost.CouponID: coupon '\(id)' was disabled")
         }
         if let expiresAt, expiresAt <= now {
             return LatticeError.unprocessable("CouponExpired", "Cost.CouponID: coupon '\(id)' expired")

@@ -180,6 +180,17 @@ extension MeterStore where Self: SQLDialect {
         }
     }
 
+    public func disableCoupon(id: String, at: Date) async throws -> Coupon {
+        try await transact(locks: ["coupon/" + id], reads: ["SELECT doc FROM coupons WHERE id = \(id)"]) {
+            guard let doc = try $0[0].first?.text(0) else { throw LatticeError.notFound("coupon '\(id.prefix(80))'") }
+            var coupon = try Documents.decode(Coupon.self, doc)
+            guard coupon.disabledAt == nil else { return SQLDecision(result: coupon) }
+            coupon.disabledAt = at
+            let next = try Documents.encode(coupon)
+            return SQLDecision(writes: ["UPDATE coupons SET doc = \(next) WHERE id = \(id)"], result: coupon)
+        }
+    }
+
     public func coupons() async throws -> [Coupon] {
         try await query("SELECT doc FROM coupons ORDER BY id").map { try Documents.decode(Coupon.self, try $0.text(0)) }
     }

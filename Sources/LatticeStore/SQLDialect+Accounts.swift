@@ -39,7 +39,7 @@ enum Rows {
     /// read that the row's idempotency key is not in the ledger yet, under the wallet lock.
     static func append(_ entry: LedgerEntry) throws -> [StoreSQL] {
         let doc = try Documents.encode(entry)
-        let delta = entry.kind == .credit ? entry.amount.units : -entry.amount.units
+        let delta = entry.signedUnits
         return [
             """
             INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
@@ -116,6 +116,29 @@ extension AccountStore where Self: SQLDialect {
         try await query("SELECT namespace, admin, created_at FROM users WHERE namespace = \(namespace)").first.map {
             User(namespace: try $0.text(0), isAdmin: try $0.bool(1), createdAt: try $0.date(2))
         }
+    }
+
+    public func userSummaries(page: PageRequest) async throws -> (items: [UserSummary], total: Int) {
+        let total = try await query("SELECT COUNT(*) FROM users").first?.integer(0) ?? 0
+        let rows = try await query(
+            """
+            SELECT u.namespace, u.admin, u.created_at, u.balance_units,
+                CAST(COALESCE((SELECT SUM(c.n) FROM instance_counts c WHERE c.namespace = u.namespace), 0)
+                    AS BIGINT),
+                CAST(COALESCE((SELECT m.gpus FROM namespace_commitments m WHERE m.namespace = u.namespace), 0)
+                    AS BIGINT)
+            FROM users u ORDER BY u.namespace LIMIT \(page.pageSize) OFFSET \(page.offset)
+            """
+        )
+        let items = try rows.map {
+            UserSummary(
+                user: User(namespace: try $0.text(0), isAdmin: try $0.bool(1), createdAt: try $0.date(2)),
+                balance: Money(units: Int64(try $0.integer(3))),
+                instances: try $0.integer(4),
+                gpusInUse: try $0.integer(5)
+            )
+        }
+        return (items, total)
     }
 
     public func createToken(_ token: TokenRecord) async throws {
@@ -216,6 +239,27 @@ extension LedgerStore where Self: SQLDialect {
         }
     }
 
+    public func debit(_ entry: LedgerEntry) async throws {
+        try await transact(
+            locks: [StoreLock.wallet(entry.namespace)],
+            reads: [
+                Rows.ledgerKey(entry.idempotencyKey),
+                "SELECT balance_units FROM users WHERE namespace = \(entry.namespace)",
+            ]
+        ) { rows in
+            guard rows[0].isEmpty else { return SQLDecision() }
+            let balance = Money(units: Int64(try rows[1].first?.integer(0) ?? 0))
+            guard entry.amount <= balance else {
+                throw LatticeError(
+                    .unprocessable,
+                    code: "InsufficientBalance",
+                    "amount: \(entry.amount) is more than the wallet holds (\(balance)); nothing was taken"
+                )
+            }
+            return SQLDecision(writes: try Rows.append(entry))
+        }
+    }
+
     public func ledger(
         namespace: String,
         kinds: Set<LedgerEntry.Kind>,
@@ -242,7 +286,8 @@ extension LedgerStore where Self: SQLDialect {
         }
         let summed = try await query(
             """
-            SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0) AS BIGINT)
+            SELECT CAST(COALESCE(SUM(
+                CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0) AS BIGINT)
             FROM ledger WHERE namespace = \(namespace)
             """
         )

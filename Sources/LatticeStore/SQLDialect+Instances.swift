@@ -48,6 +48,19 @@ extension InstanceStore where Self: SQLDialect {
         return (try docs.map { try documents.decode(try $0.text(0)) }, total ?? 0)
     }
 
+    public func instances(filter: InstanceFilter, page: PageRequest) async throws -> (items: [Instance], total: Int) {
+        let matching: StoreSQL = """
+            FROM instances WHERE (\(filter.namespace) = '' OR namespace = \(filter.namespace))
+                AND (\(filter.status) = '' OR status = \(filter.status))
+                AND (\(filter.node) = '' OR placed_node = \(filter.node))
+            """
+        let total = try await query("SELECT COUNT(*) \(matching)").first?.integer(0) ?? 0
+        let docs = try await query(
+            "SELECT doc \(matching) ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)"
+        )
+        return (try docs.map { try documents.decode(try $0.text(0)) }, total)
+    }
+
     public func allInstances() async throws -> [Instance] {
         try await query("SELECT doc FROM instances ORDER BY created_at, name").map {
             try documents.decode(try $0.text(0))

@@ -19,6 +19,9 @@ public protocol AccountStore: Sendable {
     /// Creates a user, its first token and an opening credit. `Conflict` if the namespace exists.
     func createUser(_ user: User, token: TokenRecord, openingCredit: LedgerEntry?) async throws
     func user(namespace: String) async throws -> User?
+    /// One page of every namespace, by name, with its balance, instances and GPUs in use
+    /// (`GET /admin/users`), read from the counts kept as they change.
+    func userSummaries(page: PageRequest) async throws -> (items: [UserSummary], total: Int)
     /// Refuses with `QuotaExceeded` past the namespace's token quota.
     func createToken(_ token: TokenRecord) async throws
     func tokens(namespace: String) async throws -> [TokenRecord]
@@ -95,6 +98,9 @@ public protocol InstanceStore: Sendable {
         page: PageRequest
     ) async throws
         -> (items: [InstanceVersion], total: Int)
+    /// One page of the instances of every namespace, newest first, each filter optional
+    /// (empty: any), for `GET /admin/instances`.
+    func instances(filter: InstanceFilter, page: PageRequest) async throws -> (items: [Instance], total: Int)
     /// Every instance, decoded: for tests and offline checks; the server itself reads by index.
     func allInstances() async throws -> [Instance]
     /// Name, cluster, status and deletion of every instance, for the reconciler's resync.
@@ -152,6 +158,9 @@ public protocol LedgerStore: Sendable {
     func orders(namespace: String, page: PageRequest) async throws -> (items: [Order], total: Int)
     /// Appends a ledger entry; an entry whose idempotency key exists already is ignored (false).
     func appendLedger(_ entry: LedgerEntry) async throws -> Bool
+    /// Appends an operator's debit unless it takes more than the wallet holds (then
+    /// `422 InsufficientBalance`, nothing written), checked and written under the wallet's lock.
+    func debit(_ entry: LedgerEntry) async throws
     func ledger(
         namespace: String,
         kinds: Set<LedgerEntry.Kind>,
@@ -214,6 +223,8 @@ public protocol MeterStore: Sendable {
     ) async throws -> Int
     func createCoupon(_ coupon: Coupon) async throws
     func coupons() async throws -> [Coupon]
+    /// Stops a coupon from being redeemed again (idempotent); 404 for an unknown one.
+    func disableCoupon(id: String, at: Date) async throws -> Coupon
 }
 
 /// A signed-in web console session, as every replica reads it. Keyed by the SHA-256 of

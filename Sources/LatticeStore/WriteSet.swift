@@ -161,6 +161,9 @@ public struct WriteSet: Sendable, Equatable {
         case (let previous?, let next?):
             if Metering.startsComputeMeter(from: previous, to: next) {
                 if let segment = Metering.computeSegment(of: next, at: at) { set.open(segment, schedule: schedule) }
+            } else if Metering.failedToCreate(from: previous, to: next) {
+                // The disk of a create that failed is never billed: its segment closes where it opened.
+                set.closing = SegmentClosing(instanceName: name, kinds: [.compute, .storage], at: next.createdAt)
             } else if previous.placement != nil, next.placement == nil {
                 set.closing = SegmentClosing(instanceName: name, kinds: [.compute], at: at)
             }

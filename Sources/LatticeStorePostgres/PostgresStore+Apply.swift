@@ -227,7 +227,8 @@ struct ApplyStatement {
                 INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
                 VALUES \(rows.joined(separator: ", "))
                 ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING namespace, CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END AS delta
+                RETURNING namespace,
+                    CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END AS delta
                 """
             )
             with(

@@ -243,7 +243,8 @@ extension PostgresStore {
     static func ledgerBalance(_ namespace: String, _ tx: Transaction) async throws -> Money {
         let units: Int64? = try await tx.value(
             """
-            SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)::BIGINT
+            SELECT COALESCE(SUM(
+                CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0)::BIGINT
             FROM ledger WHERE namespace = \(namespace)
             """
         )
@@ -266,7 +267,7 @@ extension PostgresStore {
             """
         )
         guard inserted != nil else { return false }
-        let delta = entry.kind == .credit ? entry.amount.units : -entry.amount.units
+        let delta = entry.signedUnits
         try await tx.run(
             "UPDATE users SET balance_units = balance_units + \(delta) WHERE namespace = \(entry.namespace)"
         )

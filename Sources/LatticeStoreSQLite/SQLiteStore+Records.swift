@@ -209,7 +209,8 @@ extension SQLiteStore {
         let units = try Int64.fetchOne(
             try db.cachedStatement(
                 sql: """
-                    SELECT COALESCE(SUM(CASE WHEN kind = 'credit' THEN amount_units ELSE -amount_units END), 0)
+                    SELECT COALESCE(SUM(
+                        CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0)
                     FROM ledger WHERE namespace = ?
                     """
             ),

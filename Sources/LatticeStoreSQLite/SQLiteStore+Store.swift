@@ -346,7 +346,7 @@ extension SQLiteStore {
         guard db.changesCount == 1 else { return false }
         try db.run(
             sql: "UPDATE users SET balance_units = balance_units + ? WHERE namespace = ?",
-            arguments: [entry.kind == .credit ? entry.amount.units : -entry.amount.units, entry.namespace]
+            arguments: [entry.signedUnits, entry.namespace]
         )
         return true
     }

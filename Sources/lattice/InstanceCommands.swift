@@ -12,7 +12,7 @@ struct ClusterOption: ParsableArguments {
 struct Instances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list, stop, start and delete compute instances.",
-        subcommands: [List.self, Get.self, Create.self, Stop.self, Start.self, Delete.self, Wait.self]
+        subcommands: [List.self, Get.self, Create.self, Stop.self, Start.self, Renew.self, Delete.self, Wait.self]
     )
 
     static func row(_ i: InstanceWire) -> [String] {
@@ -212,6 +212,24 @@ struct Instances: AsyncParsableCommand {
             )
             if output.output == .json { return try Terminal.printJSON(running) }
             if let running { Instances.printAccess(running) }
+        }
+    }
+
+    struct Renew: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Extend a prepaid instance's term (charged now, at the SKU's price)."
+        )
+        @Argument(help: "Instance name.") var name: String
+        @Option(help: "How much longer: 3D, 2W, 1M (a leading + is allowed).") var costTime: String
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let term = costTime.hasPrefix("+") ? costTime : "+" + costTime
+            let renewed = try await client.client().renew(cluster: cluster.name, name: name, costTime: term)
+            if output.output == .json { return try Terminal.printJSON(renewed) }
+            print("\(renewed.name): the term now ends at \(renewed.ScheduleStopTimestamp)")
         }
     }
 

@@ -71,9 +71,13 @@ struct ConfigFile: Codable, Equatable {
 /// Options every client verb takes.
 struct ClientOptions: ParsableArgumentsWithClient {
     @Option(name: .long, help: "Profile of ~/.config/lattice/config.json to use.") var profile: String?
+    @Option(
+        name: .long,
+        help: "Act in this namespace (default: the profile's; an admin's token may name any)."
+    ) var namespace: String?
 
     /// The client for the chosen profile, with `LATTICE_URL`, `LATTICE_NAMESPACE` and
-    /// `LATTICE_TOKEN` taking precedence.
+    /// `LATTICE_TOKEN` taking precedence (and `--namespace` over them all).
     func client() throws -> LatticeClient {
         let env = ProcessInfo.processInfo.environment
         let file = ConfigFile.load()
@@ -92,7 +96,11 @@ struct ClientOptions: ParsableArgumentsWithClient {
         guard let base = URL(string: url), base.scheme == "http" || base.scheme == "https" else {
             throw UsageError("'\(url)' is not an http(s) URL")
         }
-        return LatticeClient(baseURL: base, namespace: env["LATTICE_NAMESPACE"] ?? saved?.namespace, token: token)
+        return LatticeClient(
+            baseURL: base,
+            namespace: namespace ?? env["LATTICE_NAMESPACE"] ?? saved?.namespace,
+            token: token
+        )
     }
 }
 

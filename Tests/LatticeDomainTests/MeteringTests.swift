@@ -36,8 +36,24 @@ import Testing
         #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 1) == Money("0.01")!)
         #expect(Metering.computeCharge(pricePerHour: Money("0.01")!, seconds: 60) == Money("0.01")!)
         #expect(Metering.computeCharge(pricePerHour: Money("2.50")!, seconds: 0) == .zero)
-        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 0) == Money("0.01")!)
-        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50) == Money("0.50")!)
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 0, seconds: 60) == Money("0.01")!)
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50, seconds: 86400) == Money("0.50")!)
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50, seconds: 0) == .zero)
+    }
+
+    @Test func storageIsMeteredToTheSecondAtItsDailyPrice() {
+        // The disk: 50 GB that lived 24 seconds pays 24 seconds, the minimum, not 0.50.
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50, seconds: 24) == Money("0.01")!)
+        // 14 hours of 50 GB at 0.01/GB/day: 0.2916.. → 0.29.
+        #expect(
+            Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 50, seconds: 14 * 3600) == Money("0.29")!
+        )
+        // 1000 GB for 12 hours: 5.00; with a coupon's 20 % off: 4.00.
+        #expect(Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 1000, seconds: 43200) == Money("5")!)
+        #expect(
+            Metering.storageCharge(pricePerGBDay: Money("0.01")!, sizeGiB: 1000, seconds: 43200, percentOff: 20)
+                == Money("4")!
+        )
     }
 
     @Test func deductsHourlyWhileRunning() {
@@ -96,20 +112,31 @@ import Testing
             start: t0
         )
         let day1End = RFC3339.parse("2026-03-11T00:00:00Z")!
-        #expect(Metering.dueStorageDays(segment, now: t0.addingTimeInterval(3600), timeZone: utc).isEmpty)
+        #expect(Metering.dueStoragePeriods(segment, now: t0.addingTimeInterval(3600), timeZone: utc).isEmpty)
         #expect(
-            Metering.dueStorageDays(segment, now: day1End, timeZone: utc) == [ChargePeriod(start: t0, end: day1End)]
+            Metering.dueStoragePeriods(segment, now: day1End, timeZone: utc) == [ChargePeriod(start: t0, end: day1End)]
         )
         var deleted = segment
         deleted.end = RFC3339.parse("2026-03-12T05:00:00Z")!
-        let days = Metering.dueStorageDays(deleted, now: deleted.end!, timeZone: utc)
+        let days = Metering.dueStoragePeriods(deleted, now: deleted.end!, timeZone: utc)
         #expect(days.count == 3, "10 Mar (from 10:00), 11 Mar, 12 Mar (until 05:00)")
+        #expect(days.last == ChargePeriod(start: RFC3339.parse("2026-03-12T00:00:00Z")!, end: deleted.end!))
+        #expect(
+            Metering.dueStoragePeriods(deleted, now: RFC3339.parse("2026-03-12T04:00:00Z")!, timeZone: utc).count == 2,
+            "the last part of a day is due once the disk is gone"
+        )
+        var brief = segment
+        brief.end = t0.addingTimeInterval(24)
+        #expect(
+            Metering.dueStoragePeriods(brief, now: brief.end!, timeZone: utc)
+                == [ChargePeriod(start: t0, end: t0.addingTimeInterval(24))]
+        )
         var sameInstant = segment
         sameInstant.end = t0
-        #expect(Metering.dueStorageDays(sameInstant, now: t0, timeZone: utc).count == 1)
+        #expect(Metering.dueStoragePeriods(sameInstant, now: t0, timeZone: utc).isEmpty, "a failed create: nothing")
         let shanghai = TimeZone(identifier: "Asia/Shanghai")!
         #expect(
-            Metering.dueStorageDays(segment, now: RFC3339.parse("2026-03-10T16:00:00Z")!, timeZone: shanghai).count
+            Metering.dueStoragePeriods(segment, now: RFC3339.parse("2026-03-10T16:00:00Z")!, timeZone: shanghai).count
                 == 1,
             "in +08:00 the day of 18:00 ends at 16:00 UTC"
         )

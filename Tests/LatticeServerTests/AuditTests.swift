@@ -17,7 +17,10 @@ import Testing
                 == "instance.power_off"
         )
         #expect(AuditRule.action(method: "POST", route: "\(v1)/tokens/{id}/regenerate") == "token.regenerate")
-        #expect(AuditRule.action(method: "POST", route: "\(v1)/admin/users/{namespace}/credit") == "wallet.credit")
+        #expect(
+            AuditRule.action(method: "POST", route: "\(v1)/admin/users/{namespace}/{verb}", verb: "debit")
+                == "wallet.debit"
+        )
         #expect(
             AuditRule.action(method: "POST", route: "\(v1)/admin/nodes/{node}/{verb}", verb: "drain") == "node.drain"
         )
@@ -40,9 +43,10 @@ import Testing
             var route = operation.path
             var verb: String?
             // The document lists drain and undrain; the router has one route with {verb}.
-            if route.hasPrefix("/mdc/api/v1/admin/nodes/{node}/") {
+            for prefix in ["/mdc/api/v1/admin/nodes/{node}/", "/mdc/api/v1/admin/users/{namespace}/"]
+            where route.hasPrefix(prefix) && !route.hasSuffix("/quota") {
                 verb = String(route.split(separator: "/").last!)
-                route = "/mdc/api/v1/admin/nodes/{node}/{verb}"
+                route = prefix + "{verb}"
             }
             let action = AuditRule.action(method: operation.method.uppercased(), route: route, verb: verb)
             #expect(action != nil && action?.hasPrefix("http.") == false, "\(operation.method) \(operation.path)")

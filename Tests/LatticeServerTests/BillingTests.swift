@@ -98,7 +98,11 @@ func charges(
         // A pass that read the segment, then lost the answer of its write (a timeout, or a
         // second pass that overlapped it): the same charges arrive again for the old cursor.
         let stale = try await server.store.unsettledSegments().first { $0.kind == .compute }!
-        let due = server.meter.charges(for: stale, now: server.clock.now())
+        let due = server.meter.charges(
+            for: stale,
+            in: server.meter.periods(of: stale, now: server.clock.now()),
+            now: server.clock.now()
+        )
         #expect(due.count == 5)
         #expect(
             try await server.store.applyCharges(
@@ -338,7 +342,7 @@ func charges(
         #expect(try await server.store.unsettledSegments().isEmpty, "every segment is charged to the end")
     }
 
-    @Test func retentionSaysWhyAndChargesTheLastDiskDay() async throws {
+    @Test func retentionSaysWhyAndChargesTheLastDiskDayToTheSecond() async throws {
         let configuration = ServerConfiguration(catalog: instantCatalog(), retention: 2 * 86400)
         let server = try await TestServer(configuration: configuration, start: start)
         let created = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
@@ -357,13 +361,14 @@ func charges(
         #expect(try await server.store.instance(name: created.name) == nil)
         server.clock.advance(by: 86400)
         await server.meter.tick()
-        // 10, 11 and 12 March: the disk existed on each, for the last one until 10:00.
+        // 10, 11 and 12 March: the disk existed on each, for the last one until 10:00 (10 hours
+        // of 50 GB at 0.01/GB/day: 0.2083, so 0.21).
         let storage = try await charges(server.store, kinds: [.storage])
         #expect(
             storage.map(\.periodStart)
                 == ["2026-03-10", "2026-03-11", "2026-03-12"].map { RFC3339.parse("\($0)T00:00:00Z") }
         )
-        #expect(storage.map(\.amount) == Array(repeating: Money("0.50")!, count: 3))
+        #expect(storage.map(\.amount) == [Money("0.50")!, Money("0.50")!, Money("0.21")!])
         #expect(try await server.store.unsettledSegments().isEmpty)
     }
 

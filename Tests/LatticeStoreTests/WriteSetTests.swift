@@ -66,6 +66,22 @@ import Testing
         #expect(set.openedSegments.isEmpty)
     }
 
+    @Test func aCreateThatFailsClosesItsDiskWhereItOpenedSoItIsNeverBilled() {
+        let creating = placed(status: .creating)
+        var failed = placed(status: .failed, gpus: nil, port: 0)
+        failed.generation += 1
+        let set = WriteSet.instance(from: creating, to: failed, at: t0.addingTimeInterval(90), schedule: schedule)
+        #expect(
+            set.closing
+                == WriteSet.SegmentClosing(
+                    instanceName: "instance-1",
+                    kinds: [.compute, .storage],
+                    at: creating.createdAt
+                )
+        )
+        #expect(set.givesBackReservation)
+    }
+
     @Test func movingGPUsFreesAndTakesOnlyTheDifference() {
         let before = placed(status: .running, gpus: [0, 1])
         let after = placed(status: .running, gpus: [1, 2])

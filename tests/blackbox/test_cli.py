@@ -201,3 +201,46 @@ def test_the_config_file_follows_home_and_xdg_config_home_and_is_private_from_th
                          capture_output=True, text=True, env={**env, "HOME": str(tmp_path / "home2")}, timeout=60)
     assert out.returncode == 0, out.stderr
     assert stat.S_IMODE(os.stat(tmp_path / "home2" / ".config" / "lattice" / "config.json").st_mode) == 0o600
+
+
+def test_the_operator_verbs_and_acting_in_a_tenants_namespace(cli):
+    """`lattice admin users|instances|credit|debit|coupons`, `--namespace` on the instance verbs
+    with an admin token, and `lattice instances renew`."""
+    server, tenant = cli.server, cli.user
+    admin = {"LATTICE_URL": server.url, "LATTICE_TOKEN": server.client().token}
+    name = tenant.create().json()["name"]
+    tenant.wait_status(name, "Running")
+    out = cli("admin", "users", "-o", "json", env=admin, check_exit=0)
+    users = {u["namespace"]: u for u in json.loads(out.stdout)["nodes"]}
+    assert users[tenant.namespace]["instances"] == 1 and users[tenant.namespace]["gpusInUse"] == 1
+    out = cli("admin", "instances", "--of", tenant.namespace, "--status", "Running", env=admin, check_exit=0)
+    assert name in out.stdout and tenant.namespace in out.stdout
+    out = cli("admin", "debit", tenant.namespace, "10.50", "--reason", "support hours", env=admin, check_exit=0)
+    assert "989.50" in out.stdout
+    out = cli("admin", "credit", tenant.namespace, "0.50", "--reason", "goodwill", env=admin, check_exit=0)
+    assert "990.00" in out.stdout
+    out = cli("admin", "debit", tenant.namespace, "5", env=admin)
+    assert out.returncode == 2 and "--reason" in out.stderr
+    out = cli("admin", "debit", tenant.namespace, "5000", "--reason", "too much", env=admin)
+    assert out.returncode == 1 and "InsufficientBalance" in out.stderr
+    out = cli("admin", "coupons", "create", "--kind", "amount", "--value", "5", "--id", "WELCOME5", env=admin,
+              check_exit=0)
+    assert "WELCOME5" in out.stdout and "active" in out.stdout
+    out = cli("admin", "coupons", "disable", "WELCOME5", env=admin, check_exit=0)
+    assert "disabled" in out.stdout
+    assert "disabled" in cli("admin", "coupons", "list", env=admin, check_exit=0).stdout
+    r = tenant.post("/clusters/host-cluster/instances", tenant.create_body() | {
+        "Cost": {"CostType": "1", "CouponID": "WELCOME5", "DiskSKUID": "1", "GPUSKUID": "66", "CostTime": ""}})
+    assert r.status_code == 422 and r.json()["code"] == "CouponDisabled"
+    # The admin stops the tenant's instance by naming its namespace.
+    out = cli("instances", "stop", name, "--namespace", tenant.namespace, "--wait", env=admin, check_exit=0)
+    assert tenant.instance(name).json()["status"] == "Stopped"
+    out = cli("instances", "list", "--namespace", "no-such-ns", env=admin)
+    assert out.returncode == 1 and "NotFound" in out.stderr
+    # renew extends a prepaid term.
+    prepaid = tenant.create(sku="101", cost_type="4", cost_time="1D").json()
+    out = cli("instances", "renew", prepaid["name"], "--cost-time", "1D", "--namespace", tenant.namespace,
+              "-o", "json", env=admin, check_exit=0)
+    assert json.loads(out.stdout)["ScheduleStopTimestamp"] > prepaid["ScheduleStopTimestamp"]
+    help_text = cli("admin", "--help", check_exit=0).stdout
+    assert all(verb in help_text for verb in ["users", "instances", "credit", "debit", "coupons"])

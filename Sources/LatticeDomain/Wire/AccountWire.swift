@@ -64,6 +64,8 @@ public struct BillWire: Codable, Sendable, Equatable {
     public var periodEnd: String
     public var amount: String
     public var createdAt: String
+    /// An operator's reason, on `adjustment` lines.
+    public var reason: String?
 
     public init(
         id: String,
@@ -72,7 +74,8 @@ public struct BillWire: Codable, Sendable, Equatable {
         periodStart: String,
         periodEnd: String,
         amount: String,
-        createdAt: String
+        createdAt: String,
+        reason: String? = nil
     ) {
         self.id = id
         self.instanceName = instanceName
@@ -81,6 +84,23 @@ public struct BillWire: Codable, Sendable, Equatable {
         self.periodEnd = periodEnd
         self.amount = amount
         self.createdAt = createdAt
+        self.reason = reason
+    }
+
+    /// A ledger row as a bill line: an operator's debit and refund are both `adjustment`
+    /// lines, the refund with a negative amount (it takes from what the tenant owes).
+    public init(_ entry: LedgerEntry, time: (Date?) -> String) {
+        let refund = entry.kind == .refund
+        self.init(
+            id: entry.id,
+            instanceName: entry.instanceName,
+            kind: refund ? LedgerEntry.Kind.adjustment.rawValue : entry.kind.rawValue,
+            periodStart: time(entry.periodStart),
+            periodEnd: time(entry.periodEnd),
+            amount: refund ? Money(units: -entry.amount.units).description : entry.amount.description,
+            createdAt: time(entry.createdAt),
+            reason: entry.reason
+        )
     }
 }
 
@@ -98,6 +118,8 @@ public struct CouponWire: Codable, Sendable, Equatable {
     public var namespaces: [String]?
     /// How many times one namespace may redeem it; absent means no limit of its own.
     public var usesPerNamespace: Int?
+    /// When an admin disabled it; absent while it may be redeemed.
+    public var disabledAt: String?
 
     public init(
         id: String,
@@ -108,9 +130,11 @@ public struct CouponWire: Codable, Sendable, Equatable {
         uses: Int,
         createdAt: String,
         namespaces: [String]? = nil,
-        usesPerNamespace: Int? = nil
+        usesPerNamespace: Int? = nil,
+        disabledAt: String? = nil
     ) {
         self.usesPerNamespace = usesPerNamespace
+        self.disabledAt = disabledAt
         self.id = id
         self.kind = kind
         self.value = value
@@ -130,5 +154,26 @@ public struct NewUserWire: Codable, Sendable, Equatable {
     public init(namespace: String, token: String) {
         self.namespace = namespace
         self.token = token
+    }
+}
+
+/// A namespace in `GET /admin/users` (SPEC §9).
+public struct AdminUserWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var admin: Bool
+    public var balance: String
+    public var currency: String
+    public var instances: Int
+    public var gpusInUse: Int
+    public var createdAt: String
+
+    public init(_ summary: UserSummary, currency: String, createdAt: String) {
+        namespace = summary.user.namespace
+        admin = summary.user.isAdmin
+        balance = summary.balance.description
+        self.currency = currency
+        instances = summary.instances
+        gpusInUse = summary.gpusInUse
+        self.createdAt = createdAt
     }
 }

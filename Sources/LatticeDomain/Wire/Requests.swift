@@ -197,15 +197,42 @@ public struct CreateUserRequest: Sendable, Equatable {
 }
 
 /// `POST /admin/users/{namespace}/credit`.
+/// `credit` and `debit` (SPEC §9): a positive amount, and a reason the tenant sees (required
+/// for a debit; a credit with one is a refund, shown on the bills).
 public struct CreditRequest: Sendable, Equatable {
     public var amount: Money
+    public var reason: String?
 
-    public init(json: JSONValue) throws {
+    public static let maxReasonLength = 200
+
+    public init(json: JSONValue, reasonRequired: Bool = false) throws {
         let body = try JSONFields(json)
         guard let amount = try MoneyField.read(body, "amount") else { throw LatticeError.missingField("amount") }
         guard amount > .zero else { throw LatticeError.invalidField("amount", "must be greater than 0") }
         try MoneyField.bounded(amount, "amount")
         self.amount = amount
+        guard let value = body.present("reason") else {
+            if reasonRequired { throw LatticeError.missingField("reason") }
+            reason = nil
+            return
+        }
+        guard case .string(let text) = value else {
+            throw LatticeError.invalidField("reason", "must be a string, got \(value.typeName)")
+        }
+        // One line (no CR, LF or NUL) of 1 to 200 characters, not only spaces and tabs: the rule
+        // `/openapi.json` states, counted in Unicode scalars as JSON Schema counts.
+        let scalars = text.unicodeScalars
+        let breaks: Set<Unicode.Scalar> = ["\n", "\r", "\u{0}"]
+        guard (1...Self.maxReasonLength).contains(scalars.count), !scalars.contains(where: breaks.contains) else {
+            throw LatticeError.invalidField(
+                "reason",
+                "must be one line of 1 to \(Self.maxReasonLength) characters saying why"
+            )
+        }
+        guard scalars.contains(where: { $0 != " " && $0 != "\t" }) else {
+            throw LatticeError.invalidField("reason", "must say why, not only spaces")
+        }
+        reason = text.trimmingCharacters(in: CharacterSet(charactersIn: " \t"))
     }
 }
 

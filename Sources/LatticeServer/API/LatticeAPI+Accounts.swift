@@ -103,12 +103,20 @@ extension LatticeAPI {
         return NewUserWire(namespace: request.namespace, token: secret)
     }
 
+    public func users(principal: Principal, page: PageRequest) async throws -> Page<AdminUserWire> {
+        try requireAdmin(principal)
+        let (items, total) = try await store.userSummaries(page: page)
+        let nodes = items.map {
+            AdminUserWire($0, currency: configuration.currency, createdAt: wire.time.format($0.user.createdAt))
+        }
+        return Self.page(nodes, total: total, page)
+    }
+
+    /// Tops up a wallet; with a reason it is a refund, a line on the tenant's bills.
     public func credit(principal: Principal, namespace: String, body: JSONValue) async throws -> BalanceWire {
         try requireAdmin(principal)
         let request = try CreditRequest(json: body)
-        guard try await store.user(namespace: namespace) != nil else {
-            throw LatticeError.notFound("namespace '\(namespace)'")
-        }
+        try await requireUser(namespace)
         let current = try await store.balance(namespace: namespace)
         guard current.units <= Money.maximumBalance.units - request.amount.units else {
             throw LatticeError(
@@ -117,20 +125,46 @@ extension LatticeAPI {
                 "amount: the balance would exceed \(Money.maximumBalance), the most a wallet may hold"
             )
         }
+        let entry = moneyEntry(request, kind: request.reason == nil ? .credit : .refund, namespace, principal)
+        IdempotencyScope.current?.expect(.balance(namespace: namespace))
+        _ = try await store.appendLedger(entry)
+        return try await balance(namespace: namespace)
+    }
+
+    /// Takes money back with a reason (SPEC §9), never more than the wallet holds.
+    public func debit(principal: Principal, namespace: String, body: JSONValue) async throws -> BalanceWire {
+        try requireAdmin(principal)
+        let request = try CreditRequest(json: body, reasonRequired: true)
+        try await requireUser(namespace)
+        IdempotencyScope.current?.expect(.balance(namespace: namespace))
+        try await store.debit(moneyEntry(request, kind: .adjustment, namespace, principal))
+        return try await balance(namespace: namespace)
+    }
+
+    func requireUser(_ namespace: String) async throws {
+        guard try await store.user(namespace: namespace) != nil else {
+            throw LatticeError.notFound("namespace '\(namespace.prefix(80))'")
+        }
+    }
+
+    func moneyEntry(
+        _ request: CreditRequest,
+        kind: LedgerEntry.Kind,
+        _ namespace: String,
+        _ principal: Principal
+    ) -> LedgerEntry {
         var rng = SystemRandomNumberGenerator()
         let id = Identifiers.uuid(using: &rng)
-        IdempotencyScope.current?.expect(.balance(namespace: namespace))
-        _ = try await store.appendLedger(
-            LedgerEntry(
-                id: id,
-                namespace: namespace,
-                kind: .credit,
-                amount: request.amount,
-                idempotencyKey: "credit:\(id)",
-                createdAt: clock.now()
-            )
+        return LedgerEntry(
+            id: id,
+            namespace: namespace,
+            kind: kind,
+            amount: request.amount,
+            idempotencyKey: "\(kind.rawValue):\(id)",
+            createdAt: clock.now(),
+            reason: request.reason,
+            actor: principal.actor
         )
-        return try await balance(namespace: namespace)
     }
 
     // MARK: Quotas
@@ -171,8 +205,14 @@ extension LatticeAPI {
             uses: coupon.uses,
             createdAt: wire.time.format(coupon.createdAt),
             namespaces: coupon.namespaces,
-            usesPerNamespace: coupon.namespaceLimit
+            usesPerNamespace: coupon.namespaceLimit,
+            disabledAt: coupon.disabledAt.map { wire.time.format($0) }
         )
+    }
+
+    public func disableCoupon(principal: Principal, id: String) async throws -> CouponWire {
+        try requireAdmin(principal)
+        return couponWire(try await store.disableCoupon(id: id, at: clock.now()))
     }
 
     public func createCoupon(principal: Principal, body: JSONValue) async throws -> CouponWire {
@@ -229,20 +269,10 @@ extension LatticeAPI {
     public func bills(principal: Principal, page: PageRequest) async throws -> Page<BillWire> {
         let (items, total) = try await store.ledger(
             namespace: principal.namespace,
-            kinds: [.compute, .prepaid, .storage, .image],
+            kinds: LedgerEntry.Kind.billed,
             page: page
         )
-        let nodes = items.map {
-            BillWire(
-                id: $0.id,
-                instanceName: $0.instanceName,
-                kind: $0.kind.rawValue,
-                periodStart: wire.time.format($0.periodStart),
-                periodEnd: wire.time.format($0.periodEnd),
-                amount: $0.amount.description,
-                createdAt: wire.time.format($0.createdAt)
-            )
-        }
-        return Self.page(nodes, total: total, page)
+        let time = wire.time
+        return Self.page(items.map { BillWire($0, time: { time.format($0) }) }, total: total, page)
     }
 }

@@ -263,6 +263,21 @@ extension LatticeAPI {
         return Self.page(items.map { InstanceWire($0, context: wire) }, total: total, page)
     }
 
+    /// Instances of every namespace for an admin (SPEC §9), each naming its namespace.
+    public func adminInstances(
+        principal: Principal,
+        filter: InstanceFilter,
+        page: PageRequest
+    ) async throws -> Page<InstanceWire> {
+        try requireAdmin(principal)
+        if !filter.status.isEmpty, InstanceStatus(rawValue: filter.status) == nil {
+            let known = InstanceStatus.allCases.map(\.rawValue).joined(separator: ", ")
+            throw LatticeError.invalidField("status", "must be one of \(known), got '\(filter.status.prefix(40))'")
+        }
+        let (items, total) = try await store.instances(filter: filter, page: page)
+        return Self.page(items.map { InstanceWire($0, context: wire) }, total: total, page)
+    }
+
     /// Loads a tenant's instance in the named cluster, or 404 exactly as for a missing one.
     func ownInstance(principal: Principal, cluster: String, name: String) async throws -> Instance {
         _ = try requireCluster(cluster)

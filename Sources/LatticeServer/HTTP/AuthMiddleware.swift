@@ -5,7 +5,8 @@ import LatticeDomain
 import LatticeStore
 
 /// Authenticates `/mdc/api/v1/...` (SPEC §2): a bearer token (scheme word in any case),
-/// the optional `namespace` header that must match the token's, and the admin flag.
+/// the optional `namespace` header that must match the token's (an admin's may name any
+/// namespace there is, to act in it), and the admin flag.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = LatticeRequestContext
     let store: any Store
@@ -64,8 +65,16 @@ struct AuthMiddleware: RouterMiddleware {
         guard let entry else { throw LatticeError.unauthorized("unknown or revoked token") }
         let token = entry.token
         guard token.expiresAt > now else { throw LatticeError.unauthorized("token '\(token.name)' expired") }
+        var actingIn: String?
         if let claimed = request.headers[.namespace], !claimed.isEmpty, claimed != token.namespace {
-            throw LatticeError.forbidden("namespace header '\(claimed)' does not match the token's namespace")
+            // An admin acts in any namespace it names (SPEC §9); anyone else names only its own.
+            guard entry.isAdmin else {
+                throw LatticeError.forbidden("namespace header '\(claimed)' does not match the token's namespace")
+            }
+            guard try await store.user(namespace: claimed) != nil else {
+                throw LatticeError.notFound("namespace '\(claimed.prefix(80))'")
+            }
+            actingIn = claimed
         }
         if token.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             try await store.touchToken(id: token.id, at: now)
@@ -73,7 +82,12 @@ struct AuthMiddleware: RouterMiddleware {
             touched.lastUsedAt = now
             cache.update(touched)
         }
-        return Principal(namespace: token.namespace, tokenID: token.id, isAdmin: entry.isAdmin)
+        return Principal(
+            namespace: actingIn ?? token.namespace,
+            tokenID: token.id,
+            isAdmin: entry.isAdmin,
+            actor: token.namespace
+        )
     }
 }
 

@@ -2,10 +2,23 @@ import Hummingbird
 import LatticeDomain
 
 /// Who is calling, as established by `AuthMiddleware`.
+/// An admin's token naming another namespace in the `namespace` header acts in that
+/// namespace (SPEC §9): `namespace` is the one acted in, `actor` the admin's own.
 public struct Principal: Sendable, Equatable {
     public var namespace: String
     public var tokenID: String
     public var isAdmin: Bool
+    public var actor: String
+
+    public init(namespace: String, tokenID: String, isAdmin: Bool, actor: String? = nil) {
+        self.namespace = namespace
+        self.tokenID = tokenID
+        self.isAdmin = isAdmin
+        self.actor = actor ?? namespace
+    }
+
+    /// Whether an admin acts for another namespace.
+    public var actsForAnother: Bool { actor != namespace }
 }
 
 /// The per-request context: Hummingbird's core storage plus the authenticated principal.

@@ -175,11 +175,36 @@ enum OpenAPIDocument {
             response: "NewUser"
         ),
         .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/users",
+            summary: "Admin: every namespace with its balance, instances and GPUs in use",
+            query: page,
+            response: "AdminUserPage"
+        ),
+        .init(
             method: "post",
             path: "/mdc/api/v1/admin/users/{namespace}/credit",
-            summary: "Admin: top up a wallet",
+            summary: "Admin: top up a wallet (with a reason: a refund, on the tenant's bills)",
             body: "Credit",
             response: "Balance"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/admin/users/{namespace}/debit",
+            summary: "Admin: take money back, with a reason (an adjustment on the tenant's bills)",
+            body: "Debit",
+            response: "Balance"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/instances",
+            summary: "Admin: the instances of every namespace, newest first",
+            query: page + [
+                Query(name: "namespace", schema: ["type": "string"]),
+                Query(name: "status", schema: ["enum": InstanceStatus.allCases.map(\.rawValue)]),
+                Query(name: "node", schema: ["type": "string"]),
+            ],
+            response: "InstancePage"
         ),
         .init(
             method: "get",
@@ -241,6 +266,12 @@ enum OpenAPIDocument {
             query: page,
             response: "CouponPage"
         ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/admin/coupons/{id}/disable",
+            summary: "Admin: redeem a coupon no more (instances that have it keep it)",
+            response: "Coupon"
+        ),
         .init(method: "get", path: "/mdc/api/v1/balance", summary: "The caller's wallet", response: "Balance"),
         .init(
             method: "get",
@@ -263,6 +294,11 @@ enum OpenAPIDocument {
     /// Patterns of what the request readers accept (`Requests.swift`, `ImageReference`).
     static let decimal = #"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,4})?$"#
     static let positiveDecimal = #"^(0\.[0-9]{0,3}[1-9]|[1-9][0-9]{0,8}(\.[0-9]{1,4})?)$"#
+    /// One line of 1 to 200 characters, not only spaces and tabs (`CreditRequest`).
+    nonisolated(unsafe) static let reason: [String: Any] = [
+        "type": "string", "minLength": 1, "maxLength": CreditRequest.maxReasonLength,
+        "pattern": #"^[^\n\r\u0000]*[^ \t\n\r\u0000][^\n\r\u0000]*$"#,
+    ]
     static let namespacePattern = #"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"#
     static let pathComponent = #"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"#
     static var imagePattern: String {
@@ -367,7 +403,11 @@ enum OpenAPIDocument {
             ],
             "Credit": [
                 "type": "object", "required": ["amount"],
-                "properties": ["amount": ["type": "string", "pattern": positiveDecimal]],
+                "properties": ["amount": ["type": "string", "pattern": positiveDecimal], "reason": reason],
+            ],
+            "Debit": [
+                "type": "object", "required": ["amount", "reason"],
+                "properties": ["amount": ["type": "string", "pattern": positiveDecimal], "reason": reason],
             ],
             "Renew": [
                 "type": "object", "required": ["CostTime"],
@@ -530,14 +570,25 @@ enum OpenAPIDocument {
                 [
                     "id": string, "kind": string, "value": string, "expiresAt": string, "maxUses": integer,
                     "uses": integer, "createdAt": string, "namespaces": ["type": "array", "items": string],
-                    "usesPerNamespace": integer,
+                    "usesPerNamespace": integer, "disabledAt": string,
                 ],
-                optional: ["namespaces", "usesPerNamespace"]
+                optional: ["namespaces", "usesPerNamespace", "disabledAt"]
             ),
             "CouponPage": pageOf("Coupon"),
             "Order": strings(["id", "instanceName", "costType", "gpuSkuId", "amount", "status", "createdAt"]),
             "OrderPage": pageOf("Order"),
-            "Bill": strings(["id", "instanceName", "kind", "periodStart", "periodEnd", "amount", "createdAt"]),
+            "Bill": object(
+                [
+                    "id": string, "instanceName": string, "kind": string, "periodStart": string, "periodEnd": string,
+                    "amount": string, "createdAt": string, "reason": string,
+                ],
+                optional: ["reason"]
+            ),
+            "AdminUser": object([
+                "namespace": string, "admin": boolean, "balance": string, "currency": string, "instances": integer,
+                "gpusInUse": integer, "createdAt": string,
+            ]),
+            "AdminUserPage": pageOf("AdminUser"),
             "BillPage": pageOf("Bill"),
             "Error": strings(["code", "message"]),
         ]

@@ -253,13 +253,40 @@ struct Routes {
                 try await api.createUser(principal: try context.requirePrincipal(), body: body)
             )
         }
-        v1.post("admin/users/:namespace/credit") { request, context in
+        v1.get("admin/users") { request, context in
+            try JSONResponse.encode(
+                try await api.users(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
+        }
+        v1.post("admin/users/:namespace/:verb") { request, context in
             let body = try await request.jsonBody(context: context)
+            let verb = try context.parameters.require("verb")
+            let principal = try context.requirePrincipal()
+            let namespace = try context.parameters.require("namespace")
+            switch verb {
+            case "credit":
+                return try JSONResponse.encode(
+                    try await api.credit(principal: principal, namespace: namespace, body: body)
+                )
+            case "debit":
+                return try JSONResponse.encode(
+                    try await api.debit(principal: principal, namespace: namespace, body: body)
+                )
+            default:
+                throw LatticeError.notFound("user action '\(verb.prefix(40))'")
+            }
+        }
+        v1.get("admin/instances") { request, context in
+            let query = request.uri.queryParameters
             return try JSONResponse.encode(
-                try await api.credit(
+                try await api.adminInstances(
                     principal: try context.requirePrincipal(),
-                    namespace: try context.parameters.require("namespace"),
-                    body: body
+                    filter: InstanceFilter(
+                        namespace: query.get("namespace") ?? "",
+                        status: query.get("status") ?? "",
+                        node: query.get("node") ?? ""
+                    ),
+                    page: try pageRequest(request)
                 )
             )
         }
@@ -285,6 +312,15 @@ struct Routes {
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(
                 try await api.createCoupon(principal: try context.requirePrincipal(), body: body)
+            )
+        }
+        v1.post("admin/coupons/:id/disable") { request, context in
+            _ = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.disableCoupon(
+                    principal: try context.requirePrincipal(),
+                    id: try context.parameters.require("id")
+                )
             )
         }
         v1.get("admin/coupons") { request, context in

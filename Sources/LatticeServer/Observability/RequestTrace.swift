@@ -42,7 +42,7 @@ public final class RequestTrace: Sendable {
     func identify(_ principal: Principal) {
         fields.withLock {
             $0.namespace = principal.namespace
-            $0.actor = principal.namespace
+            $0.actor = principal.actor
         }
     }
 }

@@ -78,25 +78,27 @@ public final class Meter: Service, @unchecked Sendable {
 
     /// The charges due for one segment at `now`, priced as the catalog says at each
     /// period's start (falling back to the price recorded when the segment opened).
-    func charges(for segment: MeterSegment, now: Date) -> [LedgerEntry] {
-        let periods: [ChargePeriod]
-        switch segment.kind {
-        case .compute: periods = Metering.dueComputePeriods(segment, now: now, period: configuration.chargePeriod)
-        case .storage: periods = Metering.dueStorageDays(segment, now: now, timeZone: configuration.time.timeZone)
-        }
+    func charges(for segment: MeterSegment, in periods: [ChargePeriod], now: Date) -> [LedgerEntry] {
         var rng = SystemRandomNumberGenerator()
-        return periods.map { period in
+        return periods.compactMap { period in
             let amount: Money
+            let seconds = Int64(period.end.timeIntervalSince(period.start).rounded())
             switch segment.kind {
             case .compute:
                 let price =
                     catalog.gpuSku(id: segment.skuID).map { Pricing.effectivePrice(of: $0, at: period.start) }
                     ?? segment.unitPrice
-                let seconds = Int64(period.end.timeIntervalSince(period.start).rounded())
                 amount = Metering.computeCharge(pricePerHour: price, seconds: seconds, percentOff: segment.percentOff)
             case .storage:
-                amount = Metering.storageCharge(pricePerGBDay: segment.unitPrice, sizeGiB: segment.quantity)
+                amount = Metering.storageCharge(
+                    pricePerGBDay: segment.unitPrice,
+                    sizeGiB: segment.quantity,
+                    seconds: seconds
+                )
             }
+            // A period under half a second rounds to nothing: no line (the segment still
+            // moves past it).
+            guard amount > .zero else { return nil }
             return LedgerEntry(
                 id: Identifiers.uuid(using: &rng),
                 namespace: segment.namespace,
@@ -131,10 +133,19 @@ public final class Meter: Service, @unchecked Sendable {
         }
     }
 
+    /// The periods of `segment` due at `now`, each to be charged once.
+    func periods(of segment: MeterSegment, now: Date) -> [ChargePeriod] {
+        switch segment.kind {
+        case .compute: Metering.dueComputePeriods(segment, now: now, period: configuration.chargePeriod)
+        case .storage: Metering.dueStoragePeriods(segment, now: now, timeZone: configuration.time.timeZone)
+        }
+    }
+
     func charge(_ segment: MeterSegment, now: Date) async throws {
-        let due = charges(for: segment, now: now)
+        let periods = periods(of: segment, now: now)
+        let due = charges(for: segment, in: periods, now: now)
         var charged = segment
-        if let last = due.last?.periodEnd { charged.billedThrough = last }
+        if let last = periods.last?.end { charged.billedThrough = last }
         let nextDue = Metering.nextDue(
             charged,
             period: configuration.chargePeriod,
