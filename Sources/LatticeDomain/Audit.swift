@@ -85,6 +85,7 @@ public enum AuditRule {
         "POST \(v1)/admin/users": "user.create",
         "PUT \(v1)/admin/users/{namespace}/quota": "quota.set",
         "POST \(v1)/admin/coupons": "coupon.create",
+        "PUT \(v1)/admin/skus/computings/{skuId}": "price.change",
         "POST \(v1)/admin/coupons/{id}/disable": "coupon.disable",
         "POST /console/instances": "instance.create",
         "POST /console/tokens": "token.create",
@@ -115,7 +116,7 @@ public enum AuditRule {
     /// What a call acted on: the instance, token, key, node or namespace its path names
     /// (most specific first), else the `name` query parameter (deletes by name).
     public static func target(captures: [String: String], nameQuery: String?) -> String {
-        for key in ["name", "id", "node", "namespace"] {
+        for key in ["name", "id", "node", "skuId", "namespace"] {
             if let value = captures[key] { return value }
         }
         return nameQuery ?? ""

@@ -38,16 +38,19 @@ public enum InstanceLifecycle {
         }
     }
 
-    /// `power_on` with the GPUs the store reserved.
+    /// `power_on` with the GPUs the store reserved; a pay-as-you-go instance is priced
+    /// again (`unitPrice`: the SKU's price now, SPEC §9).
     public static func powerOn(
         _ instance: Instance,
         placement: GPUPlacement,
         sshPort: Int,
         podName: String,
-        now: Date
+        now: Date,
+        unitPrice: Money? = nil
     ) throws -> Instance {
         try checkPowerOn(instance)
         var next = instance
+        if let unitPrice, instance.cost.costType == SellingType.payAsYouGo.rawValue { next.cost.unitPrice = unitPrice }
         next.access.sshPort = sshPort
         next.status = .starting
         next.statusReason = ""

@@ -240,6 +240,30 @@ public enum LatticeServer {
 
     /// Builds the whole server: the store (SQLite under the data directory or PostgreSQL), the fleet, the bootstrap
     /// admin, the HTTP application and its reconciler.
+    /// What SIGHUP reads again: the catalog file (`--catalog`) and the TLS certificate.
+    static func hangupReloads(
+        api: LatticeAPI,
+        certificates: TLSCertificates?,
+        logger: Logger
+    ) -> [ReloadOnHangup.Reload] {
+        var reloads: [ReloadOnHangup.Reload] = []
+        if let path = api.configuration.catalogPath {
+            reloads.append(
+                ReloadOnHangup.Reload(what: "catalog \(path)") {
+                    if let pending = try api.reloadCatalog(path: path) { logger.warning("SIGHUP: \(pending)") }
+                }
+            )
+        }
+        if let certificates {
+            reloads.append(
+                ReloadOnHangup.Reload(what: "TLS certificate \(certificates.files.certificate)") {
+                    try certificates.reload()
+                }
+            )
+        }
+        return reloads
+    }
+
     public static func buildApplication(
         configuration: ServerConfiguration,
         logger: Logger
@@ -303,6 +327,7 @@ public enum LatticeServer {
             configuration: configuration,
             boundPort: boundPort
         )
+        try await api.loadPrices()
         var sources = ServerMetrics.Sources()
         sources.queueDepth = { queue.depth }
         let ssh = gateways.ssh
@@ -369,13 +394,7 @@ public enum LatticeServer {
             // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
             services: gateways.services + [
                 ReloadOnHangup(
-                    reloads: certificates.map { certificates in
-                        [
-                            ReloadOnHangup.Reload(what: "TLS certificate \(certificates.files.certificate)") {
-                                try certificates.reload()
-                            }
-                        ]
-                    } ?? [],
+                    reloads: hangupReloads(api: api, certificates: certificates, logger: logger),
                     logger: logger
                 ),
                 leadership,
@@ -386,11 +405,11 @@ public enum LatticeServer {
                     enqueue: queue.add,
                     portsChanged: gateways.ssh.portsChanged,
                     resync: reconciler.requestResync,
-                    claimLease: leadership.claimSoon
+                    claimLease: leadership.claimSoon,
+                    pricesChanged: { await api.reloadPrices() }
                 ),
                 Meter(
                     store: store,
-                    catalog: configuration.catalog,
                     clock: clock,
                     configuration: configuration,
                     logger: logger,

@@ -14,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     /// key file (`--seal-key-file`), else `<data-dir>/seal.key`, made on first start.
     public var sealKey: SealKeySource = .dataDirectory
     public var catalog: Catalog
+    /// The file `catalog` was read from (`--catalog`), read again on SIGHUP; nil for the
+    /// built-in catalog.
+    public var catalogPath: String?
     /// The host name put in Jupyter, Tensorboard and SSH addresses.
     public var publicHost: String
     public var annotationDomain: String

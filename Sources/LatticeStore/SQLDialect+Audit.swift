@@ -55,3 +55,20 @@ extension AuditStore where Self: SQLDialect {
         return old
     }
 }
+
+extension PriceStore where Self: SQLDialect {
+    public func appendPriceChange(_ change: PriceChange) async throws {
+        let doc = try Documents.encode(change)
+        try await execute(
+            ["INSERT INTO sku_prices (sku_id, at, doc) VALUES (\(change.skuID), \(change.at), \(doc))"],
+            notices: [.prices]
+        )
+    }
+
+    public func priceChanges(skuID: String?) async throws -> [PriceChange] {
+        let sku = skuID ?? ""
+        return try await query("SELECT doc FROM sku_prices WHERE (\(sku) = '' OR sku_id = \(sku)) ORDER BY seq").map {
+            try Documents.decode(PriceChange.self, try $0.text(0))
+        }
+    }
+}

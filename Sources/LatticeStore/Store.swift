@@ -9,7 +9,8 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & AuditStore & LeaseStore & ChangeFeed & StoreHealth
+    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & AuditStore & PriceStore & LeaseStore & ChangeFeed
+    & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -59,7 +60,8 @@ public protocol InstanceStore: Sendable {
         sshPorts: ClosedRange<Int>,
         podName: String,
         now: Date,
-        debit: WalletDebit
+        debit: WalletDebit,
+        unitPrice: Money?
     ) async throws -> Instance
     /// Applies a state-machine step to a tenant's instance; `NotFound` for another tenant's.
     func updateInstance(
@@ -131,6 +133,28 @@ public protocol InstanceStore: Sendable {
 }
 
 extension InstanceStore {
+    /// `powerOn` at the price the instance has (tests, and callers that do not re-price).
+    public func powerOn(
+        namespace: String,
+        name: String,
+        on nodes: [ClusterNode],
+        sshPorts: ClosedRange<Int>,
+        podName: String,
+        now: Date,
+        debit: WalletDebit
+    ) async throws -> Instance {
+        try await powerOn(
+            namespace: namespace,
+            name: name,
+            on: nodes,
+            sshPorts: sshPorts,
+            podName: podName,
+            now: now,
+            debit: debit,
+            unitPrice: nil
+        )
+    }
+
     /// A step that takes no money is a paying step with nothing to pay: every store gets
     /// it from its `paying` form.
     public func updateInstance(
@@ -284,6 +308,14 @@ public protocol NodeStore: Sendable {
 }
 
 /// The audit log (SPEC §10): one entry per state-changing call, kept `AuditRule.retention`.
+/// Admins' price changes (`PriceChange`), kept in the order made.
+public protocol PriceStore: Sendable {
+    /// Appends a change; every replica hears of it (`StoreChange.prices`).
+    func appendPriceChange(_ change: PriceChange) async throws
+    /// Every change in the order made (one SKU's with `skuID`).
+    func priceChanges(skuID: String?) async throws -> [PriceChange]
+}
+
 public protocol AuditStore: Sendable {
     func appendAudit(_ entry: AuditEntry) async throws
     /// Newest first; one namespace's entries, or every namespace's when `namespace` is nil;
@@ -366,6 +398,8 @@ public enum StoreChange: Sendable, Equatable {
     case token(String)
     /// The leader handed its lease back: the next replica to claim leads.
     case leaseReleased
+    /// An admin changed a price: every replica applies the store's price changes again.
+    case prices
     /// The feed (re)connected: changes may have been missed, so caches start afresh and
     /// the leader resyncs.
     case reconnected

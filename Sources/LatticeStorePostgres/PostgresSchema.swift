@@ -265,6 +265,17 @@ enum PostgresSchema {
                 "CREATE INDEX audit_log_namespace ON audit_log(namespace, time)",
             ]
         ),
+        (
+            11,
+            [
+                // Admins' price changes (`PriceChange`), applied in order over the catalog file's.
+                """
+                CREATE TABLE sku_prices (
+                    seq BIGSERIAL PRIMARY KEY, sku_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, doc TEXT NOT NULL)
+                """,
+                "CREATE INDEX sku_prices_sku ON sku_prices(sku_id, seq)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

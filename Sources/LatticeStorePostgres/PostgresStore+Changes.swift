@@ -22,6 +22,7 @@ extension PostgresStore {
         case .observed(let name): "o:" + name
         case .token(let id): "t:" + id
         case .leaseReleased: "l:"
+        case .prices: "p:"
         case .reconnected: nil
         }
     }
@@ -64,6 +65,7 @@ extension PostgresStore {
         case "o:": return .observed(body)
         case "t:": return .token(body)
         case "l:": return .leaseReleased
+        case "p:": return .prices
         default: return nil
         }
     }

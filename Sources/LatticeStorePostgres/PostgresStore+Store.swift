@@ -95,7 +95,8 @@ extension PostgresStore {
         sshPorts: ClosedRange<Int>,
         podName: String,
         now: Date,
-        debit: WalletDebit
+        debit: WalletDebit,
+        unitPrice: Money?
     ) async throws -> Instance {
         let pending = PendingMemo()
         defer { pending.abandon(self.memo) }
@@ -128,7 +129,8 @@ extension PostgresStore {
                 placement: placement,
                 sshPort: port,
                 podName: podName,
-                now: now
+                now: now,
+                unitPrice: unitPrice
             )
             try DebitRule.check(
                 debit,

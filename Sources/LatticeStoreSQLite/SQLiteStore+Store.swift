@@ -110,7 +110,8 @@ extension SQLiteStore {
         sshPorts: ClosedRange<Int>,
         podName: String,
         now: Date,
-        debit: WalletDebit
+        debit: WalletDebit,
+        unitPrice: Money?
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
             guard let current = try self.fetchInstance(db, name: name), current.namespace == namespace,
@@ -142,7 +143,8 @@ extension SQLiteStore {
                 placement: placement,
                 sshPort: port,
                 podName: podName,
-                now: now
+                now: now,
+                unitPrice: unitPrice
             )
             try DebitRule.check(
                 debit,

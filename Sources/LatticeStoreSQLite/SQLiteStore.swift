@@ -438,6 +438,17 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v21-sku-prices") { db in
+            // Admins' price changes (`PriceChange`), applied in order over the catalog file's.
+            try db.execute(
+                sql: """
+                    CREATE TABLE sku_prices (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, sku_id TEXT NOT NULL, at REAL NOT NULL,
+                        doc TEXT NOT NULL);
+                    CREATE INDEX sku_prices_sku ON sku_prices(sku_id, seq);
+                    """
+            )
+        }
         return migrator
     }
 }

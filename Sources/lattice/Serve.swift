@@ -14,7 +14,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one.") var port = 8080
     @Option(help: "Directory for the database and state.") var dataDir = ".lattice"
     @Option(help: "PostgreSQL URL (postgres://...) instead of SQLite.") var databaseURL: String?
-    @Option(help: "Catalog YAML file (regions, clusters, nodes, SKUs, images).") var catalog: String?
+    @Option(help: "Catalog YAML file (regions, clusters, nodes, SKUs, images); read again on SIGHUP.")
+    var catalog: String?
+    @Option(help: "The currency every amount is in (ISO 4217), shown wherever money is.") var currency = "CNY"
     @Option(help: "Host name used in Jupyter, Tensorboard and SSH addresses (default: localhost).") var publicHost:
         String?
     @Option(help: "Prefix of annotation keys.") var annotationDomain = "lattice.local"
@@ -139,6 +141,11 @@ struct Serve: AsyncParsableCommand {
             resyncInterval: .milliseconds(Int64(resyncSeconds * 1000))
         )
         configuration.databaseURL = databaseURL
+        configuration.catalogPath = catalog
+        guard currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+            throw ValidationError("--currency: a three-letter ISO 4217 code such as CNY, USD or EUR")
+        }
+        configuration.currency = currency
         switch (tlsCert, tlsKey) {
         case (let cert?, let key?):
             for (flag, path) in [("--tls-cert", cert), ("--tls-key", key)]

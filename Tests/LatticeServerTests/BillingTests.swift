@@ -303,7 +303,6 @@ func charges(
         // A restarted server has a new meter that remembers nothing but what the store holds.
         let restarted = Meter(
             store: server.store,
-            catalog: configuration.catalog,
             clock: server.clock,
             configuration: configuration,
             logger: Logger(label: "test")
@@ -431,7 +430,7 @@ func charges(
         } throws: { ($0 as? LatticeError)?.code == "CouponExpired" }
     }
 
-    @Test func discountWindowPricesEachPeriodAtItsStart() async throws {
+    @Test func aRunningInstanceKeepsTheUnitPriceItStartedWith() async throws {
         var catalog = instantCatalog()
         let index = catalog.gpuSkus.firstIndex { $0.id == "66" }!
         let windowStart = start.addingTimeInterval(3600)
@@ -442,15 +441,21 @@ func charges(
             end: windowStart.addingTimeInterval(3600)
         )
         let server = try await TestServer(configuration: ServerConfiguration(catalog: catalog), start: start)
-        _ = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        let before = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
+        await server.settle()
+        server.clock.advance(by: 3600 + 60)
+        // Created inside the window: 1.25 for as long as it runs, even after the window closes.
+        let inside = try await server.api.createInstance(principal: admin, cluster: "host-cluster", body: body())
         await server.settle()
         server.clock.advance(by: 3 * 3600)
         await server.meter.tick()
-        // [0h,1h) list price; [1h,2h) starts on the window's first instant; [2h,3h) starts on its last.
+        let lines = try await charges(server.store, kinds: [.compute])
+        // The one created before the window pays the list price it started with, in and after it.
         #expect(
-            try await charges(server.store, kinds: [.compute]).map(\.amount) == [
-                Money("2.50")!, Money("1.25")!, Money("1.25")!,
-            ]
+            lines.filter { $0.instanceName == before.name }.map(\.amount) == Array(repeating: Money("2.50")!, count: 4)
+        )
+        #expect(
+            lines.filter { $0.instanceName == inside.name }.map(\.amount) == Array(repeating: Money("1.25")!, count: 3)
         )
     }
 }

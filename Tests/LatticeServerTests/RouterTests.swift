@@ -67,7 +67,6 @@ struct TestServer {
         )
         meter = Meter(
             store: store,
-            catalog: configuration.catalog,
             clock: clock,
             configuration: configuration,
             logger: Logger(label: "test")

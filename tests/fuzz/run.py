@@ -35,7 +35,8 @@ def main():
         # A spare token for the {id} routes: regenerating the fuzzer's own would lock it out.
         token_id = user.post("/tokens", {"name": "fuzz-target"}).json()["id"]
         spec = requests.get(server.url + "/openapi.json", timeout=10).json()
-        fixed = {"cluster": "host-cluster", "name": instance, "namespace": tenant.namespace, "id": token_id}
+        fixed = {"cluster": "host-cluster", "name": instance, "namespace": tenant.namespace, "id": token_id,
+                 "skuId": "66"}
         for path in spec["paths"].values():
             for operation in path.values():
                 for parameter in operation.get("parameters", []):
@@ -58,10 +59,15 @@ def main():
             "-H", f"Authorization: bearer {user.token}", "--request-timeout", "10", "--no-color",
             "--generation-database", "none", "--report", "junit", "--report-dir", str(work / "report"),
         ]
+        # Creating namespaces and coupons goes last, in a pass of its own: the fuzzer would make
+        # ones named "0" or "1" (a whole number is read as its digits), and a "wrong-type" path
+        # value such as 0 would then name them and rightly answer 200.
+        creators = ["--include-path-regex", "^/mdc/api/v1/admin/(users|coupons)$"]
         started = time.time()
-        result = subprocess.run(command, cwd=work)
+        first = subprocess.run(command + ["--exclude-path-regex", "^/mdc/api/v1/admin/(users|coupons)$"], cwd=work)
+        second = subprocess.run(command[:-1] + [str(work / "report-creators")] + creators, cwd=work)
         print(f"schemathesis finished in {time.time() - started:.0f} s; report in {work / 'report'}")
-        return result.returncode
+        return first.returncode or second.returncode
     finally:
         server.stop()
 

@@ -355,7 +355,8 @@ extension LatticeAPI {
                 sshPorts: $0,
                 podName: podName,
                 now: now,
-                debit: .none
+                debit: .none,
+                unitPrice: catalog.gpuSku(id: instance.cost.gpuSkuID).map { Pricing.effectivePrice(of: $0, at: now) }
             )
         }
     }

@@ -8,7 +8,9 @@ import Logging
 /// writes through the store. Route handlers only translate to and from the wire.
 public struct LatticeAPI: Sendable {
     let store: any Store
-    let catalog: Catalog
+    /// The catalog file's with the admins' price changes; `catalog` is the one in force now.
+    let live: LiveCatalog
+    var catalog: Catalog { live.current }
     let fleet: ComputeFleet
     let clock: any WallClock
     let configuration: ServerConfiguration
@@ -30,7 +32,7 @@ public struct LatticeAPI: Sendable {
     ) {
         self.boundPort = boundPort
         self.store = store
-        self.catalog = configuration.catalog
+        self.live = LiveCatalog(configuration.catalog, at: clock.now())
         self.fleet = fleet
         self.clock = clock
         self.configuration = configuration

@@ -267,6 +267,20 @@ enum OpenAPIDocument {
             response: "CouponPage"
         ),
         .init(
+            method: "put",
+            path: "/mdc/api/v1/admin/skus/computings/{skuId}",
+            summary: "Admin: change a GPU SKU's price while serving (for what starts afterwards)",
+            body: "PriceChange",
+            response: "GPUSKU"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/skus/computings/{skuId}/prices",
+            summary: "Admin: every price the SKU has had, newest first",
+            query: page,
+            response: "PricePage"
+        ),
+        .init(
             method: "post",
             path: "/mdc/api/v1/admin/coupons/{id}/disable",
             summary: "Admin: redeem a coupon no more (instances that have it keep it)",
@@ -405,6 +419,15 @@ enum OpenAPIDocument {
                 "type": "object", "required": ["amount"],
                 "properties": ["amount": ["type": "string", "pattern": positiveDecimal], "reason": reason],
             ],
+            "PriceChange": [
+                "type": "object", "minProperties": 1,
+                "properties": [
+                    "price": ["type": "string", "pattern": positiveDecimal],
+                    "ratio": ["type": "number", "exclusiveMinimum": 0, "maximum": 1, "multipleOf": 0.0001],
+                    "discountStartTime": ["type": "string", "format": "date-time"],
+                    "discountEndTime": ["type": "string", "format": "date-time"],
+                ],
+            ],
             "Debit": [
                 "type": "object", "required": ["amount", "reason"],
                 "properties": ["amount": ["type": "string", "pattern": positiveDecimal], "reason": reason],
@@ -520,17 +543,19 @@ enum OpenAPIDocument {
                 "type": "array",
                 "items": strings(["id", "region", "clusterName", "harborAddr", "howlerID", "createdAt", "updatedAt"]),
             ],
-            "GPUSKUs": [
-                "type": "array",
-                "items": object([
-                    "name": string, "regionID": string, "cpuArch": string, "cpuSeries": string, "cpucores": integer,
-                    "memoryCount": integer, "cpuVendor": string, "gpuSeries": string, "gpuProduct": string,
-                    "gpuResourceKey": string, "gpuCounts": integer, "gpuMemory": integer, "systemstorage": integer,
-                    "datastorage": integer, "skusID": string, "regionName": string, "clusterName": string,
-                    "sellingType": string, "ratio": number, "discountID": string, "discountStartTime": string,
-                    "discountEndTime": string, "price": number, "remainGPUCount": integer, "effectivePrice": string,
-                ]),
-            ],
+            "GPUSKUs": ["type": "array", "items": ref("GPUSKU")],
+            "Price": strings([
+                "skuId", "price", "ratio", "discountStartTime", "discountEndTime", "changedAt", "actor",
+            ]),
+            "PricePage": pageOf("Price"),
+            "GPUSKU": object([
+                "name": string, "regionID": string, "cpuArch": string, "cpuSeries": string, "cpucores": integer,
+                "memoryCount": integer, "cpuVendor": string, "gpuSeries": string, "gpuProduct": string,
+                "gpuResourceKey": string, "gpuCounts": integer, "gpuMemory": integer, "systemstorage": integer,
+                "datastorage": integer, "skusID": string, "regionName": string, "clusterName": string,
+                "sellingType": string, "ratio": number, "discountID": string, "discountStartTime": string,
+                "discountEndTime": string, "price": number, "remainGPUCount": integer, "effectivePrice": string,
+            ]),
             "DiskSKU": object([
                 "id": string, "name": string, "regionID": string, "type": string, "pricePerGBDay": string,
                 "minSize": integer, "maxSize": integer, "defaultSize": integer,

@@ -323,6 +323,25 @@ struct Routes {
                 )
             )
         }
+        v1.put("admin/skus/computings/:skuId") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.changePrice(
+                    principal: try context.requirePrincipal(),
+                    skuID: try context.parameters.require("skuId"),
+                    body: body
+                )
+            )
+        }
+        v1.get("admin/skus/computings/:skuId/prices") { request, context in
+            try JSONResponse.encode(
+                try await api.priceHistory(
+                    principal: try context.requirePrincipal(),
+                    skuID: try context.parameters.require("skuId"),
+                    page: try pageRequest(request)
+                )
+            )
+        }
         v1.get("admin/coupons") { request, context in
             try JSONResponse.encode(
                 try await api.coupons(principal: try context.requirePrincipal(), page: try pageRequest(request))

@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// a token regenerated or deleted leaves the
 /// token cache; after the feed reconnects the whole cache is dropped and the leader resyncs,
 /// since notifications may have been lost in between; a lease handed back is claimed at
-/// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse).
+/// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse);
+/// a price changed (or a reconnect) has the price changes read again.
 final class ChangeFollower: Service, @unchecked Sendable {
     let store: any Store
     let tokenCache: TokenCache
@@ -20,6 +21,8 @@ final class ChangeFollower: Service, @unchecked Sendable {
     let portsChanged: @Sendable () -> Void
     let resync: @Sendable () -> Void
     let claimLease: @Sendable () -> Void
+    /// Reads the price changes again (an admin changed one on some replica).
+    let pricesChanged: @Sendable () async -> Void
 
     init(
         store: any Store,
@@ -27,8 +30,10 @@ final class ChangeFollower: Service, @unchecked Sendable {
         enqueue: @escaping @Sendable (String) -> Void,
         portsChanged: @escaping @Sendable () -> Void = {},
         resync: @escaping @Sendable () -> Void,
-        claimLease: @escaping @Sendable () -> Void
+        claimLease: @escaping @Sendable () -> Void,
+        pricesChanged: @escaping @Sendable () async -> Void = {}
     ) {
+        self.pricesChanged = pricesChanged
         self.claimLease = claimLease
         self.store = store
         self.tokenCache = tokenCache
@@ -41,6 +46,7 @@ final class ChangeFollower: Service, @unchecked Sendable {
         await cancelWhenGracefulShutdown {
             for await change in self.store.changes() {
                 self.apply(change)
+                if change == .prices || change == .reconnected { await self.pricesChanged() }
             }
         }
         // The feed ends only with the store; a service that returns would stop the server,
@@ -58,6 +64,7 @@ final class ChangeFollower: Service, @unchecked Sendable {
             portsChanged()
         case .token(let id): tokenCache.evict(tokenID: id)
         case .leaseReleased: claimLease()
+        case .prices: break  // read again by `run`, which may wait
         case .reconnected:
             tokenCache.evictAll()
             resync()

@@ -15,7 +15,6 @@ import Synchronization
 /// - deletes audit entries older than `AuditRule.retention`, once an hour.
 public final class Meter: Service, @unchecked Sendable {
     let store: any Store
-    let catalog: Catalog
     let clock: any WallClock
     let configuration: ServerConfiguration
     let logger: Logger
@@ -27,7 +26,6 @@ public final class Meter: Service, @unchecked Sendable {
 
     init(
         store: any Store,
-        catalog: Catalog,
         clock: any WallClock,
         configuration: ServerConfiguration,
         logger: Logger,
@@ -35,7 +33,6 @@ public final class Meter: Service, @unchecked Sendable {
     ) {
         self.leadership = leadership
         self.store = store
-        self.catalog = catalog
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
@@ -76,8 +73,9 @@ public final class Meter: Service, @unchecked Sendable {
         if removed > 0 { logger.info("audit entries past their retention deleted", metadata: ["count": "\(removed)"]) }
     }
 
-    /// The charges due for one segment at `now`, priced as the catalog says at each
-    /// period's start (falling back to the price recorded when the segment opened).
+    /// The charges due for one segment in `periods`: compute at the unit price the
+    /// instance started with (a price changed since applies from its next start, SPEC §9),
+    /// storage at the disk's daily price, both to the second.
     func charges(for segment: MeterSegment, in periods: [ChargePeriod], now: Date) -> [LedgerEntry] {
         var rng = SystemRandomNumberGenerator()
         return periods.compactMap { period in
@@ -85,10 +83,11 @@ public final class Meter: Service, @unchecked Sendable {
             let seconds = Int64(period.end.timeIntervalSince(period.start).rounded())
             switch segment.kind {
             case .compute:
-                let price =
-                    catalog.gpuSku(id: segment.skuID).map { Pricing.effectivePrice(of: $0, at: period.start) }
-                    ?? segment.unitPrice
-                amount = Metering.computeCharge(pricePerHour: price, seconds: seconds, percentOff: segment.percentOff)
+                amount = Metering.computeCharge(
+                    pricePerHour: segment.unitPrice,
+                    seconds: seconds,
+                    percentOff: segment.percentOff
+                )
             case .storage:
                 amount = Metering.storageCharge(
                     pricePerGBDay: segment.unitPrice,

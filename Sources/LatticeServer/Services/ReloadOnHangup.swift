@@ -3,9 +3,9 @@ import ServiceLifecycle
 import UnixSignals
 
 /// SIGHUP (what `systemctl reload` and logrotate send) re-reads what the server can take
-/// again while serving: today the TLS certificate and key. Something that does not load
-/// is refused, the one in use stays, and the log says which and why. Without this
-/// service SIGHUP would end the process.
+/// again while serving: the catalog file (`--catalog`) and the TLS certificate and key.
+/// Something that does not load is refused, the one in use stays, and the log says which
+/// and why. Without this service SIGHUP would end the process.
 final class ReloadOnHangup: Service, Sendable {
     struct Reload: Sendable {
         var what: String
