@@ -321,6 +321,21 @@ extension LatticeClient {
         try await get(Page<BillWire>.self, Self.v1 + "/bills", query: Self.pageQuery(page))
     }
 
+    /// `GET /statements`: the month's statement (`YYYY-MM`; nil: this month).
+    public func statement(month: String? = nil) async throws -> StatementWire {
+        try await get(StatementWire.self, Self.v1 + "/statements", query: month.map { ["month": $0] } ?? [:])
+    }
+
+    /// The month's statement as the server's CSV.
+    public func statementCSV(month: String? = nil) async throws -> String {
+        var query = ["format": "csv"]
+        if let month { query["month"] = month }
+        return String(
+            decoding: try await send("GET", Self.v1 + "/statements", query: query, idempotent: true),
+            as: UTF8.self
+        )
+    }
+
     // MARK: Admin
 
     /// Creates a namespace; the answer carries its first token.

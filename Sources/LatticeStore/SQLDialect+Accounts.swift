@@ -260,6 +260,27 @@ extension LedgerStore where Self: SQLDialect {
         }
     }
 
+    public func ledger(namespace: String, from: Date, to: Date) async throws -> (entries: [LedgerEntry], opening: Money)
+    {
+        let opening = try await query(
+            """
+            SELECT CAST(COALESCE(SUM(
+                CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0) AS BIGINT)
+            FROM ledger WHERE namespace = \(namespace) AND created_at < \(from)
+            """
+        )
+        let docs = try await query(
+            """
+            SELECT doc FROM ledger WHERE namespace = \(namespace) AND created_at >= \(from) AND created_at < \(to)
+            ORDER BY seq
+            """
+        )
+        return (
+            try docs.map { try Documents.decode(LedgerEntry.self, try $0.text(0)) },
+            Money(units: Int64(try opening.first?.integer(0) ?? 0))
+        )
+    }
+
     public func ledger(
         namespace: String,
         kinds: Set<LedgerEntry.Kind>,

@@ -191,6 +191,9 @@ public protocol LedgerStore: Sendable {
         page: PageRequest
     ) async throws -> (items: [LedgerEntry], total: Int)
     func balance(namespace: String) async throws -> Money
+    /// The rows written in `[from, to)`, oldest first, and the balance before `from`
+    /// (credits minus charges over every earlier row): what a month's statement is made of.
+    func ledger(namespace: String, from: Date, to: Date) async throws -> (entries: [LedgerEntry], opening: Money)
     /// When the meter first found the wallet empty while it paid for running instances, if
     /// it still is; kept in the store so a restart does not start the grace period again.
     func depletedSince(namespace: String) async throws -> Date?

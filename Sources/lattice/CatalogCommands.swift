@@ -195,12 +195,18 @@ struct Audit: AsyncParsableCommand {
 }
 
 struct Bills: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List your charges.")
+    static let configuration = CommandConfiguration(
+        abstract: "List your charges, or a month's statement with --month."
+    )
+    @Option(help: "A month's statement, YYYY-MM ('now' for this month).") var month: String?
+    @Flag(help: "With --month: the statement as CSV.") var csv = false
     @OptionGroup var paging: PageOptions
     @OptionGroup var client: ClientOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
+        if csv && month == nil { throw UsageError("--csv needs --month") }
+        if let month { return try await statement(month == "now" ? nil : month) }
         let page = try await client.client().bills(page: try paging.request())
         if output.output == .json { return try Terminal.printJSON(page) }
         Terminal.printTable(
@@ -208,6 +214,26 @@ struct Bills: AsyncParsableCommand {
             page.nodes.map {
                 [$0.instanceName, $0.kind, $0.periodStart, $0.periodEnd, $0.amount]
             }
+        )
+    }
+
+    func statement(_ month: String?) async throws {
+        let api = try client.client()
+        if csv { return print(try await api.statementCSV(month: month), terminator: "") }
+        let statement = try await api.statement(month: month)
+        if output.output == .json { return try Terminal.printJSON(statement) }
+        print("statement \(statement.month) for \(statement.namespace) (\(statement.currency))")
+        Terminal.printTable(
+            ["INSTANCE", "COMPUTE", "PREPAID", "STORAGE", "IMAGE", "TOTAL"],
+            statement.instances.map { [$0.instanceName, $0.compute, $0.prepaid, $0.storage, $0.image, $0.total] }
+        )
+        for line in statement.adjustments {
+            print("adjustment \(line.amount): \(line.reason ?? "")")
+        }
+        let t = statement.totals
+        print(
+            "opening \(t.openingBalance) + top-ups \(t.topUps) + coupons \(t.coupons) - charges \(t.charges)"
+                + " = closing \(t.closingBalance)"
         )
     }
 }

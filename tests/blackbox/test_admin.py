@@ -143,3 +143,57 @@ def test_nothing_that_lasted_no_time_is_billed(make_server):
     time.sleep(1)
     assert alice.get("/bills").json()["nodes"] == []
     assert alice.get("/balance").json()["balance"] == "100.00"
+
+
+def test_a_months_statement_sums_to_the_ledger_as_json_and_csv(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--charge-period-seconds", "1",
+                               "--meter-interval-seconds", "0.1"))
+    admin = server.client()
+    alice = server.new_user(balance="100")
+    assert admin.post("/admin/coupons", {"id": "GIFT5", "kind": "amount", "value": "5"}).status_code == 200
+    body = alice.create_body() | {"Cost": {"CostType": "1", "CouponID": "GIFT5", "DiskSKUID": "1", "GPUSKUID": "66",
+                                           "CostTime": ""}}
+    name = alice.post("/clusters/host-cluster/instances", body).json()["name"]
+    alice.wait_status(name, "Running")
+    wait_for(lambda: len(alice.get("/bills").json()["nodes"]) >= 2, what="two charged seconds")
+    assert admin.put("/admin/skus/computings/66", {"price": "5.00"}).status_code == 200
+    admin.post(f"/admin/users/{alice.namespace}/debit", {"amount": "3", "reason": "support, 1 h"})
+    admin.post(f"/admin/users/{alice.namespace}/credit", {"amount": "1", "reason": "outage refund"})
+    assert alice.delete(f"/clusters/host-cluster/instances?name={name}").status_code == 200
+    alice.wait_status(name, None)
+    wait_for(lambda: any(b["kind"] == "storage" for b in alice.get("/bills").json()["nodes"]), what="the disk's line")
+
+    r = alice.get("/statements")
+    assert r.status_code == 200, r.text
+    statement = r.json()
+    balance = alice.get("/balance").json()["balance"]
+    totals = statement["totals"]
+    assert totals["openingBalance"] == "0.00" and totals["closingBalance"] == balance
+    assert totals["topUps"] == "100.00" and totals["coupons"] == "5.00" and totals["adjustments"] == "2.00"
+    cents = lambda text: round(float(text) * 100)
+    assert cents(totals["charges"]) == cents(totals["compute"]) + cents(totals["storage"]) + 200
+    assert cents(totals["closingBalance"]) == 10500 - cents(totals["charges"])
+    [line] = statement["instances"]
+    assert line["instanceName"] == name and cents(line["total"]) == cents(line["compute"]) + cents(line["storage"])
+    assert [a["reason"] for a in statement["adjustments"]] == ["support, 1 h", "outage refund"]
+    assert statement["currency"] == "CNY" and statement["month"] == statement["from"][:7]
+    assert alice.get(f"/statements?month={statement['month']}").json() == statement
+    assert alice.get("/statements?month=2001-01").json()["lines"] == []
+
+    csv = alice.get("/statements?format=csv")
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    rows = csv.text.strip().split("\r\n")
+    assert rows[0].startswith("date,kind,instance") and len(rows) == len(statement["lines"]) + 3
+    assert '"support, 1 h"' in csv.text and rows[-1].split(",")[5] == balance
+    accepted = requests_get(server, alice, "/statements", {"Accept": "text/csv"})
+    assert accepted.headers["Content-Type"].startswith("text/csv") and accepted.text == csv.text
+    for bad in ["2026-13", "december", "2026-1", "99999-01"]:
+        r = alice.get(f"/statements?month={bad}")
+        assert r.status_code == 400 and "month" in r.json()["message"], bad
+    r = alice.get("/statements?format=xml")
+    assert r.status_code == 400 and "format" in r.json()["message"]
+
+
+def requests_get(server, client, path, headers):
+    import requests
+    return requests.get(server.url + API + path, headers=client.headers(extra=headers), timeout=30)

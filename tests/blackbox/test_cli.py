@@ -244,3 +244,18 @@ def test_the_operator_verbs_and_acting_in_a_tenants_namespace(cli):
     assert json.loads(out.stdout)["ScheduleStopTimestamp"] > prepaid["ScheduleStopTimestamp"]
     help_text = cli("admin", "--help", check_exit=0).stdout
     assert all(verb in help_text for verb in ["users", "instances", "credit", "debit", "coupons"])
+
+
+def test_bills_month_prints_the_statement_as_a_table_json_and_csv(cli):
+    server, tenant = cli.server, cli.user
+    server.client().post(f"/admin/users/{tenant.namespace}/debit", {"amount": "2.50", "reason": "support"})
+    login(cli)
+    out = cli("bills", "--month", "now", check_exit=0)
+    assert "adjustment 2.50: support" in out.stdout and "closing 997.50" in out.stdout
+    statement = json.loads(cli("bills", "--month", "now", "-o", "json", check_exit=0).stdout)
+    assert statement["totals"]["closingBalance"] == "997.50"
+    csv = cli("bills", "--month", statement["month"], "--csv", check_exit=0).stdout
+    assert csv.startswith("date,kind,instance") and "support" in csv
+    out = cli("bills", "--month", "2026-13")
+    assert out.returncode == 1 and "month" in out.stderr
+    assert cli("bills", "--csv").returncode == 2

@@ -177,3 +177,117 @@ public struct AdminUserWire: Codable, Sendable, Equatable {
         self.createdAt = createdAt
     }
 }
+
+/// `GET /statements?month=YYYY-MM`: a month's bill (`Statement`) on the wire.
+public struct StatementWire: Codable, Sendable, Equatable {
+    public struct InstanceLine: Codable, Sendable, Equatable {
+        public var instanceName: String
+        public var compute: String
+        public var prepaid: String
+        public var storage: String
+        public var image: String
+        public var total: String
+    }
+
+    public struct Totals: Codable, Sendable, Equatable {
+        public var openingBalance: String
+        public var compute: String
+        public var prepaid: String
+        public var storage: String
+        public var image: String
+        public var adjustments: String
+        public var charges: String
+        public var topUps: String
+        public var coupons: String
+        public var closingBalance: String
+    }
+
+    public var namespace: String
+    public var month: String
+    public var currency: String
+    public var from: String
+    public var to: String
+    public var instances: [InstanceLine]
+    public var adjustments: [BillWire]
+    public var lines: [BillWire]
+    public var totals: Totals
+
+    public init(
+        _ statement: Statement,
+        namespace: String,
+        currency: String,
+        bounds: (start: Date, end: Date),
+        time: (Date?) -> String
+    ) {
+        self.namespace = namespace
+        month = statement.month.description
+        self.currency = currency
+        from = time(bounds.start)
+        to = time(bounds.end)
+        instances = statement.instances.map {
+            InstanceLine(
+                instanceName: $0.instanceName,
+                compute: $0.compute.description,
+                prepaid: $0.prepaid.description,
+                storage: $0.storage.description,
+                image: $0.image.description,
+                total: $0.total.description
+            )
+        }
+        adjustments = statement.adjustments.map { BillWire($0, time: time) }
+        lines = statement.lines.map { BillWire($0, time: time) }
+        func sum(_ key: KeyPath<Statement.InstanceTotal, Money>) -> String {
+            statement.instances.reduce(Money.zero) { $0 + $1[keyPath: key] }.description
+        }
+        let adjusted = statement.adjustments.reduce(Money.zero) {
+            $0 + ($1.kind == .refund ? Money(units: -$1.amount.units) : $1.amount)
+        }
+        totals = Totals(
+            openingBalance: statement.opening.description,
+            compute: sum(\.compute),
+            prepaid: sum(\.prepaid),
+            storage: sum(\.storage),
+            image: sum(\.image),
+            adjustments: adjusted.description,
+            charges: statement.charges.description,
+            topUps: statement.topUps.description,
+            coupons: statement.coupons.description,
+            closingBalance: statement.closing.description
+        )
+    }
+
+    /// The statement as CSV: one row per ledger row of the month (money in is negative, as
+    /// on a bill), then the totals.
+    public var csv: String {
+        var rows = ["date,kind,instance,period_start,period_end,amount,currency,reason"]
+        for line in lines {
+            let money = line.kind == "credit" ? "-" + line.amount : line.amount
+            rows.append(
+                [
+                    line.createdAt, line.kind, line.instanceName, line.periodStart, line.periodEnd, money, currency,
+                    line.reason ?? "",
+                ]
+                .map(Self.field).joined(separator: ",")
+            )
+        }
+        rows.append(
+            ["", "total charges", "", from, to, totals.charges, currency, ""].map(Self.field).joined(separator: ",")
+        )
+        rows.append(
+            ["", "closing balance", "", "", to, totals.closingBalance, currency, ""].map(Self.field)
+                .joined(separator: ",")
+        )
+        return rows.joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// One CSV field (RFC 4180): quoted when it holds a comma, quote or line break; a
+    /// leading `=`, `+`, `-` or `@` of text is escaped so spreadsheets do not run it.
+    static func field(_ text: String) -> String {
+        var value = text
+        if let first = value.first, "=+@".contains(first) || (first == "-" && Double(value) == nil) {
+            value = "'" + value
+        }
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

@@ -276,3 +276,25 @@ extension LatticeAPI {
         return Self.page(items.map { BillWire($0, time: { time.format($0) }) }, total: total, page)
     }
 }
+
+extension LatticeAPI {
+    /// `GET /statements?month=YYYY-MM` (default: this month), in the server's time zone.
+    public func statement(principal: Principal, month: String?) async throws -> StatementWire {
+        let zone = configuration.time.timeZone
+        let month = try month.map(StatementMonth.parse) ?? StatementMonth.containing(clock.now(), timeZone: zone)
+        let bounds = month.bounds(timeZone: zone)
+        let (entries, opening) = try await store.ledger(
+            namespace: principal.namespace,
+            from: bounds.start,
+            to: bounds.end
+        )
+        let time = wire.time
+        return StatementWire(
+            Statement(month: month, opening: opening, entries: entries),
+            namespace: principal.namespace,
+            currency: configuration.currency,
+            bounds: bounds,
+            time: { time.format($0) }
+        )
+    }
+}

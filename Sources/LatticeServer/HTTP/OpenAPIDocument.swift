@@ -289,6 +289,13 @@ enum OpenAPIDocument {
         .init(method: "get", path: "/mdc/api/v1/balance", summary: "The caller's wallet", response: "Balance"),
         .init(
             method: "get",
+            path: "/mdc/api/v1/statements",
+            summary: "A month's statement (default: this month); as CSV with ?format=csv or Accept: text/csv",
+            query: [Query(name: "month", schema: ["type": "string", "pattern": #"^2[0-9]{3}-(0[1-9]|1[0-2])$"#])],
+            response: "Statement"
+        ),
+        .init(
+            method: "get",
             path: "/mdc/api/v1/orders",
             summary: "The caller's orders",
             query: page,
@@ -609,6 +616,19 @@ enum OpenAPIDocument {
                 ],
                 optional: ["reason"]
             ),
+            "Statement": object([
+                "namespace": string, "month": string, "currency": string, "from": string, "to": string,
+                "instances": [
+                    "type": "array",
+                    "items": strings(["instanceName", "compute", "prepaid", "storage", "image", "total"]),
+                ],
+                "adjustments": ["type": "array", "items": ref("Bill")],
+                "lines": ["type": "array", "items": ref("Bill")],
+                "totals": strings([
+                    "openingBalance", "compute", "prepaid", "storage", "image", "adjustments", "charges", "topUps",
+                    "coupons", "closingBalance",
+                ]),
+            ]),
             "AdminUser": object([
                 "namespace": string, "admin": boolean, "balance": string, "currency": string, "instances": integer,
                 "gpusInUse": integer, "createdAt": string,

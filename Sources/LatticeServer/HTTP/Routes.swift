@@ -374,11 +374,32 @@ struct Routes {
                 try await api.orders(principal: try context.requirePrincipal(), page: try pageRequest(request))
             )
         }
+        v1.get("statements") { request, context in try await statement(request, context) }
         v1.get("bills") { request, context in
             try JSONResponse.encode(
                 try await api.bills(principal: try context.requirePrincipal(), page: try pageRequest(request))
             )
         }
+    }
+
+    /// JSON, or CSV for `?format=csv` or an `Accept` that asks for `text/csv`.
+    func statement(_ request: Request, _ context: LatticeRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let format = query.get("format") ?? ""
+        guard ["", "json", "csv"].contains(format) else {
+            throw LatticeError.invalidField("format", "must be json or csv")
+        }
+        let statement = try await api.statement(principal: try context.requirePrincipal(), month: query.get("month"))
+        let wantsCSV = format == "csv" || (format.isEmpty && (request.headers[.accept] ?? "").contains("text/csv"))
+        guard wantsCSV else { return try JSONResponse.encode(statement) }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"statement-\(statement.month).csv\"",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: statement.csv))
+        )
     }
 
     func cluster(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("cluster") }
