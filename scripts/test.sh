@@ -22,6 +22,8 @@ command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
 # Certificates for the TLS tests, and Caddy as the TLS front proxy of test_front_proxy.py.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+# CJK glyphs for the console's screenshots (tenants name things in Chinese).
+[ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "==> installing ${need_apt[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -6,7 +6,8 @@ import requests
 
 from conftest import BOOTSTRAP_TOKEN
 
-PAGES = ("/console/login", "/console/instances", "/console/tokens", "/console/catalog")
+PAGES = ("/console/login", "/console/instances", "/console/tokens", "/console/catalog", "/console/billing",
+         "/console/images", "/console/activity", "/console/ssh-keys")
 
 
 def signed_in(server, user):
@@ -122,7 +123,7 @@ def test_the_admin_bootstrap_token_signs_in_only_as_admin(server):
     s.get(server.url + "/console/login")
     r = s.post(server.url + "/console/login", allow_redirects=False,
                data={"csrf": s.cookies["lattice_csrf"], "namespace": "someone-else", "token": BOOTSTRAP_TOKEN})
-    assert r.status_code == 303 and "error=" in r.headers["Location"]
+    assert r.status_code == 303 and r.headers["Location"] == "/console/login?failed=1"
     assert "lattice_session" not in s.cookies
 
 
@@ -179,3 +180,31 @@ def test_a_refresh_after_a_form_post_does_not_repeat_it(server):
     again = session.get(server.url + "/console/tokens").text
     assert 'id="new-token"' not in again, "and only once"
     assert [t["name"] for t in user.get("/tokens").json()["nodes"]].count("once") == 1
+
+
+def test_billing_and_images_pages_and_the_statement_csv(server):
+    user = server.new_user(balance="50")
+    server.client().post(f"/admin/users/{user.namespace}/debit", {"amount": "1.25", "reason": "<b>support</b>"})
+    session, csrf = signed_in(server, user)
+    r = session.get(server.url + "/console/billing")
+    assert r.status_code == 200 and "48.75 CNY" in r.text and "&lt;b&gt;support&lt;/b&gt;" in r.text
+    assert "<b>support</b>" not in r.text
+    month = re.search(r'name="month" type="month" value="([0-9-]+)"', r.text).group(1)
+    csv = session.get(server.url + f"/console/billing.csv?month={month}")
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in csv.headers["Content-Disposition"] and "<b>support</b>" in csv.text
+    r = session.get(server.url + "/console/billing?month=2026-13")
+    assert r.status_code == 200 and "month" in r.text and 'role="alert"' in r.text
+    r = session.get(server.url + "/console/images")
+    assert r.status_code == 200 and "images.neolink-ai.com/matrixdc" in r.text
+    r = session.post(server.url + "/console/images/delete", data={"csrf": csrf, "name": "nope:1"},
+                     allow_redirects=False)
+    assert r.status_code == 303 and "error=" in r.headers["Location"]
+    assert requests.get(server.url + "/console/billing", allow_redirects=False).status_code == 303
+
+
+def test_the_login_page_shows_no_text_from_the_url(server):
+    r = requests.get(server.url + "/console/login?error=Call+%2B1-555-SCAM+now&flash=Your+account+is+locked")
+    assert r.status_code == 200 and "SCAM" not in r.text and "locked" not in r.text
+    r = requests.get(server.url + "/console/login?failed=1")
+    assert "Sign-in failed" in r.text

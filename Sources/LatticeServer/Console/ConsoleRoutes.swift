@@ -36,7 +36,9 @@ struct ConsoleRoutes {
         }
         console.get("login") { request, _ in
             let visit = try await visit(request)
-            return page(visit, title: "Sign in", body: loginForm(visit), request: request)
+            // The login page shows only messages of its own, never text from the URL.
+            let failed = request.uri.queryParameters.get("failed") == "1"
+            return page(visit, title: "Sign in", body: loginForm(visit, failed: failed), request: nil)
         }
         console.post("login") { request, context in
             try limits.signIn.take(context.remoteAddress)
@@ -153,6 +155,7 @@ struct ConsoleRoutes {
         }
         registerSSHKeys(console)
         registerActivity(console)
+        registerBilling(console)
         console.get("catalog") { request, _ in
             try await signedIn(request) { visit, _ in
                 page(visit, title: "GPU catalog", body: try await catalogPage(), request: request)
@@ -212,8 +215,9 @@ struct ConsoleRoutes {
         return response
     }
 
-    func page(_ visit: Visit, title: String, body: String, request: Request, script: String = "") -> Response {
-        let query = request.uri.queryParameters
+    /// A page; `request` is where its flash and error messages come from (nil: none).
+    func page(_ visit: Visit, title: String, body: String, request: Request?, script: String = "") -> Response {
+        let query = request?.uri.queryParameters ?? [:]
         let html = HTML.page(
             title: title,
             namespace: visit.session?.namespace,
@@ -291,11 +295,7 @@ struct ConsoleRoutes {
     func signIn(_ visit: Visit, _ form: [String: String]) async throws -> Response {
         let secret = (form["token"] ?? "").trimmingCharacters(in: .whitespaces)
         let claimed = (form["namespace"] ?? "").trimmingCharacters(in: .whitespaces)
-        let failure = redirect(
-            "/console/login?error="
-                + Self.queryEscape("Sign-in failed: unknown, expired or revoked token, or another namespace's."),
-            visit
-        )
+        let failure = redirect("/console/login?failed=1", visit)
         guard !secret.isEmpty, let token = try await store.token(secretHash: TokenSecrets.hash(secret)),
             token.expiresAt > clock.now(), claimed.isEmpty || claimed == token.namespace
         else { return failure }
@@ -325,17 +325,21 @@ struct ConsoleRoutes {
 
     // MARK: Pages
 
-    func loginForm(_ visit: Visit) -> String {
-        """
-        <form method="post" action="/console/login" class="card">
-          \(HTML.csrfField(visit.csrf))
-          <label for="namespace">Namespace</label>
-          <input id="namespace" name="namespace" autocomplete="username" required>
-          <label for="token">API token</label>
-          <input id="token" name="token" type="password" autocomplete="current-password" required>
-          <p><button type="submit" class="primary" id="sign-in">Sign in</button></p>
-        </form>
-        """
+    func loginForm(_ visit: Visit, failed: Bool = false) -> String {
+        let failure =
+            failed
+            ? #"<p class="error" role="alert">Sign-in failed: unknown, expired or revoked token, "#
+                + "or another namespace's.</p>" : ""
+        return """
+            \(failure)<form method="post" action="/console/login" class="card">
+              \(HTML.csrfField(visit.csrf))
+              <label for="namespace">Namespace</label>
+              <input id="namespace" name="namespace" autocomplete="username" required>
+              <label for="token">API token</label>
+              <input id="token" name="token" type="password" autocomplete="current-password" required>
+              <p><button type="submit" class="primary" id="sign-in">Sign in</button></p>
+            </form>
+            """
     }
 
     func allInstances(_ principal: Principal) async throws -> [InstanceWire] {

@@ -37,6 +37,23 @@ enum HTML {
             #"<form method="post" action="\#(escape(action))" class="inline"\#(onsubmit)>\#(csrfField(csrf))<button type="submit" class="\#(style)">\#(escape(label))</button></form>"#
     }
 
+    /// A one-button form posting `fields` (hidden) to `action`, optionally confirmed.
+    static func form(
+        _ label: String,
+        action: String,
+        fields: [String: String],
+        csrf: String,
+        confirm: String? = nil,
+        style: String = ""
+    ) -> String {
+        let onsubmit = confirm.map { #" data-confirm="\#(escape($0))""# } ?? ""
+        let hidden = fields.sorted { $0.key < $1.key }.map {
+            #"<input type="hidden" name="\#(escape($0.key))" value="\#(escape($0.value))">"#
+        }.joined()
+        return #"<form method="post" action="\#(escape(action))" class="inline"\#(onsubmit)>"#
+            + csrfField(csrf) + hidden + #"<button type="submit" class="\#(style)">\#(escape(label))</button></form>"#
+    }
+
     static func page(
         title: String,
         namespace: String?,
@@ -53,6 +70,8 @@ enum HTML {
                   <a href="/console/instances">Instances</a>
                   <a href="/console/catalog">GPU catalog</a>
                   <a href="/console/tokens">API Credentials</a>
+                  <a href="/console/images">Images</a>
+                  <a href="/console/billing">Billing</a>
                   <a href="/console/ssh-keys">SSH keys</a>
                   <a href="/console/activity">Activity</a>
                   <span class="who">\(escape(namespace))</span>
