@@ -61,6 +61,10 @@ public struct Statement: Sendable, Equatable {
     public var instances: [InstanceTotal]
     /// Operators' debits (positive) and refunds (negative), in order.
     public var adjustments: [LedgerEntry]
+    /// Their sum: debits less refunds.
+    public var adjustmentsTotal: Money {
+        adjustments.reduce(.zero) { $0 + ($1.kind == .refund ? Money(units: -$1.amount.units) : $1.amount) }
+    }
     /// Money that came in: top-ups (`credit`) and amount coupons (`coupon:` keys).
     public var topUps: Money
     public var coupons: Money

@@ -239,16 +239,13 @@ public struct StatementWire: Codable, Sendable, Equatable {
         func sum(_ key: KeyPath<Statement.InstanceTotal, Money>) -> String {
             statement.instances.reduce(Money.zero) { $0 + $1[keyPath: key] }.description
         }
-        let adjusted = statement.adjustments.reduce(Money.zero) {
-            $0 + ($1.kind == .refund ? Money(units: -$1.amount.units) : $1.amount)
-        }
         totals = Totals(
             openingBalance: statement.opening.description,
             compute: sum(\.compute),
             prepaid: sum(\.prepaid),
             storage: sum(\.storage),
             image: sum(\.image),
-            adjustments: adjusted.description,
+            adjustments: statement.adjustmentsTotal.description,
             charges: statement.charges.description,
             topUps: statement.topUps.description,
             coupons: statement.coupons.description,

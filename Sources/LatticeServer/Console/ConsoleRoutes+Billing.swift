@@ -16,14 +16,7 @@ extension ConsoleRoutes {
             try await signedIn(request) { visit, principal in
                 let month = request.uri.queryParameters.get("month").flatMap { $0.isEmpty ? nil : $0 }
                 let statement = try await api.statement(principal: principal, month: month)
-                var response = Response(
-                    status: .ok,
-                    headers: [
-                        .contentType: "text/csv; charset=utf-8",
-                        .contentDisposition: "attachment; filename=\"statement-\(statement.month).csv\"",
-                    ],
-                    body: ResponseBody(byteBuffer: ByteBuffer(string: statement.csv))
-                )
+                var response = JSONResponse.csv(statement)
                 decorate(&response, visit)
                 return response
             }
@@ -112,7 +105,8 @@ extension ConsoleRoutes {
             </dl>
             <h2>Orders</h2>
             <div class="table-wrap"><table id="orders">
-              <thead><tr><th scope="col">Order</th><th scope="col">Instance</th><th scope="col" class="optional">SKU</th>
+              <thead><tr><th scope="col">Order</th><th scope="col">Instance</th>
+              <th scope="col" class="optional">SKU</th>
               <th scope="col" class="num">Amount</th><th scope="col">Status</th>
               <th scope="col" class="optional">Created</th></tr></thead>
               <tbody>\(orderRows.isEmpty ? "<tr><td colspan=\"6\">No orders yet.</td></tr>" : orderRows)</tbody>

@@ -30,6 +30,18 @@ enum JSONResponse {
         )
     }
 
+    /// A month's statement as a CSV download (the API's `?format=csv` and the console's link).
+    static func csv(_ statement: StatementWire) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8",
+                .contentDisposition: "attachment; filename=\"statement-\(statement.month).csv\"",
+            ],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: statement.csv))
+        )
+    }
+
     /// The seed's acknowledgement: the JSON string `"ok"`.
     static var ok: Response {
         Response(

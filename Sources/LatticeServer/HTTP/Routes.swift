@@ -391,15 +391,7 @@ struct Routes {
         }
         let statement = try await api.statement(principal: try context.requirePrincipal(), month: query.get("month"))
         let wantsCSV = format == "csv" || (format.isEmpty && (request.headers[.accept] ?? "").contains("text/csv"))
-        guard wantsCSV else { return try JSONResponse.encode(statement) }
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: "text/csv; charset=utf-8",
-                .contentDisposition: "attachment; filename=\"statement-\(statement.month).csv\"",
-            ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: statement.csv))
-        )
+        return wantsCSV ? JSONResponse.csv(statement) : try JSONResponse.encode(statement)
     }
 
     func cluster(_ context: LatticeRequestContext) throws -> String { try context.parameters.require("cluster") }
