@@ -92,6 +92,9 @@ public enum AuditRule {
         "POST /console/ssh-keys": "ssh_key.create",
         "POST /console/ssh-keys/{id}/delete": "ssh_key.delete",
         "POST /console/logout": "console.logout",
+        "POST /console/images/delete": "image.delete",
+        "POST /console/admin/quota": "quota.set",
+        "POST /console/admin/prices/{sku}": "price.change",
     ]
     /// Routes whose last capture, `{verb}`, completes the action.
     static let verbActions: [String: String] = [
@@ -99,6 +102,9 @@ public enum AuditRule {
         "POST \(v1)/admin/users/{namespace}/{verb}": "wallet",
         "POST /console/instances/{cluster}/{name}/{verb}": "instance",
         "POST /console/tokens/{id}/{verb}": "token",
+        "POST /console/admin/wallet/{verb}": "wallet",
+        "POST /console/admin/instances/{namespace}/{cluster}/{name}/{verb}": "instance",
+        "POST /console/admin/nodes/{node}/{verb}": "node",
     ]
 
     /// The captures of `route` in `path` (`{name}` → the segment in its place).

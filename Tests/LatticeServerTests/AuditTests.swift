@@ -24,6 +24,17 @@ import Testing
         #expect(
             AuditRule.action(method: "POST", route: "\(v1)/admin/nodes/{node}/{verb}", verb: "drain") == "node.drain"
         )
+        #expect(
+            AuditRule.action(method: "POST", route: "/console/admin/wallet/{verb}", verb: "credit") == "wallet.credit"
+        )
+        #expect(
+            AuditRule.action(
+                method: "POST",
+                route: "/console/admin/instances/{namespace}/{cluster}/{name}/{verb}",
+                verb: "power_off"
+            ) == "instance.power_off"
+        )
+        #expect(AuditRule.action(method: "POST", route: "/console/admin/prices/{sku}") == "price.change")
         #expect(AuditRule.action(method: "GET", route: "\(v1)/clusters/{cluster}/instances") == nil)
         #expect(AuditRule.action(method: "POST", route: "/healthz") == nil)
         #expect(AuditRule.action(method: "POST", route: "\(v1)/something-new") == "http.post")

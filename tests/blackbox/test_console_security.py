@@ -1,6 +1,7 @@
 """The console's defences, without a browser: CSRF on every form post, the security
 headers on every page, and the cookie attributes (SPEC §6 of docs/console.md)."""
 import re
+import types
 
 import requests
 
@@ -8,6 +9,8 @@ from conftest import BOOTSTRAP_TOKEN
 
 PAGES = ("/console/login", "/console/instances", "/console/tokens", "/console/catalog", "/console/billing",
          "/console/images", "/console/activity", "/console/ssh-keys")
+ADMIN_PAGES = ("/console/admin/tenants", "/console/admin/instances", "/console/admin/nodes", "/console/admin/prices",
+               "/console/admin/prices?sku=66", "/console/admin/tenants?namespace=admin")
 
 
 def signed_in(server, user):
@@ -42,6 +45,9 @@ def test_every_page_carries_the_security_headers_and_every_form_its_csrf_token(s
         assert r.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in r.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in r.headers["Content-Security-Policy"]
+        assert "<script>" not in r.text and " style=" not in r.text and " onclick=" not in r.text, page
         assert r.headers["Cache-Control"] == "no-store"
         assert r.headers["Content-Type"].startswith("text/html")
         for form in re.findall(r"<form[^>]*method=\"post\"[^>]*>.*?</form>", r.text, re.S):
@@ -194,12 +200,12 @@ def test_billing_and_images_pages_and_the_statement_csv(server):
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in csv.headers["Content-Disposition"] and "<b>support</b>" in csv.text
     r = session.get(server.url + "/console/billing?month=2026-13")
-    assert r.status_code == 200 and "month" in r.text and 'role="alert"' in r.text
+    assert r.status_code == 400 and "month" in r.text and 'role="alert"' in r.text
     r = session.get(server.url + "/console/images")
     assert r.status_code == 200 and "images.neolink-ai.com/matrixdc" in r.text
     r = session.post(server.url + "/console/images/delete", data={"csrf": csrf, "name": "nope:1"},
                      allow_redirects=False)
-    assert r.status_code == 303 and "error=" in r.headers["Location"]
+    assert 400 <= r.status_code < 500 and 'role="alert"' in r.text and "nope:1" in r.text
     assert requests.get(server.url + "/console/billing", allow_redirects=False).status_code == 303
 
 
@@ -208,3 +214,48 @@ def test_the_login_page_shows_no_text_from_the_url(server):
     assert r.status_code == 200 and "SCAM" not in r.text and "locked" not in r.text
     r = requests.get(server.url + "/console/login?failed=1")
     assert "Sign-in failed" in r.text
+
+
+def test_admin_pages_need_an_admin_session_and_carry_the_same_defences(server):
+    admin = types.SimpleNamespace(namespace="admin", token=BOOTSTRAP_TOKEN)
+    session, csrf = signed_in(server, admin)
+    for page in ADMIN_PAGES:
+        r = session.get(server.url + page)
+        assert r.status_code == 200, page
+        assert r.headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self';")
+        for form in re.findall(r"<form[^>]*method=\"post\"[^>]*>.*?</form>", r.text, re.S):
+            assert f'name="csrf" value="{csrf}"' in form, f"{page}: a form without the CSRF token: {form[:200]}"
+    user = server.new_user(balance="10")
+    tenant, tenant_csrf = signed_in(server, user)
+    for page in ADMIN_PAGES:
+        r = tenant.get(server.url + page)
+        assert r.status_code == 403 and 'role="alert"' in r.text, page
+    posts = [
+        ("/console/admin/wallet/credit", {"namespace": user.namespace, "amount": "1000"}),
+        ("/console/admin/wallet/debit", {"namespace": user.namespace, "amount": "5", "reason": "x"}),
+        ("/console/admin/quota", {"namespace": user.namespace, "instances": "0"}),
+        ("/console/admin/prices/66", {"price": "0.01"}),
+        ("/console/admin/nodes/gpu-4090-00/drain", {}),
+    ]
+    for path, form in posts:
+        r = tenant.post(server.url + path, data=dict(form, csrf=tenant_csrf), allow_redirects=False)
+        assert r.status_code == 403, path
+        r = session.post(server.url + path, data=form, allow_redirects=False)
+        assert r.status_code == 403 and r.json()["code"] == "Forbidden", path
+    assert user.get("/balance").json()["balance"] == "10.00"
+    assert server.client().get("/admin/nodes").json()["nodes"][0]["health"] != "draining"
+    # bad input from an admin: a 4xx page, the form kept, nothing changed
+    for amount in ("-5", "abc", "1" * 40, "0"):
+        r = session.post(server.url + "/console/admin/wallet/credit",
+                         data={"csrf": csrf, "namespace": user.namespace, "amount": amount}, allow_redirects=False)
+        assert 400 <= r.status_code < 500 and 'role="alert"' in r.text, amount
+        assert f'value="{amount}"' in r.text
+    r = session.post(server.url + "/console/admin/wallet/credit",
+                     data={"csrf": csrf, "namespace": "no-such-tenant", "amount": "1"}, allow_redirects=False)
+    assert r.status_code == 404
+    r = session.post(server.url + "/console/admin/prices/no-such-sku", data={"csrf": csrf, "price": "1"},
+                     allow_redirects=False)
+    assert r.status_code == 404 and 'role="alert"' in r.text
+    r = session.get(server.url + "/console/admin/instances?status=Sleeping")
+    assert r.status_code == 400 and "status" in r.text
+    assert user.get("/balance").json()["balance"] == "10.00"

@@ -9,7 +9,7 @@ extension ConsoleRoutes {
     func registerBilling(_ console: RouterGroup<LatticeRequestContext>) {
         console.get("billing") { request, _ in
             try await signedIn(request) { visit, principal in
-                page(visit, title: "Billing", body: try await billingPage(request, principal), request: request)
+                try await billingPage(visit, request, principal)
             }
         }
         console.get("billing.csv") { request, _ in
@@ -23,125 +23,122 @@ extension ConsoleRoutes {
         }
         console.get("images") { request, _ in
             try await signedIn(request) { visit, principal in
-                page(visit, title: "Images", body: try await imagesPage(visit, principal), request: request)
+                try await imagesPage(visit, request, principal)
             }
         }
         console.post("images/delete") { request, context in
             try await signedInForm(request, context) { visit, principal, form in
                 do {
                     try await api.deleteImage(principal: principal, reference: form["name"])
-                    return redirect("/console/images?flash=" + Self.queryEscape("Image deleted."), visit)
+                    return redirect(flashed("/console/images", "Image deleted.", visit), visit)
                 } catch let error as LatticeError {
-                    return redirect("/console/images?error=" + Self.queryEscape(error.message), visit)
+                    return try await imagesPage(visit, nil, principal, error: error)
                 }
             }
         }
     }
 
-    func billingPage(_ request: Request, _ principal: Principal) async throws -> String {
+    func billingPage(_ visit: Visit, _ request: Request, _ principal: Principal) async throws -> Response {
         let asked = request.uri.queryParameters.get("month").flatMap { $0.isEmpty ? nil : $0 }
-        let statement: StatementWire
-        do {
-            statement = try await api.statement(principal: principal, month: asked)
-        } catch let error as LatticeError where error.kind == .badRequest {
-            return "<p class=\"error\" role=\"alert\">\(HTML.escape(error.message))</p>"
-                + "<p><a href=\"/console/billing\">This month</a></p>"
-        }
         let wallet = try await api.balance(namespace: principal.namespace)
         let orders = try await api.orders(principal: principal, page: PageRequest(page: 1, pageSize: 20)).nodes
-        let money = { (amount: String) in "\(HTML.escape(amount)) \(HTML.escape(statement.currency))" }
-        let instances = statement.instances.map {
-            """
-            <tr><td><code>\(HTML.escape($0.instanceName))</code></td><td class="num">\(HTML.escape($0.compute))</td>
-            <td class="num optional">\(HTML.escape($0.prepaid))</td><td class="num">\(HTML.escape($0.storage))</td>
-            <td class="num optional">\(HTML.escape($0.image))</td><td class="num">\(HTML.escape($0.total))</td></tr>
-            """
-        }.joined()
-        let adjustments = statement.adjustments.map {
-            """
-            <tr><td>\(HTML.escape($0.createdAt))</td><td>\(HTML.escape($0.reason ?? ""))</td>
-            <td class="num">\(HTML.escape($0.amount))</td></tr>
-            """
-        }.joined()
-        let orderRows = orders.map {
-            """
-            <tr><td><code>\(HTML.escape($0.id))</code></td><td>\(HTML.escape($0.instanceName))</td>
-            <td class="optional">\(HTML.escape($0.gpuSkuId))</td><td class="num">\(HTML.escape($0.amount))</td>
-            <td>\(HTML.escape($0.status))</td><td class="optional">\(HTML.escape($0.createdAt))</td></tr>
-            """
-        }.joined()
-        let totals = statement.totals
-        let month = HTML.escape(statement.month)
-        return """
-            <section class="card" aria-labelledby="wallet-heading">
-              <h2 id="wallet-heading">Wallet</h2>
-              <p class="balance" id="balance">\(money(wallet.balance))</p>
-            </section>
-            <form method="get" action="/console/billing" class="inline">
-              <label for="month">Month</label>
-              <input id="month" name="month" type="month" value="\(month)" min="2000-01" max="2999-12">
-              <button type="submit">Show</button>
-              <a href="/console/billing.csv?month=\(month)" download id="csv">Download CSV</a>
-            </form>
-            <h2>Statement \(month)</h2>
-            <div class="table-wrap"><table id="statement">
-              <thead><tr><th scope="col">Instance</th><th scope="col" class="num">Compute</th>
-              <th scope="col" class="num optional">Prepaid</th><th scope="col" class="num">Storage</th>
-              <th scope="col" class="num optional">Images</th><th scope="col" class="num">Total</th></tr></thead>
-              <tbody>\(instances.isEmpty ? "<tr><td colspan=\"6\">No charges this month.</td></tr>" : instances)</tbody>
-            </table></div>
-            \(adjustments.isEmpty ? "" : """
-            <h3>Adjustments</h3>
-            <div class="table-wrap"><table id="adjustments"><thead><tr><th scope="col">Time</th>
-            <th scope="col">Reason</th><th scope="col" class="num">Amount</th></tr></thead>
-            <tbody>\(adjustments)</tbody></table></div>
-            """)
-            <dl class="totals">
-              <dt>Opening balance</dt><dd>\(money(totals.openingBalance))</dd>
-              <dt>Top-ups</dt><dd>\(money(totals.topUps))</dd>
-              <dt>Coupons</dt><dd>\(money(totals.coupons))</dd>
-              <dt>Charges</dt><dd>\(money(totals.charges))</dd>
-              <dt>Closing balance</dt><dd id="closing">\(money(totals.closingBalance))</dd>
-            </dl>
-            <h2>Orders</h2>
-            <div class="table-wrap"><table id="orders">
-              <thead><tr><th scope="col">Order</th><th scope="col">Instance</th>
-              <th scope="col" class="optional">SKU</th>
-              <th scope="col" class="num">Amount</th><th scope="col">Status</th>
-              <th scope="col" class="optional">Created</th></tr></thead>
-              <tbody>\(orderRows.isEmpty ? "<tr><td colspan=\"6\">No orders yet.</td></tr>" : orderRows)</tbody>
-            </table></div>
-            """
+        var view = ConsoleView.BillingPage(
+            balance: "\(wallet.balance) \(wallet.currency)",
+            month: asked ?? "",
+            statement: nil,
+            orders: orders
+        )
+        do {
+            let statement = try await api.statement(principal: principal, month: asked)
+            view.month = statement.month
+            view.statement = ConsoleView.StatementView(statement)
+        } catch let error as LatticeError where error.kind == .badRequest {
+            return show(visit, request, title: "Billing", page: "billing", template: "billing", view, error: error)
+        }
+        return show(visit, request, title: "Billing", page: "billing", template: "billing", view)
     }
 
-    func imagesPage(_ visit: Visit, _ principal: Principal) async throws -> String {
+    func imagesPage(
+        _ visit: Visit,
+        _ request: Request?,
+        _ principal: Principal,
+        error: LatticeError? = nil
+    ) async throws -> Response {
         let images = try await api.images(principal: principal, page: PageRequest(page: 1, pageSize: 100)).nodes
-        let rows = images.map { image -> String in
-            let action =
+        let view = ConsoleView.ImagesPage(csrf: visit.csrf, images: images.map(ConsoleView.ImageRow.init))
+        return show(visit, request, title: "Images", page: "images", template: "images", view, error: error)
+    }
+}
+
+extension ConsoleView {
+    /// `billing.mustache`.
+    struct BillingPage {
+        var balance: String
+        var month: String
+        var statement: StatementView?
+        var orders: [OrderWire]
+    }
+
+    /// A month's statement with every sum in the wallet's currency.
+    struct StatementView {
+        struct Adjustment {
+            var createdAt: String
+            var reason: String
+            var amount: String
+        }
+
+        var month: String
+        var instances: [StatementWire.InstanceLine]
+        var hasAdjustments: Bool
+        var adjustments: [Adjustment]
+        var totals: [String: String]
+
+        init(_ statement: StatementWire) {
+            let currency = " " + statement.currency
+            month = statement.month
+            instances = statement.instances
+            adjustments = statement.adjustments.map {
+                Adjustment(createdAt: $0.createdAt, reason: $0.reason ?? "", amount: $0.amount + currency)
+            }
+            hasAdjustments = !adjustments.isEmpty
+            let totals = statement.totals
+            self.totals = [
+                "openingBalance": totals.openingBalance, "topUps": totals.topUps, "coupons": totals.coupons,
+                "charges": totals.charges, "closingBalance": totals.closingBalance,
+            ].mapValues { $0 + currency }
+        }
+    }
+
+    struct ImageRow {
+        var name: String
+        var kind: String
+        var status: String
+        var size: String
+        var createdAt: String
+        /// Only a snapshot of the namespace's own may be deleted.
+        var delete: Button?
+
+        init(_ image: ImageWire) {
+            name = image.name
+            kind = image.kind
+            status = image.status
+            size = ByteCountFormatter.string(fromByteCount: image.sizeBytes, countStyle: .binary)
+            createdAt = image.createdAt
+            delete =
                 image.kind == "snapshot"
-                ? HTML.form(
+                ? Button(
                     "Delete",
                     action: "/console/images/delete",
-                    fields: ["name": image.name],
-                    csrf: visit.csrf,
                     confirm: "Delete the image '\(image.name)'? This cannot be undone.",
-                    style: "danger"
-                ) : ""
-            let size = ByteCountFormatter.string(fromByteCount: image.sizeBytes, countStyle: .binary)
-            return """
-                <tr><td><code>\(HTML.escape(image.name))</code></td><td>\(HTML.escape(image.kind))</td>
-                <td>\(HTML.escape(image.status))</td><td class="num optional">\(HTML.escape(size))</td>
-                <td class="optional">\(HTML.escape(image.createdAt))</td><td>\(action)</td></tr>
-                """
-        }.joined()
-        return """
-            <p>Official images, and the snapshots you saved by powering an instance off with
-            “save as image”; create an instance from any of them.</p>
-            <div class="table-wrap"><table id="images">
-              <thead><tr><th scope="col">Image</th><th scope="col">Kind</th><th scope="col">Status</th>
-              <th scope="col" class="num optional">Size</th><th scope="col" class="optional">Created</th>
-              <th scope="col">Actions</th></tr></thead>
-              <tbody>\(rows)</tbody></table></div>
-            """
+                    style: "danger",
+                    fields: ["name": image.name]
+                ) : nil
+        }
+    }
+
+    /// `images.mustache`.
+    struct ImagesPage {
+        var csrf: String
+        var images: [ImageRow]
     }
 }

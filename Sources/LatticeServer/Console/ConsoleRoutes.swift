@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -34,11 +35,21 @@ struct ConsoleRoutes {
             let visit = try await visit(request)
             return redirect(visit.session == nil ? "/console/login" : "/console/instances", visit)
         }
+        console.get("static/:file") { request, context in
+            try asset(request, named: try context.parameters.require("file"))
+        }
         console.get("login") { request, _ in
             let visit = try await visit(request)
             // The login page shows only messages of its own, never text from the URL.
             let failed = request.uri.queryParameters.get("failed") == "1"
-            return page(visit, title: "Sign in", body: loginForm(visit, failed: failed), request: nil)
+            return show(
+                visit,
+                nil,
+                title: "Sign in",
+                page: "login",
+                template: "login",
+                ConsoleView.LoginPage(csrf: visit.csrf, failed: failed)
+            )
         }
         console.post("login") { request, context in
             try limits.signIn.take(context.remoteAddress)
@@ -58,109 +69,56 @@ struct ConsoleRoutes {
             )
             return response
         }
-        console.get("instances") { request, _ in
-            try await signedIn(request) { visit, principal in
-                page(
-                    visit,
-                    title: "Instances",
-                    body: try await instancesPage(visit, principal),
-                    request: request,
-                    script: Self.instancesScript
-                )
-            }
-        }
-        console.get("instances.json") { request, _ in
-            try await signedIn(request) { _, principal in
-                try JSONResponse.encode(
-                    try await allInstances(principal).map {
-                        ["name": $0.name, "status": $0.status, "statusReason": $0.statusReason]
-                    }
-                )
-            }
-        }
-        console.post("instances") { request, context in
-            try await signedInForm(request, context) { visit, principal, form in
-                try await createInstance(visit, principal, form)
-            }
-        }
-        console.post("instances/:cluster/:name/:verb") { request, context in
-            try await signedInForm(request, context) { visit, principal, form in
-                try await instanceVerb(
-                    visit,
-                    principal,
-                    form,
-                    cluster: try context.parameters.require("cluster"),
-                    name: try context.parameters.require("name"),
-                    verb: try context.parameters.require("verb")
-                )
-            }
-        }
-        console.get("tokens") { request, _ in
-            try await signedIn(request) { visit, principal in
-                var revealed: TokenWire?
-                if let id = visit.sessionID { revealed = try await sessions.takeRevealed(id) }
-                return page(
-                    visit,
-                    title: "API Credentials",
-                    body: try await tokensPage(visit, principal, newSecret: revealed),
-                    request: request,
-                    script: Self.copyScript
-                )
-            }
-        }
-        console.post("tokens") { request, context in
-            try await signedInForm(request, context) { visit, principal, form in
-                let days = (form["validityDays"]).flatMap { Int($0) }
-                let body = JSONValue.object([
-                    "name": .string(form["name"] ?? ""), "validityDays": days.map { .number(Double($0)) } ?? .null,
-                ])
-                do {
-                    // Post, then redirect: a refresh shows the page again, it does not
-                    // create another token. The secret is shown once, by that page.
-                    let made = try await api.createToken(principal: principal, body: body)
-                    if let id = visit.sessionID { try await sessions.reveal(made, in: id) }
-                    return redirect("/console/tokens", visit)
-                } catch let error as LatticeError {
-                    return redirect("/console/tokens?error=" + Self.queryEscape(error.message), visit)
-                }
-            }
-        }
-        console.post("tokens/:id/:verb") { request, context in
-            try await signedInForm(request, context) { visit, principal, _ in
-                let id = try context.parameters.require("id")
-                switch try context.parameters.require("verb") {
-                case "regenerate":
-                    let made = try await api.regenerateToken(principal: principal, id: id)
-                    if let session = visit.sessionID, made.id != visit.session?.tokenID {
-                        try await sessions.reveal(made, in: session)
-                    }
-                    // Regenerating the session's own token ends the session (its secret is
-                    // gone); the new secret is shown once here instead.
-                    if made.id == visit.session?.tokenID {
-                        return page(
-                            visit,
-                            title: "API Credentials",
-                            body: Self.regeneratedOwnToken(made),
-                            request: request
-                        )
-                    }
-                    return redirect("/console/tokens", visit)
-                case "delete":
-                    try await api.deleteToken(principal: principal, id: id)
-                    return redirect("/console/tokens?flash=" + Self.queryEscape("Token deleted."), visit)
-                default:
-                    throw LatticeError.notFound("console action")
-                }
-            }
-        }
+        registerInstances(console)
+        registerTokens(console)
         registerSSHKeys(console)
         registerActivity(console)
         registerBilling(console)
+        registerAdmin(console)
         console.get("catalog") { request, _ in
             try await signedIn(request) { visit, _ in
-                page(visit, title: "GPU catalog", body: try await catalogPage(), request: request)
+                show(
+                    visit,
+                    request,
+                    title: "GPU catalog",
+                    page: "catalog",
+                    template: "catalog",
+                    try await catalogView()
+                )
             }
         }
+    }
+
+    /// The GPU catalog page: every region's SKUs with prices, discounts and free GPUs.
+    func catalogView() async throws -> ConsoleView.CatalogPage {
+        let skus = try await api.gpuSkus(regionID: nil)
+        return ConsoleView.CatalogPage(
+            regions: api.catalog.regions.map { region in
+                .init(
+                    id: region.id,
+                    name: region.name,
+                    skus: skus.filter { $0.regionID == region.id }.map {
+                        ConsoleView.SKURow($0, regionName: region.name)
+                    }
+                )
+            }
+        )
+    }
+
+    /// The stylesheet or the script; anything else is a 404.
+    func asset(_ request: Request, named name: String) throws -> Response {
+        guard let asset = ConsoleAssets.files[name] else {
+            throw LatticeError.notFound("console file '\(name.prefix(40))'")
+        }
+        let etag = "\"\(ConsoleAssets.version)\""
+        var headers: HTTPFields = [.contentType: asset.contentType, .eTag: etag]
+        // Pages link the files with ?v=<version>, so such a link never changes its answer.
+        headers[.cacheControl] =
+            request.uri.queryParameters.get("v") == ConsoleAssets.version
+            ? "public, max-age=31536000, immutable" : "no-cache"
+        headers[HTTPField.Name("x-content-type-options")!] = "nosniff"
+        if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: headers) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
     }
 
     // MARK: Sessions, cookies and CSRF
@@ -201,12 +159,19 @@ struct ConsoleRoutes {
         )
     }
 
+    /// Nothing inline and nothing from elsewhere: the pages' script and stylesheet are files
+    /// of this server (`ConsoleAssets`), forms post only here, and no page may be framed.
+    static let contentSecurityPolicy =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        + "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+
     func decorate(_ response: inout Response, _ visit: Visit) {
         if visit.setCSRF { response.headers.append(cookie(Self.csrfCookie, visit.csrf, visit, maxAge: 86400)) }
         response.headers[.cacheControl] = "no-store"
         response.headers[HTTPField.Name("x-frame-options")!] = "DENY"
-        response.headers[.contentSecurityPolicy] =
-            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'"
+        response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
+        response.headers[HTTPField.Name("x-content-type-options")!] = "nosniff"
+        response.headers[HTTPField.Name("referrer-policy")!] = "same-origin"
     }
 
     func redirect(_ location: String, _ visit: Visit) -> Response {
@@ -215,25 +180,63 @@ struct ConsoleRoutes {
         return response
     }
 
-    /// A page; `request` is where its flash and error messages come from (nil: none).
-    func page(_ visit: Visit, title: String, body: String, request: Request?, script: String = "") -> Response {
-        let query = request?.uri.queryParameters ?? [:]
-        let html = HTML.page(
+    /// A page: `template` rendered with `view`, in the layout. `request` is where a flash
+    /// message comes from (nil: none), and only one this server signed for this visit
+    /// (`flashed`) is shown, so a link cannot make a page say what its sender wants. An
+    /// `error` is the answer to the form just posted, shown above the form it left filled in.
+    func show(
+        _ visit: Visit,
+        _ request: Request?,
+        title: String,
+        page: String,
+        template: String,
+        _ view: Any,
+        error: LatticeError? = nil,
+        live: String? = nil
+    ) -> Response {
+        let isAdmin = visit.session?.isAdmin ?? false
+        let layout = ConsoleView.Layout(
             title: title,
+            page: page,
+            live: live,
             namespace: visit.session?.namespace,
+            isAdmin: isAdmin,
+            nav: ConsoleView.nav(current: page, isAdmin: isAdmin),
+            flash: request.flatMap { flash($0, visit) },
+            error: error.map { "\($0.code): \($0.message)" },
+            assetVersion: ConsoleAssets.version,
             csrf: visit.csrf,
-            flash: query.get("flash"),
-            error: query.get("error"),
-            body: body,
-            script: script
+            content: ConsoleTemplates.render(template, view)
         )
+        let html = ConsoleTemplates.render("layout", layout)
         var response = Response(
-            status: .ok,
+            status: HTTPResponse.Status(code: error?.kind.status ?? 200),
             headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: html))
         )
         decorate(&response, visit)
         return response
+    }
+
+    /// `path` with a flash message for the page it leads to, signed for this visit.
+    func flashed(_ path: String, _ message: String, _ visit: Visit) -> String {
+        let separator = path.contains("?") ? "&" : "?"
+        return path + separator + "flash=" + Self.queryEscape(message) + "&sig=" + Self.sign(message, visit)
+    }
+
+    /// The flash message of the URL, if this server signed it for this visit.
+    func flash(_ request: Request, _ visit: Visit) -> String? {
+        let query = request.uri.queryParameters
+        guard let message = query.get("flash"), let sig = query.get("sig"),
+            TokenSecrets.constantTimeEquals(sig, Self.sign(message, visit))
+        else { return nil }
+        return message
+    }
+
+    static func sign(_ message: String, _ visit: Visit) -> String {
+        let key = SymmetricKey(data: Data(("lattice-console-flash:" + visit.csrf).utf8))
+        return HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key).prefix(16)
+            .map { String(format: "%02x", $0) }.joined()
     }
 
     /// Reads a form and rejects it unless it comes from this server's own pages: `Origin`
@@ -319,292 +322,12 @@ struct ConsoleRoutes {
         return response
     }
 
+    /// `text` as one query value: everything but RFC 3986's unreserved characters escaped.
     static func queryEscape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
     }
 
-    // MARK: Pages
-
-    func loginForm(_ visit: Visit, failed: Bool = false) -> String {
-        let failure =
-            failed
-            ? #"<p class="error" role="alert">Sign-in failed: unknown, expired or revoked token, "#
-                + "or another namespace's.</p>" : ""
-        return """
-            \(failure)<form method="post" action="/console/login" class="card">
-              \(HTML.csrfField(visit.csrf))
-              <label for="namespace">Namespace</label>
-              <input id="namespace" name="namespace" autocomplete="username" required>
-              <label for="token">API token</label>
-              <input id="token" name="token" type="password" autocomplete="current-password" required>
-              <p><button type="submit" class="primary" id="sign-in">Sign in</button></p>
-            </form>
-            """
-    }
-
-    func allInstances(_ principal: Principal) async throws -> [InstanceWire] {
-        var all: [InstanceWire] = []
-        for cluster in api.catalog.clusters {
-            all += try await api.instances(
-                principal: principal,
-                cluster: cluster.name,
-                page: PageRequest(page: 1, pageSize: 100)
-            ).nodes
-        }
-        return all
-    }
-
-    func instancesPage(_ visit: Visit, _ principal: Principal) async throws -> String {
-        let instances = try await allInstances(principal)
-        let rows = instances.map { i -> String in
-            let base = "/console/instances/\(HTML.escape(i.Region))/\(HTML.escape(i.name))"
-            let price = i.annotations.first { $0.key.hasSuffix("/unit-price") }?.value ?? ""
-            // Every action is rendered; the script shows the ones that fit the live status.
-            func when(_ statuses: String, _ form: String) -> String {
-                let hidden = statuses.split(separator: " ").contains(Substring(i.status)) ? "" : " hidden"
-                return #"<div data-when="\#(statuses)" data-for="\#(HTML.escape(i.name))"\#(hidden)>\#(form)</div>"#
-            }
-            let actions =
-                when(
-                    "Running",
-                    """
-                    <form method="post" action="\(base)/power_off" class="inline-fields">\(HTML.csrfField(visit.csrf))
-                      <label class="inline-fields"><input type="checkbox" name="needSnapshot" value="true"> Save image</label>
-                      <input name="imageName" aria-label="Image name for \(HTML.escape(i.name))" placeholder="image name">
-                      <input name="tag" aria-label="Image tag for \(HTML.escape(i.name))" placeholder="tag">
-                      <button type="submit" data-action="power_off">Power off</button></form>
-                    """
-                )
-                + when("Stopped Failed", HTML.button("Power on", action: "\(base)/power_on", csrf: visit.csrf))
-                + when(
-                    "Creating Starting Running Stopping Saving Stopped Failed",
-                    HTML.button(
-                        "Delete",
-                        action: "\(base)/delete",
-                        csrf: visit.csrf,
-                        confirm: "Delete \(i.name) and its data disk?",
-                        style: "danger"
-                    )
-                )
-            return """
-                <tr data-name="\(HTML.escape(i.name))">
-                  <td><strong>\(HTML.escape(i.displayName))</strong><br><code>\(HTML.escape(i.name))</code></td>
-                  <td><span class="status status-\(HTML.escape(i.status))" data-status-for="\(HTML.escape(i.name))">\(HTML.escape(i.status))</span>
-                      <br><small data-reason-for="\(HTML.escape(i.name))">\(HTML.escape(i.statusReason))</small></td>
-                  <td>\(HTML.escape(i.resources.GPUNum))×\(HTML.escape(i.resources.GPUType))</td>
-                  <td class="optional">\(HTML.escape(price))</td>
-                  <td class="optional"><code>\(HTML.escape(i.servers.SSH.sshAddr))</code></td>
-                  <td class="optional"><a href="\(HTML.escape(i.servers.Jupyterlab))">Jupyter</a></td>
-                  <td class="actions">\(actions)</td>
-                </tr>
-                """
-        }.joined()
-        let table =
-            instances.isEmpty
-            ? "<p>No instances yet.</p>"
-            : """
-            <div class="table-wrap"><table>
-              <thead><tr><th scope="col">Instance</th><th scope="col">Status</th><th scope="col">GPU</th><th scope="col" class="optional">Price</th>
-              <th scope="col" class="optional">SSH</th><th scope="col" class="optional">Jupyter</th><th scope="col">Actions</th></tr></thead>
-              <tbody>\(rows)</tbody></table></div>
-            """
-        return table + (try await createForm(visit, principal))
-    }
-
-    func createForm(_ visit: Visit, _ principal: Principal) async throws -> String {
-        let regions = api.catalog.regions
-        let skus = try await api.gpuSkus(regionID: nil)
-        let images = try await api.images(principal: principal, page: PageRequest(page: 1, pageSize: 100)).nodes.filter
-        { $0.status == "Ready" }
-        let regionOptions = regions.map { region -> String in
-            #"<option value="\#(HTML.escape(region.id))">\#(HTML.escape(region.name))</option>"#
-        }.joined()
-        let unit = ["1": "/h", "2": "/month", "3": "/week", "4": "/day"]
-        let skuOptions = skus.map { sku -> String in
-            #"<option value="\#(HTML.escape(sku.skusID))" data-region="\#(HTML.escape(sku.regionID))" data-price="\#(HTML.escape(sku.effectivePrice))" data-unit="\#(unit[sku.sellingType] ?? "")" data-selling="\#(HTML.escape(sku.sellingType))">\#(HTML.escape(sku.gpuProduct)) ×\#(sku.gpuCounts) · \#(HTML.escape(sku.effectivePrice))\#(unit[sku.sellingType] ?? "") · \#(sku.remainGPUCount) GPUs free</option>"#
-        }.joined()
-        let imageOptions = images.map { image -> String in
-            #"<option value="\#(HTML.escape(image.name))">\#(HTML.escape(image.name))</option>"#
-        }.joined()
-        return """
-            <section class="card" aria-labelledby="create-heading">
-              <h2 id="create-heading">Create an instance</h2>
-              <form method="post" action="/console/instances" id="create-form">
-                \(HTML.csrfField(visit.csrf))
-                <label for="region">Region</label><select id="region" name="region">\(regionOptions)</select>
-                <label for="sku">GPU</label><select id="sku" name="sku">\(skuOptions)</select>
-                <label for="costTime">Prepaid term (for monthly, weekly or daily SKUs: 1M, 2W, 3D)</label><input id="costTime" name="costTime" placeholder="leave empty for pay-as-you-go">
-                <label for="image">Image</label><select id="image" name="image">\(imageOptions)</select>
-                <label for="size">Data disk (GB)</label><input id="size" name="size" type="number" min="1" max="2048" value="50">
-                <label for="displayName">Name</label><input id="displayName" name="displayName" required maxlength="128">
-                <p>Price: <output id="price" for="sku" aria-live="polite"></output></p>
-                <p><button type="submit" class="primary" id="create">Create</button></p>
-              </form>
-            </section>
-            """
-    }
-
-    func createInstance(_ visit: Visit, _ principal: Principal, _ form: [String: String]) async throws -> Response {
-        let skuID = form["sku"] ?? ""
-        guard let sku = api.catalog.gpuSku(id: skuID) else {
-            return redirect("/console/instances?error=" + Self.queryEscape("Choose a GPU."), visit)
-        }
-        let body = JSONValue.object([
-            "Cost": .object([
-                "CostType": .string(String(sku.sellingType)),
-                "DiskSKUID": .string(api.catalog.diskSkus.first?.id ?? "1"),
-                "GPUSKUID": .string(sku.id), "CostTime": .string(form["costTime"] ?? ""),
-            ]),
-            "VolumeMount": .array([.object(["Size": .string(form["size"] ?? "")])]),
-            "namespace": .string(principal.namespace),
-            "displayName": .string(form["displayName"] ?? ""),
-            "image": .string(form["image"] ?? ""),
-            "Region": .string(form["region"] ?? ""),
-        ])
-        do {
-            let created = try await api.createInstance(principal: principal, cluster: sku.clusterName, body: body)
-            return redirect("/console/instances?flash=" + Self.queryEscape("Creating \(created.name)."), visit)
-        } catch let error as LatticeError {
-            return redirect("/console/instances?error=" + Self.queryEscape("\(error.code): \(error.message)"), visit)
-        }
-    }
-
-    func instanceVerb(
-        _ visit: Visit,
-        _ principal: Principal,
-        _ form: [String: String],
-        cluster: String,
-        name: String,
-        verb: String
-    ) async throws -> Response {
-        do {
-            switch verb {
-            case "power_off":
-                var body: [String: JSONValue] = ["needSnapshot": .string(form["needSnapshot"] ?? "")]
-                if form["needSnapshot"] == "true" {
-                    body["imageName"] = .string(form["imageName"] ?? "")
-                    body["tag"] = .string(form["tag"] ?? "")
-                }
-                try await api.powerOff(principal: principal, cluster: cluster, name: name, body: .object(body))
-            case "power_on":
-                try await api.powerOn(principal: principal, cluster: cluster, name: name)
-            case "delete":
-                try await api.delete(principal: principal, cluster: cluster, name: name)
-            default:
-                throw LatticeError.notFound("console action '\(verb)'")
-            }
-            return redirect(
-                "/console/instances?flash="
-                    + Self.queryEscape("\(name): \(verb.replacingOccurrences(of: "_", with: " ")) requested."),
-                visit
-            )
-        } catch let error as LatticeError {
-            return redirect("/console/instances?error=" + Self.queryEscape("\(error.code): \(error.message)"), visit)
-        }
-    }
-
-    /// After regenerating the token this session signed in with: the session has ended with
-    /// the old secret, so the page shows the new one once and offers to sign in with it.
-    static func regeneratedOwnToken(_ made: TokenWire) -> String {
-        """
-        <section class="card" aria-labelledby="new-token-heading">
-          <h2 id="new-token-heading">Token “\(HTML.escape(made.name))”</h2>
-          <p>You regenerated the token you signed in with, so this session has ended. Copy the
-          new secret now (it is shown only once) and <a href="/console/login">sign in</a> with it.</p>
-          <label for="new-token">Token</label>
-          <input id="new-token" class="secret" readonly value="\(HTML.escape(made.token ?? ""))">
-        </section>
-        """
-    }
-
-    func tokensPage(_ visit: Visit, _ principal: Principal, newSecret: TokenWire?) async throws -> String {
-        let tokens = try await api.tokens(principal: principal, page: PageRequest(page: 1, pageSize: 100)).nodes
-        var html = ""
-        if let newSecret, let secret = newSecret.token {
-            html += """
-                <section class="card" aria-labelledby="new-token-heading">
-                  <h2 id="new-token-heading">Token “\(HTML.escape(newSecret.name))”</h2>
-                  <p>Copy it now: it is shown only once.</p>
-                  <label for="new-token">Token</label>
-                  <input id="new-token" class="secret" readonly value="\(HTML.escape(secret))">
-                  <p><button type="button" id="copy-token" data-copy="new-token">Copy</button> <span id="copy-result" role="status"></span></p>
-                </section>
-                """
-        }
-        let rows = tokens.map { token -> String in
-            """
-            <tr data-token="\(HTML.escape(token.id))"><td>\(HTML.escape(token.name))</td><td class="optional">\(HTML.escape(token.createdAt))</td>
-            <td>\(HTML.escape(token.expiresAt))</td><td class="optional">\(HTML.escape(token.lastUsedAt))</td>
-            <td>\(HTML.button("Regenerate", action: "/console/tokens/\(token.id)/regenerate", csrf: visit.csrf, confirm: "Regenerate '\(token.name)'? The old secret stops working at once."))
-            \(HTML.button("Delete", action: "/console/tokens/\(token.id)/delete", csrf: visit.csrf, confirm: "Delete '\(token.name)'?", style: "danger"))</td></tr>
-            """
-        }.joined()
-        html += """
-            <div class="table-wrap"><table>
-              <thead><tr><th scope="col">Name</th><th scope="col" class="optional">Created</th><th scope="col">Expires</th><th scope="col" class="optional">Last used</th><th scope="col">Actions</th></tr></thead>
-              <tbody>\(rows)</tbody></table></div>
-            <section class="card" aria-labelledby="add-heading">
-              <h2 id="add-heading">Add Token</h2>
-              <form method="post" action="/console/tokens">
-                \(HTML.csrfField(visit.csrf))
-                <label for="token-name">Name</label><input id="token-name" name="name" required maxlength="64">
-                <label for="validity">Validity (days)</label><input id="validity" name="validityDays" type="number" min="1" max="36500" value="3650">
-                <p><button type="submit" class="primary" id="add-token">OK</button></p>
-              </form>
-            </section>
-            """
-        return html
-    }
-
-    func catalogPage() async throws -> String {
-        let skus = try await api.gpuSkus(regionID: nil)
-        let selling = ["1": "pay-as-you-go (per hour)", "2": "monthly", "3": "weekly", "4": "daily"]
-        return api.catalog.regions.map { region -> String in
-            let rows = skus.filter { $0.regionID == region.id }.map { sku -> String in
-                let discount =
-                    sku.discountID.isEmpty
-                    ? "—" : "×\(sku.ratio) \(HTML.escape(sku.discountStartTime)) – \(HTML.escape(sku.discountEndTime))"
-                return """
-                    <tr><td>\(HTML.escape(sku.skusID))</td><td>\(HTML.escape(sku.gpuProduct)) ×\(sku.gpuCounts)</td><td class="optional">\(sku.cpucores) CPU · \(sku.memoryCount) GiB</td>
-                    <td>\(HTML.escape(selling[sku.sellingType] ?? sku.sellingType))</td><td>\(HTML.escape(Money(String(sku.price))?.description ?? String(sku.price)))</td>
-                    <td class="optional">\(discount)</td><td>\(HTML.escape(sku.effectivePrice))</td><td>\(sku.remainGPUCount)</td></tr>
-                    """
-            }.joined()
-            return """
-                <section aria-labelledby="region-\(HTML.escape(region.id))"><h2 id="region-\(HTML.escape(region.id))">\(HTML.escape(region.name))</h2>
-                <div class="table-wrap"><table><thead><tr><th scope="col">SKU</th><th scope="col">GPU</th><th scope="col" class="optional">Machine</th><th scope="col">Billing</th>
-                <th scope="col">Price</th><th scope="col" class="optional">Discount</th><th scope="col">Now</th><th scope="col">Free GPUs</th></tr></thead>
-                <tbody>\(rows)</tbody></table></div></section>
-                """
-        }.joined()
-    }
-
-    // MARK: Scripts
-
-    static let instancesScript = """
-        (function(){
-          var region=document.getElementById('region'),sku=document.getElementById('sku'),price=document.getElementById('price');
-          function filter(){if(!sku)return;var first=null;for(var i=0;i<sku.options.length;i++){var o=sku.options[i];var visible=o.dataset.region===region.value;o.hidden=!visible;o.disabled=!visible;if(visible&&!first)first=o;}
-            if(sku.selectedOptions.length===0||sku.selectedOptions[0].disabled){if(first)sku.value=first.value;}show();}
-          function show(){var o=sku&&sku.selectedOptions[0];if(price)price.textContent=o?(o.dataset.price+o.dataset.unit):'';}
-          if(region){region.addEventListener('change',filter);sku.addEventListener('change',show);filter();}
-          function refresh(){fetch('/console/instances.json',{credentials:'same-origin'}).then(function(r){return r.ok?r.json():[];}).then(function(list){
-            var seen={};list.forEach(function(i){seen[i.name]=1;var s=document.querySelector('[data-status-for="'+i.name+'"]');
-              if(s&&s.textContent!==i.status){s.textContent=i.status;s.className='status status-'+i.status;var r=document.querySelector('[data-reason-for="'+i.name+'"]');if(r)r.textContent=i.statusReason;
-                document.querySelectorAll('[data-for="'+i.name+'"]').forEach(function(a){a.hidden=a.dataset.when.split(' ').indexOf(i.status)<0;});}});
-            document.querySelectorAll('[data-status-for]').forEach(function(s){if(!seen[s.dataset.statusFor]){s.textContent='Deleted';s.className='status';
-              document.querySelectorAll('[data-for="'+s.dataset.statusFor+'"]').forEach(function(a){a.hidden=true;});}});
-          }).catch(function(){});}
-          setInterval(refresh,1500);
-        })();
-        """
-
-    static let copyScript = """
-        document.querySelectorAll('[data-copy]').forEach(function(b){b.addEventListener('click',function(){
-          var input=document.getElementById(b.dataset.copy),out=document.getElementById('copy-result');
-          function done(){if(out)out.textContent='Copied.';}
-          if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(input.value).then(done,function(){input.select();document.execCommand('copy');done();});}
-          else{input.select();document.execCommand('copy');done();}
-        });});
-        """
+    static let unreserved = CharacterSet(
+        charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+    )
 }
