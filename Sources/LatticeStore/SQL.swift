@@ -21,9 +21,14 @@ public enum SQLValue: Sendable, Equatable {
 public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
     public private(set) var text: String
     public private(set) var binds: [SQLValue]
-    /// A read inside a write that locks the rows it reads (PostgreSQL's `FOR UPDATE`; SQLite's
-    /// one writer needs no row lock).
-    public private(set) var locksRows = false
+    /// A read inside a write that locks the rows it reads (PostgreSQL's `FOR UPDATE` or
+    /// `FOR SHARE`; SQLite's one writer needs no row lock).
+    public private(set) var rowLock: RowLock?
+
+    public enum RowLock: String, Sendable {
+        case update = "FOR UPDATE"
+        case share = "FOR SHARE"
+    }
 
     public init(stringLiteral value: String) {
         text = value
@@ -36,9 +41,14 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
     }
 
     /// The same read, locking the rows it returns until the write commits.
-    public func forUpdate() -> StoreSQL {
+    public func forUpdate() -> StoreSQL { locking(.update) }
+
+    /// The same read, keeping the rows it returns from changing until the write commits.
+    public func forShare() -> StoreSQL { locking(.share) }
+
+    func locking(_ lock: RowLock) -> StoreSQL {
         var locked = self
-        locked.locksRows = true
+        locked.rowLock = lock
         return locked
     }
 

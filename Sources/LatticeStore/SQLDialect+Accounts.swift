@@ -205,8 +205,7 @@ extension AccountStore where Self: SQLDialect {
 
 extension QuotaStore where Self: SQLDialect {
     public func quota(namespace: String) async throws -> Quota {
-        let reads = Rows.quotaReads(namespace)
-        return try Rows.quota(doc: try await query(reads[0]), admin: try await query(reads[1]), defaults: defaultQuota)
+        try await fetch(quotaQuery(namespace))
     }
 
     public func setQuota(namespace: String, _ quota: Quota) async throws {
@@ -302,17 +301,7 @@ extension LedgerStore where Self: SQLDialect {
     /// The balance kept on the user's row (moved by every ledger row as it is appended);
     /// for a namespace without a user row, credits minus charges summed over its ledger.
     public func balance(namespace: String) async throws -> Money {
-        if let units = try await query("SELECT balance_units FROM users WHERE namespace = \(namespace)").first {
-            return Money(units: Int64(try units.integer(0)))
-        }
-        let summed = try await query(
-            """
-            SELECT CAST(COALESCE(SUM(
-                CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0) AS BIGINT)
-            FROM ledger WHERE namespace = \(namespace)
-            """
-        )
-        return Money(units: Int64(try summed.first?.integer(0) ?? 0))
+        try await fetch(StoreQueries.balance(namespace))
     }
 
     public func depletedSince(namespace: String) async throws -> Date? {

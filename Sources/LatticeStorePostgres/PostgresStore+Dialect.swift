@@ -19,7 +19,9 @@ extension PostgresStore: SQLDialect {
     ) async throws -> Result {
         try await transaction { tx in
             for lock in locks { try await Self.advisoryLock(lock, tx) }
-            if fenced { try self.fence.check(try await Self.lease(tx, lock: true)) }
+            // FOR SHARE: a fenced write holds the lease row until it commits, so a takeover (which
+            // updates the row) waits for it, and a write that starts after the takeover sees it.
+            if fenced { try self.fence.check(try await Self.fetch(StoreQueries.lease.forShare(), tx)) }
             var rows: [[SQLRow]] = []
             for read in reads { rows.append(try await tx.rows(Self.query(read)).map(Self.row)) }
             let decision = try decide(rows)
@@ -31,6 +33,11 @@ extension PostgresStore: SQLDialect {
 
     public func jsonText(_ column: String, _ path: String...) -> String {
         "(\(column)::jsonb #>> '{\(path.joined(separator: ","))}')"
+    }
+
+    /// Runs one shared query (`StoreQueries`) in the transaction: one round trip.
+    static func fetch<Value>(_ query: StoreQuery<Value>, _ tx: Transaction) async throws -> Value {
+        try query.answer(try await tx.rows(Self.query(query.sql)).map(row))
     }
 
     static func query(_ sql: StoreSQL) throws -> PostgresQuery {
@@ -45,7 +52,7 @@ extension PostgresStore: SQLDialect {
             case .blob(let value): try bindings.append(value)
             }
         }
-        let text = sql.rendered { "$\($0)" } + (sql.locksRows ? " FOR UPDATE" : "")
+        let text = sql.rendered { "$\($0)" } + (sql.rowLock.map { " " + $0.rawValue } ?? "")
         return PostgresQuery(unsafeSQL: text, binds: bindings)
     }
 

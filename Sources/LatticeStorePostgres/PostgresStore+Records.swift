@@ -12,51 +12,6 @@ extension PostgresStore {
 
     // MARK: Instances
 
-    func fetchInstance(_ tx: Transaction, name: String, forUpdate: Bool = false) async throws -> Instance? {
-        let doc: String? =
-            forUpdate
-            ? try await tx.value("SELECT doc FROM instances WHERE name = \(name) FOR UPDATE")
-            : try await tx.value("SELECT doc FROM instances WHERE name = \(name)")
-        return try doc.map { try documents.decode($0) }
-    }
-
-    /// GPU, CPU and memory reservations per node, from the rows.
-    static func usage(_ tx: Transaction, nodes: [String]? = nil) async throws -> [String: NodeUsage] {
-        var usage: [String: NodeUsage] = [:]
-        let allocations =
-            if let nodes {
-                try await tx.rows("SELECT node, gpu_index FROM gpu_allocations WHERE node = ANY(\(nodes))")
-            } else {
-                try await tx.rows("SELECT node, gpu_index FROM gpu_allocations")
-            }
-        for row in allocations {
-            let (node, index) = try row.decode((String, Int).self)
-            usage[node, default: NodeUsage()].gpuIndices.insert(index)
-        }
-        let totals =
-            if let nodes {
-                try await tx.rows(
-                    """
-                    SELECT placed_node, SUM(cpu)::BIGINT, SUM(memory)::BIGINT FROM instances
-                    WHERE placed_node = ANY(\(nodes)) GROUP BY placed_node
-                    """
-                )
-            } else {
-                try await tx.rows(
-                    """
-                    SELECT placed_node, SUM(cpu)::BIGINT, SUM(memory)::BIGINT FROM instances
-                    WHERE placed_node IS NOT NULL GROUP BY placed_node
-                    """
-                )
-            }
-        for row in totals {
-            let (node, cpu, memory) = try row.decode((String, Int, Int).self)
-            usage[node, default: NodeUsage()].cpuCores = cpu
-            usage[node, default: NodeUsage()].memoryGiB = memory
-        }
-        return usage
-    }
-
     /// Chooses a node and GPUs under the placement lock; `PlacementPolicy`'s rule, asked of
     /// the capacity index this replica keeps (`PlacementMemo`) when the database's placement
     /// version says it is current, else of one rebuilt from the reservation rows. What the
@@ -85,7 +40,7 @@ extension PostgresStore {
         if let kept = await memo.awaitIndex(cluster: request.cluster, nodes: clusterNodes, version: version) {
             index = kept
         } else {
-            let usage = try await Self.usage(tx, nodes: clusterNodes.map(\.node.name))
+            let usage = try await Self.fetch(StoreQueries.nodeUsage(nodes: clusterNodes.map(\.node.name)), tx)
             index = CapacityIndex(nodes: clusterNodes, usage: usage)
         }
         guard let placement = index.place(request) else {
@@ -206,7 +161,7 @@ extension PostgresStore {
         )
         let quota = try quotaDoc.map { try Documents.decode(Quota.self, $0) } ?? (admin == true ? .unlimited : defaults)
         var money = balance.map(Money.init(units:))
-        if money == nil { money = try await ledgerBalance(namespace, tx) }
+        if money == nil { money = try await Self.fetch(StoreQueries.ledgerBalance(namespace), tx) }
         let reads = CreateReads(
             nameTaken: taken,
             usage: QuotaUsage(instances: instances, gpus: gpus),
@@ -231,126 +186,6 @@ extension PostgresStore {
 
     static func lockWallet(_ namespace: String, _ tx: Transaction) async throws {
         try await advisoryLock(StoreLock.wallet(namespace), tx)
-    }
-
-    static func balance(_ namespace: String, _ tx: Transaction) async throws -> Money {
-        if let units: Int64 = try await tx.value("SELECT balance_units FROM users WHERE namespace = \(namespace)") {
-            return Money(units: units)
-        }
-        return try await ledgerBalance(namespace, tx)
-    }
-
-    static func ledgerBalance(_ namespace: String, _ tx: Transaction) async throws -> Money {
-        let units: Int64? = try await tx.value(
-            """
-            SELECT COALESCE(SUM(
-                CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0)::BIGINT
-            FROM ledger WHERE namespace = \(namespace)
-            """
-        )
-        return Money(units: units ?? 0)
-    }
-
-    static func ledgerKeyExists(_ key: String, _ tx: Transaction) async throws -> Bool {
-        try await tx.value("SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = \(key))") ?? false
-    }
-
-    /// Appends a ledger row and moves the balance kept on the user's row; false when the
-    /// idempotency key was recorded before.
-    static func append(_ entry: LedgerEntry, _ tx: Transaction) async throws -> Bool {
-        let inserted: Int64? = try await tx.value(
-            """
-            INSERT INTO ledger (id, namespace, kind, amount_units, idempotency_key, created_at, doc)
-            VALUES (\(entry.id), \(entry.namespace), \(entry.kind.rawValue), \(entry.amount.units),
-                \(entry.idempotencyKey), \(seconds(entry.createdAt)), \(try Documents.encode(entry)))
-            ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq
-            """
-        )
-        guard inserted != nil else { return false }
-        let delta = entry.signedUnits
-        try await tx.run(
-            "UPDATE users SET balance_units = balance_units + \(delta) WHERE namespace = \(entry.namespace)"
-        )
-        return true
-    }
-
-    static func commitment(_ namespace: String, _ tx: Transaction) async throws -> Money {
-        Money(
-            units: try await tx.value(
-                "SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)",
-                as: Int64.self
-            ) ?? 0
-        )
-    }
-
-    // MARK: Quotas
-
-    static func quota(_ namespace: String, defaults: Quota, _ tx: Transaction) async throws -> Quota {
-        if let doc: String = try await tx.value("SELECT doc FROM quotas WHERE namespace = \(namespace)") {
-            return try Documents.decode(Quota.self, doc)
-        }
-        let admin: Bool? = try await tx.value("SELECT admin FROM users WHERE namespace = \(namespace)")
-        return admin == true ? .unlimited : defaults
-    }
-
-    /// What `namespace` uses of each limit; with `only`, just the limits `only` touches.
-    static func quotaUsage(
-        _ namespace: String,
-        only: QuotaUsage? = nil,
-        _ tx: Transaction
-    ) async throws
-        -> QuotaUsage
-    {
-        var usage = QuotaUsage()
-        let wants = { (field: KeyPath<QuotaUsage, Int>) in only.map { $0[keyPath: field] > 0 } ?? true }
-        if wants(\.instances) {
-            usage.instances =
-                try await tx.value(
-                    "SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)",
-                    as: Int.self
-                ) ?? 0
-        }
-        if wants(\.gpus) {
-            usage.gpus =
-                try await tx.value(
-                    "SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)",
-                    as: Int.self
-                ) ?? 0
-        }
-        if wants(\.tokens) {
-            usage.tokens =
-                try await tx.value("SELECT COUNT(*) FROM tokens WHERE namespace = \(namespace)", as: Int.self) ?? 0
-        }
-        if wants(\.snapshots) {
-            // Saved images, and those asked for and not yet saved.
-            usage.snapshots =
-                try await tx.value(
-                    """
-                    SELECT (SELECT COUNT(*) FROM images WHERE namespace = \(namespace))
-                        + (SELECT COUNT(*) FROM instances
-                        WHERE namespace = \(namespace) AND doc::jsonb -> 'desired' -> 'snapshot' IS NOT NULL
-                        AND doc::jsonb -> 'desired' -> 'snapshot' <> 'null'::jsonb)
-                    """,
-                    as: Int.self
-                ) ?? 0
-        }
-        return usage
-    }
-
-    static func checkQuota(
-        _ namespace: String,
-        adding: QuotaUsage,
-        defaults: Quota,
-        _ tx: Transaction
-    )
-        async throws
-    {
-        try QuotaRule.check(
-            namespace: namespace,
-            usage: try await quotaUsage(namespace, only: adding, tx),
-            adding: adding,
-            quota: try await quota(namespace, defaults: defaults, tx)
-        )
     }
 
     static func version(_ row: PostgresRow) throws -> InstanceVersion {

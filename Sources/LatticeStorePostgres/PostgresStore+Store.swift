@@ -8,34 +8,7 @@ extension PostgresStore {
 
     // MARK: Idempotency keys
 
-    /// Writes a keyed request's outcome under its key, in the work's own transaction.
-    static func record(
-        _ pending: (scope: IdempotencyScope, outcome: Idempotency.Outcome)?,
-        _ tx: Transaction
-    ) async throws {
-        guard let (scope, outcome) = pending else { return }
-        if case .answer(let status, let body) = outcome {
-            try await tx.run(
-                """
-                UPDATE idempotency_keys SET status = \(status), body = \(body)
-                WHERE namespace = \(scope.namespace) AND key = \(scope.key)
-                """
-            )
-        } else {
-            try await tx.run(
-                """
-                UPDATE idempotency_keys SET outcome = \(outcome.reference)
-                WHERE namespace = \(scope.namespace) AND key = \(scope.key)
-                """
-            )
-        }
-    }
-
     // MARK: Quotas
-
-    public func quotaUsage(namespace: String) async throws -> QuotaUsage {
-        try await read { tx in try await Self.quotaUsage(namespace, tx) }
-    }
 
     // MARK: Instances
 
@@ -102,18 +75,13 @@ extension PostgresStore {
         defer { pending.abandon(self.memo) }
         let started = try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
-            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await Self.fetch(self.instanceQuery(name).forUpdate(), tx),
                 current.namespace == namespace, !current.desired.deleted
             else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             try InstanceLifecycle.checkPowerOn(current)
-            try await Self.checkQuota(
-                namespace,
-                adding: QuotaUsage(gpus: current.resources.gpuCount),
-                defaults: self.defaultQuota,
-                tx
-            )
+            try await Self.fetch(self.quotaCheck(namespace, adding: QuotaUsage(gpus: current.resources.gpuCount)), tx)
             let placement = try await self.place(
                 PlacementRequest(powerOn: current),
                 on: nodes,
@@ -135,8 +103,8 @@ extension PostgresStore {
             try DebitRule.check(
                 debit,
                 namespace: namespace,
-                balance: try await Self.balance(namespace, tx),
-                committed: try await Self.commitment(namespace, tx),
+                balance: try await Self.fetch(StoreQueries.balance(namespace), tx),
+                committed: try await Self.fetch(StoreQueries.commitment(namespace), tx),
                 starting: next
             )
             var set = WriteSet.instance(from: current, to: next, at: now, schedule: self.schedule)
@@ -155,13 +123,14 @@ extension PostgresStore {
     ) async throws -> Instance {
         try await transaction { tx in
             try await Self.lockWallet(namespace, tx)
-            guard let current = try await self.fetchInstance(tx, name: name, forUpdate: true),
+            guard let current = try await Self.fetch(self.instanceQuery(name).forUpdate(), tx),
                 current.namespace == namespace
             else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             let (next, debit) = try change(current)
-            for charge in debit.charges where try await Self.ledgerKeyExists(charge.idempotencyKey, tx) {
+            for charge in debit.charges
+            where try await Self.fetch(StoreQueries.ledgerKeyExists(charge.idempotencyKey), tx) {
                 return current
             }
             // The wallet lock above serializes the namespace's writes, so the count holds.
@@ -171,13 +140,13 @@ extension PostgresStore {
                     as: Int.self
                 ) == 0
             {
-                try await Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, tx)
+                try await Self.fetch(self.quotaCheck(namespace, adding: QuotaUsage(snapshots: 1)), tx)
             }
             if DebitRule.needsBalance(debit, starting: nil) {
                 try DebitRule.check(
                     debit,
                     namespace: namespace,
-                    balance: try await Self.balance(namespace, tx),
+                    balance: try await Self.fetch(StoreQueries.balance(namespace), tx),
                     committed: .zero,
                     starting: nil
                 )
@@ -281,10 +250,6 @@ extension PostgresStore {
         }
     }
 
-    public func nodeUsage() async throws -> [String: NodeUsage] {
-        try await read { tx in try await Self.usage(tx) }
-    }
-
     public func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int {
         try await read { tx in
             let version = try await tx.value("SELECT v FROM placement_version WHERE id = 1", as: Int64.self) ?? 0
@@ -295,7 +260,7 @@ extension PostgresStore {
                     free += index.freeGPUs(model: model, cluster: cluster)
                 } else {
                     let wanted = clusterNodes.filter { $0.node.gpuModel == model }
-                    let usage = try await Self.usage(tx, nodes: wanted.map(\.node.name))
+                    let usage = try await Self.fetch(StoreQueries.nodeUsage(nodes: wanted.map(\.node.name)), tx)
                     free += PlacementPolicy.freeGPUs(
                         model: model,
                         on: wanted.map { NodeCapacity($0, usage: usage[$0.node.name]) }
@@ -336,18 +301,4 @@ extension PostgresStore {
         try fence.check(lease)
         return try doc.map { try documents.decode($0) }
     }
-
-    static func lease(_ tx: Transaction, lock: Bool = false) async throws -> LeaderLease? {
-        // FOR SHARE: a fenced write holds the row until it commits, so a takeover (which
-        // updates the row) waits for it, and a write that starts after the takeover sees it.
-        let rows =
-            lock
-            ? try await tx.rows("SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR SHARE")
-            : try await tx.rows("SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader'")
-        return try rows.first.map { row in
-            let (holder, epoch, expires) = try row.decode((String, Int64, Double).self)
-            return LeaderLease(holder: holder, epoch: epoch, expiresAt: Date(timeIntervalSince1970: expires))
-        }
-    }
-
 }

@@ -121,7 +121,7 @@ public final class PostgresStore: Store {
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
-                    try await Self.record(pending, transaction)
+                    if let record = StoreQueries.record(pending) { try await transaction.run(Self.query(record)) }
                     try await transaction.run("COMMIT")
                     return result
                 } catch {

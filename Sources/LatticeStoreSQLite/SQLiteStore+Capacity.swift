@@ -87,7 +87,7 @@ final class PlacementCache: @unchecked Sendable {
         // First use, or nodes the index has never seen (another cluster, a new host): build it
         // from every cluster's nodes and the reservation rows, which may already name them.
         let all = lock.withLock { lastNodes.values.flatMap { $0 } }
-        let built = CapacityIndex(nodes: all, usage: try SQLiteStore.usage(db))
+        let built = CapacityIndex(nodes: all, usage: try SQLiteStore.fetch(StoreQueries.nodeUsage(), db))
         lock.withLock { index = built }
         return built
     }
@@ -210,7 +210,7 @@ extension SQLiteStore {
             var result: T?
             try db.inTransaction {
                 result = try body(db, &changes)
-                try Self.record(pending, db)
+                if let record = StoreQueries.record(pending) { try Self.run(record, db) }
                 return .commit
             }
             self.placement.apply(changes)

@@ -18,9 +18,9 @@ extension SQLiteStore: SQLDialect {
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result {
         let (result, notices) = try await transaction { db in
-            if fenced { try self.fence.check(try Self.lease(db)) }
+            if fenced { try self.fence.check(try Self.fetch(StoreQueries.lease, db)) }
             let decision = try decide(try reads.map { try Self.rows($0, db) })
-            for write in decision.writes { try db.run(sql: write.text, arguments: Self.arguments(write)) }
+            for write in decision.writes { try Self.run(write, db) }
             return (decision.result, decision.notices)
         }
         feed.publish(notices)
@@ -29,6 +29,16 @@ extension SQLiteStore: SQLDialect {
 
     public func jsonText(_ column: String, _ path: String...) -> String {
         "json_extract(\(column), '$.\(path.joined(separator: "."))')"
+    }
+
+    /// Runs one shared query (`StoreQueries`) on the writer's or a reader's connection.
+    static func fetch<Value>(_ query: StoreQuery<Value>, _ db: Database) throws -> Value {
+        try query.answer(try rows(query.sql, db))
+    }
+
+    /// Runs one shared statement that answers nothing.
+    static func run(_ sql: StoreSQL, _ db: Database) throws {
+        try db.run(sql: sql.text, arguments: arguments(sql))
     }
 
     static func rows(_ sql: StoreSQL, _ db: Database) throws -> [SQLRow] {

@@ -4,16 +4,6 @@ import LatticeDomain
 import LatticeStore
 
 extension SQLiteStore {
-    func fetchInstance(_ db: Database, name: String) throws -> Instance? {
-        guard
-            let doc = try String.fetchOne(
-                try db.cachedStatement(sql: "SELECT doc FROM instances WHERE name = ?"),
-                arguments: [name]
-            )
-        else { return nil }
-        return try documents.decode(doc)
-    }
-
     /// Applies a write set inside the caller's transaction, one statement per row it
     /// changes, and notes in `changes` what the in-memory indexes take in once it commits.
     func apply(_ set: WriteSet, _ db: Database, _ changes: inout IndexChanges) throws {
@@ -189,122 +179,6 @@ extension SQLiteStore {
                 segment.id,
             ]
         )
-    }
-
-    // MARK: Wallet
-
-    /// The balance kept on the user's row, moved by every ledger row as it is appended.
-    static func balance(_ namespace: String, _ db: Database) throws -> Money {
-        if let units = try Int64.fetchOne(
-            try db.cachedStatement(sql: "SELECT balance_units FROM users WHERE namespace = ?"),
-            arguments: [namespace]
-        ) {
-            return Money(units: units)
-        }
-        return try ledgerBalance(namespace, db)
-    }
-
-    /// Credits minus charges summed over the ledger itself (the check on `balance`).
-    static func ledgerBalance(_ namespace: String, _ db: Database) throws -> Money {
-        let units = try Int64.fetchOne(
-            try db.cachedStatement(
-                sql: """
-                    SELECT COALESCE(SUM(
-                        CASE WHEN kind IN ('credit', 'refund') THEN amount_units ELSE -amount_units END), 0)
-                    FROM ledger WHERE namespace = ?
-                    """
-            ),
-            arguments: [namespace]
-        )
-        return Money(units: units ?? 0)
-    }
-
-    static func ledgerKeyExists(_ key: String, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(
-            try db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM ledger WHERE idempotency_key = ?)"),
-            arguments: [key]
-        )
-            ?? false
-    }
-
-    static func commitment(_ namespace: String, _ db: Database) throws -> Money {
-        Money(
-            units: try Int64.fetchOne(
-                try db.cachedStatement(sql: "SELECT hourly_units FROM namespace_commitments WHERE namespace = ?"),
-                arguments: [namespace]
-            ) ?? 0
-        )
-    }
-
-    // MARK: Quotas
-
-    /// The namespace's own limits, or the defaults (none for an admin namespace).
-    static func quota(_ namespace: String, defaults: Quota, _ db: Database) throws -> Quota {
-        if let doc = try String.fetchOne(
-            try db.cachedStatement(sql: "SELECT doc FROM quotas WHERE namespace = ?"),
-            arguments: [namespace]
-        ) {
-            return try Documents.decode(Quota.self, doc)
-        }
-        let admin = try Bool.fetchOne(
-            try db.cachedStatement(sql: "SELECT admin FROM users WHERE namespace = ?"),
-            arguments: [namespace]
-        )
-        return admin == true ? .unlimited : defaults
-    }
-
-    /// What `namespace` uses of each limit; with `only`, just the limits `only` touches
-    /// (the others read as 0), so a create reads two kept rows and counts nothing.
-    static func quotaUsage(_ namespace: String, only: QuotaUsage? = nil, _ db: Database) throws -> QuotaUsage {
-        let reads: [(WritableKeyPath<QuotaUsage, Int>, String)] = [
-            (\.instances, "SELECT COALESCE(SUM(n), 0) FROM instance_counts WHERE namespace = ?"),
-            (\.gpus, "SELECT gpus FROM namespace_commitments WHERE namespace = ?"),
-            (\.tokens, "SELECT COUNT(*) FROM tokens WHERE namespace = ?"),
-            // Saved images, and those asked for and not yet saved.
-            (
-                \.snapshots,
-                """
-                SELECT (SELECT COUNT(*) FROM images WHERE namespace = ?1) + (SELECT COUNT(*) FROM instances
-                    WHERE namespace = ?1 AND json_extract(doc, '$.desired.snapshot') IS NOT NULL)
-                """
-            ),
-        ]
-        var usage = QuotaUsage()
-        for (field, sql) in reads where only.map({ $0[keyPath: field] > 0 }) ?? true {
-            usage[keyPath: field] = try Int.fetchOne(try db.cachedStatement(sql: sql), arguments: [namespace]) ?? 0
-        }
-        return usage
-    }
-
-    /// Refuses a write that would take `namespace` past its quota.
-    static func checkQuota(_ namespace: String, adding: QuotaUsage, defaults: Quota, _ db: Database) throws {
-        try QuotaRule.check(
-            namespace: namespace,
-            usage: try quotaUsage(namespace, only: adding, db),
-            adding: adding,
-            quota: try quota(namespace, defaults: defaults, db)
-        )
-    }
-
-    static func usage(_ db: Database) throws -> [String: NodeUsage] {
-        var usage: [String: NodeUsage] = [:]
-        for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT node, gpu_index FROM gpu_allocations")) {
-            let node: String = row["node"]
-            usage[node, default: NodeUsage()].gpuIndices.insert(row["gpu_index"])
-        }
-        for row in try Row.fetchAll(
-            try db.cachedStatement(
-                sql: """
-                    SELECT placed_node, SUM(cpu) AS cpu, SUM(memory) AS memory FROM instances
-                    WHERE placed_node IS NOT NULL GROUP BY placed_node
-                    """
-            )
-        ) {
-            let node: String = row["placed_node"]
-            usage[node, default: NodeUsage()].cpuCores = row["cpu"]
-            usage[node, default: NodeUsage()].memoryGiB = row["memory"]
-        }
-        return usage
     }
 }
 

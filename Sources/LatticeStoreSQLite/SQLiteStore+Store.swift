@@ -14,32 +14,12 @@ extension SQLiteStore {
         let pending = IdempotencyScope.pending
         return try await writer.write { db in
             let result = try updates(db)
-            try Self.record(pending, db)
+            if let record = StoreQueries.record(pending) { try Self.run(record, db) }
             return result
         }
     }
 
-    /// Writes a keyed request's outcome under its key.
-    static func record(_ pending: (scope: IdempotencyScope, outcome: Idempotency.Outcome)?, _ db: Database) throws {
-        guard let (scope, outcome) = pending else { return }
-        if case .answer(let status, let body) = outcome {
-            try db.run(
-                sql: "UPDATE idempotency_keys SET status = ?, body = ? WHERE namespace = ? AND key = ?",
-                arguments: [status, body, scope.namespace, scope.key]
-            )
-        } else {
-            try db.run(
-                sql: "UPDATE idempotency_keys SET outcome = ? WHERE namespace = ? AND key = ?",
-                arguments: [outcome.reference, scope.namespace, scope.key]
-            )
-        }
-    }
-
     // MARK: Quotas
-
-    public func quotaUsage(namespace: String) async throws -> QuotaUsage {
-        try await writer.read { db in try Self.quotaUsage(namespace, db) }
-    }
 
     // MARK: Instances
 
@@ -95,10 +75,10 @@ extension SQLiteStore {
         }
         return CreateReads(
             nameTaken: taken ?? false,
-            usage: try Self.quotaUsage(namespace, only: QuotaUsage(instances: 1, gpus: 1), db),
-            quota: try Self.quota(namespace, defaults: defaultQuota, db),
-            balance: try Self.balance(namespace, db),
-            committed: try Self.commitment(namespace, db),
+            usage: try Self.fetch(quotaUsageQuery(namespace, only: QuotaUsage(instances: 1, gpus: 1)), db),
+            quota: try Self.fetch(quotaQuery(namespace), db),
+            balance: try Self.fetch(StoreQueries.balance(namespace), db),
+            committed: try Self.fetch(StoreQueries.commitment(namespace), db),
             coupon: coupon
         )
     }
@@ -114,18 +94,13 @@ extension SQLiteStore {
         unitPrice: Money?
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
-            guard let current = try self.fetchInstance(db, name: name), current.namespace == namespace,
+            guard let current = try Self.fetch(self.instanceQuery(name), db), current.namespace == namespace,
                 !current.desired.deleted
             else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             try InstanceLifecycle.checkPowerOn(current)
-            try Self.checkQuota(
-                namespace,
-                adding: QuotaUsage(gpus: current.resources.gpuCount),
-                defaults: self.defaultQuota,
-                db
-            )
+            try Self.fetch(self.quotaCheck(namespace, adding: QuotaUsage(gpus: current.resources.gpuCount)), db)
             let placement = try self.placement.place(
                 PlacementRequest(powerOn: current),
                 on: nodes,
@@ -149,8 +124,8 @@ extension SQLiteStore {
             try DebitRule.check(
                 debit,
                 namespace: namespace,
-                balance: try Self.balance(namespace, db),
-                committed: try Self.commitment(namespace, db),
+                balance: try Self.fetch(StoreQueries.balance(namespace), db),
+                committed: try Self.fetch(StoreQueries.commitment(namespace), db),
                 starting: next
             )
             var set = WriteSet.instance(from: current, to: next, at: now, schedule: self.schedule)
@@ -166,11 +141,11 @@ extension SQLiteStore {
         paying change: @escaping @Sendable (Instance) throws -> (Instance, WalletDebit)
     ) async throws -> Instance {
         try await indexedWrite { db, changes in
-            guard let current = try self.fetchInstance(db, name: name), current.namespace == namespace else {
+            guard let current = try Self.fetch(self.instanceQuery(name), db), current.namespace == namespace else {
                 throw LatticeError.notFound("instance '\(name)'")
             }
             let (next, debit) = try change(current)
-            for charge in debit.charges where try Self.ledgerKeyExists(charge.idempotencyKey, db) {
+            for charge in debit.charges where try Self.fetch(StoreQueries.ledgerKeyExists(charge.idempotencyKey), db) {
                 return current
             }
             if let reference = QuotaRule.snapshotRequested(from: current, to: next),
@@ -180,13 +155,13 @@ extension SQLiteStore {
                     arguments: [namespace, reference]
                 ) == nil
             {
-                try Self.checkQuota(namespace, adding: QuotaUsage(snapshots: 1), defaults: self.defaultQuota, db)
+                try Self.fetch(self.quotaCheck(namespace, adding: QuotaUsage(snapshots: 1)), db)
             }
             if DebitRule.needsBalance(debit, starting: nil) {
                 try DebitRule.check(
                     debit,
                     namespace: namespace,
-                    balance: try Self.balance(namespace, db),
+                    balance: try Self.fetch(StoreQueries.balance(namespace), db),
                     committed: .zero,
                     starting: nil
                 )
@@ -208,8 +183,8 @@ extension SQLiteStore {
 
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
         try await indexedWrite { db, changes in
-            try self.fence.check(try Self.lease(db))
-            guard let current = try self.fetchInstance(db, name: instance.name),
+            try self.fence.check(try Self.fetch(StoreQueries.lease, db))
+            guard let current = try Self.fetch(self.instanceQuery(instance.name), db),
                 current.generation == expectedGeneration
             else { return false }
             let set = WriteSet.instance(
@@ -226,8 +201,9 @@ extension SQLiteStore {
 
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
         try await indexedWrite { db, changes in
-            try self.fence.check(try Self.lease(db))
-            guard let current = try self.fetchInstance(db, name: name), current.generation == expectedGeneration else {
+            try self.fence.check(try Self.fetch(StoreQueries.lease, db))
+            guard let current = try Self.fetch(self.instanceQuery(name), db), current.generation == expectedGeneration
+            else {
                 return false
             }
             try self.apply(
@@ -316,10 +292,6 @@ extension SQLiteStore {
         }
     }
 
-    public func nodeUsage() async throws -> [String: NodeUsage] {
-        try await writer.read { db in try Self.usage(db) }
-    }
-
     public func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) async throws -> Int {
         if let free = placement.freeGPUs(model: model, clusters: clusters, nodes: nodes) { return free }
         let usage = try await nodeUsage()
@@ -384,18 +356,6 @@ extension SQLiteStore {
     }
 
     // MARK: Leader lease
-
-    static func lease(_ db: Database) throws -> LeaderLease? {
-        try Row.fetchOne(
-            try db.cachedStatement(sql: "SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader'")
-        ).map {
-            LeaderLease(
-                holder: $0["holder"],
-                epoch: $0["epoch"],
-                expiresAt: Date(timeIntervalSince1970: $0["expires_at"])
-            )
-        }
-    }
 
     /// One process owns the file: the feed is its own committed writes.
     public func changes() -> AsyncStream<StoreChange> { feed.stream() }

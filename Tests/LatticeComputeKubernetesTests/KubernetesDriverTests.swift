@@ -124,7 +124,9 @@ struct KubeRig {
     }
 
     @Test func deletingAnInstanceWhoseNodeDiedForceDeletesItsPodsAfterAGracePeriod() async throws {
-        let rig = try await KubeRig.start(podGoneTimeout: .seconds(1), forceDeleteAfter: .seconds(2))
+        // A wide margin between the two: on a loaded machine the first destroy's own deletes
+        // may take seconds, and must not reach the force-delete age before it waits.
+        let rig = try await KubeRig.start(podGoneTimeout: .seconds(1), forceDeleteAfter: .seconds(6))
         let spec = rig.workload("instance-0000k0f1")
         try await rig.driver.start(spec)
         _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
@@ -134,7 +136,7 @@ struct KubeRig {
             try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
         }
         #expect(rig.pods(spec.instanceName).count == 1, "still there, Terminating")
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(6))
         try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
         #expect(rig.pods(spec.instanceName).isEmpty, "force-deleted once the grace period was behind it")
         #expect(try await rig.driver.observe(instanceName: spec.instanceName) == nil)

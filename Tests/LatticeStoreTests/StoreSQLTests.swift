@@ -29,7 +29,7 @@ import Testing
         let sql: StoreSQL = "SELECT 1 FROM t WHERE k IN (\(list: [])) OR v = \(none) OR d = \(Date?.none)"
         #expect(sql.text == "SELECT 1 FROM t WHERE k IN (NULL) OR v = ? OR d = ?")
         #expect(sql.binds == [.null, .null])
-        #expect(!sql.locksRows && sql.forUpdate().locksRows)
+        #expect(sql.rowLock == nil && sql.forUpdate().rowLock == .update && sql.forShare().rowLock == .share)
     }
 
     @Test func rowsReadBackTheirTypes() throws {
