@@ -157,8 +157,13 @@ struct KubeRig {
 
         // A cordoned node: closed in nodes(), and a pod pinned there is unschedulable.
         rig.cluster.cordon("gpu-b", true)
-        try await Task.sleep(for: .milliseconds(300))
-        let nodes = try await rig.driver.nodes()
+        // The cordon reaches the driver through its node watch: waited for, not slept on
+        // (a loaded machine may take longer than any fixed pause).
+        var nodes = try await rig.driver.nodes()
+        for _ in 0..<100 where nodes.first(where: { $0.node.name == "gpu-b" })?.healthy != false {
+            try await Task.sleep(for: .milliseconds(50))
+            nodes = try await rig.driver.nodes()
+        }
         #expect(nodes.first { $0.node.name == "gpu-b" }?.healthy == false)
         let pinned = rig.workload("instance-0000k003", node: "gpu-b")
         try await rig.driver.start(pinned)
