@@ -68,7 +68,8 @@ public enum StoreQueries {
     /// The quota's two columns: the namespace's own limits, and whether it is an admin's.
     static func quotaColumns(_ namespace: String) -> StoreSQL {
         """
-        (SELECT doc FROM quotas WHERE namespace = \(namespace)), (SELECT admin FROM users WHERE namespace = \(namespace))
+        (SELECT doc FROM quotas WHERE namespace = \(namespace)),
+            (SELECT admin FROM users WHERE namespace = \(namespace))
         """
     }
 

@@ -154,8 +154,8 @@ struct ConsoleRoutes {
     func cookie(_ name: String, _ value: String, _ visit: Visit, maxAge: Int) -> HTTPField {
         HTTPField(
             name: .setCookie,
-            value:
-                "\(name)=\(value); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(visit.secure ? "; Secure" : "")"
+            value: "\(name)=\(value); Path=/console; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
+                + (visit.secure ? "; Secure" : "")
         )
     }
 
