@@ -190,6 +190,7 @@ echo "server CPU/create:   $(python3 -c "print(f'{($CPU1 - $CPU0) * 1000 / max($
 # Let the reconciler settle every create, then measure a quiet server.
 for _ in $(seq 1 600); do
     RUNNING=$(curl -sf "$URL/metrics" | awk '/^lattice_instances\{status="Running"\}/ {print $2}')
+    RUNNING="${RUNNING%.*}"
     # creates that were in flight when wrk stopped land after the count: at least NEW
     [ "${RUNNING:-0}" -ge "$NEW" ] && break
     sleep 0.5

@@ -4,14 +4,17 @@ import LatticeDomain
 // The audit log, written once over the dialect: an append, a paged read and a prune.
 
 extension AuditStore where Self: SQLDialect {
-    public func appendAudit(_ entry: AuditEntry) async throws {
-        try await execute([
-            """
-            INSERT INTO audit_log (id, time, namespace, actor, action, target, status, request_id, remote_address)
-            VALUES (\(entry.id), \(entry.time), \(entry.namespace), \(entry.actor), \(entry.action), \(entry.target),
-                \(entry.status), \(entry.requestId), \(entry.remoteAddress))
-            """
-        ])
+    public func appendAudit(_ entries: [AuditEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        try await execute(
+            entries.map { entry in
+                """
+                INSERT INTO audit_log (id, time, namespace, actor, action, target, status, request_id, remote_address)
+                VALUES (\(entry.id), \(entry.time), \(entry.namespace), \(entry.actor), \(entry.action),
+                    \(entry.target), \(entry.status), \(entry.requestId), \(entry.remoteAddress))
+                """
+            }
+        )
     }
 
     public func auditEntries(

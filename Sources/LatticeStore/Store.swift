@@ -320,7 +320,9 @@ public protocol PriceStore: Sendable {
 }
 
 public protocol AuditStore: Sendable {
-    func appendAudit(_ entry: AuditEntry) async throws
+    /// Appends the entries in one transaction (a server writes the entries of calls answered
+    /// together at once: `AuditRecorder`).
+    func appendAudit(_ entries: [AuditEntry]) async throws
     /// Newest first; one namespace's entries, or every namespace's when `namespace` is nil;
     /// only `action`'s when it is given.
     func auditEntries(

@@ -13,7 +13,8 @@ public struct WriteSet: Sendable, Equatable {
     public enum InstanceRow: Sendable, Equatable {
         case insert(Instance)
         case update(Instance)
-        case delete(name: String)
+        /// `createdAt`: the purged row's, which tells it from a later instance of the same name.
+        case delete(name: String, createdAt: Date)
     }
 
     /// GPUs, CPU and memory an instance holds on one node.
@@ -126,7 +127,7 @@ public struct WriteSet: Sendable, Equatable {
         switch (previous, next) {
         case (nil, let next?): set.instance = .insert(next)
         case (_?, let next?): set.instance = .update(next)
-        case (let previous?, nil): set.instance = .delete(name: previous.name)
+        case (let previous?, nil): set.instance = .delete(name: previous.name, createdAt: previous.createdAt)
         case (nil, nil): return set
         }
         let name = next?.name ?? previous!.name

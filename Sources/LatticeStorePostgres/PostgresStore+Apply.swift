@@ -12,6 +12,7 @@ extension PostgresStore {
         guard !set.isEmpty else { return }
         var statement = ApplyStatement()
         try statement.add(set, documents: documents)
+        if let change = DirectoryChange(set.instance) { tx.written?.add(change) }
         try await tx.run(statement.query)
     }
 }
@@ -75,7 +76,7 @@ struct ApplyStatement {
                 WHERE name = \(bind(instance.name))
                 """
             )
-        case .delete(let name):
+        case .delete(let name, _):
             // Checked at the end of the statement, when its GPU rows are gone too.
             with("DELETE FROM instances WHERE name = \(bind(name))")
         case nil:
@@ -239,7 +240,8 @@ struct ApplyStatement {
                 """
             )
         }
-        let notices = set.notices.compactMap(PostgresStore.payload)
+        let notices =
+            set.notices.compactMap(PostgresStore.payload) + [DirectoryChange(set.instance)?.payload].compactMap { $0 }
         if !notices.isEmpty {
             final = "SELECT pg_notify(\(bind(PostgresStore.channel)), p) FROM unnest(\(bind(notices))::TEXT[]) AS p"
         }

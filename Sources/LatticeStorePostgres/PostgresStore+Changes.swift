@@ -32,16 +32,28 @@ extension PostgresStore {
     /// `.reconnected`, since whatever was sent in between is lost.
     public func changes() -> AsyncStream<StoreChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoreChange.self, bufferingPolicy: .unbounded)
-        let task = Task { [client, logger] in
+        let task = Task { [client, logger, directory] in
             var delay = 0.5
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
+                            directory.listening()
+                            defer { directory.deaf() }
                             continuation.yield(.reconnected)
                             delay = 0.5
-                            for try await notification in notifications {
-                                if let change = Self.change(notification.payload) { continuation.yield(change) }
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                // Listening first, then the load: nothing committed in between is missed.
+                                group.addTask { await self.loadDirectory() }
+                                for try await notification in notifications {
+                                    // The directory's own notices: no subscriber's business.
+                                    if let change = DirectoryChange(payload: notification.payload) {
+                                        directory.apply(change)
+                                    } else if let change = Self.change(notification.payload) {
+                                        continuation.yield(change)
+                                    }
+                                }
+                                group.cancelAll()
                             }
                         }
                     }
@@ -67,6 +79,33 @@ extension PostgresStore {
         case "l:": return .leaseReleased
         case "p:": return .prices
         default: return nil
+        }
+    }
+
+    /// Loads the directory from the table, unless it is loaded, loading, or not listened for.
+    func loadDirectory() async {
+        guard let epoch = directory.startLoad() else { return }
+        do {
+            let rows = try await read { tx in
+                try await tx.rows("SELECT name, namespace, cluster, generation, created_at FROM instances").map {
+                    let (name, namespace, cluster, generation, createdAt) = try $0.decode(
+                        (String, String, String, Int, Double).self
+                    )
+                    return InstanceDirectory.Entry(
+                        version: InstanceVersion(
+                            name: name,
+                            namespace: namespace,
+                            cluster: cluster,
+                            generation: generation
+                        ),
+                        createdAt: createdAt
+                    )
+                }
+            }
+            directory.install(rows, epoch: epoch)
+        } catch {
+            directory.loadFailed()
+            logger.warning("instance directory not loaded; reads go to the database", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -196,39 +196,43 @@ extension PostgresStore {
         }
     }
 
-    /// By primary key on every call: another replica may have written the instance, so
-    /// there is no map of versions kept in memory here.
+    /// From the directory while the change feed listens (`InstanceDirectory`), else by
+    /// primary key: one round trip.
     public func instanceVersion(name: String) async throws -> InstanceVersion? {
-        try await read { tx in
-            try await tx.rows(
-                "SELECT name, namespace, cluster, generation FROM instances WHERE name = \(name)"
-            ).first.map(Self.version)
+        if case .known(let version) = directory.version(name) { return version }
+        return try await read { tx in
+            try await tx.execute(PreparedReads.InstanceVersionByName(name: name)).first
         }
     }
 
-    /// Nothing to load: this store keeps no read state in memory.
+    /// Whether `GET` and list pages are answered from memory now (the change feed listens and
+    /// the directory is loaded).
+    public var answersInstancesFromMemory: Bool { directory.isComplete }
+
+    /// Nothing to load here: the change feed loads the directory once it listens.
     public func warmUp() async throws {}
 
+    /// From the directory while the change feed listens, else the count and the page in one
+    /// statement (one snapshot, one round trip).
     public func instanceVersions(
         namespace: String,
         cluster: String,
         page: PageRequest
     ) async throws -> (items: [InstanceVersion], total: Int) {
-        try await read { tx in
-            let total =
-                try await tx.value(
-                    "SELECT n FROM instance_counts WHERE namespace = \(namespace) AND cluster = \(cluster)",
-                    as: Int.self
-                ) ?? 0
-            let rows = try await tx.rows(
-                """
-                SELECT name, namespace, cluster, generation FROM instances
-                WHERE namespace = \(namespace) AND cluster = \(cluster)
-                ORDER BY created_at DESC, name LIMIT \(page.pageSize) OFFSET \(page.offset)
-                """
-            )
-            return (try rows.map(Self.version), total)
+        if case .known(let answer) = directory.page(namespace: namespace, cluster: cluster, page: page) {
+            return answer
         }
+        let rows = try await read { tx in
+            try await tx.execute(
+                PreparedReads.InstancePage(
+                    namespace: namespace,
+                    cluster: cluster,
+                    limit: page.pageSize,
+                    offset: page.offset
+                )
+            )
+        }
+        return (rows.compactMap(\.version), rows.first?.total ?? 0)
     }
 
     public func payAsYouGoHolders() async throws -> [String: [String]] {

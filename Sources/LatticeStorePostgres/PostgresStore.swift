@@ -35,6 +35,9 @@ public final class PostgresStore: Store {
     let memo = PlacementMemo()
     /// Every statement sent (`BEGIN` and `COMMIT` included).
     public let roundTrips = RoundTrips()
+    /// Every instance's owner and generation for `GET` and list pages, trusted while the
+    /// change feed listens.
+    let directory = InstanceDirectory()
     /// Instance rows, with their secrets sealed when the store has a key.
     public let documents: InstanceDocuments
     private let runner: Task<Void, Never>
@@ -117,12 +120,19 @@ public final class PostgresStore: Store {
         let pending = IdempotencyScope.pending
         return try await withDeadline {
             try await self.client.withConnection { connection in
-                let transaction = Transaction(connection: connection, logger: self.logger, trips: self.roundTrips)
+                let written = WrittenInstances()
+                let transaction = Transaction(
+                    connection: connection,
+                    logger: self.logger,
+                    trips: self.roundTrips,
+                    written: written
+                )
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
                     if let record = StoreQueries.record(pending) { try await transaction.run(Self.query(record)) }
                     try await transaction.run("COMMIT")
+                    for change in written.changes { self.directory.apply(change) }
                     return result
                 } catch {
                     try? await transaction.run("ROLLBACK")
@@ -207,6 +217,9 @@ struct Transaction {
     let connection: PostgresConnection
     let logger: Logger
     let trips: RoundTrips
+    /// What this transaction's instance writes change in the directory (nil outside a
+    /// transaction): applied once it has committed, before the write answers.
+    var written: WrittenInstances? = nil
 
     func run(_ query: PostgresQuery) async throws {
         trips.count()
@@ -229,6 +242,15 @@ struct Transaction {
     func values<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> [T] {
         try await rows(query).map { try $0.decode(T.self) }
     }
+}
+
+/// What one transaction's instance writes change in the directory.
+final class WrittenInstances: Sendable {
+    private let state = Mutex<[DirectoryChange]>([])
+
+    func add(_ change: DirectoryChange) { state.withLock { $0.append(change) } }
+
+    var changes: [DirectoryChange] { state.withLock { $0 } }
 }
 
 /// Statements this store has sent (each one a round trip), for tests and benchmarks that

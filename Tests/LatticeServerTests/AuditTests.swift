@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import LatticeDomain
+import Synchronization
 import Testing
 
 @testable import LatticeServer
@@ -145,5 +146,54 @@ extension HTTPFields {
         var fields = self
         fields[name] = value
         return fields
+    }
+}
+
+/// The audit log's group commit: many calls answered together cost one write per batch,
+/// and each caller returns only once its own entry is written.
+@Suite struct AuditBatchesTests {
+    final class SlowLog: Sendable {
+        let batches = Mutex<[[String]]>([])
+
+        func write(_ entries: [AuditEntry]) async {
+            try? await Task.sleep(for: .milliseconds(5))
+            batches.withLock { $0.append(entries.map(\.id)) }
+        }
+
+        func written() -> Set<String> { batches.withLock { Set($0.flatMap { $0 }) } }
+    }
+
+    static func entry(_ id: String) -> AuditEntry {
+        AuditEntry(
+            id: id,
+            time: Date(timeIntervalSince1970: 0),
+            namespace: "alice",
+            actor: "alice",
+            action: "instance.create",
+            target: "",
+            status: 200,
+            requestId: id,
+            remoteAddress: "127.0.0.1"
+        )
+    }
+
+    @Test func concurrentCallsShareWritesAndEachReturnsOnceItsEntryIsWritten() async {
+        let log = SlowLog()
+        let batches = AuditBatches { await log.write($0) }
+        await withTaskGroup(of: Void.self) { group in
+            for number in 0..<200 {
+                group.addTask {
+                    let id = "audit-\(number)"
+                    await batches.append(Self.entry(id))
+                    #expect(log.written().contains(id), "returned before its entry was written")
+                }
+            }
+        }
+        let all = log.batches.withLock { $0 }
+        #expect(all.flatMap { $0 }.count == 200 && log.written().count == 200, "each entry written once")
+        #expect(all.count < 200, "batched: \(all.count) writes")
+        // Quiet again: one call, one write of its own.
+        await batches.append(Self.entry("late"))
+        #expect(log.batches.withLock { $0.last } == ["late"])
     }
 }

@@ -95,7 +95,7 @@ import Testing
         let running = placed(status: .running)
         let at = t0.addingTimeInterval(7200)
         let set = WriteSet.instance(from: running, to: nil, at: at, schedule: schedule, observed: true)
-        #expect(set.instance == .delete(name: "instance-1"))
+        #expect(set.instance == .delete(name: "instance-1", createdAt: running.createdAt))
         #expect(set.freedGPUs.count == 1 && set.givesBackReservation)
         #expect(
             set.closing == WriteSet.SegmentClosing(instanceName: "instance-1", kinds: [.compute, .storage], at: at)
