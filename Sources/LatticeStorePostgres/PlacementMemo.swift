@@ -27,6 +27,17 @@ final class PlacementMemo: @unchecked Sendable {
         }
     }
 
+    /// The kept index, if exact, taken out of the memo: the caller then holds its only copy
+    /// and reserves in place (a shared one would be copied whole, O(nodes), on the first
+    /// change). A placement that commits hands it back (`PendingMemo.apply`).
+    func take(cluster: String, nodes: [ClusterNode], version: Int64) -> CapacityIndex? {
+        lock.withLock {
+            guard let entry = entries[cluster], entry.version == version, entry.nodes == nodes else { return nil }
+            entries.removeValue(forKey: cluster)
+            return entry.index
+        }
+    }
+
     func keep(cluster: String, nodes: [ClusterNode], index: CapacityIndex, version: Int64) {
         lock.withLock { entries[cluster] = Entry(nodes: nodes, index: index, version: version) }
     }
@@ -48,16 +59,17 @@ final class PlacementMemo: @unchecked Sendable {
 
     func settled(_ version: Int64) { _ = lock.withLock { committing.remove(version) } }
 
-    /// The kept index at `version`, waiting up to about 20 ms for a write of this replica that
-    /// placed at `version` and is handing its index over (it committed just before ours took
-    /// the row lock); nil if it is not there by then (the caller rebuilds from the rows).
+    /// The kept index at `version`, taken (`take`), waiting up to about 20 ms for a write of
+    /// this replica that placed at `version` and is handing its index over (it committed just
+    /// before ours took the row lock); nil if it is not there by then (the caller rebuilds
+    /// from the rows).
     func awaitIndex(cluster: String, nodes: [ClusterNode], version: Int64) async -> CapacityIndex? {
         for _ in 0..<100 {
-            if let index = index(cluster: cluster, nodes: nodes, version: version) { return index }
+            if let index = take(cluster: cluster, nodes: nodes, version: version) { return index }
             guard isCommitting(version) else { return nil }
             try? await Task.sleep(for: .microseconds(200))
         }
-        return index(cluster: cluster, nodes: nodes, version: version)
+        return take(cluster: cluster, nodes: nodes, version: version)
     }
 
     func lowestFreePort(at version: Int64) -> Int? {
@@ -92,7 +104,12 @@ final class PendingMemo: @unchecked Sendable {
 
     /// After the commit: the memo takes the index and the port hint.
     func apply(to memo: PlacementMemo) {
-        guard let (pending, port) = lock.withLock({ pending.map { ($0, port) } }) else { return }
+        // Moved out, so the memo holds the index's only copy and the next placement reserves in place.
+        let handed = lock.withLock {
+            defer { pending = nil }
+            return pending.map { ($0, port) }
+        }
+        guard let (pending, port) = handed else { return }
         memo.keep(cluster: pending.cluster, nodes: pending.nodes, index: pending.index, version: pending.version)
         if let port { memo.keepPort(port, at: pending.version) }
         memo.settled(pending.version)
