@@ -21,8 +21,16 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
     /// The data disk's access mode on Kubernetes (nil: `ReadWriteOnce`).
     public var volumeAccessMode: String?
     public var sshPort: Int
-    /// Root password and Jupyter token, passed to the container as environment.
+    /// Root password and Jupyter token, and the instance's `env` and `secretEnv`, passed to
+    /// the container as environment.
     public var environment: [String: String]
+    /// The names in `environment` that hold secrets (the instance's own and `secretEnv`):
+    /// a snapshot must not keep them.
+    public var secretNames: [String]
+    /// Run as root at every start, after the image's own start; "" for none.
+    public var startupScript: String
+    /// The HTTP ports the gateway serves (besides Jupyter's and Tensorboard's).
+    public var ports: [Int]
 
     public init(instance: Instance) {
         instanceName = instance.name
@@ -41,11 +49,41 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
         volumeStorageClass = instance.volume.storageClass
         volumeAccessMode = instance.volume.accessMode
         sshPort = instance.access.sshPort
-        environment = [
+        let workload = instance.workload ?? WorkloadSettings()
+        // The tenant's variables first: Lattice's own names win (the API refuses them anyway).
+        environment = workload.env.merging(workload.secretEnv) { $1 }.merging([
             "LATTICE_ROOT_PASSWORD": instance.access.sshPassword,
             "JUPYTER_TOKEN": instance.access.jupyterToken,
             "LATTICE_INSTANCE": instance.name,
-        ]
+        ]) { $1 }
+        secretNames = Self.secretEnvironmentKeys + workload.secretEnv.keys.sorted()
+        startupScript = workload.startupScript
+        ports = workload.ports.map(\.port)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        instanceName = try c.decode(String.self, forKey: .instanceName)
+        podName = try c.decode(String.self, forKey: .podName)
+        namespace = try c.decode(String.self, forKey: .namespace)
+        uid = try c.decode(String.self, forKey: .uid)
+        image = try c.decode(String.self, forKey: .image)
+        node = try c.decode(String.self, forKey: .node)
+        gpuIndices = try c.decode([Int].self, forKey: .gpuIndices)
+        gpuResourceKey = try c.decode(String.self, forKey: .gpuResourceKey)
+        cpuCores = try c.decode(Int.self, forKey: .cpuCores)
+        memoryGiB = try c.decode(Int.self, forKey: .memoryGiB)
+        volumeName = try c.decode(String.self, forKey: .volumeName)
+        volumePath = try c.decode(String.self, forKey: .volumePath)
+        volumeSizeGiB = try c.decode(Int.self, forKey: .volumeSizeGiB)
+        volumeStorageClass = try c.decodeIfPresent(String.self, forKey: .volumeStorageClass)
+        volumeAccessMode = try c.decodeIfPresent(String.self, forKey: .volumeAccessMode)
+        sshPort = try c.decode(Int.self, forKey: .sshPort)
+        environment = try c.decode([String: String].self, forKey: .environment)
+        // Journals written before §11 hold none of these.
+        secretNames = try c.decodeIfPresent([String].self, forKey: .secretNames) ?? Self.secretEnvironmentKeys
+        startupScript = try c.decodeIfPresent(String.self, forKey: .startupScript) ?? ""
+        ports = try c.decodeIfPresent([Int].self, forKey: .ports) ?? []
     }
 
     /// The environment variables that carry the instance's secrets; a snapshot must not keep them.
@@ -88,6 +126,18 @@ public protocol ComputeDriver: WorkloadAccess {
     /// (Kubernetes: a pod cannot be stopped, only deleted, and the container must outlive
     /// the commit). The reconciler then asks for the commit instead of a stop.
     var commitsRunningWorkloads: Bool { get }
+    /// The workload's log (what it printed on stdout and stderr, the startup script's
+    /// output among it): the last `tail` lines, then, with `follow`, what it prints until
+    /// the task is cancelled or the workload ends. False when there is no workload.
+    func logs(
+        instanceName: String,
+        tail: Int,
+        follow: Bool,
+        output: @escaping @Sendable (Data) async -> Void
+    )
+        async throws -> Bool
+    /// What the running workload uses now; nil when it is not running.
+    func metrics(instanceName: String) async throws -> WorkloadMetrics?
 }
 
 extension ComputeDriver {

@@ -52,6 +52,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
     let journal: FleetJournal?
     var state: State
     var pendingStartFailures: [String] = []
+    /// Each workload's log, the last `SimulatedFleetDriver.logLines` lines (in memory only).
+    var logs: [String: [String]] = [:]
+    /// Why a workload's last startup script failed (its `statusReason` while Running).
+    var startupNotes: [String: String] = [:]
     /// The node list as last reported: the same array until a node is lost or restored, so
     /// a caller can tell "unchanged" in O(1).
     var clusterNodes: [ClusterNode]?
@@ -220,7 +224,9 @@ public actor SimulatedFleetDriver: ComputeDriver {
             podName: workload.spec.podName,
             node: workload.spec.node,
             ip: phase == .running ? workload.ip : "",
-            phase: phase
+            phase: phase,
+            note: startupNotes[workload.spec.instanceName] ?? "",
+            apps: phase == .running ? Self.apps : nil
         )
     }
 
@@ -236,6 +242,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
             existing.target = .running
             existing.transitionAt = now.addingTimeInterval(timing.startDelay)
             try record(.workload(spec.instanceName, existing))
+            boot(spec, at: now)
             publish(spec.instanceName, at: existing.transitionAt)
         } else {
             var workload = Workload(
@@ -251,6 +258,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
                 workload.failureReason = pendingStartFailures.removeFirst()
             }
             try record(.workload(spec.instanceName, workload), .volume(spec.volumeName, exists: true))
+            if workload.failureReason == nil { boot(spec, at: now) }
             publish(spec.instanceName, at: workload.failureReason == nil ? workload.transitionAt : now)
         }
     }
@@ -274,11 +282,14 @@ public actor SimulatedFleetDriver: ComputeDriver {
     }
 
     public func discard(instanceName: String) async throws {
+        logs[instanceName] = nil
         guard state.workloads[instanceName] != nil else { return }
         try record(.workload(instanceName, nil))
     }
 
     public func destroy(instanceName: String, volumeName: String) async throws {
+        logs[instanceName] = nil
+        startupNotes[instanceName] = nil
         if state.workloads[instanceName] != nil { try record(.workload(instanceName, nil)) }
         if state.volumes.contains(volumeName) { try record(.volume(volumeName, exists: false)) }
     }

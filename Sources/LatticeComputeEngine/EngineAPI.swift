@@ -152,6 +152,23 @@ struct EngineAPI: Sendable {
         connected: () -> Void = {},
         line: (String) -> Void
     ) async throws {
+        var pending = Data()
+        try await stream(path, query: query, connected: connected) { chunk in
+            pending.append(chunk)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending.removeSubrange(pending.startIndex...newline)
+            }
+        }
+    }
+
+    /// A streaming call whose body is handed on as it arrives (`/containers/{id}/logs?follow=`).
+    func stream(
+        _ path: String,
+        query: [String: String],
+        connected: () -> Void = {},
+        chunk: (Data) async throws -> Void
+    ) async throws {
         var components = URLComponents()
         components.path = "/\(Self.version)\(path)"
         components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
@@ -161,13 +178,8 @@ struct EngineAPI: Sendable {
         let response = try await client.execute(request, timeout: .hours(24 * 365))
         guard response.status == .ok else { throw DriverError("\(path): engine answered \(response.status.code)") }
         connected()
-        var pending = Data()
-        for try await chunk in response.body {
-            pending.append(contentsOf: chunk.readableBytesView)
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-                pending.removeSubrange(pending.startIndex...newline)
-            }
+        for try await part in response.body {
+            try await chunk(Data(part.readableBytesView))
         }
     }
 }

@@ -389,6 +389,21 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         return try await host.exec(instanceName: instanceName, request, input: input, output: output)
     }
 
+    public func logs(
+        instanceName: String,
+        tail: Int,
+        follow: Bool,
+        output: @escaping @Sendable (Data) async -> Void
+    ) async throws -> Bool {
+        guard let host = await host(of: instanceName) else { return false }
+        return try await host.logs(instanceName: instanceName, tail: tail, follow: follow, output: output)
+    }
+
+    public func metrics(instanceName: String) async throws -> WorkloadMetrics? {
+        guard let host = await host(of: instanceName) else { return nil }
+        return try await host.metrics(instanceName: instanceName, now: Date())
+    }
+
     public func endpoint(instanceName: String, port: Int) async throws -> WorkloadEndpoint? {
         guard let host = await host(of: instanceName) else { return nil }
         return try await host.endpoint(instanceName: instanceName, port: port)

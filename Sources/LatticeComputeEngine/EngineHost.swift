@@ -19,12 +19,14 @@ final class EngineHost: @unchecked Sendable {
     let push: EngineDriver.Push?
     let isolation: EngineDriver.Isolation
 
-    private let lock = NSLock()
+    let lock = NSLock()
+    /// What each instance's launcher reported since its last start (apps, startup script).
+    var launches: [String: LaunchState] = [:]
     /// Why the last start of an instance failed before a container existed (image missing).
     private var startFailures: [String: String] = [:]
     /// False once this host's engine refused a volume capped at a size (its storage cannot).
     private var capsVolumeSizes = true
-    private let changeSink: AsyncStream<String>.Continuation
+    let changeSink: AsyncStream<String>.Continuation
 
     /// Records why a start failed where no container shows it, and says so at once.
     func recordStartFailure(_ instance: String, _ reason: String) {
@@ -123,14 +125,19 @@ final class EngineHost: @unchecked Sendable {
             guard let instance = container.Labels["lattice.instance"] else { continue }
             let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
             let phase = EngineDriver.phase(state: container.State, status: container.Status)
+            let launch = lock.withLock { launches[instance]?.report }
             result[instance] = WorkloadObservation(
                 instanceName: instance,
                 podName: container.Labels["lattice.pod"] ?? "",
                 node: node.name,
                 ip: phase == .running ? (ip.isEmpty ? "127.0.0.1" : ip) : "",
                 phase: phase,
-                note: container.Labels["lattice.disk-size-enforced"] == "false"
-                    ? Self.sizeNotEnforced(node: node.name) : ""
+                note: [
+                    container.Labels["lattice.disk-size-enforced"] == "false"
+                        ? Self.sizeNotEnforced(node: node.name) : "",
+                    launch?.note ?? "",
+                ].filter { !$0.isEmpty }.joined(separator: "; "),
+                apps: phase == .running ? launch?.apps : nil
             )
         }
         let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
@@ -191,19 +198,23 @@ final class EngineHost: @unchecked Sendable {
                 if container.State.Running { return }
                 let started = try await engine.call("POST", "/containers/\(name)/start")
                 guard [204, 304].contains(started.status) else { throw started.failure("start container") }
+                if started.status == 204 { launch(spec) }
                 return
             }
             let removed = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
             guard [200, 204, 404].contains(removed.status) else { throw removed.failure("remove \(name)") }
         }
         guard try await ensureImage(spec) else { return }
+        let command = try await imageCommand(spec.image)
         let sizeEnforced = try await ensureVolume(spec)
         try await ensureNetwork(namespace: spec.namespace)
         let created = try await engine.call(
             "POST",
             "/containers/create",
             query: ["name": spec.podName],
-            body: try JSONSerialization.data(withJSONObject: createBody(spec, sizeEnforced: sizeEnforced))
+            body: try JSONSerialization.data(
+                withJSONObject: createBody(spec, sizeEnforced: sizeEnforced, command: command)
+            )
         )
         guard created.status == 201 || created.status == 200 else {
             let reason = "CreateFailed: " + created.message
@@ -217,6 +228,7 @@ final class EngineHost: @unchecked Sendable {
             return
         }
         lock.withLock { startFailures[spec.instanceName] = nil }
+        launch(spec)
     }
 
     /// Creates the namespace's network if it is missing. Podman's own API is asked first,
@@ -305,7 +317,9 @@ final class EngineHost: @unchecked Sendable {
     }
 
     /// The `POST /containers/create` body; pure, so both GPU forms are unit-tested.
-    func createBody(_ spec: WorkloadSpec, sizeEnforced: Bool = true) -> [String: Any] {
+    /// `command` is the image's own entrypoint and command: given, the container runs it
+    /// under `WorkloadLauncher.keepAlive`, so it stays up when the command is a shell.
+    func createBody(_ spec: WorkloadSpec, sizeEnforced: Bool = true, command: [String]? = nil) -> [String: Any] {
         var labels = [
             "lattice.managed": "true", "lattice.cluster": cluster, "lattice.instance": spec.instanceName,
             "lattice.pod": spec.podName, "lattice.namespace": spec.namespace, "lattice.uid": spec.uid,
@@ -314,6 +328,7 @@ final class EngineHost: @unchecked Sendable {
         labels["lattice.gpu-resource-key"] = spec.gpuResourceKey
         labels["lattice.ssh-port"] = String(spec.sshPort)
         labels["lattice.disk-size-enforced"] = sizeEnforced ? "true" : "false"
+        labels["lattice.secret-env"] = spec.secretNames.joined(separator: ",")
         var host: [String: Any] = [
             "Mounts": [["Type": "volume", "Source": spec.volumeName, "Target": spec.volumePath]],
             "NanoCpus": Int64(spec.cpuCores) * 1_000_000_000,
@@ -337,19 +352,24 @@ final class EngineHost: @unchecked Sendable {
         default:
             break
         }
-        return [
+        var exposed: [String: [String: String]] = ["22/tcp": [:], "8888/tcp": [:], "6006/tcp": [:]]
+        for port in spec.ports { exposed["\(port)/tcp"] = [:] }
+        var body: [String: Any] = [
             "Image": spec.image,
             "Hostname": spec.instanceName,
             "Env": spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             "Labels": labels,
             // No port is published on the host: the SSH gateway runs sessions through the exec
             // API and forwards to the container's address, where the HTTP gateway reaches
-            // Jupyter (8888) and Tensorboard (6006) too.
-            "ExposedPorts": [
-                "22/tcp": [String: String](), "8888/tcp": [String: String](), "6006/tcp": [String: String](),
-            ],
+            // Jupyter (8888), Tensorboard (6006) and the instance's own ports too.
+            "ExposedPorts": exposed,
             "HostConfig": host,
         ]
+        if let command {
+            body["Entrypoint"] = ["/bin/sh", "-c", WorkloadLauncher.keepAlive, "lattice-init"]
+            body["Cmd"] = command
+        }
+        return body
     }
 
     static func gpuLabel(_ indices: [Int]) -> String { indices.map(String.init).joined(separator: ",") }
@@ -384,7 +404,8 @@ final class EngineHost: @unchecked Sendable {
         // Podman's compatible API wants a (possibly empty) container config as the body. An
         // engine keeps the container's environment in the image and merges any config given
         // here with it, so the instance's secrets are blanked with one `ENV` change each.
-        let blanked = WorkloadSpec.secretEnvironmentKeys.map { URLQueryItem(name: "changes", value: "ENV \($0)=") }
+        let secrets = try await secretNames(container: name)
+        let blanked = secrets.map { URLQueryItem(name: "changes", value: "ENV \($0)=") }
         let response = try await engine.call(
             "POST",
             "/commit",
@@ -483,5 +504,10 @@ struct EngineEvent: Decodable {
 }
 
 struct ImageInspect: Decodable {
+    struct Config: Decodable {
+        var Entrypoint: [String]?
+        var Cmd: [String]?
+    }
     var Size: Int64
+    var Config: Config?
 }

@@ -215,6 +215,25 @@ public final class KubeAPI: @unchecked Sendable {
         }
     }
 
+    /// A streaming GET (`pods/log?follow=true`): each part of the body as it arrives, until
+    /// the server ends it or the task is cancelled.
+    public func stream(_ path: String, query: [(String, String)], chunk: (Data) async -> Void) async throws {
+        try await waitTurn()
+        let response = try await client.execute(
+            request(.GET, path, query: query, body: nil, contentType: ""),
+            timeout: .hours(24)
+        )
+        guard response.status.code == 200 else {
+            let body = try? await response.body.collect(upTo: 1 << 20)
+            let reply = Reply(
+                status: Int(response.status.code),
+                body: body.map { Data($0.readableBytesView) } ?? Data()
+            )
+            throw DriverError("kubernetes: GET \(path): \(reply.status) \(reply.message)")
+        }
+        for try await part in response.body { await chunk(Data(part.readableBytesView)) }
+    }
+
     /// A watch the API server answered with an error instead of a stream (`410 Gone` among them).
     public struct WatchRefused: Error, CustomStringConvertible {
         /// The HTTP status.

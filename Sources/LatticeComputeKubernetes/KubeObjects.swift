@@ -134,7 +134,7 @@ public struct KubeObjects: Sendable {
         [
             "apiVersion": "v1", "kind": "Secret", "metadata": metadata(Self.secretName(spec.instanceName), spec),
             "type": "Opaque",
-            "stringData": spec.environment.filter { WorkloadSpec.secretEnvironmentKeys.contains($0.key) },
+            "stringData": spec.environment.filter { spec.secretNames.contains($0.key) },
         ]
     }
 
@@ -158,19 +158,22 @@ public struct KubeObjects: Sendable {
         meta["annotations"] = ["lattice.dev/gpus": spec.gpuIndices.map(String.init).joined(separator: ",")]
         var limits: [String: String] = ["cpu": String(spec.cpuCores), "memory": "\(spec.memoryGiB)Gi"]
         if !spec.gpuIndices.isEmpty { limits[spec.gpuResourceKey] = String(spec.gpuIndices.count) }
-        let secretEnvironment = WorkloadSpec.secretEnvironmentKeys.sorted().map { key -> [String: Any] in
+        let secretEnvironment = spec.secretNames.sorted().map { key -> [String: Any] in
             ["name": key, "valueFrom": ["secretKeyRef": ["name": Self.secretName(spec.instanceName), "key": key]]]
         }
-        let plainEnvironment = spec.environment.filter { !WorkloadSpec.secretEnvironmentKeys.contains($0.key) }
+        let plainEnvironment = spec.environment.filter { !spec.secretNames.contains($0.key) }
             .sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] as [String: Any] }
-        let container: [String: Any] = [
+        let published = spec.ports.filter { ![22, 8888, 6006].contains($0) }.map {
+            ["name": "http-\($0)", "containerPort": $0] as [String: Any]
+        }
+        var container: [String: Any] = [
             "name": "main", "image": spec.image,
             "env": secretEnvironment + plainEnvironment,
             "resources": ["limits": limits, "requests": limits],
             "ports": [
                 ["name": "ssh", "containerPort": 22], ["name": "jupyter", "containerPort": 8888],
                 ["name": "tensorboard", "containerPort": 6006],
-            ],
+            ] + published,
             "volumeMounts": [["name": "data", "mountPath": spec.volumePath]],
             // Root in the pod, but no setuid gains and no raw sockets on the pod network.
             "securityContext": [
@@ -178,6 +181,16 @@ public struct KubeObjects: Sendable {
                 "capabilities": ["drop": ["NET_RAW"]],
             ] as [String: Any],
         ]
+        if !spec.startupScript.isEmpty {
+            // After the container's own start, in the background (a failing hook would kill the
+            // container), its output in the container's log.
+            container["lifecycle"] = [
+                "postStart": ["exec": ["command": ["/bin/sh", "-c", WorkloadLauncher.kubernetesHook]]]
+            ]
+            container["env"] =
+                (container["env"] as? [[String: Any]] ?? [])
+                + [["name": WorkloadLauncher.scriptVariable, "value": spec.startupScript]]
+        }
         var body: [String: Any] = [
             "affinity": Self.pinned(to: spec.node),
             "hostname": spec.instanceName,

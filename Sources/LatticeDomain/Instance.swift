@@ -224,6 +224,10 @@ public struct Instance: Sendable, Codable, Equatable {
     public var stoppedAt: Date?
     /// Bumped by every write; the reconciler's writes are conditional on it.
     public var generation: Int
+    /// Environment, startup script and ports (SPEC §11); nil for an instance made without.
+    public var workload: WorkloadSettings?
+    /// Which of JupyterLab and Tensorboard the Running workload serves, as last observed.
+    public var apps: WorkloadApps?
 
     public init(
         name: String,

@@ -14,14 +14,26 @@ public struct WorkloadObservation: Sendable, Equatable, Codable {
     /// What a Running instance should say in its `statusReason` (the driver's caveat, such
     /// as a data disk it cannot cap); "" says nothing.
     public var note: String
+    /// Which of JupyterLab and Tensorboard the Running workload serves; nil where the
+    /// driver cannot tell (the record keeps what it saw last).
+    public var apps: WorkloadApps?
 
-    public init(instanceName: String, podName: String, node: String, ip: String, phase: Phase, note: String = "") {
+    public init(
+        instanceName: String,
+        podName: String,
+        node: String,
+        ip: String,
+        phase: Phase,
+        note: String = "",
+        apps: WorkloadApps? = nil
+    ) {
         self.instanceName = instanceName
         self.podName = podName
         self.node = node
         self.ip = ip
         self.phase = phase
         self.note = note
+        self.apps = apps
     }
 }
 
@@ -44,8 +56,8 @@ public enum ReconcileStep: Sendable, Equatable {
 
 /// A status change the reconciler writes from what it observed.
 public enum ObservedTransition: Sendable, Equatable {
-    /// Running, with the driver's note as the `statusReason` ("" for none).
-    case running(PodInfo, note: String = "")
+    /// Running, with the driver's note as the `statusReason` ("" for none) and the apps it saw.
+    case running(PodInfo, note: String = "", apps: WorkloadApps? = nil)
     case podMoved(PodInfo)
     /// Releases GPUs.
     case stopped(reason: String)
@@ -118,7 +130,7 @@ public enum ReconcilePlanner {
             switch observed.phase {
             case .starting, .stopping: return nil
             case .stopped: return .start
-            case .running: return .record(.running(pod(observed), note: observed.note))
+            case .running: return .record(.running(pod(observed), note: observed.note, apps: observed.apps))
             case .failed(let reason): return .record(.failed(reason: reason))
             }
         case .running:
@@ -128,9 +140,10 @@ public enum ReconcilePlanner {
             switch observed.phase {
             case .running:
                 let seen = pod(observed)
-                // Back from an unanswering node, or the driver's note changed: the reason follows.
-                if instance.statusReason != observed.note {
-                    return .record(.running(seen, note: observed.note))
+                // Back from an unanswering node, or the driver's note or apps changed: the
+                // record follows.
+                if instance.statusReason != observed.note || (observed.apps != nil && instance.apps != observed.apps) {
+                    return .record(.running(seen, note: observed.note, apps: observed.apps))
                 }
                 return seen == instance.pod ? nil : .record(.podMoved(seen))
             case .starting: return nil
@@ -188,10 +201,12 @@ public enum ReconcilePlanner {
     public static func apply(_ transition: ObservedTransition, to instance: Instance, now: Date) -> Instance {
         var next = instance
         switch transition {
-        case .running(let pod, let note):
+        case .running(let pod, let note, let apps):
             next.status = .running
             next.statusReason = note
             next.pod = pod
+            // nil: the driver cannot tell (now); what was seen last stands.
+            next.apps = apps ?? instance.apps
             // A host-local volume stays where the workload first ran.
             if next.volume.hostLocal == true, next.volume.node == nil, !pod.node.isEmpty { next.volume.node = pod.node }
         case .podMoved(let pod):
@@ -202,6 +217,7 @@ public enum ReconcilePlanner {
             next.statusReason = reason.isEmpty ? instance.statusReason : reason
             next.placement = nil
             next.pod = nil
+            next.apps = nil
             next.desired.snapshot = nil
             next.stoppedAt = now
             // A Stopped instance holds no shared port; power_on takes a free one.
@@ -211,6 +227,7 @@ public enum ReconcilePlanner {
             next.statusReason = reason
             next.placement = nil
             next.pod = nil
+            next.apps = nil
             next.access.sshPort = 0
         case .saving:
             next.status = .saving

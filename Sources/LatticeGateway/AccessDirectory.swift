@@ -11,6 +11,9 @@ public struct AccessTarget: Sendable, Equatable {
     public var status: String
     /// The instance's web token (Jupyter's, and the HTTP gateway's for Tensorboard).
     public var jupyterToken: String
+    /// The HTTP ports the instance publishes, each with whether it is public (reached
+    /// without the token).
+    public var publishedPorts: [Int: Bool]
 
     public init(
         name: String,
@@ -19,9 +22,11 @@ public struct AccessTarget: Sendable, Equatable {
         cluster: String,
         sshPassword: String,
         status: String,
-        jupyterToken: String = ""
+        jupyterToken: String = "",
+        publishedPorts: [Int: Bool] = [:]
     ) {
         self.jupyterToken = jupyterToken
+        self.publishedPorts = publishedPorts
         self.name = name
         self.uid = uid
         self.namespace = namespace

@@ -6,21 +6,35 @@ import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
-/// Which host names the HTTP gateway answers: `<uid>.<public-host>`, any port.
+/// Which host names the HTTP gateway answers: `<uid>.<public-host>` (Jupyter and
+/// Tensorboard by path) and `<uid>-<port>.<public-host>` (a port the instance publishes),
+/// any port.
 public struct GatewayHosts: Sendable {
     public var publicHost: String
 
     public init(publicHost: String) { self.publicHost = publicHost.lowercased() }
 
-    /// The instance uid a `Host` header names, or nil when it names no instance.
-    public func uid(host: String) -> String? {
+    /// An instance and, for `<uid>-<port>`, one of its ports.
+    public struct Address: Sendable, Equatable {
+        public var uid: String
+        public var port: Int?
+    }
+
+    /// The instance (and port) a `Host` header names, or nil when it names none.
+    public func address(host: String) -> Address? {
         var name = host.lowercased()
         if let colon = name.lastIndex(of: ":"), !name.hasSuffix("]") { name = String(name[..<colon]) }
         guard name.hasSuffix("." + publicHost) else { return nil }
-        let uid = String(name.dropLast(publicHost.count + 1))
-        guard UUID(uuidString: uid) != nil else { return nil }
-        return uid
+        let label = String(name.dropLast(publicHost.count + 1))
+        if UUID(uuidString: label) != nil { return Address(uid: label, port: nil) }
+        guard let dash = label.lastIndex(of: "-"), let port = Int(label[label.index(after: dash)...]),
+            (1...65535).contains(port), UUID(uuidString: String(label[..<dash])) != nil
+        else { return nil }
+        return Address(uid: String(label[..<dash]), port: port)
     }
+
+    /// The instance uid a `Host` header names, or nil when it names no instance.
+    public func uid(host: String) -> String? { address(host: host)?.uid }
 }
 
 /// A request head as far as the gateway reads it.
@@ -149,26 +163,45 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
 
     /// The cookie that carries the instance's token to Tensorboard's own requests.
     static let monitorCookie = "lattice_monitor"
+    /// The same for JupyterLab's requests (Jupyter checks the token itself too).
+    static let jupyterCookie = "lattice_jupyter"
+    /// The same for a published port (a cookie of that host name only).
+    static let portCookie = "lattice_port"
 
-    /// Tensorboard has no sign-in of its own, so the gateway asks for the instance's token
-    /// (Jupyter's): `?token=` on the link, then a cookie for the page's own requests.
-    enum MonitorAccess: Equatable {
+    /// What the gateway asks for the instance's token (Jupyter's), the applications behind
+    /// it having no sign-in of their own (Tensorboard, a tenant's port): `?token=` on the
+    /// link, then a cookie for the page's own requests; API clients may send
+    /// `Authorization: token <t>` (or `Bearer <t>`).
+    enum TokenAccess: Equatable {
         case allowed
         /// The token came in the query of a page load: set the cookie and load it again without.
         case setCookie(location: String)
         case refused
     }
 
-    static func monitorAccess(_ head: RequestHead, token: String) -> MonitorAccess {
+    static func tokenAccess(_ head: RequestHead, token: String, cookie: String) -> TokenAccess {
         guard !token.isEmpty else { return .refused }
-        if let given = head.cookie(monitorCookie), SSHAuthenticator.constantTimeEquals(given, token) {
+        if let given = head.cookie(cookie), SSHAuthenticator.constantTimeEquals(given, token) {
             return .allowed
+        }
+        if let header = head.value("authorization") {
+            let parts = header.split(separator: " ", maxSplits: 1).map(String.init)
+            if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()),
+                SSHAuthenticator.constantTimeEquals(parts[1], token)
+            {
+                return .allowed
+            }
         }
         guard let given = head.query("token"), SSHAuthenticator.constantTimeEquals(given, token) else {
             return .refused
         }
-        return head.method == "GET" && head.value("upgrade") == nil
-            ? .setCookie(location: head.target(without: "token")) : .allowed
+        // JupyterLab reads the token itself (and sets its own cookie): its link keeps it.
+        let location = cookie == jupyterCookie ? head.target : head.target(without: "token")
+        return head.method == "GET" && head.value("upgrade") == nil ? .setCookie(location: location) : .allowed
+    }
+
+    static func monitorAccess(_ head: RequestHead, token: String) -> TokenAccess {
+        tokenAccess(head, token: token, cookie: monitorCookie)
     }
 
     enum State {
@@ -232,12 +265,13 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         guard let head = RequestHead(text) else {
             return answer(context, 400, "Bad Request", "The request is not HTTP/1.")
         }
-        guard let uid = head.value("host").flatMap(settings.hosts.uid(host:)) else {
+        guard let address = head.value("host").flatMap(settings.hosts.address(host:)) else {
             return answer(context, 404, "Not Found", "No instance is served at this address.")
         }
+        let uid = address.uid
         guard
-            let port = Self.routes.first(where: { head.path == $0.prefix || head.path.hasPrefix($0.prefix + "/") })?
-                .port
+            let port = address.port
+                ?? Self.routes.first(where: { head.path == $0.prefix || head.path.hasPrefix($0.prefix + "/") })?.port
         else {
             return answer(
                 context,
@@ -255,11 +289,18 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         let loopBoundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask { () -> Route in
             guard let target = try await directory.target(uid: uid) else { return .unknown }
-            if port == 6006 {
-                switch Self.monitorAccess(head, token: target.jupyterToken) {
+            let cookie: String?
+            if address.port != nil {
+                guard let isPublic = target.publishedPorts[port] else { return .notPublished(target.name, port) }
+                cookie = isPublic ? nil : Self.portCookie
+            } else {
+                cookie = port == 6006 ? Self.monitorCookie : Self.jupyterCookie
+            }
+            if let cookie {
+                switch Self.tokenAccess(head, token: target.jupyterToken, cookie: cookie) {
                 case .allowed: break
-                case .setCookie(let location): return .setCookie(location, target.jupyterToken)
-                case .refused: return .tokenRequired
+                case .setCookie(let location): return .setCookie(location, cookie, target.jupyterToken)
+                case .refused: return .tokenRequired(cookie)
                 }
             }
             guard target.isRunning, let driver = directory.workloads(cluster: target.cluster) else {
@@ -287,19 +328,15 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                 handler.answer(context, 502, "Bad Gateway", "Nothing can be reached on port \(port) of \(name).")
             case .success(.unknown):
                 handler.answer(context, 404, "Not Found", "No instance is served at this address.")
-            case .success(.tokenRequired):
-                handler.answer(
-                    context,
-                    401,
-                    "Unauthorized",
-                    "Tensorboard needs the instance's token: open the Tensorboard link of the instance "
-                        + "(servers.Tensorboard, with ?token=)."
-                )
-            case .success(.setCookie(let location, let token)):
+            case .success(.notPublished(let name, let port)):
+                handler.answer(context, 404, "Not Found", "\(name) does not publish port \(port).")
+            case .success(.tokenRequired(let cookie)):
+                handler.answer(context, 401, "Unauthorized", Self.tokenRequiredText(cookie: cookie))
+            case .success(.setCookie(let location, let cookie, let token)):
                 handler.redirect(
                     context,
                     to: location,
-                    cookie: "\(Self.monitorCookie)=\(token); Path=/monitor; HttpOnly; SameSite=Lax"
+                    cookie: "\(cookie)=\(token); Path=\(Self.cookiePath(cookie)); HttpOnly; SameSite=Lax"
                 )
             case .failure:
                 handler.answer(context, 503, "Service Unavailable", "The gateway cannot look this instance up now.")
@@ -312,8 +349,33 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         case notRunning(String, String)
         case unreachable(String, Int)
         case unknown
-        case tokenRequired
-        case setCookie(String, String)
+        case notPublished(String, Int)
+        /// The token is missing; the cookie it would have come in.
+        case tokenRequired(String)
+        /// Location, cookie name, token.
+        case setCookie(String, String, String)
+    }
+
+    static func cookiePath(_ cookie: String) -> String {
+        switch cookie {
+        case monitorCookie: "/monitor"
+        case jupyterCookie: "/jupyter"
+        default: "/"
+        }
+    }
+
+    static func tokenRequiredText(cookie: String) -> String {
+        switch cookie {
+        case monitorCookie:
+            "Tensorboard needs the instance's token: open the Tensorboard link of the instance "
+                + "(servers.Tensorboard, with ?token=)."
+        case jupyterCookie:
+            "JupyterLab needs the instance's token: open the Jupyterlab link of the instance "
+                + "(servers.Jupyterlab, with ?token=)."
+        default:
+            "This port needs the instance's token: open its link with ?token=<the instance's Jupyter token>, "
+                + "or send Authorization: token <it>."
+        }
     }
 
     /// `303` to `location`, setting `cookie`.

@@ -53,6 +53,8 @@ public final class FakeCluster: @unchecked Sendable {
 
     private let lock = NSLock()
     private var objects: [Key: [String: Any]] = [:]
+    /// What each pod's container printed (`pods/log`), as a test wrote it (`/fake/pods/.../log`).
+    private var podLogs: [Key: [String]] = [:]
     private var version = 1
     private var history: [Change] = []
     /// Watches from a version below this get `410 Gone`.
@@ -65,6 +67,36 @@ public final class FakeCluster: @unchecked Sendable {
     /// Pushes the committer refuses (a reference containing one of these fails).
     public var refusedPushes: [String] = ["refused"]
     private var requests = 0
+
+    /// Appends a line to a pod's log.
+    public func appendLog(namespace: String, pod: String, _ line: String) {
+        lock.withLock { podLogs[Key(resource: "pods", namespace: namespace, name: pod), default: []].append(line) }
+    }
+
+    /// `GET .../pods/{name}/log` as the API server answers it: the running container's
+    /// output (the last `tailLines`), `400` while it waits to start, `404` without the pod.
+    public func log(
+        namespace: String,
+        pod: String,
+        tailLines: Int?
+    ) -> (status: Int, text: String?, object: [String: Any]) {
+        let key = Key(resource: "pods", namespace: namespace, name: pod)
+        return lock.withLock {
+            guard let object = objects[key] else {
+                return (404, nil, Self.status(404, "NotFound", "pods \"\(pod)\" not found"))
+            }
+            let phase = (object["status"] as? [String: Any])?["phase"] as? String
+            guard phase == "Running" || phase == "Succeeded" || phase == "Failed" else {
+                let message = "container \"main\" in pod \"\(pod)\" is waiting to start: ContainerCreating"
+                return (400, nil, Self.status(400, "BadRequest", message))
+            }
+            let spec = (object["spec"] as? [String: Any])?["containers"] as? [[String: Any]]
+            let image = spec?.first?["image"] as? String ?? ""
+            let lines = ["Started container main (image \(image))"] + (podLogs[key] ?? [])
+            let kept = tailLines.map { Array(lines.suffix(max(0, $0))) } ?? lines
+            return (200, kept.map { $0 + "\n" }.joined(), [:])
+        }
+    }
     private var throttled = 0
     private var watchesOpened = 0
 

@@ -111,6 +111,20 @@ public struct FakeKubeServer: Sendable {
             return Self.json(401, FakeCluster.status(401, "Unauthorized", "Unauthorized"))
         }
         if let refusal = cluster.admit() { return Self.json(refusal.status, refusal.object, headers: refusal.headers) }
+        let parts = path.split(separator: "/").map(String.init)
+        if request.method == .get, parts.count == 7, parts[0] == "api", parts[2] == "namespaces", parts[4] == "pods",
+            parts[6] == "log"
+        {
+            let answer = cluster.log(
+                namespace: parts[3],
+                pod: parts[5],
+                tailLines: parameter("tailLines").flatMap(Int.init)
+            )
+            guard let text = answer.text else { return Self.json(answer.status, answer.object) }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
         guard let target = Self.target(path) else {
             return Self.json(
                 404,
@@ -215,7 +229,7 @@ public struct FakeKubeServer: Sendable {
     /// `/fake/nodes/<name>?gpus=N&model=M&hostname=H` (add), `/fake/nodes/<name>/lose`,
     /// `/fake/nodes/<name>/cordon?value=true|false`, `/fake/nodes/<name>/taint?key=K&value=V&effect=E`
     /// (no effect: untaint), `/fake/images?name=I` (make pullable),
-    /// `/fake/stats`.
+    /// `/fake/pods/<namespace>/<pod>/log?line=L` (append to its log), `/fake/stats`.
     func control(_ path: String, _ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         func parameter(_ name: String) -> String? { query[Substring(name)].map(String.init) }
@@ -247,6 +261,8 @@ public struct FakeKubeServer: Sendable {
             cluster.cordon(parts[2], parameter("value") != "false")
         case "nodes" where parts.count == 4 && parts[3] == "taint":
             cluster.taint(parts[2], key: parameter("key") ?? "", value: parameter("value"), effect: parameter("effect"))
+        case "pods" where parts.count == 5 && parts[4] == "log":
+            cluster.appendLog(namespace: parts[2], pod: parts[3], parameter("line") ?? "")
         case "stats":
             let stats = cluster.stats
             return Self.json(200, ["requests": stats.requests, "throttled": stats.throttled, "watches": stats.watches])

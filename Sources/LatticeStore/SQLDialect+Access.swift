@@ -56,6 +56,48 @@ extension SSHKeyStore where Self: SQLDialect {
     }
 }
 
+extension TemplateStore where Self: SQLDialect {
+    public func createTemplate(_ template: InstanceTemplate) async throws {
+        try await transact(
+            locks: ["templates/" + template.namespace],
+            reads: ["SELECT COUNT(*) FROM templates WHERE namespace = \(template.namespace)"]
+        ) { rows in
+            try InstanceTemplate.checkRoom(count: try rows[0].first?.integer(0) ?? 0)
+            return SQLDecision(writes: [
+                """
+                INSERT INTO templates (id, namespace, public, created_at, doc)
+                VALUES (\(template.id), \(template.namespace), \(template.isPublic ? 1 : 0),
+                    \(template.createdAt ?? Date(timeIntervalSince1970: 0)), \(try Documents.encode(template)))
+                """
+            ])
+        }
+    }
+
+    public func templates(visibleTo namespace: String) async throws -> [InstanceTemplate] {
+        try await query(
+            """
+            SELECT doc FROM templates WHERE namespace = \(namespace) OR public = 1 ORDER BY created_at, id
+            """
+        ).map { try Documents.decode(InstanceTemplate.self, try $0.text(0)) }
+    }
+
+    public func template(id: String) async throws -> InstanceTemplate? {
+        try await query("SELECT doc FROM templates WHERE id = \(id)").first.map {
+            try Documents.decode(InstanceTemplate.self, try $0.text(0))
+        }
+    }
+
+    public func deleteTemplate(id: String) async throws {
+        try await transact(
+            locks: [],
+            reads: [StoreSQL("SELECT id FROM templates WHERE id = \(id)").forUpdate()]
+        ) { rows in
+            guard !rows[0].isEmpty else { throw LatticeError.notFound("template '\(id)'") }
+            return SQLDecision(writes: ["DELETE FROM templates WHERE id = \(id)"])
+        }
+    }
+}
+
 extension NodeStore where Self: SQLDialect {
     public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
         try await execute([

@@ -102,6 +102,9 @@ public struct SecretSeal: Sendable {
         var sealed = instance
         sealed.access.sshPassword = try seal(instance.access.sshPassword)
         sealed.access.jupyterToken = try seal(instance.access.jupyterToken)
+        if let secrets = instance.workload?.secretEnv, !secrets.isEmpty {
+            sealed.workload?.secretEnv = try secrets.mapValues { try seal($0) }
+        }
         return sealed
     }
 
@@ -110,12 +113,17 @@ public struct SecretSeal: Sendable {
         var opened = instance
         opened.access.sshPassword = try open(instance.access.sshPassword)
         opened.access.jupyterToken = try open(instance.access.jupyterToken)
+        if let secrets = instance.workload?.secretEnv, !secrets.isEmpty {
+            opened.workload?.secretEnv = try secrets.mapValues { try open($0) }
+        }
         return opened
     }
 
     /// Whether a row still holds a secret in the clear.
     public static func holdsClearSecrets(_ instance: Instance) -> Bool {
-        [instance.access.sshPassword, instance.access.jupyterToken].contains { !$0.isEmpty && !isSealed($0) }
+        ([instance.access.sshPassword, instance.access.jupyterToken]
+            + (instance.workload?.secretEnv.values.map { $0 } ?? []))
+            .contains { !$0.isEmpty && !isSealed($0) }
     }
 }
 

@@ -9,8 +9,8 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & SSHKeyStore & NodeStore & AuditStore & PriceStore & LeaseStore & ChangeFeed
-    & StoreHealth
+    & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & NodeStore & AuditStore & PriceStore & LeaseStore
+    & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
 public protocol AccountStore: Sendable {
@@ -300,6 +300,18 @@ public protocol SSHKeyStore: Sendable {
     func sshKeys(namespace: String) async throws -> [SSHKeyRecord]
     /// `404` if the namespace has no key with this id.
     func deleteSSHKey(id: String, namespace: String) async throws
+}
+
+/// Instance templates namespaces and admins keep (the catalog's official ones are not stored).
+public protocol TemplateStore: Sendable {
+    /// Keeps a new template; `409 QuotaExceeded` past `InstanceTemplate.limitPerNamespace`.
+    func createTemplate(_ template: InstanceTemplate) async throws
+    /// The namespace's own templates and every public one, oldest first.
+    func templates(visibleTo namespace: String) async throws -> [InstanceTemplate]
+    /// One template by id, whoever owns it (the caller checks that it may see it).
+    func template(id: String) async throws -> InstanceTemplate?
+    /// Removes a template; `404` if there is none with this id.
+    func deleteTemplate(id: String) async throws
 }
 
 /// Nodes an operator drained (placement skips them), shared by every replica.

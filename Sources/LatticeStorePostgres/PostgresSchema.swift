@@ -276,6 +276,18 @@ enum PostgresSchema {
                 "CREATE INDEX sku_prices_sku ON sku_prices(sku_id, seq)",
             ]
         ),
+        (
+            12,
+            [
+                // Instance templates (`InstanceTemplate`) of namespaces and admins' public ones.
+                """
+                CREATE TABLE templates (
+                    id TEXT PRIMARY KEY, namespace TEXT NOT NULL, public BIGINT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL, doc TEXT NOT NULL)
+                """,
+                "CREATE INDEX templates_namespace ON templates(namespace)",
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

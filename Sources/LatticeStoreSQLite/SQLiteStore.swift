@@ -449,6 +449,17 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v22-templates") { db in
+            // Instance templates (`InstanceTemplate`) of namespaces and admins' public ones.
+            try db.execute(
+                sql: """
+                    CREATE TABLE templates (
+                        id TEXT PRIMARY KEY, namespace TEXT NOT NULL, public INTEGER NOT NULL,
+                        created_at REAL NOT NULL, doc TEXT NOT NULL);
+                    CREATE INDEX templates_namespace ON templates(namespace);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -57,6 +57,17 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
         return try await inner.commit(instanceName: instanceName, imageReference: imageReference)
     }
     func discard(instanceName: String) async throws { try await inner.discard(instanceName: instanceName) }
+    func logs(
+        instanceName: String,
+        tail: Int,
+        follow: Bool,
+        output: @escaping @Sendable (Data) async -> Void
+    )
+        async throws -> Bool
+    { try await inner.logs(instanceName: instanceName, tail: tail, follow: follow, output: output) }
+    func metrics(instanceName: String) async throws -> WorkloadMetrics? {
+        try await inner.metrics(instanceName: instanceName)
+    }
     func destroy(instanceName: String, volumeName: String) async throws {
         try await inner.destroy(instanceName: instanceName, volumeName: volumeName)
     }

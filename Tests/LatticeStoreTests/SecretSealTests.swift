@@ -50,6 +50,7 @@ import Testing
         var instance = draft(name)
         instance.access.sshPassword = "pw-\(name)-secret"
         instance.access.jupyterToken = "jt-\(name)-secret"
+        instance.workload = WorkloadSettings(env: ["PLAIN": "shown"], secretEnv: ["API_KEY": "sk-\(name)-secret"])
         _ = try await store.createInstance(
             instance,
             on: nodes(),
@@ -67,11 +68,13 @@ import Testing
         try await create("instance-00000001", in: store)
         let docs = try await kind.rawDocs(database, store)
         #expect(docs.count == 1)
-        #expect(!docs[0].contains("secret"), "no secret in the clear: \(docs[0])")
+        #expect(!docs[0].contains("-secret"), "no secret in the clear: \(docs[0])")
         #expect(docs[0].contains("sealed:v1:\(keyA.keyID):"))
         let read = try #require(try await store.instance(name: "instance-00000001"))
         #expect(read.access.sshPassword == "pw-instance-00000001-secret")
         #expect(read.access.jupyterToken == "jt-instance-00000001-secret")
+        #expect(read.workload?.secretEnv == ["API_KEY": "sk-instance-00000001-secret"])
+        #expect(read.workload?.env == ["PLAIN": "shown"])
         let listed = try await store.instances(namespace: "alice", cluster: nil, page: PageRequest()).items
         #expect(listed.map(\.access.sshPassword) == ["pw-instance-00000001-secret"])
     }
@@ -97,7 +100,11 @@ import Testing
         try await create("instance-00000001", in: clear)
         #expect(try await kind.rawDocs(database, clear).allSatisfy { $0.contains("pw-instance-00000001-secret") })
         let sealed = try await kind.open(database, keyA)
-        #expect(try await kind.rawDocs(database, sealed).allSatisfy { !$0.contains("secret") })
+        #expect(try await kind.rawDocs(database, sealed).allSatisfy { !$0.contains("-secret") })
+        #expect(
+            try await sealed.instance(name: "instance-00000001")?.workload?.secretEnv["API_KEY"]
+                == "sk-instance-00000001-secret"
+        )
         #expect(
             try await sealed.instance(name: "instance-00000001")?.access.jupyterToken == "jt-instance-00000001-secret"
         )

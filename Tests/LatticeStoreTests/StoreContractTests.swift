@@ -966,6 +966,56 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
+@Suite struct TemplateStoreContractTests {
+    func template(
+        _ id: String,
+        _ namespace: String,
+        public isPublic: Bool = false,
+        at seconds: Double = 0
+    )
+        -> InstanceTemplate
+    {
+        InstanceTemplate(
+            id: id,
+            namespace: namespace,
+            name: "template \(id)",
+            image: "images.example/ml/torch:2",
+            env: ["A": "1"],
+            ports: [PublishedPort(port: 8000, name: "api", isPublic: true)],
+            startupScript: "echo hi",
+            diskSizeGB: 80,
+            description: "d",
+            isPublic: isPublic,
+            createdAt: t0.addingTimeInterval(seconds)
+        )
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func aNamespaceSeesItsOwnAndThePublicOnes(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await store.createTemplate(template("tpl-a", "alice", at: 1))
+        try await store.createTemplate(template("tpl-b", "bob", at: 2))
+        try await store.createTemplate(template("tpl-p", "admin", public: true, at: 3))
+        #expect(try await store.templates(visibleTo: "alice").map(\.id) == ["tpl-a", "tpl-p"])
+        #expect(try await store.templates(visibleTo: "bob").map(\.id) == ["tpl-b", "tpl-p"])
+        #expect(try await store.template(id: "tpl-a") == template("tpl-a", "alice", at: 1))
+        #expect(try await store.template(id: "tpl-x") == nil)
+        try await store.deleteTemplate(id: "tpl-a")
+        #expect(try await store.templates(visibleTo: "alice").map(\.id) == ["tpl-p"])
+        await #expect(throws: LatticeError.notFound("template 'tpl-a'")) { try await store.deleteTemplate(id: "tpl-a") }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func aNamespaceKeepsAHundredTemplates(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        for index in 0..<InstanceTemplate.limitPerNamespace {
+            try await store.createTemplate(template("tpl-\(index)", "alice", at: Double(index)))
+        }
+        await #expect(throws: LatticeError.self) { try await store.createTemplate(template("tpl-x", "alice")) }
+        try await store.createTemplate(template("tpl-y", "bob"))
+    }
+}
+
 @Suite struct NodeDrainContractTests {
     @Test(arguments: StoreFactory.all)
     func drainsAreKeptUntilUndrained(_ factory: StoreFactory) async throws {

@@ -262,10 +262,11 @@ def test_lattice_ssh_uses_the_gateway(make_server, tmp_path):
     assert out.stdout.strip() == instance["name"], out.stderr
 
 
-def gateway_get(server, uid, path, **kw):
+def gateway_get(server, uid, path, headers=None, host=None, **kw):
     port = server.url.rsplit(":", 1)[1]
-    return requests.get(f"http://127.0.0.1:{port}{path}", headers={"Host": f"{uid}.localhost:{port}"}, timeout=30,
-                        **kw)
+    sent = {"Host": f"{host or uid}.localhost:{port}"}
+    sent.update(headers or {})
+    return requests.get(f"http://127.0.0.1:{port}{path}", headers=sent, timeout=30, **kw)
 
 
 def test_the_http_gateway_shares_the_api_port_and_names_what_it_cannot_reach(make_server):
@@ -288,10 +289,21 @@ def test_the_http_gateway_shares_the_api_port_and_names_what_it_cannot_reach(mak
     r = requests.get(f"http://127.0.0.1:{port_text}/monitor/", timeout=30,
                      headers={"Host": f"{uid}.localhost:{port_text}", "Cookie": cookie})
     assert r.status_code == 502 and "port 6006" in r.text, "let through to Tensorboard's port"
-    # Nothing listens inside a simulated workload: a page that says so, not a hang.
+    # JupyterLab too is behind the token (Jupyter reads it as well, so its link keeps it).
     r = gateway_get(server, uid, "/jupyter")
+    assert r.status_code == 401 and "token" in r.text
+    r = gateway_get(server, uid, f"/jupyter?token={token}", allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == f"/jupyter?token={token}"
+    assert r.headers["Set-Cookie"].startswith(f"lattice_jupyter={token}; Path=/jupyter")
+    # Nothing listens inside a simulated workload: a page that says so, not a hang.
+    r = gateway_get(server, uid, "/jupyter", headers={"Cookie": f"lattice_jupyter={token}"})
     assert r.status_code == 502 and "port 8888" in r.text and r.headers["Content-Type"].startswith("text/html")
+    r = gateway_get(server, uid, "/jupyter/api", headers={"Authorization": f"token {token}"})
+    assert r.status_code == 502
     assert gateway_get(server, uid, "/elsewhere").status_code == 404
+    # A port the instance does not publish is not served; <uid>-<port> names the instance's ports.
+    r = gateway_get(server, uid, "/", host=f"{uid}-8000")
+    assert r.status_code == 404 and "does not publish port 8000" in r.text
     assert gateway_get(server, "00000000-0000-4000-8000-000000000000", "/jupyter").status_code == 404
     # The API on the same port is untouched.
     assert user.get("/balance").status_code == 200

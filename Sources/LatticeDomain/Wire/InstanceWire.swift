@@ -33,10 +33,32 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         public var sshPassword: String
     }
 
+    /// A published HTTP port and where the gateway serves it.
+    public struct PortLink: Codable, Sendable, Equatable {
+        public var port: Int
+        public var name: String
+        public var url: String
+        public var `public`: Bool
+    }
+
+    /// Which of the applications Lattice starts are up (`running`, `starting`, `absent`).
+    public struct Apps: Codable, Sendable, Equatable {
+        public var jupyterlab: String
+        public var tensorboard: String
+
+        public init(jupyterlab: String, tensorboard: String) {
+            self.jupyterlab = jupyterlab
+            self.tensorboard = tensorboard
+        }
+    }
+
     public struct Servers: Codable, Sendable, Equatable {
         public var Jupyterlab: String
         public var Tensorboard: String
         public var SSH: SSH
+        /// Lattice's additions (optional so that an older server's answer still decodes).
+        public var ports: [PortLink]?
+        public var apps: Apps?
     }
 
     public struct Container: Codable, Sendable, Equatable {
@@ -72,6 +94,11 @@ public struct InstanceWire: Codable, Sendable, Equatable {
     public var regionID: String
     public var cost: Cost
     public var Pods: [Pod]
+    /// SPEC §11: the workload's environment, the names of its secret variables (never
+    /// their values) and its startup script.
+    public var env: [String: String]?
+    public var secretEnvNames: [String]?
+    public var startupScript: String?
 
     public init(_ instance: Instance, context: WireContext) {
         let domain = context.annotationDomain
@@ -105,24 +132,39 @@ public struct InstanceWire: Codable, Sendable, Equatable {
             context.sshSharedPort.map { "ssh -p\($0) \(instance.name)@\(host)" }
             ?? "ssh -p\(instance.access.sshPort) root@\(host)"
         let ssh = SSH(sshAddr: holdsPort ? address : "", sshPassword: instance.access.sshPassword)
+        // The HTTP gateway's addresses for this instance: `<uid>.<host>`, and `<uid>-<port>.<host>`
+        // for each published port.
+        let scheme = context.gatewayScheme
+        let standard = scheme == "https" ? 443 : 80
+        let gatewayPort = context.httpGatewayPort.map { $0 == standard ? "" : ":\($0)" } ?? ""
+        let ports = (instance.workload?.ports ?? []).map {
+            PortLink(
+                port: $0.port,
+                name: $0.name,
+                url: "\(scheme)://\(instance.uid)-\($0.port).\(host)\(gatewayPort)/",
+                public: $0.isPublic
+            )
+        }
+        let observed = instance.status == .running ? instance.apps ?? .absent : .absent
+        let apps = Apps(jupyterlab: observed.jupyterlab.rawValue, tensorboard: observed.tensorboard.rawValue)
         if instance.access.publishesPorts == true, !holdsPort {
-            servers = Servers(Jupyterlab: "", Tensorboard: "", SSH: ssh)
+            servers = Servers(Jupyterlab: "", Tensorboard: "", SSH: ssh, ports: ports, apps: apps)
         } else if instance.access.publishesPorts == true {
             servers = Servers(
                 Jupyterlab: "http://\(host):\(instance.access.jupyterPort)/?token=\(instance.access.jupyterToken)",
                 Tensorboard: "http://\(host):\(instance.access.tensorboardPort)/",
-                SSH: ssh
+                SSH: ssh,
+                ports: ports,
+                apps: apps
             )
         } else {
-            // The HTTP gateway's address for this instance.
-            let scheme = context.gatewayScheme
-            let standard = scheme == "https" ? 443 : 80
-            let port = context.httpGatewayPort.map { $0 == standard ? "" : ":\($0)" } ?? ""
-            let base = "\(scheme)://\(instance.uid).\(host)\(port)"
+            let base = "\(scheme)://\(instance.uid).\(host)\(gatewayPort)"
             servers = Servers(
                 Jupyterlab: "\(base)/jupyter?token=\(instance.access.jupyterToken)",
                 Tensorboard: "\(base)/monitor?token=\(instance.access.jupyterToken)",
-                SSH: ssh
+                SSH: ssh,
+                ports: ports,
+                apps: apps
             )
         }
         image = instance.image
@@ -173,5 +215,8 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         } else {
             Pods = []
         }
+        env = instance.workload?.env ?? [:]
+        secretEnvNames = (instance.workload?.secretEnv.keys).map { $0.sorted() } ?? []
+        startupScript = instance.workload?.startupScript ?? ""
     }
 }

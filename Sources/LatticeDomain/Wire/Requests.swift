@@ -18,6 +18,8 @@ public struct CreateInstanceRequest: Sendable, Equatable {
     public var description: String
     public var image: String
     public var region: String
+    /// `env`, `secretEnv`, `startupScript` and `ports` (SPEC §11).
+    public var workload: WorkloadSettings
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
@@ -69,6 +71,7 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         image = try body.requiredString("image").trimmingCharacters(in: .whitespaces)
         _ = try ImageReference.parse(image)
         region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
+        workload = try WorkloadSettings(fields: body)
     }
 }
 

@@ -17,6 +17,13 @@ extension LatticeAPI {
         body: JSONValue
     ) async throws -> InstanceWire {
         let cluster = try requireCluster(clusterName)
+        var body = body
+        if case .object(let fields) = body, let named = fields["template"], named != .null {
+            guard case .string(let id) = named, !id.isEmpty else {
+                throw LatticeError.invalidField("template", "must be a template's id; see GET /mdc/api/v1/templates")
+            }
+            body = try await template(principal: principal, id: id).fill(body)
+        }
         let request = try CreateInstanceRequest(json: body)
         guard request.namespace == principal.namespace else {
             throw LatticeError.forbidden(
@@ -162,6 +169,7 @@ extension LatticeAPI {
             )
             var withDisk = draft
             withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
+            withDisk.workload = request.workload.isEmpty ? nil : request.workload
             var termPrice = Money.zero
             // Pay-as-you-go: `WalletRule` checks an hour of it and of everything else running.
             var debit = WalletDebit.none

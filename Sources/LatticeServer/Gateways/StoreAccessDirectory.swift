@@ -20,7 +20,11 @@ struct StoreAccessDirectory: AccessDirectory {
             cluster: instance.cluster,
             sshPassword: instance.access.sshPassword,
             status: instance.status.rawValue,
-            jupyterToken: instance.access.jupyterToken
+            jupyterToken: instance.access.jupyterToken,
+            publishedPorts: Dictionary(
+                (instance.workload?.ports ?? []).map { ($0.port, $0.isPublic) },
+                uniquingKeysWith: { first, _ in first }
+            )
         )
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LatticeCompute
 import LatticeDomain
 import LatticeStore
 
@@ -168,6 +169,48 @@ struct Routes {
                 )
             )
         }
+        instances.get(":name/metrics") { _, context in
+            try JSONResponse.encode(
+                try await api.instanceMetrics(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    name: try name(context)
+                )
+            )
+        }
+        instances.get(":name/logs") { request, context in
+            let principal = try context.requirePrincipal()
+            let (cluster, name) = (try cluster(context), try name(context))
+            let logs = try LogsRequest(
+                tail: request.uri.queryParameters["tail"].map(String.init),
+                follow: request.uri.queryParameters["follow"].map(String.init)
+            )
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            guard logs.follow else {
+                let text = ExecText()
+                try await api.instanceLogs(principal: principal, cluster: cluster, name: name, request: logs) {
+                    text.append($0)
+                }
+                return Response(
+                    status: .ok,
+                    headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(data: text.bytes))
+                )
+            }
+            // Errors after the answer has begun cannot be a status: the ones known before are.
+            try await api.checkLogs(principal: principal, cluster: cluster, name: name)
+            let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
+            let follower = Task {
+                try? await api.instanceLogs(principal: principal, cluster: cluster, name: name, request: logs) {
+                    sink.yield(ByteBuffer(data: $0))
+                }
+                sink.finish()
+            }
+            sink.onTermination = { _ in follower.cancel() }
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+        }
         instances.post(":name/power_on") { request, context in
             // power_on takes no body; one that is sent is still size-checked and must be JSON.
             _ = try await request.jsonBody(context: context)
@@ -220,6 +263,34 @@ struct Routes {
         }
         v1.delete("ssh-keys/:id") { _, context in
             try await api.deleteSSHKey(
+                principal: try context.requirePrincipal(),
+                id: try context.parameters.require("id")
+            )
+            return JSONResponse.ok
+        }
+        v1.post("templates") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.createTemplate(principal: try context.requirePrincipal(), body: body)
+            )
+        }
+        v1.get("templates") { request, context in
+            try JSONResponse.encode(
+                try await api.templates(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
+        }
+        v1.get("templates/:id") { _, context in
+            try JSONResponse.encode(
+                TemplateWire(
+                    try await api.template(
+                        principal: try context.requirePrincipal(),
+                        id: try context.parameters.require("id")
+                    )
+                )
+            )
+        }
+        v1.delete("templates/:id") { _, context in
+            try await api.deleteTemplate(
                 principal: try context.requirePrincipal(),
                 id: try context.parameters.require("id")
             )
