@@ -48,12 +48,6 @@ setup_engine() {
     mkdir -p "$ENGINE_DIR/rootfs/bin" "$ENGINE_DIR/rootfs/root/data" "$ENGINE_DIR/rootfs/tmp"
     cp /bin/busybox "$ENGINE_DIR/rootfs/bin/busybox"
     for applet in sh sleep cat ls echo mkdir touch env rm httpd stty hostname head dd seq nc od tr cut sed sha1sum base64 printf chmod grep kill wget; do ln -sf busybox "$ENGINE_DIR/rootfs/bin/$applet"; done
-    # A stand-in for JupyterLab (SPEC §11): busybox httpd serving under /jupyter on 8888,
-    # its page saying how it was started, so tests prove Lattice starts it.
-    printf '%s\n' '#!/bin/sh' 'mkdir -p /srv/jupyter/jupyter' \
-        'echo "stand-in jupyter $*" > /srv/jupyter/jupyter/index.html' \
-        'exec httpd -f -p 8888 -h /srv/jupyter' >"$ENGINE_DIR/rootfs/bin/jupyter"
-    chmod 755 "$ENGINE_DIR/rootfs/bin/jupyter"
     tar -C "$ENGINE_DIR/rootfs" -cf "$ENGINE_DIR/rootfs.tar" .
     # The root file system, for tests that run Podman services of their own (several hosts).
     export LATTICE_TEST_ROOTFS="$ENGINE_DIR/rootfs.tar"
@@ -64,6 +58,17 @@ setup_engine() {
     # unless Lattice keeps the workload alive.
     export LATTICE_TEST_SHELL_IMAGE="localhost/lattice-test:shell"
     podman import --change 'CMD ["/bin/sh"]' "$ENGINE_DIR/rootfs.tar" "$LATTICE_TEST_SHELL_IMAGE" >/dev/null
+    # The same with a stand-in for JupyterLab (SPEC §11): busybox httpd serving under
+    # /jupyter on 8888, its page saying how it was started, so tests prove Lattice starts it.
+    cp -a "$ENGINE_DIR/rootfs" "$ENGINE_DIR/rootfs-jupyter"
+    printf '%s\n' '#!/bin/sh' 'mkdir -p /srv/jupyter/jupyter' \
+        'echo "stand-in jupyter $*" > /srv/jupyter/jupyter/index.html' \
+        'exec httpd -f -p 8888 -h /srv/jupyter' >"$ENGINE_DIR/rootfs-jupyter/bin/jupyter"
+    chmod 755 "$ENGINE_DIR/rootfs-jupyter/bin/jupyter"
+    tar -C "$ENGINE_DIR/rootfs-jupyter" -cf "$ENGINE_DIR/rootfs-jupyter.tar" .
+    export LATTICE_TEST_JUPYTER_IMAGE="localhost/lattice-test:jupyter"
+    podman import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; while true; do sleep 1; done"]' \
+        "$ENGINE_DIR/rootfs-jupyter.tar" "$LATTICE_TEST_JUPYTER_IMAGE" >/dev/null
     # A second host for the multi-host driver's contract suite: a Podman service with a
     # storage root, run root and socket of its own.
     SECOND="$ENGINE_DIR/second"

@@ -56,6 +56,25 @@ public struct CreateInstanceOptions: Sendable, Equatable {
     }
 }
 
+extension CreateInstanceOptions {
+    /// The same with SPEC §11's fields set.
+    public func with(
+        env: [String: String] = [:],
+        secretEnv: [String: String] = [:],
+        startupScript: String = "",
+        ports: [PortOption] = [],
+        template: String = ""
+    ) -> CreateInstanceOptions {
+        var options = self
+        options.env = env
+        options.secretEnv = secretEnv
+        options.startupScript = startupScript
+        options.ports = ports
+        options.template = template
+        return options
+    }
+}
+
 /// An HTTP port to publish through the gateway.
 public struct PortOption: Sendable, Equatable, Encodable {
     public var port: Int
@@ -87,7 +106,7 @@ struct CreateInstanceBody: Encodable, Sendable {
     var VolumeMount: [Mount]
     var namespace: String
     var displayName: String
-    var image: String
+    var image: String?
     var Region: String
     var description: String
     var env: [String: String]?
@@ -205,7 +224,7 @@ extension LatticeClient {
             ],
             namespace: owner ?? "",
             displayName: options.displayName,
-            image: options.image,
+            image: options.image.isEmpty ? nil : options.image,
             Region: options.region,
             description: options.description,
             env: options.env.isEmpty ? nil : options.env,

@@ -81,6 +81,8 @@ public enum AuditRule {
         "POST \(v1)/tokens/{id}/regenerate": "token.regenerate",
         "DELETE \(v1)/tokens/{id}": "token.delete",
         "POST \(v1)/ssh-keys": "ssh_key.create",
+        "POST \(v1)/templates": "template.create",
+        "DELETE \(v1)/templates/{id}": "template.delete",
         "DELETE \(v1)/ssh-keys/{id}": "ssh_key.delete",
         "POST \(v1)/admin/users": "user.create",
         "PUT \(v1)/admin/users/{namespace}/quota": "quota.set",

@@ -12,7 +12,10 @@ struct ClusterOption: ParsableArguments {
 struct Instances: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list, stop, start and delete compute instances.",
-        subcommands: [List.self, Get.self, Create.self, Stop.self, Start.self, Renew.self, Delete.self, Wait.self]
+        subcommands: [
+            List.self, Get.self, Create.self, Stop.self, Start.self, Renew.self, Delete.self, Wait.self, Logs.self,
+            Top.self,
+        ]
     )
 
     static func row(_ i: InstanceWire) -> [String] {
@@ -93,6 +96,13 @@ struct Instances: AsyncParsableCommand {
                     ["image", i.image], ["node", i.Pods.first?.nodeScheduled ?? ""], ["ip", i.Pods.first?.ip ?? ""],
                     ["ssh", i.servers.SSH.sshAddr], ["password", i.servers.SSH.sshPassword],
                     ["jupyter", i.servers.Jupyterlab],
+                    [
+                        "apps",
+                        i.servers.apps.map { "jupyterlab \($0.jupyterlab), tensorboard \($0.tensorboard)" } ?? "",
+                    ],
+                    ["ports", (i.servers.ports ?? []).map { "\($0.port) \($0.url)" }.joined(separator: "\n")],
+                    ["env", (i.env ?? [:]).keys.sorted().joined(separator: " ")],
+                    ["secret env", (i.secretEnvNames ?? []).joined(separator: " ")],
                     ["created", i.creationTimestamp], ["stops at", i.ScheduleStopTimestamp],
                     ["data kept until", i.retentionUntil],
                 ]
@@ -103,8 +113,15 @@ struct Instances: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an instance.")
         @Option(help: "GPU SKU id (see 'lattice skus').") var sku: String
-        @Option(help: "Image reference (see 'lattice images').") var image: String
+        @Option(help: "Image reference (see 'lattice images'; may come from --template).") var image = ""
         @Option(help: "Display name.") var name: String
+        @Option(help: "A template's id (see 'lattice templates list'): fills what the options leave out.")
+        var template = ""
+        @Option(help: "Environment variable NAME=value (repeat).") var env: [String] = []
+        @Option(help: "Secret environment variable NAME=value, never shown back (repeat).") var secretEnv: [String] = []
+        @Option(help: "A file with a startup script run at every start ('-': standard input).") var startupScript:
+            String?
+        @Option(help: "HTTP port PORT[:NAME][:public] served through the gateway (repeat).") var port: [String] = []
         @Option(help: "Data disk size in GB (default: the disk SKU's default).") var diskSize: Int?
         @Option(help: "Data disk mount path.") var path = "/root/data"
         @Option(help: "Disk SKU id.") var diskSku = "1"
@@ -131,6 +148,12 @@ struct Instances: AsyncParsableCommand {
                     diskSkuID: diskSku,
                     pathInContainer: path,
                     sizeGiB: diskSize
+                ).with(
+                    env: try WorkloadArguments.variables(env, flag: "--env"),
+                    secretEnv: try WorkloadArguments.variables(secretEnv, flag: "--secret-env"),
+                    startupScript: try WorkloadArguments.script(startupScript),
+                    ports: try WorkloadArguments.ports(port),
+                    template: template
                 )
             )
             if wait {

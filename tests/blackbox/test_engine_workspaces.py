@@ -12,7 +12,9 @@ from conftest import wait_for
 from test_engine import CLUSTER, IMAGE, SOCKET, container_of, engine_server, podman
 
 SHELL_IMAGE = os.environ.get("LATTICE_TEST_SHELL_IMAGE")
-pytestmark = pytest.mark.skipif(not (SOCKET and IMAGE and SHELL_IMAGE), reason="no container engine configured")
+JUPYTER_IMAGE = os.environ.get("LATTICE_TEST_JUPYTER_IMAGE")
+pytestmark = pytest.mark.skipif(not (SOCKET and IMAGE and SHELL_IMAGE and JUPYTER_IMAGE),
+                                reason="no container engine configured")
 
 CATALOG = """
 regions:
@@ -33,6 +35,7 @@ diskSkus:
 images:
   - name: {image}
   - name: {shell}
+  - name: {jupyter}
 """
 
 SCRIPT = """echo "startup sees $MODE and ${#API_KEY} secret characters"
@@ -48,10 +51,11 @@ def gateway(server, host, path, **headers):
 
 
 def test_an_instance_people_work_in(make_server, tmp_path):
-    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, shell=SHELL_IMAGE, cluster=CLUSTER)
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, shell=SHELL_IMAGE, jupyter=JUPYTER_IMAGE,
+                             cluster=CLUSTER)
     server = engine_server(make_server, tmp_path, "33100-33199", catalog=catalog)
     user = server.new_user(balance="100")
-    body = user.create_body(sku="t4", size=1, image=IMAGE)
+    body = user.create_body(sku="t4", size=1, image=JUPYTER_IMAGE)
     body.update(env={"MODE": "train"}, secretEnv={"API_KEY": "sk-0123456789"}, startupScript=SCRIPT,
                 ports=[{"port": 8000, "name": "web"}])
     r = user.post(f"/clusters/{CLUSTER}/instances", body)
@@ -70,7 +74,8 @@ def test_an_instance_people_work_in(make_server, tmp_path):
              timeout=60, what="the startup script's output in the logs")
     wait_for(lambda: "exited with status 0" in user.get(f"{path}/logs?tail=50").text, timeout=60)
 
-    # Lattice started the stand-in JupyterLab (the image has `jupyter`, nothing served 8888).
+    # Lattice started the stand-in JupyterLab (the image has `jupyter`, nothing served 8888);
+    # an image without it says so.
     wait_for(lambda: user.instance(name, CLUSTER).json()["servers"]["apps"]["jupyterlab"] == "running",
              timeout=60, what="jupyterlab running")
     assert user.instance(name, CLUSTER).json()["servers"]["apps"]["tensorboard"] == "absent"
@@ -109,7 +114,8 @@ def test_an_instance_people_work_in(make_server, tmp_path):
 
 
 def test_a_shell_image_stays_running_and_a_failing_script_is_reported(make_server, tmp_path):
-    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, shell=SHELL_IMAGE, cluster=CLUSTER)
+    catalog = CATALOG.format(socket=SOCKET, image=IMAGE, shell=SHELL_IMAGE, jupyter=JUPYTER_IMAGE,
+                             cluster=CLUSTER)
     server = engine_server(make_server, tmp_path, "33200-33299", catalog=catalog)
     user = server.new_user(balance="100")
     body = user.create_body(sku="t4", size=1, image=SHELL_IMAGE)
@@ -123,6 +129,7 @@ def test_a_shell_image_stays_running_and_a_failing_script_is_reported(make_serve
              what="the failed script in statusReason")
     inst = user.instance(name, CLUSTER).json()
     assert "status 4" in inst["statusReason"]
+    assert inst["servers"]["apps"] == {"jupyterlab": "absent", "tensorboard": "absent"}
     assert "going wrong" in user.get(f"{path}/logs").text
     # Still Running some seconds later: the shell did not end the workload.
     import time

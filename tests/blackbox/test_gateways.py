@@ -310,7 +310,7 @@ def test_the_http_gateway_shares_the_api_port_and_names_what_it_cannot_reach(mak
     name = instance["name"]
     assert user.post(f"/clusters/host-cluster/instances/{name}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
     user.wait_status(name, "Stopped")
-    r = gateway_get(server, uid, "/jupyter/lab")
+    r = gateway_get(server, uid, "/jupyter/lab", headers={"Authorization": f"token {token}"})
     assert r.status_code == 503 and f"{name} is Stopped" in r.text, r.text
     assert token not in r.text
 
@@ -436,10 +436,13 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
     out = ssh(port, "root", None, password=password, extra=("-W", "example.com:80"))
     assert out.returncode != 0
 
-    # The HTTP gateway: a page, a large streamed response, a WebSocket echo.
-    r = gateway_get(server, uid, "/jupyter/index.html")
+    # The HTTP gateway: a page, a large streamed response, a WebSocket echo (JupyterLab's
+    # paths behind the instance's token).
+    token = instance["servers"]["Jupyterlab"].split("token=")[1]
+    signed = {"Authorization": f"token {token}"}
+    r = gateway_get(server, uid, "/jupyter/index.html", headers=signed)
     assert r.status_code == 200 and r.text == "hello from the container\n"
-    r = gateway_get(server, uid, "/jupyter/big.bin", stream=True)
+    r = gateway_get(server, uid, "/jupyter/big.bin", headers=signed, stream=True)
     digest, size = hashlib.sha1(), 0
     for chunk in r.iter_content(1 << 16):
         digest.update(chunk)
@@ -448,18 +451,17 @@ def test_gateways_reach_into_a_real_container(make_server, tmp_path):
     # A large upload streams through to a CGI script that hashes what it received.
     upload = os.urandom(16 << 20)
     port_text = server.url.rsplit(":", 1)[1]
-    r = requests.post(f"http://127.0.0.1:{port_text}/jupyter/upload.cgi", data=upload, timeout=120,
+    r = requests.post(f"http://127.0.0.1:{port_text}/jupyter/upload.cgi?token={token}", data=upload, timeout=120,
                       headers={"Host": f"{uid}.localhost:{port_text}", "Content-Type": "application/octet-stream"})
     assert r.status_code == 200 and r.text.split()[0] == hashlib.sha1(upload).hexdigest(), r.text[:200]
     api_port = int(server.url.rsplit(":", 1)[1])
-    token = instance["servers"]["Jupyterlab"].split("token=")[1]
     assert websocket_echo(api_port, f"{uid}.localhost:{api_port}", f"/monitor/ws?token={token}",
                           "hello gateway") == "hello gateway"
 
     # Stopped: a page saying so.
     assert user.post(f"/clusters/{cluster}/instances/{name}/power_off", {"gracePeriodSeconds": 1}).status_code == 200
     user.wait_status(name, "Stopped", cluster=cluster, timeout=120)
-    r = gateway_get(server, uid, "/jupyter/index.html")
+    r = gateway_get(server, uid, "/jupyter/index.html", headers=signed)
     assert r.status_code == 503 and "Stopped" in r.text
     user.delete(f"/clusters/{cluster}/instances/{name}")
 

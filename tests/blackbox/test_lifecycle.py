@@ -58,6 +58,9 @@ def test_servers_are_stable_and_use_public_host(make_server):
     first = user.instance(name).json()["servers"]
     user.wait_status(name, "Running")
     second = user.instance(name).json()["servers"]
+    # The addresses stay; what runs behind them (servers.apps, SPEC §11) comes up with the instance.
+    assert first.pop("apps") == {"jupyterlab": "absent", "tensorboard": "absent"}
+    assert second.pop("apps") == {"jupyterlab": "running", "tensorboard": "running"}
     assert first == second
     assert "gpu.example.test" in first["SSH"]["sshAddr"]
     assert "/jupyter?token=" in first["Jupyterlab"] and "gpu.example.test" in first["Jupyterlab"]

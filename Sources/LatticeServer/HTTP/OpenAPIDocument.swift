@@ -125,6 +125,40 @@ enum OpenAPIDocument {
             response: "Ok"
         ),
         .init(
+            method: "get",
+            path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/logs",
+            // `follow=true` streams until the workload ends: an answer without an end, which this
+            // document does not describe (docs/api-notes.md does).
+            summary: "The workload's log (stdout, stderr, the startup script's output); ?follow=true streams it",
+            query: [
+                Query(name: "tail", schema: ["type": "integer", "minimum": 0, "maximum": LogsRequest.maximumTail])
+            ],
+            response: "Log",
+            contentType: "text/plain"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/metrics",
+            summary: "What the running workload uses now: CPU, memory and each GPU",
+            response: "WorkloadMetrics"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/templates",
+            summary: "Keep an instance template (public ones: admins only)",
+            body: "CreateTemplate",
+            response: "Template"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/templates",
+            summary: "The official templates, the public ones and the namespace's own",
+            query: page,
+            response: "TemplatePage"
+        ),
+        .init(method: "get", path: "/mdc/api/v1/templates/{id}", summary: "One template", response: "Template"),
+        .init(method: "delete", path: "/mdc/api/v1/templates/{id}", summary: "Delete a template", response: "Ok"),
+        .init(
             method: "post",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/renew",
             summary: "Extend a prepaid term",
@@ -339,7 +373,9 @@ enum OpenAPIDocument {
     static var bodies: [String: [String: Any]] {
         [
             "CreateInstance": [
-                "type": "object", "required": ["Cost", "VolumeMount", "namespace", "displayName", "image"],
+                "type": "object", "required": ["Cost", "namespace", "displayName"],
+                // A template gives the image and the disk.
+                "anyOf": [["required": ["image", "VolumeMount"]], ["required": ["template"]]],
                 "properties": [
                     "Cost": [
                         "type": "object", "required": ["CostType", "DiskSKUID", "GPUSKUID"],
@@ -371,6 +407,20 @@ enum OpenAPIDocument {
                     "image": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": imagePattern],
                     "Region": ["type": "string", "maxLength": 256],
                     "description": ["type": "string", "maxLength": 1024],
+                    "env": environment, "secretEnv": environment,
+                    "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
+                    "ports": ports, "template": ["type": "string", "minLength": 1, "maxLength": 64],
+                ],
+            ],
+            "CreateTemplate": [
+                "type": "object", "required": ["name", "image"],
+                "properties": [
+                    "name": ["type": "string", "minLength": 1, "maxLength": 128],
+                    "image": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": imagePattern],
+                    "env": environment, "ports": ports,
+                    "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
+                    "diskSizeGB": ["type": "integer", "minimum": 1, "maximum": CreateInstanceRequest.maximumSizeGiB],
+                    "description": ["type": "string", "maxLength": 1024], "public": ["type": "boolean"],
                 ],
             ],
             "PowerOff": [
@@ -505,6 +555,22 @@ enum OpenAPIDocument {
 
     static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
 
+    /// `env` and `secretEnv` (SPEC §11).
+    nonisolated(unsafe) static let environment: [String: Any] = [
+        "type": "object", "maxProperties": WorkloadSettings.maximumVariables,
+        "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]*$"], "additionalProperties": ["type": "string"],
+    ]
+    nonisolated(unsafe) static let ports: [String: Any] = [
+        "type": "array", "maxItems": WorkloadSettings.maximumPorts,
+        "items": [
+            "type": "object", "required": ["port"],
+            "properties": [
+                "port": ["type": "integer", "minimum": 1, "maximum": 65535, "not": ["const": 22]],
+                "name": ["type": "string", "maxLength": 64], "public": ["type": "boolean"],
+            ],
+        ],
+    ]
+
     static func pageOf(_ name: String) -> [String: Any] {
         object(["hasNextPage": boolean, "nodes": ["type": "array", "items": ref(name)], "totalCount": integer])
     }
@@ -518,7 +584,17 @@ enum OpenAPIDocument {
                 "servers": object([
                     "Jupyterlab": string, "Tensorboard": string,
                     "SSH": object(["sshAddr": string, "sshPassword": string]),
+                    "ports": [
+                        "type": "array",
+                        "items": object(["port": integer, "name": string, "url": string, "public": boolean]),
+                    ],
+                    "apps": object([
+                        "jupyterlab": ["enum": ["running", "starting", "absent"]],
+                        "tensorboard": ["enum": ["running", "starting", "absent"]],
+                    ]),
                 ]),
+                "env": ["type": "object", "additionalProperties": string],
+                "secretEnvNames": ["type": "array", "items": string], "startupScript": string,
                 "image": string, "replicas": integer,
                 "resources": strings(["cpu", "memory", "GPUNum", "GPUType"]),
                 "volumeMounts": [
@@ -584,6 +660,24 @@ enum OpenAPIDocument {
             ),
             "TokenPage": pageOf("Token"),
             "SSHKey": strings(["id", "name", "fingerprint", "publicKey", "createdAt"]),
+            "Log": string,
+            "WorkloadMetrics": object([
+                "at": string, "cpuPercent": number, "memoryUsedBytes": integer, "memoryLimitBytes": integer,
+                "gpus": [
+                    "type": "array",
+                    "items": object([
+                        "index": integer, "utilization": number, "memoryUsedMiB": integer, "memoryTotalMiB": integer,
+                    ]),
+                ],
+            ]),
+            "Template": object([
+                "id": string, "name": string, "image": string,
+                "env": ["type": "object", "additionalProperties": string],
+                "ports": ["type": "array", "items": object(["port": integer, "name": string, "public": boolean])],
+                "startupScript": string, "diskSizeGB": ["type": ["integer", "null"]], "description": string,
+                "public": boolean, "official": boolean,
+            ]),
+            "TemplatePage": pageOf("Template"),
             "SSHKeyPage": pageOf("SSHKey"),
             "AdminNode": object([
                 "name": string, "cluster": string, "gpuModel": string, "gpuTotal": integer, "gpuFree": integer,

@@ -1,0 +1,177 @@
+import ArgumentParser
+import Foundation
+import LatticeClient
+import LatticeDomain
+
+// What runs in an instance (SPEC §11): its log, its figures and templates.
+
+extension Instances {
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an instance's log (what its workload and startup script printed)."
+        )
+        @Argument(help: "Instance name (instance-xxxxxxxx).") var name: String
+        @Flag(name: .shortAndLong, help: "Keep printing what the workload prints, until interrupted.") var follow =
+            false
+        @Option(help: "How many of the last lines to print first.") var tail = 100
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            let client = try client.client()
+            guard follow else {
+                return FileHandle.standardOutput.write(
+                    Data(try await client.logs(cluster: cluster.name, name: name, tail: tail).utf8)
+                )
+            }
+            for try await part in client.followLogs(cluster: cluster.name, name: name, tail: tail) {
+                FileHandle.standardOutput.write(Data(part.utf8))
+            }
+        }
+    }
+
+    struct Top: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what your running instances use: CPU, memory and each GPU."
+        )
+        @Argument(help: "Instance names (default: every Running instance in the cluster).") var names: [String] = []
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let client = try client.client()
+            var names = self.names
+            if names.isEmpty {
+                names = try await client.allInstances(cluster: cluster.name).filter { $0.status == "Running" }.map(
+                    \.name
+                )
+            }
+            var figures: [(String, MetricsWire)] = []
+            for name in names {
+                figures.append((name, try await client.metrics(cluster: cluster.name, name: name)))
+            }
+            if output.output == .json {
+                return try Terminal.printJSON(figures.map { Named(name: $0.0, metrics: $0.1) })
+            }
+            Terminal.printTable(
+                ["NAME", "CPU %", "MEMORY", "GPU UTIL %", "GPU MEMORY"],
+                figures.map { name, m in
+                    [
+                        name, String(format: "%.1f", m.cpuPercent),
+                        "\(Self.gib(m.memoryUsedBytes)) / \(Self.gib(m.memoryLimitBytes))",
+                        m.gpus.isEmpty
+                            ? "-" : m.gpus.map { String(format: "%.0f", $0.utilization) }.joined(separator: " "),
+                        m.gpus.isEmpty
+                            ? "-" : m.gpus.map { "\($0.memoryUsedMiB)/\($0.memoryTotalMiB)Mi" }.joined(separator: " "),
+                    ]
+                }
+            )
+        }
+
+        struct Named: Encodable {
+            var name: String
+            var metrics: MetricsWire
+        }
+
+        static func gib(_ bytes: Int64) -> String { String(format: "%.1fGi", Double(bytes) / 1_073_741_824) }
+    }
+}
+
+/// `--env NAME=value` and `--port 8000[:name][:public]`, as the create command takes them.
+enum WorkloadArguments {
+    static func variables(_ pairs: [String], flag: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw UsageError("\(flag) takes NAME=value, got '\(pair)'")
+            }
+            result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return result
+    }
+
+    static func ports(_ specs: [String]) throws -> [PortOption] {
+        try specs.map { spec in
+            let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard let port = Int(parts[0]), parts.count <= 3, parts.count < 3 || parts[2] == "public" else {
+                throw UsageError("--port takes PORT[:NAME][:public], such as 8000:api or 7860:ui:public; got '\(spec)'")
+            }
+            return PortOption(port: port, name: parts.count > 1 ? parts[1] : "", public: parts.count == 3)
+        }
+    }
+
+    /// A startup script's text: from a file, or standard input for `-`.
+    static func script(_ path: String?) throws -> String {
+        guard let path else { return "" }
+        if path == "-" { return String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw UsageError("cannot read \(path)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct Templates: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Instance templates: the official ones, public ones and your own.",
+        subcommands: [List.self, Create.self, Delete.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the templates you can create from.")
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let all = try await client.client().templates().nodes
+            if output.output == .json { return try Terminal.printJSON(all) }
+            Terminal.printTable(
+                ["ID", "NAME", "IMAGE", "PORTS", "KIND"],
+                all.map {
+                    [
+                        $0.id, $0.name, $0.image, $0.ports.map { String($0.port) }.joined(separator: ","),
+                        $0.official ? "official" : $0.public ? "public" : "yours",
+                    ]
+                }
+            )
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Keep a template of your own (admins: --public).")
+        @Option(help: "Its name.") var name: String
+        @Option(help: "Image reference (see 'lattice images').") var image: String
+        @Option(help: "Environment variable NAME=value (repeat).") var env: [String] = []
+        @Option(help: "HTTP port PORT[:NAME][:public] (repeat).") var port: [String] = []
+        @Option(help: "A file with the startup script ('-': standard input).") var startupScript: String?
+        @Option(help: "Data disk size in GB.") var diskSize: Int?
+        @Option(help: "What it is for.") var description = ""
+        @Flag(help: "Seen by every namespace (admins only).") var `public` = false
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let made = try await client.client().createTemplate(
+                TemplateOptions(
+                    name: name,
+                    image: image,
+                    env: try WorkloadArguments.variables(env, flag: "--env"),
+                    ports: try WorkloadArguments.ports(port),
+                    startupScript: try WorkloadArguments.script(startupScript),
+                    diskSizeGB: diskSize,
+                    description: description,
+                    public: `public`
+                )
+            )
+            if output.output == .json { return try Terminal.printJSON(made) }
+            print(made.id)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete one of your templates.")
+        @Argument(help: "Template id.") var id: String
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws { try await client.client().deleteTemplate(id: id) }
+    }
+}
