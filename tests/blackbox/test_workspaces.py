@@ -218,3 +218,37 @@ def test_published_ports_go_through_the_gateway_behind_the_token(server):
     # A public port needs no token; one not published is not served.
     assert get(7860).status_code == 502
     assert get(9999).status_code == 404
+
+
+def test_the_command_line_creates_with_env_and_reads_logs_metrics_and_templates(server, tmp_path):
+    import os
+    import subprocess
+
+    from conftest import lattice_binary
+    user = server.new_user()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": user.token, "LATTICE_NAMESPACE": user.namespace,
+                "LATTICE_CONFIG": str(tmp_path / "c.json")})
+    script = tmp_path / "start.sh"
+    script.write_text("echo from the cli $MODE\n")
+
+    def run(*args):
+        out = subprocess.run([lattice_binary(), *args], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        return out.stdout
+
+    official = json.loads(run("templates", "list", "-o", "json"))
+    assert any(t["official"] for t in official)
+    made = json.loads(run("instances", "create", "--sku", "66", "--name", "cli", "--template", official[0]["id"],
+                          "--env", "MODE=cli-mode", "--secret-env", "TOKEN=s3cr3t-value", "--port", "8000:api",
+                          "--port", "7860:ui:public", "--startup-script", str(script), "--wait", "-o", "json"))
+    assert made["status"] == "Running" and made["image"] == official[0]["image"]
+    assert made["env"] == {"MODE": "cli-mode"} and made["secretEnvNames"] == ["TOKEN"]
+    assert [(p["port"], p["public"]) for p in made["servers"]["ports"]] == [(8000, False), (7860, True)]
+    wait_for(lambda: "from the cli cli-mode" in run("instances", "logs", made["name"]), what="the script's output")
+    top = json.loads(run("instances", "top", "-o", "json"))
+    assert [t["name"] for t in top] == [made["name"]] and top[0]["metrics"]["gpus"]
+    assert "CPU %" in run("instances", "top")
+    mine = run("templates", "create", "--name", "mine", "--image", official[0]["image"], "--env", "A=1").strip()
+    assert mine.startswith("tpl-")
+    run("templates", "delete", mine)
