@@ -377,3 +377,44 @@ def test_admin_pages_in_the_browser(make_server, browser):
     assert not browser.find_elements(By.LINK_TEXT, "Tenants")
     browser.get(server.url + "/console/admin/tenants")
     assert "admin" in browser.find_element(By.CSS_SELECTOR, ".error").text
+
+
+def test_an_instance_page_with_env_ports_logs_and_metrics(make_server, browser):
+    server = make_server()
+    user = server.new_user()
+    sign_in(browser, server, user)
+    # The create form takes a template, environment, secret environment, ports and a script.
+    Select(browser.find_element(By.ID, "template")).select_by_index(1)
+    browser.find_element(By.ID, "env").send_keys("MODE=console\nEPOCHS=2")
+    browser.find_element(By.ID, "secretEnv").send_keys("API_KEY=never-shown-123")
+    browser.find_element(By.ID, "ports").send_keys("8000:api, 7860:ui:public")
+    browser.find_element(By.ID, "startupScript").send_keys("echo console script $MODE")
+    browser.find_element(By.ID, "displayName").send_keys("workspace")
+    browser.find_element(By.ID, "create").click()
+    WebDriverWait(browser, 10).until(lambda b: "Creating instance-" in b.page_source)
+    name = re.search(r"Creating (instance-[0-9a-f]{8})", browser.page_source).group(1)
+    wait_status(browser, name, "Running")
+    browser.find_element(By.LINK_TEXT, "workspace").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith(f"/console/instances/host-cluster/{name}"))
+    page = browser.page_source
+    assert "MODE=console" in page and "API_KEY" in page and "never-shown-123" not in page
+    ports = browser.find_elements(By.CSS_SELECTOR, "a[href*='-8000.'], a[href*='-7860.']")
+    assert len(ports) == 2
+    WebDriverWait(browser, 15).until(lambda b: "console script console" in b.find_element(By.ID, "logs").text)
+    WebDriverWait(browser, 15).until(lambda b: "CPU" in b.find_element(By.ID, "metrics-now").text)
+    # The chart is drawn by the page itself: some pixels are no longer blank.
+    drawn = browser.execute_script(
+        "var c = document.getElementById('metrics-chart'); var d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; var n = 0;"
+        "for (var i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;")
+    assert drawn > 100
+    shoot(browser, "instance")
+    # Another tenant's instance page is not found.
+    other = server.new_user()
+    r = requests.get(server.url + f"/console/instances/host-cluster/{name}/logs.txt",
+                     cookies=browser_cookies(browser))
+    assert r.status_code == 200 and "console script" in r.text
+    browser.delete_all_cookies()
+    sign_in(browser, server, other)
+    browser.get(server.url + f"/console/instances/host-cluster/{name}")
+    assert "not found" in browser.page_source.lower() or "NotFound" in browser.page_source

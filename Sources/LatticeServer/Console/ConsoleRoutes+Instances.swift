@@ -85,10 +85,15 @@ extension ConsoleRoutes {
             images: images.filter { $0.status == "Ready" }.map {
                 ConsoleView.Choice(id: $0.name, name: $0.name, selected: form["image"] == $0.name)
             },
+            templates: try await api.templates(principal: principal, page: PageRequest(page: 1, pageSize: 100)).nodes
+                .map { ConsoleView.Choice(id: $0.id, name: $0.name, selected: form["template"] == $0.id) },
             form: .init(
                 costTime: form["costTime"] ?? "",
                 size: form["size"] ?? "50",
-                displayName: form["displayName"] ?? ""
+                displayName: form["displayName"] ?? "",
+                env: form["env"] ?? "",
+                ports: form["ports"] ?? "",
+                startupScript: form["startupScript"] ?? ""
             )
         )
         return show(
@@ -107,7 +112,7 @@ extension ConsoleRoutes {
         guard let sku = api.catalog.gpuSku(id: form["sku"] ?? "") else {
             throw LatticeError.invalidField("GPUSKUID", "choose a GPU")
         }
-        let body = JSONValue.object([
+        var fields: [String: JSONValue] = [
             "Cost": .object([
                 "CostType": .string(String(sku.sellingType)),
                 "DiskSKUID": .string(api.catalog.diskSkus.first?.id ?? "1"),
@@ -118,8 +123,56 @@ extension ConsoleRoutes {
             "displayName": .string(form["displayName"] ?? ""),
             "image": .string(form["image"] ?? ""),
             "Region": .string(form["region"] ?? ""),
-        ])
-        return try await api.createInstance(principal: principal, cluster: sku.clusterName, body: body)
+        ]
+        // SPEC §11: what the form's text fields say, in the API's shape (the API checks it).
+        if let template = form["template"], !template.isEmpty {
+            fields["template"] = .string(template)
+            fields["image"] = nil
+        }
+        if let env = try Self.variables(form["env"], field: "env") { fields["env"] = env }
+        if let env = try Self.variables(form["secretEnv"], field: "secretEnv") { fields["secretEnv"] = env }
+        if let script = form["startupScript"], !script.isEmpty {
+            fields["startupScript"] = .string(script.replacingOccurrences(of: "\r\n", with: "\n"))
+        }
+        if let ports = try Self.ports(form["ports"]) { fields["ports"] = ports }
+        return try await api.createInstance(principal: principal, cluster: sku.clusterName, body: .object(fields))
+    }
+
+    /// `NAME=value` lines as a JSON object; nil for none.
+    static func variables(_ text: String?, field: String) throws -> JSONValue? {
+        let lines = (text ?? "").split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !lines.isEmpty else { return nil }
+        var object: [String: JSONValue] = [:]
+        for line in lines {
+            guard let equals = line.firstIndex(of: "="), equals != line.startIndex else {
+                throw LatticeError.invalidField(field, "each line is NAME=value, got '\(line.prefix(40))'")
+            }
+            object[String(line[..<equals])] = .string(String(line[line.index(after: equals)...]))
+        }
+        return .object(object)
+    }
+
+    /// `8000:api, 7860:ui:public` as the API's `ports`; nil for none.
+    static func ports(_ text: String?) throws -> JSONValue? {
+        let specs = (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !specs.isEmpty else { return nil }
+        return .array(
+            try specs.map { spec in
+                let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                guard let port = Int(parts[0]), parts.count <= 3, parts.count < 3 || parts[2] == "public" else {
+                    throw LatticeError.invalidField(
+                        "ports",
+                        "write PORT[:NAME][:public], such as 8000:api; got '\(spec)'"
+                    )
+                }
+                return .object([
+                    "port": .number(Double(port)), "name": .string(parts.count > 1 ? parts[1] : ""),
+                    "public": .bool(parts.count == 3),
+                ])
+            }
+        )
     }
 
     /// `power_off` (saving an image if the form asks), `power_on` or `delete`.
@@ -209,6 +262,9 @@ extension ConsoleView {
             var costTime: String
             var size: String
             var displayName: String
+            var env: String
+            var ports: String
+            var startupScript: String
         }
 
         var csrf: String
@@ -216,6 +272,7 @@ extension ConsoleView {
         var regions: [Choice]
         var skus: [SKUChoice]
         var images: [Choice]
+        var templates: [Choice]
         var form: Form
     }
 }

@@ -70,6 +70,7 @@ struct ConsoleRoutes {
             return response
         }
         registerInstances(console)
+        registerInstance(console)
         registerTokens(console)
         registerSSHKeys(console)
         registerActivity(console)

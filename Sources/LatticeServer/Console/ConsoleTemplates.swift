@@ -15,6 +15,7 @@ enum ConsoleTemplates {
         ("instance-row", PackageResources.instance_row_mustache),
         ("instance-table", PackageResources.instance_table_mustache),
         ("instances", PackageResources.instances_mustache),
+        ("instance", PackageResources.instance_mustache),
         ("tokens", PackageResources.tokens_mustache),
         ("token-own", PackageResources.token_own_mustache),
         ("catalog", PackageResources.catalog_mustache),

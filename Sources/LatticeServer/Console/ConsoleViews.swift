@@ -98,6 +98,8 @@ enum ConsoleView {
         var running: Bool
         var startable: Bool
         var actionBase: String
+        /// The instance's own page (the tenant's console; nil on the admin's list).
+        var page: String?
         var powerOn: Button
         var delete: Button
 
@@ -107,6 +109,7 @@ enum ConsoleView {
             name = i.name
             displayName = i.displayName
             tenant = admin ? i.namespace : nil
+            page = admin ? nil : actionBase
             status = i.status
             statusReason = i.statusReason
             gpus = "\(i.resources.GPUNum)×\(i.resources.GPUType)"

@@ -82,4 +82,67 @@
       }
     });
   });
+
+  // An instance's page: its log, refreshed as it grows, and a chart of its figures.
+  var logs = document.getElementById('logs');
+  if (logs && logs.dataset.logs) {
+    var follow = function () {
+      fetch(logs.dataset.logs, { credentials: 'same-origin' })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (text) {
+          if (text === null || text === logs.textContent) return;
+          var atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+          logs.textContent = text;
+          if (atEnd) logs.scrollTop = logs.scrollHeight;
+        })
+        .catch(function () {});
+    };
+    logs.scrollTop = logs.scrollHeight;
+    setInterval(follow, 2000);
+  }
+  var chart = document.getElementById('metrics-chart');
+  if (chart && chart.dataset.metrics && chart.getContext) {
+    var points = [];
+    var now = document.getElementById('metrics-now');
+    var draw = function () {
+      var g = chart.getContext('2d');
+      var w = chart.width, h = chart.height;
+      g.clearRect(0, 0, w, h);
+      g.strokeStyle = '#ddd';
+      for (var y = 0; y <= 4; y++) { g.beginPath(); g.moveTo(0, y * h / 4); g.lineTo(w, y * h / 4); g.stroke(); }
+      var line = function (color, value) {
+        g.strokeStyle = color;
+        g.lineWidth = 2;
+        g.beginPath();
+        points.forEach(function (p, i) {
+          var x = w - (points.length - 1 - i) * (w / 59);
+          var v = Math.max(0, Math.min(100, value(p)));
+          if (i === 0) g.moveTo(x, h - v * h / 100); else g.lineTo(x, h - v * h / 100);
+        });
+        g.stroke();
+      };
+      line('#2563eb', function (p) { return p.cpu; });
+      line('#16a34a', function (p) { return p.gpu; });
+    };
+    var sample = function () {
+      fetch(chart.dataset.metrics, { credentials: 'same-origin' })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (m) {
+          if (!m) { if (now) now.textContent = 'No figures: the instance is not Running.'; return; }
+          var gpu = m.gpus.length ? m.gpus.reduce(function (a, g) { return a + g.utilization; }, 0) / m.gpus.length : 0;
+          var cores = Math.max(1, Math.ceil(m.cpuPercent / 100));
+          points.push({ cpu: m.cpuPercent / cores, gpu: gpu });
+          if (points.length > 60) points.shift();
+          if (now) {
+            now.textContent = 'CPU ' + m.cpuPercent.toFixed(1) + ' % (blue), memory ' +
+              (m.memoryUsedBytes / 1073741824).toFixed(1) + ' of ' + (m.memoryLimitBytes / 1073741824).toFixed(1) +
+              ' GiB, GPU ' + (m.gpus.length ? gpu.toFixed(0) + ' % (green) over ' + m.gpus.length : 'none');
+          }
+          draw();
+        })
+        .catch(function () {});
+    };
+    sample();
+    setInterval(sample, 5000);
+  }
 })();
