@@ -110,6 +110,11 @@ struct KubeRig {
         #expect(rig.pods(spec.instanceName).count == 1, "two starts, one pod")
         let labels = try #require((rig.pods(spec.instanceName).first?["metadata"] as? [String: Any])?["labels"])
         #expect((labels as? [String: String])?["lattice.dev/namespace"] == spec.namespace)
+        // The pod's log, as `pods/log` answers it.
+        let log = ExecText()
+        #expect(try await rig.driver.logs(instanceName: spec.instanceName, tail: 10, follow: false) { log.append($0) })
+        #expect(log.text.hasPrefix("Started container main"))
+        #expect(try await rig.driver.logs(instanceName: "instance-0000none", tail: 10, follow: false) { _ in } == false)
         // Reachable from the control plane at the pod's address.
         let endpoint = try await rig.driver.endpoint(instanceName: spec.instanceName, port: 8888)
         #expect(endpoint?.host == running?.ip && endpoint?.port == 8888)

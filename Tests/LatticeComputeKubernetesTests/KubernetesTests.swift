@@ -103,7 +103,32 @@ import Testing
         instance.placement = GPUPlacement(node: "gpu-node-7", gpuIndices: [0, 1])
         instance.access.sshPort = 30099
         instance.access.sshPassword = "Zq9xK2mW7vRt"
+        instance.workload = WorkloadSettings(
+            env: ["MODE": "train"],
+            secretEnv: ["HF_TOKEN": "hf-secret"],
+            startupScript: "pip install -r /root/data/requirements.txt",
+            ports: [PublishedPort(port: 8000, name: "api")]
+        )
         return WorkloadSpec(instance: instance)
+    }
+
+    /// SPEC §11: env plain, secretEnv from the Secret, the script as a postStart hook in the
+    /// background, published ports declared.
+    @Test func theWorkloadsEnvironmentScriptAndPorts() throws {
+        let pod = objects.pod(spec)
+        let container = try #require(((pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
+        let env = try #require(container["env"] as? [[String: Any]])
+        #expect(env.contains { $0["name"] as? String == "MODE" && $0["value"] as? String == "train" })
+        let secret = try #require(env.first { $0["name"] as? String == "HF_TOKEN" })
+        #expect(secret["value"] == nil && secret["valueFrom"] != nil)
+        #expect((objects.secret(spec)["stringData"] as? [String: String])?["HF_TOKEN"] == "hf-secret")
+        #expect(env.contains { $0["name"] as? String == WorkloadLauncher.scriptVariable })
+        let hook = (container["lifecycle"] as? [String: Any])?["postStart"] as? [String: Any]
+        #expect(((hook?["exec"] as? [String: Any])?["command"] as? [String])?.first == "/bin/sh")
+        let ports = try #require(container["ports"] as? [[String: Any]])
+        #expect(ports.contains { $0["containerPort"] as? Int == 8000 && $0["name"] as? String == "http-8000" })
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: pod), as: UTF8.self)
+        #expect(!text.contains("hf-secret"), "the secret only in the Secret")
     }
 
     func all() -> [String: [String: Any]] {
