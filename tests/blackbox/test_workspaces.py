@@ -252,3 +252,13 @@ def test_the_command_line_creates_with_env_and_reads_logs_metrics_and_templates(
     mine = run("templates", "create", "--name", "mine", "--image", official[0]["image"], "--env", "A=1").strip()
     assert mine.startswith("tpl-")
     run("templates", "delete", mine)
+
+
+def test_the_simulated_shell_has_the_instances_environment(make_server):
+    from test_gateways import gateway_server, ssh, ssh_port
+    server = gateway_server(make_server)
+    user = server.new_user()
+    inst = create(user, env={"MODE": "sim"}, secretEnv={"API_KEY": "k-123"}).json()
+    inst = user.wait_status(inst["name"], "Running")
+    out = ssh(ssh_port(inst), "root", "echo $MODE $API_KEY", password=inst["servers"]["SSH"]["sshPassword"])
+    assert out.returncode == 0 and out.stdout.strip() == "sim k-123", out.stderr
