@@ -73,6 +73,17 @@ def test_an_instance_people_work_in(make_server, tmp_path):
     wait_for(lambda: "startup sees train and 13 secret characters" in user.get(f"{path}/logs").text,
              timeout=60, what="the startup script's output in the logs")
     wait_for(lambda: "exited with status 0" in user.get(f"{path}/logs?tail=50").text, timeout=60)
+    # Followed: the engine's log stream, demultiplexed, as it grows.
+    podman("exec", container, "sh", "-c", "echo written later > /proc/1/fd/1")
+    with requests.get(f"{user.url}/mdc/api/v1{path}/logs?follow=true&tail=5", headers=user.headers(), stream=True,
+                      timeout=30) as r:
+        assert r.status_code == 200
+        seen = ""
+        for chunk in r.iter_content(chunk_size=None):
+            seen += chunk.decode(errors="replace")
+            if "written later" in seen:
+                break
+    assert "written later" in seen and "\x01" not in seen, "no stream headers in the text"
 
     # Lattice started the stand-in JupyterLab (the image has `jupyter`, nothing served 8888);
     # an image without it says so.
