@@ -303,6 +303,35 @@ extension LatticeClient {
         return stream
     }
 
+    /// `POST .../schedule_stop`: power off (or, with `delete`, delete) at `at`; nil clears it.
+    public func scheduleStop(
+        cluster: String,
+        name: String,
+        at: Date?,
+        delete: Bool = false
+    ) async throws
+        -> InstanceWire
+    {
+        struct Body: Encodable, Sendable {
+            var at: String
+            var action: String
+        }
+        let formatter = ISO8601DateFormatter()
+        let body = Body(
+            at: at.map { formatter.string(from: $0) } ?? "0001-01-01T00:00:00Z",
+            action: delete ? "delete" : "power_off"
+        )
+        return try decode(
+            InstanceWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/clusters/\(cluster)/instances/\(name)/schedule_stop",
+                body: body,
+                idempotent: true
+            )
+        )
+    }
+
     /// `GET .../instances/{name}/metrics`: what the running workload uses now.
     public func metrics(cluster: String, name: String) async throws -> MetricsWire {
         try await get(MetricsWire.self, Self.v1 + "/clusters/\(cluster)/instances/\(name)/metrics")

@@ -220,6 +220,9 @@ public struct Instance: Sendable, Codable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date?
     public var scheduleStopAt: Date?
+    /// What a pay-as-you-go instance's `scheduleStopAt` does (SPEC §12); nil: power off. A
+    /// prepaid instance's is its term's end, which always powers off.
+    public var scheduleStopAction: ScheduledStopAction?
     /// When the instance last reached Stopped; its data is kept until this plus the retention period.
     public var stoppedAt: Date?
     /// Bumped by every write; the reconciler's writes are conditional on it.
@@ -274,6 +277,12 @@ public struct Instance: Sendable, Codable, Equatable {
         self.scheduleStopAt = scheduleStopAt
         self.generation = generation
     }
+}
+
+/// What happens at an instance's scheduled stop time.
+public enum ScheduledStopAction: String, Sendable, Codable, Equatable {
+    case powerOff = "power_off"
+    case delete
 }
 
 /// A committed image of a tenant's container.

@@ -78,6 +78,57 @@ public enum InstanceLifecycle {
         return next
     }
 
+    /// `schedule_stop` (SPEC §12): a pay-as-you-go instance powers off (or is deleted) at
+    /// `at`; nil clears it. A prepaid instance stops at its term's end, moved by `renew`.
+    public static func scheduleStop(
+        _ instance: Instance,
+        at: Date?,
+        action: ScheduledStopAction,
+        now: Date
+    ) throws -> Instance {
+        guard !instance.desired.deleted else {
+            throw LatticeError.invalidState("instance \(instance.name) is being deleted")
+        }
+        guard instance.cost.costType == SellingType.payAsYouGo.rawValue else {
+            throw LatticeError.invalidState(
+                "instance \(instance.name) is prepaid: it stops when its term ends; use renew to move that"
+            )
+        }
+        if let at, at <= now {
+            throw LatticeError.invalidField("at", "must be in the future (or 0001-01-01T00:00:00Z to clear)")
+        }
+        var next = instance
+        next.scheduleStopAt = at
+        next.scheduleStopAction = at == nil ? nil : action
+        next.updatedAt = now
+        next.generation += 1
+        return next
+    }
+
+    /// What the leader writes once a pay-as-you-go instance's scheduled time has come: a
+    /// power off (the schedule then cleared, so a power on runs on) or a delete; nil when
+    /// there is nothing to do (the time was moved, or the instance is not running).
+    public static func scheduledStop(_ instance: Instance, now: Date, format: (Date) -> String) -> Instance? {
+        guard instance.cost.costType == SellingType.payAsYouGo.rawValue, let at = instance.scheduleStopAt, at <= now
+        else { return nil }
+        if instance.scheduleStopAction == .delete {
+            guard !instance.desired.deleted else { return nil }
+            var deleted = delete(instance, now: now)
+            deleted.statusReason = "ScheduledDelete: deleted as scheduled for \(format(at))"
+            return deleted
+        }
+        guard
+            var stopped = systemStop(
+                instance,
+                reason: "ScheduledStop: powered off as scheduled for \(format(at))",
+                now: now
+            )
+        else { return nil }
+        stopped.scheduleStopAt = nil
+        stopped.scheduleStopAction = nil
+        return stopped
+    }
+
     /// What `renew` writes: the instance with its term moved, and the charge for the new term.
     public struct Renewal: Sendable, Equatable {
         public var instance: Instance

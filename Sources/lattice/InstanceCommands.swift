@@ -14,7 +14,7 @@ struct Instances: AsyncParsableCommand {
         abstract: "Create, list, stop, start and delete compute instances.",
         subcommands: [
             List.self, Get.self, Create.self, Stop.self, Start.self, Renew.self, Delete.self, Wait.self, Logs.self,
-            Top.self,
+            Top.self, ScheduleStop.self,
         ]
     )
 

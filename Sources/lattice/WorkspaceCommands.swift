@@ -30,6 +30,45 @@ extension Instances {
         }
     }
 
+    struct ScheduleStop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "schedule-stop",
+            abstract: "Power off (or delete) a pay-as-you-go instance at a time, or clear that."
+        )
+        @Argument(help: "Instance name (instance-xxxxxxxx).") var name: String
+        @Option(help: "When: an RFC 3339 time, or +30m, +2h, +1d from now.") var at: String?
+        @Flag(help: "Delete the instance then, instead of powering it off.") var delete = false
+        @Flag(help: "Clear the schedule.") var clear = false
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            guard clear != (at != nil) else { throw UsageError("give --at TIME or --clear") }
+            let when = try at.map(Self.time)
+            let updated = try await client.client().scheduleStop(
+                cluster: cluster.name,
+                name: name,
+                at: when,
+                delete: delete
+            )
+            if output.output == .json { return try Terminal.printJSON(updated) }
+            print("\(updated.name): \(updated.scheduleStopAction ?? "") at \(updated.ScheduleStopTimestamp)")
+        }
+
+        static func time(_ text: String) throws -> Date {
+            if text.hasPrefix("+"), let unit = text.last, let count = Double(text.dropFirst().dropLast()),
+                let seconds = ["m": 60.0, "h": 3600.0, "d": 86400.0][unit]
+            {
+                return Date().addingTimeInterval(count * seconds)
+            }
+            guard let date = RFC3339.parse(text) else {
+                throw UsageError("--at takes an RFC 3339 time or +30m, +2h, +1d; got '\(text)'")
+            }
+            return date
+        }
+    }
+
     struct Top: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show what your running instances use: CPU, memory and each GPU."

@@ -99,6 +99,8 @@ public struct InstanceWire: Codable, Sendable, Equatable {
     public var env: [String: String]?
     public var secretEnvNames: [String]?
     public var startupScript: String?
+    /// SPEC §12: what `ScheduleStopTimestamp` does (`power_off`, `delete`); "" with none.
+    public var scheduleStopAction: String?
 
     public init(_ instance: Instance, context: WireContext) {
         let domain = context.annotationDomain
@@ -218,5 +220,7 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         env = instance.workload?.env ?? [:]
         secretEnvNames = (instance.workload?.secretEnv.keys).map { $0.sorted() } ?? []
         startupScript = instance.workload?.startupScript ?? ""
+        scheduleStopAction =
+            instance.scheduleStopAt == nil ? "" : (instance.scheduleStopAction ?? .powerOff).rawValue
     }
 }

@@ -20,6 +20,8 @@ public struct CreateInstanceRequest: Sendable, Equatable {
     public var region: String
     /// `env`, `secretEnv`, `startupScript` and `ports` (SPEC §11).
     public var workload: WorkloadSettings
+    /// `ScheduleStopTimestamp` (SPEC §12): when a pay-as-you-go instance powers off; nil for never.
+    public var scheduleStopAt: Date?
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
@@ -72,6 +74,7 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         _ = try ImageReference.parse(image)
         region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
         workload = try WorkloadSettings(fields: body)
+        scheduleStopAt = try ScheduleStopRequest.time(body, "ScheduleStopTimestamp")
     }
 }
 
@@ -95,6 +98,38 @@ extension CreateInstanceRequest {
             return "must not be inside /\(top), got '\(path)'"
         }
         return nil
+    }
+}
+
+/// The body of `POST .../schedule_stop` (SPEC §12): `{"at", "action"}`.
+public struct ScheduleStopRequest: Sendable, Equatable {
+    /// nil clears the schedule (the zero time).
+    public var at: Date?
+    public var action: ScheduledStopAction
+
+    public init(json: JSONValue) throws {
+        let body = try JSONFields(json)
+        guard body.fields["at"].map({ $0 != .null }) == true else { throw LatticeError.missingField("at") }
+        at = try Self.time(body, "at")
+        let action = try body.string("action") ?? ""
+        guard let chosen = action.isEmpty ? .powerOff : ScheduledStopAction(rawValue: action) else {
+            throw LatticeError.invalidField("action", "must be power_off or delete, got \"\(action.prefix(40))\"")
+        }
+        self.action = chosen
+    }
+
+    /// An RFC 3339 time; "" and the zero time (`0001-01-01T00:00:00Z`) are none.
+    static func time(_ body: JSONFields, _ key: String) throws -> Date? {
+        guard let text = try body.string(key)?.trimmingCharacters(in: .whitespaces), !text.isEmpty,
+            text != TimeFormatter.zero
+        else { return nil }
+        guard let date = RFC3339.parse(text) else {
+            throw LatticeError.invalidField(
+                body.name(key),
+                "must be an RFC 3339 time such as 2026-12-24T18:00:00+08:00, got \"\(text.prefix(40))\""
+            )
+        }
+        return date.timeIntervalSince1970 < -62_000_000_000 ? nil : date
     }
 }
 

@@ -92,6 +92,20 @@ extension LatticeAPI {
                 "applies to prepaid SKUs only; SKU '\(sku.id)' is pay-as-you-go"
             )
         }
+        if let at = request.scheduleStopAt {
+            // SPEC §12: a pay-as-you-go instance may be given a time to power off; a prepaid
+            // one stops when its term ends.
+            guard sku.selling.termUnit == nil else {
+                throw LatticeError.invalidField(
+                    "ScheduleStopTimestamp",
+                    "a prepaid instance stops when its term ends (Cost.CostTime); leave it out"
+                )
+            }
+            guard at > now else {
+                throw LatticeError.invalidField("ScheduleStopTimestamp", "must be in the future")
+            }
+            scheduleStop = at
+        }
         guard let disk = catalog.diskSku(id: request.diskSkuID) else {
             throw LatticeError.unprocessable(
                 "UnknownSKU",
@@ -295,6 +309,24 @@ extension LatticeAPI {
             throw LatticeError.notFound("instance '\(name)' in cluster \(cluster)")
         }
         return instance
+    }
+
+    /// `POST .../schedule_stop` (SPEC §12): power off (or delete) at a time; the zero time clears it.
+    public func scheduleStop(
+        principal: Principal,
+        cluster: String,
+        name: String,
+        body: JSONValue
+    ) async throws
+        -> InstanceWire
+    {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let request = try ScheduleStopRequest(json: body)
+        let now = clock.now()
+        let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+            try InstanceLifecycle.scheduleStop(current, at: request.at, action: request.action, now: now)
+        }
+        return InstanceWire(updated, context: wire)
     }
 
     public func powerOff(principal: Principal, cluster: String, name: String, body: JSONValue) async throws {

@@ -125,6 +125,13 @@ enum OpenAPIDocument {
             response: "Ok"
         ),
         .init(
+            method: "post",
+            path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/schedule_stop",
+            summary: "Power off (or delete) a pay-as-you-go instance at a time; the zero time clears it",
+            body: "ScheduleStop",
+            response: "Instance"
+        ),
+        .init(
             method: "get",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/logs",
             // `follow=true` streams until the workload ends: an answer without an end, which this
@@ -410,6 +417,14 @@ enum OpenAPIDocument {
                     "env": environment, "secretEnv": environment,
                     "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
                     "ports": ports, "template": ["type": "string", "minLength": 1, "maxLength": 64],
+                    "ScheduleStopTimestamp": ["type": "string", "format": "date-time"],
+                ],
+            ],
+            "ScheduleStop": [
+                "type": "object", "required": ["at"],
+                "properties": [
+                    "at": ["type": "string", "format": "date-time"],
+                    "action": ["enum": ["power_off", "delete"]],
                 ],
             ],
             "CreateTemplate": [
@@ -595,6 +610,7 @@ enum OpenAPIDocument {
                 ]),
                 "env": ["type": "object", "additionalProperties": string],
                 "secretEnvNames": ["type": "array", "items": string], "startupScript": string,
+                "scheduleStopAction": ["enum": ["", "power_off", "delete"]],
                 "image": string, "replicas": integer,
                 "resources": strings(["cpu", "memory", "GPUNum", "GPUType"]),
                 "volumeMounts": [

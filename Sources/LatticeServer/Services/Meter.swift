@@ -185,6 +185,18 @@ public final class Meter: Service, @unchecked Sendable {
                     "RetentionExpired: data kept \(Int(self.configuration.retention / 86400)) days after stop"
                 return deleted
             }
+        } else if instance.cost.costType == SellingType.payAsYouGo.rawValue {
+            // A tenant's schedule (SPEC §12): power off or delete.
+            let format = configuration.time.format
+            let done = try await store.updateInstance(namespace: instance.namespace, name: instance.name) { current in
+                InstanceLifecycle.scheduledStop(current, now: now, format: { format($0) }) ?? current
+            }
+            if done.statusReason.hasPrefix("Scheduled") {
+                logger.info(
+                    "scheduled stop",
+                    metadata: ["instance": "\(instance.name)", "reason": "\(done.statusReason)"]
+                )
+            }
         } else if let end = instance.scheduleStopAt {
             try await stop(
                 instance,

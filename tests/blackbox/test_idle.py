@@ -1,0 +1,95 @@
+"""SPEC §12, first part: a scheduled stop powers off (or deletes) an instance at its time,
+set at create or through schedule_stop, kept across a restart."""
+import time
+
+from conftest import wait_for
+
+ZERO = "0001-01-01T00:00:00Z"
+
+
+def rfc3339(seconds_from_now):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds_from_now))
+
+
+def test_an_instance_scheduled_ahead_is_stopped_after_it_and_kept_across_a_restart(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--meter-interval-seconds", "1"))
+    user = server.new_user()
+    body = user.create_body()
+    body["ScheduleStopTimestamp"] = rfc3339(20)
+    r = user.post("/clusters/host-cluster/instances", body)
+    assert r.status_code == 200, r.text
+    inst = r.json()
+    assert inst["ScheduleStopTimestamp"] != ZERO and inst["scheduleStopAction"] == "power_off"
+    user.wait_status(inst["name"], "Running")
+    server.kill9()
+    server.start()
+    user.url = server.url
+    assert user.instance(inst["name"]).json()["ScheduleStopTimestamp"] == inst["ScheduleStopTimestamp"]
+    assert user.instance(inst["name"]).json()["status"] == "Running"
+    stopped = user.wait_status(inst["name"], "Stopped", timeout=40)
+    assert stopped["statusReason"].startswith("ScheduledStop: powered off as scheduled")
+    assert stopped["ScheduleStopTimestamp"] == ZERO
+    # Powered on again it runs on: the schedule was used up.
+    assert user.post(f"/clusters/host-cluster/instances/{inst['name']}/power_on").status_code == 200
+    user.wait_status(inst["name"], "Running")
+    time.sleep(3)
+    assert user.instance(inst["name"]).json()["status"] == "Running"
+
+
+def test_schedule_stop_with_delete_and_clearing(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--meter-interval-seconds", "1"))
+    user = server.new_user()
+    doomed, kept = user.create().json()["name"], user.create().json()["name"]
+    for name in (doomed, kept):
+        user.wait_status(name, "Running")
+    path = "/clusters/host-cluster/instances/{}/schedule_stop"
+    r = user.post(path.format(doomed), {"at": rfc3339(4), "action": "delete"})
+    assert r.status_code == 200 and r.json()["scheduleStopAction"] == "delete", r.text
+    r = user.post(path.format(kept), {"at": rfc3339(4)})
+    assert r.status_code == 200 and r.json()["scheduleStopAction"] == "power_off"
+    r = user.post(path.format(kept), {"at": ZERO})
+    assert r.status_code == 200 and r.json()["ScheduleStopTimestamp"] == ZERO and r.json()["scheduleStopAction"] == ""
+    user.wait_status(doomed, None, timeout=30)
+    time.sleep(3)
+    assert user.instance(kept).json()["status"] == "Running"
+
+
+def test_bad_schedules_get_clear_errors(server):
+    user = server.new_user()
+    name = user.create().json()["name"]
+    path = f"/clusters/host-cluster/instances/{name}/schedule_stop"
+    for body, field in (({}, "at"), ({"at": "soon"}, "at"), ({"at": rfc3339(-60)}, "at"),
+                        ({"at": rfc3339(60), "action": "hibernate"}, "action")):
+        r = user.post(path, body)
+        assert r.status_code == 400 and r.json()["message"].startswith(field), (body, r.text)
+    assert user.post("/clusters/host-cluster/instances/instance-00000000/schedule_stop",
+                     {"at": rfc3339(60)}).status_code == 404
+    body = user.create_body()
+    body["ScheduleStopTimestamp"] = "next week"
+    r = user.post("/clusters/host-cluster/instances", body)
+    assert r.status_code == 400 and r.json()["message"].startswith("ScheduleStopTimestamp")
+    body["ScheduleStopTimestamp"] = rfc3339(-5)
+    assert user.post("/clusters/host-cluster/instances", body).status_code == 400
+    # Another namespace cannot schedule this one.
+    assert server.new_user().post(path, {"at": rfc3339(60)}).status_code == 404
+
+
+def test_the_command_line_schedules_and_clears(server, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from conftest import lattice_binary
+    user = server.new_user()
+    name = user.create().json()["name"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": user.token, "LATTICE_NAMESPACE": user.namespace,
+                "LATTICE_CONFIG": str(tmp_path / "c.json")})
+
+    def run(*args):
+        out = subprocess.run([lattice_binary(), *args], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        return json.loads(out.stdout)
+
+    assert run("instances", "schedule-stop", name, "--at", "+2h", "--delete", "-o", "json")["scheduleStopAction"] == "delete"
+    assert run("instances", "schedule-stop", name, "--clear", "-o", "json")["ScheduleStopTimestamp"] == ZERO
