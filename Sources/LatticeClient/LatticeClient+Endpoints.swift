@@ -1,7 +1,5 @@
-import AsyncHTTPClient
 import Foundation
 import LatticeDomain
-import NIOCore
 
 /// What to create: the seed's create body, with its defaults filled in.
 public struct CreateInstanceOptions: Sendable, Equatable {
@@ -53,38 +51,6 @@ public struct CreateInstanceOptions: Sendable, Equatable {
         self.volumeType = volumeType
         self.region = region
         self.description = description
-    }
-}
-
-extension CreateInstanceOptions {
-    /// The same with SPEC §11's fields set.
-    public func with(
-        env: [String: String] = [:],
-        secretEnv: [String: String] = [:],
-        startupScript: String = "",
-        ports: [PortOption] = [],
-        template: String = ""
-    ) -> CreateInstanceOptions {
-        var options = self
-        options.env = env
-        options.secretEnv = secretEnv
-        options.startupScript = startupScript
-        options.ports = ports
-        options.template = template
-        return options
-    }
-}
-
-/// An HTTP port to publish through the gateway.
-public struct PortOption: Sendable, Equatable, Encodable {
-    public var port: Int
-    public var name: String
-    public var `public`: Bool
-
-    public init(port: Int, name: String = "", public isPublic: Bool = false) {
-        self.port = port
-        self.name = name
-        self.public = isPublic
     }
 }
 
@@ -141,38 +107,6 @@ public struct PowerOffOptions: Sendable, Equatable, Encodable {
 }
 
 struct Empty: Encodable, Sendable {}
-
-/// A template to create (`POST /templates`).
-public struct TemplateOptions: Sendable, Equatable, Encodable {
-    public var name: String
-    public var image: String
-    public var env: [String: String]
-    public var ports: [PortOption]
-    public var startupScript: String
-    public var diskSizeGB: Int?
-    public var description: String
-    public var `public`: Bool
-
-    public init(
-        name: String,
-        image: String,
-        env: [String: String] = [:],
-        ports: [PortOption] = [],
-        startupScript: String = "",
-        diskSizeGB: Int? = nil,
-        description: String = "",
-        public isPublic: Bool = false
-    ) {
-        self.name = name
-        self.image = image
-        self.env = env
-        self.ports = ports
-        self.startupScript = startupScript
-        self.diskSizeGB = diskSizeGB
-        self.description = description
-        self.public = isPublic
-    }
-}
 
 extension LatticeClient {
     // MARK: Catalog
@@ -259,97 +193,6 @@ extension LatticeClient {
     /// `GET /clusters/{cluster}/instances/{name}`.
     public func instance(cluster: String, name: String) async throws -> InstanceWire {
         try await get(InstanceWire.self, Self.v1 + "/clusters/\(cluster)/instances/\(name)")
-    }
-
-    /// `GET .../instances/{name}/logs?tail=N`: the workload's last lines.
-    public func logs(cluster: String, name: String, tail: Int = 100) async throws -> String {
-        let data = try await send(
-            "GET",
-            Self.v1 + "/clusters/\(cluster)/instances/\(name)/logs",
-            query: ["tail": String(tail)],
-            idempotent: true
-        )
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// `GET .../logs?follow=true`: the last lines, then each part of the log as the
-    /// workload prints it, until it ends or the consumer stops.
-    public func followLogs(cluster: String, name: String, tail: Int = 100) -> AsyncThrowingStream<String, any Error> {
-        var components = URLComponents(
-            url: baseURL.appendingPathComponent(Self.v1 + "/clusters/\(cluster)/instances/\(name)/logs"),
-            resolvingAgainstBaseURL: false
-        )!
-        components.queryItems = [
-            URLQueryItem(name: "follow", value: "true"), URLQueryItem(name: "tail", value: String(tail)),
-        ]
-        var request = HTTPClientRequest(url: components.url!.absoluteString)
-        request.headers.add(name: "Authorization", value: "bearer \(token)")
-        if let namespace { request.headers.add(name: "namespace", value: namespace) }
-        let (stream, sink) = AsyncThrowingStream.makeStream(of: String.self)
-        let task = Task {
-            do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .hours(24))
-                guard response.status.code == 200 else {
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    throw LatticeAPIError(status: Int(response.status.code), body: Data(body.readableBytesView))
-                }
-                for try await part in response.body { sink.yield(String(buffer: part)) }
-                sink.finish()
-            } catch {
-                sink.finish(throwing: error)
-            }
-        }
-        sink.onTermination = { _ in task.cancel() }
-        return stream
-    }
-
-    /// `POST .../schedule_stop`: power off (or, with `delete`, delete) at `at`; nil clears it.
-    public func scheduleStop(
-        cluster: String,
-        name: String,
-        at: Date?,
-        delete: Bool = false
-    ) async throws
-        -> InstanceWire
-    {
-        struct Body: Encodable, Sendable {
-            var at: String
-            var action: String
-        }
-        let formatter = ISO8601DateFormatter()
-        let body = Body(
-            at: at.map { formatter.string(from: $0) } ?? "0001-01-01T00:00:00Z",
-            action: delete ? "delete" : "power_off"
-        )
-        return try decode(
-            InstanceWire.self,
-            try await send(
-                "POST",
-                Self.v1 + "/clusters/\(cluster)/instances/\(name)/schedule_stop",
-                body: body,
-                idempotent: true
-            )
-        )
-    }
-
-    /// `GET .../instances/{name}/metrics`: what the running workload uses now.
-    public func metrics(cluster: String, name: String) async throws -> MetricsWire {
-        try await get(MetricsWire.self, Self.v1 + "/clusters/\(cluster)/instances/\(name)/metrics")
-    }
-
-    /// `GET /templates`: the official ones, the public ones and the namespace's own.
-    public func templates(page: PageRequest = PageRequest(page: 1, pageSize: 100)) async throws -> Page<TemplateWire> {
-        try await get(Page<TemplateWire>.self, Self.v1 + "/templates", query: Self.pageQuery(page))
-    }
-
-    /// `POST /templates`. Not retried without its idempotency key (one per call).
-    public func createTemplate(_ template: TemplateOptions) async throws -> TemplateWire {
-        try decode(TemplateWire.self, try await send("POST", Self.v1 + "/templates", body: template, idempotent: false))
-    }
-
-    /// `DELETE /templates/{id}`.
-    public func deleteTemplate(id: String) async throws {
-        _ = try await send("DELETE", Self.v1 + "/templates/\(id)", idempotent: true)
     }
 
     /// `power_off`. Not retried (a second call would find the instance Stopping).
