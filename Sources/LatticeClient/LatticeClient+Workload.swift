@@ -161,4 +161,33 @@ extension LatticeClient {
     public func deleteTemplate(id: String) async throws {
         _ = try await send("DELETE", Self.v1 + "/templates/\(id)", idempotent: true)
     }
+
+    /// `GET /budget` (an admin may name another namespace).
+    public func budget(namespace other: String? = nil) async throws -> BudgetWire {
+        try await get(BudgetWire.self, Self.v1 + "/budget", query: other.map { ["namespace": $0] } ?? [:])
+    }
+
+    /// `PUT /budget`.
+    public func setBudget(
+        monthlyLimit: String,
+        alertAt: [Int] = Budget.defaultAlerts,
+        action: String = "notify",
+        namespace other: String? = nil
+    ) async throws -> BudgetWire {
+        struct Body: Encodable, Sendable {
+            var monthlyLimit: String
+            var alertAt: [Int]
+            var action: String
+        }
+        return try decode(
+            BudgetWire.self,
+            try await send(
+                "PUT",
+                Self.v1 + "/budget",
+                query: other.map { ["namespace": $0] } ?? [:],
+                body: Body(monthlyLimit: monthlyLimit, alertAt: alertAt, action: action),
+                idempotent: true
+            )
+        )
+    }
 }

@@ -83,6 +83,7 @@ public enum AuditRule {
         "DELETE \(v1)/tokens/{id}": "token.delete",
         "POST \(v1)/ssh-keys": "ssh_key.create",
         "POST \(v1)/templates": "template.create",
+        "PUT \(v1)/budget": "budget.set",
         "DELETE \(v1)/templates/{id}": "template.delete",
         "DELETE \(v1)/ssh-keys/{id}": "ssh_key.delete",
         "POST \(v1)/admin/users": "user.create",

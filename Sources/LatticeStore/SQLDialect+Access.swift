@@ -98,6 +98,30 @@ extension TemplateStore where Self: SQLDialect {
     }
 }
 
+extension BudgetStore where Self: SQLDialect {
+    public func setBudget(_ budget: Budget) async throws {
+        try await execute([
+            """
+            INSERT INTO budgets (namespace, action, doc) VALUES (\(budget.namespace), \(budget.action.rawValue),
+                \(try Documents.encode(budget)))
+            ON CONFLICT (namespace) DO UPDATE SET action = excluded.action, doc = excluded.doc
+            """
+        ])
+    }
+
+    public func budget(namespace: String) async throws -> Budget? {
+        try await query("SELECT doc FROM budgets WHERE namespace = \(namespace)").first.map {
+            try Documents.decode(Budget.self, try $0.text(0))
+        }
+    }
+
+    public func stoppingBudgets() async throws -> [Budget] {
+        try await query("SELECT doc FROM budgets WHERE action = 'stop' ORDER BY namespace").map {
+            try Documents.decode(Budget.self, try $0.text(0))
+        }
+    }
+}
+
 extension NodeStore where Self: SQLDialect {
     public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
         try await execute([

@@ -9,7 +9,8 @@ import LatticeDomain
 /// pass the same contract suite. Each role below is a protocol of its own, so a part of
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
-    & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & NodeStore & AuditStore & PriceStore & LeaseStore
+    & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & BudgetStore & NodeStore & AuditStore & PriceStore
+    & LeaseStore
     & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
@@ -312,6 +313,15 @@ public protocol TemplateStore: Sendable {
     func template(id: String) async throws -> InstanceTemplate?
     /// Removes a template; `404` if there is none with this id.
     func deleteTemplate(id: String) async throws
+}
+
+/// Namespaces' monthly budgets (SPEC §12).
+public protocol BudgetStore: Sendable {
+    /// Keeps a namespace's budget, replacing the one it had.
+    func setBudget(_ budget: Budget) async throws
+    func budget(namespace: String) async throws -> Budget?
+    /// Every budget whose action stops instances (the meter's pass).
+    func stoppingBudgets() async throws -> [Budget]
 }
 
 /// Nodes an operator drained (placement skips them), shared by every replica.

@@ -288,6 +288,13 @@ enum PostgresSchema {
                 "CREATE INDEX templates_namespace ON templates(namespace)",
             ]
         ),
+        (
+            13,
+            [
+                // Namespaces' monthly budgets (`Budget`).
+                "CREATE TABLE budgets (namespace TEXT PRIMARY KEY, action TEXT NOT NULL, doc TEXT NOT NULL)"
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

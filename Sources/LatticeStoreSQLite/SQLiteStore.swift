@@ -460,6 +460,12 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v23-budgets") { db in
+            // Namespaces' monthly budgets (`Budget`).
+            try db.execute(
+                sql: "CREATE TABLE budgets (namespace TEXT PRIMARY KEY, action TEXT NOT NULL, doc TEXT NOT NULL)"
+            )
+        }
         return migrator
     }
 }

@@ -14,7 +14,8 @@ struct Lattice: AsyncParsableCommand {
         version: LatticeVersion.current,
         subcommands: [
             Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
-            Instances.self, Templates.self, Tokens.self, SSHKeys.self, SSH.self, Audit.self, Admin.self, Host.self,
+            Instances.self, Templates.self, BudgetCommand.self, Tokens.self, SSHKeys.self, SSH.self, Audit.self,
+            Admin.self, Host.self,
             DB.self,
             Completion.self,
         ]

@@ -214,3 +214,64 @@ struct Templates: AsyncParsableCommand {
         func run() async throws { try await client.client().deleteTemplate(id: id) }
     }
 }
+
+struct BudgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "budget",
+        abstract: "Your monthly budget: the limit, the month's spend and its forecast; or set it.",
+        subcommands: [Show.self, Set.self],
+        defaultSubcommand: Show.self
+    )
+
+    static func print(_ budget: BudgetWire) {
+        Terminal.printTable(
+            ["FIELD", "VALUE"],
+            [
+                ["namespace", budget.namespace], ["monthly limit", "\(budget.monthlyLimit) \(budget.currency)"],
+                ["spent this month", budget.spentThisMonth], ["forecast", budget.forecast],
+                ["alerts at", budget.alertAt.map { "\($0) %" }.joined(separator: ", ")], ["at 100 %", budget.action],
+            ]
+        )
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the budget.")
+        @Option(help: "Another namespace's (admins).") var of: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let budget = try await client.client().budget(namespace: of)
+            if output.output == .json { return try Terminal.printJSON(budget) }
+            BudgetCommand.print(budget)
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the budget.")
+        @Option(help: "The monthly limit, such as 500.") var limit: String
+        @Option(help: "Percentages to be told at, such as 50,80,100.") var alertAt = "50,80,100"
+        @Option(help: "At 100 %: notify, block (creates and power_on refused) or stop (and power off).")
+        var action = "notify"
+        @Option(help: "Another namespace's (admins).") var of: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let percents = try alertAt.split(separator: ",").map { text -> Int in
+                guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw UsageError("--alert-at takes percentages such as 50,80,100")
+                }
+                return value
+            }
+            let budget = try await client.client().setBudget(
+                monthlyLimit: limit,
+                alertAt: percents,
+                action: action,
+                namespace: of
+            )
+            if output.output == .json { return try Terminal.printJSON(budget) }
+            BudgetCommand.print(budget)
+        }
+    }
+}

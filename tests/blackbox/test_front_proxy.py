@@ -79,12 +79,18 @@ def test_caddy_with_its_internal_ca_fronts_the_api_and_the_gateway(make_server, 
         assert link.startswith(f"https://{host}:{https}/jupyter?token="), link
         # Through the proxy to the gateway, which knows the instance by the Host Caddy
         # passed on (the simulated fleet runs no Jupyter: the gateway's own page says so).
+        # JupyterLab is behind the instance's token: the link sets the gateway's cookie
+        # (303 to itself), and an Authorization header with the token passes at once.
+        token = link.split("token=")[1]
         code, body, err = curl(host, link.split(f":{https}", 1)[1])
+        assert code == 303, (code, body, err)
+        code, body, err = curl(host, "/jupyter", token=token)
         assert code == 502 and instance["name"] in body, (code, body, err)
         # A second instance right after, through the same proxy: its own page, never the
         # first one's (the proxy opens a connection per request to the gateway).
         other = user.wait_status(user.create().json()["name"], "Running")
-        code, body, err = curl(f"{other['uid']}.{public}", "/jupyter")
+        other_token = other["servers"]["Jupyterlab"].split("token=")[1]
+        code, body, err = curl(f"{other['uid']}.{public}", "/jupyter", token=other_token)
         assert code == 502 and other["name"] in body and instance["name"] not in body, (code, body, err)
         assert curl(public, "/mdc/api/v1/regions", token=user.token)[0] == 200
     finally:

@@ -93,3 +93,58 @@ def test_the_command_line_schedules_and_clears(server, tmp_path):
 
     assert run("instances", "schedule-stop", name, "--at", "+2h", "--delete", "-o", "json")["scheduleStopAction"] == "delete"
     assert run("instances", "schedule-stop", name, "--clear", "-o", "json")["ScheduleStopTimestamp"] == ZERO
+
+
+def test_budgets_block_then_stop_and_admins_set_them_for_anyone(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--meter-interval-seconds", "1"))
+    admin = server.client()
+    user = server.new_user(balance="1000")
+    assert user.get("/budget").status_code == 404
+    for body in ({}, {"monthlyLimit": "0"}, {"monthlyLimit": "5", "action": "pause"},
+                 {"monthlyLimit": "5", "alertAt": ["x"]}):
+        r = user.put("/budget", body)
+        assert r.status_code == 400 and r.json()["code"], (body, r.text)
+    r = user.put("/budget", {"monthlyLimit": "10", "alertAt": [50, 80, 100], "action": "block"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["monthlyLimit"] == "10.00" and b["action"] == "block" and b["spentThisMonth"] == "0.00"
+    assert set(b) >= {"monthlyLimit", "alertAt", "action", "spentThisMonth", "forecast"}
+    running = user.create().json()["name"]
+    user.wait_status(running, "Running")
+    # Spend passes the limit (an operator's debit is spending): the next create is refused.
+    assert admin.post(f"/admin/users/{user.namespace}/debit", {"amount": "12", "reason": "support"}).status_code == 200
+    b = user.get("/budget").json()
+    assert b["spentThisMonth"] == "12.00" and float(b["forecast"]) >= 12
+    r = user.create()
+    assert r.status_code == 402 and r.json()["code"] == "BudgetExceeded", r.text
+    time.sleep(2)
+    assert user.instance(running).json()["status"] == "Running", "block does not stop what runs"
+    # A tenant cannot set another's budget; an admin can, and at stop it powers off what runs.
+    assert user.put(f"/budget?namespace=admin", {"monthlyLimit": "1"}).status_code == 403
+    r = admin.put(f"/budget?namespace={user.namespace}", {"monthlyLimit": "10", "action": "stop"})
+    assert r.status_code == 200 and r.json()["namespace"] == user.namespace
+    stopped = user.wait_status(running, "Stopped", timeout=30)
+    assert stopped["statusReason"].startswith("BudgetExceeded")
+    r = user.post(f"/clusters/host-cluster/instances/{running}/power_on")
+    assert r.status_code == 402 and r.json()["code"] == "BudgetExceeded"
+    # Raised, it lets the power on through.
+    assert user.put("/budget", {"monthlyLimit": "100", "action": "stop"}).status_code == 200
+    assert user.post(f"/clusters/host-cluster/instances/{running}/power_on").status_code == 200
+
+
+def test_lattice_budget_sets_and_shows(server, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from conftest import lattice_binary
+    user = server.new_user()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": user.token, "LATTICE_NAMESPACE": user.namespace,
+                "LATTICE_CONFIG": str(tmp_path / "c.json")})
+    out = subprocess.run([lattice_binary(), "budget", "set", "--limit", "250", "--action", "block", "-o", "json"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["monthlyLimit"] == "250.00"
+    out = subprocess.run([lattice_binary(), "budget"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0 and "spent this month" in out.stdout and "block" in out.stdout, out.stderr

@@ -47,7 +47,9 @@ def test_the_api_console_and_gateway_speak_tls(make_server, certificate):
     assert link.startswith(f"https://{instance['uid']}.localhost:{port}/jupyter?token="), link
     # The gateway on the API's port, by Host, inside TLS: it finds the instance and says
     # that nothing serves Jupyter there (the simulated fleet runs no Jupyter).
-    r = requests.get(f"{server.url}/jupyter", headers={"Host": f"{instance['uid']}.localhost:{port}"}, timeout=10)
+    token = link.split("token=")[1]
+    r = requests.get(f"{server.url}/jupyter", timeout=10,
+                     headers={"Host": f"{instance['uid']}.localhost:{port}", "Authorization": f"token {token}"})
     assert r.status_code == 502 and "on port 8888 of" in r.text
     assert requests.get(server.url + "/console/login", timeout=5).status_code == 200
 
@@ -89,7 +91,9 @@ def test_behind_a_tls_front_proxy_links_say_https_and_its_port(make_server):
     instance = user.wait_status(user.create().json()["name"], "Running")
     assert instance["servers"]["Jupyterlab"].startswith(f"https://{instance['uid']}.localhost/jupyter?token=")
     # The gateway itself still serves plain HTTP on the API's port, for the proxy.
-    r = requests.get(f"{server.url}/jupyter", headers={"Host": f"{instance['uid']}.localhost"}, timeout=10)
+    token = instance["servers"]["Jupyterlab"].split("token=")[1]
+    r = requests.get(f"{server.url}/jupyter", timeout=10,
+                     headers={"Host": f"{instance['uid']}.localhost", "Authorization": f"token {token}"})
     assert r.status_code == 502
 
 

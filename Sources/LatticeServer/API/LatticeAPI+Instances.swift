@@ -126,6 +126,7 @@ extension LatticeAPI {
             )
         }
         try await checkImage(request.image, namespace: principal.namespace)
+        try await checkBudget(namespace: principal.namespace)
 
         let nodes = try await placeableNodes(clusters: [cluster.name])
         let discount = Pricing.activeDiscount(of: sku, at: now)
@@ -372,6 +373,7 @@ extension LatticeAPI {
     public func powerOn(principal: Principal, cluster: String, name: String) async throws {
         let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         try InstanceLifecycle.checkPowerOn(instance)
+        try await checkBudget(namespace: principal.namespace)
         let now = clock.now()
         // The wallet check (an hour of everything the namespace would then run) is the
         // store's, inside the write: `WalletRule`.

@@ -150,6 +150,21 @@ enum OpenAPIDocument {
             response: "WorkloadMetrics"
         ),
         .init(
+            method: "get",
+            path: "/mdc/api/v1/budget",
+            summary: "The namespace's monthly budget, with the month's spend and its forecast",
+            query: [Query(name: "namespace", schema: ["type": "string"])],
+            response: "Budget"
+        ),
+        .init(
+            method: "put",
+            path: "/mdc/api/v1/budget",
+            summary: "Set the namespace's monthly budget (admins: ?namespace= any)",
+            body: "SetBudget",
+            query: [Query(name: "namespace", schema: ["type": "string"])],
+            response: "Budget"
+        ),
+        .init(
             method: "post",
             path: "/mdc/api/v1/templates",
             summary: "Keep an instance template (public ones: admins only)",
@@ -418,6 +433,16 @@ enum OpenAPIDocument {
                     "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
                     "ports": ports, "template": ["type": "string", "minLength": 1, "maxLength": 64],
                     "ScheduleStopTimestamp": ["type": "string", "format": "date-time"],
+                ],
+            ],
+            "SetBudget": [
+                "type": "object", "required": ["monthlyLimit"],
+                "properties": [
+                    "monthlyLimit": ["type": "string", "pattern": positiveDecimal],
+                    "alertAt": [
+                        "type": "array", "maxItems": 10, "items": ["type": "integer", "minimum": 1, "maximum": 1000],
+                    ],
+                    "action": ["enum": ["notify", "block", "stop"]],
                 ],
             ],
             "ScheduleStop": [
@@ -694,6 +719,11 @@ enum OpenAPIDocument {
                 "public": boolean, "official": boolean,
             ]),
             "TemplatePage": pageOf("Template"),
+            "Budget": object([
+                "namespace": string, "monthlyLimit": string, "alertAt": ["type": "array", "items": integer],
+                "action": ["enum": ["notify", "block", "stop"]], "spentThisMonth": string, "forecast": string,
+                "currency": string,
+            ]),
             "SSHKeyPage": pageOf("SSHKey"),
             "AdminNode": object([
                 "name": string, "cluster": string, "gpuModel": string, "gpuTotal": integer, "gpuFree": integer,

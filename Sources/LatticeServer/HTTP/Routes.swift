@@ -279,6 +279,24 @@ struct Routes {
             )
             return JSONResponse.ok
         }
+        v1.get("budget") { request, context in
+            try JSONResponse.encode(
+                try await api.budget(
+                    principal: try context.requirePrincipal(),
+                    namespace: request.uri.queryParameters["namespace"].map(String.init)
+                )
+            )
+        }
+        v1.put("budget") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.setBudget(
+                    principal: try context.requirePrincipal(),
+                    namespace: request.uri.queryParameters["namespace"].map(String.init),
+                    body: body
+                )
+            )
+        }
         v1.post("templates") { request, context in
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(

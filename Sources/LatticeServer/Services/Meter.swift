@@ -173,6 +173,39 @@ public final class Meter: Service, @unchecked Sendable {
                 try await self.enforceWallet(namespace: namespace, holders: holders, now: now)
             }
         }
+        // Budgets that stop (SPEC §12): their namespace's pay-as-you-go instances power off
+        // once the month's spend reaches the limit (disks kept).
+        for budget in try await store.stoppingBudgets() {
+            await isolated("budget", budget.namespace) { try await self.enforceBudget(budget, now: now) }
+        }
+    }
+
+    /// Powers off a namespace's running pay-as-you-go instances once its month's spend has
+    /// reached a `stop` budget's limit.
+    func enforceBudget(_ budget: Budget, now: Date) async throws {
+        let month = Budget.month(of: now, timeZone: configuration.time.timeZone)
+        let spent = Budget.spent(
+            try await store.ledger(namespace: budget.namespace, from: month.start, to: now).entries
+        )
+        guard budget.isReached(spent: spent) else { return }
+        var page = PageRequest(page: 1, pageSize: 100)
+        var running: [Instance] = []
+        while true {
+            let (items, total) = try await store.instances(namespace: budget.namespace, cluster: nil, page: page)
+            running += items.filter {
+                $0.cost.costType == SellingType.payAsYouGo.rawValue
+                    && [.creating, .starting, .running].contains($0.status)
+            }
+            guard !items.isEmpty, page.offset + items.count < total else { break }
+            page.page += 1
+        }
+        for instance in running {
+            try await stop(
+                instance,
+                reason: "BudgetExceeded: the month's spend reached the budget's limit of \(budget.monthlyLimit)",
+                now: now
+            )
+        }
     }
 
     /// Ends an expired retention or prepaid term.
