@@ -1016,6 +1016,33 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
+@Suite struct BudgetStoreContractTests {
+    @Test(arguments: StoreFactory.all)
+    func aBudgetIsKeptPerNamespaceAndReplaced(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        #expect(try await store.budget(namespace: "alice") == nil)
+        let first = Budget(
+            namespace: "alice",
+            monthlyLimit: Money("500")!,
+            alertAt: [50, 100],
+            action: .block,
+            updatedAt: t0
+        )
+        try await store.setBudget(first)
+        #expect(try await store.budget(namespace: "alice") == first)
+        #expect(try await store.stoppingBudgets().isEmpty)
+        var second = first
+        second.action = .stop
+        second.monthlyLimit = Money("20")!
+        try await store.setBudget(second)
+        try await store.setBudget(
+            Budget(namespace: "bob", monthlyLimit: Money("1")!, alertAt: [], action: .notify, updatedAt: t0)
+        )
+        #expect(try await store.budget(namespace: "alice") == second)
+        #expect(try await store.stoppingBudgets().map(\.namespace) == ["alice"])
+    }
+}
+
 @Suite struct NodeDrainContractTests {
     @Test(arguments: StoreFactory.all)
     func drainsAreKeptUntilUndrained(_ factory: StoreFactory) async throws {
