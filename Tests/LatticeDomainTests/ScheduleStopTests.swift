@@ -64,7 +64,11 @@ import Testing
         #expect(request.at == Date(timeIntervalSince1970: 1_798_761_600) && request.action == .delete)
         #expect(try ScheduleStopRequest(json: body(#"{"at": "0001-01-01T00:00:00Z"}"#)).at == nil)
         #expect(try ScheduleStopRequest(json: body(#"{"at": "2027-01-01T00:00:00Z"}"#)).action == .powerOff)
-        for bad in [#"{}"#, #"{"at": "tomorrow"}"#, #"{"at": "2027-01-01T00:00:00Z", "action": "pause"}"#] {
+        let bodies = [
+            #"{}"#, #"{"at": "tomorrow"}"#, #"{"at": ""}"#, #"{"at": " ", "action": null}"#,
+            #"{"at": "2027-01-01T00:00:00Z", "action": "pause"}"#,
+        ]
+        for bad in bodies {
             #expect(throws: LatticeError.self, "\(bad)") { try ScheduleStopRequest(json: body(bad)) }
         }
     }

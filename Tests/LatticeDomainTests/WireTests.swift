@@ -68,6 +68,8 @@ import Testing
             }
         }
         #expect(try PageRequest(page: nil, pageSize: "9223372036854775807").pageSize == 100)
+        #expect(try PageRequest(page: nil, pageSize: "1013724915685178826817536").pageSize == 100)
+        #expect(throws: LatticeError.self) { try PageRequest(page: nil, pageSize: "-1013724915685178826817536") }
         #expect(PageRequest(page: Int.max, pageSize: 100).offset == Int.max)
     }
 

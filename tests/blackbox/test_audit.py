@@ -54,7 +54,7 @@ def test_every_state_changing_call_is_audited_and_kept_to_its_namespace(server):
     assert len(entries(admin, "/admin/audit", namespace=alice.namespace)) == 5
     assert alice.get("/admin/audit").status_code == 403
     r = alice.get("/audit", params={"action": "<script>"})
-    assert r.status_code == 400 and r.json()["code"] == "BadRequest"
+    assert r.status_code == 400 and r.json()["code"] == "InvalidField"
 
 
 @pytest.mark.skipif(not (shutil.which("ssh") and shutil.which("sshpass")), reason="needs openssh-client and sshpass")

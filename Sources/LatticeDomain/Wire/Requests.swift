@@ -110,6 +110,12 @@ public struct ScheduleStopRequest: Sendable, Equatable {
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
         guard body.fields["at"].map({ $0 != .null }) == true else { throw LatticeError.missingField("at") }
+        guard try body.string("at")?.trimmingCharacters(in: .whitespaces).isEmpty == false else {
+            throw LatticeError.invalidField(
+                "at",
+                "must be an RFC 3339 time such as 2026-12-24T18:00:00+08:00 (or 0001-01-01T00:00:00Z to clear), got \"\""
+            )
+        }
         at = try Self.time(body, "at")
         let action = try body.string("action") ?? ""
         guard let chosen = action.isEmpty ? .powerOff : ScheduledStopAction(rawValue: action) else {

@@ -63,17 +63,19 @@ public struct PageRequest: Sendable, Equatable {
 
     public init(page: String?, pageSize: String?) throws {
         self.page = try Self.read(page, "page") ?? 1
-        self.pageSize = min(try Self.read(pageSize, "pageSize") ?? 20, 100)
+        // Any page size past 100 is 100, however many digits it has (the schema sets no maximum).
+        self.pageSize = min(try Self.read(pageSize, "pageSize", saturating: true) ?? 20, 100)
         guard self.page <= Self.maximumPage else {
             throw LatticeError.invalidField("page", "must be at most \(Self.maximumPage), got \(self.page)")
         }
     }
 
-    static func read(_ text: String?, _ field: String) throws -> Int? {
+    static func read(_ text: String?, _ field: String, saturating: Bool = false) throws -> Int? {
         guard let text, !text.isEmpty else { return nil }
         guard let value = Int(text) else {
             let digits = text.drop(while: { $0 == "+" || $0 == "-" })
             if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) {
+                if saturating, !text.hasPrefix("-") { return Int.max }
                 throw LatticeError.invalidField(field, "is out of range, got \(text.prefix(40))")
             }
             throw LatticeError.invalidField(field, "must be a whole number, got \"\(text.prefix(40))\"")

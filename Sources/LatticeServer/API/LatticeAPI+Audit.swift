@@ -25,7 +25,7 @@ extension LatticeAPI {
         if let action,
             action.count > 64 || !action.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "_" || $0 == ".") })
         {
-            throw LatticeError(.badRequest, code: "BadRequest", "action: a dotted name such as instance.create")
+            throw LatticeError.invalidField("action", "must be a dotted name such as instance.create")
         }
         let (items, total) = try await store.auditEntries(namespace: namespace, action: action, page: page)
         return Page(

@@ -29,7 +29,10 @@ enum OpenAPIDocument {
         Query(name: "page", schema: ["type": "integer", "minimum": 1, "maximum": PageRequest.maximumPage]),
         Query(name: "pageSize", schema: ["type": "integer", "minimum": 1]),
     ]
-    nonisolated(unsafe) static let auditAction = Query(name: "action", schema: ["type": "string"])
+    nonisolated(unsafe) static let auditAction = Query(
+        name: "action",
+        schema: ["type": "string", "pattern": "^[A-Za-z_.]{0,64}$"]
+    )
     nonisolated(unsafe) static let regionID = Query(name: "region_id", schema: ["type": "string"])
     nonisolated(unsafe) static let nameQuery = Query(
         name: "name",
