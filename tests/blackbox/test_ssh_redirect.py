@@ -50,7 +50,9 @@ def test_one_listener_serves_every_instance_port_behind_a_firewall_redirect(tmp_
     rules.write_text("table ip lattice {\n  chain prerouting {\n    type nat hook prerouting priority dstnat;\n"
                      "    tcp dport 41000-41099 redirect to :2299\n  }\n}\n")
     run("ip", "netns", "exec", namespace, "nft", "-f", str(rules))
-    server = Server(tmp_path / "data", ["--host", "0.0.0.0", "--simulated-delay-scale", "0.1",
+    # The namespace is the server's own, so a fixed API port is free; a kernel-chosen one
+    # could fall in the redirected range (it did once in CI) and reach the SSH gateway.
+    server = Server(tmp_path / "data", ["--host", "0.0.0.0", "--port", "8080", "--simulated-delay-scale", "0.1",
                                         "--ssh-ports", "41000-41099", "--ssh-gateway-port", "2222",
                                         "--ssh-gateway-redirect-port", "2299"])
     server.wrapper = ["ip", "netns", "exec", namespace]
