@@ -149,6 +149,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ],
             // The console's templates, stylesheet and script, compiled into the binary.
             resources: [.embedInCode("Console/Templates"), .embedInCode("Console/Static")],

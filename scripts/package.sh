@@ -87,7 +87,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Lattice <lattice@localhost>
 Depends: ${depends_line:-libc6}, adduser
-Recommends: podman | docker.io
+Recommends: podman | docker.io, node-xterm, libjs-xterm
 Installed-Size: $size
 Section: net
 Priority: optional
@@ -151,6 +151,12 @@ fi
 if [ -d /usr/share/zoneinfo ]; then
     mkdir -p "$rootfs/usr/share"
     cp -rL /usr/share/zoneinfo "$rootfs/usr/share/zoneinfo"
+fi
+# xterm.js for the console's web terminal (Debian's node-xterm and libjs-xterm's stylesheet).
+if [ -d /usr/share/nodejs/xterm/lib ]; then
+    mkdir -p "$rootfs/usr/share/nodejs/xterm/css"
+    cp -rL /usr/share/nodejs/xterm/lib "$rootfs/usr/share/nodejs/xterm/lib"
+    cp -L /usr/share/javascript/xterm/xterm.css "$rootfs/usr/share/nodejs/xterm/css/" 2>/dev/null || true
 fi
 python3 scripts/oci-image.py "$rootfs" "$dist/lattice-$version-oci.tar" --ref "lattice:$version" --arch "$arch" \
     --chown var/lib/lattice=65532:65532 --port 8080/tcp --port 2222/tcp \

@@ -22,6 +22,8 @@ command -v strip >/dev/null 2>&1 || need_apt+=(binutils)
 # Certificates for the TLS tests, and Caddy as the TLS front proxy of test_front_proxy.py.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+# xterm.js for the console's web terminal (Debian's CommonJS modules and stylesheet).
+[ -f /usr/share/nodejs/xterm/lib/public/Terminal.js ] || need_apt+=(node-xterm libjs-xterm)
 # CJK glyphs for the console's screenshots (tenants name things in Chinese).
 [ -d /usr/share/fonts/opentype/noto ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -33,9 +35,9 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     echo "==> installing chromium and chromium-driver"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if ! python3 -c "import pytest, requests, selenium, schemathesis, pexpect" >/dev/null 2>&1; then
-    echo "==> installing pytest, requests, selenium, schemathesis and pexpect"
-    python3 -m pip install -q pytest requests selenium schemathesis pexpect
+if ! python3 -c "import pytest, requests, selenium, schemathesis, pexpect, websocket" >/dev/null 2>&1; then
+    echo "==> installing pytest, requests, selenium, schemathesis, pexpect and websocket-client"
+    python3 -m pip install -q pytest requests selenium schemathesis pexpect websocket-client
 fi
 
 # A real container engine and two registries for the engine driver's tests (set-up in

@@ -138,13 +138,16 @@ final class SSHSessionHandler: ChannelDuplexHandler {
         let directory = directory
         // The session's process lives as long as its channel: cancelled when the channel goes.
         task = Task {
-            let status = await SessionRunner.run(
-                request,
-                target: target,
-                directory: directory,
-                input: stream,
-                channel: channel
-            )
+            let status = await SessionRunner.run(request, target: target, directory: directory, input: stream) {
+                let message: SSHChannelData
+                switch $0 {
+                case .stdout(let data):
+                    message = SSHChannelData(type: .channel, data: .byteBuffer(ByteBuffer(bytes: data)))
+                case .stderr(let data):
+                    message = SSHChannelData(type: .stdErr, data: .byteBuffer(ByteBuffer(bytes: data)))
+                }
+                try? await channel.writeAndFlush(message).get()
+            }
             try? await channel.triggerUserOutboundEvent(
                 SSHChannelRequestEvent.ExitStatus(exitStatus: Int(status))
             ).get()
@@ -155,20 +158,20 @@ final class SSHSessionHandler: ChannelDuplexHandler {
 
 }
 
-/// Runs a session's process and carries its output to the channel.
-enum SessionRunner {
-    static func run(
+/// Runs a session's process in the instance's workload and hands its output on: the exec
+/// path every shell goes through, the SSH gateway's sessions and the console's web
+/// terminal alike. Notices (the instance gone, not running, the driver failing) go out as
+/// standard error.
+public enum SessionRunner {
+    public static func run(
         _ request: ExecRequest,
         target: AccessTarget,
         directory: any AccessDirectory,
         input: AsyncStream<ExecInput>,
-        channel: any Channel
+        output: @escaping @Sendable (ExecOutput) async -> Void
     ) async -> Int32 {
         let newline = request.terminal == nil ? "\n" : "\r\n"
-        func say(_ text: String) async {
-            let message = SSHChannelData(type: .stdErr, data: .byteBuffer(ByteBuffer(string: text + newline)))
-            try? await channel.writeAndFlush(message).get()
-        }
+        func say(_ text: String) async { await output(.stderr(Data((text + newline).utf8))) }
         do {
             guard let current = try await directory.target(instanceName: target.name) else {
                 await say("\(target.name) no longer exists")
@@ -178,16 +181,7 @@ enum SessionRunner {
                 await say("\(target.name) is \(current.status), not Running: power it on to open a session")
                 return 1
             }
-            return try await driver.exec(instanceName: current.name, request, input: input) { output in
-                let message: SSHChannelData
-                switch output {
-                case .stdout(let data):
-                    message = SSHChannelData(type: .channel, data: .byteBuffer(ByteBuffer(bytes: data)))
-                case .stderr(let data):
-                    message = SSHChannelData(type: .stdErr, data: .byteBuffer(ByteBuffer(bytes: data)))
-                }
-                try? await channel.writeAndFlush(message).get()
-            }
+            return try await driver.exec(instanceName: current.name, request, input: input, output: output)
         } catch {
             await say("lattice: cannot run in \(target.name): \(error)")
             return 255

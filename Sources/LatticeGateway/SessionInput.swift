@@ -43,7 +43,8 @@ final class SessionInput: Sendable {
         reader?.resume(returning: input)
     }
 
-    /// No more input: the driver's stream ends once it has read what waits.
+    /// No more input: the driver's stream ends once it has read what waits. A writer held
+    /// back by a full buffer is let go (nothing will read it now).
     func finish() {
         let reader = state.withLock { state -> CheckedContinuation<ExecInput?, Never>? in
             state.finished = true
@@ -51,7 +52,11 @@ final class SessionInput: Sendable {
             return state.reader
         }
         reader?.resume(returning: nil)
+        resume()
     }
+
+    /// Whether the session has ended its input (or the driver stopped reading).
+    var isFinished: Bool { state.withLock { $0.finished } }
 
     /// The next input for the driver; nil once finished, or once the reading task is
     /// cancelled (a driver whose process ended cancels its input reader and waits for it).

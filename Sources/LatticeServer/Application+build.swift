@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import LatticeCompute
 import LatticeComputeEngine
 import LatticeComputeKubernetes
@@ -370,8 +371,23 @@ public enum LatticeServer {
         )
         // One connection's channel: the API's HTTP/1 (or the gateway, when they share the
         // port, by the first request's Host), behind TLS when the operator gave a certificate.
+        // The API's HTTP/1, which upgrades the console's terminal sockets to WebSockets.
+        let terminal = ConsoleRoutes.terminalUpgrade(
+            console: ConsoleRoutes(
+                api: api,
+                store: store,
+                clock: clock,
+                sessions: ConsoleSessions(store: store),
+                limits: RequestLimits(configuration.limits)
+            ),
+            directory: gateways.directory
+        )
         let server = HTTPServerBuilder { responder in
-            let http = HTTP1Channel(responder: responder, configuration: http1)
+            let http = HTTP1WebSocketUpgradeChannel(
+                responder: responder,
+                configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 16)),
+                shouldUpgrade: terminal
+            )
             let channel: any ServerChildChannel =
                 shared
                 ? APIOrGatewayChannel(

@@ -52,6 +52,9 @@ public struct ServerConfiguration: Sendable {
     /// The port in those links when tenants reach the gateway through a front proxy
     /// (443 behind Caddy); nil: the gateway's own port.
     public var publicGatewayPort: Int?
+    /// Debian's `node-xterm` module directory, whose xterm.js the console's web terminal
+    /// serves (its stylesheet from `libjs-xterm` beside it).
+    public var xtermDirectory = "/usr/share/nodejs/xterm"
 
     public init(
         host: String = "127.0.0.1",

@@ -59,6 +59,8 @@ struct Serve: AsyncParsableCommand {
     var publicScheme: String?
     @Option(help: "Port of the links tenants are given, when a front proxy serves the gateway (443 behind Caddy).")
     var publicGatewayPort: Int?
+    @Option(help: "Debian's node-xterm directory, whose xterm.js the console's web terminal serves.")
+    var xtermDir = "/usr/share/nodejs/xterm"
     @Option(help: "Default quota: instances a namespace may keep (an admin can set its own).")
     var quotaInstances = Quota.defaults.instances
     @Option(help: "Default quota: GPUs a namespace may hold at once.") var quotaGpus = Quota.defaults.gpus
@@ -164,6 +166,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--public-gateway-port: must be between 1 and 65535")
         }
         configuration.publicGatewayPort = publicGatewayPort
+        configuration.xtermDirectory = xtermDir
         if let key = ProcessInfo.processInfo.environment["LATTICE_SEAL_KEY"], !key.isEmpty {
             configuration.sealKey = .base64(key)
         } else if let sealKeyFile {

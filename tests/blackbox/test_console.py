@@ -1,6 +1,7 @@
 """The web console in a real browser (headless Chromium through chromedriver), plus its
 CSRF, cookie and tenancy rules. Screenshots of every page, at desktop and phone width,
 are saved under tests/artifacts/screenshots/."""
+import json
 import os
 import pathlib
 import re
@@ -418,3 +419,67 @@ def test_an_instance_page_with_env_ports_logs_and_metrics(make_server, browser):
     sign_in(browser, server, other)
     browser.get(server.url + f"/console/instances/host-cluster/{name}")
     assert "not found" in browser.page_source.lower() or "NotFound" in browser.page_source
+
+
+def terminal_text(browser):
+    """What the web terminal shows, read from xterm.js itself."""
+    return browser.execute_script(
+        "var t = window.latticeTerminal; if (!t) return ''; t.selectAll(); var s = t.getSelection();"
+        " t.clearSelection(); return s;")
+
+
+def terminal_socket(server, name, cookies, csrf, origin=True, cluster="host-cluster"):
+    """Opens the terminal's WebSocket as a script would; answers the first text message."""
+    import websocket
+    url = server.url.replace("http://", "ws://") + f"/console/instances/{cluster}/{name}/terminal/socket?csrf={csrf}"
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    ws = websocket.create_connection(url, header=headers, origin=server.url if origin else None,
+                                     suppress_origin=not origin, timeout=10)
+    try:
+        while True:
+            opcode, data = ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                return json.loads(data)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return None
+    finally:
+        ws.close()
+
+
+def test_the_web_terminal_runs_a_shell_in_the_instance(make_server, browser):
+    server = make_server()
+    user = server.new_user()
+    name = user.create().json()["name"]
+    user.wait_status(name, "Running")
+    sign_in(browser, server, user)
+    browser.get(server.url + f"/console/instances/host-cluster/{name}")
+    browser.find_element(By.ID, "open-terminal").click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "terminal-status").text == "Connected.")
+    # xterm.js takes keys through its hidden textarea, as from a keyboard.
+    WebDriverWait(browser, 15).until(lambda b: "#" in terminal_text(b) or "$" in terminal_text(b))
+    browser.find_element(By.CSS_SELECTOR, "#terminal textarea").send_keys("echo $HOME\n")
+    WebDriverWait(browser, 15).until(lambda b: "\n/root" in terminal_text(b))
+    assert "echo $HOME" in terminal_text(browser)
+    shoot(browser, "terminal")
+    browser.find_element(By.CSS_SELECTOR, "#terminal textarea").send_keys("exit\n")
+    WebDriverWait(browser, 15).until(lambda b: "exit status 0" in b.find_element(By.ID, "terminal-status").text)
+
+    # The socket is behind the session and its CSRF rules: the token of this session,
+    # from this server's page (Origin), and only for the namespace's own instances.
+    cookies = browser_cookies(browser)
+    csrf = cookies["lattice_csrf"]
+    assert terminal_socket(server, name, cookies, "0" * 64)["code"] == "Forbidden"
+    assert terminal_socket(server, name, cookies, csrf, origin=False)["code"] == "Forbidden"
+    assert terminal_socket(server, name, {}, csrf)["code"] == "Unauthorized"
+    assert terminal_socket(server, "instance-00000000", cookies, csrf)["code"] == "NotFound"
+    assert terminal_socket(server, name, cookies, csrf, cluster="nowhere")["code"] == "NotFound"
+    other = server.new_user()
+    browser.delete_all_cookies()
+    sign_in(browser, server, other)
+    theirs = browser_cookies(browser)
+    assert terminal_socket(server, name, theirs, theirs["lattice_csrf"])["code"] == "NotFound"
+    # A terminal to a Stopped instance is refused in words.
+    assert user.post(f"/clusters/host-cluster/instances/{name}/power_off", {}).status_code == 200
+    user.wait_status(name, "Stopped")
+    refused = terminal_socket(server, name, cookies, csrf)
+    assert refused["code"] == "InvalidState" and "Stopped" in refused["message"]

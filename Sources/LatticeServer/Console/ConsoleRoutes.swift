@@ -71,6 +71,7 @@ struct ConsoleRoutes {
         }
         registerInstances(console)
         registerInstance(console)
+        registerTerminal(console)
         registerTokens(console)
         registerSSHKeys(console)
         registerActivity(console)

@@ -27,6 +27,7 @@ enum ConsoleTemplates {
         ("admin-instances", PackageResources.admin_instances_mustache),
         ("admin-nodes", PackageResources.admin_nodes_mustache),
         ("admin-prices", PackageResources.admin_prices_mustache),
+        ("terminal", PackageResources.terminal_mustache),
         ("message", PackageResources.message_mustache),
     ]
 

@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import LatticeGateway
 import Logging
 import NIOCore
@@ -17,7 +18,7 @@ struct APIOrGatewayChannel: ServerChildChannel {
         let decision: EventLoopFuture<HostSniffer.Decision>
     }
 
-    let http1: HTTP1Channel
+    let http1: HTTP1WebSocketUpgradeChannel
     let settings: HTTPGatewayHandler.Settings
     let directory: any AccessDirectory
     let headerTimeout: TimeAmount

@@ -145,4 +145,53 @@
     sample();
     setInterval(sample, 5000);
   }
+
+  // The web terminal: xterm.js (served by Lattice from Debian's package) over a WebSocket
+  // to a shell in the instance. Keystrokes go as binary frames, sizes as text
+  // {"resize": {...}}; the shell's output comes back as binary, its end as {"exit": N} and a
+  // refusal as {"code", "message"}.
+  var box = document.getElementById('terminal');
+  if (box && box.dataset.socket && window.Terminal) {
+    var status = document.getElementById('terminal-status');
+    var term = new window.Terminal({ cols: 100, rows: 28, cursorBlink: true });
+    window.latticeTerminal = term;
+    term.open(box);
+    var scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
+    var url = scheme + window.location.host + box.dataset.socket + '&cols=' + term.cols + '&rows=' + term.rows;
+    var socket = new WebSocket(url);
+    socket.binaryType = 'arraybuffer';
+    var encoder = new TextEncoder();
+    var decoder = new TextDecoder('utf-8');
+    var ended = false;
+    socket.onopen = function () {
+      if (status) status.textContent = 'Connected.';
+      term.focus();
+    };
+    socket.onmessage = function (event) {
+      if (typeof event.data !== 'string') {
+        term.write(decoder.decode(new Uint8Array(event.data), { stream: true }));
+        return;
+      }
+      var message = null;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message && typeof message.exit === 'number') {
+        ended = true;
+        if (status) status.textContent = 'The shell ended (exit status ' + message.exit + ').';
+      } else if (message && message.code) {
+        ended = true;
+        if (status) status.textContent = message.code + ': ' + message.message;
+      }
+    };
+    socket.onclose = function () {
+      if (!ended && status) status.textContent = 'Disconnected.';
+    };
+    term.on('data', function (data) {
+      if (socket.readyState === WebSocket.OPEN) socket.send(encoder.encode(data));
+    });
+    term.on('resize', function (size) {
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(JSON.stringify({ resize: { cols: size.cols, rows: size.rows } }));
+      }
+    });
+  }
 })();
