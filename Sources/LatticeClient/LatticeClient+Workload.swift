@@ -142,6 +142,39 @@ extension LatticeClient {
         )
     }
 
+    /// `POST .../idle_stop`: power off once idle for `policy.afterMinutes` (nil clears the
+    /// policy), and `wakeOnConnect` when given.
+    public func idleStop(
+        cluster: String,
+        name: String,
+        policy: IdleStopPolicy?,
+        wakeOnConnect: Bool? = nil
+    ) async throws -> InstanceWire {
+        struct Body: Encodable, Sendable {
+            var policy: IdleStopPolicy?
+            var wakeOnConnect: Bool?
+
+            enum Keys: String, CodingKey { case afterMinutes, gpuUtilizationBelow, wakeOnConnect }
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: Keys.self)
+                // An explicit null clears the policy.
+                try container.encode(policy?.afterMinutes, forKey: .afterMinutes)
+                try container.encodeIfPresent(policy?.gpuUtilizationBelow, forKey: .gpuUtilizationBelow)
+                try container.encodeIfPresent(wakeOnConnect, forKey: .wakeOnConnect)
+            }
+        }
+        return try decode(
+            InstanceWire.self,
+            try await send(
+                "POST",
+                Self.v1 + "/clusters/\(cluster)/instances/\(name)/idle_stop",
+                body: Body(policy: policy, wakeOnConnect: wakeOnConnect),
+                idempotent: true
+            )
+        )
+    }
+
     /// `GET .../instances/{name}/metrics`: what the running workload uses now.
     public func metrics(cluster: String, name: String) async throws -> MetricsWire {
         try await get(MetricsWire.self, Self.v1 + "/clusters/\(cluster)/instances/\(name)/metrics")

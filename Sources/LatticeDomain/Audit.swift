@@ -76,6 +76,7 @@ public enum AuditRule {
         "POST \(instances)/{name}/power_off": "instance.power_off",
         "POST \(instances)/{name}/power_on": "instance.power_on",
         "POST \(instances)/{name}/schedule_stop": "instance.schedule_stop",
+        "POST \(instances)/{name}/idle_stop": "instance.idle_stop",
         "POST \(instances)/{name}/renew": "instance.renew",
         "DELETE \(v1)/images": "image.delete",
         "POST \(v1)/tokens": "token.create",

@@ -231,6 +231,13 @@ public struct Instance: Sendable, Codable, Equatable {
     public var workload: WorkloadSettings?
     /// Which of JupyterLab and Tensorboard the Running workload serves, as last observed.
     public var apps: WorkloadApps?
+    /// `idleStop` (SPEC §12): powered off once unused this long; nil for never.
+    public var idleStop: IdleStopPolicy?
+    /// When the instance was last used (or reached Running): its idle clock's start, while
+    /// `idleStop` is set (`IdleRule`).
+    public var idleSince: Date?
+    /// `wakeOnConnect` (SPEC §12): a connection through a gateway powers a Stopped instance on.
+    public var wakeOnConnect: Bool?
 
     public init(
         name: String,

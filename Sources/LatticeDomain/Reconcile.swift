@@ -202,6 +202,8 @@ public enum ReconcilePlanner {
         var next = instance
         switch transition {
         case .running(let pod, let note, let apps):
+            // The idle clock (SPEC §12) starts when the instance comes up.
+            if instance.status != .running { next.idleSince = now }
             next.status = .running
             next.statusReason = note
             next.pod = pod

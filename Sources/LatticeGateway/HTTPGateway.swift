@@ -260,19 +260,44 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                 case .refused: return .tokenRequired(cookie)
                 }
             }
+            if target.wakes {
+                switch await directory.wake(target) {
+                case .starting: return .waking(target.name, browser: Self.isBrowser(head))
+                case .refused(let why): return .wakeRefused(target.name, why)
+                }
+            }
             guard target.isRunning, let driver = directory.workloads(cluster: target.cluster) else {
                 return .notRunning(target.name, target.status)
             }
             guard let endpoint = try await driver.endpoint(instanceName: target.name, port: port) else {
                 return .unreachable(target.name, port)
             }
-            return .upstream(target.name, endpoint)
+            return .upstream(target, endpoint)
         }.whenComplete { result in
             let handler = loopBoundSelf.value
             let context = loopBoundContext.value
             switch result {
-            case .success(.upstream(let name, let endpoint)):
-                handler.connect(context, to: endpoint, instance: name, port: port, head: head, client: client)
+            case .success(.upstream(let target, let endpoint)):
+                handler.connect(context, to: endpoint, target: target, port: port, head: head, client: client)
+            case .success(.waking(let name, let browser)):
+                // Wake on connect (SPEC §12): a browser's page refreshes until the instance
+                // answers; any other client is told when to try again.
+                handler.answer(
+                    context,
+                    503,
+                    "Service Unavailable",
+                    "\(name) is starting (wake on connect). "
+                        + (browser ? "This page reloads until it answers." : "Try again in a few seconds."),
+                    retryAfter: Self.wakeRetrySeconds,
+                    refresh: browser ? Self.wakeRetrySeconds : nil
+                )
+            case .success(.wakeRefused(let name, let why)):
+                handler.answer(
+                    context,
+                    503,
+                    "Service Unavailable",
+                    "\(name) stays Stopped: it cannot be woken now. \(why)"
+                )
             case .success(.notRunning(let name, let status)):
                 handler.answer(
                     context,
@@ -301,8 +326,18 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         }
     }
 
+    /// Seconds a client waits (and a browser's page reloads) while an instance wakes.
+    static let wakeRetrySeconds = 5
+
+    /// Whether the request is a browser's (it accepts HTML), which gets a page that reloads.
+    static func isBrowser(_ head: RequestHead) -> Bool {
+        (head.value("accept") ?? "").lowercased().contains("text/html")
+    }
+
     enum Route: Sendable {
-        case upstream(String, WorkloadEndpoint)
+        case upstream(AccessTarget, WorkloadEndpoint)
+        case waking(String, browser: Bool)
+        case wakeRefused(String, String)
         case notRunning(String, String)
         case unreachable(String, Int)
         case unknown
@@ -330,7 +365,7 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
     func connect(
         _ context: ChannelHandlerContext,
         to endpoint: WorkloadEndpoint,
-        instance: String,
+        target: AccessTarget,
         port: Int,
         head: RequestHead,
         client: String
@@ -342,6 +377,11 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         let idle = settings.idleTimeout
+        let instance = target.name
+        let directory = directory
+        // A request through the gateway is a use for the idle clock, answered or not, and a
+        // proxied connection a session while it is open.
+        directory.used(target, .sessionOpened)
         ClientBootstrap(group: context.eventLoop)
             .connectTimeout(settings.connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -357,16 +397,21 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
                 let context = boundContext.value
                 switch result {
                 case .failure:
+                    directory.used(target, .sessionClosed)
                     handler.answer(context, 502, "Bad Gateway", "Nothing answers on port \(port) of \(instance).")
                 case .success(let upstream):
                     guard case .connecting = handler.state else {
+                        directory.used(target, .sessionClosed)
                         upstream.close(promise: nil)
                         return
                     }
                     handler.state = .done
                     let sessions = handler.settings.sessions
                     sessions.opened()
-                    upstream.closeFuture.whenComplete { _ in sessions.closed() }
+                    upstream.closeFuture.whenComplete { _ in
+                        sessions.closed()
+                        directory.used(target, .sessionClosed)
+                    }
                     var first = ByteBuffer(string: head.forwarded(clientAddress: client))
                     first.writeBuffer(&handler.buffered)
                     upstream.writeAndFlush(first, promise: nil)
@@ -389,12 +434,14 @@ public final class HTTPGatewayHandler: ChannelInboundHandler, RemovableChannelHa
         _ status: Int,
         _ reason: String,
         _ message: String,
-        retryAfter: Int? = nil
+        retryAfter: Int? = nil,
+        refresh: Int? = nil
     ) {
         guard context.channel.isActive else { return }
         state = .done
+        let reload = refresh.map { #"<meta http-equiv="refresh" content="\#($0)">"# } ?? ""
         let body = """
-            <!doctype html><html><head><meta charset="utf-8"><title>\(status) \(reason)</title></head>
+            <!doctype html><html><head><meta charset="utf-8">\(reload)<title>\(status) \(reason)</title></head>
             <body style="font-family:sans-serif;margin:3em"><h1>\(reason)</h1><p>\(Self.escape(message))</p>
             <p><small>lattice gateway</small></p></body></html>
 

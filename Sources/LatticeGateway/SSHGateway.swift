@@ -360,8 +360,11 @@ enum PortForward {
                     }
                 }
                 .connect(host: endpoint.host, port: endpoint.port)
-                .flatMap { _ in
-                    child.setOption(.allowRemoteHalfClosure, value: true).flatMapThrowing {
+                .flatMap { upstream in
+                    // A forward is a session for the idle clock while it is open.
+                    directory.used(target, .sessionOpened)
+                    upstream.closeFuture.whenComplete { _ in directory.used(target, .sessionClosed) }
+                    return child.setOption(.allowRemoteHalfClosure, value: true).flatMapThrowing {
                         try child.pipeline.syncOperations.addHandlers([SSHDataCodec(), innerBound.value])
                     }
                 }

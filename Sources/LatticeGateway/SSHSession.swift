@@ -173,18 +173,60 @@ public enum SessionRunner {
         let newline = request.terminal == nil ? "\n" : "\r\n"
         func say(_ text: String) async { await output(.stderr(Data((text + newline).utf8))) }
         do {
-            guard let current = try await directory.target(instanceName: target.name) else {
+            guard var current = try await directory.target(instanceName: target.name) else {
                 await say("\(target.name) no longer exists")
                 return 1
+            }
+            if current.wakes {
+                switch await Wake.untilRunning(current, directory: directory, say: say) {
+                case .some(let running): current = running
+                case nil: return 1
+                }
             }
             guard current.isRunning, let driver = directory.workloads(cluster: current.cluster) else {
                 await say("\(target.name) is \(current.status), not Running: power it on to open a session")
                 return 1
             }
+            directory.used(current, .sessionOpened)
+            defer { directory.used(current, .sessionClosed) }
             return try await driver.exec(instanceName: current.name, request, input: input, output: output)
         } catch {
             await say("lattice: cannot run in \(target.name): \(error)")
             return 255
         }
+    }
+}
+
+/// Wake on connect for a session (SPEC §12): the instance is powered on and the session
+/// waits, with a banner, until it runs.
+enum Wake {
+    /// How long a session waits for its instance to come up.
+    static let patience: Duration = .seconds(300)
+    static let poll: Duration = .seconds(1)
+
+    /// The instance once Running, or nil (and the client told why) when it does not come up.
+    static func untilRunning(
+        _ target: AccessTarget,
+        directory: any AccessDirectory,
+        say: (String) async -> Void
+    ) async -> AccessTarget? {
+        if case .refused(let why) = await directory.wake(target) {
+            await say("lattice: cannot wake \(target.name): \(why)")
+            return nil
+        }
+        await say("lattice: waking \(target.name) (wake on connect); the session starts once it runs...")
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: patience)
+        while clock.now < deadline {
+            do { try await Task.sleep(for: poll) } catch { return nil }
+            guard let current = try? await directory.target(instanceName: target.name) else { continue }
+            if current.isRunning { return current }
+            if ["Failed", "Stopped", "Stopping"].contains(current.status) {
+                await say("lattice: \(target.name) did not start: it is \(current.status)")
+                return nil
+            }
+        }
+        await say("lattice: \(target.name) is still not Running after \(patience); try again later")
+        return nil
     }
 }

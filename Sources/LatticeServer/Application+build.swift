@@ -149,6 +149,8 @@ public enum LatticeServer {
         fleet: ComputeFleet,
         clock: any WallClock,
         certificates: TLSCertificates?,
+        activity: InstanceActivity,
+        powerOn: @escaping @Sendable (String, String, String) async throws -> Void,
         logger: Logger
     ) throws -> Gateways {
         let settings = configuration.gateways
@@ -160,7 +162,9 @@ public enum LatticeServer {
         let directory = StoreAccessDirectory(
             store: store,
             fleet: fleet,
-            audit: AuditRecorder(store: store, clock: clock, logger: logger)
+            audit: AuditRecorder(store: store, clock: clock, logger: logger),
+            activity: activity,
+            powerOn: powerOn
         )
         let budget = configuration.descriptorBudget
         let limits = SSHConnectionLimits(
@@ -295,12 +299,30 @@ public enum LatticeServer {
         readiness.leadership = leadership
         let queue = WorkQueue()
         let certificates = try configuration.tls.map(TLSCertificates.init(files:))
+        let boundPort = BoundPort()
+        let api = LatticeAPI(
+            store: store,
+            fleet: fleet,
+            clock: clock,
+            configuration: configuration,
+            boundPort: boundPort
+        )
+        try await api.loadPrices()
+        let activity = InstanceActivity(now: { clock.now() })
         let gateways = try buildGateways(
             configuration: configuration,
             store: store,
             fleet: fleet,
             clock: clock,
             certificates: certificates,
+            activity: activity,
+            powerOn: { namespace, cluster, name in
+                try await api.powerOn(
+                    principal: Principal(namespace: namespace, tokenID: "", isAdmin: false, actor: "gateway:wake"),
+                    cluster: cluster,
+                    name: name
+                )
+            },
             logger: logger
         )
         if let budget = configuration.descriptorBudget {
@@ -320,15 +342,6 @@ public enum LatticeServer {
                 )
             }
         }
-        let boundPort = BoundPort()
-        let api = LatticeAPI(
-            store: store,
-            fleet: fleet,
-            clock: clock,
-            configuration: configuration,
-            boundPort: boundPort
-        )
-        try await api.loadPrices()
         var sources = ServerMetrics.Sources()
         sources.queueDepth = { queue.depth }
         let ssh = gateways.ssh
@@ -424,12 +437,22 @@ public enum LatticeServer {
                     claimLease: leadership.claimSoon,
                     pricesChanged: { await api.reloadPrices() }
                 ),
+                ActivityReporter(
+                    activity: activity,
+                    store: store,
+                    interval: configuration.activityReportInterval,
+                    logger: logger
+                ),
                 Meter(
                     store: store,
                     clock: clock,
                     configuration: configuration,
                     logger: logger,
-                    leadership: leadership
+                    leadership: leadership,
+                    idle: Meter.IdleInputs(
+                        lastUse: { activity.lastUse(of: $0) },
+                        gpuUtilization: { try await api.peakGPUUtilization(of: $0) }
+                    )
                 ),
             ],
             onServerRunning: { channel in

@@ -55,6 +55,9 @@ public struct ServerConfiguration: Sendable {
     /// Debian's `node-xterm` module directory, whose xterm.js the console's web terminal
     /// serves (its stylesheet from `libjs-xterm` beside it).
     public var xtermDirectory = "/usr/share/nodejs/xterm"
+    /// How often this replica writes its gateways' use of instances to the store, for the
+    /// leader's idle clocks (SPEC §12).
+    public var activityReportInterval: Duration = .seconds(10)
 
     public init(
         host: String = "127.0.0.1",

@@ -57,7 +57,7 @@ struct ApplyStatement {
                     \(bind(Self.seconds(instance.createdAt))), \(bind(instance.generation)), \(bind(port))::BIGINT,
                     \(bind(instance.placement?.node))::TEXT, \(bind(instance.resources.cpuCores)),
                     \(bind(instance.resources.memoryGiB)), \(bind(instance.status.rawValue)),
-                    \(bind(instance.desired.deleted)), \(bind(instance.scheduleStopAt.map(Self.seconds)))::FLOAT8,
+                    \(bind(instance.desired.deleted)), \(bind(instance.dueAt.map(Self.seconds)))::FLOAT8,
                     \(bind(instance.stoppedAt.map(Self.seconds)))::FLOAT8,
                     \(bind(instance.cost.costType == SellingType.payAsYouGo.rawValue)),
                     \(bind(try documents.encode(instance))))
@@ -70,7 +70,7 @@ struct ApplyStatement {
                 UPDATE instances SET generation = \(bind(instance.generation)),
                     placed_node = \(bind(instance.placement?.node))::TEXT, status = \(bind(instance.status.rawValue)),
                     deleted = \(bind(instance.desired.deleted)),
-                    schedule_stop = \(bind(instance.scheduleStopAt.map(Self.seconds)))::FLOAT8,
+                    schedule_stop = \(bind(instance.dueAt.map(Self.seconds)))::FLOAT8,
                     stopped_at = \(bind(instance.stoppedAt.map(Self.seconds)))::FLOAT8,
                     ssh_port = \(bind(port))::BIGINT, doc = \(bind(try documents.encode(instance)))
                 WHERE name = \(bind(instance.name))

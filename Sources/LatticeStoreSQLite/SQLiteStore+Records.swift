@@ -20,7 +20,7 @@ extension SQLiteStore {
                     instance.name, instance.namespace, instance.cluster, instance.createdAt.timeIntervalSince1970,
                     instance.generation, instance.access.sshPort > 0 ? instance.access.sshPort : nil,
                     instance.placement?.node, instance.resources.cpuCores, instance.resources.memoryGiB,
-                    instance.status.rawValue, instance.desired.deleted, instance.scheduleStopAt?.timeIntervalSince1970,
+                    instance.status.rawValue, instance.desired.deleted, instance.dueAt?.timeIntervalSince1970,
                     instance.stoppedAt?.timeIntervalSince1970,
                     instance.cost.costType == SellingType.payAsYouGo.rawValue, try documents.encode(instance),
                 ]
@@ -34,7 +34,7 @@ extension SQLiteStore {
                     """,
                 arguments: [
                     instance.generation, instance.placement?.node, instance.status.rawValue, instance.desired.deleted,
-                    instance.scheduleStopAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
+                    instance.dueAt?.timeIntervalSince1970, instance.stoppedAt?.timeIntervalSince1970,
                     instance.access.sshPort > 0 ? instance.access.sshPort : nil, try documents.encode(instance),
                     instance.name,
                 ]

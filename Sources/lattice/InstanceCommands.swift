@@ -14,7 +14,7 @@ struct Instances: AsyncParsableCommand {
         abstract: "Create, list, stop, start and delete compute instances.",
         subcommands: [
             List.self, Get.self, Create.self, Stop.self, Start.self, Renew.self, Delete.self, Wait.self, Logs.self,
-            Top.self, ScheduleStop.self,
+            Top.self, ScheduleStop.self, IdleStop.self,
         ]
     )
 
@@ -104,6 +104,11 @@ struct Instances: AsyncParsableCommand {
                     ["env", (i.env ?? [:]).keys.sorted().joined(separator: " ")],
                     ["secret env", (i.secretEnvNames ?? []).joined(separator: " ")],
                     ["created", i.creationTimestamp], ["stops at", i.ScheduleStopTimestamp],
+                    [
+                        "idle stop",
+                        i.idleStop.map { "after \($0.afterMinutes) min; stops at \(i.idle?.stopsAt ?? "")" } ?? "",
+                    ],
+                    ["wake on connect", i.wakeOnConnect == true ? "yes" : "no"],
                     ["data kept until", i.retentionUntil],
                 ]
             )

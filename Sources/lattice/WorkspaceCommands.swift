@@ -69,6 +69,61 @@ extension Instances {
         }
     }
 
+    struct IdleStop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "idle-stop",
+            abstract: "Power a pay-as-you-go instance off once nobody used it for a while (disk kept), or clear that."
+        )
+        @Argument(help: "Instance name (instance-xxxxxxxx).") var name: String
+        @Option(help: "Minutes without a session, a gateway request (or GPU use) before it stops.") var after: Int?
+        @Option(help: "GPU utilisation (percent) below which the GPUs count as idle.") var gpuBelow: Int?
+        @Flag(inversion: .prefixedNo, help: "Power the instance on when someone connects through a gateway.")
+        var wakeOnConnect: Bool?
+        @Flag(help: "Clear the idle policy.") var clear = false
+        @OptionGroup var cluster: ClusterOption
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            guard !(clear && after != nil) else { throw UsageError("give --after MINUTES or --clear, not both") }
+            guard clear || after != nil || wakeOnConnect != nil else {
+                throw UsageError("give --after MINUTES, --clear or --[no-]wake-on-connect")
+            }
+            guard gpuBelow == nil || after != nil else { throw UsageError("--gpu-below goes with --after") }
+            let client = try client.client()
+            let updated: InstanceWire
+            if let after {
+                updated = try await client.idleStop(
+                    cluster: cluster.name,
+                    name: name,
+                    policy: IdleStopPolicy(afterMinutes: after, gpuUtilizationBelow: gpuBelow),
+                    wakeOnConnect: wakeOnConnect
+                )
+            } else if clear {
+                updated = try await client.idleStop(
+                    cluster: cluster.name,
+                    name: name,
+                    policy: nil,
+                    wakeOnConnect: wakeOnConnect
+                )
+            } else {
+                // Only --[no-]wake-on-connect: the policy stays.
+                let current = try await client.instance(cluster: cluster.name, name: name)
+                updated = try await client.idleStop(
+                    cluster: cluster.name,
+                    name: name,
+                    policy: current.idleStop,
+                    wakeOnConnect: wakeOnConnect
+                )
+            }
+            if output.output == .json { return try Terminal.printJSON(updated) }
+            let policy =
+                updated.idleStop.map { "after \($0.afterMinutes) min idle, stops at \(updated.idle?.stopsAt ?? "")" }
+                ?? "no idle stop"
+            print("\(updated.name): \(policy); wake on connect \(updated.wakeOnConnect == true ? "on" : "off")")
+        }
+    }
+
     struct Top: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show what your running instances use: CPU, memory and each GPU."

@@ -157,6 +157,41 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         }
     }
 
+    /// The meter reads what is due by index: an idle clock that ran out is due like a
+    /// scheduled stop, and use that restarts it takes the instance off the list.
+    @Test(arguments: StoreFactory.all)
+    func anIdleClockThatRanOutIsDue(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        try await fund(store)
+        let name = "instance-0000e001"
+        _ = try await store.createInstance(
+            draft(name),
+            on: nodes(),
+            sshPorts: 30000...30010,
+            order: order(for: name),
+            couponID: nil,
+            debit: .none
+        )
+        let idle = try await store.updateInstance(namespace: "alice", name: name) { current in
+            var next = current
+            next.status = .running
+            next.idleStop = IdleStopPolicy(afterMinutes: 10)
+            next.idleSince = t0
+            next.generation += 1
+            return next
+        }
+        #expect(idle.dueAt == t0.addingTimeInterval(600))
+        let before = try await store.instancesToEnforce(at: t0.addingTimeInterval(599), stoppedBefore: .distantPast)
+        #expect(!before.map(\.name).contains(name))
+        let after = try await store.instancesToEnforce(at: t0.addingTimeInterval(600), stoppedBefore: .distantPast)
+        #expect(after.map(\.name).contains(name))
+        _ = try await store.updateInstance(namespace: "alice", name: name) {
+            IdleRule.used($0, at: t0.addingTimeInterval(590)) ?? $0
+        }
+        let used = try await store.instancesToEnforce(at: t0.addingTimeInterval(600), stoppedBefore: .distantPast)
+        #expect(!used.map(\.name).contains(name), "used since: due again only 10 minutes after that")
+    }
+
     @Test(arguments: StoreFactory.all)
     func createReservesGPUsAndAPort(_ factory: StoreFactory) async throws {
         let store = try await factory.make()

@@ -101,6 +101,16 @@ public struct InstanceWire: Codable, Sendable, Equatable {
     public var startupScript: String?
     /// SPEC §12: what `ScheduleStopTimestamp` does (`power_off`, `delete`); "" with none.
     public var scheduleStopAction: String?
+    /// SPEC §12: the idle policy (absent with none), its clock (`since`, `stopsAt`: the zero
+    /// time while it does not run), and whether a connection wakes the instance.
+    public var idleStop: IdleStopPolicy?
+    public var idle: Idle?
+    public var wakeOnConnect: Bool?
+
+    public struct Idle: Codable, Sendable, Equatable {
+        public var since: String
+        public var stopsAt: String
+    }
 
     public init(_ instance: Instance, context: WireContext) {
         let domain = context.annotationDomain
@@ -222,5 +232,12 @@ public struct InstanceWire: Codable, Sendable, Equatable {
         startupScript = instance.workload?.startupScript ?? ""
         scheduleStopAction =
             instance.scheduleStopAt == nil ? "" : (instance.scheduleStopAction ?? .powerOff).rawValue
+        idleStop = instance.idleStop
+        let stopsAt = IdleRule.stopsAt(instance)
+        idle = Idle(
+            since: context.time.format(stopsAt == nil ? nil : instance.idleSince),
+            stopsAt: context.time.format(stopsAt)
+        )
+        wakeOnConnect = instance.wakeOnConnect == true
     }
 }

@@ -22,6 +22,10 @@ public struct CreateInstanceRequest: Sendable, Equatable {
     public var workload: WorkloadSettings
     /// `ScheduleStopTimestamp` (SPEC §12): when a pay-as-you-go instance powers off; nil for never.
     public var scheduleStopAt: Date?
+    /// `idleStop` (SPEC §12); nil for none.
+    public var idleStop: IdleStopPolicy?
+    /// `wakeOnConnect` (SPEC §12).
+    public var wakeOnConnect: Bool
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
@@ -75,6 +79,43 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         region = try body.string("Region")?.trimmingCharacters(in: .whitespaces) ?? ""
         workload = try WorkloadSettings(fields: body)
         scheduleStopAt = try ScheduleStopRequest.time(body, "ScheduleStopTimestamp")
+        idleStop = try body.object("idleStop").map(IdleStopPolicy.init(fields:))
+        wakeOnConnect = try body.boolean("wakeOnConnect") ?? false
+    }
+}
+
+/// The body of `POST .../idle_stop` (SPEC §12): the policy (`{"afterMinutes",
+/// "gpuUtilizationBelow"}`, optionally with `"wakeOnConnect"`), or `null` to clear it;
+/// `{"wakeOnConnect": B}` alone changes only that.
+public struct IdleStopRequest: Sendable, Equatable {
+    /// nil: the policy is left as it is; `.some(nil)` clears it.
+    public var policy: IdleStopPolicy??
+    /// nil: left as it is.
+    public var wakeOnConnect: Bool?
+
+    /// A request that changes only `wakeOnConnect`.
+    public static func keep(wakeOnConnect: Bool) -> IdleStopRequest {
+        IdleStopRequest(policy: nil, wakeOnConnect: wakeOnConnect)
+    }
+
+    init(policy: IdleStopPolicy??, wakeOnConnect: Bool?) {
+        self.policy = policy
+        self.wakeOnConnect = wakeOnConnect
+    }
+
+    public init(json: JSONValue) throws {
+        guard json != .null else {
+            policy = .some(nil)
+            wakeOnConnect = nil
+            return
+        }
+        let body = try JSONFields(json)
+        wakeOnConnect = try body.boolean("wakeOnConnect")
+        switch body.fields["afterMinutes"] {
+        case .null?: policy = .some(nil)
+        case nil where wakeOnConnect != nil && body.fields["gpuUtilizationBelow"] == nil: policy = nil
+        default: policy = .some(try IdleStopPolicy(fields: body))
+        }
     }
 }
 

@@ -106,6 +106,12 @@ extension LatticeAPI {
             }
             scheduleStop = at
         }
+        if request.idleStop != nil, sku.selling.termUnit != nil {
+            throw LatticeError.invalidField(
+                "idleStop",
+                "a prepaid instance's term is paid for; idle stop is for pay-as-you-go SKUs"
+            )
+        }
         guard let disk = catalog.diskSku(id: request.diskSkuID) else {
             throw LatticeError.unprocessable(
                 "UnknownSKU",
@@ -185,6 +191,8 @@ extension LatticeAPI {
             var withDisk = draft
             withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
             withDisk.workload = request.workload.isEmpty ? nil : request.workload
+            withDisk.idleStop = request.idleStop
+            withDisk.wakeOnConnect = request.wakeOnConnect ? true : nil
             var termPrice = Money.zero
             // Pay-as-you-go: `WalletRule` checks an hour of it and of everything else running.
             var debit = WalletDebit.none
@@ -326,6 +334,25 @@ extension LatticeAPI {
         let now = clock.now()
         let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
             try InstanceLifecycle.scheduleStop(current, at: request.at, action: request.action, now: now)
+        }
+        return InstanceWire(updated, context: wire)
+    }
+
+    /// `POST .../idle_stop` (SPEC §12): an idle policy set (its clock counting from now) or
+    /// cleared, and `wakeOnConnect`.
+    public func idleStop(
+        principal: Principal,
+        cluster: String,
+        name: String,
+        body: JSONValue
+    ) async throws
+        -> InstanceWire
+    {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let request = try IdleStopRequest(json: body)
+        let now = clock.now()
+        let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+            try IdleRule.setPolicy(current, request.policy, wakeOnConnect: request.wakeOnConnect, now: now)
         }
         return InstanceWire(updated, context: wire)
     }

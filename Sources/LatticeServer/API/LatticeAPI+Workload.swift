@@ -102,3 +102,13 @@ extension LatticeAPI {
         return MetricsWire(metrics, time: wire.time)
     }
 }
+
+extension LatticeAPI {
+    /// The busiest GPU's utilisation (percent) of a Running instance now, or nil where the
+    /// driver does not measure it: what an idle policy's `gpuUtilizationBelow` is held to.
+    func peakGPUUtilization(of instance: Instance) async throws -> Double? {
+        guard instance.status == .running, let driver = fleet.driver(for: instance.cluster) else { return nil }
+        let metrics = try await driver.metrics(instanceName: instance.name)
+        return metrics?.gpus.map(\.utilization).max()
+    }
+}

@@ -135,6 +135,13 @@ enum OpenAPIDocument {
             response: "Instance"
         ),
         .init(
+            method: "post",
+            path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/idle_stop",
+            summary: "Power a pay-as-you-go instance off once idle for a while (null clears); wakeOnConnect",
+            body: "IdleStop",
+            response: "Instance"
+        ),
+        .init(
             method: "get",
             path: "/mdc/api/v1/clusters/{cluster}/instances/{name}/logs",
             // `follow=true` streams until the workload ends: an answer without an end, which this
@@ -436,6 +443,18 @@ enum OpenAPIDocument {
                     "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
                     "ports": ports, "template": ["type": "string", "minLength": 1, "maxLength": 64],
                     "ScheduleStopTimestamp": ["type": "string", "format": "date-time"],
+                    "idleStop": idlePolicy, "wakeOnConnect": ["type": "boolean"],
+                ],
+            ],
+            "IdleStop": [
+                "type": ["object", "null"],
+                "properties": [
+                    "afterMinutes": [
+                        "type": ["integer", "null"], "minimum": IdleStopPolicy.minutes.lowerBound,
+                        "maximum": IdleStopPolicy.minutes.upperBound,
+                    ],
+                    "gpuUtilizationBelow": ["type": "integer", "minimum": 1, "maximum": 100],
+                    "wakeOnConnect": ["type": "boolean"],
                 ],
             ],
             "SetBudget": [
@@ -603,6 +622,17 @@ enum OpenAPIDocument {
         "type": "object", "maxProperties": WorkloadSettings.maximumVariables,
         "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]*$"], "additionalProperties": ["type": "string"],
     ]
+    /// `idleStop` at create (SPEC §12).
+    nonisolated(unsafe) static let idlePolicy: [String: Any] = [
+        "type": "object", "required": ["afterMinutes"],
+        "properties": [
+            "afterMinutes": [
+                "type": "integer", "minimum": IdleStopPolicy.minutes.lowerBound,
+                "maximum": IdleStopPolicy.minutes.upperBound,
+            ],
+            "gpuUtilizationBelow": ["type": "integer", "minimum": 1, "maximum": 100],
+        ],
+    ]
     nonisolated(unsafe) static let ports: [String: Any] = [
         "type": "array", "maxItems": WorkloadSettings.maximumPorts,
         "items": [
@@ -639,6 +669,8 @@ enum OpenAPIDocument {
                 "env": ["type": "object", "additionalProperties": string],
                 "secretEnvNames": ["type": "array", "items": string], "startupScript": string,
                 "scheduleStopAction": ["enum": ["", "power_off", "delete"]],
+                "idleStop": object(["afterMinutes": integer, "gpuUtilizationBelow": integer]),
+                "idle": object(["since": string, "stopsAt": string]), "wakeOnConnect": boolean,
                 "image": string, "replicas": integer,
                 "resources": strings(["cpu", "memory", "GPUNum", "GPUType"]),
                 "volumeMounts": [

@@ -180,6 +180,17 @@ struct Routes {
                 )
             )
         }
+        instances.post(":name/idle_stop") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.idleStop(
+                    principal: try context.requirePrincipal(),
+                    cluster: try cluster(context),
+                    name: try name(context),
+                    body: body
+                )
+            )
+        }
         instances.get(":name/metrics") { _, context in
             try JSONResponse.encode(
                 try await api.instanceMetrics(

@@ -21,6 +21,15 @@ public final class Meter: Service, @unchecked Sendable {
 
     /// With replicas: only the lease holder meters (nil: this process always does).
     let leadership: Leadership?
+    /// What the idle clocks ask before an instance is stopped for being idle.
+    let idle: IdleInputs
+
+    /// Use the store may not know yet: this replica's gateways' (`InstanceActivity`), and
+    /// the GPUs' utilisation now, where the driver measures it.
+    struct IdleInputs: Sendable {
+        var lastUse: @Sendable (String) -> Date? = { _ in nil }
+        var gpuUtilization: @Sendable (Instance) async throws -> Double? = { _ in nil }
+    }
     /// When the audit log was last pruned.
     private let auditPruned = Mutex<Date?>(nil)
 
@@ -29,9 +38,11 @@ public final class Meter: Service, @unchecked Sendable {
         clock: any WallClock,
         configuration: ServerConfiguration,
         logger: Logger,
-        leadership: Leadership? = nil
+        leadership: Leadership? = nil,
+        idle: IdleInputs = IdleInputs()
     ) {
         self.leadership = leadership
+        self.idle = idle
         self.store = store
         self.clock = clock
         self.configuration = configuration
@@ -219,17 +230,21 @@ public final class Meter: Service, @unchecked Sendable {
                 return deleted
             }
         } else if instance.cost.costType == SellingType.payAsYouGo.rawValue {
-            // A tenant's schedule (SPEC §12): power off or delete.
+            // A tenant's schedule (SPEC §12): power off or delete; then its idle clock.
             let format = configuration.time.format
-            let done = try await store.updateInstance(namespace: instance.namespace, name: instance.name) { current in
-                InstanceLifecycle.scheduledStop(current, now: now, format: { format($0) }) ?? current
+            if let at = instance.scheduleStopAt, at <= now {
+                let done = try await store.updateInstance(namespace: instance.namespace, name: instance.name) {
+                    current in
+                    InstanceLifecycle.scheduledStop(current, now: now, format: { format($0) }) ?? current
+                }
+                if done.statusReason.hasPrefix("Scheduled") {
+                    logger.info(
+                        "scheduled stop",
+                        metadata: ["instance": "\(instance.name)", "reason": "\(done.statusReason)"]
+                    )
+                }
             }
-            if done.statusReason.hasPrefix("Scheduled") {
-                logger.info(
-                    "scheduled stop",
-                    metadata: ["instance": "\(instance.name)", "reason": "\(done.statusReason)"]
-                )
-            }
+            if let due = IdleRule.stopsAt(instance), due <= now { try await enforceIdle(instance, now: now) }
         } else if let end = instance.scheduleStopAt {
             try await stop(
                 instance,
@@ -237,6 +252,40 @@ public final class Meter: Service, @unchecked Sendable {
                 now: now
             )
         }
+    }
+
+    /// An instance whose idle period ran out: used since through this replica's gateway, or
+    /// its GPUs busy now, its clock restarts; otherwise it is powered off, disk kept, and
+    /// the stop is audited (`instance.idle_stopped`).
+    func enforceIdle(_ instance: Instance, now: Date) async throws {
+        var lastUse = idle.lastUse(instance.name)
+        if let below = instance.idleStop?.gpuUtilizationBelow,
+            let peak = try? await idle.gpuUtilization(instance), peak >= Double(below)
+        {
+            lastUse = now
+        }
+        let usedAt = lastUse
+        let format = configuration.time.format
+        let done = try await store.updateInstance(namespace: instance.namespace, name: instance.name) { current in
+            if let usedAt, let restarted = IdleRule.restart(current, usedAt: usedAt, now: now) { return restarted }
+            return IdleRule.idleStop(current, now: now, format: { format($0) }) ?? current
+        }
+        guard instance.status == .running, done.status == .stopping, done.statusReason.hasPrefix("IdleStopped")
+        else { return }
+        logger.info("idle stop", metadata: ["instance": "\(instance.name)", "reason": "\(done.statusReason)"])
+        try await store.appendAudit([
+            AuditEntry(
+                id: AuditRecorder.newID(),
+                time: now,
+                namespace: instance.namespace,
+                actor: "lattice:idle",
+                action: "instance.idle_stopped",
+                target: instance.name,
+                status: 200,
+                requestId: "",
+                remoteAddress: ""
+            )
+        ])
     }
 
     /// Stops a namespace's pay-as-you-go instances once its wallet has been dry for the grace period.
