@@ -98,6 +98,7 @@ public enum AuditRule {
         "POST /console/ssh-keys/{id}/delete": "ssh_key.delete",
         "POST /console/logout": "console.logout",
         "POST /console/images/delete": "image.delete",
+        "POST /console/billing/budget": "budget.set",
         "POST /console/admin/quota": "quota.set",
         "POST /console/admin/prices/{sku}": "price.change",
     ]

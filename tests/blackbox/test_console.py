@@ -276,6 +276,28 @@ def test_billing_and_images_in_the_browser(make_server, browser):
     assert "75.00 CNY" in browser.find_element(By.ID, "balance").text
     assert "支持服务" in browser.find_element(By.ID, "adjustments").text
     assert browser.find_element(By.ID, "csv").get_attribute("href").startswith(server.url + "/console/billing.csv")
+    # The budget (SPEC §12): a bad limit keeps the form and says why; a good one is saved.
+    assert "No budget" in browser.find_element(By.ID, "budget-heading").find_element(By.XPATH, "..").text
+    limit = browser.find_element(By.ID, "monthly-limit")
+    limit.clear()
+    limit.send_keys("lots")
+    browser.find_element(By.XPATH, "//button[text()='Save budget']").click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.CSS_SELECTOR, "[role=alert]"))
+    assert "monthlyLimit" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert browser.find_element(By.ID, "monthly-limit").get_attribute("value") == "lots"
+    limit = browser.find_element(By.ID, "monthly-limit")
+    limit.clear()
+    limit.send_keys("50")
+    alerts = browser.find_element(By.ID, "alert-at")
+    alerts.clear()
+    alerts.send_keys("75, 100")
+    Select(browser.find_element(By.ID, "budget-action")).select_by_value("block")
+    browser.find_element(By.XPATH, "//button[text()='Save budget']").click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_elements(By.ID, "budget"))
+    assert "50" in browser.find_element(By.ID, "budget").text and "block" in browser.find_element(By.ID, "budget").text
+    assert browser.find_element(By.ID, "budget-spent").text == "5.00"
+    saved = user.get("/budget").json()
+    assert (saved["monthlyLimit"], saved["alertAt"], saved["action"]) == ("50.00", [75, 100], "block"), saved
     shoot(browser, "billing")
     browser.find_element(By.LINK_TEXT, "Images").click()
     WebDriverWait(browser, 10).until(lambda b: b.current_url.endswith("/console/images"))

@@ -21,6 +21,16 @@ extension ConsoleRoutes {
                 return response
             }
         }
+        console.post("billing/budget") { request, context in
+            try await signedInForm(request, context) { visit, principal, form in
+                do {
+                    _ = try await api.setBudget(principal: principal, namespace: nil, body: Self.budgetBody(form))
+                    return redirect(flashed("/console/billing", "Budget saved.", visit), visit)
+                } catch let error as LatticeError {
+                    return try await billingPage(visit, nil, principal, error: error, form: form)
+                }
+            }
+        }
         console.get("images") { request, _ in
             try await signedIn(request) { visit, principal in
                 try await imagesPage(visit, request, principal)
@@ -38,24 +48,51 @@ extension ConsoleRoutes {
         }
     }
 
-    func billingPage(_ visit: Visit, _ request: Request, _ principal: Principal) async throws -> Response {
-        let asked = request.uri.queryParameters.get("month").flatMap { $0.isEmpty ? nil : $0 }
+    func billingPage(
+        _ visit: Visit,
+        _ request: Request?,
+        _ principal: Principal,
+        error: LatticeError? = nil,
+        form: [String: String]? = nil
+    ) async throws -> Response {
+        let asked = request?.uri.queryParameters.get("month").flatMap { $0.isEmpty ? nil : $0 }
         let wallet = try await api.balance(namespace: principal.namespace)
         let orders = try await api.orders(principal: principal, page: PageRequest(page: 1, pageSize: 20)).nodes
+        let budget: BudgetWire?
+        do {
+            budget = try await api.budget(principal: principal, namespace: nil)
+        } catch let missing as LatticeError where missing.kind == .notFound {
+            budget = nil
+        }
         var view = ConsoleView.BillingPage(
             balance: "\(wallet.balance) \(wallet.currency)",
             month: asked ?? "",
             statement: nil,
-            orders: orders
+            orders: orders,
+            csrf: visit.csrf,
+            budget: budget,
+            budgetForm: ConsoleView.BudgetForm(form: form, budget: budget)
         )
         do {
             let statement = try await api.statement(principal: principal, month: asked)
             view.month = statement.month
             view.statement = ConsoleView.StatementView(statement)
-        } catch let error as LatticeError where error.kind == .badRequest {
-            return show(visit, request, title: "Billing", page: "billing", template: "billing", view, error: error)
+        } catch let refused as LatticeError where refused.kind == .badRequest {
+            return show(visit, request, title: "Billing", page: "billing", template: "billing", view, error: refused)
         }
-        return show(visit, request, title: "Billing", page: "billing", template: "billing", view)
+        return show(visit, request, title: "Billing", page: "billing", template: "billing", view, error: error)
+    }
+
+    /// The budget form as the API's body: `alertAt` is a comma-separated list of percentages.
+    static func budgetBody(_ form: [String: String]) -> JSONValue {
+        let alerts = (form["alertAt"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.map { piece -> JSONValue in Int(piece).map { .number(Double($0)) } ?? .string(piece)
+            }
+        var body: [String: JSONValue] = [
+            "monthlyLimit": .string(form["monthlyLimit"] ?? ""), "action": .string(form["action"] ?? "notify"),
+        ]
+        if !alerts.isEmpty { body["alertAt"] = .array(alerts) }
+        return .object(body)
     }
 
     func imagesPage(
@@ -77,6 +114,28 @@ extension ConsoleView {
         var month: String
         var statement: StatementView?
         var orders: [OrderWire]
+        var csrf: String
+        var budget: BudgetWire?
+        var budgetForm: BudgetForm
+    }
+
+    /// The budget form's values: what was sent (a refused form), else the budget as it is.
+    struct BudgetForm {
+        var monthlyLimit: String
+        var alertAt: String
+        var notify: Bool
+        var block: Bool
+        var stop: Bool
+
+        init(form: [String: String]?, budget: BudgetWire?) {
+            monthlyLimit = form?["monthlyLimit"] ?? budget?.monthlyLimit ?? ""
+            alertAt =
+                form?["alertAt"] ?? budget.map { $0.alertAt.map(String.init).joined(separator: ", ") } ?? "50, 80, 100"
+            let action = form?["action"] ?? budget?.action ?? "notify"
+            notify = action == "notify"
+            block = action == "block"
+            stop = action == "stop"
+        }
     }
 
     /// A month's statement with every sum in the wallet's currency.
