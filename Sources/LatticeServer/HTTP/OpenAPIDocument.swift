@@ -443,19 +443,30 @@ enum OpenAPIDocument {
                     "startupScript": ["type": "string", "maxLength": WorkloadSettings.maximumScriptBytes],
                     "ports": ports, "template": ["type": "string", "minLength": 1, "maxLength": 64],
                     "ScheduleStopTimestamp": ["type": "string", "format": "date-time"],
-                    "idleStop": idlePolicy, "wakeOnConnect": ["type": "boolean"],
+                    "idleStop": idlePolicy, "wakeOnConnect": ["type": ["boolean", "null"]],
                 ],
             ],
+            // The policy (afterMinutes given; null clears), wakeOnConnect alone, or null.
             "IdleStop": [
-                "type": ["object", "null"],
-                "properties": [
-                    "afterMinutes": [
-                        "type": ["integer", "null"], "minimum": IdleStopPolicy.minutes.lowerBound,
-                        "maximum": IdleStopPolicy.minutes.upperBound,
+                "anyOf": [
+                    ["type": "null"],
+                    [
+                        "type": "object", "required": ["afterMinutes"],
+                        "properties": [
+                            "afterMinutes": [
+                                "type": ["integer", "null"], "minimum": IdleStopPolicy.minutes.lowerBound,
+                                "maximum": IdleStopPolicy.minutes.upperBound,
+                            ],
+                            "gpuUtilizationBelow": ["type": ["integer", "null"], "minimum": 1, "maximum": 100],
+                            "wakeOnConnect": ["type": ["boolean", "null"]],
+                        ],
                     ],
-                    "gpuUtilizationBelow": ["type": "integer", "minimum": 1, "maximum": 100],
-                    "wakeOnConnect": ["type": "boolean"],
-                ],
+                    [
+                        "type": "object", "required": ["wakeOnConnect"],
+                        "properties": ["wakeOnConnect": ["type": ["boolean", "null"]]],
+                        "not": ["required": ["gpuUtilizationBelow"]],
+                    ],
+                ]
             ],
             "SetBudget": [
                 "type": "object", "required": ["monthlyLimit"],
@@ -624,13 +635,13 @@ enum OpenAPIDocument {
     ]
     /// `idleStop` at create (SPEC §12).
     nonisolated(unsafe) static let idlePolicy: [String: Any] = [
-        "type": "object", "required": ["afterMinutes"],
+        "type": ["object", "null"], "required": ["afterMinutes"],
         "properties": [
             "afterMinutes": [
                 "type": "integer", "minimum": IdleStopPolicy.minutes.lowerBound,
                 "maximum": IdleStopPolicy.minutes.upperBound,
             ],
-            "gpuUtilizationBelow": ["type": "integer", "minimum": 1, "maximum": 100],
+            "gpuUtilizationBelow": ["type": ["integer", "null"], "minimum": 1, "maximum": 100],
         ],
     ]
     nonisolated(unsafe) static let ports: [String: Any] = [
@@ -669,7 +680,10 @@ enum OpenAPIDocument {
                 "env": ["type": "object", "additionalProperties": string],
                 "secretEnvNames": ["type": "array", "items": string], "startupScript": string,
                 "scheduleStopAction": ["enum": ["", "power_off", "delete"]],
-                "idleStop": object(["afterMinutes": integer, "gpuUtilizationBelow": integer]),
+                "idleStop": object(
+                    ["afterMinutes": integer, "gpuUtilizationBelow": integer],
+                    optional: ["gpuUtilizationBelow"]
+                ),
                 "idle": object(["since": string, "stopsAt": string]), "wakeOnConnect": boolean,
                 "image": string, "replicas": integer,
                 "resources": strings(["cpu", "memory", "GPUNum", "GPUType"]),
@@ -691,7 +705,9 @@ enum OpenAPIDocument {
                         "nodeScheduled": string, "ip": string,
                     ]),
                 ],
-            ]
+            ],
+            // Absent without an idle policy (SPEC §12).
+            optional: ["idleStop"]
         )
         return [
             "Any": [:],
