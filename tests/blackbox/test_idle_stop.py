@@ -189,3 +189,18 @@ def test_the_command_line_sets_and_clears_idle_stop(server, tmp_path):
     bad = run("instances", "idle-stop", name, "--after", "0", ok=False)
     assert "afterMinutes" in bad.stderr
     assert "--clear" in run("instances", "idle-stop", name, ok=False).stderr
+
+
+def test_an_idle_clock_survives_a_kill_9(make_server):
+    server = idle_server(make_server)
+    user = server.new_user()
+    instance = create(user, idleStop={"afterMinutes": 1})
+    stops_at = instance["idle"]["stopsAt"]
+    time.sleep(5)
+    server.kill9()
+    server.start()
+    user.url = server.url
+    assert user.instance(instance["name"]).json()["idle"]["stopsAt"] == stops_at, "the clock is in the record"
+    stopped = user.wait_status(instance["name"], "Stopped", timeout=120)
+    assert stopped["statusReason"].startswith("IdleStopped")
+    assert datetime.now(parse(stops_at).tzinfo) >= parse(stops_at)
