@@ -142,25 +142,28 @@ extension LatticeClient {
         )
     }
 
-    /// `POST .../idle_stop`: power off once idle for `policy.afterMinutes` (nil clears the
-    /// policy), and `wakeOnConnect` when given.
+    /// `POST .../idle_stop`: power off once idle for `policy.afterMinutes` (`.some(nil)`
+    /// clears the policy, nil leaves it and its clock as they are), and `wakeOnConnect`
+    /// when given.
     public func idleStop(
         cluster: String,
         name: String,
-        policy: IdleStopPolicy?,
+        policy: IdleStopPolicy??,
         wakeOnConnect: Bool? = nil
     ) async throws -> InstanceWire {
         struct Body: Encodable, Sendable {
-            var policy: IdleStopPolicy?
+            var policy: IdleStopPolicy??
             var wakeOnConnect: Bool?
 
             enum Keys: String, CodingKey { case afterMinutes, gpuUtilizationBelow, wakeOnConnect }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: Keys.self)
-                // An explicit null clears the policy.
-                try container.encode(policy?.afterMinutes, forKey: .afterMinutes)
-                try container.encodeIfPresent(policy?.gpuUtilizationBelow, forKey: .gpuUtilizationBelow)
+                if let policy {
+                    // An explicit null clears the policy.
+                    try container.encode(policy?.afterMinutes, forKey: .afterMinutes)
+                    try container.encodeIfPresent(policy?.gpuUtilizationBelow, forKey: .gpuUtilizationBelow)
+                }
                 try container.encodeIfPresent(wakeOnConnect, forKey: .wakeOnConnect)
             }
         }

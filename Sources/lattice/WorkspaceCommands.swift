@@ -90,32 +90,16 @@ extension Instances {
                 throw UsageError("give --after MINUTES, --clear or --[no-]wake-on-connect")
             }
             guard gpuBelow == nil || after != nil else { throw UsageError("--gpu-below goes with --after") }
-            let client = try client.client()
-            let updated: InstanceWire
-            if let after {
-                updated = try await client.idleStop(
-                    cluster: cluster.name,
-                    name: name,
-                    policy: IdleStopPolicy(afterMinutes: after, gpuUtilizationBelow: gpuBelow),
-                    wakeOnConnect: wakeOnConnect
-                )
-            } else if clear {
-                updated = try await client.idleStop(
-                    cluster: cluster.name,
-                    name: name,
-                    policy: nil,
-                    wakeOnConnect: wakeOnConnect
-                )
-            } else {
-                // Only --[no-]wake-on-connect: the policy stays.
-                let current = try await client.instance(cluster: cluster.name, name: name)
-                updated = try await client.idleStop(
-                    cluster: cluster.name,
-                    name: name,
-                    policy: current.idleStop,
-                    wakeOnConnect: wakeOnConnect
-                )
-            }
+            // Only --[no-]wake-on-connect: the policy and its clock stay as they are.
+            var change: IdleStopPolicy?? = nil
+            if let after { change = .some(IdleStopPolicy(afterMinutes: after, gpuUtilizationBelow: gpuBelow)) }
+            if clear { change = .some(nil) }
+            let updated = try await client.client().idleStop(
+                cluster: cluster.name,
+                name: name,
+                policy: change,
+                wakeOnConnect: wakeOnConnect
+            )
             if output.output == .json { return try Terminal.printJSON(updated) }
             let policy =
                 updated.idleStop.map { "after \($0.afterMinutes) min idle, stops at \(updated.idle?.stopsAt ?? "")" }

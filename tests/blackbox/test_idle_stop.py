@@ -184,6 +184,7 @@ def test_the_command_line_sets_and_clears_idle_stop(server, tmp_path):
     assert set_["idleStop"] == {"afterMinutes": 45, "gpuUtilizationBelow": 10} and set_["wakeOnConnect"] is True
     kept = run("instances", "idle-stop", name, "--no-wake-on-connect", "-o", "json")
     assert kept["idleStop"] == set_["idleStop"] and kept["wakeOnConnect"] is False
+    assert kept["idle"] == set_["idle"], "changing only wakeOnConnect leaves the clock alone"
     cleared = run("instances", "idle-stop", name, "--clear", "-o", "json")
     assert "idleStop" not in cleared and cleared["idle"]["stopsAt"] == ZERO
     bad = run("instances", "idle-stop", name, "--after", "0", ok=False)

@@ -154,7 +154,8 @@ public struct ScheduleStopRequest: Sendable, Equatable {
         guard try body.string("at")?.trimmingCharacters(in: .whitespaces).isEmpty == false else {
             throw LatticeError.invalidField(
                 "at",
-                "must be an RFC 3339 time such as 2026-12-24T18:00:00+08:00 (or 0001-01-01T00:00:00Z to clear), got \"\""
+                "must be an RFC 3339 time such as 2026-12-24T18:00:00+08:00 "
+                    + "(or 0001-01-01T00:00:00Z to clear), got \"\""
             )
         }
         at = try Self.time(body, "at")

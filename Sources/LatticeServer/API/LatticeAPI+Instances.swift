@@ -329,13 +329,10 @@ extension LatticeAPI {
     ) async throws
         -> InstanceWire
     {
-        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let request = try ScheduleStopRequest(json: body)
-        let now = clock.now()
-        let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+        return try await changeOwnInstance(principal: principal, cluster: cluster, name: name) { current, now in
             try InstanceLifecycle.scheduleStop(current, at: request.at, action: request.action, now: now)
         }
-        return InstanceWire(updated, context: wire)
     }
 
     /// `POST .../idle_stop` (SPEC §12): an idle policy set (its clock counting from now) or
@@ -348,11 +345,23 @@ extension LatticeAPI {
     ) async throws
         -> InstanceWire
     {
-        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
         let request = try IdleStopRequest(json: body)
-        let now = clock.now()
-        let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) { current in
+        return try await changeOwnInstance(principal: principal, cluster: cluster, name: name) { current, now in
             try IdleRule.setPolicy(current, request.policy, wakeOnConnect: request.wakeOnConnect, now: now)
+        }
+    }
+
+    /// One state-machine step on one of the caller's instances, answered as the instance after it.
+    func changeOwnInstance(
+        principal: Principal,
+        cluster: String,
+        name: String,
+        _ step: @escaping @Sendable (Instance, Date) throws -> Instance
+    ) async throws -> InstanceWire {
+        let instance = try await ownInstance(principal: principal, cluster: cluster, name: name)
+        let now = clock.now()
+        let updated = try await store.updateInstance(namespace: principal.namespace, name: instance.name) {
+            try step($0, now)
         }
         return InstanceWire(updated, context: wire)
     }
