@@ -134,6 +134,7 @@ let package = Package(
                 "LatticeDomain", "LatticeStore", "LatticeStoreSQLite", "LatticeStorePostgres", "LatticeCompute",
                 "LatticeComputeEngine",
                 "LatticeComputeKubernetes", "LatticeGateway",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -435,7 +435,19 @@ public enum LatticeServer {
                     portsChanged: gateways.ssh.portsChanged,
                     resync: reconciler.requestResync,
                     claimLease: leadership.claimSoon,
-                    pricesChanged: { await api.reloadPrices() }
+                    pricesChanged: { await api.reloadPrices() },
+                    eventsCommitted: { [events = api.events] namespace in
+                        if let namespace { events.committed(namespace) } else { events.ringAll() }
+                    }
+                ),
+                WebhookSender(
+                    store: store,
+                    hub: api.events,
+                    clock: clock,
+                    leadership: leadership,
+                    allowPrivate: configuration.webhookAllowPrivate,
+                    format: configuration.time.format,
+                    logger: logger
                 ),
                 ActivityReporter(
                     activity: activity,

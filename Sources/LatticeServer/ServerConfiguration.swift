@@ -58,6 +58,11 @@ public struct ServerConfiguration: Sendable {
     /// How often this replica writes its gateways' use of instances to the store, for the
     /// leader's idle clocks (SPEC §12).
     public var activityReportInterval: Duration = .seconds(10)
+    /// Whether webhooks may point at loopback, private or link-local addresses
+    /// (`--webhook-allow-private`; SPEC §13).
+    public var webhookAllowPrivate = false
+    /// How often an event stream with nothing to say sends a heartbeat comment.
+    public var eventHeartbeat: Duration = .seconds(15)
 
     public init(
         host: String = "127.0.0.1",

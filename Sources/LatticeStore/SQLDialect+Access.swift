@@ -201,15 +201,29 @@ extension SessionStore where Self: SQLDialect {
 }
 
 extension ImageStore where Self: SQLDialect {
-    public func saveImage(_ image: SnapshotImage) async throws {
+    public func saveImage(_ image: SnapshotImage, at: Date) async throws {
         let doc = try Documents.encode(image)
-        try await execute([
-            """
-            INSERT INTO images (namespace, reference, doc, created_at)
-            VALUES (\(image.namespace), \(image.reference), \(doc), \(image.createdAt))
-            ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
-            """
-        ])
+        try await transact(
+            locks: [],
+            reads: [
+                StoreSQL(
+                    "SELECT doc FROM images WHERE namespace = \(image.namespace) AND reference = \(image.reference)"
+                ).forUpdate()
+            ]
+        ) { rows in
+            let previous = try rows[0].first.map { try Documents.decode(SnapshotImage.self, try $0.text(0)) }
+            let events = EventRule.image(from: previous, to: image, at: at)
+            return SQLDecision(
+                writes: [
+                    """
+                    INSERT INTO images (namespace, reference, doc, created_at)
+                    VALUES (\(image.namespace), \(image.reference), \(doc), \(image.createdAt))
+                    ON CONFLICT (namespace, reference) DO UPDATE SET doc = excluded.doc
+                    """
+                ] + (try EventSQL.append(events)),
+                notices: EventSQL.notices(events)
+            )
+        }
     }
 
     public func images(namespace: String) async throws -> [SnapshotImage] {

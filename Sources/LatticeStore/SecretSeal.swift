@@ -159,4 +159,12 @@ public struct InstanceDocuments: Sendable {
         let instance = try Documents.decode(Instance.self, text)
         return try seal?.opening(instance) ?? instance
     }
+
+    /// Another secret the store keeps (a webhook's), sealed like an instance's.
+    public func sealSecret(_ plain: String) throws -> String { try seal?.seal(plain) ?? plain }
+
+    public func openSecret(_ value: String) throws -> String {
+        guard let seal, SecretSeal.isSealed(value) else { return value }
+        return try seal.open(value)
+    }
 }

@@ -10,7 +10,7 @@ import LatticeDomain
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
     & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & BudgetStore & NodeStore & AuditStore & PriceStore
-    & LeaseStore
+    & LeaseStore & EventStore & WebhookStore
     & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
@@ -170,11 +170,17 @@ extension InstanceStore {
 /// Snapshot images.
 public protocol ImageStore: Sendable {
 
-    func saveImage(_ image: SnapshotImage) async throws
+    /// Writes a snapshot's record; reaching `Ready` or `Failed` records `image.ready` or
+    /// `image.failed` at `at`.
+    func saveImage(_ image: SnapshotImage, at: Date) async throws
     func images(namespace: String) async throws -> [SnapshotImage]
     /// Forgets a snapshot; false when the namespace has none by that reference.
     func deleteImage(namespace: String, reference: String) async throws -> Bool
 
+}
+
+extension ImageStore {
+    public func saveImage(_ image: SnapshotImage) async throws { try await saveImage(image, at: image.createdAt) }
 }
 
 /// Orders, the ledger and wallet balances.
@@ -358,6 +364,42 @@ public protocol AuditStore: Sendable {
     @discardableResult func pruneAudit(before: Date) async throws -> Int
 }
 
+/// The events every write records with it (the outbox, SPEC §13), kept
+/// `LatticeEvent.retention`.
+public protocol EventStore: Sendable {
+    /// A namespace's events numbered after `after`, oldest first, at most `limit`.
+    func events(namespace: String, after: Int64, limit: Int) async throws -> [LatticeEvent]
+    /// The number of the namespace's newest event (0: none yet).
+    func lastEventID(namespace: String) async throws -> Int64
+    /// Deletes the events older than `before`; how many went.
+    @discardableResult func pruneEvents(before: Date) async throws -> Int
+}
+
+/// Webhooks and their deliveries. The leader queues a delivery of each event a webhook
+/// wants (after the webhook's cursor, which moves in the same write), sends those due,
+/// first in their line (`WebhookDelivery.orderingKey`), and records each attempt; these
+/// three writes are fenced.
+public protocol WebhookStore: Sendable {
+    /// Registers a webhook; its deliveries start with the namespace's next event.
+    /// `422 WebhookLimitExceeded` past `WebhookRule.perNamespace`.
+    func createWebhook(_ webhook: Webhook) async throws
+    func webhooks(namespace: String) async throws -> [Webhook]
+    func allWebhooks() async throws -> [Webhook]
+    /// Deletes a webhook and its deliveries; false when the namespace has none by that id.
+    func deleteWebhook(namespace: String, id: String) async throws -> Bool
+    /// Newest first.
+    func deliveries(webhookID: String, page: PageRequest) async throws -> (items: [WebhookDelivery], total: Int)
+    /// Queues the deliveries of the events after the webhook's cursor (at most `limit` events
+    /// read) and moves the cursor past them; how many events were read (a whole batch: read again).
+    func queueDeliveries(webhookID: String, limit: Int, newID: @escaping @Sendable () -> String) async throws -> Int
+    /// Pending deliveries due at `now` with no earlier pending one in their line, with their
+    /// events (nil: the event is gone).
+    func dueDeliveries(now: Date, limit: Int) async throws -> [(WebhookDelivery, LatticeEvent?)]
+    func recordDelivery(_ delivery: WebhookDelivery) async throws
+    /// Deletes the settled deliveries of events older than `before`.
+    @discardableResult func pruneDeliveries(before: Date) async throws -> Int
+}
+
 public enum SessionLimits {
     /// Signed-in sessions one namespace keeps; a new one ends the oldest past this.
     public static let perNamespace = 100
@@ -430,6 +472,9 @@ public enum StoreChange: Sendable, Equatable {
     /// The feed (re)connected: changes may have been missed, so caches start afresh and
     /// the leader resyncs.
     case reconnected
+    /// A write recorded events of this namespace (its streams read them; the leader's
+    /// webhook sender queues them).
+    case events(String)
 }
 
 /// The one change feed: every write's changes, once it has committed, from this replica and

@@ -86,8 +86,10 @@ public struct WriteSet: Sendable, Equatable {
     public var ledger: [LedgerEntry] = []
     /// Coupons rewritten (a redemption).
     public var coupons: [Coupon] = []
+    /// Events the write records (`EventRule`), numbered by the store as they commit.
+    public var events: [LatticeEvent] = []
     /// What the write tells the change feed (`ChangeFeed`) once it commits: every instance
-    /// write names its instance.
+    /// write names its instance, and a write with events names their namespace.
     public var notices: [StoreChange] = []
 
     public init() {}
@@ -133,6 +135,8 @@ public struct WriteSet: Sendable, Equatable {
         let name = next?.name ?? previous!.name
         let namespace = next?.namespace ?? previous!.namespace
         set.notices = [observed ? .observed(name) : .instance(name)]
+        set.events = EventRule.instance(from: previous, to: next, at: at)
+        if !set.events.isEmpty { set.notices.append(.events(namespace)) }
         if previous?.placement != next?.placement {
             set.released = previous.flatMap(reservation(of:))
             set.reserved = next.flatMap(reservation(of:))

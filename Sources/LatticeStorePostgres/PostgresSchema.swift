@@ -295,6 +295,38 @@ enum PostgresSchema {
                 "CREATE TABLE budgets (namespace TEXT PRIMARY KEY, action TEXT NOT NULL, doc TEXT NOT NULL)"
             ]
         ),
+        (
+            14,
+            [
+                // The outbox (`LatticeEvent`, numbered per namespace by `event_sequences`, whose
+                // row a write holds until it commits), webhooks with the number of the last
+                // event queued for them, and their deliveries.
+                "CREATE TABLE event_sequences (namespace TEXT PRIMARY KEY, last BIGINT NOT NULL)",
+                """
+                CREATE TABLE events (
+                    namespace TEXT NOT NULL, seq BIGINT NOT NULL, time DOUBLE PRECISION NOT NULL,
+                    type TEXT NOT NULL, instance TEXT, data TEXT NOT NULL, PRIMARY KEY (namespace, seq))
+                """,
+                "CREATE INDEX events_time ON events(time)",
+                """
+                CREATE TABLE webhooks (
+                    id TEXT PRIMARY KEY, namespace TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                    cursor BIGINT NOT NULL, doc TEXT NOT NULL)
+                """,
+                "CREATE INDEX webhooks_namespace ON webhooks(namespace)",
+                """
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, namespace TEXT NOT NULL,
+                    event_seq BIGINT NOT NULL, event_time DOUBLE PRECISION NOT NULL, ordering_key TEXT NOT NULL,
+                    status TEXT NOT NULL, next_attempt DOUBLE PRECISION, doc TEXT NOT NULL)
+                """,
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt)",
+                """
+                CREATE INDEX webhook_deliveries_line
+                    ON webhook_deliveries(webhook_id, ordering_key, status, event_seq)
+                """,
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

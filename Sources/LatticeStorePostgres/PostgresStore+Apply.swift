@@ -240,6 +240,28 @@ struct ApplyStatement {
                 """
             )
         }
+        for (namespace, events) in EventSQL.grouped(set.events) {
+            // `EventSQL.append` in one statement: the namespace's counter row, held until the
+            // write commits, numbers its events.
+            let counter = "w\(parts.count)"
+            let count = bind(events.count)
+            with(
+                """
+                INSERT INTO event_sequences AS s (namespace, last) VALUES (\(bind(namespace)), \(count)::BIGINT)
+                ON CONFLICT (namespace) DO UPDATE SET last = s.last + excluded.last RETURNING last
+                """
+            )
+            with(
+                """
+                INSERT INTO events (namespace, seq, time, type, instance, data)
+                SELECT \(bind(namespace)), \(counter).last - \(count)::BIGINT + e.n, e.t, e.ty, NULLIF(e.i, ''), e.d
+                FROM \(counter), unnest(
+                    \(bind(events.map { Self.seconds($0.time) }))::FLOAT8[], \(bind(events.map(\.type.rawValue)))::TEXT[],
+                    \(bind(events.map { $0.instance ?? "" }))::TEXT[], \(bind(try events.map(EventSQL.data)))::TEXT[]
+                ) WITH ORDINALITY AS e (t, ty, i, d, n)
+                """
+            )
+        }
         let notices =
             set.notices.compactMap(PostgresStore.payload) + [DirectoryChange(set.instance)?.payload].compactMap { $0 }
         if !notices.isEmpty {

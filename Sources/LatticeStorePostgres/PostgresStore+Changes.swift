@@ -23,6 +23,7 @@ extension PostgresStore {
         case .token(let id): "t:" + id
         case .leaseReleased: "l:"
         case .prices: "p:"
+        case .events(let namespace): "e:" + namespace
         case .reconnected: nil
         }
     }
@@ -78,6 +79,7 @@ extension PostgresStore {
         case "t:": return .token(body)
         case "l:": return .leaseReleased
         case "p:": return .prices
+        case "e:": return .events(body)
         default: return nil
         }
     }

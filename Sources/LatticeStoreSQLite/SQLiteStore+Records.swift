@@ -143,6 +143,7 @@ extension SQLiteStore {
             )
         }
         for entry in set.ledger { _ = try Self.append(entry, db) }
+        for statement in try EventSQL.append(set.events) { try Self.run(statement, db) }
         if case .delete(let name, _) = set.instance {
             try db.run(sql: "DELETE FROM instances WHERE name = ?", arguments: [name])
             changes.versions.append((name, nil))

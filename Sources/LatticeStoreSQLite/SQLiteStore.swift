@@ -466,6 +466,30 @@ public final class SQLiteStore: Store {
                 sql: "CREATE TABLE budgets (namespace TEXT PRIMARY KEY, action TEXT NOT NULL, doc TEXT NOT NULL)"
             )
         }
+        migrator.registerMigration("v24-events") { db in
+            // The outbox (`LatticeEvent`, numbered per namespace by `event_sequences`), webhooks
+            // with the number of the last event queued for them, and their deliveries.
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_sequences (namespace TEXT PRIMARY KEY, last INTEGER NOT NULL);
+                    CREATE TABLE events (
+                        namespace TEXT NOT NULL, seq INTEGER NOT NULL, time REAL NOT NULL, type TEXT NOT NULL,
+                        instance TEXT, data TEXT NOT NULL, PRIMARY KEY (namespace, seq));
+                    CREATE INDEX events_time ON events(time);
+                    CREATE TABLE webhooks (
+                        id TEXT PRIMARY KEY, namespace TEXT NOT NULL, created_at REAL NOT NULL,
+                        cursor INTEGER NOT NULL, doc TEXT NOT NULL);
+                    CREATE INDEX webhooks_namespace ON webhooks(namespace);
+                    CREATE TABLE webhook_deliveries (
+                        id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, namespace TEXT NOT NULL,
+                        event_seq INTEGER NOT NULL, event_time REAL NOT NULL, ordering_key TEXT NOT NULL,
+                        status TEXT NOT NULL, next_attempt REAL, doc TEXT NOT NULL);
+                    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt);
+                    CREATE INDEX webhook_deliveries_line
+                        ON webhook_deliveries(webhook_id, ordering_key, status, event_seq);
+                    """
+            )
+        }
         return migrator
     }
 }

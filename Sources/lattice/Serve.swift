@@ -59,6 +59,8 @@ struct Serve: AsyncParsableCommand {
     var publicScheme: String?
     @Option(help: "Port of the links tenants are given, when a front proxy serves the gateway (443 behind Caddy).")
     var publicGatewayPort: Int?
+    @Flag(help: "Let webhooks POST to loopback, private and link-local addresses (refused by default).")
+    var webhookAllowPrivate = false
     @Option(help: "Debian's node-xterm directory, whose xterm.js the console's web terminal serves.")
     var xtermDir = "/usr/share/nodejs/xterm"
     @Option(help: "Default quota: instances a namespace may keep (an admin can set its own).")
@@ -167,6 +169,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.publicGatewayPort = publicGatewayPort
         configuration.xtermDirectory = xtermDir
+        configuration.webhookAllowPrivate = webhookAllowPrivate
         if let key = ProcessInfo.processInfo.environment["LATTICE_SEAL_KEY"], !key.isEmpty {
             configuration.sealKey = .base64(key)
         } else if let sealKeyFile {

@@ -19,6 +19,8 @@ public struct LatticeAPI: Sendable {
     let tokenCache = TokenCache()
     /// Instances rendered for the wire, by name and generation.
     let rendered = RenderedInstances()
+    /// Wakes the event streams and the webhook sender as events commit (`ChangeFollower`).
+    let events = EventHub()
     let logger = Logger(label: "lattice.api")
     /// The port the server bound, once known (addresses in `servers` name it).
     let boundPort: BoundPort

@@ -94,4 +94,6 @@ struct AuthMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let namespace = Self("namespace")!
     static let idempotencyKey = Self("Idempotency-Key")!
+    static let lastEventID = Self("Last-Event-ID")!
+    static let accelBuffering = Self("X-Accel-Buffering")!
 }

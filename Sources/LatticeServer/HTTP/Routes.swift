@@ -308,6 +308,55 @@ struct Routes {
                 )
             )
         }
+        v1.get("events") { request, context in
+            let principal = try context.requirePrincipal()
+            let resume =
+                request.headers[.lastEventID]
+                ?? request.uri.queryParameters["lastEventId"].map(String.init)
+            return EventStream.response(
+                namespace: principal.namespace,
+                after: try await api.eventStart(principal: principal, lastEventID: resume),
+                store: store,
+                hub: api.events,
+                heartbeat: api.configuration.eventHeartbeat,
+                format: api.configuration.time.format
+            )
+        }
+        v1.post("webhooks") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.createWebhook(principal: try context.requirePrincipal(), body: body)
+            )
+        }
+        v1.get("webhooks") { request, context in
+            try JSONResponse.encode(
+                try await api.webhooks(principal: try context.requirePrincipal(), page: try pageRequest(request))
+            )
+        }
+        v1.get("webhooks/:id") { _, context in
+            try JSONResponse.encode(
+                try await api.webhook(
+                    principal: try context.requirePrincipal(),
+                    id: try context.parameters.require("id")
+                )
+            )
+        }
+        v1.delete("webhooks/:id") { _, context in
+            try await api.deleteWebhook(
+                principal: try context.requirePrincipal(),
+                id: try context.parameters.require("id")
+            )
+            return JSONResponse.ok
+        }
+        v1.get("webhooks/:id/deliveries") { request, context in
+            try JSONResponse.encode(
+                try await api.webhookDeliveries(
+                    principal: try context.requirePrincipal(),
+                    id: try context.parameters.require("id"),
+                    page: try pageRequest(request)
+                )
+            )
+        }
         v1.post("templates") { request, context in
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(

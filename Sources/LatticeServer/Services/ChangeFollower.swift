@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// token cache; after the feed reconnects the whole cache is dropped and the leader resyncs,
 /// since notifications may have been lost in between; a lease handed back is claimed at
 /// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse);
-/// a price changed (or a reconnect) has the price changes read again.
+/// a price changed (or a reconnect) has the price changes read again; events committed wake
+/// their namespace's streams and the webhook sender (`EventHub`).
 final class ChangeFollower: Service, @unchecked Sendable {
     let store: any Store
     let tokenCache: TokenCache
@@ -23,6 +24,8 @@ final class ChangeFollower: Service, @unchecked Sendable {
     let claimLease: @Sendable () -> Void
     /// Reads the price changes again (an admin changed one on some replica).
     let pricesChanged: @Sendable () async -> Void
+    /// Wakes the readers of a namespace's events (`nil`: everyone's, after a reconnect).
+    let eventsCommitted: @Sendable (String?) -> Void
 
     init(
         store: any Store,
@@ -31,8 +34,10 @@ final class ChangeFollower: Service, @unchecked Sendable {
         portsChanged: @escaping @Sendable () -> Void = {},
         resync: @escaping @Sendable () -> Void,
         claimLease: @escaping @Sendable () -> Void,
-        pricesChanged: @escaping @Sendable () async -> Void = {}
+        pricesChanged: @escaping @Sendable () async -> Void = {},
+        eventsCommitted: @escaping @Sendable (String?) -> Void = { _ in }
     ) {
+        self.eventsCommitted = eventsCommitted
         self.pricesChanged = pricesChanged
         self.claimLease = claimLease
         self.store = store
@@ -65,9 +70,11 @@ final class ChangeFollower: Service, @unchecked Sendable {
         case .token(let id): tokenCache.evict(tokenID: id)
         case .leaseReleased: claimLease()
         case .prices: break  // read again by `run`, which may wait
+        case .events(let namespace): eventsCommitted(namespace)
         case .reconnected:
             tokenCache.evictAll()
             resync()
+            eventsCommitted(nil)
         }
     }
 }

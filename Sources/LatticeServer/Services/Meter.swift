@@ -71,7 +71,8 @@ public final class Meter: Service, @unchecked Sendable {
         }
     }
 
-    /// Deletes the audit entries past their retention, at most once an hour.
+    /// Deletes the audit entries, events and settled webhook deliveries past their retention,
+    /// at most once an hour.
     func pruneAudit() async throws {
         let now = clock.now()
         let due = auditPruned.withLock { last in
@@ -82,6 +83,15 @@ public final class Meter: Service, @unchecked Sendable {
         guard due else { return }
         let removed = try await store.pruneAudit(before: now.addingTimeInterval(-AuditRule.retention))
         if removed > 0 { logger.info("audit entries past their retention deleted", metadata: ["count": "\(removed)"]) }
+        let dayAgo = now.addingTimeInterval(-LatticeEvent.retention)
+        let events = try await store.pruneEvents(before: dayAgo)
+        let deliveries = try await store.pruneDeliveries(before: dayAgo)
+        if events + deliveries > 0 {
+            logger.info(
+                "events and webhook deliveries past their retention deleted",
+                metadata: ["events": "\(events)", "deliveries": "\(deliveries)"]
+            )
+        }
     }
 
     /// The charges due for one segment in `periods`: compute at the unit price the

@@ -332,7 +332,7 @@ public final class Reconciler: Service, @unchecked Sendable {
                 image.status = .failed
                 reason = "SnapshotFailed: \(error)"
             }
-            try await store.saveImage(image)
+            try await store.saveImage(image, at: clock.now())
             try await record(.stopped(reason: reason), for: instance)
         case .record(let transition):
             if case .saving = transition, let request = instance.desired.snapshot {
