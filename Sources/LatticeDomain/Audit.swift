@@ -85,6 +85,8 @@ public enum AuditRule {
         "POST \(v1)/ssh-keys": "ssh_key.create",
         "POST \(v1)/templates": "template.create",
         "PUT \(v1)/budget": "budget.set",
+        "POST \(v1)/webhooks": "webhook.create",
+        "DELETE \(v1)/webhooks/{id}": "webhook.delete",
         "DELETE \(v1)/templates/{id}": "template.delete",
         "DELETE \(v1)/ssh-keys/{id}": "ssh_key.delete",
         "POST \(v1)/admin/users": "user.create",

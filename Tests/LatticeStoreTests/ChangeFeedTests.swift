@@ -28,6 +28,7 @@ import Testing
             debit: .none
         )
         #expect(try await heard.next() == .instance(name), "the create (its port) is heard")
+        #expect(try await heard.next() == .events("alice"), "and its events")
 
         // A create that fails (the name is taken) commits nothing and tells nothing.
         await #expect(throws: (any Error).self) {
@@ -42,6 +43,7 @@ import Testing
         }
         #expect(try await writer.purgeInstance(name: name, expectedGeneration: created.generation, at: t0 + 60))
         #expect(try await heard.next() == .observed(name), "the purge (its port given back) is heard, nothing before")
+        #expect(try await heard.next() == .events("alice"))
 
         try await writer.createUser(user("carol"), token: token("tc", namespace: "carol"), openingCredit: nil)
         try await writer.deleteToken(id: "tc", namespace: "carol")

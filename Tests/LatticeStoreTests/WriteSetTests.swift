@@ -103,7 +103,11 @@ import Testing
         #expect(set.closedOrders == ["order-instance-1"])
         #expect(set.instanceCount?.delta == -1 && set.statusCounts == [.running: -1])
         #expect(set.portGivenBack?.port == 30001)
-        #expect(set.notices == [.observed("instance-1")], "the feed hears of the purge: its port is free")
+        #expect(
+            set.notices == [.observed("instance-1"), .events("alice")],
+            "the feed hears of the purge (its port is free) and of its event"
+        )
+        #expect(set.events.map(\.type) == [.instanceDeleted])
     }
 
     @Test func anUnchangedInstanceChangesOnlyItsRow() {
@@ -188,7 +192,8 @@ import Testing
         #expect(instance.placement == placement && instance.access.sshPort == 30007 && instance.pod?.node == "node-0")
         #expect(set.instance == .insert(instance))
         #expect(set.ledger == [charge] && set.orders == [order(for: "instance-1")])
-        #expect(set.notices == [.instance("instance-1")])
+        #expect(set.notices == [.instance("instance-1"), .events("alice")])
+        #expect(set.events.map(\.type) == [.instanceCreated, .instanceStatus])
     }
 
     @Test func aWriteThatNeedsNoMoneyIsNotRefusedForANegativeBalance() throws {

@@ -1,0 +1,176 @@
+import Foundation
+import LatticeDomain
+import LatticeTestSupport
+import Testing
+
+@Suite struct EventRuleTests {
+    let at = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func aCreateIsCreatedThenItsFirstStatus() {
+        let instance = sampleInstance(name: "instance-1", namespace: "alice", status: .creating)
+        let events = EventRule.instance(from: nil, to: instance, at: at)
+        #expect(events.map(\.type) == [.instanceCreated, .instanceStatus])
+        #expect(events[1].data["status"] == .string("Creating") && events[1].data["previous"] == .string(""))
+        #expect(events.allSatisfy { $0.namespace == "alice" && $0.instance == "instance-1" && $0.time == at })
+    }
+
+    @Test func aChangeOfStatusTellsThePreviousAndTheReason() {
+        let running = sampleInstance(name: "instance-1", namespace: "alice", status: .running)
+        var failed = running
+        failed.status = .failed
+        failed.statusReason = "ImagePullFailed: no such image"
+        let events = EventRule.instance(from: running, to: failed, at: at)
+        #expect(events.map(\.type) == [.instanceStatus])
+        #expect(
+            events[0].data == [
+                "status": .string("Failed"), "previous": .string("Running"),
+                "reason": .string("ImagePullFailed: no such image"), "cluster": .string(running.cluster),
+            ]
+        )
+    }
+
+    @Test func aWriteThatLeavesTheStatusTellsNothing() {
+        let running = sampleInstance(name: "instance-1", namespace: "alice", status: .running)
+        var renamed = running
+        renamed.generation += 1
+        renamed.idleSince = at
+        #expect(EventRule.instance(from: running, to: renamed, at: at).isEmpty)
+    }
+
+    @Test func theIdleRuleStoppingAnInstanceIsItsOwnEvent() {
+        var running = sampleInstance(name: "instance-1", namespace: "alice", status: .running)
+        running.idleStop = IdleStopPolicy(afterMinutes: 30)
+        running.idleSince = at.addingTimeInterval(-1800)
+        let stopped = IdleRule.idleStop(running, now: at, format: { _ in "then" })!
+        let events = EventRule.instance(from: running, to: stopped, at: at)
+        #expect(events.map(\.type) == [.instanceStatus, .instanceIdleStopped])
+        #expect(events[1].data["afterMinutes"] == .number(30))
+        // The next write of the stopping instance keeps the reason: not told twice.
+        var next = stopped
+        next.status = .stopped
+        #expect(EventRule.instance(from: stopped, to: next, at: at).map(\.type) == [.instanceStatus])
+    }
+
+    @Test func aPurgeIsDeleted() {
+        let gone = sampleInstance(name: "instance-1", namespace: "alice", status: .deleting)
+        #expect(EventRule.instance(from: gone, to: nil, at: at).map(\.type) == [.instanceDeleted])
+    }
+
+    @Test func theWireIsOneLineOfJSONWithTheIdAsText() throws {
+        let event = LatticeEvent(
+            id: 42,
+            namespace: "alice",
+            time: at,
+            type: .budgetThreshold,
+            data: ["percent": .number(80), "spent": .string("400.00")]
+        )
+        let json = EventWire(event, format: { TimeFormatter().format($0) }).json
+        #expect(!json.contains("\n"))
+        #expect(json.contains(#""id":"42""#) && json.contains(#""percent":80"#) && !json.contains("instance"))
+        let decoded = try JSONDecoder().decode(EventWire.self, from: Data(json.utf8))
+        #expect(decoded.type == "budget.threshold" && decoded.time == "2027-01-15T08:00:00Z")
+    }
+}
+
+@Suite struct WebhookRuleTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func delivery() -> WebhookDelivery {
+        WebhookDelivery(
+            webhook: Webhook(
+                id: "wh-1",
+                namespace: "alice",
+                url: "https://example.com/hook",
+                events: [.instanceStatus],
+                secret: "s",
+                createdAt: t0
+            ),
+            event: LatticeEvent(id: 7, namespace: "alice", time: t0, type: .instanceStatus, instance: "instance-1"),
+            id: "whd-1"
+        )
+    }
+
+    @Test func backoffDoublesUpToFifteenMinutes() {
+        #expect((1...6).map { WebhookRule.backoff(afterAttempts: $0) } == [1, 2, 4, 8, 16, 32])
+        #expect(WebhookRule.backoff(afterAttempts: 11) == 900)
+        #expect(WebhookRule.backoff(afterAttempts: 500) == 900)
+    }
+
+    @Test func a2xxDeliversAndAnythingElseIsTriedAgain() {
+        let first = WebhookRule.attempted(delivery(), .answered(500), now: t0)
+        #expect(first.status == .pending && first.attempts == 1 && first.nextAttemptAt == t0.addingTimeInterval(1))
+        #expect(first.lastResponseStatus == 500 && first.lastError.contains("500"))
+        let second = WebhookRule.attempted(first, .failed("connection refused"), now: t0.addingTimeInterval(1))
+        #expect(second.nextAttemptAt == t0.addingTimeInterval(3) && second.lastResponseStatus == nil)
+        let done = WebhookRule.attempted(second, .answered(204), now: t0.addingTimeInterval(3))
+        #expect(done.status == .delivered && done.deliveredAt == t0.addingTimeInterval(3) && done.lastError.isEmpty)
+        #expect(
+            WebhookRule.attempted(first, .answered(302), now: t0).status == .pending,
+            "a redirect is not a delivery"
+        )
+    }
+
+    @Test func retriesStopADayAfterTheEvent() {
+        let late = WebhookRule.attempted(delivery(), .answered(503), now: t0.addingTimeInterval(86400 - 0.5))
+        #expect(late.status == .failed && late.nextAttemptAt == nil)
+    }
+
+    @Test func theOrderingLineIsTheInstance() {
+        #expect(delivery().orderingKey == "i:instance-1")
+        #expect(LatticeEvent(namespace: "a", time: t0, type: .lowBalance).orderingKey == "n:")
+    }
+}
+
+@Suite struct WebhookRequestTests {
+    func request(_ json: String) throws -> WebhookRequest {
+        try WebhookRequest(fields: JSONFields(JSONValue.parseBody(Data(json.utf8))))
+    }
+
+    @Test func aURLAndEventTypes() throws {
+        let parsed = try request(
+            #"{"url": "https://hooks.example.com/x?a=1", "events": ["instance.status", "image.ready"]}"#
+        )
+        #expect(parsed.host == "hooks.example.com" && parsed.events == [.instanceStatus, .imageReady])
+        #expect(try request(#"{"url": "http://[::1]:9000/"}"#).host == "::1")
+        #expect(try request(#"{"url": "http://h/", "events": ["*"]}"#).events == LatticeEvent.Kind.allCases)
+        #expect(try request(#"{"url": "http://h/"}"#).events == LatticeEvent.Kind.allCases)
+    }
+
+    @Test(arguments: [
+        #"{}"#,
+        #"{"url": "ftp://example.com/"}"#,
+        #"{"url": "example.com/hook"}"#,
+        #"{"url": "https://user:pw@example.com/"}"#,
+        #"{"url": "https://example.com/", "events": []}"#,
+        #"{"url": "https://example.com/", "events": ["instance.exploded"]}"#,
+        #"{"url": "https://example.com/", "events": [3]}"#,
+        #"{"url": "https://example.com/", "events": "instance.status"}"#,
+    ])
+    func badBodiesAreRefusedNamingTheField(_ json: String) {
+        #expect(throws: LatticeError.self) { try request(json) }
+    }
+}
+
+@Suite struct AddressScopeTests {
+    @Test func ipv4() {
+        #expect(AddressScope.of([127, 0, 0, 1]) == .loopback)
+        #expect(AddressScope.of([10, 1, 2, 3]) == .private)
+        #expect(AddressScope.of([172, 16, 0, 1]) == .private)
+        #expect(AddressScope.of([172, 32, 0, 1]) == .public)
+        #expect(AddressScope.of([192, 168, 1, 1]) == .private)
+        #expect(AddressScope.of([100, 64, 0, 1]) == .private)
+        #expect(AddressScope.of([169, 254, 169, 254]) == .linkLocal)
+        #expect(AddressScope.of([0, 0, 0, 0]) == .unspecified)
+        #expect(AddressScope.of([224, 0, 0, 1]) == .multicast)
+        #expect(AddressScope.of([93, 184, 216, 34]) == .public)
+    }
+
+    @Test func ipv6() {
+        #expect(AddressScope.of(Array(repeating: 0, count: 15) + [1]) == .loopback)
+        #expect(AddressScope.of(Array(repeating: 0, count: 16)) == .unspecified)
+        #expect(AddressScope.of([0xfe, 0x80] + Array(repeating: 0, count: 14)) == .linkLocal)
+        #expect(AddressScope.of([0xfd, 0x12] + Array(repeating: 0, count: 14)) == .private)
+        #expect(AddressScope.of(Array(repeating: 0, count: 10) + [0xff, 0xff, 127, 0, 0, 1]) == .loopback)
+        #expect(AddressScope.of([0x26, 0x06, 0x28, 0] + Array(repeating: 1, count: 12)) == .public)
+    }
+}
