@@ -247,6 +247,20 @@ extension LatticeClient {
     ) async throws -> InstanceWire? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
+        // The event stream tells each change as it commits; a server without one (or a stream
+        // that ends) leaves the rest of the wait to polling.
+        let onEvents = try await withThrowingTaskGroup(of: InstanceWire??.self) { group in
+            group.addTask { try await self.waitOnEvents(cluster: cluster, name: name, status, progress: progress) }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: clock)
+                throw LatticeClientError.transport(
+                    "timed out waiting for \(name) to reach \(status?.rawValue ?? "deletion")"
+                )
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        if let done = onEvents { return done }
         var last: String?
         while clock.now < deadline {
             do {

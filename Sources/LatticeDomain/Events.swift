@@ -163,6 +163,20 @@ public struct EventWire: Codable, Sendable, Equatable {
     }
 }
 
+/// `GET /events?follow=false`: the events kept after a point, oldest first; `lastEventId`
+/// is where to go on from (with `Last-Event-ID`, or `lastEventId=` for the next page).
+public struct EventList: Codable, Sendable, Equatable {
+    public var events: [EventWire]
+    public var lastEventId: String
+    public var hasMore: Bool
+
+    public init(events: [EventWire], lastEventId: String, hasMore: Bool) {
+        self.events = events
+        self.lastEventId = lastEventId
+        self.hasMore = hasMore
+    }
+}
+
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -52,6 +52,11 @@ def main():
         create = spec["components"]["schemas"]["CreateInstance"]["properties"]
         create["namespace"] = {"type": "string", "enum": [user.namespace]}
         spec_file = work / "openapi.json"
+        # The event stream never ends (test_events.py reads it), and whether a webhook's URL is
+        # accepted depends on where its host resolves, which this offline machine cannot say
+        # for the hosts the fuzzer makes up (test_events.py checks the refusals).
+        del spec["paths"]["/mdc/api/v1/events"]
+        del spec["paths"]["/mdc/api/v1/webhooks"]["post"]
         spec_file.write_text(json.dumps(spec))
         command = [
             "schemathesis", "--config-file", str(HERE / "schemathesis.toml"), "run", str(spec_file), "--url", server.url, "--checks", "all",

@@ -23,6 +23,22 @@ extension LatticeAPI {
         return id
     }
 
+    /// `GET /events?follow=false`: the events kept after `after` (default: all kept), oldest
+    /// first, at most `limit` (default and most 500).
+    public func eventList(principal: Principal, after: String?, limit text: String?) async throws -> EventList {
+        let start = try await eventStart(principal: principal, lastEventID: after ?? "0")
+        guard let limit = Int(text ?? "500"), (1...500).contains(limit) else {
+            throw LatticeError.invalidField("limit", "must be a whole number from 1 to 500")
+        }
+        let events = try await store.events(namespace: principal.namespace, after: start, limit: limit + 1)
+        let shown = events.prefix(limit)
+        return EventList(
+            events: shown.map { EventWire($0, format: configuration.time.format) },
+            lastEventId: String(shown.last?.id ?? start),
+            hasMore: events.count > limit
+        )
+    }
+
     public func createWebhook(principal: Principal, body: JSONValue) async throws -> WebhookWire {
         let request = try WebhookRequest(fields: try JSONFields(body))
         try await WebhookAddresses.check(host: request.host, allowPrivate: configuration.webhookAllowPrivate)

@@ -175,6 +175,37 @@ enum OpenAPIDocument {
             response: "Budget"
         ),
         .init(
+            method: "get",
+            path: "/mdc/api/v1/events",
+            summary: "The namespace's events as they commit (Server-Sent Events; Last-Event-ID resumes)",
+            query: [Query(name: "lastEventId", schema: ["type": "string", "pattern": "^[0-9]{1,18}$"])],
+            response: "EventStream",
+            contentType: "text/event-stream"
+        ),
+        .init(
+            method: "post",
+            path: "/mdc/api/v1/webhooks",
+            summary: "Register a webhook (its signing secret is shown once)",
+            body: "CreateWebhook",
+            response: "Webhook"
+        ),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/webhooks",
+            summary: "The namespace's webhooks",
+            query: page,
+            response: "WebhookPage"
+        ),
+        .init(method: "get", path: "/mdc/api/v1/webhooks/{id}", summary: "One webhook", response: "Webhook"),
+        .init(method: "delete", path: "/mdc/api/v1/webhooks/{id}", summary: "Delete a webhook", response: "Ok"),
+        .init(
+            method: "get",
+            path: "/mdc/api/v1/webhooks/{id}/deliveries",
+            summary: "A webhook's deliveries, newest first, and how each went",
+            query: page,
+            response: "WebhookDeliveryPage"
+        ),
+        .init(
             method: "post",
             path: "/mdc/api/v1/templates",
             summary: "Keep an instance template (public ones: admins only)",
@@ -467,6 +498,16 @@ enum OpenAPIDocument {
                         "not": ["required": ["gpuUtilizationBelow"]],
                     ],
                 ]
+            ],
+            "CreateWebhook": [
+                "type": "object", "required": ["url"],
+                "properties": [
+                    "url": ["type": "string", "format": "uri", "maxLength": WebhookRequest.maximumURLLength],
+                    "events": [
+                        "type": "array", "minItems": 1,
+                        "items": ["enum": ["*"] + LatticeEvent.Kind.allCases.map(\.rawValue)],
+                    ],
+                ],
             ],
             "SetBudget": [
                 "type": "object", "required": ["monthlyLimit"],
@@ -770,6 +811,22 @@ enum OpenAPIDocument {
                 "public": boolean, "official": boolean,
             ]),
             "TemplatePage": pageOf("Template"),
+            "EventStream": string,
+            "Webhook": object(
+                [
+                    "id": string, "url": string, "events": ["type": "array", "items": string], "secret": string,
+                    "createdAt": string,
+                ],
+                optional: ["secret"]
+            ),
+            "WebhookPage": pageOf("Webhook"),
+            "WebhookDelivery": object([
+                "id": string, "eventId": string, "type": string,
+                "status": ["enum": ["pending", "delivered", "failed"]],
+                "attempts": integer, "lastAttemptAt": string, "nextAttemptAt": string, "responseStatus": integer,
+                "error": string, "deliveredAt": string,
+            ]),
+            "WebhookDeliveryPage": pageOf("WebhookDelivery"),
             "Budget": object([
                 "namespace": string, "monthlyLimit": string, "alertAt": ["type": "array", "items": integer],
                 "action": ["enum": ["notify", "block", "stop"]], "spentThisMonth": string, "forecast": string,

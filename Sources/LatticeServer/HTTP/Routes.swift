@@ -313,6 +313,15 @@ struct Routes {
             let resume =
                 request.headers[.lastEventID]
                 ?? request.uri.queryParameters["lastEventId"].map(String.init)
+            if request.uri.queryParameters["follow"] == "false" {
+                return try JSONResponse.encode(
+                    try await api.eventList(
+                        principal: principal,
+                        after: resume,
+                        limit: request.uri.queryParameters["limit"].map(String.init)
+                    )
+                )
+            }
             return EventStream.response(
                 namespace: principal.namespace,
                 after: try await api.eventStart(principal: principal, lastEventID: resume),
