@@ -505,3 +505,26 @@ def test_the_web_terminal_runs_a_shell_in_the_instance(make_server, browser):
     user.wait_status(name, "Stopped")
     refused = terminal_socket(server, name, cookies, csrf)
     assert refused["code"] == "InvalidState" and "Stopped" in refused["message"]
+
+
+def test_live_status_comes_from_the_event_stream_not_polling(make_server, browser):
+    server = make_server(args=("--simulated-delay-scale", "0.3"))
+    user = server.new_user(balance="500")
+    r = user.create()
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    user.wait_status(name, "Running")
+    sign_in(browser, server, user)
+    browser.execute_script("window.__noReload = 42")
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-events") == "/console/events"
+    # Let the page's stream connect (it reads the statuses once when it opens).
+    time.sleep(1)
+    assert user.post(f"/clusters/host-cluster/instances/{name}/power_off", {}).status_code == 200
+    wait_status(browser, name, "Stopped")
+    assert user.delete("/clusters/host-cluster/instances", params={"name": name}).status_code == 200
+    wait_gone(browser, name)
+    assert browser.execute_script("return window.__noReload") == 42, "the page reloaded"
+    routes = [e.get("route") for e in json.loads("[" + ",".join(
+        line for line in pathlib.Path(server.log.name).read_text().splitlines() if line.startswith("{")) + "]")]
+    assert routes.count("/console/events") >= 1
+    assert routes.count("/console/instances.json") <= 2, "the statuses were polled, not streamed"

@@ -20,7 +20,7 @@ extension ConsoleRoutes {
                     page: "instances",
                     template: "instance",
                     ConsoleView.InstancePage(instance, logs: logs ?? ""),
-                    live: "/console/instances.json"
+                    live: ConsoleRoutes.ownLiveStatus
                 )
             }
         }

@@ -16,6 +16,18 @@ extension ConsoleRoutes {
                 try JSONResponse.encode(try await allInstances(principal).map(ConsoleView.LiveStatus.init))
             }
         }
+        console.get("events") { request, _ in
+            try await signedIn(request) { _, principal in
+                EventStream.response(
+                    namespace: principal.namespace,
+                    after: try await api.eventStart(principal: principal, lastEventID: request.headers[.lastEventID]),
+                    store: store,
+                    hub: api.events,
+                    heartbeat: api.configuration.eventHeartbeat,
+                    format: api.configuration.time.format
+                )
+            }
+        }
         console.post("instances") { request, context in
             try await signedInForm(request, context) { visit, principal, form in
                 do {
@@ -104,7 +116,7 @@ extension ConsoleRoutes {
             template: "instances",
             view,
             error: error,
-            live: "/console/instances.json"
+            live: ConsoleRoutes.ownLiveStatus
         )
     }
 
@@ -199,6 +211,11 @@ extension ConsoleRoutes {
             throw LatticeError.notFound("console action '\(verb.prefix(40))'")
         }
     }
+}
+
+extension ConsoleRoutes {
+    /// The namespace's own instances' statuses, polled where the event stream is not at hand.
+    static let ownLiveStatus = "/console/instances.json"
 }
 
 extension ConsoleView {

@@ -201,6 +201,7 @@ struct ConsoleRoutes {
             title: title,
             page: page,
             live: live,
+            events: live == ConsoleRoutes.ownLiveStatus ? "/console/events" : nil,
             namespace: visit.session?.namespace,
             isAdmin: isAdmin,
             nav: ConsoleView.nav(current: page, isAdmin: isAdmin),

@@ -11,6 +11,9 @@ enum ConsoleView {
         var title: String
         var page: String
         var live: String?
+        /// The namespace's event stream, which tells the live status as it changes (`live`
+        /// is polled only where there is no stream, or it fails).
+        var events: String?
         var namespace: String?
         var isAdmin: Bool
         var nav: [NavLink]

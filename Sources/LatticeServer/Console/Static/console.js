@@ -66,7 +66,24 @@
       })
       .catch(function () {});
   }
-  if (live) setInterval(refresh, 1500);
+  // The namespace's event stream tells each change as it commits (EventSource resumes with
+  // Last-Event-ID by itself); polling stands in where there is no stream or it gave up.
+  var events = document.body.dataset.events;
+  var polling = null;
+  function poll() { if (live && !polling) polling = setInterval(refresh, 1500); }
+  if (events && window.EventSource) {
+    var stream = new EventSource(events);
+    stream.onopen = refresh;  // whatever changed between the page and the stream
+    stream.onmessage = function (message) {
+      var event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      if (event.type === 'instance.status') applyStatus(event.instance, event.data.status, event.data.reason);
+      if (event.type === 'instance.deleted') applyStatus(event.instance, 'Deleted', '');
+    };
+    stream.onerror = function () { if (stream.readyState === EventSource.CLOSED) poll(); };
+  } else {
+    poll();
+  }
 
   // Copy a secret shown once.
   document.querySelectorAll('[data-copy]').forEach(function (button) {
