@@ -105,7 +105,9 @@ extension BudgetStore where Self: SQLDialect {
             INSERT INTO budgets (namespace, action, doc) VALUES (\(budget.namespace), \(budget.action.rawValue),
                 \(try Documents.encode(budget)))
             ON CONFLICT (namespace) DO UPDATE SET action = excluded.action, doc = excluded.doc
-            """
+            """,
+            // A new budget is told of afresh: the thresholds the spend already passed alert again.
+            "DELETE FROM alert_marks WHERE namespace = \(budget.namespace) AND key LIKE 'budget:%'",
         ])
     }
 

@@ -257,3 +257,50 @@ extension WebhookStore where Self: SQLDialect {
         return old
     }
 }
+
+extension AlertStore where Self: SQLDialect {
+    public func recordAlerts(
+        namespace: String,
+        _ decide: @escaping @Sendable (AlertReads) -> AlertDecision
+    ) async throws -> [LatticeEvent] {
+        try await transact(
+            locks: [StoreLock.wallet(namespace)],
+            fenced: true,
+            reads: [
+                StoreQueries.balance(namespace).sql,
+                StoreQueries.commitment(namespace).sql,
+                "SELECT key FROM alert_marks WHERE namespace = \(namespace)",
+            ]
+        ) { rows in
+            let reads = AlertReads(
+                balance: try StoreQueries.balance(namespace).answer(rows[0]),
+                hourly: try StoreQueries.commitment(namespace).answer(rows[1]),
+                raised: Set(try rows[2].map { try $0.text(0) })
+            )
+            let decision = decide(reads)
+            // Told in a steady order: the wallet first, then the budget's percentages upwards.
+            let raised = decision.raise.sorted { a, b in
+                let left = (a.value.type.rawValue, Int(a.value.data["percent"].flatMap(Self.number) ?? 0))
+                let right = (b.value.type.rawValue, Int(b.value.data["percent"].flatMap(Self.number) ?? 0))
+                return left < right
+            }
+            var writes: [StoreSQL] = raised.map { key, event in
+                """
+                INSERT INTO alert_marks (namespace, key, since) VALUES (\(namespace), \(key), \(event.time))
+                ON CONFLICT (namespace, key) DO NOTHING
+                """
+            }
+            writes += decision.clear.sorted().map {
+                "DELETE FROM alert_marks WHERE namespace = \(namespace) AND key = \($0)"
+            }
+            let events = raised.map(\.value)
+            writes += try EventSQL.append(events)
+            return SQLDecision(writes: writes, notices: EventSQL.notices(events), result: events)
+        }
+    }
+
+    static func number(_ value: JSONValue) -> Double? {
+        if case .number(let number) = value { return number }
+        return nil
+    }
+}

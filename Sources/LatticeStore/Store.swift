@@ -10,7 +10,7 @@ import LatticeDomain
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
     & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & BudgetStore & NodeStore & AuditStore & PriceStore
-    & LeaseStore & EventStore & WebhookStore
+    & LeaseStore & EventStore & WebhookStore & AlertStore
     & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
@@ -398,6 +398,18 @@ public protocol WebhookStore: Sendable {
     func recordDelivery(_ delivery: WebhookDelivery) async throws
     /// Deletes the settled deliveries of events older than `before`.
     @discardableResult func pruneDeliveries(before: Date) async throws -> Int
+}
+
+/// Alerts of money (`AlertRule`): raised once, as events, until cleared.
+public protocol AlertStore: Sendable {
+    /// Reads the namespace's balance, hourly commitment and raised alerts under its wallet
+    /// lock, lets `decide` say what to raise and clear, and records that with the events of
+    /// the alerts raised; returns those events. Fenced (the leader's meter).
+    func recordAlerts(
+        namespace: String,
+        _ decide: @escaping @Sendable (AlertReads) -> AlertDecision
+    ) async throws
+        -> [LatticeEvent]
 }
 
 public enum SessionLimits {

@@ -23,12 +23,14 @@ public struct TableRows: Sendable, Equatable {
 
 /// What `lattice db copy` carries from one store to another: every table that holds state,
 /// in an order that satisfies the foreign keys. (Idempotency keys expire within a day,
-/// console sessions end with the move (users sign in again) and the leader lease belongs
-/// to the running replicas: none of them is copied.)
+/// console sessions end with the move (users sign in again), the leader lease belongs
+/// to the running replicas, and events and webhook deliveries are kept a day: none of them
+/// is copied; a webhook goes on from the first event in the new store.)
 public enum CopiedTables {
     public static let all = [
         "users", "tokens", "instances", "gpu_allocations", "images", "orders", "ledger", "meter_segments",
         "coupons", "instance_counts", "namespace_commitments", "quotas", "status_counts", "ssh_keys", "node_drains",
         "ssh_port_releases", "seal_key", "audit_log", "sku_prices", "templates", "budgets",
+        "webhooks", "alert_marks",
     ]
 }

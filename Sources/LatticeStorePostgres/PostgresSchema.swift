@@ -327,6 +327,17 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            15,
+            [
+                // Alerts of money raised and not cleared (`AlertRule`), so each is told once.
+                """
+                CREATE TABLE alert_marks (
+                    namespace TEXT NOT NULL, key TEXT NOT NULL, since DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (namespace, key))
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -490,6 +490,16 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v25-alert-marks") { db in
+            // Alerts of money raised and not cleared (`AlertRule`), so each is told once.
+            try db.execute(
+                sql: """
+                    CREATE TABLE alert_marks (
+                        namespace TEXT NOT NULL, key TEXT NOT NULL, since REAL NOT NULL,
+                        PRIMARY KEY (namespace, key))
+                    """
+            )
+        }
         return migrator
     }
 }

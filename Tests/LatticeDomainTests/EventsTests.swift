@@ -174,3 +174,54 @@ import Testing
         #expect(AddressScope.of([0x26, 0x06, 0x28, 0] + Array(repeating: 1, count: 12)) == .public)
     }
 }
+
+@Suite struct AlertRuleTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func budget(_ limit: String, alertAt: [Int] = [50, 80, 100]) -> Budget {
+        Budget(namespace: "alice", monthlyLimit: Money(limit)!, alertAt: alertAt, action: .notify, updatedAt: now)
+    }
+
+    @Test func aWalletWithLessThanAnHourOfItsInstancesIsLowOnce() {
+        let low = AlertReads(balance: Money("2.00")!, hourly: Money("2.50")!, raised: [])
+        let told = AlertRule.decide(namespace: "alice", low, budget: nil, currency: "CNY", now: now)
+        #expect(told.raise.keys.sorted() == [AlertRule.lowBalance])
+        #expect(told.raise[AlertRule.lowBalance]?.data["balance"] == .string("2.00"))
+        var again = low
+        again.raised = [AlertRule.lowBalance]
+        #expect(AlertRule.decide(namespace: "alice", again, budget: nil, currency: "CNY", now: now) == AlertDecision())
+        let credited = AlertReads(balance: Money("100")!, hourly: Money("2.50")!, raised: [AlertRule.lowBalance])
+        #expect(
+            AlertRule.decide(namespace: "alice", credited, budget: nil, currency: "CNY", now: now).clear == [
+                AlertRule.lowBalance
+            ]
+        )
+        let idle = AlertReads(balance: .zero, hourly: .zero, raised: [])
+        #expect(AlertRule.decide(namespace: "alice", idle, budget: nil, currency: "CNY", now: now).raise.isEmpty)
+    }
+
+    @Test func eachBudgetThresholdReachedIsToldOnceAMonth() {
+        let reads = AlertReads(balance: Money("1000")!, hourly: .zero, raised: ["budget:2027-01:50"])
+        let spend = AlertRule.BudgetSpend(budget: budget("100"), spent: Money("80.00")!, month: "2027-01")
+        let told = AlertRule.decide(namespace: "alice", reads, budget: spend, currency: "CNY", now: now)
+        #expect(told.raise.keys.sorted() == ["budget:2027-01:80"])
+        let event = told.raise["budget:2027-01:80"]
+        #expect(event?.type == .budgetThreshold && event?.data["percent"] == .number(80))
+        #expect(event?.data["spent"] == .string("80.00") && event?.data["monthlyLimit"] == .string("100.00"))
+        let below = AlertRule.BudgetSpend(budget: budget("100"), spent: Money("79.99")!, month: "2027-01")
+        #expect(
+            AlertRule.decide(namespace: "alice", reads, budget: below, currency: "CNY", now: now).raise.isEmpty
+        )
+        let nextMonth = AlertRule.BudgetSpend(budget: budget("100"), spent: Money("60")!, month: "2027-02")
+        #expect(
+            AlertRule.decide(namespace: "alice", reads, budget: nextMonth, currency: "CNY", now: now).raise.keys
+                .sorted() == ["budget:2027-02:50"]
+        )
+    }
+
+    @Test func theMonthLabelIsInTheServersZone() {
+        let zone = TimeZone(identifier: "Asia/Shanghai")!
+        let month = Budget.month(of: Date(timeIntervalSince1970: 1_800_000_000), timeZone: zone)
+        #expect(AlertRule.monthLabel(month, timeZone: zone) == "2027-01")
+    }
+}

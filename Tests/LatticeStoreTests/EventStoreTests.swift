@@ -189,3 +189,39 @@ final class Counter: Sendable {
         "whd-\(value.withLock { $0 += 1; return $0 })"
     }
 }
+
+@Suite struct AlertStoreTests {
+    /// An alert raised is one event, told once until it is cleared; a new budget clears the
+    /// budget's alerts so they are told against it.
+    @Test(arguments: StoreFactory.all)
+    func alertsAreToldOnceUntilCleared(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        let event = LatticeEvent(namespace: "alice", time: t0, type: .lowBalance, data: ["balance": .string("1.00")])
+        let raise: @Sendable (AlertReads) -> AlertDecision = { reads in
+            reads.raised.contains("low_balance") ? AlertDecision() : AlertDecision(raise: ["low_balance": event])
+        }
+        #expect(try await store.recordAlerts(namespace: "alice", raise).map(\.type) == [.lowBalance])
+        #expect(try await store.recordAlerts(namespace: "alice", raise).isEmpty)
+        #expect(try await store.events(namespace: "alice", after: 0, limit: 10).map(\.type) == [.lowBalance])
+        _ = try await store.recordAlerts(namespace: "alice") { _ in AlertDecision(clear: ["low_balance"]) }
+        #expect(try await store.recordAlerts(namespace: "alice", raise).count == 1, "told again once cleared")
+
+        let threshold = LatticeEvent(
+            namespace: "alice",
+            time: t0,
+            type: .budgetThreshold,
+            data: ["percent": .number(50)]
+        )
+        let budgetAlert: @Sendable (AlertReads) -> AlertDecision = { reads in
+            reads.raised.contains("budget:2027-01:50")
+                ? AlertDecision() : AlertDecision(raise: ["budget:2027-01:50": threshold])
+        }
+        #expect(try await store.recordAlerts(namespace: "alice", budgetAlert).count == 1)
+        #expect(try await store.recordAlerts(namespace: "alice", budgetAlert).isEmpty)
+        try await store.setBudget(
+            Budget(namespace: "alice", monthlyLimit: Money("500")!, alertAt: [50], action: .notify, updatedAt: t0)
+        )
+        #expect(try await store.recordAlerts(namespace: "alice", budgetAlert).count == 1, "a new budget alerts afresh")
+        #expect(try await store.recordAlerts(namespace: "alice", raise).isEmpty, "the wallet's alert stays")
+    }
+}

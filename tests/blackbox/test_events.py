@@ -223,3 +223,29 @@ def test_loopback_and_private_webhooks_are_refused_without_the_flag(server):
         r = user.post("/webhooks", body)
         assert r.status_code == 400 and r.json()["code"] in ("InvalidField", "MissingField"), (body, r.text)
     assert user.get("/webhooks").json()["totalCount"] == 0
+
+
+def test_money_alerts_are_events_told_once(make_server):
+    """billing.low_balance once the wallet holds less than an hour of its running instances,
+    and budget.threshold once for each percentage the month's spend reaches."""
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--charge-period-seconds", "1",
+                               "--meter-interval-seconds", "0.2"))
+    user = server.new_user(balance="2.501")
+    r = user.put("/budget", {"monthlyLimit": "0.01", "alertAt": [1, 50], "action": "notify"})
+    assert r.status_code == 200, r.text
+    stream = Stream(user)
+    name = create(user)
+    user.wait_status(name, "Running")
+
+    def of(kind):
+        return [e for e in stream.events if e["type"] == kind]
+
+    wait_for(lambda: len(of("budget.threshold")) == 2, timeout=60, what="both budget thresholds")
+    wait_for(lambda: of("billing.low_balance"), timeout=30, what="billing.low_balance")
+    time.sleep(2)  # more charges: nothing told twice
+    assert [e["data"]["percent"] for e in of("budget.threshold")] == [1, 50]
+    assert of("budget.threshold")[1]["data"]["monthlyLimit"] == "0.01"
+    assert "instance" not in of("budget.threshold")[0]
+    low = of("billing.low_balance")
+    assert len(low) == 1 and low[0]["data"]["hourly"] == "2.50"
+    stream.close()

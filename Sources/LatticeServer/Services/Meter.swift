@@ -136,8 +136,37 @@ public final class Meter: Service, @unchecked Sendable {
     /// Charges the segments that are due, and tells the store when each is next due.
     func chargeSegments() async throws {
         let now = clock.now()
+        let charged = Mutex(Set<String>())
         for segment in try await store.dueSegments(at: now) {
-            await isolated("segment", segment.instanceName) { try await self.charge(segment, now: now) }
+            await isolated("segment", segment.instanceName) {
+                if try await self.charge(segment, now: now) { charged.withLock { _ = $0.insert(segment.namespace) } }
+            }
+        }
+        // Money moved: the namespaces charged are told if their wallet runs low or their
+        // spend reaches a budget's alert.
+        for namespace in charged.withLock({ $0 }).sorted() {
+            await isolated("alerts", namespace) { try await self.alert(namespace, now: now) }
+        }
+    }
+
+    /// Raises the namespace's alerts of money (`AlertRule`), each told once as an event.
+    func alert(_ namespace: String, now: Date) async throws {
+        var spend: AlertRule.BudgetSpend?
+        if let budget = try await store.budget(namespace: namespace) {
+            let month = Budget.month(of: now, timeZone: configuration.time.timeZone)
+            let entries = try await store.ledger(namespace: namespace, from: month.start, to: now).entries
+            spend = AlertRule.BudgetSpend(
+                budget: budget,
+                spent: Budget.spent(entries),
+                month: AlertRule.monthLabel(month, timeZone: configuration.time.timeZone)
+            )
+        }
+        let currency = configuration.currency
+        let told = try await store.recordAlerts(namespace: namespace) { [spend] reads in
+            AlertRule.decide(namespace: namespace, reads, budget: spend, currency: currency, now: now)
+        }
+        for event in told {
+            logger.info("alert", metadata: ["namespace": "\(namespace)", "type": "\(event.type.rawValue)"])
         }
     }
 
@@ -161,7 +190,8 @@ public final class Meter: Service, @unchecked Sendable {
         }
     }
 
-    func charge(_ segment: MeterSegment, now: Date) async throws {
+    /// Charges what is due of one segment; whether any money moved.
+    @discardableResult func charge(_ segment: MeterSegment, now: Date) async throws -> Bool {
         let periods = periods(of: segment, now: now)
         let due = charges(for: segment, in: periods, now: now)
         var charged = segment
@@ -177,6 +207,7 @@ public final class Meter: Service, @unchecked Sendable {
             charges: due,
             nextDue: nextDue
         )
+        return !due.isEmpty
     }
 
     /// Acts on what money and time decide, reading only the instances concerned: ended
