@@ -108,6 +108,10 @@ def test_an_idle_instance_stops_while_one_in_use_runs_and_both_wake(make_server)
     audit = user.get("/audit?action=instance.idle_stopped").json()["nodes"]
     assert {e["target"] for e in audit} >= {idle["name"], web["name"]}, audit
     assert all(e["actor"] == "lattice:idle" for e in audit)
+    # Told as events too (SPEC §13): instance.idle_stopped, once each.
+    events = user.get("/events", params={"follow": "false"}).json()["events"]
+    told = [e["instance"] for e in events if e["type"] == "instance.idle_stopped"]
+    assert sorted(told) == sorted([idle["name"], web["name"]]), told
 
     # Wake on connect over SSH: the session waits with a banner, then runs.
     out = ssh(server.ssh_shared_port, idle["name"], "echo hi", password=idle["servers"]["SSH"]["sshPassword"],
