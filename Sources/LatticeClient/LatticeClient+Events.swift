@@ -56,14 +56,16 @@ extension LatticeClient {
     /// from now). A lost connection is opened again from the last event received, so nothing
     /// is missed while the server keeps it (24 h). Ends with an error the server answers
     /// (`404` from a server without events: fall back to polling), or when the consumer stops.
-    public func events(after: Int64? = nil) -> AsyncThrowingStream<EventWire, any Error> {
+    ///
+    /// `nodes`: the admins' node events (`GET /admin/events`) instead of the namespace's.
+    public func events(after: Int64? = nil, nodes: Bool = false) -> AsyncThrowingStream<EventWire, any Error> {
         let (stream, sink) = AsyncThrowingStream.makeStream(of: EventWire.self)
         let task = Task {
             var last = after
             var delay = Duration.milliseconds(250)
             while !Task.isCancelled {
                 do {
-                    let response = try await openEvents(after: last)
+                    let response = try await openEvents(after: last, nodes: nodes)
                     delay = .milliseconds(250)
                     var parser = ServerSentEvents()
                     for try await part in response.body {
@@ -91,8 +93,9 @@ extension LatticeClient {
 
     /// The stream's response once its head arrived (so events from here on are not missed),
     /// or the server's error.
-    func openEvents(after: Int64?) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: baseURL.appendingPathComponent(Self.v1 + "/events").absoluteString)
+    func openEvents(after: Int64?, nodes: Bool = false) async throws -> HTTPClientResponse {
+        let path = Self.v1 + (nodes ? "/admin/events" : "/events")
+        var request = HTTPClientRequest(url: baseURL.appendingPathComponent(path).absoluteString)
         request.headers.add(name: "Authorization", value: "bearer \(token)")
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let namespace { request.headers.add(name: "namespace", value: namespace) }
@@ -161,10 +164,10 @@ extension LatticeClient {
 
 extension LatticeClient {
     /// `GET /events?follow=false`: the events kept after `after` (nil: all kept), oldest first.
-    public func eventList(after: Int64? = nil, limit: Int = 500) async throws -> EventList {
+    public func eventList(after: Int64? = nil, limit: Int = 500, nodes: Bool = false) async throws -> EventList {
         var query = ["follow": "false", "limit": String(limit)]
         if let after { query["lastEventId"] = String(after) }
-        return try await get(EventList.self, Self.v1 + "/events", query: query)
+        return try await get(EventList.self, Self.v1 + (nodes ? "/admin/events" : "/events"), query: query)
     }
 
     /// `POST /webhooks`; the answer's `secret` is the only time it is shown. `events` nil: every type.

@@ -15,7 +15,18 @@ public struct LatticeEvent: Sendable, Equatable {
         case imageFailed = "image.failed"
         case lowBalance = "billing.low_balance"
         case budgetThreshold = "budget.threshold"
+        /// Admins' events (`LatticeEvent.nodes`): a node's health changed.
+        case nodeUnhealthy = "node.unhealthy"
+        case nodeDrained = "node.drained"
+        case nodeHealthy = "node.healthy"
+
+        /// What a tenant's namespace tells, and its webhooks may ask for.
+        public static let tenantKinds: [Kind] = allCases.filter { !$0.rawValue.hasPrefix("node.") }
     }
+
+    /// Where node events are kept, numbered like a namespace's: `GET /admin/events`
+    /// (no tenant's namespace can be named so).
+    public static let nodes = "lattice:nodes"
 
     public var id: Int64
     public var namespace: String
@@ -109,6 +120,35 @@ public enum EventRule {
                 ]
             )
         ]
+    }
+
+    /// What a node's health going from `previous` (nil: never seen) to `current` tells:
+    /// `node.unhealthy`, `node.drained`, or `node.healthy` when it is back; nothing when
+    /// the health is the same (a new reason alone) or a node first seen is healthy.
+    public static func node(
+        _ name: String,
+        cluster: String,
+        from previous: NodeHealth?,
+        to current: NodeHealth,
+        reason: String,
+        at: Date
+    ) -> LatticeEvent? {
+        guard previous != current, previous != nil || current != .healthy else { return nil }
+        let type: LatticeEvent.Kind
+        switch current {
+        case .unhealthy: type = .nodeUnhealthy
+        case .draining: type = .nodeDrained
+        case .healthy: type = .nodeHealthy
+        }
+        return LatticeEvent(
+            namespace: LatticeEvent.nodes,
+            time: at,
+            type: type,
+            data: [
+                "node": .string(name), "cluster": .string(cluster), "reason": .string(reason),
+                "previous": .string(previous?.rawValue ?? ""),
+            ]
+        )
     }
 
     /// The reason's code the idle rule writes (`IdleRule.idleStop`).

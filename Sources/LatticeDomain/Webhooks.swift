@@ -59,7 +59,7 @@ public struct WebhookRequest: Sendable, Equatable {
         self.url = url
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         guard let value = body.fields["events"], value != .null else {
-            events = LatticeEvent.Kind.allCases
+            events = LatticeEvent.Kind.tenantKinds
             return
         }
         guard case .array(let items) = value, !items.isEmpty else {
@@ -71,18 +71,18 @@ public struct WebhookRequest: Sendable, Equatable {
                 throw LatticeError.invalidField("events[\(index)]", "must be an event type such as \"instance.status\"")
             }
             if name == "*" {
-                chosen.formUnion(LatticeEvent.Kind.allCases)
-            } else if let kind = LatticeEvent.Kind(rawValue: name) {
+                chosen.formUnion(LatticeEvent.Kind.tenantKinds)
+            } else if let kind = LatticeEvent.Kind(rawValue: name), LatticeEvent.Kind.tenantKinds.contains(kind) {
                 chosen.insert(kind)
             } else {
-                let known = LatticeEvent.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                let known = LatticeEvent.Kind.tenantKinds.map(\.rawValue).joined(separator: ", ")
                 throw LatticeError.invalidField(
                     "events[\(index)]",
                     "unknown event type \"\(name.prefix(60))\"; known: \(known)"
                 )
             }
         }
-        events = LatticeEvent.Kind.allCases.filter(chosen.contains)
+        events = LatticeEvent.Kind.tenantKinds.filter(chosen.contains)
     }
 }
 

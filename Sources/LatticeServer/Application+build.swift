@@ -440,6 +440,14 @@ public enum LatticeServer {
                         if let namespace { events.committed(namespace) } else { events.ringAll() }
                     }
                 ),
+                NodeWatcher(
+                    store: store,
+                    fleet: fleet,
+                    clock: clock,
+                    leadership: leadership,
+                    interval: configuration.meterInterval,
+                    logger: logger
+                ),
                 WebhookSender(
                     store: store,
                     hub: api.events,

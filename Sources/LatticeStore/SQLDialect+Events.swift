@@ -304,3 +304,29 @@ extension AlertStore where Self: SQLDialect {
         return nil
     }
 }
+
+extension NodeHealthStore where Self: SQLDialect {
+    public func nodeHealth() async throws -> [String: NodeHealth] {
+        var health: [String: NodeHealth] = [:]
+        for row in try await query("SELECT node, health FROM node_health") {
+            health[try row.text(0)] = NodeHealth(rawValue: try row.text(1)) ?? .healthy
+        }
+        return health
+    }
+
+    public func recordNodeHealth(
+        _ health: [(node: String, health: NodeHealth)],
+        events: [LatticeEvent],
+        at: Date
+    ) async throws {
+        guard !health.isEmpty else { return }
+        var writes: [StoreSQL] = health.map { node, health in
+            """
+            INSERT INTO node_health (node, health, since) VALUES (\(node), \(health.rawValue), \(at))
+            ON CONFLICT (node) DO UPDATE SET health = excluded.health, since = excluded.since
+            """
+        }
+        writes += try EventSQL.append(events)
+        try await execute(writes, notices: EventSQL.notices(events), fenced: true)
+    }
+}

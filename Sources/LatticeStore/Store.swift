@@ -10,7 +10,7 @@ import LatticeDomain
 /// the server (or a test double) can ask for just the role it uses.
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
     & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & BudgetStore & NodeStore & AuditStore & PriceStore
-    & LeaseStore & EventStore & WebhookStore & AlertStore
+    & LeaseStore & EventStore & WebhookStore & AlertStore & NodeHealthStore
     & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
@@ -410,6 +410,14 @@ public protocol AlertStore: Sendable {
         _ decide: @escaping @Sendable (AlertReads) -> AlertDecision
     ) async throws
         -> [LatticeEvent]
+}
+
+/// Each node's health as last told (`EventRule.node`), so a node's change is told once,
+/// whichever replica leads.
+public protocol NodeHealthStore: Sendable {
+    func nodeHealth() async throws -> [String: NodeHealth]
+    /// Records the nodes' new health with the events their changes tell. Fenced (the leader's).
+    func recordNodeHealth(_ health: [(node: String, health: NodeHealth)], events: [LatticeEvent], at: Date) async throws
 }
 
 public enum SessionLimits {

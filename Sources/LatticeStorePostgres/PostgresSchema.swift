@@ -338,6 +338,16 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            16,
+            [
+                // Each node's health as last told (node events, `EventRule.node`).
+                """
+                CREATE TABLE node_health (
+                    node TEXT PRIMARY KEY, health TEXT NOT NULL, since DOUBLE PRECISION NOT NULL)
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -500,6 +500,12 @@ public final class SQLiteStore: Store {
                     """
             )
         }
+        migrator.registerMigration("v26-node-health") { db in
+            // Each node's health as last told (node events, `EventRule.node`).
+            try db.execute(
+                sql: "CREATE TABLE node_health (node TEXT PRIMARY KEY, health TEXT NOT NULL, since REAL NOT NULL)"
+            )
+        }
         return migrator
     }
 }

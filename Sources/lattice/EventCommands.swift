@@ -10,6 +10,7 @@ struct Events: AsyncParsableCommand {
         abstract: "Show your namespace's events (the last 24 h), or follow them live with -f."
     )
     @Flag(name: .shortAndLong, help: "Keep printing events as they happen.") var follow = false
+    @Flag(help: "The nodes' health events instead (an admin token).") var nodes = false
     @Option(help: "Only events after this id (as Last-Event-ID; default: all kept, or from now with -f).")
     var since: Int64?
     @OptionGroup var client: ClientOptions
@@ -18,13 +19,13 @@ struct Events: AsyncParsableCommand {
     func run() async throws {
         let api = try client.client()
         if follow {
-            for try await event in api.events(after: since) { try show([event], header: false) }
+            for try await event in api.events(after: since, nodes: nodes) { try show([event], header: false) }
             return
         }
         var after = since
         var all: [EventWire] = []
         while true {
-            let list = try await api.eventList(after: after)
+            let list = try await api.eventList(after: after, nodes: nodes)
             all += list.events
             after = Int64(list.lastEventId)
             if !list.hasMore { break }
@@ -57,6 +58,9 @@ struct Events: AsyncParsableCommand {
             return text("reason").isEmpty ? change : "\(change) (\(text("reason")))"
         case LatticeEvent.Kind.imageReady.rawValue, LatticeEvent.Kind.imageFailed.rawValue:
             return text("reference")
+        case LatticeEvent.Kind.nodeUnhealthy.rawValue, LatticeEvent.Kind.nodeDrained.rawValue,
+            LatticeEvent.Kind.nodeHealthy.rawValue:
+            return "\(text("node")) (\(text("cluster")))" + (text("reason").isEmpty ? "" : ": \(text("reason"))")
         default:
             return event.data.keys.sorted().map { "\($0)=\(text($0))" }.joined(separator: " ")
         }

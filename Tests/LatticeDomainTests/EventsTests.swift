@@ -132,8 +132,8 @@ import Testing
         )
         #expect(parsed.host == "hooks.example.com" && parsed.events == [.instanceStatus, .imageReady])
         #expect(try request(#"{"url": "http://[::1]:9000/"}"#).host == "::1")
-        #expect(try request(#"{"url": "http://h/", "events": ["*"]}"#).events == LatticeEvent.Kind.allCases)
-        #expect(try request(#"{"url": "http://h/"}"#).events == LatticeEvent.Kind.allCases)
+        #expect(try request(#"{"url": "http://h/", "events": ["*"]}"#).events == LatticeEvent.Kind.tenantKinds)
+        #expect(try request(#"{"url": "http://h/"}"#).events == LatticeEvent.Kind.tenantKinds)
     }
 
     @Test(arguments: [
@@ -223,5 +223,33 @@ import Testing
         let zone = TimeZone(identifier: "Asia/Shanghai")!
         let month = Budget.month(of: Date(timeIntervalSince1970: 1_800_000_000), timeZone: zone)
         #expect(AlertRule.monthLabel(month, timeZone: zone) == "2027-01")
+    }
+}
+
+@Suite struct NodeEventTests {
+    let at = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func aChangeOfHealthIsToldOnceAndAHealthyNewNodeNever() {
+        let drained = EventRule.node("n1", cluster: "c", from: .healthy, to: .draining, reason: "drained", at: at)
+        #expect(drained?.type == .nodeDrained && drained?.namespace == LatticeEvent.nodes)
+        #expect(drained?.data["node"] == .string("n1") && drained?.data["previous"] == .string("healthy"))
+        #expect(
+            EventRule.node("n1", cluster: "c", from: .unhealthy, to: .healthy, reason: "", at: at)?.type == .nodeHealthy
+        )
+        #expect(
+            EventRule.node("n1", cluster: "c", from: nil, to: .unhealthy, reason: "down", at: at)?.type
+                == .nodeUnhealthy
+        )
+        #expect(EventRule.node("n1", cluster: "c", from: nil, to: .healthy, reason: "", at: at) == nil)
+        #expect(EventRule.node("n1", cluster: "c", from: .unhealthy, to: .unhealthy, reason: "still", at: at) == nil)
+    }
+
+    @Test func tenantsWebhooksCannotAskForNodeEvents() throws {
+        #expect(throws: LatticeError.self) {
+            try WebhookRequest(
+                fields: JSONFields(JSONValue.parseBody(Data(#"{"url":"https://h/","events":["node.drained"]}"#.utf8)))
+            )
+        }
+        #expect(!LatticeEvent.Kind.tenantKinds.contains(.nodeHealthy))
     }
 }

@@ -332,8 +332,10 @@ nonisolated(unsafe) let createBody: [String: Any] = [
                         with: "x"
                     )
                     .replacingOccurrences(of: "{namespace}", with: "admin")
+                // A stream never ends: its one-shot form answers from the same route.
+                let query = operation.contentType == "text/event-stream" ? "?follow=false" : ""
                 try await client.execute(
-                    uri: path,
+                    uri: path + query,
                     method: HTTPRequest.Method(rawValue: operation.method.uppercased())!,
                     headers: headers(),
                     body: json([:])

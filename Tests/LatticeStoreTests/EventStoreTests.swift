@@ -225,3 +225,18 @@ final class Counter: Sendable {
         #expect(try await store.recordAlerts(namespace: "alice", raise).isEmpty, "the wallet's alert stays")
     }
 }
+
+@Suite struct NodeHealthStoreTests {
+    @Test(arguments: StoreFactory.all)
+    func nodeHealthIsKeptWithItsEvents(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        #expect(try await store.nodeHealth().isEmpty)
+        let event = EventRule.node("n1", cluster: "c", from: .healthy, to: .draining, reason: "drained", at: t0)!
+        try await store.recordNodeHealth([("n1", .draining), ("n2", .healthy)], events: [event], at: t0)
+        #expect(try await store.nodeHealth() == ["n1": .draining, "n2": .healthy])
+        try await store.recordNodeHealth([("n1", .healthy)], events: [], at: t0)
+        #expect(try await store.nodeHealth()["n1"] == .healthy)
+        let told = try await store.events(namespace: LatticeEvent.nodes, after: 0, limit: 10)
+        #expect(told.map(\.type) == [.nodeDrained] && told.first?.id == 1)
+    }
+}

@@ -16,11 +16,11 @@ from conftest import wait_for
 class Stream:
     """Reads `GET /events` on a thread: each message's id and parsed data, in order."""
 
-    def __init__(self, user, last_event_id=None):
+    def __init__(self, user, last_event_id=None, path="/events"):
         headers = user.headers()
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        self.response = requests.get(user.url + "/mdc/api/v1/events", headers=headers, stream=True, timeout=60)
+        self.response = requests.get(user.url + "/mdc/api/v1" + path, headers=headers, stream=True, timeout=60)
         assert self.response.status_code == 200, self.response.text
         assert self.response.headers["Content-Type"].startswith("text/event-stream")
         self.events = []
@@ -248,4 +248,24 @@ def test_money_alerts_are_events_told_once(make_server):
     assert "instance" not in of("budget.threshold")[0]
     low = of("billing.low_balance")
     assert len(low) == 1 and low[0]["data"]["hourly"] == "2.50"
+    stream.close()
+
+
+def test_admins_see_node_events_and_tenants_may_not(make_server):
+    server = make_server(args=("--simulated-delay-scale", "0.1", "--meter-interval-seconds", "0.2"))
+    admin = server.client()
+    tenant = server.new_user()
+    r = requests.get(tenant.url + "/mdc/api/v1/admin/events", headers=tenant.headers(), timeout=10)
+    assert r.status_code == 403 and "code" in r.json()
+    time.sleep(1)  # the first look at the fleet: every node healthy, nothing told
+    stream = Stream(admin, path="/admin/events")
+    node = admin.get("/admin/nodes").json()["nodes"][0]["name"]
+    assert admin.post(f"/admin/nodes/{node}/drain").status_code == 200
+    wait_for(lambda: [e["type"] for e in stream.events] == ["node.drained"], timeout=20, what="node.drained")
+    assert stream.events[0]["data"]["node"] == node and stream.events[0]["data"]["previous"] == "healthy"
+    assert admin.post(f"/admin/nodes/{node}/undrain").status_code == 200
+    wait_for(lambda: [e["type"] for e in stream.events][-1:] == ["node.healthy"], timeout=20, what="node.healthy")
+    listed = admin.get("/admin/events", params={"follow": "false"}).json()["events"]
+    assert [e["type"] for e in listed] == ["node.drained", "node.healthy"]
+    assert all(e["type"].startswith("instance.") for e in tenant.get("/events", params={"follow": "false"}).json()["events"])
     stream.close()

@@ -11,8 +11,19 @@ extension LatticeAPI {
     /// The number after which a namespace's stream starts: the `Last-Event-ID` it resumes
     /// from, or (none given) the newest event, so a new stream tells what happens from now.
     public func eventStart(principal: Principal, lastEventID: String?) async throws -> Int64 {
+        try await eventStart(namespace: principal.namespace, lastEventID: lastEventID)
+    }
+
+    /// Where the events live that `GET /events` (nodes: `GET /admin/events`, admins only) tells.
+    public func eventNamespace(principal: Principal, nodes: Bool) throws -> String {
+        guard nodes else { return principal.namespace }
+        try requireAdmin(principal)
+        return LatticeEvent.nodes
+    }
+
+    func eventStart(namespace: String, lastEventID: String?) async throws -> Int64 {
         guard let text = lastEventID?.trimmingCharacters(in: .whitespaces), !text.isEmpty else {
-            return try await store.lastEventID(namespace: principal.namespace)
+            return try await store.lastEventID(namespace: namespace)
         }
         guard let id = Int64(text), id >= 0 else {
             throw LatticeError.invalidField(
@@ -25,12 +36,12 @@ extension LatticeAPI {
 
     /// `GET /events?follow=false`: the events kept after `after` (default: all kept), oldest
     /// first, at most `limit` (default and most 500).
-    public func eventList(principal: Principal, after: String?, limit text: String?) async throws -> EventList {
-        let start = try await eventStart(principal: principal, lastEventID: after ?? "0")
+    public func eventList(namespace: String, after: String?, limit text: String?) async throws -> EventList {
+        let start = try await eventStart(namespace: namespace, lastEventID: after ?? "0")
         guard let limit = Int(text ?? "500"), (1...500).contains(limit) else {
             throw LatticeError.invalidField("limit", "must be a whole number from 1 to 500")
         }
-        let events = try await store.events(namespace: principal.namespace, after: start, limit: limit + 1)
+        let events = try await store.events(namespace: namespace, after: start, limit: limit + 1)
         let shown = events.prefix(limit)
         return EventList(
             events: shown.map { EventWire($0, format: configuration.time.format) },

@@ -183,6 +183,14 @@ enum OpenAPIDocument {
             contentType: "text/event-stream"
         ),
         .init(
+            method: "get",
+            path: "/mdc/api/v1/admin/events",
+            summary: "Admins: the nodes' health events (node.unhealthy, node.drained, node.healthy) as SSE",
+            query: [Query(name: "lastEventId", schema: ["type": "string", "pattern": "^[0-9]{1,18}$"])],
+            response: "EventStream",
+            contentType: "text/event-stream"
+        ),
+        .init(
             method: "post",
             path: "/mdc/api/v1/webhooks",
             summary: "Register a webhook (its signing secret is shown once)",
@@ -505,7 +513,7 @@ enum OpenAPIDocument {
                     "url": ["type": "string", "format": "uri", "maxLength": WebhookRequest.maximumURLLength],
                     "events": [
                         "type": "array", "minItems": 1,
-                        "items": ["enum": ["*"] + LatticeEvent.Kind.allCases.map(\.rawValue)],
+                        "items": ["enum": ["*"] + LatticeEvent.Kind.tenantKinds.map(\.rawValue)],
                     ],
                 ],
             ],

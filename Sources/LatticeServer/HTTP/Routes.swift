@@ -308,28 +308,31 @@ struct Routes {
                 )
             )
         }
-        v1.get("events") { request, context in
-            let principal = try context.requirePrincipal()
-            let resume =
-                request.headers[.lastEventID]
-                ?? request.uri.queryParameters["lastEventId"].map(String.init)
-            if request.uri.queryParameters["follow"] == "false" {
-                return try JSONResponse.encode(
-                    try await api.eventList(
-                        principal: principal,
-                        after: resume,
-                        limit: request.uri.queryParameters["limit"].map(String.init)
+        for (path, nodes) in [("events", false), ("admin/events", true)] {
+            // A tenant's namespace's events; admins: the nodes'.
+            v1.get(RouterPath(path)) { request, context in
+                let namespace = try api.eventNamespace(principal: try context.requirePrincipal(), nodes: nodes)
+                let resume =
+                    request.headers[.lastEventID]
+                    ?? request.uri.queryParameters["lastEventId"].map(String.init)
+                if request.uri.queryParameters["follow"] == "false" {
+                    return try JSONResponse.encode(
+                        try await api.eventList(
+                            namespace: namespace,
+                            after: resume,
+                            limit: request.uri.queryParameters["limit"].map(String.init)
+                        )
                     )
+                }
+                return EventStream.response(
+                    namespace: namespace,
+                    after: try await api.eventStart(namespace: namespace, lastEventID: resume),
+                    store: store,
+                    hub: api.events,
+                    heartbeat: api.configuration.eventHeartbeat,
+                    format: api.configuration.time.format
                 )
             }
-            return EventStream.response(
-                namespace: principal.namespace,
-                after: try await api.eventStart(principal: principal, lastEventID: resume),
-                store: store,
-                hub: api.events,
-                heartbeat: api.configuration.eventHeartbeat,
-                format: api.configuration.time.format
-            )
         }
         v1.post("webhooks") { request, context in
             let body = try await request.jsonBody(context: context)
