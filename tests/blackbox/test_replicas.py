@@ -380,3 +380,37 @@ def test_a_console_session_works_on_every_replica_and_a_secret_shows_once(replic
     assert browser.post(replicas[2].url + "/console/logout", data={"csrf": csrf},
                         allow_redirects=False).status_code == 303
     assert browser.get(replicas[0].url + "/console/tokens", allow_redirects=False).status_code == 303
+
+
+def test_events_cross_replicas_and_a_stream_moves_without_missing_any(tmp_path):
+    """A stream on one replica tells a write made through another at once; resumed on a
+    third with Last-Event-ID it misses nothing; a webhook is delivered by the leader once."""
+    from test_events import Receiver, Stream, verify
+    servers = start_replicas(tmp_path, ["--webhook-allow-private"])
+    try:
+        user = servers[0].new_user()
+        receiver = Receiver()
+        hook = user.post("/webhooks", {"url": receiver.url, "events": ["instance.created"]}).json()
+        watcher = Stream(as_user(servers[1], user))
+        writer = as_user(servers[2], user)
+        started = time.time()
+        name = create(writer).json()["name"]
+        wait_for(lambda: any(e["type"] == "instance.created" for e in watcher.events), timeout=5,
+                 what="the create on another replica's stream")
+        assert time.time() - started < 2, "told through LISTEN/NOTIFY, not a poll"
+        seen = watcher.events[-1]["id"]
+        watcher.close()
+        writer.wait_status(name, "Running", cluster="small")
+        moved = Stream(as_user(servers[0], user), last_event_id=seen)
+        wait_for(lambda: "Running" in moved.statuses(name), timeout=20, what="the missed events on the third")
+        ids = [int(e["id"]) for e in moved.events]
+        assert ids[0] == int(seen) + 1 and ids == sorted(ids)
+        moved.close()
+        wait_for(lambda: receiver.received, timeout=20, what="the webhook delivery")
+        time.sleep(2)
+        assert len(receiver.received) == 1, "one replica (the leader) delivers, once"
+        verify(hook["secret"], *receiver.received[0])
+        receiver.close()
+    finally:
+        for server in servers:
+            server.stop()
