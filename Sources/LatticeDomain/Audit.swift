@@ -85,6 +85,8 @@ public enum AuditRule {
         "POST \(v1)/ssh-keys": "ssh_key.create",
         "POST \(v1)/templates": "template.create",
         "PUT \(v1)/budget": "budget.set",
+        "PUT \(v1)/idle_stop": "idle_default.set",
+        "DELETE \(v1)/idle_stop": "idle_default.clear",
         "POST \(v1)/webhooks": "webhook.create",
         "DELETE \(v1)/webhooks/{id}": "webhook.delete",
         "DELETE \(v1)/templates/{id}": "template.delete",

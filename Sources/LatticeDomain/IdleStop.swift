@@ -139,3 +139,68 @@ extension Instance {
         }
     }
 }
+
+/// A namespace's default idle stop (SPEC §12, set by its tenant or an admin): what a
+/// pay-as-you-go create that says nothing of `idleStop` gets. A create that gives its own
+/// policy, or `"idleStop": null`, keeps what it said; prepaid creates get none.
+public struct IdleDefault: Sendable, Codable, Equatable {
+    public var namespace: String
+    public var policy: IdleStopPolicy
+    public var wakeOnConnect: Bool
+    public var updatedAt: Date
+
+    public init(namespace: String, policy: IdleStopPolicy, wakeOnConnect: Bool, updatedAt: Date) {
+        self.namespace = namespace
+        self.policy = policy
+        self.wakeOnConnect = wakeOnConnect
+        self.updatedAt = updatedAt
+    }
+
+    /// A `PUT /idle_stop` body: `{"afterMinutes", "gpuUtilizationBelow"?, "wakeOnConnect"?}`.
+    public init(fields: JSONFields, namespace: String, now: Date) throws {
+        self.namespace = namespace
+        policy = try IdleStopPolicy(fields: fields)
+        wakeOnConnect = try fields.boolean("wakeOnConnect") ?? false
+        updatedAt = now
+    }
+
+    /// What a create gets: its own policy when it gave `idleStop` (null included), else the
+    /// default's, for pay-as-you-go only; `wakeOnConnect` likewise.
+    public static func atCreate(
+        requested: IdleStopPolicy?,
+        givenIdleStop: Bool,
+        wakeOnConnect: Bool?,
+        default idle: IdleDefault?,
+        payAsYouGo: Bool
+    ) -> (policy: IdleStopPolicy?, wakeOnConnect: Bool) {
+        guard payAsYouGo, let idle, !givenIdleStop else { return (requested, wakeOnConnect ?? false) }
+        return (idle.policy, wakeOnConnect ?? idle.wakeOnConnect)
+    }
+}
+
+/// `GET`/`PUT /idle_stop`'s answer.
+public struct IdleDefaultWire: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var afterMinutes: Int
+    public var gpuUtilizationBelow: Int?
+    public var wakeOnConnect: Bool
+    public var updatedAt: String
+
+    public init(_ idle: IdleDefault, format: (Date) -> String) {
+        namespace = idle.namespace
+        afterMinutes = idle.policy.afterMinutes
+        gpuUtilizationBelow = idle.policy.gpuUtilizationBelow
+        wakeOnConnect = idle.wakeOnConnect
+        updatedAt = format(idle.updatedAt)
+    }
+
+    // Nulls written out: a client sees `gpuUtilizationBelow: null`, not a missing key.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(namespace, forKey: .namespace)
+        try container.encode(afterMinutes, forKey: .afterMinutes)
+        try container.encode(gpuUtilizationBelow, forKey: .gpuUtilizationBelow)
+        try container.encode(wakeOnConnect, forKey: .wakeOnConnect)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
+}

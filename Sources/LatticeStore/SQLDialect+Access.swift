@@ -277,3 +277,30 @@ extension MeterStore where Self: SQLDialect {
         try await query("SELECT doc FROM coupons ORDER BY id").map { try Documents.decode(Coupon.self, try $0.text(0)) }
     }
 }
+
+extension IdleDefaultStore where Self: SQLDialect {
+    public func idleDefault(namespace: String) async throws -> IdleDefault? {
+        try await query("SELECT doc FROM idle_defaults WHERE namespace = \(namespace)").first.map {
+            try Documents.decode(IdleDefault.self, try $0.text(0))
+        }
+    }
+
+    public func setIdleDefault(_ idle: IdleDefault) async throws {
+        try await execute([
+            """
+            INSERT INTO idle_defaults (namespace, doc) VALUES (\(idle.namespace), \(try Documents.encode(idle)))
+            ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
+            """
+        ])
+    }
+
+    public func clearIdleDefault(namespace: String) async throws -> Bool {
+        try await transact(
+            locks: [],
+            reads: [StoreSQL("SELECT namespace FROM idle_defaults WHERE namespace = \(namespace)").forUpdate()]
+        ) { rows in
+            guard !rows[0].isEmpty else { return SQLDecision(result: false) }
+            return SQLDecision(writes: ["DELETE FROM idle_defaults WHERE namespace = \(namespace)"], result: true)
+        }
+    }
+}

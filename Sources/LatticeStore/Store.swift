@@ -11,6 +11,7 @@ import LatticeDomain
 public typealias Store = AccountStore & InstanceStore & ImageStore & LedgerStore & MeterStore & IdempotencyStore
     & QuotaStore & SessionStore & SSHKeyStore & TemplateStore & BudgetStore & NodeStore & AuditStore & PriceStore
     & LeaseStore & EventStore & WebhookStore & AlertStore & NodeHealthStore
+    & IdleDefaultStore
     & ChangeFeed & StoreHealth
 
 /// Users, their tokens and the admin bootstrap.
@@ -418,6 +419,14 @@ public protocol NodeHealthStore: Sendable {
     func nodeHealth() async throws -> [String: NodeHealth]
     /// Records the nodes' new health with the events their changes tell. Fenced (the leader's).
     func recordNodeHealth(_ health: [(node: String, health: NodeHealth)], events: [LatticeEvent], at: Date) async throws
+}
+
+/// Namespaces' default idle stop (`IdleDefault`).
+public protocol IdleDefaultStore: Sendable {
+    func idleDefault(namespace: String) async throws -> IdleDefault?
+    func setIdleDefault(_ idle: IdleDefault) async throws
+    /// False when the namespace had none.
+    func clearIdleDefault(namespace: String) async throws -> Bool
 }
 
 public enum SessionLimits {

@@ -31,6 +31,6 @@ public enum CopiedTables {
         "users", "tokens", "instances", "gpu_allocations", "images", "orders", "ledger", "meter_segments",
         "coupons", "instance_counts", "namespace_commitments", "quotas", "status_counts", "ssh_keys", "node_drains",
         "ssh_port_releases", "seal_key", "audit_log", "sku_prices", "templates", "budgets",
-        "webhooks", "alert_marks", "node_health",
+        "webhooks", "alert_marks", "node_health", "idle_defaults",
     ]
 }

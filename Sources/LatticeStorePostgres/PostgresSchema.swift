@@ -348,6 +348,13 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            17,
+            [
+                // Namespaces' default idle stop (`IdleDefault`).
+                "CREATE TABLE idle_defaults (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

@@ -506,6 +506,10 @@ public final class SQLiteStore: Store {
                 sql: "CREATE TABLE node_health (node TEXT PRIMARY KEY, health TEXT NOT NULL, since REAL NOT NULL)"
             )
         }
+        migrator.registerMigration("v27-idle-defaults") { db in
+            // Namespaces' default idle stop (`IdleDefault`).
+            try db.execute(sql: "CREATE TABLE idle_defaults (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        }
         return migrator
     }
 }

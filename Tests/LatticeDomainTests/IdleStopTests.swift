@@ -109,3 +109,74 @@ import Testing
         )
     }
 }
+
+@Suite struct IdleDefaultTests {
+    let idle = IdleDefault(
+        namespace: "alice",
+        policy: IdleStopPolicy(afterMinutes: 30, gpuUtilizationBelow: 5),
+        wakeOnConnect: true,
+        updatedAt: Date(timeIntervalSince1970: 0)
+    )
+
+    @Test func aCreateThatSaysNothingGetsTheDefault() {
+        let got = IdleDefault.atCreate(
+            requested: nil,
+            givenIdleStop: false,
+            wakeOnConnect: nil,
+            default: idle,
+            payAsYouGo: true
+        )
+        #expect(got.policy == idle.policy && got.wakeOnConnect)
+    }
+
+    @Test func whatTheCreateSaysWins() {
+        let own = IdleStopPolicy(afterMinutes: 5)
+        #expect(
+            IdleDefault.atCreate(
+                requested: own,
+                givenIdleStop: true,
+                wakeOnConnect: nil,
+                default: idle,
+                payAsYouGo: true
+            )
+            .policy == own
+        )
+        let none = IdleDefault.atCreate(
+            requested: nil,
+            givenIdleStop: true,
+            wakeOnConnect: nil,
+            default: idle,
+            payAsYouGo: true
+        )
+        #expect(none.policy == nil && !none.wakeOnConnect, "\"idleStop\": null opts out")
+        #expect(
+            !IdleDefault.atCreate(
+                requested: nil,
+                givenIdleStop: false,
+                wakeOnConnect: false,
+                default: idle,
+                payAsYouGo: true
+            )
+            .wakeOnConnect
+        )
+        #expect(
+            IdleDefault.atCreate(
+                requested: nil,
+                givenIdleStop: false,
+                wakeOnConnect: nil,
+                default: idle,
+                payAsYouGo: false
+            )
+            .policy == nil,
+            "a prepaid term is paid for"
+        )
+    }
+
+    @Test func theBodyIsCheckedLikeAnInstancesPolicy() throws {
+        let body = try JSONFields(JSONValue.parseBody(Data(#"{"afterMinutes": 0}"#.utf8)))
+        #expect(throws: LatticeError.self) { try IdleDefault(fields: body, namespace: "alice", now: .now) }
+        let good = try JSONFields(JSONValue.parseBody(Data(#"{"afterMinutes": 45, "wakeOnConnect": true}"#.utf8)))
+        let parsed = try IdleDefault(fields: good, namespace: "alice", now: .now)
+        #expect(parsed.policy.afterMinutes == 45 && parsed.wakeOnConnect && parsed.policy.gpuUtilizationBelow == nil)
+    }
+}

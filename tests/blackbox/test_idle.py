@@ -148,3 +148,45 @@ def test_lattice_budget_sets_and_shows(server, tmp_path):
     assert json.loads(out.stdout)["monthlyLimit"] == "250.00"
     out = subprocess.run([lattice_binary(), "budget"], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0 and "spent this month" in out.stdout and "block" in out.stdout, out.stderr
+
+
+def test_a_namespace_default_idle_stop_applies_to_creates_that_say_nothing(make_server):
+    server = make_server()
+    user = server.new_user()
+    assert user.get("/idle_stop").status_code == 404
+    r = user.put("/idle_stop", {"afterMinutes": 45, "gpuUtilizationBelow": 5, "wakeOnConnect": True})
+    assert r.status_code == 200, r.text
+    assert r.json() == {**r.json(), "namespace": user.namespace, "afterMinutes": 45, "gpuUtilizationBelow": 5,
+                        "wakeOnConnect": True}
+    assert user.get("/idle_stop").json()["afterMinutes"] == 45
+    for bad in [{"afterMinutes": 0}, {"afterMinutes": "x"}, {}, {"afterMinutes": 30, "gpuUtilizationBelow": 101}]:
+        r = user.put("/idle_stop", bad)
+        assert r.status_code == 400 and "afterMinutes" in r.text or "gpuUtilizationBelow" in r.text, (bad, r.text)
+
+    plain = user.create()
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["idleStop"] == {"afterMinutes": 45, "gpuUtilizationBelow": 5}
+    assert plain.json()["wakeOnConnect"] is True
+    body = user.create_body()
+    body["idleStop"] = None
+    opted_out = user.post("/clusters/host-cluster/instances", body)
+    assert opted_out.status_code == 200 and not opted_out.json().get("idleStop"), opted_out.text
+    body = user.create_body()
+    body["idleStop"] = {"afterMinutes": 5}
+    own = user.post("/clusters/host-cluster/instances", body)
+    assert own.json()["idleStop"]["afterMinutes"] == 5
+    prepaid = user.create(sku="101", cost_type="4", cost_time="1D")
+    assert prepaid.status_code == 200, prepaid.text
+    assert not prepaid.json().get("idleStop")
+
+    other = server.new_user()
+    assert other.put(f"/idle_stop?namespace={user.namespace}", {"afterMinutes": 5}).status_code == 403
+    admin = server.client()
+    r = admin.put(f"/idle_stop?namespace={user.namespace}", {"afterMinutes": 90})
+    assert r.status_code == 200 and r.json()["namespace"] == user.namespace
+    assert user.get("/idle_stop").json()["afterMinutes"] == 90
+    assert user.delete("/idle_stop").status_code == 200
+    assert user.delete("/idle_stop").status_code == 404
+    assert not user.create().json().get("idleStop")
+    actions = {e["action"] for e in user.get("/audit").json()["nodes"]}
+    assert {"idle_default.set", "idle_default.clear"} <= actions

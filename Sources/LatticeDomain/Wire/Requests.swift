@@ -24,8 +24,13 @@ public struct CreateInstanceRequest: Sendable, Equatable {
     public var scheduleStopAt: Date?
     /// `idleStop` (SPEC §12); nil for none.
     public var idleStop: IdleStopPolicy?
+    /// Whether the body named `idleStop` at all (`null` too): then the namespace's default
+    /// (`IdleDefault`) does not apply.
+    public var givesIdleStop: Bool
     /// `wakeOnConnect` (SPEC §12).
     public var wakeOnConnect: Bool
+    /// Whether the body named `wakeOnConnect`.
+    public var givesWakeOnConnect: Bool
 
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
@@ -80,7 +85,10 @@ public struct CreateInstanceRequest: Sendable, Equatable {
         workload = try WorkloadSettings(fields: body)
         scheduleStopAt = try ScheduleStopRequest.time(body, "ScheduleStopTimestamp")
         idleStop = try body.object("idleStop").map(IdleStopPolicy.init(fields:))
-        wakeOnConnect = try body.boolean("wakeOnConnect") ?? false
+        givesIdleStop = body.fields["idleStop"] != nil
+        let wake = try body.boolean("wakeOnConnect")
+        wakeOnConnect = wake ?? false
+        givesWakeOnConnect = wake != nil
     }
 }
 

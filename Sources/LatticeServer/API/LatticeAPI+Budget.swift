@@ -54,4 +54,37 @@ extension LatticeAPI {
         let (spent, _) = try await spentThisMonth(namespace: namespace, now: clock.now())
         if budget.blocks(spent: spent) { throw budget.refusal(spent: spent) }
     }
+
+    // MARK: The namespace's default idle stop (SPEC §12)
+
+    public func idleDefault(principal: Principal, namespace named: String?) async throws -> IdleDefaultWire {
+        let namespace = try budgetNamespace(principal, named)
+        guard let idle = try await store.idleDefault(namespace: namespace) else {
+            throw LatticeError.notFound(
+                "default idle stop of namespace \(namespace); set one with PUT /mdc/api/v1/idle_stop"
+            )
+        }
+        return IdleDefaultWire(idle, format: configuration.time.format)
+    }
+
+    public func setIdleDefault(
+        principal: Principal,
+        namespace named: String?,
+        body: JSONValue
+    ) async throws -> IdleDefaultWire {
+        let namespace = try budgetNamespace(principal, named)
+        guard try await store.user(namespace: namespace) != nil else {
+            throw LatticeError.notFound("namespace '\(namespace.prefix(64))'")
+        }
+        let idle = try IdleDefault(fields: try JSONFields(body), namespace: namespace, now: clock.now())
+        try await store.setIdleDefault(idle)
+        return IdleDefaultWire(idle, format: configuration.time.format)
+    }
+
+    public func clearIdleDefault(principal: Principal, namespace named: String?) async throws {
+        let namespace = try budgetNamespace(principal, named)
+        guard try await store.clearIdleDefault(namespace: namespace) else {
+            throw LatticeError.notFound("default idle stop of namespace \(namespace)")
+        }
+    }
 }

@@ -137,6 +137,8 @@ extension LatticeAPI {
         let nodes = try await placeableNodes(clusters: [cluster.name])
         let discount = Pricing.activeDiscount(of: sku, at: now)
         let prepaid = sku.selling != .payAsYouGo
+        let idleDefault =
+            prepaid || request.givesIdleStop ? nil : try await store.idleDefault(namespace: principal.namespace)
         for _ in 0..<5 {
             var rng = SystemRandomNumberGenerator()
             let name = Identifiers.instanceName(using: &rng)
@@ -191,8 +193,15 @@ extension LatticeAPI {
             var withDisk = draft
             withDisk.cost.diskPricePerGBDay = disk.pricePerGBDay
             withDisk.workload = request.workload.isEmpty ? nil : request.workload
-            withDisk.idleStop = request.idleStop
-            withDisk.wakeOnConnect = request.wakeOnConnect ? true : nil
+            let idle = IdleDefault.atCreate(
+                requested: request.idleStop,
+                givenIdleStop: request.givesIdleStop,
+                wakeOnConnect: request.givesWakeOnConnect ? request.wakeOnConnect : nil,
+                default: idleDefault,
+                payAsYouGo: !prepaid
+            )
+            withDisk.idleStop = idle.policy
+            withDisk.wakeOnConnect = idle.wakeOnConnect ? true : nil
             var termPrice = Money.zero
             // Pay-as-you-go: `WalletRule` checks an hour of it and of everything else running.
             var debit = WalletDebit.none

@@ -176,6 +176,28 @@ enum OpenAPIDocument {
         ),
         .init(
             method: "get",
+            path: "/mdc/api/v1/idle_stop",
+            summary: "The namespace's default idle stop for pay-as-you-go creates (admins: ?namespace= any)",
+            query: [Query(name: "namespace", schema: ["type": "string"])],
+            response: "IdleDefault"
+        ),
+        .init(
+            method: "put",
+            path: "/mdc/api/v1/idle_stop",
+            summary: "Set the namespace's default idle stop",
+            body: "SetIdleDefault",
+            query: [Query(name: "namespace", schema: ["type": "string"])],
+            response: "IdleDefault"
+        ),
+        .init(
+            method: "delete",
+            path: "/mdc/api/v1/idle_stop",
+            summary: "Clear the namespace's default idle stop",
+            query: [Query(name: "namespace", schema: ["type": "string"])],
+            response: "Ok"
+        ),
+        .init(
+            method: "get",
             path: "/mdc/api/v1/events",
             summary: "The namespace's events as they commit (Server-Sent Events; Last-Event-ID resumes)",
             query: [Query(name: "lastEventId", schema: ["type": "string", "pattern": "^[0-9]{1,18}$"])],
@@ -507,6 +529,17 @@ enum OpenAPIDocument {
                     ],
                 ]
             ],
+            "SetIdleDefault": [
+                "type": "object", "required": ["afterMinutes"],
+                "properties": [
+                    "afterMinutes": [
+                        "type": "integer", "minimum": IdleStopPolicy.minutes.lowerBound,
+                        "maximum": IdleStopPolicy.minutes.upperBound,
+                    ],
+                    "gpuUtilizationBelow": ["type": "integer", "minimum": 1, "maximum": 100],
+                    "wakeOnConnect": ["type": "boolean"],
+                ],
+            ],
             "CreateWebhook": [
                 "type": "object", "required": ["url"],
                 "properties": [
@@ -820,6 +853,13 @@ enum OpenAPIDocument {
             ]),
             "TemplatePage": pageOf("Template"),
             "EventStream": string,
+            "IdleDefault": object(
+                [
+                    "namespace": string, "afterMinutes": integer,
+                    "gpuUtilizationBelow": ["type": ["integer", "null"]], "wakeOnConnect": boolean,
+                    "updatedAt": string,
+                ]
+            ),
             "Webhook": object(
                 [
                     "id": string, "url": string, "events": ["type": "array", "items": string], "secret": string,

@@ -369,6 +369,31 @@ struct Routes {
                 )
             )
         }
+        v1.get("idle_stop") { request, context in
+            try JSONResponse.encode(
+                try await api.idleDefault(
+                    principal: try context.requirePrincipal(),
+                    namespace: request.uri.queryParameters["namespace"].map(String.init)
+                )
+            )
+        }
+        v1.put("idle_stop") { request, context in
+            let body = try await request.jsonBody(context: context)
+            return try JSONResponse.encode(
+                try await api.setIdleDefault(
+                    principal: try context.requirePrincipal(),
+                    namespace: request.uri.queryParameters["namespace"].map(String.init),
+                    body: body
+                )
+            )
+        }
+        v1.delete("idle_stop") { request, context in
+            try await api.clearIdleDefault(
+                principal: try context.requirePrincipal(),
+                namespace: request.uri.queryParameters["namespace"].map(String.init)
+            )
+            return JSONResponse.ok
+        }
         v1.post("templates") { request, context in
             let body = try await request.jsonBody(context: context)
             return try JSONResponse.encode(
