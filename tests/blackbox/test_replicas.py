@@ -414,3 +414,28 @@ def test_events_cross_replicas_and_a_stream_moves_without_missing_any(tmp_path):
     finally:
         for server in servers:
             server.stop()
+
+
+def test_an_idle_timer_survives_the_leaders_kill_9(replicas):
+    """The idle clock is in the instance's record: a new leader stops the instance when its
+    minute is up, neither restarted by the failover nor lost with the old leader."""
+    first = wait_for(lambda: leader(replicas), timeout=15, what="a leader")
+    rest = [r for r in replicas if r is not first]
+    client = as_user(rest[0], rest[0].new_user())
+    body = client.create_body(sku="t4", image=IMAGE)
+    body["idleStop"] = {"afterMinutes": 1}
+    r = client.post("/clusters/small/instances", body)
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    running = client.wait_status(name, "Running", cluster="small", timeout=30)
+    stops_at = running["idle"]["stopsAt"]
+    time.sleep(20)
+    first.kill9()
+    wait_for(lambda: leader(rest), timeout=20, what="a new leader")
+    assert client.instance(name, "small").json()["idle"]["stopsAt"] == stops_at, "the clock did not restart"
+    started = time.time()
+    stopped = client.wait_status(name, "Stopped", cluster="small", timeout=90)
+    assert stopped["statusReason"].startswith("IdleStopped"), stopped["statusReason"]
+    assert time.time() - started < 60, "stopped when its minute was up, not a minute after the failover"
+    events = client.get("/events", params={"follow": "false"}).json()["events"]
+    assert [e["instance"] for e in events if e["type"] == "instance.idle_stopped"] == [name], "told once"
