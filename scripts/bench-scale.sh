@@ -9,6 +9,9 @@
 #   scripts/bench-scale.sh NODES INSTANCES [GPUS_PER_NODE]
 #   STOPPED=40000 scripts/bench-scale.sh 10000 60000     (100,000 instances in the store)
 #   DATABASE_URL=postgres://... scripts/bench-scale.sh 10000 10000   (on an empty PostgreSQL database)
+#   POLICIES=1 scripts/bench-scale.sh 10000 10000   (each instance with a scheduled stop a year
+#                                                    ahead and an idle stop of a week, SPEC §12)
+#   LATTICE_BENCH_BIN=.build/debug/lattice ...        (that binary instead of a release build)
 #
 # One public host has 64,512 usable SSH ports, and every running instance holds one:
 # INSTANCES above that are refused by the server (409), and the script says how many it
@@ -31,8 +34,12 @@ DATABASE_ARGS=()
 if ! command -v wrk >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-swift build -c release --product lattice >/dev/null
-BIN="$(swift build -c release --show-bin-path)/lattice"
+if [ -n "${LATTICE_BENCH_BIN:-}" ]; then
+    BIN="$(cd "$(dirname "$LATTICE_BENCH_BIN")" && pwd)/$(basename "$LATTICE_BENCH_BIN")"
+else
+    swift build -c release --product lattice >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/lattice"
+fi
 
 WORK="$(mktemp -d)"
 TOKEN="bench-admin-token-0123456789"
@@ -104,6 +111,10 @@ AUTH=(-H "Authorization: bearer $TOKEN" -H "namespace: admin" -H "Content-Type: 
 curl -sf -X POST "$URL/mdc/api/v1/admin/users/admin/credit" "${AUTH[@]}" -d '{"amount":"100000000"}' >/dev/null
 
 BODY='{"Cost":{"CostType":"1","DiskSKUID":"1","GPUSKUID":"g1"},"VolumeMount":[{"Size":50}],"namespace":"admin","displayName":"bench","image":"images.bench.local/matrixdc/ubuntu:22.04"}'
+if [ -n "${POLICIES:-}" ]; then
+    AHEAD="$(date -u -d '+1 year' +%Y-%m-%dT%H:%M:%SZ)"
+    BODY="${BODY%\}},\"ScheduleStopTimestamp\":\"$AHEAD\",\"idleStop\":{\"afterMinutes\":10080}}"
+fi
 cat >"$WORK/create.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$BODY'
@@ -118,7 +129,7 @@ count() {
 }
 
 if [ -n "${DATABASE_URL:-}" ]; then echo "store: PostgreSQL"; else echo "store: SQLite"; fi
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES running + $STOPPED stopped"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); nodes: $NODES x $GPUS GPUs; instances asked: $INSTANCES running + $STOPPED stopped; policies: ${POLICIES:-none}; binary: $BIN"
 
 # Creates through wrk until the store holds $1 instances (or stops growing).
 create_until() {
