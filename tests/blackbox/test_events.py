@@ -125,6 +125,12 @@ def test_a_bad_last_event_id_is_a_json_error(server):
     assert r.status_code == 400 and r.json()["code"] == "InvalidField" and "Last-Event-ID" in r.json()["message"]
     r = requests.get(user.url + "/mdc/api/v1/events", timeout=10)
     assert r.status_code == 401 and "code" in r.json()
+    # An id past the newest (another store's) goes on from now.
+    ahead = Stream(user, last_event_id=10**12)
+    name = create(user)
+    wait_for(lambda: any(e["instance"] == name for e in ahead.events), timeout=10, what="events after a far id")
+    assert ahead.events[0]["id"] == "1"
+    ahead.close()
 
 
 class Receiver:

@@ -31,7 +31,9 @@ extension LatticeAPI {
                 "must be the id of an event this stream sent, such as \"42\""
             )
         }
-        return id
+        // An id past the newest (from another store, say) resumes from now, not from a
+        // number the namespace may take long to reach.
+        return min(id, try await store.lastEventID(namespace: namespace))
     }
 
     /// `GET /events?follow=false`: the events kept after `after` (default: all kept), oldest
