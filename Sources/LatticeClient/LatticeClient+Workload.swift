@@ -226,4 +226,47 @@ extension LatticeClient {
             )
         )
     }
+
+    /// `GET /idle_stop`: the namespace's default idle stop (SPEC §12).
+    public func idleDefault(namespace other: String? = nil) async throws -> IdleDefaultWire {
+        try await get(IdleDefaultWire.self, Self.v1 + "/idle_stop", query: other.map { ["namespace": $0] } ?? [:])
+    }
+
+    /// `PUT /idle_stop`.
+    public func setIdleDefault(
+        afterMinutes: Int,
+        gpuUtilizationBelow: Int? = nil,
+        wakeOnConnect: Bool = false,
+        namespace other: String? = nil
+    ) async throws -> IdleDefaultWire {
+        struct Body: Encodable, Sendable {
+            var afterMinutes: Int
+            var gpuUtilizationBelow: Int?
+            var wakeOnConnect: Bool
+        }
+        return try decode(
+            IdleDefaultWire.self,
+            try await send(
+                "PUT",
+                Self.v1 + "/idle_stop",
+                query: other.map { ["namespace": $0] } ?? [:],
+                body: Body(
+                    afterMinutes: afterMinutes,
+                    gpuUtilizationBelow: gpuUtilizationBelow,
+                    wakeOnConnect: wakeOnConnect
+                ),
+                idempotent: true
+            )
+        )
+    }
+
+    /// `DELETE /idle_stop`.
+    public func clearIdleDefault(namespace other: String? = nil) async throws {
+        _ = try await send(
+            "DELETE",
+            Self.v1 + "/idle_stop",
+            query: other.map { ["namespace": $0] } ?? [:],
+            idempotent: false
+        )
+    }
 }

@@ -15,7 +15,7 @@ struct Lattice: AsyncParsableCommand {
         subcommands: [
             Serve.self, Login.self, Regions.self, Skus.self, Images.self, Balance.self, Orders.self, Bills.self,
             Instances.self, Templates.self, BudgetCommand.self, Tokens.self, SSHKeys.self, SSH.self, Audit.self,
-            Events.self, Webhooks.self,
+            Events.self, Webhooks.self, IdleDefaultCommand.self,
             Admin.self, Host.self,
             DB.self,
             Completion.self,

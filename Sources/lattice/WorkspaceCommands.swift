@@ -314,3 +314,72 @@ struct BudgetCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `lattice idle-default`: the namespace's default idle stop for pay-as-you-go creates.
+struct IdleDefaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idle-default",
+        abstract: "Your namespace's default idle stop, which pay-as-you-go creates get unless they say otherwise.",
+        subcommands: [Show.self, Set.self, Clear.self],
+        defaultSubcommand: Show.self
+    )
+
+    static func print(_ idle: IdleDefaultWire) {
+        Terminal.printTable(
+            ["FIELD", "VALUE"],
+            [
+                ["namespace", idle.namespace], ["after", "\(idle.afterMinutes) minutes"],
+                ["gpu below", idle.gpuUtilizationBelow.map { "\($0) %" } ?? "-"],
+                ["wake on connect", idle.wakeOnConnect ? "yes" : "no"], ["updated", idle.updatedAt],
+            ]
+        )
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the default.")
+        @Option(help: "Another namespace's (admins).") var of: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let idle = try await client.client().idleDefault(namespace: of)
+            if output.output == .json { return try Terminal.printJSON(idle) }
+            IdleDefaultCommand.print(idle)
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the default.")
+        @Option(help: "Minutes without use before an instance is powered off (1 to 10080).") var after: Int
+        @Option(help: "Count GPUs busy at or above this utilisation (percent) as use.") var gpuBelow: Int?
+        @Flag(help: "Power a Stopped instance on when someone connects through the gateway.")
+        var wakeOnConnect = false
+        @Option(help: "Another namespace's (admins).") var of: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            let idle = try await client.client().setIdleDefault(
+                afterMinutes: after,
+                gpuUtilizationBelow: gpuBelow,
+                wakeOnConnect: wakeOnConnect,
+                namespace: of
+            )
+            if output.output == .json { return try Terminal.printJSON(idle) }
+            IdleDefaultCommand.print(idle)
+        }
+    }
+
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear the default.")
+        @Option(help: "Another namespace's (admins).") var of: String?
+        @OptionGroup var client: ClientOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await client.client().clearIdleDefault(namespace: of)
+            if output.output == .json { return try Terminal.printJSON(["status": "cleared"]) }
+            Swift.print("default idle stop cleared")
+        }
+    }
+}

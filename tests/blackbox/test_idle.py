@@ -190,3 +190,31 @@ def test_a_namespace_default_idle_stop_applies_to_creates_that_say_nothing(make_
     assert not user.create().json().get("idleStop")
     actions = {e["action"] for e in user.get("/audit").json()["nodes"]}
     assert {"idle_default.set", "idle_default.clear"} <= actions
+
+
+def test_lattice_idle_default_sets_shows_and_clears(server, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from conftest import lattice_binary
+    user = server.new_user()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LATTICE_")}
+    env.update({"LATTICE_URL": server.url, "LATTICE_TOKEN": user.token, "LATTICE_NAMESPACE": user.namespace,
+                "LATTICE_CONFIG": str(tmp_path / "c.json")})
+
+    def run(*args):
+        return subprocess.run([lattice_binary(), "idle-default", *args], capture_output=True, text=True, timeout=60,
+                              env=env)
+
+    out = run("set", "--after", "20", "--gpu-below", "10", "--wake-on-connect", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {**json.loads(out.stdout), "afterMinutes": 20, "gpuUtilizationBelow": 10,
+                                      "wakeOnConnect": True}
+    out = run()
+    assert out.returncode == 0 and "20 minutes" in out.stdout, out.stdout + out.stderr
+    assert user.create().json()["idleStop"] == {"afterMinutes": 20, "gpuUtilizationBelow": 10}
+    assert run("set", "--after", "0").returncode == 1
+    assert run("clear").returncode == 0
+    out = run()
+    assert out.returncode == 1 and "NotFound" in out.stderr
