@@ -256,7 +256,8 @@ struct ApplyStatement {
                 INSERT INTO events (namespace, seq, time, type, instance, data)
                 SELECT \(bind(namespace)), \(counter).last - \(count)::BIGINT + e.n, e.t, e.ty, NULLIF(e.i, ''), e.d
                 FROM \(counter), unnest(
-                    \(bind(events.map { Self.seconds($0.time) }))::FLOAT8[], \(bind(events.map(\.type.rawValue)))::TEXT[],
+                    \(bind(events.map { Self.seconds($0.time) }))::FLOAT8[],
+                    \(bind(events.map(\.type.rawValue)))::TEXT[],
                     \(bind(events.map { $0.instance ?? "" }))::TEXT[], \(bind(try events.map(EventSQL.data)))::TEXT[]
                 ) WITH ORDINALITY AS e (t, ty, i, d, n)
                 """

@@ -55,35 +55,49 @@ final class WebhookSender: Service, Sendable {
     func run() async throws {
         let bell = hub.subscribe(EventHub.everyNamespace)
         await cancelWhenGracefulShutdown {
+            // Events are queued when they commit (the bell) and once on taking the lead; the
+            // poll between rings only looks for retries that fell due.
+            var queue = true
             while !Task.isCancelled {
                 var busy = false
                 if self.leadership?.isLeader ?? true {
                     do {
-                        busy = try await self.pass()
+                        busy = try await self.pass(queue: queue)
+                        queue = false
                     } catch {
                         self.logger.warning("webhook pass failed; will retry", metadata: ["error": "\(error)"])
                     }
+                } else {
+                    queue = true
                 }
-                if !busy, await bell.wait(timeout: self.pollInterval) == .closed { break }
+                if busy { continue }
+                switch await bell.wait(timeout: self.pollInterval) {
+                case .rung: queue = true
+                case .timedOut: break
+                case .closed: return
+                }
             }
         }
         hub.unsubscribe(EventHub.everyNamespace, bell)
         try? await client.shutdown()
     }
 
-    /// Queues what is new and sends what is due; true when a delivery went (the next in its
-    /// line may be due at once).
-    func pass() async throws -> Bool {
-        for webhook in try await store.allWebhooks() {
-            while try await store.queueDeliveries(webhookID: webhook.id, limit: 500, newID: Self.newID) == 500 {}
+    /// Queues what is new (with `queue`) and sends what is due; true when a delivery went
+    /// (the next in its line may be due at once).
+    func pass(queue: Bool) async throws -> Bool {
+        let webhooks = try await store.allWebhooks()
+        if queue {
+            for webhook in webhooks {
+                while try await store.queueDeliveries(webhookID: webhook.id, limit: 500, newID: Self.newID) == 500 {}
+            }
         }
         let due = try await store.dueDeliveries(now: clock.now(), limit: 100)
         guard !due.isEmpty else { return false }
-        let webhooks = Dictionary(try await store.allWebhooks().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let byID = Dictionary(webhooks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let byWebhook = Dictionary(grouping: due, by: { $0.0.webhookID })
         return try await withThrowingTaskGroup(of: Bool.self) { group in
             for (id, deliveries) in byWebhook {
-                guard let webhook = webhooks[id] else { continue }
+                guard let webhook = byID[id] else { continue }
                 group.addTask {
                     var sent = false
                     for (delivery, event) in deliveries {
