@@ -8,8 +8,9 @@ A release `lattice serve` on a generated catalog of simulated nodes with zero de
    arriving on the stream (an upper bound of commit-to-event: the commit is inside that
    span), and from its answer arriving to the event arriving (negative when the event came
    first). Prints p50/p99/max.
-2. Idle cost: STREAMS open streams (raw sockets that read their heartbeats) and nothing
-   else for IDLE seconds; the server's CPU over that time, as a share of one core, and its RSS.
+2. Idle cost: the server's CPU over IDLE seconds with STREAMS open streams (raw sockets
+   that read their heartbeats) and nothing else, then with none open (its instances are
+   still metered), as shares of one core, their difference, and the server's RSS.
 
     scripts/bench-events.py [--writes 1000] [--streams 1000] [--idle 60] [--database-url postgres://...]
 """
@@ -173,7 +174,10 @@ def main():
               f"(event first in {sum(1 for v in from_answer if v < 0)} of {len(from_answer)})")
         stream.close()
 
-        # 2. Idle cost of open streams.
+        # 2. Idle cost of open streams: the server's CPU with STREAMS open, then with none
+        # open (the meter still charges the instances just made), each over IDLE seconds,
+        # after 15 s for the instances to settle (what is left of that counts against the streams).
+        time.sleep(15)
         sockets = [open_stream(host, port) for _ in range(args.streams)]
         selector = selectors.DefaultSelector()
         for sock in sockets:
@@ -195,6 +199,12 @@ def main():
               f"{100 * used / elapsed:.2f} % of one core; heartbeats received {heartbeats}; RSS {rss_mb(server.pid):.0f} MB")
         for sock in sockets:
             sock.close()
+        time.sleep(2)
+        before, started = cpu_seconds(server.pid), time.time()
+        time.sleep(args.idle)
+        baseline = (cpu_seconds(server.pid) - before) / (time.time() - started)
+        print(f"no open stream, {args.idle:.0f} s idle: server CPU {100 * baseline:.2f} % of one core")
+        print(f"the streams' own cost: {100 * (used / elapsed - baseline):.2f} % of one core")
     finally:
         server.terminate()
         try:

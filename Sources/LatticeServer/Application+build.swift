@@ -448,6 +448,7 @@ public enum LatticeServer {
                     interval: configuration.meterInterval,
                     logger: logger
                 ),
+                EventHeartbeat(hub: api.events, interval: configuration.eventHeartbeat),
                 WebhookSender(
                     store: store,
                     hub: api.events,

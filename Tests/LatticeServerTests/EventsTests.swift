@@ -47,6 +47,25 @@ import Testing
         #expect(hub.openStreams == 1)
     }
 
+    @Test func oneHeartbeatWakesEveryWaitingStreamButNotTheSender() async {
+        let hub = EventHub()
+        let alice = hub.subscribe("alice")
+        let sender = hub.subscribe(EventHub.everyNamespace)
+        async let beaten = alice.wait()
+        async let senderWoken = sender.wait(timeout: .seconds(30))
+        // The heartbeat service, every 10 ms, until the stream's wait (no timer of its own) ends.
+        let heartbeat = Task { try await EventHeartbeat(hub: hub, interval: .milliseconds(10)).run() }
+        #expect(await beaten == .timedOut)
+        try? await Task.sleep(for: .milliseconds(50))
+        hub.committed("bob")
+        #expect(await senderWoken == .rung, "the beats left the sender waiting")
+        heartbeat.cancel()
+        // A beat while nobody waits is not kept: the next wait waits for a ring.
+        hub.beat()
+        hub.committed("alice")
+        #expect(await alice.wait() == .rung)
+    }
+
     @Test func eventsAreSSEMessages() {
         let event = LatticeEvent(id: 3, namespace: "alice", time: .init(timeIntervalSince1970: 0), type: .imageReady)
         let text = EventStream.text([event], format: { _ in "T" })

@@ -23,7 +23,6 @@ extension ConsoleRoutes {
                     after: try await api.eventStart(principal: principal, lastEventID: request.headers[.lastEventID]),
                     store: store,
                     hub: api.events,
-                    heartbeat: api.configuration.eventHeartbeat,
                     format: api.configuration.time.format
                 )
             }

@@ -1,5 +1,6 @@
 import Foundation
 import LatticeStore
+import ServiceLifecycle
 import Synchronization
 
 /// Wakes whoever reads events when a namespace's events commit (the change feed's
@@ -45,6 +46,16 @@ final class EventHub: Sendable {
         for bell in state.withLock({ $0.bells.values.flatMap(\.values) }) { bell.ring() }
     }
 
+    /// Every open stream's heartbeat, from one timer (`EventHeartbeat`) rather than one per
+    /// stream: each stream waiting now wakes as if its wait timed out. A stream busy sending
+    /// misses the beat, which it needs no more than it needs a heartbeat.
+    func beat() {
+        let bells = state.withLock { state in
+            state.bells.filter { $0.key != Self.everyNamespace }.flatMap(\.value.values)
+        }
+        for bell in bells { bell.beat() }
+    }
+
     /// Streams open now (the webhook sender's doorbell not counted).
     var openStreams: Int {
         state.withLock { state in
@@ -79,6 +90,15 @@ final class Doorbell: Sendable {
         waiter?.resume(returning: .rung)
     }
 
+    /// Ends a wait in progress as timed out (the hub's shared heartbeat); kept by nobody.
+    func beat() {
+        let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: .timedOut)
+    }
+
     func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
             state.closed = true
@@ -88,17 +108,20 @@ final class Doorbell: Sendable {
         waiter?.resume(returning: .closed)
     }
 
-    /// Until rung, closed, cancelled (as closed) or `timeout` has passed.
-    func wait(timeout: Duration) async -> Wake {
+    /// Until rung, closed, cancelled (as closed), beaten (as timed out) or `timeout` has
+    /// passed (nil: no timer of its own; the hub's heartbeat ends it).
+    func wait(timeout: Duration? = nil) async -> Wake {
         let generation = state.withLock { state -> Int in
             state.generation += 1
             return state.generation
         }
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            if !Task.isCancelled { self?.end(generation, .timedOut) }
+        let timer = timeout.map { timeout in
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                if !Task.isCancelled { self?.end(generation, .timedOut) }
+            }
         }
-        defer { timer.cancel() }
+        defer { timer?.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let now = state.withLock { state -> Wake? in
@@ -129,5 +152,20 @@ final class Doorbell: Sendable {
             return waiter
         }
         waiter?.resume(returning: wake)
+    }
+}
+
+/// The open streams' heartbeat: every `interval`, each waiting stream sends one (SPEC §13).
+struct EventHeartbeat: Service {
+    let hub: EventHub
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { break }
+                hub.beat()
+            }
+        }
     }
 }

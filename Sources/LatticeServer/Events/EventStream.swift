@@ -19,7 +19,6 @@ enum EventStream {
         after start: Int64,
         store: any Store,
         hub: EventHub,
-        heartbeat: Duration,
         format: @escaping @Sendable (Date) -> String
     ) -> Response {
         var headers = HTTPFields()
@@ -37,16 +36,23 @@ enum EventStream {
                 var cursor = start
                 // The server waits for its responses to end before it stops: a stream ends then.
                 try await withGracefulShutdownHandler {
+                    var read = true
                     reading: while !Task.isCancelled {
-                        let events = try await store.events(namespace: namespace, after: cursor, limit: batch)
-                        if let last = events.last {
-                            try await writer.write(ByteBuffer(string: text(events, format: format)))
-                            cursor = last.id
-                            if events.count == batch { continue }
+                        if read {
+                            let events = try await store.events(namespace: namespace, after: cursor, limit: batch)
+                            if let last = events.last {
+                                try await writer.write(ByteBuffer(string: text(events, format: format)))
+                                cursor = last.id
+                                if events.count == batch { continue }
+                            }
                         }
-                        switch await bell.wait(timeout: heartbeat) {
-                        case .rung: continue
-                        case .timedOut: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                        // Only a ring means something committed: a quiet stream's heartbeat
+                        // (the hub's, for all streams at once) costs no read.
+                        switch await bell.wait() {
+                        case .rung: read = true
+                        case .timedOut:
+                            read = false
+                            try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                         case .closed: break reading
                         }
                     }

@@ -329,7 +329,6 @@ struct Routes {
                     after: try await api.eventStart(namespace: namespace, lastEventID: resume),
                     store: store,
                     hub: api.events,
-                    heartbeat: api.configuration.eventHeartbeat,
                     format: api.configuration.time.format
                 )
             }
