@@ -8,9 +8,10 @@ A release `lattice serve` on a generated catalog of simulated nodes with zero de
    arriving on the stream (an upper bound of commit-to-event: the commit is inside that
    span), and from its answer arriving to the event arriving (negative when the event came
    first). Prints p50/p99/max.
-2. Idle cost: the server's CPU over IDLE seconds with STREAMS open streams (raw sockets
-   that read their heartbeats) and nothing else, then with none open (its instances are
-   still metered), as shares of one core, their difference, and the server's RSS.
+2. Idle cost: the server's CPU over IDLE seconds with no stream open, then with STREAMS
+   open streams (raw sockets that read their heartbeats), then with none again (its
+   instances are metered throughout), as shares of one core; the streams' own cost (their
+   figure less the mean of the two around it) and the server's RSS.
 
     scripts/bench-events.py [--writes 1000] [--streams 1000] [--idle 60] [--database-url postgres://...]
 """
@@ -174,10 +175,19 @@ def main():
               f"(event first in {sum(1 for v in from_answer if v < 0)} of {len(from_answer)})")
         stream.close()
 
-        # 2. Idle cost of open streams: the server's CPU with STREAMS open, then with none
-        # open (the meter still charges the instances just made), each over IDLE seconds,
-        # after 15 s for the instances to settle (what is left of that counts against the streams).
+        # 2. Idle cost of open streams: the server's CPU with no stream open, then with STREAMS
+        # open, then with none again, each over IDLE seconds (the meter still charges the
+        # instances just made, in all three), after 15 s for the instances to settle. The
+        # streams' own cost is their figure less the mean of the two around it.
         time.sleep(15)
+
+        def idle_share():
+            before, started = cpu_seconds(server.pid), time.time()
+            time.sleep(args.idle)
+            return (cpu_seconds(server.pid) - before) / (time.time() - started)
+
+        first = idle_share()
+        print(f"no open stream, {args.idle:.0f} s idle: server CPU {100 * first:.2f} % of one core")
         sockets = [open_stream(host, port) for _ in range(args.streams)]
         selector = selectors.DefaultSelector()
         for sock in sockets:
@@ -193,18 +203,15 @@ def main():
                 except BlockingIOError:
                     continue
                 heartbeats += data.count(b": heartbeat")
-        used = cpu_seconds(server.pid) - before
-        elapsed = time.time() - started
-        print(f"{args.streams} open streams, {elapsed:.0f} s idle: server CPU {used:.2f} s = "
-              f"{100 * used / elapsed:.2f} % of one core; heartbeats received {heartbeats}; RSS {rss_mb(server.pid):.0f} MB")
+        used = (cpu_seconds(server.pid) - before) / (time.time() - started)
+        print(f"{args.streams} open streams, {args.idle:.0f} s idle: server CPU {100 * used:.2f} % of one core; "
+              f"heartbeats received {heartbeats}; RSS {rss_mb(server.pid):.0f} MB")
         for sock in sockets:
             sock.close()
         time.sleep(2)
-        before, started = cpu_seconds(server.pid), time.time()
-        time.sleep(args.idle)
-        baseline = (cpu_seconds(server.pid) - before) / (time.time() - started)
-        print(f"no open stream, {args.idle:.0f} s idle: server CPU {100 * baseline:.2f} % of one core")
-        print(f"the streams' own cost: {100 * (used / elapsed - baseline):.2f} % of one core")
+        second = idle_share()
+        print(f"no open stream again, {args.idle:.0f} s idle: server CPU {100 * second:.2f} % of one core")
+        print(f"the streams' own cost: {100 * (used - (first + second) / 2):.2f} % of one core")
     finally:
         server.terminate()
         try:
