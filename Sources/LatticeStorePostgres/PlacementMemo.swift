@@ -76,6 +76,10 @@ final class PlacementMemo: @unchecked Sendable {
         lock.withLock { port.flatMap { $0.version == version ? $0.lowestFree : nil } }
     }
 
+    /// The lowest port last known free, at whichever version: where a create reads its first
+    /// window of ports from before it knows the version (`freePort` checks it covers the hint).
+    var latestFreePort: Int? { lock.withLock { port?.lowestFree } }
+
     func keepPort(_ lowestFree: Int, at version: Int64) { lock.withLock { port = (version, lowestFree) } }
 }
 

@@ -355,6 +355,49 @@ enum PostgresSchema {
                 "CREATE TABLE idle_defaults (namespace TEXT PRIMARY KEY, doc TEXT NOT NULL)"
             ]
         ),
+        (
+            18,
+            [
+                // What a create reads (`PostgresStore.createReads`), in one round trip: plumbing
+                // only, every decision stays in Swift. Each statement of a VOLATILE function takes
+                // a snapshot of its own (READ COMMITTED), so the reads after each lock see every
+                // write that held it: the wallet's advisory lock, then the placement version's row
+                // lock (the order every write takes them in), then the checks' reads and one window
+                // of the SSH ports taken or kept.
+                """
+                CREATE OR REPLACE FUNCTION lattice_create_reads(
+                    p_wallet TEXT, p_name TEXT, p_namespace TEXT, p_coupon TEXT,
+                    p_port_from BIGINT, p_port_to BIGINT, p_cutoff DOUBLE PRECISION,
+                    OUT o_taken BOOLEAN, OUT o_instances BIGINT, OUT o_gpus BIGINT, OUT o_committed BIGINT,
+                    OUT o_quota TEXT, OUT o_admin BOOLEAN, OUT o_balance BIGINT, OUT o_coupon TEXT,
+                    OUT o_version BIGINT, OUT o_ports BIGINT[], OUT o_kept BIGINT[], OUT o_kept_by TEXT[],
+                    OUT o_kept_at DOUBLE PRECISION[])
+                LANGUAGE plpgsql VOLATILE AS $$
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(hashtext(p_wallet));
+                    UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v INTO o_version;
+                    SELECT EXISTS (SELECT 1 FROM instances i WHERE i.name = p_name),
+                        (SELECT COALESCE(SUM(c.n), 0)::BIGINT FROM instance_counts c WHERE c.namespace = p_namespace),
+                        COALESCE(m.gpus, 0), COALESCE(m.hourly_units, 0),
+                        (SELECT q.doc FROM quotas q WHERE q.namespace = p_namespace),
+                        u.admin, u.balance_units,
+                        (SELECT k.doc FROM coupons k WHERE k.id = p_coupon AND p_coupon <> '' FOR UPDATE)
+                    INTO o_taken, o_instances, o_gpus, o_committed, o_quota, o_admin, o_balance, o_coupon
+                    FROM (SELECT 1) AS one LEFT JOIN users u ON u.namespace = p_namespace
+                        LEFT JOIN namespace_commitments m ON m.namespace = p_namespace;
+                    SELECT COALESCE(array_agg(i.ssh_port::BIGINT), '{}') INTO o_ports
+                    FROM instances i WHERE i.ssh_port BETWEEN p_port_from AND p_port_to;
+                    SELECT COALESCE(array_agg(r.port::BIGINT), '{}'), COALESCE(array_agg(r.namespace), '{}'),
+                        COALESCE(array_agg(r.released_at), '{}')
+                    INTO o_kept, o_kept_by, o_kept_at
+                    FROM ssh_port_releases r
+                    WHERE r.port BETWEEN p_port_from AND p_port_to AND r.released_at > p_cutoff
+                        AND r.namespace <> p_namespace;
+                END
+                $$
+                """
+            ]
+        ),
     ]
 
     /// Applies every migration the database lacks, each in its own transaction, while

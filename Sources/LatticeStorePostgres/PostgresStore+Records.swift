@@ -10,6 +10,15 @@ extension PostgresStore {
     static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
     static func seconds(_ date: Date?) -> Double? { date?.timeIntervalSince1970 }
 
+    /// A run of SSH ports as read under the placement lock: which instances hold, and which
+    /// other namespaces keep (`SSHPortRule`'s quarantine).
+    struct PortWindow: Sendable {
+        static let size = 4096
+        let ports: ClosedRange<Int>
+        var taken: Set<Int> = []
+        var kept: [Int: PortRelease] = [:]
+    }
+
     // MARK: Instances
 
     /// Chooses a node and GPUs under the placement lock; `PlacementPolicy`'s rule, asked of
@@ -63,50 +72,68 @@ extension PostgresStore {
 
     /// The port `SSHPortRule` gives `namespace` in `range` at `now`, under the placement lock
     /// that `place` took in the same transaction. It looks from the lowest port this replica
-    /// knew untaken when nothing else has changed a reservation since (so usually one short
-    /// read), else from the start of the range, reading which ports are taken or kept from
-    /// this namespace a window of 4,096 at a time, in one statement per window.
+    /// knew untaken when nothing else has changed a reservation since, else from the start of
+    /// the range, reading which ports are taken or kept from this namespace a window of 4,096
+    /// at a time, in one statement per window; a window read earlier under the same lock
+    /// (`prefetched`, from `createReads`) that covers where it starts costs no statement.
     func freePort(
         in range: ClosedRange<Int>,
         for namespace: String,
         now: Date,
         pending: PendingMemo,
+        prefetched: PortWindow? = nil,
         _ tx: Transaction
     ) async throws -> Int {
         var start = range.lowerBound
         if let from = pending.exactFrom, let hint = memo.lowestFreePort(at: from), range.contains(hint) {
             start = hint
         }
-        let cutoff = now.addingTimeInterval(-SSHPortRule.quarantine).timeIntervalSince1970
+        let cutoff = now.addingTimeInterval(-SSHPortRule.quarantine)
         var choice = SSHPortRule.Choice(namespace: namespace, now: now)
         while start <= range.upperBound, choice.free == nil {
-            let end = min(start + 4095, range.upperBound)
-            var taken = Set<Int>()
-            var releases: [Int: PortRelease] = [:]
-            for row in try await tx.rows(
-                """
-                SELECT ssh_port, NULL::TEXT, NULL::DOUBLE PRECISION FROM instances
-                WHERE ssh_port BETWEEN \(start) AND \(end)
-                UNION ALL
-                SELECT port, namespace, released_at FROM ssh_port_releases
-                WHERE port BETWEEN \(start) AND \(end) AND released_at > \(cutoff) AND namespace <> \(namespace)
-                """
-            ) {
-                let (port, owner, at) = try row.decode((Int, String?, Double?).self)
-                if let owner, let at {
-                    releases[port] = PortRelease(namespace: owner, at: Date(timeIntervalSince1970: at))
-                } else {
-                    taken.insert(port)
-                }
+            let window: PortWindow
+            if let prefetched, prefetched.ports.contains(start) {
+                window = prefetched
+            } else {
+                let ports = start...min(start + PortWindow.size - 1, range.upperBound)
+                window = try await Self.portWindow(ports, keptFrom: namespace, after: cutoff, tx)
             }
-            for port in start...end {
-                if choice.consider(port, taken: taken.contains(port), release: releases[port]) { break }
+            for port in start...window.ports.upperBound {
+                if choice.consider(port, taken: window.taken.contains(port), release: window.kept[port]) { break }
             }
-            start = end + 1
+            start = window.ports.upperBound + 1
         }
         guard let port = choice.port else { throw SSHPortRule.noneFree(in: range) }
         pending.took(port: port, lowestUntaken: choice.lowestUntaken ?? port)
         return port
+    }
+
+    /// Which ports of `ports` instances hold, and which other namespaces keep (released after `cutoff`).
+    static func portWindow(
+        _ ports: ClosedRange<Int>,
+        keptFrom namespace: String,
+        after cutoff: Date,
+        _ tx: Transaction
+    ) async throws -> PortWindow {
+        var window = PortWindow(ports: ports)
+        for row in try await tx.rows(
+            """
+            SELECT ssh_port, NULL::TEXT, NULL::DOUBLE PRECISION FROM instances
+            WHERE ssh_port BETWEEN \(ports.lowerBound) AND \(ports.upperBound)
+            UNION ALL
+            SELECT port, namespace, released_at FROM ssh_port_releases
+            WHERE port BETWEEN \(ports.lowerBound) AND \(ports.upperBound)
+                AND released_at > \(seconds(cutoff)) AND namespace <> \(namespace)
+            """
+        ) {
+            let (port, owner, at) = try row.decode((Int, String?, Double?).self)
+            if let owner, let at {
+                window.kept[port] = PortRelease(namespace: owner, at: Date(timeIntervalSince1970: at))
+            } else {
+                window.taken.insert(port)
+            }
+        }
+        return window
     }
 
     // MARK: Meter segments
@@ -126,39 +153,41 @@ extension PostgresStore {
 
     // MARK: Create
 
-    /// What a create checks (`CreateReads`), read in one statement under the wallet lock (so
-    /// every row it reads is as the last write that held the lock left it), with the coupon
-    /// it names locked (redemptions from other namespaces wait for it), and the placement
-    /// version raised (its row lock: see `place`); returns the raised version too.
+    /// What a create checks (`CreateReads`), in one round trip (`lattice_create_reads`, in
+    /// the schema): under the namespace's wallet lock, so every row it reads is as the last
+    /// write that held the lock left it; with the coupon it names locked (redemptions from other
+    /// namespaces wait for it); the placement version raised (its row lock: see `place`), and
+    /// then the window of SSH ports from the lowest this replica last knew untaken, for
+    /// `freePort`. Returns the raised version and that window.
     static func createReads(
         _ draft: Instance,
         couponID: String?,
         defaults: Quota,
+        ports: ClosedRange<Int>,
         _ tx: Transaction
-    ) async throws -> (CreateReads, version: Int64) {
+    ) async throws -> (CreateReads, version: Int64, ports: PortWindow) {
         let namespace = draft.namespace
-        let coupon = couponID ?? ""
+        let cutoff = draft.createdAt.addingTimeInterval(-SSHPortRule.quarantine)
         guard
             let row = try await tx.rows(
                 """
-                WITH bumped AS (UPDATE placement_version SET v = v + 1 WHERE id = 1 RETURNING v)
-                SELECT EXISTS (SELECT 1 FROM instances WHERE name = \(draft.name)),
-                    (SELECT COALESCE(SUM(n), 0)::BIGINT FROM instance_counts WHERE namespace = \(namespace)),
-                    COALESCE((SELECT gpus FROM namespace_commitments WHERE namespace = \(namespace)), 0)::BIGINT,
-                    COALESCE(
-                        (SELECT hourly_units FROM namespace_commitments WHERE namespace = \(namespace)), 0
-                    )::BIGINT,
-                    (SELECT doc FROM quotas WHERE namespace = \(namespace)),
-                    u.admin, u.balance_units,
-                    (SELECT doc FROM coupons WHERE id = \(coupon) AND \(coupon) <> '' FOR UPDATE),
-                    (SELECT v FROM bumped)
-                FROM (SELECT 1) AS one LEFT JOIN users u ON u.namespace = \(namespace)
+                SELECT * FROM lattice_create_reads(\(StoreLock.wallet(namespace)), \(draft.name), \(namespace),
+                    \(couponID ?? ""), \(ports.lowerBound), \(ports.upperBound), \(seconds(cutoff)))
                 """
             ).first
         else { throw LatticeError.notFound("namespace '\(namespace)'") }
         let (taken, instances, gpus, committed, quotaDoc, admin, balance, couponDoc, version) = try row.decode(
             (Bool, Int, Int, Int64, String?, Bool?, Int64?, String?, Int64?).self
         )
+        let cells = PostgresRandomAccessRow(row)
+        let held = try cells[9].decode([Int].self)
+        let (kept, keptBy, keptAt) = try (
+            cells[10].decode([Int].self), cells[11].decode([String].self), cells[12].decode([Double].self)
+        )
+        var window = PortWindow(ports: ports, taken: Set(held))
+        for (port, (owner, at)) in zip(kept, zip(keptBy, keptAt)) {
+            window.kept[port] = PortRelease(namespace: owner, at: Date(timeIntervalSince1970: at))
+        }
         let quota = try quotaDoc.map { try Documents.decode(Quota.self, $0) } ?? (admin == true ? .unlimited : defaults)
         var money = balance.map(Money.init(units:))
         if money == nil { money = try await Self.fetch(StoreQueries.ledgerBalance(namespace), tx) }
@@ -170,7 +199,7 @@ extension PostgresStore {
             committed: Money(units: committed),
             coupon: try couponDoc.map { try Documents.decode(Coupon.self, $0) }
         )
-        return (reads, version ?? 0)
+        return (reads, version ?? 0, window)
     }
 
     // MARK: Wallet

@@ -23,12 +23,14 @@ extension PostgresStore {
         let pending = PendingMemo()
         defer { pending.abandon(self.memo) }
         let created = try await transaction { tx in
-            try await Self.lockWallet(draft.namespace, tx)
-            // One read for every check, and the placement version's row lock with it.
-            let (reads, version) = try await Self.createReads(
+            // One round trip: the wallet lock, every check's read, the placement version's row
+            // lock and the SSH ports from where this replica last knew one free.
+            let from = self.memo.latestFreePort.flatMap { sshPorts.contains($0) ? $0 : nil } ?? sshPorts.lowerBound
+            let (reads, version, ports) = try await Self.createReads(
                 draft,
                 couponID: couponID,
                 defaults: self.defaultQuota,
+                ports: from...min(from + PortWindow.size - 1, sshPorts.upperBound),
                 tx
             )
             let (checked, writes) = try CreateDecision.check(draft, reads: reads, couponID: couponID, debit: debit)
@@ -44,6 +46,7 @@ extension PostgresStore {
                 for: checked.namespace,
                 now: checked.createdAt,
                 pending: pending,
+                prefetched: ports,
                 tx
             )
             let (instance, set) = CreateDecision.created(
