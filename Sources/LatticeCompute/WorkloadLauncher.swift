@@ -7,7 +7,8 @@ import LatticeDomain
 /// - `keepAlive`, the container's entrypoint: runs the image's own command in the
 ///   background and then waits, so an image whose command is a shell (or ends at once)
 ///   stays Running; a stop's SIGTERM ends it at once.
-/// - `launcher`, run as root at every start (engine: an exec after the start): starts
+/// - `launcher`, run as root at every start (an exec after the start, on the engine and on
+///   Kubernetes, where a terminal keeps a shell up instead of `keepAlive`): starts
 ///   JupyterLab and Tensorboard where the image has them and nothing serves their ports,
 ///   then runs the startup script, with everything they print in the container's log, and
 ///   reports on its standard output, one `key=value` line each: `jupyterlab=`,
@@ -70,14 +71,6 @@ public enum WorkloadLauncher {
             [ "$tensorboard" = 1 ] && command -v tensorboard >/dev/null 2>&1 && start_tensorboard
         fi
         wait
-        """
-
-    /// Kubernetes' `postStart` hook: the startup script in the background (a failing hook
-    /// would kill the container), its output in the container's log.
-    public static let kubernetesHook = """
-        (exec >/proc/1/fd/1 2>&1; echo "lattice: running the startup script"; \
-        /bin/sh -c "$LATTICE_STARTUP_SCRIPT" </dev/null; \
-        echo "lattice: the startup script exited with status $?") &
         """
 
     /// What the launcher reported so far.

@@ -151,8 +151,9 @@ public struct KubeObjects: Sendable {
         ]
     }
 
-    /// The pod: the image, GPUs as limits, CPU and memory as requests = limits, the PVC,
-    /// the secrets by reference, pinned to its node.
+    /// The pod: the image (with a terminal, so a shell stays up), GPUs as limits, CPU and
+    /// memory as requests = limits, the PVC, the secrets by reference, the launcher's
+    /// variables, pinned to its node.
     public func pod(_ spec: WorkloadSpec) -> [String: Any] {
         var meta = metadata(spec.podName, spec)
         meta["annotations"] = ["lattice.dev/gpus": spec.gpuIndices.map(String.init).joined(separator: ",")]
@@ -181,16 +182,17 @@ public struct KubeObjects: Sendable {
                 "capabilities": ["drop": ["NET_RAW"]],
             ] as [String: Any],
         ]
+        // A terminal on the image's own command, as `kubectl run -it` gives one: an image whose
+        // command is a shell (every CUDA base image) waits on it and stays Running.
+        container["stdin"] = true
+        container["tty"] = true
+        // For the launcher the driver runs at each start (`KubeLaunches`): the data disk, and
+        // the startup script, which the pod keeps so a restart by the kubelet runs it again.
+        var launcherEnvironment = [["name": WorkloadLauncher.dataVariable, "value": spec.volumePath]]
         if !spec.startupScript.isEmpty {
-            // After the container's own start, in the background (a failing hook would kill the
-            // container), its output in the container's log.
-            container["lifecycle"] = [
-                "postStart": ["exec": ["command": ["/bin/sh", "-c", WorkloadLauncher.kubernetesHook]]]
-            ]
-            container["env"] =
-                (container["env"] as? [[String: Any]] ?? [])
-                + [["name": WorkloadLauncher.scriptVariable, "value": spec.startupScript]]
+            launcherEnvironment.append(["name": WorkloadLauncher.scriptVariable, "value": spec.startupScript])
         }
+        container["env"] = (container["env"] as? [[String: Any]] ?? []) + launcherEnvironment
         var body: [String: Any] = [
             "affinity": Self.pinned(to: spec.node),
             "hostname": spec.instanceName,

@@ -214,6 +214,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     private var watchers: [Task<Void, Never>] = []
     private var lastNodes: [ClusterNode] = []
     let losses = PodLosses()
+    let launches = KubeLaunches()
 
     /// A driver for one cluster; its caches start listing and watching at once.
     public init(settings: Settings, connection: KubeConnection) throws {
@@ -243,14 +244,29 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         let base = "/api/v1/namespaces/\(settings.namespace)"
         let selector = "\(KubeObjects.managedBy)=lattice"
         let losses = self.losses
+        let launches = self.launches
+        let launch: @Sendable (String, String, String) -> Void = {
+            [api, namespace = settings.namespace] pod, instance, start in
+            KubeLaunches.run(api: api, namespace: namespace, pod: pod, instance: instance, start: start, launches) {
+                sink.yield(instance)
+            }
+        }
         pods = KubeInformer(
             api: api,
             path: "\(base)/pods",
             labelSelector: "\(selector),!\(KubeObjects.jobLabel)",
             indexLabel: KubeObjects.instanceLabel
-        ) {
-            losses.changed(old: $0, new: $1)
-            for pod in [$0, $1].compactMap({ $0 }) { if let name = pod.instance { sink.yield(name) } }
+        ) { old, new in
+            losses.changed(old: old, new: new)
+            if let pod = new, let instance = pod.instance, let start = KubeLaunches.start(of: pod),
+                launches.begin(instance, start: start)
+            {
+                launch(pod.metadata.name, instance, start)
+            }
+            if new == nil, let pod = old, let instance = pod.instance {
+                launches.forget(instance, pod: pod.metadata.name)
+            }
+            for pod in [old, new].compactMap({ $0 }) { if let name = pod.instance { sink.yield(name) } }
         }
         secrets = KubeInformer(api: api, path: "\(base)/secrets", labelSelector: selector) {
             for secret in [$0, $1].compactMap({ $0 }) {
@@ -368,12 +384,15 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
         if let pod = Self.newestLive(mine) {
             let lost = !pod.node.isEmpty && nodeCache.isSynced && nodeCache.object(named: pod.node) == nil
             let phase = (pod.status ?? PodStatus()).phase(deleting: false, nodeLost: lost)
+            let launched = phase == .running ? launches.report(name, start: KubeLaunches.start(of: pod)) : nil
             return WorkloadObservation(
                 instanceName: name,
                 podName: pod.metadata.name,
                 node: pod.node,
                 ip: pod.status?.podIP ?? "",
-                phase: phase
+                phase: phase,
+                note: launched?.note ?? "",
+                apps: launched?.apps
             )
         }
         guard defined else { return nil }

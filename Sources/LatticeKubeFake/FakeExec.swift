@@ -16,7 +16,31 @@ enum FakeExec {
         let pod = cluster.object(.init(resource: "pods", namespace: parts[3], name: parts[5]))
         guard (pod?["status"] as? [String: Any])?["phase"] as? String == "Running" else { return nil }
         let argv = (components.queryItems ?? []).filter { $0.name == "command" }.compactMap(\.value)
-        return argv.isEmpty ? nil : argv
+        guard !argv.isEmpty else { return nil }
+        // As in a container, the command sees the pod's environment (then its own `env`'s).
+        let own = argv.first == "env" ? Array(argv.dropFirst()) : argv
+        return ["env"] + environment(of: pod ?? [:], namespace: parts[3], cluster: cluster) + own
+    }
+
+    /// The `main` container's variables as `NAME=value`: plain values, and those from a
+    /// Secret's key (`stringData` as the fake keeps it, else `data`).
+    static func environment(of pod: [String: Any], namespace: String, cluster: FakeCluster) -> [String] {
+        let containers = (pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]] ?? []
+        let env = containers.first?["env"] as? [[String: Any]] ?? []
+        return env.compactMap { variable -> String? in
+            guard let name = variable["name"] as? String else { return nil }
+            if let value = variable["value"] as? String { return "\(name)=\(value)" }
+            guard
+                let ref = (variable["valueFrom"] as? [String: Any])?["secretKeyRef"] as? [String: Any],
+                let secretName = ref["name"] as? String, let key = ref["key"] as? String,
+                let secret = cluster.object(.init(resource: "secrets", namespace: namespace, name: secretName))
+            else { return nil }
+            if let value = (secret["stringData"] as? [String: String])?[key] { return "\(name)=\(value)" }
+            if let encoded = (secret["data"] as? [String: String])?[key], let data = Data(base64Encoded: encoded) {
+                return "\(name)=\(String(decoding: data, as: UTF8.self))"
+            }
+            return nil
+        }
     }
 
     static func frame(_ channel: UInt8, _ data: Data) -> ByteBuffer {

@@ -436,6 +436,28 @@ struct KubeRig {
         }
     }
 
+    /// SPEC §11 on Kubernetes: once the pod runs, the driver runs the launcher in it; the
+    /// startup script sees the pod's environment and the data disk's path, and its failure is
+    /// in the observation; a new start (power_off, power_on) runs it again.
+    @Test func theLauncherRunsAtEveryStartAndItsReportIsObserved() async throws {
+        let rig = try await KubeRig.start()
+        var spec = rig.workload("instance-0000k014")
+        spec.environment["MODE"] = "k8s"
+        spec.startupScript = #"[ "$MODE" = k8s ] || exit 9; [ -n "$LATTICE_DATA_PATH" ] || exit 8; exit 3"#
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName, "the script's report") {
+            $0?.phase == .running && $0?.note == WorkloadLauncher.Report.failureNote(status: 3)
+        }
+        try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 0)
+        _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
+        spec.startupScript = "exit 5"
+        spec.podName = "\(spec.instanceName)-b2c3d"
+        try await rig.driver.start(spec)
+        _ = try await rig.waitFor(spec.instanceName, "the second start's report") {
+            $0?.podName == spec.podName && $0?.note == WorkloadLauncher.Report.failureNote(status: 5)
+        }
+    }
+
     @Test func theFakeServerKeepsResourceVersionsAndFieldManagers() async throws {
         let rig = try await KubeRig.start()
         let api = rig.driver.api

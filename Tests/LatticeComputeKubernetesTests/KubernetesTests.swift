@@ -112,8 +112,9 @@ import Testing
         return WorkloadSpec(instance: instance)
     }
 
-    /// SPEC §11: env plain, secretEnv from the Secret, the script as a postStart hook in the
-    /// background, published ports declared.
+    /// SPEC §11: env plain, secretEnv from the Secret, the script and the data disk's path
+    /// for the launcher (no hook: the driver runs it), a terminal that keeps a shell up,
+    /// published ports declared.
     @Test func theWorkloadsEnvironmentScriptAndPorts() throws {
         let pod = objects.pod(spec)
         let container = try #require(((pod["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
@@ -123,8 +124,13 @@ import Testing
         #expect(secret["value"] == nil && secret["valueFrom"] != nil)
         #expect((objects.secret(spec)["stringData"] as? [String: String])?["HF_TOKEN"] == "hf-secret")
         #expect(env.contains { $0["name"] as? String == WorkloadLauncher.scriptVariable })
-        let hook = (container["lifecycle"] as? [String: Any])?["postStart"] as? [String: Any]
-        #expect(((hook?["exec"] as? [String: Any])?["command"] as? [String])?.first == "/bin/sh")
+        #expect(
+            env.contains {
+                $0["name"] as? String == WorkloadLauncher.dataVariable && $0["value"] as? String == spec.volumePath
+            }
+        )
+        #expect(container["lifecycle"] == nil)
+        #expect(container["stdin"] as? Bool == true && container["tty"] as? Bool == true)
         let ports = try #require(container["ports"] as? [[String: Any]])
         #expect(ports.contains { $0["containerPort"] as? Int == 8000 && $0["name"] as? String == "http-8000" })
         let text = String(decoding: try JSONSerialization.data(withJSONObject: pod), as: UTF8.self)

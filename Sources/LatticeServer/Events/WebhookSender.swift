@@ -86,6 +86,8 @@ final class WebhookSender: Service, Sendable {
     /// (the next in its line may be due at once).
     func pass(queue: Bool) async throws -> Bool {
         let webhooks = try await store.allWebhooks()
+        // A delivery whose webhook is gone is not sent (below): with none, nothing is.
+        guard !webhooks.isEmpty else { return false }
         if queue {
             for webhook in webhooks {
                 while try await store.queueDeliveries(webhookID: webhook.id, limit: 500, newID: Self.newID) == 500 {}
