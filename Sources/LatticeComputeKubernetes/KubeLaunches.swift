@@ -9,7 +9,7 @@ import Synchronization
 /// starts JupyterLab and Tensorboard where the image has them and nothing serves their
 /// ports, and the startup script (from the pod's environment); what it reports becomes the
 /// instance's `servers.apps` and, for a failed script, its `statusReason`.
-final class KubeLaunches: Sendable {
+package final class KubeLaunches: Sendable {
     /// One start's launcher: which start it is (the pod and its container's start time) and
     /// what it reported so far.
     struct Launch: Equatable {
@@ -19,6 +19,27 @@ final class KubeLaunches: Sendable {
     }
 
     private let launches = Mutex<[String: Launch]>([:])
+    /// When this driver began: a container that started well before it (more than
+    /// `KubeLaunches.margin`, timestamps being whole seconds) was launched by the Lattice
+    /// that ran before (a restart, a failover), and its startup script is not run twice.
+    let since: Date
+    static let margin: TimeInterval = 2
+
+    package init(since: Date = Date()) { self.since = since }
+
+    /// The start to launch now for `pod`, if its container started anew since the last
+    /// one (nil: none, or one launched before this driver began).
+    package func toLaunch(_ pod: PodObject) -> String? {
+        guard let instance = pod.instance, let start = Self.start(of: pod), begin(instance, start: start) else {
+            return nil
+        }
+        if let text = pod.status?.containerStatuses?.first?.state?.running?["startedAt"],
+            let at = Self.date(text), at < since.addingTimeInterval(-Self.margin)
+        {
+            return nil
+        }
+        return start
+    }
 
     /// The start of `pod`'s `main` container, when it runs (nil: not running, or going).
     static func start(of pod: PodObject) -> String? {
@@ -27,6 +48,12 @@ final class KubeLaunches: Sendable {
             let at = running["startedAt"]
         else { return nil }
         return "\(pod.metadata.name)@\(at)"
+    }
+
+    /// An API server's time (RFC 3339, with or without fractions of a second).
+    package static func date(_ text: String) -> Date? {
+        (try? Date(text, strategy: .iso8601))
+            ?? (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
     }
 
     /// Whether `start` of `instance` is new (then it is recorded and is to be launched).

@@ -258,9 +258,7 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             indexLabel: KubeObjects.instanceLabel
         ) { old, new in
             losses.changed(old: old, new: new)
-            if let pod = new, let instance = pod.instance, let start = KubeLaunches.start(of: pod),
-                launches.begin(instance, start: start)
-            {
+            if let pod = new, let instance = pod.instance, let start = launches.toLaunch(pod) {
                 launch(pod.metadata.name, instance, start)
             }
             if new == nil, let pod = old, let instance = pod.instance {

@@ -458,6 +458,24 @@ struct KubeRig {
         }
     }
 
+    /// A container that started before the driver began was launched by the Lattice before
+    /// it (a restart, a failover): its startup script does not run twice; a new start does.
+    @Test func aContainerStartedBeforeTheDriverIsNotLaunchedAgain() throws {
+        func pod(_ name: String, startedAt: String) throws -> PodObject {
+            let json = """
+                {"metadata": {"name": "\(name)", "labels": {"\(KubeObjects.instanceLabel)": "instance-0000k015"}},
+                 "status": {"phase": "Running",
+                            "containerStatuses": [{"state": {"running": {"startedAt": "\(startedAt)"}}}]}}
+                """
+            return try JSONDecoder().decode(PodObject.self, from: Data(json.utf8))
+        }
+        let launches = KubeLaunches(since: try #require(KubeLaunches.date("2026-12-07T09:00:00Z")))
+        #expect(launches.toLaunch(try pod("p-1", startedAt: "2026-12-07T08:00:00Z")) == nil)
+        #expect(launches.toLaunch(try pod("p-1", startedAt: "2026-12-07T09:30:00Z")) == "p-1@2026-12-07T09:30:00Z")
+        #expect(launches.toLaunch(try pod("p-1", startedAt: "2026-12-07T09:30:00Z")) == nil, "once per start")
+        #expect(launches.toLaunch(try pod("p-2", startedAt: "2026-12-07T08:59:59.5Z")) != nil, "within the margin")
+    }
+
     @Test func theFakeServerKeepsResourceVersionsAndFieldManagers() async throws {
         let rig = try await KubeRig.start()
         let api = rig.driver.api
