@@ -73,6 +73,15 @@ public final class FakeCluster: @unchecked Sendable {
         lock.withLock { podLogs[Key(resource: "pods", namespace: namespace, name: pod), default: []].append(line) }
     }
 
+    /// Whether the pod exists, is not being deleted and runs (a followed log ends otherwise).
+    public func podRuns(namespace: String, pod: String) -> Bool {
+        lock.withLock {
+            guard let object = objects[Key(resource: "pods", namespace: namespace, name: pod)] else { return false }
+            let deleting = (object["metadata"] as? [String: Any])?["deletionTimestamp"] != nil
+            return !deleting && (object["status"] as? [String: Any])?["phase"] as? String == "Running"
+        }
+    }
+
     /// `GET .../pods/{name}/log` as the API server answers it: the running container's
     /// output (the last `tailLines`), `400` while it waits to start, `404` without the pod.
     public func log(

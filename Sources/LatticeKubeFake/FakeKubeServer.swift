@@ -123,7 +123,10 @@ public struct FakeKubeServer: Sendable {
             guard let text = answer.text else { return Self.json(answer.status, answer.object) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            guard parameter("follow") == "true" else {
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            }
+            return Response(status: .ok, headers: headers, body: followLog(namespace: parts[3], pod: parts[5], text))
         }
         guard let target = Self.target(path) else {
             return Self.json(
@@ -189,6 +192,25 @@ public struct FakeKubeServer: Sendable {
 
     func badBody() -> Response {
         Self.json(400, FakeCluster.status(400, "BadRequest", "the body is not a JSON object"))
+    }
+
+    /// `pods/log?follow=true` as the API server streams it: what is there, then each line as
+    /// it is written, until the pod is gone or no longer runs.
+    func followLog(namespace: String, pod: String, _ first: String) -> ResponseBody {
+        ResponseBody { [cluster] writer in
+            try await writer.write(ByteBuffer(string: first))
+            var sent = cluster.log(namespace: namespace, pod: pod, tailLines: nil).text?.count ?? 0
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(100))
+                let now = cluster.log(namespace: namespace, pod: pod, tailLines: nil)
+                guard let text = now.text, cluster.podRuns(namespace: namespace, pod: pod) else { break }
+                if text.count > sent {
+                    try await writer.write(ByteBuffer(string: String(text.dropFirst(sent))))
+                    sent = text.count
+                }
+            }
+            try await writer.finish(nil)
+        }
     }
 
     /// A watch as a chunked stream of JSON lines.

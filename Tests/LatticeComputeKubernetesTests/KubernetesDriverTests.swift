@@ -115,6 +115,17 @@ struct KubeRig {
         #expect(try await rig.driver.logs(instanceName: spec.instanceName, tail: 10, follow: false) { log.append($0) })
         #expect(log.text.hasPrefix("Started container main"))
         #expect(try await rig.driver.logs(instanceName: "instance-0000none", tail: 10, follow: false) { _ in } == false)
+        // Followed: a line written later arrives; the stream ends with the pod.
+        let followed = ExecText()
+        let following = Task {
+            try await rig.driver.logs(instanceName: spec.instanceName, tail: 10, follow: true) { followed.append($0) }
+        }
+        for _ in 0..<50 where followed.text.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        rig.cluster.appendLog(namespace: "lattice-instances", pod: spec.podName, "written while followed")
+        for _ in 0..<50 where !followed.text.contains("written while followed") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(followed.text.contains("written while followed"))
         // Reachable from the control plane at the pod's address.
         let endpoint = try await rig.driver.endpoint(instanceName: spec.instanceName, port: 8888)
         #expect(endpoint?.host == running?.ip && endpoint?.port == 8888)
@@ -123,6 +134,7 @@ struct KubeRig {
         try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 1)
         _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
         #expect(rig.pods(spec.instanceName).isEmpty && has("persistentvolumeclaims", spec.volumeName))
+        #expect(try await following.value, "the followed log ended with its pod")
         try await rig.driver.destroy(instanceName: spec.instanceName, volumeName: spec.volumeName)
         #expect(try await rig.driver.observe(instanceName: spec.instanceName) == nil)
         #expect(!has("persistentvolumeclaims", spec.volumeName) && !has("secrets", "\(spec.instanceName)-secrets"))
