@@ -12,7 +12,7 @@ extension PostgresStore {
         guard !set.isEmpty else { return }
         var statement = ApplyStatement()
         try statement.add(set, documents: documents)
-        if let change = DirectoryChange(set.instance) { tx.written?.add(change) }
+        if let row = set.instance, let change = DirectoryChange(row) { tx.written?.add(change, row) }
         try await tx.run(statement.query)
     }
 }
@@ -263,8 +263,10 @@ struct ApplyStatement {
                 """
             )
         }
+        // The directory's notice first: a replica that hears `.instance` next already knows
+        // the new generation, so what it reads of the instance is never an older record.
         let notices =
-            set.notices.compactMap(PostgresStore.payload) + [DirectoryChange(set.instance)?.payload].compactMap { $0 }
+            [DirectoryChange(set.instance)?.payload].compactMap { $0 } + set.notices.compactMap(PostgresStore.payload)
         if !notices.isEmpty {
             final = "SELECT pg_notify(\(bind(PostgresStore.channel)), p) FROM unnest(\(bind(notices))::TEXT[]) AS p"
         }

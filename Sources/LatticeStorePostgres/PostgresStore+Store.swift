@@ -199,6 +199,23 @@ extension PostgresStore {
         }
     }
 
+    /// From memory (`InstanceRecords`) when the directory says the record kept is the
+    /// newest, else by primary key: one round trip (and kept). Like the directory, a replica
+    /// knows another's write once it hears its notice (which comes before the `.instance`
+    /// change that wakes its reconciler).
+    public func instance(name: String) async throws -> Instance? {
+        if case .known(let version?) = directory.version(name),
+            let record = records.record(name, generation: version.generation)
+        {
+            return record
+        }
+        let instance = try await query("SELECT doc FROM instances WHERE name = \(name)").first.map {
+            try documents.decode(try $0.text(0)) as Instance
+        }
+        if let instance { records.keep(instance) }
+        return instance
+    }
+
     /// From the directory while the change feed listens (`InstanceDirectory`), else by
     /// primary key: one round trip.
     public func instanceVersion(name: String) async throws -> InstanceVersion? {

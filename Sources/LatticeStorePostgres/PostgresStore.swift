@@ -38,6 +38,8 @@ public final class PostgresStore: Store {
     /// Every instance's owner and generation for `GET` and list pages, trusted while the
     /// change feed listens.
     let directory = InstanceDirectory()
+    /// Instance records answered from memory while the directory vouches for them.
+    let records = InstanceRecords()
     /// Instance rows, with their secrets sealed when the store has a key.
     public let documents: InstanceDocuments
     private let runner: Task<Void, Never>
@@ -133,6 +135,7 @@ public final class PostgresStore: Store {
                     if let record = StoreQueries.record(pending) { try await transaction.run(Self.query(record)) }
                     try await transaction.run("COMMIT")
                     for change in written.changes { self.directory.apply(change) }
+                    self.records.apply(written.rows)
                     return result
                 } catch {
                     try? await transaction.run("ROLLBACK")
@@ -246,11 +249,55 @@ struct Transaction {
 
 /// What one transaction's instance writes change in the directory.
 final class WrittenInstances: Sendable {
-    private let state = Mutex<[DirectoryChange]>([])
+    private let state = Mutex<(changes: [DirectoryChange], rows: [WriteSet.InstanceRow])>(([], []))
 
-    func add(_ change: DirectoryChange) { state.withLock { $0.append(change) } }
+    func add(_ change: DirectoryChange, _ row: WriteSet.InstanceRow) {
+        state.withLock {
+            $0.changes.append(change)
+            $0.rows.append(row)
+        }
+    }
 
-    var changes: [DirectoryChange] { state.withLock { $0 } }
+    var changes: [DirectoryChange] { state.withLock { $0.changes } }
+    var rows: [WriteSet.InstanceRow] { state.withLock { $0.rows } }
+}
+
+/// Instance records as this replica last wrote or read them, each answered again only
+/// while the directory (kept current by every replica's notices) says its generation is
+/// still the newest, so a read never returns a record older than a committed write: every
+/// write of an instance's record raises its generation (the same rule the API's rendered
+/// JSON relies on). Bounded: emptied when full, the hot set refills it.
+final class InstanceRecords: Sendable {
+    private let records = Mutex<[String: Instance]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 20_000) { self.capacity = capacity }
+
+    /// The record of `name` at `generation`, if kept.
+    func record(_ name: String, generation: Int) -> Instance? {
+        records.withLock { records in records[name].flatMap { $0.generation == generation ? $0 : nil } }
+    }
+
+    /// Keeps `instance` unless a newer generation is kept.
+    func keep(_ instance: Instance) {
+        records.withLock { records in
+            if let kept = records[instance.name], kept.generation > instance.generation { return }
+            if records.count >= capacity, records[instance.name] == nil { records.removeAll(keepingCapacity: true) }
+            records[instance.name] = instance
+        }
+    }
+
+    func forget(_ name: String) { _ = records.withLock { $0.removeValue(forKey: name) } }
+
+    /// After a commit: what this replica's own write made of each record.
+    func apply(_ rows: [WriteSet.InstanceRow]) {
+        for row in rows {
+            switch row {
+            case .insert(let instance), .update(let instance): keep(instance)
+            case .delete(let name, _): forget(name)
+            }
+        }
+    }
 }
 
 /// Statements this store has sent (each one a round trip), for tests and benchmarks that

@@ -190,6 +190,14 @@ import Testing
             #expect(fromMemory.items == fromTable.items && fromMemory.total == fromTable.total && fromTable.total == 5)
         }
         #expect(reader.roundTrips.total == before, "pages from memory")
+        // Records: the writer keeps what it wrote; the reader reads each once, then from memory.
+        before = writer.roundTrips.total
+        #expect(try await writer.instance(name: first.name) == first)
+        #expect(writer.roundTrips.total == before, "the writer's own record from memory")
+        before = reader.roundTrips.total
+        #expect(try await reader.instance(name: first.name) == first)
+        #expect(try await reader.instance(name: first.name) == first)
+        #expect(reader.roundTrips.total - before == 1, "read once, then from memory")
 
         // A write on one replica: that replica answers the new generation at once, the other
         // as soon as the notification arrives.
@@ -208,6 +216,8 @@ import Testing
             try await reader.instanceVersion(name: first.name)?.generation == stopping.generation
         }
         #expect(await readerChanges.next() == .instance(first.name), "subscribers still hear the instance")
+        // Who hears `.instance` reads the new record, never the one it kept.
+        #expect(try await reader.instance(name: first.name) == stopping)
 
         // A replica whose feed does not listen keeps nothing: every read is a round trip.
         before = deafReplica.roundTrips.total
