@@ -40,6 +40,25 @@ import Testing
         #expect(try await store.orders(namespace: "alice", page: PageRequest()).total == 3)
         #expect(try await store.instanceCounts()[.creating] == 3)
 
+        // A batch of audit entries: one statement that commits on its own.
+        let entries = (1...3).map { number in
+            AuditEntry(
+                id: "audit-\(number)",
+                time: created.createdAt,
+                namespace: "alice",
+                actor: "alice",
+                action: "instance.create",
+                target: "instance-0000000\(number)",
+                status: 200,
+                requestId: "req-\(number)",
+                remoteAddress: "127.0.0.1"
+            )
+        }
+        let trip = store.roundTrips.total
+        try await store.appendAudit(entries)
+        #expect(store.roundTrips.total - trip == 1, "round trips per audit batch")
+        #expect(try await store.auditEntries(namespace: "alice", action: nil, page: PageRequest()).items.count == 3)
+
         // What the reconciler writes after a create: BEGIN, the lease (fencing) and the
         // instance under its row lock in one read, one statement for the whole write set, COMMIT.
         var running = created
