@@ -138,6 +138,25 @@ extension NodeStore where Self: SQLDialect {
             NodeDrain(node: try $0.text(0), since: try $0.date(1))
         }
     }
+
+    public func startInputs(namespace: String) async throws -> StartInputs {
+        var inputs = StartInputs()
+        for row in try await query(
+            """
+            SELECT 'b', doc, CAST(NULL AS DOUBLE PRECISION) FROM budgets WHERE namespace = \(namespace)
+            UNION ALL SELECT 'i', doc, CAST(NULL AS DOUBLE PRECISION) FROM idle_defaults WHERE namespace = \(namespace)
+            UNION ALL SELECT 'd', node, since FROM node_drains
+            """
+        ) {
+            switch try row.text(0) {
+            case "b": inputs.budget = try Documents.decode(Budget.self, try row.text(1))
+            case "i": inputs.idleDefault = try Documents.decode(IdleDefault.self, try row.text(1))
+            default: inputs.drained.append(NodeDrain(node: try row.text(1), since: try row.date(2)))
+            }
+        }
+        inputs.drained.sort { $0.node < $1.node }
+        return inputs
+    }
 }
 
 extension SessionStore where Self: SQLDialect {

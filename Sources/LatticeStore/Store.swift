@@ -337,6 +337,22 @@ public protocol NodeStore: Sendable {
     func setDrained(node: String, _ drained: Bool, at: Date) async throws
     /// Every drained node.
     func drainedNodes() async throws -> [NodeDrain]
+    /// What a create or a power_on reads before its write, in one read: the namespace's
+    /// budget and default idle stop, and every drained node.
+    func startInputs(namespace: String) async throws -> StartInputs
+}
+
+/// What a create or a power_on reads before its write (`NodeStore.startInputs`).
+public struct StartInputs: Sendable, Equatable {
+    public var budget: Budget?
+    public var idleDefault: IdleDefault?
+    public var drained: [NodeDrain]
+
+    public init(budget: Budget? = nil, idleDefault: IdleDefault? = nil, drained: [NodeDrain] = []) {
+        self.budget = budget
+        self.idleDefault = idleDefault
+        self.drained = drained
+    }
 }
 
 /// The audit log (SPEC §10): one entry per state-changing call, kept `AuditRule.retention`.

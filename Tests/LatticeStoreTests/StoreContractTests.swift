@@ -1095,6 +1095,36 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
         try await store.setDrained(node: "node-9", false, at: t0)
         #expect(try await store.drainedNodes().map(\.node) == ["node-0"])
     }
+
+    /// What a create reads first, in one read: the namespace's own budget and idle default,
+    /// every drained node.
+    @Test(arguments: StoreFactory.all)
+    func startInputsAreTheNamespacesBudgetIdleDefaultAndTheDrainedNodes(_ factory: StoreFactory) async throws {
+        let store = try await factory.make()
+        #expect(try await store.startInputs(namespace: "alice") == StartInputs())
+        let budget = Budget(namespace: "alice", monthlyLimit: Money("5")!, alertAt: [50], action: .block, updatedAt: t0)
+        try await store.setBudget(budget)
+        try await store.setBudget(
+            Budget(namespace: "bob", monthlyLimit: Money("1")!, alertAt: [], action: .stop, updatedAt: t0)
+        )
+        let idle = IdleDefault(
+            namespace: "alice",
+            policy: IdleStopPolicy(afterMinutes: 30),
+            wakeOnConnect: true,
+            updatedAt: t0
+        )
+        try await store.setIdleDefault(idle)
+        try await store.setDrained(node: "node-2", true, at: t0)
+        try await store.setDrained(node: "node-1", true, at: t0.addingTimeInterval(5))
+        let inputs = try await store.startInputs(namespace: "alice")
+        #expect(inputs.budget == budget && inputs.idleDefault == idle)
+        #expect(
+            inputs.drained == [
+                NodeDrain(node: "node-1", since: t0.addingTimeInterval(5)), NodeDrain(node: "node-2", since: t0),
+            ]
+        )
+        #expect(try await store.startInputs(namespace: "carol").budget == nil)
+    }
 }
 
 @Suite struct AuditContractTests {

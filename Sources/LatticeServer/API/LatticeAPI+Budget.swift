@@ -50,7 +50,12 @@ extension LatticeAPI {
     /// Refuses a create or power_on with `402 BudgetExceeded` once a `block` or `stop`
     /// budget's limit is reached.
     func checkBudget(namespace: String) async throws {
-        guard let budget = try await store.budget(namespace: namespace), budget.action != .notify else { return }
+        try await checkBudget(namespace: namespace, budget: try await store.budget(namespace: namespace))
+    }
+
+    /// As above, with the budget already read (`StartInputs`).
+    func checkBudget(namespace: String, budget: Budget?) async throws {
+        guard let budget, budget.action != .notify else { return }
         let (spent, _) = try await spentThisMonth(namespace: namespace, now: clock.now())
         if budget.blocks(spent: spent) { throw budget.refusal(spent: spent) }
     }

@@ -132,13 +132,14 @@ extension LatticeAPI {
             )
         }
         try await checkImage(request.image, namespace: principal.namespace)
-        try await checkBudget(namespace: principal.namespace)
+        // The budget, the default idle stop and the drained nodes: one read.
+        let inputs = try await store.startInputs(namespace: principal.namespace)
+        try await checkBudget(namespace: principal.namespace, budget: inputs.budget)
 
-        let nodes = try await placeableNodes(clusters: [cluster.name])
+        let nodes = try await placeableNodes(clusters: [cluster.name], drained: inputs.drained)
         let discount = Pricing.activeDiscount(of: sku, at: now)
         let prepaid = sku.selling != .payAsYouGo
-        let idleDefault =
-            prepaid || request.givesIdleStop ? nil : try await store.idleDefault(namespace: principal.namespace)
+        let idleDefault = prepaid || request.givesIdleStop ? nil : inputs.idleDefault
         for _ in 0..<5 {
             var rng = SystemRandomNumberGenerator()
             let name = Identifiers.instanceName(using: &rng)

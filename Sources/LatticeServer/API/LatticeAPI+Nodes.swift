@@ -6,9 +6,9 @@ extension LatticeAPI {
 
     /// The clusters' nodes as placement must see them: what the drivers report, with the
     /// drained ones closed to new work.
-    func placeableNodes(clusters: [String]? = nil) async throws -> [ClusterNode] {
+    func placeableNodes(clusters: [String]? = nil, drained: [NodeDrain]? = nil) async throws -> [ClusterNode] {
         let nodes = await fleet.nodes(clusters: clusters)
-        let drained = try await store.drainedNodes()
+        let drained = try await { if let drained { drained } else { try await store.drainedNodes() } }()
         return NodeHealth.placeable(nodes, drained: Set(drained.map(\.node)))
     }
 
