@@ -269,8 +269,10 @@ public enum LatticeServer {
         return reloads
     }
 
+    /// The server `lattice serve` runs, and the tests' servers too (with `.inMemory`).
     public static func buildApplication(
         configuration: ServerConfiguration,
+        dependencies: AppDependencies = .live,
         logger: Logger
     ) async throws -> some ApplicationProtocol {
         // Refuse to start before anything is created or printed: a bad bootstrap token, or a
@@ -283,9 +285,9 @@ public enum LatticeServer {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        let store = try await buildStore(configuration: configuration, logger: logger)
-        let clock = SystemWallClock()
-        let fleet = try buildFleet(configuration: configuration, clock: clock, persistent: true)
+        let store = try await dependencies.store(configuration, logger)
+        let clock = dependencies.clock
+        let fleet = try dependencies.fleet(configuration, clock)
         let bootstrap = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
         let readiness = Readiness()
         // SQLite belongs to one process, which keeps one name across restarts (so it leads

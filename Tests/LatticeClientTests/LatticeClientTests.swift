@@ -2,8 +2,6 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import LatticeDomain
-import LatticeStore
-import LatticeStoreSQLite
 import Logging
 import Testing
 
@@ -97,42 +95,24 @@ struct ConnectionRefused: Error {}
 /// The SDK against a real server on a real socket: every endpoint once.
 @Suite struct ClientAgainstServerTests {
     @Test func everyEndpoint() async throws {
-        let store = try SQLiteStore()
-        let clock = SystemWallClock()
         var catalog = Catalog.builtIn
         catalog.regions[0].clusters[0].startDelaySeconds = 0.05
         catalog.regions[0].clusters[0].stopDelaySeconds = 0.05
-        let configuration = ServerConfiguration(
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sdk-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = ServerConfiguration(
+            port: 0,
+            dataDirectory: directory,
             catalog: catalog,
             bootstrapToken: "sdk-test-admin-token"
         )
-        let fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
-        _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
-        let readiness = Readiness()
-        let queue = WorkQueue()
-        let api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
-        let router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
-        // Driven by the API's writes and the fleet's events; no resync needed.
-        let reconciler = Reconciler(
-            store: store,
-            fleet: fleet,
-            clock: clock,
-            queue: queue,
-            logger: Logger(label: "test"),
-            readiness: readiness
-        )
-        // The API's writes reach the reconciler through the store's change feed.
-        let follower = ChangeFollower(
-            store: store,
-            tokenCache: api.tokenCache,
-            enqueue: queue.add,
-            resync: reconciler.requestResync,
-            claimLease: {}
-        )
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [reconciler, follower]
+        configuration.gateways.sshPort = 0
+        configuration.gateways.sshSharedForm = true
+        // The server `lattice serve` runs, on an in-memory store: every service and its wiring.
+        let app = try await LatticeServer.buildApplication(
+            configuration: configuration,
+            dependencies: .inMemory(),
+            logger: Logger(label: "test")
         )
         let image = catalog.images[0].name
 
