@@ -311,7 +311,8 @@ public actor SimulatedFleetDriver: ComputeDriver {
 /// The simulated fleet's journal: one JSON line per change, appended as it happens, so a
 /// change costs the same whatever the fleet holds; folded into the state file at start and
 /// whenever it has grown past the state's own size.
-final class FleetJournal: @unchecked Sendable {
+/// Owned by its driver (an actor), which alone calls it.
+final class FleetJournal {
     let stateFile: URL
     let journalFile: URL
     private var handle: FileHandle?

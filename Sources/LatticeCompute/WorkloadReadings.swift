@@ -1,16 +1,16 @@
 import Foundation
 import LatticeDomain
+import Synchronization
 
 /// Text an exec prints, gathered across its output calls.
-public final class ExecText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
+public final class ExecText: Sendable {
+    private let data = Mutex(Data())
 
     public init() {}
 
-    public func append(_ more: Data) { lock.withLock { data.append(more) } }
-    public var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
-    public var bytes: Data { lock.withLock { data } }
+    public func append(_ more: Data) { data.withLock { $0.append(more) } }
+    public var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    public var bytes: Data { data.withLock { $0 } }
 }
 
 /// A workload's figures read from inside it (cgroup v2 files and `nvidia-smi`), for drivers

@@ -5,6 +5,7 @@ import LatticeDomain
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// Calls to one host's Docker Engine API: over a unix socket (`http+unix://`), or over TCP
 /// with mutual TLS (`https://`, Docker's `tcp://host:2376` with CA, certificate and key),
@@ -190,8 +191,7 @@ struct EngineAPI: Sendable {
 /// the call's deadline: an engine that is down is seen as down, and one that is back
 /// answers the next call (the drivers' own loops do the retrying).
 public enum EngineClients {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var clients: [String: HTTPClient] = [:]
+    private static let clients = Mutex([String: HTTPClient]())
 
     static func configuration(tls: TLSConfiguration? = nil) -> HTTPClient.Configuration {
         var settings = HTTPClient.Configuration()
@@ -206,7 +206,7 @@ public enum EngineClients {
     /// One per TLS endpoint (its own certificates).
     static func client(for endpoint: EngineEndpoint, configuration tls: TLSConfiguration) -> HTTPClient {
         let key = [endpoint.url, endpoint.ca ?? "", endpoint.cert ?? "", endpoint.key ?? ""].joined(separator: "|")
-        return lock.withLock {
+        return clients.withLock { clients in
             if let existing = clients[key] { return existing }
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(tls: tls))
             clients[key] = client

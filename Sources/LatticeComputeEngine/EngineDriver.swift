@@ -3,6 +3,7 @@ import Foundation
 import LatticeCompute
 import LatticeDomain
 import NIOCore
+import Synchronization
 
 /// Runs instances as containers on one or more hosts through each host's Docker Engine API
 /// (a unix socket, or TCP with mutual TLS), so the same code drives one workstation and a
@@ -13,7 +14,7 @@ import NIOCore
 /// hosts at once where it must (never one after another, so a slow host delays no other),
 /// keeps each host's health (a host that does not answer takes no new work, and its
 /// instances are unseen rather than lost), and follows every host's event stream.
-public final class EngineDriver: ComputeDriver, @unchecked Sendable {
+public final class EngineDriver: ComputeDriver, Sendable {
     /// How GPUs are asked for.
     public enum GPURequests: String, Sendable { case docker, cdi, none }
 
@@ -78,14 +79,17 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     let healthTTL: TimeInterval = 2
     /// A host that has not answered a listing within this is left out of that resync.
     let hostDeadline: Duration = .seconds(5)
-    private let lock = NSLock()
-    private var health: [String: Health] = [:]
-    /// Which host each instance's container was last seen on.
-    private var locations: [String: String] = [:]
-    /// Whether `changes()` follows every host's events (and so keeps their health).
-    private var following = false
-    /// GPUs counted on each host by `gpuProbeImage`, and when.
-    private var gpuCounts: [String: (count: Int, at: Date)] = [:]
+    private struct State {
+        var health: [String: Health] = [:]
+        /// Which host each instance's container was last seen on.
+        var locations: [String: String] = [:]
+        /// Whether `changes()` follows every host's events (and so keeps their health).
+        var following = false
+        /// GPUs counted on each host by `gpuProbeImage`, and when.
+        var gpuCounts: [String: (count: Int, at: Date)] = [:]
+    }
+
+    private let state = Mutex(State())
     let gpuProbeImage: String?
     /// How often a resync counts a host's GPUs again.
     let gpuProbeInterval: TimeInterval = 600
@@ -164,9 +168,9 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     // MARK: Health and routing
 
     func record(_ node: String, answers: Bool) {
-        let changed = lock.withLock {
-            let before = health[node]?.answers
-            health[node] = Health(answers: answers, checkedAt: Date())
+        let changed = state.withLock { state in
+            let before = state.health[node]?.answers
+            state.health[node] = Health(answers: answers, checkedAt: Date())
             return before != nil && before != answers
         }
         // A host that came back may have other GPUs now: count them again.
@@ -174,21 +178,23 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         // A host that went away or came back: its instances need a look (a reason shown, or
         // taken away).
         if changed {
-            let there = lock.withLock { locations.filter { $0.value == node }.map(\.key) }
+            let there = state.withLock { state in state.locations.filter { $0.value == node }.map(\.key) }
             for name in there { changeSink.yield(name) }
         }
     }
 
-    func remember(_ instance: String, on node: String) { lock.withLock { locations[instance] = node } }
+    func remember(_ instance: String, on node: String) { state.withLock { state in state.locations[instance] = node } }
 
     /// Whether the host's last reading says it does not answer.
-    func isDown(_ host: EngineHost) -> Bool { lock.withLock { health[host.node.name]?.answers == false } }
+    func isDown(_ host: EngineHost) -> Bool {
+        state.withLock { state in state.health[host.node.name]?.answers == false }
+    }
 
     /// The host an instance's container is on: where it was last seen, else whichever
     /// answering host has it (all asked at once, each within `hostDeadline`: an unanswering
     /// host's calls would otherwise wait out the HTTP client's retries).
     func host(of instance: String) async -> EngineHost? {
-        if let node = lock.withLock({ locations[instance] }), let host = byNode[node] { return host }
+        if let node = state.withLock({ state in state.locations[instance] }), let host = byNode[node] { return host }
         let deadline = hostDeadline
         let found: EngineHost? = await withTaskGroup(of: EngineHost?.self) { group -> EngineHost? in
             for host in hosts where !isDown(host) {
@@ -217,10 +223,10 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         // While every host's event stream is followed, the streams keep the readings (up when
         // connected, down when broken) and only a host never read is pinged; otherwise a
         // reading older than `healthTTL` is taken again. Never in the way of a create for long.
-        let stale = lock.withLock {
+        let stale = state.withLock { state in
             hosts.filter { host in
-                guard let reading = health[host.node.name] else { return true }
-                return !following && now.timeIntervalSince(reading.checkedAt) > healthTTL
+                guard let reading = state.health[host.node.name] else { return true }
+                return !state.following && now.timeIntervalSince(reading.checkedAt) > healthTTL
             }
         }
         await withTaskGroup(of: Void.self) { group in
@@ -228,7 +234,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
                 group.addTask { self.record(host.node.name, answers: await host.ping()) }
             }
         }
-        let (readings, counts) = lock.withLock { (health, gpuCounts) }
+        let (readings, counts) = state.withLock { state in (state.health, state.gpuCounts) }
         return hosts.map { host in
             let answers = readings[host.node.name]?.answers ?? false
             var node = host.node
@@ -261,7 +267,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
         }
         var merged: [String: WorkloadObservation] = [:]
         let now = Date()
-        let counted = lock.withLock { gpuCounts }
+        let counted = state.withLock { state in state.gpuCounts }
         for (host, seen) in results {
             record(host.node.name, answers: seen != nil)
             // The resync counts a host's GPUs again now and then.
@@ -298,7 +304,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
 
     /// Follows every host's event stream, each on its own, into one stream of names.
     public func changes() -> AsyncStream<String> {
-        lock.withLock { following = true }
+        state.withLock { state in state.following = true }
         let task = Task {
             await withTaskGroup(of: Void.self) { group in
                 for host in self.hosts {
@@ -329,7 +335,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
     /// catalog's).
     func countGPUs(_ host: EngineHost) async {
         guard let image = gpuProbeImage, let count = await host.probeGPUs(image: image) else { return }
-        lock.withLock { gpuCounts[host.node.name] = (count, Date()) }
+        state.withLock { state in state.gpuCounts[host.node.name] = (count, Date()) }
     }
 
     public func start(_ spec: WorkloadSpec) async throws {
@@ -369,7 +375,7 @@ public final class EngineDriver: ComputeDriver, @unchecked Sendable {
             }
             try await group.waitForAll()
         }
-        lock.withLock { _ = locations.removeValue(forKey: instanceName) }
+        state.withLock { state in _ = state.locations.removeValue(forKey: instanceName) }
     }
 
     public func removeImage(reference: String) async throws {

@@ -2,6 +2,7 @@ import Foundation
 import LatticeCompute
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// SSH sessions and port forwards into containers: the Docker Engine exec API
 /// (`POST /containers/{id}/exec`, `POST /exec/{id}/start` on a hijacked connection,
@@ -129,34 +130,37 @@ extension EngineHost {
 struct ExecCreated: Decodable { var Id: String }
 
 /// Takes the PID marker (`\u{1E}<digits>\u{1E}`) off the start of an exec's output.
-final class ExecPID: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pending = Data()
-    private var done = false
-    private var pid: Int?
+final class ExecPID: Sendable {
+    private struct State {
+        var pending = Data()
+        var done = false
+        var pid: Int?
+    }
 
-    var value: Int? { lock.withLock { pid } }
+    private let state = Mutex(State())
+
+    var value: Int? { state.withLock { state in state.pid } }
 
     /// The output with the marker removed; holds bytes back until the marker is complete.
     func strip(_ data: Data) -> Data {
-        lock.withLock {
-            if done { return data }
-            pending.append(data)
-            guard pending.first == 0x1E else {
+        state.withLock { state in
+            if state.done { return data }
+            state.pending.append(data)
+            guard state.pending.first == 0x1E else {
                 // No marker (a shell that does not print it): pass everything on.
-                done = true
-                return pending
+                state.done = true
+                return state.pending
             }
-            guard let end = pending.dropFirst().firstIndex(of: 0x1E) else {
-                if pending.count > 32 {
-                    done = true
-                    return pending
+            guard let end = state.pending.dropFirst().firstIndex(of: 0x1E) else {
+                if state.pending.count > 32 {
+                    state.done = true
+                    return state.pending
                 }
                 return Data()
             }
-            pid = Int(String(decoding: pending[(pending.startIndex + 1)..<end], as: UTF8.self))
-            done = true
-            return Data(pending[(end + 1)...])
+            state.pid = Int(String(decoding: state.pending[(state.pending.startIndex + 1)..<end], as: UTF8.self))
+            state.done = true
+            return Data(state.pending[(end + 1)...])
         }
     }
 }
@@ -176,10 +180,13 @@ struct ContainerAddress: Decodable {
 
 /// One hijacked engine connection: an HTTP request whose answer (`101 UPGRADED`, or `200`
 /// on engines that do not upgrade) is followed by the process's raw stream both ways.
-final class EngineStream: @unchecked Sendable {
+final class EngineStream: Sendable {
     let engine: EngineAPI
-    private let lock = NSLock()
-    private var pending = Data()
+    private struct State {
+        var pending = Data()
+    }
+
+    private let state = Mutex(State())
 
     init(engine: EngineAPI) { self.engine = engine }
 
@@ -289,16 +296,16 @@ final class EngineStream: @unchecked Sendable {
     /// type, three zero bytes, big-endian length) into stdout and stderr, keeping a partial
     /// frame for the next call.
     func demultiplex(_ bytes: Data) -> [ExecOutput] {
-        lock.withLock {
-            pending.append(bytes)
+        state.withLock { state in
+            state.pending.append(bytes)
             var frames: [ExecOutput] = []
-            while pending.count >= 8 {
-                let start = pending.startIndex
-                let length = pending[(start + 4)..<(start + 8)].reduce(0) { $0 << 8 | Int($1) }
-                guard pending.count >= 8 + length else { break }
-                let payload = Data(pending[(start + 8)..<(start + 8 + length)])
-                frames.append(pending[start] == 2 ? .stderr(payload) : .stdout(payload))
-                pending = Data(pending[(start + 8 + length)...])
+            while state.pending.count >= 8 {
+                let start = state.pending.startIndex
+                let length = state.pending[(start + 4)..<(start + 8)].reduce(0) { $0 << 8 | Int($1) }
+                guard state.pending.count >= 8 + length else { break }
+                let payload = Data(state.pending[(start + 8)..<(start + 8 + length)])
+                frames.append(state.pending[start] == 2 ? .stderr(payload) : .stdout(payload))
+                state.pending = Data(state.pending[(start + 8 + length)...])
             }
             return frames
         }

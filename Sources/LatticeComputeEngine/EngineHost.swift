@@ -3,6 +3,7 @@ import Foundation
 import LatticeCompute
 import LatticeDomain
 import NIOCore
+import Synchronization
 
 /// One host of an engine cluster: its containers, volumes and images through its Docker
 /// Engine API. Docker (GPUs through `DeviceRequests`) and Podman (`podman system service`,
@@ -11,31 +12,35 @@ import NIOCore
 /// Everything needed to find a workload again is in container labels (`lattice.instance`,
 /// `lattice.cluster`, ...), so a restarted server adopts the containers it finds, and the
 /// reconciler removes the ones no instance owns.
-final class EngineHost: @unchecked Sendable {
+final class EngineHost: Sendable {
     let cluster: String
     let node: Node
     let engine: EngineAPI
     let gpuRequests: EngineDriver.GPURequests
     let push: EngineDriver.Push?
     let isolation: EngineDriver.Isolation
+    struct State {
+        /// What each instance's launcher reported since its last start (apps, startup script).
+        var launches: [String: LaunchState] = [:]
+        /// Why the last start of an instance failed before a container existed (image missing).
+        var startFailures: [String: String] = [:]
+        /// False once this host's engine refused a volume capped at a size (its storage cannot).
+        var capsVolumeSizes = true
+    }
 
-    let lock = NSLock()
-    /// What each instance's launcher reported since its last start (apps, startup script).
-    var launches: [String: LaunchState] = [:]
-    /// Why the last start of an instance failed before a container existed (image missing).
-    private var startFailures: [String: String] = [:]
-    /// False once this host's engine refused a volume capped at a size (its storage cannot).
-    private var capsVolumeSizes = true
+    let state = Mutex(State())
     let changeSink: AsyncStream<String>.Continuation
 
     /// Records why a start failed where no container shows it, and says so at once.
     func recordStartFailure(_ instance: String, _ reason: String) {
         // The start failed before any container could say so: tell the reconciler now.
-        lock.withLock { startFailures[instance] = reason }
+        state.withLock { state in state.startFailures[instance] = reason }
         changeSink.yield(instance)
     }
 
-    func hasStartFailure(_ instance: String) -> Bool { lock.withLock { startFailures[instance] != nil } }
+    func hasStartFailure(_ instance: String) -> Bool {
+        state.withLock { state in state.startFailures[instance] != nil }
+    }
 
     init(
         cluster: String,
@@ -125,7 +130,7 @@ final class EngineHost: @unchecked Sendable {
             guard let instance = container.Labels["lattice.instance"] else { continue }
             let ip = container.NetworkSettings?.Networks?.values.compactMap { $0.IPAddress }.first { !$0.isEmpty } ?? ""
             let phase = EngineDriver.phase(state: container.State, status: container.Status)
-            let launch = lock.withLock { launches[instance]?.report }
+            let launch = state.withLock { state in state.launches[instance]?.report }
             result[instance] = WorkloadObservation(
                 instanceName: instance,
                 podName: container.Labels["lattice.pod"] ?? "",
@@ -140,7 +145,9 @@ final class EngineHost: @unchecked Sendable {
                 apps: phase == .running ? launch?.apps : nil
             )
         }
-        let failures = lock.withLock { only.map { name in startFailures.filter { $0.key == name } } ?? startFailures }
+        let failures = state.withLock { state in
+            only.map { name in state.startFailures.filter { $0.key == name } } ?? state.startFailures
+        }
         for (instance, reason) in failures where result[instance] == nil {
             result[instance] = WorkloadObservation(
                 instanceName: instance,
@@ -227,7 +234,7 @@ final class EngineHost: @unchecked Sendable {
             _ = try? await engine.call("DELETE", "/containers/\(spec.podName)", query: ["force": "true"])
             return
         }
-        lock.withLock { startFailures[spec.instanceName] = nil }
+        state.withLock { state in state.startFailures[spec.instanceName] = nil }
         launch(spec)
     }
 
@@ -286,7 +293,7 @@ final class EngineHost: @unchecked Sendable {
         var body: [String: Any] = [
             "Name": spec.volumeName, "Labels": ["lattice.managed": "true", "lattice.instance": spec.instanceName],
         ]
-        if spec.volumeSizeGiB > 0, lock.withLock({ capsVolumeSizes }) {
+        if spec.volumeSizeGiB > 0, state.withLock({ state in state.capsVolumeSizes }) {
             body["DriverOpts"] = ["o": "size=\(spec.volumeSizeGiB)G"]
             let sized = try await engine.call(
                 "POST",
@@ -306,7 +313,7 @@ final class EngineHost: @unchecked Sendable {
         )
         guard [200, 201].contains(volume.status) else { throw volume.failure("create volume \(spec.volumeName)") }
         // Made without the cap where the cap was refused: this host's storage cannot cap.
-        if spec.volumeSizeGiB > 0 { lock.withLock { capsVolumeSizes = false } }
+        if spec.volumeSizeGiB > 0 { state.withLock { state in state.capsVolumeSizes = false } }
         return false
     }
 
@@ -450,7 +457,7 @@ final class EngineHost: @unchecked Sendable {
     }
 
     func discard(instanceName: String) async throws {
-        lock.withLock { startFailures[instanceName] = nil }
+        state.withLock { state in state.startFailures[instanceName] = nil }
         for (name, _) in try await containers(of: instanceName) {
             let response = try await engine.call("DELETE", "/containers/\(name)", query: ["force": "true"])
             guard [200, 204, 404].contains(response.status) else { throw response.failure("remove \(name)") }

@@ -40,9 +40,9 @@ extension EngineHost {
     /// `statusReason` (through the driver's change stream).
     func launch(_ spec: WorkloadSpec) {
         let instance = spec.instanceName
-        let start = lock.withLock {
-            let start = (launches[instance]?.start ?? 0) + 1
-            launches[instance] = LaunchState(start: start)
+        let start = state.withLock { state in
+            let start = (state.launches[instance]?.start ?? 0) + 1
+            state.launches[instance] = LaunchState(start: start)
             return start
         }
         changeSink.yield(instance)
@@ -58,15 +58,15 @@ extension EngineHost {
             feed.finish()
             _ = try? await self.exec(instanceName: instance, request, input: input) { output in
                 guard case .stdout(let data) = output else { return }
-                let changed = self.lock.withLock { () -> Bool in
-                    guard var state = self.launches[instance], state.start == start else { return false }
+                let changed = self.state.withLock { state -> Bool in
+                    guard var launch = state.launches[instance], launch.start == start else { return false }
                     var changed = false
-                    state.partial += String(decoding: data, as: UTF8.self)
-                    while let newline = state.partial.firstIndex(of: "\n") {
-                        if state.report.read(state.partial[..<newline]) { changed = true }
-                        state.partial.removeSubrange(...newline)
+                    launch.partial += String(decoding: data, as: UTF8.self)
+                    while let newline = launch.partial.firstIndex(of: "\n") {
+                        if launch.report.read(launch.partial[..<newline]) { changed = true }
+                        launch.partial.removeSubrange(...newline)
                     }
-                    self.launches[instance] = state
+                    state.launches[instance] = launch
                     return changed
                 }
                 if changed { self.changeSink.yield(instance) }

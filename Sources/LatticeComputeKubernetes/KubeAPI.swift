@@ -4,16 +4,16 @@ import LatticeCompute
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// The Kubernetes REST API as the driver uses it: JSON requests over AsyncHTTPClient, paced
 /// by `ClientRateLimit` (a `429` with `Retry-After` holds every request until then and is
 /// tried again), and watch streams read line by line. No kubectl at run time.
-public final class KubeAPI: @unchecked Sendable {
+public final class KubeAPI: Sendable {
     /// Where the API server is and how to prove who we are.
     public let connection: KubeConnection
     let client: HTTPClient
-    private let lock = NSLock()
-    private var pace: ClientRateLimit
+    private let pace: Mutex<ClientRateLimit>
     private let epoch = ContinuousClock.now
     /// How often a throttled request is tried again before the caller sees the `429`.
     let throttledAttempts = 6
@@ -21,7 +21,7 @@ public final class KubeAPI: @unchecked Sendable {
     /// A client paced at `queriesPerSecond` with `burst`; throws when the connection's TLS material cannot be read.
     public init(connection: KubeConnection, queriesPerSecond: Double = 5, burst: Double = 10) throws {
         self.connection = connection
-        pace = ClientRateLimit(queriesPerSecond: queriesPerSecond, burst: burst, now: 0)
+        pace = Mutex(ClientRateLimit(queriesPerSecond: queriesPerSecond, burst: burst, now: 0))
         var settings = HTTPClient.Configuration()
         settings.connectionPool.retryConnectionEstablishment = false
         if connection.server.hasPrefix("https://") {
@@ -81,13 +81,15 @@ public final class KubeAPI: @unchecked Sendable {
 
     /// Waits for the client's own pace.
     func waitTurn() async throws {
-        let delay = lock.withLock { pace.delay(now: seconds) }
+        let now = seconds
+        let delay = pace.withLock { $0.delay(now: now) }
         if delay > 0 { try await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
     }
 
     private func throttled(_ head: HTTPHeaders) {
         let after = ClientRateLimit.retryAfterSeconds(head.first(name: "Retry-After"), now: Date())
-        lock.withLock { pace.retryAfter(after, now: seconds) }
+        let now = seconds
+        pace.withLock { $0.retryAfter(after, now: now) }
     }
 
     func request(

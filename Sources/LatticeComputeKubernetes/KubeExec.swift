@@ -4,6 +4,7 @@ import LatticeDomain
 import NIOCore
 import NIOSSL
 import NIOWebSocket
+import Synchronization
 
 /// A process in a pod through the `pods/exec` subresource over WebSocket (`KubeWebSocket`; the
 /// `v5.channel.k8s.io` protocol, `v4` accepted): every message starts with its channel
@@ -143,10 +144,9 @@ enum KubeExec {
         throw DriverError("the session in pod \(pod) ended without an exit status")
     }
 
-    final class ExitBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: Int32?
-        var code: Int32? { lock.withLock { value } }
-        func set(_ code: Int32) { lock.withLock { value = code } }
+    final class ExitBox: Sendable {
+        private let value = Mutex<Int32?>(nil)
+        var code: Int32? { value.withLock { $0 } }
+        func set(_ code: Int32) { value.withLock { $0 = code } }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LatticeCompute
+import Synchronization
 
 /// The metadata every cached object has.
 public struct ObjectMeta: Decodable, Sendable, Equatable {
@@ -30,28 +31,55 @@ public protocol KubeCached: Decodable, Sendable {
 /// Every change calls `onChange` with the object's old and new state. The driver's own
 /// writes are put in at once (`remember`, `forget`), so a read after a write sees it; an
 /// event older than what the cache holds is ignored.
-final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
+final class KubeInformer<Object: KubeCached>: Sendable {
     let api: KubeAPI
     let path: String
     let labelSelector: String?
     let onChange: @Sendable (Object?, Object?) -> Void
-    private let lock = NSLock()
-    private var items: [String: Object] = [:]
-    /// Names of the objects by the value of `indexLabel` (the instance), so one instance's
-    /// objects are found without a scan.
+    private struct State {
+        /// The label `index` is by.
+        let indexLabel: String?
+        var items: [String: Object] = [:]
+        /// Names of the objects by the value of `indexLabel` (the instance), so one instance's
+        /// objects are found without a scan.
+        var index: [String: Set<String>] = [:]
+        /// Resource versions of objects this driver deleted, so a late event does not bring them back.
+        var tombstones: [String: Int] = [:]
+        var resourceVersion = ""
+        var synced = false
+        var lastError = ""
+        /// Since when the server has not been reached (nil while it answers).
+        var failingSince: ContinuousClock.Instant?
+        /// How the cache was fed, for tests and logs.
+        var lists = 0
+        var watches = 0
+        var bookmarks = 0
+
+        func key(_ object: Object) -> String? { indexLabel.flatMap { object.metadata.labels?[$0] } }
+
+        /// Puts `object` in `items` and the index.
+        mutating func put(_ object: Object) {
+            let name = object.metadata.name
+            if let old = items[name], let key = key(old) { index[key]?.remove(name) }
+            items[name] = object
+            if let key = key(object) { index[key, default: []].insert(name) }
+        }
+
+        /// Takes `name` out of `items` and the index.
+        mutating func take(_ name: String) -> Object? {
+            guard let old = items.removeValue(forKey: name) else { return nil }
+            if let key = key(old) {
+                index[key]?.remove(name)
+                if index[key]?.isEmpty == true { index[key] = nil }
+            }
+            return old
+        }
+    }
+
+    private let state: Mutex<State>
+    /// The label the objects are indexed by (the instance's), so one instance's objects are found
+    /// without a scan.
     let indexLabel: String?
-    private var index: [String: Set<String>] = [:]
-    /// Resource versions of objects this driver deleted, so a late event does not bring them back.
-    private var tombstones: [String: Int] = [:]
-    private var resourceVersion = ""
-    private var synced = false
-    private var lastError = ""
-    /// Since when the server has not been reached (nil while it answers).
-    private var failingSince: ContinuousClock.Instant?
-    /// How the cache was fed, for tests and logs.
-    private(set) var lists = 0
-    private(set) var watches = 0
-    private(set) var bookmarks = 0
 
     init(
         api: KubeAPI,
@@ -65,43 +93,26 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
         self.labelSelector = labelSelector
         self.indexLabel = indexLabel
         self.onChange = onChange
+        state = Mutex(State(indexLabel: indexLabel))
     }
 
-    var all: [Object] { lock.withLock { Array(items.values) } }
-    var isSynced: Bool { lock.withLock { synced } }
-    var counts: (lists: Int, watches: Int, bookmarks: Int) { lock.withLock { (lists, watches, bookmarks) } }
-    func object(named name: String) -> Object? { lock.withLock { items[name] } }
+    var all: [Object] { state.withLock { state in Array(state.items.values) } }
+    var isSynced: Bool { state.withLock { state in state.synced } }
+    var counts: (lists: Int, watches: Int, bookmarks: Int) {
+        state.withLock { state in (state.lists, state.watches, state.bookmarks) }
+    }
+    func object(named name: String) -> Object? { state.withLock { state in state.items[name] } }
 
     /// The objects whose `indexLabel` is `value`.
     func objects(labelled value: String) -> [Object] {
-        lock.withLock { (index[value] ?? []).compactMap { items[$0] } }
-    }
-
-    private func key(_ object: Object) -> String? { indexLabel.flatMap { object.metadata.labels?[$0] } }
-
-    /// Puts `object` in `items` and the index (under the lock).
-    private func put(_ object: Object) {
-        let name = object.metadata.name
-        if let old = items[name], let key = key(old) { index[key]?.remove(name) }
-        items[name] = object
-        if let key = key(object) { index[key, default: []].insert(name) }
-    }
-
-    /// Takes `name` out of `items` and the index (under the lock).
-    private func take(_ name: String) -> Object? {
-        guard let old = items.removeValue(forKey: name) else { return nil }
-        if let key = key(old) {
-            index[key]?.remove(name)
-            if index[key]?.isEmpty == true { index[key] = nil }
-        }
-        return old
+        state.withLock { state in (state.index[value] ?? []).compactMap { state.items[$0] } }
     }
 
     /// Why the server has not answered for at least `limit`, if so.
     func outage(longerThan limit: Duration) -> String? {
-        lock.withLock {
-            guard let since = failingSince, ContinuousClock.now - since >= limit else { return nil }
-            return lastError
+        state.withLock { state in
+            guard let since = state.failingSince, ContinuousClock.now - since >= limit else { return nil }
+            return state.lastError
         }
     }
 
@@ -110,7 +121,9 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
         let deadline = ContinuousClock.now + limit
         while !isSynced {
             guard ContinuousClock.now < deadline else {
-                throw DriverError("kubernetes: \(path) has not been listed yet: \(lock.withLock { lastError })")
+                throw DriverError(
+                    "kubernetes: \(path) has not been listed yet: \(state.withLock { state in state.lastError })"
+                )
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -121,12 +134,12 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     /// Takes in `object` unless the cache already holds a newer state of it.
     func remember(_ object: Object) {
         let name = object.metadata.name
-        let (changed, old): (Bool, Object?) = lock.withLock {
-            if let gone = tombstones[name], Self.version(object) <= gone { return (false, nil) }
-            let old = items[name]
+        let (changed, old): (Bool, Object?) = state.withLock { state in
+            if let gone = state.tombstones[name], Self.version(object) <= gone { return (false, nil) }
+            let old = state.items[name]
             if let old, Self.version(old) >= Self.version(object) { return (false, nil) }
-            put(object)
-            tombstones[name] = nil
+            state.put(object)
+            state.tombstones[name] = nil
             return (true, old)
         }
         if changed { onChange(old, object) }
@@ -135,15 +148,15 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
     /// Drops `name`, found gone by the server (`404`): events up to the newest version seen
     /// are old news; an object made again under the name later comes with a newer one.
     func forgetGone(_ name: String) {
-        let seen = lock.withLock { Int(resourceVersion) ?? 0 }
+        let seen = state.withLock { state in Int(state.resourceVersion) ?? 0 }
         forget(name, version: seen)
     }
 
     /// Drops `name`, deleted at `version`.
     func forget(_ name: String, version: Int) {
-        let old: Object? = lock.withLock {
-            tombstones[name] = max(tombstones[name] ?? 0, version)
-            return take(name)
+        let old: Object? = state.withLock { state in
+            state.tombstones[name] = max(state.tombstones[name] ?? 0, version)
+            return state.take(name)
         }
         if let old { onChange(old, nil) }
     }
@@ -157,20 +170,20 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
         let reply = try await api.call(.GET, path, query: query)
         let page = try JSONDecoder().decode(ListPage.self, from: reply.body)
         var changes: [(Object?, Object?)] = []
-        lock.withLock {
+        state.withLock { state in
             var fresh: [String: Object] = [:]
             for item in page.items { fresh[item.metadata.name] = item }
-            for (name, old) in items where fresh[name] == nil { changes.append((old, nil)) }
-            for (name, new) in fresh where items[name].map(Self.version) != Self.version(new) {
-                changes.append((items[name], new))
+            for (name, old) in state.items where fresh[name] == nil { changes.append((old, nil)) }
+            for (name, new) in fresh where state.items[name].map(Self.version) != Self.version(new) {
+                changes.append((state.items[name], new))
             }
-            items = [:]
-            index = [:]
-            for object in fresh.values { put(object) }
-            tombstones = [:]
-            resourceVersion = page.metadata.resourceVersion ?? ""
-            synced = true
-            lists += 1
+            state.items = [:]
+            state.index = [:]
+            for object in fresh.values { state.put(object) }
+            state.tombstones = [:]
+            state.resourceVersion = page.metadata.resourceVersion ?? ""
+            state.synced = true
+            state.lists += 1
         }
         for (old, new) in changes { onChange(old, new) }
     }
@@ -212,16 +225,16 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
                     try await list()
                     needsList = false
                 }
-                let since = lock.withLock { resourceVersion }
+                let since = state.withLock { state in state.resourceVersion }
                 let stream = try await api.watch(
                     path,
                     query: query + [
                         ("resourceVersion", since), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "300"),
                     ]
                 )
-                lock.withLock {
-                    watches += 1
-                    failingSince = nil
+                state.withLock { state in
+                    state.watches += 1
+                    state.failingSince = nil
                 }
                 failures = 0
                 for try await line in stream {
@@ -233,9 +246,9 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             } catch let refused as KubeAPI.WatchRefused where refused.status == 410 {
                 needsList = true
             } catch {
-                lock.withLock {
-                    lastError = "\(error)"
-                    if failingSince == nil { failingSince = .now }
+                state.withLock { state in
+                    state.lastError = "\(error)"
+                    if state.failingSince == nil { state.failingSince = .now }
                 }
                 failures += 1
                 try? await Task.sleep(for: .milliseconds(min(5000, 200 * (1 << min(failures, 5)))))
@@ -260,7 +273,7 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
             advance(to: object.metadata.resourceVersion)
         case "BOOKMARK":
             advance(to: try decoder.decode(BookmarkEvent.self, from: line).object.metadata.resourceVersion)
-            lock.withLock { bookmarks += 1 }
+            state.withLock { state in state.bookmarks += 1 }
         case "ERROR":
             let status = try decoder.decode(StatusEvent.self, from: line).object
             if status.code == 410 { return .gone }
@@ -273,6 +286,6 @@ final class KubeInformer<Object: KubeCached>: @unchecked Sendable {
 
     private func advance(to version: String?) {
         guard let version, !version.isEmpty else { return }
-        lock.withLock { resourceVersion = version }
+        state.withLock { state in state.resourceVersion = version }
     }
 }

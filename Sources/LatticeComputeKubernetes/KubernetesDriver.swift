@@ -1,6 +1,7 @@
 import Foundation
 import LatticeCompute
 import LatticeDomain
+import Synchronization
 
 /// A Pod as the driver reads it.
 public struct PodObject: KubeCached {
@@ -71,14 +72,17 @@ public struct PodObject: KubeCached {
 
 /// Which pods the driver deleted itself, and which instances lost theirs to someone else
 /// (`kubectl delete pod`, an eviction): those are `WorkloadLost`, not stopped.
-final class PodLosses: @unchecked Sendable {
-    private let lock = NSLock()
-    private var deletedByUs: Set<String> = []
-    private var lost: [String: String] = [:]
+final class PodLosses: Sendable {
+    private struct State {
+        var deletedByUs: Set<String> = []
+        var lost: [String: String] = [:]
+    }
 
-    func deleting(_ pod: String) { lock.withLock { _ = deletedByUs.insert(pod) } }
-    func reason(_ instance: String) -> String? { lock.withLock { lost[instance] } }
-    func clear(_ instance: String) { lock.withLock { _ = lost.removeValue(forKey: instance) } }
+    private let state = Mutex(State())
+
+    func deleting(_ pod: String) { state.withLock { state in _ = state.deletedByUs.insert(pod) } }
+    func reason(_ instance: String) -> String? { state.withLock { state in state.lost[instance] } }
+    func clear(_ instance: String) { state.withLock { state in _ = state.lost.removeValue(forKey: instance) } }
 
     /// A pod changed: one that is going, and not by the driver's hand, is a loss.
     func changed(old: PodObject?, new: PodObject?) {
@@ -87,11 +91,11 @@ final class PodLosses: @unchecked Sendable {
         let starts = old.map { !$0.deleting } ?? false
         let going = new == nil || new?.deleting == true
         guard going else { return }
-        lock.withLock {
-            if deletedByUs.contains(pod.metadata.name) {
-                if new == nil { deletedByUs.remove(pod.metadata.name) }
-            } else if starts, lost[instance] == nil {
-                lost[instance] = "WorkloadLost: pod \(pod.metadata.name) was deleted outside Lattice"
+        state.withLock { state in
+            if state.deletedByUs.contains(pod.metadata.name) {
+                if new == nil { state.deletedByUs.remove(pod.metadata.name) }
+            } else if starts, state.lost[instance] == nil {
+                state.lost[instance] = "WorkloadLost: pod \(pod.metadata.name) was deleted outside Lattice"
             }
         }
     }
@@ -112,7 +116,7 @@ public struct MetadataOnly: KubeCached {
 /// An instance is: its Secret (it exists from the first start to discard/destroy), its
 /// PVC, its Services and Ingress, and at most one live pod. A Secret without a live pod is
 /// a *stopped* workload (power_off deletes the pod and keeps the rest); neither is none.
-public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
+public final class KubernetesDriver: ComputeDriver, Sendable {
     /// One cluster's settings, from the catalog's `kubernetes:` (docs/kubernetes.md).
     public struct Settings: Sendable {
         /// The catalog's cluster name.
@@ -210,9 +214,12 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
     let nodeCache: KubeInformer<KubeNodeReader.NodeObject>
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
-    private let lock = NSLock()
-    private var watchers: [Task<Void, Never>] = []
-    private var lastNodes: [ClusterNode] = []
+    private struct State {
+        var watchers: [Task<Void, Never>] = []
+        var lastNodes: [ClusterNode] = []
+    }
+
+    private let state = Mutex(State())
     let losses = PodLosses()
     let launches = KubeLaunches()
 
@@ -284,17 +291,18 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             { [pods] in await pods.run() }, { [secrets] in await secrets.run() },
             { [nodeCache] in await nodeCache.run() },
         ]
-        watchers = informers.map { run in Task { await run() } }
+        let watchers = informers.map { run in Task { await run() } }
+        state.withLock { $0.watchers = watchers }
     }
 
     deinit {
-        for task in watchers { task.cancel() }
+        for task in state.withLock({ $0.watchers }) { task.cancel() }
         changeSink.finish()
     }
 
     /// Stops watching (the driver is not used after this).
     public func shutdown() {
-        lock.withLock { for task in watchers { task.cancel() } }
+        state.withLock { state in for task in state.watchers { task.cancel() } }
     }
 
     /// Lists, watches and bookmarks so far, per cache (for tests).
@@ -338,9 +346,9 @@ public final class KubernetesDriver: ComputeDriver, @unchecked Sendable {
             }
         }
         // The same array while nothing changed, so the store can tell at once.
-        return lock.withLock {
-            if now != lastNodes { lastNodes = now }
-            return lastNodes
+        return state.withLock { state in
+            if now != state.lastNodes { state.lastNodes = now }
+            return state.lastNodes
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The source of "now" for everything that depends on time, injected so tests move time
 /// instead of sleeping.
@@ -22,48 +23,52 @@ public struct SystemWallClock: WallClock {
 
 /// A clock that only moves when told to; for tests. Sleepers wake when `advance` or `set`
 /// moves it past their deadline.
-public final class ManualWallClock: WallClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Date
-    private var sleepers: [(id: UInt64, deadline: Date, continuation: CheckedContinuation<Void, Never>)] = []
-    private var nextSleeper: UInt64 = 0
+public final class ManualWallClock: WallClock, Sendable {
+    private struct State {
+        var current: Date
+        var sleepers: [(id: UInt64, deadline: Date, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextSleeper: UInt64 = 0
+    }
 
-    public init(_ start: Date = Date(timeIntervalSince1970: 1_767_225_600)) { current = start }
+    private let state: Mutex<State>
 
-    public func now() -> Date { lock.withLock { current } }
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_767_225_600)) { state = Mutex(State(current: start)) }
+
+    public func now() -> Date { state.withLock { state in state.current } }
 
     public func advance(by seconds: TimeInterval) {
         set(now().addingTimeInterval(seconds))
     }
 
     public func set(_ date: Date) {
-        let due = lock.withLock {
-            current = date
-            let due = sleepers.filter { $0.deadline <= date }
-            sleepers.removeAll { $0.deadline <= date }
+        let due = state.withLock { state in
+            state.current = date
+            let due = state.sleepers.filter { $0.deadline <= date }
+            state.sleepers.removeAll { $0.deadline <= date }
             return due
         }
         for sleeper in due { sleeper.continuation.resume() }
     }
 
     public func sleep(until deadline: Date) async throws {
-        let id = lock.withLock {
-            nextSleeper += 1
-            return nextSleeper
+        let id = state.withLock { state in
+            state.nextSleeper += 1
+            return state.nextSleeper
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let ready = lock.withLock {
-                    guard current < deadline, !Task.isCancelled else { return true }
-                    sleepers.append((id, deadline, continuation))
+                let ready = state.withLock { state -> Bool in
+                    guard state.current < deadline, !Task.isCancelled else { return true }
+                    state.sleepers.append((id, deadline, continuation))
                     return false
                 }
                 if ready { continuation.resume() }
             }
         } onCancel: {
-            let cancelled = lock.withLock {
-                let found = sleepers.filter { $0.id == id }
-                sleepers.removeAll { $0.id == id }
+            let cancelled = state.withLock {
+                state -> [(id: UInt64, deadline: Date, continuation: CheckedContinuation<Void, Never>)] in
+                let found = state.sleepers.filter { $0.id == id }
+                state.sleepers.removeAll { $0.id == id }
                 return found
             }
             for sleeper in cancelled { sleeper.continuation.resume() }

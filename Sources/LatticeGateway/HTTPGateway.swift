@@ -574,7 +574,7 @@ public final class HostSniffer: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// The HTTP gateway on a port of its own (`--http-gateway-port`).
-public final class HTTPGateway: Service, @unchecked Sendable {
+public final class HTTPGateway: Service, Sendable {
     let host: String
     let port: Int
     let settings: HTTPGatewayHandler.Settings

@@ -5,12 +5,13 @@ import NIOCore
 import NIOPosix
 import NIOSSH
 import ServiceLifecycle
+import Synchronization
 
 /// The SSH gateway (`docs/access.md`): a listener on every SSH port an instance holds, where
 /// `root` means that instance (the seed's `ssh -p<port> root@<host>`), and one shared
 /// listener where the login name picks the instance. Sessions run in the instance's
 /// workload through its driver; `direct-tcpip` forwards reach the workload's own ports.
-public final class SSHGateway: Service, @unchecked Sendable {
+public final class SSHGateway: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
         /// The shared port (`--ssh-gateway-port`); 0 = none.
@@ -54,10 +55,16 @@ public final class SSHGateway: Service, @unchecked Sendable {
     public let limits: SSHConnectionLimits
     let logger: Logger
     let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    private let lock = NSLock()
-    private var listeners: [Int: any Channel] = [:]
-    private var unbindable: Set<Int> = []
-    private var fixed: [any Channel] = []
+    private struct Listeners {
+        /// Per-instance listeners by port.
+        var byPort: [Int: any Channel] = [:]
+        /// Ports that could not be bound (warned about once each).
+        var unbindable: Set<Int> = []
+        /// The shared and redirect ports' listeners.
+        var fixed: [any Channel] = []
+    }
+
+    private let listeners = Mutex(Listeners())
     private let wake: AsyncStream<Void>
     private let wakeSink: AsyncStream<Void>.Continuation
 
@@ -81,7 +88,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
     }
 
     /// Per-instance listeners open now.
-    public var listenerCount: Int { lock.withLock { listeners.count } }
+    public var listenerCount: Int { listeners.withLock { $0.byPort.count } }
 
     /// An instance was created, started or stopped: look at the held ports again soon.
     public func portsChanged() { wakeSink.yield() }
@@ -94,7 +101,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
         for (port, entry, what) in fixedPorts where port > 0 {
             do {
                 let channel = try await bind(port: port, entry: entry)
-                lock.withLock { fixed.append(channel) }
+                listeners.withLock { $0.fixed.append(channel) }
                 logger.info("ssh gateway listening", metadata: ["port": "\(port)", "for": "\(what)"])
             } catch {
                 // The API serves on without it; the operator reads why.
@@ -113,7 +120,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
         } onGracefulShutdown: {
             self.wakeSink.finish()
         }
-        let open = lock.withLock { Array(listeners.values) + fixed }
+        let open = listeners.withLock { Array($0.byPort.values) + $0.fixed }
         for channel in open { try? await channel.close() }
     }
 
@@ -148,22 +155,22 @@ public final class SSHGateway: Service, @unchecked Sendable {
     }
 
     func syncListeners(held: Set<Int>) async throws {
-        let current = lock.withLock { listeners }
+        let current = listeners.withLock { $0.byPort }
         for (port, channel) in current where !held.contains(port) {
-            lock.withLock { _ = listeners.removeValue(forKey: port) }
+            listeners.withLock { _ = $0.byPort.removeValue(forKey: port) }
             try? await channel.close()
         }
         for port in held.subtracting(current.keys).sorted() {
             do {
                 let channel = try await bind(port: port, entry: .instancePort(port))
-                lock.withLock {
-                    listeners[port] = channel
-                    _ = unbindable.remove(port)
+                listeners.withLock {
+                    $0.byPort[port] = channel
+                    _ = $0.unbindable.remove(port)
                 }
             } catch {
                 // Said once per port, not at every resync (another replica on this host
                 // may hold it); tried again at every resync.
-                if lock.withLock({ unbindable.insert(port).inserted }) {
+                if listeners.withLock({ $0.unbindable.insert(port).inserted }) {
                     logger.warning(
                         "ssh gateway: cannot listen on an instance's port",
                         metadata: ["port": "\(port)", "error": "\(error)"]
@@ -171,7 +178,7 @@ public final class SSHGateway: Service, @unchecked Sendable {
                 }
             }
         }
-        lock.withLock { unbindable.formIntersection(held) }
+        listeners.withLock { $0.unbindable.formIntersection(held) }
     }
 
     func bind(port: Int, entry: SSHAuthenticator.Entry) async throws -> any Channel {

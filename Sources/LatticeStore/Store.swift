@@ -1,5 +1,6 @@
 import Foundation
 import LatticeDomain
+import Synchronization
 
 /// Everything Lattice keeps. Each method is one transaction that preserves the
 /// invariants (no oversold GPU, balance = credits − charges), so a crash between two calls
@@ -469,21 +470,24 @@ public protocol LeaseStore: Sendable {
 
 /// The lease a replica holds, as its fenced writes carry it. Disabled (the default) it
 /// fences nothing: a store used on its own, in tests and tools, writes freely.
-public final class LeaderFence: @unchecked Sendable {
-    private let lock = NSLock()
-    private var holder: String?
-    private var epoch: Int64?
+public final class LeaderFence: Sendable {
+    private struct Held {
+        var holder: String?
+        var epoch: Int64?
+    }
+
+    private let held = Mutex(Held())
 
     public init() {}
 
     /// Turns fencing on for `holder`; until `hold` is called its fenced writes are refused.
-    public func enable(holder: String) { lock.withLock { self.holder = holder } }
-    public func hold(epoch: Int64) { lock.withLock { self.epoch = epoch } }
-    public func drop() { lock.withLock { self.epoch = nil } }
+    public func enable(holder: String) { held.withLock { $0.holder = holder } }
+    public func hold(epoch: Int64) { held.withLock { $0.epoch = epoch } }
+    public func drop() { held.withLock { $0.epoch = nil } }
 
     /// nil when fencing is off; else the holder and the epoch it leads with (nil: it does not lead).
     public var current: (holder: String, epoch: Int64?)? {
-        lock.withLock { holder.map { ($0, epoch) } }
+        held.withLock { held in held.holder.map { ($0, held.epoch) } }
     }
 
     /// Refuses a fenced write unless `lease` (the row, read in the write's transaction)

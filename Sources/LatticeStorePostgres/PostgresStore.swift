@@ -389,16 +389,19 @@ struct DatabaseURL: Equatable {
 }
 
 /// One answer out of several that race for it (`PostgresStore.withDeadline`).
-final class Race<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, any Error>?
-    private var result: Result<T, any Error>?
-    private var finished: [@Sendable () -> Void] = []
+final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var result: Result<T, any Error>?
+        var finished: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
 
     func start(_ continuation: CheckedContinuation<T, any Error>) {
-        let early = lock.withLock { () -> Result<T, any Error>? in
-            if let result { return result }
-            self.continuation = continuation
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let result = state.result { return result }
+            state.continuation = continuation
             return nil
         }
         if let early { continuation.resume(with: early) }
@@ -406,9 +409,9 @@ final class Race<T: Sendable>: @unchecked Sendable {
 
     /// Runs `action` once the race is decided (at once if it is).
     func onFinish(_ action: @escaping @Sendable () -> Void) {
-        let decided = lock.withLock { () -> Bool in
-            if result != nil { return true }
-            finished.append(action)
+        let decided = state.withLock { state -> Bool in
+            if state.result != nil { return true }
+            state.finished.append(action)
             return false
         }
         if decided { action() }
@@ -417,15 +420,15 @@ final class Race<T: Sendable>: @unchecked Sendable {
     /// The first call decides and resumes the caller; later ones are ignored (false).
     @discardableResult
     func finish(_ outcome: Result<T, any Error>) -> Bool {
-        let (won, continuation, actions) = lock.withLock {
-            () -> (Bool, CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
-            guard result == nil else { return (false, nil, []) }
-            result = outcome
+        let (won, continuation, actions) = state.withLock {
+            state -> (Bool, CheckedContinuation<T, any Error>?, [@Sendable () -> Void]) in
+            guard state.result == nil else { return (false, nil, []) }
+            state.result = outcome
             defer {
-                self.continuation = nil
-                finished = []
+                state.continuation = nil
+                state.finished = []
             }
-            return (true, self.continuation, finished)
+            return (true, state.continuation, state.finished)
         }
         guard won else { return false }
         continuation?.resume(with: outcome)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import LatticeDomain
 import LatticeStore
+import Synchronization
 
 /// What a write transaction changed in the in-memory indexes; applied once it commits, so
 /// a transaction that fails leaves them as they were.
@@ -34,16 +35,22 @@ struct IndexChanges {
 /// The store's in-memory view of free capacity and free SSH ports, built from its rows on
 /// first use and then changed only by committed writes. Every write runs on GRDB's one
 /// writer, so reads inside a write see exactly what the rows say.
-final class PlacementCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var index: CapacityIndex?
-    private var usedPorts: Set<Int>?
-    /// Ports given back in the last day (`SSHPortRule.quarantine`), loaded with `usedPorts`.
-    private var releases: [Int: PortRelease] = [:]
-    /// No port below this one is free (a hint that makes the next choice O(1) amortised).
-    private var lowestFree = Int.min
-    /// The node list each cluster's driver reported last.
-    private var lastNodes: [String: [ClusterNode]] = [:]
+final class PlacementCache: Sendable {
+    private struct State {
+        var index: CapacityIndex?
+        var usedPorts: Set<Int>?
+        /// Ports given back in the last day (`SSHPortRule.quarantine`), loaded with `usedPorts`.
+        var releases: [Int: PortRelease] = [:]
+        /// No port below this one is free (a hint that makes the next choice O(1) amortised).
+        var lowestFree = Int.min
+        /// The node list each cluster's driver reported last.
+        var lastNodes: [String: [ClusterNode]] = [:]
+        /// Owner and generation of every instance, loaded on first use and then kept by the
+        /// writes, so an authenticated GET answered from the rendered cache reads no row.
+        var versions: [String: InstanceVersion]?
+    }
+
+    private let state = Mutex(State())
 
     /// Places inside a write: builds the index on first use, takes in what the driver now
     /// says about its nodes, then asks it.
@@ -60,10 +67,12 @@ final class PlacementCache: @unchecked Sendable {
         // A driver that reports the same array as last time changed nothing (O(1) for an
         // unchanged array: equal buffers compare without looking at the elements).
         let cluster = nodes.first?.cluster ?? ""
-        if let index = lock.withLock({ lastNodes[cluster] == nodes ? self.index : nil }) { return index }
-        let known = lock.withLock { () -> CapacityIndex? in
-            lastNodes[cluster] = nodes
+        if let index = state.withLock({ state in state.lastNodes[cluster] == nodes ? state.index : nil }) {
             return index
+        }
+        let known = state.withLock { state -> CapacityIndex? in
+            state.lastNodes[cluster] = nodes
+            return state.index
         }
         if let index = known, nodes.allSatisfy({ index.nodes[$0.node.name] != nil }) {
             var changed = index
@@ -81,22 +90,22 @@ final class PlacementCache: @unchecked Sendable {
                 changed.refresh(ClusterNode(node: known.node, cluster: cluster, healthy: false))
                 dirty = true
             }
-            if dirty { lock.withLock { self.index = changed } }
+            if dirty { state.withLock { state in state.index = changed } }
             return dirty ? changed : index
         }
         // First use, or nodes the index has never seen (another cluster, a new host): build it
         // from every cluster's nodes and the reservation rows, which may already name them.
-        let all = lock.withLock { lastNodes.values.flatMap { $0 } }
+        let all = state.withLock { state in state.lastNodes.values.flatMap { $0 } }
         let built = CapacityIndex(nodes: all, usage: try SQLiteStore.fetch(StoreQueries.nodeUsage(), db))
-        lock.withLock { index = built }
+        state.withLock { state in state.index = built }
         return built
     }
 
     /// Free GPUs of `model` in `clusters`, from the index, if it is built and knows exactly
     /// these nodes as they are now; nil otherwise (the caller counts from the rows).
     func freeGPUs(model: String, clusters: Set<String>, nodes: [ClusterNode]) -> Int? {
-        lock.withLock {
-            guard let index else { return nil }
+        state.withLock { state in
+            guard let index = state.index else { return nil }
             for node in nodes where clusters.contains(node.cluster) {
                 guard let known = index.nodes[node.node.name], known.node == node.node, known.healthy == node.healthy
                 else { return nil }
@@ -107,7 +116,7 @@ final class PlacementCache: @unchecked Sendable {
 
     /// The port `SSHPortRule` gives `namespace` in `range` at `now`, inside a write.
     func freePort(in range: ClosedRange<Int>, for namespace: String, now: Date, _ db: Database) throws -> Int? {
-        if lock.withLock({ usedPorts == nil }) {
+        if state.withLock({ state in state.usedPorts == nil }) {
             let used = Set(
                 try Int.fetchAll(
                     try db.cachedStatement(sql: "SELECT ssh_port FROM instances WHERE ssh_port IS NOT NULL")
@@ -127,73 +136,71 @@ final class PlacementCache: @unchecked Sendable {
                 },
                 uniquingKeysWith: { a, _ in a }
             )
-            lock.withLock {
-                usedPorts = used
-                releases = released
+            state.withLock { state in
+                state.usedPorts = used
+                state.releases = released
             }
         }
-        return lock.withLock {
+        return state.withLock { state in
             let choice = SSHPortRule.choose(
                 in: range,
-                from: lowestFree,
+                from: state.lowestFree,
                 for: namespace,
                 now: now,
-                isTaken: usedPorts!.contains,
-                release: { releases[$0] }
+                isTaken: state.usedPorts!.contains,
+                release: { state.releases[$0] }
             )
-            if let untaken = choice.lowestUntaken { lowestFree = untaken }
+            if let untaken = choice.lowestUntaken { state.lowestFree = untaken }
             return choice.port
         }
     }
 
     /// Applies a committed transaction's changes.
     func apply(_ changes: IndexChanges) {
-        lock.withLock {
+        state.withLock { state in
             for (placement, cpu, memory) in changes.released {
-                index?.release(placement, cpuCores: cpu, memoryGiB: memory)
+                state.index?.release(placement, cpuCores: cpu, memoryGiB: memory)
             }
             for (placement, cpu, memory) in changes.reserved {
-                index?.reserve(placement, cpuCores: cpu, memoryGiB: memory)
+                state.index?.reserve(placement, cpuCores: cpu, memoryGiB: memory)
             }
-            for port in changes.portsTaken { usedPorts?.insert(port) }
+            for port in changes.portsTaken { state.usedPorts?.insert(port) }
             for port in changes.portsFreed {
-                usedPorts?.remove(port)
-                lowestFree = min(lowestFree, port)
+                state.usedPorts?.remove(port)
+                state.lowestFree = min(state.lowestFree, port)
             }
-            if usedPorts != nil {
-                for (port, release) in changes.portsGivenBack { releases[port] = release }
+            if state.usedPorts != nil {
+                for (port, release) in changes.portsGivenBack { state.releases[port] = release }
             }
-            if versions != nil {
-                for (name, version) in changes.versions { versions?[name] = version }
+            if state.versions != nil {
+                for (name, version) in changes.versions { state.versions?[name] = version }
             }
         }
     }
 
-    /// Owner and generation of every instance, loaded on first use and then kept by the
-    /// writes, so an authenticated GET answered from the rendered cache reads no row.
-    private var versions: [String: InstanceVersion]?
-
-    var versionsLoaded: Bool { lock.withLock { versions != nil } }
+    var versionsLoaded: Bool { state.withLock { state in state.versions != nil } }
 
     /// The version of `name`, or `.none` while the map is not loaded yet.
     func version(_ name: String) -> InstanceVersion?? {
-        lock.withLock { versions.map { $0[name] } }
+        state.withLock { state in state.versions.map { $0[name] } }
     }
 
     /// Installs the map; called on the writer, so no write lands between the read and this.
     func installVersions(_ all: [InstanceVersion]) {
-        lock.withLock {
-            if versions == nil { versions = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+        state.withLock { state in
+            if state.versions == nil {
+                state.versions = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            }
         }
     }
 
     /// Free GPUs of a model (`remainGPUCount`), once the index exists.
     func freeGPUs(model: String, cluster: String?) -> Int? {
-        lock.withLock { index?.freeGPUs(model: model, cluster: cluster) }
+        state.withLock { state in state.index?.freeGPUs(model: model, cluster: cluster) }
     }
 
     /// The index as it stands, for tests that hold it against the rows.
-    var snapshot: CapacityIndex? { lock.withLock { index } }
+    var snapshot: CapacityIndex? { state.withLock { state in state.index } }
 }
 
 extension SQLiteStore {

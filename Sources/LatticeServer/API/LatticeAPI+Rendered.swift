@@ -1,26 +1,26 @@
 import Foundation
 import LatticeDomain
+import Synchronization
 
 /// Instances as the wire shows them, rendered once per version of their record: an
 /// authenticated GET or a list page reads owners and generations by index and answers
 /// from here, decoding and encoding only what changed since it was last shown.
-final class RenderedInstances: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String: (generation: Int, json: Data)] = [:]
+final class RenderedInstances: Sendable {
+    private let entries = Mutex([String: (generation: Int, json: Data)]())
     private let capacity: Int
 
     /// About 2 kB each: the default bounds the cache near 40 MB, the hot set of a busy cloud.
     init(capacity: Int = 20_000) { self.capacity = capacity }
 
     func json(_ name: String, generation: Int) -> Data? {
-        lock.withLock {
+        entries.withLock { entries in
             guard let entry = entries[name], entry.generation == generation else { return nil }
             return entry.json
         }
     }
 
     func keep(_ name: String, generation: Int, json: Data) {
-        lock.withLock {
+        entries.withLock { entries in
             if entries.count >= capacity, entries[name] == nil { entries.removeAll(keepingCapacity: true) }
             entries[name] = (generation, json)
         }

@@ -3,6 +3,7 @@ import LatticeCompute
 import LatticeDomain
 import LatticeStore
 import Logging
+import Synchronization
 
 /// The API's behaviour, independent of HTTP: validates, decides with the pure domain and
 /// writes through the store. Route handlers only translate to and from the wire.
@@ -58,13 +59,12 @@ public struct LatticeAPI: Sendable {
 }
 
 /// The port the HTTP server bound, set once it has (with `--port 0`, the one picked).
-public final class BoundPort: @unchecked Sendable {
-    private let lock = NSLock()
-    private var port: Int?
+public final class BoundPort: Sendable {
+    private let port = Mutex<Int?>(nil)
 
     public init() {}
 
-    public var value: Int? { lock.withLock { port } }
+    public var value: Int? { port.withLock { $0 } }
 
-    func set(_ port: Int) { lock.withLock { self.port = port } }
+    func set(_ port: Int) { self.port.withLock { $0 = port } }
 }

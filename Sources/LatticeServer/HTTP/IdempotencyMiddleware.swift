@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import LatticeDomain
 import LatticeStore
+import Synchronization
 
 /// `Idempotency-Key` on every POST of the API (SPEC §3), after authentication because keys
 /// are per namespace. The request is identified by method, path, query and body bytes; the
@@ -114,13 +115,20 @@ extension IdempotencyMiddleware {
 }
 
 /// Collects a response body into memory.
-final class BodyCollector: ResponseBodyWriter, @unchecked Sendable {
-    private(set) var data = Data()
+/// (A class, since `finish` consumes the writer it is handed.)
+final class BodyCollector: ResponseBodyWriter, Sendable {
+    private let collected = Mutex(Data())
 
-    func write(_ buffer: ByteBuffer) async throws { data.append(contentsOf: buffer.readableBytesView) }
+    var data: Data { collected.withLock { $0 } }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        collected.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+    }
 
     func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
-        for buffer in buffers { data.append(contentsOf: buffer.readableBytesView) }
+        collected.withLock { data in
+            for buffer in buffers { data.append(contentsOf: buffer.readableBytesView) }
+        }
     }
 
     func finish(_ trailingHeaders: HTTPFields?) async throws {}

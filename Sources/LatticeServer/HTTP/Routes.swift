@@ -3,6 +3,7 @@ import Hummingbird
 import LatticeCompute
 import LatticeDomain
 import LatticeStore
+import Synchronization
 
 /// Registers every route. Handlers translate HTTP to `LatticeAPI` calls and back; they
 /// hold no logic of their own.
@@ -636,13 +637,25 @@ struct AdminNodesPage: Encodable {
 
 /// Set once the reconciler has completed its first pass; `/readyz` reports it, with who
 /// leads when replicas share a database.
-final class Readiness: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ready = false
+final class Readiness: Sendable {
+    private struct State {
+        var ready = false
+        var leadership: Leadership?
+        var sshListeners: (@Sendable () -> SSHListenerReport)?
+    }
+
+    private let state = Mutex(State())
+
     /// Set once by the composition root.
-    var leadership: Leadership?
+    var leadership: Leadership? {
+        get { state.withLock { $0.leadership } }
+        set { state.withLock { $0.leadership = newValue } }
+    }
     /// The SSH gateway's listeners against its budget; set once by the composition root.
-    var sshListeners: (@Sendable () -> SSHListenerReport)?
-    var isReady: Bool { lock.withLock { ready } }
-    func markReady() { lock.withLock { ready = true } }
+    var sshListeners: (@Sendable () -> SSHListenerReport)? {
+        get { state.withLock { $0.sshListeners } }
+        set { state.withLock { $0.sshListeners = newValue } }
+    }
+    var isReady: Bool { state.withLock { $0.ready } }
+    func markReady() { state.withLock { $0.ready = true } }
 }

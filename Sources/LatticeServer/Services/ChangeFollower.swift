@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// once (a graceful shutdown of the leader hands over without waiting for the lease to lapse);
 /// a price changed (or a reconnect) has the price changes read again; events committed wake
 /// their namespace's streams and the webhook sender (`EventHub`).
-final class ChangeFollower: Service, @unchecked Sendable {
+final class ChangeFollower: Service, Sendable {
     let store: any Store
     let tokenCache: TokenCache
     let enqueue: @Sendable (String) -> Void

@@ -3,6 +3,7 @@ import LatticeDomain
 import LatticeStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Takes and keeps the leader lease (`LeaseRule`), so that of all the replicas on one
 /// database exactly one runs the reconciler and the meter. Claims every `ttl / 3`; a
@@ -12,18 +13,21 @@ import ServiceLifecycle
 ///
 /// The lease's epoch goes into the store's fence, so the leader's writes are refused the
 /// moment another replica has taken over, even if this one has not noticed yet.
-public final class Leadership: Service, @unchecked Sendable {
+public final class Leadership: Service, Sendable {
     let store: any Store
     let holder: String
     let clock: any WallClock
     let ttl: TimeInterval
     let logger: Logger
 
-    private let lock = NSLock()
-    private var leadsUntil: Date?
-    private var lastKnown: LeaderLease?
-    /// Set when the lease is handed back: this replica claims no more.
-    private var stopped = false
+    private struct State {
+        var leadsUntil: Date?
+        var lastKnown: LeaderLease?
+        /// Set when the lease is handed back: this replica claims no more.
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
     private let gainedStream: AsyncStream<Void>
     private let gainedContinuation: AsyncStream<Void>.Continuation
 
@@ -46,11 +50,12 @@ public final class Leadership: Service, @unchecked Sendable {
 
     /// Whether this replica leads now: it holds the lease and it has not lapsed by its own clock.
     public var isLeader: Bool {
-        lock.withLock { leadsUntil.map { clock.now() < $0 } ?? false }
+        let now = clock.now()
+        return state.withLock { $0.leadsUntil.map { now < $0 } ?? false }
     }
 
     /// The lease as this replica last read it (for `/readyz`).
-    public var lease: LeaderLease? { lock.withLock { lastKnown } }
+    public var lease: LeaderLease? { state.withLock { $0.lastKnown } }
 
     /// Yields each time this replica becomes the leader (the reconciler resyncs then).
     var gained: AsyncStream<Void> { gainedStream }
@@ -67,16 +72,16 @@ public final class Leadership: Service, @unchecked Sendable {
 
     /// One claim: take or renew the lease, or learn who holds it.
     func claim() async {
-        guard !lock.withLock({ stopped }) else { return }
+        guard !state.withLock({ $0.stopped }) else { return }
         let now = clock.now()
         do {
             let lease = try await store.claimLease(holder: holder, now: now, ttl: ttl)
             let leads = lease?.holder == holder
-            let (gained, lost) = lock.withLock { () -> (Bool, Bool) in
-                let before = leadsUntil.map { now < $0 } ?? false
-                let held = leadsUntil != nil
-                leadsUntil = leads ? lease?.expiresAt : nil
-                lastKnown = lease
+            let (gained, lost) = state.withLock { state -> (Bool, Bool) in
+                let before = state.leadsUntil.map { now < $0 } ?? false
+                let held = state.leadsUntil != nil
+                state.leadsUntil = leads ? lease?.expiresAt : nil
+                state.lastKnown = lease
                 return (leads && !before, !leads && held)
             }
             if leads, let epoch = lease?.epoch {
@@ -109,16 +114,16 @@ public final class Leadership: Service, @unchecked Sendable {
 
     /// Claims now rather than at the next renewal (the leader handed its lease back).
     func claimSoon() {
-        guard !lock.withLock({ stopped }) else { return }
+        guard !state.withLock({ $0.stopped }) else { return }
         Task { await self.claim() }
     }
 
     /// Gives the lease back so another replica leads at once.
     func handBack() async {
-        let leading = lock.withLock { () -> Bool in
-            stopped = true
-            defer { leadsUntil = nil }
-            return leadsUntil != nil
+        let leading = state.withLock { state -> Bool in
+            state.stopped = true
+            defer { state.leadsUntil = nil }
+            return state.leadsUntil != nil
         }
         store.fence.drop()
         gainedContinuation.finish()

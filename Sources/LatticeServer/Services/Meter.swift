@@ -13,7 +13,7 @@ import Synchronization
 /// - stops pay-as-you-go instances of a wallet that stayed empty past the grace period;
 /// - deletes Stopped instances whose retention ran out;
 /// - deletes audit entries older than `AuditRule.retention`, once an hour.
-public final class Meter: Service, @unchecked Sendable {
+public final class Meter: Service, Sendable {
     let store: any Store
     let clock: any WallClock
     let configuration: ServerConfiguration

@@ -4,6 +4,7 @@ import LatticeDomain
 import LatticeStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Converges every driver towards the store's desired state (SPEC §5, DESIGN "work in
 /// proportion to change"), in the shape of Kubernetes' sample-controller: a keyed work
@@ -14,7 +15,7 @@ import ServiceLifecycle
 /// A failed step is retried with exponential backoff (0.5 s doubling to 30 s) for its key
 /// alone; the queue never hands one key to two workers; a driver that does not answer
 /// within `observeTimeout` leaves its instances in their last known state.
-public final class Reconciler: Service, @unchecked Sendable {
+public final class Reconciler: Service, Sendable {
     let store: any Store
     let fleet: ComputeFleet
     let clock: any WallClock
@@ -31,11 +32,9 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     private let resyncRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
-    private let lock = NSLock()
-    private var backoff: [String: (failures: Int, retryAt: Date)] = [:]
     /// Instances this replica marked `NodeUnreachable`: the resync looks at them again once
     /// their workload is seen (the summary alone would call a Running one settled).
-    private var unseen: Set<String> = []
+    private let unseen = Mutex(Set<String>())
 
     init(
         store: any Store,
@@ -68,6 +67,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             await withTaskCancellationHandler {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.resyncLoop() }
+                    group.addTask { await self.queue.runRetries(clock: self.clock) }
                     group.addTask {
                         for await _ in self.resyncRequests.stream where self.leads {
                             await self.resync()
@@ -139,7 +139,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             known.insert(summary.name)
             // A cluster whose driver did not answer keeps its instances as they are.
             guard let workloads = observed[summary.cluster] else { continue }
-            let seenAgain = workloads[summary.name] != nil && lock.withLock { unseen.contains(summary.name) }
+            let seenAgain = workloads[summary.name] != nil && unseen.withLock { $0.contains(summary.name) }
             if seenAgain || !ReconcilePlanner.isSettled(summary, observed: workloads[summary.name]?.phase) {
                 queue.add(summary.name)
             }
@@ -202,33 +202,20 @@ public final class Reconciler: Service, @unchecked Sendable {
         // replica resyncs everything if it takes over.
         guard leads else { return true }
         let now = clock.now()
-        if let wait = lock.withLock({ backoff[name] }), wait.retryAt > now {
-            return false
-        }
+        if let retryAt = queue.retryAt(name), retryAt > now { return false }
         let started = ContinuousClock.now
         defer { metrics.reconcileStep(ContinuousClock.now - started) }
         do {
             let again = try await sync(name)
-            lock.withLock { _ = backoff.removeValue(forKey: name) }
+            queue.succeeded(name)
             if again { queue.add(name) }
             return true
         } catch {
-            let (failures, retryAt) = lock.withLock { () -> (Int, Date) in
-                let failures = (backoff[name]?.failures ?? 0) + 1
-                let delay = min(30, 0.5 * pow(2, Double(failures - 1)))
-                let retryAt = now.addingTimeInterval(delay)
-                backoff[name] = (failures, retryAt)
-                return (failures, retryAt)
-            }
+            let (failures, _) = queue.failed(name, at: now)
             logger.warning(
                 "reconcile step failed; will retry",
                 metadata: ["instance": "\(name)", "failures": "\(failures)", "error": "\(error)"]
             )
-            // A short-lived timer for this key alone; other keys never wait for it.
-            Task { [clock, queue] in
-                try? await clock.sleep(until: retryAt)
-                queue.add(name)
-            }
             return true
         }
     }
@@ -249,7 +236,7 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     /// Whether `name` waits out a backoff at `now`.
     func isBackingOff(_ name: String, at now: Date) -> Bool {
-        lock.withLock { backoff[name].map { $0.retryAt > now } ?? false }
+        queue.retryAt(name).map { $0 > now } ?? false
     }
 
     /// One step for one instance: one primary-key read, one look at its workload, at most
@@ -262,7 +249,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         guard let driver = fleet.driver(for: instance.cluster) else { return false }
         let observed = try await withDeadline(observeTimeout) { try await driver.observe(instanceName: name) }
         let unreachable = observed == nil ? await unreachableReason(of: instance) : nil
-        if observed != nil, instance.statusReason.isEmpty { lock.withLock { _ = unseen.remove(name) } }
+        if observed != nil, instance.statusReason.isEmpty { unseen.withLock { _ = $0.remove(name) } }
         guard
             let step = ReconcilePlanner.plan(
                 instance,
@@ -348,8 +335,8 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             try await record(transition, for: instance)
             switch transition {
-            case .unreachable: lock.withLock { _ = unseen.insert(instance.name) }
-            default: lock.withLock { _ = unseen.remove(instance.name) }
+            case .unreachable: unseen.withLock { _ = $0.insert(instance.name) }
+            default: unseen.withLock { _ = $0.remove(instance.name) }
             }
         }
     }
