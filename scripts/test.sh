@@ -35,9 +35,9 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/nu
     echo "==> installing chromium and chromium-driver"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
-if ! python3 -c "import pytest, requests, selenium, schemathesis, pexpect, websocket" >/dev/null 2>&1; then
-    echo "==> installing pytest, requests, selenium, schemathesis, pexpect and websocket-client"
-    python3 -m pip install -q pytest requests selenium schemathesis pexpect websocket-client
+if ! python3 -c "import pytest, pytest_timeout, requests, selenium, schemathesis, pexpect, websocket" >/dev/null 2>&1; then
+    echo "==> installing pytest, pytest-timeout, requests, selenium, schemathesis, pexpect and websocket-client"
+    python3 -m pip install -q pytest pytest-timeout requests selenium schemathesis pexpect websocket-client
 fi
 
 # A real container engine and two registries for the engine driver's tests (set-up in

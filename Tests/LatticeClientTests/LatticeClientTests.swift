@@ -27,7 +27,7 @@ final class ScriptedTransport: HTTPTransport, @unchecked Sendable {
 
 struct ConnectionRefused: Error {}
 
-@Suite struct ClientBehaviourTests {
+@Suite(.timeLimit(.minutes(10))) struct ClientBehaviourTests {
     let url = URL(string: "http://lattice.test")!
     let ok = TransportResponse(
         status: 200,
@@ -93,7 +93,7 @@ struct ConnectionRefused: Error {}
 }
 
 /// The SDK against a real server on a real socket: every endpoint once.
-@Suite struct ClientAgainstServerTests {
+@Suite(.timeLimit(.minutes(10))) struct ClientAgainstServerTests {
     @Test func everyEndpoint() async throws {
         var catalog = Catalog.builtIn
         catalog.regions[0].clusters[0].startDelaySeconds = 0.05

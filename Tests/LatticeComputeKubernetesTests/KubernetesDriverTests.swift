@@ -90,7 +90,7 @@ struct KubeRig {
     }
 }
 
-@Suite struct KubernetesDriverTests {
+@Suite(.timeLimit(.minutes(10))) struct KubernetesDriverTests {
     @Test func anInstanceIsAPodAPVCASecretTwoServicesAndAnIngress() async throws {
         let rig = try await KubeRig.start()
         let spec = rig.workload("instance-0000k001")
@@ -528,7 +528,7 @@ struct KubeRig {
 /// stops (the PVC stays) and is removed with everything else. `LATTICE_E2E_IMAGE` (default
 /// `registry.k8s.io/pause:3.10`, which runs until stopped), `LATTICE_E2E_NAMESPACE` (default
 /// `lattice-e2e`, made if absent) and `LATTICE_E2E_STORAGE_CLASS` adjust it.
-@Suite struct KubernetesEndToEndTests {
+@Suite(.timeLimit(.minutes(10))) struct KubernetesEndToEndTests {
     static var kubeconfig: String? {
         ProcessInfo.processInfo.environment["KUBECONFIG"]?.split(separator: ":").first.map(String.init)
     }

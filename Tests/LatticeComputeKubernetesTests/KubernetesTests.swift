@@ -5,7 +5,7 @@ import LatticeDomain
 import LatticeTestSupport
 import Testing
 
-@Suite struct KubeConnectionTests {
+@Suite(.timeLimit(.minutes(10))) struct KubeConnectionTests {
     let kubeconfig = """
         apiVersion: v1
         kind: Config
@@ -87,7 +87,7 @@ import Testing
     }
 }
 
-@Suite struct KubeObjectsTests {
+@Suite(.timeLimit(.minutes(10))) struct KubeObjectsTests {
     let objects = KubeObjects(
         namespace: "lattice-instances",
         publicHost: "gpu.example.com",
@@ -294,7 +294,7 @@ import Testing
     }
 }
 
-@Suite struct PodStatusTests {
+@Suite(.timeLimit(.minutes(10))) struct PodStatusTests {
     func status(_ json: String) throws -> PodStatus { try JSONDecoder().decode(PodStatus.self, from: Data(json.utf8)) }
 
     @Test func podConditionsBecomeStatusesAndReasons() throws {
@@ -334,7 +334,7 @@ import Testing
     }
 }
 
-@Suite struct ClientRateLimitTests {
+@Suite(.timeLimit(.minutes(10))) struct ClientRateLimitTests {
     @Test func aBurstThenTheSteadyRate() {
         var limit = ClientRateLimit(queriesPerSecond: 5, burst: 10, now: 0)
         let delays = (0..<12).map { _ in limit.delay(now: 0) }
@@ -361,7 +361,7 @@ import Testing
     }
 }
 
-@Suite struct KubeNodeReaderTests {
+@Suite(.timeLimit(.minutes(10))) struct KubeNodeReaderTests {
     func node(_ json: String) throws -> KubeNodeReader.NodeObject {
         try JSONDecoder().decode(KubeNodeReader.NodeObject.self, from: Data(json.utf8))
     }

@@ -197,7 +197,7 @@ func waitFor(
     throw DriverError("\(name) did not reach \(phase)")
 }
 
-@Suite struct DriverContractTests {
+@Suite(.timeLimit(.minutes(10))) struct DriverContractTests {
     /// A CI run without an engine would pass while testing nothing of the engine driver.
     @Test func theEngineVariantsRunInCI() {
         if ProcessInfo.processInfo.environment["CI"] != nil {
@@ -282,7 +282,7 @@ func waitFor(
     }
 }
 
-@Suite struct SimulatedFleetFaultTests {
+@Suite(.timeLimit(.minutes(10))) struct SimulatedFleetFaultTests {
     let nodes = [Node(name: "gpu-a", gpuModel: "4090", gpuCount: 8, cpuCores: 64, memoryGiB: 512)]
 
     @Test func injectedStartFailureIsObservedAsFailed() async throws {

@@ -6,7 +6,7 @@ import Testing
 
 @testable import LatticeComputeEngine
 
-@Suite struct EngineRequestTests {
+@Suite(.timeLimit(.minutes(10))) struct EngineRequestTests {
     let node = Node(name: "ws", gpuModel: "4090", gpuCount: 2, cpuCores: 32, memoryGiB: 128)
 
     func body(_ requests: EngineDriver.GPURequests) -> [String: Any] {

@@ -2,7 +2,7 @@ import Foundation
 import LatticeCompute
 import Testing
 
-@Suite struct SimulatedShellTests {
+@Suite(.timeLimit(.minutes(10))) struct SimulatedShellTests {
     let machine = SimulatedShell.Machine(hostname: "instance-0000abcd", gpuModel: "H20", gpuIndices: [2, 3])
 
     @Test func runsACommandLineAndEnds() {

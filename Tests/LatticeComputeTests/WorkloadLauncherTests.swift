@@ -4,7 +4,7 @@ import LatticeDomain
 import Testing
 
 /// What the launcher reports and the cgroup figures it reads (SPEC §11).
-@Suite struct WorkloadLauncherTests {
+@Suite(.timeLimit(.minutes(10))) struct WorkloadLauncherTests {
     @Test func readsWhatTheLauncherReports() {
         var report = WorkloadLauncher.Report()
         var changed: Bool

@@ -3,7 +3,7 @@ import LatticeDomain
 import Testing
 
 /// SPEC §12's budgets: the body, the month's spend from the ledger, the forecast.
-@Suite struct BudgetTests {
+@Suite(.timeLimit(.minutes(10))) struct BudgetTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
     func fields(_ text: String) throws -> JSONFields { try JSONFields(JSONValue.parseBody(Data(text.utf8))) }
 

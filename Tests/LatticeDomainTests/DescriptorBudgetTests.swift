@@ -2,7 +2,7 @@ import Testing
 
 @testable import LatticeDomain
 
-@Suite struct DescriptorBudgetTests {
+@Suite(.timeLimit(.minutes(10))) struct DescriptorBudgetTests {
     @Test func aLowLimitIsSharedSoNoKindTakesAll() {
         let budget = DescriptorBudget(openFileLimit: 1024)
         #expect(budget.reserve == 256)

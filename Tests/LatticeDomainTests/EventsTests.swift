@@ -3,7 +3,7 @@ import LatticeDomain
 import LatticeTestSupport
 import Testing
 
-@Suite struct EventRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct EventRuleTests {
     let at = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func aCreateIsCreatedThenItsFirstStatus() {
@@ -72,7 +72,7 @@ import Testing
     }
 }
 
-@Suite struct WebhookRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookRuleTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     func delivery() -> WebhookDelivery {
@@ -121,7 +121,7 @@ import Testing
     }
 }
 
-@Suite struct WebhookRequestTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookRequestTests {
     func request(_ json: String) throws -> WebhookRequest {
         try WebhookRequest(fields: JSONFields(JSONValue.parseBody(Data(json.utf8))))
     }
@@ -151,7 +151,7 @@ import Testing
     }
 }
 
-@Suite struct AddressScopeTests {
+@Suite(.timeLimit(.minutes(10))) struct AddressScopeTests {
     @Test func ipv4() {
         #expect(AddressScope.of([127, 0, 0, 1]) == .loopback)
         #expect(AddressScope.of([10, 1, 2, 3]) == .private)
@@ -175,7 +175,7 @@ import Testing
     }
 }
 
-@Suite struct AlertRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct AlertRuleTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func budget(_ limit: String, alertAt: [Int] = [50, 80, 100]) -> Budget {
@@ -226,7 +226,7 @@ import Testing
     }
 }
 
-@Suite struct NodeEventTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeEventTests {
     let at = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func aChangeOfHealthIsToldOnceAndAHealthyNewNodeNever() {

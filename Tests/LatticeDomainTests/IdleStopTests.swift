@@ -5,7 +5,7 @@ import Testing
 
 /// SPEC §12's idle stop, with an injected time: when the clock runs, what use writes, what
 /// the leader's check writes, and the policy's bad input.
-@Suite struct IdleStopTests {
+@Suite(.timeLimit(.minutes(10))) struct IdleStopTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
     func format(_ date: Date) -> String { TimeFormatter().format(date) }
 
@@ -110,7 +110,7 @@ import Testing
     }
 }
 
-@Suite struct IdleDefaultTests {
+@Suite(.timeLimit(.minutes(10))) struct IdleDefaultTests {
     let idle = IdleDefault(
         namespace: "alice",
         policy: IdleStopPolicy(afterMinutes: 30, gpuUtilizationBelow: 5),

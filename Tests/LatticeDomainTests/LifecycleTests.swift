@@ -3,7 +3,7 @@ import LatticeDomain
 import LatticeTestSupport
 import Testing
 
-@Suite struct InstanceLifecycleTests {
+@Suite(.timeLimit(.minutes(10))) struct InstanceLifecycleTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func powerOffOnlyFromRunning() throws {
@@ -56,7 +56,7 @@ import Testing
     }
 }
 
-@Suite struct ReconcilePlannerTests {
+@Suite(.timeLimit(.minutes(10))) struct ReconcilePlannerTests {
     func observed(_ phase: WorkloadObservation.Phase, node: String = "gpu-4090-01") -> WorkloadObservation {
         WorkloadObservation(
             instanceName: "instance-0000abcd",

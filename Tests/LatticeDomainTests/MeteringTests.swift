@@ -2,7 +2,7 @@ import Foundation
 import LatticeDomain
 import Testing
 
-@Suite struct MeteringTests {
+@Suite(.timeLimit(.minutes(10))) struct MeteringTests {
     let t0 = RFC3339.parse("2026-03-10T10:00:00Z")!
     let utc = TimeZone(secondsFromGMT: 0)!
 

@@ -2,7 +2,7 @@ import Foundation
 import LatticeDomain
 import Testing
 
-@Suite struct MoneyTests {
+@Suite(.timeLimit(.minutes(10))) struct MoneyTests {
     @Test func parsesAndFormatsExactly() {
         #expect(Money("12")?.description == "12.00")
         #expect(Money("2.5")?.description == "2.50")
@@ -27,7 +27,7 @@ import Testing
     }
 }
 
-@Suite struct PricingTests {
+@Suite(.timeLimit(.minutes(10))) struct PricingTests {
     let start = Date(timeIntervalSince1970: 1_000_000)
     let end = Date(timeIntervalSince1970: 2_000_000)
 
@@ -88,7 +88,7 @@ import Testing
     }
 }
 
-@Suite struct TimeFormatterTests {
+@Suite(.timeLimit(.minutes(10))) struct TimeFormatterTests {
     @Test func formatsWithTheConfiguredOffset() {
         let date = RFC3339.parse("2024-09-02T10:34:33Z")!
         #expect(TimeFormatter().format(date) == "2024-09-02T10:34:33Z")

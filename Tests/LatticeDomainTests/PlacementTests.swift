@@ -2,7 +2,7 @@ import Foundation
 import LatticeDomain
 import Testing
 
-@Suite struct PlacementTests {
+@Suite(.timeLimit(.minutes(10))) struct PlacementTests {
     func node(_ name: String, gpus: Int = 8, model: String = "4090") -> Node {
         Node(name: name, gpuModel: model, gpuCount: gpus, cpuCores: 128, memoryGiB: 768)
     }
@@ -56,7 +56,7 @@ import Testing
     }
 }
 
-@Suite struct SSHPortRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct SSHPortRuleTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func choose(
@@ -100,7 +100,7 @@ import Testing
     }
 }
 
-@Suite struct NodeHealthTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeHealthTests {
     let node = ClusterNode(
         node: Node(name: "n1", gpuModel: "H20", gpuCount: 8, cpuCores: 8, memoryGiB: 64),
         cluster: "c",

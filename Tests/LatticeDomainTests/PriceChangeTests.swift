@@ -3,7 +3,7 @@ import LatticeDomain
 import Testing
 
 /// SPEC §9's price changes, decided in the domain: what a request changes, and what it refuses.
-@Suite struct PriceChangeTests {
+@Suite(.timeLimit(.minutes(10))) struct PriceChangeTests {
     let at = RFC3339.parse("2026-06-01T00:00:00Z")!
     let windowStart = RFC3339.parse("2026-01-01T00:00:00Z")!
     let windowEnd = RFC3339.parse("2027-01-01T00:00:00Z")!

@@ -23,7 +23,7 @@ enum SampleKeys {
         + "xpkyJlnvJPKTdFnwUTxbUKrgAPYzdw== z"
 }
 
-@Suite struct SSHKeyTests {
+@Suite(.timeLimit(.minutes(10))) struct SSHKeyTests {
     @Test func parsesEveryAlgorithmOpenSSHWrites() throws {
         let ed = try SSHPublicKey(openSSH: SampleKeys.ed25519 + "\n")
         #expect(ed.algorithm == .ed25519 && ed.comment == "alice@laptop" && ed.blob.count == 51)

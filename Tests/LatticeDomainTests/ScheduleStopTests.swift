@@ -4,7 +4,7 @@ import LatticeTestSupport
 import Testing
 
 /// SPEC §12's scheduled stop, with an injected time.
-@Suite struct ScheduleStopTests {
+@Suite(.timeLimit(.minutes(10))) struct ScheduleStopTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
     func format(_ date: Date) -> String { TimeFormatter().format(date) }
 

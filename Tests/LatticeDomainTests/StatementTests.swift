@@ -4,7 +4,7 @@ import Testing
 
 /// A month's statement sums exactly to the ledger it is made of, whatever the month holds:
 /// charges at changed prices, debits, refunds, top-ups and coupons.
-@Suite struct StatementTests {
+@Suite(.timeLimit(.minutes(10))) struct StatementTests {
     /// A small deterministic generator, so a failure names its seed.
     struct SplitMix: RandomNumberGenerator {
         var state: UInt64

@@ -3,7 +3,7 @@ import LatticeDomain
 import LatticeTestSupport
 import Testing
 
-@Suite struct RequestParsingTests {
+@Suite(.timeLimit(.minutes(10))) struct RequestParsingTests {
     func body(_ text: String) throws -> JSONValue { try JSONValue.parseBody(Data(text.utf8)) }
 
     let seedBody = """
@@ -109,7 +109,7 @@ import Testing
     }
 }
 
-@Suite struct TokenFormatTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenFormatTests {
     @Test func generatedTokensAreWellFormed() {
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<50 {
@@ -123,7 +123,7 @@ import Testing
     }
 }
 
-@Suite struct InstanceWireTests {
+@Suite(.timeLimit(.minutes(10))) struct InstanceWireTests {
     @Test func rendersTheSeedsShape() throws {
         let wire = InstanceWire(
             sampleInstance(),
@@ -246,7 +246,7 @@ import Testing
     }
 }
 
-@Suite struct ImageReferenceTests {
+@Suite(.timeLimit(.minutes(10))) struct ImageReferenceTests {
     @Test func parsesWhatRegistriesAccept() throws {
         let seed = try ImageReference.parse(
             "images.neolink-ai.com/matrixdc/tensorflow:2.15.0-python3.10-cuda12.1.0-cudnn8-devel-ubuntu22.04"
@@ -288,7 +288,7 @@ import Testing
     }
 }
 
-@Suite struct IdempotencyTests {
+@Suite(.timeLimit(.minutes(10))) struct IdempotencyTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func decidesFromWhatTheStoreKeeps() {
@@ -309,7 +309,7 @@ import Testing
     }
 }
 
-@Suite struct IdentifierTests {
+@Suite(.timeLimit(.minutes(10))) struct IdentifierTests {
     /// A generator that counts its draws, so the tests see how much randomness each identifier takes.
     struct CountingGenerator: RandomNumberGenerator {
         var inner = SystemRandomNumberGenerator()

@@ -4,7 +4,7 @@ import LatticeTestSupport
 import Testing
 
 /// SPEC §11: env, secretEnv, startupScript, ports and templates, checked and shown.
-@Suite struct WorkloadSettingsTests {
+@Suite(.timeLimit(.minutes(10))) struct WorkloadSettingsTests {
     func fields(_ text: String) throws -> JSONFields { try JSONFields(JSONValue.parseBody(Data(text.utf8))) }
     func settings(_ text: String) throws -> WorkloadSettings { try WorkloadSettings(fields: fields(text)) }
 
@@ -96,7 +96,7 @@ import Testing
     }
 }
 
-@Suite struct TemplateTests {
+@Suite(.timeLimit(.minutes(10))) struct TemplateTests {
     func body(_ text: String) throws -> JSONValue { try JSONValue.parseBody(Data(text.utf8)) }
 
     let template = InstanceTemplate(

@@ -6,7 +6,7 @@ import Testing
 
 @testable import LatticeGateway
 
-@Suite struct GatewayLimitsTests {
+@Suite(.timeLimit(.minutes(10))) struct GatewayLimitsTests {
     @Test func connectionsAreCappedPerAddressAndWhileSigningIn() {
         let limits = SSHConnectionLimits(rule: .init(perAddress: 2, unauthenticated: 3, sessions: 1))
         #expect(limits.admit("a") && limits.admit("a"))

@@ -11,7 +11,7 @@ final class ManualClock: WallClock, @unchecked Sendable {
     func sleep(until deadline: Date) async throws { current = max(current, deadline) }
 }
 
-@Suite struct GatewayTests {
+@Suite(.timeLimit(.minutes(10))) struct GatewayTests {
     @Test func hostsNameAnInstanceByUID() {
         let hosts = GatewayHosts(publicHost: "gpu.example.com")
         let uid = "5556ea07-d418-4fb7-a2b3-f77b171f9e2d"

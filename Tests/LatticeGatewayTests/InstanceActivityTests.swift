@@ -6,7 +6,7 @@ import Testing
 
 /// The gateways' record of use for idle clocks, with an injected time: open sessions are
 /// use now, reports are at most one per resolution, and the last use is reported once settled.
-@Suite struct InstanceActivityTests {
+@Suite(.timeLimit(.minutes(10))) struct InstanceActivityTests {
     final class Time: Sendable {
         let seconds = Mutex<TimeInterval>(1_800_000_000)
         var now: Date { Date(timeIntervalSince1970: seconds.withLock { $0 }) }

@@ -7,7 +7,7 @@ import Testing
 
 /// The web terminal's messages from the browser: keystrokes pass as they are, a resize
 /// within bounds is understood, anything else is ignored rather than trusted.
-@Suite struct WebTerminalTests {
+@Suite(.timeLimit(.minutes(10))) struct WebTerminalTests {
     @Test func aResizeWithinBoundsIsUnderstoodAndAnythingElseIgnored() {
         #expect(WebTerminal.control(#"{"resize":{"cols":120,"rows":40}}"#) == .resize(.init(columns: 120, rows: 40)))
         #expect(WebTerminal.control(#"{"resize":{"cols":1,"rows":40}}"#) == nil, "too narrow")

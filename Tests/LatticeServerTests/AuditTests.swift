@@ -9,7 +9,7 @@ import Testing
 @testable import LatticeServer
 
 /// SPEC §10's audit log: every state-changing call, its answer's status, who and from where.
-@Suite struct AuditTests {
+@Suite(.timeLimit(.minutes(10))) struct AuditTests {
     @Test func routesNameTheirActions() {
         let v1 = "/mdc/api/v1"
         #expect(AuditRule.action(method: "POST", route: "\(v1)/clusters/{cluster}/instances") == "instance.create")
@@ -151,7 +151,7 @@ extension HTTPFields {
 
 /// The audit log's group commit: many calls answered together cost one write per batch,
 /// and each caller returns only once its own entry is written.
-@Suite struct AuditBatchesTests {
+@Suite(.timeLimit(.minutes(10))) struct AuditBatchesTests {
     final class SlowLog: Sendable {
         let batches = Mutex<[[String]]>([])
 

@@ -83,7 +83,7 @@ struct OutcomeTally {
     }
 }
 
-@Suite struct BillingPropertyTests {
+@Suite(.timeLimit(.minutes(10))) struct BillingPropertyTests {
     @Test(arguments: StoreKind.all)
     func aMonthOfRandomOperationsKeepsTheLedgerExact(_ kind: StoreKind) async throws {
         let start = RFC3339.parse("2026-04-01T00:00:00Z")!

@@ -61,7 +61,7 @@ func charges(
     }
 }
 
-@Suite struct BillingTests {
+@Suite(.timeLimit(.minutes(10))) struct BillingTests {
     // 2026-03-10T00:00:00Z: outside every discount window of the built-in catalog except "3".
     let start = RFC3339.parse("2026-03-10T00:00:00Z")!
 

@@ -8,7 +8,7 @@ import Testing
 
 @testable import LatticeServer
 
-@Suite struct CapacityIndexTests {
+@Suite(.timeLimit(.minutes(10))) struct CapacityIndexTests {
     /// The index chooses exactly what the plain best-fit policy chooses over the same nodes,
     /// whatever was reserved and released before.
     @Test func placesAsThePolicyDoes() {

@@ -5,7 +5,7 @@ import Testing
 
 /// The web terminal's parts that need no browser: its socket's path, the xterm.js bundle
 /// made from Debian's CommonJS modules, and the page templates being registered.
-@Suite struct ConsoleTerminalTests {
+@Suite(.timeLimit(.minutes(10))) struct ConsoleTerminalTests {
     @Test func onlyAnInstancesTerminalSocketPathIsOne() {
         let found = ConsoleRoutes.terminalSocketPath("/console/instances/host-cluster/instance-1/terminal/socket")
         #expect(found?.cluster == "host-cluster" && found?.name == "instance-1")

@@ -9,7 +9,7 @@ import Testing
 
 /// The console's pages as templates render them (every page, escaping, the CSP without
 /// inline code), its admin pages and their forms, and signed flash messages.
-@Suite struct ConsoleTests {
+@Suite(.timeLimit(.minutes(10))) struct ConsoleTests {
     struct Session: Sendable {
         var csrf: String
         var cookies: HTTPFields

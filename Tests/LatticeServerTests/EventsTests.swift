@@ -4,7 +4,7 @@ import Testing
 
 @testable import LatticeServer
 
-@Suite struct EventsServerTests {
+@Suite(.timeLimit(.minutes(10))) struct EventsServerTests {
     @Test func theSignatureIsHMACSHA256OfTimeDotBody() {
         // python3: hmac.new(b"whsec_test", b'1800000000.{"id":"1"}', hashlib.sha256).hexdigest()
         #expect(

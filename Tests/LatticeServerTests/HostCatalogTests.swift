@@ -5,7 +5,7 @@ import Testing
 @testable import LatticeServer
 
 /// `lattice host init`'s pure part: what nvidia-smi says, and the catalog made from it.
-@Suite struct HostCatalogTests {
+@Suite(.timeLimit(.minutes(10))) struct HostCatalogTests {
     let csv = """
         name, memory.total [MiB]
         NVIDIA H100 80GB HBM3, 81559 MiB

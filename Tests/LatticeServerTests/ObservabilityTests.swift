@@ -10,7 +10,7 @@ import Testing
 
 /// SPEC §10: request ids, one JSON log line per request, `/metrics` by route template,
 /// the version on `/healthz`.
-@Suite struct ObservabilityTests {
+@Suite(.timeLimit(.minutes(10))) struct ObservabilityTests {
     /// Lines a `JSONLogHandler` wrote, kept in memory.
     final class Lines: Sendable {
         let all = Mutex<[String]>([])
@@ -157,7 +157,7 @@ import Testing
     }
 }
 
-@Suite struct LogTimestampTests {
+@Suite(.timeLimit(.minutes(10))) struct LogTimestampTests {
     @Test func timestampsAreRFC3339InUTCWithMilliseconds() {
         #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 1_796_304_157.821)) == "2026-12-03T13:22:37.821Z")
         #expect(JSONLogHandler.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")

@@ -4,7 +4,7 @@ import Testing
 
 @testable import LatticeServer
 
-@Suite struct RateLimiterTests {
+@Suite(.timeLimit(.minutes(10))) struct RateLimiterTests {
     @Test func aBucketRefillsAtItsRateUpToItsBurst() {
         let limit = TokenBucket.Limit(rate: 2, burst: 3)
         var bucket = TokenBucket(limit: limit, now: 0)

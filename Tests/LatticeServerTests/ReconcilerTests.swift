@@ -116,7 +116,7 @@ struct FaultyServer {
     }
 }
 
-@Suite struct ReconcilerTests {
+@Suite(.timeLimit(.minutes(10))) struct ReconcilerTests {
     @Test func aFailingStepBacksOffExponentiallyAndRecovers() async throws {
         let server = try await FaultyServer()
         let clock = server.base.clock

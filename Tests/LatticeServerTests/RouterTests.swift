@@ -136,7 +136,7 @@ nonisolated(unsafe) let createBody: [String: Any] = [
     "Region": "",
 ]
 
-@Suite struct RouterTests {
+@Suite(.timeLimit(.minutes(10))) struct RouterTests {
     @Test func healthAndReadiness() async throws {
         let server = try await TestServer()
         try await server.test { client in
@@ -373,7 +373,7 @@ final class NameBox: @unchecked Sendable {
 }
 
 /// Token expiry through the real path: `validityDays` and the injected clock.
-@Suite struct TokenExpiryTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenExpiryTests {
     func newToken(_ client: any TestClientProtocol, days: Int) async throws -> String {
         try await client.execute(
             uri: "/mdc/api/v1/tokens",

@@ -6,7 +6,7 @@ import Testing
 
 @testable import LatticeServer
 
-@Suite struct TokenCacheTests {
+@Suite(.timeLimit(.minutes(10))) struct TokenCacheTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     func entry(id: String, hash: String) -> TokenCache.Entry {
@@ -48,7 +48,7 @@ import Testing
     }
 }
 
-@Suite struct ConsoleSessionsTests {
+@Suite(.timeLimit(.minutes(10))) struct ConsoleSessionsTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
     func session(expiresAt: Date, namespace: String = "a") -> ConsoleSessions.Session {

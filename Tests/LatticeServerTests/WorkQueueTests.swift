@@ -7,7 +7,7 @@ import Testing
 
 @testable import LatticeServer
 
-@Suite struct WorkQueueTests {
+@Suite(.timeLimit(.minutes(10))) struct WorkQueueTests {
     /// Random adds, hand-outs and dones against a model: a key is handed out at most once
     /// at a time, never lost (every key added is handed out after its last add), and waits
     /// at most once.
@@ -68,7 +68,7 @@ import Testing
     }
 }
 
-@Suite struct EventDrivenReconcilerTests {
+@Suite(.timeLimit(.minutes(10))) struct EventDrivenReconcilerTests {
     /// With the fleet's start delay on an injected clock, the reconciler records Running as
     /// soon as the fleet says the start finished: no resync, no polling.
     @Test func aDriverEventReachesTheStoreWithoutAResync() async throws {

@@ -7,7 +7,7 @@ import Testing
 /// The one change feed: every replica hears of each committed instance write (a port taken
 /// at create, given back at purge) and token change, its own and the others'; a write
 /// that fails tells nobody.
-@Suite struct ChangeFeedTests {
+@Suite(.timeLimit(.minutes(10))) struct ChangeFeedTests {
     @Test(arguments: Replicas.all)
     func everyReplicaHearsOfEveryCommittedWrite(_ replicas: Replicas) async throws {
         let stores = try await replicas.make()

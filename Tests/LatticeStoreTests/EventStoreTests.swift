@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// The outbox and the webhooks' deliveries (SPEC §13), on every store.
-@Suite struct EventStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct EventStoreTests {
     func create(_ store: any Store, _ name: String, namespace: String = "alice") async throws -> Instance {
         var instance = draft(name, namespace: namespace)
         instance.createdAt = t0
@@ -190,7 +190,7 @@ final class Counter: Sendable {
     }
 }
 
-@Suite struct AlertStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct AlertStoreTests {
     /// An alert raised is one event, told once until it is cleared; a new budget clears the
     /// budget's alerts so they are told against it.
     @Test(arguments: StoreFactory.all)
@@ -226,7 +226,7 @@ final class Counter: Sendable {
     }
 }
 
-@Suite struct NodeHealthStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeHealthStoreTests {
     @Test(arguments: StoreFactory.all)
     func nodeHealthIsKeptWithItsEvents(_ factory: StoreFactory) async throws {
         let store = try await factory.make()

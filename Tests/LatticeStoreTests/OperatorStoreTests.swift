@@ -6,7 +6,7 @@ import Testing
 /// What operators read and write (SPEC §9), on every store: namespaces with their money and
 /// use, instances of every namespace by filter, debits that never overdraw, refunds, coupons
 /// disabled, and price changes kept in order.
-@Suite struct OperatorStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct OperatorStoreTests {
     func entry(_ id: String, _ kind: LedgerEntry.Kind, _ amount: String, namespace: String = "alice") -> LedgerEntry {
         LedgerEntry(
             id: id,

@@ -10,7 +10,7 @@ import Testing
 /// Issue 23: on PostgreSQL, an instance's owner and generation (what a `GET` needs before its
 /// rendered JSON) and list pages come from memory while the change feed listens, and a write
 /// on any replica is seen by every replica.
-@Suite struct PostgresDirectoryTests {
+@Suite(.timeLimit(.minutes(10))) struct PostgresDirectoryTests {
     private static func entry(
         _ name: String,
         generation: Int,

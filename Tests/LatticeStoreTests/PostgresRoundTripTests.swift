@@ -7,7 +7,7 @@ import LatticeTestSupport
 import Testing
 
 /// Issue 23: a create on PostgreSQL is a few round trips, not one per row it touches.
-@Suite struct PostgresRoundTripTests {
+@Suite(.timeLimit(.minutes(10))) struct PostgresRoundTripTests {
     @Test(.enabled(if: TestDatabase.runs))
     func aCreateIsAFewRoundTrips() async throws {
         let store = try await TestDatabase.store()

@@ -8,7 +8,7 @@ import LatticeTestSupport
 import Testing
 
 /// Issue 22: SSH passwords and Jupyter tokens are sealed at rest, on both stores.
-@Suite struct SecretSealTests {
+@Suite(.timeLimit(.minutes(10))) struct SecretSealTests {
     /// A database that can be opened again (by another store, with another key) and read raw.
     struct Kind: CustomStringConvertible, Sendable {
         let description: String

@@ -92,7 +92,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct StoreContractTests {
+@Suite(.timeLimit(.minutes(10))) struct StoreContractTests {
     @Test(arguments: StoreFactory.all)
     func bootstrapHappensOnce(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
@@ -933,7 +933,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct GatewayLookupContractTests {
+@Suite(.timeLimit(.minutes(10))) struct GatewayLookupContractTests {
     @Test(arguments: StoreFactory.all)
     func portsAndUIDsFindTheirInstance(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
@@ -961,7 +961,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct SSHKeyStoreContractTests {
+@Suite(.timeLimit(.minutes(10))) struct SSHKeyStoreContractTests {
     func key(_ id: String, _ namespace: String, _ fingerprint: String) -> SSHKeyRecord {
         SSHKeyRecord(
             id: id,
@@ -1001,7 +1001,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct TemplateStoreContractTests {
+@Suite(.timeLimit(.minutes(10))) struct TemplateStoreContractTests {
     func template(
         _ id: String,
         _ namespace: String,
@@ -1051,7 +1051,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct BudgetStoreContractTests {
+@Suite(.timeLimit(.minutes(10))) struct BudgetStoreContractTests {
     @Test(arguments: StoreFactory.all)
     func aBudgetIsKeptPerNamespaceAndReplaced(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
@@ -1078,7 +1078,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct NodeDrainContractTests {
+@Suite(.timeLimit(.minutes(10))) struct NodeDrainContractTests {
     @Test(arguments: StoreFactory.all)
     func drainsAreKeptUntilUndrained(_ factory: StoreFactory) async throws {
         let store = try await factory.make()
@@ -1127,7 +1127,7 @@ func fund(_ store: any Store, _ amount: String = "1000000") async throws {
     }
 }
 
-@Suite struct AuditContractTests {
+@Suite(.timeLimit(.minutes(10))) struct AuditContractTests {
     func entry(_ id: String, _ namespace: String, _ action: String, at seconds: TimeInterval) -> AuditEntry {
         AuditEntry(
             id: id,

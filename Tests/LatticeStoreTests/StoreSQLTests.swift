@@ -5,7 +5,7 @@ import Testing
 
 /// The SQL both stores share: values are bound, never spliced, and each dialect renders
 /// the placeholders its own way; rows read back as the types the schema holds.
-@Suite struct StoreSQLTests {
+@Suite(.timeLimit(.minutes(10))) struct StoreSQLTests {
     @Test func valuesAreBoundInOrderAndRenderedPerDialect() {
         let at = Date(timeIntervalSince1970: 1_800_000_000)
         let sql: StoreSQL = """

@@ -36,7 +36,7 @@ struct Replicas: CustomStringConvertible, Sendable {
 
 /// Twenty creates raced against one wallet or one coupon, spread over the replicas: the
 /// wallet is never overspent and the coupon never redeemed past its uses.
-@Suite struct WalletRaceTests {
+@Suite(.timeLimit(.minutes(10))) struct WalletRaceTests {
     static let racers = 20
 
     /// One hour of one 2.50/h instance in the wallet: of 20 concurrent pay-as-you-go

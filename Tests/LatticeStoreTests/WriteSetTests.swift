@@ -7,7 +7,7 @@ import Testing
 
 /// The write set is decided without a database: these tables say what each kind of
 /// instance write changes, for both stores at once.
-@Suite struct WriteSetTests {
+@Suite(.timeLimit(.minutes(10))) struct WriteSetTests {
     let schedule = MeterSchedule()
 
     func placed(
