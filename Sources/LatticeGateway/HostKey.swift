@@ -51,6 +51,11 @@ public struct HostKey: Sendable {
     }
 
     /// Reads the key at `path`, or makes one there (and `<path>.pub` beside it).
+    /// A new key kept nowhere (a test's server).
+    public static func generated() -> HostKey {
+        HostKey(seed: Curve25519.Signing.PrivateKey().rawRepresentation)
+    }
+
     public static func loadOrCreate(at path: URL) throws -> HostKey {
         if let text = try? String(contentsOf: path, encoding: .utf8) {
             let lines = text.split(separator: "\n")

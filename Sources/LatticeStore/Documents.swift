@@ -15,9 +15,3 @@ package enum Documents {
         return try decoder.decode(type, from: Data(text.utf8))
     }
 }
-
-/// Failures the caller is expected to handle (never shown to clients as they are).
-public enum StoreError: Error, Equatable {
-    /// The generated instance name exists already; the caller draws another.
-    case duplicateName
-}

@@ -223,7 +223,7 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "lattice")
         logger.logLevel = level
-        let app = try await LatticeServer.buildApplication(configuration: configuration, logger: logger)
+        let app = try await CompositionRoot.buildApplication(configuration: configuration, logger: logger)
         defer { LogLines.standardError.flush() }
         try await app.runService()
     }

@@ -109,7 +109,7 @@ struct ConnectionRefused: Error {}
         configuration.gateways.sshPort = 0
         configuration.gateways.sshSharedForm = true
         // The server `lattice serve` runs, on an in-memory store: every service and its wiring.
-        let app = try await LatticeServer.buildApplication(
+        let app = try await CompositionRoot.buildApplication(
             configuration: configuration,
             dependencies: .inMemory(),
             logger: Logger(label: "test")

@@ -31,7 +31,7 @@ import Testing
     {
         var logger = Logger(label: "lattice") { JSONLogHandler(label: $0, write: lines.append) }
         logger.logLevel = .info
-        return LatticeServer.buildRouter(
+        return CompositionRoot.buildRouter(
             api: server.api,
             store: server.store,
             clock: server.clock,

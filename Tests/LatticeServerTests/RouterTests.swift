@@ -15,7 +15,8 @@ import Testing
 @testable import LatticeServer
 
 /// A server without a socket: in-memory SQLite (or the store `kind` names), a simulated
-/// fleet on a manual clock, and a reconciler the test steps by hand.
+/// fleet on a manual clock, and a reconciler the test steps by hand; wired by the
+/// composition root that `lattice serve` runs (`CompositionRoot.assemble`).
 struct TestServer {
     static let adminToken = "router-test-admin-token"
     let store: any Store
@@ -35,12 +36,17 @@ struct TestServer {
         start: Date = Date(timeIntervalSince1970: 1_800_000_000),
         store kind: StoreKind = .sqlite
     ) async throws {
-        store = try await kind.make(base.meterSchedule)
-        clock = ManualWallClock(start)
+        let store = try await kind.make(base.meterSchedule)
+        let clock = ManualWallClock(start)
         var configuration = base
         configuration.bootstrapToken = Self.adminToken
-        fleet = try LatticeServer.buildFleet(configuration: configuration, clock: clock, persistent: false)
-        _ = try await Bootstrap.run(store: store, configuration: configuration, clock: clock)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let parts = try await CompositionRoot.assemble(
+            configuration: configuration,
+            dependencies: .inMemory(clock: clock, store: store),
+            logger: logger
+        )
         if let credit = Money(adminCredit), credit > .zero {
             _ = try await store.appendLedger(
                 LedgerEntry(
@@ -53,31 +59,14 @@ struct TestServer {
                 )
             )
         }
-        let readiness = Readiness()
-        let queue = WorkQueue()
-        api = LatticeAPI(store: store, fleet: fleet, clock: clock, configuration: configuration)
-        router = LatticeServer.buildRouter(api: api, store: store, clock: clock, readiness: readiness)
-        reconciler = Reconciler(
-            store: store,
-            fleet: fleet,
-            clock: clock,
-            queue: queue,
-            logger: Logger(label: "test"),
-            readiness: readiness
-        )
-        meter = Meter(
-            store: store,
-            clock: clock,
-            configuration: configuration,
-            logger: Logger(label: "test")
-        )
-        follower = ChangeFollower(
-            store: store,
-            tokenCache: api.tokenCache,
-            enqueue: queue.add,
-            resync: { [reconciler] in reconciler.requestResync() },
-            claimLease: {}
-        )
+        self.store = store
+        self.clock = clock
+        fleet = parts.fleet
+        api = parts.api
+        router = parts.router
+        reconciler = parts.reconciler
+        meter = parts.meter
+        follower = parts.follower
     }
 
     /// Resyncs and works off the queue, `passes` times, without moving the clock.

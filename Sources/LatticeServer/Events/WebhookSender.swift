@@ -25,7 +25,16 @@ final class WebhookSender: Service, Sendable {
     let logger: Logger
     /// How often due retries are looked for when no event wakes the sender.
     let pollInterval: Duration
-    let client: HTTPClient
+    /// One client for the process, made once (a client must be shut down before it goes, and
+    /// this one never goes): a redirect could lead anywhere, past the address check, so a 3xx
+    /// is an answer, not a delivery.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(WebhookRule.attemptTimeout)))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+    var client: HTTPClient { Self.client }
 
     init(
         store: any Store,
@@ -45,11 +54,6 @@ final class WebhookSender: Service, Sendable {
         self.format = format
         self.logger = logger
         self.pollInterval = pollInterval
-        var configuration = HTTPClient.Configuration()
-        // A redirect could lead anywhere, past the address check: a 3xx is an answer, not a delivery.
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(WebhookRule.attemptTimeout)))
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     func run() async throws {
@@ -79,7 +83,6 @@ final class WebhookSender: Service, Sendable {
             }
         }
         hub.unsubscribe(EventHub.everyNamespace, bell)
-        try? await client.shutdown()
     }
 
     /// Queues what is new (with `queue`) and sends what is due; true when a delivery went

@@ -17,7 +17,7 @@ import ServiceLifecycle
 
 /// The composition root: the one place where the store, the drivers, the API, the routes
 /// and the background services are created and wired together.
-public enum LatticeServer {
+public enum CompositionRoot {
     /// Builds the router alone, for socket-free tests and for `buildApplication`. Without
     /// a request logger, requests are counted in `metrics` but not logged.
     static func buildRouter(
@@ -145,6 +145,7 @@ public enum LatticeServer {
 
     static func buildGateways(
         configuration: ServerConfiguration,
+        hostKey: HostKey,
         store: any Store,
         fleet: ComputeFleet,
         clock: any WallClock,
@@ -155,10 +156,6 @@ public enum LatticeServer {
     ) throws -> Gateways {
         let settings = configuration.gateways
         let host = settings.host ?? configuration.host
-        let hostKey = try HostKey.loadOrCreate(
-            at: settings.hostKeyPath.map { URL(fileURLWithPath: $0) }
-                ?? configuration.dataDirectory.appendingPathComponent("ssh_host_ed25519_key")
-        )
         let directory = StoreAccessDirectory(
             store: store,
             fleet: fleet,
@@ -269,22 +266,36 @@ public enum LatticeServer {
         return reloads
     }
 
-    /// The server `lattice serve` runs, and the tests' servers too (with `.inMemory`).
-    public static func buildApplication(
+    /// Everything the server is made of, wired together: what `buildApplication` serves and
+    /// runs, and what the tests' servers step by hand (`TestServer`).
+    struct Assembly {
+        let store: any Store
+        let clock: any WallClock
+        let fleet: ComputeFleet
+        let bootstrap: Bootstrap.Outcome
+        let readiness: Readiness
+        /// nil when nothing is shared (`AppDependencies.leases`): this process always leads.
+        let leadership: Leadership?
+        let queue: WorkQueue
+        let api: LatticeAPI
+        let gateways: Gateways
+        let certificates: TLSCertificates?
+        let boundPort: BoundPort
+        let router: Router<LatticeRequestContext>
+        let reconciler: Reconciler
+        let follower: ChangeFollower
+        let meter: Meter
+        /// The background services, in start order (shut down in reverse).
+        let services: [any Service]
+    }
+
+    /// The store, the drivers, the API, the routes and every background service, wired;
+    /// nothing listens yet.
+    static func assemble(
         configuration: ServerConfiguration,
-        dependencies: AppDependencies = .live,
+        dependencies: AppDependencies,
         logger: Logger
-    ) async throws -> some ApplicationProtocol {
-        // Refuse to start before anything is created or printed: a bad bootstrap token, or a
-        // port another process already serves.
-        if let given = configuration.bootstrapToken, !given.isEmpty { try Bootstrap.validate(given) }
-        try await PortProbe.ensureFree(host: configuration.host, port: configuration.port)
-        let dataDirectory = configuration.dataDirectory
-        try FileManager.default.createDirectory(
-            at: dataDirectory,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+    ) async throws -> Assembly {
         let store = try await dependencies.store(configuration, logger)
         let clock = dependencies.clock
         let fleet = try dependencies.fleet(configuration, clock)
@@ -292,12 +303,15 @@ public enum LatticeServer {
         let readiness = Readiness()
         // SQLite belongs to one process, which keeps one name across restarts (so it leads
         // again at once after a crash); replicas on PostgreSQL each have their own.
-        let leadership = Leadership(
-            store: store,
-            holder: configuration.databaseURL == nil ? "embedded" : Leadership.replicaName(),
-            clock: clock,
-            logger: logger
-        )
+        // A store no other process can open (in memory) has nobody to lead.
+        let leadership =
+            dependencies.leases
+            ? Leadership(
+                store: store,
+                holder: configuration.databaseURL == nil ? "embedded" : Leadership.replicaName(),
+                clock: clock,
+                logger: logger
+            ) : nil
         readiness.leadership = leadership
         let queue = WorkQueue()
         let certificates = try configuration.tls.map(TLSCertificates.init(files:))
@@ -313,6 +327,7 @@ public enum LatticeServer {
         let activity = InstanceActivity(now: { clock.now() })
         let gateways = try buildGateways(
             configuration: configuration,
+            hostKey: try dependencies.hostKey(configuration),
             store: store,
             fleet: fleet,
             clock: clock,
@@ -370,6 +385,108 @@ public enum LatticeServer {
             readiness: readiness,
             leadership: leadership
         )
+        let follower = ChangeFollower(
+            store: store,
+            tokenCache: api.tokenCache,
+            enqueue: queue.add,
+            portsChanged: gateways.ssh.portsChanged,
+            resync: reconciler.requestResync,
+            claimLease: { leadership?.claimSoon() },
+            pricesChanged: { await api.reloadPrices() },
+            eventsCommitted: { [events = api.events] namespace in
+                if let namespace { events.committed(namespace) } else { events.ringAll() }
+            }
+        )
+        let meter = Meter(
+            store: store,
+            clock: clock,
+            configuration: configuration,
+            logger: logger,
+            leadership: leadership,
+            idle: Meter.IdleInputs(
+                lastUse: { activity.lastUse(of: $0) },
+                gpuUtilization: { try await api.peakGPUUtilization(of: $0) }
+            )
+        )
+        // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
+        var services: [any Service] = gateways.services
+        services.append(
+            ReloadOnHangup(
+                reloads: hangupReloads(api: api, certificates: certificates, logger: logger),
+                logger: logger
+            )
+        )
+        if let leadership { services.append(leadership) }
+        services += [
+            reconciler,
+            follower,
+            NodeWatcher(
+                store: store,
+                fleet: fleet,
+                clock: clock,
+                leadership: leadership,
+                interval: configuration.meterInterval,
+                logger: logger
+            ),
+            EventHeartbeat(hub: api.events, interval: configuration.eventHeartbeat),
+            WebhookSender(
+                store: store,
+                hub: api.events,
+                clock: clock,
+                leadership: leadership,
+                allowPrivate: configuration.webhookAllowPrivate,
+                format: configuration.time.format,
+                logger: logger
+            ),
+            ActivityReporter(
+                activity: activity,
+                store: store,
+                interval: configuration.activityReportInterval,
+                logger: logger
+            ),
+            meter,
+        ]
+        return Assembly(
+            store: store,
+            clock: clock,
+            fleet: fleet,
+            bootstrap: bootstrap,
+            readiness: readiness,
+            leadership: leadership,
+            queue: queue,
+            api: api,
+            gateways: gateways,
+            certificates: certificates,
+            boundPort: boundPort,
+            router: router,
+            reconciler: reconciler,
+            follower: follower,
+            meter: meter,
+            services: services
+        )
+    }
+
+    /// The server `lattice serve` runs, and the tests' servers too (with `.inMemory`).
+    public static func buildApplication(
+        configuration: ServerConfiguration,
+        dependencies: AppDependencies = .live,
+        logger: Logger
+    ) async throws -> some ApplicationProtocol {
+        // Refuse to start before anything is created or printed: a bad bootstrap token, or a
+        // port another process already serves.
+        if let given = configuration.bootstrapToken, !given.isEmpty { try Bootstrap.validate(given) }
+        try await PortProbe.ensureFree(host: configuration.host, port: configuration.port)
+        let dataDirectory = configuration.dataDirectory
+        try FileManager.default.createDirectory(
+            at: dataDirectory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let parts = try await assemble(configuration: configuration, dependencies: dependencies, logger: logger)
+        let (api, store, clock, gateways, certificates) = (
+            parts.api, parts.store, parts.clock, parts.gateways, parts.certificates
+        )
+        let (bootstrap, boundPort) = (parts.bootstrap, parts.boundPort)
         let limits = configuration.limits
         let connections = ConnectionCounter(
             perAddress: limits.connectionsPerAddress,
@@ -416,68 +533,13 @@ public enum LatticeServer {
         }
         let scheme = configuration.tls == nil ? "http" : "https"
         return Application(
-            router: router,
+            router: parts.router,
             server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "lattice"
             ),
-            // Shut down in reverse: the meter and the reconciler stop before the lease is handed back.
-            services: gateways.services + [
-                ReloadOnHangup(
-                    reloads: hangupReloads(api: api, certificates: certificates, logger: logger),
-                    logger: logger
-                ),
-                leadership,
-                reconciler,
-                ChangeFollower(
-                    store: store,
-                    tokenCache: api.tokenCache,
-                    enqueue: queue.add,
-                    portsChanged: gateways.ssh.portsChanged,
-                    resync: reconciler.requestResync,
-                    claimLease: leadership.claimSoon,
-                    pricesChanged: { await api.reloadPrices() },
-                    eventsCommitted: { [events = api.events] namespace in
-                        if let namespace { events.committed(namespace) } else { events.ringAll() }
-                    }
-                ),
-                NodeWatcher(
-                    store: store,
-                    fleet: fleet,
-                    clock: clock,
-                    leadership: leadership,
-                    interval: configuration.meterInterval,
-                    logger: logger
-                ),
-                EventHeartbeat(hub: api.events, interval: configuration.eventHeartbeat),
-                WebhookSender(
-                    store: store,
-                    hub: api.events,
-                    clock: clock,
-                    leadership: leadership,
-                    allowPrivate: configuration.webhookAllowPrivate,
-                    format: configuration.time.format,
-                    logger: logger
-                ),
-                ActivityReporter(
-                    activity: activity,
-                    store: store,
-                    interval: configuration.activityReportInterval,
-                    logger: logger
-                ),
-                Meter(
-                    store: store,
-                    clock: clock,
-                    configuration: configuration,
-                    logger: logger,
-                    leadership: leadership,
-                    idle: Meter.IdleInputs(
-                        lastUse: { activity.lastUse(of: $0) },
-                        gpuUtilization: { try await api.peakGPUUtilization(of: $0) }
-                    )
-                ),
-            ],
+            services: parts.services,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 boundPort.set(port)
