@@ -1,6 +1,7 @@
 import Foundation
 import LatticeDomain
 import LatticeStore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -131,8 +132,9 @@ enum WebhookAddresses {
     }
 
     /// The host's IPv4 and IPv6 addresses (an address literal is its own).
+    /// `getaddrinfo` blocks: it runs on NIO's thread pool, not on a task's thread.
     static func resolve(_ host: String) async -> [[UInt8]] {
-        await Task.detached {
+        (try? await NIOThreadPool.singleton.runIfActive {
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var result: UnsafeMutablePointer<addrinfo>?
@@ -159,7 +161,7 @@ enum WebhookAddresses {
                 next = info.pointee.ai_next
             }
             return addresses
-        }.value
+        }) ?? []
     }
 
     static func text(_ address: [UInt8]) -> String {

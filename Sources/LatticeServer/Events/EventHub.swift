@@ -115,14 +115,28 @@ final class Doorbell: Sendable {
             state.generation += 1
             return state.generation
         }
-        let timer = timeout.map { timeout in
-            Task { [weak self] in
+        guard let timeout else { return await wake(generation) }
+        // The timer is a child of this wait: it ends with it.
+        return await withTaskGroup(of: Wake?.self) { group in
+            group.addTask {
                 try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self?.end(generation, .timedOut) }
+                if !Task.isCancelled { self.end(generation, .timedOut) }
+                return nil
             }
+            group.addTask { await self.wake(generation) }
+            while let next = await group.next() {
+                if let wake = next {
+                    group.cancelAll()
+                    return wake
+                }
+            }
+            return .closed
         }
-        defer { timer?.cancel() }
-        return await withTaskCancellationHandler {
+    }
+
+    /// The wait itself, once `generation` is this wait's.
+    private func wake(_ generation: Int) async -> Wake {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let now = state.withLock { state -> Wake? in
                     if state.closed { return .closed }

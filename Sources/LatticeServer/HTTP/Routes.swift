@@ -224,15 +224,22 @@ struct Routes {
             }
             // Errors after the answer has begun cannot be a status: the ones known before are.
             try await api.checkLogs(principal: principal, cluster: cluster, name: name)
-            let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
-            let follower = Task {
-                try? await api.instanceLogs(principal: principal, cluster: cluster, name: name, request: logs) {
-                    sink.yield(ByteBuffer(data: $0))
+            // The follower is a child of the response's writer: a client that goes away ends it.
+            let body = ResponseBody { writer in
+                let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try? await api.instanceLogs(principal: principal, cluster: cluster, name: name, request: logs) {
+                            sink.yield(ByteBuffer(data: $0))
+                        }
+                        sink.finish()
+                    }
+                    for await chunk in stream { try await writer.write(chunk) }
+                    group.cancelAll()
                 }
-                sink.finish()
+                try await writer.finish(nil)
             }
-            sink.onTermination = { _ in follower.cancel() }
-            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: stream))
+            return Response(status: .ok, headers: headers, body: body)
         }
         instances.post(":name/power_on") { request, context in
             // power_on takes no body; one that is sent is still size-checked and must be JSON.

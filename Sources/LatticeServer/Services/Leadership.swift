@@ -30,6 +30,8 @@ public final class Leadership: Service, Sendable {
     private let state = Mutex(State())
     private let gainedStream: AsyncStream<Void>
     private let gainedContinuation: AsyncStream<Void>.Continuation
+    /// `claimSoon`'s requests, which `run` answers between its regular claims.
+    private let claimRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
 
     init(store: any Store, holder: String, clock: any WallClock, ttl: TimeInterval = 10, logger: Logger) {
         self.store = store
@@ -62,11 +64,19 @@ public final class Leadership: Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.claim()
-                do { try await Task.sleep(for: .seconds(self.ttl / 3)) } catch { break }
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        await self.claim()
+                        do { try await Task.sleep(for: .seconds(self.ttl / 3)) } catch { break }
+                    }
+                }
+                group.addTask {
+                    for await _ in self.claimRequests.stream { await self.claim() }
+                }
             }
         }
+        claimRequests.continuation.finish()
         await handBack()
     }
 
@@ -115,7 +125,7 @@ public final class Leadership: Service, Sendable {
     /// Claims now rather than at the next renewal (the leader handed its lease back).
     func claimSoon() {
         guard !state.withLock({ $0.stopped }) else { return }
-        Task { await self.claim() }
+        claimRequests.continuation.yield()
     }
 
     /// Gives the lease back so another replica leads at once.
