@@ -145,9 +145,27 @@ extension ComputeDriver {
     public var commitsRunningWorkloads: Bool { false }
 }
 
-/// A driver failure: the reconciler logs it and retries with backoff; clients never see it.
+/// A driver failure: the reconciler logs it and retries with backoff; a client that asked
+/// for a workload's logs, metrics or a session sees its `kind` as a status (`503` while the
+/// backend does not answer, `409` when there is no workload).
 public struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong, as the caller can act on it (as `NIOSSHError`'s types do).
+    public enum Kind: String, Sendable, Equatable {
+        /// The backend did not answer, or answered an error that may pass: try again.
+        case transient
+        /// The workload itself failed (a snapshot job, a session without an exit status).
+        case workloadFailed
+        /// The instance has no workload there (no container, no running pod).
+        case notFound
+        /// What the driver was given cannot work (a node outside the cluster, TLS files missing).
+        case invalidSpec
+    }
+
+    public var kind: Kind
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, kind: Kind = .transient) {
+        self.kind = kind
+        self.message = message
+    }
     public var description: String { message }
 }

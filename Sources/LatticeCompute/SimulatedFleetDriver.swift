@@ -233,7 +233,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
     public func start(_ spec: WorkloadSpec) async throws {
         let now = clock.now()
         guard nodeIndex[spec.node] != nil else {
-            throw DriverError("node \(spec.node) is not in cluster \(cluster)")
+            throw DriverError("node \(spec.node) is not in cluster \(cluster)", kind: .invalidSpec)
         }
         if var existing = state.workloads[spec.instanceName], existing.failureReason == nil {
             guard existing.target == .stopped else { return }
@@ -274,7 +274,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
         guard let workload = state.workloads[instanceName] else {
-            throw DriverError("no workload \(instanceName) to commit")
+            throw DriverError("no workload \(instanceName) to commit", kind: .notFound)
         }
         let size = Int64(1_000_000_000 + workload.spec.volumeSizeGiB * 1_000_000)
         try record(.image(imageReference, size: size))
@@ -406,7 +406,7 @@ extension SimulatedFleetDriver {
     ) async throws -> Int32 {
         guard let workload = state.workloads[instanceName],
             observation(of: workload, now: clock.now()).phase == .running
-        else { throw DriverError("\(instanceName) has no running workload") }
+        else { throw DriverError("\(instanceName) has no running workload", kind: .notFound) }
         let node = nodeIndex[workload.spec.node].map { nodeList[$0] }
         var shell = SimulatedShell(
             machine: SimulatedShell.Machine(

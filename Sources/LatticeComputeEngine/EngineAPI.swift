@@ -42,7 +42,7 @@ struct EngineAPI: Sendable {
 
     static func tlsConfiguration(_ endpoint: EngineEndpoint) throws -> TLSConfiguration {
         guard let ca = endpoint.ca, let cert = endpoint.cert, let key = endpoint.key else {
-            throw DriverError("\(endpoint.url): mutual TLS needs ca, cert and key")
+            throw DriverError("\(endpoint.url): mutual TLS needs ca, cert and key", kind: .invalidSpec)
         }
         var configuration = TLSConfiguration.makeClientConfiguration()
         do {
@@ -50,7 +50,10 @@ struct EngineAPI: Sendable {
             configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
             configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
         } catch {
-            throw DriverError("\(endpoint.url): cannot read its TLS files (\(ca), \(cert), \(key)): \(error)")
+            throw DriverError(
+                "\(endpoint.url): cannot read its TLS files (\(ca), \(cert), \(key)): \(error)",
+                kind: .invalidSpec
+            )
         }
         return configuration
     }

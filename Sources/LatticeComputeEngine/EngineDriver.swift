@@ -339,7 +339,9 @@ public final class EngineDriver: ComputeDriver, Sendable {
     }
 
     public func start(_ spec: WorkloadSpec) async throws {
-        guard let host = byNode[spec.node] else { throw DriverError("node \(spec.node) is not in cluster \(cluster)") }
+        guard let host = byNode[spec.node] else {
+            throw DriverError("node \(spec.node) is not in cluster \(cluster)", kind: .invalidSpec)
+        }
         // Placed on another host than its container's: the workload moves (its old container
         // goes; a host-local volume does not follow, which is why power_on stays put).
         if let previous = await self.host(of: spec.instanceName), previous !== host {
@@ -356,7 +358,7 @@ public final class EngineDriver: ComputeDriver, Sendable {
 
     public func commit(instanceName: String, imageReference: String) async throws -> Int64 {
         guard let host = await host(of: instanceName) else {
-            throw DriverError("no container of \(instanceName) to commit")
+            throw DriverError("no container of \(instanceName) to commit", kind: .notFound)
         }
         return try await host.commit(instanceName: instanceName, imageReference: imageReference)
     }
@@ -391,7 +393,9 @@ public final class EngineDriver: ComputeDriver, Sendable {
         input: AsyncStream<ExecInput>,
         output: @escaping @Sendable (ExecOutput) async -> Void
     ) async throws -> Int32 {
-        guard let host = await host(of: instanceName) else { throw DriverError("\(instanceName) has no container") }
+        guard let host = await host(of: instanceName) else {
+            throw DriverError("\(instanceName) has no container", kind: .notFound)
+        }
         return try await host.exec(instanceName: instanceName, request, input: input, output: output)
     }
 

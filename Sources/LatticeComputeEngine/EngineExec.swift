@@ -19,7 +19,7 @@ extension EngineHost {
         output: @escaping @Sendable (ExecOutput) async -> Void
     ) async throws -> Int32 {
         guard let (container, _) = try await containers(of: instanceName).first else {
-            throw DriverError("\(instanceName) has no container")
+            throw DriverError("\(instanceName) has no container", kind: .notFound)
         }
         let tty = request.terminal != nil
         var environment = request.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -111,7 +111,7 @@ extension EngineHost {
             if !state.Running, let code = state.ExitCode { return Int32(truncatingIfNeeded: code) }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw DriverError("exec \(id) did not report an exit code")
+        throw DriverError("exec \(id) did not report an exit code", kind: .workloadFailed)
     }
 
     /// The container's address on its namespace's network; ports are reached there, never

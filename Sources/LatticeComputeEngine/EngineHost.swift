@@ -405,7 +405,7 @@ final class EngineHost: Sendable {
 
     func commit(instanceName: String, imageReference: String) async throws -> Int64 {
         guard let (name, _) = try await containers(of: instanceName).first else {
-            throw DriverError("no container of \(instanceName) to commit")
+            throw DriverError("no container of \(instanceName) to commit", kind: .notFound)
         }
         let (repository, tag) = ImageReference.split(imageReference)
         // Podman's compatible API wants a (possibly empty) container config as the body. An

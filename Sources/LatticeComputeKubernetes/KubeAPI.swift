@@ -46,7 +46,7 @@ public final class KubeAPI: Sendable {
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(key), format: .pem))
             }
         } catch {
-            throw DriverError("kubernetes: cannot read the connection's certificates: \(error)")
+            throw DriverError("kubernetes: cannot read the connection's certificates: \(error)", kind: .invalidSpec)
         }
         return tls
     }

@@ -63,7 +63,10 @@ enum KubeExec {
         output: @escaping @Sendable (ExecOutput) async -> Void
     ) async throws -> Int32 {
         guard let server = URLComponents(string: api.connection.server), let host = server.host else {
-            throw DriverError("kubernetes: the server address \(api.connection.server) is not a URL")
+            throw DriverError(
+                "kubernetes: the server address \(api.connection.server) is not a URL",
+                kind: .invalidSpec
+            )
         }
         let secure = server.scheme == "https"
         let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
@@ -141,7 +144,7 @@ enum KubeExec {
             }
         }
         if let code = status.code { return code }
-        throw DriverError("the session in pod \(pod) ended without an exit status")
+        throw DriverError("the session in pod \(pod) ended without an exit status", kind: .workloadFailed)
     }
 
     final class ExitBox: Sendable {

@@ -60,7 +60,7 @@ extension KubernetesDriver {
     ) async throws -> Int32 {
         try await synced()
         guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {
-            throw DriverError("\(instanceName) has no running pod")
+            throw DriverError("\(instanceName) has no running pod", kind: .notFound)
         }
         return try await KubeExec.run(
             api: api,

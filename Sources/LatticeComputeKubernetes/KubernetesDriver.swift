@@ -423,7 +423,7 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
             )
         }
         guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {
-            throw DriverError("no running pod of \(instanceName) to commit")
+            throw DriverError("no running pod of \(instanceName) to commit", kind: .notFound)
         }
         let job = KubeObjects.jobName(instanceName)
         // A Job of an earlier snapshot goes first (a Job's template cannot change).
@@ -462,7 +462,7 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
                 let now = try await jobPodTrouble(job)
                 if let now, now == trouble {
                     try await delete("jobs", job, query: [("propagationPolicy", "Background")])
-                    throw DriverError("the snapshot Job cannot run: \(now)")
+                    throw DriverError("the snapshot Job cannot run: \(now)", kind: .workloadFailed)
                 }
                 trouble = now
             }
@@ -481,12 +481,12 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
                 let podMessage = try await jobPodMessage(job)
                 let message =
                     podMessage.isEmpty ? (failed["message"] as? String ?? "the snapshot Job failed") : podMessage
-                throw DriverError(message.trimmingCharacters(in: .whitespacesAndNewlines))
+                throw DriverError(message.trimmingCharacters(in: .whitespacesAndNewlines), kind: .workloadFailed)
             }
             try await Task.sleep(for: .seconds(1))
         }
         try await delete("jobs", job, query: [("propagationPolicy", "Background")])
-        throw DriverError("the snapshot Job \(job) did not finish in time")
+        throw DriverError("the snapshot Job \(job) did not finish in time", kind: .workloadFailed)
     }
 
     /// The Job's pods (the Job controller labels them with `job-name`).

@@ -80,12 +80,24 @@ extension LatticeAPI {
         }
     }
 
-    /// A driver call whose failure the client sees as `503` with the backend's words.
+    /// A driver call whose failure the client sees by its kind: no workload is `409`, the
+    /// rest `503` with the backend's words.
     static func fromDriver<T>(_ call: () async throws -> T) async throws -> T {
         do {
             return try await call()
         } catch let error as DriverError {
-            throw LatticeError(.unavailable, code: "Unavailable", "the instance's backend does not answer: \(error)")
+            switch error.kind {
+            case .notFound:
+                throw LatticeError.invalidState("the instance has no workload now (\(error)); power it on first")
+            case .workloadFailed:
+                throw LatticeError(.unavailable, code: "Unavailable", "the instance's workload failed: \(error)")
+            case .transient, .invalidSpec:
+                throw LatticeError(
+                    .unavailable,
+                    code: "Unavailable",
+                    "the instance's backend does not answer: \(error)"
+                )
+            }
         }
     }
 
