@@ -419,7 +419,8 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
         guard let committerImage = settings.committerImage else {
             throw DriverError(
                 "cluster \(settings.cluster) has no committer: set kubernetes.committerImage in the catalog"
-                    + " (deploy/committer builds one)"
+                    + " (deploy/committer builds one)",
+                kind: .invalidSpec
             )
         }
         guard let pod = livePod(instanceName), pod.status?.phase == "Running" else {

@@ -288,7 +288,10 @@ struct KubeRig {
         _ = try await rig.waitFor(spec.instanceName) { $0?.phase == .running }
         // The registry refuses: the Job's message, and the pod still runs.
         await #expect(
-            throws: DriverError("push harbor.test/alice/refused:v1: 403 Forbidden: the registry refused the push")
+            throws: DriverError(
+                "push harbor.test/alice/refused:v1: 403 Forbidden: the registry refused the push",
+                kind: .workloadFailed
+            )
         ) {
             _ = try await rig.driver.commit(
                 instanceName: spec.instanceName,
@@ -388,7 +391,7 @@ struct KubeRig {
         let message =
             "the snapshot Job cannot run: ImagePullFailed: failed to pull and unpack image"
             + " \"registry.test/lattice/typo:1\": not found"
-        await #expect(throws: DriverError(message)) {
+        await #expect(throws: DriverError(message, kind: .workloadFailed)) {
             _ = try await rig.driver.commit(instanceName: spec.instanceName, imageReference: "harbor.test/a/b:v1")
         }
         let job = FakeCluster.Key(resource: "jobs", namespace: "lattice-instances", name: "instance-0000k013-commit")
@@ -401,7 +404,7 @@ struct KubeRig {
         _ = try await bare.waitFor(other.instanceName) { $0?.phase == .running }
         let none =
             "cluster k8s has no committer: set kubernetes.committerImage in the catalog (deploy/committer builds one)"
-        await #expect(throws: DriverError(none)) {
+        await #expect(throws: DriverError(none, kind: .invalidSpec)) {
             _ = try await bare.driver.commit(instanceName: other.instanceName, imageReference: "harbor.test/a/b:v1")
         }
     }
@@ -438,7 +441,7 @@ struct KubeRig {
         // Not running: a clear error.
         try await rig.driver.stop(instanceName: spec.instanceName, gracePeriodSeconds: 0)
         _ = try await rig.waitFor(spec.instanceName, "stopped") { $0?.phase == .stopped }
-        await #expect(throws: DriverError("\(spec.instanceName) has no running pod")) {
+        await #expect(throws: DriverError("\(spec.instanceName) has no running pod", kind: .notFound)) {
             _ = try await rig.driver.exec(
                 instanceName: spec.instanceName,
                 ExecRequest(command: "true"),
