@@ -37,7 +37,8 @@ final class KubeInformer<Object: KubeCached>: Sendable {
     let labelSelector: String?
     let onChange: @Sendable (Object?, Object?) -> Void
     private struct State {
-        /// The label `index` is by.
+        /// The label `index` is by (the instance's), so one instance's objects are found
+        /// without a scan.
         let indexLabel: String?
         var items: [String: Object] = [:]
         /// Names of the objects by the value of `indexLabel` (the instance), so one instance's
@@ -77,9 +78,6 @@ final class KubeInformer<Object: KubeCached>: Sendable {
     }
 
     private let state: Mutex<State>
-    /// The label the objects are indexed by (the instance's), so one instance's objects are found
-    /// without a scan.
-    let indexLabel: String?
 
     init(
         api: KubeAPI,
@@ -91,7 +89,6 @@ final class KubeInformer<Object: KubeCached>: Sendable {
         self.api = api
         self.path = path
         self.labelSelector = labelSelector
-        self.indexLabel = indexLabel
         self.onChange = onChange
         state = Mutex(State(indexLabel: indexLabel))
     }

@@ -34,7 +34,6 @@ final class WebhookSender: Service, Sendable {
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(WebhookRule.attemptTimeout)))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
-    var client: HTTPClient { Self.client }
 
     init(
         store: any Store,
@@ -169,7 +168,7 @@ final class WebhookSender: Service, Sendable {
         request.headers.add(name: "Lattice-Delivery", value: delivery.id)
         request.body = .bytes(ByteBuffer(string: body))
         do {
-            let response = try await client.execute(request, timeout: .seconds(Int64(WebhookRule.attemptTimeout)))
+            let response = try await Self.client.execute(request, timeout: .seconds(Int64(WebhookRule.attemptTimeout)))
             // Read (and drop) a little of the answer so the connection can be kept.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             return .answered(Int(response.status.code))
