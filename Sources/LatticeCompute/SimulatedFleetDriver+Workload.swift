@@ -12,7 +12,7 @@ extension SimulatedFleetDriver {
 
     /// A start's log lines, and the startup script run in the simulated shell.
     func boot(_ spec: WorkloadSpec, at now: Date) {
-        let time = ISO8601DateFormatter().string(from: now)
+        let time = TimeFormatter().format(now)
         appendLog(spec.instanceName, ["\(time) lattice: starting \(spec.image) on \(spec.node)"])
         startupNotes[spec.instanceName] = nil
         guard !spec.startupScript.isEmpty else { return }

@@ -31,22 +31,38 @@ public struct TimeFormatter: Sendable {
     public func format(_ date: Date?) -> String {
         guard let date else { return Self.zero }
         let offset = timeZone.secondsFromGMT(for: date)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(secondsFromGMT: offset)!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let base = String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d",
-            c.year!,
-            c.month!,
-            c.day!,
-            c.hour!,
-            c.minute!,
-            c.second!
-        )
-        if offset == 0 { return base + "Z" }
-        let sign = offset < 0 ? "-" : "+"
+        // Whole seconds, as the seed writes them; the civil date by arithmetic, because a
+        // `Calendar` and `String(format:)` per time cost more than the rest of a rendered instance.
+        let local = Int((date.timeIntervalSince1970 + Double(offset)).rounded(.down))
+        let (days, second) = local.quotientAndRemainder(dividingBy: 86_400)
+        let (dayNumber, secondOfDay) = second < 0 ? (days - 1, second + 86_400) : (days, second)
+        let (year, month, day) = Self.civil(daysSinceEpoch: dayNumber)
+        var text = Self.digits(year, 4) + "-" + Self.digits(month, 2) + "-" + Self.digits(day, 2)
+        text += "T" + Self.digits(secondOfDay / 3600, 2) + ":" + Self.digits(secondOfDay % 3600 / 60, 2) + ":"
+        text += Self.digits(secondOfDay % 60, 2)
+        if offset == 0 { return text + "Z" }
         let magnitude = abs(offset)
-        return base + String(format: "%@%02d:%02d", sign, magnitude / 3600, (magnitude % 3600) / 60)
+        return text + (offset < 0 ? "-" : "+") + Self.digits(magnitude / 3600, 2) + ":"
+            + Self.digits(magnitude % 3600 / 60, 2)
+    }
+
+    /// The proleptic Gregorian date of a day counted from 1970-01-01, by whole 400-year eras
+    /// (146,097 days each) that start on March 1st, so a leap day ends its year.
+    static func civil(daysSinceEpoch: Int) -> (year: Int, month: Int, day: Int) {
+        let shifted = daysSinceEpoch + 719_468  // days from 0000-03-01
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let marchMonth = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * marchMonth + 2) / 5 + 1
+        let month = marchMonth < 10 ? marchMonth + 3 : marchMonth - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    private static func digits(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }
 

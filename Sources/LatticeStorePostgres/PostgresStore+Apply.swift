@@ -13,31 +13,36 @@ extension PostgresStore {
         var statement = ApplyStatement()
         try statement.add(set, documents: documents)
         if let row = set.instance, let change = DirectoryChange(row) { tx.written?.add(change, row) }
-        try await tx.run(statement.query)
+        _ = try await PreparedShapes.shared.rows(statement.sql, statement.binds, types: statement.types, tx)
     }
 }
 
 /// One statement built from a write set: `WITH w0 AS (...), w1 AS (...) SELECT ...`, every
-/// value a bound parameter.
+/// value a bound parameter, so its text depends only on which parts the set has (and the
+/// number of rows of a few), and `PreparedShapes` prepares it once per connection.
 struct ApplyStatement {
     private var parts: [String] = []
-    private var binds = PostgresBindings()
+    private(set) var binds = PostgresBindings()
+    /// Each parameter's type, a null's too: the text and these name one prepared shape.
+    private(set) var types: [PostgresDataType] = []
 
-    var query: PostgresQuery {
+    var sql: String {
         let with = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ",\n") + "\n"
-        return PostgresQuery(unsafeSQL: with + (final ?? "SELECT 1"), binds: binds)
+        return with + (final ?? "SELECT 1")
     }
 
     private var final: String?
 
     /// `$n` for a new parameter.
-    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T) -> String {
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
         binds.append(value)
+        types.append(T.psqlType)
         return "$\(binds.count)"
     }
 
-    mutating func bind<T: PostgresDynamicTypeEncodable>(_ value: T?) -> String {
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String {
         if let value { binds.append(value) } else { binds.appendNull() }
+        types.append(T.psqlType)
         return "$\(binds.count)"
     }
 
