@@ -8,7 +8,7 @@ import PostgresNIO
 /// statements its decision returns, the `pg_notify` of its notices, delivered at commit).
 extension PostgresStore: SQLDialect {
     public func query(_ sql: StoreSQL) async throws -> [SQLRow] {
-        try await read { tx in try await tx.rows(Self.query(sql)).map(Self.row) }
+        try await read { tx in try await tx.shared(sql).map(Self.row) }
     }
 
     public func transact<Result: Sendable>(
@@ -23,9 +23,9 @@ extension PostgresStore: SQLDialect {
             // updates the row) waits for it, and a write that starts after the takeover sees it.
             if fenced { try self.fence.check(try await Self.fetch(StoreQueries.lease.forShare(), tx)) }
             var rows: [[SQLRow]] = []
-            for read in reads { rows.append(try await tx.rows(Self.query(read)).map(Self.row)) }
+            for read in reads { rows.append(try await tx.shared(read).map(Self.row)) }
             let decision = try decide(rows)
-            for write in decision.writes { try await tx.run(Self.query(write)) }
+            for write in decision.writes { _ = try await tx.shared(write) }
             for notice in decision.notices { try await Self.notify(notice, tx) }
             return decision.result
         }
@@ -37,11 +37,19 @@ extension PostgresStore: SQLDialect {
 
     /// Runs one shared query (`StoreQueries`) in the transaction: one round trip.
     static func fetch<Value>(_ query: StoreQuery<Value>, _ tx: Transaction) async throws -> Value {
-        try query.answer(try await tx.rows(Self.query(query.sql)).map(row))
+        try query.answer(try await tx.shared(query.sql).map(row))
     }
 
     static func query(_ sql: StoreSQL) throws -> PostgresQuery {
+        let (text, bindings, _) = try shaped(sql)
+        return PostgresQuery(unsafeSQL: text, binds: bindings)
+    }
+
+    /// A shared statement's text, values and their types (a null's is left to PostgreSQL).
+    static func shaped(_ sql: StoreSQL) throws -> (String, PostgresBindings, [PostgresDataType]) {
         var bindings = PostgresBindings(capacity: sql.binds.count)
+        var types: [PostgresDataType] = []
+        types.reserveCapacity(sql.binds.count)
         for value in sql.binds {
             switch value {
             case .null: bindings.appendNull()
@@ -51,9 +59,21 @@ extension PostgresStore: SQLDialect {
             case .boolean(let value): bindings.append(value)
             case .blob(let value): try bindings.append(value)
             }
+            types.append(Self.type(of: value))
         }
         let text = sql.rendered { "$\($0)" } + (sql.rowLock.map { " " + $0.rawValue } ?? "")
-        return PostgresQuery(unsafeSQL: text, binds: bindings)
+        return (text, bindings, types)
+    }
+
+    private static func type(of value: SQLValue) -> PostgresDataType {
+        switch value {
+        case .null: .null
+        case .integer: Int64.psqlType
+        case .real: Double.psqlType
+        case .text: String.psqlType
+        case .boolean: Bool.psqlType
+        case .blob: Data.psqlType
+        }
     }
 
     static func row(_ row: PostgresRow) throws -> SQLRow {
@@ -74,5 +94,14 @@ extension PostgresStore: SQLDialect {
         case .bytea: return .blob(try cell.decode(Data.self))
         default: return .text(try cell.decode(String.self))
         }
+    }
+}
+
+extension Transaction {
+    /// Every row of a shared statement's answer, the statement prepared on this connection
+    /// (`PreparedShapes`): the shared statements are a fixed set of texts.
+    func shared(_ sql: StoreSQL) async throws -> [PostgresRow] {
+        let (text, bindings, types) = try PostgresStore.shaped(sql)
+        return try await PreparedShapes.shared.rows(text, bindings, types: types, self)
     }
 }

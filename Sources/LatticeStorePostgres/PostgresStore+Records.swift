@@ -169,7 +169,7 @@ extension PostgresStore {
         let namespace = draft.namespace
         let cutoff = draft.createdAt.addingTimeInterval(-SSHPortRule.quarantine)
         guard
-            let row = try await tx.rows(
+            let row = try await tx.prepared(
                 """
                 SELECT * FROM lattice_create_reads(\(StoreLock.wallet(namespace)), \(draft.name), \(namespace),
                     \(couponID ?? ""), \(ports.lowerBound), \(ports.upperBound), \(seconds(cutoff)))

@@ -309,7 +309,7 @@ extension PostgresStore {
     /// is held FOR SHARE (as in `lease(_:lock:)`) and the instance FOR UPDATE, and both locked
     /// reads see the newest committed version of their row.
     func fencedInstance(_ tx: Transaction, name: String) async throws -> Instance? {
-        let rows = try await tx.rows(
+        let rows = try await tx.prepared(
             """
             SELECT l.holder, l.epoch, l.expires_at, i.doc FROM (SELECT 1) AS one
             LEFT JOIN (SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR SHARE) AS l ON TRUE
@@ -337,7 +337,7 @@ extension PostgresStore {
         let targets = entries.map(\.target), statuses = entries.map(\.status), requests = entries.map(\.requestId)
         let addresses = entries.map(\.remoteAddress)
         try await read { tx in
-            try await tx.run(
+            _ = try await tx.prepared(
                 """
                 INSERT INTO audit_log (id, time, namespace, actor, action, target, status, request_id, remote_address)
                 SELECT * FROM unnest(\(ids)::TEXT[], \(times)::FLOAT8[], \(namespaces)::TEXT[], \(actors)::TEXT[],

@@ -132,7 +132,7 @@ public final class PostgresStore: Store {
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
-                    if let record = StoreQueries.record(pending) { try await transaction.run(Self.query(record)) }
+                    if let record = StoreQueries.record(pending) { _ = try await transaction.shared(record) }
                     try await transaction.run("COMMIT")
                     for change in written.changes { self.directory.apply(change) }
                     self.records.apply(written.rows)

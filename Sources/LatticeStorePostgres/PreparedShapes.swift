@@ -2,33 +2,36 @@ import PostgresNIO
 import Synchronization
 
 /// Statements whose text is built at run time but takes only a few shapes (a write set's
-/// statement: the parts present, every value a parameter), prepared once per connection.
+/// statement: the parts present, every value a parameter; the shared dialect's statements),
+/// prepared once per connection.
 ///
 /// An unnamed statement is parsed, analysed and planned on every call, and for the write
-/// statements of a create or an observation that is about two fifths of what PostgreSQL spends
+/// statements of a create or an observation that was about two fifths of what PostgreSQL spent
 /// on them. PostgresNIO prepares only statements whose text is a type's static property, so
-/// each shape seen is given one of `capacity` numbered slot types, `Slot<...>`, whose `sql`
-/// reads the shape's text from here. A slot's text never changes once given, so every
-/// connection and every store in the process that prepares slot n prepares the same text.
-/// Shapes beyond the slots run unnamed, as before.
+/// each shape seen is given one of 128 numbered slot types (`Slot<...>`), whose `sql` reads the
+/// shape's text from here. A slot's text never changes once given, so every connection and
+/// every store in the process that prepares slot n prepares the same text. Shapes beyond the
+/// slots run unnamed, as before.
 final class PreparedShapes: Sendable {
     /// The one table of the process: a slot type's static `sql` has nowhere else to read from.
-    static let shared = PreparedShapes(capacity: 64)
+    static let shared = PreparedShapes()
 
     struct Shape: Sendable {
         let sql: String
         let types: [PostgresDataType]
     }
 
-    private let capacity: Int
+    /// Slot numbers are `bits`-digit binary numbers after a leading 1 (`SlotNumber`).
+    private static let bits = 7
+    static var capacity: Int { 1 << bits }
+
     private let state = Mutex<(slots: [String: Int], shapes: [Shape])>(([:], []))
     private let runners: [Runner]
 
     typealias Runner = @Sendable (Transaction, PostgresBindings) async throws -> [PostgresRow]
 
-    init(capacity: Int) {
-        self.capacity = capacity
-        self.runners = Self.runners(from: Zero.self, count: capacity)
+    private init() {
+        self.runners = Self.runners(under: One.self, bits: Self.bits)
     }
 
     /// The slot of `sql`, given it now if it is new and a slot is free; nil if none is (or if
@@ -36,14 +39,18 @@ final class PreparedShapes: Sendable {
     func slot(for sql: String, types: [PostgresDataType]) -> Int? {
         state.withLock { state in
             if let slot = state.slots[sql] { return state.shapes[slot].types == types ? slot : nil }
-            guard state.shapes.count < capacity else { return nil }
+            guard state.shapes.count < Self.capacity else { return nil }
             state.slots[sql] = state.shapes.count
             state.shapes.append(Shape(sql: sql, types: types))
             return state.shapes.count - 1
         }
     }
 
-    func shape(_ slot: Int) -> Shape { state.withLock { $0.shapes[slot] } }
+    /// The shape given slot type number `number`.
+    func shape(number: Int) -> Shape { state.withLock { $0.shapes[number - Self.capacity] } }
+
+    /// How many shapes have a slot.
+    var count: Int { state.withLock { $0.shapes.count } }
 
     /// Runs `sql` prepared (under its slot's name) or, without a slot, unnamed.
     func rows(
@@ -60,28 +67,72 @@ final class PreparedShapes: Sendable {
         return try await runners[slot](tx, binds)
     }
 
-    /// One runner per slot type, `Zero`, `Next<Zero>`, `Next<Next<Zero>>`, ...
-    private static func runners<S: SlotNumber>(from _: S.Type, count: Int) -> [Runner] {
-        guard count > 0 else { return [] }
-        let run: Runner = { tx, binds in try await tx.execute(Slot<S>(binds: binds)) }
-        return [run] + runners(from: Next<S>.self, count: count - 1)
+    /// One runner per slot type whose number starts with `Prefix`'s digits and has `bits`
+    /// more, in order.
+    private static func runners<Prefix: SlotNumber>(under _: Prefix.Type, bits: Int) -> [Runner] {
+        guard bits > 0 else {
+            return [{ tx, binds in try await tx.execute(Slot<Prefix>(binds: binds)) }]
+        }
+        return runners(under: Digit0<Prefix>.self, bits: bits - 1) + runners(under: Digit1<Prefix>.self, bits: bits - 1)
     }
 }
 
-/// A slot's number, as a type: PostgresNIO names and caches a prepared statement by its type.
+/// A slot's number, as a type, written in binary digits after a leading 1 (so a number's type
+/// is only `bits` deep): PostgresNIO names and caches a prepared statement by its type.
 protocol SlotNumber: Sendable { static var number: Int { get } }
-enum Zero: SlotNumber { static var number: Int { 0 } }
-enum Next<Previous: SlotNumber>: SlotNumber { static var number: Int { Previous.number + 1 } }
+enum One: SlotNumber { static var number: Int { 1 } }
+enum Digit0<Prefix: SlotNumber>: SlotNumber { static var number: Int { Prefix.number * 2 } }
+enum Digit1<Prefix: SlotNumber>: SlotNumber { static var number: Int { Prefix.number * 2 + 1 } }
 
 /// The statement prepared under slot `Number`'s name, with the text and types given that slot.
 struct Slot<Number: SlotNumber>: PostgresPreparedStatement {
     static var name: String { "lattice_shape_\(Number.number)" }
-    static var sql: String { PreparedShapes.shared.shape(Number.number).sql }
-    static var bindingDataTypes: [PostgresDataType] { PreparedShapes.shared.shape(Number.number).types }
+    static var sql: String { PreparedShapes.shared.shape(number: Number.number).sql }
+    static var bindingDataTypes: [PostgresDataType] { PreparedShapes.shared.shape(number: Number.number).types }
     typealias Row = PostgresRow
 
     let binds: PostgresBindings
 
     func makeBindings() throws -> PostgresBindings { binds }
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// A statement written as a string with interpolated values, as a `PostgresQuery` is, that
+/// also keeps each value's type, so `Transaction.prepared` can run it as a prepared shape.
+/// For hot statements whose text is fixed.
+struct ShapedQuery: ExpressibleByStringInterpolation {
+    var sql = ""
+    var binds = PostgresBindings()
+    var types: [PostgresDataType] = []
+
+    init(stringLiteral value: String) { sql = value }
+
+    init(stringInterpolation: StringInterpolation) { self = stringInterpolation.query }
+
+    struct StringInterpolation: StringInterpolationProtocol {
+        var query = ShapedQuery(stringLiteral: "")
+
+        init(literalCapacity: Int, interpolationCount: Int) {}
+
+        mutating func appendLiteral(_ literal: String) { query.sql += literal }
+
+        mutating func appendInterpolation<T: PostgresNonThrowingEncodable>(_ value: T) {
+            query.binds.append(value)
+            query.types.append(T.psqlType)
+            query.sql += "$\(query.binds.count)"
+        }
+
+        mutating func appendInterpolation<T: PostgresNonThrowingEncodable>(_ value: T?) {
+            if let value { query.binds.append(value) } else { query.binds.appendNull() }
+            query.types.append(T.psqlType)
+            query.sql += "$\(query.binds.count)"
+        }
+    }
+}
+
+extension Transaction {
+    /// Every row of a hot statement's answer, the statement prepared on this connection.
+    func prepared(_ query: ShapedQuery) async throws -> [PostgresRow] {
+        try await PreparedShapes.shared.rows(query.sql, query.binds, types: query.types, self)
+    }
 }
