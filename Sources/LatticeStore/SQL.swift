@@ -28,6 +28,10 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
     public enum RowLock: String, Sendable {
         case update = "FOR UPDATE"
         case share = "FOR SHARE"
+        /// Keeps the row from being deleted or locked `FOR UPDATE`, but not from an update of
+        /// its other columns: the fenced writes' lock on the lease row, which the holder's own
+        /// renewal does not wait for and a takeover (`FOR UPDATE` first) does.
+        case keyShare = "FOR KEY SHARE"
     }
 
     public init(stringLiteral value: String) {
@@ -45,6 +49,9 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
 
     /// The same read, keeping the rows it returns from changing until the write commits.
     public func forShare() -> StoreSQL { locking(.share) }
+
+    /// The same read, keeping the rows it returns from being deleted or locked for update.
+    public func forKeyShare() -> StoreSQL { locking(.keyShare) }
 
     func locking(_ lock: RowLock) -> StoreSQL {
         var locked = self

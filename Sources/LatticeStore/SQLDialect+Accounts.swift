@@ -316,7 +316,13 @@ extension LeaseStore where Self: SQLDialect {
             guard let next = LeaseRule.claim(current, by: holder, at: now, ttl: ttl) else {
                 return SQLDecision(result: current)
             }
-            return SQLDecision(writes: [Rows.write(next)], result: next)
+            // A takeover waits for the fenced writes in flight (each holds the row FOR KEY
+            // SHARE until it commits); a renewal, which keeps the epoch, waits for none of them.
+            let takesOver = current.map { $0.epoch != next.epoch } ?? false
+            return SQLDecision(
+                writes: (takesOver ? [Rows.leaseRead.forUpdate()] : []) + [Rows.write(next)],
+                result: next
+            )
         }
     }
 

@@ -19,6 +19,7 @@ public struct StoreQuery<Value: Sendable>: Sendable {
 
     /// The same read, its rows kept from changing until the write commits (`FOR SHARE`).
     public func forShare() -> StoreQuery<Value> { StoreQuery(sql.forShare(), answer: answer) }
+    public func forKeyShare() -> StoreQuery<Value> { StoreQuery(sql.forKeyShare(), answer: answer) }
 }
 
 /// The reads of money, quotas, reservations and the lease that every write path makes.

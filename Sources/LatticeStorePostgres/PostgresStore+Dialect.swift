@@ -19,9 +19,10 @@ extension PostgresStore: SQLDialect {
     ) async throws -> Result {
         try await transaction { tx in
             for lock in locks { try await Self.advisoryLock(lock, tx) }
-            // FOR SHARE: a fenced write holds the lease row until it commits, so a takeover (which
-            // updates the row) waits for it, and a write that starts after the takeover sees it.
-            if fenced { try self.fence.check(try await Self.fetch(StoreQueries.lease.forShare(), tx)) }
+            // FOR KEY SHARE: a fenced write holds the lease row until it commits, so a takeover
+            // (which locks the row FOR UPDATE before it writes) waits for it, and a write that
+            // starts after the takeover sees it; the holder's renewal waits for nobody.
+            if fenced { try self.fence.check(try await Self.fetch(StoreQueries.lease.forKeyShare(), tx)) }
             var rows: [[SQLRow]] = []
             for read in reads { rows.append(try await tx.shared(read).map(Self.row)) }
             let decision = try decide(rows)
