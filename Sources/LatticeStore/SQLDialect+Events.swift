@@ -114,12 +114,15 @@ extension WebhookStore where Self: SQLDialect {
             }
             // Deliveries start with the namespace's next event.
             let cursor = try rows[1].first?.integer(0) ?? 0
-            return SQLDecision(writes: [
-                """
-                INSERT INTO webhooks (id, namespace, created_at, cursor, doc)
-                VALUES (\(webhook.id), \(webhook.namespace), \(webhook.createdAt), \(cursor), \(doc))
-                """
-            ])
+            return SQLDecision(
+                writes: [
+                    """
+                    INSERT INTO webhooks (id, namespace, created_at, cursor, doc)
+                    VALUES (\(webhook.id), \(webhook.namespace), \(webhook.createdAt), \(cursor), \(doc))
+                    """
+                ],
+                notices: [.webhooks]
+            )
         }
     }
 
@@ -129,7 +132,10 @@ extension WebhookStore where Self: SQLDialect {
         }
     }
 
-    public func allWebhooks() async throws -> [Webhook] {
+    public func allWebhooks() async throws -> [Webhook] { try await loadAllWebhooks() }
+
+    /// Every webhook, read from the table (`allWebhooks` of a store that keeps no memo).
+    public func loadAllWebhooks() async throws -> [Webhook] {
         try await query("SELECT doc FROM webhooks ORDER BY created_at, id").map { try openWebhook(try $0.text(0)) }
     }
 
@@ -150,6 +156,7 @@ extension WebhookStore where Self: SQLDialect {
                     "DELETE FROM webhook_deliveries WHERE webhook_id = \(id)",
                     "DELETE FROM webhooks WHERE id = \(id)",
                 ],
+                notices: [.webhooks],
                 result: true
             )
         }

@@ -524,6 +524,8 @@ public enum StoreChange: Sendable, Equatable {
     /// A write recorded events of this namespace (its streams read them; the leader's
     /// webhook sender queues them).
     case events(String)
+    /// A webhook was created or deleted (the stores' own memo of the list forgets it).
+    case webhooks
 }
 
 /// The one change feed: every write's changes, once it has committed, from this replica and

@@ -24,6 +24,7 @@ extension PostgresStore {
         case .leaseReleased: "l:"
         case .prices: "p:"
         case .events(let namespace): "e:" + namespace
+        case .webhooks: "w:"
         case .reconnected: nil
         }
     }
@@ -33,14 +34,18 @@ extension PostgresStore {
     /// `.reconnected`, since whatever was sent in between is lost.
     public func changes() -> AsyncStream<StoreChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoreChange.self, bufferingPolicy: .unbounded)
-        let task = Task { [client, logger, directory] in
+        let task = Task { [client, logger, directory, webhookMemo] in
             var delay = 0.5
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
                             directory.listening()
-                            defer { directory.deaf() }
+                            webhookMemo.listening(true)
+                            defer {
+                                directory.deaf()
+                                webhookMemo.listening(false)
+                            }
                             continuation.yield(.reconnected)
                             delay = 0.5
                             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -51,6 +56,7 @@ extension PostgresStore {
                                     if let change = DirectoryChange(payload: notification.payload) {
                                         directory.apply(change)
                                     } else if let change = Self.change(notification.payload) {
+                                        if change == .webhooks { webhookMemo.forget() }
                                         continuation.yield(change)
                                     }
                                 }
@@ -80,6 +86,7 @@ extension PostgresStore {
         case "l:": return .leaseReleased
         case "p:": return .prices
         case "e:": return .events(body)
+        case "w:": return .webhooks
         default: return nil
         }
     }

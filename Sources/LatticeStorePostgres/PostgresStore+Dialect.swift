@@ -17,7 +17,7 @@ extension PostgresStore: SQLDialect {
         reads: [StoreSQL],
         _ decide: @escaping @Sendable ([[SQLRow]]) throws -> SQLDecision<Result>
     ) async throws -> Result {
-        try await transaction { tx in
+        let (result, notices) = try await transaction { tx in
             for lock in locks { try await Self.advisoryLock(lock, tx) }
             // FOR KEY SHARE: a fenced write holds the lease row until it commits, so a takeover
             // (which locks the row FOR UPDATE before it writes) waits for it, and a write that
@@ -28,8 +28,11 @@ extension PostgresStore: SQLDialect {
             let decision = try decide(rows)
             for write in decision.writes { _ = try await tx.shared(write) }
             for notice in decision.notices { try await Self.notify(notice, tx) }
-            return decision.result
+            return (decision.result, decision.notices)
         }
+        // This replica's own reads see its write at once, before the notice comes back.
+        if notices.contains(.webhooks) { webhookMemo.forget() }
+        return result
     }
 
     public func jsonText(_ column: String, _ path: String...) -> String {

@@ -38,6 +38,9 @@ public final class PostgresStore: Store {
     /// Every instance's owner and generation for `GET` and list pages, trusted while the
     /// change feed listens.
     let directory = InstanceDirectory()
+    /// Every webhook, read once and kept while the change feed listens (the leader's sender
+    /// asks on every commit that records events).
+    let webhookMemo = WebhookMemo()
     /// Instance records answered from memory while the directory vouches for them.
     let records = InstanceRecords()
     /// Instance rows, with their secrets sealed when the store has a key.
