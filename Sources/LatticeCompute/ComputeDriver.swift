@@ -104,6 +104,12 @@ public protocol ComputeDriver: WorkloadAccess {
     /// (started, stopped, exited, vanished, failed). The reconciler works on what this
     /// publishes instead of polling; a name may come more than once. One consumer.
     func changes() -> AsyncStream<String>
+    /// The driver's own long-running work (watches of its backend, event followers, the
+    /// timers of transitions under way), until the task is cancelled: the server runs it
+    /// once, in the reconciler's task group, so every task the driver needs is a child of
+    /// a service. Until it runs, `changes()` publishes nothing (and a Kubernetes driver's
+    /// caches stay empty).
+    func run() async
     /// Creates the workload if absent and starts it; moves it if its placement changed.
     func start(_ spec: WorkloadSpec) async throws
     /// Stops the workload, waiting up to the grace period before killing it.
@@ -141,6 +147,11 @@ public protocol ComputeDriver: WorkloadAccess {
 }
 
 extension ComputeDriver {
+    /// A driver with no work of its own waits to be cancelled.
+    public func run() async {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+
     public func adopt() async throws {}
     public var commitsRunningWorkloads: Bool { false }
 }

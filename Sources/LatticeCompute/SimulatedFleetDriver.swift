@@ -61,6 +61,10 @@ public actor SimulatedFleetDriver: ComputeDriver {
     var clusterNodes: [ClusterNode]?
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
+    /// Transitions under way, each told to the reconciler when it ends: timers that `run()`
+    /// keeps as its children.
+    private let timerStream: AsyncStream<(name: String, at: Date)>
+    private let timerSink: AsyncStream<(name: String, at: Date)>.Continuation
 
     /// - Parameter stateFile: where the fleet keeps its state, so that workloads survive a
     ///   restart of the server as containers survive a restart of a real control plane.
@@ -79,6 +83,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
         self.timing = timing
         self.clock = clock
         (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
+        (timerStream, timerSink) = AsyncStream.makeStream(of: (name: String, at: Date).self)
         if let stateFile {
             let journal = FleetJournal(stateFile: stateFile)
             self.state = journal.load()
@@ -87,20 +92,29 @@ public actor SimulatedFleetDriver: ComputeDriver {
             self.state = State()
             self.journal = nil
         }
-        Self.reportTransitions(of: state, clock: clock, to: changeSink)
+        Self.reportTransitions(of: state, clock: clock, to: timerSink)
     }
 
     /// Transitions that were under way when the state was saved are reported when they end.
     private static func reportTransitions(
         of state: State,
         clock: any WallClock,
-        to sink: AsyncStream<String>.Continuation
+        to timers: AsyncStream<(name: String, at: Date)>.Continuation
     ) {
         let now = clock.now()
         for (name, workload) in state.workloads where workload.failureReason == nil && workload.transitionAt > now {
-            Task {
-                try? await clock.sleep(until: workload.transitionAt)
-                sink.yield(name)
+            timers.yield((name, workload.transitionAt))
+        }
+    }
+
+    /// One short-lived child per transition in flight, ending when the transition does.
+    public nonisolated func run() async {
+        await withDiscardingTaskGroup { group in
+            for await (name, time) in timerStream {
+                group.addTask { [clock, changeSink] in
+                    guard (try? await clock.sleep(until: time)) != nil else { return }
+                    changeSink.yield(name)
+                }
             }
         }
     }
@@ -111,7 +125,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
         guard let journal else { return }
         state = journal.load()
         clusterNodes = nil
-        Self.reportTransitions(of: state, clock: clock, to: changeSink)
+        Self.reportTransitions(of: state, clock: clock, to: timerSink)
     }
 
     static func apply(_ change: Change, to state: inout State) {
@@ -138,11 +152,7 @@ public actor SimulatedFleetDriver: ComputeDriver {
             changeSink.yield(name)
             return
         }
-        // One short-lived timer per transition in flight; it ends when the transition does.
-        Task { [clock, changeSink] in
-            try? await clock.sleep(until: time)
-            changeSink.yield(name)
-        }
+        timerSink.yield((name, time))
     }
 
     public nonisolated func changes() -> AsyncStream<String> { changeStream }

@@ -97,6 +97,10 @@ public final class EngineDriver: ComputeDriver, Sendable {
     private let probeSink: AsyncStream<String>.Continuation
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
+    /// Work that outlives the call that asked for it (a workload's launcher), which `run()`
+    /// keeps as its children.
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
 
     /// - Parameters:
     ///   - hosts: each node with its engine endpoint.
@@ -115,6 +119,7 @@ public final class EngineDriver: ComputeDriver, Sendable {
         self.cluster = cluster
         self.gpuProbeImage = gpuProbeImage
         (changeStream, changeSink) = AsyncStream.makeStream(of: String.self)
+        (jobs, jobSink) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         (probeRequests, probeSink) = AsyncStream.makeStream(of: String.self)
         var made: [EngineHost] = []
         for (node, endpoint) in hosts {
@@ -131,7 +136,8 @@ public final class EngineDriver: ComputeDriver, Sendable {
                     gpuRequests: gpuRequests,
                     push: push,
                     isolation: isolation,
-                    changeSink: changeSink
+                    changeSink: changeSink,
+                    jobSink: jobSink
                 )
             )
         }
@@ -302,11 +308,15 @@ public final class EngineDriver: ComputeDriver, Sendable {
         }
     }
 
-    /// Follows every host's event stream, each on its own, into one stream of names.
-    public func changes() -> AsyncStream<String> {
+    /// What every host's event stream says, as one stream of names (`run()` follows them).
+    public func changes() -> AsyncStream<String> { changeStream }
+
+    /// Follows every host's event stream, each on its own, and counts GPUs when asked, as
+    /// children, until cancelled.
+    public func run() async {
         state.withLock { state in state.following = true }
-        let task = Task {
-            await withTaskGroup(of: Void.self) { group in
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
                 for host in self.hosts {
                     group.addTask {
                         await host.follow(self.changeSink) { up in self.record(host.node.name, answers: up) }
@@ -321,14 +331,14 @@ public final class EngineDriver: ComputeDriver, Sendable {
                         }
                     }
                 }
+                for await job in self.jobs { group.addTask { await job() } }
             }
-            self.changeSink.finish()
-        }
-        changeSink.onTermination = { _ in
-            task.cancel()
+        } onCancel: {
             self.probeSink.finish()
+            self.jobSink.finish()
         }
-        return changeStream
+        state.withLock { state in state.following = false }
+        changeSink.finish()
     }
 
     /// Counts a host's GPUs with the probe image; a failed count keeps the last one (or the

@@ -30,6 +30,8 @@ final class EngineHost: Sendable {
 
     let state = Mutex(State())
     let changeSink: AsyncStream<String>.Continuation
+    /// Where work that outlives its call goes: the driver's `run()` keeps it as a child.
+    let jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
 
     /// Records why a start failed where no container shows it, and says so at once.
     func recordStartFailure(_ instance: String, _ reason: String) {
@@ -49,7 +51,8 @@ final class EngineHost: Sendable {
         gpuRequests: EngineDriver.GPURequests,
         push: EngineDriver.Push?,
         isolation: EngineDriver.Isolation,
-        changeSink: AsyncStream<String>.Continuation
+        changeSink: AsyncStream<String>.Continuation,
+        jobSink: AsyncStream<@Sendable () async -> Void>.Continuation
     ) {
         self.cluster = cluster
         self.node = node
@@ -58,6 +61,7 @@ final class EngineHost: Sendable {
         self.push = push
         self.isolation = isolation
         self.changeSink = changeSink
+        self.jobSink = jobSink
     }
 
     /// Counts the host's GPUs by running `nvidia-smi --query-gpu=index --format=csv,noheader`

@@ -52,7 +52,8 @@ extension EngineHost {
                 WorkloadLauncher.scriptVariable: spec.startupScript, WorkloadLauncher.dataVariable: spec.volumePath,
             ]
         )
-        Task {
+        // A child of `run()`: the launcher lives as long as the workload, or the driver.
+        jobSink.yield {
             let (input, feed) = AsyncStream<ExecInput>.makeStream()
             feed.yield(.endOfInput)
             feed.finish()

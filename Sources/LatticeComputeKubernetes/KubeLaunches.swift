@@ -95,7 +95,7 @@ package final class KubeLaunches: Sendable {
         }
     }
 
-    /// Runs the launcher in `pod` for `start`, in the background (the data disk's path and
+    /// Runs the launcher in `pod` for `start` (the driver's `run()` keeps it as a child; the data disk's path and
     /// the startup script come from the pod's own environment, `KubeObjects.pod`); `changed`
     /// is called whenever it reports something new. An exec the API server refuses before the
     /// launcher printed anything (the container only just started) is tried again, up to 5
@@ -108,32 +108,30 @@ package final class KubeLaunches: Sendable {
         start: String,
         _ launches: KubeLaunches,
         changed: @escaping @Sendable () -> Void
-    ) {
-        Task {
-            for attempt in 1...5 {
-                let heard = Mutex(false)
-                let (input, feed) = AsyncStream<ExecInput>.makeStream()
-                feed.yield(.endOfInput)
-                feed.finish()
-                do {
-                    _ = try await KubeExec.run(
-                        api: api,
-                        namespace: namespace,
-                        pod: pod,
-                        ExecRequest(command: WorkloadLauncher.launcher),
-                        input: input
-                    ) { output in
-                        guard case .stdout(let data) = output else { return }
-                        heard.withLock { $0 = true }
-                        if launches.read(instance, start: start, data) { changed() }
-                    }
-                    return
-                } catch {
-                    guard attempt < 5, !heard.withLock({ $0 }), launches.isCurrent(instance, start: start) else {
-                        return
-                    }
-                    try? await Task.sleep(for: .seconds(2))
+    ) async {
+        for attempt in 1...5 {
+            let heard = Mutex(false)
+            let (input, feed) = AsyncStream<ExecInput>.makeStream()
+            feed.yield(.endOfInput)
+            feed.finish()
+            do {
+                _ = try await KubeExec.run(
+                    api: api,
+                    namespace: namespace,
+                    pod: pod,
+                    ExecRequest(command: WorkloadLauncher.launcher),
+                    input: input
+                ) { output in
+                    guard case .stdout(let data) = output else { return }
+                    heard.withLock { $0 = true }
+                    if launches.read(instance, start: start, data) { changed() }
                 }
+                return
+            } catch {
+                guard attempt < 5, !heard.withLock({ $0 }), launches.isCurrent(instance, start: start) else {
+                    return
+                }
+                try? await Task.sleep(for: .seconds(2))
             }
         }
     }

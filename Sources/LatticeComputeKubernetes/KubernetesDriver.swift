@@ -111,15 +111,19 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
     private let changeStream: AsyncStream<String>
     private let changeSink: AsyncStream<String>.Continuation
     private struct State {
-        var watchers: [Task<Void, Never>] = []
         var lastNodes: [ClusterNode] = []
     }
+
+    /// A launcher to run in a pod that just started: (pod, instance, start).
+    private typealias Launch = (pod: String, instance: String, start: String)
+    private let launchStream: AsyncStream<Launch>
+    private let launchSink: AsyncStream<Launch>.Continuation
 
     private let state = Mutex(State())
     let losses = PodLosses()
     let launches = KubeLaunches()
 
-    /// A driver for one cluster; its caches start listing and watching at once.
+    /// A driver for one cluster; its caches list and watch once `run()` runs.
     public init(settings: Settings, connection: KubeConnection) throws {
         self.settings = settings
         api = try KubeAPI(connection: connection, queriesPerSecond: settings.queriesPerSecond, burst: settings.burst)
@@ -148,12 +152,9 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
         let selector = "\(KubeObjects.managedBy)=lattice"
         let losses = self.losses
         let launches = self.launches
-        let launch: @Sendable (String, String, String) -> Void = {
-            [api, namespace = settings.namespace] pod, instance, start in
-            KubeLaunches.run(api: api, namespace: namespace, pod: pod, instance: instance, start: start, launches) {
-                sink.yield(instance)
-            }
-        }
+        let (launchStream, launchSink) = AsyncStream.makeStream(of: Launch.self)
+        (self.launchStream, self.launchSink) = (launchStream, launchSink)
+        let launch: @Sendable (String, String, String) -> Void = { launchSink.yield(($0, $1, $2)) }
         pods = KubeInformer(
             api: api,
             path: "\(base)/pods",
@@ -183,22 +184,34 @@ public final class KubernetesDriver: ComputeDriver, Sendable {
             guard before != after, let name = (new ?? old)?.metadata.name else { return }
             for pod in podCache.all where pod.node == name { if let instance = pod.instance { sink.yield(instance) } }
         }
-        let informers: [@Sendable () async -> Void] = [
-            { [pods] in await pods.run() }, { [secrets] in await secrets.run() },
-            { [nodeCache] in await nodeCache.run() },
-        ]
-        let watchers = informers.map { run in Task { await run() } }
-        state.withLock { $0.watchers = watchers }
     }
 
     deinit {
-        for task in state.withLock({ $0.watchers }) { task.cancel() }
         changeSink.finish()
+        launchSink.finish()
     }
 
-    /// Stops watching (the driver is not used after this).
-    public func shutdown() {
-        state.withLock { state in for task in state.watchers { task.cancel() } }
+    /// The caches' list-and-watch loops and the launchers of pods that started, as children,
+    /// until cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.pods.run() }
+            group.addTask { await self.secrets.run() }
+            group.addTask { await self.nodeCache.run() }
+            let (api, namespace, launches, sink) = (api, settings.namespace, launches, changeSink)
+            for await launch in launchStream {
+                group.addTask {
+                    await KubeLaunches.run(
+                        api: api,
+                        namespace: namespace,
+                        pod: launch.pod,
+                        instance: launch.instance,
+                        start: launch.start,
+                        launches
+                    ) { sink.yield(launch.instance) }
+                }
+            }
+        }
     }
 
     /// Lists, watches and bookmarks so far, per cache (for tests).

@@ -19,6 +19,15 @@ actor Printed {
 }
 
 /// A fake API server on a free port and a driver on it.
+/// Runs a driver's `run()` for as long as this is held.
+final class DriverRun: Sendable {
+    private let task: Task<Void, Never>
+
+    init(_ driver: any ComputeDriver) { task = Task { await driver.run() } }
+
+    deinit { task.cancel() }
+}
+
 struct KubeRig {
     /// The committer image the fake cluster can pull.
     static let committer = "registry.test/lattice/committer:1"
@@ -26,6 +35,9 @@ struct KubeRig {
     let url: String
     let driver: KubernetesDriver
     let server: Task<Void, any Error>
+    /// The driver's `run()` (its caches' watches, the launchers), as the server's reconciler
+    /// runs it, until the test lets go of the rig.
+    let running: DriverRun
 
     static func start(
         nodes: [String] = ["gpu-a", "gpu-b"],
@@ -51,7 +63,7 @@ struct KubeRig {
         )
         settings.forceDeleteAfter = forceDeleteAfter
         let driver = try KubernetesDriver(settings: settings, connection: KubeConnection(server: url))
-        return KubeRig(cluster: cluster, url: url, driver: driver, server: server)
+        return KubeRig(cluster: cluster, url: url, driver: driver, server: server, running: DriverRun(driver))
     }
 
     func workload(_ name: String, node: String = "gpu-a", image: String = "img") -> WorkloadSpec {
@@ -549,6 +561,8 @@ struct KubeRig {
             ),
             connection: connection
         )
+        let running = DriverRun(driver)
+        defer { withExtendedLifetime(running) {} }
         let created = try await driver.api.send(
             .POST,
             "/api/v1/namespaces",

@@ -26,6 +26,17 @@ struct DriverFactory: CustomStringConvertible, Sendable {
     let description: String
     let make: @Sendable () async throws -> DriverHarness
 
+    /// A fresh driver whose `run()` (its watchers, followers and timers) runs beside `body`,
+    /// as the server's reconciler runs it.
+    func withDriver(_ body: (DriverHarness) async throws -> Void) async throws {
+        let harness = try await make()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await harness.driver.run() }
+            try await body(harness)
+            group.cancelAll()
+        }
+    }
+
     static let all: [DriverFactory] =
         [
             DriverFactory(description: "simulated") {
@@ -207,77 +218,85 @@ func waitFor(
 
     @Test(arguments: DriverFactory.all)
     func reportsItsNodes(_ factory: DriverFactory) async throws {
-        let harness = try await factory.make()
-        let nodes = try await harness.driver.nodes()
-        #expect(nodes.map(\.node.name).sorted() == harness.nodeNames.sorted())
-        #expect(nodes.allSatisfy { $0.healthy })
+        try await factory.withDriver { harness in
+            let nodes = try await harness.driver.nodes()
+            #expect(nodes.map(\.node.name).sorted() == harness.nodeNames.sorted())
+            #expect(nodes.allSatisfy { $0.healthy })
+        }
     }
 
     @Test(arguments: DriverFactory.all)
     func startsStopsAndStartsAgainIdempotently(_ factory: DriverFactory) async throws {
-        let harness = try await factory.make()
-        let driver = harness.driver
-        let workload = uniqueSpec("instance-0000c001", node: harness.nodeNames[0], image: harness.image)
-        try await driver.start(workload)
-        try await driver.start(workload)
-        #expect(try await harness.workloadsOf(workload.instanceName) == 1, "two starts, one workload")
-        let running = try await waitFor(.running, workload.instanceName, in: harness)
-        #expect(running.node == harness.nodeNames[0])
-        #expect(!running.ip.isEmpty)
-        #expect(running.podName == workload.podName)
+        try await factory.withDriver { harness in
+            let driver = harness.driver
+            let workload = uniqueSpec("instance-0000c001", node: harness.nodeNames[0], image: harness.image)
+            try await driver.start(workload)
+            try await driver.start(workload)
+            #expect(try await harness.workloadsOf(workload.instanceName) == 1, "two starts, one workload")
+            let running = try await waitFor(.running, workload.instanceName, in: harness)
+            #expect(running.node == harness.nodeNames[0])
+            #expect(!running.ip.isEmpty)
+            #expect(running.podName == workload.podName)
 
-        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
-        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
-        _ = try await waitFor(.stopped, workload.instanceName, in: harness)
-        try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+            try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+            try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
+            _ = try await waitFor(.stopped, workload.instanceName, in: harness)
+            try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 1)
 
-        var moved = workload
-        moved.node = harness.nodeNames.last!
-        moved.gpuIndices = [1]
-        try await driver.start(moved)
-        try await driver.start(moved)
-        let again = try await waitFor(.running, workload.instanceName, in: harness)
-        #expect(again.node == moved.node)
-        #expect(try await harness.workloadsOf(workload.instanceName) == 1, "moved, not copied")
-        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
-        #expect(try await driver.observeAll()[workload.instanceName] == nil)
-        #expect(try await harness.workloadsOf(workload.instanceName) == 0)
+            var moved = workload
+            moved.node = harness.nodeNames.last!
+            moved.gpuIndices = [1]
+            try await driver.start(moved)
+            try await driver.start(moved)
+            let again = try await waitFor(.running, workload.instanceName, in: harness)
+            #expect(again.node == moved.node)
+            #expect(try await harness.workloadsOf(workload.instanceName) == 1, "moved, not copied")
+            try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+            #expect(try await driver.observeAll()[workload.instanceName] == nil)
+            #expect(try await harness.workloadsOf(workload.instanceName) == 0)
+        }
     }
 
     @Test(arguments: DriverFactory.all)
     func commitsDiscardsAndDestroys(_ factory: DriverFactory) async throws {
-        let harness = try await factory.make()
-        let driver = harness.driver
-        let workload = uniqueSpec("instance-0000c002", node: harness.nodeNames[0], image: harness.image)
-        try await driver.start(workload)
-        _ = try await waitFor(.running, workload.instanceName, in: harness)
-        // A driver that commits running workloads (Kubernetes) is asked before any stop and
-        // removes the workload itself; the others commit a stopped one.
-        if !driver.commitsRunningWorkloads {
-            try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 0)
-            _ = try await waitFor(.stopped, workload.instanceName, in: harness)
+        try await factory.withDriver { harness in
+            let driver = harness.driver
+            let workload = uniqueSpec("instance-0000c002", node: harness.nodeNames[0], image: harness.image)
+            try await driver.start(workload)
+            _ = try await waitFor(.running, workload.instanceName, in: harness)
+            // A driver that commits running workloads (Kubernetes) is asked before any stop and
+            // removes the workload itself; the others commit a stopped one.
+            if !driver.commitsRunningWorkloads {
+                try await driver.stop(instanceName: workload.instanceName, gracePeriodSeconds: 0)
+                _ = try await waitFor(.stopped, workload.instanceName, in: harness)
+            }
+            #expect(
+                try await driver.commit(
+                    instanceName: workload.instanceName,
+                    imageReference: "images.test/alice/snap:v1"
+                )
+                    > 0
+            )
+            #expect(try await driver.observe(instanceName: workload.instanceName)?.phase == .stopped)
+            try await driver.discard(instanceName: workload.instanceName)
+            #expect(try await driver.observeAll()[workload.instanceName] == nil)
+            try await driver.discard(instanceName: workload.instanceName)
+            try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+            try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
+            #expect(try await driver.observeAll()[workload.instanceName] == nil)
         }
-        #expect(
-            try await driver.commit(instanceName: workload.instanceName, imageReference: "images.test/alice/snap:v1")
-                > 0
-        )
-        #expect(try await driver.observe(instanceName: workload.instanceName)?.phase == .stopped)
-        try await driver.discard(instanceName: workload.instanceName)
-        #expect(try await driver.observeAll()[workload.instanceName] == nil)
-        try await driver.discard(instanceName: workload.instanceName)
-        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
-        try await driver.destroy(instanceName: workload.instanceName, volumeName: workload.volumeName)
-        #expect(try await driver.observeAll()[workload.instanceName] == nil)
     }
 
     @Test(arguments: DriverFactory.all)
     func unknownWorkloadsAreNoOps(_ factory: DriverFactory) async throws {
-        let driver = try await factory.make().driver
-        try await driver.stop(instanceName: "instance-ffffffff", gracePeriodSeconds: 1)
-        try await driver.discard(instanceName: "instance-ffffffff")
-        try await driver.destroy(instanceName: "instance-ffffffff", volumeName: "volume-ffffffff")
-        await #expect(throws: (any Error).self) {
-            try await driver.commit(instanceName: "instance-ffffffff", imageReference: "x/y/z:1")
+        try await factory.withDriver { harness in
+            let driver = harness.driver
+            try await driver.stop(instanceName: "instance-ffffffff", gracePeriodSeconds: 1)
+            try await driver.discard(instanceName: "instance-ffffffff")
+            try await driver.destroy(instanceName: "instance-ffffffff", volumeName: "volume-ffffffff")
+            await #expect(throws: (any Error).self) {
+                try await driver.commit(instanceName: "instance-ffffffff", imageReference: "x/y/z:1")
+            }
         }
     }
 }

@@ -45,6 +45,7 @@ final class FaultyDriver: ComputeDriver, @unchecked Sendable {
         return try await inner.observe(instanceName: instanceName)
     }
     func changes() -> AsyncStream<String> { inner.changes() }
+    func run() async { await inner.run() }
     func start(_ spec: WorkloadSpec) async throws {
         try await enter("start")
         try await inner.start(spec)

@@ -84,6 +84,8 @@ public final class Reconciler: Service, Sendable {
                         }
                     }
                     for driver in self.fleet.drivers.values {
+                        // The driver's own watchers, followers and timers, then what they report.
+                        group.addTask { await driver.run() }
                         group.addTask {
                             for await name in driver.changes() { self.queue.add(name) }
                         }
