@@ -3,23 +3,38 @@ import LatticeDomain
 
 /// Everything a backend needs to run one instance.
 public struct WorkloadSpec: Sendable, Equatable, Codable {
+    /// The instance's name (`instance-` and 8 hex digits), which labels everything the
+    /// backend holds of it.
     public var instanceName: String
+    /// The seed's `pod.name`: the container's or pod's own name, new at every start.
     public var podName: String
+    /// The tenant's namespace (a label, and the network it is kept apart in).
     public var namespace: String
+    /// The instance's UID, the name the gateways know it by.
     public var uid: String
+    /// The image reference to run (always one the backend can get without the internet).
     public var image: String
+    /// The node the placement chose.
     public var node: String
+    /// The node's GPUs the placement gave the instance, by index.
     public var gpuIndices: [Int]
+    /// How the backend asks for GPUs (Kubernetes' `nvidia.com/gpu` or the cluster's own).
     public var gpuResourceKey: String
+    /// The CPU cores and memory the SKU grants, as limits.
     public var cpuCores: Int
+    /// See `cpuCores`.
     public var memoryGiB: Int
+    /// The data disk's volume, kept from one start to the next until the instance is deleted.
     public var volumeName: String
+    /// Where the data disk is mounted in the container (the seed's `PathInContainer`).
     public var volumePath: String
+    /// The data disk's size, as the tenant chose it.
     public var volumeSizeGiB: Int
     /// The data disk's Kubernetes storage class (nil: the cluster's).
     public var volumeStorageClass: String?
     /// The data disk's access mode on Kubernetes (nil: `ReadWriteOnce`).
     public var volumeAccessMode: String?
+    /// The public SSH port the gateway forwards to this instance's port 22.
     public var sshPort: Int
     /// Root password and Jupyter token, and the instance's `env` and `secretEnv`, passed to
     /// the container as environment.
@@ -32,6 +47,7 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
     /// The HTTP ports the gateway serves (besides Jupyter's and Tensorboard's).
     public var ports: [Int]
 
+    /// What the backend needs of `instance` as it stands (placed: its node and GPUs set).
     public init(instance: Instance) {
         instanceName = instance.name
         podName = instance.pod?.name ?? instance.name
@@ -61,6 +77,8 @@ public struct WorkloadSpec: Sendable, Equatable, Codable {
         ports = workload.ports.map(\.port)
     }
 
+    /// Decodes a spec a driver kept (the simulated fleet's state file, an engine's label),
+    /// fields added since defaulting.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         instanceName = try c.decode(String.self, forKey: .instanceName)
@@ -152,7 +170,9 @@ extension ComputeDriver {
         while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
     }
 
+    /// Nothing to take in: the backend keeps its own state.
     public func adopt() async throws {}
+    /// A stop, then a commit of the stopped workload.
     public var commitsRunningWorkloads: Bool { false }
 }
 
@@ -172,11 +192,15 @@ public struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidSpec
     }
 
+    /// What the caller can do about it.
     public var kind: Kind
+    /// What went wrong, for the log and for the client (never a credential).
     public var message: String
+    /// A failure; transient (retried with backoff) unless told otherwise.
     public init(_ message: String, kind: Kind = .transient) {
         self.kind = kind
         self.message = message
     }
+    /// The message.
     public var description: String { message }
 }

@@ -266,15 +266,21 @@ public protocol MeterStore: Sendable {
 /// A signed-in web console session, as every replica reads it. Keyed by the SHA-256 of
 /// the session id (the id itself is only in the browser's cookie).
 public struct ConsoleSessionRecord: Sendable, Equatable {
+    /// The namespace signed in.
     public var namespace: String
+    /// The API token the session was opened with, by id.
     public var tokenID: String
     /// The hash of the API token the session was opened with: regenerating or deleting
     /// that token ends the session.
     public var tokenHash: String
+    /// Whether the namespace is an admin's (the console shows the operator's pages).
     public var isAdmin: Bool
+    /// When the session ends unless the browser signs in again.
     public var expiresAt: Date
+    /// The token every form and every state-changing call of the session must carry.
     public var csrf: String
 
+    /// A session as the console opens it.
     public init(namespace: String, tokenID: String, tokenHash: String, isAdmin: Bool, expiresAt: Date, csrf: String) {
         self.namespace = namespace
         self.tokenID = tokenID
@@ -345,10 +351,14 @@ public protocol NodeStore: Sendable {
 
 /// What a create or a power_on reads before its write (`NodeStore.startInputs`).
 public struct StartInputs: Sendable, Equatable {
+    /// The namespace's budget, if it set one (SPEC §12): its cap is checked before the write.
     public var budget: Budget?
+    /// The namespace's default idle stop, which a new instance without its own takes.
     public var idleDefault: IdleDefault?
+    /// Nodes an admin drained: placement leaves them out.
     public var drained: [NodeDrain]
 
+    /// What was read.
     public init(budget: Budget? = nil, idleDefault: IdleDefault? = nil, drained: [NodeDrain] = []) {
         self.budget = budget
         self.idleDefault = idleDefault
@@ -356,7 +366,6 @@ public struct StartInputs: Sendable, Equatable {
     }
 }
 
-/// The audit log (SPEC §10): one entry per state-changing call, kept `AuditRule.retention`.
 /// Admins' price changes (`PriceChange`), kept in the order made.
 public protocol PriceStore: Sendable {
     /// Appends a change; every replica hears of it (`StoreChange.prices`).
@@ -365,6 +374,7 @@ public protocol PriceStore: Sendable {
     func priceChanges(skuID: String?) async throws -> [PriceChange]
 }
 
+/// The audit log (SPEC §10): one entry per state-changing call, kept `AuditRule.retention`.
 public protocol AuditStore: Sendable {
     /// Appends the entries in one transaction (a server writes the entries of calls answered
     /// together at once: `AuditRecorder`).
@@ -446,6 +456,7 @@ public protocol IdleDefaultStore: Sendable {
     func clearIdleDefault(namespace: String) async throws -> Bool
 }
 
+/// How many console sessions the store keeps.
 public enum SessionLimits {
     /// Signed-in sessions one namespace keeps; a new one ends the oldest past this.
     public static let perNamespace = 100
@@ -478,11 +489,14 @@ public final class LeaderFence: Sendable {
 
     private let held = Mutex(Held())
 
+    /// Fencing off until `enable`.
     public init() {}
 
     /// Turns fencing on for `holder`; until `hold` is called its fenced writes are refused.
     public func enable(holder: String) { held.withLock { $0.holder = holder } }
+    /// This replica leads at `epoch` (its claim or renewal just said so).
     public func hold(epoch: Int64) { held.withLock { $0.epoch = epoch } }
+    /// This replica does not lead: its fenced writes are refused.
     public func drop() { held.withLock { $0.epoch = nil } }
 
     /// nil when fencing is off; else the holder and the epoch it leads with (nil: it does not lead).
@@ -545,12 +559,15 @@ public protocol StoreHealth: Sendable {
 public struct WalletDebit: Sendable, Equatable {
     /// The balance the wallet must hold before the write for it to go ahead.
     public var required: Money
+    /// The ledger entries the write appends (a prepaid period's charge), in its transaction.
     public var charges: [LedgerEntry]
 
+    /// A debit of `charges` that needs `required` in the wallet.
     public init(required: Money = .zero, charges: [LedgerEntry] = []) {
         self.required = required
         self.charges = charges
     }
 
+    /// No money moves and none is needed.
     public static let none = WalletDebit()
 }
