@@ -19,63 +19,94 @@ public struct WriteSet: Sendable, Equatable {
 
     /// GPUs, CPU and memory an instance holds on one node.
     public struct Reservation: Sendable, Equatable {
+        /// The instance holding it.
         public var instanceName: String
+        /// The node and the GPUs by index.
         public var placement: GPUPlacement
+        /// The cores and memory its SKU grants, counted against the node's.
         public var cpuCores: Int
+        /// See `cpuCores`.
         public var memoryGiB: Int
     }
 
     /// One GPU as `gpu_allocations` keys it.
     public struct GPU: Sendable, Hashable {
+        /// The node's name.
         public var node: String
+        /// The GPU's index on the node.
         public var index: Int
     }
 
     /// Open segments of an instance, of these kinds, end at `at` (or at their start, if later).
     public struct SegmentClosing: Sendable, Equatable {
+        /// The instance whose segments close.
         public var instanceName: String
+        /// Which of them (compute, storage).
         public var kinds: [MeterSegment.Kind]
+        /// When they end.
         public var at: Date
     }
 
     /// A segment opened, and when the meter first looks at it.
     public struct OpenedSegment: Sendable, Equatable {
+        /// The segment as it starts.
         public var segment: MeterSegment
+        /// When the meter first charges it.
         public var due: Date
     }
 
     /// How much a namespace's hourly commitment and held GPUs move.
     public struct Commitment: Sendable, Equatable {
+        /// The namespace whose commitment moves.
         public var namespace: String
+        /// By how much its pay-as-you-go spend per hour moves, in money units.
         public var hourlyUnits: Int64
+        /// By how many GPUs its held GPUs move.
         public var gpus: Int
     }
 
     /// How much a namespace's instance count in a cluster moves.
     public struct InstanceCount: Sendable, Equatable {
+        /// The namespace counted.
         public var namespace: String
+        /// The cluster counted in.
         public var cluster: String
+        /// +1 for a create, -1 for a purge.
         public var delta: Int
     }
 
     /// A port given back, kept for `SSHPortRule.quarantine`; releases older than that are pruned.
     public struct GivenPort: Sendable, Equatable {
+        /// The port.
         public var port: Int
+        /// Who gave it back and when (only that namespace may take it within the quarantine).
         public var release: PortRelease
+        /// Releases before this are past their quarantine and pruned by the same write.
         public var pruneBefore: Date { release.at.addingTimeInterval(-SSHPortRule.quarantine) }
     }
 
+    /// The instance's row: inserted, updated or deleted (nil: the write leaves it).
     public var instance: InstanceRow?
+    /// The reservation held before the write (its GPU rows that are not also in
+    /// `reserved` go).
     public var released: Reservation?
+    /// The reservation held after it (its GPU rows that were not also in `released` come).
     public var reserved: Reservation?
+    /// The SSH port the instance held before and no longer holds.
     public var portFreed: Int?
+    /// The SSH port the instance holds after and did not hold before.
     public var portTaken: Int?
+    /// `portFreed`, kept for its namespace for the quarantine.
     public var portGivenBack: GivenPort?
+    /// How the namespace's commitment moves (nil: it does not).
     public var commitment: Commitment?
     /// Per-status instance counts (`/metrics`), by how much each moves.
     public var statusCounts: [InstanceStatus: Int] = [:]
+    /// How the namespace's instance count in the cluster moves (list totals).
     public var instanceCount: InstanceCount?
+    /// Meter segments the write opens (a create opens storage, a start compute).
     public var openedSegments: [OpenedSegment] = []
+    /// Meter segments the write closes (a stop closes compute, a purge both).
     public var closing: SegmentClosing?
     /// Orders closed (the instance they paid for is gone).
     public var closedOrders: [String] = []
@@ -92,8 +123,10 @@ public struct WriteSet: Sendable, Equatable {
     /// write names its instance, and a write with events names their namespace.
     public var notices: [StoreChange] = []
 
+    /// A write set that changes nothing.
     public init() {}
 
+    /// Whether applying it changes nothing (a store then sends no statement).
     public var isEmpty: Bool { self == WriteSet() }
 
     /// GPU rows that go: held before and not after.
@@ -211,14 +244,20 @@ extension MeterSegment {
 /// What a create reads before it decides; each store reads it its own way inside its
 /// write transaction (SQLite in a few in-process reads, PostgreSQL in one statement).
 public struct CreateReads: Sendable {
+    /// Whether an instance of the draft's name exists (a name is never given twice).
     public var nameTaken: Bool
+    /// What the namespace holds now, against `quota`.
     public var usage: QuotaUsage
+    /// The namespace's quota (an admin's: unlimited; none set: the server's default).
     public var quota: Quota
+    /// The wallet's balance.
     public var balance: Money
+    /// What the namespace's running pay-as-you-go instances spend per hour.
     public var committed: Money
     /// The coupon the create names, if it names one and it exists.
     public var coupon: Coupon?
 
+    /// What was read.
     public init(nameTaken: Bool, usage: QuotaUsage, quota: Quota, balance: Money, committed: Money, coupon: Coupon?) {
         self.nameTaken = nameTaken
         self.usage = usage
@@ -299,6 +338,8 @@ public enum CreateDecision {
 /// instance (power on) is checked against the namespace's whole hourly commitment, any
 /// other only against its own `required`.
 public enum DebitRule {
+    /// Throws `402 InsufficientBalance` when the balance does not cover the debit (and, for a
+    /// start, an hour of the namespace's commitment with the instance in it).
     public static func check(
         _ debit: WalletDebit,
         namespace: String,
