@@ -19,14 +19,19 @@ public enum SQLValue: Sendable, Equatable {
 ///
 /// Each dialect renders the placeholders its own way (PostgreSQL's `$1`, `$2`, ...).
 public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
+    /// The statement with a `?` for each value.
     public private(set) var text: String
+    /// The values, in the order of their placeholders.
     public private(set) var binds: [SQLValue]
     /// A read inside a write that locks the rows it reads (PostgreSQL's `FOR UPDATE` or
     /// `FOR SHARE`; SQLite's one writer needs no row lock).
     public private(set) var rowLock: RowLock?
 
+    /// The lock a read takes on what it returns, as PostgreSQL writes it.
     public enum RowLock: String, Sendable {
+        /// Nobody else writes or locks the rows until this write commits.
         case update = "FOR UPDATE"
+        /// Nobody else changes the rows until this write commits; others may read and share.
         case share = "FOR SHARE"
         /// Keeps the row from being deleted or locked `FOR UPDATE`, but not from an update of
         /// its other columns: the fenced writes' lock on the lease row, which the holder's own
@@ -34,11 +39,14 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
         case keyShare = "FOR KEY SHARE"
     }
 
+    /// A statement with no values.
     public init(stringLiteral value: String) {
         text = value
         binds = []
     }
 
+    /// A statement whose interpolations are values (bound, never spliced in), or `raw:` and
+    /// `list:` parts of the store's own making.
     public init(stringInterpolation: Interpolation) {
         text = stringInterpolation.text
         binds = stringInterpolation.binds
@@ -75,17 +83,22 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
         return out
     }
 
+    /// Builds a statement: literal text as written, each value as a placeholder.
     public struct Interpolation: StringInterpolationProtocol {
         var text = ""
         var binds: [SQLValue] = []
 
+        /// Room for the text and the values.
         public init(literalCapacity: Int, interpolationCount: Int) {
             text.reserveCapacity(literalCapacity + interpolationCount)
             binds.reserveCapacity(interpolationCount)
         }
 
+        /// SQL text, as written.
         public mutating func appendLiteral(_ literal: String) { text += literal }
 
+        /// One value, as a placeholder (the `appendInterpolation`s after it are this one for
+        /// each Swift type a store writes).
         public mutating func appendInterpolation(_ value: SQLValue) {
             text += "?"
             binds.append(value)
@@ -101,12 +114,15 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
         public mutating func appendInterpolation(_ value: Date) {
             appendInterpolation(SQLValue.real(value.timeIntervalSince1970))
         }
+        /// A time or NULL.
         public mutating func appendInterpolation(_ value: Date?) {
             appendInterpolation(value.map { SQLValue.real($0.timeIntervalSince1970) } ?? .null)
         }
+        /// Text or NULL.
         public mutating func appendInterpolation(_ value: String?) {
             appendInterpolation(value.map(SQLValue.text) ?? .null)
         }
+        /// Bytes or NULL.
         public mutating func appendInterpolation(_ value: Data?) {
             appendInterpolation(value.map(SQLValue.blob) ?? .null)
         }
@@ -130,9 +146,15 @@ public struct StoreSQL: Sendable, Equatable, ExpressibleByStringInterpolation {
 }
 
 /// A row as a read returns it, its columns in the order the statement names them.
+///
+/// Each accessor reads column `index` as one type and throws `SQLRowError` when the column
+/// holds another (a column past the end reads as NULL); the `optional` ones answer nil for
+/// NULL, the others throw.
 public struct SQLRow: Sendable, Equatable {
+    /// The columns.
     public var values: [SQLValue]
 
+    /// A row of these columns.
     public init(_ values: [SQLValue]) { self.values = values }
 
     private func value(_ index: Int) -> SQLValue { index < values.count ? values[index] : .null }
@@ -141,11 +163,13 @@ public struct SQLRow: Sendable, Equatable {
         SQLRowError(description: "column \(index) holds \(value(index)), not \(wanted)")
     }
 
+    /// Text.
     public func text(_ index: Int) throws -> String {
         guard let text = try optionalText(index) else { throw mismatch(index, "text") }
         return text
     }
 
+    /// Text or NULL.
     public func optionalText(_ index: Int) throws -> String? {
         switch value(index) {
         case .null: return nil
@@ -154,11 +178,13 @@ public struct SQLRow: Sendable, Equatable {
         }
     }
 
+    /// An integer (a boolean reads as 0 or 1).
     public func integer(_ index: Int) throws -> Int {
         guard let value = try optionalInteger(index) else { throw mismatch(index, "an integer") }
         return value
     }
 
+    /// An integer or NULL.
     public func optionalInteger(_ index: Int) throws -> Int? {
         switch value(index) {
         case .null: return nil
@@ -168,11 +194,13 @@ public struct SQLRow: Sendable, Equatable {
         }
     }
 
+    /// A number (an integer reads as a double).
     public func real(_ index: Int) throws -> Double {
         guard let value = try optionalReal(index) else { throw mismatch(index, "a number") }
         return value
     }
 
+    /// A number or NULL.
     public func optionalReal(_ index: Int) throws -> Double? {
         switch value(index) {
         case .null: return nil
@@ -185,10 +213,12 @@ public struct SQLRow: Sendable, Equatable {
     /// A time kept as seconds since 1970.
     public func date(_ index: Int) throws -> Date { Date(timeIntervalSince1970: try real(index)) }
 
+    /// A time or NULL.
     public func optionalDate(_ index: Int) throws -> Date? {
         try optionalReal(index).map(Date.init(timeIntervalSince1970:))
     }
 
+    /// A boolean (SQLite keeps it as an integer).
     public func bool(_ index: Int) throws -> Bool {
         switch value(index) {
         case .boolean(let value): return value
@@ -197,6 +227,7 @@ public struct SQLRow: Sendable, Equatable {
         }
     }
 
+    /// Bytes or NULL.
     public func optionalBlob(_ index: Int) throws -> Data? {
         switch value(index) {
         case .null: return nil
@@ -208,6 +239,7 @@ public struct SQLRow: Sendable, Equatable {
 
 /// A row that does not hold what the store's own schema says it holds (a bug, never bad input).
 public struct SQLRowError: Error, CustomStringConvertible {
+    /// Which column held what.
     public var description: String
 }
 
@@ -221,10 +253,14 @@ public enum StoreLock {
 /// What a write decided from what it read: the statements to run, the changes to tell the
 /// change feed once they commit, and the answer.
 public struct SQLDecision<Result: Sendable>: Sendable {
+    /// Statements run in order in the write's transaction.
     public var writes: [StoreSQL]
+    /// Told to the change feed once the writes commit.
     public var notices: [StoreChange]
+    /// What the write answers.
     public var result: Result
 
+    /// A decision that writes `writes` and answers `result`.
     public init(writes: [StoreSQL] = [], notices: [StoreChange] = [], result: Result) {
         self.writes = writes
         self.notices = notices
@@ -233,6 +269,7 @@ public struct SQLDecision<Result: Sendable>: Sendable {
 }
 
 extension SQLDecision where Result == Void {
+    /// A decision with nothing to answer.
     public init(writes: [StoreSQL] = [], notices: [StoreChange] = []) {
         self.init(writes: writes, notices: notices, result: ())
     }
