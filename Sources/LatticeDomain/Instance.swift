@@ -22,13 +22,18 @@ public enum InstanceStatus: String, Sendable, Codable, Equatable, CaseIterable {
 
 /// What the user asked for; the reconciler drives the backend towards it.
 public struct DesiredState: Sendable, Codable, Equatable {
+    /// Whether the workload should run.
     public enum Power: String, Sendable, Codable, Equatable { case on, off }
+    /// On from the create and `power_on`, off from `power_off` and a scheduled or idle stop.
     public var power: Power
+    /// Set by `DELETE`: the reconciler removes the workload and its disk, then the row.
     public var deleted: Bool
     /// Set by `power_off` with `needSnapshot`; cleared once the image is committed.
     public var snapshot: SnapshotRequest?
+    /// How long a stop waits for the workload to end before it is killed.
     public var gracePeriodSeconds: Int
 
+    /// Running, not deleted, no snapshot asked for, stopped with 10 s of grace.
     public init(
         power: Power = .on,
         deleted: Bool = false,
@@ -44,18 +49,28 @@ public struct DesiredState: Sendable, Codable, Equatable {
 
 /// A request to commit the container as `<harborAddr>/<namespace>/<imageName>:<tag>`.
 public struct SnapshotRequest: Sendable, Codable, Equatable {
+    /// The image to commit to.
     public var imageReference: String
+    /// A commit to `imageReference`.
     public init(imageReference: String) { self.imageReference = imageReference }
 }
 
 /// The billing choices made at create time (the wire's `cost` object).
 public struct CostSelection: Sendable, Codable, Equatable {
+    /// The seed's `CostType`: the SKU's `sellingType` (`SellingType`: 1 pay-as-you-go, 2
+    /// monthly, 3 weekly, 4 daily).
     public var costType: Int
+    /// A prepaid term (`3D`, `2W`, `1M`); "" for pay-as-you-go.
     public var costTime: String
+    /// The coupon redeemed at create; "" for none.
     public var couponID: String
+    /// The seed's `DiscountID`, echoed as given.
     public var discountID: String
+    /// The GPU SKU the instance was made from.
     public var gpuSkuID: String
+    /// The disk SKU of its data disk.
     public var diskSkuID: String
+    /// The order the create placed.
     public var orderID: String
     /// The effective price per hour (or per term unit) when the instance was created.
     public var unitPrice: Money
@@ -64,6 +79,7 @@ public struct CostSelection: Sendable, Codable, Equatable {
     /// The data disk's price per GB-day at creation.
     public var diskPricePerGBDay: Money?
 
+    /// The choices as the create made them.
     public init(
         costType: Int,
         costTime: String,
@@ -88,13 +104,20 @@ public struct CostSelection: Sendable, Codable, Equatable {
 /// The machine shape, copied from the SKU at create time so catalog edits never change
 /// a running instance.
 public struct InstanceResources: Sendable, Codable, Equatable {
+    /// CPU cores, a limit on the workload.
     public var cpuCores: Int
+    /// Memory in GiB, a limit on the workload.
     public var memoryGiB: Int
+    /// GPUs, all of one node.
     public var gpuCount: Int
+    /// The GPU model (`4090`, `A100`), which the placement matches against the nodes'.
     public var gpuModel: String
+    /// How the backend asks for GPUs (Kubernetes' resource name).
     public var gpuResourceKey: String
+    /// The system disk, in GiB, reported as the first of `volumeMounts` (`系统盘`).
     public var systemDiskGiB: Int
 
+    /// A shape as the SKU gives it.
     public init(
         cpuCores: Int,
         memoryGiB: Int,
@@ -114,9 +137,13 @@ public struct InstanceResources: Sendable, Codable, Equatable {
 
 /// The data disk, kept across power cycles and removed with the instance.
 public struct DataVolume: Sendable, Codable, Equatable {
+    /// The backend's volume name (`volume-` and 8 random hex digits).
     public var name: String
+    /// Where the workload sees it (the seed's `PathInContainer`, `/root/data` by default).
     public var pathInContainer: String
+    /// Its size as the tenant chose it (`VolumeMount[].Size`).
     public var sizeGiB: Int
+    /// The disk SKU's type (`shared-filesystem`).
     public var type: String
     /// True where the volume lives on one node's disk (engine clusters, node-local storage
     /// classes on Kubernetes: `DiskSKU.isHostLocal(on:)`): it stays there, so
@@ -130,6 +157,7 @@ public struct DataVolume: Sendable, Codable, Equatable {
     /// Its PVC's access mode, from the disk SKU at create; nil: `ReadWriteOnce`.
     public var accessMode: String?
 
+    /// A data disk as the create chose it.
     public init(
         name: String,
         pathInContainer: String,
@@ -151,14 +179,18 @@ public struct DataVolume: Sendable, Codable, Equatable {
 
 /// Credentials and ports that make up the instance's `servers`.
 public struct AccessSecrets: Sendable, Codable, Equatable {
+    /// JupyterLab's token; sealed at rest.
     public var jupyterToken: String
+    /// The root password for SSH; sealed at rest.
     public var sshPassword: String
+    /// The public SSH port the gateway holds for the instance; 0 while it holds none.
     public var sshPort: Int
     /// Whether Jupyter and Tensorboard are published on host ports (engine clusters):
     /// the SSH port minus 10000 and minus 6000, so that with the default SSH ports
     /// (30000-32767) all three stay below Linux's ephemeral range (32768 and up).
     public var publishesPorts: Bool?
 
+    /// The secrets and the port a create gives.
     public init(jupyterToken: String, sshPassword: String, sshPort: Int, publishesPorts: Bool? = nil) {
         self.jupyterToken = jupyterToken
         self.sshPassword = sshPassword
@@ -166,15 +198,20 @@ public struct AccessSecrets: Sendable, Codable, Equatable {
         self.publishesPorts = publishesPorts
     }
 
+    /// JupyterLab's published host port (see `publishesPorts`).
     public var jupyterPort: Int { sshPort - 10000 }
+    /// Tensorboard's published host port (see `publishesPorts`).
     public var tensorboardPort: Int { sshPort - 6000 }
 }
 
 /// Where the instance's GPUs are reserved: one node, specific device indices.
 public struct GPUPlacement: Sendable, Codable, Equatable {
+    /// The node's name.
     public var node: String
+    /// The device indices on that node.
     public var gpuIndices: [Int]
 
+    /// A placement on `node`.
     public init(node: String, gpuIndices: [Int]) {
         self.node = node
         self.gpuIndices = gpuIndices
@@ -183,10 +220,14 @@ public struct GPUPlacement: Sendable, Codable, Equatable {
 
 /// The workload as last observed on the backend.
 public struct PodInfo: Sendable, Codable, Equatable {
+    /// The seed's `pod.name`, new at every start.
     public var name: String
+    /// The node it runs on ("" until seen).
     public var node: String
+    /// Its address inside the cluster ("" until seen).
     public var ip: String
 
+    /// A workload as named or seen.
     public init(name: String, node: String, ip: String) {
         self.name = name
         self.node = node
