@@ -238,19 +238,34 @@ public struct PodInfo: Sendable, Codable, Equatable {
 /// A compute instance: desired state (what the user asked for) and observed state
 /// (what the reconciler last saw), kept apart.
 public struct Instance: Sendable, Codable, Equatable {
+    /// `instance-` and 8 hex digits: the name in every URL, never given twice.
     public var name: String
+    /// A UUID, the name the HTTP gateway knows the instance by.
     public var uid: String
+    /// The tenant's namespace.
     public var namespace: String
+    /// The cluster it runs in.
     public var cluster: String
+    /// The cluster's region.
     public var regionID: String
+    /// The tenant's name for it.
     public var displayName: String
+    /// The tenant's note on it.
     public var description: String
+    /// The image it runs (a snapshot after a saving power_off, never a registry the
+    /// machine cannot reach).
     public var image: String
+    /// How it is billed.
     public var cost: CostSelection
+    /// Its shape, copied from the SKU.
     public var resources: InstanceResources
+    /// Its data disk.
     public var volume: DataVolume
+    /// Its secrets and ports.
     public var access: AccessSecrets
+    /// What the tenant asked for.
     public var desired: DesiredState
+    /// What the reconciler last saw (SPEC §5).
     public var status: InstanceStatus
     /// Why the status is what it is, for Failed in particular.
     public var statusReason: String
@@ -258,8 +273,11 @@ public struct Instance: Sendable, Codable, Equatable {
     public var placement: GPUPlacement?
     /// The pod name is chosen when the instance is placed; node and ip are filled in as observed.
     public var pod: PodInfo?
+    /// When the create was accepted.
     public var createdAt: Date
+    /// The last change made to it (the seed's `updateTimestamp`); nil before the first.
     public var updatedAt: Date?
+    /// When it stops (or is deleted, `scheduleStopAction`) of itself; nil for never.
     public var scheduleStopAt: Date?
     /// What a pay-as-you-go instance's `scheduleStopAt` does (SPEC §12); nil: power off. A
     /// prepaid instance's is its term's end, which always powers off.
@@ -280,6 +298,7 @@ public struct Instance: Sendable, Codable, Equatable {
     /// `wakeOnConnect` (SPEC §12): a connection through a gateway powers a Stopped instance on.
     public var wakeOnConnect: Bool?
 
+    /// An instance as a create drafts it (the rest is set by the decisions that follow).
     public init(
         name: String,
         uid: String,
@@ -329,22 +348,32 @@ public struct Instance: Sendable, Codable, Equatable {
 
 /// What happens at an instance's scheduled stop time.
 public enum ScheduledStopAction: String, Sendable, Codable, Equatable {
+    /// The instance is powered off; its disk stays.
     case powerOff = "power_off"
+    /// The instance is deleted with its disk.
     case delete
 }
 
 /// A committed image of a tenant's container.
 public struct SnapshotImage: Sendable, Codable, Equatable {
+    /// Saving while the commit runs, then Ready or Failed.
     public enum Status: String, Sendable, Codable, Equatable {
         case saving = "Saving", ready = "Ready", failed = "Failed"
     }
+    /// `<harborAddr>/<namespace>/<imageName>:<tag>`.
     public var reference: String
+    /// Whose it is: only that namespace lists it, runs it or deletes it.
     public var namespace: String
+    /// The instance it was committed from.
     public var sourceInstance: String
+    /// Where the commit stands.
     public var status: Status
+    /// Its size once committed (0 before).
     public var sizeBytes: Int64
+    /// When the commit was asked for.
     public var createdAt: Date
 
+    /// A snapshot as recorded.
     public init(
         reference: String,
         namespace: String,
