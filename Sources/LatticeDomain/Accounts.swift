@@ -2,10 +2,14 @@ import Foundation
 
 /// A tenant. The namespace is the user id of the seed's examples.
 public struct User: Sendable, Codable, Equatable {
+    /// The tenant's name: a lower-case DNS label, the `namespace` header of every call.
     public var namespace: String
+    /// An operator: sees every namespace and the admin API (SPEC §9).
     public var isAdmin: Bool
+    /// When the namespace was made.
     public var createdAt: Date
 
+    /// A tenant as created.
     public init(namespace: String, isAdmin: Bool, createdAt: Date) {
         self.namespace = namespace
         self.isAdmin = isAdmin
@@ -15,14 +19,22 @@ public struct User: Sendable, Codable, Equatable {
 
 /// An API token as stored: only the SHA-256 of the secret is kept.
 public struct TokenRecord: Sendable, Codable, Equatable {
+    /// The token's id, which the token API names it by (never the secret).
     public var id: String
+    /// Whose it is: every call made with it acts as this namespace.
     public var namespace: String
+    /// The tenant's name for it.
     public var name: String
+    /// The SHA-256 of the secret, hex.
     public var secretHash: String
+    /// When it was made.
     public var createdAt: Date
+    /// When it stops working.
     public var expiresAt: Date
+    /// When it last authenticated a call (written at most once a minute).
     public var lastUsedAt: Date?
 
+    /// A token as stored.
     public init(
         id: String,
         namespace: String,
@@ -44,16 +56,24 @@ public struct TokenRecord: Sendable, Codable, Equatable {
 
 /// The order written when an instance is created (its id is the `cost-order-id`).
 public struct Order: Sendable, Codable, Equatable {
+    /// The order's id.
     public var id: String
+    /// Whose it is.
     public var namespace: String
+    /// The instance it was placed for.
     public var instanceName: String
+    /// The create's `CostType`.
     public var costType: Int
+    /// The GPU SKU ordered.
     public var gpuSkuID: String
     /// Up-front amount for prepaid terms; zero for pay-as-you-go, which is metered.
     public var amount: Money
+    /// `paid` (prepaid) or `active` (pay-as-you-go), then `closed` once the instance is gone.
     public var status: String
+    /// When it was placed.
     public var createdAt: Date
 
+    /// An order as the create places it.
     public init(
         id: String,
         namespace: String,
@@ -88,16 +108,23 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
         /// The kinds a tenant's bills list.
         public static let billed: Set<Kind> = [.compute, .prepaid, .storage, .image, .adjustment, .refund]
     }
+    /// The row's id.
     public var id: String
+    /// Whose wallet it moves.
     public var namespace: String
+    /// What the money was for.
     public var kind: Kind
     /// Positive for credits and for charges alike; the kind says which way it counts.
     public var amount: Money
+    /// The instance a charge is for ("" for credits and the operator's moves).
     public var instanceName: String
+    /// The metered period a charge covers (compute, storage), or the prepaid term.
     public var periodStart: Date?
+    /// See `periodStart`.
     public var periodEnd: Date?
     /// Makes a replayed charge a no-op (instance and period for metered charges).
     public var idempotencyKey: String
+    /// When the row was appended.
     public var createdAt: Date
     /// Why an operator moved the money (debits and refunds), shown to the tenant.
     public var reason: String?
@@ -107,6 +134,7 @@ public struct LedgerEntry: Sendable, Codable, Equatable {
     /// The row's effect on the wallet, in minor units: positive for credits, negative for charges.
     public var signedUnits: Int64 { kind.isCredit ? amount.units : -amount.units }
 
+    /// A row as appended.
     public init(
         id: String,
         namespace: String,
