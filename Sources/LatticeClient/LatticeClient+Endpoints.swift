@@ -3,28 +3,43 @@ import LatticeDomain
 
 /// What to create: the seed's create body, with its defaults filled in.
 public struct CreateInstanceOptions: Sendable, Equatable {
+    /// The GPU SKU (`skus/computings`).
     public var gpuSkuID: String
+    /// Your name for the instance.
     public var displayName: String
+    /// An official image or one of your snapshots (`images`).
     public var image: String
     /// 1 pay-as-you-go; 2, 3, 4 prepaid monthly, weekly, daily (must match the SKU).
     public var costType: Int
     /// Prepaid term such as `3D`, `2W`, `1M`.
     public var costTime: String
+    /// A coupon to redeem; "" for none.
     public var couponID: String
+    /// The data disk's SKU (`skus/disks`).
     public var diskSkuID: String
+    /// Where the data disk is mounted.
     public var pathInContainer: String
+    /// The data disk's size in GiB; nil: the SKU's default.
     public var sizeGiB: Int?
+    /// The data disk's type, which must be the disk SKU's; "": the SKU's.
     public var volumeType: String
+    /// The cluster's region by id or name, checked if given; "": the cluster's.
     public var region: String
+    /// Your note on the instance.
     public var description: String
     /// SPEC §11: the workload's environment, secret environment, startup script, HTTP
     /// ports, and a template that fills what is left out.
     public var env: [String: String] = [:]
+    /// Environment never shown back and never kept in a snapshot.
     public var secretEnv: [String: String] = [:]
+    /// Run as root at every start.
     public var startupScript: String = ""
+    /// HTTP ports the gateway serves besides JupyterLab's and Tensorboard's.
     public var ports: [PortOption] = []
+    /// A template (`templates`) that fills what is left out.
     public var template: String = ""
 
+    /// A create with the seed's defaults: pay-as-you-go, disk SKU `1` at `/root/data`.
     public init(
         gpuSkuID: String,
         displayName: String,
@@ -84,11 +99,16 @@ struct CreateInstanceBody: Encodable, Sendable {
 
 /// `power_off` options.
 public struct PowerOffOptions: Sendable, Equatable, Encodable {
+    /// How long the workload has to end before it is killed.
     public var gracePeriodSeconds: Int
+    /// Whether to save the container as an image while stopping.
     public var needSnapshot: Bool
+    /// The snapshot's name (with `needSnapshot`).
     public var imageName: String
+    /// The snapshot's tag (with `needSnapshot`).
     public var tag: String
 
+    /// A stop with 10 s of grace and no snapshot, unless told otherwise.
     public init(gracePeriodSeconds: Int = 10, needSnapshot: Bool = false, imageName: String = "", tag: String = "") {
         self.gracePeriodSeconds = gracePeriodSeconds
         self.needSnapshot = needSnapshot
@@ -128,12 +148,12 @@ extension LatticeClient {
         return try await get(Page<DiskSKUWire>.self, Self.v1 + "/skus/disks", query: query)
     }
 
-    /// `GET /images`: official images and the caller's snapshots.
     /// Deletes one of your snapshots (`DELETE /images?name=`).
     public func deleteImage(name: String) async throws {
         _ = try await send("DELETE", Self.v1 + "/images", query: ["name": name], idempotent: true)
     }
 
+    /// `GET /images`: official images and the caller's snapshots.
     public func images(page: PageRequest = PageRequest()) async throws -> Page<ImageWire> {
         try await get(Page<ImageWire>.self, Self.v1 + "/images", query: Self.pageQuery(page))
     }
@@ -301,6 +321,7 @@ extension LatticeClient {
         )
     }
 
+    /// `GET /tokens`: the caller's tokens (names, ids and expiry; never a secret).
     public func tokens(page: PageRequest = PageRequest()) async throws -> Page<TokenWire> {
         try await get(Page<TokenWire>.self, Self.v1 + "/tokens", query: Self.pageQuery(page))
     }
@@ -310,6 +331,7 @@ extension LatticeClient {
         try decode(TokenWire.self, try await send("POST", Self.v1 + "/tokens/\(id)/regenerate", idempotent: false))
     }
 
+    /// Deletes a token: calls made with it fail from now on, on every replica.
     public func deleteToken(id: String) async throws {
         _ = try await send("DELETE", Self.v1 + "/tokens/\(id)", idempotent: false)
     }
@@ -330,24 +352,29 @@ extension LatticeClient {
         )
     }
 
+    /// `GET /ssh-keys`: the caller's registered public keys.
     public func sshKeys(page: PageRequest = PageRequest()) async throws -> Page<SSHKeyWire> {
         try await get(Page<SSHKeyWire>.self, Self.v1 + "/ssh-keys", query: Self.pageQuery(page))
     }
 
+    /// Removes a public key: the SSH gateway no longer takes it.
     public func deleteSSHKey(id: String) async throws {
         _ = try await send("DELETE", Self.v1 + "/ssh-keys/\(id)", idempotent: false)
     }
 
     // MARK: Wallet
 
+    /// `GET /balance`: the wallet's balance and currency.
     public func balance() async throws -> BalanceWire {
         try await get(BalanceWire.self, Self.v1 + "/balance")
     }
 
+    /// `GET /orders`: one order per instance created, newest first.
     public func orders(page: PageRequest = PageRequest()) async throws -> Page<OrderWire> {
         try await get(Page<OrderWire>.self, Self.v1 + "/orders", query: Self.pageQuery(page))
     }
 
+    /// `GET /bills`: every charge, adjustment and refund, newest first.
     public func bills(page: PageRequest = PageRequest()) async throws -> Page<BillWire> {
         try await get(Page<BillWire>.self, Self.v1 + "/bills", query: Self.pageQuery(page))
     }
@@ -430,6 +457,8 @@ extension LatticeClient {
         try decode(CouponWire.self, try await send("POST", Self.v1 + "/admin/coupons/\(id)/disable", idempotent: true))
     }
 
+    /// `POST /admin/coupons`: a coupon of `kind` `amount` or `percent` worth `value`,
+    /// optionally expiring and limited to `maxUses` redemptions.
     public func createCoupon(
         id: String? = nil,
         kind: String,
@@ -451,7 +480,6 @@ extension LatticeClient {
         )
     }
 
-    /// A namespace's quota and what it uses.
     /// `GET /admin/nodes`: every node with its health and free GPUs.
     public func adminNodes(page: PageRequest = PageRequest(page: 1, pageSize: 100)) async throws -> Page<AdminNodeWire>
     {
@@ -467,6 +495,7 @@ extension LatticeClient {
         )
     }
 
+    /// A namespace's quota and what it uses.
     public func quota(namespace: String) async throws -> QuotaWire {
         try await get(QuotaWire.self, Self.v1 + "/admin/users/\(namespace)/quota")
     }
@@ -491,6 +520,7 @@ extension LatticeClient {
         )
     }
 
+    /// `GET /admin/coupons`: every coupon and how often it was redeemed.
     public func coupons(page: PageRequest = PageRequest()) async throws -> Page<CouponWire> {
         try await get(Page<CouponWire>.self, Self.v1 + "/admin/coupons", query: Self.pageQuery(page))
     }
