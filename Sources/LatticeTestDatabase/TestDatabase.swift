@@ -64,12 +64,17 @@ public enum TestDatabase {
         guard let components = URLComponents(string: url) else { throw LatticeError.notFound(url) }
         let logger = Logger(label: "lattice.test.postgres")
         let connection = try await connect(components, logger: logger)
-        defer { Task { try? await connection.close() } }
-        var texts: [String] = []
-        for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
-            texts.append(try row.decode(String.self))
+        do {
+            var texts: [String] = []
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+                texts.append(try row.decode(String.self))
+            }
+            try? await connection.close()
+            return texts
+        } catch {
+            try? await connection.close()
+            throw error
         }
-        return texts
     }
 
     private static func connect(_ server: URLComponents, logger: Logger) async throws -> PostgresConnection {
