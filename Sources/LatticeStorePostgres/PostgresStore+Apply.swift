@@ -13,7 +13,12 @@ extension PostgresStore {
         var statement = ApplyStatement()
         try statement.add(set, documents: documents)
         if let row = set.instance, let change = DirectoryChange(row) { tx.written?.add(change, row) }
-        _ = try await PreparedShapes.shared.rows(statement.sql, statement.binds, types: statement.types, tx)
+        _ = try await PreparedShapes.shared.rows(
+            statement.sql,
+            statement.bindings.binds,
+            types: statement.bindings.types,
+            tx
+        )
     }
 }
 
@@ -22,9 +27,8 @@ extension PostgresStore {
 /// number of rows of a few), and `PreparedShapes` prepares it once per connection.
 struct ApplyStatement {
     private var parts: [String] = []
-    private(set) var binds = PostgresBindings()
-    /// Each parameter's type, a null's too: the text and these name one prepared shape.
-    private(set) var types: [PostgresDataType] = []
+    /// The values and their types (`ShapedBindings`).
+    private(set) var bindings = ShapedBindings()
 
     var sql: String {
         let with = parts.isEmpty ? "" : "WITH " + parts.joined(separator: ",\n") + "\n"
@@ -34,17 +38,9 @@ struct ApplyStatement {
     private var final: String?
 
     /// `$n` for a new parameter.
-    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
-        binds.append(value)
-        types.append(T.psqlType)
-        return "$\(binds.count)"
-    }
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String { bindings.bind(value) }
 
-    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String {
-        if let value { binds.append(value) } else { binds.appendNull() }
-        types.append(T.psqlType)
-        return "$\(binds.count)"
-    }
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String { bindings.bind(value) }
 
     private mutating func with(_ sql: String) { parts.append("w\(parts.count) AS (\(sql))") }
 

@@ -44,11 +44,6 @@ extension PostgresStore: SQLDialect {
         try query.answer(try await tx.shared(query.sql).map(row))
     }
 
-    static func query(_ sql: StoreSQL) throws -> PostgresQuery {
-        let (text, bindings, _) = try shaped(sql)
-        return PostgresQuery(unsafeSQL: text, binds: bindings)
-    }
-
     /// A shared statement's text, values and their types (a null's is left to PostgreSQL).
     static func shaped(_ sql: StoreSQL) throws -> (String, PostgresBindings, [PostgresDataType]) {
         var bindings = PostgresBindings(capacity: sql.binds.count)

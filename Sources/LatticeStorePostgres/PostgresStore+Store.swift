@@ -312,7 +312,9 @@ extension PostgresStore {
         let rows = try await tx.prepared(
             """
             SELECT l.holder, l.epoch, l.expires_at, i.doc FROM (SELECT 1) AS one
-            LEFT JOIN (SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR KEY SHARE) AS l ON TRUE
+            LEFT JOIN (
+                SELECT holder, epoch, expires_at FROM leader_lease WHERE name = 'leader' FOR KEY SHARE
+            ) AS l ON TRUE
             LEFT JOIN (SELECT doc FROM instances WHERE name = \(name) FOR UPDATE) AS i ON TRUE
             """
         )

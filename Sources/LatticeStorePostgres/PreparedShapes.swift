@@ -97,13 +97,32 @@ struct Slot<Number: SlotNumber>: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
+/// A statement's values with each one's type, a null's too (its Swift type's): the text and
+/// these name one prepared shape.
+struct ShapedBindings {
+    private(set) var binds = PostgresBindings()
+    private(set) var types: [PostgresDataType] = []
+
+    /// `$n` for a new parameter.
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T) -> String {
+        binds.append(value)
+        types.append(T.psqlType)
+        return "$\(binds.count)"
+    }
+
+    mutating func bind<T: PostgresNonThrowingEncodable>(_ value: T?) -> String {
+        if let value { binds.append(value) } else { binds.appendNull() }
+        types.append(T.psqlType)
+        return "$\(binds.count)"
+    }
+}
+
 /// A statement written as a string with interpolated values, as a `PostgresQuery` is, that
 /// also keeps each value's type, so `Transaction.prepared` can run it as a prepared shape.
 /// For hot statements whose text is fixed.
 struct ShapedQuery: ExpressibleByStringInterpolation {
     var sql = ""
-    var binds = PostgresBindings()
-    var types: [PostgresDataType] = []
+    var bindings = ShapedBindings()
 
     init(stringLiteral value: String) { sql = value }
 
@@ -117,15 +136,11 @@ struct ShapedQuery: ExpressibleByStringInterpolation {
         mutating func appendLiteral(_ literal: String) { query.sql += literal }
 
         mutating func appendInterpolation<T: PostgresNonThrowingEncodable>(_ value: T) {
-            query.binds.append(value)
-            query.types.append(T.psqlType)
-            query.sql += "$\(query.binds.count)"
+            query.sql += query.bindings.bind(value)
         }
 
         mutating func appendInterpolation<T: PostgresNonThrowingEncodable>(_ value: T?) {
-            if let value { query.binds.append(value) } else { query.binds.appendNull() }
-            query.types.append(T.psqlType)
-            query.sql += "$\(query.binds.count)"
+            query.sql += query.bindings.bind(value)
         }
     }
 }
@@ -133,6 +148,6 @@ struct ShapedQuery: ExpressibleByStringInterpolation {
 extension Transaction {
     /// Every row of a hot statement's answer, the statement prepared on this connection.
     func prepared(_ query: ShapedQuery) async throws -> [PostgresRow] {
-        try await PreparedShapes.shared.rows(query.sql, query.binds, types: query.types, self)
+        try await PreparedShapes.shared.rows(query.sql, query.bindings.binds, types: query.bindings.types, self)
     }
 }

@@ -31,8 +31,8 @@ import Testing
         let answers = try await store.read { tx in
             var answers: [String] = []
             for value in [1, 2, nil, 3, 4, nil, 5] as [Int?] {
-                let sql: StoreSQL =
-                    "SELECT COALESCE(CAST(\(value.map { SQLValue.integer(Int64($0)) } ?? .null) AS BIGINT) * 10, -1), \(SQLValue.text(tag))"
+                let bound = value.map { SQLValue.integer(Int64($0)) } ?? .null
+                let sql: StoreSQL = "SELECT COALESCE(CAST(\(bound) AS BIGINT) * 10, -1), \(SQLValue.text(tag))"
                 let rows = try await tx.shared(sql)
                 answers += try rows.map { "\(try $0.decode((Int, String).self).0)" }
             }
