@@ -17,12 +17,21 @@ import Testing
         private let lines = Mutex<[String]>([])
         func add(_ line: String) { lines.withLock { $0.append(line) } }
         var all: [String] { lines.withLock { $0 } }
+
+        /// Waits until `line` was logged or `limit` passed; polling keeps the test free of timing
+        /// guesses about how long a busy machine takes to hand out a connection.
+        func wait(for line: String, atMost limit: Duration) async throws {
+            let clock = ContinuousClock()
+            let deadline = clock.now + limit
+            while !all.contains(line), clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        }
     }
 
-    /// A fenced write that read the lease row and commits `holding` later, while `claim` runs.
+    /// A fenced write that read the lease row and holds it until `claim` is done or `holding`
+    /// passed; `claim` starts only once the write holds the row.
     func claim(
         during store: PostgresStore,
-        holding: Duration = .milliseconds(800),
+        holding: Duration,
         _ claim: @escaping @Sendable () async throws -> LeaderLease?
     ) async throws -> (LeaderLease?, [String]) {
         let log = Log()
@@ -30,13 +39,14 @@ import Testing
             group.addTask {
                 try await store.transaction { tx in
                     _ = try await PostgresStore.fetch(StoreQueries.lease.forKeyShare(), tx)
-                    try await Task.sleep(for: holding)
+                    log.add("locked")
+                    try await log.wait(for: "claimed", atMost: holding)
                     log.add("write committed")
                 }
                 return nil
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(200))
+                try await log.wait(for: "locked", atMost: .seconds(60))
                 let lease = try await claim()
                 log.add("claimed")
                 return lease
@@ -45,7 +55,7 @@ import Testing
             for try await lease in group { claimed = claimed ?? lease }
             return claimed
         }
-        return (lease, log.all)
+        return (lease, log.all.filter { $0 != "locked" })
     }
 
     @Test(.enabled(if: TestDatabase.runs))
@@ -55,14 +65,15 @@ import Testing
         let ttl: TimeInterval = 30
         _ = try #require(try await store.claimLease(holder: "a", now: start, ttl: ttl))
 
-        let (renewed, renewal) = try await claim(during: store) {
+        // The write holds the row until the renewal is done (or 30 s, when the renewal waits for it).
+        let (renewed, renewal) = try await claim(during: store, holding: .seconds(30)) {
             try await store.claimLease(holder: "a", now: start + 1, ttl: ttl)
         }
         #expect(renewed?.holder == "a" && renewed?.epoch == 1)
         #expect(renewal == ["claimed", "write committed"])
 
         // After the lease lapsed another replica takes it, only once the write is in.
-        let (taken, takeover) = try await claim(during: store) {
+        let (taken, takeover) = try await claim(during: store, holding: .seconds(1)) {
             try await store.claimLease(holder: "b", now: start + 2 * ttl, ttl: ttl)
         }
         #expect(taken?.holder == "b" && taken?.epoch == 2)
