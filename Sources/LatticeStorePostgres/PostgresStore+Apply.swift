@@ -20,12 +20,71 @@ extension PostgresStore {
             tx
         )
     }
+
+    /// A leader's write of one instance (an observation or a purge) in one statement that
+    /// commits on its own, instead of a transaction's four round trips (`BEGIN`, the fenced
+    /// read, the write set, `COMMIT`). `make` decides the write set from the record this
+    /// replica keeps at `expectedGeneration` (every write of a record raises its generation,
+    /// so it is the row's content); the statement writes only while the row is still at that
+    /// generation and the lease still names this replica at its epoch, else it rolls back as
+    /// a whole (`ApplyStatement.Condition`).
+    ///
+    /// False when it was not written so (no record kept at that generation, a keyed request
+    /// pending, this replica leads at no epoch, or the condition failed): the caller then takes
+    /// the transaction, which reads the row and says why.
+    func applyAtOnce(
+        name: String,
+        expectedGeneration: Int,
+        _ make: (Instance) -> WriteSet
+    ) async throws -> Bool {
+        guard IdempotencyScope.pending == nil, let current = records.record(name, generation: expectedGeneration)
+        else { return false }
+        var lease: (holder: String, epoch: Int64)?
+        if let (holder, epoch) = fence.current {
+            guard let epoch else { return false }
+            lease = (holder, epoch)
+        }
+        let set = make(current)
+        guard let row = set.instance, let change = DirectoryChange(row) else { return false }
+        if case .insert = row { return false }
+        var statement = ApplyStatement(condition: .init(generation: expectedGeneration, lease: lease))
+        try statement.add(set, documents: documents)
+        let (sql, bindings) = (statement.sql, statement.bindings)
+        let written = try await read { tx in
+            do {
+                _ = try await PreparedShapes.shared.rows(sql, bindings.binds, types: bindings.types, tx)
+                return true
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == ApplyStatement.Condition.failed {
+                return false
+            }
+        }
+        guard written else { return false }
+        directory.apply(change)
+        records.apply([row])
+        return true
+    }
 }
 
 /// One statement built from a write set: `WITH w0 AS (...), w1 AS (...) SELECT ...`, every
 /// value a bound parameter, so its text depends only on which parts the set has (and the
 /// number of rows of a few), and `PreparedShapes` prepares it once per connection.
 struct ApplyStatement {
+    /// What a statement that commits on its own checks as it writes: the instance row is
+    /// still at `generation` and, when fenced, the lease row names `lease` (locked `FOR KEY
+    /// SHARE`, as a fenced read does). When either matches no row, the statement divides by
+    /// zero (SQLSTATE `22012`, `failed`) and nothing of it is written.
+    struct Condition {
+        static let failed = "22012"
+        let generation: Int
+        let lease: (holder: String, epoch: Int64)?
+    }
+
+    private let condition: Condition?
+    /// The parts whose rows the condition counts: the instance's write, the lease's read.
+    private var counted: [String] = []
+
+    init(condition: Condition? = nil) { self.condition = condition }
+
     private var parts: [String] = []
     /// The values and their types (`ShapedBindings`).
     private(set) var bindings = ShapedBindings()
@@ -44,9 +103,19 @@ struct ApplyStatement {
 
     private mutating func with(_ sql: String) { parts.append("w\(parts.count) AS (\(sql))") }
 
+    /// Under a condition, what the instance row's update or delete adds: the generation it
+    /// must still have, and a row back to count (the part is the next one `with` adds).
+    private mutating func unchanged() -> String {
+        guard let condition else { return "" }
+        counted.append("w\(parts.count)")
+        return " AND generation = \(bind(condition.generation)) RETURNING 1"
+    }
+
     private static func seconds(_ date: Date) -> Double { date.timeIntervalSince1970 }
 
     mutating func add(_ set: WriteSet, documents: InstanceDocuments) throws {
+        // The instance row's write first, then the lease: the final select counts them in that
+        // order, so the row is locked before anything else, as in a transaction's fenced read.
         switch set.instance {
         case .insert(let instance):
             let port: Int? = instance.access.sshPort > 0 ? instance.access.sshPort : nil
@@ -74,14 +143,23 @@ struct ApplyStatement {
                     schedule_stop = \(bind(instance.dueAt.map(Self.seconds)))::FLOAT8,
                     stopped_at = \(bind(instance.stoppedAt.map(Self.seconds)))::FLOAT8,
                     ssh_port = \(bind(port))::BIGINT, doc = \(bind(try documents.encode(instance)))
-                WHERE name = \(bind(instance.name))
+                WHERE name = \(bind(instance.name))\(unchanged())
                 """
             )
         case .delete(let name, _):
             // Checked at the end of the statement, when its GPU rows are gone too.
-            with("DELETE FROM instances WHERE name = \(bind(name))")
+            with("DELETE FROM instances WHERE name = \(bind(name))\(unchanged())")
         case nil:
             break
+        }
+        if let lease = condition?.lease {
+            counted.append("w\(parts.count)")
+            with(
+                """
+                SELECT 1 FROM leader_lease
+                WHERE name = 'leader' AND holder = \(bind(lease.holder)) AND epoch = \(bind(lease.epoch)) FOR KEY SHARE
+                """
+            )
         }
         let freed = set.freedGPUs
         if !freed.isEmpty {
@@ -268,8 +346,21 @@ struct ApplyStatement {
         // the new generation, so what it reads of the instance is never an older record.
         let notices =
             [DirectoryChange(set.instance)?.payload].compactMap { $0 } + set.notices.compactMap(PostgresStore.payload)
+        var notify: String? = nil
         if !notices.isEmpty {
-            final = "SELECT pg_notify(\(bind(PostgresStore.channel)), p) FROM unnest(\(bind(notices))::TEXT[]) AS p"
+            notify = "SELECT pg_notify(\(bind(PostgresStore.channel)), p) FROM unnest(\(bind(notices))::TEXT[]) AS p"
         }
+        guard condition != nil else {
+            final = notify
+            return
+        }
+        // Each count is a scalar subquery of the final select, run before the parts nothing
+        // refers to; the notices are a part of their own that the select counts, so they are sent.
+        var columns = counted.map { "1 / (SELECT count(*) FROM \($0))" }
+        if let notify {
+            columns.append("(SELECT count(*) FROM w\(parts.count))")
+            with(notify)
+        }
+        final = "SELECT " + (columns.isEmpty ? ["1"] : columns).joined(separator: ", ")
     }
 }

@@ -169,8 +169,15 @@ extension PostgresStore {
         }
     }
 
+    /// One statement when this replica keeps the record at `expectedGeneration`
+    /// (`applyAtOnce`), else a transaction that reads it under the lease's lock.
     public func recordObservation(_ instance: Instance, expectedGeneration: Int) async throws -> Bool {
-        try await transaction { tx in
+        let at = instance.updatedAt ?? instance.createdAt
+        let written = try await applyAtOnce(name: instance.name, expectedGeneration: expectedGeneration) { current in
+            WriteSet.instance(from: current, to: instance, at: at, schedule: self.schedule, observed: true)
+        }
+        if written { return true }
+        return try await transaction { tx in
             guard let current = try await self.fencedInstance(tx, name: instance.name),
                 current.generation == expectedGeneration
             else { return false }
@@ -186,8 +193,13 @@ extension PostgresStore {
         }
     }
 
+    /// Like `recordObservation`: one statement when the record is kept, else a transaction.
     public func purgeInstance(name: String, expectedGeneration: Int, at: Date) async throws -> Bool {
-        try await transaction { tx in
+        let written = try await applyAtOnce(name: name, expectedGeneration: expectedGeneration) { current in
+            WriteSet.instance(from: current, to: nil, at: at, schedule: self.schedule, observed: true)
+        }
+        if written { return true }
+        return try await transaction { tx in
             guard let current = try await self.fencedInstance(tx, name: name),
                 current.generation == expectedGeneration
             else { return false }
