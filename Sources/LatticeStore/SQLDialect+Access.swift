@@ -100,15 +100,18 @@ extension TemplateStore where Self: SQLDialect {
 
 extension BudgetStore where Self: SQLDialect {
     public func setBudget(_ budget: Budget) async throws {
-        try await execute([
-            """
-            INSERT INTO budgets (namespace, action, doc) VALUES (\(budget.namespace), \(budget.action.rawValue),
-                \(try Documents.encode(budget)))
-            ON CONFLICT (namespace) DO UPDATE SET action = excluded.action, doc = excluded.doc
-            """,
-            // A new budget is told of afresh: the thresholds the spend already passed alert again.
-            "DELETE FROM alert_marks WHERE namespace = \(budget.namespace) AND key LIKE 'budget:%'",
-        ])
+        try await execute(
+            [
+                """
+                INSERT INTO budgets (namespace, action, doc) VALUES (\(budget.namespace), \(budget.action.rawValue),
+                    \(try Documents.encode(budget)))
+                ON CONFLICT (namespace) DO UPDATE SET action = excluded.action, doc = excluded.doc
+                """,
+                // A new budget is told of afresh: the thresholds the spend already passed alert again.
+                "DELETE FROM alert_marks WHERE namespace = \(budget.namespace) AND key LIKE 'budget:%'",
+            ],
+            notices: [.startInputs]
+        )
     }
 
     public func budget(namespace: String) async throws -> Budget? {
@@ -126,11 +129,14 @@ extension BudgetStore where Self: SQLDialect {
 
 extension NodeStore where Self: SQLDialect {
     public func setDrained(node: String, _ drained: Bool, at: Date) async throws {
-        try await execute([
-            drained
-                ? "INSERT INTO node_drains (node, since) VALUES (\(node), \(at)) ON CONFLICT (node) DO NOTHING"
-                : "DELETE FROM node_drains WHERE node = \(node)"
-        ])
+        try await execute(
+            [
+                drained
+                    ? "INSERT INTO node_drains (node, since) VALUES (\(node), \(at)) ON CONFLICT (node) DO NOTHING"
+                    : "DELETE FROM node_drains WHERE node = \(node)"
+            ],
+            notices: [.startInputs]
+        )
     }
 
     public func drainedNodes() async throws -> [NodeDrain] {
@@ -140,6 +146,12 @@ extension NodeStore where Self: SQLDialect {
     }
 
     public func startInputs(namespace: String) async throws -> StartInputs {
+        try await loadStartInputs(namespace: namespace)
+    }
+
+    /// The namespace's budget and default idle stop, and the drained nodes, read in one
+    /// statement (`startInputs` of a store that keeps no memo).
+    public func loadStartInputs(namespace: String) async throws -> StartInputs {
         var inputs = StartInputs()
         for row in try await query(
             """
@@ -305,12 +317,15 @@ extension IdleDefaultStore where Self: SQLDialect {
     }
 
     public func setIdleDefault(_ idle: IdleDefault) async throws {
-        try await execute([
-            """
-            INSERT INTO idle_defaults (namespace, doc) VALUES (\(idle.namespace), \(try Documents.encode(idle)))
-            ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
-            """
-        ])
+        try await execute(
+            [
+                """
+                INSERT INTO idle_defaults (namespace, doc) VALUES (\(idle.namespace), \(try Documents.encode(idle)))
+                ON CONFLICT (namespace) DO UPDATE SET doc = excluded.doc
+                """
+            ],
+            notices: [.startInputs]
+        )
     }
 
     public func clearIdleDefault(namespace: String) async throws -> Bool {
@@ -319,7 +334,11 @@ extension IdleDefaultStore where Self: SQLDialect {
             reads: [StoreSQL("SELECT namespace FROM idle_defaults WHERE namespace = \(namespace)").forUpdate()]
         ) { rows in
             guard !rows[0].isEmpty else { return SQLDecision(result: false) }
-            return SQLDecision(writes: ["DELETE FROM idle_defaults WHERE namespace = \(namespace)"], result: true)
+            return SQLDecision(
+                writes: ["DELETE FROM idle_defaults WHERE namespace = \(namespace)"],
+                notices: [.startInputs],
+                result: true
+            )
         }
     }
 }

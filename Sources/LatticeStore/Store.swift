@@ -540,6 +540,9 @@ public enum StoreChange: Sendable, Equatable {
     case events(String)
     /// A webhook was created or deleted (the stores' own memo of the list forgets it).
     case webhooks
+    /// A budget, a namespace's default idle stop or a node's drain changed: what a create or
+    /// a start reads first (`StartInputs`; the stores' own memo forgets it).
+    case startInputs
 }
 
 /// The one change feed: every write's changes, once it has committed, from this replica and

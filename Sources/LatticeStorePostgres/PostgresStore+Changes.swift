@@ -25,6 +25,7 @@ extension PostgresStore {
         case .prices: "p:"
         case .events(let namespace): "e:" + namespace
         case .webhooks: "w:"
+        case .startInputs: "s:"
         case .reconnected: nil
         }
     }
@@ -34,17 +35,17 @@ extension PostgresStore {
     /// `.reconnected`, since whatever was sent in between is lost.
     public func changes() -> AsyncStream<StoreChange> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoreChange.self, bufferingPolicy: .unbounded)
-        let task = Task { [client, logger, directory, webhookMemo] in
+        let task = Task { [client, logger, directory, memos] in
             var delay = 0.5
             while !Task.isCancelled {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
                             directory.listening()
-                            webhookMemo.listening(true)
+                            memos.listening(true)
                             defer {
                                 directory.deaf()
-                                webhookMemo.listening(false)
+                                memos.listening(false)
                             }
                             continuation.yield(.reconnected)
                             delay = 0.5
@@ -56,7 +57,7 @@ extension PostgresStore {
                                     if let change = DirectoryChange(payload: notification.payload) {
                                         directory.apply(change)
                                     } else if let change = Self.change(notification.payload) {
-                                        if change == .webhooks { webhookMemo.forget() }
+                                        memos.forget([change])
                                         continuation.yield(change)
                                     }
                                 }
@@ -87,6 +88,7 @@ extension PostgresStore {
         case "p:": return .prices
         case "e:": return .events(body)
         case "w:": return .webhooks
+        case "s:": return .startInputs
         default: return nil
         }
     }

@@ -31,7 +31,7 @@ extension PostgresStore: SQLDialect {
             return (decision.result, decision.notices)
         }
         // This replica's own reads see its write at once, before the notice comes back.
-        if notices.contains(.webhooks) { webhookMemo.forget() }
+        memos.forget(notices)
         return result
     }
 

@@ -40,7 +40,7 @@ public final class PostgresStore: Store {
     let directory = InstanceDirectory()
     /// Every webhook, read once and kept while the change feed listens (the leader's sender
     /// asks on every commit that records events).
-    let webhookMemo = WebhookMemo()
+    let memos = FeedMemos()
     /// Instance records answered from memory while the directory vouches for them.
     let records = InstanceRecords()
     /// Instance rows, with their secrets sealed when the store has a key.

@@ -70,7 +70,7 @@ final class ChangeFollower: Service, Sendable {
         case .token(let id): tokenCache.evict(tokenID: id)
         case .leaseReleased: claimLease()
         case .prices: break  // read again by `run`, which may wait
-        case .webhooks: break  // the store's own memo
+        case .webhooks, .startInputs: break  // the stores' own memos
         case .events(let namespace): eventsCommitted(namespace)
         case .reconnected:
             tokenCache.evictAll()
