@@ -55,42 +55,13 @@ extension LatticeClient {
     /// `GET /events`: the namespace's events as they happen, from the one after `after` (nil:
     /// from now). A lost connection is opened again from the last event received, so nothing
     /// is missed while the server keeps it (24 h). Ends with an error the server answers
-    /// (`404` from a server without events: fall back to polling), or when the consumer stops.
+    /// (`404` from a server without events: fall back to polling), or when the consumer's
+    /// task is cancelled.
     ///
     /// `nodes`: the admins' node events (`GET /admin/events`) instead of the namespace's.
-    public func events(after: Int64? = nil, nodes: Bool = false) -> AsyncThrowingStream<EventWire, any Error> {
-        let (stream, sink) = AsyncThrowingStream.makeStream(of: EventWire.self)
-        let task = Task {
-            var last = after
-            var delay = Duration.milliseconds(250)
-            while !Task.isCancelled {
-                do {
-                    let response = try await openEvents(after: last, nodes: nodes)
-                    delay = .milliseconds(250)
-                    var parser = ServerSentEvents()
-                    for try await part in response.body {
-                        for message in parser.feed(String(buffer: part)) {
-                            let event = try decode(EventWire.self, Data(message.data.utf8))
-                            last = Int64(event.id) ?? last
-                            sink.yield(event)
-                        }
-                    }
-                } catch let error as LatticeAPIError {
-                    sink.finish(throwing: error)
-                    return
-                } catch {
-                    if Task.isCancelled { break }
-                }
-                // The server ended the stream (a restart) or the connection was lost: again.
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-            }
-            sink.finish()
-        }
-        sink.onTermination = { _ in task.cancel() }
-        return stream
+    public func events(after: Int64? = nil, nodes: Bool = false) -> EventStream {
+        EventStream(client: self, after: after, nodes: nodes)
     }
-
     /// The stream's response once its head arrived (so events from here on are not missed),
     /// or the server's error.
     func openEvents(after: Int64?, nodes: Bool = false) async throws -> HTTPClientResponse {
@@ -198,5 +169,65 @@ extension LatticeClient {
             Self.v1 + "/webhooks/\(id)/deliveries",
             query: Self.pageQuery(page)
         )
+    }
+}
+
+/// The events of `LatticeClient.events`, read as the consumer asks for them: the iterator
+/// holds the connection, and each `next()` reads from it (no task runs ahead of the consumer,
+/// and nothing is buffered beyond what one read brought).
+public struct EventStream: AsyncSequence, Sendable {
+    public typealias Element = EventWire
+
+    let client: LatticeClient
+    let after: Int64?
+    let nodes: Bool
+
+    public func makeAsyncIterator() -> Iterator { Iterator(client: client, last: after, nodes: nodes) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let client: LatticeClient
+        var last: Int64?
+        let nodes: Bool
+        var delay = Duration.milliseconds(250)
+        var body: HTTPClientResponse.Body.AsyncIterator?
+        var parser = ServerSentEvents()
+        var ready: [EventWire] = []
+
+        init(client: LatticeClient, last: Int64?, nodes: Bool) {
+            self.client = client
+            self.last = last
+            self.nodes = nodes
+        }
+
+        /// The next event; nil once the consumer's task is cancelled.
+        public mutating func next() async throws -> EventWire? {
+            while !Task.isCancelled {
+                if !ready.isEmpty { return ready.removeFirst() }
+                do {
+                    if body == nil {
+                        body = try await client.openEvents(after: last, nodes: nodes).body.makeAsyncIterator()
+                        parser = ServerSentEvents()
+                        delay = .milliseconds(250)
+                    }
+                    if let part = try await body?.next() {
+                        for message in parser.feed(String(buffer: part)) {
+                            let event = try client.decode(EventWire.self, Data(message.data.utf8))
+                            last = Int64(event.id) ?? last
+                            ready.append(event)
+                        }
+                        continue
+                    }
+                } catch let error as LatticeAPIError {
+                    throw error
+                } catch {
+                    if Task.isCancelled { break }
+                }
+                // The server ended the stream (a restart) or the connection was lost: again.
+                body = nil
+                try? await Task.sleep(for: delay)
+                delay = Swift.min(delay * 2, .seconds(5))
+            }
+            return nil
+        }
     }
 }

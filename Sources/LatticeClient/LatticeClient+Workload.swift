@@ -83,8 +83,8 @@ extension LatticeClient {
     }
 
     /// `GET .../logs?follow=true`: the last lines, then each part of the log as the
-    /// workload prints it, until it ends or the consumer stops.
-    public func followLogs(cluster: String, name: String, tail: Int = 100) -> AsyncThrowingStream<String, any Error> {
+    /// workload prints it, until it ends or the consumer's task is cancelled.
+    public func followLogs(cluster: String, name: String, tail: Int = 100) -> LogStream {
         var components = URLComponents(
             url: baseURL.appendingPathComponent(Self.v1 + "/clusters/\(cluster)/instances/\(name)/logs"),
             resolvingAgainstBaseURL: false
@@ -95,22 +95,7 @@ extension LatticeClient {
         var request = HTTPClientRequest(url: components.url!.absoluteString)
         request.headers.add(name: "Authorization", value: "bearer \(token)")
         if let namespace { request.headers.add(name: "namespace", value: namespace) }
-        let (stream, sink) = AsyncThrowingStream.makeStream(of: String.self)
-        let task = Task {
-            do {
-                let response = try await HTTPClient.shared.execute(request, timeout: .hours(24))
-                guard response.status.code == 200 else {
-                    let body = try await response.body.collect(upTo: 1 << 20)
-                    throw LatticeAPIError(status: Int(response.status.code), body: Data(body.readableBytesView))
-                }
-                for try await part in response.body { sink.yield(String(buffer: part)) }
-                sink.finish()
-            } catch {
-                sink.finish(throwing: error)
-            }
-        }
-        sink.onTermination = { _ in task.cancel() }
-        return stream
+        return LogStream(request: request)
     }
 
     /// `POST .../schedule_stop`: power off (or, with `delete`, delete) at `at`; nil clears it.
@@ -268,5 +253,40 @@ extension LatticeClient {
             query: other.map { ["namespace": $0] } ?? [:],
             idempotent: false
         )
+    }
+}
+
+/// The parts of a followed log (`LatticeClient.followLogs`), read as the consumer asks for
+/// them: the iterator opens the request on its first `next()` and holds the connection.
+public struct LogStream: AsyncSequence, Sendable {
+    public typealias Element = String
+
+    let request: HTTPClientRequest
+
+    public func makeAsyncIterator() -> Iterator { Iterator(request: request) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let request: HTTPClientRequest
+        var body: HTTPClientResponse.Body.AsyncIterator?
+        var ended = false
+
+        /// The next part as printed; nil when the log ends.
+        public mutating func next() async throws -> String? {
+            guard !ended else { return nil }
+            if body == nil {
+                let response = try await HTTPClient.shared.execute(request, timeout: .hours(24))
+                guard response.status.code == 200 else {
+                    ended = true
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    throw LatticeAPIError(status: Int(response.status.code), body: Data(body.readableBytesView))
+                }
+                body = response.body.makeAsyncIterator()
+            }
+            guard let part = try await body?.next() else {
+                ended = true
+                return nil
+            }
+            return String(buffer: part)
+        }
     }
 }

@@ -214,4 +214,58 @@ struct ConnectionRefused: Error {}
             await #expect { try await stranger.regions() } throws: { ($0 as? LatticeAPIError)?.status == 401 }
         }
     }
+
+    /// The event stream and a followed log are read as the consumer asks: each `next()` reads
+    /// from the connection the iterator holds. The server then stops with both left open: a
+    /// followed log that prints nothing more ends on graceful shutdown, as an event stream
+    /// does (before, the server waited on it for ever and this test hung).
+    @Test func eventsAndLogsAreReadAsTheyHappen() async throws {
+        var catalog = Catalog.builtIn
+        catalog.regions[0].clusters[0].startDelaySeconds = 0.05
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sdk-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = ServerConfiguration(
+            port: 0,
+            dataDirectory: directory,
+            catalog: catalog,
+            bootstrapToken: "sdk-test-admin-token"
+        )
+        configuration.gateways.sshPort = 0
+        let app = try await CompositionRoot.buildApplication(
+            configuration: configuration,
+            dependencies: .inMemory(),
+            logger: Logger(label: "test")
+        )
+        let image = catalog.images[0].name
+        try await app.test(.live) { http in
+            let base = URL(string: "http://127.0.0.1:\(http.port!)")!
+            let admin = LatticeClient(baseURL: base, namespace: "admin", token: "sdk-test-admin-token")
+            let user = try await admin.createUser(namespace: "sdk-user", balance: "100")
+            let client = LatticeClient(baseURL: base, namespace: nil, token: user.token)
+            let created = try await client.createInstance(
+                cluster: "host-cluster",
+                .init(gpuSkuID: "66", displayName: "streams", image: image)
+            )
+
+            // From the first event on: the create, then status changes until it runs.
+            var statuses: [String] = []
+            for try await event in client.events(after: 0) where event.instance == created.name {
+                if case .string(let status)? = event.data["status"] { statuses.append(status) }
+                if statuses.last == "Running" { break }
+            }
+            #expect(statuses.first == "Creating" && statuses.last == "Running")
+
+            var log = ""
+            for try await part in client.followLogs(cluster: "host-cluster", name: created.name, tail: 10) {
+                log += part
+                if log.contains("lattice: starting") { break }
+            }
+            #expect(log.contains("on gpu-4090-"))
+
+            // The server's answer ends a stream with its error.
+            await #expect { for try await _ in client.followLogs(cluster: "host-cluster", name: "nope") {} } throws: {
+                ($0 as? LatticeAPIError)?.status == 404
+            }
+        }
+    }
 }

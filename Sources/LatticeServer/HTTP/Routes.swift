@@ -3,6 +3,7 @@ import Hummingbird
 import LatticeCompute
 import LatticeDomain
 import LatticeStore
+import ServiceLifecycle
 import Synchronization
 
 /// Registers every route. Handlers translate HTTP to `LatticeAPI` calls and back; they
@@ -224,18 +225,27 @@ struct Routes {
             }
             // Errors after the answer has begun cannot be a status: the ones known before are.
             try await api.checkLogs(principal: principal, cluster: cluster, name: name)
-            // The follower is a child of the response's writer: a client that goes away ends it.
+            // The follower is a child of the response's writer: a client that goes away ends it
+            // at the next write. The server waits for its responses to end before it stops, so
+            // a followed log ends then (as an event stream does).
             let body = ResponseBody { writer in
                 let (stream, sink) = AsyncStream.makeStream(of: ByteBuffer.self)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try? await api.instanceLogs(principal: principal, cluster: cluster, name: name, request: logs) {
-                            sink.yield(ByteBuffer(data: $0))
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            try? await api.instanceLogs(
+                                principal: principal,
+                                cluster: cluster,
+                                name: name,
+                                request: logs
+                            ) { sink.yield(ByteBuffer(data: $0)) }
+                            sink.finish()
                         }
-                        sink.finish()
+                        for await chunk in stream { try await writer.write(chunk) }
+                        group.cancelAll()
                     }
-                    for await chunk in stream { try await writer.write(chunk) }
-                    group.cancelAll()
+                } onGracefulShutdown: {
+                    sink.finish()
                 }
                 try await writer.finish(nil)
             }
