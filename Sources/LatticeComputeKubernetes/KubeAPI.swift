@@ -183,7 +183,7 @@ public final class KubeAPI: Sendable {
 
     /// A watch's events, one JSON line each, until the server ends the stream. A refused
     /// watch (`410 Gone`, `429`) throws `WatchRefused`.
-    public func watch(_ path: String, query: [(String, String)]) async throws -> AsyncThrowingStream<Data, any Error> {
+    public func watch(_ path: String, query: [(String, String)]) async throws -> WatchLines {
         try await waitTurn()
         let response = try await client.execute(
             request(.GET, path, query: query + [("watch", "true")], body: nil, contentType: ""),
@@ -196,24 +196,34 @@ public final class KubeAPI: Sendable {
             let reply = Reply(status: status, body: body.map { Data($0.readableBytesView) } ?? Data())
             throw WatchRefused(status: status, message: reply.message)
         }
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                var pending = Data()
-                do {
-                    for try await chunk in response.body {
-                        pending.append(contentsOf: chunk.readableBytesView)
-                        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                            let line = Data(pending[pending.startIndex..<newline])
-                            pending = Data(pending[pending.index(after: newline)...])
-                            if !line.isEmpty { continuation.yield(line) }
-                        }
+        return WatchLines(body: response.body)
+    }
+
+    /// A watch's body cut into its lines (empty ones dropped), read as the consumer asks for
+    /// them: no task runs ahead of the informer, and nothing is buffered beyond one read.
+    public struct WatchLines: AsyncSequence, Sendable {
+        public typealias Element = Data
+        let body: HTTPClientResponse.Body
+
+        public func makeAsyncIterator() -> Iterator { Iterator(body: body.makeAsyncIterator()) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            var body: HTTPClientResponse.Body.AsyncIterator
+            var pending = Data()
+
+            /// The next line; nil when the server ended the stream.
+            public mutating func next() async throws -> Data? {
+                while true {
+                    if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                        let line = Data(pending[pending.startIndex..<newline])
+                        pending = Data(pending[pending.index(after: newline)...])
+                        if line.isEmpty { continue }
+                        return line
                     }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+                    guard let chunk = try await body.next() else { return nil }
+                    pending.append(contentsOf: chunk.readableBytesView)
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 
