@@ -17,11 +17,16 @@ public enum SellingType: Int, Sendable, Codable, Equatable {
 
 /// A discount: `ratio` applies to the price between `start` and `end`, both included.
 public struct Discount: Sendable, Codable, Equatable {
+    /// The discount's id, as the SKU's `discount` shows it.
     public var id: String
+    /// The share of the price paid while it runs (0.8: 20 % off).
     public var ratio: Ratio
+    /// The first moment it applies.
     public var start: Date
+    /// The last moment it applies.
     public var end: Date
 
+    /// A discount of `ratio` from `start` to `end`.
     public init(id: String, ratio: Ratio, start: Date, end: Date) {
         self.id = id
         self.ratio = ratio
@@ -32,26 +37,44 @@ public struct Discount: Sendable, Codable, Equatable {
 
 /// A GPU SKU: a machine shape sold per hour (or per prepaid term).
 public struct GPUSKU: Sendable, Codable, Equatable {
+    /// The SKU's id (`GpuSkuID` of a create).
     public var id: String
+    /// Its name as the catalog lists it (the GPU's marketing name).
     public var name: String
+    /// The region it is sold in.
     public var regionID: String
+    /// The cluster its instances run on.
     public var clusterName: String
+    /// The GPU model its instances are placed on (`Node.gpuModel`; the name, if not given).
     public var gpuModel: String
+    /// The resource a Kubernetes pod asks for (`nvidia.com/gpu` by default).
     public var gpuResourceKey: String
+    /// GPUs per instance.
     public var gpuCount: Int
+    /// Memory per GPU, in GiB.
     public var gpuMemoryGiB: Int
+    /// The CPU architecture shown (`x86-64`).
     public var cpuArch: String
+    /// The CPU series shown.
     public var cpuSeries: String
+    /// The CPU vendor shown.
     public var cpuVendor: String
+    /// CPU cores per instance.
     public var cpuCores: Int
+    /// Memory per instance, in GiB.
     public var memoryGiB: Int
+    /// The system disk's size, in GiB.
     public var systemStorageGiB: Int
+    /// The data disk size included, in GiB.
     public var dataStorageGiB: Int
+    /// How it is sold, as the seed numbers it (`SellingType`).
     public var sellingType: Int
     /// List price per hour for pay-as-you-go, per term unit (day, week, month) for prepaid.
     public var price: Money
+    /// The discount, if any (applied only between its dates).
     public var discount: Discount?
 
+    /// A SKU as the built-in catalog and tests write one.
     public init(
         id: String,
         name: String,
@@ -92,6 +115,7 @@ public struct GPUSKU: Sendable, Codable, Equatable {
         self.discount = discount
     }
 
+    /// Decodes a catalog's SKU; everything but the id, name, region, cluster, CPU, memory and price has a default.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
@@ -114,19 +138,27 @@ public struct GPUSKU: Sendable, Codable, Equatable {
         discount = try c.decodeIfPresent(Discount.self, forKey: .discount)
     }
 
+    /// `sellingType` as a `SellingType` (pay-as-you-go when unknown).
     public var selling: SellingType { SellingType(rawValue: sellingType) ?? .payAsYouGo }
 }
 
 /// A data disk SKU.
 public struct DiskSKU: Sendable, Codable, Equatable {
+    /// The disk SKU's id (`Cost.DiskSKUID` of a create).
     public var id: String
+    /// Its name as listed.
     public var name: String
+    /// The region it is sold in.
     public var regionID: String
+    /// The disk type a create may name (`VolumeMount[0].Type`).
     public var type: String
     /// Price per GB per day.
     public var pricePerGBDay: Money
+    /// The smallest size sold, in GB.
     public var minSizeGiB: Int
+    /// The largest size sold, in GB.
     public var maxSizeGiB: Int
+    /// The size when a create names none, in GB.
     public var defaultSizeGiB: Int
     /// The Kubernetes storage class of this SKU's data disks (on `kubernetes` clusters);
     /// nil: the cluster's `kubernetes.storageClass`, else the cluster's default class.
@@ -143,6 +175,7 @@ public struct DiskSKU: Sendable, Codable, Equatable {
     /// The access modes a disk SKU may name.
     public static let accessModes: Set<String> = ["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]
 
+    /// A disk SKU as the built-in catalog and tests write one.
     public init(
         id: String,
         name: String,
@@ -187,6 +220,7 @@ public struct DiskSKU: Sendable, Codable, Equatable {
         }
     }
 
+    /// Decodes a catalog's disk SKU; everything but the id has a default.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)

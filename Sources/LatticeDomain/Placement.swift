@@ -3,13 +3,20 @@ import Foundation
 /// A node as placement sees it: its capacity, what is already reserved on it, and whether
 /// the driver reports it healthy.
 public struct NodeCapacity: Sendable, Equatable {
+    /// The node and its capacity.
     public var node: Node
+    /// The cluster it belongs to.
     public var cluster: String
+    /// Whether the driver reports it healthy (an unhealthy node takes no work).
     public var healthy: Bool
+    /// The GPU indices reserved on it.
     public var usedGPUIndices: Set<Int>
+    /// The CPU cores reserved on it.
     public var usedCPUCores: Int
+    /// The memory reserved on it, in GiB.
     public var usedMemoryGiB: Int
 
+    /// A node with what is reserved on it (nothing, by default).
     public init(
         node: Node,
         cluster: String,
@@ -26,19 +33,26 @@ public struct NodeCapacity: Sendable, Equatable {
         self.usedMemoryGiB = usedMemoryGiB
     }
 
+    /// GPUs still free (none on an unhealthy node).
     public var freeGPUCount: Int { healthy ? max(0, node.gpuCount - usedGPUIndices.count) : 0 }
 }
 
 /// What an instance needs from one node.
 public struct PlacementRequest: Sendable, Equatable {
+    /// The cluster to place in.
     public var cluster: String
+    /// The GPU model asked for (`Node.gpuModel`).
     public var gpuModel: String
+    /// How many GPUs, all on one node.
     public var gpuCount: Int
+    /// CPU cores to reserve beside them.
     public var cpuCores: Int
+    /// Memory to reserve, in GiB.
     public var memoryGiB: Int
     /// Only this node will do (the node a host-local data volume lives on).
     public var node: String?
 
+    /// A request for `gpuCount` GPUs of `gpuModel` with the CPU and memory, on `node` only if given.
     public init(cluster: String, gpuModel: String, gpuCount: Int, cpuCores: Int, memoryGiB: Int, node: String? = nil) {
         self.cluster = cluster
         self.gpuModel = gpuModel
@@ -48,6 +62,7 @@ public struct PlacementRequest: Sendable, Equatable {
         self.node = node
     }
 
+    /// A request for an instance's resources.
     public init(cluster: String, resources: InstanceResources, node: String? = nil) {
         self.init(
             cluster: cluster,
@@ -140,7 +155,9 @@ public enum SSHPortRule {
     /// A scan over ports in rising order, which may come in windows (the PostgreSQL store
     /// reads the taken ports a window at a time).
     public struct Choice: Sendable {
+        /// The namespace the port is for (its own quarantined ports are free to it).
         public let namespace: String
+        /// The time quarantines are judged at.
         public let now: Date
         /// The port that is free for this namespace, once seen.
         public private(set) var free: Int?
@@ -150,6 +167,7 @@ public enum SSHPortRule {
         private var fallback: PortRelease?
         private var fallbackPort: Int?
 
+        /// A scan that has seen nothing yet.
         public init(namespace: String, now: Date) {
             self.namespace = namespace
             self.now = now
@@ -183,9 +201,12 @@ public enum SSHPortRule {
 
 /// A port given back: by which namespace and when.
 public struct PortRelease: Sendable, Equatable {
+    /// The namespace that gave it back.
     public var namespace: String
+    /// When it was given back.
     public var at: Date
 
+    /// A port given back by `namespace` at `at`.
     public init(namespace: String, at: Date) {
         self.namespace = namespace
         self.at = at

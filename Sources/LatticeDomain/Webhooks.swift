@@ -3,14 +3,20 @@ import Foundation
 /// A namespace's webhook (SPEC §13): where its events are POSTed, which types, and the
 /// secret each delivery is signed with (shown once, at registration).
 public struct Webhook: Sendable, Codable, Equatable {
+    /// The webhook's id (`wh-` and 8 random hex digits).
     public var id: String
+    /// The namespace whose events it gets.
     public var namespace: String
+    /// Where each delivery is POSTed (http or https, no user or password).
     public var url: String
     /// The event types sent, in `LatticeEvent.Kind` order.
     public var events: [LatticeEvent.Kind]
+    /// The signing secret (`whsec_...`), sealed at rest; shown once, when registered.
     public var secret: String
+    /// When it was registered.
     public var createdAt: Date
 
+    /// A webhook as registered.
     public init(
         id: String,
         namespace: String,
@@ -27,18 +33,24 @@ public struct Webhook: Sendable, Codable, Equatable {
         self.createdAt = createdAt
     }
 
+    /// Whether `event` goes to this webhook: its namespace's, and of a type it asked for.
     public func wants(_ event: LatticeEvent) -> Bool { event.namespace == namespace && events.contains(event.type) }
 }
 
 /// A `POST /webhooks` body: `{"url", "events": [...]}`. `events` left out (or `["*"]`)
 /// means every type.
 public struct WebhookRequest: Sendable, Equatable {
+    /// The URL, parsed and checked.
     public var url: URL
+    /// The URL's host, without an IPv6 address's brackets (what the address rule checks).
     public var host: String
+    /// The event types asked for, in `LatticeEvent.Kind` order.
     public var events: [LatticeEvent.Kind]
 
+    /// The longest URL accepted, in bytes.
     public static let maximumURLLength = 2048
 
+    /// Reads and checks a body; every refusal names its field.
     public init(fields body: JSONFields) throws {
         let text = try body.requiredString("url").trimmingCharacters(in: .whitespaces)
         guard text.utf8.count <= Self.maximumURLLength else {
@@ -88,25 +100,39 @@ public struct WebhookRequest: Sendable, Equatable {
 
 /// One event's delivery to one webhook, and how it went.
 public struct WebhookDelivery: Sendable, Codable, Equatable {
+    /// Pending (queued or waiting to be tried again), delivered (a 2xx), failed (given up).
     public enum Status: String, Sendable, Codable { case pending, delivered, failed }
 
+    /// The delivery's id.
     public var id: String
+    /// The webhook it goes to.
     public var webhookID: String
+    /// The webhook's namespace.
     public var namespace: String
+    /// The event delivered (its number in the namespace's stream).
     public var eventID: Int64
+    /// The event's type.
     public var eventType: LatticeEvent.Kind
+    /// When the event happened; retries stop `WebhookRule.retryWindow` after it.
     public var eventTime: Date
     /// `LatticeEvent.orderingKey`: deliveries of one key go one at a time, in event order.
     public var orderingKey: String
+    /// Where it stands.
     public var status: Status
+    /// Attempts made so far.
     public var attempts: Int
+    /// When it is tried next (nil once delivered or failed).
     public var nextAttemptAt: Date?
+    /// When it was last tried (nil: not yet).
     public var lastAttemptAt: Date?
     /// The receiver's HTTP status at the last attempt (nil: it did not answer).
     public var lastResponseStatus: Int?
+    /// Why the last attempt failed ("" when it did not).
     public var lastError: String
+    /// When a receiver took it with a 2xx.
     public var deliveredAt: Date?
 
+    /// A pending delivery of `event` to `webhook`, due at once.
     public init(webhook: Webhook, event: LatticeEvent, id: String) {
         self.id = id
         webhookID = webhook.id
@@ -144,7 +170,9 @@ public enum WebhookRule {
 
     /// How an attempt ended: the receiver's status, or why there was none.
     public enum Outcome: Sendable, Equatable {
+        /// The receiver answered with this HTTP status.
         case answered(Int)
+        /// No answer: the connection, the timeout or the address rule, said why.
         case failed(String)
     }
 
@@ -186,6 +214,7 @@ public enum WebhookRule {
 /// What an IP address is, for the webhook rule that refuses to POST into the operator's own
 /// network unless allowed (`--webhook-allow-private`).
 public enum AddressScope: String, Sendable, Equatable {
+    /// The scopes an address can be in: each but `public` is refused unless allowed.
     case loopback, `private`, linkLocal = "link-local", unspecified, multicast, `public`
 
     /// The scope of a 4- or 16-byte address (an IPv4-mapped IPv6 address as its IPv4).
@@ -216,12 +245,18 @@ public enum AddressScope: String, Sendable, Equatable {
 
 /// A webhook as the API shows it; `secret` only in the answer to its registration.
 public struct WebhookWire: Codable, Sendable, Equatable {
+    /// The webhook's id.
     public var id: String
+    /// Where deliveries are POSTed.
     public var url: String
+    /// The event types it gets.
     public var events: [String]
+    /// The signing secret, in the answer to its registration only.
     public var secret: String?
+    /// When it was registered (RFC 3339).
     public var createdAt: String
 
+    /// The webhook as shown; its secret only when `showingSecret`.
     public init(_ webhook: Webhook, showingSecret: Bool, format: (Date) -> String) {
         id = webhook.id
         url = webhook.url
@@ -233,18 +268,28 @@ public struct WebhookWire: Codable, Sendable, Equatable {
 
 /// A delivery as `GET /webhooks/{id}/deliveries` shows it.
 public struct WebhookDeliveryWire: Codable, Sendable, Equatable {
+    /// The delivery's id.
     public var id: String
+    /// The event's id, as the event stream numbers it.
     public var eventId: String
+    /// The event's type.
     public var type: String
+    /// `pending`, `delivered` or `failed`.
     public var status: String
+    /// Attempts made so far.
     public var attempts: Int
+    /// When it was last tried (RFC 3339, "" if not yet).
     public var lastAttemptAt: String
+    /// When it is tried next (RFC 3339, "" once delivered or failed).
     public var nextAttemptAt: String
     /// The receiver's HTTP status at the last attempt; 0 when it did not answer (or none yet).
     public var responseStatus: Int
+    /// Why the last attempt failed ("" when it did not).
     public var error: String
+    /// When it was delivered (RFC 3339, "" if not).
     public var deliveredAt: String
 
+    /// The delivery as shown, its times in `format`.
     public init(_ delivery: WebhookDelivery, format: (Date?) -> String) {
         id = delivery.id
         eventId = String(delivery.eventID)
