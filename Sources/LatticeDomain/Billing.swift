@@ -5,10 +5,15 @@ import Foundation
 /// transactions that reserve and release what they bill, so the meter never charges an
 /// instance for GPUs it does not hold.
 public struct MeterSegment: Sendable, Codable, Equatable {
+    /// What is billed: GPUs held (`compute`) or a data disk (`storage`).
     public enum Kind: String, Sendable, Codable, Equatable { case compute, storage }
+    /// The segment's id: the instance, the kind and the generation it opened at.
     public var id: String
+    /// Compute or storage.
     public var kind: Kind
+    /// The namespace charged.
     public var namespace: String
+    /// The instance it bills.
     public var instanceName: String
     /// The GPU SKU (compute) or disk SKU (storage) that prices the segment.
     public var skuID: String
@@ -19,11 +24,14 @@ public struct MeterSegment: Sendable, Codable, Equatable {
     public var quantity: Int
     /// Percent taken off every charge (a percentage coupon), 0 to 100.
     public var percentOff: Int
+    /// When it opened.
     public var start: Date
+    /// When it closed (nil: still open).
     public var end: Date?
     /// Everything before this instant has been charged.
     public var billedThrough: Date
 
+    /// A segment as opened (`Metering.computeSegment`, `storageSegment`) or read back.
     public init(
         id: String,
         kind: Kind,
@@ -56,8 +64,11 @@ public struct MeterSegment: Sendable, Codable, Equatable {
 
 /// One period to charge.
 public struct ChargePeriod: Sendable, Equatable {
+    /// The period's first instant.
     public var start: Date
+    /// The instant after its last.
     public var end: Date
+    /// The period from `start` to `end`.
     public init(start: Date, end: Date) {
         self.start = start
         self.end = end
@@ -67,9 +78,12 @@ public struct ChargePeriod: Sendable, Equatable {
 /// How often metered usage is charged: the pay-as-you-go period and the time zone whose
 /// calendar days storage is charged by.
 public struct MeterSchedule: Sendable, Equatable {
+    /// Seconds per pay-as-you-go charge (an hour by default).
     public var period: TimeInterval
+    /// The zone whose calendar days storage is charged by (UTC by default).
     public var timeZone: TimeZone
 
+    /// A schedule charging every `period` seconds and storage by `timeZone`'s days.
     public init(period: TimeInterval = 3600, timeZone: TimeZone = TimeZone(secondsFromGMT: 0)!) {
         self.period = period
         self.timeZone = timeZone
@@ -143,6 +157,7 @@ public enum Metering {
         return atLeastMinimum(roundToCents(Money(units: DecimalText.divideRounded(exact, by: 86_400 * 100))))
     }
 
+    /// `money` rounded half up to whole cents.
     public static func roundToCents(_ money: Money) -> Money {
         Money(units: DecimalText.divideRounded(money.units, by: 100) * 100)
     }
@@ -211,14 +226,21 @@ public enum Metering {
 /// A coupon an admin issues: a fixed amount credited when redeemed, or a percentage off
 /// the instance's pay-as-you-go charges.
 public struct Coupon: Sendable, Codable, Equatable {
+    /// A fixed amount credited when redeemed, or a percentage off pay-as-you-go charges.
     public enum Kind: String, Sendable, Codable, Equatable { case amount, percent }
+    /// The code a create or a redemption names (`Cost.CouponID`).
     public var id: String
+    /// Amount or percentage.
     public var kind: Kind
     /// The amount (for `amount`) or the percentage 1–100 (for `percent`, whole units).
     public var value: Money
+    /// When it can no longer be redeemed (nil: never).
     public var expiresAt: Date?
+    /// Redemptions allowed across every namespace.
     public var maxUses: Int
+    /// Redemptions so far, across every namespace.
     public var uses: Int
+    /// When an admin issued it.
     public var createdAt: Date
     /// The namespaces that may redeem it; nil means any.
     public var namespaces: [String]?
@@ -234,6 +256,7 @@ public struct Coupon: Sendable, Codable, Equatable {
     /// The most times one namespace may redeem the coupon.
     public var namespaceLimit: Int? { usesPerNamespace ?? (kind == .amount ? 1 : nil) }
 
+    /// A coupon as an admin issues it (no redemptions yet, by default).
     public init(
         id: String,
         kind: Kind,
@@ -256,6 +279,7 @@ public struct Coupon: Sendable, Codable, Equatable {
         self.usesPerNamespace = usesPerNamespace
     }
 
+    /// The percentage off, for a `percent` coupon (the value's whole units).
     public var percent: Int { Int(value.units / Money.scale) }
 
     /// What redeeming the coupon on a pay-as-you-go create does.

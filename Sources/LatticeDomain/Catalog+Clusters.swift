@@ -7,11 +7,15 @@ public enum DriverKind: String, Sendable, Codable, Equatable {
 
 /// A cluster: a set of nodes run by one compute driver.
 public struct Cluster: Sendable, Codable, Equatable {
+    /// The cluster's name (`{cluster}` in instance paths).
     public var name: String
+    /// The backend that runs its instances.
     public var driver: DriverKind
+    /// Its GPU nodes (a Kubernetes cluster's come from its API server instead).
     public var nodes: [Node]
     /// Simulated fleet timings, in seconds.
     public var startDelaySeconds: Double
+    /// How long a simulated stop takes, in seconds.
     public var stopDelaySeconds: Double
     /// Engine clusters: the Docker Engine API socket (Docker or `podman system service`).
     public var socket: String?
@@ -21,6 +25,7 @@ public struct Cluster: Sendable, Codable, Equatable {
     public var pushSnapshots: Bool?
     /// Engine clusters: credentials for that registry, if it needs them.
     public var registryUsername: String?
+    /// The registry password, with `registryUsername`.
     public var registryPassword: String?
     /// Engine clusters, obsolete: containers no longer publish ports on the host (the SSH
     /// and HTTP gateways reach them). Still read, and checked, so older catalogs load.
@@ -35,6 +40,7 @@ public struct Cluster: Sendable, Codable, Equatable {
     /// (docs/kubernetes.md). Nil: the defaults.
     public var kubernetes: KubernetesSettings?
 
+    /// A cluster of `nodes` run by `driver`, with the simulated fleet's timings.
     public init(
         name: String,
         driver: DriverKind = .simulated,
@@ -57,6 +63,7 @@ public struct Cluster: Sendable, Codable, Equatable {
         return EngineEndpoint(url: "unix://" + socket)
     }
 
+    /// Decodes a catalog's cluster; all but the name has a default (a simulated cluster, no nodes).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
@@ -88,6 +95,7 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     /// The node resource that counts GPUs (default `nvidia.com/gpu`) and the node label
     /// that names their model (default `nvidia.com/gpu.product`).
     public var gpuResourceKey: String?
+    /// The node label that names the GPU model (see above).
     public var gpuModelLabel: String?
     /// The data disks' storage class (default: the cluster's default class).
     public var storageClass: String?
@@ -107,6 +115,7 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     public var containerdSocket: String?
     /// The driver's pace towards the API server (defaults 5 and 10).
     public var queriesPerSecond: Double?
+    /// Requests allowed at once above that pace.
     public var burst: Int?
     /// Give each instance a NodePort Service to the image's own sshd (default false: SSH
     /// goes through Lattice's gateway, which needs none).
@@ -120,6 +129,7 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
     /// link-local addresses).
     public var egressCIDRs: [String]?
 
+    /// Settings with a kubeconfig and a namespace, the rest default.
     public init(kubeconfig: String? = nil, namespace: String? = nil) {
         self.kubeconfig = kubeconfig
         self.namespace = namespace
@@ -190,14 +200,20 @@ public struct KubernetesSettings: Sendable, Codable, Equatable {
 
 /// A GPU server: how many GPUs of which model, and its CPU and memory.
 public struct Node: Sendable, Codable, Equatable {
+    /// The node's name (the Kubernetes node's, or the engine host's in the catalog).
     public var name: String
+    /// Its GPU model, matched by a SKU's `gpuModel`.
     public var gpuModel: String
+    /// Its GPUs.
     public var gpuCount: Int
+    /// Its CPU cores.
     public var cpuCores: Int
+    /// Its memory, in GiB.
     public var memoryGiB: Int
     /// Engine clusters: where this host's Docker Engine API answers.
     public var engine: EngineEndpoint?
 
+    /// A node of these resources, reached at `engine` on engine clusters.
     public init(
         name: String,
         gpuModel: String,
@@ -219,12 +235,18 @@ public struct Node: Sendable, Codable, Equatable {
 /// mutual TLS as Docker documents it (CA, client certificate and key, PEM files), or plain
 /// TCP only when marked `insecure`.
 public struct EngineEndpoint: Sendable, Codable, Equatable {
+    /// `unix:///path` or `tcp://host:port`.
     public var url: String
+    /// The CA certificate that signed the engine's (a PEM file), for TLS.
     public var ca: String?
+    /// The client certificate Lattice presents (a PEM file), for TLS.
     public var cert: String?
+    /// The client certificate's private key (a PEM file), for TLS.
     public var key: String?
+    /// Plain TCP without TLS, when true (for tests and trusted networks only).
     public var insecure: Bool?
 
+    /// An endpoint at `url`, with TLS files when given.
     public init(url: String, ca: String? = nil, cert: String? = nil, key: String? = nil, insecure: Bool? = nil) {
         self.url = url
         self.ca = ca
@@ -237,6 +259,7 @@ public struct EngineEndpoint: Sendable, Codable, Equatable {
     /// certificate's IP SANs instead).
     public static func isHostName(_ host: String) -> Bool { !Catalog.isIPAddress(host) }
 
+    /// Where to connect: a Unix socket, or TCP with or without TLS.
     public enum Address: Sendable, Equatable {
         case unix(path: String)
         case tcp(host: String, port: Int, tls: Bool)

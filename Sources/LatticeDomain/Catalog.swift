@@ -3,13 +3,18 @@ import Foundation
 /// What an operator offers: regions, their clusters and GPU nodes, the SKUs sold on them
 /// and the official images. Loaded once at start (built in, or from `--catalog FILE`).
 public struct Catalog: Sendable, Codable, Equatable {
+    /// The regions, each with its clusters and their nodes.
     public var regions: [Region]
+    /// The GPU SKUs sold, each on one cluster.
     public var gpuSkus: [GPUSKU]
+    /// The data disk SKUs sold.
     public var diskSkus: [DiskSKU]
+    /// The official images every tenant may run.
     public var images: [OfficialImage]
     /// Extra image references users may run, as glob patterns (`docker.io/library/*`).
     public var allowedImagePatterns: [String]
 
+    /// A catalog of these parts.
     public init(
         regions: [Region],
         gpuSkus: [GPUSKU],
@@ -24,6 +29,7 @@ public struct Catalog: Sendable, Codable, Equatable {
         self.allowedImagePatterns = allowedImagePatterns
     }
 
+    /// Decodes a catalog file; the disk SKUs, images and allowed patterns may be left out.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         regions = try c.decode([Region].self, forKey: .regions)
@@ -33,12 +39,18 @@ public struct Catalog: Sendable, Codable, Equatable {
         allowedImagePatterns = try c.decodeIfPresent([String].self, forKey: .allowedImagePatterns) ?? []
     }
 
+    /// Every cluster of every region.
     public var clusters: [Cluster] { regions.flatMap(\.clusters) }
 
+    /// The cluster called `name`, if any.
     public func cluster(named name: String) -> Cluster? { clusters.first { $0.name == name } }
+    /// The region `name` belongs to, if any.
     public func region(ofCluster name: String) -> Region? { regions.first { $0.clusters.contains { $0.name == name } } }
+    /// The region with this id, if any.
     public func region(id: String) -> Region? { regions.first { $0.id == id } }
+    /// The GPU SKU with this id, if any.
     public func gpuSku(id: String) -> GPUSKU? { gpuSkus.first { $0.id == id } }
+    /// The disk SKU with this id, if any.
     public func diskSku(id: String) -> DiskSKU? { diskSkus.first { $0.id == id } }
 
     /// Finds a region by id or by name; an empty reference means "the cluster decides".
@@ -172,13 +184,20 @@ public struct Catalog: Sendable, Codable, Equatable {
 
 /// A region as `GET /regions` shows it; its clusters carry the nodes.
 public struct Region: Sendable, Codable, Equatable {
+    /// The region's id (`RegionID` in the seed's answers).
     public var id: String
+    /// Its name as listed.
     public var name: String
+    /// The registry host its images are named under.
     public var harborAddr: String
+    /// The seed's `HowlerID`, shown as given.
     public var howlerID: String
+    /// When it was created, as listed.
     public var createdAt: Date
+    /// Its clusters.
     public var clusters: [Cluster]
 
+    /// A region of these clusters.
     public init(id: String, name: String, harborAddr: String, howlerID: String, createdAt: Date, clusters: [Cluster]) {
         self.id = id
         self.name = name
@@ -188,6 +207,7 @@ public struct Region: Sendable, Codable, Equatable {
         self.clusters = clusters
     }
 
+    /// Decodes a catalog's region; all but the id, name and clusters have defaults.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
@@ -203,13 +223,16 @@ public struct Region: Sendable, Codable, Equatable {
 public struct OfficialImage: Sendable, Codable, Equatable {
     /// The full reference, `<harborAddr>/<project>/<repository>:<tag>`.
     public var name: String
+    /// Its size as listed (0 when unknown).
     public var sizeBytes: Int64
 
+    /// An official image.
     public init(name: String, sizeBytes: Int64 = 0) {
         self.name = name
         self.sizeBytes = sizeBytes
     }
 
+    /// Decodes a catalog's image; the size may be left out.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
@@ -219,6 +242,7 @@ public struct OfficialImage: Sendable, Codable, Equatable {
 
 /// Matches `*` (any run of characters) and `?` (one character) glob patterns.
 public enum GlobPattern {
+    /// Whether `text` matches `pattern` as a whole.
     public static func matches(_ pattern: String, _ text: String) -> Bool {
         let p = Array(pattern), t = Array(text)
         var pi = 0, ti = 0, star = -1, mark = 0
