@@ -5,6 +5,7 @@ import Foundation
 /// ed25519, ECDSA (P-256, P-384, P-521) or RSA (2048 bits or more), and the base64 blob is
 /// that algorithm's wire encoding (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709).
 public struct SSHPublicKey: Sendable, Equatable {
+    /// The key types accepted, by their OpenSSH names.
     public enum Algorithm: String, Sendable, CaseIterable {
         case ed25519 = "ssh-ed25519"
         case ecdsaP256 = "ecdsa-sha2-nistp256"
@@ -13,14 +14,17 @@ public struct SSHPublicKey: Sendable, Equatable {
         case rsa = "ssh-rsa"
     }
 
+    /// The key's type.
     public var algorithm: Algorithm
     /// The key's wire encoding (what the fingerprint hashes and the gateway compares).
     public var blob: Data
+    /// What followed the key on its line ("" if nothing).
     public var comment: String
 
     /// The canonical line, without the comment: what is stored and shown.
     public var openSSH: String { "\(algorithm.rawValue) \(blob.base64EncodedString())" }
 
+    /// Reads and checks one OpenSSH line; the refusal says what is wrong with it.
     public init(openSSH line: String) throws {
         let fields = line.trimmingCharacters(in: .whitespacesAndNewlines).split(
             separator: " ",
@@ -97,15 +101,20 @@ public struct SSHPublicKey: Sendable, Equatable {
 /// A public key a namespace registered: the SSH gateway lets it into the namespace's
 /// instances.
 public struct SSHKeyRecord: Sendable, Equatable, Codable {
+    /// The key's id.
     public var id: String
+    /// The namespace that registered it.
     public var namespace: String
+    /// Its name (the line's comment when none was given).
     public var name: String
     /// The canonical OpenSSH line (type and base64, no comment).
     public var publicKey: String
     /// `SHA256:<base64 without padding>` of the key's blob, as `ssh-keygen -l` prints it.
     public var fingerprint: String
+    /// When it was registered.
     public var createdAt: Date
 
+    /// A key as registered.
     public init(id: String, namespace: String, name: String, publicKey: String, fingerprint: String, createdAt: Date) {
         self.id = id
         self.namespace = namespace
@@ -121,9 +130,12 @@ public struct SSHKeyRecord: Sendable, Equatable, Codable {
 
 /// `POST /ssh-keys`.
 public struct CreateSSHKeyRequest: Sendable, Equatable {
+    /// The name given, else the line's comment, else the algorithm's name.
     public var name: String
+    /// The key, checked.
     public var key: SSHPublicKey
 
+    /// Reads and checks a body (`publicKey`, optional `name`); every refusal names its field.
     public init(json: JSONValue) throws {
         let body = try JSONFields(json)
         let text = try body.requiredString("publicKey")
@@ -144,12 +156,18 @@ public struct CreateSSHKeyRequest: Sendable, Equatable {
 
 /// A key as listed.
 public struct SSHKeyWire: Codable, Sendable, Equatable {
+    /// The key's id.
     public var id: String
+    /// Its name.
     public var name: String
+    /// `SHA256:...`, as `ssh-keygen -l` prints it.
     public var fingerprint: String
+    /// The canonical OpenSSH line.
     public var publicKey: String
+    /// When it was registered (RFC 3339).
     public var createdAt: String
 
+    /// A key as listed.
     public init(id: String, name: String, fingerprint: String, publicKey: String, createdAt: String) {
         self.id = id
         self.name = name
@@ -161,6 +179,7 @@ public struct SSHKeyWire: Codable, Sendable, Equatable {
 
 /// What decides whether a namespace may register another key (the stores ask).
 public enum SSHKeyRules {
+    /// Refuses (409 `QuotaExceeded`) a key past the namespace's limit, given the keys it has.
     public static func checkRoom(count: Int) throws {
         guard count < SSHKeyRecord.limitPerNamespace else {
             throw LatticeError(
@@ -171,6 +190,7 @@ public enum SSHKeyRules {
         }
     }
 
+    /// The refusal (409 `Conflict`) of a key the namespace already registered.
     public static func duplicate(_ fingerprint: String) -> LatticeError {
         LatticeError(.conflict, code: "Conflict", "an SSH key with fingerprint \(fingerprint) is already registered")
     }

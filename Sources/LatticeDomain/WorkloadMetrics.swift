@@ -2,13 +2,18 @@ import Foundation
 
 /// What an instance's workload uses now (`GET .../instances/{name}/metrics`, SPEC §11).
 public struct WorkloadMetrics: Sendable, Codable, Equatable {
+    /// One GPU's figures.
     public struct GPU: Sendable, Codable, Equatable {
+        /// The GPU's index on its node.
         public var index: Int
         /// Percent, 0-100.
         public var utilization: Double
+        /// Its memory in use, in MiB.
         public var memoryUsedMiB: Int
+        /// Its memory, in MiB.
         public var memoryTotalMiB: Int
 
+        /// One GPU's figures as read.
         public init(index: Int, utilization: Double, memoryUsedMiB: Int, memoryTotalMiB: Int) {
             self.index = index
             self.utilization = utilization
@@ -17,13 +22,18 @@ public struct WorkloadMetrics: Sendable, Codable, Equatable {
         }
     }
 
+    /// When they were read.
     public var at: Date
     /// Percent of one core (200 is two cores busy).
     public var cpuPercent: Double
+    /// The workload's memory in use, in bytes.
     public var memoryUsedBytes: Int64
+    /// The memory it may use, in bytes.
     public var memoryLimitBytes: Int64
+    /// Its GPUs' figures (none when the node cannot tell).
     public var gpus: [GPU]
 
+    /// Figures read at `at`.
     public init(at: Date, cpuPercent: Double, memoryUsedBytes: Int64, memoryLimitBytes: Int64, gpus: [GPU]) {
         self.at = at
         self.cpuPercent = cpuPercent
@@ -47,18 +57,29 @@ public struct WorkloadMetrics: Sendable, Codable, Equatable {
 
 /// `GET .../instances/{name}/metrics`, as SPEC §11 spells it.
 public struct MetricsWire: Codable, Sendable, Equatable {
+    /// One GPU as shown.
     public struct GPU: Codable, Sendable, Equatable {
+        /// The GPU's index on its node.
         public var index: Int
+        /// Percent, 0-100.
         public var utilization: Double
+        /// Its memory in use, in MiB.
         public var memoryUsedMiB: Int
+        /// Its memory, in MiB.
         public var memoryTotalMiB: Int
     }
+    /// When they were read (RFC 3339).
     public var at: String
+    /// Percent of one core (200 is two cores busy).
     public var cpuPercent: Double
+    /// Memory in use, in bytes.
     public var memoryUsedBytes: Int64
+    /// The memory it may use, in bytes.
     public var memoryLimitBytes: Int64
+    /// Its GPUs.
     public var gpus: [GPU]
 
+    /// The figures as shown, the time in `time`'s format.
     public init(_ metrics: WorkloadMetrics, time: TimeFormatter) {
         at = time.format(metrics.at)
         cpuPercent = metrics.cpuPercent
