@@ -5,20 +5,30 @@ import Foundation
 /// Official templates come from the catalog; a namespace keeps its own; admins publish
 /// public ones, seen by every namespace.
 public struct InstanceTemplate: Sendable, Codable, Equatable {
+    /// The template's id (`tpl-...` for a namespace's own; the catalog's id for an official one).
     public var id: String
     /// The namespace that made it; "" for the catalog's official templates.
     public var namespace: String
+    /// Its name as listed.
     public var name: String
+    /// The image its instances run.
     public var image: String
+    /// Environment variables set in the workload.
     public var env: [String: String]
+    /// Ports the workload serves, each reached through the HTTP gateway.
     public var ports: [PublishedPort]
+    /// A script run once the workload starts ("" for none).
     public var startupScript: String
     /// The data disk's size; nil leaves the disk SKU's default.
     public var diskSizeGB: Int?
+    /// What it is for, as listed.
     public var description: String
+    /// Whether every namespace sees it (admins publish public templates).
     public var isPublic: Bool
+    /// When it was made (nil for the catalog's official templates).
     public var createdAt: Date?
 
+    /// A template of these fields.
     public init(
         id: String,
         namespace: String,
@@ -183,22 +193,37 @@ public struct InstanceTemplate: Sendable, Codable, Equatable {
 
 /// A template as the API shows it.
 public struct TemplateWire: Codable, Sendable, Equatable {
+    /// A port as shown.
     public struct Port: Codable, Sendable, Equatable {
+        /// The port the workload listens on.
         public var port: Int
+        /// Its name ("" for none).
         public var name: String
+        /// Whether it is reachable without the instance's token.
         public var `public`: Bool
     }
+    /// The template's id.
     public var id: String
+    /// Its name.
     public var name: String
+    /// The image.
     public var image: String
+    /// Environment variables.
     public var env: [String: String]
+    /// Ports the workload serves.
     public var ports: [Port]
+    /// The startup script.
     public var startupScript: String
+    /// The data disk's size (nil: the disk SKU's default).
     public var diskSizeGB: Int?
+    /// What it is for.
     public var description: String
+    /// Whether every namespace sees it.
     public var `public`: Bool
+    /// Whether it is one of the catalog's official templates.
     public var official: Bool
 
+    /// The template as shown.
     public init(_ template: InstanceTemplate) {
         id = template.id
         name = template.name
